@@ -1,0 +1,60 @@
+// Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
+import type { ProgressEvent } from '../core/progress.js';
+import { isBitscaleError } from '../core/errors.js';
+
+export function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+export function err(line = ''): void {
+  process.stderr.write(line + '\n');
+}
+
+function fmtTime(s: number | null): string {
+  if (s === null || !Number.isFinite(s)) return '--:--';
+  const m = Math.floor(s / 60);
+  const sec = Math.floor(s % 60);
+  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}:${String(sec).padStart(2, '0')}`;
+}
+
+/** A progress renderer: a rewriting line on a TTY, one line per event (throttled) otherwise. */
+export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEvent) => void {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  return (e) => {
+    if (opts.quiet) return;
+    const now = Date.now();
+    const final = e.done >= e.total;
+    if (!tty && !final && now - last < 1000) return;
+    last = now;
+    const pct = e.total > 0 ? ((100 * e.done) / e.total).toFixed(0).padStart(3) : '  ?';
+    const line = `[${e.task}] ${pct}% ${e.done}/${e.total}${e.unit ? ' ' + e.unit + 's' : ''} elapsed ${fmtTime(e.elapsedS)} eta ${fmtTime(e.etaS)}${e.detail ? '  ' + e.detail : ''}`;
+    if (tty) {
+      process.stderr.write('\r\x1b[2K' + line + (final ? '\n' : ''));
+    } else {
+      process.stderr.write(line + '\n');
+    }
+  };
+}
+
+/** Prints an error for people (code and context) and returns the exit code to use. */
+export function reportError(e: unknown): number {
+  if (isBitscaleError(e)) {
+    err(`bitscale: error [${e.code}]: ${e.message}`);
+    return e.code === 'bad_option' ? 2 : 1;
+  }
+  err(`bitscale: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  return 70;
+}
+
+/** Render rows as an aligned text table. */
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))];
+  const w = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells
+    .map((r, j) => {
+      const line = r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+      return j === 0 ? line + '\n' + w.map((x) => '-'.repeat(x)).join('  ') : line;
+    })
+    .join('\n');
+}

@@ -1,0 +1,39 @@
+// A model as the rest of bitscale sees it: a config, a tokenizer, and tensors that are read
+// lazily (by offset from the file) so that large checkpoints never need to fit in memory.
+// Canonical tensor names are Hugging Face's (model.layers.{i}.self_attn.q_proj.weight, …);
+// see names.ts for the GGUF and llama2.c maps. Weight matrices are [out, in] row-major.
+
+import type { DType, GgmlType } from '../core/dtype.js';
+import type { QuantTensor, Tensor } from '../core/tensor.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
+import type { ModelConfig } from './config.js';
+
+export type SourceFormat = 'llama2c' | 'hf' | 'gguf' | 'safetensors';
+
+export interface TensorSource {
+  /** canonical (Hugging Face) name */
+  name: string;
+  /** row-major shape in elements */
+  shape: number[];
+  /** element dtype, or a ggml block type for quantized GGUF tensors */
+  dtype: DType | GgmlType;
+  /** stored size in bytes */
+  byteLength: number;
+  /** the raw stored tensor (element dtype → Tensor, block type → QuantTensor) */
+  read(): Promise<Tensor | QuantTensor>;
+  /** decoded to float32 (dequantized if stored quantized) */
+  readF32(): Promise<Float32Array>;
+}
+
+export interface ModelWeights {
+  config: ModelConfig;
+  tokenizer: Tokenizer | null;
+  /** canonical name → lazy tensor, in a stable order (embedding, layers in order, final norm, lm_head) */
+  tensors: Map<string, TensorSource>;
+  /** where it came from */
+  source: { format: SourceFormat; path: string };
+  /** free-form metadata carried from the source (GGUF KV, safetensors __metadata__) */
+  metadata: Record<string, unknown>;
+  /** release file handles */
+  close(): Promise<void>;
+}

@@ -1,0 +1,109 @@
+// The pipeline's folders import in one direction only (../shared/DESIGN.md, "Layers"), the
+// browser-safe folders never touch node:*, and no source file hides two ideas in 600+ lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, dirname, resolve, sep } from 'node:path';
+
+const SRC = resolve('src');
+
+/** folder → folders it may import (itself always allowed). */
+const ALLOWED: Record<string, string[]> = {
+  core: [],
+  numerics: ['core'],
+  formats: ['core', 'numerics'],
+  quant: ['core', 'numerics'],
+  model: ['core', 'numerics', 'formats', 'quant'],
+  // engine encodes ONNX through formats/onnx (the protobuf schema lives with the other containers)
+  engine: ['core', 'numerics', 'formats', 'quant', 'model'],
+  algorithms: ['core', 'numerics', 'quant'],
+  train: ['core', 'numerics', 'formats', 'quant', 'model', 'engine', 'algorithms'],
+  eval: ['core', 'numerics', 'formats', 'quant', 'model', 'engine', 'algorithms', 'train'],
+  scaling: ['core', 'numerics'],
+  report: ['core', 'eval', 'scaling'],
+  pipeline: ['core', 'numerics', 'formats', 'quant', 'model', 'engine', 'algorithms', 'train', 'eval', 'scaling', 'report'],
+  cli: ['pipeline', 'core'],
+};
+const BROWSER_SAFE = new Set(['core', 'numerics', 'quant', 'formats', 'algorithms', 'scaling']);
+const MAX_LINES = 650;
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (p.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+function layerOf(file: string): string {
+  return relative(SRC, file).split(sep)[0];
+}
+
+function importsOf(src: string): string[] {
+  const re = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  const out: string[] = [];
+  for (const m of src.matchAll(re)) out.push(m[1] ?? m[2]);
+  return out;
+}
+
+const files = walk(SRC);
+
+test('every src file lives in a known layer', () => {
+  for (const f of files) {
+    const layer = layerOf(f);
+    if (layer === 'index.ts') continue;
+    assert.ok(layer in ALLOWED, `${relative(SRC, f)} is outside the layers of DESIGN.md`);
+  }
+});
+
+test('imports point one way only', () => {
+  const violations: string[] = [];
+  for (const f of files) {
+    const layer = layerOf(f);
+    if (!(layer in ALLOWED)) continue;
+    for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const target = resolve(dirname(f), spec);
+      const tLayer = relative(SRC, target).split(sep)[0];
+      if (tLayer === layer || tLayer.startsWith('..')) continue;
+      if (!ALLOWED[layer].includes(tLayer)) violations.push(`${relative(SRC, f)} imports ${spec} (${layer} → ${tLayer})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('browser-safe layers never import node:* (formats/io excepted)', () => {
+  const violations: string[] = [];
+  for (const f of files) {
+    const layer = layerOf(f);
+    if (!BROWSER_SAFE.has(layer)) continue;
+    const rel = relative(SRC, f);
+    if (rel.startsWith(join('formats', 'io'))) continue;
+    for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+      if (spec.startsWith('node:') || ['fs', 'path', 'os', 'worker_threads', 'child_process'].includes(spec)) {
+        violations.push(`${rel} imports ${spec}`);
+      }
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test(`no source file over ${MAX_LINES} lines (data tables excepted)`, () => {
+  const long: string[] = [];
+  for (const f of files) {
+    if (/\.table\.ts$/.test(f)) continue;
+    const n = readFileSync(f, 'utf8').split('\n').length;
+    if (n > MAX_LINES) long.push(`${relative(SRC, f)}: ${n} lines`);
+  }
+  assert.deepEqual(long, []);
+});
+
+test('the checker sees real imports (self-test)', () => {
+  assert.deepEqual(importsOf("import { a } from '../core/x.js';\nexport * from './y.js';\nconst m = await import('../z.js');"), [
+    '../core/x.js',
+    './y.js',
+    '../z.js',
+  ]);
+});
