@@ -1,0 +1,60 @@
+// Shared pieces of the ggml block codecs: the codec interface, float32 rounding helpers and
+// little-endian byte writers.
+//
+// Bit-exactness with ggml: ggml computes in float32, JS in float64. Every codec applies `fr`
+// (Math.fround) at each step where the C code stores or rounds to `float`. A product of two
+// float32 values is exact in float64, so `fr(a*b)` equals the C float product; a sum of three
+// terms is rounded after each addition, as C does (no FMA contraction; the golden files agree).
+//
+// Legend: n = values in a row or block, QK = block size, W = bytes per block.
+
+import { f32ToF16, f16ToF32 } from '../../numerics/float16.js';
+
+export const fr = Math.fround;
+
+/**
+ * One row of a block type. `quantizeRow` fills `out` ([n/QK * W] bytes) from `x` ([n] values);
+ * `qw` ([n]) is the importance-matrix slice for this row's columns, or undefined.
+ * `dequantize` decodes `bytes` ([n/QK * W]) into `out` ([n]).
+ */
+export interface GgmlCodec {
+  blockSize: number;
+  typeSize: number;
+  /** ggml refuses to quantize without an importance matrix (the IQ1/IQ2 types). */
+  needsImatrix: boolean;
+  quantizeRow?: (x: Float32Array, out: Uint8Array, qw: Float32Array | undefined) => void;
+  dequantize: (bytes: Uint8Array, out: Float32Array) => void;
+}
+
+/**
+ * ggml's `nearest_int`: adds 1.5·2^23 in float32 so the FPU rounds half to even.
+ * `v` must already be a float32 value (apply `fr` first), |v| < 2^22.
+ */
+export function nearestInt(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+
+/** C `roundf`: half away from zero. */
+export function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** Store `x` (rounded to fp16, nearest-even) little-endian at `o`; returns the fp16 value as float. */
+export function putF16(out: Uint8Array, o: number, x: number): number {
+  const h = f32ToF16(x);
+  out[o] = h & 0xff;
+  out[o + 1] = h >>> 8;
+  return f16ToF32(h);
+}
+
+export function getF16(b: Uint8Array, o: number): number {
+  return f16ToF32(b[o] | (b[o + 1] << 8));
+}
+
+export function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** ggml's GROUP_MAX_EPS: a group whose max |x| is below this is treated as all zero. */
+export const GROUP_MAX_EPS = 1e-15;

@@ -1,0 +1,148 @@
+// ggml block codecs: one table (like ggml's type_traits) of row quantizers and dequantizers,
+// bit-exact with ggml's reference quantizers (`ggml_quantize_chunk`) and `to_float`.
+//
+// Legend: R = rows, K = values per row (a multiple of the type's block size QK),
+// W = bytes per block. Quantized bytes are row-major: R rows of K/QK blocks of W bytes.
+
+import { ConfigError, NumericError } from '../../core/errors.js';
+import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
+import type { GgmlCodec } from './common.js';
+import { FLOAT_CODECS } from './float.js';
+import { LEGACY_CODECS } from './legacy.js';
+
+export type { GgmlCodec } from './common.js';
+
+/** Every ggml type this module can decode (and, where `quantizeRow` is set, encode). */
+export const GGML_CODECS = {
+  ...FLOAT_CODECS,
+  ...LEGACY_CODECS,
+} satisfies Partial<Record<GgmlType, GgmlCodec>>;
+
+export type GgmlCodecType = keyof typeof GGML_CODECS;
+
+function codecOf(type: GgmlType): GgmlCodec | undefined {
+  return (GGML_CODECS as Partial<Record<GgmlType, GgmlCodec>>)[type];
+}
+
+/** What this module can do for a ggml type. `needsImatrix`: ggml refuses to quantize without one. */
+export function ggmlSupports(type: GgmlType): { quantize: boolean; dequantize: boolean; needsImatrix: boolean } {
+  const c = codecOf(type);
+  return { quantize: !!c?.quantizeRow, dequantize: !!c, needsImatrix: !!c?.needsImatrix };
+}
+
+function requireCodec(type: GgmlType, op: 'quantize' | 'dequantize'): GgmlCodec {
+  const c = codecOf(type);
+  if (!c || (op === 'quantize' && !c.quantizeRow)) {
+    throw new ConfigError('unsupported', `ggml type ${type} cannot ${op} here`, {
+      field: 'type',
+      found: type,
+      expected: Object.keys(GGML_CODECS).filter((t) => op === 'dequantize' || codecOf(t as GgmlType)?.quantizeRow),
+    });
+  }
+  return c;
+}
+
+/** Throws NumericError('non_finite') at the first NaN/±Inf (ggml asserts; we reject cleanly). */
+export function assertFinite(x: Float32Array, what = 'x'): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v - v !== 0) {
+      throw new NumericError('non_finite', `${what} holds a non-finite value`, { field: what, index: i, found: v });
+    }
+  }
+}
+
+/**
+ * Quantize `x` ([R, K] row-major, R = nRows, K = nPerRow) to ggml `type`, exactly as
+ * ggml_quantize_chunk does. `imatrix` ([K], mean squared activation per column) is used by the
+ * types whose quantizer takes quant_weights; the others ignore it.
+ * @returns R·K/QK·W bytes.
+ */
+export function quantizeGgml(
+  type: GgmlType,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix?: Float32Array,
+): Uint8Array {
+  const c = requireCodec(type, 'quantize');
+  if (!Number.isInteger(nRows) || !Number.isInteger(nPerRow) || nRows < 0 || nPerRow < 0) {
+    throw new ConfigError('bad_option', 'nRows and nPerRow must be non-negative integers', {
+      field: 'shape',
+      found: [nRows, nPerRow],
+    });
+  }
+  if (nPerRow % c.blockSize !== 0) {
+    throw new ConfigError('bad_option', `${type} rows must be a whole number of ${c.blockSize}-value blocks`, {
+      field: 'nPerRow',
+      expected: `a multiple of ${c.blockSize}`,
+      found: nPerRow,
+    });
+  }
+  if (x.length !== nRows * nPerRow) {
+    throw new ConfigError('shape_mismatch', `${type}: input length does not match nRows × nPerRow`, {
+      field: 'x',
+      expected: nRows * nPerRow,
+      found: x.length,
+    });
+  }
+  if (imatrix && imatrix.length !== nPerRow) {
+    throw new ConfigError('shape_mismatch', 'imatrix must hold one weight per column', {
+      field: 'imatrix',
+      expected: nPerRow,
+      found: imatrix.length,
+    });
+  }
+  if (c.needsImatrix && !imatrix) {
+    throw new ConfigError('bad_option', `${type} needs an importance matrix (as in ggml)`, {
+      field: 'imatrix',
+      expected: `Float32Array[${nPerRow}]`,
+      found: 'none',
+    });
+  }
+  assertFinite(x);
+  if (imatrix) assertFinite(imatrix, 'imatrix');
+  const rowBytes = (nPerRow / c.blockSize) * c.typeSize;
+  const out = new Uint8Array(nRows * rowBytes);
+  for (let r = 0; r < nRows; r++) {
+    c.quantizeRow!(
+      x.subarray(r * nPerRow, (r + 1) * nPerRow),
+      out.subarray(r * rowBytes, (r + 1) * rowBytes),
+      imatrix,
+    );
+  }
+  return out;
+}
+
+/** Decode `n` values of ggml `type` from `bytes` (exactly ggml's to_float). */
+export function dequantizeGgml(type: GgmlType, bytes: Uint8Array, n: number): Float32Array {
+  const c = requireCodec(type, 'dequantize');
+  if (!Number.isInteger(n) || n < 0 || n % c.blockSize !== 0) {
+    throw new ConfigError('bad_option', `${type}: value count must be a whole number of ${c.blockSize}-value blocks`, {
+      field: 'n',
+      expected: `a multiple of ${c.blockSize}`,
+      found: n,
+    });
+  }
+  const need = (n / c.blockSize) * c.typeSize;
+  if (bytes.length < need) {
+    throw new ConfigError('shape_mismatch', `${type}: too few bytes for ${n} values`, {
+      field: 'bytes',
+      expected: need,
+      found: bytes.length,
+    });
+  }
+  const out = new Float32Array(n);
+  c.dequantize(bytes.subarray(0, need), out);
+  return out;
+}
+
+/** Block geometry check against the core registry (used by tests; cheap). */
+export function ggmlCodecGeometryMismatches(): string[] {
+  const bad: string[] = [];
+  for (const [t, c] of Object.entries(GGML_CODECS) as [GgmlType, GgmlCodec][]) {
+    const g = GGML_TYPES[t];
+    if (g.blockSize !== c.blockSize || g.typeSize !== c.typeSize) bad.push(t);
+  }
+  return bad;
+}
