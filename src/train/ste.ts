@@ -1,0 +1,45 @@
+// Straight-through estimators, in one place. Every fake-quantizer in bitscale's training code
+// (host float64 references in quantizers.ts and the graph gradient rules in engine/grad/) takes
+// its input gradient from the rules below, so the choice of estimator is visible and testable.
+//
+// A fake-quantizer y = Q(x) has zero derivative almost everywhere (round is piecewise constant);
+// an STE replaces dQ/dx by a surrogate:
+//   - 'identity'     dy/dx = 1 everywhere (BitNet: x + (Q(x) − x).detach())
+//   - 'clipped'      dy/dx = 1 where lo ≤ x/α ≤ hi, 0 outside (LSQ, SEQ: the clamp passes no gradient)
+
+export type SteKind = 'identity' | 'clipped';
+
+export interface SteRule {
+  kind: SteKind;
+  /** for 'clipped': the in-range interval of x/α (inclusive) */
+  lo?: number;
+  hi?: number;
+}
+
+export const STE_IDENTITY: SteRule = { kind: 'identity' };
+
+export function steClipped(lo: number, hi: number): SteRule {
+  return { kind: 'clipped', lo, hi };
+}
+
+/** Surrogate derivative dy/dx at normalised input v = x/α. */
+export function steMask(rule: SteRule, v: number): number {
+  if (rule.kind === 'identity') return 1;
+  return v >= (rule.lo as number) && v <= (rule.hi as number) ? 1 : 0;
+}
+
+/**
+ * Input gradient of a fake-quantizer under an STE: gx[i] = gy[i]·mask(x[i]/α[row]).
+ * x, gy: [N, K] row-major; alpha: [N] (one per row) or [1] (per tensor).
+ */
+export function steBackward(rule: SteRule, x: ArrayLike<number>, alpha: ArrayLike<number>, gy: ArrayLike<number>, N: number, K: number): Float64Array {
+  const gx = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) {
+    const a = alpha.length === 1 ? alpha[0] : alpha[n];
+    for (let k = 0; k < K; k++) {
+      const i = n * K + k;
+      gx[i] = gy[i] * steMask(rule, x[i] / a);
+    }
+  }
+  return gx;
+}
