@@ -1,0 +1,452 @@
+// The graph IR every compute path builds on: inference graphs, calibration statistics and the
+// training engineer's reverse-mode autodiff. Values have static shapes and dtypes; nodes are
+// primitive ops (one gradient rule each). Fused ops used only for inference (MatMulNBits, blocked
+// DequantizeLinear) are separate node kinds with a decomposed equivalent in the tests.
+// Lowering to ONNX lives in lower.ts; this file has no runtime dependency.
+//
+// Conventions: shapes are row-major `number[]` (all dims known); negative axes are normalised to
+// non-negative when a node is created, so `node.attrs` always hold resolved values. Element-wise
+// binary ops broadcast like NumPy. Builder methods accept a plain number wherever a scalar of the
+// other operand's dtype makes sense.
+
+import type { DType } from '../core/dtype.js';
+import { ConfigError, ShapeError } from '../core/errors.js';
+import { numel, type Tensor } from '../core/tensor.js';
+
+/** Element types a graph value may have: the core dtypes plus packed 4-bit ints for quantized weights. */
+export type IrDType = DType | 'I4' | 'U4';
+
+/** 4-bit integers packed two per byte, element 2i in the low nibble (ONNX's INT4/UINT4 layout). */
+export interface PackedTensor {
+  dtype: 'I4' | 'U4';
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** What a constant holds: a core host tensor or packed 4-bit codes. */
+export type IrTensor = Tensor | PackedTensor;
+
+export interface Value {
+  readonly id: number;
+  readonly dtype: IrDType;
+  readonly shape: readonly number[];
+  /** optional label (graph inputs/outputs and parameters always have one) */
+  name?: string;
+}
+
+/** Primitive ops (each has a gradient rule) and inference-only fused ops. */
+export type OpType =
+  | 'MatMul'
+  | 'Add'
+  | 'Sub'
+  | 'Mul'
+  | 'Div'
+  | 'Pow'
+  | 'Max' // element-wise maximum of two tensors
+  | 'Min'
+  | 'Sqrt'
+  | 'Exp'
+  | 'Log'
+  | 'Neg'
+  | 'Abs'
+  | 'Floor'
+  | 'Round' // half to even, as ONNX Round
+  | 'Sigmoid'
+  | 'Clip' // attrs.min / attrs.max (numbers, either may be absent)
+  | 'ReduceSum' // attrs.axes, attrs.keepdims
+  | 'ReduceMean'
+  | 'ReduceMax'
+  | 'Softmax' // attrs.axis
+  | 'Gather' // attrs.axis; inputs [data, indices]
+  | 'Reshape' // attrs.shape (resolved, no -1)
+  | 'Transpose' // attrs.perm
+  | 'Concat' // attrs.axis
+  | 'Slice' // attrs.starts / ends / axes / steps (resolved, clamped, steps > 0)
+  | 'Where' // inputs [cond BOOL, a, b]
+  | 'Cast' // attrs.to
+  | 'Equal'
+  | 'Less'
+  | 'Identity'
+  // inference-only fused ops (no gradient)
+  | 'MatMulNBits' // inputs [A, B packed U8, scales, zeroPoints?]; attrs K, N, bits, blockSize
+  | 'DequantizeLinear'; // inputs [x (I4/U4/I8/U8), scale, zeroPoint?]; attrs axis, blockSize
+
+export type AttrValue = number | number[] | string;
+
+export interface Node {
+  readonly id: number;
+  readonly op: OpType;
+  readonly inputs: readonly Value[];
+  readonly outputs: readonly Value[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
+}
+
+export interface NamedValue {
+  name: string;
+  value: Value;
+}
+
+/** A built graph. `constants` holds every constant and parameter tensor by value id. */
+export interface Graph {
+  readonly name: string;
+  readonly nodes: readonly Node[];
+  /** runtime inputs (fed on every run) */
+  readonly inputs: readonly NamedValue[];
+  readonly outputs: readonly NamedValue[];
+  /** constant tensors (small literals and weights) keyed by value id */
+  readonly constants: ReadonlyMap<number, IrTensor>;
+  /** ids of constants that are model parameters (named; may be lowered as graph inputs for training) */
+  readonly params: ReadonlyMap<number, string>;
+  /** the producer node of each computed value */
+  readonly producers: ReadonlyMap<number, Node>;
+}
+
+const FLOATS = new Set<IrDType>(['F64', 'F32', 'F16', 'BF16']);
+export function isFloatDType(d: IrDType): boolean {
+  return FLOATS.has(d);
+}
+
+/** NumPy broadcast of two shapes; throws a ShapeError naming `op` if incompatible. */
+export function broadcastShapes(a: readonly number[], b: readonly number[], op = 'broadcast'): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) {
+      throw new ShapeError('shape_mismatch', `${op}: shapes do not broadcast`, { expected: `[${a.join(', ')}]`, found: `[${b.join(', ')}]` });
+    }
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+function normAxis(axis: number, rank: number, op: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) {
+    throw new ShapeError('shape_mismatch', `${op}: axis out of range`, { field: 'axis', expected: `in [-${rank}, ${rank})`, found: axis });
+  }
+  return a;
+}
+
+type Operand = Value | number;
+
+/**
+ * Builds a Graph. Every method creates one node (or a small composition of primitives, documented
+ * as such) and returns its output value with its inferred static shape.
+ */
+export class GraphBuilder {
+  private nextId = 0;
+  private readonly nodes: Node[] = [];
+  private readonly inputs: NamedValue[] = [];
+  private readonly outputs: NamedValue[] = [];
+  private readonly constants = new Map<number, IrTensor>();
+  private readonly params = new Map<number, string>();
+  private readonly producers = new Map<number, Node>();
+  private readonly scalarCache = new Map<string, Value>();
+
+  constructor(readonly name = 'bitscale') {}
+
+  private value(dtype: IrDType, shape: readonly number[], name?: string): Value {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError('shape_mismatch', 'dimensions must be non-negative integers', { found: `[${shape.join(', ')}]` });
+    }
+    return { id: this.nextId++, dtype, shape: [...shape], name };
+  }
+
+  private node(op: OpType, inputs: Value[], outDtype: IrDType, outShape: readonly number[], attrs: Record<string, AttrValue> = {}): Value {
+    const out = this.value(outDtype, outShape);
+    const n: Node = { id: this.nodes.length, op, inputs, outputs: [out], attrs };
+    this.nodes.push(n);
+    this.producers.set(out.id, n);
+    return out;
+  }
+
+  // ---- graph boundary ----
+
+  /** A runtime input fed on every run. */
+  input(name: string, dtype: IrDType, shape: readonly number[]): Value {
+    if (this.inputs.some((i) => i.name === name)) throw new ConfigError('bad_config', 'duplicate graph input', { field: name });
+    const v = this.value(dtype, shape, name);
+    this.inputs.push({ name, value: v });
+    return v;
+  }
+
+  /** Marks `v` as a graph output named `name`. */
+  output(name: string, v: Value): void {
+    if (this.outputs.some((o) => o.name === name)) throw new ConfigError('bad_config', 'duplicate graph output', { field: name });
+    this.outputs.push({ name, value: v });
+  }
+
+  /** A constant tensor (copied by reference; do not mutate it afterwards). */
+  constant(t: IrTensor, name?: string): Value {
+    const want = t.dtype === 'I4' || t.dtype === 'U4' ? Math.ceil(numel(t.shape) / 2) : numel(t.shape);
+    if (t.data.length !== want) {
+      throw new ShapeError('shape_mismatch', 'constant data length does not match its shape', { tensor: name, expected: want, found: t.data.length });
+    }
+    const v = this.value(t.dtype, t.shape, name);
+    this.constants.set(v.id, t);
+    return v;
+  }
+
+  /** A named model parameter: a constant that training may lower as a graph input instead. */
+  param(name: string, t: IrTensor): Value {
+    const v = this.constant(t, name);
+    this.params.set(v.id, name);
+    return v;
+  }
+
+  /** A scalar constant (shape []), shared between uses. */
+  scalar(x: number, dtype: IrDType = 'F32'): Value {
+    const key = `${dtype}:${Object.is(x, -0) ? '-0' : x}`;
+    const hit = this.scalarCache.get(key);
+    if (hit) return hit;
+    const v = this.constant(makeTensor(dtype, [], [x]));
+    this.scalarCache.set(key, v);
+    return v;
+  }
+
+  /** A 1-D int64 constant. */
+  ints(xs: readonly number[]): Value {
+    return this.constant(makeTensor('I64', [xs.length], xs));
+  }
+
+  private lift(x: Operand, like: Value): Value {
+    return typeof x === 'number' ? this.scalar(x, like.dtype) : x;
+  }
+
+  private binary(op: OpType, a: Operand, b: Operand): Value {
+    if (typeof a === 'number' && typeof b === 'number') throw new ConfigError('bad_config', `${op}: at least one operand must be a Value`);
+    const va = typeof a === 'number' ? this.lift(a, b as Value) : a;
+    const vb = typeof b === 'number' ? this.lift(b, va) : b;
+    if (va.dtype !== vb.dtype) throw new ShapeError('shape_mismatch', `${op}: operand dtypes differ`, { expected: va.dtype, found: vb.dtype });
+    const shape = broadcastShapes(va.shape, vb.shape, op);
+    const outDtype: IrDType = op === 'Equal' || op === 'Less' ? 'BOOL' : va.dtype;
+    return this.node(op, [va, vb], outDtype, shape);
+  }
+
+  // ---- element-wise ----
+  add(a: Operand, b: Operand): Value { return this.binary('Add', a, b); }
+  sub(a: Operand, b: Operand): Value { return this.binary('Sub', a, b); }
+  mul(a: Operand, b: Operand): Value { return this.binary('Mul', a, b); }
+  div(a: Operand, b: Operand): Value { return this.binary('Div', a, b); }
+  pow(a: Operand, b: Operand): Value { return this.binary('Pow', a, b); }
+  /** element-wise maximum */
+  maximum(a: Operand, b: Operand): Value { return this.binary('Max', a, b); }
+  minimum(a: Operand, b: Operand): Value { return this.binary('Min', a, b); }
+  equal(a: Operand, b: Operand): Value { return this.binary('Equal', a, b); }
+  less(a: Operand, b: Operand): Value { return this.binary('Less', a, b); }
+
+  private unary(op: OpType, x: Value, attrs: Record<string, AttrValue> = {}): Value {
+    return this.node(op, [x], x.dtype, x.shape, attrs);
+  }
+  sqrt(x: Value): Value { return this.unary('Sqrt', x); }
+  exp(x: Value): Value { return this.unary('Exp', x); }
+  log(x: Value): Value { return this.unary('Log', x); }
+  neg(x: Value): Value { return this.unary('Neg', x); }
+  abs(x: Value): Value { return this.unary('Abs', x); }
+  floor(x: Value): Value { return this.unary('Floor', x); }
+  /** round half to even (ONNX Round) */
+  round(x: Value): Value { return this.unary('Round', x); }
+  sigmoid(x: Value): Value { return this.unary('Sigmoid', x); }
+  identity(x: Value): Value { return this.unary('Identity', x); }
+
+  /** clip(x, min, max); either bound may be omitted. */
+  clip(x: Value, min?: number, max?: number): Value {
+    const attrs: Record<string, AttrValue> = {};
+    if (min !== undefined) attrs.min = min;
+    if (max !== undefined) attrs.max = max;
+    return this.unary('Clip', x, attrs);
+  }
+
+  cast(x: Value, to: IrDType): Value {
+    return this.node('Cast', [x], to, x.shape, { to });
+  }
+
+  where(cond: Value, a: Operand, b: Operand): Value {
+    if (cond.dtype !== 'BOOL') throw new ShapeError('shape_mismatch', 'where: condition must be BOOL', { expected: 'BOOL', found: cond.dtype });
+    const like = typeof a === 'number' ? (b as Value) : a;
+    if (typeof like === 'number') throw new ConfigError('bad_config', 'where: at least one branch must be a Value');
+    const va = this.lift(a, like);
+    const vb = this.lift(b, like);
+    if (va.dtype !== vb.dtype) throw new ShapeError('shape_mismatch', 'where: branch dtypes differ', { expected: va.dtype, found: vb.dtype });
+    const shape = broadcastShapes(broadcastShapes(cond.shape, va.shape, 'where'), vb.shape, 'where');
+    return this.node('Where', [cond, va, vb], va.dtype, shape);
+  }
+
+  // ---- linear algebra ----
+
+  /** Batched matmul, rank ≥ 2 on both sides: [..., M, K] @ [..., K, N] → [..., M, N] (batch dims broadcast). */
+  matmul(a: Value, b: Value): Value {
+    if (a.shape.length < 2 || b.shape.length < 2) {
+      throw new ShapeError('shape_mismatch', 'matmul: operands must have rank >= 2', { expected: 'rank >= 2', found: `[${a.shape.join(', ')}] @ [${b.shape.join(', ')}]` });
+    }
+    const [M, K] = a.shape.slice(-2);
+    const [K2, N] = b.shape.slice(-2);
+    if (K !== K2) {
+      throw new ShapeError('shape_mismatch', 'matmul: inner dimensions differ', { expected: `[..., ${M}, ${K}] @ [..., ${K}, N]`, found: `[${a.shape.join(', ')}] @ [${b.shape.join(', ')}]` });
+    }
+    if (a.dtype !== b.dtype) throw new ShapeError('shape_mismatch', 'matmul: operand dtypes differ', { expected: a.dtype, found: b.dtype });
+    const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+    return this.node('MatMul', [a, b], a.dtype, [...batch, M, N]);
+  }
+
+  // ---- reductions ----
+
+  private reduce(op: OpType, x: Value, axes: number | readonly number[], keepdims: boolean): Value {
+    const ax = [...new Set((typeof axes === 'number' ? [axes] : axes).map((a) => normAxis(a, x.shape.length, op)))].sort((p, q) => p - q);
+    const shape: number[] = [];
+    x.shape.forEach((d, i) => {
+      if (!ax.includes(i)) shape.push(d);
+      else if (keepdims) shape.push(1);
+    });
+    return this.node(op, [x], x.dtype, shape, { axes: ax, keepdims: keepdims ? 1 : 0 });
+  }
+  sum(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
+  mean(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
+  max(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMax', x, axes, keepdims); }
+
+  softmax(x: Value, axis = -1): Value {
+    return this.node('Softmax', [x], x.dtype, x.shape, { axis: normAxis(axis, x.shape.length, 'softmax') });
+  }
+
+  // ---- indexing and layout ----
+
+  /** out = data.shape[:axis] + indices.shape + data.shape[axis+1:] */
+  gather(data: Value, indices: Value, axis = 0): Value {
+    if (indices.dtype !== 'I64' && indices.dtype !== 'I32') throw new ShapeError('shape_mismatch', 'gather: indices must be I64 or I32', { found: indices.dtype });
+    const ax = normAxis(axis, data.shape.length, 'gather');
+    const shape = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
+    return this.node('Gather', [data, indices], data.dtype, shape, { axis: ax });
+  }
+
+  /** Reshape; one dimension may be -1 (resolved here). */
+  reshape(x: Value, shape: readonly number[]): Value {
+    const n = numel(x.shape);
+    const known = shape.filter((d) => d !== -1);
+    const holes = shape.length - known.length;
+    const kn = numel(known);
+    const resolved = shape.map((d) => (d === -1 ? (kn === 0 ? 0 : n / kn) : d));
+    if (holes > 1 || numel(resolved) !== n || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new ShapeError('shape_mismatch', 'reshape: element count differs', { expected: `[${x.shape.join(', ')}] (${n} elements)`, found: `[${shape.join(', ')}]` });
+    }
+    return this.node('Reshape', [x], x.dtype, resolved, { shape: resolved });
+  }
+
+  transpose(x: Value, perm: readonly number[]): Value {
+    const r = x.shape.length;
+    const p = perm.map((a) => normAxis(a, r, 'transpose'));
+    if (p.length !== r || new Set(p).size !== r) throw new ShapeError('shape_mismatch', 'transpose: perm is not a permutation', { expected: `permutation of ${r} axes`, found: `[${perm.join(', ')}]` });
+    return this.node('Transpose', [x], x.dtype, p.map((a) => x.shape[a]), { perm: p });
+  }
+
+  concat(xs: readonly Value[], axis: number): Value {
+    if (!xs.length) throw new ConfigError('bad_config', 'concat: no inputs');
+    const r = xs[0].shape.length;
+    const ax = normAxis(axis, r, 'concat');
+    const shape = [...xs[0].shape];
+    shape[ax] = 0;
+    for (const x of xs) {
+      const ok = x.shape.length === r && x.dtype === xs[0].dtype && x.shape.every((d, i) => i === ax || d === xs[0].shape[i]);
+      if (!ok) throw new ShapeError('shape_mismatch', 'concat: shapes differ off the concat axis', { expected: `[${xs[0].shape.join(', ')}]`, found: `[${x.shape.join(', ')}]` });
+      shape[ax] += x.shape[ax];
+    }
+    return this.node('Concat', [...xs], xs[0].dtype, shape, { axis: ax });
+  }
+
+  /** x[starts:ends:steps] on `axes` (default: the first starts.length axes); negative indices count from the end. */
+  slice(x: Value, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Value {
+    const ax = (axes ?? starts.map((_, i) => i)).map((a) => normAxis(a, x.shape.length, 'slice'));
+    const st = steps ?? ax.map(() => 1);
+    if (starts.length !== ax.length || ends.length !== ax.length || st.length !== ax.length || st.some((s) => !Number.isInteger(s) || s <= 0)) {
+      throw new ConfigError('bad_config', 'slice: starts/ends/axes/steps must have equal lengths and positive steps');
+    }
+    const shape = [...x.shape];
+    const rs: number[] = [];
+    const re: number[] = [];
+    ax.forEach((a, i) => {
+      const d = x.shape[a];
+      const clampIdx = (v: number) => Math.min(d, Math.max(0, v < 0 ? v + d : v));
+      const s = clampIdx(starts[i]);
+      const e = Math.max(s, clampIdx(ends[i]));
+      rs.push(s);
+      re.push(e);
+      shape[a] = Math.ceil((e - s) / st[i]);
+    });
+    return this.node('Slice', [x], x.dtype, shape, { starts: rs, ends: re, axes: ax, steps: [...st] });
+  }
+
+  // ---- compositions of primitives (no node kinds of their own) ----
+
+  /** silu(x) = x · sigmoid(x) */
+  silu(x: Value): Value {
+    return this.mul(x, this.sigmoid(x));
+  }
+
+  /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w (w broadcast on the last axis). */
+  rmsnorm(x: Value, w: Value, eps: number): Value {
+    const ms = this.mean(this.mul(x, x), -1, true);
+    const inv = this.div(1, this.sqrt(this.add(ms, eps)));
+    return this.mul(this.mul(x, inv), w);
+  }
+
+  // ---- inference-only fused ops ----
+
+  /**
+   * com.microsoft MatMulNBits: a [..., K] @ dequant(B)ᵀ → [..., N]. `packed` is U8 [N, K/G, G·bits/8],
+   * `scales` F32 [N·K/G], `zeroPoints` U8 packed as ORT expects (or absent: zero point 2^(bits−1)).
+   */
+  matmulNBits(a: Value, packed: Value, scales: Value, zeroPoints: Value | null, o: { K: number; N: number; bits: number; blockSize: number; accuracyLevel?: number }): Value {
+    if (a.shape[a.shape.length - 1] !== o.K) throw new ShapeError('shape_mismatch', 'matmulNBits: input features differ', { expected: o.K, found: a.shape[a.shape.length - 1] });
+    const kBlocks = Math.ceil(o.K / o.blockSize);
+    assertShapeIs(packed.shape, [o.N, kBlocks, (o.blockSize * o.bits) / 8], 'matmulNBits packed weight');
+    const inputs = zeroPoints ? [a, packed, scales, zeroPoints] : [a, packed, scales];
+    return this.node('MatMulNBits', inputs, a.dtype, [...a.shape.slice(0, -1), o.N], {
+      K: o.K, N: o.N, bits: o.bits, block_size: o.blockSize, accuracy_level: o.accuracyLevel ?? 0,
+    });
+  }
+
+  /** DequantizeLinear (blocked when blockSize > 0): (x − zp) · scale, scale/zp broadcast along `axis` in blocks. */
+  dequantizeLinear(x: Value, scale: Value, zeroPoint: Value | null, axis: number, blockSize = 0): Value {
+    const ax = normAxis(axis, x.shape.length, 'dequantizeLinear');
+    const inputs = zeroPoint ? [x, scale, zeroPoint] : [x, scale];
+    return this.node('DequantizeLinear', inputs, scale.dtype, x.shape, { axis: ax, block_size: blockSize });
+  }
+
+  /** Freezes the builder's state into a Graph. */
+  build(): Graph {
+    if (!this.outputs.length) throw new ConfigError('bad_config', 'graph has no outputs', { field: this.name });
+    return {
+      name: this.name,
+      nodes: [...this.nodes],
+      inputs: [...this.inputs],
+      outputs: [...this.outputs],
+      constants: new Map(this.constants),
+      params: new Map(this.params),
+      producers: new Map(this.producers),
+    };
+  }
+}
+
+function assertShapeIs(shape: readonly number[], expected: readonly number[], what: string): void {
+  if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
+    throw new ShapeError('shape_mismatch', `wrong shape for ${what}`, { tensor: what, expected: `[${expected.join(', ')}]`, found: `[${shape.join(', ')}]` });
+  }
+}
+
+/** A host tensor of a core dtype from plain numbers (I64 via BigInt). */
+export function makeTensor(dtype: IrDType, shape: number[], values: ArrayLike<number>): Tensor {
+  const n = numel(shape);
+  if (values.length !== n) throw new ShapeError('shape_mismatch', 'values do not match shape', { expected: n, found: values.length });
+  switch (dtype) {
+    case 'F32': return { dtype, shape, data: Float32Array.from(values) };
+    case 'F64': return { dtype, shape, data: Float64Array.from(values) };
+    case 'I64': return { dtype, shape, data: BigInt64Array.from(Array.from(values, (v) => BigInt(v))) };
+    case 'I32': return { dtype, shape, data: Int32Array.from(values) };
+    case 'I8': return { dtype, shape, data: Int8Array.from(values) };
+    case 'U8': return { dtype, shape, data: Uint8Array.from(values) };
+    case 'BOOL': return { dtype, shape, data: Uint8Array.from(values, (v) => (v ? 1 : 0)) };
+    default:
+      throw new ConfigError('unsupported', 'makeTensor: dtype not supported for literals', { expected: 'F32, F64, I64, I32, I8, U8, BOOL', found: dtype });
+  }
+}

@@ -1,0 +1,205 @@
+// Lowering of the IR (ir.ts) to an ONNX ModelProto: opset 21 in the default domain (Round,
+// blocked DequantizeLinear, INT4/UINT4, Reduce* axes as inputs), com.microsoft v1 for MatMulNBits,
+// IR version 10. Constants become initializers, inline or in one external-data blob (offsets
+// aligned to 64 KiB so that onnxruntime can mmap them); parameters may instead become graph inputs
+// (training feeds weights without a copy).
+
+import { DTYPES } from '../core/dtype.js';
+import { ConfigError } from '../core/errors.js';
+import { encodeModel, ATTR, DATA_LOCATION, ONNX_INT4, ONNX_UINT4, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
+import type { AttrValue, Graph, IrDType, IrTensor, Value } from './ir.js';
+
+export const OPSET = 21;
+export const IR_VERSION = 10;
+const EXTERNAL_ALIGN = 65536;
+
+export interface LowerOptions {
+  /** lower parameters as graph inputs named by their parameter names (default false: initializers) */
+  paramsAsInputs?: boolean;
+  /** put initializers of at least `minBytes` into one external blob named `location` */
+  external?: { location: string; minBytes?: number };
+  /** ModelProto doc_string / metadata */
+  docString?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface LoweredModel {
+  /** ModelProto bytes */
+  model: Uint8Array;
+  /** the external-data blob as ordered parts (concatenate to write), when `external` was given */
+  externalData: { location: string; parts: Uint8Array[]; byteLength: number } | null;
+  /** graph inputs in order (parameters included when paramsAsInputs) */
+  inputNames: string[];
+  outputNames: string[];
+}
+
+export function onnxDType(d: IrDType): number {
+  if (d === 'I4') return ONNX_INT4;
+  if (d === 'U4') return ONNX_UINT4;
+  const id = DTYPES[d].onnx;
+  if (id === null) throw new ConfigError('unsupported', 'dtype has no ONNX equivalent', { expected: 'an ONNX tensor type', found: d });
+  return id;
+}
+
+function tensorBytes(t: IrTensor): Uint8Array {
+  const d = t.data;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function valueInfo(name: string, v: Value): ValueInfoProtoJs {
+  return { name, type: { tensor_type: { elem_type: onnxDType(v.dtype), shape: { dim: v.shape.map((d) => ({ dim_value: d })) } } } };
+}
+
+function attr(name: string, v: AttrValue, kind: 'int' | 'ints' | 'float'): AttributeProtoJs {
+  if (kind === 'int') return { name, type: ATTR.INT, i: v as number };
+  if (kind === 'float') return { name, type: ATTR.FLOAT, f: v as number };
+  return { name, type: ATTR.INTS, ints: v as number[] };
+}
+
+/** Lowers a graph to ONNX bytes. Deterministic: the same graph gives the same bytes. */
+export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
+  const names = new Map<number, string>();
+  const used = new Set<string>();
+  const claim = (id: number, want: string): string => {
+    let n = want;
+    for (let k = 1; used.has(n); k++) n = `${want}__${k}`;
+    used.add(n);
+    names.set(id, n);
+    return n;
+  };
+  for (const i of g.inputs) claim(i.value.id, i.name);
+  for (const [id, p] of g.params) claim(id, p);
+  const nameOf = (v: Value): string => names.get(v.id) ?? claim(v.id, v.name ? `${v.name}` : `v${v.id}`);
+
+  const inputs: ValueInfoProtoJs[] = g.inputs.map((i) => valueInfo(i.name, i.value));
+  const initializers: TensorProtoJs[] = [];
+  const parts: Uint8Array[] = [];
+  let extOffset = 0;
+  const minBytes = opts.external?.minBytes ?? 1024;
+
+  const constIds = [...g.constants.keys()].sort((a, b) => a - b);
+  for (const id of constIds) {
+    const t = g.constants.get(id)!;
+    const name = nameOf({ id, dtype: t.dtype, shape: t.shape });
+    if (opts.paramsAsInputs && g.params.has(id)) {
+      inputs.push(valueInfo(name, { id, dtype: t.dtype, shape: t.shape }));
+      continue;
+    }
+    const bytes = tensorBytes(t);
+    const tp: TensorProtoJs = { name, dims: [...t.shape], data_type: onnxDType(t.dtype) };
+    if (opts.external && bytes.byteLength >= minBytes) {
+      const pad = (EXTERNAL_ALIGN - (extOffset % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+      if (pad) parts.push(new Uint8Array(pad));
+      extOffset += pad;
+      parts.push(bytes);
+      tp.data_location = DATA_LOCATION.EXTERNAL;
+      tp.external_data = [
+        { key: 'location', value: opts.external.location },
+        { key: 'offset', value: String(extOffset) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ];
+      extOffset += bytes.byteLength;
+    } else {
+      tp.raw_data = bytes;
+    }
+    initializers.push(tp);
+  }
+
+  const nodes: NodeProtoJs[] = [];
+  let aux = 0;
+  const auxConst = (dtype: IrDType, shape: number[], data: Float32Array | BigInt64Array | Float64Array | Int32Array): string => {
+    const name = claim(-1 - aux++, `_c${aux}`);
+    initializers.push({ name, dims: shape, data_type: onnxDType(dtype), raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  };
+  const i64 = (xs: readonly number[]) => auxConst('I64', [xs.length], BigInt64Array.from(xs.map((x) => BigInt(x))));
+  const scalarLike = (dtype: IrDType, x: number): string => {
+    if (dtype === 'F32') return auxConst('F32', [], Float32Array.of(x));
+    if (dtype === 'F64') return auxConst('F64', [], Float64Array.of(x));
+    if (dtype === 'I64') return auxConst('I64', [], BigInt64Array.of(BigInt(x)));
+    if (dtype === 'I32') return auxConst('I32', [], Int32Array.of(x));
+    throw new ConfigError('unsupported', 'clip bounds for this dtype', { found: dtype });
+  };
+
+  for (const n of g.nodes) {
+    const ins = n.inputs.map(nameOf);
+    const out = nameOf(n.outputs[0]);
+    const a = n.attrs;
+    const node: NodeProtoJs = { op_type: n.op, input: ins, output: [out], name: `n${n.id}_${n.op}` };
+    switch (n.op) {
+      case 'ReduceSum':
+      case 'ReduceMean':
+      case 'ReduceMax':
+        node.input = [ins[0], i64(a.axes as number[])];
+        node.attribute = [attr('keepdims', a.keepdims, 'int')];
+        break;
+      case 'Softmax':
+      case 'Gather':
+      case 'Concat':
+        node.attribute = [attr('axis', a.axis, 'int')];
+        break;
+      case 'Reshape':
+        node.input = [ins[0], i64(a.shape as number[])];
+        break;
+      case 'Transpose':
+        node.attribute = [attr('perm', a.perm, 'ints')];
+        break;
+      case 'Slice':
+        node.input = [ins[0], i64(a.starts as number[]), i64(a.ends as number[]), i64(a.axes as number[]), i64(a.steps as number[])];
+        break;
+      case 'Cast':
+        node.attribute = [attr('to', onnxDType(a.to as IrDType), 'int')];
+        break;
+      case 'Clip': {
+        const dt = n.inputs[0].dtype;
+        node.input = [ins[0], a.min !== undefined ? scalarLike(dt, a.min as number) : '', a.max !== undefined ? scalarLike(dt, a.max as number) : ''];
+        while (node.input[node.input.length - 1] === '') node.input.pop();
+        break;
+      }
+      case 'MatMulNBits':
+        node.domain = 'com.microsoft';
+        node.attribute = ['K', 'N', 'bits', 'block_size', 'accuracy_level'].map((k) => attr(k, a[k], 'int'));
+        break;
+      case 'DequantizeLinear':
+        node.attribute = [attr('axis', a.axis, 'int')];
+        if ((a.block_size as number) > 0) node.attribute.push(attr('block_size', a.block_size, 'int'));
+        break;
+      default:
+        break;
+    }
+    nodes.push(node);
+  }
+
+  // Outputs get their own names through Identity, so an output may alias an input, a constant or
+  // another output without renaming anything.
+  const outputs: ValueInfoProtoJs[] = [];
+  for (const o of g.outputs) {
+    if (o.value.dtype === 'I4' || o.value.dtype === 'U4') {
+      // onnxruntime-node aborts the whole process when a 4-bit tensor is returned (RUNTIME-NOTES).
+      throw new ConfigError('unsupported', 'graph output has a 4-bit dtype', { field: o.name, hint: 'cast to a wider type before returning it' });
+    }
+    const name = o.name;
+    if (used.has(name)) throw new ConfigError('bad_config', 'graph output name clashes with another value', { field: name });
+    used.add(name);
+    nodes.push({ op_type: 'Identity', input: [nameOf(o.value)], output: [name], name: `out_${name}` });
+    outputs.push(valueInfo(name, o.value));
+  }
+
+  const opset = [{ domain: '', version: OPSET }];
+  if (g.nodes.some((n) => n.op === 'MatMulNBits')) opset.push({ domain: 'com.microsoft', version: 1 });
+  const model = encodeModel({
+    ir_version: IR_VERSION,
+    producer_name: 'bitscale',
+    producer_version: '0.1.0',
+    doc_string: opts.docString ?? '',
+    graph: { name: g.name, node: nodes, initializer: initializers, input: inputs, output: outputs },
+    opset_import: opset,
+    metadata_props: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  });
+  return {
+    model,
+    externalData: opts.external ? { location: opts.external.location, parts, byteLength: extOffset } : null,
+    inputNames: inputs.map((i) => i.name),
+    outputNames: outputs.map((o) => o.name),
+  };
+}

@@ -1,0 +1,134 @@
+// The one place that imports onnxruntime-node: session creation (threads, optimisation, the
+// MatMulNBits accuracy pin), feeding host tensors and reading outputs back as host tensors.
+// Models with external data are written to a private temporary directory and loaded from its path
+// (onnxruntime refuses external data for models loaded from bytes); the directory is removed once
+// the session exists, since the runtime has mapped or copied what it needs.
+
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { BitscaleError, ConfigError, ShapeError } from '../core/errors.js';
+import { numel, type Tensor } from '../core/tensor.js';
+import type { DType } from '../core/dtype.js';
+import type { Graph } from './ir.js';
+import { lowerToOnnx, type LowerOptions, type LoweredModel } from './lower.js';
+
+export interface SessionOptions {
+  /** intra-op threads (default: onnxruntime's choice, one per core) */
+  threads?: number;
+  /** graph optimisation level (default 'all') */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** skip weight prepacking: faster load and far less memory, slower batched matmuls */
+  disablePrepacking?: boolean;
+  /** bytes above which constants go to external data (default 16 MiB of constants in total) */
+  externalDataThreshold?: number;
+}
+
+const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
+  F32: 'float32', F64: 'float64', F16: 'float16', I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8',
+  U8: 'uint8', U16: 'uint16', U32: 'uint32', U64: 'uint64', BOOL: 'bool',
+};
+const FROM_ORT: Record<string, DType> = Object.fromEntries(Object.entries(ORT_TYPE).map(([k, v]) => [v, k as DType]));
+
+function toOrt(name: string, t: Tensor): ort.Tensor {
+  const type = ORT_TYPE[t.dtype];
+  if (!type) throw new ConfigError('unsupported', 'tensor dtype cannot be fed to onnxruntime', { tensor: name, found: t.dtype });
+  if (t.data.length !== numel(t.shape)) throw new ShapeError('shape_mismatch', 'feed data does not match its shape', { tensor: name, expected: numel(t.shape), found: t.data.length });
+  return new ort.Tensor(type, t.data as never, t.shape);
+}
+
+function fromOrt(name: string, t: ort.Tensor): Tensor {
+  const dtype = FROM_ORT[t.type];
+  if (!dtype) throw new BitscaleError('unsupported', 'onnxruntime returned an unsupported tensor type', { tensor: name, found: t.type });
+  return { dtype, shape: [...t.dims], data: t.data as never } as Tensor;
+}
+
+function totalConstBytes(g: Graph): number {
+  let n = 0;
+  for (const t of g.constants.values()) n += t.data.byteLength;
+  return n;
+}
+
+/** An onnxruntime session over one lowered graph, with its input and output metadata. */
+export class EngineSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputs: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>,
+    readonly outputNames: readonly string[],
+  ) {}
+
+  /** Lowers `g` and opens a session on it. */
+  static async fromGraph(g: Graph, opts: SessionOptions = {}, lower: LowerOptions = {}): Promise<EngineSession> {
+    const big = totalConstBytes(g) > (opts.externalDataThreshold ?? 16 << 20);
+    const lowered = lowerToOnnx(g, big && !lower.external ? { ...lower, external: { location: 'weights.bin' } } : lower);
+    const inputs = new Map<string, { dtype: string; shape: readonly number[] }>();
+    for (const i of g.inputs) inputs.set(i.name, { dtype: i.value.dtype, shape: i.value.shape });
+    if (lower.paramsAsInputs) for (const [id, p] of g.params) inputs.set(p, { dtype: g.constants.get(id)!.dtype, shape: g.constants.get(id)!.shape });
+    const s = await openLowered(lowered, opts);
+    return new EngineSession(s, inputs, lowered.outputNames);
+  }
+
+  /** Opens a session on ONNX bytes (no external data) or a path. */
+  static async fromOnnx(model: Uint8Array | string, opts: SessionOptions = {}): Promise<EngineSession> {
+    const s = typeof model === 'string' ? await ort.InferenceSession.create(model, ortOptions(opts)) : await ort.InferenceSession.create(model, ortOptions(opts));
+    const inputs = new Map<string, { dtype: string; shape: readonly number[] }>();
+    for (const n of s.inputNames) inputs.set(n, { dtype: '?', shape: [] });
+    return new EngineSession(s, inputs, s.outputNames);
+  }
+
+  /** Runs with the given feeds; returns the requested outputs (default all) as host tensors. */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const [name, meta] of this.inputs) {
+      const t = feeds[name];
+      if (!t) throw new ConfigError('bad_option', 'missing feed for a graph input', { field: name, expected: `${meta.dtype} [${meta.shape.join(', ')}]`, found: 'nothing' });
+      if (meta.dtype !== '?' && (t.dtype !== meta.dtype || t.shape.length !== meta.shape.length || t.shape.some((d, i) => d !== meta.shape[i]))) {
+        throw new ShapeError('shape_mismatch', 'feed does not match the graph input', { tensor: name, expected: `${meta.dtype} [${meta.shape.join(', ')}]`, found: `${t.dtype} [${t.shape.join(', ')}]` });
+      }
+      f[name] = toOrt(name, t);
+    }
+    const res = outputs ? await this.session.run(f, [...outputs]) : await this.session.run(f);
+    const out: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(res)) out[k] = fromOrt(k, v as ort.Tensor);
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  const session: Record<string, string> = {
+    // DequantizeLinear→MatMul fusions into MatMulNBits must stay exact fp32 (RUNTIME-NOTES).
+    qdq_matmulnbits_accuracy_level: '0',
+  };
+  if (opts.disablePrepacking) session.disable_prepacking = '1';
+  const o: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    logSeverityLevel: 3,
+    extra: { session },
+  };
+  if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
+  return o;
+}
+
+async function openLowered(l: LoweredModel, opts: SessionOptions): Promise<ort.InferenceSession> {
+  if (!l.externalData) return ort.InferenceSession.create(l.model, ortOptions(opts));
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-onnx-'));
+  try {
+    const modelPath = join(dir, 'model.onnx');
+    writeFileSync(modelPath, l.model);
+    const fd = openSync(join(dir, l.externalData.location), 'w');
+    try {
+      for (const p of l.externalData.parts) writeSync(fd, p);
+    } finally {
+      closeSync(fd);
+    }
+    return await ort.InferenceSession.create(modelPath, ortOptions(opts));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
