@@ -90,7 +90,7 @@ export function awqSearchScales(linears: AwqLinear[], k: number, sx: ArrayLike<n
   }
   if (!linears.length) throw new ConfigError('bad_option', 'AWQ needs at least one linear layer');
   const losses: number[] = [];
-  let best = { alpha: 0, loss: Infinity, scales: new Float64Array(k).fill(1) };
+  let best: { alpha: number; loss: number; scales: Float64Array } = { alpha: 0, loss: Infinity, scales: new Float64Array(k).fill(1) };
   for (const alpha of awqAlphaGrid(nGrid)) {
     const s = awqScales(sx, alpha);
     let loss = 0;
