@@ -1,0 +1,157 @@
+// Affine integer quantization, 1–8 bits.
+//   symmetric:  q = clamp(round(x/s), −2^(b−1), 2^(b−1) − 1),  s = amax / (2^(b−1) − 1),  x̂ = s·q
+//   asymmetric: q = clamp(round(x/s) + z, 0, 2^b − 1),         s = (hi − lo) / (2^b − 1), x̂ = s·(q − z)
+//               with lo = min(min x, 0), hi = max(max x, 0) so that 0 is exactly representable.
+// The scale is rounded to its storage dtype before the codes are computed (scale.ts: nearest for
+// symmetric, down for asymmetric), and x/s is
+// computed in float64, then rounded with the scheme's mode (half_even: torch.round; half_away: C round).
+// Rounding the asymmetric scale DOWN makes the codes of every group span exactly [0, 2^b − 1], which
+// is what makes fakeQuant idempotent: a second pass sees the same range and recovers the same s and z.
+// Legend: N = rows, K = contiguous axis, S = number of scales (layout.ts).
+
+import { ConfigError } from '../core/errors.js';
+import { roundHalfAwayFromZero, roundHalfEven } from '../numerics/round.js';
+import { groupMinMax, scaleLayout, type ScaleLayout } from './layout.js';
+import { roundScale } from './scale.js';
+import type { IntScheme, Rounding, ScaleDType } from './scheme.js';
+import type { IntQuantized, QuantizeOptions } from './types.js';
+
+export function rounder(mode: Rounding): (x: number) => number {
+  return mode === 'half_away' ? roundHalfAwayFromZero : roundHalfEven;
+}
+
+/** Code range of an int scheme: [qmin, qmax]. */
+export function intRange(scheme: Pick<IntScheme, 'bits' | 'symmetric'>): { qmin: number; qmax: number } {
+  const b = scheme.bits;
+  if (!Number.isInteger(b) || b < 1 || b > 8) {
+    throw new ConfigError('bad_option', 'int scheme bits must be 1–8', { field: 'bits', found: b });
+  }
+  if (scheme.symmetric) {
+    if (b < 2) {
+      throw new ConfigError('bad_option', 'a symmetric 1-bit int grid has no positive level', {
+        field: 'bits',
+        found: b,
+        hint: "use 'binary' (sign·mean|w|) or an asymmetric 1-bit scheme",
+      });
+    }
+    return { qmin: -(2 ** (b - 1)), qmax: 2 ** (b - 1) - 1 };
+  }
+  return { qmin: 0, qmax: 2 ** b - 1 };
+}
+
+/**
+ * Scale and zero point for one group with range [lo, hi] (already clipped). Exposed for PTQ algorithms
+ * (GPTQ computes qparams per group as it sweeps columns) so they land on exactly this grid.
+ */
+export function intParams(
+  lo: number,
+  hi: number,
+  scheme: Pick<IntScheme, 'bits' | 'symmetric' | 'rounding'> & { scaleDtype: ScaleDType },
+): { scale: number; zero: number } {
+  const { qmax } = intRange(scheme);
+  if (scheme.symmetric) {
+    const amax = Math.max(Math.abs(lo), Math.abs(hi));
+    return { scale: roundScale(amax / qmax, scheme.scaleDtype, 'nearest'), zero: 0 };
+  }
+  lo = Math.min(lo, 0);
+  hi = Math.max(hi, 0);
+  const s = roundScale((hi - lo) / qmax, scheme.scaleDtype, 'down');
+  if (s === 0) return { scale: 0, zero: 0 };
+  // s ≤ (hi − lo)/qmax (rounded down), so with z = round(−lo/s) lo lands on code 0 unclamped and hi on
+  // a code ≥ qmax: the codes span exactly [0, qmax] and a second pass recovers s and z (idempotence).
+  // The price: hi may be clipped by at most qmax·(1 − s/s_exact) steps (0 for exact scales).
+  const z = rounder(scheme.rounding)(-lo / s);
+  return { scale: s, zero: Math.min(qmax, Math.max(0, z)) };
+}
+
+/** Code for one value on the grid (scale, zero). Scale 0 maps everything to the zero point. */
+export function intQuantizeValue(
+  x: number,
+  scale: number,
+  zero: number,
+  scheme: Pick<IntScheme, 'bits' | 'symmetric' | 'rounding'>,
+): number {
+  const { qmin, qmax } = intRange(scheme);
+  if (scale === 0) return zero;
+  const q = rounder(scheme.rounding)(x / scale) + zero;
+  return q < qmin ? qmin : q > qmax ? qmax : q;
+}
+
+function groupRanges(w: Float32Array, lay: ScaleLayout, opts: QuantizeOptions): { mins: Float64Array; maxs: Float64Array } {
+  const { mins, maxs } = groupMinMax(w, lay);
+  const r = opts.clipRatio;
+  if (r !== undefined && !(r > 0 && r <= 1)) {
+    throw new ConfigError('bad_option', 'clipRatio must be in (0, 1]', { tensor: opts.name, found: r });
+  }
+  for (let s = 0; s < lay.nScales; s++) {
+    let lo = mins[s];
+    let hi = maxs[s];
+    if (opts.clip) {
+      lo = Math.max(lo, opts.clip.min);
+      hi = Math.min(hi, opts.clip.max);
+      if (lo > hi) lo = hi = 0;
+    }
+    if (r !== undefined) {
+      lo *= r;
+      hi *= r;
+    }
+    mins[s] = lo;
+    maxs[s] = hi;
+  }
+  return { mins, maxs };
+}
+
+/** Quantize onto an int grid. Inputs are already validated (finite, shape). */
+export function quantizeInt(w: Float32Array, shape: number[], scheme: IntScheme, opts: QuantizeOptions = {}): IntQuantized {
+  const lay = scaleLayout(shape, scheme.granularity, opts.name);
+  const { qmin, qmax } = intRange(scheme);
+  const { mins, maxs } = groupRanges(w, lay, opts);
+  const scales = new Float32Array(lay.nScales);
+  const zerosF = new Float64Array(lay.nScales);
+  for (let s = 0; s < lay.nScales; s++) {
+    const p = intParams(mins[s], maxs[s], scheme);
+    scales[s] = p.scale; // exact: roundScale returns a value representable in f32
+    zerosF[s] = p.zero;
+  }
+  const codes = scheme.symmetric ? new Int8Array(w.length) : new Uint8Array(w.length);
+  const rnd = rounder(scheme.rounding);
+  for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
+    const si = r % lay.mod;
+    const s = scales[si];
+    const z = zerosF[si];
+    const end = off + lay.runLen;
+    if (s === 0) {
+      codes.fill(z, off, end);
+      continue;
+    }
+    for (let i = off; i < end; i++) {
+      const q = rnd(w[i] / s) + z;
+      codes[i] = q < qmin ? qmin : q > qmax ? qmax : q;
+    }
+  }
+  const out: IntQuantized = { kind: 'int', scheme, shape: [...shape], codes, scales, scaleShape: lay.scaleShape };
+  if (!scheme.symmetric) out.zeros = Uint8Array.from(zerosF);
+  return out;
+}
+
+export function dequantizeInt(q: IntQuantized, out = new Float32Array(q.codes.length)): Float32Array {
+  const lay = scaleLayout(q.shape, q.scheme.granularity);
+  const { codes, scales, zeros } = q;
+  for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
+    const si = r % lay.mod;
+    const s = scales[si];
+    const z = zeros ? zeros[si] : 0;
+    for (let i = off, end = off + lay.runLen; i < end; i++) out[i] = s * (codes[i] - z);
+  }
+  return out;
+}
+
+/** Bits per weight: code bits plus the scale (and zero-point) storage amortised over the tensor. */
+export function intBitsPerWeight(scheme: IntScheme, shape: number[]): number {
+  const lay = scaleLayout(shape, scheme.granularity);
+  const n = lay.nRuns * lay.runLen;
+  if (n === 0) return scheme.bits;
+  const scaleBits = scheme.scaleDtype === 'F32' ? 32 : 16;
+  const perScale = scaleBits + (scheme.symmetric ? 0 : scheme.bits);
+  return scheme.bits + (lay.nScales * perScale) / n;
+}
