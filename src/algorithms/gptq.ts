@@ -66,6 +66,7 @@ export function gptq(w: ArrayLike<number>, n: number, k: number, hIn: Float64Arr
   }
   const gs = grid.groupSize;
   const grouped = gs < k;
+  const staticGroups = !!opts.staticGroups || (!!opts.actOrder && !!grid.fixedGroups);
   const W = Float64Array.from(w);
   const H = Float64Array.from(hIn);
 
@@ -80,7 +81,7 @@ export function gptq(w: ArrayLike<number>, n: number, k: number, hIn: Float64Arr
     }
   }
 
-  if (grouped && opts.staticGroups) {
+  if (grouped && staticGroups) {
     for (let c = 0, g = 0; c < k; c += gs, g++) grid.fitGroup(g, W, c, Math.min(c + gs, k));
   }
 
@@ -112,7 +113,7 @@ export function gptq(w: ArrayLike<number>, n: number, k: number, hIn: Float64Arr
       const j = cols[c];
       let g = 0;
       if (grouped) {
-        if (opts.staticGroups) {
+        if (staticGroups) {
           g = Math.floor(j / gs);
         } else {
           g = Math.floor(c / gs);

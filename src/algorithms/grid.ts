@@ -17,6 +17,11 @@ export interface ColumnGrid {
   /** G: columns per parameter group (K for one group per row). */
   readonly groupSize: number;
   /**
+   * true when groups are fixed runs of original columns that the storage format cannot reorder
+   * (ggml blocks: no g_idx); GPTQ then fits them statically under act-order.
+   */
+  readonly fixedGroups?: boolean;
+  /**
    * Fit group `g`'s parameters from columns [c0, c1) of `w` (row-major [N, K], the matrix GPTQ
    * holds, possibly column-permuted: `cols` maps each position to its original column).
    */

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../src/core/rng.js';
+import { GgmlGrid, GPTQ_GGML_TYPES } from '../../src/algorithms/ggml-grid.js';
+import { gptq, rtnOnGrid } from '../../src/algorithms/gptq.js';
+import { gramOf, weightedError } from '../../src/algorithms/stats.js';
+import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
+
+function layer(seed: number, N: number, K: number, T: number) {
+  const rng = new Rng(seed);
+  const mix = new Float64Array(K).map(() => rng.normal());
+  const scale = new Float64Array(K).map(() => Math.exp(rng.normal() * 0.7));
+  const x = new Float64Array(T * K);
+  for (let t = 0; t < T; t++) {
+    const common = rng.normal();
+    for (let j = 0; j < K; j++) x[t * K + j] = (rng.normal() + 0.8 * common * mix[j]) * scale[j];
+  }
+  const w = Float32Array.from({ length: N * K }, () => rng.normal() * 0.03);
+  const gram = gramOf(x, T, K);
+  const imp = new Float32Array(K);
+  for (let j = 0; j < K; j++) imp[j] = gram[j * K + j] / T;
+  return { w, gram, h: gram.map((v) => (2 * v) / T), imp };
+}
+
+test('RTN on the ggml grid reproduces quantizeGgml byte for byte (no imatrix)', () => {
+  const N = 6, K = 128;
+  const { w } = layer(1, N, K, 8);
+  for (const type of GPTQ_GGML_TYPES) {
+    const grid = new GgmlGrid(type, N, K);
+    const wq = rtnOnGrid(w, N, K, grid);
+    assert.deepEqual(grid.encode(), quantizeGgml(type, w, N, K), type);
+    assert.deepEqual(Float32Array.from(wq), dequantizeGgml(type, grid.encode(), N * K), type);
+  }
+});
+
+test('GPTQ onto ggml blocks: the encoded bytes decode exactly to the weights GPTQ reports', () => {
+  const N = 8, K = 256, T = 400;
+  const { w, h, imp } = layer(2, N, K, T);
+  for (const type of GPTQ_GGML_TYPES) {
+    for (const actOrder of [false, true]) {
+      for (const im of [undefined, imp]) {
+        const grid = new GgmlGrid(type, N, K, im);
+        const res = gptq(w, N, K, h, grid, { actOrder, blockSize: 64 });
+        const dec = dequantizeGgml(type, grid.encode(), N * K);
+        assert.deepEqual(dec, Float32Array.from(res.weights), `${type} actOrder=${actOrder} imatrix=${!!im}`);
+        // static groups were forced under act-order: g_idx is the plain block index
+        for (let j = 0; j < K; j++) assert.equal(res.gIdx[j], j >> 5);
+      }
+    }
+  }
+});
+
+test('GPTQ-optimised Q4_0 and Q4_1 beat ggml RTN on output error', () => {
+  const N = 32, K = 256, T = 600;
+  const { w, h, gram } = layer(3, N, K, T);
+  for (const type of ['Q4_0', 'Q4_1'] as const) {
+    const rtn = dequantizeGgml(type, quantizeGgml(type, w, N, K), N * K);
+    const res = gptq(w, N, K, h, new GgmlGrid(type, N, K));
+    const eR = weightedError(w, rtn, gram, N, K);
+    const eG = weightedError(w, res.weights, gram, N, K);
+    assert.ok(eG < 0.8 * eR, `${type}: GPTQ ${eG} vs RTN ${eR}`);
+  }
+});
+
+test('ggml grid rejects rows that are not whole blocks and types it cannot target', () => {
+  assert.throws(() => new GgmlGrid('Q4_0', 2, 40), { code: 'bad_option' });
+  assert.throws(() => new GgmlGrid('Q4_K' as never, 2, 256), { code: 'unsupported' });
+});
