@@ -12,7 +12,6 @@
 // to). With an imatrix, *_0 scales come from ggml's weighted make_qx_quants fit.
 
 import { ConfigError } from '../core/errors.js';
-import type { GgmlType } from '../core/dtype.js';
 import { fr, putF16 } from '../quant/ggml/common.js';
 import { makeQxQuants } from '../quant/ggml/fit.js';
 import { qx_0Encode, qx_0Scale, qx_1Encode, qx_1Params, q8_0Scale } from '../quant/ggml/legacy.js';
