@@ -148,8 +148,7 @@ export function makeQkxQuants(
     for (let i = 0; i < n; i++) L[i] = 0;
     return { scale: 0, min: -min };
   }
-  const range = fr(max - min);
-  let iscale = fr(nmax / range);
+  let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestErr = 0;
   for (let i = 0; i < n; i++) {
@@ -162,7 +161,9 @@ export function makeQkxQuants(
   }
   if (nstep < 1) return { scale, min: -min };
   for (let is = 0; is <= nstep; is++) {
-    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / range); // rmin, rdelta: float32 values
+    // rmin, rdelta: float32 values. `min` may have moved to an earlier candidate's fitted
+    // offset: ggml keeps searching from there (both the range and the origin shift).
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;

@@ -9,6 +9,8 @@ import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
 import type { GgmlCodec } from './common.js';
 import { FLOAT_CODECS } from './float.js';
 import { LEGACY_CODECS } from './legacy.js';
+import { IQ4_CODECS } from './iq4.js';
+import { TERNARY_FP4_CODECS } from './ternary-fp4.js';
 
 export type { GgmlCodec } from './common.js';
 
@@ -16,6 +18,8 @@ export type { GgmlCodec } from './common.js';
 export const GGML_CODECS = {
   ...FLOAT_CODECS,
   ...LEGACY_CODECS,
+  ...IQ4_CODECS,
+  ...TERNARY_FP4_CODECS,
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;
