@@ -5,3 +5,7 @@ export * from './numerics/round.js';
 export type { ModelConfig, RopeLayout, RopeScaling, Architecture } from './model/config.js';
 export type { ModelWeights, TensorSource } from './model/weights.js';
 export type { Tokenizer, EncodeOptions } from './formats/tokenizer/types.js';
+export * from './formats/bytes.js';
+export * from './formats/safetensors/index.js';
+export * from './formats/gguf/index.js';
+export * from './formats/io/index.js';

@@ -1,0 +1,71 @@
+// File-level entry points for the pure container readers/writers: open by path (positional
+// reads, handle closed by close()), write atomically (temporary file + fsync + rename).
+
+import { dirname, join } from 'node:path';
+import { IoError } from '../../core/errors.js';
+import { readGguf, type GgufFile } from '../gguf/reader.js';
+import { writeGguf, type GgufLayout, type GgufMetadataInput, type GgufWriteOptions, type GgufWriteTensor } from '../gguf/writer.js';
+import { readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from '../safetensors/reader.js';
+import { openShardedSafetensors, parseShardIndex, type SafetensorsView, type ShardedSafetensors } from '../safetensors/sharded.js';
+import { writeSafetensors, type SafetensorsLayout, type SafetensorsWriteOptions, type SafetensorsWriteTensor } from '../safetensors/writer.js';
+import { fileExists, openFileSource, readJsonFile, withAtomicFile, type AtomicWriteOptions } from './file.js';
+
+async function openWith<T>(path: string, parse: (src: Awaited<ReturnType<typeof openFileSource>>) => Promise<T>): Promise<T> {
+  const src = await openFileSource(path);
+  try {
+    return await parse(src);
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+}
+
+/** Opens one .safetensors file (header parsed, tensors lazy). */
+export function openSafetensorsFile(path: string, opts: SafetensorsReadOptions = {}): Promise<SafetensorsFile> {
+  return openWith(path, (src) => readSafetensors(src, opts));
+}
+
+/** Opens a sharded checkpoint from its `model.safetensors.index.json`. */
+export async function openShardedSafetensorsFile(indexPath: string, opts: SafetensorsReadOptions = {}): Promise<ShardedSafetensors> {
+  const index = parseShardIndex(await readJsonFile(indexPath), indexPath);
+  const dir = dirname(indexPath);
+  return openShardedSafetensors(index, indexPath, (f) => openFileSource(join(dir, f)), opts);
+}
+
+/**
+ * Opens a Hugging Face directory's weights as one view: `model.safetensors.index.json` if
+ * present, else `model.safetensors`.
+ */
+export async function openSafetensorsDir(dir: string, opts: SafetensorsReadOptions = {}): Promise<SafetensorsView> {
+  const index = join(dir, 'model.safetensors.index.json');
+  if (await fileExists(index)) return openShardedSafetensorsFile(index, opts);
+  const single = join(dir, 'model.safetensors');
+  if (await fileExists(single)) return openSafetensorsFile(single, opts);
+  throw new IoError('missing_file', 'no model.safetensors or model.safetensors.index.json', { file: dir });
+}
+
+export type WriteFileOptions = AtomicWriteOptions;
+
+/** Writes a .safetensors file atomically (see writeSafetensors for ordering and metadata). */
+export function writeSafetensorsFile(
+  path: string,
+  tensors: readonly SafetensorsWriteTensor[],
+  opts: SafetensorsWriteOptions & WriteFileOptions = {},
+): Promise<SafetensorsLayout> {
+  return withAtomicFile(path, opts, (sink) => writeSafetensors(sink, tensors, opts));
+}
+
+/** Opens a GGUF file (header parsed, tensors lazy). */
+export function openGgufFile(path: string): Promise<GgufFile> {
+  return openWith(path, (src) => readGguf(src));
+}
+
+/** Writes a GGUF file atomically. */
+export function writeGgufFile(
+  path: string,
+  metadata: GgufMetadataInput,
+  tensors: readonly GgufWriteTensor[],
+  opts: GgufWriteOptions & WriteFileOptions = {},
+): Promise<GgufLayout> {
+  return withAtomicFile(path, opts, (sink) => writeGguf(sink, metadata, tensors, opts));
+}

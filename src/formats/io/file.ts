@@ -1,0 +1,263 @@
+// The filesystem adapter: the only code under formats/ that touches node:fs. Readers get
+// positional reads through a file handle (never a whole-file read), writers get an atomic sink
+// (temporary file in the same directory, fsync, rename; the temporary is deleted on error/abort).
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
+import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
+
+function ioError(e: unknown, file: string, what: string): BitscaleError {
+  if (e instanceof BitscaleError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOENT') return new IoError('missing_file', `${what}: no such file`, { file });
+  return new IoError('io', `${what}: ${err?.message ?? String(e)}`, { file, found: err?.code });
+}
+
+export interface FileSource extends ByteSource {
+  close(): Promise<void>;
+}
+
+/** Opens `path` for positional reads. Call `close()` when done. */
+export async function openFileSource(path: string): Promise<FileSource> {
+  let fh: FileHandle;
+  let size: number;
+  try {
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw new IoError('io', 'not a regular file', { file: path });
+    }
+    size = st.size;
+  } catch (e) {
+    throw ioError(e, path, 'cannot open');
+  }
+  let closed = false;
+  return {
+    name: path,
+    size,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      checkRange(path, size, offset, length);
+      if (closed) throw new IoError('io', 'read after close', { file: path, offset });
+      const buf = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        let n: number;
+        try {
+          ({ bytesRead: n } = await fh.read(buf, done, length - done, offset + done));
+        } catch (e) {
+          throw ioError(e, path, 'read failed');
+        }
+        if (n === 0) {
+          throw new FormatError('truncated', 'file ended early (changed while reading?)', {
+            file: path,
+            offset: offset + done,
+            expected: length,
+            found: done,
+          });
+        }
+        done += n;
+      }
+      return buf;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and parses a JSON file; errors name the file (missing_file, bad_header). */
+export async function readJsonFile<T = unknown>(path: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw ioError(e, path, 'cannot read JSON');
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new FormatError('bad_header', 'invalid JSON', { file: path, found: (e as Error).message });
+  }
+}
+
+/** SHA-256 of a file, streamed (for manifests). Lowercase hex. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  } catch (e) {
+    throw ioError(e, path, 'cannot hash');
+  }
+  return h.digest('hex');
+}
+
+export interface AtomicWriteOptions {
+  /** replace an existing output file (default false: IoError 'exists') */
+  overwrite?: boolean;
+  /** input paths that must not be overwritten (IoError 'would_overwrite_input') */
+  inputs?: readonly string[];
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    try {
+      return (await realpath(a)) === (await realpath(b));
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Checks the refusal rules before any byte is written. */
+export async function checkOutputPath(path: string, opts: AtomicWriteOptions = {}): Promise<void> {
+  for (const input of opts.inputs ?? []) {
+    if (await sameFile(path, input)) {
+      throw new IoError('would_overwrite_input', 'the output path is one of the inputs', {
+        file: path,
+        found: input,
+        hint: 'choose a different output path',
+      });
+    }
+  }
+  if (!opts.overwrite && (await fileExists(path))) {
+    throw new IoError('exists', 'output file already exists', { file: path, hint: 'pass overwrite: true (--force) to replace it' });
+  }
+}
+
+const BUFFER_BYTES = 4 << 20;
+
+/**
+ * Writes to `<path>.tmp-<pid>-<rand>` in the same directory, then fsyncs and renames onto
+ * `path` in `close()`. `abort()` (or any failed write) deletes the temporary file, so a
+ * failed run never leaves a partial output. Small writes are coalesced into 4 MiB blocks.
+ */
+export class AtomicFileSink implements ByteSink {
+  private pos = 0;
+  private buf = new Uint8Array(BUFFER_BYTES);
+  private fill = 0;
+  private state: 'open' | 'closed' | 'aborted' = 'open';
+
+  private constructor(
+    readonly name: string,
+    readonly tempPath: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  static async create(path: string, opts: AtomicWriteOptions = {}): Promise<AtomicFileSink> {
+    await checkOutputPath(path, opts);
+    const tmp = join(dirname(resolve(path)), `${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx');
+    } catch (e) {
+      throw ioError(e, path, 'cannot create temporary output file');
+    }
+    return new AtomicFileSink(path, tmp, fh);
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.state !== 'open') throw new IoError('io', `write after ${this.state}`, { file: this.name });
+    try {
+      if (chunk.length >= BUFFER_BYTES) {
+        await this.flush();
+        await this.writeAll(chunk);
+      } else {
+        if (this.fill + chunk.length > BUFFER_BYTES) await this.flush();
+        this.buf.set(chunk, this.fill);
+        this.fill += chunk.length;
+      }
+      this.pos += chunk.length;
+    } catch (e) {
+      await this.abort();
+      throw ioError(e, this.name, 'write failed');
+    }
+  }
+
+  private async writeAll(b: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < b.length) {
+      const { bytesWritten } = await this.fh.write(b, off, b.length - off);
+      off += bytesWritten;
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.fill === 0) return;
+    await this.writeAll(this.buf.subarray(0, this.fill));
+    this.fill = 0;
+  }
+
+  /** Flushes, fsyncs and renames the temporary file onto the output path. */
+  async close(): Promise<void> {
+    if (this.state !== 'open') throw new IoError('io', `close after ${this.state}`, { file: this.name });
+    try {
+      await this.flush();
+      await this.fh.sync();
+      await this.fh.close();
+      this.state = 'closed';
+      await rename(this.tempPath, this.name);
+    } catch (e) {
+      if (this.state === 'open') await this.abort();
+      else await unlink(this.tempPath).catch(() => undefined);
+      throw ioError(e, this.name, 'cannot finish the output file');
+    }
+  }
+
+  /** Discards everything written; safe to call more than once. */
+  async abort(): Promise<void> {
+    if (this.state === 'aborted') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'aborted';
+    if (wasOpen) await this.fh.close().catch(() => undefined);
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `body` against an AtomicFileSink for `path`: commits on success, deletes the temporary
+ * file if `body` throws (the error is rethrown).
+ */
+export async function withAtomicFile<T>(
+  path: string,
+  opts: AtomicWriteOptions,
+  body: (sink: AtomicFileSink) => Promise<T>,
+): Promise<T> {
+  const sink = await AtomicFileSink.create(path, opts);
+  try {
+    const r = await body(sink);
+    await sink.close();
+    return r;
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+}
+
+/** Writes a whole buffer or string atomically. */
+export async function atomicWriteFile(path: string, data: Uint8Array | string, opts: AtomicWriteOptions = {}): Promise<void> {
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  await withAtomicFile(path, opts, (sink) => sink.write(bytes));
+}

@@ -1,0 +1,19 @@
+/**
+ * Filesystem adapter for formats/ (Node only; the one place under formats/ that imports node:fs).
+ *
+ * Low level:
+ * - `openFileSource(path)` → FileSource (ByteSource with positional reads; call `close()`).
+ * - `AtomicFileSink.create(path, {overwrite?, inputs?})` → ByteSink writing `<path>.tmp-<pid>-<rand>`;
+ *   `close()` fsyncs and renames, `abort()` deletes. `withAtomicFile(path, opts, sink => …)` wraps it.
+ *   Refusals (checked before writing): output equals an input → IoError 'would_overwrite_input';
+ *   output exists and `overwrite` not set → IoError 'exists'.
+ * - `atomicWriteFile(path, bytesOrString, opts)`, `readJsonFile(path)`, `fileExists(path)`,
+ *   `sha256File(path)` (streamed, lowercase hex), `checkOutputPath(path, opts)`.
+ *
+ * Containers by path:
+ * - `openSafetensorsFile(path)`, `openShardedSafetensorsFile(indexJsonPath)`, `openSafetensorsDir(dir)`
+ *   (index.json if present, else model.safetensors), `writeSafetensorsFile(path, tensors, opts)`.
+ * - `openGgufFile(path)`, `writeGgufFile(path, metadata, tensors, opts)`.
+ */
+export * from './file.js';
+export * from './containers.js';

@@ -1,0 +1,140 @@
+// Sharded checkpoints (`model.safetensors.index.json`) as one logical view.
+// The index is { "metadata": { "total_size": … }, "weight_map": { "<tensor>": "<shard file>" } };
+// shard names are plain file names in the same directory (anything with a path separator or
+// '..' is rejected so an index cannot point outside its directory).
+
+import { FormatError } from '../../core/errors.js';
+import type { Tensor } from '../../core/tensor.js';
+import type { ByteSource } from '../bytes.js';
+import type { SafetensorsTensorInfo } from './header.js';
+import { missingTensor, readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from './reader.js';
+
+export interface ShardedTensorInfo extends SafetensorsTensorInfo {
+  /** shard file name, as in weight_map */
+  file: string;
+}
+
+/** The subset of SafetensorsFile that single files and sharded sets share. */
+export interface SafetensorsView {
+  readonly name: string;
+  /** single file: its __metadata__; sharded: every shard's __metadata__ merged in shard order */
+  readonly metadata: Record<string, string>;
+  names(): string[];
+  has(name: string): boolean;
+  info(name: string): SafetensorsTensorInfo;
+  readBytes(name: string): Promise<Uint8Array>;
+  readTensor(name: string): Promise<Tensor>;
+  close(): Promise<void>;
+}
+
+export interface ShardedSafetensors extends SafetensorsView {
+  /** the index's own "metadata" object (e.g. total_size) */
+  readonly indexMetadata: Record<string, unknown>;
+  readonly shards: readonly SafetensorsFile[];
+  info(name: string): ShardedTensorInfo;
+}
+
+export interface ShardIndex {
+  metadata: Record<string, unknown>;
+  weightMap: Map<string, string>;
+  /** distinct shard files, in first-mention order */
+  files: string[];
+}
+
+/** Validates a parsed index JSON. `indexName` labels errors. */
+export function parseShardIndex(json: unknown, indexName: string): ShardIndex {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new FormatError('bad_header', 'index is not a JSON object', { file: indexName });
+  }
+  const j = json as Record<string, unknown>;
+  const wm = j.weight_map;
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
+    throw new FormatError('bad_header', 'index has no weight_map object', { file: indexName, field: 'weight_map' });
+  }
+  const weightMap = new Map<string, string>();
+  const files: string[] = [];
+  for (const [name, f] of Object.entries(wm as Record<string, unknown>)) {
+    if (typeof f !== 'string' || f === '' || /[\\/]/.test(f) || f === '.' || f === '..') {
+      throw new FormatError('bad_header', 'weight_map entries must be plain file names', {
+        file: indexName,
+        field: `weight_map.${name}`,
+        found: f,
+      });
+    }
+    weightMap.set(name, f);
+    if (!files.includes(f)) files.push(f);
+  }
+  const md = j.metadata;
+  const metadata = typeof md === 'object' && md !== null && !Array.isArray(md) ? (md as Record<string, unknown>) : {};
+  return { metadata, weightMap, files };
+}
+
+/**
+ * Opens every shard named by the index through `openShard(fileName)` and checks that each
+ * weight_map entry is present in its shard (missing_tensor) and that no tensor appears in two
+ * shards (duplicate_name). Tensors a shard holds but the index does not list are left out.
+ */
+export async function openShardedSafetensors(
+  index: ShardIndex,
+  indexName: string,
+  openShard: (file: string) => Promise<ByteSource>,
+  opts: SafetensorsReadOptions = {},
+): Promise<ShardedSafetensors> {
+  const shards: SafetensorsFile[] = [];
+  const byFile = new Map<string, SafetensorsFile>();
+  try {
+    for (const f of index.files) {
+      const s = await readSafetensors(await openShard(f), opts);
+      shards.push(s);
+      byFile.set(f, s);
+    }
+  } catch (e) {
+    await Promise.all(shards.map((s) => s.close().catch(() => undefined)));
+    throw e;
+  }
+  const owner = new Map<string, string>();
+  for (const [f, s] of byFile) {
+    for (const n of s.names()) {
+      const prev = owner.get(n);
+      if (prev !== undefined) {
+        await Promise.all(shards.map((x) => x.close().catch(() => undefined)));
+        throw new FormatError('duplicate_name', 'tensor appears in two shards', { file: indexName, tensor: n, expected: prev, found: f });
+      }
+      owner.set(n, f);
+    }
+  }
+  const names: string[] = [];
+  for (const [n, f] of index.weightMap) {
+    if (!byFile.get(f)!.has(n)) {
+      await Promise.all(shards.map((x) => x.close().catch(() => undefined)));
+      throw new FormatError('missing_tensor', 'weight_map names a tensor its shard does not hold', {
+        file: indexName,
+        tensor: n,
+        field: `weight_map.${n}`,
+        found: f,
+      });
+    }
+    names.push(n);
+  }
+  const metadata: Record<string, string> = {};
+  for (const s of shards) Object.assign(metadata, s.metadata);
+  const shardOf = (name: string): SafetensorsFile => {
+    const f = index.weightMap.get(name);
+    if (f === undefined) throw missingTensor(indexName, name, names);
+    return byFile.get(f)!;
+  };
+  return {
+    name: indexName,
+    metadata,
+    indexMetadata: index.metadata,
+    shards,
+    names: () => [...names],
+    has: (n) => index.weightMap.has(n),
+    info: (n) => ({ ...shardOf(n).info(n), file: index.weightMap.get(n)! }),
+    readBytes: async (n) => shardOf(n).readBytes(n),
+    readTensor: async (n) => shardOf(n).readTensor(n),
+    close: async () => {
+      await Promise.all(shards.map((s) => s.close()));
+    },
+  };
+}

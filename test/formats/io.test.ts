@@ -1,0 +1,172 @@
+// The filesystem adapter: positional reads, atomic writes (refusals, no partial output), file
+// helpers, container files by path, and a safetensors tensor at an offset past 4 GiB.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BitscaleError } from '../../src/core/errors.js';
+import {
+  AtomicFileSink,
+  atomicWriteFile,
+  fileExists,
+  openFileSource,
+  openGgufFile,
+  openSafetensorsDir,
+  openSafetensorsFile,
+  readJsonFile,
+  sha256File,
+  withAtomicFile,
+  writeGgufFile,
+  writeSafetensorsFile,
+} from '../../src/formats/io/index.js';
+import { gv } from '../../src/formats/gguf/index.js';
+import { safetensorsLayout } from '../../src/formats/safetensors/index.js';
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'bitscale-io-'));
+}
+
+test('openFileSource reads by offset and reports truncation and missing files', async () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'a.bin');
+    writeFileSync(p, Uint8Array.from({ length: 100 }, (_, i) => i));
+    const src = await openFileSource(p);
+    assert.equal(src.size, 100);
+    assert.deepEqual([...(await src.read(10, 3))], [10, 11, 12]);
+    assert.deepEqual([...(await src.read(100, 0))], []);
+    await assert.rejects(src.read(98, 3), (e: BitscaleError) => e.code === 'truncated' && e.context.file === p && e.context.offset === 98);
+    await src.close();
+    await assert.rejects(openFileSource(join(dir, 'nope')), (e: BitscaleError) => e.code === 'missing_file');
+    await assert.rejects(openFileSource(dir), (e: BitscaleError) => e.code === 'io');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('atomic writes: commit, refusals, and no partial file on error or abort', async () => {
+  const dir = tmp();
+  try {
+    const out = join(dir, 'out.bin');
+    await atomicWriteFile(out, 'hello');
+    assert.equal(readFileSync(out, 'utf8'), 'hello');
+    await assert.rejects(atomicWriteFile(out, 'x'), (e: BitscaleError) => e.code === 'exists' && e.context.file === out);
+    await atomicWriteFile(out, 'again', { overwrite: true });
+    assert.equal(readFileSync(out, 'utf8'), 'again');
+    // the output may not be an input, even through a symlink and even with overwrite
+    const link = join(dir, 'link.bin');
+    symlinkSync(out, link);
+    await assert.rejects(atomicWriteFile(link, 'x', { overwrite: true, inputs: [out] }), (e: BitscaleError) => e.code === 'would_overwrite_input');
+    await assert.rejects(atomicWriteFile(out, 'x', { overwrite: true, inputs: [join(dir, '.', 'out.bin')] }), (e: BitscaleError) => e.code === 'would_overwrite_input');
+    // a failing producer leaves neither the output nor a temporary file
+    const failed = join(dir, 'failed.bin');
+    await assert.rejects(
+      withAtomicFile(failed, {}, async (sink) => {
+        await sink.write(new Uint8Array(10 << 20));
+        throw new Error('producer failed');
+      }),
+      /producer failed/,
+    );
+    const sink = await AtomicFileSink.create(join(dir, 'aborted.bin'));
+    await sink.write(new Uint8Array(5));
+    assert.ok(await fileExists(sink.tempPath));
+    assert.match(sink.tempPath, /aborted\.bin\.tmp-\d+-[0-9a-f]{8}$/);
+    await sink.abort();
+    await sink.abort();
+    await assert.rejects(sink.write(new Uint8Array(1)), (e: BitscaleError) => e.code === 'io');
+    assert.deepEqual(readdirSync(dir).sort(), ['link.bin', 'out.bin']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('readJsonFile, fileExists and sha256File', async () => {
+  const dir = tmp();
+  try {
+    const j = join(dir, 'c.json');
+    writeFileSync(j, '{"a": [1, 2]}');
+    assert.deepEqual(await readJsonFile(j), { a: [1, 2] });
+    writeFileSync(j, '{"a": ');
+    await assert.rejects(readJsonFile(j), (e: BitscaleError) => e.code === 'bad_header' && e.context.file === j);
+    await assert.rejects(readJsonFile(join(dir, 'none.json')), (e: BitscaleError) => e.code === 'missing_file');
+    assert.equal(await fileExists(j), true);
+    assert.equal(await fileExists(join(dir, 'none.json')), false);
+    const big = new Uint8Array(3 << 20).map((_, i) => (i * 31) & 0xff);
+    const p = join(dir, 'big.bin');
+    writeFileSync(p, big);
+    assert.equal(await sha256File(p), createHash('sha256').update(big).digest('hex'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('safetensors and GGUF files by path, and a directory of shards', async () => {
+  const dir = tmp();
+  try {
+    const st = join(dir, 'model.safetensors');
+    await writeSafetensorsFile(st, [{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }], { metadata: { format: 'pt' } });
+    const f = await openSafetensorsFile(st);
+    assert.deepEqual([...((await f.readTensor('w')).data as Float32Array)], [1, 2]);
+    await f.close();
+    const v = await openSafetensorsDir(dir);
+    assert.deepEqual(v.names(), ['w']);
+    await v.close();
+    await assert.rejects(writeSafetensorsFile(st, []), (e: BitscaleError) => e.code === 'exists');
+    // shards + index take precedence over model.safetensors
+    await writeSafetensorsFile(join(dir, 'm-1.safetensors'), [{ name: 'a', dtype: 'U8', shape: [1], data: new Uint8Array([7]) }]);
+    await writeSafetensorsFile(join(dir, 'm-2.safetensors'), [{ name: 'b', dtype: 'U8', shape: [1], data: new Uint8Array([9]) }]);
+    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 2 }, weight_map: { a: 'm-1.safetensors', b: 'm-2.safetensors' } }));
+    const s = await openSafetensorsDir(dir);
+    assert.deepEqual(s.names(), ['a', 'b']);
+    assert.deepEqual([...((await s.readTensor('b')).data as Uint8Array)], [9]);
+    await s.close();
+    await assert.rejects(openSafetensorsDir(join(dir, 'none')), (e: BitscaleError) => e.code === 'missing_file');
+
+    const g = join(dir, 'm.gguf');
+    await writeGgufFile(g, [['general.architecture', gv.str('llama')]], [{ name: 't', type: 'Q8_0', shape: [32], data: new Uint8Array(34).fill(3) }]);
+    const gf = await openGgufFile(g);
+    assert.equal(gf.get('general.architecture'), 'llama');
+    assert.deepEqual(await gf.readBytes('t'), new Uint8Array(34).fill(3));
+    await gf.close();
+    // a corrupt file: the handle is closed and the error names the path
+    writeFileSync(join(dir, 'bad.gguf'), 'GGUF\x01\x00\x00\x00');
+    await assert.rejects(openGgufFile(join(dir, 'bad.gguf')), (e: BitscaleError) => e.code === 'bad_version' && e.context.file === join(dir, 'bad.gguf'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('safetensors tensor stored past 4 GiB (sparse file) reads back', async (t) => {
+  const dir = tmp();
+  try {
+    // Layout: one 4.5 GiB U8 tensor (zeros, sparse) then a small F32 tensor at offset > 2^32.
+    const bigLen = 4.5 * 2 ** 30;
+    const tensors = [
+      { name: 'a.big', dtype: 'U8' as const, shape: [bigLen] },
+      { name: 'b.tail', dtype: 'F32' as const, shape: [3] },
+    ];
+    const layout = safetensorsLayout(tensors, { order: 'given' });
+    const tail = layout.tensors[1];
+    assert.ok(tail.offset > 2 ** 32);
+    const p = join(dir, 'big.safetensors');
+    try {
+      writeFileSync(p, layout.header);
+      truncateSync(p, layout.size);
+    } catch (e) {
+      t.skip(`filesystem cannot hold a sparse ${layout.size}-byte file: ${String(e)}`);
+      return;
+    }
+    const fd = openSync(p, 'r+');
+    writeSync(fd, new Uint8Array(new Float32Array([1.5, -2, 3]).buffer), 0, 12, tail.offset);
+    closeSync(fd);
+    const f = await openSafetensorsFile(p);
+    assert.equal(f.info('b.tail').offset, tail.offset);
+    assert.deepEqual([...((await f.readTensor('b.tail')).data as Float32Array)], [1.5, -2, 3]);
+    assert.deepEqual([...(await f.source.read(tail.offset - 4, 4))], [0, 0, 0, 0]);
+    await f.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
