@@ -1,0 +1,160 @@
+// Seeded fuzzing of the safetensors and GGUF readers: thousands of mutated files (bit flips,
+// byte overwrites, truncations, length-field inflation, inserted/deleted bytes, random bytes,
+// JSON number rewrites). Every outcome must be a clean parse (and every tensor then readable) or
+// a BitscaleError; never another exception, never a read outside the file, never a hang.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BitscaleError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { memorySource, type ByteSource } from '../../src/formats/bytes.js';
+import { encodeGguf, gv, readGguf } from '../../src/formats/gguf/index.js';
+import { encodeSafetensors, readSafetensors } from '../../src/formats/safetensors/index.js';
+
+const ITERATIONS = 10000;
+/** a hang detector, not a speed check: one tiny file must never take this long */
+const HANG_MS = 5000;
+
+/** A memory source that records the largest read and refuses reads outside the file. */
+function trackedSource(bytes: Uint8Array, stats: { maxRead: number }): ByteSource {
+  const inner = memorySource(bytes, 'fuzz');
+  return {
+    name: 'fuzz',
+    size: bytes.length,
+    read(offset, length) {
+      stats.maxRead = Math.max(stats.maxRead, length);
+      assert.ok(offset + length <= bytes.length || length < 0 || offset < 0 || !Number.isSafeInteger(offset + length), 'read beyond the file requested');
+      return inner.read(offset, length);
+    },
+  };
+}
+
+function mutate(rng: Rng, base: Uint8Array): Uint8Array {
+  const pick = rng.nextU32() % 8;
+  const pos = () => rng.nextU32() % Math.max(1, base.length);
+  let b = base.slice();
+  switch (pick) {
+    case 0: // bit flips
+      for (let i = 0, n = 1 + (rng.nextU32() % 8); i < n; i++) b[pos()] ^= 1 << (rng.nextU32() % 8);
+      break;
+    case 1: // random byte overwrites
+      for (let i = 0, n = 1 + (rng.nextU32() % 4); i < n; i++) b[pos()] = rng.nextU32() & 0xff;
+      break;
+    case 2: // truncation
+      b = b.subarray(0, pos());
+      break;
+    case 3: {
+      // length-field inflation: a u64 / u32 with a large or boundary value at a random spot
+      const at = Math.min(pos(), Math.max(0, b.length - 8));
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const choices = [2n ** 64n - 1n, 2n ** 63n, 2n ** 53n + 1n, 2n ** 32n, BigInt(b.length), BigInt(b.length + 1), 0n, BigInt(rng.nextU32())];
+      if (b.length >= 8) dv.setBigUint64(at, choices[rng.nextU32() % choices.length], true);
+      break;
+    }
+    case 4: {
+      // insert or delete a run of bytes
+      const at = pos();
+      const n = 1 + (rng.nextU32() % 16);
+      if (rng.nextU32() % 2) b = new Uint8Array([...b.subarray(0, at), ...Array.from({ length: n }, () => rng.nextU32() & 0xff), ...b.subarray(at)]);
+      else b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + n)]);
+      break;
+    }
+    case 5: {
+      // random bytes after an intact prefix (magic / header length)
+      const keep = 8 + (rng.nextU32() % 32);
+      for (let i = keep; i < b.length; i++) b[i] = rng.nextU32() & 0xff;
+      break;
+    }
+    case 6: {
+      // rewrite a decimal number in the text (safetensors JSON; harmless elsewhere)
+      const text = new TextDecoder('latin1').decode(b);
+      const runs = [...text.matchAll(/\d+/g)];
+      if (runs.length) {
+        const m = runs[rng.nextU32() % runs.length];
+        const nums = ['0', '1', '-1', '4294967296', '9007199254740993', '1e30', '0.5', String(rng.nextU32())];
+        const repl = nums[rng.nextU32() % nums.length];
+        const t2 = text.slice(0, m.index) + repl + text.slice(m.index! + m[0].length);
+        b = Uint8Array.from(t2, (c) => c.charCodeAt(0) & 0xff);
+        // keep the safetensors header length consistent with the JSON so the rewrite is seen
+        if (b.length >= 8 && base.length >= 8) {
+          const dv = new DataView(b.buffer);
+          const old = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(0, true));
+          if (old < base.length && m.index! < 8 + old) dv.setBigUint64(0, BigInt(old + repl.length - m[0].length), true);
+        }
+      }
+      break;
+    }
+    default: // pure noise of a random length
+      b = Uint8Array.from({ length: rng.nextU32() % 256 }, () => rng.nextU32() & 0xff);
+  }
+  return b;
+}
+
+async function exercise(
+  name: string,
+  base: Uint8Array,
+  open: (src: ByteSource) => Promise<{ names(): string[]; readTensor(n: string): Promise<unknown> }>,
+): Promise<void> {
+  const rng = new Rng(name === 'gguf' ? 101 : 202);
+  let parsed = 0;
+  let rejected = 0;
+  const codes = new Map<string, number>();
+  for (let i = 0; i < ITERATIONS; i++) {
+    const bytes = mutate(rng, base);
+    const stats = { maxRead: 0 };
+    const t0 = performance.now();
+    try {
+      const f = await open(trackedSource(bytes, stats));
+      for (const n of f.names()) await f.readTensor(n);
+      parsed++;
+    } catch (e) {
+      if (!(e instanceof BitscaleError)) {
+        assert.fail(`${name} iteration ${i}: non-BitscaleError ${String((e as Error)?.stack ?? e)}\nbytes: ${Buffer.from(bytes).toString('hex').slice(0, 400)}`);
+      }
+      rejected++;
+      codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
+    }
+    const ms = performance.now() - t0;
+    assert.ok(ms < HANG_MS, `${name} iteration ${i} took ${ms.toFixed(0)} ms`);
+    assert.ok(stats.maxRead <= bytes.length, `${name} iteration ${i}: read ${stats.maxRead} bytes of a ${bytes.length}-byte file`);
+  }
+  if (process.env.FUZZ_VERBOSE) console.log(name, { parsed, rejected, codes: Object.fromEntries(codes) });
+  // the mutations must exercise both outcomes, and more than one failure path
+  assert.ok(parsed > 50, `${name}: only ${parsed} clean parses`);
+  assert.ok(rejected > ITERATIONS / 4, `${name}: only ${rejected} rejections`);
+  assert.ok(codes.size >= 6, `${name}: error codes seen ${[...codes.keys()].join(',')}`);
+}
+
+test('fuzz: GGUF reader', async () => {
+  const base = await encodeGguf(
+    [
+      ['general.architecture', gv.str('llama')],
+      ['general.alignment', gv.u32(32)],
+      ['llama.block_count', gv.u32(2)],
+      ['f', gv.f32(0.5)],
+      ['b', gv.bool(true)],
+      ['big', gv.u64(123n)],
+      ['tok', gv.arr('string', ['<s>', 'a', 'bc'])],
+      ['sc', gv.arr('f32', [0, 1, 2])],
+      ['nest', gv.arr('array', [gv.arr('i8', [1, -1]), gv.arr('string', ['z'])])],
+    ],
+    [
+      { name: 'w', type: 'F32', shape: [2, 4], data: new Float32Array(8).fill(1) },
+      { name: 'q', type: 'Q4_0', shape: [2, 32], data: new Uint8Array(36).fill(0x11) },
+      { name: 'h', type: 'F16', shape: [3], data: new Uint16Array([1, 2, 3]) },
+    ],
+  );
+  await exercise('gguf', base, (src) => readGguf(src).then((f) => ({ names: () => f.tensors.map((t) => t.name), readTensor: (n) => f.readTensor(n) })));
+});
+
+test('fuzz: safetensors reader', async () => {
+  const base = await encodeSafetensors(
+    [
+      { name: 'a', dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(2) },
+      { name: 'b', dtype: 'BF16', shape: [4], data: new Uint16Array(4) },
+      { name: 'c', dtype: 'I64', shape: [1], data: new BigInt64Array([5n]) },
+      { name: 'd', dtype: 'U8', shape: [5], data: new Uint8Array(5) },
+    ],
+    { metadata: { format: 'pt' } },
+  );
+  await exercise('safetensors', base, (src) => readSafetensors(src));
+});
