@@ -263,12 +263,11 @@ export class GraphBuilder {
     return this.node('Cast', [x], to, x.shape, { to });
   }
 
-  where(cond: Value, a: Operand, b: Operand): Value {
+  /** where(cond, a, b); `dtype` gives the result type when both branches are numbers (default F32). */
+  where(cond: Value, a: Operand, b: Operand, dtype: IrDType = 'F32'): Value {
     if (cond.dtype !== 'BOOL') throw new ShapeError('shape_mismatch', 'where: condition must be BOOL', { expected: 'BOOL', found: cond.dtype });
-    const like = typeof a === 'number' ? (b as Value) : a;
-    if (typeof like === 'number') throw new ConfigError('bad_config', 'where: at least one branch must be a Value');
-    const va = this.lift(a, like);
-    const vb = this.lift(b, like);
+    const va = typeof a === 'number' ? (typeof b === 'number' ? this.scalar(a, dtype) : this.lift(a, b)) : a;
+    const vb = this.lift(b, va);
     if (va.dtype !== vb.dtype) throw new ShapeError('shape_mismatch', 'where: branch dtypes differ', { expected: va.dtype, found: vb.dtype });
     const shape = broadcastShapes(broadcastShapes(cond.shape, va.shape, 'where'), vb.shape, 'where');
     return this.node('Where', [cond, va, vb], va.dtype, shape);

@@ -1,0 +1,165 @@
+// Llama-family decoder graphs (Llama 2/3, Mistral, Qwen2 with q/k/v bias, Qwen3 with q/k norm,
+// llama2.c checkpoints) built from IR primitives. Two shapes of graph:
+//   full:   tokens [T], positions [T] → logits [T, V] (or [1, V] with lastOnly); causal mask from positions
+//   cached: the same plus past_key.i / past_value.i [Hk, C, D] → present_key.i / present_value.i, a
+//           fixed-capacity KV cache: the new keys are written into slots `positions` (slot = position)
+//           with a one-hot matmul, so every shape stays static and one session serves every step.
+// Attention keeps GQA without copying K/V: queries are grouped as [Hk, G·T, D] against [Hk, C, D].
+// Legend: T = new tokens, C = cache capacity, V = vocab, E = hidden, F = ffn, H = query heads,
+// Hk = KV heads, G = H / Hk, D = head dim, Dr = D / 2.
+
+import { ConfigError } from '../core/errors.js';
+import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
+import { fakeQuantActivation, type ActQuantSpec } from './actquant.js';
+import type { HostModel } from './host.js';
+import { lowBitLinear } from './lowbit.js';
+import { applyRope, ropeTables } from './rope.js';
+
+export interface LlamaGraphOptions {
+  /** T: tokens per run */
+  tokens: number;
+  /** C: KV-cache capacity; omit for a full-sequence graph without cache */
+  cacheCapacity?: number;
+  /** return logits for the last token only */
+  lastOnly?: boolean;
+  /** precision of every linear layer's input (per-token dynamic, per-tensor static, or a float cast) */
+  activations?: ActQuantSpec | null;
+  /** precision of the keys and values stored in the cache (per token and head) */
+  kvCache?: ActQuantSpec | null;
+  /** rows of the RoPE table (positions must stay below it); default C or T */
+  maxPositions?: number;
+  /** MatMulNBits accuracy_level (0 = exact fp32 dequantization) */
+  accuracyLevel?: number;
+  /** add outputs `amax.<site>` (max |x| at each linear input) for calibrating static scales */
+  statistics?: boolean;
+}
+
+export function kvNames(i: number): { pastK: string; pastV: string; presentK: string; presentV: string } {
+  return { pastK: `past_key.${i}`, pastV: `past_value.${i}`, presentK: `present_key.${i}`, presentV: `present_value.${i}` };
+}
+
+class Builder {
+  readonly b: GraphBuilder;
+  private readonly params = new Map<string, Value>();
+  constructor(
+    private readonly m: HostModel,
+    private readonly o: LlamaGraphOptions,
+  ) {
+    this.b = new GraphBuilder(`${m.config.architecture}-T${o.tokens}${o.cacheCapacity ? `-C${o.cacheCapacity}` : ''}`);
+  }
+
+  param(name: string, shape: number[]): Value {
+    let v = this.params.get(name);
+    if (!v) {
+      const data = this.m.tensors.get(name);
+      if (!data) throw new ConfigError('bad_config', 'tensor missing from the prepared model', { tensor: name });
+      v = this.b.param(name, { dtype: 'F32', shape, data });
+      this.params.set(name, v);
+    }
+    return v;
+  }
+
+  /** x [T, K] @ Wᵀ (+ bias), in float or in real low bit */
+  linear(x: Value, name: string, N: number, bias?: string): Value {
+    const b = this.b;
+    const K = x.shape[x.shape.length - 1];
+    const lb = this.m.lowBit.get(name);
+    let y = lb ? lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0) : b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
+    if (bias) y = b.add(y, this.param(bias, [N]));
+    return y;
+  }
+
+  actIn(x: Value, site: string): Value {
+    if (this.o.statistics) this.b.output(`amax.${site}`, this.b.max(this.b.abs(x), [0, 1], false));
+    return fakeQuantActivation(this.b, x, this.o.activations ?? null);
+  }
+}
+
+/** Builds the decoder graph for `m` with static shapes from `o`. */
+export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
+  const c = m.config;
+  const T = o.tokens;
+  const C = o.cacheCapacity;
+  if (!Number.isInteger(T) || T < 1) throw new ConfigError('bad_option', 'token count must be a positive integer', { field: 'tokens', found: T });
+  if (C !== undefined && (!Number.isInteger(C) || C < T)) throw new ConfigError('bad_option', 'cache capacity must be an integer >= tokens per run', { field: 'cacheCapacity', expected: `>= ${T}`, found: C });
+  const E = c.hiddenSize;
+  const H = c.nHeads;
+  const Hk = c.nKvHeads;
+  const G = H / Hk;
+  const D = c.headDim;
+  const V = c.vocabSize;
+  const F = c.intermediateSize;
+  const P = o.maxPositions ?? C ?? T;
+  const L = new Builder(m, o);
+  const b = L.b;
+
+  const tokens = b.input('tokens', 'I64', [T]);
+  const positions = b.input('positions', 'I64', [T]);
+  const embed = L.param('model.embed_tokens.weight', [V, E]);
+  let x = b.gather(embed, tokens, 0); // [T, E]
+
+  const tab = ropeTables(c, P);
+  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D / 2], data: tab.cos }, 'rope.cos'), positions, 0); // [T, Dr]
+  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D / 2], data: tab.sin }, 'rope.sin'), positions, 0);
+
+  // mask [T, Ck]: key slot j is hidden from query t when position(j) > position(t)
+  const keyPos = C ? b.constant(makeTensor('I64', [1, C], Array.from({ length: C }, (_, j) => j))) : b.reshape(positions, [1, T]);
+  const hidden = b.less(b.reshape(positions, [T, 1]), keyPos);
+  // one-hot [C, T] writing new entry t into slot positions[t]
+  let onehot: Value | null = null;
+  let keep: Value | null = null;
+  if (C) {
+    const slots = b.constant(makeTensor('I64', [C, 1], Array.from({ length: C }, (_, j) => j)));
+    onehot = b.cast(b.equal(slots, b.reshape(positions, [1, T])), 'F32');
+    keep = b.sub(1, b.sum(onehot, 1, true)); // [C, 1]
+  }
+  const invSqrtD = 1 / Math.sqrt(D);
+
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `model.layers.${i}.`;
+    const h = L.actIn(b.rmsnorm(x, L.param(`${p}input_layernorm.weight`, [E]), c.rmsNormEps), `${i}.attn_in`);
+    const bias = (n: string) => (c.attentionBias ? `${p}self_attn.${n}_proj.bias` : undefined);
+    let q = b.reshape(L.linear(h, `${p}self_attn.q_proj.weight`, H * D, bias('q')), [T, H, D]);
+    let k = b.reshape(L.linear(h, `${p}self_attn.k_proj.weight`, Hk * D, bias('k')), [T, Hk, D]);
+    let v = b.reshape(L.linear(h, `${p}self_attn.v_proj.weight`, Hk * D, bias('v')), [T, Hk, D]);
+    if (c.qkNorm) {
+      q = b.rmsnorm(q, L.param(`${p}self_attn.q_norm.weight`, [D]), c.rmsNormEps);
+      k = b.rmsnorm(k, L.param(`${p}self_attn.k_norm.weight`, [D]), c.rmsNormEps);
+    }
+    q = applyRope(b, q, cos, sin, c.ropeLayout);
+    k = applyRope(b, k, cos, sin, c.ropeLayout);
+    k = fakeQuantActivation(b, k, o.kvCache ?? null);
+    v = fakeQuantActivation(b, v, o.kvCache ?? null);
+    let kAll = b.transpose(k, [1, 0, 2]); // [Hk, T, D]
+    let vAll = b.transpose(v, [1, 0, 2]);
+    if (C) {
+      const n = kvNames(i);
+      const pastK = b.input(n.pastK, 'F32', [Hk, C, D]);
+      const pastV = b.input(n.pastV, 'F32', [Hk, C, D]);
+      kAll = b.add(b.mul(pastK, keep!), b.matmul(onehot!, kAll)); // [Hk, C, D]
+      vAll = b.add(b.mul(pastV, keep!), b.matmul(onehot!, vAll));
+      b.output(n.presentK, kAll);
+      b.output(n.presentV, vAll);
+    }
+    const Ck = kAll.shape[1];
+    // queries of KV head j are heads j·G … j·G + G − 1
+    const qg = b.reshape(b.transpose(q, [1, 0, 2]), [Hk, G * T, D]);
+    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 2, 1])), invSqrtD); // [Hk, G·T, Ck]
+    scores = b.where(hidden, -Infinity, b.reshape(scores, [Hk, G, T, Ck]));
+    const probs = b.reshape(b.softmax(scores, -1), [Hk, G * T, Ck]);
+    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [H, T, D]), [1, 0, 2]), [T, H * D]);
+    const attn = L.linear(L.actIn(ctx, `${i}.attn_out`), `${p}self_attn.o_proj.weight`, E);
+    x = b.add(x, attn);
+
+    const h2 = L.actIn(b.rmsnorm(x, L.param(`${p}post_attention_layernorm.weight`, [E]), c.rmsNormEps), `${i}.ffn_in`);
+    const gate = L.linear(h2, `${p}mlp.gate_proj.weight`, F);
+    const up = L.linear(h2, `${p}mlp.up_proj.weight`, F);
+    const act = L.actIn(b.mul(b.silu(gate), up), `${i}.ffn_down`);
+    x = b.add(x, L.linear(act, `${p}mlp.down_proj.weight`, E));
+  }
+  if (o.lastOnly && T > 1) x = b.slice(x, [T - 1], [T], [0]);
+  const xf = L.actIn(b.rmsnorm(x, L.param('model.norm.weight', [E]), c.rmsNormEps), 'lm_head');
+  const head = c.tiedEmbeddings ? b.matmul(xf, b.transpose(embed, [1, 0])) : L.linear(xf, 'lm_head.weight', V);
+  b.output('logits', head);
+  return b.build();
+}

@@ -1,0 +1,156 @@
+// LlamaEngine: a prepared model plus the onnxruntime sessions built for it, one per graph shape
+// (cached). `forward` evaluates a whole sequence at once; `decoder` keeps a fixed-capacity KV cache
+// and accepts any number of new tokens per step, giving the same logits as `forward` on the prefix.
+// Legend: T = tokens, C = cache capacity, V = vocab, Hk = KV heads, D = head dim.
+
+import { ConfigError } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import type { ModelWeights } from '../model/weights.js';
+import type { ActQuantSpec } from './actquant.js';
+import { prepareHostModel, type HostModel, type PrepareOptions } from './host.js';
+import { buildLlamaGraph, kvNames, type LlamaGraphOptions } from './llama.js';
+import { EngineSession, type SessionOptions } from './session.js';
+
+export interface EngineOptions extends PrepareOptions {
+  activations?: ActQuantSpec | null;
+  kvCache?: ActQuantSpec | null;
+  session?: SessionOptions;
+  /** MatMulNBits accuracy_level (default 0: exact fp32) */
+  accuracyLevel?: number;
+}
+
+function i64(xs: ArrayLike<number>): Tensor<'I64'> {
+  return { dtype: 'I64', shape: [xs.length], data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))) };
+}
+
+export class LlamaEngine {
+  private readonly sessions = new Map<string, Promise<EngineSession>>();
+
+  private constructor(
+    readonly host: HostModel,
+    private readonly opts: EngineOptions,
+  ) {}
+
+  /** Reads and prepares `weights` (validation, precision knobs) and returns an engine over it. */
+  static async create(weights: ModelWeights, opts: EngineOptions = {}): Promise<LlamaEngine> {
+    return new LlamaEngine(await prepareHostModel(weights, opts), opts);
+  }
+
+  /** An engine over an already prepared host model (shares its tensors). */
+  static fromHost(host: HostModel, opts: EngineOptions = {}): LlamaEngine {
+    return new LlamaEngine(host, opts);
+  }
+
+  get config() {
+    return this.host.config;
+  }
+
+  /** The session for one graph shape, built on first use. */
+  session(g: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel'>): Promise<EngineSession> {
+    const key = JSON.stringify(g);
+    let s = this.sessions.get(key);
+    if (!s) {
+      const graph = buildLlamaGraph(this.host, { ...g, activations: this.opts.activations, kvCache: this.opts.kvCache, accuracyLevel: this.opts.accuracyLevel });
+      s = EngineSession.fromGraph(graph, this.opts.session ?? {});
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  private checkTokens(tokens: ArrayLike<number>): void {
+    const V = this.config.vocabSize;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new ConfigError('bad_option', 'token id out of range', { index: i, expected: `0 <= id < ${V}`, found: t });
+    }
+  }
+
+  /** Logits [T, V] (row t predicts token t + 1) for a whole sequence starting at position `startPos`. */
+  async forward(tokens: ArrayLike<number>, opts: { startPos?: number; lastOnly?: boolean } = {}): Promise<Float32Array> {
+    this.checkTokens(tokens);
+    const T = tokens.length;
+    const start = opts.startPos ?? 0;
+    const s = await this.session({ tokens: T, lastOnly: opts.lastOnly, maxPositions: start + T });
+    const pos = Array.from({ length: T }, (_, t) => start + t);
+    const r = await s.run({ tokens: i64(tokens), positions: i64(pos) }, ['logits']);
+    return r.logits.data as Float32Array;
+  }
+
+  /** Max |x| at every linear input over `tokens` (calibration for static activation scales). */
+  async activationRanges(tokens: ArrayLike<number>): Promise<Map<string, number>> {
+    this.checkTokens(tokens);
+    const T = tokens.length;
+    const s = await this.session({ tokens: T, statistics: true });
+    const r = await s.run({ tokens: i64(tokens), positions: i64(Array.from({ length: T }, (_, t) => t)) });
+    const out = new Map<string, number>();
+    for (const [k, v] of Object.entries(r)) if (k.startsWith('amax.')) out.set(k.slice(5), Number(v.data[0]));
+    return out;
+  }
+
+  /** A KV-cache decoder with room for `capacity` positions. */
+  decoder(capacity: number): Decoder {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new ConfigError('bad_option', 'cache capacity must be a positive integer', { field: 'capacity', found: capacity });
+    return new Decoder(this, capacity);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await (await s).release();
+  }
+
+  /** internal: validates tokens for the decoder */
+  check(tokens: ArrayLike<number>): void {
+    this.checkTokens(tokens);
+  }
+}
+
+/** Incremental decoding: `step(tokens)` appends tokens at the next positions and returns their logits. */
+export class Decoder {
+  private cache: Map<string, Tensor> = new Map();
+  /** number of positions filled */
+  position = 0;
+
+  constructor(
+    private readonly engine: LlamaEngine,
+    readonly capacity: number,
+  ) {
+    this.reset();
+  }
+
+  reset(): void {
+    const c = this.engine.config;
+    this.cache = new Map();
+    for (let i = 0; i < c.nLayers; i++) {
+      const n = kvNames(i);
+      const shape = [c.nKvHeads, this.capacity, c.headDim];
+      this.cache.set(n.pastK, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+      this.cache.set(n.pastV, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+    }
+    this.position = 0;
+  }
+
+  /** Logits [T, V] for the new tokens (or [1, V] with lastOnly). */
+  async step(tokens: ArrayLike<number>, opts: { lastOnly?: boolean } = {}): Promise<Float32Array> {
+    this.engine.check(tokens);
+    const T = tokens.length;
+    if (this.position + T > this.capacity) {
+      throw new ConfigError('bad_option', 'KV cache is full', { field: 'capacity', expected: `<= ${this.capacity} positions`, found: this.position + T });
+    }
+    const s = await this.engine.session({ tokens: T, cacheCapacity: this.capacity, lastOnly: opts.lastOnly });
+    const feeds: Record<string, Tensor> = {
+      tokens: i64(tokens),
+      positions: i64(Array.from({ length: T }, (_, t) => this.position + t)),
+    };
+    for (const [k, v] of this.cache) feeds[k] = v;
+    const r = await s.run(feeds);
+    for (let i = 0; i < this.engine.config.nLayers; i++) {
+      const n = kvNames(i);
+      this.cache.set(n.pastK, r[n.presentK]);
+      this.cache.set(n.pastV, r[n.presentV]);
+    }
+    this.position += T;
+    return r.logits.data as Float32Array;
+  }
+}

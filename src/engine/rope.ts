@@ -1,0 +1,85 @@
+// Rotary position embeddings: host-side frequency tables and the in-graph rotation for both weight
+// layouts. Tables are computed the way float32 implementations do (llama2.c run.c, HF transformers):
+// inverse frequencies and angles rounded to float32, cos/sin of the float32 angle.
+// Legend: T = tokens, P = table positions, D = head dim, Dr = D / 2 rotary pairs, Hx = heads.
+
+import { ConfigError } from '../core/errors.js';
+import type { ModelConfig } from '../model/config.js';
+import type { GraphBuilder, Value } from './ir.js';
+
+/** Inverse frequencies [Dr] with the config's RoPE scaling applied (float32 values). */
+export function ropeInvFreq(c: ModelConfig): Float64Array {
+  const D = c.headDim;
+  const inv = new Float64Array(D / 2);
+  for (let i = 0; i < D / 2; i++) inv[i] = Math.fround(1 / Math.fround(Math.pow(c.ropeTheta, (2 * i) / D)));
+  const s = c.ropeScaling;
+  if (!s) return inv;
+  switch (s.type) {
+    case 'linear':
+      for (let i = 0; i < inv.length; i++) inv[i] = Math.fround(inv[i] / s.factor);
+      return inv;
+    case 'llama3': {
+      // Llama 3.1: long wavelengths are divided by `factor`, short ones kept, a smooth blend between.
+      const low = s.lowFreqFactor ?? 1;
+      const high = s.highFreqFactor ?? 4;
+      const old = s.originalMaxPositionEmbeddings ?? 8192;
+      const lowWavelen = old / low;
+      const highWavelen = old / high;
+      for (let i = 0; i < inv.length; i++) {
+        const f = inv[i];
+        const wavelen = (2 * Math.PI) / f;
+        let g: number;
+        if (wavelen < highWavelen) g = f;
+        else if (wavelen > lowWavelen) g = f / s.factor;
+        else {
+          const smooth = (old / wavelen - low) / (high - low);
+          g = (1 - smooth) * (f / s.factor) + smooth * f;
+        }
+        inv[i] = Math.fround(g);
+      }
+      return inv;
+    }
+    default:
+      throw new ConfigError('unsupported', 'RoPE scaling type is not supported', { field: 'rope_scaling.type', expected: 'linear or llama3', found: s.type });
+  }
+}
+
+/** cos and sin tables [P, Dr] as float32. */
+export function ropeTables(c: ModelConfig, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const inv = ropeInvFreq(c);
+  const Dr = inv.length;
+  const cos = new Float32Array(positions * Dr);
+  const sin = new Float32Array(positions * Dr);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < Dr; i++) {
+      const a = Math.fround(p * inv[i]);
+      cos[p * Dr + i] = Math.cos(a);
+      sin[p * Dr + i] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Rotates x [T, Hx, D] by the angles of its positions. cos/sin are [T, Dr] (already gathered for the
+ * positions). 'interleaved' rotates pairs (2i, 2i+1); 'half' rotates (i, i + D/2).
+ */
+export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
+  const [T, Hx, D] = x.shape;
+  const Dr = D / 2;
+  if (layout === 'interleaved') {
+    const c = b.reshape(cos, [T, 1, Dr, 1]);
+    const s = b.reshape(sin, [T, 1, Dr, 1]);
+    const xp = b.reshape(x, [T, Hx, Dr, 2]);
+    const x0 = b.slice(xp, [0], [1], [3]);
+    const x1 = b.slice(xp, [1], [2], [3]);
+    const y0 = b.sub(b.mul(x0, c), b.mul(x1, s));
+    const y1 = b.add(b.mul(x0, s), b.mul(x1, c));
+    return b.reshape(b.concat([y0, y1], 3), [T, Hx, D]);
+  }
+  const c = b.reshape(cos, [T, 1, Dr]);
+  const s = b.reshape(sin, [T, 1, Dr]);
+  const x0 = b.slice(x, [0], [Dr], [2]);
+  const x1 = b.slice(x, [Dr], [D], [2]);
+  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], 2);
+}
