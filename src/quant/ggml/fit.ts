@@ -202,3 +202,131 @@ export function makeQkxQuants(
   }
   return { scale, min: -min };
 }
+
+/**
+ * Symmetric levels with an x²-weighted coordinate-descent refinement (make_q3_quants): start at
+ * iscale = −nmax/max, then up to 5 passes that move single levels when that raises
+ * (Σwxl)²/Σwl². L gets l + nmax ∈ [0, 2·nmax). Returns the least-squares scale.
+ */
+export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i];
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[i] = 0;
+    return 0;
+  }
+  const iscale = fr(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i];
+    const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
+    L[i] = l;
+    const w = fr(xi * xi);
+    sumlx = fr(sumlx + fr(fr(w * xi) * l));
+    suml2 = fr(suml2 + fr(fr(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i];
+      const w = fr(xi * xi);
+      let slx = fr(sumlx - fr(fr(w * xi) * L[i]));
+      if (slx > 0) {
+        let sl2 = fr(suml2 - fr(fr(w * L[i]) * L[i]));
+        let nl = nearestInt(fr(fr(xi * sl2) / slx));
+        nl = Math.max(-nmax, Math.min(nmax - 1, nl));
+        if (nl !== L[i]) {
+          slx = fr(slx + fr(fr(w * xi) * nl));
+          sl2 = fr(sl2 + fr(fr(w * nl) * nl));
+          if (sl2 > 0 && fr(fr(slx * slx) * suml2) > fr(fr(sumlx * sumlx) * sl2)) {
+            L[i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  for (let i = 0; i < n; i++) L[i] += nmax;
+  return suml2 > 0 ? fr(sumlx / suml2) : 0;
+}
+
+/**
+ * Positive levels 0..nmax for non-negative values (make_qp_quants, used on K-quant sub-scales
+ * and mins with weights qw = per-group weight sums): best of 9 trial scales by weighted MSE, then
+ * up to 5 coordinate-descent passes. Returns the least-squares scale.
+ */
+export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, qw: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[i]);
+  if (max < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[i] = 0;
+    return 0;
+  }
+  let iscale = fr(nmax / max);
+  for (let i = 0; i < n; i++) L[i] = nearestInt(fr(iscale * x[i]));
+  const scale = fr(1 / iscale);
+  let bestMse = 0;
+  for (let i = 0; i < n; i++) {
+    const diff = fr(x[i] - fr(scale * L[i]));
+    bestMse = fr(bestMse + fr(fr(qw[i] * diff) * diff));
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is === 0) continue;
+    const iscaleIs = fr(fr(fr(F_0_1 * is) + nmax) / max);
+    const scaleIs = fr(1 / iscaleIs);
+    let mse = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.min(nmax, nearestInt(fr(iscaleIs * x[i])));
+      const diff = fr(x[i] - fr(scaleIs * l));
+      mse = fr(mse + fr(fr(qw[i] * diff) * diff));
+    }
+    if (mse < bestMse) {
+      bestMse = mse;
+      iscale = iscaleIs;
+    }
+  }
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.min(nmax, nearestInt(fr(iscale * x[i])));
+    L[i] = l;
+    const w = qw[i];
+    sumlx = fr(sumlx + fr(fr(w * x[i]) * l));
+    suml2 = fr(suml2 + fr(fr(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const w = qw[i];
+      const xi = x[i];
+      let slx = fr(sumlx - fr(fr(w * xi) * L[i]));
+      let sl2 = fr(suml2 - fr(fr(w * L[i]) * L[i]));
+      if (slx > 0 && sl2 > 0) {
+        const nl = Math.min(nmax, nearestInt(fr(fr(xi * sl2) / slx)));
+        if (nl !== L[i]) {
+          slx = fr(slx + fr(fr(w * xi) * nl));
+          sl2 = fr(sl2 + fr(fr(w * nl) * nl));
+          if (fr(fr(slx * slx) * suml2) > fr(fr(sumlx * sumlx) * sl2)) {
+            L[i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return suml2 > 0 ? fr(sumlx / suml2) : 0;
+}

@@ -11,6 +11,8 @@ import { FLOAT_CODECS } from './float.js';
 import { LEGACY_CODECS } from './legacy.js';
 import { IQ4_CODECS } from './iq4.js';
 import { TERNARY_FP4_CODECS } from './ternary-fp4.js';
+import { KQUANT_236_CODECS } from './kquants-236.js';
+import { KQUANT_45_CODECS } from './kquants-45.js';
 
 export type { GgmlCodec } from './common.js';
 
@@ -20,6 +22,8 @@ export const GGML_CODECS = {
   ...LEGACY_CODECS,
   ...IQ4_CODECS,
   ...TERNARY_FP4_CODECS,
+  ...KQUANT_236_CODECS,
+  ...KQUANT_45_CODECS,
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;
