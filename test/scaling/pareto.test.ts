@@ -49,7 +49,7 @@ test('ParetoQ table: 2-bit 1B (61.0) beats the larger 4-bit 600M (59.2); 4-bit 6
   assert.ok(front.includes('1B@2'), front.join(' '));
   assert.ok(!front.includes('600M@4'), front.join(' '));
   // BF16 is never size-efficient; 1-bit is on the frontier only below every other model's size
-  assert.ok(!front.some((id) => id.endsWith('@16')), front.join(' '));
+  assert.ok(!front.some((id) => id?.endsWith('@16')), front.join(' '));
   const oneBit = paretoFrontier(PARETOQ).filter((p) => p.bits === 1);
   assert.ok(oneBit.every((p) => p.size <= 350e6), JSON.stringify(oneBit));
 });
