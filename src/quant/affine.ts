@@ -101,17 +101,35 @@ function groupRanges(w: Float32Array, lay: ScaleLayout, opts: QuantizeOptions): 
   return { mins, maxs };
 }
 
+function checkSupplied(found: number, expected: number, field: string, name?: string): void {
+  if (found !== expected) {
+    throw new ConfigError('bad_option', `wrong number of supplied ${field}`, { tensor: name, field, expected, found });
+  }
+}
+
 /** Quantize onto an int grid. Inputs are already validated (finite, shape). */
 export function quantizeInt(w: Float32Array, shape: number[], scheme: IntScheme, opts: QuantizeOptions = {}): IntQuantized {
   const lay = scaleLayout(shape, scheme.granularity, opts.name);
   const { qmin, qmax } = intRange(scheme);
-  const { mins, maxs } = groupRanges(w, lay, opts);
+  const { mins, maxs } = opts.scales ? { mins: new Float64Array(0), maxs: new Float64Array(0) } : groupRanges(w, lay, opts);
   const scales = new Float32Array(lay.nScales);
   const zerosF = new Float64Array(lay.nScales);
-  for (let s = 0; s < lay.nScales; s++) {
-    const p = intParams(mins[s], maxs[s], scheme);
-    scales[s] = p.scale; // exact: roundScale returns a value representable in f32
-    zerosF[s] = p.zero;
+  if (opts.scales) {
+    checkSupplied(opts.scales.length, lay.nScales, 'scales', opts.name);
+    if (!scheme.symmetric) {
+      if (!opts.zeros) throw new ConfigError('bad_option', 'asymmetric scheme with supplied scales needs zeros', { tensor: opts.name, field: 'zeros' });
+      checkSupplied(opts.zeros.length, lay.nScales, 'zeros', opts.name);
+    }
+    for (let s = 0; s < lay.nScales; s++) {
+      scales[s] = roundScale(opts.scales[s], scheme.scaleDtype, 'nearest');
+      zerosF[s] = scheme.symmetric ? 0 : Math.min(qmax, opts.zeros![s]);
+    }
+  } else {
+    for (let s = 0; s < lay.nScales; s++) {
+      const p = intParams(mins[s], maxs[s], scheme);
+      scales[s] = p.scale; // exact: roundScale returns a value representable in f32
+      zerosF[s] = p.zero;
+    }
   }
   const codes = scheme.symmetric ? new Int8Array(w.length) : new Uint8Array(w.length);
   const rnd = rounder(scheme.rounding);

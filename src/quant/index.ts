@@ -1,10 +1,26 @@
 // Public quantization API: one quantize/dequantize pair per scheme kind; fakeQuant is literally
 // dequantize(quantize(…)), so PTQ, QAT fake-quant and export share one implementation.
-// Legend: w is row-major with shape [N, K] (or any rank); granularity axes refer to that shape.
+// Legend: w is row-major with shape [N, K] (or any rank); granularity axes refer to that shape;
+// ggml types quantize rows of K (the last axis) as ggml does.
 
-import { ConfigError } from '../core/errors.js';
+import { ggmlBitsPerWeight } from '../core/dtype.js';
+import { numel } from '../core/tensor.js';
 import { dequantizeInt, intBitsPerWeight, quantizeInt } from './affine.js';
 import { assertFinite, assertShapeMatches } from './check.js';
+import { codebookBitsPerWeight, dequantizeCodebook, quantizeCodebook } from './codebook.js';
+import {
+  dequantizeFloat,
+  dequantizeMx,
+  dequantizeNvFp4,
+  floatBitsPerWeight,
+  mxBitsPerWeight,
+  nvfp4BitsPerWeight,
+  quantizeFloat,
+  quantizeMx,
+  quantizeNvFp4,
+} from './float.js';
+import { dequantizeGgml, quantizeGgml } from './ggml/index.js';
+import { dequantizeLowBit, lowbitBitsPerWeight, quantizeLowBit } from './lowbit.js';
 import type { QuantScheme } from './scheme.js';
 import type { QuantizeOptions, QuantizedTensor } from './types.js';
 
@@ -14,13 +30,9 @@ export { parseScheme, formatScheme } from './parse.js';
 export { intParams, intQuantizeValue, intRange, rounder } from './affine.js';
 export { scaleLayout, type ScaleLayout } from './layout.js';
 export { roundScale, roundScaleUp, type ScaleRounding } from './scale.js';
-
-function unsupported(scheme: QuantScheme): never {
-  throw new ConfigError('unsupported', `quantization scheme kind '${scheme.kind}' is not available yet`, {
-    field: 'scheme',
-    found: scheme,
-  });
-}
+export { NF4_LEVELS, log2Levels, nearestLevel, kmeans1d } from './codebook.js';
+export { lowbitInitScales, LOWBIT_MIN_SCALE } from './lowbit.js';
+export { MX_BLOCK, NVFP4_BLOCK } from './float.js';
 
 /** Quantize `w` (row-major, `shape`) with `scheme`. NaN/±Inf → NumericError 'non_finite' with the index. */
 export function quantize(w: Float32Array, shape: number[], scheme: QuantScheme, opts: QuantizeOptions = {}): QuantizedTensor {
@@ -29,8 +41,22 @@ export function quantize(w: Float32Array, shape: number[], scheme: QuantScheme, 
   switch (scheme.kind) {
     case 'int':
       return quantizeInt(w, shape, scheme, opts);
-    default:
-      return unsupported(scheme);
+    case 'float':
+      return quantizeFloat(w, shape, scheme, opts);
+    case 'mx':
+      return quantizeMx(w, shape, scheme, opts);
+    case 'nvfp4':
+      return quantizeNvFp4(w, shape, scheme, opts);
+    case 'codebook':
+      return quantizeCodebook(w, shape, scheme, opts);
+    case 'lowbit':
+      return quantizeLowBit(w, shape, scheme, opts);
+    case 'ggml': {
+      const k = shape.length ? shape[shape.length - 1] : 1;
+      const rows = k ? w.length / k : 0;
+      const bytes = quantizeGgml(scheme.type, w, rows, k, opts.importance);
+      return { kind: 'ggml', scheme, shape: [...shape], bytes };
+    }
   }
 }
 
@@ -39,8 +65,18 @@ export function dequantize(q: QuantizedTensor): Float32Array {
   switch (q.kind) {
     case 'int':
       return dequantizeInt(q);
-    default:
-      return unsupported(q.scheme);
+    case 'float':
+      return dequantizeFloat(q);
+    case 'mx':
+      return dequantizeMx(q);
+    case 'nvfp4':
+      return dequantizeNvFp4(q);
+    case 'codebook':
+      return dequantizeCodebook(q);
+    case 'lowbit':
+      return dequantizeLowBit(q);
+    case 'ggml':
+      return dequantizeGgml(q.scheme.type, q.bytes, numel(q.shape));
   }
 }
 
@@ -49,12 +85,22 @@ export function fakeQuant(w: Float32Array, shape: number[], scheme: QuantScheme,
   return dequantize(quantize(w, shape, scheme, opts));
 }
 
-/** Exact storage cost per weight, scales, zero points and block headers included. */
+/** Exact storage cost per weight, scales, zero points, code books and block headers included. */
 export function bitsPerWeight(scheme: QuantScheme, shape: number[]): number {
   switch (scheme.kind) {
     case 'int':
       return intBitsPerWeight(scheme, shape);
-    default:
-      return unsupported(scheme);
+    case 'float':
+      return floatBitsPerWeight(scheme, shape);
+    case 'mx':
+      return mxBitsPerWeight(scheme);
+    case 'nvfp4':
+      return nvfp4BitsPerWeight(shape);
+    case 'codebook':
+      return codebookBitsPerWeight(scheme, shape);
+    case 'lowbit':
+      return lowbitBitsPerWeight(scheme, shape);
+    case 'ggml':
+      return ggmlBitsPerWeight(scheme.type);
   }
 }

@@ -118,6 +118,11 @@ export interface QuantizeOptions {
   clipRatio?: number;
   /** Seed for randomised code-book construction (k-means); default 0. */
   seed?: number;
+  /** [S] scales to use instead of computing them from the data (QAT's learned scales, GPTQ's fixed grid).
+   * Int: the step s (rounded to scaleDtype, nearest); lowbit: α (binary/SEQ) or γ (absmean) as f32. */
+  scales?: Float32Array;
+  /** [S] integer zero points to use with `scales` (asymmetric int only). */
+  zeros?: Uint8Array;
 }
 
 export type { QuantScheme };
