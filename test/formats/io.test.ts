@@ -82,6 +82,31 @@ test('atomic writes: commit, refusals, and no partial file on error or abort', a
   }
 });
 
+test('a cancelled or failing container write leaves no output and no temporary file', async () => {
+  const dir = tmp();
+  try {
+    const ac = new AbortController();
+    const tensors = [0, 1, 2].map((i) => ({
+      name: `t${i}`,
+      dtype: 'F32' as const,
+      shape: [4],
+      produce: () => {
+        if (i === 1) ac.abort();
+        return new Float32Array(4);
+      },
+    }));
+    const out = join(dir, 'x.safetensors');
+    await assert.rejects(writeSafetensorsFile(out, tensors, { signal: ac.signal }), (e: BitscaleError) => e.code === 'interrupted');
+    await assert.rejects(
+      writeGgufFile(join(dir, 'x.gguf'), [], [{ name: 'q', type: 'Q8_0', shape: [32], produce: () => new Uint8Array(33) }]),
+      (e: BitscaleError) => e.code === 'shape_mismatch' && e.context.tensor === 'q',
+    );
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('readJsonFile, fileExists and sha256File', async () => {
   const dir = tmp();
   try {

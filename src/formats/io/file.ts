@@ -9,6 +9,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
 
+// fs read/write calls take at most 2^31 - 1 bytes; larger tensors go in pieces.
+const MAX_IO_CALL = 1 << 30;
+
 function ioError(e: unknown, file: string, what: string): BitscaleError {
   if (e instanceof BitscaleError) return e;
   const err = e as NodeJS.ErrnoException;
@@ -47,7 +50,7 @@ export async function openFileSource(path: string): Promise<FileSource> {
       while (done < length) {
         let n: number;
         try {
-          ({ bytesRead: n } = await fh.read(buf, done, length - done, offset + done));
+          ({ bytesRead: n } = await fh.read(buf, done, Math.min(MAX_IO_CALL, length - done), offset + done));
         } catch (e) {
           throw ioError(e, path, 'read failed');
         }
@@ -199,7 +202,7 @@ export class AtomicFileSink implements ByteSink {
   private async writeAll(b: Uint8Array): Promise<void> {
     let off = 0;
     while (off < b.length) {
-      const { bytesWritten } = await this.fh.write(b, off, b.length - off);
+      const { bytesWritten } = await this.fh.write(b, off, Math.min(MAX_IO_CALL, b.length - off));
       off += bytesWritten;
     }
   }

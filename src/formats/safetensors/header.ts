@@ -115,6 +115,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: numb
   for (const name of keys.length === Object.keys(json).length ? keys : Object.keys(json)) {
     const v = json[name];
     if (name === '__metadata__') {
+      if (v === null) continue;
       if (!isPlainObject(v)) throw new FormatError('bad_header', '__metadata__ is not an object', { file, field: name });
       for (const [k, s] of Object.entries(v)) {
         if (typeof s !== 'string') {

@@ -1,7 +1,7 @@
 // safetensors reader over a ByteSource: reads only the 8-byte length and the JSON header up
 // front; tensor bytes are read lazily by offset. Layout and validation rules: ./header.ts.
 
-import { FormatError, BitscaleError } from '../../core/errors.js';
+import { FormatError } from '../../core/errors.js';
 import type { Tensor } from '../../core/tensor.js';
 import { tensorFromBytes, type ByteSource } from '../bytes.js';
 import { parseSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES, type SafetensorsTensorInfo } from './header.js';
@@ -83,14 +83,7 @@ export async function readSafetensors(src: ByteSource, opts: SafetensorsReadOpti
   };
   const readBytes = async (name: string): Promise<Uint8Array> => {
     const t = info(name);
-    try {
-      return await src.read(t.offset, t.byteLength);
-    } catch (e) {
-      if (e instanceof BitscaleError && e.context.tensor === undefined) {
-        throw new FormatError(e.code, e.message.split(' (')[0], { ...e.context, tensor: name });
-      }
-      throw e;
-    }
+    return src.read(t.offset, t.byteLength);
   };
   return {
     name: file,
