@@ -13,6 +13,7 @@ import { IQ4_CODECS } from './iq4.js';
 import { TERNARY_FP4_CODECS } from './ternary-fp4.js';
 import { KQUANT_236_CODECS } from './kquants-236.js';
 import { KQUANT_45_CODECS } from './kquants-45.js';
+import { IQ_GRID_CODECS } from './iq-dequant.js';
 
 export type { GgmlCodec } from './common.js';
 
@@ -24,6 +25,7 @@ export const GGML_CODECS = {
   ...TERNARY_FP4_CODECS,
   ...KQUANT_236_CODECS,
   ...KQUANT_45_CODECS,
+  ...IQ_GRID_CODECS,
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;
