@@ -1,0 +1,71 @@
+// Fake-quant equivalence: a model whose linear weights run in real low bit (MatMulNBits, blocked
+// DequantizeLinear) gives the same logits as the same model with quant.fakeQuant'd float weights.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LlamaEngine } from '../../src/engine/model.js';
+import { packMatMulNBits } from '../../src/engine/lowbit.js';
+import { parseScheme, quantize } from '../../src/quant/index.js';
+import type { IntQuantized } from '../../src/quant/types.js';
+import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
+
+/** same dequantized weights, only the GEMM kernel and accumulation order differ */
+const LOWBIT_VS_FAKEQUANT_ATOL = 1e-4;
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+const CASES: [string, 'nbits' | 'dq'][] = [
+  ['int4-g32', 'nbits'],
+  ['int4-g32-asym', 'nbits'],
+  ['int2-g32-asym', 'nbits'],
+  ['int8-g32', 'nbits'],
+  ['int4-g16-asym', 'dq'],
+  ['int3-g32', 'dq'],
+  ['int6-g32-asym', 'dq'],
+  ['int8-channel', 'dq'],
+];
+
+for (const [scheme, mode] of CASES) {
+  test(`${mode} ${scheme} gives the fake-quant logits`, async () => {
+    const c = tinyConfig({ ropeLayout: 'half' });
+    const w = randomWeights(c, 21);
+    const s = parseScheme(scheme);
+    const fake = await LlamaEngine.create(w, { weights: s });
+    const real = await LlamaEngine.create(w, { weights: s, lowBit: mode });
+    const float = await LlamaEngine.create(w);
+    assert.equal(real.host.lowBit.size, c.nLayers * 7);
+    const tokens = randomTokens(10, c.vocabSize, 5);
+    const a = await fake.forward(tokens);
+    const b = await real.forward(tokens);
+    const f = await float.forward(tokens);
+    const d = maxDiff(a, b);
+    assert.ok(d < LOWBIT_VS_FAKEQUANT_ATOL, `max |low-bit − fake-quant| = ${d}`);
+    // and quantization did change the model (the comparison is not vacuous)
+    assert.ok(maxDiff(a, f) > 10 * LOWBIT_VS_FAKEQUANT_ATOL);
+    for (const e of [fake, real, float]) await e.close();
+  });
+}
+
+test('MatMulNBits packing: a hand-computed 4-bit block', () => {
+  // one row, K = 16, one block: codes −8 … 7 (symmetric) → stored q + 8 = 0 … 15, low nibble first
+  const q: IntQuantized = {
+    kind: 'int',
+    scheme: { kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'group', size: 16 }, scaleDtype: 'F32', rounding: 'half_even' },
+    shape: [1, 16],
+    codes: Int8Array.from({ length: 16 }, (_, i) => i - 8),
+    scales: Float32Array.of(0.5),
+    scaleShape: [1, 1],
+  };
+  const p = packMatMulNBits(q);
+  assert.deepEqual(Array.from(p.B), [0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe]);
+  assert.equal(p.zeroPoints, null);
+  const a = quantize(Float32Array.from({ length: 64 }, (_, i) => i - 30), [1, 64], parseScheme('int2-g32-asym')) as IntQuantized;
+  const pa = packMatMulNBits(a);
+  // two blocks → two 2-bit zero points in one byte, block 0 in the low bits
+  assert.equal(pa.zeroPoints!.length, 1);
+  assert.equal(pa.zeroPoints![0], a.zeros![0] | (a.zeros![1] << 2));
+  assert.throws(() => packMatMulNBits(quantize(new Float32Array(64).fill(1), [1, 64], parseScheme('int3-g32')) as IntQuantized), (e: Error & { code?: string }) => e.code === 'unsupported');
+});
