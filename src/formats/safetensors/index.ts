@@ -18,7 +18,7 @@
  * - `writeSafetensors(sink, tensors, {metadata?, order?: 'aligned'|'given', signal?, onProgress?})`
  *   where each tensor is {name, dtype, shape, data? | produce?: () => bytes} (data: Uint8Array of LE
  *   bytes or a typed array of the dtype's storage). Streams one tensor at a time; header padded with
- *   spaces to 8 bytes; default order = element size desc, then name (deterministic and aligned).
+ *   spaces to 8 bytes; default order = the reference writer's (dtype rank desc, then name): aligned and byte-identical.
  *   The sink is not closed by the writer.
  * - `encodeSafetensors(tensors, opts)` → Uint8Array; `safetensorsLayout(tensors, opts)` (offsets only);
  *   `tensorEntry(name, tensor)` builds a write entry from a core Tensor.

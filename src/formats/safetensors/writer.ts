@@ -26,8 +26,9 @@ export interface SafetensorsWriteOptions {
   /** `__metadata__` (string → string) */
   metadata?: Record<string, string>;
   /**
-   * 'aligned' (default): by element size descending, then name (what the reference Python
-   * writer does; with the 8-byte header padding every tensor is aligned to its element size).
+   * 'aligned' (default): the reference writer's order (dtype rank descending, i.e. widest
+   * elements first, then name), so every tensor is aligned to its element size and the bytes
+   * match the reference implementation's.
    * 'given': the order of the list.
    */
   order?: 'aligned' | 'given';
@@ -49,10 +50,42 @@ export interface SafetensorsLayout {
   size: number;
 }
 
+/**
+ * The reference writer's dtype order (its Dtype enum, "in increasing alignment order"); tensors
+ * are written by this rank descending, then by name (UTF-8 bytes), which keeps every tensor
+ * aligned to its element size and makes our output byte-identical to the reference writer's.
+ */
+const REFERENCE_DTYPE_RANK: Record<DType, number> = {
+  BOOL: 0,
+  U8: 1,
+  I8: 2,
+  F8_E5M2: 3,
+  F8_E4M3: 4,
+  I16: 5,
+  U16: 6,
+  F16: 7,
+  BF16: 8,
+  I32: 9,
+  U32: 10,
+  F32: 11,
+  F64: 12,
+  I64: 13,
+  U64: 14,
+};
+
+function compareUtf8(a: string, b: string): number {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
 function orderTensors(tensors: readonly SafetensorsWriteTensor[], order: 'aligned' | 'given'): SafetensorsWriteTensor[] {
   const list = [...tensors];
   if (order === 'aligned') {
-    list.sort((a, b) => DTYPES[b.dtype].bytes - DTYPES[a.dtype].bytes || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    list.sort((a, b) => REFERENCE_DTYPE_RANK[b.dtype] - REFERENCE_DTYPE_RANK[a.dtype] || compareUtf8(a.name, b.name));
   }
   return list;
 }
@@ -71,7 +104,7 @@ export function safetensorsLayout(tensors: readonly SafetensorsWriteTensor[], op
   }
   const ordered = orderTensors(tensors, opts.order ?? 'aligned');
   const parts: string[] = [];
-  if (opts.metadata && Object.keys(opts.metadata).length) {
+  if (opts.metadata) {
     for (const [k, v] of Object.entries(opts.metadata)) {
       if (typeof v !== 'string') throw new FormatError('bad_header', 'metadata values must be strings', { field: k, found: typeof v });
     }
