@@ -1,0 +1,159 @@
+// `bitscale eval`: load a model (and optionally a base model), apply the precision knobs, tokenize
+// a text and measure perplexity (and KLD / top-1 agreement against the base) with the documented
+// window protocol. Returns one plain object; the CLI prints it.
+
+import { readFile } from 'node:fs/promises';
+import { ConfigError, IoError } from '../core/errors.js';
+import type { ProgressFn } from '../core/progress.js';
+import { LlamaEngine, type EngineOptions } from '../engine/model.js';
+import type { ActQuantSpec } from '../engine/actquant.js';
+import type { LowBitMode } from '../engine/lowbit.js';
+import { compareModels, engineModel, perplexity, type WindowProtocol } from '../eval/index.js';
+import { loadModel } from '../model/load.js';
+import type { ModelWeights } from '../model/weights.js';
+import { formatScheme, parseScheme } from '../quant/index.js';
+import type { QuantScheme } from '../quant/scheme.js';
+
+export interface PrecisionOptions {
+  /** weight scheme string (parseScheme grammar); a bare number N means int<N>-channel */
+  wBits?: string;
+  /** activation precision at every linear input: N (int, per-token dynamic, symmetric), 'fp16' or 'bf16' */
+  aBits?: string;
+  /** KV-cache precision: N (int per token and head, symmetric), 'fp16' or 'bf16' */
+  kvBits?: string;
+  /** run int weights in real low bit */
+  lowBit?: LowBitMode;
+  threads?: number;
+}
+
+export interface EvalOptions extends PrecisionOptions {
+  model: string;
+  text: string;
+  ctx?: number;
+  protocol?: WindowProtocol;
+  stride?: number;
+  /** evaluate at most this many windows */
+  maxWindows?: number;
+  /** text tokens to use at most (after tokenization) */
+  maxTokens?: number;
+  base?: string;
+  tokenizer?: string;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface EvalReport {
+  model: string;
+  text: string;
+  protocol: WindowProtocol;
+  ctx: number;
+  weights: string | null;
+  activations: string | null;
+  kvCache: string | null;
+  ppl: number;
+  nll: number;
+  nllStderr: number;
+  pplCi95: [number, number];
+  tokens: number;
+  windows: number;
+  tokensPerSecond: number;
+  base?: { model: string; ppl: number; nll: number; kld: number; kldCi95: [number, number]; kldMax: number; top1Agreement: number; deltaNll: number };
+}
+
+export function parseWeightScheme(s: string): QuantScheme {
+  return /^\d+$/.test(s) ? parseScheme(`int${s}-channel`) : parseScheme(s);
+}
+
+/** '8' → int8 per token (dynamic, symmetric); 'fp16' / 'bf16' → a float cast. */
+export function parseActSpec(s: string | undefined, flag: string): ActQuantSpec | null {
+  if (s === undefined || s === '' || s === '32' || s === 'fp32') return null;
+  if (s === 'fp16' || s === '16f') return { kind: 'float', format: 'F16' };
+  if (s === 'bf16') return { kind: 'float', format: 'BF16' };
+  const m = /^(\d+)(-asym)?(-tensor)?$/.exec(s);
+  if (!m) throw new ConfigError('bad_option', `invalid value for --${flag}`, { field: `--${flag}`, expected: 'N, N-asym, N-tensor, fp16 or bf16', found: s });
+  const bits = Number(m[1]);
+  if (bits < 2 || bits > 16) throw new ConfigError('bad_option', `invalid value for --${flag}`, { field: `--${flag}`, expected: 'bits in 2..16', found: s });
+  return { kind: 'int', bits, symmetric: !m[2], granularity: m[3] ? 'tensor' : 'token' };
+}
+
+function describeAct(a: ActQuantSpec | null): string | null {
+  if (!a) return null;
+  if (a.kind === 'float') return a.format;
+  return `int${a.bits}${a.symmetric ? '' : '-asym'}-${a.granularity}`;
+}
+
+export function engineOptions(p: PrecisionOptions, onProgress?: ProgressFn, signal?: AbortSignal): EngineOptions {
+  return {
+    weights: p.wBits ? parseWeightScheme(p.wBits) : null,
+    activations: parseActSpec(p.aBits, 'a-bits'),
+    kvCache: parseActSpec(p.kvBits, 'kv-bits'),
+    lowBit: p.lowBit ?? null,
+    session: p.threads ? { threads: p.threads } : {},
+    onProgress,
+    signal,
+  };
+}
+
+async function load(path: string, tokenizer?: string): Promise<ModelWeights> {
+  return loadModel(path, tokenizer ? { tokenizer } : {});
+}
+
+export async function runEval(o: EvalOptions): Promise<EvalReport> {
+  let text: string;
+  try {
+    text = await readFile(o.text, 'utf8');
+  } catch {
+    throw new IoError('missing_file', 'cannot read the evaluation text', { file: o.text });
+  }
+  const w = await load(o.model, o.tokenizer);
+  try {
+    if (!w.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; evaluation needs one', { file: o.model, hint: 'pass --tokenizer FILE' });
+    const c = w.config;
+    const ctx = o.ctx ?? Math.min(512, c.maxSeqLen);
+    if (ctx > c.maxSeqLen) throw new ConfigError('bad_option', 'context longer than the model supports', { field: '--ctx', expected: `<= ${c.maxSeqLen}`, found: ctx });
+    let ids = w.tokenizer.encode(text, { bos: false });
+    if (o.maxTokens) ids = ids.slice(0, o.maxTokens);
+    const eo = engineOptions(o, o.onProgress, o.signal);
+    const engine = await LlamaEngine.create(w, eo);
+    const win = { ctx, protocol: o.protocol, stride: o.stride, bosId: c.bosTokenId, maxWindows: o.maxWindows, onProgress: o.onProgress, signal: o.signal };
+    try {
+      const r = await perplexity(engineModel(engine), ids, win);
+      const report: EvalReport = {
+        model: o.model,
+        text: o.text,
+        protocol: r.protocol,
+        ctx,
+        weights: eo.weights ? formatScheme(eo.weights as QuantScheme) : null,
+        activations: describeAct(eo.activations ?? null),
+        kvCache: describeAct(eo.kvCache ?? null),
+        ppl: r.ppl,
+        nll: r.nll,
+        nllStderr: r.nllStderr,
+        pplCi95: r.pplCi95,
+        tokens: r.count,
+        windows: r.windows,
+        tokensPerSecond: r.tokensPerSecond,
+      };
+      if (o.base) {
+        const bw = await load(o.base, o.tokenizer);
+        try {
+          if (bw.config.vocabSize !== c.vocabSize) throw new ConfigError('bad_option', 'base model has a different vocabulary', { file: o.base, field: 'vocabSize', expected: c.vocabSize, found: bw.config.vocabSize });
+          const be = await LlamaEngine.create(bw, { session: eo.session });
+          try {
+            const k = await compareModels(engineModel(be), engineModel(engine), ids, win);
+            report.base = { model: o.base, ppl: k.base.ppl, nll: k.base.nll, kld: k.kld, kldCi95: k.kldCi95, kldMax: k.kldMax, top1Agreement: k.top1Agreement, deltaNll: k.deltaNll };
+          } finally {
+            await be.close();
+          }
+        } finally {
+          await bw.close();
+        }
+      }
+      return report;
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await w.close();
+  }
+}
