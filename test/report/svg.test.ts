@@ -29,7 +29,7 @@ const spec = (): ChartSpec => ({
 
 test('the tiny XML checker rejects what it should (self-test)', () => {
   for (const bad of ['<a><b></a></b>', '<a x="1" x="2"/>', '<a x=1/>', '<a>&bogus;</a>', '<a/><b/>', '<a>', 'text']) {
-    assert.throws(() => parseXml(bad), undefined, bad);
+    assert.throws(() => parseXml(bad), Error, bad);
   }
   assert.equal(parseXml('<a x="&lt;&amp;"><b/>t&#65;</a>')[0].attrs.x, '<&');
 });
