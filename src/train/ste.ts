@@ -7,6 +7,8 @@
 //   - 'identity'     dy/dx = 1 everywhere (BitNet: x + (Q(x) − x).detach())
 //   - 'clipped'      dy/dx = 1 where lo ≤ x/α ≤ hi, 0 outside (LSQ, SEQ: the clamp passes no gradient)
 
+import type { GraphBuilder, Value } from '../engine/ir.js';
+
 export type SteKind = 'identity' | 'clipped';
 
 export interface SteRule {
@@ -42,4 +44,17 @@ export function steBackward(rule: SteRule, x: ArrayLike<number>, alpha: ArrayLik
     }
   }
   return gx;
+}
+
+/**
+ * The identity STE in a graph: y = stop(q) + (x − stop(x)). y's value is exactly q (x − x = 0 in
+ * floating point, unlike x + (q − x)); its gradient flows to x unchanged. The two Identity nodes'
+ * ids are added to `stop`, which autodiff (engine/autodiff.ts) treats as stop-gradients.
+ */
+export function graphSte(b: GraphBuilder, x: Value, q: Value, stop: Set<number>): Value {
+  const sq = b.identity(q);
+  const sx = b.identity(x);
+  stop.add(sq.id);
+  stop.add(sx.id);
+  return b.add(sq, b.sub(x, sx));
 }
