@@ -136,17 +136,7 @@ export function gptq(w: ArrayLike<number>, n: number, k: number, hIn: Float64Arr
       }
     }
     // Lazy update of everything right of the batch: W[:, i2:] −= E·U[i1:i2, i2:].
-    if (i2 < k) {
-      for (let r = 0; r < n; r++) {
-        const base = r * k;
-        for (let b = 0; b < cnt; b++) {
-          const e = err[r * bs + b];
-          if (e === 0) continue;
-          const urow = (i1 + b) * k;
-          for (let cc = i2; cc < k; cc++) Wp[base + cc] -= e * U[urow + cc];
-        }
-      }
-    }
+    if (i2 < k) lazyUpdate(Wp, U, err, n, k, bs, i1, cnt, i2);
   }
 
   const weights = perm ? unpermuteColumns(Q, n, k, perm) : Q;
@@ -172,6 +162,36 @@ export function rtnOnGrid(w: ArrayLike<number>, n: number, k: number, grid: Colu
     for (let r = 0; r < n; r++) out[r * k + j] = q[r];
   }
   return out;
+}
+
+/** Columns per tile of the lazy update: B×TILE doubles of U (≈256 KiB) stay in cache across rows. */
+const TILE = 256;
+
+/**
+ * W[:, c0:] −= E·U[i1:i1+cnt, c0:] (E: [N, B], first cnt columns used), tiled over columns and
+ * unrolled over four batch rows so that each W element is loaded and stored once per four rows.
+ */
+export function lazyUpdate(W: Float64Array, U: Float64Array, E: Float64Array, n: number, k: number, bs: number, i1: number, cnt: number, c0: number): void {
+  for (let t0 = c0; t0 < k; t0 += TILE) {
+    const t1 = Math.min(t0 + TILE, k);
+    for (let r = 0; r < n; r++) {
+      const base = r * k;
+      const eo = r * bs;
+      let b = 0;
+      for (; b + 4 <= cnt; b += 4) {
+        const e0 = E[eo + b], e1 = E[eo + b + 1], e2 = E[eo + b + 2], e3 = E[eo + b + 3];
+        const u0 = (i1 + b) * k, u1 = u0 + k, u2 = u1 + k, u3 = u2 + k;
+        for (let cc = t0; cc < t1; cc++) {
+          W[base + cc] -= e0 * U[u0 + cc] + e1 * U[u1 + cc] + e2 * U[u2 + cc] + e3 * U[u3 + cc];
+        }
+      }
+      for (; b < cnt; b++) {
+        const e = E[eo + b];
+        const u0 = (i1 + b) * k;
+        for (let cc = t0; cc < t1; cc++) W[base + cc] -= e * U[u0 + cc];
+      }
+    }
+  }
 }
 
 function permuteColumns(w: Float64Array, n: number, k: number, perm: Int32Array): Float64Array {

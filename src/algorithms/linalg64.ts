@@ -37,6 +37,20 @@ export function choleskyLower(a: Float64Array, k: number): Float64Array {
   return l;
 }
 
+/** Σ a[x + t]·a[y + t] for t < len, four partial sums (shorter dependency chains for the JIT). */
+function dot(a: Float64Array, x: number, y: number, len: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let t = 0;
+  for (; t + 4 <= len; t += 4) {
+    s0 += a[x + t] * a[y + t];
+    s1 += a[x + t + 1] * a[y + t + 1];
+    s2 += a[x + t + 2] * a[y + t + 2];
+    s3 += a[x + t + 3] * a[y + t + 3];
+  }
+  for (; t < len; t++) s0 += a[x + t] * a[y + t];
+  return s0 + s1 + (s2 + s3);
+}
+
 /** Inverse of a lower-triangular matrix (the result is lower-triangular). */
 export function invertLower(l: Float64Array, k: number): Float64Array {
   const x = new Float64Array(k * k);
@@ -95,8 +109,7 @@ export function upperCholeskyOfInverse(h: Float64Array, k: number): Float64Array
   const r = new Float64Array(k * k);
   for (let j = k - 1; j >= 0; j--) {
     const rj = j * k;
-    let d = h[rj + j];
-    for (let p = j + 1; p < k; p++) d -= r[rj + p] * r[rj + p];
+    const d = h[rj + j] - dot(r, rj + j + 1, rj + j + 1, k - j - 1);
     if (!(d > 0)) {
       throw new NumericError('diverged', 'Hessian is not positive definite', {
         index: j,
@@ -110,9 +123,7 @@ export function upperCholeskyOfInverse(h: Float64Array, k: number): Float64Array
     const inv = 1 / rjj;
     for (let i = 0; i < j; i++) {
       const ri = i * k;
-      let s = h[ri + j];
-      for (let p = j + 1; p < k; p++) s -= r[ri + p] * r[rj + p];
-      r[ri + j] = s * inv;
+      r[ri + j] = (h[ri + j] - dot(r, ri + j + 1, rj + j + 1, k - j - 1)) * inv;
     }
   }
   // U = R⁻¹ (upper), solved row by row from the bottom: U[i,i] = 1/R[i,i],
@@ -122,9 +133,18 @@ export function upperCholeskyOfInverse(h: Float64Array, k: number): Float64Array
   for (let i = k - 1; i >= 0; i--) {
     const ri = i * k;
     acc.fill(0, i, k);
-    for (let p = i + 1; p < k; p++) {
+    let p = i + 1;
+    // four rows of U at a time: acc[j] += Σ R[i,p]·U[p,j] over j ≥ p (U is upper-triangular)
+    for (; p + 4 <= k; p += 4) {
+      const a0 = r[ri + p], a1 = r[ri + p + 1], a2 = r[ri + p + 2], a3 = r[ri + p + 3];
+      const r0 = p * k, r1 = r0 + k, r2 = r1 + k, r3 = r2 + k;
+      acc[p] += a0 * u[r0 + p];
+      acc[p + 1] += a0 * u[r0 + p + 1] + a1 * u[r1 + p + 1];
+      acc[p + 2] += a0 * u[r0 + p + 2] + a1 * u[r1 + p + 2] + a2 * u[r2 + p + 2];
+      for (let j = p + 3; j < k; j++) acc[j] += a0 * u[r0 + j] + a1 * u[r1 + j] + a2 * u[r2 + j] + a3 * u[r3 + j];
+    }
+    for (; p < k; p++) {
       const rip = r[ri + p];
-      if (rip === 0) continue;
       const rp = p * k;
       for (let j = p; j < k; j++) acc[j] += rip * u[rp + j];
     }
