@@ -4,7 +4,11 @@
 // Legend: n = values in the group, nmax = largest level, L = output levels ([n]),
 // w = per-value weights ([n]).
 
-import { fr, nearestInt, GROUP_MAX_EPS } from './common.js';
+import { GROUP_MAX_EPS, nearestInt as nearestInt_ } from './common.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const nearestInt = nearestInt_;
 
 const F_0_1 = fr(0.1);
 

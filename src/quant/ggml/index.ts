@@ -16,6 +16,9 @@ import { KQUANT_45_CODECS } from './kquants-45.js';
 import { IQ_GRID_CODECS } from './iq-dequant.js';
 
 export type { GgmlCodec } from './common.js';
+export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
+export type { KGroupScales } from './kquants-236.js';
+export type { K45Scales } from './kquants-45.js';
 
 /** Every ggml type this module can decode (and, where `quantizeRow` is set, encode). */
 export const GGML_CODECS = {

@@ -21,7 +21,7 @@
 //                 the top nibbles of the four u16 scale words
 // Legend: ib = group of 32 values, l = grid entry in the group, j = value in the entry.
 
-import { fr, GgmlCodec, getF16 } from './common.js';
+import { GgmlCodec, getF16 } from './common.js';
 import { f16ToF32 } from '../../numerics/float16.js';
 import {
   IQ1S_GRID,
@@ -32,6 +32,9 @@ import {
   IQ3XXS_GRID,
   KSIGNS_IQ2XS,
 } from './iq-grids.table.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
 
 const QK_K = 256;
 const IQ1S_DELTA = 0.125;

@@ -15,7 +15,11 @@
 //
 // Legend: QK = 32 (block) or 256 (super-block), n = values in a row.
 
-import { fr, GgmlCodec, getF16, nearestInt, putF16, GROUP_MAX_EPS } from './common.js';
+import { GgmlCodec, getF16, putF16, GROUP_MAX_EPS, nearestInt as nearestInt_ } from './common.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const nearestInt = nearestInt_;
 
 export const KVALUES_IQ4NL = new Int8Array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]);
 

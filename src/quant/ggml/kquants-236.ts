@@ -13,8 +13,12 @@
 // scale search of REFERENCE §6.2–6.3) → codes given the fp16-rounded scales → encode.
 // Legend: S = 16 groups per super-block, G = 16 values per group, x[o..o+256).
 
-import { fr, GgmlCodec, getF16, nearestInt, putF16, GROUP_MAX_EPS } from './common.js';
+import { GgmlCodec, getF16, putF16, GROUP_MAX_EPS, nearestInt as nearestInt_ } from './common.js';
 import { makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from './fit.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const nearestInt = nearestInt_;
 
 const QK_K = 256;
 const F_M0_5 = fr(-0.5);
@@ -363,11 +367,11 @@ function dequantizeQ6_K(b: Uint8Array, out: Float32Array): void {
         const q2 = ((b[ql + l + 32] & 15) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((b[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((b[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        const s = (k: number): number => fr(d * ((b[sc + is + k] << 24) >> 24));
-        out[y + l] = s(0) * q1;
-        out[y + l + 32] = s(2) * q2;
-        out[y + l + 64] = s(4) * q3;
-        out[y + l + 96] = s(6) * q4;
+        // (d·sc)·q, as ggml evaluates d * sc[is] * q left to right
+        out[y + l] = fr(d * ((b[sc + is] << 24) >> 24)) * q1;
+        out[y + l + 32] = fr(d * ((b[sc + is + 2] << 24) >> 24)) * q2;
+        out[y + l + 64] = fr(d * ((b[sc + is + 4] << 24) >> 24)) * q3;
+        out[y + l + 96] = fr(d * ((b[sc + is + 6] << 24) >> 24)) * q4;
       }
     }
   }

@@ -15,9 +15,13 @@
 // sub-scales and mins weighted by the group weight sums.
 // Legend: G = 32 values per group, 8 groups per super-block at x[o..o+256).
 
-import { fr, GgmlCodec, getF16, nearestInt, putF16 } from './common.js';
+import { GgmlCodec, getF16, putF16, nearestInt as nearestInt_ } from './common.js';
 import { makeQkxQuants, makeQpQuants } from './fit.js';
 import { getF16Value } from './kquants-236.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const nearestInt = nearestInt_;
 
 const QK_K = 256;
 const F_M1 = -1;

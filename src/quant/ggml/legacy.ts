@@ -15,8 +15,12 @@
 //
 // Legend: QK = 32 values per block, n = values in the row, nb = n/QK blocks.
 
-import { fr, GgmlCodec, getF16, putF16, roundAway } from './common.js';
+import { GgmlCodec, getF16, putF16, roundAway as roundAway_ } from './common.js';
 import { makeQkxQuants, makeQxQuants } from './fit.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const roundAway = roundAway_;
 
 const QK = 32;
 

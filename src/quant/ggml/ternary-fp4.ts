@@ -15,7 +15,11 @@
 //
 // Legend: QK = block size, n = values in the row, W = bytes per block.
 
-import { fr, GgmlCodec, getF16, putF16, roundAway } from './common.js';
+import { GgmlCodec, getF16, putF16, roundAway as roundAway_ } from './common.js';
+
+// Local bindings: calls through an imported binding can cost a getter per call under some loaders.
+const fr = Math.fround;
+const roundAway = roundAway_;
 
 const QK_K = 256;
 
