@@ -129,7 +129,7 @@ export function rangeCaveats(x: { N?: number; D?: number; bits?: (number | undef
   if (x.D !== undefined && (x.D < r.D[0] || x.D > r.D[1])) out.push(`D = ${fmt(x.D)} is outside the fitted range [${fmt(r.D[0])}, ${fmt(r.D[1])}] (extrapolation)`);
   for (const b of x.bits ?? []) {
     if (b !== undefined && (b < r.bits[0] || b > r.bits[1])) {
-      out.push(`${b} bits is outside the fitted range [${r.bits[0]}, ${r.bits[1]}] bits (extrapolation)`);
+      out.push(`${Number(b.toFixed(2))} bits is outside the fitted range [${r.bits[0]}, ${r.bits[1]}] bits (extrapolation)`);
       break;
     }
   }
