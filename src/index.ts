@@ -23,3 +23,15 @@ export { perplexity, compareModels, makeWindows, engineModel, generate, sampleTo
 export type { LogitsModel, PerplexityResult, CompareResult, WindowOptions, WindowProtocol, GenerateOptions, GenerateResult, ThroughputResult } from './eval/index.js';
 export { runEval, type EvalOptions, type EvalReport } from './pipeline/eval.js';
 export { runGenerate, type GenerateRunOptions, type GenerateReport } from './pipeline/generate.js';
+export {
+  KUMAR2024, CONSTANT_SETS, CONSTANT_NAMES, withConstants, predict as predictLoss, baseLoss, effectiveParams, precisionFactor, deltaPtq,
+  criticalDataSize, robustification, computeOptimalTied, computeOptimalSeparate, computeOptimalFixedN, optimalAtPrecision, trainingCost,
+  FLOPS_PER_BIT, fitLaw, predictRow, parseRuns, paretoFrontier, bestWithinBudgets, bestBitsAtSizes,
+} from './scaling/index.js';
+export type {
+  LawConstants, ConstantSet, ConstantName, ConstantSource, TrainPrecision, LawInput, LossPrediction, OptimalPoint, CostWeights, FitOptions,
+  FitResult, RunRow, QualityPoint, QualityDirection,
+} from './scaling/index.js';
+export { renderChart, linearTicks, logTicks, type ChartSpec, type ChartSeries, type ChartPoint, type AxisSpec } from './report/svg.js';
+export { scalingCharts } from './report/scalingPlots.js';
+export { lawPredict, lawOptimal, lawFit, lawPlot, runLawExperiment, lawGrid, loadConstants, type TrainAndEvaluate, type LawGridPoint } from './pipeline/law.js';
