@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { Rng } from '../src/core/rng.js';
 import { openSafetensorsFile, writeSafetensorsFile } from '../src/formats/io/index.js';
 import type { SafetensorsWriteTensor } from '../src/formats/safetensors/index.js';
-import { fmt, median, timeMs } from './util.js';
+import { fmt, median } from './util.js';
 
 const TENSOR_BYTES = 64 << 20;
-const REPEATS = 3;
+const REPEATS = 5;
 
 async function plainCopy(src: string, dst: string): Promise<void> {
   const a = await open(src, 'r');
@@ -59,10 +59,29 @@ export default async function main(): Promise<void> {
     const copy = join(dir, 'copy.safetensors');
     console.log(`file: ${nTensors} tensors × 64 MiB = ${fmt(totalBytes / 2 ** 30, 2)} GiB in ${dir}`);
 
-    const writeMs = await timeMs(() => writeSafetensorsFile(file, tensors, { overwrite: true }), REPEATS, 0);
-    const copyMs = await timeMs(() => plainCopy(file, copy), REPEATS, 0);
-    const copyFileMs = await timeMs(() => copyFileSync(file, copy), REPEATS, 0);
-
+    // Runs are interleaved (write, copy, copyFile, read in each round) so that drift in this
+    // VM's disk speed hits us and the peer alike. Each timed write goes to a path deleted
+    // beforehand (untimed), for us and for the copies: replacing a live file makes the
+    // filesystem allocate fresh blocks while the old ones are still held, which on this disk
+    // halves write speed and would skew the ratio.
+    const times = { write: [] as number[], copy: [] as number[], copyFile: [] as number[], read: [] as number[] };
+    const timed = async (target: string | null, fn: () => unknown): Promise<number> => {
+      if (target) rmSync(target, { force: true });
+      const t0 = performance.now();
+      await fn();
+      return performance.now() - t0;
+    };
+    const readAll = async (): Promise<void> => {
+      const f = await openSafetensorsFile(file);
+      for (const n of f.names()) await f.readBytes(n);
+      await f.close();
+    };
+    for (let r = 0; r < REPEATS; r++) {
+      times.write.push(await timed(file, () => writeSafetensorsFile(file, tensors)));
+      times.copy.push(await timed(copy, () => plainCopy(file, copy)));
+      times.copyFile.push(await timed(copy, () => copyFileSync(file, copy)));
+      times.read.push(await timed(null, readAll));
+    }
     const parseTimes: number[] = [];
     for (let i = 0; i < 21; i++) {
       const t0 = performance.now();
@@ -70,21 +89,13 @@ export default async function main(): Promise<void> {
       parseTimes.push(performance.now() - t0);
       await f.close();
     }
-    const readMs = await timeMs(
-      async () => {
-        const f = await openSafetensorsFile(file);
-        for (const n of f.names()) await f.readBytes(n);
-        await f.close();
-      },
-      REPEATS,
-      1,
-    );
+    const [writeMs, copyMs, copyFileMs, readMs] = [times.write, times.copy, times.copyFile, times.read].map(median);
 
     const copyMBs = mb / (copyMs / 1000);
     const readMBs = mb / (readMs / 1000);
     const writeMBs = mb / (writeMs / 1000);
     console.log(`header parse (open + parse ${nTensors} entries): median ${fmt(median(parseTimes), 3)} ms`);
-    console.log(`streaming read : ${fmt(readMBs, 0)} MB/s (median of ${REPEATS})`);
+    console.log(`streaming read : ${fmt(readMBs, 0)} MB/s (median of ${REPEATS}; the file was just written, so mostly page cache)`);
     console.log(`streaming write: ${fmt(writeMBs, 0)} MB/s (atomic, fsync; median of ${REPEATS})`);
     console.log(`plain copy     : ${fmt(copyMBs, 0)} MB/s (4 MiB read/write loop + fsync); fs.copyFile ${fmt(mb / (copyFileMs / 1000), 0)} MB/s`);
     console.log(`ratio read/copy = ${fmt(readMBs / copyMBs, 2)}, write/copy = ${fmt(writeMBs / copyMBs, 2)}`);

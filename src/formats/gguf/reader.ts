@@ -210,14 +210,17 @@ function readArray(c: Cursor, f: string, depth: number): GgufArray {
     for (let i = 0; i < n; i++) value.push(readArray(c, `${f}[${i}]`, depth + 1));
     return { type: 'array', itemType, value };
   }
+  // Arrays grow by push (no up-front allocation from a count); a scalar array is only built
+  // once its bytes are known to be present. A JS array costs at most 8 bytes per item, so the
+  // parsed header stays within a small multiple of the bytes it came from.
   if (itemType === 'string') {
-    const value: string[] = new Array(n);
-    for (let i = 0; i < n; i++) value[i] = c.string(`${f}[${i}]`);
+    const value: string[] = [];
+    for (let i = 0; i < n; i++) value.push(c.string(`${f}[${i}]`));
     return { type: 'array', itemType, value };
   }
   c.need(n * GGUF_SCALAR_BYTES[itemType], f);
-  const value: unknown[] = new Array(n);
-  for (let i = 0; i < n; i++) value[i] = c.scalar(itemType, f);
+  const value: unknown[] = [];
+  for (let i = 0; i < n; i++) value.push(c.scalar(itemType, f));
   return { type: 'array', itemType, value } as GgufArray;
 }
 

@@ -2,6 +2,7 @@
 // positional reads through a file handle (never a whole-file read), writers get an atomic sink
 // (temporary file in the same directory, fsync, rename; the temporary is deleted on error/abort).
 
+import { Buffer, constants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
@@ -45,7 +46,18 @@ export async function openFileSource(path: string): Promise<FileSource> {
     async read(offset: number, length: number): Promise<Uint8Array> {
       checkRange(path, size, offset, length);
       if (closed) throw new IoError('io', 'read after close', { file: path, offset });
-      const buf = new Uint8Array(length);
+      if (length > constants.MAX_LENGTH) {
+        throw new IoError('too_large', 'a single read is larger than Node can allocate', {
+          file: path,
+          offset,
+          expected: `<= ${constants.MAX_LENGTH} bytes`,
+          found: length,
+          hint: 'read the tensor in parts (source.read with smaller ranges)',
+        });
+      }
+      // uninitialised memory (no zero fill): every byte is overwritten below or we throw.
+      // Re-wrapped as a plain Uint8Array so callers get Uint8Array semantics (slice copies).
+      const buf = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
       let done = 0;
       while (done < length) {
         let n: number;

@@ -84,7 +84,11 @@ export async function openShardedSafetensors(
   const byFile = new Map<string, SafetensorsFile>();
   try {
     for (const f of index.files) {
-      const s = await readSafetensors(await openShard(f), opts);
+      const src = await openShard(f);
+      const s = await readSafetensors(src, opts).catch(async (e: unknown) => {
+        await src.close?.().catch(() => undefined);
+        throw e;
+      });
       shards.push(s);
       byFile.set(f, s);
     }
