@@ -101,6 +101,37 @@ function groupRanges(w: Float32Array, lay: ScaleLayout, opts: QuantizeOptions): 
   return { mins, maxs };
 }
 
+// Hot loops: q = round(x/s) + z clamped to [qmin, qmax]. x/s is clamped to [qmin − z, qmax − z] (integers)
+// BEFORE rounding, which gives the same result (rounding is monotone and fixes integers) and keeps the
+// value in int32 range for the bit test. Rounding is inlined: these loops are the quantizer's throughput.
+
+function encodeRunEven(
+  w: Float32Array, codes: Int8Array | Uint8Array, off: number, end: number, s: number, z: number, qmin: number, qmax: number,
+): void {
+  const lo = qmin - z;
+  const hi = qmax - z;
+  for (let i = off; i < end; i++) {
+    let t = w[i] / s;
+    t = t < lo ? lo : t > hi ? hi : t;
+    let q = Math.round(t); // ties toward +∞: fix odd results of exact ties
+    if (q - t === 0.5 && (q & 1) !== 0) q -= 1;
+    codes[i] = q + z;
+  }
+}
+
+function encodeRunAway(
+  w: Float32Array, codes: Int8Array | Uint8Array, off: number, end: number, s: number, z: number, qmin: number, qmax: number,
+): void {
+  const lo = qmin - z;
+  const hi = qmax - z;
+  for (let i = off; i < end; i++) {
+    let t = w[i] / s;
+    t = t < lo ? lo : t > hi ? hi : t;
+    const a = Math.floor(Math.abs(t) + 0.5); // exact: |t| ≤ 255, so |t| + 0.5 is exact
+    codes[i] = (t < 0 ? -a : a) + z;
+  }
+}
+
 function checkSupplied(found: number, expected: number, field: string, name?: string): void {
   if (found !== expected) {
     throw new ConfigError('bad_option', `wrong number of supplied ${field}`, { tensor: name, field, expected, found });
@@ -132,20 +163,15 @@ export function quantizeInt(w: Float32Array, shape: number[], scheme: IntScheme,
     }
   }
   const codes = scheme.symmetric ? new Int8Array(w.length) : new Uint8Array(w.length);
-  const rnd = rounder(scheme.rounding);
+  const away = scheme.rounding === 'half_away';
   for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
     const si = r % lay.mod;
     const s = scales[si];
     const z = zerosF[si];
     const end = off + lay.runLen;
-    if (s === 0) {
-      codes.fill(z, off, end);
-      continue;
-    }
-    for (let i = off; i < end; i++) {
-      const q = rnd(w[i] / s) + z;
-      codes[i] = q < qmin ? qmin : q > qmax ? qmax : q;
-    }
+    if (s === 0) codes.fill(z, off, end);
+    else if (away) encodeRunAway(w, codes, off, end, s, z, qmin, qmax);
+    else encodeRunEven(w, codes, off, end, s, z, qmin, qmax);
   }
   const out: IntQuantized = { kind: 'int', scheme, shape: [...shape], codes, scales, scaleShape: lay.scaleShape };
   if (!scheme.symmetric) out.zeros = Uint8Array.from(zerosF);
