@@ -19,7 +19,8 @@ import { trainBatch, valBatches, type Batch } from './data.js';
 import { FULL_PRECISION, quantizeWeight, type LowPrecision } from './lowprec.js';
 import { buildTrainGraph, initParams, paramSpecs, type ParamSpec } from './model.js';
 import { AdamW, clipGlobalNorm, GradAccumulator, lrAt, type Grads } from './optim.js';
-import { bitnetWeightQuant, paretoQBackward, paretoQForward, paretoQInitAlpha, type QatBits } from './quantizers.js';
+import { qatWeights } from './qat.js';
+import { paretoQBackward, paretoQInitAlpha, type QatBits } from './quantizers.js';
 
 export interface QatSettings {
   bits: QatBits;
@@ -151,7 +152,7 @@ export class Trainer {
     return new Trainer(config, s, trainSess, evalSess, params);
   }
 
-  /** The weights as the graph sees them (cached until the next update). */
+  /** The weights as the graph sees them, through quant's codecs (cached until the next update). */
   effectiveWeights(): Map<string, Float32Array> {
     if (this.effCache) return this.effCache;
     const out = new Map<string, Float32Array>();
@@ -159,12 +160,19 @@ export class Trainer {
     for (const p of this.specs) {
       const w = this.params.get(p.name) as Float32Array;
       if (!p.linear) out.set(p.name, w);
-      else if (qat?.bitnet) out.set(p.name, Float32Array.from(bitnetWeightQuant(w).wq));
-      else if (qat) out.set(p.name, Float32Array.from(paretoQForward(w, this.params.get(p.name + ALPHA_SUFFIX)!, p.shape[0], p.shape[1], qat.bits)));
+      else if (qat) out.set(p.name, qatWeights(w, p.shape, this.params.get(p.name + ALPHA_SUFFIX) ?? null, qat.bits, qat.bitnet, p.name));
       else out.set(p.name, quantizeWeight(w, p.shape, lowPrecision.weights, p.name));
     }
     this.effCache = out;
     return out;
+  }
+
+  /** Replaces a parameter's values (e.g. projected QAT scales) and drops the cached weights. */
+  setParam(name: string, data: Float32Array): void {
+    const p = this.params.get(name);
+    if (!p || p.length !== data.length) throw new ConfigError('bad_config', 'no such parameter or wrong size', { tensor: name, expected: p?.length, found: data.length });
+    p.set(data);
+    this.effCache = null;
   }
 
   private feeds(batch: Batch): Record<string, Tensor> {
