@@ -11,6 +11,9 @@ const fr = Math.fround;
 const nearestInt = nearestInt_;
 
 const F_0_1 = fr(0.1);
+// per-call weight scratch (single-threaded module state; every call overwrites what it reads)
+const SCRATCH_W = new Float32Array(256);
+const SCRATCH_W2 = new Float32Array(256);
 
 /** Weight of value x for make_qx_quants' rmse_type when no importance weights are given. */
 function rmseWeight(x: number, rmseType: number): number {
@@ -68,6 +71,9 @@ export function makeQxQuants(
     rmseType = -rmseType;
     returnEarly = true;
   }
+  // weights once per call (float32 values, so storing them in a Float32Array is exact)
+  const W = n <= SCRATCH_W.length ? SCRATCH_W : new Float32Array(n);
+  for (let i = 0; i < n; i++) W[i] = qw ? qw[qo + i] : rmseWeight(x[xo + i], rmseType);
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
@@ -75,7 +81,7 @@ export function makeQxQuants(
     let l = nearestInt(fr(iscale * xi));
     l = Math.max(-nmax, Math.min(nmax - 1, l));
     L[i] = l + nmax;
-    const w = qw ? qw[qo + i] : rmseWeight(xi, rmseType);
+    const w = W[i];
     sumlx = fr(sumlx + fr(fr(w * xi) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
@@ -91,7 +97,7 @@ export function makeQxQuants(
       const xi = x[xo + i];
       let l = nearestInt(fr(iscale * xi));
       l = Math.max(-nmax, Math.min(nmax - 1, l));
-      const w = qw ? qw[qo + i] : rmseWeight(xi, rmseType);
+      const w = W[i];
       sumlx = fr(sumlx + fr(fr(w * xi) * l));
       suml2 = fr(suml2 + fr(fr(w * l) * l));
     }
@@ -134,16 +140,17 @@ export function makeQkxQuants(
   xo = 0,
   wo = 0,
 ): ScaleMin {
-  const wt = (i: number): number => (w ? w[wo + i] : fr(x[xo + i] * x[xo + i]));
+  const W = n <= SCRATCH_W2.length ? SCRATCH_W2 : new Float32Array(n);
+  for (let i = 0; i < n; i++) W[i] = w ? w[wo + i] : fr(x[xo + i] * x[xo + i]);
   let min = x[xo];
   let max = x[xo];
-  let sumW = wt(0);
+  let sumW = W[0];
   let sumX = fr(sumW * x[xo]);
   for (let i = 1; i < n; i++) {
     const xi = x[xo + i];
     if (xi < min) min = xi;
     if (xi > max) max = xi;
-    const wi = wt(i);
+    const wi = W[i];
     sumW = fr(sumW + wi);
     sumX = fr(sumX + fr(wi * xi));
   }
@@ -161,7 +168,7 @@ export function makeQkxQuants(
     L[i] = Math.max(0, Math.min(nmax, l));
     let diff = fr(fr(fr(scale * L[i]) + min) - xi);
     diff = useMad ? Math.abs(diff) : fr(diff * diff);
-    bestErr = fr(bestErr + fr(wt(i) * diff));
+    bestErr = fr(bestErr + fr(W[i] * diff));
   }
   if (nstep < 1) return { scale, min: -min };
   for (let is = 0; is <= nstep; is++) {
@@ -176,7 +183,7 @@ export function makeQkxQuants(
       let l = nearestInt(fr(iscale * fr(xi - min)));
       l = Math.max(0, Math.min(nmax, l));
       Laux[i] = l;
-      const wi = wt(i);
+      const wi = W[i];
       const wl = fr(wi * l);
       sumL = fr(sumL + wl);
       sumL2 = fr(sumL2 + fr(wl * l));
@@ -194,7 +201,7 @@ export function makeQkxQuants(
       for (let i = 0; i < n; i++) {
         let diff = fr(fr(fr(thisScale * Laux[i]) + thisMin) - x[xo + i]);
         diff = useMad ? Math.abs(diff) : fr(diff * diff);
-        err = fr(err + fr(wt(i) * diff));
+        err = fr(err + fr(W[i] * diff));
       }
       if (err < bestErr) {
         for (let i = 0; i < n; i++) L[i] = Laux[i];

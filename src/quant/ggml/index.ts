@@ -14,6 +14,7 @@ import { TERNARY_FP4_CODECS } from './ternary-fp4.js';
 import { KQUANT_236_CODECS } from './kquants-236.js';
 import { KQUANT_45_CODECS } from './kquants-45.js';
 import { IQ_GRID_CODECS } from './iq-dequant.js';
+import { quantizeQ4_0Fast, quantizeQ8_0Fast } from './fast.js';
 
 export type { GgmlCodec } from './common.js';
 export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
@@ -65,19 +66,14 @@ export function assertFinite(x: Float32Array, what = 'x'): void {
   }
 }
 
-/**
- * Quantize `x` ([R, K] row-major, R = nRows, K = nPerRow) to ggml `type`, exactly as
- * ggml_quantize_chunk does. `imatrix` ([K], mean squared activation per column) is used by the
- * types whose quantizer takes quant_weights; the others ignore it.
- * @returns R·K/QK·W bytes.
- */
-export function quantizeGgml(
+/** Validates quantizeGgml's arguments; returns the codec. */
+function checkQuantizeArgs(
   type: GgmlType,
   x: Float32Array,
   nRows: number,
   nPerRow: number,
-  imatrix?: Float32Array,
-): Uint8Array {
+  imatrix: Float32Array | undefined,
+): GgmlCodec {
   const c = requireCodec(type, 'quantize');
   if (!Number.isInteger(nRows) || !Number.isInteger(nPerRow) || nRows < 0 || nPerRow < 0) {
     throw new ConfigError('bad_option', 'nRows and nPerRow must be non-negative integers', {
@@ -113,8 +109,47 @@ export function quantizeGgml(
       found: 'none',
     });
   }
-  assertFinite(x);
   if (imatrix) assertFinite(imatrix, 'imatrix');
+  return c;
+}
+
+/**
+ * Quantize `x` ([R, K] row-major, R = nRows, K = nPerRow) to ggml `type`, exactly as
+ * ggml_quantize_chunk does. `imatrix` ([K], mean squared activation per column) is used by the
+ * types whose quantizer takes quant_weights; the others ignore it.
+ * @returns R·K/QK·W bytes.
+ */
+export function quantizeGgml(
+  type: GgmlType,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix?: Float32Array,
+): Uint8Array {
+  const c = checkQuantizeArgs(type, x, nRows, nPerRow, imatrix);
+  // Fast single-pass paths (finite check folded in); Q8_0 ignores the imatrix, as ggml does.
+  if (type === 'Q8_0' || (type === 'Q4_0' && !imatrix)) {
+    const out = new Uint8Array((x.length / 32) * c.typeSize);
+    if (type === 'Q8_0') quantizeQ8_0Fast(x, out);
+    else quantizeQ4_0Fast(x, out);
+    return out;
+  }
+  return quantizeRows(c, x, nRows, nPerRow, imatrix);
+}
+
+/** The plain per-row reference path (no fast paths): what the fast paths are tested against. */
+export function quantizeGgmlReference(
+  type: GgmlType,
+  x: Float32Array,
+  nRows: number,
+  nPerRow: number,
+  imatrix?: Float32Array,
+): Uint8Array {
+  return quantizeRows(checkQuantizeArgs(type, x, nRows, nPerRow, imatrix), x, nRows, nPerRow, imatrix);
+}
+
+function quantizeRows(c: GgmlCodec, x: Float32Array, nRows: number, nPerRow: number, imatrix?: Float32Array): Uint8Array {
+  assertFinite(x);
   const rowBytes = (nPerRow / c.blockSize) * c.typeSize;
   const out = new Uint8Array(nRows * rowBytes);
   for (let r = 0; r < nRows; r++) {
