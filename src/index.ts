@@ -2,6 +2,13 @@
 export * from './core/index.js';
 export * from './numerics/float16.js';
 export * from './numerics/round.js';
+export * from './numerics/linalg.js';
+export * from './numerics/metrics.js';
+export {
+  E4M3, E5M2, E2M1, E2M3, E3M2, UE4M3, E8M0_NAN, codeBits, decodeMini, encodeMini, encodeMiniRef, roundToMini, decodeTable, maxFinite,
+  minSubnormal, encodeMiniArray, decodeMiniArray, floorLog2, decodeE8M0, encodeE8M0Exp, encodeE8M0Floor, type MiniFloatFormat,
+} from './numerics/minifloat.js';
+export * from './quant/index.js';
 export type { ModelConfig, RopeLayout, RopeScaling, Architecture } from './model/config.js';
 export type { ModelWeights, TensorSource } from './model/weights.js';
 export type { Tokenizer, EncodeOptions } from './formats/tokenizer/types.js';
