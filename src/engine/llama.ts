@@ -22,8 +22,9 @@ export interface LlamaGraphOptions {
   cacheCapacity?: number;
   /** return logits for the last token only */
   lastOnly?: boolean;
-  /** precision of every linear layer's input (per-token dynamic, per-tensor static, or a float cast) */
-  activations?: ActQuantSpec | null;
+  /** precision of every linear layer's input (per-token dynamic, per-tensor static, or a float cast),
+   * or a choice per site (`<layer>.attn_in`, `<layer>.attn_out`, `<layer>.ffn_in`, `<layer>.ffn_down`, `lm_head`) */
+  activations?: ActivationPrecision | null;
   /** precision of the keys and values stored in the cache (per token and head) */
   kvCache?: ActQuantSpec | null;
   /** rows of the RoPE table (positions must stay below it); default C or T */
@@ -33,6 +34,8 @@ export interface LlamaGraphOptions {
   /** add outputs `amax.<site>` (max |x| at each linear input) for calibrating static scales */
   statistics?: boolean;
 }
+
+export type ActivationPrecision = ActQuantSpec | ((site: string) => ActQuantSpec | null);
 
 export function kvNames(i: number): { pastK: string; pastV: string; presentK: string; presentV: string } {
   return { pastK: `past_key.${i}`, pastV: `past_value.${i}`, presentK: `present_key.${i}`, presentV: `present_value.${i}` };
@@ -71,7 +74,8 @@ class Builder {
 
   actIn(x: Value, site: string): Value {
     if (this.o.statistics) this.b.output(`amax.${site}`, this.b.max(this.b.abs(x), [0, 1], false));
-    return fakeQuantActivation(this.b, x, this.o.activations ?? null);
+    const a = this.o.activations ?? null;
+    return fakeQuantActivation(this.b, x, typeof a === 'function' ? a(site) : a);
   }
 }
 

@@ -6,13 +6,14 @@
 import { ConfigError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { ModelWeights } from '../model/weights.js';
-import type { ActQuantSpec } from './actquant.js';
+import { intLimits, type ActQuantSpec } from './actquant.js';
+import { intParams } from '../quant/index.js';
 import { prepareHostModel, type HostModel, type PrepareOptions } from './host.js';
-import { buildLlamaGraph, kvNames, type LlamaGraphOptions } from './llama.js';
+import { buildLlamaGraph, kvNames, type ActivationPrecision, type LlamaGraphOptions } from './llama.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
 export interface EngineOptions extends PrepareOptions {
-  activations?: ActQuantSpec | null;
+  activations?: ActivationPrecision | null;
   kvCache?: ActQuantSpec | null;
   session?: SessionOptions;
   /** MatMulNBits accuracy_level (default 0: exact fp32) */
@@ -21,6 +22,20 @@ export interface EngineOptions extends PrepareOptions {
 
 function i64(xs: ArrayLike<number>): Tensor<'I64'> {
   return { dtype: 'I64', shape: [xs.length], data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))) };
+}
+
+/**
+ * Static per-tensor int activation precision from calibrated ranges (max |x| per site, see
+ * LlamaEngine.activationRanges): each site's scale is quant's symmetric grid for [−amax, amax].
+ */
+export function staticActivations(ranges: ReadonlyMap<string, number>, bits: number): (site: string) => ActQuantSpec | null {
+  intLimits(bits, true);
+  return (site) => {
+    const amax = ranges.get(site);
+    if (amax === undefined) throw new ConfigError('bad_option', 'no calibrated range for an activation site', { field: site });
+    const { scale } = intParams(-amax, amax, { bits, symmetric: true, rounding: 'half_even', scaleDtype: 'F32' });
+    return scale > 0 ? { kind: 'int', bits, symmetric: true, granularity: 'static', scale } : null;
+  };
 }
 
 export class LlamaEngine {

@@ -2,7 +2,7 @@
 // DequantizeLinear) gives the same logits as the same model with quant.fakeQuant'd float weights.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LlamaEngine } from '../../src/engine/model.js';
+import { LlamaEngine, staticActivations } from '../../src/engine/model.js';
 import { packMatMulNBits } from '../../src/engine/lowbit.js';
 import { parseScheme, quantize } from '../../src/quant/index.js';
 import type { IntQuantized } from '../../src/quant/types.js';
@@ -68,4 +68,29 @@ test('MatMulNBits packing: a hand-computed 4-bit block', () => {
   assert.equal(pa.zeroPoints!.length, 1);
   assert.equal(pa.zeroPoints![0], a.zeros![0] | (a.zeros![1] << 2));
   assert.throws(() => packMatMulNBits(quantize(new Float32Array(64).fill(1), [1, 64], parseScheme('int3-g32')) as IntQuantized), (e: Error & { code?: string }) => e.code === 'unsupported');
+});
+
+test('a static activation scale calibrated on a text equals dynamic per-tensor quantization on that text', async () => {
+  const c = tinyConfig({ ropeLayout: 'half' });
+  const w = randomWeights(c, 31);
+  const tokens = randomTokens(12, c.vocabSize, 32);
+  const float = await LlamaEngine.create(w);
+  const ranges = await float.activationRanges(tokens);
+  assert.equal(ranges.size, c.nLayers * 4 + 1);
+  assert.ok([...ranges.values()].every((a) => a > 0));
+  const host = float.host;
+  // one site quantized, so its input (and calibrated range) is the float model's
+  const site = '1.ffn_in';
+  const calibrated = staticActivations(ranges, 4);
+  const stat = LlamaEngine.fromHost(host, { activations: (s) => (s === site ? calibrated(s) : null) });
+  const dyn = LlamaEngine.fromHost(host, { activations: (s) => (s === site ? { kind: 'int', bits: 4, symmetric: true, granularity: 'tensor' } : null) });
+  const a = await stat.forward(tokens);
+  const b = await dyn.forward(tokens);
+  const f = await float.forward(tokens);
+  assert.ok(maxDiff(a, b) < 1e-5, `static vs dynamic: ${maxDiff(a, b)}`);
+  assert.ok(maxDiff(a, f) > 1e-2, 'int4 activations changed the logits');
+  // on other tokens the static scales no longer match the data: results differ from dynamic
+  const other = randomTokens(12, c.vocabSize, 33);
+  assert.ok(maxDiff(await stat.forward(other), await dyn.forward(other)) > 1e-4);
+  for (const e of [float, stat, dyn]) await e.close();
 });
