@@ -1,0 +1,67 @@
+// safetensors edge cases: awkward tensor names (escapes, unicode, integer-like), duplicates that
+// only appear after JSON unescaping, deep nesting, leading junk, empty files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BitscaleError } from '../../src/core/errors.js';
+import { memorySource } from '../../src/formats/bytes.js';
+import { encodeSafetensors, readSafetensors, topLevelKeys, type SafetensorsWriteTensor } from '../../src/formats/safetensors/index.js';
+
+function rawFile(header: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const h = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + h.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return out;
+}
+
+async function code(bytes: Uint8Array): Promise<string> {
+  try {
+    await readSafetensors(memorySource(bytes, 'edge.safetensors'));
+    return 'ok';
+  } catch (e) {
+    assert.ok(e instanceof BitscaleError, String(e));
+    assert.equal(e.context.file, 'edge.safetensors');
+    return e.code;
+  }
+}
+
+test('awkward names round trip: quotes, backslashes, control characters, unicode, integer-like', async () => {
+  const names = ['a"b', 'c\\d', 'e\\"f', 'tab\there', 'nul\u0000x', 'é', '🤗.weight', '10', '2', '__metadata__x', ' '];
+  const tensors: SafetensorsWriteTensor[] = names.map((name, i) => ({ name, dtype: 'U8', shape: [1], data: new Uint8Array([i]) }));
+  const f = await readSafetensors(memorySource(await encodeSafetensors(tensors, { order: 'given' })));
+  assert.deepEqual(f.names(), names);
+  for (const [i, n] of names.entries()) assert.deepEqual([...(await f.readBytes(n))], [i]);
+});
+
+test('topLevelKeys keeps source order and unescapes keys', () => {
+  assert.deepEqual(topLevelKeys('{"b":{"x":[1,{"y":2}]},"a\\u0062":"s,\\"{","2":[]}'), ['b', 'ab', '2']);
+  assert.deepEqual(topLevelKeys('{}'), []);
+});
+
+test('duplicates that differ only in escaping are caught', async () => {
+  const e = '{"ab":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a\\u0062":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}';
+  assert.equal(await code(rawFile(e, new Uint8Array(1))), 'duplicate_name');
+});
+
+test('structural junk is a bad_header, never a crash', async () => {
+  assert.equal(await code(rawFile('[' .repeat(200_000))), 'bad_header');
+  assert.equal(await code(rawFile(' {}')), 'bad_header');
+  assert.equal(await code(rawFile('\ufeff{}')), 'bad_header');
+  assert.equal(await code(rawFile('{"a":1}')), 'bad_header');
+  assert.equal(await code(rawFile('{"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}', new Uint8Array(1))), 'bad_header');
+  assert.equal(await code(rawFile('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,9007199254740993]}}', new Uint8Array(1))), 'bad_header');
+  assert.equal(await code(rawFile('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0]}}', new Uint8Array(1))), 'bad_header');
+  assert.equal(await code(rawFile('{"a":{"dtype":null,"shape":[1],"data_offsets":[0,1]}}', new Uint8Array(1))), 'dtype_unknown');
+  assert.equal(await code(rawFile('{"__metadata__":["x"]}')), 'bad_header');
+  // a shape whose element count overflows 2^53
+  assert.equal(await code(rawFile('{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}}', new Uint8Array(8))), 'shape_mismatch');
+});
+
+test('empty files: no tensors, no metadata; null __metadata__; zero-size tensors', async () => {
+  assert.equal(await code(rawFile('{}')), 'ok');
+  assert.equal(await code(rawFile('{"__metadata__":null}')), 'ok');
+  const f = await readSafetensors(memorySource(rawFile('{"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}', new Uint8Array([5, 6]))));
+  assert.deepEqual((await f.readTensor('z')).shape, [0, 3]);
+  assert.deepEqual([...(await f.readBytes('a'))], [5, 6]);
+});
