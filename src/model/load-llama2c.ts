@@ -11,7 +11,7 @@ import { decodeLlama2cEntry, entryLabel, LLAMA2C_HEADER_PROBE, parseLlama2cLayou
 import { parseLlama2cVocab } from '../formats/llama2c/tokenizer-bin.js';
 import { Llama2cTokenizer } from '../formats/tokenizer/llama2c.js';
 import type { ModelConfig } from './config.js';
-import { llama2cToHf } from './names.js';
+import { canonicalTensors, llama2cToHf } from './names.js';
 import type { ModelWeights, TensorSource } from './weights.js';
 import { openSource, readWhole, type Source } from './source.js';
 
@@ -90,12 +90,12 @@ export async function loadLlama2c(path: string, opts: Llama2cLoadOptions = {}): 
       }
       tokenizer = await loadLlama2cTokenizer(tokPath, header.vocabSize);
     }
-    const tensors = new Map<string, TensorSource>();
+    const byName = new Map<string, TensorSource>();
     for (const e of layout.entries) {
       const name = llama2cToHf(e.array, e.layer);
       if (name === null) continue; // the legacy RoPE table
       const readF32 = async () => decodeLlama2cEntry(e, await src.read(e.offset, e.byteLength), header.groupSize);
-      tensors.set(name, {
+      byName.set(name, {
         name,
         shape: [...e.shape],
         dtype: 'F32',
@@ -104,9 +104,12 @@ export async function loadLlama2c(path: string, opts: Llama2cLoadOptions = {}): 
         read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [...e.shape], data: await readF32() }),
       });
     }
+    const config = llama2cConfig(header);
+    // ModelWeights order (embedding, layer by layer, final norm, lm_head), not file order
+    const tensors = new Map(canonicalTensors(config).map(({ name }) => [name, byName.get(name) as TensorSource]));
     const rope = layout.entries.find((e) => e.array === 'freq_cis');
     return {
-      config: llama2cConfig(header),
+      config,
       tokenizer,
       tensors,
       source: { format: 'llama2c', path },

@@ -1,16 +1,21 @@
 // loadModel: one entry point for every model source. Detects the format from the path:
-// a directory → Hugging Face (config.json + safetensors, single or sharded); a file starting
-// with "GGUF" → GGUF; anything else → a llama2.c checkpoint (legacy or versioned).
-// Tensors are lazy (read by offset on demand); `close()` releases the file handles.
+// a directory → Hugging Face (config.json + safetensors, single or sharded); a .safetensors
+// file → its directory; a file starting with "GGUF" → GGUF; anything else → a llama2.c
+// checkpoint (legacy or versioned). Tensors are lazy (read by offset on demand); `close()`
+// releases the file handles.
 
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { IoError } from '../core/errors.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { ModelWeights, SourceFormat } from './weights.js';
-import { loadLlama2c } from './load-llama2c.js';
+import { loadLlama2c, loadLlama2cTokenizer } from './load-llama2c.js';
+import { loadGguf } from './load-gguf.js';
+import { loadHf, loadHfTokenizer } from './load-hf.js';
 import { openSource } from './source.js';
 
 export interface LoadOptions {
-  /** tokenizer file (llama2.c tokenizer.bin, or a tokenizer.json); null loads none */
+  /** a tokenizer file that overrides the model's own: llama2.c tokenizer.bin or tokenizer.json; null loads none */
   tokenizer?: string | null;
   /** skip detection */
   format?: SourceFormat;
@@ -27,12 +32,12 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
     throw new IoError('missing_file', 'model path does not exist', { file: path });
   }
   if (st.isDirectory()) return 'hf';
-  if (path.endsWith('.safetensors')) return 'safetensors';
+  if (path.endsWith('.safetensors') || path.endsWith('.safetensors.index.json')) return 'safetensors';
   const src = await openSource(path);
   try {
     if (src.size >= 4) {
       const b = await src.read(0, 4);
-      if (new DataView(b.buffer).getUint32(0, true) === GGUF_MAGIC) return 'gguf';
+      if (new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === GGUF_MAGIC) return 'gguf';
     }
   } finally {
     await src.close();
@@ -40,12 +45,22 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
   return 'llama2c';
 }
 
+/** Loads a tokenizer file by kind: *.json → Hugging Face, anything else → llama2.c tokenizer.bin. */
+export async function loadTokenizerFile(path: string, vocabSize?: number): Promise<Tokenizer> {
+  if (path.endsWith('.json')) {
+    const t = await loadHfTokenizer(path);
+    if (!t) throw new IoError('missing_file', 'tokenizer file not found', { file: path });
+    return t;
+  }
+  return loadLlama2cTokenizer(path, vocabSize);
+}
+
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ModelWeights> {
   const format = opts.format ?? (await detectFormat(path));
-  switch (format) {
-    case 'llama2c':
-      return loadLlama2c(path, { tokenizer: opts.tokenizer });
-    default:
-      throw new IoError('io', `loading ${format} models is not implemented yet`, { file: path });
-  }
+  if (format === 'llama2c') return loadLlama2c(path, { tokenizer: opts.tokenizer });
+  const tokenizer = opts.tokenizer === null ? null : opts.tokenizer !== undefined ? await loadTokenizerFile(opts.tokenizer) : undefined;
+  if (format === 'gguf') return loadGguf(path, { tokenizer });
+  const dir = format === 'safetensors' ? dirname(path) : path;
+  const m = await loadHf(dir, { tokenizer });
+  return format === 'safetensors' ? { ...m, source: { format: 'safetensors', path } } : m;
 }

@@ -9,6 +9,7 @@
 
 import type { EncodeOptions, Tokenizer } from './types.js';
 import type { Llama2cVocab } from '../llama2c/tokenizer-bin.js';
+import { spmVocabFromLlama2c, type VocabExport } from './vocab.js';
 import { bytesToBinary, mergeByScore, mergeByScoreReference, type MergeVocab } from './merge.js';
 
 const BOS = 1;
@@ -106,5 +107,9 @@ export class Llama2cTokenizer implements Tokenizer {
 
   tokenPiece(id: number): string {
     return new TextDecoder().decode(this.vocab.pieces[id]);
+  }
+
+  exportVocab(): VocabExport {
+    return spmVocabFromLlama2c(this.vocab);
   }
 }

@@ -1,6 +1,8 @@
 // One tokenizer interface for every source: llama2.c tokenizer.bin, Hugging Face tokenizer.json,
 // and the vocabulary embedded in GGUF (SentencePiece "llama" with scores, BPE "gpt2" with merges).
 
+import type { VocabExport } from './vocab.js';
+
 export type TokenizerKind = 'llama2c' | 'spm' | 'bpe' | 'hf';
 
 export interface EncodeOptions {
@@ -20,4 +22,6 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** the piece of one token as stored in the vocabulary (e.g. '▁the', '<0x0A>') */
   tokenPiece(id: number): string;
+  /** the vocabulary in GGUF's terms (tokenizer.ggml.*), for writing it into another format */
+  exportVocab?(): VocabExport;
 }

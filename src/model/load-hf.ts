@@ -1,0 +1,52 @@
+// Hugging Face directories as ModelWeights: config.json (hf-config.ts), model.safetensors or a
+// sharded model.safetensors.index.json, and tokenizer.json + tokenizer_config.json when present.
+// Names are already canonical; q/k rows are in the rotate-half layout.
+
+import { join } from 'node:path';
+import { FormatError } from '../core/errors.js';
+import { parseGenerationConfig } from '../formats/hf/json.js';
+import { fileExists, openSafetensorsDir, readJsonFile } from '../formats/io/index.js';
+import { HfTokenizer } from '../formats/tokenizer/hf.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
+import { configFromHfJson } from './hf-config.js';
+import { canonicalTensors } from './names.js';
+import { lazyTensor } from './tensor-source.js';
+import type { ModelWeights, TensorSource } from './weights.js';
+
+/** tokenizer.json (+ tokenizer_config.json beside it), or null if the file is absent. */
+export async function loadHfTokenizer(tokenizerJson: string): Promise<HfTokenizer | null> {
+  if (!(await fileExists(tokenizerJson))) return null;
+  const cfgPath = join(tokenizerJson, '..', 'tokenizer_config.json');
+  const cfg = (await fileExists(cfgPath)) ? await readJsonFile<Record<string, unknown>>(cfgPath) : {};
+  return new HfTokenizer(await readJsonFile<Record<string, unknown>>(tokenizerJson), cfg, tokenizerJson);
+}
+
+export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null } = {}): Promise<ModelWeights> {
+  const cfgPath = join(dir, 'config.json');
+  const config = configFromHfJson(await readJsonFile(cfgPath), cfgPath);
+  const metadata: Record<string, unknown> = {};
+  const genPath = join(dir, 'generation_config.json');
+  if (await fileExists(genPath)) metadata['hf.generation_config'] = parseGenerationConfig(await readJsonFile(genPath), genPath);
+  const tokenizer = opts.tokenizer !== undefined ? opts.tokenizer : await loadHfTokenizer(join(dir, 'tokenizer.json'));
+  const st = await openSafetensorsDir(dir);
+  try {
+    Object.assign(metadata, st.metadata);
+    const tensors = new Map<string, TensorSource>();
+    for (const { name, shape } of canonicalTensors(config)) {
+      if (!st.has(name)) {
+        throw new FormatError('missing_tensor', 'the checkpoint lacks a tensor config.json implies', { file: st.name, tensor: name, expected: `shape [${shape.join(', ')}]`, found: 'absent' });
+      }
+      const info = st.info(name);
+      if (info.shape.join() !== shape.join()) {
+        throw new FormatError('shape_mismatch', 'tensor shape does not match config.json', { file: st.name, tensor: name, expected: `[${shape.join(', ')}]`, found: `[${info.shape.join(', ')}]` });
+      }
+      tensors.set(name, lazyTensor(name, info.shape, info.dtype, info.byteLength, () => st.readBytes(name)));
+    }
+    const extra = st.names().filter((n) => !tensors.has(n) && !(n === 'lm_head.weight' && config.tiedEmbeddings));
+    if (extra.length) metadata['bitscale.unmapped_tensors'] = extra;
+    return { config, tokenizer, tensors, source: { format: 'hf', path: dir }, metadata, close: () => st.close() };
+  } catch (e) {
+    await st.close();
+    throw e;
+  }
+}

@@ -1,0 +1,334 @@
+// saveModel: writes a ModelWeights as
+// - 'hf':      a directory with model.safetensors (metadata format=pt), config.json,
+//              generation_config.json, tokenizer.json + tokenizer_config.json; q/k rows in the
+//              rotate-half layout;
+// - 'gguf':    one GGUF v3 file with the metadata llama.cpp reads ({arch}.* hyper-parameters,
+//              tokenizer.ggml.*, general.alignment); q/k rows in the layout llama.cpp expects for
+//              the architecture (interleaved for llama, rotate-half for qwen2/qwen3);
+// - 'llama2c': a llama2.c checkpoint (version 0, 1 or 2), interleaved.
+// Tensors stream one at a time. Every output is atomic (temporary file or directory, then
+// rename) and never replaces the model's own input.
+//
+// Quantized output: `tensor(name, src)` may return a QuantTensor (GGUF only) or a Tensor for any
+// tensor, in the ModelWeights' own rotary layout and canonical [out, in] shape; saveModel permutes
+// rows (whole rows of blocks, so any ggml type) and writes it as given. Returning null uses the
+// default conversion to `dtype`. Tensors already stored in a ggml block type are copied as is.
+
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
+import { ConfigError, IoError } from '../core/errors.js';
+import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
+import type { QuantTensor, Tensor } from '../core/tensor.js';
+import { bytesOfTyped } from '../formats/bytes.js';
+import { archKey, gv, LLM, TOKENIZER, type GgufValue } from '../formats/gguf/index.js';
+import { generationConfigJson } from '../formats/hf/json.js';
+import { atomicWriteFile, checkOutputPath, writeGgufFile, writeSafetensorsFile, withAtomicFile } from '../formats/io/index.js';
+import { encodeLlama2c, type Llama2cVersion } from '../formats/llama2c/checkpoint.js';
+import { HfTokenizer } from '../formats/tokenizer/hf.js';
+import { spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
+import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
+import type { ModelConfig, RopeLayout } from './config.js';
+import { hfConfigJson } from './hf-config.js';
+import { hfToGguf, hfToLlama2c, isRotaryProjection } from './names.js';
+import { permuteRowBytes, rotaryRowOrder } from './permute.js';
+import type { ModelWeights, TensorSource } from './weights.js';
+
+export type SaveFormat = 'hf' | 'gguf' | 'llama2c';
+export type FloatDType = 'F32' | 'F16' | 'BF16';
+
+export interface SaveOptions {
+  format: SaveFormat;
+  /** element type for weight matrices (default F32); 1-D tensors (norms, biases) stay F32 in GGUF */
+  dtype?: FloatDType;
+  /** per-tensor override (see the file comment); null → default conversion */
+  tensor?: (name: string, src: TensorSource) => Promise<Tensor | QuantTensor | null>;
+  /** the type `tensor` will return for a name (lets GGUF headers be written without preparing tensors early) */
+  tensorType?: (name: string, src: TensorSource) => DType | GgmlType | undefined;
+  /** GGUF general.file_type (default from dtype: 0 F32, 1 F16, 32 BF16) */
+  fileType?: number;
+  /** extra GGUF metadata appended after the standard keys */
+  ggufMetadata?: Record<string, GgufValue>;
+  /** llama2.c version (default 0, the legacy format run.c reads) and Q8_0 group size for version 2 */
+  llama2cVersion?: Llama2cVersion;
+  llama2cGroupSize?: number;
+  /** replace an existing output */
+  overwrite?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+}
+
+export interface SaveResult {
+  format: SaveFormat;
+  /** files written */
+  files: string[];
+  tensors: number;
+}
+
+const FILE_TYPE: Record<FloatDType, number> = { F32: 0, F16: 1, BF16: 32 };
+
+/** GGUF architecture name and the rotary layout llama.cpp expects for it. */
+function ggufArch(c: ModelConfig): { arch: string; layout: RopeLayout } {
+  if (c.architecture === 'qwen2' || c.architecture === 'qwen3') return { arch: c.architecture, layout: 'half' };
+  return { arch: 'llama', layout: 'interleaved' };
+}
+
+function storedBytes(t: Tensor | QuantTensor): Uint8Array {
+  if ('type' in t) return t.bytes;
+  return bytesOfTyped(t.data as ArrayBufferView, (t.data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+}
+
+function encodeFloat(x: Float32Array, dtype: FloatDType): Uint8Array {
+  if (dtype === 'F32') return bytesOfTyped(x, 4);
+  return bytesOfTyped(dtype === 'F16' ? encodeF16Array(x) : encodeBf16Array(x), 2);
+}
+
+interface Prepared {
+  type: DType | GgmlType;
+  bytes: Uint8Array;
+}
+
+/**
+ * One tensor's output bytes: the override if any, else the stored bytes when the dtype already
+ * matches (lossless), else float32 converted to `dtype`; then rotary rows permuted.
+ */
+async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, toLayout: RopeLayout, opts: SaveOptions, allowQuant: boolean): Promise<Prepared> {
+  let out: Prepared;
+  const over = opts.tensor ? await opts.tensor(src.name, src) : null;
+  if (over) {
+    const type = 'type' in over ? over.type : over.dtype;
+    out = { type, bytes: storedBytes(over) };
+  } else if (src.dtype === dtype || (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype) && allowQuant)) {
+    out = { type: src.dtype, bytes: storedBytes(await src.read()) };
+  } else {
+    out = { type: dtype, bytes: encodeFloat(await src.readF32(), dtype) };
+  }
+  if (!allowQuant && isGgmlType(out.type) && !['F32', 'F16', 'BF16'].includes(out.type)) {
+    throw new ConfigError('unsupported', 'this output format cannot hold ggml block-quantized tensors', { tensor: src.name, found: out.type, hint: 'write GGUF, or dequantize first' });
+  }
+  const rot = isRotaryProjection(src.name);
+  const c = m.config;
+  if (rot && c.ropeLayout !== toLayout) {
+    const heads = rot === 'q' ? c.nHeads : c.nKvHeads;
+    out.bytes = permuteRowBytes(out.bytes, rotaryRowOrder(heads, c.headDim, c.ropeLayout, toLayout));
+  }
+  return out;
+}
+
+async function assertNotInput(m: ModelWeights, out: string): Promise<void> {
+  const a = resolve(out);
+  const b = resolve(m.source.path);
+  if (a === b || (m.source.format === 'hf' && a === resolve(b)) || b.startsWith(a + '/')) {
+    throw new IoError('would_overwrite_input', 'the output path is the model being read', { file: out, found: m.source.path, hint: 'choose a different output path' });
+  }
+}
+
+export async function saveModel(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
+  await assertNotInput(m, out);
+  switch (opts.format) {
+    case 'gguf':
+      return saveGguf(m, out, opts);
+    case 'hf':
+      return saveHf(m, out, opts);
+    case 'llama2c':
+      return saveLlama2c(m, out, opts);
+    default:
+      throw new ConfigError('bad_option', 'unknown output format', { field: 'format', expected: 'hf | gguf | llama2c', found: opts.format });
+  }
+}
+
+/** The standard GGUF metadata for a config and vocabulary. */
+export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts: { name?: string; fileType?: number } = {}): Map<string, GgufValue> {
+  const { arch } = ggufArch(c);
+  const md = new Map<string, GgufValue>();
+  const k = (s: string) => archKey(arch, s);
+  md.set('general.architecture', gv.str(arch));
+  if (opts.name) md.set('general.name', gv.str(opts.name));
+  md.set('general.file_type', gv.u32(opts.fileType ?? 0));
+  md.set('general.alignment', gv.u32(32));
+  md.set(k(LLM.contextLength), gv.u32(c.maxSeqLen));
+  md.set(k(LLM.embeddingLength), gv.u32(c.hiddenSize));
+  md.set(k(LLM.blockCount), gv.u32(c.nLayers));
+  md.set(k(LLM.feedForwardLength), gv.u32(c.intermediateSize));
+  md.set(k(LLM.headCount), gv.u32(c.nHeads));
+  md.set(k(LLM.headCountKv), gv.u32(c.nKvHeads));
+  md.set(k(LLM.ropeDimensionCount), gv.u32(c.headDim));
+  md.set(k(LLM.ropeFreqBase), gv.f32(c.ropeTheta));
+  md.set(k(LLM.layerNormRmsEpsilon), gv.f32(c.rmsNormEps));
+  md.set(k(LLM.vocabSize), gv.u32(c.vocabSize));
+  if (c.headDim * c.nHeads !== c.hiddenSize) {
+    md.set(k(LLM.keyLength), gv.u32(c.headDim));
+    md.set(k(LLM.valueLength), gv.u32(c.headDim));
+  }
+  if (c.ropeScaling && c.ropeScaling.type === 'linear') {
+    md.set(k(LLM.ropeScalingType), gv.str('linear'));
+    md.set(k(LLM.ropeScalingFactor), gv.f32(c.ropeScaling.factor));
+  }
+  if (vocab) {
+    md.set(TOKENIZER.model, gv.str(vocab.model));
+    if (vocab.pre) md.set(TOKENIZER.pre, gv.str(vocab.pre));
+    md.set(TOKENIZER.tokens, gv.arr('string', vocab.tokens));
+    if (vocab.scores) md.set(TOKENIZER.scores, gv.arr('f32', Array.from(vocab.scores)));
+    md.set(TOKENIZER.tokenType, gv.arr('i32', Array.from(vocab.types)));
+    if (vocab.merges) md.set(TOKENIZER.merges, gv.arr('string', vocab.merges));
+    if (vocab.bosId !== null) md.set(TOKENIZER.bosId, gv.u32(vocab.bosId));
+    if (vocab.eosId !== null) md.set(TOKENIZER.eosId, gv.u32(vocab.eosId));
+    if (vocab.unkId !== null) md.set(TOKENIZER.unkId, gv.u32(vocab.unkId));
+    if (vocab.padId !== null) md.set(TOKENIZER.padId, gv.u32(vocab.padId));
+    md.set(TOKENIZER.addBos, gv.bool(vocab.addBos));
+    md.set(TOKENIZER.addEos, gv.bool(vocab.addEos));
+    if (vocab.model === 'llama') md.set(TOKENIZER.addSpacePrefix, gv.bool(vocab.addSpacePrefix));
+  }
+  return md;
+}
+
+async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
+  const dtype = opts.dtype ?? 'F32';
+  const { layout } = ggufArch(m.config);
+  const vocab = m.tokenizer?.exportVocab ? m.tokenizer.exportVocab() : null;
+  const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name: basename(m.source.path).replace(/\.[^.]*$/, '') });
+  for (const [key, v] of Object.entries(opts.ggufMetadata ?? {})) md.set(key, v);
+  const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
+  const prepared = new Map<string, Prepared>();
+  const entries = [];
+  for (const src of m.tensors.values()) {
+    const name = hfToGguf(src.name);
+    if (!name) throw new ConfigError('unsupported', 'tensor has no GGUF name', { tensor: src.name });
+    const want: FloatDType = src.shape.length === 1 ? 'F32' : dtype;
+    const stored = isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype);
+    // the header needs every type before any data: declared, stored, or (override without a
+    // declaration) found by preparing the tensor now
+    let type: DType | GgmlType | undefined = opts.tensorType?.(src.name, src) ?? undefined;
+    if (type === undefined && opts.tensor) {
+      const p = await prepare(m, src, want, layout, opts, true);
+      prepared.set(name, p);
+      type = p.type;
+    }
+    type ??= stored ? src.dtype : want;
+    if (!isGgmlType(type)) throw new ConfigError('unsupported', 'GGUF cannot store this dtype', { tensor: src.name, found: type });
+    const declared = type;
+    entries.push({
+      name,
+      type: declared,
+      shape: src.shape,
+      produce: async () => {
+        checkAborted(opts.signal);
+        const p = prepared.get(name) ?? (await prepare(m, src, want, layout, opts, true));
+        prepared.delete(name);
+        if (p.type !== declared) throw new ConfigError('bad_option', 'tensor override returned a different type than tensorType declared', { tensor: src.name, expected: declared, found: p.type });
+        progress.tick(src.name);
+        return p.bytes;
+      },
+    });
+  }
+  await writeGgufFile(out, md, entries, { overwrite: opts.overwrite, inputs: [m.source.path], signal: opts.signal });
+  return { format: 'gguf', files: [out], tensors: entries.length };
+}
+
+/** Writes into a temporary sibling directory, then renames it onto `out`. */
+async function withAtomicDir<T>(out: string, overwrite: boolean | undefined, body: (dir: string) => Promise<T>): Promise<T> {
+  const exists = await stat(out).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !overwrite) throw new IoError('exists', 'output already exists', { file: out, hint: 'pass --force to replace it' });
+  const tmp = join(dirname(resolve(out)), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp, { recursive: false });
+  try {
+    const r = await body(tmp);
+    if (exists) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    return r;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
+  const dtype = opts.dtype ?? 'F32';
+  const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
+  return withAtomicDir(out, opts.overwrite, async (dir) => {
+    const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
+    const entries = [...m.tensors.values()].map((src) => ({
+      name: src.name,
+      dtype: dtype as DType,
+      shape: src.shape,
+      produce: async () => {
+        checkAborted(opts.signal);
+        const p = await prepare(m, src, dtype, 'half', opts, false);
+        if (p.type !== dtype) throw new ConfigError('unsupported', 'per-tensor dtype overrides are not supported for HF output', { tensor: src.name, expected: dtype, found: p.type });
+        progress.tick(src.name);
+        return p.bytes;
+      },
+    }));
+    const files = [join(out, 'model.safetensors'), join(out, 'config.json'), join(out, 'generation_config.json')];
+    await writeSafetensorsFile(join(dir, 'model.safetensors'), entries, { metadata: { format: 'pt' }, order: 'given', signal: opts.signal });
+    const cfg = { ...m.config, ropeLayout: 'half' as const };
+    await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
+    const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
+    await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+    const tok = m.tokenizer;
+    let files2: { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null = null;
+    if (tok instanceof HfTokenizer) files2 = { tokenizer: tok.json, config: tok.config };
+    else if (tok?.exportVocab) {
+      const v = tok.exportVocab();
+      if (v.model === 'llama') files2 = spmTokenizerFiles(v, m.config.maxSeqLen);
+    }
+    if (files2) {
+      await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
+      await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
+      files.push(join(out, 'tokenizer.json'), join(out, 'tokenizer_config.json'));
+    }
+    return { format: 'hf' as const, files, tensors: entries.length };
+  });
+}
+
+async function saveLlama2c(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
+  const c = m.config;
+  const bad = (field: string, expected: string, found: unknown) => new ConfigError('unsupported', 'llama2.c cannot represent this model', { field, expected, found });
+  if (c.attentionBias) throw bad('attentionBias', 'false', true);
+  if (c.qkNorm) throw bad('qkNorm', 'false', true);
+  if (c.headDim * c.nHeads !== c.hiddenSize) throw bad('headDim', `${c.hiddenSize / c.nHeads}`, c.headDim);
+  if (c.ropeTheta !== 10000) throw bad('ropeTheta', '10000 (run.c hard-codes it)', c.ropeTheta);
+  const version = opts.llama2cVersion ?? 0;
+  let groupSize: number | null = null;
+  if (version === 2) {
+    groupSize = opts.llama2cGroupSize ?? 64;
+    // export.py halves the group size until it divides dim
+    while (c.hiddenSize % groupSize !== 0) groupSize /= 2;
+  }
+  const header = {
+    version,
+    dim: c.hiddenSize,
+    hiddenDim: c.intermediateSize,
+    nLayers: c.nLayers,
+    nHeads: c.nHeads,
+    nKvHeads: c.nKvHeads,
+    vocabSize: c.vocabSize,
+    seqLen: c.maxSeqLen,
+    sharedClassifier: c.tiedEmbeddings,
+    groupSize,
+  };
+  const byArray = new Map<string, TensorSource>();
+  for (const src of m.tensors.values()) {
+    const a = hfToLlama2c(src.name);
+    if (a) byArray.set(`${a.array}/${a.layer}`, src);
+  }
+  await checkOutputPath(out, { overwrite: opts.overwrite, inputs: [m.source.path] });
+  await withAtomicFile(out, { overwrite: opts.overwrite, inputs: [m.source.path] }, async (sink) => {
+    for await (const chunk of encodeLlama2c(header, async (array, layer) => {
+      checkAborted(opts.signal);
+      const src = byArray.get(`${array}/${layer}`);
+      if (!src) throw new ConfigError('bad_config', 'model lacks a tensor llama2.c needs', { tensor: `${array}${layer === null ? '' : `[${layer}]`}` });
+      const p = await prepare(m, src, 'F32', 'interleaved', opts, false);
+      if (p.type !== 'F32') throw new ConfigError('unsupported', 'llama2.c output takes float32 tensors', { tensor: src.name, found: p.type });
+      const copy = p.bytes.slice();
+      return new Float32Array(copy.buffer, 0, copy.length / 4);
+    })) {
+      await sink.write(chunk);
+    }
+  });
+  return { format: 'llama2c', files: [out], tensors: byArray.size };
+}
