@@ -76,8 +76,9 @@ export function parseActSpec(s: string | undefined, flag: string): ActQuantSpec 
   return { kind: 'int', bits, symmetric: !m[2], granularity: m[3] ? 'tensor' : 'token' };
 }
 
-function describeAct(a: ActQuantSpec | null): string | null {
+function describeAct(a: EngineOptions['activations'] | undefined): string | null {
   if (!a) return null;
+  if (typeof a === 'function') return 'per-site';
   if (a.kind === 'float') return a.format;
   return `int${a.bits}${a.symmetric ? '' : '-asym'}-${a.granularity}`;
 }
@@ -124,8 +125,8 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
         protocol: r.protocol,
         ctx,
         weights: eo.weights ? formatScheme(eo.weights as QuantScheme) : null,
-        activations: describeAct(eo.activations ?? null),
-        kvCache: describeAct(eo.kvCache ?? null),
+        activations: describeAct(eo.activations),
+        kvCache: describeAct(eo.kvCache),
         ppl: r.ppl,
         nll: r.nll,
         nllStderr: r.nllStderr,
