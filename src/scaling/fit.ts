@@ -211,6 +211,13 @@ function fitOnce(rows: RunRow[], codec: Codec, start: number[], starts: number, 
   return best!;
 }
 
+/** The N, D and bit-width ranges the runs cover (high precision counts as 16 bits). */
+function dataRange(rows: RunRow[]): NonNullable<ConstantSet['fittedRange']> {
+  const bits = rows.flatMap((r) => [r.train?.w, r.train?.a, r.train?.kv, r.postBits].map((b) => b ?? 16));
+  const span = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+  return { N: span(rows.map((r) => r.N)), D: span(rows.map((r) => r.D)), bits: span(bits) };
+}
+
 function rmseLog(rows: RunRow[], c: LawConstants): number {
   let s = 0;
   for (const r of rows) s += (Math.log(predictRow(r, c)) - Math.log(r.loss)) ** 2;
@@ -276,6 +283,7 @@ export function fitLaw(rows: RunRow[], o: FitOptions = {}): FitResult {
         ...opt.base.provenance,
         ...Object.fromEntries(shown.map((k) => [k, { source: 'fit', citation: `fitted to ${rows.length} runs` }])),
       },
+      fittedRange: dataRange(rows),
       caveats: [],
     },
     params: opt.params,
