@@ -33,10 +33,11 @@ test('every codec has the block size and bytes per block of the core registry', 
   assert.deepEqual(missing.sort(), ['F32', 'F64', 'I16', 'I32', 'I64', 'I8', 'Q8_1', 'Q8_K'].sort());
 });
 
-test('ggmlSupports: IQ grid types decode only; ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
+test('ggmlSupports: IQ2/IQ1 grid types decode only (IQ3 quantize); ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
   assert.deepEqual(ggmlSupports('Q4_K'), { quantize: true, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('IQ2_XXS'), { quantize: false, dequantize: true, needsImatrix: true });
-  assert.deepEqual(ggmlSupports('IQ3_S'), { quantize: false, dequantize: true, needsImatrix: false });
+  assert.deepEqual(ggmlSupports('IQ3_S'), { quantize: true, dequantize: true, needsImatrix: false });
+  assert.deepEqual(ggmlSupports('IQ2_S'), { quantize: false, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('Q8_K'), { quantize: false, dequantize: false, needsImatrix: false });
 });
 
