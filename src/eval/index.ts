@@ -6,7 +6,23 @@ import type { LogitsModel } from './perplexity.js';
 export * from './perplexity.js';
 export * from './generate.js';
 
-/** The engine as a LogitsModel (full-sequence evaluation, one cached session per window length). */
+/**
+ * The engine as a LogitsModel. A window shorter than the longest one seen so far is padded at the end
+ * (causal attention: padding never changes the earlier rows) so that one session serves every window.
+ */
 export function engineModel(engine: LlamaEngine): LogitsModel {
-  return { vocabSize: engine.config.vocabSize, logits: (tokens) => engine.forward(tokens) };
+  let longest = 0;
+  const V = engine.config.vocabSize;
+  return {
+    vocabSize: V,
+    logits: async (tokens) => {
+      const T = tokens.length;
+      if (T >= longest) {
+        longest = T;
+        return engine.forward(tokens);
+      }
+      const padded = [...tokens, ...new Array<number>(longest - T).fill(tokens[T - 1])];
+      return (await engine.forward(padded)).subarray(0, T * V);
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { referenceForward } from '../../src/model/reference.js';
+import { engineModel } from '../../src/eval/index.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { memorySource, randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 
@@ -95,5 +96,37 @@ test('errors before any computation: unknown architecture, missing tensor, wrong
 
   const eng = await LlamaEngine.create(randomWeights(c));
   await assert.rejects(eng.forward([1, 2, 96]), (e: Error & { code?: string }) => e.code === 'bad_option' && /index 2/.test(e.message));
+  await eng.close();
+});
+
+test('KV-cache precision: quantized keys/values change the logits, and cached decoding still equals full evaluation', async () => {
+  const c = tinyConfig({ ropeLayout: 'half' });
+  const w = randomWeights(c, 41);
+  const float = await LlamaEngine.create(w);
+  const kv4 = LlamaEngine.fromHost(float.host, { kvCache: { kind: 'int', bits: 4, symmetric: true, granularity: 'token' } });
+  const tokens = randomTokens(9, c.vocabSize, 42);
+  const full = await kv4.forward(tokens);
+  assert.ok(maxDiff(full, await float.forward(tokens)) > 1e-3);
+  const dec = kv4.decoder(12);
+  const a = await dec.step(tokens.slice(0, 6));
+  const b = await dec.step(tokens.slice(6));
+  const cached = new Float32Array(full.length);
+  cached.set(a);
+  cached.set(b, a.length);
+  assert.ok(maxDiff(cached, full) < KV_CACHE_ATOL);
+  await float.close();
+  await kv4.close();
+});
+
+test('engineModel pads a short final window into the long session without changing its logits', async () => {
+  const c = tinyConfig();
+  const eng = await LlamaEngine.create(randomWeights(c, 51));
+  const m = engineModel(eng);
+  const long = randomTokens(16, c.vocabSize, 52);
+  await m.logits(long);
+  const short = long.slice(3, 9);
+  const padded = await m.logits(short);
+  assert.equal(padded.length, short.length * c.vocabSize);
+  assert.ok(maxDiff(padded, await eng.forward(short)) < KV_CACHE_ATOL);
   await eng.close();
 });
