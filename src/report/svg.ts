@@ -188,6 +188,13 @@ export function axisDomain(axis: AxisSpec, values: number[]): [number, number] {
   return [lo, hi];
 }
 
+/** 32-bit FNV-1a of a string, hex: a short deterministic id. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
 function cssIdent(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]/g, '_');
 }
@@ -221,9 +228,11 @@ export function renderChart(spec: ChartSpec): string {
   if (spec.subtitle) out.push(`<text class="chart-subtitle" x="${px(W / 2)}" y="38" text-anchor="middle" fill="#57606a">${escapeXml(spec.subtitle)}</text>`);
   out.push(...axisSvg('x', spec.x, sx, sy, W, H, m));
   out.push(...axisSvg('y', spec.y, sy, sx, W, H, m));
-  out.push(`<clipPath id="${escapeXml(cssIdent(spec.id ?? 'chart'))}-clip"><rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${H - m.top - m.bottom}"/></clipPath>`);
+  // unique per chart so several charts can share one HTML page
+  const clipId = `${cssIdent(spec.id ?? `chart-${fnv1a(`${spec.title}|${W}|${H}|${spec.series.map((s) => s.id).join(',')}`)}`)}-clip`;
+  out.push(`<clipPath id="${clipId}"><rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${H - m.top - m.bottom}"/></clipPath>`);
   for (const r of spec.refLines ?? []) out.push(refLineSvg(r, sx, sy, m, W, H));
-  spec.series.forEach((s, i) => out.push(seriesSvg(s, i, sx, sy, spec.id)));
+  spec.series.forEach((s, i) => out.push(seriesSvg(s, i, sx, sy, clipId)));
   if (legend) out.push(legendSvg(spec.series, W - m.right + 12, m.top));
   out.push('</svg>');
   return out.join('\n') + '\n';
@@ -271,11 +280,11 @@ function refLineSvg(r: ReferenceLine, sx: Scale, sy: Scale, m: Margins, W: numbe
   return `<g class="${cls}" data-value="${fmtValue(r.value)}"><line x1="${m.left}" y1="${p}" x2="${W - m.right}" y2="${p}" stroke="#57606a" stroke-dasharray="4 3"/>${label ? `<text x="${W - m.right - 4}" y="${p}" dy="-4" text-anchor="end" fill="#57606a">${label}</text>` : ''}</g>`;
 }
 
-function seriesSvg(s: ChartSeries, i: number, sx: Scale, sy: Scale, chartId?: string): string {
+function seriesSvg(s: ChartSeries, i: number, sx: Scale, sy: Scale, clipId: string): string {
   const color = s.color ?? PALETTE[i % PALETTE.length];
   const sid = cssIdent(s.id);
   const cls = `series series-${sid}${s.className ? ' ' + escapeXml(s.className) : ''}`;
-  const out: string[] = [`<g class="${cls}" data-series="${escapeXml(s.id)}" clip-path="url(#${escapeXml(cssIdent(chartId ?? 'chart'))}-clip)">`];
+  const out: string[] = [`<g class="${cls}" data-series="${escapeXml(s.id)}" clip-path="url(#${clipId})">`];
   const line = s.line ?? true;
   if (line) {
     // a gap wherever a point cannot be drawn (NaN, or ≤ 0 on a log axis)

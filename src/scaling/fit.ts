@@ -78,6 +78,8 @@ export interface FitResult {
   /** bootstrap standard errors */
   se?: Partial<Record<ConstantName, number>>;
   bootstrapOk?: number;
+  /** confidence level of `ci` */
+  level: number;
   huberLoss: number;
   /** root-mean-square log-loss residual on the rows fitted */
   rmseLog: number;
@@ -288,6 +290,7 @@ export function fitLaw(rows: RunRow[], o: FitOptions = {}): FitResult {
     },
     params: opt.params,
     estimates,
+    level: opt.level,
     huberLoss: best.objective,
     rmseLog: rmseLog(rows, c),
     n: rows.length,

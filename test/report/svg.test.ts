@@ -86,3 +86,14 @@ test('ticks: nice linear steps, powers of ten, readable labels', () => {
   assert.deepEqual([1e9, 2.5e10, 0.25, 2000, 0].map(fmtTick), ['1e9', '2.5e10', '0.25', '2000', '0']);
   assert.equal(escapeXml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
 });
+
+test('clip paths: every reference resolves, and charts without ids do not collide on one page', () => {
+  const one = (title: string) => renderChart({ title, x: { label: 'x' }, y: { label: 'y' }, series: [{ id: 's', label: 's', points: [{ x: 1, y: 2 }, { x: 2, y: 3 }] }] });
+  const ids = (svg: string) => parseXml(svg).filter((e) => e.name === 'clipPath').map((e) => e.attrs.id);
+  for (const svg of [renderChart(spec()), one('a')]) {
+    const els = parseXml(svg);
+    const refs = els.filter((e) => e.attrs['clip-path']).map((e) => e.attrs['clip-path']);
+    assert.ok(refs.length > 0 && refs.every((r) => ids(svg).includes(r.slice(5, -1))), refs.join(' '));
+  }
+  assert.notEqual(ids(one('a'))[0], ids(one('b'))[0]);
+});

@@ -94,6 +94,29 @@ test('fit recovers the PTQ constants (C_T, γ_D, γ_N, γ_post) with the base la
   }
 });
 
+test('unified law: the robustification rate C_w is recovered from low-precision-trained, then quantized runs', () => {
+  const truthR = { ...truth, cRobustW: 0.8 };
+  const rng = new Rng(9);
+  const rows: RunRow[] = [];
+  for (const N of [30e6, 110e6, 600e6]) {
+    for (const D of [3e9, 26e9, 150e9]) {
+      for (const w of [4, 5, 6, 8]) {
+        const modelNoise = rng.normal(0, NOISE);
+        for (const postBits of [undefined, 2, 3]) {
+          const r: RunRow = { N, D, loss: 0, train: { w }, ...(postBits ? { postBits } : {}) };
+          r.loss = predictRow(r, truthR) * Math.exp(modelNoise + rng.normal(0, EVAL_NOISE));
+          rows.push(r);
+        }
+      }
+    }
+  }
+  const res = fitLaw(rows, { params: ['cRobustW'], bootstrap: 40, seed: 2, holdout: 'largest-N' });
+  const [lo, hi] = res.ci!.cRobustW!;
+  assert.ok(lo <= 0.8 && 0.8 <= hi && hi - lo < 0.2, `C_w: [${lo}, ${hi}], estimate ${res.estimates.cRobustW}`);
+  // held out: the 600M models, predicted from the smaller ones
+  assert.ok(res.heldOut && res.heldOut.n === 36 && res.heldOut.rmseLog < 3 * NOISE, JSON.stringify(res.heldOut));
+});
+
 test('Huber beats plain least squares when runs contain outliers; seeded fits are reproducible', () => {
   const rows = synth(4).filter((r) => !r.train);
   for (let i = 0; i < rows.length; i += 7) rows[i] = { ...rows[i], loss: rows[i].loss * 1.2 };

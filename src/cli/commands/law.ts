@@ -206,7 +206,7 @@ async function fitCmd(argv: string[]): Promise<number> {
   out(`fitted ${r.params.join(', ')} to ${r.n} runs from ${r.file}`);
   out(
     table(
-      hasCi ? ['constant', 'estimate', `CI lo`, `CI hi`, 'bootstrap SE'] : ['constant', 'estimate'],
+      hasCi ? ['constant', 'estimate', `${Math.round(r.level * 1000) / 10}% CI lo`, 'CI hi', 'bootstrap SE'] : ['constant', 'estimate'],
       names.map((k) => {
         const est = (r.estimates as Record<string, number>)[k];
         const ci = (r.ci as Record<string, [number, number]> | undefined)?.[k];
