@@ -8,7 +8,7 @@ import type { ProgressFn } from '../core/progress.js';
 import { LlamaEngine, type EngineOptions } from '../engine/model.js';
 import type { ActQuantSpec } from '../engine/actquant.js';
 import type { LowBitMode } from '../engine/lowbit.js';
-import { compareModels, engineModel, perplexity, type WindowProtocol } from '../eval/index.js';
+import { compareModels, engineModel, perplexity, throughput, type WindowProtocol } from '../eval/index.js';
 import { loadModel } from '../model/load.js';
 import type { ModelWeights } from '../model/weights.js';
 import { formatScheme, parseScheme } from '../quant/index.js';
@@ -38,6 +38,8 @@ export interface EvalOptions extends PrecisionOptions {
   maxTokens?: number;
   base?: string;
   tokenizer?: string;
+  /** also measure prompt-processing (ctx tokens) and KV-cache decoding (64 tokens) speed */
+  speed?: boolean;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -57,6 +59,7 @@ export interface EvalReport {
   tokens: number;
   windows: number;
   tokensPerSecond: number;
+  speed?: { promptTokensPerSecond: number; decodeTokensPerSecond: number };
   base?: { model: string; ppl: number; nll: number; kld: number; kldCi95: [number, number]; kldMax: number; top1Agreement: number; deltaNll: number };
 }
 
@@ -135,6 +138,10 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
         windows: r.windows,
         tokensPerSecond: r.tokensPerSecond,
       };
+      if (o.speed) {
+        const t = await throughput(engine, { promptTokens: ctx, decodeTokens: Math.min(64, c.maxSeqLen - 1) });
+        report.speed = { promptTokensPerSecond: t.promptTokensPerSecond, decodeTokensPerSecond: t.decodeTokensPerSecond };
+      }
       if (o.base) {
         const bw = await load(o.base, o.tokenizer);
         try {

@@ -25,6 +25,7 @@ export const meta: CommandMeta = {
   --base MODEL      also report KL divergence and top-1 agreement against this (full-precision) model
   --tokenizer FILE  tokenizer for llama2.c checkpoints (default: tokenizer.bin / tok*.bin beside MODEL)
   --threads N       onnxruntime intra-op threads
+  --speed           also measure prompt processing (ctx tokens) and decoding (64 tokens) speed
   --json            print one JSON object (ppl, nll, …) instead of a table
   --quiet           no progress`,
 };
@@ -37,11 +38,11 @@ export async function run(argv: string[]): Promise<number> {
         text: { type: 'string' }, ctx: { type: 'string' }, protocol: { type: 'string' }, stride: { type: 'string' },
         'max-windows': { type: 'string' }, 'max-tokens': { type: 'string' }, 'w-bits': { type: 'string' },
         'low-bit': { type: 'string' }, 'a-bits': { type: 'string' }, 'kv-bits': { type: 'string' }, base: { type: 'string' },
-        tokenizer: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        tokenizer: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, speed: { type: 'boolean' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean };
+    const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; speed?: boolean };
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
@@ -65,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       base: v.base,
       tokenizer: v.tokenizer,
       threads: int(v.threads, 'threads'),
+      speed: v.speed,
       onProgress: progressPrinter({ quiet: v.quiet || v.json }),
       signal: abortSignal(),
     });
@@ -77,8 +79,12 @@ export async function run(argv: string[]): Promise<number> {
       ['mean NLL', `${r.nll.toFixed(6)} nats/token ± ${r.nllStderr.toFixed(6)}`],
       ['scored tokens', `${r.tokens} in ${r.windows} windows of ${r.ctx} (${r.protocol})`],
       ['precision', `weights ${r.weights ?? 'float'}, activations ${r.activations ?? 'float'}, KV ${r.kvCache ?? 'float'}`],
-      ['speed', `${Math.round(r.tokensPerSecond)} tokens/s`],
+      ['eval speed', `${Math.round(r.tokensPerSecond)} tokens/s (graph setup included)`],
     ];
+    if (r.speed) {
+      rows.push(['prompt processing', `${Math.round(r.speed.promptTokensPerSecond)} tokens/s`]);
+      rows.push(['decoding', `${Math.round(r.speed.decodeTokensPerSecond)} tokens/s`]);
+    }
     if (r.base) {
       rows.push(['base perplexity', r.base.ppl.toFixed(4)]);
       rows.push(['KL divergence', `${r.base.kld.toFixed(6)} nats/token (95% CI ${r.base.kldCi95[0].toFixed(6)} – ${r.base.kldCi95[1].toFixed(6)}, max ${r.base.kldMax.toFixed(4)})`]);
