@@ -107,3 +107,18 @@ test('bitsPerWeight counts scales and zero points', () => {
   assert.equal(bitsPerWeight(parseScheme('int8-channel'), [64, 128]), 8 + 32 / 128);
   assert.equal(bitsPerWeight(parseScheme('int8-tensor'), [64, 128]), 8 + 32 / (64 * 128));
 });
+
+test('exact ties: half_even vs half_away (s = 7/7 = 1), asymmetric ties add z after rounding', () => {
+  const w = new Float32Array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 7, -7]);
+  const even = quantize(w, [8], parseScheme('int4-tensor')) as IntQuantized;
+  assert.equal(even.scales[0], 1);
+  assert.deepEqual([...even.codes], [-2, -2, 0, 0, 2, 2, 7, -7]);
+  const away = quantize(w, [8], parseScheme('int4-tensor-away')) as IntQuantized;
+  assert.deepEqual([...away.codes], [-3, -2, -1, 1, 2, 3, 7, -7]);
+  // asym: lo = −7, hi = 8 → s = 1, z = 7; round(x/s) then + z (GPTQ order): −2.5 → −2 → 5
+  const w2 = new Float32Array([-7, 8, -2.5, 0.5]);
+  const a = quantize(w2, [4], parseScheme('int4-tensor-asym')) as IntQuantized;
+  assert.equal(a.scales[0], 1);
+  assert.deepEqual([...a.zeros!], [7]);
+  assert.deepEqual([...a.codes], [0, 15, 5, 7]);
+});
