@@ -29,7 +29,8 @@ export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_MAX_DIMS = 4;
 /** nesting bound for arrays of arrays (real files use 1 level; this stops stack exhaustion) */
 export const GGUF_MAX_ARRAY_DEPTH = 8;
-const FIRST_READ = 1 << 20;
+// First header read; grown ×4 (and re-parsed) when a header is larger, e.g. a 150k vocabulary.
+const FIRST_READ = 4 << 20;
 
 export interface GgufTensorInfo {
   name: string;
@@ -66,6 +67,10 @@ export interface GgufFile {
   close(): Promise<void>;
 }
 
+function label(field: string, index: number): string {
+  return index < 0 ? field : `${field}[${index}]`;
+}
+
 class NeedMore {
   constructor(readonly until: number) {}
 }
@@ -89,12 +94,13 @@ class Cursor {
     return this.fileSize - this.pos;
   }
 
-  need(n: number, field: string): void {
+  /** `index` >= 0 names an array item (`field[index]`); the label is built only for errors. */
+  need(n: number, field: string, index = -1): void {
     if (this.pos + n > this.buf.length) {
       if (this.pos + n > this.fileSize) {
         throw new FormatError('truncated', 'file ends inside the header', {
           file: this.file,
-          field,
+          field: label(field, index),
           offset: this.pos,
           expected: `${n} more bytes`,
           found: `${this.fileSize - this.pos}`,
@@ -114,36 +120,34 @@ class Cursor {
     this.pos += 4;
     return v;
   }
-  u64(f: string): bigint {
-    this.need(8, f);
-    const v = this.dv.getBigUint64(this.pos, true);
-    this.pos += 8;
-    return v;
-  }
-  /** a u64 that must fit in a JS number and in `max` */
-  count(f: string, max: number, what: string): number {
+  /** a u64 that must fit in a JS number and in `max` (read as two u32 words: no BigInt per item) */
+  count(f: string, max: number, what: string, index = -1): number {
     const at = this.pos;
-    const v = this.u64(f);
-    if (v > BigInt(max)) {
+    this.need(8, f, index);
+    const lo = this.dv.getUint32(at, true);
+    const hi = this.dv.getUint32(at + 4, true);
+    this.pos += 8;
+    const v = hi * 0x100000000 + lo;
+    if (hi >= 0x200000 || v > max) {
       throw new FormatError('too_large', `${what} exceeds what the rest of the file can hold`, {
         file: this.file,
-        field: f,
+        field: label(f, index),
         offset: at,
         expected: `<= ${max}`,
-        found: v,
+        found: (BigInt(hi) << 32n) | BigInt(lo),
         hint: 'the file is truncated or this field is corrupt',
       });
     }
-    return Number(v);
+    return v;
   }
-  string(f: string): string {
+  string(f: string, index = -1): string {
     const at = this.pos;
-    const len = this.count(f, Math.max(0, this.remaining - 8), 'string length');
-    this.need(len, f);
+    const len = this.count(f, Math.max(0, this.remaining - 8), 'string length', index);
+    this.need(len, f, index);
     try {
       return utf8.decode(this.buf.subarray(this.pos, (this.pos += len)));
     } catch {
-      throw new FormatError('bad_string', 'string is not valid UTF-8', { file: this.file, field: f, offset: at });
+      throw new FormatError('bad_string', 'string is not valid UTF-8', { file: this.file, field: label(f, index), offset: at });
     }
   }
   scalar(t: Exclude<GgufValueType, 'string' | 'array'>, f: string): number | bigint | boolean {
@@ -215,7 +219,7 @@ function readArray(c: Cursor, f: string, depth: number): GgufArray {
   // parsed header stays within a small multiple of the bytes it came from.
   if (itemType === 'string') {
     const value: string[] = [];
-    for (let i = 0; i < n; i++) value.push(c.string(`${f}[${i}]`));
+    for (let i = 0; i < n; i++) value.push(c.string(f, i));
     return { type: 'array', itemType, value };
   }
   c.need(n * GGUF_SCALAR_BYTES[itemType], f);
@@ -387,7 +391,7 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
       break;
     } catch (e) {
       if (!(e instanceof NeedMore)) throw e;
-      want = Math.min(src.size, Math.max(e.until, want * 2));
+      want = Math.min(src.size, Math.max(e.until, want * 4));
     }
   }
   const byName = new Map(h.tensors.map((t) => [t.name, t]));
