@@ -33,9 +33,10 @@ test('every codec has the block size and bytes per block of the core registry', 
   assert.deepEqual(missing.sort(), ['F32', 'F64', 'I16', 'I32', 'I64', 'I8', 'Q8_1', 'Q8_K'].sort());
 });
 
-test('ggmlSupports: IQ2/IQ1 grid types decode only (IQ3 quantize); ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
+test('ggmlSupports: IQ2_S/IQ1 decode only; ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
   assert.deepEqual(ggmlSupports('Q4_K'), { quantize: true, dequantize: true, needsImatrix: false });
-  assert.deepEqual(ggmlSupports('IQ2_XXS'), { quantize: false, dequantize: true, needsImatrix: true });
+  assert.deepEqual(ggmlSupports('IQ2_XXS'), { quantize: true, dequantize: true, needsImatrix: true });
+  assert.deepEqual(ggmlSupports('IQ1_S'), { quantize: false, dequantize: true, needsImatrix: true });
   assert.deepEqual(ggmlSupports('IQ3_S'), { quantize: true, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('IQ2_S'), { quantize: false, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('Q8_K'), { quantize: false, dequantize: false, needsImatrix: false });
@@ -115,7 +116,8 @@ test('all-zero rows: every quantizer emits zero scales and decodes to exact zero
     if (!ggmlSupports(t).quantize) continue;
     const bs = GGML_TYPES[t].blockSize;
     const n = Math.max(256, bs);
-    const y = dequantizeGgml(t, quantizeGgml(t, new Float32Array(n), 1, n), n);
+    const qw = ggmlSupports(t).needsImatrix ? new Float32Array(n).fill(1) : undefined;
+    const y = dequantizeGgml(t, quantizeGgml(t, new Float32Array(n), 1, n, qw), n);
     assert.ok(y.every((v) => v === 0), `${t} decodes zeros`);
   }
 });
@@ -146,8 +148,12 @@ test('row length not a multiple of the block size → ConfigError with expected/
   assert.throws(() => dequantizeGgml('Q4_0', new Uint8Array(17), 32), ConfigError); // too few bytes
   assert.throws(() => dequantizeGgml('Q4_0', new Uint8Array(18), 33), ConfigError);
   assert.throws(
-    () => quantizeGgml('IQ2_XXS', new Float32Array(256), 1, 256),
+    () => quantizeGgml('IQ2_S', new Float32Array(256), 1, 256),
     (e: unknown) => e instanceof ConfigError && e.code === 'unsupported',
+  );
+  assert.throws(
+    () => quantizeGgml('IQ2_XXS', new Float32Array(256), 1, 256),
+    (e: unknown) => e instanceof ConfigError && e.context.field === 'imatrix',
   );
 });
 

@@ -16,6 +16,7 @@ import { KQUANT_45_CODECS } from './kquants-45.js';
 import { IQ_GRID_CODECS } from './iq-dequant.js';
 import { quantizeQ4_0Fast, quantizeQ8_0Fast } from './fast.js';
 import { IQ3_QUANTIZERS } from './iq3-quant.js';
+import { IQ2_QUANTIZERS } from './iq2-quant.js';
 
 export type { GgmlCodec } from './common.js';
 export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
@@ -33,6 +34,8 @@ export const GGML_CODECS = {
   ...IQ_GRID_CODECS,
   IQ3_XXS: { ...IQ_GRID_CODECS.IQ3_XXS, quantizeRow: IQ3_QUANTIZERS.IQ3_XXS },
   IQ3_S: { ...IQ_GRID_CODECS.IQ3_S, quantizeRow: IQ3_QUANTIZERS.IQ3_S },
+  IQ2_XXS: { ...IQ_GRID_CODECS.IQ2_XXS, quantizeRow: IQ2_QUANTIZERS.IQ2_XXS },
+  IQ2_XS: { ...IQ_GRID_CODECS.IQ2_XS, quantizeRow: IQ2_QUANTIZERS.IQ2_XS },
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;

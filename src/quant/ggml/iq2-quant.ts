@@ -1,0 +1,285 @@
+// IQ2_XXS and IQ2_XS quantizers (layouts in iq-dequant.ts), bit-exact with ggml's. ggml requires
+// an importance matrix for both (quantizeGgml enforces it).
+//
+// 8 magnitudes at a time are one point of the lattice {1,3,5}⁸ (levels l ∈ 0..2, q = 2l + 1)
+// restricted to a grid of 256 (IQ2_XXS) or 512 (IQ2_XS) points; 7 sign bits per 8 values (odd
+// parity is fixed by flipping the least important value, smallest w·x²). Weights are
+// qw·√(σ² + x²) with σ² = Σx²/256 over the super-block.
+//   IQ2_XXS, per 32 values: start from make_qp_quants(32, 4) on |x|, try id = (5 + 0.1·is)/(3·s)
+//     for is = −6..6 (off-grid 8-tuples take their best grid neighbour), keep the best
+//     (Σwxq)²/Σwq², then re-round every tuple at that scale and refit; 4-bit sub-scale
+//     nearest((scale/d − 1)/2) with d = max_scale/31.
+//   IQ2_XS, per 16 values: start from max/5, try id = (5 + 0.1·is)/max for is = −9..9, redo only
+//     the tuples that were off the grid, refit; same 4-bit sub-scales (two per byte).
+// Neighbour lists (the grid points at the 2 smallest squared distances, by distance then index)
+// are computed on first use of each off-grid lattice point and cached.
+// Legend: QK_K = 256, k = 8-tuple, u = lattice index Σ l_i·4^i.
+
+import { GgmlCodec, GROUP_MAX_EPS, nearestInt as nearestInt_, putF16 } from './common.js';
+import { makeQpQuants } from './fit.js';
+import { IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
+
+const fr = Math.fround;
+const nearestInt = nearestInt_;
+const KMAP_SIZE = 43692; // largest u with every l ≤ 2, plus one
+
+interface Iq2Lattice {
+  size: number;
+  /** [size·8] lattice coordinates 2l+1 */
+  pos: Int8Array;
+  /** [KMAP_SIZE] grid index of u, or −1 */
+  map: Int32Array;
+  /** neighbour lists by u (built lazily) */
+  near: Map<number, Uint16Array>;
+}
+
+const lattices = new Map<number, Iq2Lattice>();
+
+function lattice(size: 256 | 512): Iq2Lattice {
+  const have = lattices.get(size);
+  if (have) return have;
+  const bytes = size === 256 ? IQ2XXS_GRID : IQ2XS_GRID;
+  const pos = new Int8Array(size * 8);
+  const map = new Int32Array(KMAP_SIZE).fill(-1);
+  for (let g = 0; g < size; g++) {
+    let u = 0;
+    for (let i = 0; i < 8; i++) {
+      const b = bytes[8 * g + i];
+      const l = b === 0x08 ? 0 : b === 0x19 ? 1 : 2; // grid magnitudes 8, 25, 43
+      pos[8 * g + i] = 2 * l + 1;
+      u |= l << (2 * i);
+    }
+    map[u] = g;
+  }
+  const t = { size, pos, map, near: new Map<number, Uint16Array>() };
+  lattices.set(size, t);
+  return t;
+}
+
+/** Grid points at the two smallest squared distances from lattice point u, by (distance, index). */
+function neighbours(t: Iq2Lattice, u: number): Uint16Array {
+  const have = t.near.get(u);
+  if (have) return have;
+  const d2 = new Int32Array(t.size);
+  let m1 = Infinity;
+  let m2 = Infinity;
+  for (let g = 0; g < t.size; g++) {
+    let s = 0;
+    for (let i = 0; i < 8; i++) {
+      const diff = t.pos[8 * g + i] - (2 * ((u >> (2 * i)) & 3) + 1);
+      s += diff * diff;
+    }
+    d2[g] = s;
+    if (s < m1) {
+      m2 = m1;
+      m1 = s;
+    } else if (s > m1 && s < m2) m2 = s;
+  }
+  const list: number[] = [];
+  for (let g = 0; g < t.size; g++) if (d2[g] === m1) list.push(g);
+  for (let g = 0; g < t.size; g++) if (d2[g] === m2) list.push(g);
+  const r = Uint16Array.from(list);
+  t.near.set(u, r);
+  return r;
+}
+
+/** Rounds tuple k at inverse scale id into L (levels 0..2); returns its lattice index. */
+function roundTuple(xval: Float32Array, k: number, id: number, L: Int8Array): number {
+  let u = 0;
+  for (let i = 0; i < 8; i++) {
+    const l = Math.max(0, Math.min(2, nearestInt(fr(0.5 * fr(fr(id * xval[8 * k + i]) - 1)))));
+    L[8 * k + i] = l;
+    u |= l << (2 * i);
+  }
+  return u;
+}
+
+/** Best grid point near off-grid u at `scale` (√w-weighted error); writes its levels to L. */
+function snap(t: Iq2Lattice, u: number, xval: Float32Array, waux: Float32Array, k: number, scale: number, L: Int8Array): void {
+  let best = Infinity;
+  let gi = -1;
+  for (const g of neighbours(t, u)) {
+    let d2 = 0;
+    for (let i = 0; i < 8; i++) {
+      const diff = fr(fr(scale * t.pos[8 * g + i]) - xval[8 * k + i]);
+      d2 = fr(d2 + fr(fr(waux[8 * k + i] * diff) * diff));
+    }
+    if (d2 < best) {
+      best = d2;
+      gi = g;
+    }
+  }
+  for (let i = 0; i < 8; i++) L[8 * k + i] = (t.pos[8 * gi + i] - 1) >> 1;
+}
+
+function fit(n: number, w: Float32Array, xval: Float32Array, L: Int8Array): [number, number] {
+  let sumqx = 0;
+  let sumq2 = 0;
+  for (let i = 0; i < n; i++) {
+    const q = 2 * L[i] + 1;
+    sumqx = fr(sumqx + fr(fr(w[i] * xval[i]) * q));
+    sumq2 = fr(sumq2 + fr(fr(w[i] * q) * q));
+  }
+  return [sumqx, sumq2];
+}
+
+/** |x| with 7-bit signs per 8 values (odd parity flips the smallest w·x²); fills xval, signs. */
+function signsOf(x: Float32Array, o: number, n: number, w: Float32Array, xval: Float32Array, signs: Uint8Array): void {
+  for (let k = 0; k < n / 8; k++) {
+    let s = 0;
+    let nflip = 0;
+    for (let i = 0; i < 8; i++) {
+      const v = x[o + 8 * k + i];
+      xval[8 * k + i] = Math.abs(v);
+      if (!(v >= 0)) {
+        s |= 1 << i;
+        nflip++;
+      }
+    }
+    if (nflip % 2) {
+      let imin = 0;
+      let min = fr(fr(w[8 * k] * x[o + 8 * k]) * x[o + 8 * k]);
+      for (let i = 1; i < 8; i++) {
+        const a = fr(fr(w[8 * k + i] * x[o + 8 * k + i]) * x[o + 8 * k + i]);
+        if (a < min) {
+          min = a;
+          imin = i;
+        }
+      }
+      xval[8 * k + imin] = -xval[8 * k + imin];
+      s ^= 1 << imin;
+    }
+    signs[k] = s & 127;
+  }
+}
+
+const F_0_1 = fr(0.1);
+
+/**
+ * One group (n = 32 for IQ2_XXS, 16 for IQ2_XS) at x[o..]: returns the scale (−1 when ggml
+ * skips the group as all zero) and fills the grid indices gidx[n/8] and signs[n/8].
+ */
+function quantizeGroup(xxs: boolean, x: Float32Array, o: number, w: Float32Array, gidx: Uint16Array, signs: Uint8Array): number {
+  const n = xxs ? 32 : 16;
+  const t = lattice(xxs ? 256 : 512);
+  const nk = n / 8;
+  const xval = new Float32Array(n);
+  const waux = new Float32Array(n);
+  const L = new Int8Array(n);
+  const Laux = new Int8Array(n);
+  for (let i = 0; i < n; i++) waux[i] = fr(Math.sqrt(w[i]));
+  signsOf(x, o, n, w, xval, signs);
+  let max = xval[0];
+  for (let i = 1; i < n; i++) max = Math.max(max, xval[i]);
+  if (max < GROUP_MAX_EPS) return -1;
+  let scale: number;
+  let ref: number;
+  let isFrom: number;
+  if (xxs) {
+    scale = makeQpQuants(32, 4, xval, new Uint8Array(32), w);
+    ref = fr(scale * 3);
+    if (ref <= 0) return -1;
+    isFrom = 6;
+  } else {
+    scale = fr(max / 5);
+    ref = max;
+    isFrom = 9;
+  }
+  const onGrid = [true, true, true, true];
+  const onGridAux = [true, true, true, true];
+  let best = 0;
+  for (let is = -isFrom; is <= isFrom; is++) {
+    const id = fr(fr(5 + fr(is * F_0_1)) / ref);
+    const thisScale = fr(1 / id);
+    for (let k = 0; k < nk; k++) {
+      const u = roundTuple(xval, k, id, Laux);
+      onGridAux[k] = t.map[u] >= 0;
+      if (!onGridAux[k]) snap(t, u, xval, waux, k, thisScale, Laux);
+    }
+    const [sumqx, sumq2] = fit(n, w, xval, Laux);
+    if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
+      scale = fr(sumqx / sumq2);
+      best = fr(scale * sumqx);
+      L.set(Laux);
+      for (let k = 0; k < nk; k++) onGrid[k] = onGridAux[k];
+    }
+  }
+  // IQ2_XXS re-rounds every tuple at the chosen scale; IQ2_XS only those that were off the grid
+  const redo = xxs ? scale > 0 : scale > 0 && onGrid.slice(0, nk).some((v) => !v);
+  if (redo) {
+    const id = fr(1 / scale);
+    for (let k = 0; k < nk; k++) {
+      if (!xxs && onGrid[k]) continue;
+      const u = roundTuple(xval, k, id, L);
+      if (t.map[u] < 0) snap(t, u, xval, waux, k, scale, L);
+    }
+    const [sumqx, sumq2] = fit(n, w, xval, L);
+    if (sumq2 > 0) scale = fr(sumqx / sumq2);
+  }
+  if (scale < 0) {
+    scale = -scale;
+    for (let k = 0; k < nk; k++) signs[k] = ~signs[k] & 127;
+  }
+  for (let k = 0; k < nk; k++) {
+    let u = 0;
+    for (let i = 0; i < 8; i++) u |= L[8 * k + i] << (2 * i);
+    gidx[k] = t.map[u];
+  }
+  return scale;
+}
+
+function quantizeRowIq2(xxs: boolean, x: Float32Array, out: Uint8Array, qw: Float32Array | undefined): void {
+  if (!qw) throw new Error('IQ2 quantization needs an importance matrix'); // quantizeGgml checks first
+  const W = xxs ? 66 : 74;
+  const n = xxs ? 32 : 16;
+  const ng = 256 / n;
+  const w = new Float32Array(n);
+  const gidx = new Uint16Array(4);
+  const signs = new Uint8Array(4);
+  const scales = new Float32Array(ng);
+  for (let ibl = 0; ibl < x.length / 256; ibl++) {
+    const ob = ibl * W;
+    out.fill(0, ob, ob + W);
+    const o = ibl * 256;
+    let sumx2 = 0;
+    for (let i = 0; i < 256; i++) sumx2 = fr(sumx2 + fr(x[o + i] * x[o + i]));
+    const sigma2 = fr(sumx2 / 256);
+    let maxScale = 0;
+    for (let g = 0; g < ng; g++) {
+      const xo = o + n * g;
+      for (let i = 0; i < n; i++) w[i] = fr(qw[xo + i] * fr(Math.sqrt(fr(sigma2 + fr(x[xo + i] * x[xo + i])))));
+      const scale = quantizeGroup(xxs, x, xo, w, gidx, signs);
+      scales[g] = Math.max(0, scale);
+      if (scale < 0) continue;
+      if (xxs) {
+        for (let k = 0; k < 4; k++) out[ob + 2 + 8 * g + k] = gidx[k];
+        const aux = signs[0] | (signs[1] << 7) | (signs[2] << 14) | (signs[3] << 21);
+        for (let b = 0; b < 4; b++) out[ob + 6 + 8 * g + b] = (aux >>> (8 * b)) & 0xff;
+      } else {
+        for (let k = 0; k < 2; k++) {
+          const v = gidx[k] | (signs[k] << 9);
+          out[ob + 2 + 4 * g + 2 * k] = v & 0xff;
+          out[ob + 3 + 4 * g + 2 * k] = v >> 8;
+        }
+      }
+      maxScale = Math.max(maxScale, scale);
+    }
+    if (!maxScale) {
+      out.fill(0, ob, ob + W);
+      continue;
+    }
+    const d = fr(maxScale / 31);
+    putF16(out, ob, d);
+    const id = fr(1 / d);
+    for (let g = 0; g < ng; g++) {
+      const l = Math.max(0, Math.min(15, nearestInt(fr(0.5 * fr(fr(id * scales[g]) - 1)))));
+      if (xxs) out[ob + 9 + 8 * g] |= l << 4;
+      else out[ob + 66 + (g >> 1)] |= g & 1 ? l << 4 : l;
+    }
+  }
+}
+
+export const IQ2_QUANTIZERS = {
+  IQ2_XXS: (x, out, qw) => quantizeRowIq2(true, x, out, qw),
+  IQ2_XS: (x, out, qw) => quantizeRowIq2(false, x, out, qw),
+} satisfies Record<string, NonNullable<GgmlCodec['quantizeRow']>>;
