@@ -10,18 +10,32 @@
 
 import { ConfigError } from '../core/errors.js';
 import { fakeQuant } from '../quant/index.js';
-import type { IntScheme } from '../quant/scheme.js';
+import type { FloatScheme, IntScheme } from '../quant/scheme.js';
 import type { GraphBuilder, Value } from '../engine/ir.js';
 import { graphSte } from './ste.js';
 
 export type LpGranularity = 'tensor' | 'channel' | 'token';
+
+/** Element formats: symmetric integers, or floats (FP8 E4M3/E5M2 and FP4 E2M1 absmax-scaled; F16/BF16 plain casts). */
+export type LpFormat = 'int' | 'e4m3' | 'e5m2' | 'fp4' | 'fp16' | 'bf16';
 
 /** One tensor class's training precision; null = full precision (float32). */
 export interface LpSpec {
   bits: number;
   /** weights: 'channel' (per output row) or 'tensor'; activations/KV: 'tensor' or 'token' */
   granularity: LpGranularity;
+  /** default 'int' */
+  format?: LpFormat;
 }
+
+/** Float formats: bits, and for the minifloats mantissa bits, minimum normal exponent and max finite value. */
+const FLOATS: Record<Exclude<LpFormat, 'int'>, { bits: number; scheme: 'F8_E4M3' | 'F8_E5M2' | 'FP4_E2M1' | 'F16' | 'BF16'; mbits: number; emin: number; fmax: number }> = {
+  e4m3: { bits: 8, scheme: 'F8_E4M3', mbits: 3, emin: -6, fmax: 448 },
+  e5m2: { bits: 8, scheme: 'F8_E5M2', mbits: 2, emin: -14, fmax: 57344 },
+  fp4: { bits: 4, scheme: 'FP4_E2M1', mbits: 1, emin: 0, fmax: 6 },
+  fp16: { bits: 16, scheme: 'F16', mbits: 10, emin: -14, fmax: 65504 },
+  bf16: { bits: 16, scheme: 'BF16', mbits: 7, emin: -126, fmax: 3.3895313892515355e38 },
+};
 
 export interface LowPrecision {
   weights: LpSpec | null;
@@ -34,21 +48,29 @@ export const FULL_PRECISION: LowPrecision = { weights: null, activations: null, 
 /** ε below which an absmax is treated as this value (BitNet's clamp). */
 export const ACT_EPS = 1e-5;
 
-/** Parses "8", "4:tensor", "6:channel", "fp32"/"none" → LpSpec | null. */
+/** Parses "8", "4:tensor", "e4m3:channel", "fp4", "bf16", "fp32"/"none" → LpSpec | null. */
 export function parseLpSpec(s: string | undefined, what: 'weights' | 'activations' | 'kv'): LpSpec | null {
-  if (s === undefined || s === 'none' || s === 'fp32' || s === '32' || s === '16') return null;
+  if (s === undefined || s === 'none' || s === 'fp32' || s === '32') return null;
   const [b, g] = s.split(':');
-  const bits = Number(b);
   const granularity = (g ?? (what === 'weights' ? 'channel' : 'tensor')) as LpGranularity;
   const okG = what === 'weights' ? ['channel', 'tensor'] : ['tensor', 'token'];
-  if (!Number.isInteger(bits) || bits < 2 || bits > 8 || !okG.includes(granularity)) {
-    throw new ConfigError('bad_option', `invalid ${what} precision`, { field: what, expected: `BITS[:${okG.join('|')}] with BITS in 2..8, or none`, found: s });
-  }
+  const bad = () => {
+    throw new ConfigError('bad_option', `invalid ${what} precision`, { field: what, expected: `BITS (2..8) or e4m3|e5m2|fp4|fp16|bf16, then optionally :${okG.join('|')}; or none`, found: s });
+  };
+  if (!okG.includes(granularity)) bad();
+  if (b in FLOATS) return { bits: FLOATS[b as keyof typeof FLOATS].bits, granularity, format: b as LpFormat };
+  const bits = Number(b);
+  if (!Number.isInteger(bits) || bits < 2 || bits > 8) bad();
   return { bits, granularity };
 }
 
-/** The int codec scheme used for weights at this precision. */
-export function weightScheme(spec: LpSpec): IntScheme {
+/** The codec scheme used for weights at this precision. */
+export function weightScheme(spec: LpSpec): IntScheme | FloatScheme {
+  if (spec.format && spec.format !== 'int') {
+    const f = FLOATS[spec.format];
+    const cast = spec.format === 'fp16' || spec.format === 'bf16';
+    return { kind: 'float', format: f.scheme, granularity: cast ? null : spec.granularity === 'tensor' ? { kind: 'tensor' } : { kind: 'channel', axis: 0 } };
+  }
   return {
     kind: 'int',
     bits: spec.bits,
@@ -74,9 +96,33 @@ export function absmaxQuantGraph(b: GraphBuilder, x: Value, bits: number, granul
   return b.div(b.clip(b.round(b.mul(x, s)), -qp - 1, qp), s);
 }
 
+/**
+ * In-graph absmax minifloat fake-quant (no STE), emulated with primitives: x is scaled so that its
+ * absmax lands on the format's max, each value is rounded (half to even) to the step of its binade
+ * 2^(max(floor(log2|x|), emin) − mbits), clipped to ±max and scaled back. log2 is Log/ln 2 in
+ * float32, which can misplace a value lying within an ulp of a power of two into the binade below
+ * (a finer step): the only difference from the codec's exact encoder.
+ */
+export function minifloatQuantGraph(b: GraphBuilder, x: Value, format: 'e4m3' | 'e5m2' | 'fp4', granularity: 'tensor' | 'token'): Value {
+  const f = FLOATS[format];
+  const axes = granularity === 'token' ? [x.shape.length - 1] : x.shape.map((_, i) => i);
+  const amax = b.maximum(b.max(b.abs(x), axes, true), ACT_EPS);
+  const s = b.div(f.fmax, amax);
+  const xs = b.mul(x, s);
+  const e = b.maximum(b.floor(b.div(b.log(b.maximum(b.abs(xs), 1e-30)), Math.LN2)), f.emin);
+  const step = b.pow(b.scalar(2), b.sub(e, f.mbits));
+  const q = b.clip(b.mul(b.round(b.div(xs, step)), step), -f.fmax, f.fmax);
+  return b.div(q, s);
+}
+
 /** Fake-quantizes an activation or KV tensor with an identity STE; `stop` collects stop-gradient ids. */
 export function quantizeActivation(b: GraphBuilder, x: Value, spec: LpSpec | null, stop: Set<number>): Value {
   if (!spec) return x;
   const g = spec.granularity === 'channel' ? 'tensor' : spec.granularity;
-  return graphSte(b, x, absmaxQuantGraph(b, x, spec.bits, g), stop);
+  const fmt = spec.format ?? 'int';
+  let q: Value;
+  if (fmt === 'int') q = absmaxQuantGraph(b, x, spec.bits, g);
+  else if (fmt === 'fp16' || fmt === 'bf16') q = b.cast(b.cast(x, fmt === 'fp16' ? 'F16' : 'BF16'), 'F32'); // round to nearest even
+  else q = minifloatQuantGraph(b, x, fmt, g);
+  return graphSte(b, x, q, stop);
 }

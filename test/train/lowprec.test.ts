@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { GraphBuilder } from '../../src/engine/ir.js';
 import { gradGraph } from '../../src/engine/autodiff.js';
 import { EngineSession } from '../../src/engine/session.js';
-import { absmaxQuantGraph, parseLpSpec, quantizeActivation } from '../../src/train/lowprec.js';
+import { absmaxQuantGraph, minifloatQuantGraph, parseLpSpec, quantizeActivation, quantizeWeight } from '../../src/train/lowprec.js';
 import { bitnetActQuant, intFakeQuantRef } from '../../src/train/quantizers.js';
 import { llamaConfig } from '../../src/train/model.js';
 import { Trainer, TRAIN_DEFAULTS } from '../../src/train/trainer.js';
@@ -66,4 +66,32 @@ test('low-precision training: codec weights, quantized activations and KV; a run
   }
   assert.throws(() => parseLpSpec('9', 'weights'), ConfigError);
   assert.throws(() => parseLpSpec('4:token', 'weights'), ConfigError);
+});
+
+test('float formats: weights through the float codec; FP8/FP4 activations emulated in the graph equal the codec', async () => {
+  const rng = new Rng(8);
+  assert.deepEqual(parseLpSpec('e4m3', 'activations'), { bits: 8, granularity: 'tensor', format: 'e4m3' });
+  const w = Float32Array.from({ length: 64 }, () => rng.normal(0, 0.1));
+  assert.deepEqual(quantizeWeight(w, [4, 16], parseLpSpec('fp4', 'weights')), fakeQuant(w, [4, 16], { kind: 'float', format: 'FP4_E2M1', granularity: { kind: 'channel', axis: 0 } }));
+  for (const [fmt, scheme, fmax] of [['e4m3', 'F8_E4M3', 448], ['e5m2', 'F8_E5M2', 57344], ['fp4', 'FP4_E2M1', 6]] as const) {
+    // amax = the format's max: both sides then use the scale 1 exactly
+    const xs = Float32Array.from({ length: 200 }, (_, i) => (i === 0 ? fmax : rng.normal(0, fmax / 8)));
+    const b = new GraphBuilder('fp');
+    const x = b.constant({ dtype: 'F32', shape: [200], data: xs });
+    b.output('y', minifloatQuantGraph(b, x, fmt, 'tensor'));
+    const s = await EngineSession.fromGraph(b.build(), { threads: 1 });
+    const y = (await s.run({})).y.data as Float32Array;
+    await s.release();
+    assert.deepEqual(Array.from(y), Array.from(fakeQuant(xs, [200], { kind: 'float', format: scheme, granularity: { kind: 'tensor' } })), fmt);
+  }
+  // F16 activations: a cast round trip in the graph
+  const b = new GraphBuilder('f16');
+  const stop = new Set<number>();
+  const x = b.constant({ dtype: 'F32', shape: [3], data: Float32Array.from([1 / 3, 1e-8, 70000]) });
+  b.output('y', quantizeActivation(b, x, parseLpSpec('fp16', 'activations'), stop));
+  const s = await EngineSession.fromGraph(b.build(), { threads: 1 });
+  const y = (await s.run({})).y.data as Float32Array;
+  await s.release();
+  assert.equal(y[0], 0.333251953125);
+  assert.equal(y[2], Infinity); // a plain cast overflows past 65504, as a real F16 activation would
 });
