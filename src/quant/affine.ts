@@ -12,6 +12,7 @@
 import { ConfigError } from '../core/errors.js';
 import { roundHalfAwayFromZero, roundHalfEven } from '../numerics/round.js';
 import { groupMinMax, scaleLayout, type ScaleLayout } from './layout.js';
+import { clipRatios } from './check.js';
 import { roundScale } from './scale.js';
 import type { IntScheme, Rounding, ScaleDType } from './scheme.js';
 import type { IntQuantized, QuantizeOptions } from './types.js';
@@ -79,10 +80,7 @@ export function intQuantizeValue(
 
 function groupRanges(w: Float32Array, lay: ScaleLayout, opts: QuantizeOptions): { mins: Float64Array; maxs: Float64Array } {
   const { mins, maxs } = groupMinMax(w, lay);
-  const r = opts.clipRatio;
-  if (r !== undefined && !(r > 0 && r <= 1)) {
-    throw new ConfigError('bad_option', 'clipRatio must be in (0, 1]', { tensor: opts.name, found: r });
-  }
+  const ratios = clipRatios(opts, lay.nScales);
   for (let s = 0; s < lay.nScales; s++) {
     let lo = mins[s];
     let hi = maxs[s];
@@ -91,9 +89,9 @@ function groupRanges(w: Float32Array, lay: ScaleLayout, opts: QuantizeOptions): 
       hi = Math.min(hi, opts.clip.max);
       if (lo > hi) lo = hi = 0;
     }
-    if (r !== undefined) {
-      lo *= r;
-      hi *= r;
+    if (ratios) {
+      lo *= ratios[s];
+      hi *= ratios[s];
     }
     mins[s] = lo;
     maxs[s] = hi;

@@ -36,6 +36,22 @@ export function assertShapeMatches(w: Float32Array, shape: readonly number[], na
   }
 }
 
+/** Per-scale clip ratios from opts.clipRatio (validated), or null when absent. */
+export function clipRatios(opts: { clipRatio?: number | Float32Array; name?: string }, nScales: number): ArrayLike<number> | null {
+  const r = opts.clipRatio;
+  if (r === undefined) return null;
+  const arr = typeof r === 'number' ? new Float32Array(nScales).fill(r) : r;
+  if (arr.length !== nScales) {
+    throw new ConfigError('bad_option', 'clipRatio needs one ratio per scale group', { tensor: opts.name, field: 'clipRatio', expected: nScales, found: arr.length });
+  }
+  for (let i = 0; i < arr.length; i++) {
+    if (!(arr[i] > 0 && arr[i] <= 1)) {
+      throw new ConfigError('bad_option', 'clipRatio must be in (0, 1]', { tensor: opts.name, field: 'clipRatio', index: i, found: arr[i] });
+    }
+  }
+  return arr;
+}
+
 export function badOption(what: string, found: unknown, expected: unknown, name?: string): never {
   throw new ConfigError('bad_option', what, { tensor: name, expected, found });
 }

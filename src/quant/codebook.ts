@@ -9,6 +9,7 @@
 import { ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { numel } from '../core/tensor.js';
+import { clipRatios } from './check.js';
 import { groupMinMax, scaleLayout } from './layout.js';
 import { roundScale } from './scale.js';
 import type { CodebookScheme, ScaleDType } from './scheme.js';
@@ -125,10 +126,11 @@ export function quantizeCodebook(w: Float32Array, shape: number[], scheme: Codeb
   }
   const { mins, maxs } = groupMinMax(w, lay);
   const scales = new Float32Array(lay.nScales);
+  const ratios = clipRatios(opts, lay.nScales);
   for (let s = 0; s < lay.nScales; s++) {
     let amax = Math.max(-mins[s], maxs[s]);
     if (opts.clip) amax = Math.min(amax, Math.max(-opts.clip.min, opts.clip.max));
-    if (opts.clipRatio !== undefined) amax *= opts.clipRatio;
+    if (ratios) amax *= ratios[s];
     scales[s] = roundScale(amax, scheme.scaleDtype, 'nearest');
   }
   let book: Float32Array;

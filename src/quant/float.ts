@@ -17,6 +17,7 @@ import {
 } from '../numerics/minifloat.js';
 import { roundHalfEven } from '../numerics/round.js';
 import { numel } from '../core/tensor.js';
+import { clipRatios } from './check.js';
 import { groupMinMax, scaleLayout } from './layout.js';
 import { roundScale } from './scale.js';
 import type { FloatScheme, MxScheme, NvFp4Scheme } from './scheme.js';
@@ -60,10 +61,11 @@ export function quantizeFloat(w: Float32Array, shape: number[], scheme: FloatSch
   const { mins, maxs } = groupMinMax(w, lay);
   const fmax = maxFinite(f);
   const scales = new Float32Array(lay.nScales);
+  const ratios = clipRatios(opts, lay.nScales);
   for (let s = 0; s < lay.nScales; s++) {
     let amax = Math.max(-mins[s], maxs[s]);
     if (opts.clip) amax = Math.min(amax, Math.max(-opts.clip.min, opts.clip.max));
-    if (opts.clipRatio !== undefined) amax *= opts.clipRatio;
+    if (ratios) amax *= ratios[s];
     scales[s] = roundScale(amax / fmax, 'F32', 'up');
   }
   for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {

@@ -18,6 +18,7 @@ export {
   minMaxRange,
   percentileRange,
   mseClipSearch,
+  mseClipSearchPerGroup,
   klRange,
   klThreshold,
   AbsHistogram,

@@ -11,7 +11,8 @@
 
 import { ConfigError } from '../core/errors.js';
 import { assertFinite } from './check.js';
-import type { QuantScheme } from './scheme.js';
+import { scaleLayout } from './layout.js';
+import type { Granularity, QuantScheme } from './scheme.js';
 import { fakeQuant } from './api.js';
 
 export interface ClipRange {
@@ -82,6 +83,45 @@ export function mseClipSearch(
     if (e < best.error) best = { ratio, error: e };
   }
   return best;
+}
+
+/**
+ * Best clip ratio of every scale group ([S], for opts.clipRatio): the same grid as mseClipSearch, with
+ * the error accumulated per group. Groups quantize independently (int, code-book, scaled-float schemes),
+ * so the per-group argmin over common-ratio runs is the per-group optimum on the grid.
+ */
+export function mseClipSearchPerGroup(
+  w: Float32Array,
+  shape: number[],
+  scheme: Extract<QuantScheme, { granularity: Granularity }>,
+  opts: MseClipOptions = {},
+): Float32Array {
+  const grid = opts.grid ?? 100;
+  const maxShrink = opts.maxShrink ?? 0.8;
+  const norm = opts.norm ?? 2.4;
+  const lay = scaleLayout(shape, scheme.granularity);
+  const K = shape.length ? shape[shape.length - 1] : 1;
+  const imp = opts.importance;
+  const best = new Float64Array(lay.nScales).fill(Infinity);
+  const ratios = new Float32Array(lay.nScales).fill(1);
+  const err = new Float64Array(lay.nScales);
+  for (let i = 0; i < Math.floor(maxShrink * grid); i++) {
+    const ratio = Math.fround(1 - i / grid);
+    const d = fakeQuant(w, shape, scheme, { clipRatio: ratio });
+    err.fill(0);
+    for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
+      let e = 0;
+      for (let j = off; j < off + lay.runLen; j++) e += Math.abs(w[j] - d[j]) ** norm * (imp ? imp[j % K] : 1);
+      err[r % lay.mod] += e;
+    }
+    for (let s = 0; s < lay.nScales; s++) {
+      if (err[s] < best[s]) {
+        best[s] = err[s];
+        ratios[s] = ratio;
+      }
+    }
+  }
+  return ratios;
 }
 
 // ---- histograms and KL (entropy) calibration

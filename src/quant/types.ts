@@ -114,8 +114,9 @@ export interface QuantizeOptions {
   /** Clip range (from an observer). Int/codebook/float: each scale group's range is intersected with it
    * (symmetric schemes use max(|min|, |max|)). */
   clip?: { min: number; max: number };
-  /** Shrink every scale group's range by this factor in (0, 1] (MSE clipping search result). */
-  clipRatio?: number;
+  /** Shrink each scale group's range by this factor in (0, 1]: one for all groups, or [S] per group
+   * (mseClipSearch / mseClipSearchPerGroup results). Int, code-book and scaled-float schemes. */
+  clipRatio?: number | Float32Array;
   /** Seed for randomised code-book construction (k-means); default 0. */
   seed?: number;
   /** [S] scales to use instead of computing them from the data (QAT's learned scales, GPTQ's fixed grid).

@@ -4,11 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
-import { NumericError } from '../../src/core/errors.js';
+import { NumericError, ConfigError } from '../../src/core/errors.js';
 import {
-  minMaxRange, percentileRange, mseClipSearch, klRange, AbsHistogram, klThreshold, RunningRange, fakeQuant, parseScheme,
+  minMaxRange, percentileRange, mseClipSearch, mseClipSearchPerGroup, klRange, AbsHistogram, klThreshold, RunningRange, fakeQuant, parseScheme,
 } from '../../src/quant/index.js';
 import { mse } from '../../src/numerics/metrics.js';
+import type { IntScheme } from '../../src/quant/index.js';
 
 test('min-max and percentiles (numpy linear interpolation)', () => {
   const x = Float32Array.from({ length: 101 }, (_, i) => i - 50); // −50 … 50
@@ -73,4 +74,19 @@ test('an observer range clips through quantize opts.clip', () => {
   const range = percentileRange(w, 60, true);
   const d = fakeQuant(w, [1, 4], parseScheme('int8-tensor'), { clip: range });
   assert.ok(Math.abs(d[3] - range.max) < range.max / 127);
+});
+
+test('per-group MSE clip ratios: no group worse than with the best common ratio; ratios feed quantize', () => {
+  const rng = new Rng(22);
+  const w = rng.fillNormal(new Float32Array(8 * 256), 0, 0.02);
+  for (let r = 0; r < 8; r += 2) w[r * 256 + 7] = 0.3; // outliers in half the rows
+  const sc = parseScheme('int4-g64') as IntScheme;
+  const ratios = mseClipSearchPerGroup(w, [8, 256], sc, { norm: 2 });
+  assert.equal(ratios.length, 32);
+  assert.ok(ratios.some((v) => v < 1));
+  const per = mse(w, fakeQuant(w, [8, 256], sc, { clipRatio: ratios }));
+  const common = mseClipSearch(w, [8, 256], sc, { norm: 2 });
+  assert.ok(per * w.length <= common.error * (1 + 1e-12), `${per * w.length} vs ${common.error}`);
+  assert.throws(() => fakeQuant(w, [8, 256], sc, { clipRatio: new Float32Array(3) }), ConfigError);
+  assert.throws(() => fakeQuant(w, [8, 256], sc, { clipRatio: 1.5 }), ConfigError);
 });
