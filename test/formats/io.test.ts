@@ -21,6 +21,7 @@ import {
   withAtomicFile,
   writeGgufFile,
   writeSafetensorsFile,
+  writeShardedSafetensorsFiles,
 } from '../../src/formats/io/index.js';
 import { gv } from '../../src/formats/gguf/index.js';
 import { safetensorsLayout } from '../../src/formats/safetensors/index.js';
@@ -159,6 +160,33 @@ test('safetensors and GGUF files by path, and a directory of shards', async () =
     // a corrupt file: the handle is closed and the error names the path
     writeFileSync(join(dir, 'bad.gguf'), 'GGUF\x01\x00\x00\x00');
     await assert.rejects(openGgufFile(join(dir, 'bad.gguf')), (e: BitscaleError) => e.code === 'bad_version' && e.context.file === join(dir, 'bad.gguf'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sharded writer: Hugging Face shard names, index written last, reads back as one view', async () => {
+  const dir = tmp();
+  try {
+    const tensors = ['c', 'a', 'b', 'd'].map((name, i) => ({ name, dtype: 'F32' as const, shape: [4 + i], data: new Float32Array(4 + i).fill(i) }));
+    // 16, 20, 24, 28 bytes with at most 40 per shard → [c, a] [b] [d]
+    const plan = await writeShardedSafetensorsFiles(dir, tensors, { maxShardBytes: 40, metadata: { format: 'pt' } });
+    assert.deepEqual(plan.shards.map((s) => [s.file, s.tensors.map((t) => t.name)]), [
+      ['model-00001-of-00003.safetensors', ['c', 'a']],
+      ['model-00002-of-00003.safetensors', ['b']],
+      ['model-00003-of-00003.safetensors', ['d']],
+    ]);
+    const index = (await readJsonFile(join(dir, 'model.safetensors.index.json'))) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    assert.equal(index.metadata.total_size, 88);
+    assert.deepEqual(Object.keys(index.weight_map), ['a', 'b', 'c', 'd']);
+    const v = await openSafetensorsDir(dir);
+    for (const [i, t] of tensors.entries()) assert.deepEqual([...((await v.readTensor(t.name)).data as Float32Array)], new Array(4 + i).fill(i));
+    assert.deepEqual(v.metadata, { format: 'pt' });
+    await v.close();
+    // refused before anything is written when any output exists
+    await assert.rejects(writeShardedSafetensorsFiles(dir, tensors, { maxShardBytes: 1000 }), (e: BitscaleError) => e.code === 'exists');
+    assert.equal(readdirSync(dir).length, 4);
+    await assert.rejects(writeShardedSafetensorsFiles(dir, tensors, { maxShardBytes: 0 }), (e: BitscaleError) => e.code === 'bad_option');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

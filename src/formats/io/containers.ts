@@ -6,9 +6,9 @@ import { IoError } from '../../core/errors.js';
 import { readGguf, type GgufFile } from '../gguf/reader.js';
 import { writeGguf, type GgufLayout, type GgufMetadataInput, type GgufWriteOptions, type GgufWriteTensor } from '../gguf/writer.js';
 import { readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from '../safetensors/reader.js';
-import { openShardedSafetensors, parseShardIndex, type SafetensorsView, type ShardedSafetensors } from '../safetensors/sharded.js';
+import { openShardedSafetensors, parseShardIndex, planShards, type SafetensorsView, type ShardedSafetensors, type ShardPlan } from '../safetensors/sharded.js';
 import { writeSafetensors, type SafetensorsLayout, type SafetensorsWriteOptions, type SafetensorsWriteTensor } from '../safetensors/writer.js';
-import { fileExists, openFileSource, readJsonFile, withAtomicFile, type AtomicWriteOptions } from './file.js';
+import { atomicWriteFile, checkOutputPath, fileExists, openFileSource, readJsonFile, withAtomicFile, type AtomicWriteOptions } from './file.js';
 
 async function openWith<T>(path: string, parse: (src: Awaited<ReturnType<typeof openFileSource>>) => Promise<T>): Promise<T> {
   const src = await openFileSource(path);
@@ -53,6 +53,27 @@ export function writeSafetensorsFile(
   opts: SafetensorsWriteOptions & WriteFileOptions = {},
 ): Promise<SafetensorsLayout> {
   return withAtomicFile(path, opts, (sink) => writeSafetensors(sink, tensors, opts));
+}
+
+/**
+ * Writes a sharded checkpoint into `dir`: `<base>-0000i-of-0000N.safetensors` (each atomic)
+ * and then `<base>.safetensors.index.json` (written last, so its presence means every shard is
+ * complete). Every path is checked against the refusal rules before anything is written.
+ */
+export async function writeShardedSafetensorsFiles(
+  dir: string,
+  tensors: readonly SafetensorsWriteTensor[],
+  opts: SafetensorsWriteOptions & WriteFileOptions & { maxShardBytes: number; base?: string },
+): Promise<ShardPlan> {
+  const base = opts.base ?? 'model';
+  const plan = planShards(tensors, opts.maxShardBytes, base);
+  const indexPath = join(dir, `${base}.safetensors.index.json`);
+  for (const p of [...plan.shards.map((s) => join(dir, s.file)), indexPath]) await checkOutputPath(p, opts);
+  for (const s of plan.shards) {
+    await withAtomicFile(join(dir, s.file), opts, (sink) => writeSafetensors(sink, s.tensors, opts));
+  }
+  await atomicWriteFile(indexPath, `${JSON.stringify(plan.index, null, 2)}\n`, opts);
+  return plan;
 }
 
 /** Opens a GGUF file (header parsed, tensors lazy). */

@@ -12,7 +12,9 @@
  *
  * Containers by path:
  * - `openSafetensorsFile(path)`, `openShardedSafetensorsFile(indexJsonPath)`, `openSafetensorsDir(dir)`
- *   (index.json if present, else model.safetensors), `writeSafetensorsFile(path, tensors, opts)`.
+ *   (index.json if present, else model.safetensors), `writeSafetensorsFile(path, tensors, opts)`,
+ *   `writeShardedSafetensorsFiles(dir, tensors, {maxShardBytes, base?, ...})` (HF shard names;
+ *   index.json written last).
  * - `openGgufFile(path)`, `writeGgufFile(path, metadata, tensors, opts)`.
  */
 export * from './file.js';

@@ -12,7 +12,8 @@
  *   shape_mismatch | overlap | out_of_bounds | missing_tensor, naming file, tensor/field, offset.
  * - Sharded: `parseShardIndex(json, name)` + `openShardedSafetensors(index, name, openShard)` →
  *   ShardedSafetensors (same read API, plus `shards`, `indexMetadata`, `info(n).file`).
- *   `SafetensorsView` is the shared interface of single and sharded files.
+ *   `SafetensorsView` is the shared interface of single and sharded files. `planShards(tensors,
+ *   maxShardBytes)` splits a write into HF-named shards plus the index object.
  *
  * Write:
  * - `writeSafetensors(sink, tensors, {metadata?, order?: 'aligned'|'given', signal?, onProgress?})`

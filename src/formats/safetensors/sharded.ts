@@ -3,11 +3,13 @@
 // shard names are plain file names in the same directory (anything with a path separator or
 // '..' is rejected so an index cannot point outside its directory).
 
-import { FormatError } from '../../core/errors.js';
-import type { Tensor } from '../../core/tensor.js';
+import { DTYPES } from '../../core/dtype.js';
+import { ConfigError, FormatError } from '../../core/errors.js';
+import { numel, type Tensor } from '../../core/tensor.js';
 import type { ByteSource } from '../bytes.js';
 import type { SafetensorsTensorInfo } from './header.js';
 import { missingTensor, readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from './reader.js';
+import type { SafetensorsWriteTensor } from './writer.js';
 
 export interface ShardedTensorInfo extends SafetensorsTensorInfo {
   /** shard file name, as in weight_map */
@@ -141,4 +143,40 @@ export async function openShardedSafetensors(
       await Promise.all(shards.map((s) => s.close()));
     },
   };
+}
+
+export interface ShardPlan {
+  /** shard file name → the tensors it holds, in write order */
+  shards: { file: string; tensors: SafetensorsWriteTensor[]; bytes: number }[];
+  /** the model.safetensors.index.json object (weight_map sorted by name) */
+  index: { metadata: { total_size: number }; weight_map: Record<string, string> };
+}
+
+/**
+ * Splits tensors into shards of at most `maxShardBytes` of tensor data (a single larger tensor
+ * gets a shard of its own), in the order given, named `<base>-00001-of-0000N.safetensors` as
+ * Hugging Face names them. Pure: nothing is written.
+ */
+export function planShards(tensors: readonly SafetensorsWriteTensor[], maxShardBytes: number, base = 'model'): ShardPlan {
+  if (!(maxShardBytes > 0)) throw new ConfigError('bad_option', 'maxShardBytes must be positive', { field: 'maxShardBytes', found: maxShardBytes });
+  const groups: { tensors: SafetensorsWriteTensor[]; bytes: number }[] = [];
+  let cur: { tensors: SafetensorsWriteTensor[]; bytes: number } | null = null;
+  let total = 0;
+  for (const t of tensors) {
+    const n = numel(t.shape) * DTYPES[t.dtype].bytes;
+    if (!cur || (cur.tensors.length > 0 && cur.bytes + n > maxShardBytes)) {
+      cur = { tensors: [], bytes: 0 };
+      groups.push(cur);
+    }
+    cur.tensors.push(t);
+    cur.bytes += n;
+    total += n;
+  }
+  const count = Math.max(1, groups.length);
+  const pad = (i: number) => String(i).padStart(5, '0');
+  const shards = groups.map((g, i) => ({ file: `${base}-${pad(i + 1)}-of-${pad(count)}.safetensors`, ...g }));
+  const entries: [string, string][] = [];
+  for (const s of shards) for (const t of s.tensors) entries.push([t.name, s.file]);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { shards, index: { metadata: { total_size: total }, weight_map: Object.fromEntries(entries) } };
 }
