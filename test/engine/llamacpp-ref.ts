@@ -1,0 +1,60 @@
+// node-llama-cpp (llama.cpp) as an independent reference for GGUF files, set up as RUNTIME-NOTES
+// says it agrees with an exact forward pass: F32 KV cache, flash attention off, `includeTop: 1`
+// (not includeMax) for the max logit.
+import type { Llama, LlamaContext, LlamaModel } from 'node-llama-cpp';
+
+export interface LlamaCppRef {
+  /** logits [T, V] for every position of `tokens` */
+  logits(tokens: number[]): Promise<Float32Array>;
+  /** natural-log probability of tokens[t + 1] given tokens[0..t], for every t */
+  logProbs(tokens: number[]): Promise<Float64Array>;
+  close(): Promise<void>;
+}
+
+let llama: Promise<Llama> | null = null;
+
+export async function openLlamaCpp(path: string, contextSize: number, vocab: number, threads = 1): Promise<LlamaCppRef> {
+  const { getLlama } = await import('node-llama-cpp');
+  llama ??= getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const model: LlamaModel = await (await llama).loadModel({ modelPath: path });
+  const ctx: LlamaContext = await model.createContext({
+    contextSize,
+    flashAttention: false,
+    threads,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
+  } as never);
+  const run = async (tokens: number[], next: (t: number) => object) => {
+    const seq = ctx.getSequence();
+    try {
+      return (await seq.controlledEvaluate(tokens.map((t, i) => [t as never, { generateNext: next(i) }]) as never)) as ({ next?: { logits?: Map<number, number>; totalLogitWeight?: number } } | undefined)[];
+    } finally {
+      seq.dispose();
+    }
+  };
+  return {
+    async logits(tokens) {
+      const res = await run(tokens, () => ({ logits: true }));
+      const out = new Float32Array(tokens.length * vocab);
+      res.forEach((r, t) => {
+        for (const [id, l] of r!.next!.logits!) out[t * vocab + id] = l;
+      });
+      return out;
+    },
+    async logProbs(tokens) {
+      const res = await run(tokens, (i) => ({ logits: { filter: { tokens: [tokens[i + 1] ?? tokens[i]], includeTop: 1 } }, totalLogitWeight: true }));
+      const out = new Float64Array(tokens.length - 1);
+      for (let t = 0; t + 1 < tokens.length; t++) {
+        const n = res[t]!.next!;
+        const ls = [...n.logits!.values()];
+        const max = Math.max(...ls);
+        out[t] = n.logits!.get(tokens[t + 1])! - max - Math.log(n.totalLogitWeight!);
+      }
+      return out;
+    },
+    async close() {
+      await ctx.dispose();
+      await model.dispose();
+    },
+  };
+}
