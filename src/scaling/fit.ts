@@ -7,9 +7,10 @@
 // the Huber objective, so LM minimises the robust loss itself. No maintained npm package offers
 // Huber + bounds directly (checked: ml-levenberg-marquardt 5.1.0 has bounds and weights but only
 // squared loss; fmin 0.0.4 and optimization-js 1.5.0 have neither bounds nor robust losses and are
-// unmaintained). We first wrapped LM in IRLS (Huber weights ω_i = min(1, δ/|r_i|)); on 270
-// synthetic runs with 100 bootstrap refits it reached the same estimates (to 1e-4 relative) 9×
-// slower (45 s vs 5 s), hence the pseudo-residuals. The package's `weights` option is applied
+// unmaintained). The textbook alternative, IRLS around the same LM (Huber weights
+// ω_i = min(1, δ/|r_i|)), is kept as `method: 'irls'`: it reaches the same estimates (1.4e-4
+// relative) 7.7× slower (bench/law-fit.bench.ts: 29.7 s vs 3.9 s on 270 runs, 8 starts + 20
+// bootstrap refits), hence the pseudo-residuals by default. The package's `weights` option is applied
 // inconsistently (1/w² in its step, w² in its error measure), so it is not used.
 //
 // Parameterisation: positive constants are fitted as logs; A, B and C_T are fitted at reference
@@ -56,6 +57,8 @@ export interface FitOptions {
   base?: ConstantSet;
   bounds?: Partial<Record<ConstantName, [number, number]>>;
   huberDelta?: number;
+  /** how the Huber loss is minimised (default 'pseudo-residual') */
+  method?: RobustMethod;
   /** seeded starts (the first is `base`), default 8 */
   starts?: number;
   seed?: number;
@@ -152,7 +155,14 @@ interface Solved {
 }
 
 /** One robust solve from one start: Levenberg–Marquardt on Huber pseudo-residuals. */
-function solve(rows: RunRow[], codec: Codec, start: number[], delta: number): Solved {
+/**
+ * How the Huber loss is handed to the least-squares solver: 'pseudo-residual' (default, see the
+ * header) or 'irls' (iteratively reweighted least squares, kept as the textbook reference: same
+ * minimum, about 9× slower; bench/law-fit.bench.ts measures both).
+ */
+export type RobustMethod = 'pseudo-residual' | 'irls';
+
+function solve(rows: RunRow[], codec: Codec, start: number[], delta: number, method: RobustMethod = 'pseudo-residual'): Solved {
   const n = rows.length;
   const logObs = rows.map((r) => Math.log(r.loss));
   const resid = (theta: number[]) => {
@@ -172,16 +182,19 @@ function solve(rows: RunRow[], codec: Codec, start: number[], delta: number): So
   let best: Solved = { theta: theta.slice(), objective: objective(theta) };
   const x = Array.from({ length: n }, (_, i) => i);
   const y = new Array<number>(n).fill(0);
-  // Each LM call minimises Σ ρ_i² with ρ_i = sign(r_i)·√(2·huber(r_i)), i.e. 2× the Huber
-  // objective itself; the calls are chained because the package has no relative stopping rule.
-  for (let outer = 0; outer < 40; outer++) {
+  // Pseudo-residuals: each LM call minimises Σ ρ_i² with ρ_i = sign(r_i)·√(2·huber(r_i)), i.e. 2×
+  // the Huber objective itself. IRLS: each call minimises Σ ω_i·r_i² with Huber weights
+  // ω_i = min(1, δ/|r_i|) frozen at the call's start. Calls are chained because the package has
+  // no relative stopping rule.
+  for (let outer = 0; outer < (method === 'irls' ? 60 : 40); outer++) {
+    const sw = method === 'irls' ? resid(theta).map((r) => Math.sqrt(Math.abs(r) <= delta || !Number.isFinite(r) ? 1 : delta / Math.abs(r))) : null;
     const fitted = levenbergMarquardt(
       { x, y },
       (p: number[]) => {
         const c = codec.decode(p);
         return (i: number) => {
           const r = Math.log(predictRow(rows[i], c)) - logObs[i];
-          return Math.sign(r) * Math.sqrt(2 * huber(r, delta));
+          return sw ? sw[i] * r : Math.sign(r) * Math.sqrt(2 * huber(r, delta));
         };
       },
       { initialValues: theta, minValues, maxValues, maxIterations: 15, gradientDifference: 1e-7, centralDifference: false, errorTolerance: 1e-14, damping: 1e-3 },
@@ -190,7 +203,7 @@ function solve(rows: RunRow[], codec: Codec, start: number[], delta: number): So
     const obj = objective(theta);
     const improved = best.objective - obj;
     if (obj < best.objective) best = { theta: theta.slice(), objective: obj };
-    if (improved <= 1e-9 * best.objective) break;
+    if ((method !== 'irls' || outer > 2) && improved <= 1e-9 * best.objective) break;
   }
   return best;
 }
@@ -203,11 +216,11 @@ function perturb(start: number[], codec: Codec, rng: Rng): number[] {
   });
 }
 
-function fitOnce(rows: RunRow[], codec: Codec, start: number[], starts: number, delta: number, rng: Rng): Solved {
+function fitOnce(rows: RunRow[], codec: Codec, start: number[], starts: number, delta: number, rng: Rng, method: RobustMethod): Solved {
   let best: Solved | null = null;
   for (let s = 0; s < starts; s++) {
     const init = s === 0 ? start : perturb(start, codec, rng);
-    const r = solve(rows, codec, init, delta);
+    const r = solve(rows, codec, init, delta, method);
     if (!best || r.objective < best.objective) best = r;
   }
   return best!;
@@ -253,7 +266,7 @@ function resolveOptions(rows: RunRow[], o: FitOptions) {
   const bounds = { ...DEFAULT_BOUNDS, ...(o.bounds ?? {}) };
   const delta = o.huberDelta ?? DEFAULT_HUBER_DELTA;
   if (!(delta > 0)) throw new ConfigError('bad_option', 'huberDelta must be > 0', { field: 'huberDelta', expected: '> 0', found: delta });
-  return { params, ties, base, values, bounds, delta, starts: Math.max(1, o.starts ?? 8), seed: o.seed ?? 0, level: o.level ?? 0.95 };
+  return { params, ties, base, values, bounds, delta, method: o.method ?? 'pseudo-residual', starts: Math.max(1, o.starts ?? 8), seed: o.seed ?? 0, level: o.level ?? 0.95 };
 }
 
 /** Fits `params` to the runs; optionally bootstrap intervals and a held-out error. */
@@ -267,7 +280,7 @@ export function fitLaw(rows: RunRow[], o: FitOptions = {}): FitResult {
   const progress = new ProgressTracker('fit', 1 + holdRows + boots, o.onProgress, 'fit');
 
   checkAborted(o.signal);
-  const best = fitOnce(rows, codec, start, opt.starts, opt.delta, rng.fork());
+  const best = fitOnce(rows, codec, start, opt.starts, opt.delta, rng.fork(), opt.method);
   if (!Number.isFinite(best.objective)) throw new NumericError('diverged', 'the fit produced non-finite losses', { hint: 'check the runs and the bounds' });
   const c = codec.decode(best.theta);
   progress.tick('point estimate');
@@ -317,7 +330,7 @@ export function fitLaw(rows: RunRow[], o: FitOptions = {}): FitResult {
       result.caveats.push('held-out error skipped: too few runs left to fit after holding some out');
     } else {
       const hc = makeCodec(opt.params, opt.ties, opt.values, train, opt.bounds);
-      const h = fitOnce(train, hc, hc.encode(opt.values), opt.starts, opt.delta, rng.fork());
+      const h = fitOnce(train, hc, hc.encode(opt.values), opt.starts, opt.delta, rng.fork(), opt.method);
       const ch = hc.decode(h.theta);
       const mae = test.reduce((s, r) => s + Math.abs(predictRow(r, ch) - r.loss), 0) / test.length;
       result.heldOut = { n: test.length, rmseLog: rmseLog(test, ch), maeLoss: mae, trainN: train.length };
@@ -334,7 +347,7 @@ export function fitLaw(rows: RunRow[], o: FitOptions = {}): FitResult {
       const sample = rows.map(() => rows[brng.int(rows.length)]);
       // refit from the point estimate (one start): the bootstrap measures sampling spread
       const bc = makeCodec(opt.params, opt.ties, c, sample, opt.bounds);
-      const r = solve(sample, bc, bc.encode(c), opt.delta);
+      const r = solve(sample, bc, bc.encode(c), opt.delta, opt.method);
       if (Number.isFinite(r.objective)) {
         const cb = bc.decode(r.theta);
         for (const k of shown) draws[k].push(cb[k] as number);

@@ -17,6 +17,8 @@ const truth = KUMAR2024.values;
 const jointLevel = (k: number) => 1 - 0.05 / k;
 /** multiplicative noise on the loss (σ of log-loss), about what seed-to-seed variation gives */
 const NOISE = 0.003;
+/** relative agreement of IRLS and pseudo-residual estimates (both stop at 1e-9 relative objective change) */
+const IRLS_AGREEMENT = 2e-3;
 /** noise of one evaluation of a fixed model (PTQ runs share their pretrained model's noise) */
 const EVAL_NOISE = 0.0005;
 /**
@@ -117,7 +119,7 @@ test('unified law: the robustification rate C_w is recovered from low-precision-
   assert.ok(res.heldOut && res.heldOut.n === 36 && res.heldOut.rmseLog < 3 * NOISE, JSON.stringify(res.heldOut));
 });
 
-test('Huber beats plain least squares when runs contain outliers; seeded fits are reproducible', () => {
+test('Huber beats plain least squares when runs contain outliers; seeded fits are reproducible; IRLS agrees', () => {
   const rows = synth(4).filter((r) => !r.train);
   for (let i = 0; i < rows.length; i += 7) rows[i] = { ...rows[i], loss: rows[i].loss * 1.2 };
   const params: ConstantName[] = ['A', 'alpha', 'B', 'beta', 'E'];
@@ -127,6 +129,14 @@ test('Huber beats plain least squares when runs contain outliers; seeded fits ar
   assert.ok(err(robust.constants.values) < err(ls.constants.values) / 2, `huber ${err(robust.constants.values)} vs LS ${err(ls.constants.values)}`);
   const again = fitLaw(rows, { params, seed: 1, starts: 3 });
   assert.deepEqual(again.estimates, robust.estimates);
+  // the textbook IRLS route (slow reference) reaches the same minimum
+  const irls = fitLaw(rows, { params, seed: 1, starts: 3, method: 'irls' });
+  assert.ok(Math.abs(irls.huberLoss / robust.huberLoss - 1) < 1e-4, `${irls.huberLoss} vs ${robust.huberLoss}`);
+  for (const k of params) {
+    const a = irls.estimates[k]!;
+    const b = robust.estimates[k]!;
+    assert.ok(Math.abs(a / b - 1) < IRLS_AGREEMENT, `${k}: IRLS ${a} vs pseudo-residual ${b}`);
+  }
 });
 
 test('ties, bad options and too few runs are typed errors', () => {
