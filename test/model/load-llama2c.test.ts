@@ -52,3 +52,40 @@ test('a checkpoint without a vocabulary beside it fails naming what was searched
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('versioned checkpoints (v1 float32, v2 Q8_0) written by saveModel load back', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-l2c-'));
+  const { saveModel } = await import('../../src/model/save.js');
+  const m = await loadModel(CKPT);
+  try {
+    const tok = resolve(SHARED, 'models/stories260K/tok512.bin');
+    await saveModel(m, join(dir, 'v1.bin'), { format: 'llama2c', llama2cVersion: 1 });
+    await saveModel(m, join(dir, 'v2.bin'), { format: 'llama2c', llama2cVersion: 2 });
+    const v1 = await loadModel(join(dir, 'v1.bin'), { tokenizer: tok });
+    const v2 = await loadModel(join(dir, 'v2.bin'), { tokenizer: tok });
+    assert.equal(v1.metadata['llama2c.version'], 1);
+    assert.equal(v2.metadata['llama2c.group_size'], 64);
+    for (const [name, t] of m.tensors) {
+      const want = await t.readF32();
+      assert.deepEqual(await v1.tensors.get(name)!.readF32(), want, name);
+      const got = await v2.tensors.get(name)!.readF32();
+      if (t.shape.length === 1) {
+        assert.deepEqual(got, want, name); // norms stay float32
+        continue;
+      }
+      // symmetric int8 with a float32 scale per 64 values: error at most half a step
+      for (let g0 = 0; g0 < want.length; g0 += 64) {
+        let amax = 0;
+        for (let i = g0; i < g0 + 64; i++) amax = Math.max(amax, Math.abs(want[i]));
+        for (let i = g0; i < g0 + 64; i++) assert.ok(Math.abs(got[i] - want[i]) <= (amax / 127) * 0.5001, `${name}[${i}]`);
+      }
+    }
+    // 8.5 bits per weight for the quantized matrices: int8 + f32 scale per 64
+    assert.equal((v2.tensors.get('model.layers.0.self_attn.q_proj.weight')!.byteLength * 8) / 4096, 8.5);
+    await v1.close();
+    await v2.close();
+  } finally {
+    await m.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -172,8 +172,9 @@ function validateHeader(h: Llama2cHeader, file: string, at: number): void {
   if (h.dim % h.nHeads !== 0) throw bad('n_heads', `a divisor of dim ${h.dim}`, h.nHeads);
   if (h.nHeads % h.nKvHeads !== 0) throw bad('n_kv_heads', `a divisor of n_heads ${h.nHeads}`, h.nKvHeads);
   if ((h.dim / h.nHeads) % 2 !== 0) throw bad('n_heads', 'an even head dim (RoPE rotates pairs)', h.dim / h.nHeads);
-  if (h.groupSize !== null && (h.groupSize <= 0 || h.dim % h.groupSize !== 0 || h.hiddenDim % h.groupSize !== 0)) {
-    throw bad('group_size', `a positive divisor of dim ${h.dim} and hidden_dim ${h.hiddenDim}`, h.groupSize);
+  // export.py only requires GS | dim (then every matrix, having a dim-sized side, is whole groups)
+  if (h.groupSize !== null && (h.groupSize <= 0 || h.dim % h.groupSize !== 0)) {
+    throw bad('group_size', `a positive divisor of dim ${h.dim}`, h.groupSize);
   }
 }
 
