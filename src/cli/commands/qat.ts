@@ -1,0 +1,74 @@
+// `bitscale qat`: argument parsing only; the work is pipeline/qat.ts.
+import { ConfigError } from '../../core/errors.js';
+import type { CommandMeta } from '../command.js';
+import { abortSignal, numberOpt, parse } from '../args.js';
+import { out, progressPrinter, reportError } from '../output.js';
+import { runQat, type QatFormat } from '../../pipeline/qat.js';
+
+export const meta: CommandMeta = {
+  name: 'qat',
+  summary: 'quantization-aware training (ParetoQ LSQ/SEQ or BitNet) and packed export',
+  usage: `bitscale qat MODEL --bits 1|1.58|2|3|4 --text FILE [--steps N | --tokens N] --format gguf|onnx|safetensors --out PATH [options]
+
+  MODEL            a Hugging Face directory, .safetensors, GGUF or llama2.c checkpoint (with a tokenizer)
+  --bits B         weight bits: LSQ for 1, 3, 4; SEQ (stretched elastic quant) for 1.58 (ternary) and 2
+  --bitnet         BitNet b1.58 instead (absmean ternary per tensor, 8-bit per-token activations); needs --bits 1.58
+  --text FILE      fine-tuning text; repeatable; 'moby-dick' uses the bundled corpus
+  --steps N        optimizer steps (default 200), or --tokens N (steps = N / (batch × context))
+  --format F       gguf (TQ2_0 for ternary/binary, exact; Q2_K/Q3_K/Q4_0 otherwise) or safetensors (HF directory)
+  --out PATH       output file (gguf) or directory (safetensors)
+  --batch N --context N --lr X (default 1e-3, cosine to 0, no warmup, no weight decay) --seed N --threads N
+  --overwrite      replace an existing output
+  --quiet          no progress`,
+};
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parse(
+      argv,
+      {
+        bits: { type: 'string' }, bitnet: { type: 'boolean' }, text: { type: 'string', multiple: true }, steps: { type: 'string' },
+        tokens: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' },
+        context: { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+        overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+      },
+      meta.usage,
+    );
+    const v = values as Record<string, string | undefined> & { text?: string[]; bitnet?: boolean; overwrite?: boolean; quiet?: boolean };
+    const model = positionals[0];
+    const req = (k: string, x: string | undefined) => {
+      if (!x) throw new ConfigError('bad_option', `${k} is required`, { field: k, hint: meta.usage.split('\n')[0] });
+      return x;
+    };
+    req('MODEL', model);
+    if (!v.text?.length) throw new ConfigError('bad_option', '--text is required (a file, or moby-dick)', { field: '--text' });
+    const format = req('--format', v.format) as QatFormat;
+    if (!['gguf', 'onnx', 'safetensors'].includes(format)) throw new ConfigError('bad_option', 'unknown --format', { field: '--format', expected: 'gguf | onnx | safetensors', found: format });
+    if (v.steps && v.tokens) throw new ConfigError('bad_option', 'give --steps or --tokens, not both', { field: '--steps' });
+    const int = (x: string | undefined, f: string) => numberOpt(x, f, { integer: true, min: 1 });
+    const settings = Object.fromEntries(
+      Object.entries({ batch: int(v.batch, 'batch'), context: int(v.context, 'context'), lr: numberOpt(v.lr, 'lr', { min: 0 }), seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }), threads: int(v.threads, 'threads') }).filter(([, x]) => x !== undefined),
+    );
+    const s = await runQat({
+      model,
+      bits: numberOpt(req('--bits', v.bits), 'bits') as number,
+      bitnet: v.bitnet,
+      text: v.text,
+      steps: int(v.steps, 'steps'),
+      tokens: int(v.tokens, 'tokens'),
+      format,
+      out: req('--out', v.out),
+      settings,
+      overwrite: v.overwrite,
+      onProgress: progressPrinter({ quiet: v.quiet }),
+      signal: abortSignal(),
+    });
+    out(`${s.method}: ${s.steps} steps (${s.tokens} tokens)`);
+    out(`validation loss (nats/token): full precision ${s.lossFp.toFixed(4)}, PTQ ${s.lossPtq.toFixed(4)}, QAT ${s.lossQat.toFixed(4)}, exported file ${s.lossExported.toFixed(4)}`);
+    if (s.ggmlTypes.length) out(`linear weights as ${s.ggmlTypes.join(', ')}`);
+    out(`wrote ${s.files.join(', ')}`);
+    return 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}

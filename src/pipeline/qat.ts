@@ -1,0 +1,178 @@
+// `bitscale qat`: quantization-aware fine-tuning of a loaded model (ParetoQ LSQ for 1/3/4 bits,
+// SEQ for 1.58/2 bits, or BitNet b1.58), then export through quant's codecs and a check that the
+// exported file, loaded back, scores the same validation loss as the QAT model.
+// Legend: N = rows (output features), K = columns, D = head dim.
+
+import { ConfigError } from '../core/errors.js';
+import type { GgmlType } from '../core/dtype.js';
+import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
+import type { QuantTensor, Tensor } from '../core/tensor.js';
+import type { ModelConfig } from '../model/config.js';
+import { loadModel } from '../model/load.js';
+import { saveModel } from '../model/save.js';
+import type { ModelWeights, TensorSource } from '../model/weights.js';
+import { quantizeGgml } from '../quant/ggml/index.js';
+import { loadCorpus, tokenize } from '../train/data.js';
+import { checkTrainable, paramSpecs } from '../train/model.js';
+import { projectAlphaToF16, qatGgmlType, QAT_METHOD_NAME } from '../train/qat.js';
+import { isQatBits, type QatBits } from '../train/quantizers.js';
+import { ALPHA_SUFFIX, Trainer, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
+
+export type QatFormat = 'gguf' | 'onnx' | 'safetensors';
+
+export interface QatJob {
+  model: string;
+  bits: number;
+  bitnet?: boolean;
+  text: string[];
+  steps?: number;
+  tokens?: number;
+  format: QatFormat;
+  out: string;
+  settings?: Partial<TrainSettings>;
+  valFraction?: number;
+  overwrite?: boolean;
+  onProgress?: ProgressFn;
+  onLog?: (r: LogRecord) => void;
+  signal?: AbortSignal;
+}
+
+export interface QatSummary {
+  method: string;
+  bits: QatBits;
+  steps: number;
+  tokens: number;
+  /** validation loss (nats/token) of the full-precision model */
+  lossFp: number;
+  /** of the quantized model before QAT (codec with the initial scales: PTQ) */
+  lossPtq: number;
+  /** of the QAT model (after the export projection of the scales, if any) */
+  lossQat: number;
+  /** of the exported file, loaded back */
+  lossExported: number;
+  /** ggml types used for the linear weights (GGUF) */
+  ggmlTypes: string[];
+  files: string[];
+}
+
+/** Row order that turns interleaved rotary rows (pairs 2i, 2i+1) into rotate-half rows (i, i + D/2). */
+export function interleavedToHalf(w: Float32Array, heads: number, D: number, K: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < D / 2; j++) {
+      out.set(w.subarray((h * D + 2 * j) * K, (h * D + 2 * j + 1) * K), (h * D + j) * K);
+      out.set(w.subarray((h * D + 2 * j + 1) * K, (h * D + 2 * j + 2) * K), (h * D + j + D / 2) * K);
+    }
+  }
+  return out;
+}
+
+/** A model's training parameters as F32 in the rotate-half layout. */
+async function readParams(m: ModelWeights): Promise<{ config: ModelConfig; params: Map<string, Float32Array> }> {
+  const config: ModelConfig = { ...m.config, ropeLayout: 'half' };
+  checkTrainable(config);
+  const params = new Map<string, Float32Array>();
+  for (const p of paramSpecs(config)) {
+    const src = m.tensors.get(p.name);
+    if (!src) throw new ConfigError('bad_config', 'the model lacks a tensor the trainer needs', { file: m.source.path, tensor: p.name });
+    let w = await src.readF32();
+    if (m.config.ropeLayout === 'interleaved' && /self_attn\.(q|k)_proj\.weight$/.test(p.name)) {
+      const heads = p.name.includes('q_proj') ? config.nHeads : config.nKvHeads;
+      w = interleavedToHalf(w, heads, config.headDim, config.hiddenSize);
+    }
+    params.set(p.name, w);
+  }
+  return { config, params };
+}
+
+function f32Source(name: string, shape: number[], data: Float32Array): TensorSource {
+  const t: Tensor<'F32'> = { dtype: 'F32', shape, data };
+  return { name, shape, dtype: 'F32', byteLength: data.byteLength, read: async () => t, readF32: async () => data };
+}
+
+async function evalWeights(config: ModelConfig, s: TrainSettings, w: Map<string, Float32Array>, val: Int32Array): Promise<number> {
+  const tr = await Trainer.create(config, { ...s, qat: null }, w);
+  try {
+    return await tr.evaluate(val);
+  } finally {
+    await tr.release();
+  }
+}
+
+export async function runQat(job: QatJob): Promise<QatSummary> {
+  if (!isQatBits(job.bits)) throw new ConfigError('bad_option', 'unsupported QAT bit width', { field: '--bits', expected: '1, 1.58, 2, 3 or 4', found: job.bits });
+  const bits = job.bits;
+  const bitnet = job.bitnet ?? false;
+  if (bitnet && bits !== 1.58) throw new ConfigError('bad_option', '--bitnet is ternary', { field: '--bits', expected: 1.58, found: bits });
+  if (job.format === 'onnx') throw new ConfigError('unsupported', 'ONNX export of QAT models is not available yet', { field: '--format', hint: 'use gguf or safetensors' });
+  const m = await loadModel(job.model);
+  try {
+    if (!m.tokenizer) throw new ConfigError('bad_config', 'the model has no tokenizer to encode the training text', { file: job.model });
+    const { config, params } = await readParams(m);
+    const split = tokenize(loadCorpus(job.text), m.tokenizer, job.valFraction ?? 0.05);
+    const context = Math.min(job.settings?.context ?? 128, config.maxSeqLen);
+    const base: TrainSettings = { ...TRAIN_DEFAULTS, lr: 1e-3, warmupSteps: 0, weightDecay: 0, minLrRatio: 0, valEvery: 0, ...job.settings, context };
+    const perStep = base.batch * base.context * base.accum;
+    const steps = job.steps ?? (job.tokens ? Math.max(1, Math.ceil(job.tokens / perStep)) : 200);
+    const s: TrainSettings = { ...base, steps, qat: { bits, bitnet } };
+    const lossFp = await evalWeights(config, s, params, split.val);
+
+    const tr = await Trainer.create(config, s, params);
+    let lossPtq: number;
+    let lossQat: number;
+    try {
+      lossPtq = await tr.evaluate(split.val);
+      const progress = new ProgressTracker('qat', steps, job.onProgress, 'step');
+      const t0 = Date.now();
+      while (tr.stepDone < steps) {
+        checkAborted(job.signal);
+        const r = await tr.step(split.train);
+        const elapsedS = (Date.now() - t0) / 1000;
+        const rec: LogRecord = { step: tr.stepDone, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokens: tr.stepDone * perStep, tokensPerS: (tr.stepDone * perStep) / elapsedS, elapsedS, etaS: (elapsedS / tr.stepDone) * (steps - tr.stepDone) };
+        job.onLog?.(rec);
+        progress.tick(`loss ${r.loss.toFixed(4)} | ${Math.round(rec.tokensPerS)} tok/s`);
+      }
+      // GGUF block scales are fp16: move each learned scale onto the nearest fp16 value first, so the
+      // exported blocks hold exactly the weights the QAT model is evaluated with
+      if (job.format === 'gguf' && !bitnet) {
+        for (const p of paramSpecs(config)) if (p.linear) tr.setParam(p.name + ALPHA_SUFFIX, projectAlphaToF16(tr.params.get(p.name + ALPHA_SUFFIX)!, bits));
+      }
+      lossQat = await tr.evaluate(split.val);
+    } finally {
+      await tr.release();
+    }
+    const eff = tr.effectiveWeights();
+
+    // export through the model writer; linear weights through quant's ggml codecs for GGUF
+    const specs = paramSpecs(config);
+    const types = new Map<string, GgmlType>();
+    for (const p of specs) if (p.linear && job.format === 'gguf') types.set(p.name, qatGgmlType(bits, bitnet, p.shape[1]));
+    const tensors = new Map<string, TensorSource>();
+    for (const p of specs) tensors.set(p.name, f32Source(p.name, p.shape, eff.get(p.name)!));
+    const qm: ModelWeights = { config, tokenizer: m.tokenizer, tensors, source: { format: 'safetensors', path: job.model }, metadata: {}, close: async () => {} };
+    const saved = await saveModel(qm, job.out, {
+      format: job.format === 'gguf' ? 'gguf' : 'hf',
+      overwrite: job.overwrite,
+      signal: job.signal,
+      tensorType: (name) => types.get(name),
+      tensor: async (name, src): Promise<QuantTensor | null> => {
+        const type = types.get(name);
+        if (!type) return null;
+        const [N, K] = src.shape;
+        return { type, shape: src.shape, bytes: quantizeGgml(type, await src.readF32(), N, K) };
+      },
+    });
+
+    // the exported file, loaded back, must score what the QAT model scored
+    const back = await loadModel(job.out);
+    let lossExported: number;
+    try {
+      lossExported = await evalWeights(config, s, (await readParams(back)).params, split.val);
+    } finally {
+      await back.close();
+    }
+    return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported, ggmlTypes: [...new Set(types.values())], files: saved.files };
+  } finally {
+    await m.close();
+  }
+}
