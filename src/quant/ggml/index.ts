@@ -36,6 +36,7 @@ export const GGML_CODECS = {
   IQ3_S: { ...IQ_GRID_CODECS.IQ3_S, quantizeRow: IQ3_QUANTIZERS.IQ3_S },
   IQ2_XXS: { ...IQ_GRID_CODECS.IQ2_XXS, quantizeRow: IQ2_QUANTIZERS.IQ2_XXS },
   IQ2_XS: { ...IQ_GRID_CODECS.IQ2_XS, quantizeRow: IQ2_QUANTIZERS.IQ2_XS },
+  IQ2_S: { ...IQ_GRID_CODECS.IQ2_S, quantizeRow: IQ2_QUANTIZERS.IQ2_S },
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;

@@ -1,5 +1,5 @@
-// IQ2_XXS and IQ2_XS quantizers (layouts in iq-dequant.ts), bit-exact with ggml's. ggml requires
-// an importance matrix for both (quantizeGgml enforces it).
+// IQ2_XXS, IQ2_XS and IQ2_S quantizers (layouts in iq-dequant.ts), bit-exact with ggml's. ggml
+// requires an importance matrix for IQ2_XXS/IQ2_XS (quantizeGgml enforces it).
 //
 // 8 magnitudes at a time are one point of the lattice {1,3,5}⁸ (levels l ∈ 0..2, q = 2l + 1)
 // restricted to a grid of 256 (IQ2_XXS) or 512 (IQ2_XS) points; 7 sign bits per 8 values (odd
@@ -11,17 +11,20 @@
 //     nearest((scale/d − 1)/2) with d = max_scale/31.
 //   IQ2_XS, per 16 values: start from max/5, try id = (5 + 0.1·is)/max for is = −9..9, redo only
 //     the tuples that were off the grid, refit; same 4-bit sub-scales (two per byte).
+//   IQ2_S: like IQ2_XS on a 1024-point grid whose points may use level 3 (magnitude 62, reached
+//     only through neighbours), 8 sign bits (no parity fix), σ² = 2·Σx²/256, weights σ²/4 + x²
+//     without an imatrix, neighbours at the single smallest distance, d stored ×0.9875.
 // Neighbour lists (the grid points at the 2 smallest squared distances, by distance then index)
 // are computed on first use of each off-grid lattice point and cached.
 // Legend: QK_K = 256, k = 8-tuple, u = lattice index Σ l_i·4^i.
 
 import { GgmlCodec, GROUP_MAX_EPS, nearestInt as nearestInt_, putF16 } from './common.js';
 import { makeQpQuants } from './fit.js';
-import { IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
+import { IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
 
 const fr = Math.fround;
 const nearestInt = nearestInt_;
-const KMAP_SIZE = 43692; // largest u with every l ≤ 2, plus one
+const KMAP_SIZE = 65536; // 8 levels of 2 bits
 
 interface Iq2Lattice {
   size: number;
@@ -35,17 +38,17 @@ interface Iq2Lattice {
 
 const lattices = new Map<number, Iq2Lattice>();
 
-function lattice(size: 256 | 512): Iq2Lattice {
+function lattice(size: 256 | 512 | 1024): Iq2Lattice {
   const have = lattices.get(size);
   if (have) return have;
-  const bytes = size === 256 ? IQ2XXS_GRID : IQ2XS_GRID;
+  const bytes = size === 256 ? IQ2XXS_GRID : size === 512 ? IQ2XS_GRID : IQ2S_GRID;
   const pos = new Int8Array(size * 8);
   const map = new Int32Array(KMAP_SIZE).fill(-1);
   for (let g = 0; g < size; g++) {
     let u = 0;
     for (let i = 0; i < 8; i++) {
       const b = bytes[8 * g + i];
-      const l = b === 0x08 ? 0 : b === 0x19 ? 1 : 2; // grid magnitudes 8, 25, 43
+      const l = b === 0x08 ? 0 : b === 0x19 ? 1 : b === 0x2b ? 2 : 3; // magnitudes 8, 25, 43, 62
       pos[8 * g + i] = 2 * l + 1;
       u |= l << (2 * i);
     }
@@ -56,7 +59,10 @@ function lattice(size: 256 | 512): Iq2Lattice {
   return t;
 }
 
-/** Grid points at the two smallest squared distances from lattice point u, by (distance, index). */
+/**
+ * Grid points at the smallest squared distance from lattice point u (and, for the 256/512 grids,
+ * also the second smallest), ordered by (distance, index).
+ */
 function neighbours(t: Iq2Lattice, u: number): Uint16Array {
   const have = t.near.get(u);
   if (have) return have;
@@ -77,7 +83,7 @@ function neighbours(t: Iq2Lattice, u: number): Uint16Array {
   }
   const list: number[] = [];
   for (let g = 0; g < t.size; g++) if (d2[g] === m1) list.push(g);
-  for (let g = 0; g < t.size; g++) if (d2[g] === m2) list.push(g);
+  if (t.size !== 1024) for (let g = 0; g < t.size; g++) if (d2[g] === m2) list.push(g);
   const r = Uint16Array.from(list);
   t.near.set(u, r);
   return r;
@@ -123,20 +129,22 @@ function fit(n: number, w: Float32Array, xval: Float32Array, L: Int8Array): [num
   return [sumqx, sumq2];
 }
 
-/** |x| with 7-bit signs per 8 values (odd parity flips the smallest w·x²); fills xval, signs. */
-function signsOf(x: Float32Array, o: number, n: number, w: Float32Array, xval: Float32Array, signs: Uint8Array): void {
+type Variant = 'xxs' | 'xs' | 's';
+
+/** |x| and sign bits per 8 values; IQ2_XXS/XS keep 7 bits (odd parity flips the smallest w·x²). */
+function signsOf(v: Variant, x: Float32Array, o: number, n: number, w: Float32Array, xval: Float32Array, signs: Uint8Array): void {
   for (let k = 0; k < n / 8; k++) {
     let s = 0;
     let nflip = 0;
     for (let i = 0; i < 8; i++) {
-      const v = x[o + 8 * k + i];
-      xval[8 * k + i] = Math.abs(v);
-      if (!(v >= 0)) {
+      const val = x[o + 8 * k + i];
+      xval[8 * k + i] = Math.abs(val);
+      if (!(val >= 0)) {
         s |= 1 << i;
         nflip++;
       }
     }
-    if (nflip % 2) {
+    if (v !== 's' && nflip % 2) {
       let imin = 0;
       let min = fr(fr(w[8 * k] * x[o + 8 * k]) * x[o + 8 * k]);
       for (let i = 1; i < 8; i++) {
@@ -149,29 +157,30 @@ function signsOf(x: Float32Array, o: number, n: number, w: Float32Array, xval: F
       xval[8 * k + imin] = -xval[8 * k + imin];
       s ^= 1 << imin;
     }
-    signs[k] = s & 127;
+    signs[k] = v === 's' ? s : s & 127;
   }
 }
 
 const F_0_1 = fr(0.1);
 
 /**
- * One group (n = 32 for IQ2_XXS, 16 for IQ2_XS) at x[o..]: returns the scale (−1 when ggml
+ * One group (32 values for IQ2_XXS, 16 otherwise) at x[o..]: returns the scale (−1 when ggml
  * skips the group as all zero) and fills the grid indices gidx[n/8] and signs[n/8].
  */
-function quantizeGroup(xxs: boolean, x: Float32Array, o: number, w: Float32Array, gidx: Uint16Array, signs: Uint8Array): number {
+function quantizeGroup(v: Variant, x: Float32Array, o: number, w: Float32Array, gidx: Uint16Array, signs: Uint8Array): number {
+  const xxs = v === 'xxs';
   const n = xxs ? 32 : 16;
-  const t = lattice(xxs ? 256 : 512);
+  const t = lattice(xxs ? 256 : v === 'xs' ? 512 : 1024);
   const nk = n / 8;
   const xval = new Float32Array(n);
   const waux = new Float32Array(n);
   const L = new Int8Array(n);
   const Laux = new Int8Array(n);
   for (let i = 0; i < n; i++) waux[i] = fr(Math.sqrt(w[i]));
-  signsOf(x, o, n, w, xval, signs);
+  signsOf(v, x, o, n, w, xval, signs);
   let max = xval[0];
   for (let i = 1; i < n; i++) max = Math.max(max, xval[i]);
-  if (max < GROUP_MAX_EPS) return -1;
+  if (max < (v === 's' ? 1e-8 : GROUP_MAX_EPS)) return -1;
   let scale: number;
   let ref: number;
   let isFrom: number;
@@ -204,8 +213,8 @@ function quantizeGroup(xxs: boolean, x: Float32Array, o: number, w: Float32Array
       for (let k = 0; k < nk; k++) onGrid[k] = onGridAux[k];
     }
   }
-  // IQ2_XXS re-rounds every tuple at the chosen scale; IQ2_XS only those that were off the grid
-  const redo = xxs ? scale > 0 : scale > 0 && onGrid.slice(0, nk).some((v) => !v);
+  // IQ2_XXS re-rounds every tuple at the chosen scale; IQ2_XS/S only those off the grid
+  const redo = xxs ? scale > 0 : scale > 0 && onGrid.slice(0, nk).some((g) => !g);
   if (redo) {
     const id = fr(1 / scale);
     for (let k = 0; k < nk; k++) {
@@ -218,7 +227,7 @@ function quantizeGroup(xxs: boolean, x: Float32Array, o: number, w: Float32Array
   }
   if (scale < 0) {
     scale = -scale;
-    for (let k = 0; k < nk; k++) signs[k] = ~signs[k] & 127;
+    for (let k = 0; k < nk; k++) signs[k] = ~signs[k] & (v === 's' ? 255 : 127);
   }
   for (let k = 0; k < nk; k++) {
     let u = 0;
@@ -228,10 +237,10 @@ function quantizeGroup(xxs: boolean, x: Float32Array, o: number, w: Float32Array
   return scale;
 }
 
-function quantizeRowIq2(xxs: boolean, x: Float32Array, out: Uint8Array, qw: Float32Array | undefined): void {
-  if (!qw) throw new Error('IQ2 quantization needs an importance matrix'); // quantizeGgml checks first
-  const W = xxs ? 66 : 74;
-  const n = xxs ? 32 : 16;
+function quantizeRowIq2(v: Variant, x: Float32Array, out: Uint8Array, qw: Float32Array | undefined): void {
+  if (!qw && v !== 's') throw new Error('IQ2_XXS/IQ2_XS quantization needs an importance matrix'); // checked earlier
+  const W = v === 'xxs' ? 66 : v === 'xs' ? 74 : 82;
+  const n = v === 'xxs' ? 32 : 16;
   const ng = 256 / n;
   const w = new Float32Array(n);
   const gidx = new Uint16Array(4);
@@ -243,43 +252,56 @@ function quantizeRowIq2(xxs: boolean, x: Float32Array, out: Uint8Array, qw: Floa
     const o = ibl * 256;
     let sumx2 = 0;
     for (let i = 0; i < 256; i++) sumx2 = fr(sumx2 + fr(x[o + i] * x[o + i]));
-    const sigma2 = fr(sumx2 / 256);
+    // IQ2_S uses 2·Σx²/256 and, without an imatrix, weights σ²/4 + x²
+    const sigma2 = v === 's' ? fr(fr(2 * sumx2) / 256) : fr(sumx2 / 256);
     let maxScale = 0;
     for (let g = 0; g < ng; g++) {
       const xo = o + n * g;
-      for (let i = 0; i < n; i++) w[i] = fr(qw[xo + i] * fr(Math.sqrt(fr(sigma2 + fr(x[xo + i] * x[xo + i])))));
-      const scale = quantizeGroup(xxs, x, xo, w, gidx, signs);
+      for (let i = 0; i < n; i++) {
+        const x2 = fr(x[xo + i] * x[xo + i]);
+        w[i] = qw ? fr(qw[xo + i] * fr(Math.sqrt(fr(sigma2 + x2)))) : fr(fr(0.25 * sigma2) + x2);
+      }
+      const scale = quantizeGroup(v, x, xo, w, gidx, signs);
       scales[g] = Math.max(0, scale);
       if (scale < 0) continue;
-      if (xxs) {
+      if (v === 'xxs') {
         for (let k = 0; k < 4; k++) out[ob + 2 + 8 * g + k] = gidx[k];
         const aux = signs[0] | (signs[1] << 7) | (signs[2] << 14) | (signs[3] << 21);
         for (let b = 0; b < 4; b++) out[ob + 6 + 8 * g + b] = (aux >>> (8 * b)) & 0xff;
+      } else if (v === 'xs') {
+        for (let k = 0; k < 2; k++) {
+          const q = gidx[k] | (signs[k] << 9);
+          out[ob + 2 + 4 * g + 2 * k] = q & 0xff;
+          out[ob + 3 + 4 * g + 2 * k] = q >> 8;
+        }
       } else {
         for (let k = 0; k < 2; k++) {
-          const v = gidx[k] | (signs[k] << 9);
-          out[ob + 2 + 4 * g + 2 * k] = v & 0xff;
-          out[ob + 3 + 4 * g + 2 * k] = v >> 8;
+          const i8 = 2 * g + k;
+          out[ob + 2 + i8] = gidx[k] & 255;
+          out[ob + 66 + (i8 >> 2)] |= (gidx[k] >> 8) << (2 * (i8 % 4));
+          out[ob + 34 + i8] = signs[k];
         }
       }
       maxScale = Math.max(maxScale, scale);
     }
     if (!maxScale) {
-      out.fill(0, ob, ob + W);
+      if (v !== 's') out.fill(0, ob, ob + W);
       continue;
     }
     const d = fr(maxScale / 31);
-    putF16(out, ob, d);
+    putF16(out, ob, v === 's' ? fr(d * fr(0.9875)) : d);
     const id = fr(1 / d);
     for (let g = 0; g < ng; g++) {
       const l = Math.max(0, Math.min(15, nearestInt(fr(0.5 * fr(fr(id * scales[g]) - 1)))));
-      if (xxs) out[ob + 9 + 8 * g] |= l << 4;
-      else out[ob + 66 + (g >> 1)] |= g & 1 ? l << 4 : l;
+      const sc = v === 'xs' ? 66 : 74;
+      if (v === 'xxs') out[ob + 9 + 8 * g] |= l << 4;
+      else out[ob + sc + (g >> 1)] |= g & 1 ? l << 4 : l;
     }
   }
 }
 
 export const IQ2_QUANTIZERS = {
-  IQ2_XXS: (x, out, qw) => quantizeRowIq2(true, x, out, qw),
-  IQ2_XS: (x, out, qw) => quantizeRowIq2(false, x, out, qw),
+  IQ2_XXS: (x, out, qw) => quantizeRowIq2('xxs', x, out, qw),
+  IQ2_XS: (x, out, qw) => quantizeRowIq2('xs', x, out, qw),
+  IQ2_S: (x, out, qw) => quantizeRowIq2('s', x, out, qw),
 } satisfies Record<string, NonNullable<GgmlCodec['quantizeRow']>>;
