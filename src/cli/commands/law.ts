@@ -21,7 +21,7 @@ export const meta: CommandMeta = {
             [--holdout F|largest-N] [--seed S] [--starts N] [--huber-delta X] [--level L] [--out FILE]
             robust fit (Huber on log-loss) of the chosen constants; runs have columns N, D, w, a, kv,
             post, loss (empty = high precision / no PTQ); --out writes a set usable as --constants
-  plot      --out DIR [--N PARAMS] [--budgets C1,C2,...]
+  plot      --out DIR [--N PARAMS] [--D-range MIN,MAX] [--train-bits B1,B2,...] [--post-bits B1,...] [--budgets C1,...]
             SVG charts: loss vs D per precision, δ_PTQ vs D, iso-compute curves with P* marked
   experiment  needs the trainer; see runLawExperiment in src/pipeline/law.ts
 
@@ -223,11 +223,23 @@ async function fitCmd(argv: string[]): Promise<number> {
 }
 
 async function plotCmd(argv: string[]): Promise<number> {
-  const p = parse(argv, { out: { type: 'string' }, N: { type: 'string' }, budgets: { type: 'string' }, constants: { type: 'string' }, json: { type: 'boolean' } }, meta.usage);
+  const p = parse(
+    argv,
+    {
+      out: { type: 'string' }, N: { type: 'string' }, 'D-range': { type: 'string' }, budgets: { type: 'string' }, 'train-bits': { type: 'string' },
+      'post-bits': { type: 'string' }, constants: { type: 'string' }, json: { type: 'boolean' },
+    },
+    meta.usage,
+  );
   const v = p.values as Record<string, string | undefined> & { json?: boolean };
   if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out', expected: 'a directory', found: 'nothing' });
-  const budgets = v.budgets?.split(',').map((s, i) => positive(s.trim(), `budgets[${i}]`, true)!);
-  const r = await lawPlot({ out: v.out, N: positive(v.N, 'N', false), budgets, constants: v.constants });
+  const nums = (s: string | undefined, flag: string, f: (x: string, name: string) => number) => s?.split(',').map((x) => f(x.trim(), flag));
+  const budgets = nums(v.budgets, 'budgets', (x, f) => positive(x, f, true)!);
+  const trainBits = nums(v['train-bits'], 'train-bits', (x, f) => bits(x, f)!);
+  const postBits = nums(v['post-bits'], 'post-bits', (x, f) => bits(x, f)!);
+  const D = nums(v['D-range'], 'D-range', (x, f) => positive(x, f, true)!);
+  if (D && !(D.length === 2 && D[0] < D[1])) throw new ConfigError('bad_option', 'invalid value for --D-range', { field: '--D-range', expected: 'MIN,MAX with MIN < MAX', found: v['D-range'] });
+  const r = await lawPlot({ out: v.out, N: positive(v.N, 'N', false), D: D as [number, number] | undefined, budgets, trainBits, postBits, constants: v.constants });
   if (v.json) {
     out(JSON.stringify(r));
     return 0;
