@@ -65,3 +65,19 @@ test('empty files: no tensors, no metadata; null __metadata__; zero-size tensors
   assert.deepEqual((await f.readTensor('z')).shape, [0, 3]);
   assert.deepEqual([...(await f.readBytes('a'))], [5, 6]);
 });
+
+test('requireAlignment rejects data not aligned to its element size (unpadded header)', async () => {
+  // header of 57 bytes: data starts at 65, so an F32 tensor there is misaligned
+  const json = '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+  const bytes = rawFile(json + ' '.repeat(57 - json.length), new Uint8Array(4));
+  assert.equal(await code(bytes), 'ok');
+  await assert.rejects(
+    readSafetensors(memorySource(bytes, 'm.safetensors'), { requireAlignment: true }),
+    (e: BitscaleError) => e.code === 'misaligned' && e.context.tensor === 'w' && e.context.offset === 65,
+  );
+  // still readable without the option: the reader copies into an aligned buffer
+  const f = await readSafetensors(memorySource(bytes));
+  assert.deepEqual([...((await f.readTensor('w')).data as Float32Array)], [0]);
+  const good = await encodeSafetensors([{ name: 'w', dtype: 'F64', shape: [1], data: new Float64Array(1) }, { name: 'b', dtype: 'U8', shape: [3], data: new Uint8Array(3) }]);
+  await readSafetensors(memorySource(good), { requireAlignment: true });
+});

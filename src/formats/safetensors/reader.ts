@@ -1,6 +1,7 @@
 // safetensors reader over a ByteSource: reads only the 8-byte length and the JSON header up
 // front; tensor bytes are read lazily by offset. Layout and validation rules: ./header.ts.
 
+import { DTYPES } from '../../core/dtype.js';
 import { FormatError } from '../../core/errors.js';
 import type { Tensor } from '../../core/tensor.js';
 import { tensorFromBytes, type ByteSource } from '../bytes.js';
@@ -9,6 +10,12 @@ import { parseSafetensorsHeader, SAFETENSORS_MAX_HEADER_BYTES, type SafetensorsT
 export interface SafetensorsReadOptions {
   /** cap on the JSON header length N (default 100 MB, the reference implementation's cap) */
   maxHeaderBytes?: number;
+  /**
+   * Reject tensors whose absolute file offset is not a multiple of their element size
+   * ('misaligned'). Off by default: the format does not require it and reads copy when
+   * needed, but a consumer that maps the file (mmap, zero-copy views) does need it.
+   */
+  requireAlignment?: boolean;
 }
 
 /** One opened safetensors file (or one shard). Tensor reads are lazy. */
@@ -73,6 +80,21 @@ export async function readSafetensors(src: ByteSource, opts: SafetensorsReadOpti
   }
   const headerBytes = await src.read(8, headerLength);
   const h = parseSafetensorsHeader(headerBytes, src.size - 8 - headerLength, file);
+  if (opts.requireAlignment) {
+    for (const t of h.tensors) {
+      const width = DTYPES[t.dtype].bytes;
+      if (t.offset % width !== 0) {
+        throw new FormatError('misaligned', 'tensor data is not aligned to its element size', {
+          file,
+          tensor: t.name,
+          offset: t.offset,
+          expected: `multiple of ${width} for ${t.dtype}`,
+          found: t.offset,
+          hint: 'rewrite the file with a writer that pads the header to 8 bytes and sorts by dtype',
+        });
+      }
+    }
+  }
   const byName = new Map(h.tensors.map((t) => [t.name, t]));
   const names = h.tensors.map((t) => t.name);
 
