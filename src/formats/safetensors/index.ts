@@ -3,7 +3,7 @@
  * `formats/io` (`openSafetensorsFile`, `openSafetensorsDir`, `writeSafetensorsFile`).
  *
  * Read:
- * - `readSafetensors(src, {maxHeaderBytes?})` → SafetensorsFile: `metadata` (__metadata__),
+ * - `readSafetensors(src, {maxHeaderBytes?, requireAlignment?})` → SafetensorsFile: `metadata` (__metadata__),
  *   `tensors` (SafetensorsTensorInfo {name, dtype, shape, dataOffsets, offset (absolute), byteLength},
  *   in data order), `names()`, `has(n)`, `info(n)`, `readBytes(n)` (raw LE bytes),
  *   `readTensor(n)` → core Tensor (F16/BF16/F8 as raw bit patterns), `close()`.
