@@ -8,7 +8,8 @@
 // x / s in float64, so the graph does too (Cast to F64 around the codec) and casts the result back.
 // Groups: 'token' = one scale per row of the last axis (per token for [T, K], per token and head for
 // [T, H, D]); 'tensor' = one scale for everything; 'static' = a fixed, calibrated scale.
-// Float formats ('F16', 'BF16') round through a Cast (round to nearest even, as quant's casts).
+// Float formats round through a saturating Cast (clip to ±max, then round to nearest even), as quant's
+// float codec; scaled FP8 uses s = up16(amax / fmax), x̂ = s · fp8(x / s), again in float64.
 
 import { ConfigError } from '../core/errors.js';
 import type { GraphBuilder, Value } from './ir.js';
@@ -17,7 +18,11 @@ export type ActQuantSpec =
   | { kind: 'int'; bits: number; symmetric: boolean; granularity: 'token' | 'tensor' }
   /** static per-tensor: `scale` (and `zero` for asymmetric) fixed ahead of time, e.g. from calibration */
   | { kind: 'int'; bits: number; symmetric: boolean; granularity: 'static'; scale: number; zero?: number }
-  | { kind: 'float'; format: 'F16' | 'BF16' };
+  /** a float format: a saturating cast, or (FP8 with `granularity`) absmax-scaled per token / tensor */
+  | { kind: 'float'; format: 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'; granularity?: 'token' | 'tensor' | null };
+
+/** largest finite value of each float format (casts saturate to it, as quant's float codec does) */
+export const FLOAT_MAX = { F16: 65504, BF16: 3.3895313892515355e38, F8_E4M3: 448, F8_E5M2: 57344 } as const;
 
 export function intLimits(bits: number, symmetric: boolean): { qmin: number; qmax: number } {
   if (!Number.isInteger(bits) || bits < 2 || bits > 16) {
@@ -51,7 +56,7 @@ export function roundScaleSig16(b: GraphBuilder, s: Value, dir: 'nearest' | 'dow
 /** x̂ for activations `x` (F32, any rank ≥ 1) under `spec`; returns x itself when spec is null. */
 export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpec | null): Value {
   if (!spec) return x;
-  if (spec.kind === 'float') return b.cast(b.cast(x, spec.format), x.dtype);
+  if (spec.kind === 'float') return fakeQuantFloat(b, x, spec);
   const { qmin, qmax } = intLimits(spec.bits, spec.symmetric);
   const x64 = b.cast(x, 'F64');
   const last = x.shape.length - 1;
@@ -85,4 +90,17 @@ export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpe
   q = b.clip(q, qmin, qmax);
   const deq = b.mul(s, z ? b.sub(q, z) : q);
   return b.cast(deq, x.dtype);
+}
+
+function fakeQuantFloat(b: GraphBuilder, x: Value, spec: Extract<ActQuantSpec, { kind: 'float' }>): Value {
+  const fmax = FLOAT_MAX[spec.format];
+  const roundTrip = (v: Value) => b.cast(b.clip(v, -fmax, fmax), spec.format);
+  if (!spec.granularity) return b.cast(roundTrip(x), x.dtype);
+  if (spec.format === 'F16' || spec.format === 'BF16') throw new ConfigError('bad_option', 'scaled casts are for FP8 formats', { field: 'granularity', found: spec.format });
+  const x64 = b.cast(x, 'F64');
+  const axes = spec.granularity === 'token' ? [x.shape.length - 1] : x.shape.map((_, i) => i);
+  const s = roundScaleSig16(b, b.div(b.max(b.abs(x64), axes, true), fmax), 'up');
+  const zero = b.equal(s, 0);
+  const y = b.mul(s, b.cast(roundTrip(b.div(x64, b.where(zero, 1, s))), 'F64'));
+  return b.cast(b.where(zero, 0, y), x.dtype);
 }

@@ -67,13 +67,15 @@ export function parseWeightScheme(s: string): QuantScheme {
   return /^\d+$/.test(s) ? parseScheme(`int${s}-channel`) : parseScheme(s);
 }
 
-/** '8' → int8 per token (dynamic, symmetric); 'fp16' / 'bf16' → a float cast. */
+/** '8' → int8 per token (dynamic, symmetric); 'fp16' / 'bf16' / 'fp8-e4m3' → a float cast; 'fp8-token' → scaled FP8. */
 export function parseActSpec(s: string | undefined, flag: string): ActQuantSpec | null {
   if (s === undefined || s === '' || s === '32' || s === 'fp32') return null;
   if (s === 'fp16' || s === '16f') return { kind: 'float', format: 'F16' };
   if (s === 'bf16') return { kind: 'float', format: 'BF16' };
+  const f8 = /^fp8(?:-(e4m3|e5m2))?(?:-(token|tensor))?$/.exec(s);
+  if (f8) return { kind: 'float', format: f8[1] === 'e5m2' ? 'F8_E5M2' : 'F8_E4M3', granularity: (f8[2] as 'token' | 'tensor' | undefined) ?? null };
   const m = /^(\d+)(-asym)?(-tensor)?$/.exec(s);
-  if (!m) throw new ConfigError('bad_option', `invalid value for --${flag}`, { field: `--${flag}`, expected: 'N, N-asym, N-tensor, fp16 or bf16', found: s });
+  if (!m) throw new ConfigError('bad_option', `invalid value for --${flag}`, { field: `--${flag}`, expected: 'N, N-asym, N-tensor, fp16, bf16, fp8[-e4m3|-e5m2][-token|-tensor]', found: s });
   const bits = Number(m[1]);
   if (bits < 2 || bits > 16) throw new ConfigError('bad_option', `invalid value for --${flag}`, { field: `--${flag}`, expected: 'bits in 2..16', found: s });
   return { kind: 'int', bits, symmetric: !m[2], granularity: m[3] ? 'tensor' : 'token' };
@@ -82,7 +84,7 @@ export function parseActSpec(s: string | undefined, flag: string): ActQuantSpec 
 function describeAct(a: EngineOptions['activations'] | undefined): string | null {
   if (!a) return null;
   if (typeof a === 'function') return 'per-site';
-  if (a.kind === 'float') return a.format;
+  if (a.kind === 'float') return a.granularity ? `${a.format}-${a.granularity}` : a.format;
   return `int${a.bits}${a.symmetric ? '' : '-asym'}-${a.granularity}`;
 }
 

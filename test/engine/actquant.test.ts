@@ -8,7 +8,7 @@ import { fakeQuantActivation, type ActQuantSpec } from '../../src/engine/actquan
 import { EngineSession } from '../../src/engine/session.js';
 import { interpret } from '../../src/engine/interp.js';
 import { fakeQuant } from '../../src/quant/index.js';
-import type { IntScheme } from '../../src/quant/scheme.js';
+import type { FloatScheme, IntScheme } from '../../src/quant/scheme.js';
 
 const T = 9;
 const K = 48;
@@ -71,3 +71,19 @@ test('float16 activations round like a cast', async () => {
     assert.ok(Math.abs(ort[i] - x[i]) <= Math.abs(x[i]) * 2 ** -11, `index ${i}`);
   }
 });
+
+for (const format of ['F8_E4M3', 'F8_E5M2'] as const) {
+  for (const granularity of [null, 'token', 'tensor'] as const) {
+    test(`${format} ${granularity ?? 'plain cast'} activations equal quant's float codec`, async () => {
+      const x = activations(format.length + (granularity?.length ?? 0));
+      x[4] = 1e6; // saturates in a plain cast
+      const scheme: FloatScheme = {
+        kind: 'float', format,
+        granularity: granularity === null ? null : granularity === 'token' ? { kind: 'channel', axis: 0 } : { kind: 'tensor' },
+      };
+      const want = fakeQuant(x, [T, K], scheme);
+      const { ort } = await runGraph({ kind: 'float', format, granularity }, x);
+      assert.deepEqual(Array.from(ort), Array.from(want));
+    });
+  }
+}

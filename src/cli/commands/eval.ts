@@ -20,7 +20,8 @@ export const meta: CommandMeta = {
   --w-bits SCHEME   weight precision of the linear layers (int4-g128, int8-channel, nf4-g64, q4_k, …;
                     a bare N means intN-channel), applied with quant's fakeQuant
   --low-bit MODE    run int weights in real low bit: nbits (MatMulNBits) or dq (DequantizeLinear)
-  --a-bits A        activations at every linear input: N (int, per token), N-asym, N-tensor, fp16, bf16
+  --a-bits A        activations at every linear input: N (int, per token), N-asym, N-tensor, fp16, bf16,
+                    fp8[-e4m3|-e5m2] (cast) or fp8-…-token / -tensor (absmax-scaled)
   --kv-bits A       KV cache: N (int, per token and head), N-asym, fp16, bf16
   --base MODEL      also report KL divergence and top-1 agreement against this (full-precision) model
   --tokenizer FILE  tokenizer for llama2.c checkpoints (default: tokenizer.bin / tok*.bin beside MODEL)
