@@ -22,6 +22,7 @@ import {
 import { dequantizeGgml, quantizeGgml } from './ggml/index.js';
 import { dequantizeLowBit, lowbitBitsPerWeight, quantizeLowBit } from './lowbit.js';
 import type { QuantScheme } from './scheme.js';
+import { validateQuantized } from './validate.js';
 import type { QuantizeOptions, QuantizedTensor } from './types.js';
 
 /** Quantize `w` (row-major, `shape`) with `scheme`. NaN/±Inf → NumericError 'non_finite' with the index. */
@@ -50,8 +51,9 @@ export function quantize(w: Float32Array, shape: number[], scheme: QuantScheme, 
   }
 }
 
-/** Decode to float32, row-major with q.shape. */
+/** Decode to float32, row-major with q.shape. A malformed tensor (lengths, code range) → FormatError. */
 export function dequantize(q: QuantizedTensor): Float32Array {
+  validateQuantized(q);
   switch (q.kind) {
     case 'int':
       return dequantizeInt(q);

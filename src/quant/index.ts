@@ -29,3 +29,4 @@ export {
   type RunningOptions,
 } from './observers.js';
 export * from './pack.js';
+export { validateQuantized } from './validate.js';

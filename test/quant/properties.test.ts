@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
-import { NumericError } from '../../src/core/errors.js';
+import { NumericError, FormatError } from '../../src/core/errors.js';
 import {
   quantize, dequantize, fakeQuant, parseScheme, intQuantizeValue, scaleLayout,
 } from '../../src/quant/index.js';
@@ -97,4 +97,14 @@ test('minifloat fast encoder equals the arithmetic reference on random values ac
   // dequantize(quantize) of a decoded tensor is the identity for casts
   const q = quantize(Float32Array.from([0.5, -448, 3]), [3], parseScheme('fp8-e4m3-cast'));
   assert.deepEqual([...dequantize(q)], [0.5, -448, 3]);
+});
+
+test('dequantize rejects malformed tensors with a FormatError naming the field', () => {
+  const q = quantize(new Float32Array(64).fill(0.1), [2, 32], parseScheme('int4-g32-asym')) as IntQuantized;
+  assert.throws(() => dequantize({ ...q, scales: new Float32Array(1) }), (e: unknown) => e instanceof FormatError && e.context.field === 'scales');
+  assert.throws(() => dequantize({ ...q, zeros: undefined }), (e: unknown) => e instanceof FormatError && e.context.field === 'zeros');
+  const codes = q.codes.slice();
+  codes[9] = 16;
+  assert.throws(() => dequantize({ ...q, codes }), (e: unknown) => e instanceof FormatError && e.context.index === 9);
+  assert.throws(() => dequantize({ ...q, codes: q.codes.subarray(1) }), FormatError);
 });
