@@ -2,7 +2,9 @@
 // only appear after JSON unescaping, deep nesting, leading junk, empty files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { DTYPES, type DType } from '../../src/core/dtype.js';
 import { BitscaleError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
 import { memorySource } from '../../src/formats/bytes.js';
 import { encodeSafetensors, readSafetensors, topLevelKeys, type SafetensorsWriteTensor } from '../../src/formats/safetensors/index.js';
 
@@ -80,4 +82,31 @@ test('requireAlignment rejects data not aligned to its element size (unpadded he
   assert.deepEqual([...((await f.readTensor('w')).data as Float32Array)], [0]);
   const good = await encodeSafetensors([{ name: 'w', dtype: 'F64', shape: [1], data: new Float64Array(1) }, { name: 'b', dtype: 'U8', shape: [3], data: new Uint8Array(3) }]);
   await readSafetensors(memorySource(good), { requireAlignment: true });
+});
+
+test('seeded random round trips: names, dtypes, shapes, metadata, both orders', async () => {
+  const rng = new Rng(11);
+  const dtypes = Object.keys(DTYPES) as DType[];
+  const alphabet = ['a', 'b', '.', '_', '0', '9', 'é', '"', '\\', '🤗', ' '];
+  for (let it = 0; it < 60; it++) {
+    const names = new Set<string>();
+    while (names.size < rng.nextU32() % 6) names.add(Array.from({ length: 1 + (rng.nextU32() % 6) }, () => alphabet[rng.nextU32() % alphabet.length]).join(''));
+    const tensors: SafetensorsWriteTensor[] = [...names].map((name) => {
+      const dtype = dtypes[rng.nextU32() % dtypes.length];
+      const shape = Array.from({ length: rng.nextU32() % 4 }, () => rng.nextU32() % 4);
+      const n = shape.reduce((a, b) => a * b, 1) * DTYPES[dtype].bytes;
+      return { name, dtype, shape, data: Uint8Array.from({ length: n }, () => rng.nextU32() & 0xff) };
+    });
+    const metadata = rng.nextU32() % 2 ? { k: `v${rng.nextU32()}`, 'ü': '"\\' } : undefined;
+    const order = rng.nextU32() % 2 ? 'given' : 'aligned';
+    const bytes = await encodeSafetensors(tensors, { metadata, order });
+    const f = await readSafetensors(memorySource(bytes));
+    assert.deepEqual(f.metadata, metadata ?? {});
+    assert.deepEqual(new Set(f.names()), names);
+    for (const t of tensors) {
+      assert.deepEqual(f.info(t.name).shape, t.shape);
+      assert.equal(f.info(t.name).dtype, t.dtype);
+      assert.deepEqual(await f.readBytes(t.name), t.data);
+    }
+  }
 });
