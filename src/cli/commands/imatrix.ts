@@ -1,0 +1,48 @@
+// `bitscale imatrix`: argument parsing and printing only; the work is pipeline/calibrate.ts.
+import { ConfigError } from '../../core/errors.js';
+import type { CommandMeta } from '../command.js';
+import { abortSignal, numberOpt, parse } from '../args.js';
+import { out, progressPrinter, reportError } from '../output.js';
+import { runImatrix } from '../../pipeline/calibrate.js';
+
+export const meta: CommandMeta = {
+  name: 'imatrix',
+  summary: 'compute a llama.cpp-compatible importance matrix (GGUF or legacy .dat) from calibration text',
+  usage: `bitscale imatrix MODEL --out FILE [options]
+
+  MODEL              llama2.c checkpoint, GGUF file or Hugging Face directory
+  --out FILE         output file, written atomically
+  --format F         gguf (default, llama.cpp's current format) or dat (legacy imatrix.dat)
+  --calib FILE       calibration text (default: a built-in text, no download)
+  --windows N        windows (default 16); --seq-len N tokens per window (default 128); --seed N
+  --tokenizer FILE   tokenizer for llama2.c checkpoints
+  --overwrite        replace an existing output; --quiet: no progress`,
+};
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const p = parse(
+      argv,
+      {
+        out: { type: 'string' }, format: { type: 'string' }, calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' },
+        seed: { type: 'string' }, tokenizer: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+      },
+      meta.usage,
+    );
+    const v = p.values as Record<string, string | undefined> & { overwrite?: boolean; quiet?: boolean };
+    const model = p.positionals[0];
+    if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL' });
+    if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
+    const format = v.format ?? 'gguf';
+    if (format !== 'gguf' && format !== 'dat') throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | dat', found: format });
+    const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
+    const r = await runImatrix({
+      model, out: v.out, format, calib: v.calib, windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2),
+      seed: int(v.seed, 'seed', 0), tokenizer: v.tokenizer, overwrite: v.overwrite, onProgress: progressPrinter({ quiet: v.quiet }), signal: abortSignal(),
+    });
+    out(`wrote ${r.out}: ${r.entries} entries, ${r.tokens} tokens per entry, from ${r.source}`);
+    return 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}

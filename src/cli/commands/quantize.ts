@@ -1,0 +1,91 @@
+// `bitscale quantize`: argument parsing and printing only; the work is pipeline/quantize.ts.
+import { ConfigError } from '../../core/errors.js';
+import type { CommandMeta } from '../command.js';
+import { abortSignal, numberOpt, parse } from '../args.js';
+import { out, progressPrinter, reportError, table } from '../output.js';
+import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+
+export const meta: CommandMeta = {
+  name: 'quantize',
+  summary: 'post-training quantization (RTN, GPTQ, AWQ; ggml types, int, NF4) to GGUF or safetensors',
+  usage: `bitscale quantize MODEL --out PATH --scheme SCHEME [options]
+
+  MODEL              llama2.c checkpoint, GGUF file or Hugging Face directory
+  --out PATH         output file (gguf) or directory (safetensors, fakequant); written atomically,
+                     with a manifest beside it (PATH.manifest.json, or PATH/bitscale-manifest.json)
+  --format F         gguf (default; per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
+                     scales/g_idx + quantization_config; int schemes), fakequant (float safetensors
+                     holding the quantized values; any scheme). onnx is not available yet
+  --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
+  --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
+  --calib FILE       calibration text (default: a built-in text, no download)
+  --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
+  --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding
+  --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight
+  --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
+  --percdamp X       GPTQ dampening (default 0.01)
+  --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
+  --tokenizer FILE   tokenizer for llama2.c checkpoints
+  --no-verify        skip reloading the output and comparing logits
+  --overwrite        replace an existing output
+  --json             print the report as JSON; --quiet: no progress`,
+};
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const p = parse(
+      argv,
+      {
+        out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
+        calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
+        'target-bpw': { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
+        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+      },
+      meta.usage,
+    );
+    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
+    const model = p.positionals[0];
+    if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
+    if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
+    if (!v.scheme) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme' });
+    const format = (v.format ?? 'gguf') as QuantizeFormat;
+    if (!['gguf', 'safetensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | fakequant', found: format });
+    const method = (v.method ?? 'rtn') as QuantizeMethod;
+    if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
+    const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
+    const r = await quantizeModel({
+      model, out: v.out, format, method, scheme: v.scheme, calib: v.calib, imatrix: v.imatrix,
+      windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
+      targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), actOrder: v['act-order'],
+      percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
+      verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
+    });
+    if (v.json) {
+      out(JSON.stringify(r));
+      return 0;
+    }
+    const counts = new Map<string, number>();
+    for (const t of r.tensors) counts.set(`${t.type} (${t.method})`, (counts.get(`${t.type} (${t.method})`) ?? 0) + 1);
+    const rows: (string | number)[][] = [
+      ['output', `${r.out} (${r.format})`],
+      ['scheme / method', `${r.scheme} / ${r.method}`],
+      ['linear tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
+      ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
+      ['reload check', r.quality.reloadMaxAbsLogitDiff === null ? 'not run' : `max |Δ logit| ${r.quality.reloadMaxAbsLogitDiff.toExponential(2)}`],
+      ['llama.cpp check', r.quality.llamaCpp?.available ? (r.quality.llamaCpp.maxAbsLogitDiff === null ? `failed: ${r.quality.llamaCpp.error}` : `max |Δ logit| ${r.quality.llamaCpp.maxAbsLogitDiff.toExponential(2)}, top-1 agreement ${(100 * r.quality.llamaCpp.top1Agreement!).toFixed(2)}%`) : 'not run'],
+      ['manifest', r.manifest],
+      ['time', `${r.seconds.toFixed(1)} s`],
+    ];
+    if (r.plan) rows.push(['mixed precision', `${r.plan.plan.bitsPerWeight.toFixed(3)} bpw over the linears (target met: ${r.plan.plan.totalBits <= r.plan.plan.budgetBits})`]);
+    out(table(['', ''], rows));
+    const fb = new Map<string, number>();
+    for (const f of r.fallbacks) {
+      const k = f.slice(f.indexOf(': ') + 2);
+      fb.set(k, (fb.get(k) ?? 0) + 1);
+    }
+    if (fb.size) out(`fallbacks (rows not a whole number of blocks, as llama.cpp does): ${[...fb].map(([k, n]) => `${n}× ${k}`).join(', ')}`);
+    return 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}

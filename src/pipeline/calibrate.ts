@@ -1,0 +1,173 @@
+// Calibration: text → seeded token windows → per-layer statistics of every linear layer's input,
+// gathered by running the model block by block on the engine (calibrate-block.ts). Used by
+// `bitscale quantize` (GPTQ Hessians, AWQ magnitudes, imatrix for ggml types) and
+// `bitscale imatrix` (llama.cpp-compatible importance matrix files).
+// Legend: W = windows, T = tokens per window, E = hidden size, K = a linear's input features.
+
+import { readFile } from 'node:fs/promises';
+import { ConfigError, IoError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
+import { ActivationStats } from '../algorithms/stats.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
+import type { Imatrix } from '../formats/imatrix/types.js';
+import { writeImatrixGguf, writeImatrixLegacy } from '../formats/imatrix/index.js';
+import { atomicWriteFile } from '../formats/io/index.js';
+import { loadModel } from '../model/load.js';
+import { prepareHostModel } from '../engine/host.js';
+import type { HostModel } from '../engine/host.js';
+import { hfToGguf } from '../model/names.js';
+import { BUILTIN_CALIBRATION_NAME, BUILTIN_CALIBRATION_TEXT } from './calibrate-text.table.js';
+import { BlockRunner, LINEAR_SITE, SITES, type Site } from './calibrate-block.js';
+
+export interface CalibrationSource {
+  /** file path, or the built-in text's name */
+  name: string;
+  text: string;
+}
+
+/** The calibration text from `file`, or the built-in one (documented in calibrate-text.table.ts). */
+export async function calibrationSource(file?: string): Promise<CalibrationSource> {
+  if (!file) return { name: BUILTIN_CALIBRATION_NAME, text: BUILTIN_CALIBRATION_TEXT };
+  try {
+    return { name: file, text: await readFile(file, 'utf8') };
+  } catch (e) {
+    throw new IoError('missing_file', 'cannot read the calibration text', { file, hint: (e as Error).message });
+  }
+}
+
+export interface WindowOptions {
+  windows: number;
+  seqLen: number;
+  seed: number;
+}
+
+/**
+ * `windows` token windows of `seqLen` tokens at seeded random offsets of the tokenized text
+ * (BOS first when the tokenizer has one). Short texts are tiled (the stream repeats).
+ */
+export function calibrationWindows(tok: Tokenizer, text: string, o: WindowOptions): number[][] {
+  if (!(o.windows >= 1) || !(o.seqLen >= 2)) {
+    throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'windows/seqLen', found: o });
+  }
+  const ids = tok.encode(text);
+  if (ids.length < 2) throw new ConfigError('bad_option', 'calibration text yields fewer than two tokens', { field: 'calib', found: ids.length });
+  const bos = tok.bosId;
+  const body = bos === null ? o.seqLen : o.seqLen - 1;
+  let stream = ids;
+  while (stream.length < body + 1) stream = stream.concat(ids);
+  const rng = new Rng(o.seed);
+  const out: number[][] = [];
+  for (let w = 0; w < o.windows; w++) {
+    const start = rng.int(stream.length - body + 1);
+    const win = stream.slice(start, start + body);
+    out.push(bos === null ? win : [bos, ...win]);
+  }
+  return out;
+}
+
+/** Hidden states entering layer 0: the embedding rows of each window, [T, E] each. */
+export function embedWindows(host: HostModel, windows: number[][]): Float32Array[] {
+  const E = host.config.hiddenSize;
+  const emb = host.tensors.get('model.embed_tokens.weight')!;
+  return windows.map((w) => {
+    const x = new Float32Array(w.length * E);
+    w.forEach((t, i) => x.set(emb.subarray(t * E, (t + 1) * E), i * E));
+    return x;
+  });
+}
+
+/** Statistics of the four linear-input sites of one layer. */
+export type SiteStats = Record<Site, ActivationStats>;
+
+export function newSiteStats(host: HostModel, withGram: boolean): SiteStats {
+  const c = host.config;
+  const K: Record<Site, number> = { attn_in: c.hiddenSize, attn_out: c.nHeads * c.headDim, ffn_in: c.hiddenSize, ffn_down: c.intermediateSize };
+  return Object.fromEntries(SITES.map((s) => [s, new ActivationStats(K[s], withGram)])) as SiteStats;
+}
+
+/**
+ * Runs layer `layer` over all windows (inputs `xs`, replaced by the layer outputs), adding the
+ * site inputs to `stats` when given. Weights come from `host` as they are now.
+ */
+export async function runLayer(runner: BlockRunner, host: HostModel, layer: number, xs: Float32Array[], stats: SiteStats | null, signal?: AbortSignal): Promise<void> {
+  const get = (n: string) => host.tensors.get(n)!;
+  for (let w = 0; w < xs.length; w++) {
+    checkAborted(signal);
+    const r = await runner.run(layer, get, xs[w], !!stats);
+    if (stats) for (const s of SITES) stats[s].add(r.sites[s]!);
+    xs[w] = r.y;
+  }
+}
+
+export interface ImatrixOptions {
+  host: HostModel;
+  tokenizer: Tokenizer;
+  source: CalibrationSource;
+  windows: number;
+  seqLen: number;
+  seed: number;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+/**
+ * llama.cpp-style importance matrix of the float model: Σ x_j² and token counts at the input of
+ * every linear layer, keyed by GGUF tensor names (the output layer is left out, as llama-imatrix
+ * does by default).
+ */
+export async function collectImatrix(o: ImatrixOptions): Promise<Imatrix> {
+  const c = o.host.config;
+  const wins = calibrationWindows(o.tokenizer, o.source.text, o);
+  const xs = embedWindows(o.host, wins);
+  const runner = await BlockRunner.create(c, o.seqLen);
+  const entries: Imatrix['entries'] = new Map();
+  const track = new ProgressTracker('imatrix', c.nLayers, o.onProgress, 'layer');
+  try {
+    for (let l = 0; l < c.nLayers; l++) {
+      const st = newSiteStats(o.host, false);
+      await runLayer(runner, o.host, l, xs, st, o.signal);
+      for (const [lin, site] of Object.entries(LINEAR_SITE)) {
+        const name = hfToGguf(`model.layers.${l}.${lin}.weight`) ?? `model.layers.${l}.${lin}.weight`;
+        entries.set(name, { sums: Float32Array.from(st[site].sumSq), counts: [st[site].nTokens] });
+      }
+      track.tick(`layer ${l}`);
+    }
+  } finally {
+    await runner.close();
+  }
+  return { entries, chunkCount: wins.length, chunkSize: o.seqLen, datasets: [o.source.name] };
+}
+
+export interface RunImatrixOptions {
+  model: string;
+  out: string;
+  /** 'gguf' (llama.cpp's current default) or 'dat' (legacy) */
+  format?: 'gguf' | 'dat';
+  calib?: string;
+  windows?: number;
+  seqLen?: number;
+  seed?: number;
+  tokenizer?: string;
+  overwrite?: boolean;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+/** `bitscale imatrix`: collects an importance matrix and writes it atomically; returns a summary. */
+export async function runImatrix(o: RunImatrixOptions): Promise<{ out: string; entries: number; tokens: number; source: string }> {
+  const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
+  try {
+    if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
+    const host = await prepareHostModel(weights);
+    const source = await calibrationSource(o.calib);
+    const seqLen = Math.min(o.seqLen ?? 128, weights.config.maxSeqLen || 2048);
+    const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal });
+    const bytes = (o.format ?? 'gguf') === 'dat' ? writeImatrixLegacy(im) : await writeImatrixGguf(im);
+    await atomicWriteFile(o.out, bytes, { overwrite: o.overwrite });
+    const first = im.entries.values().next().value;
+    return { out: o.out, entries: im.entries.size, tokens: first ? first.counts[0] : 0, source: source.name };
+  } finally {
+    await weights.close();
+  }
+}

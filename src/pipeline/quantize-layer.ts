@@ -1,0 +1,218 @@
+// One layer of `bitscale quantize`: AWQ scaling (folded into the model), then RTN or GPTQ of every
+// linear weight onto its target grid, writing the dequantized weights back into the host model so
+// that later layers calibrate on the quantized network (sequential, block by block).
+// Legend: N = rows (output features), K = input features; weights row-major [N, K].
+
+import { ConfigError } from '../core/errors.js';
+import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
+import type { HostModel } from '../engine/host.js';
+import type { QuantScheme } from '../quant/scheme.js';
+import { fakeQuant } from '../quant/index.js';
+import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../quant/ggml/index.js';
+import { IntGrid, CodebookGrid, type ColumnGrid } from '../algorithms/grid.js';
+import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
+import { gptq, rtnOnGrid } from '../algorithms/gptq.js';
+import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
+import { weightedError } from '../algorithms/stats.js';
+import { LINEAR_SITE, type Site } from './calibrate-block.js';
+import type { SiteStats } from './calibrate.js';
+
+/** What one linear weight is quantized to. */
+export type Target =
+  | { kind: 'ggml'; type: GgmlType; fallbackFrom?: GgmlType }
+  | { kind: 'int'; bits: number; symmetric: boolean; groupSize: number }
+  | { kind: 'nf4'; groupSize: number }
+  | { kind: 'scheme'; scheme: QuantScheme };
+
+// llama.cpp's fallback when a row is not a whole number of 256-value super-blocks (llama-quant.cpp,
+// recalled; not verified against the source): K-quants step to a 32-block type, then F16.
+const KQUANT_FALLBACK: Partial<Record<GgmlType, GgmlType>> = {
+  Q2_K: 'IQ4_NL', Q3_K: 'IQ4_NL', Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0', IQ4_XS: 'IQ4_NL', TQ1_0: 'IQ4_NL', TQ2_0: 'IQ4_NL',
+};
+
+/** The target for a [N, K] weight under `scheme`, with llama.cpp's block-size fallbacks for ggml. */
+export function targetFor(scheme: QuantScheme, k: number): Target {
+  if (scheme.kind === 'ggml') {
+    let t: GgmlType = scheme.type;
+    if (k % GGML_TYPES[t].blockSize !== 0) t = KQUANT_FALLBACK[t] ?? 'F16';
+    if (k % GGML_TYPES[t].blockSize !== 0) t = 'F16';
+    return t === scheme.type ? { kind: 'ggml', type: t } : { kind: 'ggml', type: t, fallbackFrom: scheme.type };
+  }
+  const gsize = (g: QuantScheme & { granularity: unknown }): number => {
+    const gr = (g as { granularity: { kind: string; size?: number; axis?: number } }).granularity;
+    if (gr.kind === 'group') return gr.size!;
+    if (gr.kind === 'channel' && (gr.axis ?? 0) === 0) return k;
+    throw new ConfigError('unsupported', 'only per-group or per-output-channel grids are supported for linear weights', { field: 'scheme', found: gr });
+  };
+  if (scheme.kind === 'int') return { kind: 'int', bits: scheme.bits, symmetric: scheme.symmetric, groupSize: gsize(scheme) };
+  if (scheme.kind === 'codebook' && scheme.book === 'nf4') return { kind: 'nf4', groupSize: gsize(scheme) };
+  return { kind: 'scheme', scheme };
+}
+
+export function targetLabel(t: Target): string {
+  switch (t.kind) {
+    case 'ggml': return t.type;
+    case 'int': return `int${t.bits}-${t.groupSize}${t.symmetric ? '' : '-asym'}`;
+    case 'nf4': return `nf4-${t.groupSize}`;
+    default: return t.scheme.kind;
+  }
+}
+
+/** The column grid GPTQ (and grid RTN) uses for a target, or null when the target has none. */
+export function gridFor(t: Target, n: number, k: number, imatrix?: Float32Array): ColumnGrid | null {
+  if (t.kind === 'int') return new IntGrid(n, k, { bits: t.bits, symmetric: t.symmetric, groupSize: t.groupSize, scaleF16: true });
+  if (t.kind === 'nf4') return new CodebookGrid(n, k, t.groupSize, undefined, true);
+  if (t.kind === 'ggml' && isGptqGgmlType(t.type)) return new GgmlGrid(t.type, n, k, imatrix);
+  return null;
+}
+
+/** Quantize-dequantize with the target by plain RTN (AWQ's search and clip use this). */
+export function fakeQuantFn(t: Target, imatrix?: Float32Array): FakeQuantFn {
+  return (w, n, k) => {
+    if (t.kind === 'ggml') {
+      if (t.type === 'F16' || t.type === 'F32' || t.type === 'BF16' || k % GGML_TYPES[t.type].blockSize !== 0) {
+        return Float64Array.from(dequantizeGgml(t.type === 'F32' ? 'F32' : 'F16', quantizeGgml(t.type === 'F32' ? 'F32' : 'F16', Float32Array.from(w), n, k), n * k));
+      }
+      const im = imatrix && imatrix.length === k ? imatrix : undefined;
+      return Float64Array.from(dequantizeGgml(t.type, quantizeGgml(t.type, Float32Array.from(w), n, k, im), n * k));
+    }
+    if (t.kind === 'scheme') return Float64Array.from(fakeQuant(Float32Array.from(w), [n, k], t.scheme));
+    const g = gridFor({ ...t, groupSize: Math.min(t.groupSize, k) } as Target, n, k)!;
+    return rtnOnGrid(w, n, k, g);
+  };
+}
+
+export interface LinearResult {
+  name: string;
+  target: Target;
+  /** ggml targets: the bytes to store */
+  ggmlBytes?: Uint8Array;
+  /** int/nf4 targets: the grid with codes and parameters */
+  grid?: ColumnGrid;
+  gIdx?: Int32Array;
+  method: 'rtn' | 'gptq';
+  /** output SQNR on the calibration statistics (dB), when measured */
+  sqnrDb?: number;
+  note?: string;
+}
+
+export interface LayerOptions {
+  method: 'rtn' | 'gptq' | 'awq';
+  scheme: QuantScheme;
+  /** per-tensor override of the target (mixed precision) */
+  targetOverride?: (name: string, k: number) => Target | undefined;
+  /** imatrix per canonical tensor name (from a file), else stats' E[x²] is used */
+  imatrix?: (name: string) => Float32Array | undefined;
+  actOrder?: boolean;
+  percdamp?: number;
+  blockSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface AwqRecord {
+  prev: string;
+  linears: string[];
+  alpha: number;
+  lossRtn: number;
+  lossAwq: number;
+}
+
+/** AWQ for one layer: scale search per mapping, folding, stats rescaled to the new inputs, clipping. */
+export function awqLayer(host: HostModel, layer: number, stats: SiteStats, o: LayerOptions): AwqRecord[] {
+  const c = host.config;
+  const p = `model.layers.${layer}.`;
+  const out: AwqRecord[] = [];
+  for (const m of SCALE_MAPPINGS[c.architecture]) {
+    const site: Site = LINEAR_SITE[m.linears[0]];
+    const st = stats[site];
+    const K = st.k;
+    const prevW = host.tensors.get(`${p}${m.prev}.weight`)!;
+    if (m.prevKind === 'linear') {
+      // the previous linear's OUTPUT width must equal K (v → o needs H = Hk)
+      const rows = m.prev === 'self_attn.v_proj' ? c.nKvHeads * c.headDim : c.intermediateSize;
+      if (rows !== K) continue;
+    }
+    const names = m.linears.map((l) => `${p}${l}.weight`);
+    const tgt = o.targetOverride?.(names[0], K) ?? targetFor(o.scheme, K);
+    const fq = fakeQuantFn(tgt, Float32Array.from(st.meanSq()));
+    const lins = names.map((n) => ({ name: n, w: Float64Array.from(host.tensors.get(n)!), n: host.tensors.get(n)!.length / K }));
+    const gram = st.gramFull();
+    const r = awqSearchScales(lins, K, st.meanAbs(), { gram }, fq);
+    const s = r.scales;
+    if (m.prevKind === 'norm') foldIntoNorm(prevW, s);
+    else foldIntoLinearRows(prevW, K, prevW.length / K, s, host.tensors.get(`${p}${m.prev}.bias`));
+    for (const l of lins) scaleInputColumns(host.tensors.get(l.name)!, l.n, K, s);
+    rescaleStats(st, s);
+    // clipping (the reference skips q and k, whose errors matter through the softmax)
+    const g = st.gramFull();
+    const groupSize = tgt.kind === 'ggml' ? GGML_TYPES[tgt.type].blockSize : tgt.kind === 'scheme' ? K : tgt.groupSize;
+    for (const l of lins) {
+      if (/q_proj|k_proj/.test(l.name) || tgt.kind === 'scheme' || groupSize > K) continue;
+      const w = host.tensors.get(l.name)!;
+      const clipped = awqClipSearch(w, l.n, K, groupSize, g, fakeQuantFn(tgt));
+      w.set(clipped.w);
+    }
+    out.push({ prev: m.prev, linears: m.linears, alpha: r.alpha, lossRtn: r.rtnLoss, lossAwq: Math.min(...r.losses) });
+  }
+  return out;
+}
+
+/** Statistics of x/s from those of x. */
+function rescaleStats(st: SiteStats[Site], s: Float64Array): void {
+  const k = st.k;
+  for (let i = 0; i < k; i++) {
+    st.sumSq[i] /= s[i] * s[i];
+    st.sumAbs[i] /= s[i];
+    st.maxAbs[i] /= s[i];
+    if (st.gram) for (let j = i; j < k; j++) st.gram[i * k + j] /= s[i] * s[j];
+  }
+}
+
+/** Quantizes the seven linears of a layer; host weights are replaced by their dequantized values. */
+export function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions): LinearResult[] {
+  const out: LinearResult[] = [];
+  const hess = new Map<Site, Float64Array>();
+  for (const [lin, site] of Object.entries(LINEAR_SITE)) {
+    const name = `model.layers.${layer}.${lin}.weight`;
+    const w = host.tensors.get(name)!;
+    const st = stats?.[site];
+    const K = st ? st.k : site === 'ffn_down' ? host.config.intermediateSize : site === 'attn_out' ? host.config.nHeads * host.config.headDim : host.config.hiddenSize;
+    const N = w.length / K;
+    const tgt = o.targetOverride?.(name, K) ?? targetFor(o.scheme, K);
+    const im = o.imatrix?.(name) ?? (st ? Float32Array.from(st.meanSq()) : undefined);
+    const res: LinearResult = { name, target: tgt, method: 'rtn' };
+    const grid = gridFor(tgt, N, K, im);
+    let wq: Float32Array;
+    if (o.method === 'gptq' && st?.gram && grid) {
+      let h = hess.get(site);
+      if (!h) hess.set(site, (h = st.hessian()));
+      const r = gptq(w, N, K, h, grid, { actOrder: o.actOrder, percdamp: o.percdamp, blockSize: o.blockSize, signal: o.signal });
+      wq = Float32Array.from(r.weights);
+      res.method = 'gptq';
+      res.gIdx = r.gIdx;
+    } else if (tgt.kind === 'ggml') {
+      if (o.method === 'gptq') res.note = `GPTQ cannot target ${tgt.type} yet; importance-weighted RTN used`;
+      const ok = ggmlSupports(tgt.type).quantize;
+      if (!ok) throw new ConfigError('unsupported', `ggml type ${tgt.type} cannot be quantized here yet`, { tensor: name, found: tgt.type });
+      res.ggmlBytes = quantizeGgml(tgt.type, w, N, K, im && GGML_TYPES[tgt.type].quantized ? im : undefined);
+      wq = dequantizeGgml(tgt.type, res.ggmlBytes, N * K);
+    } else if (grid) {
+      wq = Float32Array.from(rtnOnGrid(w, N, K, grid));
+    } else if (tgt.kind === 'scheme') {
+      if (o.method === 'gptq') throw new ConfigError('unsupported', 'GPTQ needs an int, nf4 or ggml target', { field: 'scheme', found: tgt.scheme.kind });
+      wq = fakeQuant(w, [N, K], tgt.scheme);
+    } else {
+      throw new ConfigError('internal', 'no quantizer for target', { tensor: name });
+    }
+    if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid).encode();
+    if (grid && tgt.kind !== 'ggml') res.grid = grid;
+    if (st?.gram && K <= 2048) {
+      const g = st.gramFull();
+      const zero = new Float32Array(w.length);
+      res.sqnrDb = 10 * Math.log10(weightedError(w, zero, g, N, K) / Math.max(1e-300, weightedError(w, wq, g, N, K)));
+    }
+    w.set(wq);
+    out.push(res);
+  }
+  return out;
+}

@@ -1,0 +1,314 @@
+// `bitscale quantize`: load a model, calibrate on seeded windows of text (built-in text unless
+// --calib), quantize layer by layer (RTN / GPTQ / AWQ onto int, NF4 or ggml grids; each layer sees
+// the already-quantized layers before it), write GGUF / fake-quant safetensors / GPTQ-packed
+// safetensors atomically, reload the output and compare its logits with the engine's, and write a
+// manifest (input hashes, settings, seed, tool version, measured quality) beside it.
+// Legend: W = windows, T = tokens per window, V = vocab, N/K = a linear's rows/columns.
+
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
+import type { QuantTensor, Tensor } from '../core/tensor.js';
+import { LlamaEngine } from '../engine/model.js';
+import { prepareHostModel, type HostModel } from '../engine/host.js';
+import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { importance, readImatrix } from '../formats/imatrix/index.js';
+import { loadModel } from '../model/load.js';
+import { hfToGguf } from '../model/names.js';
+import { saveModel } from '../model/save.js';
+import { roundToF16 } from '../numerics/float16.js';
+import { parseScheme, formatScheme } from '../quant/index.js';
+import type { QuantScheme } from '../quant/scheme.js';
+import { BlockRunner } from './calibrate-block.js';
+import { calibrationSource, calibrationWindows, embedWindows, newSiteStats, runLayer } from './calibrate.js';
+import { awqLayer, quantizeLayerLinears, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { planMixedPrecision, type MixedPlanResult } from './quantize-mixed.js';
+import { writeGptqSafetensors } from './quantize-gptq-out.js';
+import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
+
+/** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
+export const TOOL_VERSION = '0.1.0';
+
+export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx';
+export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
+
+export interface QuantizeOptions {
+  model: string;
+  out: string;
+  format: QuantizeFormat;
+  /** parseScheme grammar: q4_0, q4_k, int4-g128, int4-g128-asym, nf4-g64, … */
+  scheme: string;
+  method: QuantizeMethod;
+  /** calibration text file (default: the built-in text) */
+  calib?: string;
+  /** llama.cpp imatrix file (legacy .dat or GGUF) for ggml importance-weighted rounding */
+  imatrix?: string;
+  /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
+  targetBpw?: number;
+  seed?: number;
+  windows?: number;
+  seqLen?: number;
+  actOrder?: boolean;
+  percdamp?: number;
+  tokenizer?: string;
+  /** reload the output and compare logits (default true) */
+  verify?: boolean;
+  /** with verify and GGUF output: also compare with llama.cpp through node-llama-cpp (default true) */
+  checkLlamaCpp?: boolean;
+  overwrite?: boolean;
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+  /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
+  keepHost?: boolean;
+}
+
+export interface QuantizeReport {
+  out: string;
+  manifest: string;
+  format: QuantizeFormat;
+  scheme: string;
+  method: QuantizeMethod;
+  tensors: { name: string; type: string; method: string; sqnrDb: number | null; note?: string }[];
+  fallbacks: string[];
+  awq: AwqRecord[];
+  plan: MixedPlanResult | null;
+  quality: { windows: number; kld: number; top1Agreement: number; reloadMaxAbsLogitDiff: number | null; llamaCpp: LlamaCppCheck | null };
+  seconds: number;
+  /** files written (the model file or the files of the output folder) */
+  files: string[];
+  /** the quantized model as the engine runs it (only with keepHost) */
+  host?: HostModel;
+}
+
+async function hashInput(path: string): Promise<Record<string, string>> {
+  const st = await stat(path);
+  if (st.isFile()) return { [path]: await sha256File(path) };
+  const { readdir } = await import('node:fs/promises');
+  const out: Record<string, string> = {};
+  for (const f of (await readdir(path)).sort()) {
+    if (/\.(safetensors|json|model)$/.test(f)) out[join(path, f)] = await sha256File(join(path, f));
+  }
+  return out;
+}
+
+/** KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows. */
+async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number }> {
+  const V = ref.config.vocabSize;
+  let kl = 0;
+  let agree = 0;
+  let n = 0;
+  for (const w of windows) {
+    const a = await ref.forward(w);
+    const b = await test.forward(w);
+    for (let t = 0; t < w.length; t++) {
+      const la = a.subarray(t * V, (t + 1) * V);
+      const lb = b.subarray(t * V, (t + 1) * V);
+      const lse = (l: Float32Array) => {
+        let m = -Infinity;
+        for (const v of l) m = Math.max(m, v);
+        let s = 0;
+        for (const v of l) s += Math.exp(v - m);
+        return m + Math.log(s);
+      };
+      const za = lse(la);
+      const zb = lse(lb);
+      let k = 0;
+      let ia = 0;
+      let ib = 0;
+      for (let v = 0; v < V; v++) {
+        const lpa = la[v] - za;
+        k += Math.exp(lpa) * (lpa - (lb[v] - zb));
+        if (la[v] > la[ia]) ia = v;
+        if (lb[v] > lb[ib]) ib = v;
+      }
+      kl += k;
+      agree += ia === ib ? 1 : 0;
+      n++;
+    }
+  }
+  return { kld: kl / n, top1: agree / n };
+}
+
+/** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
+function checkGptqShapes(host: HostModel, scheme: QuantScheme): void {
+  if (scheme.kind !== 'int') return;
+  const b = scheme.bits;
+  const g = scheme.granularity.kind === 'group' ? scheme.granularity.size : 0;
+  for (const [name, w] of host.tensors) {
+    if (!isLinear(name)) continue;
+    const c = host.config;
+    const K = /down_proj/.test(name) ? c.intermediateSize : /o_proj/.test(name) ? c.nHeads * c.headDim : c.hiddenSize;
+    const N = w.length / K;
+    if ((K * b) % 32 || (N * b) % 32 || (g && K % g)) {
+      throw new ConfigError('unsupported', 'GPTQ-packed safetensors need K·bits and N·bits to be multiples of 32 and K a multiple of the group size', {
+        tensor: name, expected: `[N, K] with those properties for ${b} bits, group ${g || 'per-channel'}`, found: `[${N}, ${K}]`, hint: 'use --format fakequant or gguf for this model',
+      });
+    }
+  }
+}
+
+function isLinear(name: string): boolean {
+  return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
+}
+
+export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
+  const t0 = Date.now();
+  if (o.format === 'onnx') throw new ConfigError('unsupported', 'ONNX output from `quantize` is not implemented yet', { field: '--format', expected: 'gguf | safetensors | fakequant', found: 'onnx' });
+  const scheme: QuantScheme = parseScheme(o.scheme);
+  if (o.format === 'gguf' && scheme.kind !== 'ggml') {
+    throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
+  }
+  if (o.format === 'safetensors' && scheme.kind !== 'int') {
+    throw new ConfigError('bad_option', 'GPTQ-packed safetensors need an int scheme', { field: '--scheme', expected: 'int4-g128, int4-g128-asym, int8-channel, …', found: o.scheme, hint: 'use --format fakequant for other schemes' });
+  }
+  if (o.targetBpw !== undefined && scheme.kind !== 'ggml') {
+    throw new ConfigError('bad_option', '--target-bpw chooses per-tensor ggml types; give a ggml scheme as the base', { field: '--target-bpw', found: o.scheme });
+  }
+  const seed = o.seed ?? 0;
+  const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
+  try {
+    if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
+    const c = weights.config;
+    const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
+    const nWin = o.windows ?? 16;
+    const source = await calibrationSource(o.calib);
+    const host = await prepareHostModel(weights);
+    const floatHost: HostModel = { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() };
+    const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+    const imFor = (name: string): Float32Array | undefined => {
+      const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
+      return e ? importance(e) : undefined;
+    };
+    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
+    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
+    if (o.format === 'safetensors') checkGptqShapes(host, scheme);
+    const wins = calibrationWindows(weights.tokenizer, source.text, { windows: nWin, seqLen, seed });
+    const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress) : null;
+    const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;
+
+    const results: LinearResult[] = [];
+    const awq: AwqRecord[] = [];
+    const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
+    const runner = needStats ? await BlockRunner.create(c, seqLen) : null;
+    try {
+      const xs = runner ? embedWindows(host, wins) : [];
+      for (let l = 0; l < c.nLayers; l++) {
+        checkAborted(o.signal);
+        const stats = runner ? newSiteStats(host, o.method !== 'rtn' || o.targetBpw !== undefined) : null;
+        if (runner) await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
+        const lo = { method: o.method, scheme, targetOverride, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
+        if (o.method === 'awq' && stats) awq.push(...awqLayer(host, l, stats, lo));
+        results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
+        if (runner) await runLayer(runner, host, l, xs, null, o.signal);
+        track.tick(`layer ${l}`);
+      }
+    } finally {
+      await runner?.close();
+    }
+
+    // what the file will hold for the float tensors: F16 embeddings/head in GGUF
+    const f16Float = o.format === 'gguf';
+    if (f16Float) {
+      for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
+        const t = host.tensors.get(n);
+        if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
+      }
+    }
+    const byName = new Map(results.map((r) => [r.name, r]));
+    const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
+    let files: string[];
+    if (o.format === 'gguf') {
+      const res = await saveModel(weights, o.out, {
+        format: 'gguf',
+        dtype: 'F16',
+        overwrite: o.overwrite,
+        signal: o.signal,
+        tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : changedNorm(n) && !isLinear(n) ? 'F32' : undefined),
+        tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
+          const r = byName.get(n);
+          if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
+          if (changedNorm(n)) return { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! };
+          return null;
+        },
+      });
+      files = res.files;
+    } else if (o.format === 'fakequant') {
+      const res = await saveModel(weights, o.out, {
+        format: 'hf',
+        dtype: 'F32',
+        overwrite: o.overwrite,
+        signal: o.signal,
+        tensor: async (n, src) => (byName.has(n) || changedNorm(n) ? { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! } : null),
+      });
+      files = res.files;
+    } else {
+      files = await writeGptqSafetensors(weights, host, results, scheme, o);
+    }
+
+    // measured quality: held-out windows (another seed), float vs quantized engine, and the reload
+    const verify = o.verify ?? true;
+    const evalWins = verify ? calibrationWindows(weights.tokenizer, source.text, { windows: 2, seqLen, seed: seed + 7919 }) : [];
+    const refEngine = LlamaEngine.fromHost(floatHost);
+    const qEngine = LlamaEngine.fromHost(host);
+    const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
+    let reloadDiff: number | null = null;
+    let llamaCpp: LlamaCppCheck | null = null;
+    if (verify && o.format !== 'safetensors') {
+      const back = await loadModel(o.out, { tokenizer: o.tokenizer });
+      try {
+        const e = await LlamaEngine.create(back);
+        if (o.format === 'gguf' && o.checkLlamaCpp !== false) llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
+        reloadDiff = 0;
+        for (const w of evalWins) {
+          const a = await e.forward(w);
+          const b = await qEngine.forward(w);
+          for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
+        }
+        await e.close();
+      } finally {
+        await back.close();
+      }
+    }
+    await refEngine.close();
+    await qEngine.close();
+
+    const report: QuantizeReport = {
+      out: o.out,
+      manifest: '',
+      format: o.format,
+      scheme: formatScheme(scheme),
+      method: o.method,
+      tensors: results.map((r) => ({ name: r.name, type: targetLabel(r.target), method: r.method, sqnrDb: r.sqnrDb ?? null, ...(r.note ? { note: r.note } : {}) })),
+      fallbacks: results.filter((r) => r.target.kind === 'ggml' && r.target.fallbackFrom).map((r) => `${r.name}: ${(r.target as { fallbackFrom: string }).fallbackFrom} → ${targetLabel(r.target)}`),
+      awq,
+      plan,
+      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp },
+      seconds: (Date.now() - t0) / 1000,
+      files,
+      ...(o.keepHost ? { host } : {}),
+    };
+    const isDir = o.format !== 'gguf';
+    const manifestPath = isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`;
+    report.manifest = manifestPath;
+    const manifest = {
+      tool: 'bitscale',
+      version: TOOL_VERSION,
+      command: 'quantize',
+      input: { model: o.model, sha256: await hashInput(o.model) },
+      calibration: { source: source.name, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
+      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null },
+      output: { files },
+      tensors: report.tensors,
+      fallbacks: report.fallbacks,
+      awq,
+      plan: plan ? plan.plan : null,
+      quality: report.quality,
+    };
+    await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
+    return report;
+  } finally {
+    await weights.close();
+  }
+}
+
