@@ -10,8 +10,8 @@ export interface SweepPointSpec {
   scheme: string;
   /** nominal bits per weight (the scheme's element bits: 1.58 for ternary) */
   bits: number;
-  /** output container */
-  format: 'gguf' | 'safetensors' | 'onnx' | 'none';
+  /** output container ('fakequant': float safetensors holding the dequantized weights, for shapes no packed format takes) */
+  format: 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'none';
   /** target bits-per-weight for mixed-precision points */
   targetBpw?: number;
 }
