@@ -51,7 +51,3 @@ export function clipRatios(opts: { clipRatio?: number | Float32Array; name?: str
   }
   return arr;
 }
-
-export function badOption(what: string, found: unknown, expected: unknown, name?: string): never {
-  throw new ConfigError('bad_option', what, { tensor: name, expected, found });
-}
