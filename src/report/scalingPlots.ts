@@ -2,7 +2,17 @@
 // precision, δ_PTQ vs tokens per post-training width (critical data sizes marked), and iso-compute
 // curves of loss vs precision with the compute-optimal precision marked.
 // Legend: N = parameters, D = tokens, P = bit width, C = compute (FLOPs).
-import { computeOptimalTied, criticalDataSize, deltaPtq, optimalAtPrecision, predict, type ConstantSet } from '../scaling/index.js';
+import {
+  computeOptimalTied,
+  criticalDataSize,
+  deltaPtq,
+  optimalAtPrecision,
+  paretoFrontier,
+  predict,
+  type ConstantSet,
+  type QualityDirection,
+  type QualityPoint,
+} from '../scaling/index.js';
 import { fmtValue, renderChart, type ChartSeries, type ChartSpec } from './svg.js';
 
 export interface ScalingPlotOptions {
@@ -123,4 +133,49 @@ export function isoComputeChart(set: ConstantSet, o: ScalingPlotOptions = {}): N
 /** The three standard charts. */
 export function scalingCharts(set: ConstantSet, o: ScalingPlotOptions = {}): NamedChart[] {
   return [lossVsDataChart(set, o), deltaPtqChart(set, o), isoComputeChart(set, o)];
+}
+
+export interface ParetoChartOptions {
+  title?: string;
+  sizeLabel?: string;
+  qualityLabel?: string;
+  /** log size axis (default true: sizes usually span orders of magnitude) */
+  logSize?: boolean;
+  dir?: QualityDirection;
+}
+
+/**
+ * Size vs quality scatter, one series per bit width, plus the Pareto frontier as a line whose
+ * points carry class 'frontier'. Every point has data-id (the point's id), data-bits, data-size
+ * and data-quality, so `circle.point.frontier[data-id="…"]` finds a frontier point.
+ */
+export function paretoChart(points: readonly QualityPoint[], o: ParetoChartOptions = {}): NamedChart {
+  const dir = o.dir ?? 'higher';
+  const front = paretoFrontier(points, dir);
+  const onFront = new Set(front);
+  const bitsList = [...new Set(points.map((p) => p.bits))].sort((a, b) => a - b);
+  const pt = (p: QualityPoint, extra?: string) => ({
+    x: p.size,
+    y: p.quality,
+    id: p.id,
+    className: extra,
+    label: `${p.id ?? ''} ${p.bits}-bit: size ${fmtValue(p.size)}, quality ${fmtValue(p.quality)}`.trim(),
+    data: { bits: p.bits, size: p.size, quality: p.quality, frontier: onFront.has(p) ? 'true' : 'false' },
+  });
+  const series: ChartSeries[] = bitsList.map((b) => ({
+    id: `bits-${b}`,
+    label: `${b}-bit`,
+    line: false,
+    points: points.filter((p) => p.bits === b).map((p) => pt(p, onFront.has(p) ? 'on-frontier' : undefined)),
+  }));
+  series.push({ id: 'frontier', label: 'Pareto frontier', color: '#000000', dash: '5 3', markers: true, radius: 2.5, points: front.map((p) => pt(p, 'frontier')) });
+  const spec: ChartSpec = {
+    id: 'pareto',
+    title: o.title ?? 'Size vs quality',
+    subtitle: `${front.length} of ${points.length} points on the frontier (${dir} quality is better)`,
+    x: { label: o.sizeLabel ?? 'size', scale: (o.logSize ?? true) ? 'log' : 'linear' },
+    y: { label: o.qualityLabel ?? 'quality' },
+    series,
+  };
+  return { name: 'pareto', spec, svg: renderChart(spec) };
 }
