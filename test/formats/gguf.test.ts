@@ -163,7 +163,8 @@ function patched(base: Uint8Array, at: number, bytes: number[]): Uint8Array {
 }
 
 test('bad GGUF inputs give typed errors naming file, field/tensor and offset', async () => {
-  await expectCode(patched(HAND, 0, [0x47, 0x47, 0x4d, 0x4c]), 'bad_magic', { offset: 0 });
+  await expectCode(patched(HAND, 0, [0x47, 0x47, 0x4d, 0x4c]), 'bad_magic', { offset: 0, found: 'GGML' });
+  await expectCode(patched(HAND, 0, [0x00, 0x47, 0xff, 0x4c]), 'bad_magic', { found: '\\x00G\\xffL' });
   await expectCode(patched(HAND, 4, [1, 0, 0, 0]), 'bad_version', { found: 1 });
   await expectCode(patched(HAND, 4, [4, 0, 0, 0]), 'bad_version');
   const be = await expectCode(patched(HAND, 4, [0, 0, 0, 3]), 'bad_version');

@@ -246,7 +246,10 @@ function parseHeader(c: Cursor): ParsedHeader {
   const file = c.file;
   const magic = c.u32('magic');
   if (magic !== GGUF_MAGIC) {
-    throw new FormatError('bad_magic', 'not a GGUF file', { file, field: 'magic', offset: 0, expected: 'GGUF', found: `0x${magic.toString(16).padStart(8, '0')}` });
+    // the four bytes in file order, printable ones as text (e.g. 'GGML' or 'lmgg' from older formats)
+    const b = [0, 8, 16, 24].map((sh) => (magic >>> sh) & 0xff);
+    const shown = b.map((x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, '0')}`)).join('');
+    throw new FormatError('bad_magic', 'not a GGUF file', { file, field: 'magic', offset: 0, expected: 'GGUF', found: shown });
   }
   const version = c.u32('version');
   if (version !== 2 && version !== 3) {
