@@ -116,7 +116,7 @@ export function linearTicks(min: number, max: number, count = 5): number[] {
   return out;
 }
 
-/** Log ticks: powers of ten in range, or 1-2-5 steps when the range spans less than two decades. */
+/** Log ticks: powers of ten in range, or 1-2-5 steps when the range spans at most three decades. */
 export function logTicks(min: number, max: number): number[] {
   if (!(min > 0 && max > min)) return [min];
   const lo = Math.floor(Math.log10(min));
@@ -126,7 +126,7 @@ export function logTicks(min: number, max: number): number[] {
     const lin = linearTicks(min, max).filter((v) => v > 0);
     if (lin.length >= 2) return lin;
   }
-  const mults = hi - lo <= 2 ? [1, 2, 5] : [1];
+  const mults = hi - lo <= 3 ? [1, 2, 5] : [1];
   const out: number[] = [];
   for (let e = lo; e <= hi; e++) {
     for (const m of mults) {
