@@ -21,6 +21,9 @@ export function rounder(mode: Rounding): (x: number) => number {
   return mode === 'half_away' ? roundHalfAwayFromZero : roundHalfEven;
 }
 
+/** Largest relative shortfall of a rounded-down scale (bf16's normal precision); beyond it, round up. */
+const SCALE_DOWN_MAX_REL = 2 ** -7;
+
 /** Code range of an int scheme: [qmin, qmax]. */
 export function intRange(scheme: Pick<IntScheme, 'bits' | 'symmetric'>): { qmin: number; qmax: number } {
   const b = scheme.bits;
@@ -52,12 +55,21 @@ export function intParams(
   const { qmax } = intRange(scheme);
   if (scheme.symmetric) {
     const amax = Math.max(Math.abs(lo), Math.abs(hi));
-    return { scale: roundScale(amax / qmax, scheme.scaleDtype, 'nearest'), zero: 0 };
+    const exact = amax / qmax;
+    let s = roundScale(exact, scheme.scaleDtype, 'nearest');
+    // a subnormal scale dtype value can sit far below the exact scale: then amax would clip by more
+    // than half a step, so round up instead
+    if (amax / s > qmax + 0.5) s = roundScale(exact, scheme.scaleDtype, 'up');
+    return { scale: s, zero: 0 };
   }
   lo = Math.min(lo, 0);
   hi = Math.max(hi, 0);
-  const s = roundScale((hi - lo) / qmax, scheme.scaleDtype, 'down');
+  const exact = (hi - lo) / qmax;
+  let s = roundScale(exact, scheme.scaleDtype, 'down');
   if (s === 0) return { scale: 0, zero: 0 };
+  // subnormal scale dtype values lose relative precision: rounding down would clip hi by many steps,
+  // so round up there (idempotence then holds only up to that group's last code)
+  if ((exact - s) / exact > SCALE_DOWN_MAX_REL) s = roundScale(exact, scheme.scaleDtype, 'up');
   // s ≤ (hi − lo)/qmax (rounded down), so with z = round(−lo/s) lo lands on code 0 unclamped and hi on
   // a code ≥ qmax: the codes span exactly [0, qmax] and a second pass recovers s and z (idempotence).
   // The price: hi may be clipped by at most qmax·(1 − s/s_exact) steps (0 for exact scales).

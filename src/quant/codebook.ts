@@ -131,7 +131,10 @@ export function quantizeCodebook(w: Float32Array, shape: number[], scheme: Codeb
     let amax = Math.max(-mins[s], maxs[s]);
     if (opts.clip) amax = Math.min(amax, Math.max(-opts.clip.min, opts.clip.max));
     if (ratios) amax *= ratios[s];
-    scales[s] = roundScale(amax, scheme.scaleDtype, 'nearest');
+    let sc = roundScale(amax, scheme.scaleDtype, 'nearest');
+    // subnormal scale values can fall far below amax: round up rather than clip the extremes
+    if (amax / sc > 1 + 2 ** -7) sc = roundScale(amax, scheme.scaleDtype, 'up');
+    scales[s] = sc;
   }
   let book: Float32Array;
   if (scheme.book === 'nf4') book = NF4_LEVELS.slice();

@@ -122,3 +122,18 @@ test('exact ties: half_even vs half_away (s = 7/7 = 1), asymmetric ties add z af
   assert.deepEqual([...a.zeros!], [7]);
   assert.deepEqual([...a.codes], [0, 15, 5, 7]);
 });
+
+test('subnormal f16 scales never clip by more than half a step (sym and asym)', () => {
+  const rng = new Rng(77);
+  for (const amp of [3e-6, 1e-6, 3e-7]) {
+    const w = rng.fillNormal(new Float32Array(4 * 32), 0, amp);
+    for (const s of ['int4-g32', 'int8-g32', 'int4-g32-asym', 'int8-g32-asym']) {
+      const q = quantize(w, [4, 32], parseScheme(s)) as IntQuantized;
+      const d = dequantize(q);
+      for (let i = 0; i < w.length; i++) {
+        const sc = q.scales[i >> 5];
+        assert.ok(Math.abs(w[i] - d[i]) <= sc / 2 * (1 + 1e-9), `${s} amp ${amp} i=${i}: |err| ${Math.abs(w[i] - d[i])} vs s/2 ${sc / 2}`);
+      }
+    }
+  }
+});
