@@ -33,13 +33,13 @@ test('every codec has the block size and bytes per block of the core registry', 
   assert.deepEqual(missing.sort(), ['F32', 'F64', 'I16', 'I32', 'I64', 'I8', 'Q8_1', 'Q8_K'].sort());
 });
 
-test('ggmlSupports: IQ1_S/IQ1_M decode only; ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
+test('ggmlSupports: every codec quantizes and decodes; ggml needs an imatrix for IQ2_XXS/IQ2_XS/IQ1_S', () => {
   assert.deepEqual(ggmlSupports('Q4_K'), { quantize: true, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('IQ2_XXS'), { quantize: true, dequantize: true, needsImatrix: true });
-  assert.deepEqual(ggmlSupports('IQ1_S'), { quantize: false, dequantize: true, needsImatrix: true });
+  assert.deepEqual(ggmlSupports('IQ1_S'), { quantize: true, dequantize: true, needsImatrix: true });
   assert.deepEqual(ggmlSupports('IQ3_S'), { quantize: true, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('IQ2_S'), { quantize: true, dequantize: true, needsImatrix: false });
-  assert.deepEqual(ggmlSupports('IQ1_M'), { quantize: false, dequantize: true, needsImatrix: false });
+  assert.deepEqual(ggmlSupports('IQ1_M'), { quantize: true, dequantize: true, needsImatrix: false });
   assert.deepEqual(ggmlSupports('Q8_K'), { quantize: false, dequantize: false, needsImatrix: false });
 });
 
@@ -149,7 +149,7 @@ test('row length not a multiple of the block size → ConfigError with expected/
   assert.throws(() => dequantizeGgml('Q4_0', new Uint8Array(17), 32), ConfigError); // too few bytes
   assert.throws(() => dequantizeGgml('Q4_0', new Uint8Array(18), 33), ConfigError);
   assert.throws(
-    () => quantizeGgml('IQ1_M', new Float32Array(256), 1, 256),
+    () => quantizeGgml('Q8_K', new Float32Array(256), 1, 256),
     (e: unknown) => e instanceof ConfigError && e.code === 'unsupported',
   );
   assert.throws(

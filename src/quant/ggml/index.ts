@@ -17,6 +17,7 @@ import { IQ_GRID_CODECS } from './iq-dequant.js';
 import { quantizeQ4_0Fast, quantizeQ8_0Fast } from './fast.js';
 import { IQ3_QUANTIZERS } from './iq3-quant.js';
 import { IQ2_QUANTIZERS } from './iq2-quant.js';
+import { IQ1_QUANTIZERS } from './iq1-quant.js';
 
 export type { GgmlCodec } from './common.js';
 export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
@@ -37,6 +38,8 @@ export const GGML_CODECS = {
   IQ2_XXS: { ...IQ_GRID_CODECS.IQ2_XXS, quantizeRow: IQ2_QUANTIZERS.IQ2_XXS },
   IQ2_XS: { ...IQ_GRID_CODECS.IQ2_XS, quantizeRow: IQ2_QUANTIZERS.IQ2_XS },
   IQ2_S: { ...IQ_GRID_CODECS.IQ2_S, quantizeRow: IQ2_QUANTIZERS.IQ2_S },
+  IQ1_S: { ...IQ_GRID_CODECS.IQ1_S, quantizeRow: IQ1_QUANTIZERS.IQ1_S },
+  IQ1_M: { ...IQ_GRID_CODECS.IQ1_M, quantizeRow: IQ1_QUANTIZERS.IQ1_M },
 } satisfies Partial<Record<GgmlType, GgmlCodec>>;
 
 export type GgmlCodecType = keyof typeof GGML_CODECS;

@@ -1,6 +1,6 @@
 // Decoders for ggml's grid-based i-quants (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M),
-// bit-exact with ggml's to_float. Quantizers: IQ3_XXS/IQ3_S in iq3-quant.ts, IQ2_XXS/XS/S in
-// iq2-quant.ts; IQ1_S and IQ1_M quantization is not implemented.
+// bit-exact with ggml's to_float. Quantizers: iq3-quant.ts (IQ3_XXS/S), iq2-quant.ts (IQ2_XXS/XS/S)
+// and iq1-quant.ts (IQ1_S/M).
 //
 // Each 256-value super-block is 8 groups of 32; each group is 4 (or 8) grid entries of 8 (or 4)
 // magnitudes, a sign pattern and a small integer sub-scale:

@@ -20,13 +20,13 @@
 
 import { GgmlCodec, GROUP_MAX_EPS, nearestInt as nearestInt_, putF16 } from './common.js';
 import { makeQpQuants } from './fit.js';
-import { IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
+import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
 
 const fr = Math.fround;
 const nearestInt = nearestInt_;
 const KMAP_SIZE = 65536; // 8 levels of 2 bits
 
-interface Iq2Lattice {
+export interface Iq2Lattice {
   size: number;
   /** [size·8] lattice coordinates 2l+1 */
   pos: Int8Array;
@@ -38,17 +38,21 @@ interface Iq2Lattice {
 
 const lattices = new Map<number, Iq2Lattice>();
 
-function lattice(size: 256 | 512 | 1024): Iq2Lattice {
+/**
+ * The 8-dimensional lattice tables of one grid: IQ2_XXS (256), IQ2_XS (512), IQ2_S (1024) from
+ * magnitudes 8/25/43/62, IQ1_S/IQ1_M (2048) from values −1/0/+1 (level = value + 1).
+ */
+export function lattice(size: 256 | 512 | 1024 | 2048): Iq2Lattice {
   const have = lattices.get(size);
   if (have) return have;
-  const bytes = size === 256 ? IQ2XXS_GRID : size === 512 ? IQ2XS_GRID : IQ2S_GRID;
+  const bytes = size === 256 ? IQ2XXS_GRID : size === 512 ? IQ2XS_GRID : size === 1024 ? IQ2S_GRID : IQ1S_GRID;
   const pos = new Int8Array(size * 8);
   const map = new Int32Array(KMAP_SIZE).fill(-1);
   for (let g = 0; g < size; g++) {
     let u = 0;
     for (let i = 0; i < 8; i++) {
       const b = bytes[8 * g + i];
-      const l = b === 0x08 ? 0 : b === 0x19 ? 1 : b === 0x2b ? 2 : 3; // magnitudes 8, 25, 43, 62
+      const l = size === 2048 ? ((b << 24) >> 24) + 1 : b === 0x08 ? 0 : b === 0x19 ? 1 : b === 0x2b ? 2 : 3;
       pos[8 * g + i] = 2 * l + 1;
       u |= l << (2 * i);
     }
@@ -60,15 +64,15 @@ function lattice(size: 256 | 512 | 1024): Iq2Lattice {
 }
 
 /**
- * Grid points at the smallest squared distance from lattice point u (and, for the 256/512 grids,
- * also the second smallest), ordered by (distance, index).
+ * Grid points at the nwant smallest distinct squared distances from lattice point u (nwant = 2
+ * for the 256/512 grids, 1 for 1024, 3 for 2048), ordered by (distance, index).
  */
-function neighbours(t: Iq2Lattice, u: number): Uint16Array {
+export function neighbours(t: Iq2Lattice, u: number): Uint16Array {
   const have = t.near.get(u);
   if (have) return have;
+  const nwant = t.size === 1024 ? 1 : t.size === 2048 ? 3 : 2;
   const d2 = new Int32Array(t.size);
-  let m1 = Infinity;
-  let m2 = Infinity;
+  const levels: number[] = [];
   for (let g = 0; g < t.size; g++) {
     let s = 0;
     for (let i = 0; i < 8; i++) {
@@ -76,14 +80,14 @@ function neighbours(t: Iq2Lattice, u: number): Uint16Array {
       s += diff * diff;
     }
     d2[g] = s;
-    if (s < m1) {
-      m2 = m1;
-      m1 = s;
-    } else if (s > m1 && s < m2) m2 = s;
+    if (!levels.includes(s)) {
+      levels.push(s);
+      levels.sort((a, b) => a - b);
+      if (levels.length > nwant) levels.pop();
+    }
   }
   const list: number[] = [];
-  for (let g = 0; g < t.size; g++) if (d2[g] === m1) list.push(g);
-  if (t.size !== 1024) for (let g = 0; g < t.size; g++) if (d2[g] === m2) list.push(g);
+  for (const lv of levels) for (let g = 0; g < t.size; g++) if (d2[g] === lv) list.push(g);
   const r = Uint16Array.from(list);
   t.near.set(u, r);
   return r;
