@@ -9,7 +9,7 @@ import { TOKENIZER, archKey, LLM, type GgufFile } from '../formats/gguf/index.js
 import { openGgufFile } from '../formats/io/index.js';
 import { tokenizerFromVocab, TOKEN_TYPE, type VocabExport } from '../formats/tokenizer/index.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
-import type { Architecture, ModelConfig } from './config.js';
+import type { Architecture, ModelConfig, RopeScaling } from './config.js';
 import { canonicalTensors, ggufToHf } from './names.js';
 import { lazyTensor } from './tensor-source.js';
 import type { ModelWeights, TensorSource } from './weights.js';
@@ -79,6 +79,24 @@ export function ggufVocab(g: GgufFile): VocabExport | null {
   };
 }
 
+function optId(g: GgufFile, key: string): number | null {
+  const v = g.get(key);
+  return v === undefined ? null : Number(v);
+}
+
+function ropeScalingOf(g: GgufFile, factorKey: string, scalingType: unknown): RopeScaling | null {
+  const saved = g.get('bitscale.rope_scaling');
+  if (typeof saved === 'string') {
+    try {
+      return JSON.parse(saved) as RopeScaling;
+    } catch {
+      throw new FormatError('bad_header', 'bitscale.rope_scaling is not JSON', { file: g.name, field: 'bitscale.rope_scaling', found: saved.slice(0, 80) });
+    }
+  }
+  if (typeof scalingType === 'string' && scalingType !== 'none') return { type: scalingType, factor: num(g, factorKey, 1) };
+  return null;
+}
+
 export function ggufConfig(g: GgufFile, vocab: VocabExport | null): ModelConfig {
   const archName = g.get('general.architecture');
   const architecture = typeof archName === 'string' ? GGUF_ARCHS[archName] : undefined;
@@ -102,13 +120,13 @@ export function ggufConfig(g: GgufFile, vocab: VocabExport | null): ModelConfig 
     maxSeqLen: num(g, k(LLM.contextLength), 2048),
     rmsNormEps: shortestF32(num(g, k(LLM.layerNormRmsEpsilon), 1e-5)),
     ropeTheta: shortestF32(num(g, k(LLM.ropeFreqBase), 10000)),
-    ropeScaling: typeof scalingType === 'string' && scalingType !== 'none' ? { type: scalingType, factor: num(g, k(LLM.ropeScalingFactor), 1) } : null,
+    ropeScaling: ropeScalingOf(g, k(LLM.ropeScalingFactor), scalingType),
     ropeLayout: architecture === 'qwen2' || architecture === 'qwen3' ? 'half' : 'interleaved',
     tiedEmbeddings: !g.has('output.weight'),
     attentionBias: g.has('blk.0.attn_q.bias'),
     qkNorm: g.has('blk.0.attn_q_norm.weight'),
-    bosTokenId: vocab?.bosId ?? null,
-    eosTokenId: vocab?.eosId ?? null,
+    bosTokenId: vocab?.bosId ?? optId(g, TOKENIZER.bosId),
+    eosTokenId: vocab?.eosId ?? optId(g, TOKENIZER.eosId),
   };
 }
 

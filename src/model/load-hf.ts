@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { FormatError } from '../core/errors.js';
 import { parseGenerationConfig } from '../formats/hf/json.js';
-import { fileExists, openSafetensorsDir, readJsonFile } from '../formats/io/index.js';
+import { fileExists, openSafetensorsDir, openSafetensorsFile, openShardedSafetensorsFile, readJsonFile } from '../formats/io/index.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { configFromHfJson } from './hf-config.js';
@@ -21,14 +21,16 @@ export async function loadHfTokenizer(tokenizerJson: string): Promise<HfTokenize
   return new HfTokenizer(await readJsonFile<Record<string, unknown>>(tokenizerJson), cfg, tokenizerJson);
 }
 
-export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null } = {}): Promise<ModelWeights> {
+/** `weights`: one .safetensors file or an index.json to read instead of the directory's default. */
+export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; weights?: string } = {}): Promise<ModelWeights> {
   const cfgPath = join(dir, 'config.json');
   const config = configFromHfJson(await readJsonFile(cfgPath), cfgPath);
   const metadata: Record<string, unknown> = {};
   const genPath = join(dir, 'generation_config.json');
   if (await fileExists(genPath)) metadata['hf.generation_config'] = parseGenerationConfig(await readJsonFile(genPath), genPath);
   const tokenizer = opts.tokenizer !== undefined ? opts.tokenizer : await loadHfTokenizer(join(dir, 'tokenizer.json'));
-  const st = await openSafetensorsDir(dir);
+  const w = opts.weights;
+  const st = w === undefined ? await openSafetensorsDir(dir) : w.endsWith('.json') ? await openShardedSafetensorsFile(w) : await openSafetensorsFile(w);
   try {
     Object.assign(metadata, st.metadata);
     const tensors = new Map<string, TensorSource>();

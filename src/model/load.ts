@@ -61,6 +61,6 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
   const tokenizer = opts.tokenizer === null ? null : opts.tokenizer !== undefined ? await loadTokenizerFile(opts.tokenizer) : undefined;
   if (format === 'gguf') return loadGguf(path, { tokenizer });
   const dir = format === 'safetensors' ? dirname(path) : path;
-  const m = await loadHf(dir, { tokenizer });
+  const m = await loadHf(dir, { tokenizer, weights: format === 'safetensors' ? path : undefined });
   return format === 'safetensors' ? { ...m, source: { format: 'safetensors', path } } : m;
 }

@@ -22,12 +22,12 @@ import { ConfigError, IoError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { bytesOfTyped } from '../formats/bytes.js';
-import { archKey, gv, LLM, TOKENIZER, type GgufValue } from '../formats/gguf/index.js';
+import { archKey, gv, LLM, TOKENIZER, type GgufValue, type GgufWriteTensor } from '../formats/gguf/index.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import { atomicWriteFile, checkOutputPath, writeGgufFile, writeSafetensorsFile, withAtomicFile } from '../formats/io/index.js';
 import { encodeLlama2c, type Llama2cVersion } from '../formats/llama2c/checkpoint.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
-import { spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
+import { bpeTokenizerFiles, spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
 import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
 import type { ModelConfig, RopeLayout } from './config.js';
 import { hfConfigJson } from './hf-config.js';
@@ -138,6 +138,30 @@ export async function saveModel(m: ModelWeights, out: string, opts: SaveOptions)
   }
 }
 
+/**
+ * Per-pair frequency divisors for Llama 3.1 RoPE scaling, as llama.cpp's rope_freqs tensor holds
+ * them: 1 for short wavelengths, `factor` for long ones, and the smooth blend in between
+ * (the same rule as the engine's ropeInvFreq, written as a divisor).
+ */
+export function llama3RopeFactors(c: ModelConfig): Float32Array {
+  const s = c.ropeScaling!;
+  const low = s.lowFreqFactor ?? 1;
+  const high = s.highFreqFactor ?? 4;
+  const old = s.originalMaxPositionEmbeddings ?? 8192;
+  const out = new Float32Array(c.headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const freq = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < old / high) out[i] = 1;
+    else if (wavelen > old / low) out[i] = s.factor;
+    else {
+      const smooth = (old / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
 /** The standard GGUF metadata for a config and vocabulary. */
 export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts: { name?: string; fileType?: number } = {}): Map<string, GgufValue> {
   const { arch } = ggufArch(c);
@@ -165,6 +189,9 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
     md.set(k(LLM.ropeScalingType), gv.str('linear'));
     md.set(k(LLM.ropeScalingFactor), gv.f32(c.ropeScaling.factor));
   }
+  // llama.cpp reads llama3 scaling from a rope_freqs tensor (llama3RopeFactors); the parameters
+  // themselves ride along so that GGUF → HF restores rope_scaling
+  if (c.ropeScaling) md.set('bitscale.rope_scaling', gv.str(JSON.stringify(c.ropeScaling)));
   if (vocab) {
     md.set(TOKENIZER.model, gv.str(vocab.model));
     if (vocab.pre) md.set(TOKENIZER.pre, gv.str(vocab.pre));
@@ -179,6 +206,10 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
     md.set(TOKENIZER.addBos, gv.bool(vocab.addBos));
     md.set(TOKENIZER.addEos, gv.bool(vocab.addEos));
     if (vocab.model === 'llama') md.set(TOKENIZER.addSpacePrefix, gv.bool(vocab.addSpacePrefix));
+  } else {
+    // no vocabulary: keep the special ids so that a later conversion back restores the config
+    if (c.bosTokenId !== null) md.set(TOKENIZER.bosId, gv.u32(c.bosTokenId));
+    if (c.eosTokenId !== null) md.set(TOKENIZER.eosId, gv.u32(c.eosTokenId));
   }
   return md;
 }
@@ -191,7 +222,7 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
   for (const [key, v] of Object.entries(opts.ggufMetadata ?? {})) md.set(key, v);
   const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
   const prepared = new Map<string, Prepared>();
-  const entries = [];
+  const entries: GgufWriteTensor[] = [];
   for (const src of m.tensors.values()) {
     const name = hfToGguf(src.name);
     if (!name) throw new ConfigError('unsupported', 'tensor has no GGUF name', { tensor: src.name });
@@ -221,6 +252,9 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
         return p.bytes;
       },
     });
+  }
+  if (m.config.ropeScaling?.type === 'llama3') {
+    entries.push({ name: 'rope_freqs.weight', type: 'F32', shape: [m.config.headDim / 2], produce: async () => bytesOfTyped(llama3RopeFactors(m.config), 4) });
   }
   await writeGgufFile(out, md, entries, { overwrite: opts.overwrite, inputs: [m.source.path], signal: opts.signal });
   return { format: 'gguf', files: [out], tensors: entries.length };
@@ -274,7 +308,7 @@ async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<
     if (tok instanceof HfTokenizer) files2 = { tokenizer: tok.json, config: tok.config };
     else if (tok?.exportVocab) {
       const v = tok.exportVocab();
-      if (v.model === 'llama') files2 = spmTokenizerFiles(v, m.config.maxSeqLen);
+      files2 = v.model === 'llama' ? spmTokenizerFiles(v, m.config.maxSeqLen) : bpeTokenizerFiles(v, m.config.maxSeqLen);
     }
     if (files2) {
       await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));

@@ -9,7 +9,7 @@ import { parseLlama2cVocab, encodeLlama2cVocab } from '../../src/formats/llama2c
 import { SpmTokenizer } from '../../src/formats/tokenizer/spm.js';
 import { BpeTokenizer, byteToUnicode } from '../../src/formats/tokenizer/bpe.js';
 import { HfTokenizer } from '../../src/formats/tokenizer/hf.js';
-import { llama2cVocabFromSpm, spmVocabFromLlama2c, TOKEN_TYPE } from '../../src/formats/tokenizer/vocab.js';
+import { bpeTokenizerFiles, llama2cVocabFromSpm, spmVocabFromLlama2c, TOKEN_TYPE } from '../../src/formats/tokenizer/vocab.js';
 import { trainBpe, BpeTokenizer as TrainedBpe } from '../../src/train/bpe.js';
 import { Rng } from '../../src/core/rng.js';
 
@@ -69,4 +69,22 @@ test('byte-level BPE ("gpt2") equals @huggingface/tokenizers on the same vocabul
     assert.equal(mine.decode(ids), s);
   }
   assert.equal(byteToUnicode()[32], '\u0120'); // 'Ġ'
+});
+
+test('byte-level BPE vocabularies export to tokenizer.json that the library encodes identically', { skip }, () => {
+  const corpus = readFileSync(resolve(SHARED, 'data/tinyshakespeare.txt'), 'utf8').slice(0, 40_000);
+  const base = new HfTokenizer(new TrainedBpe(trainBpe(corpus, { vocabSize: 500 })).toHfJson(), {}).exportVocab();
+  const text = readFileSync(resolve(SHARED, 'data/tinystories-sample.txt'), 'utf8').replaceAll('<|endoftext|>', '') + " it's 12345 x\r\n\r\n  y";
+  for (const pre of ['default', 'llama-bpe', 'qwen2']) {
+    const v = { ...base, pre, addBos: false };
+    const files = bpeTokenizerFiles(v, 128);
+    const lib = new HfTokenizer(files.tokenizer, files.config);
+    assert.deepEqual(new BpeTokenizer(v).encode(text), lib.encode(text), pre);
+    assert.equal(lib.decode(lib.encode(text)), text);
+    // and back: the library's vocabulary exports to the same GGUF vocabulary
+    const again = lib.exportVocab();
+    assert.equal(again.pre, pre);
+    assert.deepEqual(again.merges, v.merges);
+    assert.deepEqual(again.tokens, v.tokens);
+  }
 });

@@ -6,17 +6,7 @@
 
 import { ConfigError } from '../../core/errors.js';
 import type { EncodeOptions, Tokenizer } from './types.js';
-import { TOKEN_TYPE, type VocabExport } from './vocab.js';
-
-// Node 20's regexes lack inline (?i:…), so the contractions spell out both cases.
-const CONTRACTIONS = "'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD])";
-const PRE_TOKENIZERS: Record<string, string> = {
-  default: "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
-  'llama-bpe': `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
-  qwen2: `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
-};
-PRE_TOKENIZERS.gpt2 = PRE_TOKENIZERS.default;
-PRE_TOKENIZERS.smollm = PRE_TOKENIZERS.default;
+import { BPE_PRE_TOKENIZERS, TOKEN_TYPE, type VocabExport } from './vocab.js';
 
 /** GPT-2's reversible byte → printable character map. */
 export function byteToUnicode(): string[] {
@@ -58,9 +48,9 @@ export class BpeTokenizer implements Tokenizer {
       if (!this.ranks.has(m)) this.ranks.set(m, i);
     });
     const pre = vocab.pre ?? 'default';
-    const src = PRE_TOKENIZERS[pre];
+    const src = BPE_PRE_TOKENIZERS[pre];
     if (!src) {
-      throw new ConfigError('unsupported', 'unknown byte-level BPE pre-tokenizer', { field: 'tokenizer.ggml.pre', expected: Object.keys(PRE_TOKENIZERS).join(', '), found: pre });
+      throw new ConfigError('unsupported', 'unknown byte-level BPE pre-tokenizer', { field: 'tokenizer.ggml.pre', expected: Object.keys(BPE_PRE_TOKENIZERS).join(', '), found: pre });
     }
     this.split = new RegExp(src, 'gu');
   }

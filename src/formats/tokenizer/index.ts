@@ -5,7 +5,7 @@ export { Llama2cTokenizer } from './llama2c.js';
 export { SpmTokenizer } from './spm.js';
 export { BpeTokenizer, byteToUnicode } from './bpe.js';
 export { HfTokenizer } from './hf.js';
-export { TOKEN_TYPE, SPM_SPACE, spmVocabFromLlama2c, llama2cVocabFromSpm, spmMerges, spmTokenizerFiles, type VocabExport, type HfTokenizerFiles } from './vocab.js';
+export { TOKEN_TYPE, SPM_SPACE, spmVocabFromLlama2c, llama2cVocabFromSpm, spmMerges, spmTokenizerFiles, bpeTokenizerFiles, BPE_PRE_TOKENIZERS, type VocabExport, type HfTokenizerFiles } from './vocab.js';
 import type { Tokenizer } from './types.js';
 import { SpmTokenizer } from './spm.js';
 import { BpeTokenizer } from './bpe.js';

@@ -188,3 +188,73 @@ export function spmTokenizerFiles(v: VocabExport, modelMaxLength: number): HfTok
   };
   return { tokenizer, config };
 }
+
+// Pre-tokenizer regexes for byte-level BPE, written for JS (no inline (?i:…) groups), by
+// GGUF tokenizer.ggml.pre name. 'default' is GPT-2's (what ByteLevel's use_regex applies).
+const CONTRACTIONS = "'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD])";
+export const BPE_PRE_TOKENIZERS: Record<string, string> = {
+  default: "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+  'llama-bpe': `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+  qwen2: `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`,
+};
+BPE_PRE_TOKENIZERS.gpt2 = BPE_PRE_TOKENIZERS.default;
+BPE_PRE_TOKENIZERS.smollm = BPE_PRE_TOKENIZERS.default;
+
+/**
+ * tokenizer.json + tokenizer_config.json for a byte-level BPE ('gpt2') vocabulary: BPE with its
+ * merges, a Split on the pre-tokenizer regex then ByteLevel (GPT-2's own regex when pre is
+ * 'default'), control tokens as special added tokens, BOS/EOS added as the vocabulary says.
+ */
+export function bpeTokenizerFiles(v: VocabExport, modelMaxLength: number): HfTokenizerFiles {
+  if (v.model !== 'gpt2' || !v.merges) throw new ConfigError('unsupported', 'expected a byte-level BPE vocabulary with merges', { field: 'tokenizer.ggml.model', expected: 'gpt2', found: v.model });
+  const pre = v.pre ?? 'default';
+  const regex = BPE_PRE_TOKENIZERS[pre];
+  if (!regex) throw new ConfigError('unsupported', 'unknown byte-level BPE pre-tokenizer', { field: 'tokenizer.ggml.pre', expected: Object.keys(BPE_PRE_TOKENIZERS).join(', '), found: pre });
+  const vocab: Record<string, number> = {};
+  v.tokens.forEach((t, i) => {
+    if (!(t in vocab)) vocab[t] = i;
+  });
+  const special = v.tokens
+    .map((t, i) => ({ t, i }))
+    .filter(({ i }) => v.types[i] === TOKEN_TYPE.CONTROL || v.types[i] === TOKEN_TYPE.USER_DEFINED)
+    .map(({ t, i }) => ({ id: i, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: v.types[i] === TOKEN_TYPE.CONTROL }));
+  const name = (i: number | null) => (i === null ? null : v.tokens[i]);
+  const bos = name(v.bosId);
+  const eos = name(v.eosId);
+  const single = [
+    ...(v.addBos && bos ? [{ SpecialToken: { id: bos, type_id: 0 } }] : []),
+    { Sequence: { id: 'A', type_id: 0 } },
+    ...(v.addEos && eos ? [{ SpecialToken: { id: eos, type_id: 0 } }] : []),
+  ];
+  const specialTokens: Record<string, unknown> = {};
+  for (const [t, i] of [[bos, v.bosId], [eos, v.eosId]] as const) {
+    if (t !== null && i !== null) specialTokens[t] = { id: t, ids: [i], tokens: [t] };
+  }
+  const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: special,
+    normalizer: null,
+    pre_tokenizer:
+      pre === 'default' || pre === 'gpt2' || pre === 'smollm'
+        ? byteLevel(true)
+        : { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, byteLevel(false)] },
+    post_processor: { type: 'TemplateProcessing', single, pair: [...single, ...single.map((x) => ('Sequence' in x ? { Sequence: { id: 'B', type_id: 1 } } : x))], special_tokens: specialTokens },
+    decoder: byteLevel(true),
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: v.merges },
+  };
+  const config = {
+    add_bos_token: v.addBos,
+    add_eos_token: v.addEos,
+    bos_token: bos,
+    eos_token: eos,
+    pad_token: name(v.padId),
+    clean_up_tokenization_spaces: false,
+    model_max_length: modelMaxLength,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    added_tokens_decoder: Object.fromEntries(special.map((s) => [String(s.id), { ...s, id: undefined }])),
+  };
+  return { tokenizer, config };
+}

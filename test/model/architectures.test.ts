@@ -1,0 +1,99 @@
+// Architectures beyond stories260K through HF and GGUF: Qwen2 (q/k/v bias), Qwen3 (q/k norm,
+// head_dim ≠ hidden/heads), Llama 3 RoPE scaling (rope_freqs tensor for llama.cpp), GQA. Each
+// converts HF → GGUF → HF with identical tensors and config.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel } from '../../src/model/load.js';
+import { llama3RopeFactors, saveModel } from '../../src/model/save.js';
+import { ropeInvFreq } from '../../src/engine/rope.js';
+import { openGgufFile } from '../../src/formats/io/index.js';
+import { syntheticModel, tinyConfig } from './synthetic.js';
+import type { ModelConfig } from '../../src/model/config.js';
+
+const CASES: [string, Partial<ModelConfig>][] = [
+  ['qwen2 with q/k/v bias', { architecture: 'qwen2', attentionBias: true, tiedEmbeddings: true }],
+  ['qwen3 with q/k norm and head_dim 16', { architecture: 'qwen3', qkNorm: true, headDim: 16 }],
+  ['llama 3 rope scaling', { ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }],
+  ['mistral', { architecture: 'mistral', nKvHeads: 1 }],
+];
+
+for (const [label, over] of CASES) {
+  test(`${label}: HF → GGUF → HF keeps tensors and config`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bitscale-arch-'));
+    try {
+      const m = syntheticModel(tinyConfig(over), 3);
+      await saveModel(m, join(dir, 'hf'), { format: 'hf' });
+      const h = await loadModel(join(dir, 'hf'));
+      assert.deepEqual(h.config, m.config);
+      await saveModel(h, join(dir, 'm.gguf'), { format: 'gguf' });
+      const g = await loadModel(join(dir, 'm.gguf'));
+      const expectLayout = m.config.architecture.startsWith('qwen') ? 'half' : 'interleaved';
+      assert.equal(g.config.ropeLayout, expectLayout);
+      // mistral is written as GGUF "llama" (same graph), so it comes back as llama
+      assert.deepEqual({ ...g.config, ropeLayout: 'half', architecture: m.config.architecture }, m.config);
+      await saveModel(g, join(dir, 'back'), { format: 'hf' });
+      const b = await loadModel(join(dir, 'back'));
+      assert.deepEqual([...b.tensors.keys()], [...m.tensors.keys()]);
+      for (const [name, t] of m.tensors) assert.deepEqual(await b.tensors.get(name)!.readF32(), await t.readF32(), name);
+      await Promise.all([h.close(), g.close(), b.close()]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('llama3 rope_freqs divisors agree with the engine’s scaled inverse frequencies', async () => {
+  const c = tinyConfig({ headDim: 64, nHeads: 2, hiddenSize: 128, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 } });
+  const f = llama3RopeFactors(c);
+  const inv = ropeInvFreq(c);
+  const base = ropeInvFreq({ ...c, ropeScaling: null });
+  assert.equal(f[0], 1);
+  assert.equal(f[31], 8);
+  for (let i = 0; i < 32; i++) assert.ok(Math.abs(base[i] / f[i] - inv[i]) <= 1e-6 * base[i], `pair ${i}`);
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-arch-'));
+  try {
+    await saveModel(syntheticModel(c), join(dir, 'l3.gguf'), { format: 'gguf' });
+    const g = await openGgufFile(join(dir, 'l3.gguf'));
+    assert.deepEqual(g.info('rope_freqs.weight').shape, [32]);
+    await g.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sharded safetensors (index.json) and a lone .safetensors path load like the single file', async () => {
+  const { writeSafetensorsFile, atomicWriteFile } = await import('../../src/formats/io/index.js');
+  const { rmSync: rm, renameSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-shard-'));
+  try {
+    const m = syntheticModel(tinyConfig({ nLayers: 3 }), 5);
+    await saveModel(m, join(dir, 'hf'), { format: 'hf' });
+    const names = [...m.tensors.keys()];
+    const half = Math.ceil(names.length / 2);
+    const weightMap: Record<string, string> = {};
+    for (const [k, part] of [names.slice(0, half), names.slice(half)].entries()) {
+      const file = `model-0000${k + 1}-of-00002.safetensors`;
+      const entries = await Promise.all(part.map(async (n) => ({ name: n, dtype: 'F32' as const, shape: m.tensors.get(n)!.shape, data: await m.tensors.get(n)!.readF32() })));
+      await writeSafetensorsFile(join(dir, 'hf', file), entries, { metadata: { format: 'pt' } });
+      for (const n of part) weightMap[n] = file;
+    }
+    renameSync(join(dir, 'hf', 'model.safetensors'), join(dir, 'lone.safetensors'));
+    await atomicWriteFile(join(dir, 'hf', 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const s = await loadModel(join(dir, 'hf'));
+    assert.deepEqual([...s.tensors.keys()], names);
+    for (const [name, t] of m.tensors) assert.deepEqual(await s.tensors.get(name)!.readF32(), await t.readF32(), name);
+    await s.close();
+    // a lone file next to a config.json: put it back beside the config under another name
+    renameSync(join(dir, 'lone.safetensors'), join(dir, 'hf', 'weights.safetensors'));
+    rm(join(dir, 'hf', 'model.safetensors.index.json'));
+    const one = await loadModel(join(dir, 'hf', 'weights.safetensors'));
+    assert.equal(one.source.format, 'safetensors');
+    assert.deepEqual(await one.tensors.get(names[3])!.readF32(), await m.tensors.get(names[3])!.readF32());
+    await one.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
