@@ -20,7 +20,7 @@ import type { ColumnGrid } from './grid.js';
 
 const QK = 32;
 
-/** The ggml types GPTQ can target here (the K-quants need their per-block hooks first). */
+/** The legacy ggml types GPTQ targets here (the K-quants: ggml-hook-grid.ts). */
 export const GPTQ_GGML_TYPES = ['Q4_0', 'Q5_0', 'Q8_0', 'Q4_1', 'Q5_1'] as const;
 export type GptqGgmlType = (typeof GPTQ_GGML_TYPES)[number];
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
 import { GgmlGrid, GPTQ_GGML_TYPES } from '../../src/algorithms/ggml-grid.js';
+import { HOOK_GRID_TYPES, KQuantGrid } from '../../src/algorithms/ggml-hook-grid.js';
 import { gptq, rtnOnGrid } from '../../src/algorithms/gptq.js';
 import { gramOf, weightedError } from '../../src/algorithms/stats.js';
 import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
@@ -65,4 +66,23 @@ test('GPTQ-optimised Q4_0 and Q4_1 beat ggml RTN on output error', () => {
 test('ggml grid rejects rows that are not whole blocks and types it cannot target', () => {
   assert.throws(() => new GgmlGrid('Q4_0', 2, 40), { code: 'bad_option' });
   assert.throws(() => new GgmlGrid('Q4_K' as never, 2, 256), { code: 'unsupported' });
+});
+
+test('GPTQ onto K-quants (Q2_K … Q6_K) through the ggml block hooks: bytes decode to exactly the GPTQ weights, beating RTN', () => {
+  const N = 8, K = 512, T = 700;
+  const { w, h, gram, imp } = layer(6, N, K, T);
+  for (const type of HOOK_GRID_TYPES) {
+    for (const im of [undefined, imp]) {
+      const grid = new KQuantGrid(type, N, K, im);
+      const res = gptq(w, N, K, h, grid, { actOrder: !!im });
+      const dec = dequantizeGgml(type, grid.encode(), N * K);
+      assert.deepEqual(dec, Float32Array.from(res.weights), `${type} imatrix=${!!im}`);
+      if (!im) {
+        const rtn = dequantizeGgml(type, quantizeGgml(type, w, N, K), N * K);
+        const eR = weightedError(w, rtn, gram, N, K);
+        const eG = weightedError(w, res.weights, gram, N, K);
+        assert.ok(eG < eR, `${type}: GPTQ ${eG} vs RTN ${eR}`);
+      }
+    }
+  }
 });
