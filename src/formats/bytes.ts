@@ -46,6 +46,21 @@ export function memorySource(bytes: Uint8Array, name = '<buffer>'): ByteSource {
   };
 }
 
+/**
+ * A ByteSource over a Blob or File (browsers: <input type=file>, drag and drop; Node 20 has Blob
+ * too). Each read slices the blob, so only the requested range is loaded.
+ */
+export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?? '<blob>'): ByteSource {
+  return {
+    name,
+    size: blob.size,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      checkRange(name, blob.size, offset, length);
+      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    },
+  };
+}
+
 /** Throws 'truncated' if [offset, offset+length) is not inside a source of `size` bytes. */
 export function checkRange(name: string, size: number, offset: number, length: number, field?: string): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { DTYPES, type DType } from '../../src/core/dtype.js';
 import { BitscaleError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
-import { memorySource } from '../../src/formats/bytes.js';
+import { blobSource, memorySource } from '../../src/formats/bytes.js';
 import { encodeSafetensors, readSafetensors, topLevelKeys, type SafetensorsWriteTensor } from '../../src/formats/safetensors/index.js';
 
 function rawFile(header: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -109,4 +109,15 @@ test('seeded random round trips: names, dtypes, shapes, metadata, both orders', 
       assert.deepEqual(await f.readBytes(t.name), t.data);
     }
   }
+});
+
+test('reads through a Blob source (the browser path) fetch only the ranges asked for', async () => {
+  const bytes = await encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1.5, -3]) }]);
+  const blob = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+  const sliced: number[][] = [];
+  const spy = { size: blob.size, slice: (a: number, b: number) => (sliced.push([a, b]), blob.slice(a, b)) } as unknown as Blob;
+  const f = await readSafetensors(blobSource(spy, 'in-browser.safetensors'));
+  assert.deepEqual([...((await f.readTensor('w')).data as Float32Array)], [1.5, -3]);
+  assert.deepEqual(sliced, [[0, 8], [8, f.dataStart], [f.dataStart, f.dataStart + 8]]);
+  await assert.rejects(blobSource(blob).read(bytes.length - 2, 4), (e: BitscaleError) => e.code === 'truncated' && e.context.file === '<blob>');
 });
