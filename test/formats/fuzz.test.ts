@@ -8,7 +8,7 @@ import { BitscaleError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { memorySource, type ByteSource } from '../../src/formats/bytes.js';
 import { encodeGguf, gv, readGguf } from '../../src/formats/gguf/index.js';
-import { encodeSafetensors, readSafetensors } from '../../src/formats/safetensors/index.js';
+import { encodeSafetensors, parseShardIndex, readSafetensors } from '../../src/formats/safetensors/index.js';
 
 const ITERATIONS = 10000;
 /** a hang detector, not a speed check: one tiny file must never take this long */
@@ -157,4 +157,29 @@ test('fuzz: safetensors reader', async () => {
     { metadata: { format: 'pt' } },
   );
   await exercise('safetensors', base, (src) => readSafetensors(src));
+});
+
+test('fuzz: sharded index JSON (random values, random weight_map entries)', () => {
+  const rng = new Rng(303);
+  const leaf = (): unknown => {
+    const k = rng.nextU32() % 8;
+    return [null, true, 1.5, -1, '', 'model-00001-of-00002.safetensors', '../x', 'a/b', []][k];
+  };
+  const value = (d: number): unknown => {
+    if (d > 3 || rng.nextU32() % 3 === 0) return leaf();
+    if (rng.nextU32() % 2) return Array.from({ length: rng.nextU32() % 3 }, () => value(d + 1));
+    return Object.fromEntries(Array.from({ length: rng.nextU32() % 4 }, (_, i) => [['weight_map', 'metadata', `t${i}`, '__proto__'][rng.nextU32() % 4], value(d + 1)]));
+  };
+  let ok = 0;
+  for (let i = 0; i < 3000; i++) {
+    const json = rng.nextU32() % 2 ? { weight_map: value(1), metadata: value(1) } : value(0);
+    try {
+      const idx = parseShardIndex(JSON.parse(JSON.stringify(json ?? null)), 'index.json');
+      for (const f of idx.files) assert.ok(!/[\\/]/.test(f) && f !== '..' && f !== '', `unsafe shard name accepted: ${f}`);
+      ok++;
+    } catch (e) {
+      assert.ok(e instanceof BitscaleError, `iteration ${i}: ${String(e)}`);
+    }
+  }
+  assert.ok(ok > 100, `only ${ok} indexes accepted`);
 });
