@@ -146,11 +146,11 @@ export async function loadGguf(path: string, opts: { tokenizer?: Tokenizer | nul
     const vocab = ggufVocab(g);
     const config = ggufConfig(g, vocab);
     const byName = new Map<string, TensorSource>();
-    const extras: string[] = [];
+    const extras: { name: string; shape: number[]; dtype: string; bytes: number }[] = [];
     for (const t of g.tensors) {
       const name = ggufToHf(t.name);
       if (name === null) {
-        extras.push(t.name); // e.g. rope_freqs.weight (llama3 scaling factors)
+        extras.push({ name: t.name, shape: t.shape, dtype: t.type, bytes: t.byteLength }); // e.g. rope_freqs.weight (llama3 scaling factors)
         continue;
       }
       byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name)));

@@ -45,7 +45,9 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
       tensors.set(name, lazyTensor(name, info.shape, info.dtype, info.byteLength, () => st.readBytes(name)));
     }
     const extra = st.names().filter((n) => !tensors.has(n) && !(n === 'lm_head.weight' && config.tiedEmbeddings));
-    if (extra.length) metadata['bitscale.unmapped_tensors'] = extra;
+    if (extra.length) {
+      metadata['bitscale.unmapped_tensors'] = extra.map((n) => ({ name: n, shape: st.info(n).shape, dtype: st.info(n).dtype, bytes: st.info(n).byteLength }));
+    }
     return { config, tokenizer, tensors, source: { format: 'hf', path: dir }, metadata, close: () => st.close() };
   } catch (e) {
     await st.close();

@@ -50,7 +50,7 @@ export async function readLlama2cLayout(src: Source): Promise<Llama2cLayout> {
 }
 
 /** The tokenizer.bin candidates beside a checkpoint: tokenizer.bin first, then tok*.bin sorted. */
-export async function findLlama2cVocab(checkpoint: string): Promise<{ found: string | null; searched: string[] }> {
+export async function findLlama2cVocab(checkpoint: string, vocabSize?: number): Promise<{ found: string | null; searched: string[] }> {
   const dir = dirname(checkpoint);
   let names: string[] = [];
   try {
@@ -58,8 +58,10 @@ export async function findLlama2cVocab(checkpoint: string): Promise<{ found: str
   } catch {
     names = [];
   }
-  const toks = names.filter((n) => /^tok.*\.bin$/.test(n) && n !== 'tokenizer.bin').sort();
-  const cands = [...names.filter((n) => n === 'tokenizer.bin'), ...toks];
+  // llama2.c names vocabularies tok<V>.bin (tok512.bin, tok4096.bin): the one matching V first
+  const exact = vocabSize !== undefined ? names.filter((n) => n === `tok${vocabSize}.bin`) : [];
+  const toks = names.filter((n) => /^tok.*\.bin$/.test(n) && n !== 'tokenizer.bin' && !exact.includes(n)).sort();
+  const cands = [...names.filter((n) => n === 'tokenizer.bin'), ...exact, ...toks];
   return { found: cands.length ? join(dir, cands[0]) : null, searched: [join(dir, 'tokenizer.bin'), join(dir, 'tok*.bin')] };
 }
 
@@ -77,7 +79,7 @@ export async function loadLlama2c(path: string, opts: Llama2cLoadOptions = {}): 
     if (opts.tokenizer !== null) {
       let tokPath = opts.tokenizer;
       if (tokPath === undefined) {
-        const { found, searched } = await findLlama2cVocab(path);
+        const { found, searched } = await findLlama2cVocab(path, header.vocabSize);
         if (!found) {
           throw new IoError('missing_file', 'no tokenizer found for the llama2.c checkpoint', {
             file: path,

@@ -4,7 +4,8 @@
 //
 // `parameters` counts every stored element. For llama2.c legacy checkpoints that includes the
 // RoPE table the file carries (stories260K: 260,032 weights + 4,096 table floats = 264,128, the
-// figure its README gives); `weightParameters` counts only the model's weights.
+// figure its README gives), and stored tensors outside the model's weights (a GGUF's rope_freqs);
+// `weightParameters` counts only the model's weights.
 
 import { stat } from 'node:fs/promises';
 import { numel } from '../core/tensor.js';
@@ -64,6 +65,14 @@ export async function inspectModel(path: string, opts: { tokenizer?: string } = 
     }));
     const metadata = { ...m.metadata };
     delete metadata['llama2c.labels'];
+    // stored tensors outside the canonical set (rope_freqs, …): listed and counted as file content
+    const unmapped = (metadata['bitscale.unmapped_tensors'] ?? []) as { name: string; shape: number[]; dtype: string; bytes: number }[];
+    delete metadata['bitscale.unmapped_tensors'];
+    let extraParams = 0;
+    for (const u of unmapped) {
+      tensors.push({ name: `${u.name} (not a model weight)`, shape: u.shape, dtype: u.dtype, bytes: u.bytes, bitsPerWeight: numel(u.shape) ? (u.bytes * 8) / numel(u.shape) : 0 });
+      extraParams += numel(u.shape);
+    }
     const rope = Number(metadata['llama2c.rope_table_elements'] ?? 0);
     if (rope > 0) tensors.push({ name: 'llama2c.freq_cis (legacy RoPE table, unused)', shape: [2, m.config.maxSeqLen, m.config.headDim / 2], dtype: 'F32', bytes: 4 * rope, bitsPerWeight: 32 });
     const dtypeTotals: InspectReport['dtypeTotals'] = {};
@@ -81,7 +90,7 @@ export async function inspectModel(path: string, opts: { tokenizer?: string } = 
       format: m.source.format,
       fileBytes: await diskBytes(path),
       config: m.config,
-      parameters: weightParameters + rope,
+      parameters: weightParameters + rope + extraParams,
       weightParameters,
       tensors,
       dtypeTotals,

@@ -59,3 +59,28 @@ test('inspect of damaged inputs: typed errors naming the file', { skip }, async 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('GGUF with llama3 scaling: rope_freqs listed and counted apart from the weights; Q8_0 bits per weight', async () => {
+  const { syntheticModel, tinyConfig } = await import('../model/synthetic.js');
+  const { saveModel } = await import('../../src/model/save.js');
+  const { quantizeGgml } = await import('../../src/quant/ggml/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-insp-'));
+  try {
+    const m = syntheticModel(tinyConfig({ ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }));
+    const out = join(dir, 'm.gguf');
+    await saveModel(m, out, {
+      format: 'gguf',
+      tensorType: (n) => (n.endsWith('gate_proj.weight') ? 'Q8_0' : undefined),
+      tensor: async (n, src) => (n.endsWith('gate_proj.weight') ? { type: 'Q8_0', shape: src.shape, bytes: quantizeGgml('Q8_0', await src.readF32(), src.shape[0], src.shape[1]) } : null),
+    });
+    const r = await inspectModel(out);
+    assert.equal(r.weightParameters, 2 * 64 * 32 + 2 * (32 + 32 * 32 * 2 + 16 * 32 * 2 + 3 * 64 * 32 + 32) + 32);
+    assert.equal(r.parameters, r.weightParameters + 4);
+    assert.ok(r.tensors.some((t) => t.name.startsWith('rope_freqs.weight')));
+    assert.equal(r.dtypeTotals.Q8_0.tensors, 2);
+    assert.equal(r.dtypeTotals.Q8_0.bitsPerWeight, 8.5);
+    assert.equal(r.config.ropeScaling?.type, 'llama3');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
