@@ -1,11 +1,11 @@
 // Llama-family decoder graphs (Llama 2/3, Mistral, Qwen2 with q/k/v bias, Qwen3 with q/k norm,
 // llama2.c checkpoints) built from IR primitives. Two shapes of graph:
-//   full:   tokens [T], positions [T] → logits [T, V] (or [1, V] with lastOnly); causal mask from positions
-//   cached: the same plus past_key.i / past_value.i [Hk, C, D] → present_key.i / present_value.i, a
+//   full:   tokens [B, T], positions [T] → logits [B, T, V] (or [B, 1, V] with lastOnly); causal mask from positions
+//   cached: (B = 1) the same plus past_key.i / past_value.i [Hk, C, D] → present_key.i / present_value.i, a
 //           fixed-capacity KV cache: the new keys are written into slots `positions` (slot = position)
 //           with a one-hot matmul, so every shape stays static and one session serves every step.
 // Attention keeps GQA without copying K/V: queries are grouped as [Hk, G·T, D] against [Hk, C, D].
-// Legend: T = new tokens, C = cache capacity, V = vocab, E = hidden, F = ffn, H = query heads,
+// Legend: B = sequences per run, T = new tokens, C = cache capacity, V = vocab, E = hidden, F = ffn, H = query heads,
 // Hk = KV heads, G = H / Hk, D = head dim, Dr = D / 2.
 
 import { ConfigError } from '../core/errors.js';
@@ -18,6 +18,8 @@ import { applyRope, ropeTables } from './rope.js';
 export interface LlamaGraphOptions {
   /** T: tokens per run */
   tokens: number;
+  /** B: sequences per run (full graphs only; default 1). All share the same positions. */
+  batch?: number;
   /** C: KV-cache capacity; omit for a full-sequence graph without cache */
   cacheCapacity?: number;
   /** return logits for the last token only */
@@ -73,7 +75,7 @@ class Builder {
   }
 
   actIn(x: Value, site: string): Value {
-    if (this.o.statistics) this.b.output(`amax.${site}`, this.b.max(this.b.abs(x), [0, 1], false));
+    if (this.o.statistics) this.b.output(`amax.${site}`, this.b.max(this.b.abs(x), x.shape.map((_, i) => i), false));
     const a = this.o.activations ?? null;
     return fakeQuantActivation(this.b, x, typeof a === 'function' ? a(site) : a);
   }
@@ -83,7 +85,9 @@ class Builder {
 export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const c = m.config;
   const T = o.tokens;
+  const B = o.batch ?? 1;
   const C = o.cacheCapacity;
+  if (!Number.isInteger(B) || B < 1 || (C && B !== 1)) throw new ConfigError('bad_option', 'batch must be a positive integer (1 with a KV cache)', { field: 'batch', found: B });
   if (!Number.isInteger(T) || T < 1) throw new ConfigError('bad_option', 'token count must be a positive integer', { field: 'tokens', found: T });
   if (C !== undefined && (!Number.isInteger(C) || C < T)) throw new ConfigError('bad_option', 'cache capacity must be an integer >= tokens per run', { field: 'cacheCapacity', expected: `>= ${T}`, found: C });
   const E = c.hiddenSize;
@@ -97,10 +101,10 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const L = new Builder(m, o);
   const b = L.b;
 
-  const tokens = b.input('tokens', 'I64', [T]);
+  const tokens = b.input('tokens', 'I64', [B, T]);
   const positions = b.input('positions', 'I64', [T]);
   const embed = L.param('model.embed_tokens.weight', [V, E]);
-  let x = b.gather(embed, tokens, 0); // [T, E]
+  let x = b.gather(embed, tokens, 0); // [B, T, E]
 
   const tab = ropeTables(c, P);
   const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D / 2], data: tab.cos }, 'rope.cos'), positions, 0); // [T, Dr]
@@ -123,9 +127,9 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
     const p = `model.layers.${i}.`;
     const h = L.actIn(b.rmsnorm(x, L.param(`${p}input_layernorm.weight`, [E]), c.rmsNormEps), `${i}.attn_in`);
     const bias = (n: string) => (c.attentionBias ? `${p}self_attn.${n}_proj.bias` : undefined);
-    let q = b.reshape(L.linear(h, `${p}self_attn.q_proj.weight`, H * D, bias('q')), [T, H, D]);
-    let k = b.reshape(L.linear(h, `${p}self_attn.k_proj.weight`, Hk * D, bias('k')), [T, Hk, D]);
-    let v = b.reshape(L.linear(h, `${p}self_attn.v_proj.weight`, Hk * D, bias('v')), [T, Hk, D]);
+    let q = b.reshape(L.linear(h, `${p}self_attn.q_proj.weight`, H * D, bias('q')), [B, T, H, D]);
+    let k = b.reshape(L.linear(h, `${p}self_attn.k_proj.weight`, Hk * D, bias('k')), [B, T, Hk, D]);
+    let v = b.reshape(L.linear(h, `${p}self_attn.v_proj.weight`, Hk * D, bias('v')), [B, T, Hk, D]);
     if (c.qkNorm) {
       q = b.rmsnorm(q, L.param(`${p}self_attn.q_norm.weight`, [D]), c.rmsNormEps);
       k = b.rmsnorm(k, L.param(`${p}self_attn.k_norm.weight`, [D]), c.rmsNormEps);
@@ -134,24 +138,26 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
     k = applyRope(b, k, cos, sin, c.ropeLayout);
     k = fakeQuantActivation(b, k, o.kvCache ?? null);
     v = fakeQuantActivation(b, v, o.kvCache ?? null);
-    let kAll = b.transpose(k, [1, 0, 2]); // [Hk, T, D]
-    let vAll = b.transpose(v, [1, 0, 2]);
+    let kAll = b.transpose(k, [0, 2, 1, 3]); // [B, Hk, T, D]
+    let vAll = b.transpose(v, [0, 2, 1, 3]);
     if (C) {
       const n = kvNames(i);
       const pastK = b.input(n.pastK, 'F32', [Hk, C, D]);
       const pastV = b.input(n.pastV, 'F32', [Hk, C, D]);
-      kAll = b.add(b.mul(pastK, keep!), b.matmul(onehot!, kAll)); // [Hk, C, D]
-      vAll = b.add(b.mul(pastV, keep!), b.matmul(onehot!, vAll));
-      b.output(n.presentK, kAll);
-      b.output(n.presentV, vAll);
+      const presentK = b.add(b.mul(pastK, keep!), b.matmul(onehot!, b.reshape(kAll, [Hk, T, D]))); // [Hk, C, D]
+      const presentV = b.add(b.mul(pastV, keep!), b.matmul(onehot!, b.reshape(vAll, [Hk, T, D])));
+      b.output(n.presentK, presentK);
+      b.output(n.presentV, presentV);
+      kAll = b.reshape(presentK, [1, Hk, C, D]);
+      vAll = b.reshape(presentV, [1, Hk, C, D]);
     }
-    const Ck = kAll.shape[1];
+    const Ck = kAll.shape[2];
     // queries of KV head j are heads j·G … j·G + G − 1
-    const qg = b.reshape(b.transpose(q, [1, 0, 2]), [Hk, G * T, D]);
-    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 2, 1])), invSqrtD); // [Hk, G·T, Ck]
-    scores = b.where(hidden, -Infinity, b.reshape(scores, [Hk, G, T, Ck]));
-    const probs = b.reshape(b.softmax(scores, -1), [Hk, G * T, Ck]);
-    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [H, T, D]), [1, 0, 2]), [T, H * D]);
+    const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
+    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 1, 3, 2])), invSqrtD); // [B, Hk, G·T, Ck]
+    scores = b.where(hidden, -Infinity, b.reshape(scores, [B, Hk, G, T, Ck]));
+    const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, Ck]);
+    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
     const attn = L.linear(L.actIn(ctx, `${i}.attn_out`), `${p}self_attn.o_proj.weight`, E);
     x = b.add(x, attn);
 
@@ -161,7 +167,7 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
     const act = L.actIn(b.mul(b.silu(gate), up), `${i}.ffn_down`);
     x = b.add(x, L.linear(act, `${p}mlp.down_proj.weight`, E));
   }
-  if (o.lastOnly && T > 1) x = b.slice(x, [T - 1], [T], [0]);
+  if (o.lastOnly && T > 1) x = b.slice(x, [T - 1], [T], [1]);
   const xf = L.actIn(b.rmsnorm(x, L.param('model.norm.weight', [E]), c.rmsNormEps), 'lm_head');
   const head = c.tiedEmbeddings ? b.matmul(xf, b.transpose(embed, [1, 0])) : L.linear(xf, 'lm_head.weight', V);
   b.output('logits', head);

@@ -20,8 +20,8 @@ export interface EngineOptions extends PrepareOptions {
   accuracyLevel?: number;
 }
 
-function i64(xs: ArrayLike<number>): Tensor<'I64'> {
-  return { dtype: 'I64', shape: [xs.length], data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))) };
+function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
+  return { dtype: 'I64', shape, data: BigInt64Array.from(Array.from(xs, (x) => BigInt(x))) };
 }
 
 /**
@@ -88,7 +88,22 @@ export class LlamaEngine {
     const start = opts.startPos ?? 0;
     const s = await this.session({ tokens: T, lastOnly: opts.lastOnly, maxPositions: start + T });
     const pos = Array.from({ length: T }, (_, t) => start + t);
-    const r = await s.run({ tokens: i64(tokens), positions: i64(pos) }, ['logits']);
+    const r = await s.run({ tokens: i64(tokens, [1, T]), positions: i64(pos) }, ['logits']);
+    return r.logits.data as Float32Array;
+  }
+
+  /**
+   * Logits [B, T, V] for B sequences of equal length T evaluated in one run (all at positions
+   * 0 … T − 1); row-major, so sequence i's [T, V] block starts at i·T·V.
+   */
+  async forwardBatch(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
+    const B = seqs.length;
+    const T = B ? seqs[0].length : 0;
+    if (!B || !T || seqs.some((x) => x.length !== T)) throw new ConfigError('bad_option', 'batched sequences must be non-empty and of equal length', { field: 'seqs', found: seqs.map((x) => x.length).join(',') });
+    const flat = seqs.flat();
+    this.checkTokens(flat);
+    const s = await this.session({ tokens: T, batch: B, maxPositions: T });
+    const r = await s.run({ tokens: i64(flat, [B, T]), positions: i64(Array.from({ length: T }, (_, t) => t)) }, ['logits']);
     return r.logits.data as Float32Array;
   }
 
@@ -97,7 +112,7 @@ export class LlamaEngine {
     this.checkTokens(tokens);
     const T = tokens.length;
     const s = await this.session({ tokens: T, statistics: true });
-    const r = await s.run({ tokens: i64(tokens), positions: i64(Array.from({ length: T }, (_, t) => t)) });
+    const r = await s.run({ tokens: i64(tokens, [1, T]), positions: i64(Array.from({ length: T }, (_, t) => t)) });
     const out = new Map<string, number>();
     for (const [k, v] of Object.entries(r)) if (k.startsWith('amax.')) out.set(k.slice(5), Number(v.data[0]));
     return out;
@@ -155,7 +170,7 @@ export class Decoder {
     }
     const s = await this.engine.session({ tokens: T, cacheCapacity: this.capacity, lastOnly: opts.lastOnly });
     const feeds: Record<string, Tensor> = {
-      tokens: i64(tokens),
+      tokens: i64(tokens, [1, T]),
       positions: i64(Array.from({ length: T }, (_, t) => this.position + t)),
     };
     for (const [k, v] of this.cache) feeds[k] = v;

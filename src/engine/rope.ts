@@ -61,25 +61,29 @@ export function ropeTables(c: ModelConfig, positions: number): { cos: Float32Arr
 }
 
 /**
- * Rotates x [T, Hx, D] by the angles of its positions. cos/sin are [T, Dr] (already gathered for the
- * positions). 'interleaved' rotates pairs (2i, 2i+1); 'half' rotates (i, i + D/2).
+ * Rotates x [..., T, Hx, D] by the angles of its positions. cos/sin are [T, Dr] (already gathered for
+ * the positions). 'interleaved' rotates pairs (2i, 2i+1); 'half' rotates (i, i + D/2).
  */
 export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
-  const [T, Hx, D] = x.shape;
+  const shape = x.shape;
+  const [T, Hx, D] = shape.slice(-3);
+  const lead = shape.slice(0, -3);
   const Dr = D / 2;
   if (layout === 'interleaved') {
     const c = b.reshape(cos, [T, 1, Dr, 1]);
     const s = b.reshape(sin, [T, 1, Dr, 1]);
-    const xp = b.reshape(x, [T, Hx, Dr, 2]);
-    const x0 = b.slice(xp, [0], [1], [3]);
-    const x1 = b.slice(xp, [1], [2], [3]);
+    const xp = b.reshape(x, [...lead, T, Hx, Dr, 2]);
+    const last = xp.shape.length - 1;
+    const x0 = b.slice(xp, [0], [1], [last]);
+    const x1 = b.slice(xp, [1], [2], [last]);
     const y0 = b.sub(b.mul(x0, c), b.mul(x1, s));
     const y1 = b.add(b.mul(x0, s), b.mul(x1, c));
-    return b.reshape(b.concat([y0, y1], 3), [T, Hx, D]);
+    return b.reshape(b.concat([y0, y1], last), [...shape]);
   }
   const c = b.reshape(cos, [T, 1, Dr]);
   const s = b.reshape(sin, [T, 1, Dr]);
-  const x0 = b.slice(x, [0], [Dr], [2]);
-  const x1 = b.slice(x, [Dr], [D], [2]);
-  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], 2);
+  const last = shape.length - 1;
+  const x0 = b.slice(x, [0], [Dr], [last]);
+  const x1 = b.slice(x, [Dr], [D], [last]);
+  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], last);
 }

@@ -24,5 +24,9 @@ export function engineModel(engine: LlamaEngine): LogitsModel {
       const padded = [...tokens, ...new Array<number>(longest - T).fill(tokens[T - 1])];
       return (await engine.forward(padded)).subarray(0, T * V);
     },
+    logitsBatch: (seqs) => {
+      longest = Math.max(longest, seqs[0].length);
+      return engine.forwardBatch(seqs);
+    },
   };
 }

@@ -24,6 +24,42 @@ import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress
 export interface LogitsModel {
   readonly vocabSize: number;
   logits(tokens: readonly number[]): Promise<Float32Array>;
+  /** optional: logits [B, T, V] for B windows of equal length in one run */
+  logitsBatch?(seqs: readonly (readonly number[])[]): Promise<Float32Array>;
+}
+
+/** Windows per model run: equal-length windows are batched while B·T·V stays under 8M floats (≤ 8). */
+export function defaultBatch(ctx: number, vocab: number): number {
+  return Math.max(1, Math.min(8, Math.floor((1 << 23) / (ctx * vocab))));
+}
+
+/**
+ * Runs `model` over `windows`, batching consecutive equal-length windows, and calls `each` with every
+ * window and its logits [T, V] in order. Returns the seconds spent in the model.
+ */
+async function runWindows(model: LogitsModel, windows: Window[], batch: number, each: (w: Window, logits: Float32Array) => void, signal?: AbortSignal): Promise<number> {
+  let seconds = 0;
+  for (let i = 0; i < windows.length; ) {
+    checkAborted(signal);
+    let j = i + 1;
+    if (model.logitsBatch) while (j < windows.length && j - i < batch && windows[j].tokens.length === windows[i].tokens.length) j++;
+    const group = windows.slice(i, j);
+    const t0 = performance.now();
+    let logits: Float32Array;
+    if (model.logitsBatch && (group.length > 1 || (i > 0 && batch > 1 && group[0].tokens.length === windows[0].tokens.length))) {
+      // a short final group is padded with copies so that it reuses the full batch's graph
+      const seqs = group.map((w) => w.tokens);
+      while (i > 0 && seqs.length < batch) seqs.push(seqs[seqs.length - 1]);
+      logits = await model.logitsBatch(seqs);
+    } else {
+      logits = await model.logits(group[0].tokens);
+    }
+    seconds += (performance.now() - t0) / 1000;
+    const span = group[0].tokens.length * model.vocabSize;
+    group.forEach((w, k) => each(w, logits.subarray(k * span, (k + 1) * span)));
+    i = j;
+  }
+  return seconds;
 }
 
 export type WindowProtocol = 'windows' | 'llamacpp';
@@ -146,6 +182,8 @@ export interface PerplexityResult {
 }
 
 export interface EvalRunOptions extends WindowOptions {
+  /** windows per model run (default: defaultBatch) */
+  batch?: number;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -157,18 +195,12 @@ export async function perplexity(model: LogitsModel, ids: readonly number[], o: 
   const V = model.vocabSize;
   const nlls: number[] = [];
   const track = new ProgressTracker('eval', windows.length, o.onProgress, 'window');
-  let seconds = 0;
   let fed = 0;
-  for (const w of windows) {
-    checkAborted(o.signal);
-    const t0 = performance.now();
-    const logits = await model.logits(w.tokens);
-    seconds += (performance.now() - t0) / 1000;
+  const seconds = await runWindows(model, windows, o.batch ?? defaultBatch(o.ctx, V), (w, logits) => {
     fed += w.tokens.length;
     w.rows.forEach((r, i) => nlls.push(-logProb(logits, r, V, w.targets[i])));
-    const m = meanCi(nlls).mean;
-    track.tick(`ppl ${Math.exp(m).toFixed(4)}`);
-  }
+    track.tick(`ppl ${Math.exp(meanCi(nlls).mean).toFixed(4)}`);
+  }, o.signal);
   const s = meanCi(nlls);
   return {
     nll: s.mean,
@@ -215,21 +247,27 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
   const track = new ProgressTracker('compare', windows.length, o.onProgress, 'window');
   const p = new Float64Array(V);
   const q = new Float64Array(V);
-  for (const w of windows) {
-    checkAborted(o.signal);
-    const lb = await base.logits(w.tokens);
-    const lt = await test.logits(w.tokens);
-    w.rows.forEach((r, i) => {
-      const pb = logSoftmaxRow(lb, r, V, p);
-      const pt = logSoftmaxRow(lt, r, V, q);
-      let kl = 0;
-      for (let v = 0; v < V; v++) kl += Math.exp(p[v]) * (p[v] - q[v]);
-      klds.push(Math.max(0, kl));
-      nb.push(-p[w.targets[i]]);
-      nt.push(-q[w.targets[i]]);
-      if (pb === pt) agree++;
-    });
-    track.tick();
+  // the base model's logits for a batch are kept while the test model runs on the same windows
+  const batch = o.batch ?? defaultBatch(o.ctx, V);
+  for (let i = 0; i < windows.length; i += batch) {
+    const group = windows.slice(i, i + batch);
+    const baseLogits: Float32Array[] = [];
+    await runWindows(base, group, batch, (_w, l) => baseLogits.push(l.slice()), o.signal);
+    let g = 0;
+    await runWindows(test, group, batch, (w, lt) => {
+      const lb = baseLogits[g++];
+      w.rows.forEach((r, j) => {
+        const pb = logSoftmaxRow(lb, r, V, p);
+        const pt = logSoftmaxRow(lt, r, V, q);
+        let kl = 0;
+        for (let v = 0; v < V; v++) kl += Math.exp(p[v]) * (p[v] - q[v]);
+        klds.push(Math.max(0, kl));
+        nb.push(-p[w.targets[j]]);
+        nt.push(-q[w.targets[j]]);
+        if (pb === pt) agree++;
+      });
+      track.tick();
+    }, o.signal);
   }
   const k = meanCi(klds);
   const mb = meanCi(nb).mean;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { referenceForward } from '../../src/model/reference.js';
-import { engineModel } from '../../src/eval/index.js';
+import { engineModel, perplexity } from '../../src/eval/index.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { memorySource, randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 
@@ -128,5 +128,20 @@ test('engineModel pads a short final window into the long session without changi
   const padded = await m.logits(short);
   assert.equal(padded.length, short.length * c.vocabSize);
   assert.ok(maxDiff(padded, await eng.forward(short)) < KV_CACHE_ATOL);
+  await eng.close();
+});
+
+test('batched windows (B sequences per run, short last batch padded) give the unbatched perplexity', async () => {
+  const c = tinyConfig();
+  const eng = await LlamaEngine.create(randomWeights(c, 61));
+  const ids = randomTokens(75, c.vocabSize, 62);
+  const one = await perplexity(engineModel(eng), ids, { ctx: 9, bosId: 1, batch: 1 });
+  const three = await perplexity(engineModel(eng), ids, { ctx: 9, bosId: 1, batch: 3 });
+  assert.equal(three.count, 75);
+  assert.equal(three.windows, one.windows);
+  for (let i = 0; i < one.tokenNll.length; i++) assert.ok(Math.abs(one.tokenNll[i] - three.tokenNll[i]) < 1e-5, `token ${i}`);
+  const batched = await eng.forwardBatch([ids.slice(0, 8), ids.slice(8, 16)]);
+  const V = c.vocabSize;
+  assert.ok(maxDiff(batched.subarray(8 * V), await eng.forward(ids.slice(8, 16))) < KV_CACHE_ATOL);
   await eng.close();
 });
