@@ -66,3 +66,23 @@ test('convert refuses its input, an existing output without --force, and f16 for
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an aborted conversion leaves no output and no temporary file', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-conv-'));
+  try {
+    const ac = new AbortController();
+    let seen = 0;
+    const run = convertModel(CKPT, join(dir, 'a.gguf'), {
+      signal: ac.signal,
+      onProgress: () => {
+        if (++seen === 3) ac.abort();
+      },
+    });
+    await assert.rejects(run, (e: unknown) => (e as { code?: string }).code === 'interrupted');
+    assert.deepEqual(readdirSync(dir), []);
+    await assert.rejects(convertModel(CKPT, join(dir, 'hf'), { signal: AbortSignal.abort() }), (e: unknown) => (e as { code?: string }).code === 'interrupted');
+    assert.deepEqual(readdirSync(dir), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
