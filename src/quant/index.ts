@@ -30,3 +30,13 @@ export {
 } from './observers.js';
 export * from './pack.js';
 export { validateQuantized } from './validate.js';
+export {
+  quantizeGgml,
+  dequantizeGgml,
+  ggmlSupports,
+  GGML_CODECS,
+  GGML_BLOCK_HOOKS,
+  type GgmlCodec,
+  type BlockHook,
+  type GgmlHookType,
+} from './ggml/index.js';
