@@ -6,6 +6,8 @@
 // exact integers); results are rounded to the value's dtype only when returned (Math.fround for F32).
 
 import { ConfigError } from '../core/errors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../numerics/float16.js';
+import { decodeMini, E4M3, E5M2, encodeMini } from '../numerics/minifloat.js';
 import { numel, type Tensor } from '../core/tensor.js';
 import type { Graph, IrTensor, Node, Value } from './ir.js';
 
@@ -117,7 +119,17 @@ function evalNode(n: Node, ins: Arr[]): Arr {
   switch (n.op) {
     case 'Cast': {
       const to = a.to as string;
-      const f = to === 'F32' ? Math.fround : to === 'BOOL' ? (x: number) => (x ? 1 : 0) : to === 'F64' ? (x: number) => x : Math.trunc;
+      const CASTS: Record<string, (x: number) => number> = {
+        F32: Math.fround,
+        F64: (x) => x,
+        BOOL: (x) => (x ? 1 : 0),
+        F16: (x) => f16ToF32(f32ToF16(x)),
+        BF16: (x) => bf16ToF32(f32ToBf16(x)),
+        // ONNX Cast to float8 saturates by default
+        F8_E4M3: (x) => decodeMini(E4M3, encodeMini(E4M3, x, { saturate: true })),
+        F8_E5M2: (x) => decodeMini(E5M2, encodeMini(E5M2, x, { saturate: true })),
+      };
+      const f = CASTS[to] ?? Math.trunc;
       return { shape: outShape, data: ins[0].data.map(f) };
     }
     case 'Clip': {

@@ -82,8 +82,9 @@ for (const format of ['F8_E4M3', 'F8_E5M2'] as const) {
         granularity: granularity === null ? null : granularity === 'token' ? { kind: 'channel', axis: 0 } : { kind: 'tensor' },
       };
       const want = fakeQuant(x, [T, K], scheme);
-      const { ort } = await runGraph({ kind: 'float', format, granularity }, x);
+      const { ort, ref } = await runGraph({ kind: 'float', format, granularity }, x);
       assert.deepEqual(Array.from(ort), Array.from(want));
+      assert.deepEqual(Array.from(ref), Array.from(want));
     });
   }
 }
