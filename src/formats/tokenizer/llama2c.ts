@@ -19,6 +19,8 @@ const BYTE_OFFSET = 3;
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>/;
 
 const utf8 = new TextEncoder();
+/** one binary-string character per byte value (merge.ts keys pieces this way) */
+const BIN = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i));
 
 export class Llama2cTokenizer implements Tokenizer {
   readonly kind = 'llama2c' as const;
@@ -73,7 +75,8 @@ export class Llama2cTokenizer implements Tokenizer {
     for (let i = 0; i < b.length; i++) {
       // extend through continuation bytes, but never past 4 bytes (run.c's str_len < 4)
       if (i + 1 < b.length && (b[i + 1] & 0xc0) === 0x80 && i + 1 - start < 4) continue;
-      const key = bytesToBinary(b.subarray(start, i + 1));
+      let key = BIN[b[start]];
+      for (let j = start + 1; j <= i; j++) key += BIN[b[j]];
       const id = this.mv.lookup.get(key);
       if (id !== undefined) ids.push(id);
       else for (let j = start; j <= i; j++) ids.push(b[j] + BYTE_OFFSET);
