@@ -103,3 +103,10 @@ test('bits per weight of float formats', () => {
   assert.equal(bitsPerWeight(parseScheme('fp8-e4m3'), [64, 64]), 8 + 32 / 64);
   assert.equal(bitsPerWeight(parseScheme('fp16'), [64, 64]), 16);
 });
+
+test('MXFP4 equals ggml MXFP4 (golden-checked in quant/ggml) on random data: same E8M0 floor scale, nearest E2M1', () => {
+  const w = new Rng(3).fillNormal(new Float32Array(64 * 256), 0, 0.05);
+  const ours = fakeQuant(w, [64, 256], parseScheme('mxfp4'));
+  const ggml = fakeQuant(w, [64, 256], { kind: 'ggml', type: 'MXFP4' });
+  assert.deepEqual(ours, ggml);
+});
