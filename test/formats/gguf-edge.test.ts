@@ -78,3 +78,12 @@ test('plain values through get(); absent keys are undefined', async () => {
   assert.equal(f.get('nope'), undefined);
   await assert.rejects(f.readTensor('nope'), (e: BitscaleError) => e.code === 'missing_tensor');
 });
+
+test('strings UTF-8 cannot carry exactly (lone surrogates) are refused by the writer', async () => {
+  await assert.rejects(encodeGguf([['k', gv.str('a\ud800b')]], []), (e: BitscaleError) => e.code === 'bad_string' && e.context.field === 'k');
+  await assert.rejects(encodeGguf([['k', gv.arr('string', ['ok', '\udc00'])]], []), (e: BitscaleError) => e.code === 'bad_string');
+  await assert.rejects(encodeGguf([], [{ name: 'x\ud800', type: 'F32', shape: [1], data: new Float32Array(1) }]), (e: BitscaleError) => e.code === 'bad_string');
+  // a proper surrogate pair (an emoji) is fine
+  const f = await readGguf(memorySource(await encodeGguf([['k', gv.str('🤗')]], [])));
+  assert.equal(f.get('k'), '🤗');
+});

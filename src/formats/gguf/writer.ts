@@ -41,6 +41,8 @@ export interface GgufLayout {
   size: number;
 }
 
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 /** Growable little-endian byte writer. */
 class Out {
   buf = new Uint8Array(1 << 16);
@@ -76,7 +78,10 @@ class Out {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
-  string(s: string): void {
+  /** `ctx` names the key or tensor in the error for a string UTF-8 cannot carry exactly */
+  string(s: string, ctx: { field?: string; tensor?: string }): void {
+    // a lone surrogate would be replaced by U+FFFD on encoding, so the round trip would not be exact
+    if (LONE_SURROGATE.test(s)) throw new FormatError('bad_string', 'string has a lone UTF-16 surrogate (not encodable as UTF-8)', ctx);
     const b = this.enc.encode(s);
     this.u64(b.length);
     this.bytes(b);
@@ -169,7 +174,7 @@ function writeArray(o: Out, a: GgufArray, key: string): void {
   } else if (a.itemType === 'string') {
     for (const s of a.value) {
       if (typeof s !== 'string') throw badValue(key, 'string array item is not a string', s);
-      o.string(s);
+      o.string(s, { field: key });
     }
   } else {
     for (const x of a.value as unknown[]) writeScalar(o, a.itemType, x, key);
@@ -182,7 +187,7 @@ function writeValue(o: Out, v: GgufValue, key: string): void {
   if (v.type === 'array') writeArray(o, v, key);
   else if (v.type === 'string') {
     if (typeof v.value !== 'string') throw badValue(key, 'string value is not a string', (v as { value: unknown }).value);
-    o.string(v.value);
+    o.string(v.value, { field: key });
   } else writeScalar(o, v.type, v.value, key);
 }
 
@@ -221,7 +226,7 @@ export function ggufLayout(metadata: GgufMetadataInput, tensors: readonly GgufWr
   o.u64(tensors.length);
   o.u64(entries.length);
   for (const [k, v] of entries) {
-    o.string(k);
+    o.string(k, { field: k });
     writeValue(o, v, k);
   }
   const names = new Set<string>();
@@ -246,7 +251,7 @@ export function ggufLayout(metadata: GgufMetadataInput, tensors: readonly GgufWr
     let numel = 1;
     for (const d of ne) numel *= d;
     const byteLength = (numel / blockSize) * typeSize;
-    o.string(t.name);
+    o.string(t.name, { tensor: t.name });
     o.u32(ne.length);
     for (const d of ne) o.u64(d);
     o.u32(GGML_TYPES[t.type].id);
