@@ -1,7 +1,9 @@
 // llama2.c checkpoints as ModelWeights: the header gives the config (RoPE theta 10000, RMSNorm
 // epsilon 1e-5, interleaved rotary rows: run.c's fixed choices), tensors are read lazily by
 // offset, and the vocabulary comes from a tokenizer.bin found beside the checkpoint or given.
-// A shared classifier is exposed as tiedEmbeddings with no lm_head tensor.
+// A shared classifier is exposed as tiedEmbeddings with no lm_head tensor. Version 2 (Q8_0)
+// matrices are exposed as F32 (dequantized on read) since their layout is no ggml type;
+// byteLength keeps the stored size, so bits per weight read 8 + 32/GS.
 
 import { dirname, join } from 'node:path';
 import { readdir } from 'node:fs/promises';

@@ -67,6 +67,7 @@ export interface SaveResult {
 }
 
 const FILE_TYPE: Record<FloatDType, number> = { F32: 0, F16: 1, BF16: 32 };
+const TOKEN_TYPE_UNUSED = 5;
 
 /** GGUF architecture name and the rotary layout llama.cpp expects for it. */
 function ggufArch(c: ModelConfig): { arch: string; layout: RopeLayout } {
@@ -119,7 +120,8 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
 async function assertNotInput(m: ModelWeights, out: string): Promise<void> {
   const a = resolve(out);
   const b = resolve(m.source.path);
-  if (a === b || (m.source.format === 'hf' && a === resolve(b)) || b.startsWith(a + '/')) {
+  // the input itself, or a directory that holds it (replacing it would delete the input)
+  if (a === b || b.startsWith(a + '/')) {
     throw new IoError('would_overwrite_input', 'the output path is the model being read', { file: out, found: m.source.path, hint: 'choose a different output path' });
   }
 }
@@ -192,6 +194,18 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
   // llama.cpp reads llama3 scaling from a rope_freqs tensor (llama3RopeFactors); the parameters
   // themselves ride along so that GGUF → HF restores rope_scaling
   if (c.ropeScaling) md.set('bitscale.rope_scaling', gv.str(JSON.stringify(c.ropeScaling)));
+  if (vocab && vocab.tokens.length < c.vocabSize) {
+    // embedding rows past the tokenizer's vocabulary (Qwen pads to a multiple of 128): llama.cpp
+    // wants one token per row, so pad as its converter does with unused [PAD<i>] tokens
+    const extra = c.vocabSize - vocab.tokens.length;
+    const pad = Array.from({ length: extra }, (_, i) => `[PAD${vocab.tokens.length + i}]`);
+    vocab = {
+      ...vocab,
+      tokens: [...vocab.tokens, ...pad],
+      scores: vocab.scores ? Float32Array.from([...vocab.scores, ...new Array(extra).fill(0)]) : null,
+      types: Int32Array.from([...vocab.types, ...new Array(extra).fill(TOKEN_TYPE_UNUSED)]),
+    };
+  }
   if (vocab) {
     md.set(TOKENIZER.model, gv.str(vocab.model));
     if (vocab.pre) md.set(TOKENIZER.pre, gv.str(vocab.pre));

@@ -97,3 +97,27 @@ test('sharded safetensors (index.json) and a lone .safetensors path load like th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a vocabulary shorter than the embedding is padded with unused [PAD] tokens in GGUF', async () => {
+  const { TOKEN_TYPE, spmVocabFromLlama2c } = await import('../../src/formats/tokenizer/vocab.js');
+  const { SpmTokenizer } = await import('../../src/formats/tokenizer/spm.js');
+  const enc = new TextEncoder();
+  const pieces = ['<unk>', '\n<s>\n', '\n</s>\n', ...Array.from({ length: 256 }, (_, i) => `<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`), ' ', 'a', ' a'].map((p) => enc.encode(p));
+  const tok = new SpmTokenizer(spmVocabFromLlama2c({ maxTokenLength: 6, pieces, scores: Float32Array.from(pieces, (_, i) => -i) }));
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-pad-'));
+  try {
+    const m = syntheticModel(tinyConfig({ vocabSize: 264 }), 1, tok);
+    await saveModel(m, join(dir, 'p.gguf'), { format: 'gguf' });
+    const g = await openGgufFile(join(dir, 'p.gguf'));
+    const tokens = g.get('tokenizer.ggml.tokens') as string[];
+    assert.equal(tokens.length, 264);
+    assert.deepEqual(tokens.slice(261), ['\u2581a', '[PAD262]', '[PAD263]']);
+    assert.equal((g.get('tokenizer.ggml.token_type') as number[])[263], TOKEN_TYPE.UNUSED);
+    await g.close();
+    const back = await loadModel(join(dir, 'p.gguf'));
+    assert.deepEqual(back.tokenizer!.encode(' a a'), tok.encode(' a a'));
+    await back.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
