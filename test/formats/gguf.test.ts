@@ -92,6 +92,13 @@ for (const alignment of [32, 64]) {
     assert.deepEqual([...f.metadata.keys()], [...expectedMd.keys()], 'key order kept');
     assert.deepEqual(f.metadata, expectedMd);
     assert.deepEqual(f.tensors.map((t) => t.name), tensors.map((t) => t.name));
+    // llama.cpp's loader wants each offset to be exactly the padded running size of the tensors before it
+    let expectedOffset = 0;
+    for (const t of f.tensors) {
+      assert.equal(t.offset, expectedOffset, t.name);
+      expectedOffset += Math.ceil(t.byteLength / alignment) * alignment;
+    }
+    assert.equal(bytes.length, f.dataStart + expectedOffset, 'file ends after the last padded tensor');
     for (const t of tensors) {
       const info = f.info(t.name);
       assert.equal(info.type, t.type);
