@@ -22,7 +22,10 @@ import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { calibrationSource, calibrationWindows, embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { awqLayer, quantizeLayerLinears, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { awqLayer, quantizeLayerLinears, targetFor, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
+import { quantizeGgml } from '../quant/ggml/index.js';
+import type { ModelWeights } from '../model/weights.js';
 import { planMixedPrecision, type MixedPlanResult } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
@@ -51,7 +54,8 @@ export interface QuantizeOptions {
   seqLen?: number;
   actOrder?: boolean;
   percdamp?: number;
-  tokenizer?: string;
+  /** tokenizer file for llama2.c checkpoints; null loads none (streaming RTN needs none) */
+  tokenizer?: string | null;
   /** reload the output and compare logits (default true) */
   verify?: boolean;
   /** with verify and GGUF output: also compare with llama.cpp through node-llama-cpp (default true) */
@@ -130,6 +134,47 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
   return { kld: kl / n, top1: agree / n };
 }
 
+/**
+ * RTN to GGUF without calibration or verification, one tensor at a time (memory: one tensor):
+ * each linear is read, quantized to its ggml type (imatrix from --imatrix if given) and written.
+ */
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
+  if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
+  const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+  const tensors: QuantizeReport['tensors'] = [];
+  const fallbacks: string[] = [];
+  const typeOf = (n: string, shape: number[]) => (isLinear(n) ? (targetFor(scheme, shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType }) : null);
+  const res = await saveModel(weights, o.out, {
+    format: 'gguf',
+    dtype: 'F16',
+    overwrite: o.overwrite,
+    signal: o.signal,
+    onProgress: o.onProgress,
+    tensorType: (n, src) => typeOf(n, src.shape)?.type,
+    tensor: async (n, src) => {
+      const t = typeOf(n, src.shape);
+      if (!t) return null;
+      const [N, K] = src.shape;
+      const e = fileImatrix?.entries.get(hfToGguf(n) ?? n);
+      const im = e && GGML_TYPES[t.type].quantized ? importance(e) : undefined;
+      tensors.push({ name: n, type: t.type, method: 'rtn', sqnrDb: null });
+      if (t.fallbackFrom) fallbacks.push(`${n}: ${t.fallbackFrom} → ${t.type}`);
+      return { type: t.type, shape: src.shape, bytes: quantizeGgml(t.type, await src.readF32(), N, K, im && im.length === K ? im : undefined) };
+    },
+  });
+  const manifestPath = `${o.out}.manifest.json`;
+  const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
+  const manifest = {
+    tool: 'bitscale', version: TOOL_VERSION, command: 'quantize',
+    input: { model: o.model, sha256: await hashInput(o.model) },
+    calibration: null,
+    settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
+    output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)',
+  };
+  await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
+  return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
+}
+
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
 function checkGptqShapes(host: HostModel, scheme: QuantScheme): void {
   if (scheme.kind !== 'int') return;
@@ -168,6 +213,9 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   const seed = o.seed ?? 0;
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
+    if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
+      return await rtnStreamingGguf(weights, scheme, o, t0);
+    }
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
     const c = weights.config;
     const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
