@@ -197,8 +197,9 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
   if (vocab && vocab.tokens.length < c.vocabSize) {
     // embedding rows past the tokenizer's vocabulary (Qwen pads to a multiple of 128): llama.cpp
     // wants one token per row, so pad as its converter does with unused [PAD<i>] tokens
-    const extra = c.vocabSize - vocab.tokens.length;
-    const pad = Array.from({ length: extra }, (_, i) => `[PAD${vocab.tokens.length + i}]`);
+    const have = vocab.tokens.length;
+    const extra = c.vocabSize - have;
+    const pad = Array.from({ length: extra }, (_, i) => `[PAD${have + i}]`);
     vocab = {
       ...vocab,
       tokens: [...vocab.tokens, ...pad],
