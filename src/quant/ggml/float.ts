@@ -1,10 +1,24 @@
-// F16 and BF16 rows as ggml stores them: 2 little-endian bytes per value, round-to-nearest-even
-// (ggml_fp32_to_fp16_row / ggml_fp32_to_bf16_row_ref). The importance matrix is ignored.
+// F32, F16 and BF16 rows as ggml stores them: F32 is a little-endian copy; F16/BF16 are 2
+// little-endian bytes per value, round-to-nearest-even (ggml_fp32_to_fp16_row /
+// ggml_fp32_to_bf16_row_ref). The importance matrix is ignored.
 
 import { f16ToF32, f32ToBf16, f32ToF16 } from '../../numerics/float16.js';
 import type { GgmlCodec } from './common.js';
 
 export const FLOAT_CODECS = {
+  F32: {
+    blockSize: 1,
+    typeSize: 4,
+    needsImatrix: false,
+    quantizeRow: (x, out) => {
+      const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      for (let i = 0; i < x.length; i++) dv.setFloat32(4 * i, x[i], true);
+    },
+    dequantize: (b, out) => {
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
+    },
+  },
   F16: {
     blockSize: 1,
     typeSize: 2,
