@@ -57,7 +57,13 @@ export async function loadTokenizerFile(path: string, vocabSize?: number): Promi
 
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ModelWeights> {
   const format = opts.format ?? (await detectFormat(path));
-  if (format === 'llama2c') return loadLlama2c(path, { tokenizer: opts.tokenizer });
+  if (format === 'llama2c') {
+    if (typeof opts.tokenizer === 'string' && opts.tokenizer.endsWith('.json')) {
+      const m = await loadLlama2c(path, { tokenizer: null });
+      return { ...m, tokenizer: await loadTokenizerFile(opts.tokenizer) };
+    }
+    return loadLlama2c(path, { tokenizer: opts.tokenizer });
+  }
   const tokenizer = opts.tokenizer === null ? null : opts.tokenizer !== undefined ? await loadTokenizerFile(opts.tokenizer) : undefined;
   if (format === 'gguf') return loadGguf(path, { tokenizer });
   const dir = format === 'safetensors' ? dirname(path) : path;

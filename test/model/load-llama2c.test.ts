@@ -89,3 +89,18 @@ test('versioned checkpoints (v1 float32, v2 Q8_0) written by saveModel load back
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a tokenizer.json can stand in for tokenizer.bin', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-l2c-'));
+  const { saveModel } = await import('../../src/model/save.js');
+  try {
+    const m = await loadModel(CKPT);
+    await saveModel(m, join(dir, 'hf'), { format: 'hf' });
+    const j = await loadModel(CKPT, { tokenizer: join(dir, 'hf', 'tokenizer.json') });
+    assert.equal(j.tokenizer?.kind, 'hf');
+    assert.deepEqual(j.tokenizer!.encode('Once upon a time'), m.tokenizer!.encode('Once upon a time'));
+    await Promise.all([m.close(), j.close()]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
