@@ -53,7 +53,7 @@ const files = walk(SRC);
 test('every src file lives in a known layer', () => {
   for (const f of files) {
     const layer = layerOf(f);
-    if (layer === 'index.ts') continue;
+    if (layer === 'index.ts' || layer === 'browser.ts') continue;
     assert.ok(layer in ALLOWED, `${relative(SRC, f)} is outside the layers of DESIGN.md`);
   }
 });
@@ -98,6 +98,14 @@ test(`no source file over ${MAX_LINES} lines (data tables excepted)`, () => {
     if (n > MAX_LINES) long.push(`${relative(SRC, f)}: ${n} lines`);
   }
   assert.deepEqual(long, []);
+});
+
+test('the browser entry imports only browser-safe layers (and the dependency-free SVG charts)', () => {
+  const bad = importsOf(readFileSync(join(SRC, 'browser.ts'), 'utf8')).filter((spec) => {
+    const layer = spec.replace(/^\.\//, '').split('/')[0];
+    return !BROWSER_SAFE.has(layer) && spec !== './report/svg.js';
+  });
+  assert.deepEqual(bad, []);
 });
 
 test('the checker sees real imports (self-test)', () => {

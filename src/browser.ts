@@ -1,0 +1,17 @@
+// bitscale's browser entry point: the layers that never touch node:* (core, numerics, quant,
+// formats over bytes, algorithms, scaling, SVG charts). Read a GGUF or safetensors file from a
+// browser File with `blobSource`, quantize with any scheme or ggml type, run GPTQ/AWQ on
+// statistics you provide, and evaluate the precision-aware scaling laws, all without a server.
+export * from './core/index.js';
+export * from './numerics/float16.js';
+export * from './numerics/round.js';
+export * from './quant/index.js';
+export * from './formats/bytes.js';
+export * from './formats/safetensors/index.js';
+export * from './formats/gguf/index.js';
+export * from './scaling/index.js';
+export { fitPtqDecay, ptqDecay } from './scaling/ptqDecay.js';
+export { gptq, rtnOnGrid } from './algorithms/gptq.js';
+export { IntGrid, CodebookGrid } from './algorithms/grid.js';
+export { awqSearchScales, awqClipSearch, SCALE_MAPPINGS } from './algorithms/awq.js';
+export { renderChart } from './report/svg.js';
