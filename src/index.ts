@@ -9,6 +9,10 @@ export {
   minSubnormal, encodeMiniArray, decodeMiniArray, floorLog2, decodeE8M0, encodeE8M0Exp, encodeE8M0Floor, type MiniFloatFormat,
 } from './numerics/minifloat.js';
 export * from './quant/index.js';
+export * from './algorithms/index.js';
+export * from './formats/imatrix/index.js';
+export { quantizeModel, TOOL_VERSION, type QuantizeOptions, type QuantizeReport, type QuantizeFormat, type QuantizeMethod } from './pipeline/quantize.js';
+export { runImatrix, collectImatrix, calibrationWindows, calibrationSource, type RunImatrixOptions } from './pipeline/calibrate.js';
 export type { ModelConfig, RopeLayout, RopeScaling, Architecture } from './model/config.js';
 export type { ModelWeights, TensorSource } from './model/weights.js';
 export type { Tokenizer, EncodeOptions } from './formats/tokenizer/types.js';
