@@ -1,0 +1,102 @@
+// `bitscale sweep`: argument parsing and printing only; the work is pipeline/sweep.ts.
+import { ConfigError } from '../../core/errors.js';
+import type { CommandMeta } from '../command.js';
+import { abortSignal, numberOpt, parse } from '../args.js';
+import { out, progressPrinter, table } from '../output.js';
+import { runSweep, sweepBudgets, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
+
+export const meta: CommandMeta = {
+  name: 'sweep',
+  summary: 'quantize a model at every bit width × method × format, measure each, draw the Pareto frontier',
+  usage: `bitscale sweep MODEL --text FILE [options]
+
+  MODEL               llama2.c checkpoint, GGUF file or Hugging Face directory
+  --text FILE         evaluation text (perplexity, KL divergence and top-1 agreement vs the base model)
+  --bits LIST         bit widths (default 2,3,4,8; also 1.58, 5, 6)
+  --methods LIST      rtn, gptq, awq, mixed (default rtn,gptq,awq)
+  --formats LIST      gguf (llama.cpp types), safetensors (GPTQ-packed intN-gG) (default both)
+  --group-sizes LIST  group sizes for int schemes (default: largest of 128/64/32 dividing every K)
+  --mixed-bpw LIST    target bits per weight for mixed-precision GGUF points (with --methods …,mixed)
+  --budget LIST       bits-per-weight budgets: print the best point within each
+  --ctx N             evaluation window (default 256); --max-tokens N: text tokens used (default 8192)
+  --calib FILE        calibration text for GPTQ/AWQ/mixed (default: the built-in text)
+  --seed N            seed for calibration sampling (default 0)
+  --out DIR           output folder (default bitscale-out/sweep); an interrupted sweep resumes there
+  --no-sensitivity    skip the per-tensor sensitivity scan
+  --no-verify         skip reloading each written file in its runtime (node-llama-cpp for GGUF)
+  --json              print the sweep record as JSON
+  --quiet             no progress`,
+};
+
+function list(v: string | undefined, flag: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!xs.length) throw new ConfigError('bad_option', `empty list for --${flag}`, { field: `--${flag}`, found: v });
+  return xs;
+}
+
+function nums(v: string | undefined, flag: string): number[] | undefined {
+  return list(v, flag)?.map((x) => numberOpt(x, flag, { min: 0 }) as number);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse(
+    argv,
+    {
+      text: { type: 'string' }, bits: { type: 'string' }, methods: { type: 'string' }, formats: { type: 'string' },
+      'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
+      'max-tokens': { type: 'string' }, calib: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+      tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+    },
+    meta.usage,
+  );
+  const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; 'no-sensitivity'?: boolean; 'no-verify'?: boolean };
+  const model = p.positionals[0];
+  if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
+  if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
+  const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
+  for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed', found: m });
+  const formats = (list(v.formats, 'formats') ?? ['gguf', 'safetensors']) as SweepFormat[];
+  for (const f of formats) if (!['gguf', 'safetensors'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors', found: f });
+  const r = await runSweep({
+    model,
+    text: v.text,
+    outDir: v.out ?? 'bitscale-out/sweep',
+    grid: { bits: nums(v.bits, 'bits') ?? [2, 3, 4, 8], methods, formats, groupSizes: nums(v['group-sizes'], 'group-sizes'), mixedBpw: nums(v['mixed-bpw'], 'mixed-bpw') },
+    ctx: numberOpt(v.ctx, 'ctx', { integer: true, min: 8 }),
+    maxTokens: numberOpt(v['max-tokens'], 'max-tokens', { integer: true, min: 8 }),
+    calib: v.calib,
+    seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }),
+    sensitivity: v['no-sensitivity'] ? false : undefined,
+    verify: !v['no-verify'],
+    tokenizer: v.tokenizer,
+    commandPrefix: 'bitscale',
+    onProgress: progressPrinter({ quiet: v.quiet || v.json }),
+    signal: abortSignal(),
+    log: v.json || v.quiet ? undefined : (line) => out(line),
+  });
+  if (v.json) {
+    out(JSON.stringify(r.record, null, 2));
+    return 0;
+  }
+  printSummary(r.record.points);
+  const budgets = nums(v.budget, 'budget');
+  if (budgets) {
+    out('\nbest point within each bits-per-weight budget:');
+    for (const b of sweepBudgets(r.record.points, budgets)) out(`  ≤ ${b.budget} bpw: ${b.best ? `${b.best.id} (${b.best.bpw.toFixed(2)} bpw, PPL ${b.best.ppl.toFixed(3)})` : 'none fits'}`);
+  }
+  out(`\nresults: ${r.json}\n         ${r.csv}\nreport:  ${r.report}`);
+  return 0;
+}
+
+export function printSummary(points: { id: string; bpw: number; fileBytes: number; ppl: number; kld: number; top1: number; onFrontier: boolean }[]): void {
+  out(
+    '\n' +
+      table(
+        ['point', 'bpw', 'file MB', 'PPL', 'KLD', 'top-1 %', 'frontier'],
+        [...points]
+          .sort((a, b) => a.bpw - b.bpw)
+          .map((p) => [p.id, p.bpw.toFixed(2), p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) : '-', p.ppl.toFixed(3), p.kld.toFixed(4), (100 * p.top1).toFixed(1), p.onFrontier ? '*' : '']),
+      ),
+  );
+}

@@ -1,0 +1,71 @@
+// The sweep end to end on the real stories260K model, its point planner, and resume.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { planPoints, defaultGroupSize } from '../../src/pipeline/sweep-plan.js';
+import { runSweep } from '../../src/pipeline/sweep.js';
+import type { ModelConfig } from '../../src/model/config.js';
+
+const SHARED = resolve('..', 'shared');
+const MODEL = join(SHARED, 'models', 'stories260K', 'stories260K.bin');
+const TEXT = join(SHARED, 'data', 'tinystories-valid-excerpt.txt');
+const noShared = existsSync(MODEL) ? false : `../shared/models/stories260K not found; sweep test skipped`;
+
+function cfg(hidden: number, inter: number): ModelConfig {
+  return {
+    architecture: 'llama', vocabSize: 512, hiddenSize: hidden, intermediateSize: inter, nLayers: 2, nHeads: 4, nKvHeads: 4, headDim: hidden / 4,
+    maxSeqLen: 256, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, ropeLayout: 'half', tiedEmbeddings: true, attentionBias: false, qkNorm: false,
+    bosTokenId: 1, eosTokenId: 2,
+  };
+}
+
+test('planner: K-quants only where every row is a multiple of 256; GPTQ on every K-quant and legacy type', () => {
+  const big = planPoints(cfg(256, 768), { bits: [2, 4, 8], methods: ['rtn', 'gptq'], formats: ['gguf'] }).map((p) => p.id);
+  assert.deepEqual(big, ['base-f32', 'rtn-q2_k', 'gptq-q2_k', 'rtn-q4_k', 'gptq-q4_k', 'rtn-q8_0', 'gptq-q8_0']);
+  const small = planPoints(cfg(128, 384), { bits: [2, 4], methods: ['rtn'], formats: ['gguf', 'safetensors'] }).map((p) => p.id);
+  // no 2-bit ggml type exists for 128-wide rows; the int point stands in
+  assert.deepEqual(small, ['base-f32', 'rtn-int2-g128', 'rtn-q4_0', 'rtn-int4-g128']);
+  assert.equal(defaultGroupSize(cfg(64, 172)), 0);
+  assert.throws(() => planPoints(cfg(128, 384), { bits: [7], methods: ['rtn'], formats: ['gguf'] }), /unsupported bit width/);
+});
+
+test('sweep on stories260K: ordered quality, frontier, files, report, and resume', { skip: noShared }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-sweep-'));
+  try {
+    const opts = {
+      model: MODEL,
+      text: TEXT,
+      outDir: dir,
+      grid: { bits: [4, 8], methods: ['rtn' as const], formats: ['gguf' as const] },
+      ctx: 128,
+      maxTokens: 512,
+      sensitivity: false as const,
+      verify: false,
+    };
+    const r = await runSweep(opts);
+    const by = new Map(r.record.points.map((p) => [p.id, p]));
+    assert.deepEqual([...by.keys()], ['base-f32', 'rtn-q4_0', 'rtn-q8_0']);
+    const base = by.get('base-f32')!;
+    const q8 = by.get('rtn-q8_0')!;
+    const q4 = by.get('rtn-q4_0')!;
+    assert.equal(base.kld, 0);
+    assert.equal(base.top1, 1);
+    // Q8_0 is nearly lossless, Q4_0 is not: KLD orders them and PPL stays within 1% for Q8_0
+    assert.ok(q8.kld < q4.kld, `kld q8 ${q8.kld} vs q4 ${q4.kld}`);
+    assert.ok(Math.abs(q8.ppl / base.ppl - 1) < 0.01, `q8 ppl ${q8.ppl} vs base ${base.ppl}`);
+    assert.ok(q4.fileBytes > 0 && q8.fileBytes > q4.fileBytes);
+    assert.ok(base.onFrontier, 'the float model has the best NLL, so it is on the frontier');
+    assert.ok(q4.pplLo <= q4.ppl && q4.ppl <= q4.pplHi);
+    assert.match(readFileSync(r.report, 'utf8'), /<svg[^>]*id="frontier-chart"/);
+    assert.match(readFileSync(r.csv, 'utf8').split('\n')[0], /^id,method,scheme/);
+    // resume: a second run keeps every finished point (same numbers, no recomputation)
+    const t0 = Date.now();
+    const again = await runSweep(opts);
+    assert.deepEqual(again.record.points.map((p) => [p.id, p.nll, p.kld]), r.record.points.map((p) => [p.id, p.nll, p.kld]));
+    assert.ok(Date.now() - t0 < (r.record.elapsedS * 1000) / 2 + 5000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
