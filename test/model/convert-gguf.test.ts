@@ -82,3 +82,34 @@ test('saveModel refuses to overwrite its input or an existing output', { skip },
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('F16 and BF16 GGUF load in llama.cpp and open with run.c’s greedy text', { skip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gguf-'));
+  const m = await loadModel(CKPT);
+  const { getLlama } = await import('node-llama-cpp');
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
+  const golden = readFileSync(resolve(SHARED, 'golden/stories260K/greedy-256.txt'), 'utf8');
+  try {
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const out = join(dir, `s-${dtype}.gguf`);
+      await saveModel(m, out, { format: 'gguf', dtype });
+      const model = await llama.loadModel({ modelPath: out });
+      const ctx = await model.createContext({ contextSize: 64, threads: 1, flashAttention: false } as never);
+      const seq = ctx.getSequence();
+      const ids: number[] = [];
+      let tok = 1;
+      for (let i = 0; i < 24; i++) {
+        const res = await seq.controlledEvaluate([[tok as never, { generateNext: { token: true, options: { temperature: 0 } } }]] as never);
+        tok = (res[0] as { next: { token: number } }).next.token;
+        ids.push(tok);
+      }
+      // 16-bit weights may change late tokens, not this opening
+      assert.ok(golden.startsWith(m.tokenizer!.decode([1, ...ids])), dtype);
+      await ctx.dispose();
+      await model.dispose();
+    }
+  } finally {
+    await m.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
