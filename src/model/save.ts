@@ -18,7 +18,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError, IoError, ShapeError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { bytesOfTyped } from '../formats/bytes.js';
@@ -98,6 +98,9 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
   let out: Prepared;
   const over = opts.tensor ? await opts.tensor(src.name, src) : null;
   if (over) {
+    if (over.shape.join() !== src.shape.join()) {
+      throw new ShapeError('shape_mismatch', 'tensor override has the wrong shape', { tensor: src.name, expected: `[${src.shape.join(', ')}]`, found: `[${over.shape.join(', ')}]` });
+    }
     const type = 'type' in over ? over.type : over.dtype;
     out = { type, bytes: storedBytes(over) };
   } else if (src.dtype === dtype || (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype) && allowQuant)) {
