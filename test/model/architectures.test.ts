@@ -121,3 +121,22 @@ test('a vocabulary shorter than the embedding is padded with unused [PAD] tokens
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('GGUF with an unknown architecture or a missing tensor: typed errors naming the key or tensor', async () => {
+  const { writeGgufFile } = await import('../../src/formats/io/index.js');
+  const { gv } = await import('../../src/formats/gguf/index.js');
+  const { ConfigError, FormatError } = await import('../../src/core/errors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-bad-'));
+  try {
+    const p = join(dir, 'falcon.gguf');
+    await writeGgufFile(p, [['general.architecture', gv.str('falcon')]], [{ name: 'token_embd.weight', type: 'F32', shape: [4, 8], data: new Float32Array(32) }]);
+    await assert.rejects(loadModel(p), (e: unknown) => e instanceof ConfigError && e.code === 'unsupported' && e.context.field === 'general.architecture' && e.context.file === p);
+    const m = syntheticModel(tinyConfig({ architecture: 'llama', ropeLayout: 'interleaved' }), 2);
+    const cut = { ...m, tensors: new Map([...m.tensors].filter(([n]) => n !== 'model.layers.1.self_attn.v_proj.weight')) };
+    const q = join(dir, 'cut.gguf');
+    await saveModel(cut, q, { format: 'gguf' });
+    await assert.rejects(loadModel(q), (e: unknown) => e instanceof FormatError && e.code === 'missing_tensor' && e.context.tensor === 'model.layers.1.self_attn.v_proj.weight');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
