@@ -56,6 +56,20 @@ async function compare(label: string, w: ModelWeights, gguf: string, ids: number
     `${label}: ctx ${ctx}, ${wins.length} windows, ${fed} tokens, ${THREADS} threads | engine ${fmt(e, 0)} tok/s (nll ${nllE.toFixed(5)}) | ` +
       `llama.cpp ${fmt(l, 0)} tok/s (nll ${nllL.toFixed(5)}) | engine/llama.cpp = ${fmt(e / l, 2)}x`,
   );
+  // prompt processing alone (llama.cpp returns no logits; the engine returns all of them)
+  const tFe: number[] = [];
+  const tFl: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    let t0 = performance.now();
+    for (const x of wins) await eng.forward(x.tokens);
+    tFe.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    for (const x of wins) await ref.evaluate(x.tokens);
+    tFl.push((performance.now() - t0) / 1000);
+  }
+  const fe = fed / median(tFe);
+  const fl = fed / median(tFl);
+  console.log(`${label}: forward only | engine ${fmt(fe, 0)} tok/s | llama.cpp ${fmt(fl, 0)} tok/s | engine/llama.cpp = ${fmt(fe / fl, 2)}x`);
   await ref.close();
   await eng.close();
   await m.close();

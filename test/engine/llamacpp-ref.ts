@@ -8,6 +8,8 @@ export interface LlamaCppRef {
   logits(tokens: number[]): Promise<Float32Array>;
   /** natural-log probability of tokens[t + 1] given tokens[0..t], for every t */
   logProbs(tokens: number[]): Promise<Float64Array>;
+  /** evaluates tokens without returning logits (prompt processing only) */
+  evaluate(tokens: number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,14 @@ export async function openLlamaCpp(path: string, contextSize: number, vocab: num
         out[t] = n.logits!.get(tokens[t + 1])! - max - Math.log(n.totalLogitWeight!);
       }
       return out;
+    },
+    async evaluate(tokens) {
+      const seq = ctx.getSequence();
+      try {
+        await seq.evaluateWithoutGeneratingNewTokens(tokens as never);
+      } finally {
+        seq.dispose();
+      }
     },
     async close() {
       await ctx.dispose();
