@@ -13,9 +13,13 @@ import type { ModelConfig } from '../model/config.js';
 import { detectFormat, loadModel } from '../model/load.js';
 import { findLlama2cVocab } from '../model/load-llama2c.js';
 import { storedBitsPerWeight } from '../model/tensor-source.js';
+import { hfToGguf, hfToLlama2c } from '../model/names.js';
 
 export interface InspectTensorRow {
+  /** canonical (Hugging Face) name */
   name: string;
+  /** the name inside the file (GGUF blk.N.…, llama2.c array[layer]) */
+  stored: string;
   shape: number[];
   dtype: string;
   bytes: number;
@@ -56,8 +60,17 @@ export async function inspectModel(path: string, opts: { tokenizer?: string } = 
   if (tokenizer === undefined && (await detectFormat(path)) === 'llama2c' && !(await findLlama2cVocab(path)).found) tokenizer = null;
   const m = await loadModel(path, { tokenizer });
   try {
+    const storedName = (n: string): string => {
+      if (m.source.format === 'gguf') return hfToGguf(n) ?? n;
+      if (m.source.format === 'llama2c') {
+        const a = hfToLlama2c(n);
+        return a ? (a.layer === null ? a.array : `${a.array}[${a.layer}]`) : n;
+      }
+      return n;
+    };
     const tensors: InspectTensorRow[] = [...m.tensors.values()].map((t) => ({
       name: t.name,
+      stored: storedName(t.name),
       shape: [...t.shape],
       dtype: String(t.dtype),
       bytes: t.byteLength,
@@ -70,11 +83,11 @@ export async function inspectModel(path: string, opts: { tokenizer?: string } = 
     delete metadata['bitscale.unmapped_tensors'];
     let extraParams = 0;
     for (const u of unmapped) {
-      tensors.push({ name: `${u.name} (not a model weight)`, shape: u.shape, dtype: u.dtype, bytes: u.bytes, bitsPerWeight: numel(u.shape) ? (u.bytes * 8) / numel(u.shape) : 0 });
+      tensors.push({ name: `${u.name} (not a model weight)`, stored: u.name, shape: u.shape, dtype: u.dtype, bytes: u.bytes, bitsPerWeight: numel(u.shape) ? (u.bytes * 8) / numel(u.shape) : 0 });
       extraParams += numel(u.shape);
     }
     const rope = Number(metadata['llama2c.rope_table_elements'] ?? 0);
-    if (rope > 0) tensors.push({ name: 'llama2c.freq_cis (legacy RoPE table, unused)', shape: [2, m.config.maxSeqLen, m.config.headDim / 2], dtype: 'F32', bytes: 4 * rope, bitsPerWeight: 32 });
+    if (rope > 0) tensors.push({ name: 'llama2c.freq_cis (legacy RoPE table, unused)', stored: 'freq_cis_real, freq_cis_imag', shape: [2, m.config.maxSeqLen, m.config.headDim / 2], dtype: 'F32', bytes: 4 * rope, bitsPerWeight: 32 });
     const dtypeTotals: InspectReport['dtypeTotals'] = {};
     for (const t of tensors) {
       const d = (dtypeTotals[t.dtype] ??= { tensors: 0, parameters: 0, bytes: 0, bitsPerWeight: 0 });

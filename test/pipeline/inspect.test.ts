@@ -34,7 +34,7 @@ test('CLI: bitscale inspect --json prints a numeric parameters field', { skip },
   assert.equal(typeof j.parameters, 'number');
   const text = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'inspect', CKPT], { encoding: 'utf8' });
   assert.match(text.stdout, /parameters 264,128/);
-  assert.match(text.stdout, /model\.layers\.4\.mlp\.down_proj\.weight\s+64x172\s+F32\s+44,032\s+32\.00/);
+  assert.match(text.stdout, /model\.layers\.4\.mlp\.down_proj\.weight\s+w2\[4\]\s+64x172\s+F32\s+44,032\s+32\.00/);
 });
 
 test('inspect of damaged inputs: typed errors naming the file', { skip }, async () => {

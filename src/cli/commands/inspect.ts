@@ -36,7 +36,13 @@ function print(r: InspectReport): void {
   const extra = r.parameters - r.weightParameters;
   out(`parameters ${n(r.parameters)}${extra ? ` (${n(r.weightParameters)} weights + ${n(extra)} stored RoPE table values)` : ''}`);
   out('');
-  out(table(['tensor', 'shape', 'dtype', 'bytes', 'bits/w'], r.tensors.map((t) => [t.name, t.shape.join('x'), t.dtype, n(t.bytes), t.bitsPerWeight.toFixed(2)])));
+  const showStored = r.tensors.some((t) => t.stored !== t.name);
+  out(
+    table(
+      ['tensor', ...(showStored ? ['in file'] : []), 'shape', 'dtype', 'bytes', 'bits/w'],
+      r.tensors.map((t) => [t.name, ...(showStored ? [t.stored] : []), t.shape.join('x'), t.dtype, n(t.bytes), t.bitsPerWeight.toFixed(2)]),
+    ),
+  );
   out('');
   out(table(['dtype', 'tensors', 'parameters', 'bytes', 'bits/w'], Object.entries(r.dtypeTotals).map(([d, v]) => [d, v.tensors, n(v.parameters), n(v.bytes), v.bitsPerWeight.toFixed(2)])));
   const md = Object.entries(r.metadata).filter(([, v]) => v !== null && v !== undefined);
