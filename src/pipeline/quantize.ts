@@ -29,6 +29,8 @@ import type { ModelWeights } from '../model/weights.js';
 import { planMixedPrecision, type MixedPlanResult } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
+import { writeQuantizedOnnx } from './quantize-onnx-out.js';
+import { EngineSession } from '../engine/session.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = '0.1.0';
@@ -199,10 +201,12 @@ function isLinear(name: string): boolean {
 
 export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  if (o.format === 'onnx') throw new ConfigError('unsupported', 'ONNX output from `quantize` is not implemented yet', { field: '--format', expected: 'gguf | safetensors | fakequant', found: 'onnx' });
   const scheme: QuantScheme = parseScheme(o.scheme);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
+  }
+  if (o.format === 'onnx' && (scheme.kind !== 'int' || scheme.granularity.kind !== 'group')) {
+    throw new ConfigError('bad_option', 'ONNX output needs an int scheme with groups (MatMulNBits)', { field: '--scheme', expected: 'int4-g32, int4-g128-asym, …', found: o.scheme });
   }
   if (o.format === 'safetensors' && scheme.kind !== 'int') {
     throw new ConfigError('bad_option', 'GPTQ-packed safetensors need an int scheme', { field: '--scheme', expected: 'int4-g128, int4-g128-asym, int8-channel, …', found: o.scheme, hint: 'use --format fakequant for other schemes' });
@@ -266,6 +270,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const byName = new Map(results.map((r) => [r.name, r]));
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
     let files: string[];
+    let onnxTokensShape: number[] = [];
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
         format: 'gguf',
@@ -290,6 +295,10 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
         tensor: async (n, src) => (byName.has(n) || changedNorm(n) ? { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! } : null),
       });
       files = res.files;
+    } else if (o.format === 'onnx') {
+      const ox = await writeQuantizedOnnx(host, results, scheme, seqLen, o.out, o.overwrite);
+      files = ox.files;
+      onnxTokensShape = ox.tokensShape;
     } else {
       files = await writeGptqSafetensors(weights, host, results, scheme, o);
     }
@@ -302,7 +311,21 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
-    if (verify && o.format !== 'safetensors') {
+    if (verify && o.format === 'onnx') {
+      const sess = await EngineSession.fromOnnx(o.out);
+      try {
+        reloadDiff = 0;
+        for (const w of evalWins) {
+          const pos = { dtype: 'I64' as const, shape: [w.length], data: BigInt64Array.from(w.map((_, i) => BigInt(i))) };
+          const r = await sess.run({ tokens: { dtype: 'I64', shape: onnxTokensShape, data: BigInt64Array.from(w.map((t) => BigInt(t))) }, positions: pos }, ['logits']);
+          const a = r.logits.data as Float32Array;
+          const b = await qEngine.forward(w);
+          for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
+        }
+      } finally {
+        await sess.release();
+      }
+    } else if (verify && o.format !== 'safetensors') {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
         const e = await LlamaEngine.create(back);
@@ -336,7 +359,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       files,
       ...(o.keepHost ? { host } : {}),
     };
-    const isDir = o.format !== 'gguf';
+    const isDir = o.format === 'safetensors' || o.format === 'fakequant';
     const manifestPath = isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`;
     report.manifest = manifestPath;
     const manifest = {

@@ -14,6 +14,8 @@ import { randomWeights, tinyConfig } from '../engine/fixtures.js';
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K tokenizer)';
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
+// MatMulNBits (accuracy_level 0) dequantizes to fp32 exactly; only accumulation order differs
+const ONNX_NBITS_LOGITS_ATOL = 1e-3;
 
 /** A random llama2.c model whose dims are multiples of 32 (GPTQ-packable), with a real tokenizer. */
 async function tinyModel(dir: string): Promise<string> {
@@ -79,6 +81,21 @@ test('--target-bpw: per-tensor ggml types meet the budget and the GGUF reloads e
     const types = new Map(r.tensors.map((t) => [t.name, t.type]));
     for (const t of plan.tensors) assert.equal(types.get(t.name), t.type);
     assert.equal(r.quality.reloadMaxAbsLogitDiff, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ONNX output: MatMulNBits with the GPTQ codes runs in onnxruntime and matches the engine', { skip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ox-'));
+  try {
+    const model = await tinyModel(dir);
+    for (const scheme of ['int4-g32', 'int4-g32-asym']) {
+      const out = join(dir, `${scheme}.onnx`);
+      const r = await quantizeModel({ model, tokenizer: TOK, out, format: 'onnx', scheme, method: 'gptq', windows: 4, seqLen: 32 });
+      assert.ok(existsSync(`${out}.data`) && existsSync(`${out}.manifest.json`));
+      assert.ok(r.quality.reloadMaxAbsLogitDiff! < ONNX_NBITS_LOGITS_ATOL, `${scheme}: onnxruntime vs engine ${r.quality.reloadMaxAbsLogitDiff}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

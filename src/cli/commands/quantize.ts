@@ -15,7 +15,8 @@ export const meta: CommandMeta = {
                      with a manifest beside it (PATH.manifest.json, or PATH/bitscale-manifest.json)
   --format F         gguf (default; per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
                      scales/g_idx + quantization_config; int schemes), fakequant (float safetensors
-                     holding the quantized values; any scheme). onnx is not available yet
+                     holding the quantized values; any scheme), onnx (MatMulNBits graph with the real
+                     low-bit codes, int-g<G> schemes; static shapes: T = --seq-len tokens)
   --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE       calibration text (default: a built-in text, no download)
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     if (!v.scheme) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme' });
     const format = (v.format ?? 'gguf') as QuantizeFormat;
-    if (!['gguf', 'safetensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | fakequant', found: format });
+    if (!['gguf', 'safetensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | fakequant | onnx', found: format });
     const method = (v.method ?? 'rtn') as QuantizeMethod;
     if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
