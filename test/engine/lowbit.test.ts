@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaEngine, staticActivations } from '../../src/engine/model.js';
 import { packMatMulNBits } from '../../src/engine/lowbit.js';
+import { buildLlamaGraph } from '../../src/engine/llama.js';
+import { lowerToOnnx } from '../../src/engine/lower.js';
+import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { parseScheme, quantize } from '../../src/quant/index.js';
 import type { IntQuantized } from '../../src/quant/types.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
@@ -48,6 +51,22 @@ for (const [scheme, mode] of CASES) {
     for (const e of [fake, real, float]) await e.close();
   });
 }
+
+test('MatMulNBits nodes carry an explicit accuracy_level 0 (exact fp32 dequantization)', async () => {
+  const c = tinyConfig();
+  const real = await LlamaEngine.create(randomWeights(c, 3), { weights: parseScheme('int4-g32'), lowBit: 'nbits' });
+  const m = decodeModel(lowerToOnnx(buildLlamaGraph(real.host, { tokens: 4 })).model);
+  const nodes = m.graph.node.filter((n) => n.op_type === 'MatMulNBits');
+  assert.equal(nodes.length, c.nLayers * 7);
+  for (const n of nodes) {
+    assert.equal(n.domain, 'com.microsoft');
+    const a = Object.fromEntries((n.attribute ?? []).map((x) => [x.name, x.i]));
+    assert.deepEqual([a.accuracy_level, a.bits, a.block_size], [0, 4, 32]);
+    assert.ok(a.K === c.hiddenSize || a.K === c.intermediateSize || a.K === c.nHeads * c.headDim);
+  }
+  assert.ok(m.opset_import.some((o) => o.domain === 'com.microsoft'));
+  await real.close();
+});
 
 test('MatMulNBits packing: a hand-computed 4-bit block', () => {
   // one row, K = 16, one block: codes −8 … 7 (symmetric) → stored q + 8 = 0 … 15, low nibble first
