@@ -1,0 +1,248 @@
+// ONNX export of a prepared model (float or with real low-bit linears) as a Hugging Face-style folder
+// that transformers.js and onnxruntime load:
+//   config.json (+ "transformers.js_config": dtype and external-data flag), generation_config.json,
+//   tokenizer.json + tokenizer_config.json, onnx/model{suffix}.onnx (+ onnx/model{suffix}.onnx_data),
+//   bitscale-manifest.json.
+// The suffix follows transformers.js's dtype → file mapping: '' (fp32), '_q4' (4-bit MatMulNBits),
+// '_quantized' (q8), '_q2'. The folder is written in a temporary sibling and renamed into place; before
+// the rename the ONNX file is opened in onnxruntime and its logits (prompt pass, then one cached step)
+// are compared with the engine's own evaluation of the same weights; a difference above
+// ONNX_EXPORT_LOGIT_TOLERANCE is an error and nothing is left behind.
+// Legend: T = check tokens, V = vocab.
+
+import { mkdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, IoError, NumericError } from '../core/errors.js';
+import { checkAborted, type ProgressFn } from '../core/progress.js';
+import type { Tensor } from '../core/tensor.js';
+import { buildHfOnnx, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
+import type { HostModel } from '../engine/host.js';
+import { LlamaEngine } from '../engine/model.js';
+import { EngineSession } from '../engine/session.js';
+import { generationConfigJson } from '../formats/hf/json.js';
+import { HfTokenizer } from '../formats/tokenizer/hf.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
+import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
+import { hfConfigJson } from '../model/hf-config.js';
+
+/**
+ * Max |logit difference| allowed between onnxruntime on the exported file and the engine on the same
+ * weights, scaled by max(1, max |logit|). Both run the same fp32 ops (MatMulNBits at accuracy_level 0);
+ * only accumulation order differs (measured ≤ 1e-5 relative on the test models).
+ */
+export const ONNX_EXPORT_LOGIT_TOLERANCE = 1e-4;
+/** above this many bytes of weights the initializers go to an external-data file */
+export const ONNX_EXTERNAL_THRESHOLD = 64 << 20;
+const TOOL_VERSION = '0.1.0';
+
+export interface ExportOnnxOptions {
+  /** paths the export must not overwrite (the input model) */
+  inputs?: string[];
+  /** replace an existing output folder */
+  overwrite?: boolean;
+  /** 'auto' (default): external data above ONNX_EXTERNAL_THRESHOLD bytes of weights */
+  externalData?: 'auto' | 'always' | 'never';
+  /** tokens for the logit check (default: a fixed pattern of 8 ids) */
+  checkTokens?: number[];
+  /** manifest fields: what produced the weights */
+  manifest?: { command?: string; scheme?: string; seed?: number; inputSha256?: Record<string, string>; settings?: Record<string, unknown> };
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+}
+
+export interface ExportOnnxResult {
+  out: string;
+  /** path of the ONNX file inside `out` */
+  modelFile: string;
+  files: string[];
+  /** transformers.js dtype the file name encodes */
+  dtype: 'fp32' | 'q4' | 'q8' | 'q2';
+  bytes: { model: number; externalData: number };
+  maxAbsLogitDiff: number;
+  tolerance: number;
+  /** seconds to create the onnxruntime session on the written file */
+  loadSeconds: number;
+  linears: HfOnnxLinear[];
+}
+
+const SUFFIX = { fp32: '', q4: '_q4', q8: '_quantized', q2: '_q2' } as const;
+
+function dtypeOf(host: HostModel): ExportOnnxResult['dtype'] {
+  const bits = new Set<number>();
+  // only weights that become MatMulNBits count; the others are float initializers
+  for (const { q } of host.lowBit.values()) if (nbitsFits(q)) bits.add(q.scheme.bits);
+  if (!bits.size) return 'fp32';
+  const b = Math.min(...bits);
+  return b <= 2 ? 'q2' : b <= 4 ? 'q4' : 'q8';
+}
+
+function tokenizerFiles(tok: Tokenizer | null, maxLen: number): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null {
+  if (!tok) return null;
+  if (tok instanceof HfTokenizer) return { tokenizer: tok.json, config: tok.config };
+  if (tok.exportVocab) {
+    const v = tok.exportVocab();
+    return v.model === 'llama' ? spmTokenizerFiles(v, maxLen) : bpeTokenizerFiles(v, maxLen);
+  }
+  return null;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function i64(xs: readonly number[], shape: number[]): Tensor<'I64'> {
+  return { dtype: 'I64', shape, data: BigInt64Array.from(xs.map(BigInt)) };
+}
+
+/**
+ * Runs the exported file: a prompt pass over tokens[0 … T−2] with an empty past, then one cached
+ * step for tokens[T−1]; returns max |Δ| against the engine's full-sequence logits [T, V].
+ */
+async function checkAgainstEngine(file: string, host: HostModel, tokens: number[]): Promise<{ maxAbs: number; scale: number; loadSeconds: number }> {
+  const c = host.config;
+  const T = tokens.length;
+  const V = c.vocabSize;
+  const engine = LlamaEngine.fromHost(host, { session: { threads: 2 } });
+  const t0 = performance.now();
+  const s = await EngineSession.fromOnnx(file, { threads: 2 });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  try {
+    const ref = await engine.forward(tokens);
+    const empty = { dtype: 'F32' as const, shape: [1, c.nKvHeads, 0, c.headDim], data: new Float32Array(0) };
+    const feeds: Record<string, Tensor> = {
+      input_ids: i64(tokens.slice(0, T - 1), [1, T - 1]),
+      attention_mask: i64(new Array(T - 1).fill(1), [1, T - 1]),
+      position_ids: i64(Array.from({ length: T - 1 }, (_, t) => t), [1, T - 1]),
+    };
+    for (let i = 0; i < c.nLayers; i++) {
+      const n = hfPastNames(i);
+      feeds[n.pastK] = empty;
+      feeds[n.pastV] = empty;
+    }
+    const r1 = await s.run(feeds);
+    const step: Record<string, Tensor> = {
+      input_ids: i64([tokens[T - 1]], [1, 1]),
+      attention_mask: i64(new Array(T).fill(1), [1, T]),
+      position_ids: i64([T - 1], [1, 1]),
+    };
+    for (let i = 0; i < c.nLayers; i++) {
+      const n = hfPastNames(i);
+      step[n.pastK] = r1[n.presentK];
+      step[n.pastV] = r1[n.presentV];
+    }
+    const r2 = await s.run(step);
+    const got = new Float32Array(T * V);
+    got.set(r1.logits.data as Float32Array, 0);
+    got.set(r2.logits.data as Float32Array, (T - 1) * V);
+    let maxAbs = 0;
+    let scale = 1;
+    for (let i = 0; i < got.length; i++) {
+      const d = Math.abs(got[i] - ref[i]);
+      maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
+      scale = Math.max(scale, Math.abs(ref[i]));
+    }
+    return { maxAbs, scale, loadSeconds };
+  } finally {
+    await s.release();
+    await engine.close();
+  }
+}
+
+/** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */
+export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, outDir: string, opts: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
+  const c = host.config;
+  const out = resolve(outDir);
+  for (const inp of opts.inputs ?? []) {
+    const r = resolve(inp);
+    if (r === out || r.startsWith(out + '/') || r === join(out, '.')) {
+      throw new IoError('would_overwrite_input', 'output would overwrite the input model', { file: out, hint: 'choose another --out' });
+    }
+  }
+  const had = await exists(out);
+  if (had && !opts.overwrite) throw new IoError('exists', 'output already exists', { file: out, hint: 'pass --force to replace it' });
+  const tokens = opts.checkTokens ?? Array.from({ length: 8 }, (_, i) => (i * 7 + 1) % c.vocabSize);
+  if (tokens.length < 2) throw new ConfigError('bad_option', 'the logit check needs at least 2 tokens', { field: 'checkTokens', found: tokens.length });
+  checkAborted(opts.signal);
+
+  const dtype = dtypeOf(host);
+  const modelName = `model${SUFFIX[dtype]}.onnx`;
+  let weightBytes = 0;
+  for (const t of host.tensors.values()) weightBytes += t.byteLength;
+  const mode = opts.externalData ?? 'auto';
+  const useExternal = mode === 'always' || (mode === 'auto' && weightBytes > ONNX_EXTERNAL_THRESHOLD);
+  const built = buildHfOnnx(host, {
+    external: useExternal ? { location: `${modelName}_data` } : null,
+    metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float' },
+  });
+  checkAborted(opts.signal);
+
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(join(tmp, 'onnx'), { recursive: true });
+  try {
+    const files = ['config.json', 'generation_config.json', `onnx/${modelName}`];
+    await writeFile(join(tmp, 'onnx', modelName), built.model);
+    if (built.external) {
+      const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
+      try {
+        for (const p of built.external.parts) await fh.write(p);
+      } finally {
+        await fh.close();
+      }
+      files.push(`onnx/${built.external.location}`);
+    }
+    const cfg = {
+      ...hfConfigJson({ ...c, ropeLayout: 'half' }),
+      'transformers.js_config': { dtype, ...(built.external ? { use_external_data_format: true } : {}) },
+    };
+    await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+    await writeFile(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+    const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
+    if (tf) {
+      await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
+      await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
+      files.push('tokenizer.json', 'tokenizer_config.json');
+    }
+    checkAborted(opts.signal);
+    opts.onProgress?.({ task: 'export-onnx', done: 0, total: 1, unit: 'check', detail: 'onnxruntime vs engine' } as never);
+
+    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens);
+    const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
+    if (!(chk.maxAbs <= tolerance)) {
+      throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
+    }
+    const result: ExportOnnxResult = {
+      out,
+      modelFile: join(out, 'onnx', modelName),
+      files: [...files.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
+      dtype,
+      bytes: { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 },
+      maxAbsLogitDiff: chk.maxAbs,
+      tolerance,
+      loadSeconds: chk.loadSeconds,
+      linears: built.linears,
+    };
+    const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
+    const manifest = {
+      tool: 'bitscale',
+      version: TOOL_VERSION,
+      command: opts.manifest?.command ?? 'export-onnx',
+      input: { sha256: opts.manifest?.inputSha256 ?? {} },
+      settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.manifest?.settings ?? {}) },
+      output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
+      linears: { matMulNBits: nbits, float: built.linears.length - nbits, detail: built.linears },
+      check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
+    };
+    await writeFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    if (had) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    return result;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
