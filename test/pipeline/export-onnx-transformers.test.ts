@@ -1,0 +1,79 @@
+// transformers.js (@huggingface/transformers, offline: local folder only, no remote models) loads the
+// exported folder and its greedy generation, KV cache included, picks the same tokens as the engine.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, env, Tensor as HfTensor } from '@huggingface/transformers';
+import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
+import { LlamaEngine } from '../../src/engine/model.js';
+import { loadModel } from '../../src/model/load.js';
+import { exportOnnx } from '../../src/pipeline/export-onnx.js';
+import { parseScheme } from '../../src/quant/index.js';
+import { randomTokens, randomWeights, tinyConfig } from '../engine/fixtures.js';
+
+const STORIES = join(resolve('..', 'shared'), 'models', 'stories260K', 'stories260K.bin');
+const STEPS = 8;
+
+const work = mkdtempSync(join(tmpdir(), 'bitscale-export-tjs-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = work;
+
+async function engineGreedy(host: HostModel, prompt: number[], steps: number): Promise<number[]> {
+  const e = LlamaEngine.fromHost(host);
+  try {
+    const seq = [...prompt];
+    for (let i = 0; i < steps; i++) {
+      const l = await e.forward(seq, { lastOnly: true });
+      let best = 0;
+      for (let j = 1; j < l.length; j++) if (l[j] > l[best]) best = j;
+      seq.push(best);
+    }
+    return seq;
+  } finally {
+    await e.close();
+  }
+}
+
+async function tjsGreedy(name: string, dtype: 'fp32' | 'q4', inputs: Record<string, unknown>): Promise<number[]> {
+  const model = await AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype });
+  try {
+    const out = (await model.generate({ ...inputs, max_new_tokens: STEPS, do_sample: false, min_new_tokens: STEPS } as never)) as HfTensor;
+    return Array.from(out.data as BigInt64Array, Number);
+  } finally {
+    await model.dispose();
+  }
+}
+
+for (const scheme of [null, 'int4-g32-asym'] as const) {
+  test(`transformers.js greedy tokens equal the engine's (random GQA Llama, ${scheme ?? 'float'})`, async () => {
+    const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
+    const host = await prepareHostModel(randomWeights(c, 31), { weights: scheme ? parseScheme(scheme) : null, lowBit: scheme ? 'nbits' : null });
+    const name = `tiny-${scheme ?? 'float'}`;
+    const r = await exportOnnx(host, null, join(work, name), { externalData: scheme ? 'always' : 'never' });
+    const prompt = randomTokens(5, c.vocabSize, 6);
+    const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+    const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+    const got = await tjsGreedy(name, r.dtype === 'q4' ? 'q4' : 'fp32', { input_ids: ids, attention_mask: mask });
+    assert.deepEqual(got, await engineGreedy(host, prompt, STEPS));
+  });
+}
+
+test('transformers.js loads stories260K (int4-g32) with its tokenizer; greedy tokens equal the engine\'s', { skip: !existsSync(STORIES) && 'needs ../shared/models/stories260K' }, async () => {
+  const w = await loadModel(STORIES);
+  try {
+    const host = await prepareHostModel(w, { weights: (n) => (n.includes('down_proj') ? null : parseScheme('int4-g32')), lowBit: 'nbits' });
+    await exportOnnx(host, w.tokenizer, join(work, 'stories'));
+    const tok = await AutoTokenizer.from_pretrained('stories', { local_files_only: true });
+    const enc = tok('Once upon a time');
+    const prompt = Array.from(enc.input_ids.data as BigInt64Array, Number);
+    assert.deepEqual(prompt, w.tokenizer!.encode('Once upon a time', { bos: true }));
+    const got = await tjsGreedy('stories', 'q4', enc);
+    assert.deepEqual(got, await engineGreedy(host, prompt, STEPS));
+  } finally {
+    await w.close();
+  }
+});
