@@ -3,7 +3,9 @@
 // grid to minimise ‖(Q(W·diag(s))·diag(s)⁻¹ − W)·X‖² over calibration activations; then a
 // per-row, per-group clipping search. The scales are folded into the operator that feeds the
 // linears (an RMSNorm weight, or the rows of a preceding linear), so the float model computes the
-// same function and only the quantization error changes.
+// same function and only the quantization error changes. Difference from the reference code: the
+// loss is the summed output error of the linears themselves (through their input Gram matrix), not
+// of the whole attention/MLP block, so the search needs only per-site statistics.
 // Legend: N = rows (output features) of one linear, K = input features shared by the linears,
 // G = group width, T = calibration tokens. Weights are row-major [N, K].
 

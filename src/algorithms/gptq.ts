@@ -22,7 +22,9 @@ export interface GptqOptions {
   /**
    * fit every group's parameters up front from the original W (in original column order), so
    * act-order needs no g_idx at inference; otherwise groups are fitted from the error-updated
-   * weights when GPTQ reaches them (in permuted order with act-order)
+   * weights when GPTQ reaches them (in permuted order with act-order). When G < B the reference
+   * fits a group from the values at the start of the lazy batch; here the in-batch updates are
+   * already applied (the true current weights). With G = B = 128, or no groups, both agree.
    */
   staticGroups?: boolean;
   signal?: AbortSignal;
