@@ -13,7 +13,7 @@ import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
 import { fakeQuantActivation, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit.js';
-import { applyRope, ropeTables } from './rope.js';
+import { applyRope, expandedRopeTables, rotationMatrix } from './rope.js';
 
 export interface LlamaGraphOptions {
   /** T: tokens per run */
@@ -106,9 +106,10 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const embed = L.param('model.embed_tokens.weight', [V, E]);
   let x = b.gather(embed, tokens, 0); // [B, T, E]
 
-  const tab = ropeTables(c, P);
-  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D / 2], data: tab.cos }, 'rope.cos'), positions, 0); // [T, Dr]
-  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D / 2], data: tab.sin }, 'rope.sin'), positions, 0);
+  const tab = expandedRopeTables(c, P);
+  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.cos }, 'rope.cos'), positions, 0); // [T, D]
+  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.sin }, 'rope.sin'), positions, 0);
+  const R = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) }, 'rope.rotate');
 
   // mask [T, Ck]: key slot j is hidden from query t when position(j) > position(t)
   const keyPos = C ? b.constant(makeTensor('I64', [1, C], Array.from({ length: C }, (_, j) => j))) : b.reshape(positions, [1, T]);
@@ -134,8 +135,8 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
       q = b.rmsnorm(q, L.param(`${p}self_attn.q_norm.weight`, [D]), c.rmsNormEps);
       k = b.rmsnorm(k, L.param(`${p}self_attn.k_norm.weight`, [D]), c.rmsNormEps);
     }
-    q = applyRope(b, q, cos, sin, c.ropeLayout);
-    k = applyRope(b, k, cos, sin, c.ropeLayout);
+    q = applyRope(b, q, cos, sin, R);
+    k = applyRope(b, k, cos, sin, R);
     k = fakeQuantActivation(b, k, o.kvCache ?? null);
     v = fakeQuantActivation(b, v, o.kvCache ?? null);
     let kAll = b.transpose(k, [0, 2, 1, 3]); // [B, Hk, T, D]

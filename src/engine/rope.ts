@@ -2,6 +2,7 @@
 // layouts. Tables are computed the way float32 implementations do (llama2.c run.c, HF transformers):
 // inverse frequencies and angles rounded to float32, cos/sin of the float32 angle.
 // Legend: T = tokens, P = table positions, D = head dim, Dr = D / 2 rotary pairs, Hx = heads.
+// In the graph the rotation is x ⊙ cos + (x · R) ⊙ sin with a constant signed permutation R (4 nodes).
 
 import { ConfigError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
@@ -61,29 +62,44 @@ export function ropeTables(c: ModelConfig, positions: number): { cos: Float32Arr
 }
 
 /**
- * Rotates x [..., T, Hx, D] by the angles of its positions. cos/sin are [T, Dr] (already gathered for
- * the positions). 'interleaved' rotates pairs (2i, 2i+1); 'half' rotates (i, i + D/2).
+ * The constant R [D, D] with (x · R) = "rotate" x: for 'interleaved' pairs (2i, 2i+1) → (−x[2i+1], x[2i]);
+ * for 'half' (i, i + D/2) → (−x[i + D/2], x[i]). Entries are 0 and ±1, so x · R is exact.
  */
-export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
-  const shape = x.shape;
-  const [T, Hx, D] = shape.slice(-3);
-  const lead = shape.slice(0, -3);
-  const Dr = D / 2;
-  if (layout === 'interleaved') {
-    const c = b.reshape(cos, [T, 1, Dr, 1]);
-    const s = b.reshape(sin, [T, 1, Dr, 1]);
-    const xp = b.reshape(x, [...lead, T, Hx, Dr, 2]);
-    const last = xp.shape.length - 1;
-    const x0 = b.slice(xp, [0], [1], [last]);
-    const x1 = b.slice(xp, [1], [2], [last]);
-    const y0 = b.sub(b.mul(x0, c), b.mul(x1, s));
-    const y1 = b.add(b.mul(x0, s), b.mul(x1, c));
-    return b.reshape(b.concat([y0, y1], last), [...shape]);
+export function rotationMatrix(D: number, layout: 'interleaved' | 'half'): Float32Array {
+  const R = new Float32Array(D * D);
+  for (let i = 0; i < D / 2; i++) {
+    const [a, b] = layout === 'interleaved' ? [2 * i, 2 * i + 1] : [i, i + D / 2];
+    R[b * D + a] = -1; // out[a] = −x[b]
+    R[a * D + b] = 1; // out[b] = x[a]
   }
-  const c = b.reshape(cos, [T, 1, Dr]);
-  const s = b.reshape(sin, [T, 1, Dr]);
-  const last = shape.length - 1;
-  const x0 = b.slice(x, [0], [Dr], [last]);
-  const x1 = b.slice(x, [Dr], [D], [last]);
-  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], last);
+  return R;
+}
+
+/** cos/sin tables [P, D] expanded to every element of the head (pair partners share an angle). */
+export function expandedRopeTables(c: ModelConfig, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const t = ropeTables(c, positions);
+  const D = c.headDim;
+  const Dr = D / 2;
+  const cos = new Float32Array(positions * D);
+  const sin = new Float32Array(positions * D);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < Dr; i++) {
+      const [a, b] = c.ropeLayout === 'interleaved' ? [2 * i, 2 * i + 1] : [i, i + Dr];
+      cos[p * D + a] = cos[p * D + b] = t.cos[p * Dr + i];
+      sin[p * D + a] = sin[p * D + b] = t.sin[p * Dr + i];
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Rotates x [..., T, Hx, D]: y = x ⊙ cos + (x · R) ⊙ sin, with cos/sin [T, D] gathered for the
+ * positions (expandedRopeTables) and R from rotationMatrix: per pair, y_a = x_a·c − x_b·s and
+ * y_b = x_b·c + x_a·s, the same products as the textbook form in four nodes.
+ */
+export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, R: Value): Value {
+  const [T, , D] = x.shape.slice(-3);
+  const c = b.reshape(cos, [T, 1, D]);
+  const s = b.reshape(sin, [T, 1, D]);
+  return b.add(b.mul(x, c), b.mul(b.matmul(x, R), s));
 }
