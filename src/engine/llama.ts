@@ -13,7 +13,7 @@ import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
 import { fakeQuantActivation, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit.js';
-import { applyRope, expandedRopeTables, rotationMatrix } from './rope.js';
+import { applyRopeRotate, expandedRopeTables, rotationMatrix } from './rope.js';
 
 export interface LlamaGraphOptions {
   /** T: tokens per run */
@@ -135,8 +135,8 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
       q = b.rmsnorm(q, L.param(`${p}self_attn.q_norm.weight`, [D]), c.rmsNormEps);
       k = b.rmsnorm(k, L.param(`${p}self_attn.k_norm.weight`, [D]), c.rmsNormEps);
     }
-    q = applyRope(b, q, cos, sin, R);
-    k = applyRope(b, k, cos, sin, R);
+    q = applyRopeRotate(b, q, cos, sin, R);
+    k = applyRopeRotate(b, k, cos, sin, R);
     k = fakeQuantActivation(b, k, o.kvCache ?? null);
     v = fakeQuantActivation(b, v, o.kvCache ?? null);
     let kAll = b.transpose(k, [0, 2, 1, 3]); // [B, Hk, T, D]

@@ -97,9 +97,41 @@ export function expandedRopeTables(c: ModelConfig, positions: number): { cos: Fl
  * positions (expandedRopeTables) and R from rotationMatrix: per pair, y_a = x_a·c − x_b·s and
  * y_b = x_b·c + x_a·s, the same products as the textbook form in four nodes.
  */
-export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, R: Value): Value {
+export function applyRopeRotate(b: GraphBuilder, x: Value, cos: Value, sin: Value, R: Value): Value {
   const [T, , D] = x.shape.slice(-3);
   const c = b.reshape(cos, [T, 1, D]);
   const s = b.reshape(sin, [T, 1, D]);
   return b.add(b.mul(x, c), b.mul(b.matmul(x, R), s));
+}
+
+/**
+ * Rotates x [..., T, Hx, D] by the angles of its positions. With a layout: the textbook form, cos/sin
+ * [T, Dr] (ropeTables rows gathered for the positions), 'interleaved' rotating pairs (2i, 2i+1) and
+ * 'half' (i, i + D/2). With a rotation matrix R instead: applyRopeRotate (cos/sin [T, D] from
+ * expandedRopeTables). Both give the same values.
+ */
+export function applyRope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layoutOrR: 'interleaved' | 'half' | Value): Value {
+  if (typeof layoutOrR !== 'string') return applyRopeRotate(b, x, cos, sin, layoutOrR);
+  const layout = layoutOrR;
+  const shape = x.shape;
+  const [T, Hx, D] = shape.slice(-3);
+  const lead = shape.slice(0, -3);
+  const Dr = D / 2;
+  if (layout === 'interleaved') {
+    const c = b.reshape(cos, [T, 1, Dr, 1]);
+    const s = b.reshape(sin, [T, 1, Dr, 1]);
+    const xp = b.reshape(x, [...lead, T, Hx, Dr, 2]);
+    const last = xp.shape.length - 1;
+    const x0 = b.slice(xp, [0], [1], [last]);
+    const x1 = b.slice(xp, [1], [2], [last]);
+    const y0 = b.sub(b.mul(x0, c), b.mul(x1, s));
+    const y1 = b.add(b.mul(x0, s), b.mul(x1, c));
+    return b.reshape(b.concat([y0, y1], last), [...shape]);
+  }
+  const c = b.reshape(cos, [T, 1, Dr]);
+  const s = b.reshape(sin, [T, 1, Dr]);
+  const last = shape.length - 1;
+  const x0 = b.slice(x, [0], [Dr], [last]);
+  const x1 = b.slice(x, [Dr], [D], [last]);
+  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], last);
 }

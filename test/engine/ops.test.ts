@@ -153,3 +153,29 @@ test('external data: a large constant goes through a file and gives the same res
   assert.ok(lowered.externalData && lowered.externalData.byteLength >= 256 * 256 * 4);
   assert.deepEqual((await ext.run({ x: fx })).y.data, (await inline.run({ x: fx })).y.data);
 });
+
+test('RoPE: the 4-node rotation equals the textbook pairwise form, both layouts', async () => {
+  const { applyRope, applyRopeRotate, expandedRopeTables, ropeTables, rotationMatrix } = await import('../../src/engine/rope.js');
+  for (const layout of ['interleaved', 'half'] as const) {
+    const cfg = { headDim: 8, ropeTheta: 10000, ropeScaling: null, ropeLayout: layout } as never;
+    const b = new GraphBuilder('rope');
+    const x = b.input('x', 'F32', [2, 5, 3, 8]);
+    const t1 = ropeTables(cfg, 5);
+    const t2 = expandedRopeTables(cfg, 5);
+    const c1 = b.constant({ dtype: 'F32', shape: [5, 4], data: t1.cos });
+    const s1 = b.constant({ dtype: 'F32', shape: [5, 4], data: t1.sin });
+    const c2 = b.constant({ dtype: 'F32', shape: [5, 8], data: t2.cos });
+    const s2 = b.constant({ dtype: 'F32', shape: [5, 8], data: t2.sin });
+    const R = b.constant({ dtype: 'F32', shape: [8, 8], data: rotationMatrix(8, layout) });
+    b.output('a', applyRope(b, x, c1, s1, layout));
+    b.output('b', applyRopeRotate(b, x, c2, s2, R));
+    const g = b.build();
+    const fx = randF32(new Rng(5), [2, 5, 3, 8]);
+    const r = interpret(g, { x: fx }, { roundF32: false });
+    const a = r.a.data as Float32Array;
+    const bb = r.b.data as Float32Array;
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - bb[i]) < 1e-6, `${layout}[${i}]`);
+    // position 0 is the identity
+    for (let i = 0; i < 24; i++) assert.ok(Math.abs(a[i] - fx.data[i]) < 1e-6);
+  }
+});
