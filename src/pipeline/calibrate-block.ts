@@ -8,8 +8,8 @@
 // ffn_in [T, E] (gate/up input), ffn_down [T, F] (down_proj input).
 
 import type { ModelConfig } from '../model/config.js';
-import { GraphBuilder, makeTensor, type Graph } from '../engine/ir.js';
-import { applyRope, ropeTables } from '../engine/rope.js';
+import { GraphBuilder, makeTensor, type Graph, type Value } from '../engine/ir.js';
+import { ropeTables } from '../engine/rope.js';
 import { EngineSession } from '../engine/session.js';
 import type { Tensor } from '../core/tensor.js';
 
@@ -44,6 +44,29 @@ export function blockWeightShapes(c: ModelConfig): [string, number[]][] {
   if (c.attentionBias) out.push(['self_attn.q_proj.bias', [H * D]], ['self_attn.k_proj.bias', [Hk * D]], ['self_attn.v_proj.bias', [Hk * D]]);
   if (c.qkNorm) out.push(['self_attn.q_norm.weight', [D]], ['self_attn.k_norm.weight', [D]]);
   return out;
+}
+
+/**
+ * RoPE on x [T, Hx, D] with cos/sin [T, D/2], textbook form (kept here rather than borrowed from
+ * the engine so this graph does not follow the engine's internal graph rewrites): 'interleaved'
+ * rotates pairs (2i, 2i+1), 'half' rotates (i, i + D/2).
+ */
+function rope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
+  const [T, Hx, D] = x.shape;
+  const Dr = D / 2;
+  if (layout === 'interleaved') {
+    const c = b.reshape(cos, [T, 1, Dr, 1]);
+    const s = b.reshape(sin, [T, 1, Dr, 1]);
+    const xp = b.reshape(x, [T, Hx, Dr, 2]);
+    const x0 = b.slice(xp, [0], [1], [3]);
+    const x1 = b.slice(xp, [1], [2], [3]);
+    return b.reshape(b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x0, s), b.mul(x1, c))], 3), [T, Hx, D]);
+  }
+  const c = b.reshape(cos, [T, 1, Dr]);
+  const s = b.reshape(sin, [T, 1, Dr]);
+  const x0 = b.slice(x, [0], [Dr], [2]);
+  const x1 = b.slice(x, [Dr], [D], [2]);
+  return b.concat([b.sub(b.mul(x0, c), b.mul(x1, s)), b.add(b.mul(x1, c), b.mul(x0, s))], 2);
 }
 
 /** A session computing one block for windows of T tokens at positions 0..T−1. */
@@ -86,8 +109,8 @@ export class BlockRunner {
       q = b.rmsnorm(q, w.get('self_attn.q_norm.weight')!, c.rmsNormEps);
       k = b.rmsnorm(k, w.get('self_attn.k_norm.weight')!, c.rmsNormEps);
     }
-    q = applyRope(b, q, cos, sin, c.ropeLayout);
-    k = applyRope(b, k, cos, sin, c.ropeLayout);
+    q = rope(b, q, cos, sin, c.ropeLayout);
+    k = rope(b, k, cos, sin, c.ropeLayout);
     const kAll = b.transpose(k, [1, 0, 2]); // [Hk, T, D]
     const vAll = b.transpose(v, [1, 0, 2]);
     const qg = b.reshape(b.transpose(q, [1, 0, 2]), [Hk, G * T, D]);
