@@ -6,7 +6,7 @@ import { ConfigError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { SweepPointSpec } from '../eval/sweepTypes.js';
 
-export type SweepMethod = 'rtn' | 'gptq' | 'awq' | 'mixed';
+export type SweepMethod = 'rtn' | 'gptq' | 'awq' | 'mixed' | 'qat';
 export type SweepFormat = 'gguf' | 'safetensors';
 
 export interface SweepGrid {
@@ -75,6 +75,13 @@ export function planPoints(c: ModelConfig, g: SweepGrid): SweepPointSpec[] {
   for (const bits of g.bits) {
     for (const method of g.methods) {
       if (method === 'mixed') continue;
+      if (method === 'qat') {
+        // ParetoQ's quantizers per width: SEQ for ternary and 2 bits, LSQ for 3/4 bits, per-row scales;
+        // the QAT model is kept as float weights on those grids (packed size from the scheme)
+        const scheme = bits === 1.58 ? 'seq-ternary' : bits === 2 ? 'seq2' : bits <= 4 ? `int${bits}-channel` : null;
+        if (scheme) add({ id: `qat-${bits}bit`, method, scheme, bits, format: 'fakequant' });
+        continue;
+      }
       for (const format of g.formats) {
         if (format === 'gguf') {
           const t = ggmlTypeFor(bits, kquants);

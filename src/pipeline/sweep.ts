@@ -23,6 +23,7 @@ import { renderSweepReport } from '../report/sweepReport.js';
 import { bestWithinBudgets, paretoFrontier } from '../scaling/pareto.js';
 import { fitPtqDecay, ptqDecay } from '../scaling/ptqDecay.js';
 import { TOOL_VERSION, quantizeModel } from './quantize.js';
+import { runQat } from './qat.js';
 import { planPoints, type SweepGrid } from './sweep-plan.js';
 
 export interface SweepOptions {
@@ -43,6 +44,10 @@ export interface SweepOptions {
   /** the command line prefix recorded for reproduction, e.g. 'npx bitscale' */
   commandPrefix?: string;
   tokenizer?: string;
+  /** training text for QAT points (files, or 'moby-dick'); required when the methods include qat */
+  qatText?: string[];
+  /** QAT steps per point (default 100) */
+  qatSteps?: number;
   /** reload every written file in its runtime (node-llama-cpp for GGUF) and compare logits (default true) */
   verify?: boolean;
   onProgress?: ProgressFn;
@@ -99,6 +104,19 @@ function linearK(host: HostModel, name: string): number {
   return /down_proj/.test(name) ? c.intermediateSize : /o_proj/.test(name) ? c.nHeads * c.headDim : c.hiddenSize;
 }
 
+/** Bits per weight of one scheme applied to every linear (the packed size of a QAT model's grid). */
+function linearSchemeBpw(host: HostModel, sc: ReturnType<typeof parseScheme>): number {
+  let bits = 0;
+  let n = 0;
+  for (const [name, w] of host.tensors) {
+    if (!isLinearWeight(name)) continue;
+    const k = linearK(host, name);
+    bits += bitsPerWeight(sc, [w.length / k, k]) * w.length;
+    n += w.length;
+  }
+  return n ? bits / n : 32;
+}
+
 /** Bits per weight over the quantized linears, from the per-tensor types the quantizer chose. */
 function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): number {
   let bits = 0;
@@ -123,6 +141,7 @@ function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): 
 
 function commandFor(o: SweepOptions, p: SweepPointSpec, out: string): string {
   const pre = o.commandPrefix ?? 'bitscale';
+  if (p.method === 'qat') return `${pre} qat ${o.model} --bits ${p.bits} --text ${(o.qatText ?? []).join(' ')} --steps ${o.qatSteps ?? 100} --format safetensors --out ${out}`;
   if (p.method === 'base') return `${pre} eval ${o.model} --text ${o.text} --ctx ${o.ctx ?? 256}`;
   const method = p.method === 'mixed' ? 'rtn' : p.method;
   const fmt = p.format;
@@ -240,7 +259,19 @@ async function runPoint(
   let host: HostModel = baseHost;
   let fileBytes = 0;
   let bpw = 32;
-  if (spec.method !== 'base') {
+  if (spec.method === 'qat') {
+    if (!o.qatText?.length) throw new ConfigError('bad_option', 'QAT points need a training text', { field: '--qat-text', hint: 'e.g. --qat-text moby-dick or a text file' });
+    await runQat({ model: o.model, bits: spec.bits, text: o.qatText, steps: o.qatSteps ?? 100, format: 'safetensors', out, overwrite: true, signal: o.signal });
+    const back = await loadModel(out);
+    try {
+      host = await prepareHostModel(back);
+    } finally {
+      await back.close();
+    }
+    fileBytes = 0;
+    const sc = parseScheme(spec.scheme);
+    bpw = linearSchemeBpw(host, sc);
+  } else if (spec.method !== 'base') {
     const rep = await quantizeModel({
       model: o.model,
       out,

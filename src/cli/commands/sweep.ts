@@ -13,7 +13,8 @@ export const meta: CommandMeta = {
   MODEL               llama2.c checkpoint, GGUF file or Hugging Face directory
   --text FILE         evaluation text (perplexity, KL divergence and top-1 agreement vs the base model)
   --bits LIST         bit widths (default 2,3,4,8; also 1.58, 5, 6)
-  --methods LIST      rtn, gptq, awq, mixed (default rtn,gptq,awq)
+  --methods LIST      rtn, gptq, awq, mixed, qat (default rtn,gptq,awq)
+  --qat-text FILES    training text for qat points (comma-separated files, or moby-dick); --qat-steps N (default 100)
   --formats LIST      gguf (llama.cpp types), safetensors (GPTQ-packed intN-gG) (default both)
   --group-sizes LIST  group sizes for int schemes (default: largest of 128/64/32 dividing every K)
   --mixed-bpw LIST    target bits per weight for mixed-precision GGUF points (with --methods …,mixed)
@@ -45,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       text: { type: 'string' }, bits: { type: 'string' }, methods: { type: 'string' }, formats: { type: 'string' },
       'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
-      'max-tokens': { type: 'string' }, calib: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+      'max-tokens': { type: 'string' }, calib: { type: 'string' }, 'qat-text': { type: 'string' }, 'qat-steps': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
     meta.usage,
@@ -55,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
   if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
   const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
-  for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed', found: m });
+  for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed', 'qat'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed, qat', found: m });
   const formats = (list(v.formats, 'formats') ?? ['gguf', 'safetensors']) as SweepFormat[];
   for (const f of formats) if (!['gguf', 'safetensors'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors', found: f });
   const r = await runSweep({
@@ -66,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
     ctx: numberOpt(v.ctx, 'ctx', { integer: true, min: 8 }),
     maxTokens: numberOpt(v['max-tokens'], 'max-tokens', { integer: true, min: 8 }),
     calib: v.calib,
+    qatText: list(v['qat-text'], 'qat-text'),
+    qatSteps: numberOpt(v['qat-steps'], 'qat-steps', { integer: true, min: 1 }),
     seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }),
     sensitivity: v['no-sensitivity'] ? false : undefined,
     verify: !v['no-verify'],
