@@ -24,7 +24,10 @@ import { generationConfigJson } from '../formats/hf/json.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
+import { IntGrid } from '../algorithms/grid.js';
 import { hfConfigJson } from '../model/hf-config.js';
+import type { IntScheme, QuantScheme } from '../quant/scheme.js';
+import type { IntQuantized } from '../quant/types.js';
 
 /**
  * Max |logit difference| allowed between onnxruntime on the exported file and the engine on the same
@@ -106,7 +109,9 @@ async function checkAgainstEngine(file: string, host: HostModel, tokens: number[
   const c = host.config;
   const T = tokens.length;
   const V = c.vocabSize;
-  const engine = LlamaEngine.fromHost(host, { session: { threads: 2 } });
+  // the reference runs every linear on its dequantized float weight, so the check also covers the
+  // MatMulNBits packing (codes, scales, zero points) and not only the graph structure
+  const engine = LlamaEngine.fromHost({ config: c, tensors: host.tensors, lowBit: new Map() }, { session: { threads: 2 } });
   const t0 = performance.now();
   const s = await EngineSession.fromOnnx(file, { threads: 2 });
   const loadSeconds = (performance.now() - t0) / 1000;
@@ -150,6 +155,34 @@ async function checkAgainstEngine(file: string, host: HostModel, tokens: number[
     await s.release();
     await engine.close();
   }
+}
+
+/**
+ * Attaches integer codes from the quantize pipeline's grids to `host` so that 2/4/8-bit group grids
+ * become MatMulNBits. Grid codes are unsigned with an integer zero point per group for symmetric and
+ * asymmetric schemes alike, so they are stored as asymmetric (packed uint8 zero points); act-order
+ * layers (a non-trivial g_idx) stay float, as MatMulNBits with g_idx and packed zero points is wrong in
+ * onnxruntime (RUNTIME-NOTES).
+ */
+export function hostWithGridCodes(host: HostModel, results: readonly { name: string; grid?: unknown; gIdx?: Int32Array }[], scheme: QuantScheme): HostModel {
+  const lowBit = new Map(host.lowBit);
+  if (scheme.kind !== 'int') return { ...host, lowBit };
+  for (const r of results) {
+    const g = r.grid;
+    if (!(g instanceof IntGrid) || g.groupSize >= g.k || g.k % g.groupSize !== 0) continue;
+    if (r.gIdx && r.gIdx.some((v, j) => v !== Math.floor(j / g.groupSize))) continue;
+    const q: IntQuantized = {
+      kind: 'int',
+      scheme: { ...scheme, symmetric: false, granularity: { kind: 'group', size: g.groupSize } } as IntScheme,
+      shape: [g.n, g.k],
+      codes: g.codes,
+      scales: Float32Array.from(g.scales),
+      scaleShape: [g.n, g.numGroups],
+      zeros: Uint8Array.from(g.zeros),
+    };
+    if (nbitsFits(q)) lowBit.set(r.name, { q, mode: 'nbits' });
+  }
+  return { ...host, lowBit };
 }
 
 /** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */

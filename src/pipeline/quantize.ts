@@ -30,6 +30,7 @@ import { planMixedPrecision, type MixedPlanResult } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
+import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
@@ -271,6 +272,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
     let files: string[];
     let onnxTokensShape: number[] = [];
+    // --out DIR (not *.onnx): the transformers.js folder (export-onnx.ts), already checked in onnxruntime
+    let onnxFolderDiff: number | null = null;
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
         format: 'gguf',
@@ -295,6 +298,10 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
         tensor: async (n, src) => (byName.has(n) || changedNorm(n) ? { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! } : null),
       });
       files = res.files;
+    } else if (o.format === 'onnx' && !o.out.endsWith('.onnx')) {
+      const ox = await exportOnnx(hostWithGridCodes(host, results, scheme), weights.tokenizer, o.out, { inputs: [o.model], overwrite: o.overwrite, signal: o.signal, manifest: { command: 'quantize', scheme: formatScheme(scheme), seed } });
+      files = ox.files;
+      onnxFolderDiff = ox.maxAbsLogitDiff;
     } else if (o.format === 'onnx') {
       const ox = await writeQuantizedOnnx(host, results, scheme, seqLen, o.out, o.overwrite);
       files = ox.files;
@@ -311,7 +318,9 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
-    if (verify && o.format === 'onnx') {
+    if (onnxFolderDiff !== null) {
+      reloadDiff = onnxFolderDiff;
+    } else if (verify && o.format === 'onnx') {
       const sess = await EngineSession.fromOnnx(o.out);
       try {
         reloadDiff = 0;

@@ -14,6 +14,7 @@ import { hfPastNames } from '../../src/engine/export-hf.js';
 import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { loadModel } from '../../src/model/load.js';
 import { exportOnnx, ONNX_EXPORT_LOGIT_TOLERANCE } from '../../src/pipeline/export-onnx.js';
+import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { parseScheme } from '../../src/quant/index.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { randomTokens, randomWeights, tinyConfig } from '../engine/fixtures.js';
@@ -159,4 +160,17 @@ test('export: stories260K (int4-g32 MatMulNBits, float down_proj) with its token
   } finally {
     await w.close();
   }
+});
+
+test('bitscale quantize --format onnx --scheme int4-g32 --out DIR writes the transformers.js folder (stories260K)', { skip: !existsSync(STORIES) && 'needs ../shared/models/stories260K' }, async () => {
+  const out = join(work, 'quantized');
+  const r = await quantizeModel({ model: STORIES, out, format: 'onnx', scheme: 'int4-g32', method: 'rtn', windows: 2, seqLen: 32 });
+  assert.ok(existsSync(join(out, 'onnx', 'model_q4.onnx')));
+  assert.ok(existsSync(join(out, 'tokenizer.json')));
+  const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
+  // K = 172 (down_proj) is not a whole number of 32-groups: those stay float
+  assert.equal(man.linears.matMulNBits, 30);
+  assert.equal(man.settings.scheme, 'int4-g32');
+  assert.ok(r.quality.reloadMaxAbsLogitDiff !== null && r.quality.reloadMaxAbsLogitDiff <= man.check.tolerance);
+  assert.equal(r.quality.reloadMaxAbsLogitDiff, man.check.maxAbsLogitDiff);
 });

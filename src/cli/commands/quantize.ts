@@ -16,7 +16,9 @@ export const meta: CommandMeta = {
   --format F         gguf (default; per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
                      scales/g_idx + quantization_config; int schemes), fakequant (float safetensors
                      holding the quantized values; any scheme), onnx (MatMulNBits graph with the real
-                     low-bit codes, int-g<G> schemes; static shapes: T = --seq-len tokens)
+                     low-bit codes, int-g<G> schemes): --out DIR gives a transformers.js folder
+                     (dynamic shapes, KV cache, onnx/model_q4.onnx); --out FILE.onnx one static graph
+                     (T = --seq-len tokens)
   --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE       calibration text (default: a built-in text, no download)
