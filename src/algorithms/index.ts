@@ -13,3 +13,4 @@ export { smoothQuantScales, weightColumnMax, fakeQuantInt8PerRow, w8a8Error } fr
 export { rtn, type RtnResult } from './rtn.js';
 export { allocateBits, uniformPlan, type AllocationPlan, type BitBudget, type Candidate, type TensorSensitivity } from './mixed.js';
 export { measureSensitivity, type SensitivityInputs } from './sensitivity.js';
+export { hqq, type HqqOptions, type HqqResult } from './hqq.js';
