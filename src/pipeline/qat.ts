@@ -8,7 +8,9 @@ import type { GgmlType } from '../core/dtype.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { ModelConfig } from '../model/config.js';
+import type { HostModel } from '../engine/host.js';
 import { loadModel } from '../model/load.js';
+import { exportOnnx } from './export-onnx.js';
 import { saveModel } from '../model/save.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
@@ -104,7 +106,6 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
   const bits = job.bits;
   const bitnet = job.bitnet ?? false;
   if (bitnet && bits !== 1.58) throw new ConfigError('bad_option', '--bitnet is ternary', { field: '--bits', expected: 1.58, found: bits });
-  if (job.format === 'onnx') throw new ConfigError('unsupported', 'ONNX export of QAT models is not available yet', { field: '--format', hint: 'use gguf or safetensors' });
   const m = await loadModel(job.model);
   try {
     if (!m.tokenizer) throw new ConfigError('bad_config', 'the model has no tokenizer to encode the training text', { file: job.model });
@@ -142,6 +143,15 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
       await tr.release();
     }
     const eff = tr.effectiveWeights();
+
+    if (job.format === 'onnx') {
+      // ONNX holds the QAT model's effective (dequantized) weights as float initializers; export-onnx
+      // checks the file's logits in onnxruntime against the engine on exactly these weights
+      const host: HostModel = { config, tensors: new Map(paramSpecs(config).map((p) => [p.name, eff.get(p.name)!])), lowBit: new Map() };
+      const ox = await exportOnnx(host, m.tokenizer, job.out, { inputs: [job.model], overwrite: job.overwrite, signal: job.signal, manifest: { command: 'qat', scheme: QAT_METHOD_NAME(bits, bitnet), settings: { bits, bitnet, steps } } });
+      const lossOnnx = await evalWeights(config, s, host.tensors, split.val);
+      return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported: lossOnnx, ggmlTypes: [], files: ox.files };
+    }
 
     // export through the model writer; linear weights through quant's ggml codecs for GGUF
     const specs = paramSpecs(config);

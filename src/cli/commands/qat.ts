@@ -15,8 +15,9 @@ export const meta: CommandMeta = {
   --bitnet         BitNet b1.58 instead (absmean ternary per tensor, 8-bit per-token activations); needs --bits 1.58
   --text FILE      fine-tuning text; repeatable; 'moby-dick' uses the bundled corpus
   --steps N        optimizer steps (default 200), or --tokens N (steps = N / (batch × context))
-  --format F       gguf (TQ2_0 for ternary/binary, exact; Q2_K/Q3_K/Q4_0 otherwise) or safetensors (HF directory)
-  --out PATH       output file (gguf) or directory (safetensors)
+  --format F       gguf (TQ2_0 for ternary/binary, exact; Q2_K/Q3_K/Q4_0 otherwise), safetensors (HF directory)
+                   or onnx (transformers.js folder; the QAT weights as float initializers, checked in onnxruntime)
+  --out PATH       output file (gguf) or directory (safetensors, onnx)
   --batch N --context N --lr X (default 1e-3, cosine to 0, no warmup, no weight decay) --seed N --threads N
   --overwrite      replace an existing output
   --quiet          no progress`,
