@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, IoError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
-import { LlamaEngine, type EngineOptions } from '../engine/model.js';
+import { LlamaEngine, staticActivations, type EngineOptions } from '../engine/model.js';
 import type { ActQuantSpec } from '../engine/actquant.js';
 import type { LowBitMode } from '../engine/lowbit.js';
 import { compareModels, engineModel, perplexity, throughput, type WindowProtocol } from '../eval/index.js';
@@ -40,6 +40,8 @@ export interface EvalOptions extends PrecisionOptions {
   tokenizer?: string;
   /** also measure prompt-processing (ctx tokens) and KV-cache decoding (64 tokens) speed */
   speed?: boolean;
+  /** text for calibrating static activation scales (--a-bits N-static); default: the first window of `text` */
+  calib?: string;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -104,13 +106,16 @@ async function load(path: string, tokenizer?: string): Promise<ModelWeights> {
   return loadModel(path, tokenizer ? { tokenizer } : {});
 }
 
-export async function runEval(o: EvalOptions): Promise<EvalReport> {
-  let text: string;
+async function readText(path: string): Promise<string> {
   try {
-    text = await readFile(o.text, 'utf8');
+    return await readFile(path, 'utf8');
   } catch {
-    throw new IoError('missing_file', 'cannot read the evaluation text', { file: o.text });
+    throw new IoError('missing_file', 'cannot read the text file', { file: path });
   }
+}
+
+export async function runEval(o: EvalOptions): Promise<EvalReport> {
+  const text = await readText(o.text);
   const w = await load(o.model, o.tokenizer);
   try {
     if (!w.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; evaluation needs one', { file: o.model, hint: 'pass --tokenizer FILE' });
@@ -119,8 +124,19 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     if (ctx > c.maxSeqLen) throw new ConfigError('bad_option', 'context longer than the model supports', { field: '--ctx', expected: `<= ${c.maxSeqLen}`, found: ctx });
     let ids = w.tokenizer.encode(text, { bos: false });
     if (o.maxTokens) ids = ids.slice(0, o.maxTokens);
-    const eo = engineOptions(o, o.onProgress, o.signal);
-    const engine = await LlamaEngine.create(w, eo);
+    const staticBits = /^(\d+)-static$/.exec(o.aBits ?? '');
+    const eo = engineOptions({ ...o, aBits: staticBits ? undefined : o.aBits }, o.onProgress, o.signal);
+    let engine = await LlamaEngine.create(w, eo);
+    if (staticBits) {
+      // static per-tensor scales: max |x| per linear input on one calibration window of the float model
+      const calIds = o.calib ? w.tokenizer.encode(await readText(o.calib), { bos: false }) : ids;
+      const cal = [...(c.bosTokenId !== null ? [c.bosTokenId] : []), ...calIds].slice(0, ctx);
+      const float = LlamaEngine.fromHost(engine.host, { session: eo.session });
+      const ranges = await float.activationRanges(cal);
+      await float.close();
+      await engine.close();
+      engine = LlamaEngine.fromHost(engine.host, { ...eo, activations: staticActivations(ranges, Number(staticBits[1])) });
+    }
     const win = { ctx, protocol: o.protocol, stride: o.stride, bosId: c.bosTokenId, maxWindows: o.maxWindows, onProgress: o.onProgress, signal: o.signal };
     try {
       const r = await perplexity(engineModel(engine), ids, win);
@@ -130,7 +146,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
         protocol: r.protocol,
         ctx,
         weights: eo.weights ? formatScheme(eo.weights as QuantScheme) : null,
-        activations: describeAct(eo.activations),
+        activations: staticBits ? `int${staticBits[1]}-static` : describeAct(eo.activations),
         kvCache: describeAct(eo.kvCache),
         ppl: r.ppl,
         nll: r.nll,

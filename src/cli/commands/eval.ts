@@ -21,7 +21,9 @@ export const meta: CommandMeta = {
                     a bare N means intN-channel), applied with quant's fakeQuant
   --low-bit MODE    run int weights in real low bit: nbits (MatMulNBits) or dq (DequantizeLinear)
   --a-bits A        activations at every linear input: N (int, per token), N-asym, N-tensor, fp16, bf16,
-                    fp8[-e4m3|-e5m2] (cast) or fp8-…-token / -tensor (absmax-scaled)
+                    fp8[-e4m3|-e5m2] (cast) or fp8-…-token / -tensor (absmax-scaled), or N-static:
+                    per-tensor scales calibrated on one window of --calib FILE (default: the text)
+  --calib FILE      calibration text for N-static activations
   --kv-bits A       KV cache: N (int, per token and head), N-asym, fp16, bf16
   --base MODEL      also report KL divergence and top-1 agreement against this (full-precision) model
   --tokenizer FILE  tokenizer for llama2.c checkpoints (default: tokenizer.bin / tok*.bin beside MODEL)
@@ -39,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
         text: { type: 'string' }, ctx: { type: 'string' }, protocol: { type: 'string' }, stride: { type: 'string' },
         'max-windows': { type: 'string' }, 'max-tokens': { type: 'string' }, 'w-bits': { type: 'string' },
         'low-bit': { type: 'string' }, 'a-bits': { type: 'string' }, 'kv-bits': { type: 'string' }, base: { type: 'string' },
-        tokenizer: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, speed: { type: 'boolean' },
+        tokenizer: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, speed: { type: 'boolean' }, calib: { type: 'string' },
       },
       meta.usage,
     );
@@ -68,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       tokenizer: v.tokenizer,
       threads: int(v.threads, 'threads'),
       speed: v.speed,
+      calib: v.calib,
       onProgress: progressPrinter({ quiet: v.quiet || v.json }),
       signal: abortSignal(),
     });
