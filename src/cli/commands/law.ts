@@ -5,6 +5,7 @@ import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, table } from '../output.js';
 import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law.js';
+import { lawExperiment, loadGrid } from '../../pipeline/law-experiment.js';
 
 export const meta: CommandMeta = {
   name: 'law',
@@ -23,7 +24,10 @@ export const meta: CommandMeta = {
             post, loss (empty = high precision / no PTQ); --out writes a set usable as --constants
   plot      --out DIR [--N PARAMS] [--D-range MIN,MAX] [--train-bits B1,B2,...] [--post-bits B1,...] [--budgets C1,...]
             SVG charts: loss vs D per precision, δ_PTQ vs D, iso-compute curves with P* marked
-  experiment  needs the trainer; see runLawExperiment in src/pipeline/law.ts
+  experiment  --out DIR [--grid small|micro|default|FILE] [--threads N] [--fit-params A,alpha,...]
+            train a small Llama on Moby-Dick per grid point (N preset × D tokens × tied training bits),
+            PTQ each model (RTN per-channel int), record validation losses in DIR/runs.json + runs.csv
+            (resumable: finished runs are never recomputed), then fit the law and print δ_PTQ vs D
 
   --constants NAME|FILE  constant set: kumar2024 (default) or a JSON file (e.g. from fit --out)
   --json                 print one JSON object instead of tables
@@ -62,9 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     case 'plot':
       return plotCmd(rest);
     case 'experiment':
-      throw new ConfigError('unsupported', 'law experiment is not wired to the trainer yet', {
-        hint: 'call runLawExperiment(grid, runsFile, trainAndEvaluate) from src/pipeline/law.ts with your own training callback',
-      });
+      return experimentCmd(rest);
     default:
       throw new ConfigError('bad_option', 'unknown law subcommand', { field: 'subcommand', expected: 'predict, optimal, fit, plot or experiment', found: sub ?? 'nothing' });
   }
@@ -246,5 +248,42 @@ async function plotCmd(argv: string[]): Promise<number> {
   }
   for (const f of r.files) out(`wrote ${f}`);
   printCaveats(r.caveats);
+  return 0;
+}
+
+async function experimentCmd(argv: string[]): Promise<number> {
+  const p = parse(argv, { out: { type: 'string' }, grid: { type: 'string' }, threads: { type: 'string' }, 'fit-params': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage);
+  const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean };
+  if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out', expected: 'a directory for runs.json', found: 'nothing' });
+  const grid = loadGrid(v.grid ?? 'default');
+  const r = await lawExperiment({
+    grid,
+    out: v.out,
+    threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: 256 }),
+    fitParams: v['fit-params']?.split(',').map((x) => x.trim()) as never,
+    onProgress: progressPrinter({ quiet: v.quiet || v.json }),
+    onRun: v.quiet || v.json ? undefined : (key, loss, x) => out(`${key}  loss ${loss.toFixed(4)}  (${x.preset}, ${x.steps} steps, trained in ${x.trainS} s)`),
+    signal: abortSignal(),
+  });
+  if (v.json) {
+    out(JSON.stringify(r));
+    return 0;
+  }
+  const bitsOf = (b: number | undefined) => (b === undefined ? 'fp32' : String(b));
+  out(`grid ${r.grid}: ${r.runs.length} runs (${r.computed} computed, ${r.reused} reused) in ${r.runsFile}, ${r.csvFile}`);
+  out(table(['N', 'D', 'train w/a/kv', 'post', 'loss', 'predicted'], r.runs.map((x, i) => [x.N, x.D, x.train ? `${x.train.w}/${x.train.a}/${x.train.kv}` : 'fp32', bitsOf(x.postBits), x.loss.toFixed(4), r.residuals[i] ? r.residuals[i].predicted.toFixed(4) : '-'])));
+  if (r.dSweep) {
+    const bs = Object.keys(r.dSweep.rows[0]?.delta ?? {});
+    out(`\nδ_PTQ = loss(PTQ) − loss(fp32) vs D at N = ${r.dSweep.N}:`);
+    out(table(['D', 'loss fp32', ...bs.map((b) => `δ_PTQ ${b}-bit`)], r.dSweep.rows.map((x) => [x.D, x.base.toFixed(4), ...bs.map((b) => x.delta[Number(b)]?.toFixed(4) ?? '-')])));
+  }
+  if (r.fit) {
+    out(`\nfitted ${r.fit.params.join(', ')} (β tied to α, γ_a = γ_kv = γ_w; others at kumar2024) to ${r.fit.n} runs:`);
+    out(table(['constant', 'estimate'], Object.entries(r.fit.estimates).map(([k, x]) => [k, (x as number).toPrecision(4)])));
+    out(`RMS log-loss residual ${r.fit.rmseLog.toPrecision(3)}`);
+    if (r.fit.heldOut) out(`held out ${r.fit.heldOut.n} runs (fit on ${r.fit.heldOut.trainN}): RMS log-loss error ${r.fit.heldOut.rmseLog.toPrecision(3)}, mean |loss error| ${r.fit.heldOut.maeLoss.toPrecision(3)} nats`);
+    if (r.chartFile) out(`wrote ${r.chartFile}`);
+    printCaveats(r.fit.caveats);
+  } else out('\nno fit: it needs at least 2 sizes, 2 token budgets and 8 runs');
   return 0;
 }
