@@ -10,7 +10,7 @@
 // ONNX_EXPORT_LOGIT_TOLERANCE is an error and nothing is left behind.
 // Legend: T = check tokens, V = vocab.
 
-import { mkdir, rename, rm, stat, writeFile, open } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, IoError, NumericError } from '../core/errors.js';
@@ -21,6 +21,7 @@ import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
+import { sha256File } from '../formats/io/index.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
@@ -95,6 +96,22 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** sha256 of each input file (of each file directly inside an input directory) */
+async function hashInputs(paths: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const p of paths) {
+    const st = await stat(p).catch(() => null);
+    if (st?.isFile()) out[p] = await sha256File(p);
+    else if (st?.isDirectory()) {
+      for (const f of (await readdir(p)).sort()) {
+        const fp = join(p, f);
+        if ((await stat(fp)).isFile()) out[fp] = await sha256File(fp);
+      }
+    }
+  }
+  return out;
 }
 
 function i64(xs: readonly number[], shape: number[]): Tensor<'I64'> {
@@ -264,7 +281,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       tool: 'bitscale',
       version: TOOL_VERSION,
       command: opts.manifest?.command ?? 'export-onnx',
-      input: { sha256: opts.manifest?.inputSha256 ?? {} },
+      input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
       settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.manifest?.settings ?? {}) },
       output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
       linears: { matMulNBits: nbits, float: built.linears.length - nbits, detail: built.linears },

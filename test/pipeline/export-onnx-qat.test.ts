@@ -28,6 +28,7 @@ test('bitscale qat --format onnx (4-bit LSQ): folder loads in onnxruntime, logit
     assert.ok(existsSync(join(out, 'tokenizer.json')));
     const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
     assert.equal(man.command, 'qat');
+    assert.ok(Object.keys(man.input.sha256).some((f) => f.endsWith('model.safetensors')), 'input hashes');
     assert.ok(man.check.maxAbsLogitDiff <= man.check.tolerance);
     await assert.rejects(runQat({ model: modelDir, bits: 4, text: [textFile], steps: 1, format: 'onnx', out: modelDir, overwrite: true, settings: { batch: 2, context: 16, threads: 1, valBatches: 2 } }), (e: Error & { code?: string }) => e.code === 'would_overwrite_input');
   } finally {

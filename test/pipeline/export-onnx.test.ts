@@ -174,3 +174,18 @@ test('bitscale quantize --format onnx --scheme int4-g32 --out DIR writes the tra
   assert.ok(r.quality.reloadMaxAbsLogitDiff !== null && r.quality.reloadMaxAbsLogitDiff <= man.check.tolerance);
   assert.equal(r.quality.reloadMaxAbsLogitDiff, man.check.maxAbsLogitDiff);
 });
+
+test('export: a file whose logits disagree with the engine is an error and leaves nothing; same inputs give the same bytes', async () => {
+  const c = tinyConfig({ ropeLayout: 'half' });
+  const host = await prepareHostModel(randomWeights(c, 15), { weights: parseScheme('int4-g32'), lowBit: 'nbits' });
+  const a = await exportOnnx(host, null, join(work, 'det-a'));
+  const b = await exportOnnx(host, null, join(work, 'det-b'));
+  assert.ok(Buffer.from(readFileSync(a.modelFile)).equals(readFileSync(b.modelFile)));
+  // codes that no longer match the float weights the engine evaluates: doubled scales on one linear
+  const name = 'model.layers.1.mlp.up_proj.weight';
+  const lb = host.lowBit.get(name)!;
+  const bad = { ...host, lowBit: new Map(host.lowBit).set(name, { ...lb, q: { ...lb.q, scales: lb.q.scales.map((s) => 2 * s) } }) };
+  await assert.rejects(exportOnnx(bad, null, join(work, 'bad')), (e: Error & { code?: string }) => e.code === 'mismatch');
+  assert.equal(existsSync(join(work, 'bad')), false);
+  assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp-')), []);
+});
