@@ -227,7 +227,9 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const nWin = o.windows ?? 16;
     const source = await calibrationSource(o.calib);
     const host = await prepareHostModel(weights);
-    const floatHost: HostModel = { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() };
+    // a float copy only where something reads it (verification, sensitivity for --target-bpw)
+    const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
+    const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
     const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
     const imFor = (name: string): Float32Array | undefined => {
       const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
