@@ -69,6 +69,12 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
   };
   for (const i of g.inputs) claim(i.value.id, i.name);
   for (const [id, p] of g.params) claim(id, p);
+  // A computed value that is an output carries the output's name itself. (An Identity to the output
+  // name would be simpler, but onnxruntime's optimiser then drops the value's other consumers' input:
+  // "Node input 'vN' is not a graph input, initializer, or output of a previous node".)
+  for (const o of g.outputs) {
+    if (g.producers.has(o.value.id) && !names.has(o.value.id) && !used.has(o.name)) claim(o.value.id, o.name);
+  }
   const nameOf = (v: Value): string => names.get(v.id) ?? claim(v.id, v.name ? `${v.name}` : `v${v.id}`);
 
   const inputs: ValueInfoProtoJs[] = g.inputs.map((i) => valueInfo(i.name, i.value));
@@ -170,8 +176,6 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
     nodes.push(node);
   }
 
-  // Outputs get their own names through Identity, so an output may alias an input, a constant or
-  // another output without renaming anything.
   const outputs: ValueInfoProtoJs[] = [];
   for (const o of g.outputs) {
     if (o.value.dtype === 'I4' || o.value.dtype === 'U4') {
@@ -179,9 +183,12 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
       throw new ConfigError('unsupported', 'graph output has a 4-bit dtype', { field: o.name, hint: 'cast to a wider type before returning it' });
     }
     const name = o.name;
-    if (used.has(name)) throw new ConfigError('bad_config', 'graph output name clashes with another value', { field: name });
-    used.add(name);
-    nodes.push({ op_type: 'Identity', input: [nameOf(o.value)], output: [name], name: `out_${name}` });
+    if (names.get(o.value.id) !== name) {
+      // an input, a constant, or a value already returned under another name
+      if (used.has(name)) throw new ConfigError('bad_config', 'graph output name clashes with another value', { field: name });
+      used.add(name);
+      nodes.push({ op_type: 'Identity', input: [nameOf(o.value)], output: [name], name: `out_${name}` });
+    }
     outputs.push(valueInfo(name, o.value));
   }
 

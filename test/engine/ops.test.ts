@@ -179,3 +179,28 @@ test('RoPE: the 4-node rotation equals the textbook pairwise form, both layouts'
     for (let i = 0; i < 24; i++) assert.ok(Math.abs(a[i] - fx.data[i]) < 1e-6);
   }
 });
+
+test('intermediates returned as outputs keep their other consumers under full optimisation', async () => {
+  const b = new GraphBuilder('outs');
+  const x = b.input('x', 'F32', [2, 4]);
+  const h = b.rmsnorm(x, b.constant(makeTensor('F32', [4], [1, 2, 3, 4])), 1e-5);
+  b.output('h', h);
+  const q = b.matmul(h, b.constant(makeTensor('F32', [4, 4], Array.from({ length: 16 }, (_, i) => i / 8))));
+  b.output('q', q);
+  b.output('q_again', q);
+  b.output('x_copy', x);
+  b.output('y', b.add(q, h));
+  const g = b.build();
+  const fx = randF32(new Rng(2), [2, 4]);
+  for (const optimization of ['all', 'disabled'] as const) {
+    const s = await EngineSession.fromGraph(g, { optimization });
+    const r = await s.run({ x: fx });
+    const want = interpret(g, { x: fx });
+    for (const k of ['h', 'q', 'q_again', 'x_copy', 'y']) {
+      const a = r[k].data as Float32Array;
+      const w = want[k].data as Float32Array;
+      for (let i = 0; i < w.length; i++) assert.ok(Math.abs(a[i] - w[i]) < 1e-5, `${optimization} ${k}[${i}]`);
+    }
+    await s.release();
+  }
+});
