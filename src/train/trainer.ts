@@ -210,6 +210,7 @@ export class Trainer {
   async step(train: Int32Array): Promise<{ loss: number; gradNorm: number; lr: number }> {
     const { batch: B, context: S, accum: A, seed } = this.s;
     const acc = new GradAccumulator();
+    let single: Grads | null = null; // A = 1: use the gradients as returned (the mean of one is exact)
     let lossSum = 0;
     for (let a = 0; a < A; a++) {
       const { loss, grads } = await this.lossAndGrads(trainBatch(train, B, S, seed, this.stepDone * A + a));
@@ -219,9 +220,10 @@ export class Trainer {
         });
       }
       lossSum += loss;
-      acc.add(grads);
+      if (A === 1) single = grads;
+      else acc.add(grads);
     }
-    const g = this.throughQuantizers(acc.mean());
+    const g = this.throughQuantizers(single ?? acc.mean());
     const gradNorm = clipGlobalNorm(g, this.s.clip);
     const lr = lrAt(this.stepDone, { lr: this.s.lr, warmupSteps: this.s.warmupSteps, totalSteps: this.s.steps, minLrRatio: this.s.minLrRatio });
     this.opt.step(g, lr);
