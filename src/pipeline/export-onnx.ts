@@ -202,6 +202,51 @@ export function hostWithGridCodes(host: HostModel, results: readonly { name: str
   return { ...host, lowBit };
 }
 
+/**
+ * Attaches 4-bit codes for weights that are exactly a per-row scale times an integer in [−8, 7]
+ * (QAT's LSQ 4-bit weights: W = s_row · level, s_row ≈ α_row), so they run as MatMulNBits with the row scale
+ * repeated over blocks of the largest power of two ≤ 128 dividing K. A weight is only converted when
+ * every element reproduces bit for bit; anything else stays a float initializer.
+ */
+export function hostWithRowScaleCodes(host: HostModel, rowScales: ReadonlyMap<string, Float32Array>): HostModel {
+  const lowBit = new Map(host.lowBit);
+  for (const [name, alpha] of rowScales) {
+    const w = host.tensors.get(name);
+    const N = alpha.length;
+    if (!w || N === 0 || w.length % N !== 0) continue;
+    const K = w.length / N;
+    let G = 128;
+    while (G >= 16 && K % G !== 0) G /= 2;
+    if (G < 16) continue;
+    const codes = new Int8Array(N * K);
+    const Kb = K / G;
+    const scales = new Float32Array(N * Kb);
+    let exact = true;
+    for (let n = 0; n < N && exact; n++) {
+      const a = alpha[n];
+      // α picks the levels; the stored scale is refitted from the largest level, since the codec
+      // rounds α on its way to the scale (a few ulps), then every element must reproduce exactly
+      let big = 0;
+      let at = -1;
+      for (let k = 0; k < K; k++) {
+        const c = a > 0 ? Math.round(w[n * K + k] / a) : 0;
+        codes[n * K + k] = c;
+        if (Math.abs(c) > Math.abs(big)) [big, at] = [c, n * K + k];
+      }
+      const sc = big ? Math.fround(w[at] / big) : a;
+      for (let k = 0; k < K && exact; k++) {
+        const c = codes[n * K + k];
+        exact = c >= -8 && c <= 7 && Math.fround(sc * c) === w[n * K + k];
+      }
+      scales.fill(sc, n * Kb, (n + 1) * Kb);
+    }
+    if (!exact) continue;
+    const scheme: IntScheme = { kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'group', size: G }, scaleDtype: 'F32', rounding: 'half_even' } as IntScheme;
+    lowBit.set(name, { q: { kind: 'int', scheme, shape: [N, K], codes, scales, scaleShape: [N, Kb] }, mode: 'nbits' });
+  }
+  return { ...host, lowBit };
+}
+
 /** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */
 export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, outDir: string, opts: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
   const c = host.config;

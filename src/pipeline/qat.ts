@@ -10,7 +10,7 @@ import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostModel } from '../engine/host.js';
 import { loadModel } from '../model/load.js';
-import { exportOnnx } from './export-onnx.js';
+import { exportOnnx, hostWithRowScaleCodes } from './export-onnx.js';
 import { saveModel } from '../model/save.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
@@ -147,7 +147,16 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
     if (job.format === 'onnx') {
       // ONNX holds the QAT model's effective (dequantized) weights as float initializers; export-onnx
       // checks the file's logits in onnxruntime against the engine on exactly these weights
-      const host: HostModel = { config, tensors: new Map(paramSpecs(config).map((p) => [p.name, eff.get(p.name)!])), lowBit: new Map() };
+      let host: HostModel = { config, tensors: new Map(paramSpecs(config).map((p) => [p.name, eff.get(p.name)!])), lowBit: new Map() };
+      // 4-bit LSQ weights are α_row · level exactly: those run as MatMulNBits (checked bit for bit there)
+      if (bits === 4 && !bitnet) {
+        const rows = new Map<string, Float32Array>();
+        for (const p of paramSpecs(config)) {
+          const a = p.linear ? tr.params.get(p.name + ALPHA_SUFFIX) : undefined;
+          if (a) rows.set(p.name, a as Float32Array);
+        }
+        host = hostWithRowScaleCodes(host, rows);
+      }
       const ox = await exportOnnx(host, m.tokenizer, job.out, { inputs: [job.model], overwrite: job.overwrite, signal: job.signal, manifest: { command: 'qat', scheme: QAT_METHOD_NAME(bits, bitnet), settings: { bits, bitnet, steps } } });
       const lossOnnx = await evalWeights(config, s, host.tensors, split.val);
       return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported: lossOnnx, ggmlTypes: [], files: ox.files };

@@ -24,10 +24,12 @@ test('bitscale qat --format onnx (4-bit LSQ): folder loads in onnxruntime, logit
     const out = join(dir, 'q4-onnx');
     const r = await runQat({ model: modelDir, bits: 4, text: [textFile], steps: 2, format: 'onnx', out, settings: { batch: 2, context: 16, threads: 1, valBatches: 2 } });
     assert.equal(r.lossExported, r.lossQat);
-    assert.ok(existsSync(join(out, 'onnx', 'model.onnx')));
+    assert.ok(existsSync(join(out, 'onnx', 'model_q4.onnx')));
     assert.ok(existsSync(join(out, 'tokenizer.json')));
     const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
     assert.equal(man.command, 'qat');
+    // every linear's LSQ codes reproduce the QAT weights bit for bit, so all 7 run as MatMulNBits
+    assert.equal(man.linears.matMulNBits, 7);
     assert.ok(Object.keys(man.input.sha256).some((f) => f.endsWith('model.safetensors')), 'input hashes');
     assert.ok(man.check.maxAbsLogitDiff <= man.check.tolerance);
     await assert.rejects(runQat({ model: modelDir, bits: 4, text: [textFile], steps: 1, format: 'onnx', out: modelDir, overwrite: true, settings: { batch: 2, context: 16, threads: 1, valBatches: 2 } }), (e: Error & { code?: string }) => e.code === 'would_overwrite_input');
