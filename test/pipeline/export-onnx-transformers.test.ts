@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor as HfTensor } from '@huggingface/transformers';
 import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
 import { LlamaEngine } from '../../src/engine/model.js';
+import type { ModelConfig } from '../../src/model/config.js';
 import { loadModel } from '../../src/model/load.js';
 import { exportOnnx } from '../../src/pipeline/export-onnx.js';
 import { parseScheme } from '../../src/quant/index.js';
@@ -59,6 +60,25 @@ for (const scheme of [null, 'int4-g32-asym'] as const) {
     const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
     const got = await tjsGreedy(name, r.dtype === 'q4' ? 'q4' : 'fp32', { input_ids: ids, attention_mask: mask });
     assert.deepEqual(got, await engineGreedy(host, prompt, STEPS));
+  });
+}
+
+const ARCHS: [string, Partial<ModelConfig>][] = [
+  ['qwen2 (q/k/v bias)', { architecture: 'qwen2', attentionBias: true }],
+  ['qwen3 (q/k norm)', { architecture: 'qwen3', qkNorm: true }],
+  ['mistral', { architecture: 'mistral' }],
+  ['llama tied embeddings, llama3 RoPE scaling', { tiedEmbeddings: true, ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }],
+];
+for (const [label, over] of ARCHS) {
+  test(`transformers.js greedy tokens equal the engine's (${label}, float)`, async () => {
+    const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null, ...over });
+    const host = await prepareHostModel(randomWeights(c, 32));
+    const name = `arch-${label.split(' ')[0]}-${c.tiedEmbeddings ? 'tied' : 'untied'}`;
+    await exportOnnx(host, null, join(work, name));
+    const prompt = randomTokens(5, c.vocabSize, 7);
+    const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+    const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+    assert.deepEqual(await tjsGreedy(name, 'fp32', { input_ids: ids, attention_mask: mask }), await engineGreedy(host, prompt, STEPS));
   });
 }
 
