@@ -14,7 +14,7 @@ import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promi
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, IoError, NumericError } from '../core/errors.js';
-import { checkAborted, type ProgressFn } from '../core/progress.js';
+import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { Tensor } from '../core/tensor.js';
 import { buildHfOnnx, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
 import type { HostModel } from '../engine/host.js';
@@ -269,11 +269,13 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   for (const t of host.tensors.values()) weightBytes += t.byteLength;
   const mode = opts.externalData ?? 'auto';
   const useExternal = mode === 'always' || (mode === 'auto' && weightBytes > ONNX_EXTERNAL_THRESHOLD);
+  const track = new ProgressTracker('export-onnx', 3, opts.onProgress, 'stage');
   const built = buildHfOnnx(host, {
     external: useExternal ? { location: `${modelName}_data` } : null,
     metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float' },
   });
   checkAborted(opts.signal);
+  track.tick('graph built');
 
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(join(tmp, 'onnx'), { recursive: true });
@@ -303,9 +305,10 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       files.push('tokenizer.json', 'tokenizer_config.json');
     }
     checkAborted(opts.signal);
-    opts.onProgress?.({ task: 'export-onnx', done: 0, total: 1, unit: 'check', detail: 'onnxruntime vs engine' } as never);
+    track.tick('files written');
 
     const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens);
+    track.tick('onnxruntime logits checked');
     const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
     if (!(chk.maxAbs <= tolerance)) {
       throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });

@@ -115,7 +115,9 @@ test('export: external data file with 64 KiB-aligned offsets loads and matches',
   const c = tinyConfig({ ropeLayout: 'half' });
   const host = await prepareHostModel(randomWeights(c, 13), { weights: parseScheme('int4-g32'), lowBit: 'nbits' });
   const out = join(work, 'ext');
-  const r = await exportOnnx(host, null, out, { externalData: 'always' });
+  const stages: string[] = [];
+  const r = await exportOnnx(host, null, out, { externalData: 'always', onProgress: (e) => stages.push(`${e.done}/${e.total}`) });
+  assert.deepEqual(stages, ['1/3', '2/3', '3/3']);
   assert.ok(r.bytes.externalData > 0);
   const dataFile = join(out, 'onnx', 'model_q4.onnx_data');
   assert.equal(readFileSync(dataFile).byteLength, r.bytes.externalData);
