@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import type { ProgressFn } from '../core/progress.js';
+import { ProgressTracker, type ProgressFn } from '../core/progress.js';
 import { atomicWriteFile } from '../formats/io/file.js';
 import type { ModelConfig } from '../model/config.js';
 import { renderChart, type ChartSeries } from '../report/svg.js';
@@ -64,8 +64,8 @@ export const GRIDS: Record<string, ExperimentGrid> = {
     dSweep: { preset: 'tiny', steps: [50, 100, 200, 400, 800], postBits: [4, 3] }, valBatches: 16,
   },
   default: {
-    name: 'default', vocabSize: 1024, context: 128, batch: 8, presets: ['tiny', '0.5m', 'default'], steps: [250, 500, 1000, 2000], trainBits: [null, 8, 4], postBits: [8, 4, 3],
-    dSweep: { preset: '0.5m', steps: [125, 250, 500, 1000, 2000, 4000], postBits: [4, 3] }, valBatches: 32,
+    name: 'default', vocabSize: 1024, context: 128, batch: 8, presets: ['tiny', '0.5m', 'default'], steps: [200, 400, 800, 1600], trainBits: [null, 8, 4], postBits: [8, 4, 3],
+    dSweep: { preset: '0.5m', steps: [100, 200, 400, 800, 1600, 3200], postBits: [4, 3] }, valBatches: 32,
   },
 };
 
@@ -101,6 +101,10 @@ export function loadGrid(spec: string): ExperimentGrid {
 /** The model config of a preset under the grid's shared vocabulary and context. */
 export function gridConfig(grid: ExperimentGrid, preset: string): ModelConfig {
   return llamaConfig({ ...shapeOf(preset), vocabSize: grid.vocabSize, context: grid.context });
+}
+
+function totalParams(c: ModelConfig): number {
+  return paramSpecs(c).reduce((a, p) => a + p.shape.reduce((x, d) => x * d, 1), 0);
 }
 
 /** Non-embedding parameters: everything but the token embedding and the LM head. */
@@ -270,12 +274,22 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
     cached = null;
   };
   const trainedKey = (p: LawGridPoint) => `N=${p.N};D=${p.D};w=${p.train?.w};a=${p.train?.a};kv=${p.train?.kv}`;
+  // progress in per-mille of the remaining training work, a step weighted by the model's size
+  // (PTQ evaluations are cheap next to training), so the ETA does not jump at each PTQ variant
+  const doneKeys = new Set<string>();
+  if (existsSync(runsFile)) for (const r of (JSON.parse(readFileSync(runsFile, 'utf8')) as { runs?: { key?: string }[] }).runs ?? []) if (r.key) doneKeys.add(r.key);
+  const work = new Map<string, number>();
+  for (const p of plan.points) if (!doneKeys.has(pointKeyOf(p))) work.set(trainedKey(p), (p.D / (grid.batch * grid.context)) * totalParams(gridConfig(grid, plan.presetOf.get(p.N)!)));
+  const totalWork = [...work.values()].reduce((a, b) => a + b, 0);
+  const PERMILLE = 1000;
+  const tracker = new ProgressTracker('law-experiment', PERMILLE, job.onProgress, '‰');
+  let shown = 0;
+  let workDone = 0;
   try {
     const result = await runLawExperiment({
       grid: plan.points,
       runsFile,
       signal: job.signal,
-      onProgress: job.onProgress,
       trainAndEvaluate: async (p) => {
         const preset = plan.presetOf.get(p.N)!;
         const steps = p.D / (grid.batch * grid.context);
@@ -290,7 +304,14 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
             seed: grid.seed ?? 0, lowPrecision, valEvery: 0, valBatches: grid.valBatches ?? 8, ckptEvery: 0, threads: job.threads,
           };
           const t0 = Date.now();
-          const r = await train({ config, settings, train: d.train, val: d.val, outDir: null, onProgress: job.onProgress, signal: job.signal });
+          const perStep = (work.get(trainedKey(p)) ?? 0) / steps;
+          const onTrain: ProgressFn = (e) => {
+            const now = Math.floor((PERMILLE * (workDone + e.done * perStep)) / Math.max(totalWork, 1));
+            if (now > shown) tracker.tick(`${preset} D=${p.D} ${p.train ? `w/a/kv ${p.train.w}` : 'fp32'}: step ${e.done}/${e.total}`, now - shown);
+            shown = Math.max(shown, now);
+          };
+          const r = await train({ config, settings, train: d.train, val: d.val, outDir: null, onProgress: onTrain, signal: job.signal });
+          workDone += steps * perStep;
           const trainS = (Date.now() - t0) / 1000;
           // evaluation keeps the trained activation/KV precision; weights are fed exactly (PTQ or not)
           const evaluator = await Trainer.create(config, { ...settings, lowPrecision: { ...lowPrecision, weights: null } }, r.effective);

@@ -211,7 +211,7 @@ export async function lawPlot(job: PlotJob): Promise<{ files: string[]; caveats:
 // atomically after every run. A restarted experiment reads the file and never recomputes a
 // finished point (points are matched by their configuration, not their order), so an
 // interrupted sweep resumes where it stopped. The runs file is directly a `law fit` input.
-// `bitscale law experiment` will wire the trainer (src/pipeline/train.ts) into this hook.
+// `bitscale law experiment` wires the trainer into this hook (src/pipeline/law-experiment.ts).
 // ---------------------------------------------------------------------------------------------
 
 export interface LawGridPoint {

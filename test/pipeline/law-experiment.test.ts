@@ -2,10 +2,10 @@
 // PTQ through the codec, and the runs file as `law fit` input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GRIDS, dSweepTable, fitExperiment, gridConfig, lawExperiment, nonEmbeddingParams, planGrid, ptqWeights, type ExperimentGrid } from '../../src/pipeline/law-experiment.js';
+import { GRIDS, dSweepTable, fitExperiment, gridConfig, lawExperiment, loadGrid, nonEmbeddingParams, planGrid, ptqWeights, type ExperimentGrid } from '../../src/pipeline/law-experiment.js';
 import { lawFit } from '../../src/pipeline/law.js';
 import { KUMAR2024, parseRuns, predictRow, type RunRow } from '../../src/scaling/index.js';
 import { initParams, paramSpecs } from '../../src/train/model.js';
@@ -106,6 +106,23 @@ test('tiny grid end to end: abort after one run, resume recomputes nothing finis
     const fit = await lawFit({ file: join(dir, 'runs.csv'), params: ['E'], starts: 1 });
     assert.equal(fit.n, 6);
     assert.ok(Number.isFinite(fit.estimates.E!));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('loadGrid: built-in names, a JSON file, and typed errors naming the field', () => {
+  assert.equal(loadGrid('small').name, 'small');
+  assert.throws(() => loadGrid('nope'), (e: Error & { code?: string; context?: { field?: string } }) => e.code === 'bad_option' && e.context?.field === '--grid');
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-lawx-grid-'));
+  try {
+    const f = join(dir, 'g.json');
+    writeFileSync(f, JSON.stringify({ ...GRID, steps: [10, 0] }));
+    assert.throws(() => loadGrid(f), (e: Error & { context?: { field?: string; file?: string } }) => e.context?.field === 'steps[1]' && e.context.file === f);
+    writeFileSync(f, JSON.stringify({ ...GRID, presets: ['huge'] }));
+    assert.throws(() => loadGrid(f), /unknown shape preset/);
+    writeFileSync(f, JSON.stringify(GRID));
+    assert.deepEqual(loadGrid(f), GRID);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
