@@ -11,6 +11,7 @@ import { IoError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
 import { atomicWriteFile } from '../formats/io/index.js';
 import { mobyDickText } from '../train/data.js';
+import type { SweepPointSpec } from '../eval/sweepTypes.js';
 import { runSweep, type SweepOutcome } from './sweep.js';
 
 /** The package root (two levels above this file in src/ and in dist/). */
@@ -30,6 +31,39 @@ export function demoEvalText(): string {
   const book = mobyDickText();
   return book.slice(Math.floor(book.length * 0.97));
 }
+
+/**
+ * Calibration text for GPTQ/AWQ: the opening of the book, inside the training split. Calibrating a
+ * Moby-Dick model on an unrelated text makes GPTQ fit the wrong activation statistics.
+ */
+export function demoCalibText(): string {
+  return mobyDickText().slice(0, 120_000);
+}
+
+const p = (method: SweepPointSpec['method'], scheme: string, bits: number, format: SweepPointSpec['format']): SweepPointSpec => ({ id: `${method}-${scheme}`, method, scheme, bits, format });
+
+/**
+ * The demo's points: RTN at every width in both containers, and GPTQ/AWQ where they matter (2–4
+ * bits; at 8 bits every method is lossless here). Chosen to finish in about five minutes on 2 cores.
+ */
+export const DEMO_POINTS: SweepPointSpec[] = [
+  { id: 'base-f32', method: 'base', scheme: 'f32', bits: 32, format: 'none' },
+  p('rtn', 'int2-g128', 2, 'safetensors'),
+  p('gptq', 'int2-g128', 2, 'safetensors'),
+  p('awq', 'int2-g128', 2, 'safetensors'),
+  p('rtn', 'int3-g128', 3, 'safetensors'),
+  p('gptq', 'int3-g128', 3, 'safetensors'),
+  p('awq', 'int3-g128', 3, 'safetensors'),
+  p('rtn', 'q4_0', 4, 'gguf'),
+  p('gptq', 'q4_0', 4, 'gguf'),
+  p('rtn', 'int4-g128', 4, 'safetensors'),
+  p('gptq', 'int4-g128', 4, 'safetensors'),
+  p('awq', 'int4-g128', 4, 'safetensors'),
+  p('rtn', 'q8_0', 8, 'gguf'),
+  p('rtn', 'int8-g128', 8, 'safetensors'),
+];
+
+const QUICK_POINTS: SweepPointSpec[] = DEMO_POINTS.filter((x) => x.method === 'base' || (x.method === 'rtn' && x.bits >= 4));
 
 export interface DemoOptions {
   outDir?: string;
@@ -55,15 +89,18 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoOutcome> {
   await mkdir(outDir, { recursive: true });
   const evalText = join(outDir, 'eval-text.txt');
   await atomicWriteFile(evalText, demoEvalText(), { overwrite: true });
+  const calibText = join(outDir, 'calib-text.txt');
+  await atomicWriteFile(calibText, demoCalibText(), { overwrite: true });
   const r = await runSweep({
     model,
     text: evalText,
     outDir,
-    grid: o.quick
-      ? { bits: [4, 8], methods: ['rtn'], formats: ['gguf', 'safetensors'] }
-      : { bits: [2, 3, 4, 8], methods: ['rtn', 'gptq', 'awq'], formats: ['gguf', 'safetensors'] },
+    grid: { bits: [], methods: [], formats: [] },
+    points: o.quick ? QUICK_POINTS : DEMO_POINTS,
     ctx: 128,
     maxTokens: o.quick ? 1024 : 4096,
+    calib: calibText,
+    calibWindows: 8,
     seed: 0,
     commandPrefix: 'npx bitscale',
     sensitivity: o.quick ? false : undefined,

@@ -38,6 +38,8 @@ export interface SweepOptions {
   /** evaluate on at most this many text tokens (default 8192) */
   maxTokens?: number;
   calib?: string;
+  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, 16) */
+  calibWindows?: number;
   seed?: number;
   /** measure per-tensor sensitivity with this scheme (default: the lowest int width in the grid); false to skip */
   sensitivity?: string | false;
@@ -280,6 +282,7 @@ async function runPoint(
       method: spec.method === 'mixed' ? 'rtn' : (spec.method as 'rtn' | 'gptq' | 'awq'),
       targetBpw: spec.targetBpw,
       calib: o.calib,
+      windows: o.calibWindows,
       seed,
       tokenizer: o.tokenizer,
       overwrite: true,

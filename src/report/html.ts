@@ -39,7 +39,7 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
 .sub{color:#57606a;margin:0 0 16px}
 table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums;font-size:13px}
-th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right} th{background:#f6f8fa}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:right;white-space:nowrap} th{background:#f6f8fa}
 td:first-child,th:first-child{text-align:left}
 tr.frontier td{background:#ecfdf3;font-weight:600}
 caption{caption-side:bottom;color:#57606a;font-size:12px;padding-top:4px;text-align:left}

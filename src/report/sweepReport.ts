@@ -8,6 +8,9 @@ import { esc, renderPage, renderTable, type HtmlSection } from './html.js';
 import { PALETTE, renderChart, type ChartSeries } from './svg.js';
 
 const METHOD_ORDER = ['base', 'rtn', 'imatrix', 'gptq', 'awq', 'mixed', 'qat'];
+/** One colour per method in every chart (Okabe–Ito). */
+const METHOD_COLORS: Record<string, string> = { base: '#000000', rtn: '#D55E00', imatrix: '#E69F00', gptq: '#009E73', awq: '#0072B2', mixed: '#CC79A7', qat: '#56B4E9' };
+const color = (m: string, i: number) => METHOD_COLORS[m] ?? PALETTE[i % PALETTE.length];
 
 function f(x: number, d = 3): string {
   return Number.isFinite(x) ? x.toFixed(d) : '–';
@@ -29,7 +32,7 @@ export function frontierChart(points: SweepPointResult[]): string {
     label: m,
     line: false,
     markers: true,
-    color: PALETTE[i % PALETTE.length],
+    color: color(m, i),
     radius: 5,
     points: points
       .filter((p) => p.method === m)
@@ -62,7 +65,7 @@ export function frontierChart(points: SweepPointResult[]): string {
       label: 'scaling-law prediction',
       line: false,
       markers: true,
-      color: '#9a6700',
+      color: '#8c8c8c',
       radius: 3,
       className: 'predicted',
       points: predicted.map((p) => ({ x: p.bpw, y: p.predictedNll as number, id: `pred-${p.id}`, label: `${p.id}: predicted NLL ${f(p.predictedNll as number, 4)}` })),
@@ -96,7 +99,7 @@ export function kldChart(points: SweepPointResult[]): string {
       label: m,
       line: false,
       markers: true,
-      color: PALETTE[i % PALETTE.length],
+      color: color(m, i),
       points: pts.filter((p) => p.method === m).map((p) => ({ x: p.bpw, y: p.kld, id: `kld-${p.id}`, className: p.onFrontier ? 'frontier' : undefined })),
     })),
   });

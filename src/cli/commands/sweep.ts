@@ -99,7 +99,7 @@ export function printSummary(points: { id: string; bpw: number; fileBytes: numbe
         ['point', 'bpw', 'file MB', 'PPL', 'KLD', 'top-1 %', 'frontier'],
         [...points]
           .sort((a, b) => a.bpw - b.bpw)
-          .map((p) => [p.id, p.bpw.toFixed(2), p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) : '-', p.ppl.toFixed(3), p.kld.toFixed(4), (100 * p.top1).toFixed(1), p.onFrontier ? '*' : '']),
+          .map((p) => [p.id, p.bpw.toFixed(2), p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) : '-', p.ppl.toFixed(3), p.kld === 0 || p.kld >= 1e-3 ? p.kld.toFixed(4) : p.kld.toExponential(1), (100 * p.top1).toFixed(1), p.onFrontier ? '*' : '']),
       ),
   );
 }
