@@ -25,6 +25,7 @@ import { ropeTables } from './rope.js';
 const EXTERNAL_ALIGN = 65536;
 const ONNX_F32 = 1;
 const ONNX_U8 = 2;
+const ONNX_I8 = 3;
 const ONNX_I64 = 7;
 const ONNX_BOOL = 9;
 /** masked scores: the most negative float32, so a fully padded row stays finite (uniform, not NaN) */
@@ -40,8 +41,8 @@ export interface HfOnnxOptions {
 
 export interface HfOnnxLinear {
   name: string;
-  /** 'MatMulNBits' or 'float' (dequantized or float weight) */
-  op: 'MatMulNBits' | 'float';
+  /** 'MatMulNBits', 'DequantizeLinear' (int8/uint8 codes) or 'float' (dequantized or float weight) */
+  op: 'MatMulNBits' | 'DequantizeLinear' | 'float';
   bits?: number;
   blockSize?: number;
   asymmetric?: boolean;
@@ -64,6 +65,14 @@ export function nbitsFits(q: { shape: number[]; scheme: { bits: number; granular
   const g = q.scheme.granularity;
   const b = q.scheme.bits;
   return g.kind === 'group' && (b === 2 || b === 4 || b === 8) && g.size! >= 16 && (g.size! & (g.size! - 1)) === 0 && q.shape[1] % g.size! === 0;
+}
+
+/** Whether a quantized weight can be an int8/uint8-container DequantizeLinear (≤ 8 bits, 2-D). */
+export function dqFits(q: { shape: number[]; scheme: { bits: number; granularity: { kind: string; size?: number; axis?: number } } }): boolean {
+  const g = q.scheme.granularity;
+  if (q.scheme.bits > 8 || q.shape.length !== 2) return false;
+  if (g.kind === 'group') return q.shape[1] % g.size! === 0;
+  return (g.kind === 'channel' && g.axis === 0) || g.kind === 'tensor';
 }
 
 function bytesOf(a: Float32Array | Uint8Array | BigInt64Array): Uint8Array {
@@ -182,6 +191,28 @@ export function buildHfOnnx(m: HostModel, o: HfOnnxOptions = {}): HfOnnxModel {
       if (p.zeroPoints) ins.push(e.init(`${name}.zeros`, ONNX_U8, [p.zeroPoints.length], p.zeroPoints));
       y = e.op('MatMulNBits', ins, { K: p.K, N: p.N, bits: p.bits, block_size: p.G, accuracy_level: 0 }, 'com.microsoft');
       linears.push({ name, op: 'MatMulNBits', bits: p.bits, blockSize: p.G, asymmetric: !!p.zeroPoints });
+    } else if (lb && dqFits(lb.q)) {
+      // every other int weight (3–8 bits, any group that divides K, per channel, per tensor) as
+      // DequantizeLinear over codes in an int8/uint8 container: exact, 1 byte per weight instead of 4
+      // (never an int4 container, which onnxruntime fuses into MatMulNBits at accuracy_level 4 in
+      // sessions that do not pin it, as transformers.js's do not)
+      const q = lb.q;
+      const [N2, K2] = q.shape;
+      const g = q.scheme.granularity;
+      const sym = q.scheme.symmetric;
+      const codeType = sym ? ONNX_I8 : ONNX_U8;
+      const container = (xs: ArrayLike<number>) => (sym ? new Uint8Array(Int8Array.from(xs).buffer) : Uint8Array.from(xs));
+      // always blocked along K (per channel = one block of K, per tensor = the scale repeated per row):
+      // onnxruntime's default optimizations turn a per-axis int8 DequantizeLinear → MatMul into an
+      // inexact integer matmul (max |Δ logit| 3e-2 measured in transformers.js), blocked ones stay exact
+      const G = g.kind === 'group' ? g.size! : K2;
+      const perRow = (xs: ArrayLike<number>) => (g.kind === 'tensor' ? Array.from({ length: N2 }, () => xs[0]) : xs);
+      const scaleDims = [N2, K2 / G];
+      const ins = [e.init(`${name}.codes`, codeType, [N2, K2], container(q.codes)), e.init(`${name}.scales`, ONNX_F32, scaleDims, Float32Array.from(perRow(q.scales)))];
+      if (q.zeros) ins.push(e.init(`${name}.zeros`, codeType, scaleDims, container(perRow(q.zeros))));
+      const w = e.op('DequantizeLinear', ins, { axis: 1, block_size: G });
+      y = e.op('MatMul', [x, e.op('Transpose', [w], { perm: [1, 0] })]);
+      linears.push({ name, op: 'DequantizeLinear', bits: q.scheme.bits, blockSize: G, asymmetric: !sym });
     } else {
       // host.tensors holds the dequantized weight for every other scheme; ORT folds the transpose at load
       y = e.op('MatMul', [x, e.op('Transpose', [param(name, [N, K])], { perm: [1, 0] })]);

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, IoError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { Tensor } from '../core/tensor.js';
-import { buildHfOnnx, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
+import { buildHfOnnx, dqFits, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
 import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
@@ -176,7 +176,7 @@ async function checkAgainstEngine(file: string, host: HostModel, tokens: number[
 
 /**
  * Attaches integer codes from the quantize pipeline's grids to `host` so that 2/4/8-bit group grids
- * become MatMulNBits. Grid codes are unsigned with an integer zero point per group for symmetric and
+ * become MatMulNBits and other int grids int8-container DequantizeLinear. Grid codes are unsigned with an integer zero point per group for symmetric and
  * asymmetric schemes alike, so they are stored as asymmetric (packed uint8 zero points); act-order
  * layers (a non-trivial g_idx) stay float, as MatMulNBits with g_idx and packed zero points is wrong in
  * onnxruntime (RUNTIME-NOTES).
@@ -186,18 +186,18 @@ export function hostWithGridCodes(host: HostModel, results: readonly { name: str
   if (scheme.kind !== 'int') return { ...host, lowBit };
   for (const r of results) {
     const g = r.grid;
-    if (!(g instanceof IntGrid) || g.groupSize >= g.k || g.k % g.groupSize !== 0) continue;
+    if (!(g instanceof IntGrid) || g.k % g.groupSize !== 0) continue;
     if (r.gIdx && r.gIdx.some((v, j) => v !== Math.floor(j / g.groupSize))) continue;
     const q: IntQuantized = {
       kind: 'int',
-      scheme: { ...scheme, symmetric: false, granularity: { kind: 'group', size: g.groupSize } } as IntScheme,
+      scheme: { ...scheme, symmetric: false, granularity: g.groupSize >= g.k ? { kind: 'channel', axis: 0 } : { kind: 'group', size: g.groupSize } } as IntScheme,
       shape: [g.n, g.k],
       codes: g.codes,
       scales: Float32Array.from(g.scales),
       scaleShape: [g.n, g.numGroups],
       zeros: Uint8Array.from(g.zeros),
     };
-    if (nbitsFits(q)) lowBit.set(r.name, { q, mode: 'nbits' });
+    if (nbitsFits(q) || dqFits(q)) lowBit.set(r.name, { q, mode: 'nbits' });
   }
   return { ...host, lowBit };
 }
@@ -325,6 +325,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       linears: built.linears,
     };
     const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
+    const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
     const manifest = {
       tool: 'bitscale',
       version: TOOL_VERSION,
@@ -332,7 +333,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
       settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.manifest?.settings ?? {}) },
       output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
-      linears: { matMulNBits: nbits, float: built.linears.length - nbits, detail: built.linears },
+      linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
       check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
     };
     await writeFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -63,6 +63,38 @@ for (const scheme of [null, 'int4-g32-asym'] as const) {
   });
 }
 
+/** transformers.js vs the engine on the same dequantized weights: fp32 both, accumulation order only */
+const TJS_LOGIT_ATOL = 1e-4;
+
+// int8-container DequantizeLinear weights: blocked along K even per channel, because onnxruntime's default
+// optimizations (which transformers.js uses) make a per-axis int8 DQ → MatMul inexact (3e-2 measured)
+for (const scheme of ['int3-g32', 'int8-channel', 'int4-channel-asym', 'int6-tensor']) {
+  test(`transformers.js logits equal the engine's for DequantizeLinear weights (${scheme})`, async () => {
+    const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
+    const host = await prepareHostModel(randomWeights(c, 33), { weights: parseScheme(scheme), lowBit: 'dq' });
+    const name = `dq-${scheme}`;
+    const r = await exportOnnx(host, null, join(work, name));
+    assert.equal(r.linears.filter((l) => l.op === 'DequantizeLinear').length, 7 * c.nLayers);
+    const prompt = randomTokens(6, c.vocabSize, 8);
+    const model = await AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype: 'fp32' });
+    try {
+      const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+      const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+      const out = (await (model as unknown as (x: unknown) => Promise<{ logits: HfTensor }>)({ input_ids: ids, attention_mask: mask })).logits;
+      const e = LlamaEngine.fromHost({ ...host, lowBit: new Map() });
+      const ref = await e.forward(prompt);
+      await e.close();
+      const got = out.data as Float32Array;
+      assert.equal(got.length, ref.length);
+      let d = 0;
+      for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(got[i] - ref[i]));
+      assert.ok(d <= TJS_LOGIT_ATOL, `max |Δ logit| ${d}`);
+    } finally {
+      await model.dispose();
+    }
+  });
+}
+
 const ARCHS: [string, Partial<ModelConfig>][] = [
   ['qwen2 (q/k/v bias)', { architecture: 'qwen2', attentionBias: true }],
   ['qwen3 (q/k norm)', { architecture: 'qwen3', qkNorm: true }],

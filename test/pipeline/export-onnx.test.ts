@@ -32,15 +32,16 @@ function i64(xs: number[], shape: number[]): Tensor<'I64'> {
 }
 
 // mode: how the engine runs the weights (its MatMulNBits path takes only what MatMulNBits can hold)
-const CASES: { scheme: string | null; layout: 'half' | 'interleaved'; nbits: number; dtype: string; mode?: 'dq' }[] = [
+const CASES: { scheme: string | null; layout: 'half' | 'interleaved'; nbits: number; dtype: string; mode?: 'dq'; dq?: number }[] = [
   { scheme: null, layout: 'half', nbits: 0, dtype: 'fp32' },
   { scheme: null, layout: 'interleaved', nbits: 0, dtype: 'fp32' },
   { scheme: 'int4-g32', layout: 'half', nbits: 14, dtype: 'q4' },
   { scheme: 'int4-g16-asym', layout: 'half', nbits: 14, dtype: 'q4' },
   { scheme: 'int8-g32', layout: 'half', nbits: 14, dtype: 'q8' },
   { scheme: 'int2-g32-asym', layout: 'interleaved', nbits: 14, dtype: 'q2' },
-  { scheme: 'int3-g32', layout: 'half', nbits: 0, dtype: 'fp32', mode: 'dq' },
-  { scheme: 'int8-channel', layout: 'half', nbits: 0, dtype: 'fp32', mode: 'dq' },
+  { scheme: 'int3-g32', layout: 'half', nbits: 0, dtype: 'fp32', mode: 'dq', dq: 14 },
+  { scheme: 'int8-channel', layout: 'half', nbits: 0, dtype: 'fp32', mode: 'dq', dq: 14 },
+  { scheme: 'int6-tensor-asym', layout: 'interleaved', nbits: 0, dtype: 'fp32', mode: 'dq', dq: 14 },
   { scheme: 'int4-g16', layout: 'half', nbits: 14, dtype: 'q4', mode: 'dq' },
 ];
 
@@ -52,6 +53,7 @@ for (const k of CASES) {
     const r = await exportOnnx(host, null, out, { checkTokens: randomTokens(12, c.vocabSize, 4), manifest: { scheme: k.scheme ?? 'float', seed: 0 } });
     assert.equal(r.dtype, k.dtype);
     assert.equal(r.linears.filter((l) => l.op === 'MatMulNBits').length, k.nbits);
+    assert.equal(r.linears.filter((l) => l.op === 'DequantizeLinear').length, k.dq ?? 0);
     assert.ok(r.maxAbsLogitDiff <= r.tolerance, `max diff ${r.maxAbsLogitDiff}`);
     const suffix = { fp32: '', q4: '_q4', q8: '_quantized', q2: '_q2' }[k.dtype];
     assert.ok(existsSync(join(out, 'onnx', `model${suffix}.onnx`)));
