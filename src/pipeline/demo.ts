@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IoError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
@@ -81,11 +81,12 @@ export interface DemoOutcome extends SweepOutcome {
 
 export async function runDemo(o: DemoOptions = {}): Promise<DemoOutcome> {
   const t0 = Date.now();
-  const model = defaultModelDir();
+  // relative paths keep the report's reproduce commands free of machine-specific prefixes
+  const model = relative(process.cwd(), defaultModelDir()) || '.';
   if (!existsSync(join(model, 'config.json'))) {
     throw new IoError('missing_file', 'the embedded default model is missing', { file: model, hint: 'reinstall bitscale, or regenerate it with the command in assets/default-model/README.md' });
   }
-  const outDir = resolve(o.outDir ?? 'bitscale-out/demo');
+  const outDir = o.outDir ?? join('bitscale-out', 'demo');
   await mkdir(outDir, { recursive: true });
   const evalText = join(outDir, 'eval-text.txt');
   await atomicWriteFile(evalText, demoEvalText(), { overwrite: true });

@@ -7,7 +7,7 @@
 // Legend: T = evaluation tokens, V = vocab.
 
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { GGML_TYPES, ggmlBitsPerWeight, isGgmlType, type GgmlType } from '../core/dtype.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
@@ -159,7 +159,7 @@ function toCsv(points: SweepPointResult[]): string {
 export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
-  const outDir = resolve(o.outDir);
+  const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
   await mkdir(join(outDir, 'points'), { recursive: true });
   const jsonPath = join(outDir, 'sweep.json');
   let text: string;

@@ -1,4 +1,5 @@
 // `bitscale demo`: the main job on the embedded model; prints a short table and the report's path.
+import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, parse } from '../args.js';
 import { out, progressPrinter } from '../output.js';
@@ -36,6 +37,6 @@ export async function run(argv: string[]): Promise<number> {
   out(`\nPareto frontier: ${front.map((p) => p.id).join(' → ')}`);
   if (r.record.law?.maeNll != null) out(`scaling-law check: δ_PTQ fitted on ≥3-bit RTN points predicts all RTN points with mean abs error ${r.record.law.maeNll.toFixed(4)} nats/token`);
   out(`done in ${r.seconds.toFixed(1)} s`);
-  out(`report: ${r.report}`);
+  out(`report: ${resolve(r.report)}`);
   return 0;
 }

@@ -1,5 +1,6 @@
 // `bitscale sweep`: argument parsing and printing only; the work is pipeline/sweep.ts.
 import { ConfigError } from '../../core/errors.js';
+import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, table } from '../output.js';
@@ -88,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
     out('\nbest point within each bits-per-weight budget:');
     for (const b of sweepBudgets(r.record.points, budgets)) out(`  ≤ ${b.budget} bpw: ${b.best ? `${b.best.id} (${b.best.bpw.toFixed(2)} bpw, PPL ${b.best.ppl.toFixed(3)})` : 'none fits'}`);
   }
-  out(`\nresults: ${r.json}\n         ${r.csv}\nreport:  ${r.report}`);
+  out(`\nresults: ${r.json}\n         ${r.csv}\nreport:  ${resolve(r.report)}`);
   return 0;
 }
 
