@@ -57,3 +57,9 @@ export type {
 export { renderChart, linearTicks, logTicks, type ChartSpec, type ChartSeries, type ChartPoint, type AxisSpec } from './report/svg.js';
 export { scalingCharts } from './report/scalingPlots.js';
 export { lawPredict, lawOptimal, lawFit, lawPlot, runLawExperiment, lawGrid, loadConstants, type TrainAndEvaluate, type LawGridPoint } from './pipeline/law.js';
+export { runSweep, sweepBudgets, type SweepOptions, type SweepOutcome } from './pipeline/sweep.js';
+export { planPoints, type SweepGrid, type SweepMethod, type SweepFormat } from './pipeline/sweep-plan.js';
+export { runDemo, DEMO_POINTS, defaultModelDir, type DemoOptions, type DemoOutcome } from './pipeline/demo.js';
+export { renderSweepReport } from './report/sweepReport.js';
+export type { SweepRecord, SweepPointResult, SweepPointSpec, SensitivityRow } from './eval/sweepTypes.js';
+export { fitPtqDecay, ptqDecay, type PtqDecayFit, type PtqDecayPoint } from './scaling/ptqDecay.js';
