@@ -363,7 +363,7 @@ function lawPanel(points: SweepPointResult[]): SweepRecord['law'] {
 }
 
 function sensitivityScheme(specs: SweepPointSpec[]): string | null {
-  const ints = specs.filter((s) => /^int\d-g\d+$/.test(s.scheme)).sort((a, b) => a.bits - b.bits);
+  const ints = specs.filter((s) => /^int\d-(g\d+|channel)$/.test(s.scheme)).sort((a, b) => a.bits - b.bits);
   if (ints.length) return ints[0].scheme;
   const gg = specs.find((s) => s.format === 'gguf');
   return gg ? gg.scheme : null;
