@@ -282,7 +282,7 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
   for (const p of plan.points) if (!doneKeys.has(pointKeyOf(p))) work.set(trainedKey(p), (p.D / (grid.batch * grid.context)) * totalParams(gridConfig(grid, plan.presetOf.get(p.N)!)));
   const totalWork = [...work.values()].reduce((a, b) => a + b, 0);
   const PERMILLE = 1000;
-  const tracker = new ProgressTracker('law-experiment', PERMILLE, job.onProgress, '‰');
+  const tracker = new ProgressTracker('law-experiment', PERMILLE, job.onProgress);
   let shown = 0;
   let workDone = 0;
   try {
