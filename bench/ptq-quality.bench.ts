@@ -1,0 +1,284 @@
+// Post-training quantization quality (issue 5): RTN / GPTQ / AWQ onto ggml types, GPTQ with an
+// imatrix, and the --target-bpw mixed-precision allocator, each written as GGUF by quantizeModel
+// and measured twice on the same held-out tokens and windows: by our engine (perplexity, and KL
+// divergence of the quantized model's next-token distribution from the float model's) and by
+// llama.cpp through node-llama-cpp on the written GGUF (perplexity). The float reference in
+// llama.cpp is the same model saved as an F32 GGUF.
+//
+// Env: PTQ_MODELS (comma list of stories260k, default, m256, or directories; default: all present),
+//      PTQ_EVAL_TOKENS (default 2048), PTQ_CTX (default 128), PTQ_METHODS (default rtn,gptq,awq),
+//      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED_METHOD (default rtn), PTQ_JSON (write rows there).
+// Legend: T = tokens per window, V = vocab, W = windows.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { resolve, join, basename } from 'node:path';
+import { GGML_TYPES, type GgmlType } from '../src/core/dtype.js';
+import { LlamaEngine } from '../src/engine/model.js';
+import { loadModel } from '../src/model/load.js';
+import { saveModel } from '../src/model/save.js';
+import { runImatrix } from '../src/pipeline/calibrate.js';
+import { defaultModelDir, demoCalibText, demoEvalText } from '../src/pipeline/demo.js';
+import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize.js';
+import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
+
+const CACHE = resolve('.cache', 'ptq-quality');
+const SHARED = resolve('..', 'shared');
+
+interface ModelSpec {
+  name: string;
+  path: string;
+  tokenizer?: string;
+  evalText: string;
+  calibFile: string;
+}
+
+interface Row {
+  model: string;
+  point: string;
+  bytes: number;
+  bpw: number;
+  pplEngine: number;
+  pplLlama: number | null;
+  kld: number;
+  top1: number;
+  seconds: number;
+  note: string;
+}
+
+function models(): ModelSpec[] {
+  mkdirSync(CACHE, { recursive: true });
+  const moby = join(CACHE, 'calib-moby.txt');
+  if (!existsSync(moby)) writeFileSync(moby, demoCalibText());
+  const all: Record<string, () => ModelSpec | null> = {
+    stories260k: () => {
+      const dir = join(SHARED, 'models', 'stories260K');
+      if (!existsSync(dir)) return null;
+      return {
+        name: 'stories260K', path: join(dir, 'stories260K.bin'), tokenizer: join(dir, 'tok512.bin'),
+        evalText: readText(join(SHARED, 'data', 'tinystories-valid-excerpt.txt')), calibFile: join(SHARED, 'data', 'tinystories-sample.txt'),
+      };
+    },
+    default: () => ({ name: 'default-model', path: defaultModelDir(), evalText: demoEvalText(), calibFile: moby }),
+    m256: () => (existsSync(resolve('.cache', 'ptq-model-256', 'model.safetensors')) ? { name: 'ptq-model-256', path: resolve('.cache', 'ptq-model-256'), evalText: demoEvalText(), calibFile: moby } : null),
+  };
+  const want = (process.env.PTQ_MODELS ?? 'stories260k,default,m256').split(',').map((s) => s.trim()).filter(Boolean);
+  const out: ModelSpec[] = [];
+  for (const w of want) {
+    const m = all[w] ? all[w]() : existsSync(w) ? { name: basename(w), path: resolve(w), evalText: demoEvalText(), calibFile: moby } : null;
+    if (m) out.push(m);
+    else console.log(`(skipping ${w}: not present)`);
+  }
+  return out;
+}
+
+function readText(p: string): string {
+  return readFileSync(p, 'utf8');
+}
+
+/** log-softmax of one row of logits [V] */
+function logSoftmax(l: Float32Array): Float64Array {
+  let m = -Infinity;
+  for (const v of l) m = Math.max(m, v);
+  let s = 0;
+  for (const v of l) s += Math.exp(v - m);
+  const z = m + Math.log(s);
+  const out = new Float64Array(l.length);
+  for (let i = 0; i < l.length; i++) out[i] = l[i] - z;
+  return out;
+}
+
+/** engine metrics: PPL over the windows' next-token predictions; KLD/top-1 vs the float log-probs */
+async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref: Float64Array[] | null): Promise<{ ppl: number; kld: number; top1: number; logp: Float64Array[] }> {
+  let nll = 0;
+  let n = 0;
+  let kl = 0;
+  let agree = 0;
+  let m = 0;
+  const logp: Float64Array[] = [];
+  for (let w = 0; w < windows.length; w++) {
+    const toks = windows[w];
+    const logits = await e.forward(toks);
+    const all = new Float64Array(toks.length * V);
+    for (let t = 0; t < toks.length; t++) {
+      const lp = logSoftmax(logits.subarray(t * V, (t + 1) * V));
+      all.set(lp, t * V);
+      if (t + 1 < toks.length) {
+        nll -= lp[toks[t + 1]];
+        n++;
+      }
+      if (ref) {
+        const r = ref[w].subarray(t * V, (t + 1) * V);
+        let k = 0;
+        let ia = 0;
+        let ib = 0;
+        for (let v = 0; v < V; v++) {
+          k += Math.exp(r[v]) * (r[v] - lp[v]);
+          if (r[v] > r[ia]) ia = v;
+          if (lp[v] > lp[ib]) ib = v;
+        }
+        kl += k;
+        agree += ia === ib ? 1 : 0;
+        m++;
+      }
+    }
+    logp.push(all);
+  }
+  return { ppl: Math.exp(nll / n), kld: ref ? kl / m : 0, top1: ref ? agree / m : 1, logp };
+}
+
+async function llamaPpl(gguf: string, windows: number[][], V: number, ctx: number): Promise<number> {
+  const ref = await openLlamaCpp(gguf, ctx, V, 1);
+  try {
+    let nll = 0;
+    let n = 0;
+    for (const w of windows) {
+      const lp = await ref.logProbs(w);
+      for (const x of lp) nll -= x;
+      n += lp.length;
+    }
+    return Math.exp(nll / n);
+  } finally {
+    await ref.close();
+  }
+}
+
+interface Point {
+  id: string;
+  method: QuantizeMethod;
+  scheme: string;
+  imatrix?: boolean;
+  /** mixed precision at the measured linear bpw of this uniform point (fallbacks included) */
+  sizeOf?: string;
+}
+
+function points(kOk: boolean, methods: QuantizeMethod[], mixedMethod: QuantizeMethod): Point[] {
+  const types = kOk ? ['q8_0', 'q4_0', 'q4_k', 'q3_k', 'q2_k'] : ['q8_0', 'q4_0'];
+  const ps: Point[] = [];
+  for (const t of types) for (const m of methods) ps.push({ id: `${m}-${t}`, method: m, scheme: t });
+  ps.push({ id: 'rtn-q4_0+imatrix', method: 'rtn', scheme: 'q4_0', imatrix: true });
+  ps.push({ id: 'gptq-q4_0+imatrix', method: 'gptq', scheme: 'q4_0', imatrix: true });
+  // the allocator at the sizes of the uniform types it is compared with (linear bpw of Q3_K, Q4_0)
+  if (kOk) ps.push({ id: `${mixedMethod}-mixed@q3_k`, method: mixedMethod, scheme: 'q3_k', sizeOf: `${mixedMethod}-q3_k` });
+  ps.push({ id: `${mixedMethod}-mixed@q4_0`, method: mixedMethod, scheme: kOk ? 'q4_k' : 'q4_0', sizeOf: `${mixedMethod}-q4_0` });
+  return ps;
+}
+
+function linearBpw(tensors: { name: string; type: string }[], shapes: Map<string, number[]>): number {
+  let bits = 0;
+  let n = 0;
+  for (const t of tensors) {
+    const g = GGML_TYPES[t.type as GgmlType];
+    const shape = shapes.get(t.name);
+    if (!g || !shape) return NaN;
+    const numel = shape.reduce((a, b) => a * b, 1);
+    bits += (numel / g.blockSize) * g.typeSize * 8;
+    n += numel;
+  }
+  return bits / n;
+}
+
+const f = (x: number | null, d = 3) => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(d));
+
+export default async function ptqQuality(): Promise<void> {
+  const evalTokens = Number(process.env.PTQ_EVAL_TOKENS ?? 2048);
+  const ctx = Number(process.env.PTQ_CTX ?? 128);
+  const methods = (process.env.PTQ_METHODS ?? 'rtn,gptq,awq').split(',') as QuantizeMethod[];
+  const mixedMethod = (process.env.PTQ_MIXED_METHOD ?? 'rtn') as QuantizeMethod;
+  const useLlama = process.env.PTQ_LLAMACPP !== '0';
+  const rows: Row[] = [];
+  for (const spec of models()) {
+    const dir = join(CACHE, spec.name);
+    mkdirSync(dir, { recursive: true });
+    const weights = await loadModel(spec.path, { tokenizer: spec.tokenizer });
+    const c = weights.config;
+    const V = c.vocabSize;
+    const shapes = new Map([...weights.tensors].map(([k, s]) => [k, s.shape]));
+    const nParams = [...weights.tensors.values()].reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    const T = Math.min(ctx, c.maxSeqLen || ctx);
+    const toks = weights.tokenizer!.encode(spec.evalText);
+    const W = Math.min(Math.floor(toks.length / T), Math.floor(evalTokens / T));
+    const windows = Array.from({ length: W }, (_, w) => toks.slice(w * T, (w + 1) * T));
+    const kOk = c.hiddenSize % 256 === 0 && c.intermediateSize % 256 === 0;
+    console.log(`\n${spec.name}: hidden ${c.hiddenSize}, intermediate ${c.intermediateSize}, ${c.nLayers} layers, vocab ${V}, ${nParams} params; eval ${W}×${T} tokens; K-quants ${kOk ? 'yes' : 'no (rows not multiples of 256)'}`);
+
+    // float reference: engine log-probs, and the model saved as F32 GGUF for llama.cpp
+    const t0 = Date.now();
+    const fe = await LlamaEngine.create(weights);
+    const fm = await engineMetrics(fe, windows, V, null);
+    await fe.close();
+    const floatGguf = join(dir, 'float-f32.gguf');
+    await saveModel(weights, floatGguf, { format: 'gguf', dtype: 'F32', overwrite: true });
+    await weights.close();
+    const fl = useLlama ? await llamaPpl(floatGguf, windows, V, T) : null;
+    rows.push({ model: spec.name, point: 'float (F32)', bytes: statSync(floatGguf).size, bpw: 32, pplEngine: fm.ppl, pplLlama: fl, kld: 0, top1: 1, seconds: (Date.now() - t0) / 1000, note: '' });
+    printRow(rows.at(-1)!, true);
+
+    const imatrixPath = join(dir, 'imatrix.gguf');
+    await runImatrix({ model: spec.path, tokenizer: spec.tokenizer, out: imatrixPath, calib: spec.calibFile, seed: 0, overwrite: true });
+
+    for (const p of points(kOk, methods, mixedMethod)) {
+      const out = join(dir, `${p.id}.gguf`);
+      const t1 = Date.now();
+      const target = p.sizeOf ? rows.find((r) => r.model === spec.name && r.point === p.sizeOf)?.bpw : undefined;
+      if (p.sizeOf && !target) {
+        console.log(`${spec.name} ${p.id}: no ${p.sizeOf} row to size against`);
+        continue;
+      }
+      let rep;
+      try {
+        rep = await quantizeModel({
+          model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: spec.calibFile,
+          imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: 0, verify: false, keepHost: true, overwrite: true,
+        });
+      } catch (e) {
+        console.log(`${spec.name} ${p.id}: quantize failed: ${(e as Error).message}`);
+        continue;
+      }
+      const qe = LlamaEngine.fromHost(rep.host!);
+      const qm = await engineMetrics(qe, windows, V, fm.logp);
+      await qe.close();
+      const ql = useLlama ? await llamaPpl(out, windows, V, T) : null;
+      const bytes = statSync(out).size;
+      const lb = linearBpw(rep.tensors, shapes);
+      const note = p.sizeOf ? mixSummary(rep.tensors) : rep.fallbacks.length ? `${rep.fallbacks.length} fallbacks` : '';
+      rows.push({ model: spec.name, point: p.id, bytes, bpw: lb, pplEngine: qm.ppl, pplLlama: ql, kld: qm.kld, top1: qm.top1, seconds: (Date.now() - t1) / 1000, note });
+      printRow(rows.at(-1)!, false);
+      if (process.env.PTQ_JSON) writeFileSync(process.env.PTQ_JSON, JSON.stringify({ evalTokens, ctx, rows }, null, 2));
+    }
+    checks(rows.filter((r) => r.model === spec.name), nParams);
+  }
+  if (process.env.PTQ_JSON) writeFileSync(process.env.PTQ_JSON, JSON.stringify({ evalTokens, ctx, rows }, null, 2));
+}
+
+function mixSummary(tensors: { type: string }[]): string {
+  const cnt = new Map<string, number>();
+  for (const t of tensors) cnt.set(t.type, (cnt.get(t.type) ?? 0) + 1);
+  return [...cnt].map(([k, v]) => `${v}×${k}`).join(' ');
+}
+
+function printRow(r: Row, header: boolean): void {
+  if (header) console.log('| model | point | file bytes | linear bpw | PPL engine | PPL llama.cpp | KLD engine | top-1 | s | note |\n|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`| ${r.model} | ${r.point} | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.pplEngine)} | ${f(r.pplLlama)} | ${f(r.kld, 5)} | ${f(r.top1, 3)} | ${r.seconds.toFixed(1)} | ${r.note} |`);
+}
+
+function checks(rows: Row[], _nParams: number): void {
+  const get = (id: string) => rows.find((r) => r.point === id);
+  const fl = get('float (F32)')!;
+  const rtn = get('rtn-q4_0');
+  for (const id of ['gptq-q4_0', 'gptq-q4_0+imatrix', 'rtn-q4_0+imatrix', 'awq-q4_0']) {
+    const g = get(id);
+    if (!rtn || !g) continue;
+    const closes = (a: number | null, b: number | null, fz: number | null) => (a === null || b === null || fz === null ? NaN : (100 * (a - b)) / (a - fz));
+    const e = closes(rtn.pplEngine, g.pplEngine, fl.pplEngine);
+    const l = closes(rtn.pplLlama, g.pplLlama, fl.pplLlama);
+    // the float model's KLD is 0, so the fraction of RTN's KLD removed is the KLD gap closed
+    const k = 100 * (1 - g.kld / rtn.kld);
+    console.log(`${fl.model}: ${id} closes ${f(e, 1)}% (engine) / ${f(l, 1)}% (llama.cpp) of the RTN Q4_0 perplexity gap and ${f(k, 1)}% of its KLD; same size ${g.bytes === rtn.bytes ? 'yes' : `no (${g.bytes} vs ${rtn.bytes} bytes)`}; ≥ 50%: ${e >= 50 && (Number.isNaN(l) || l >= 50) ? 'PASS' : 'FAIL'}`);
+  }
+  for (const [mixed, uni] of ['rtn', 'gptq', 'awq'].flatMap((m) => [[`${m}-mixed@q3_k`, `${m}-q3_k`], [`${m}-mixed@q4_0`, `${m}-q4_0`]])) {
+    const m = get(mixed);
+    const u = get(uni);
+    if (!m || !u) continue;
+    const better = m.pplEngine < u.pplEngine && m.kld < u.kld && (m.pplLlama === null || u.pplLlama === null || m.pplLlama < u.pplLlama);
+    console.log(`${fl.model}: mixed at ${f(m.bpw, 3)} bpw (${m.bytes} B): PPL ${f(m.pplEngine)}/${f(m.pplLlama)} KLD ${f(m.kld, 5)} vs uniform ${uni} at ${f(u.bpw, 3)} bpw (${u.bytes} B): PPL ${f(u.pplEngine)}/${f(u.pplLlama)} KLD ${f(u.kld, 5)} → ${better ? 'mixed better' : 'mixed NOT better'}${m.bytes > u.bytes ? ' (mixed file is larger)' : ''}`);
+  }
+}
