@@ -7,32 +7,12 @@ import { join } from 'node:path';
 import { writeSafetensorsFile } from '../formats/io/containers.js';
 import { atomicWriteFile } from '../formats/io/file.js';
 import type { ModelConfig } from '../model/config.js';
+import { hfConfigJson } from '../model/hf-config.js';
 import { paramSpecs } from './model.js';
 
-/** config.json fields of a Hugging Face LlamaForCausalLM for `c`. */
+/** config.json fields of a Hugging Face LlamaForCausalLM for `c` (the model writer's own mapping). */
 export function llamaHfConfig(c: ModelConfig): Record<string, unknown> {
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.nLayers,
-    num_attention_heads: c.nHeads,
-    num_key_value_heads: c.nKvHeads,
-    head_dim: c.headDim,
-    max_position_embeddings: c.maxSeqLen,
-    rms_norm_eps: c.rmsNormEps,
-    rope_theta: c.ropeTheta,
-    rope_scaling: null,
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    tie_word_embeddings: c.tiedEmbeddings,
-    bos_token_id: c.bosTokenId,
-    eos_token_id: c.eosTokenId,
-    torch_dtype: 'float32',
-  };
+  return hfConfigJson(c, 'float32');
 }
 
 export interface HfExport {
