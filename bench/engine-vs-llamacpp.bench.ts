@@ -3,6 +3,7 @@
 // printed as a ratio. Both get the same thread count (BENCH_THREADS, default 2). llama.cpp runs
 // with F32 KV cache and flash attention off (the settings under which its logits are exact), and
 // returns only the target and top logits per position (the cheap perplexity request).
+// Cases: stories260K F32, and a generated 21M Llama as F32, Q8_0 and Q4_0 GGUFs.
 // Usage: npm run bench engine-vs-llamacpp     (needs ../shared for the model, tokenizer and text)
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,9 @@ import { saveModel } from '../src/model/save.js';
 import { LlamaEngine } from '../src/engine/model.js';
 import { engineModel, makeWindows, perplexity } from '../src/eval/index.js';
 import type { ModelWeights } from '../src/model/weights.js';
+import type { GgmlType } from '../src/core/dtype.js';
+import type { QuantTensor } from '../src/core/tensor.js';
+import { quantizeGgml } from '../src/quant/ggml/index.js';
 import { randomWeights, tinyConfig } from '../test/engine/fixtures.js';
 import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
 import { fmt, median } from './util.js';
@@ -20,8 +24,24 @@ const SHARED = resolve('..', 'shared');
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const REPEATS = 3;
 
-async function compare(label: string, w: ModelWeights, gguf: string, ids: number[], ctx: number, windows: number): Promise<void> {
-  await saveModel(w, gguf, { format: 'gguf', overwrite: true });
+const LINEAR = /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/;
+
+/**
+ * Writes `w` as GGUF (linear weights in `ggml` when given, quantized by our bit-exact ggml codec)
+ * and times both runtimes on it. The engine evaluates quantized GGUFs on dequantized float weights;
+ * llama.cpp runs its quantized kernels (and quantizes activations to 8 bits inside them).
+ */
+async function compare(label: string, w: ModelWeights, gguf: string, ids: number[], ctx: number, windows: number, ggml?: GgmlType): Promise<void> {
+  await saveModel(w, gguf, {
+    format: 'gguf',
+    overwrite: true,
+    tensorType: (n) => (ggml && LINEAR.test(n) ? ggml : undefined),
+    tensor: async (n, src): Promise<QuantTensor | null> => {
+      if (!ggml || !LINEAR.test(n)) return null;
+      const [N, K] = src.shape;
+      return { type: ggml, shape: src.shape, bytes: quantizeGgml(ggml, await src.readF32(), N, K) };
+    },
+  });
   const m = await loadModel(gguf);
   const eng = await LlamaEngine.create(m, { session: { threads: THREADS } });
   const ref = await openLlamaCpp(gguf, ctx, m.config.vocabSize, THREADS);
@@ -89,7 +109,9 @@ export default async function (): Promise<void> {
     // a generated 8-layer Llama, E = 512, F = 1536, GQA 8/4, the stories vocabulary (~21M params)
     const c = tinyConfig({ vocabSize: 512, hiddenSize: 512, intermediateSize: 1536, nLayers: 8, nHeads: 8, nKvHeads: 4, headDim: 64, ropeLayout: 'half', maxSeqLen: 512 });
     const gen = { ...randomWeights(c, 5), tokenizer: stories.tokenizer };
-    await compare('generated Llama (21M params)', gen, join(dir, 'g.gguf'), ids, 512, 4);
+    await compare('generated Llama (21M params), F32', gen, join(dir, 'g.gguf'), ids, 512, 4);
+    await compare('generated Llama (21M params), Q8_0 linears', gen, join(dir, 'g8.gguf'), ids, 512, 4, 'Q8_0');
+    await compare('generated Llama (21M params), Q4_0 linears', gen, join(dir, 'g4.gguf'), ids, 512, 4, 'Q4_0');
     await stories.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
