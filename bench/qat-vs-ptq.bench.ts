@@ -9,9 +9,11 @@
 //         closest grid GPTQ supports: 4 levels {−2,−1,0,1}·s, one more than ternary), calibrated on the
 //         training part of the text only (written to a file), format fakequant, loaded back
 //   QAT   runQat's lossQat (lr 3e-4 cosine to 0, no warmup, seed 0, batch 8 × 128)
+//   fp-ft control: the float model fine-tuned with exactly QAT's settings and steps but no quantizer,
+//         so the part of QAT's gain that is plain fine-tuning on this text shows (once per model)
 //
 // Env: QVP_MODELS (comma list of default, stories260k; default both present), QVP_BITS (default
-//      1.58,2,3,4), QVP_STEPS (default 100), QVP_LR (default 3e-4), QVP_JSON (append rows there).
+//      1.58,2,3,4; 'none' runs only the control), QVP_STEPS (default 100), QVP_LR (default 3e-4), QVP_JSON (append rows there).
 // Legend: N = rows (output features), K = columns.
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -80,6 +82,18 @@ async function params(path: string): Promise<{ config: ModelConfig; w: Map<strin
   }
 }
 
+/** The fine-tuning control: runQat's training settings with qat null. */
+async function fpFinetune(config: ModelConfig, w: Map<string, Float32Array>, train: Int32Array, val: Int32Array, steps: number, lr: number): Promise<number> {
+  const s: TrainSettings = { ...TRAIN_DEFAULTS, lr, warmupSteps: 0, weightDecay: 0, minLrRatio: 0, valEvery: 0, seed: 0, batch: 8, context: Math.min(128, config.maxSeqLen), steps, qat: null };
+  const tr = await Trainer.create(config, s, w);
+  try {
+    while (tr.stepDone < steps) await tr.step(train);
+    return await tr.evaluate(val);
+  } finally {
+    await tr.release();
+  }
+}
+
 async function evalLoss(config: ModelConfig, w: Map<string, Float32Array>, val: Int32Array): Promise<number> {
   const s: TrainSettings = { ...TRAIN_DEFAULTS, context: Math.min(128, config.maxSeqLen), qat: null };
   const tr = await Trainer.create(config, s, w);
@@ -94,7 +108,8 @@ const gptqScheme = (bits: number): string => `int${bits === 1.58 ? 2 : bits}-cha
 
 export default async function main(): Promise<void> {
   mkdirSync(CACHE, { recursive: true });
-  const bitsList = (process.env.QVP_BITS ?? '1.58,2,3,4').split(',').map(Number);
+  const bitsSpec = process.env.QVP_BITS ?? '1.58,2,3,4';
+  const bitsList = bitsSpec === 'none' ? [] : bitsSpec.split(',').map(Number);
   const steps = Number(process.env.QVP_STEPS ?? 100);
   const lr = Number(process.env.QVP_LR ?? 3e-4);
   const rows: Row[] = [];
@@ -105,7 +120,10 @@ export default async function main(): Promise<void> {
     const calib = join(CACHE, `${sp.name}-train.txt`);
     writeFileSync(calib, m.tokenizer!.decode(Array.from(split.train)));
     await m.close();
-    const { config } = await params(sp.path);
+    const { config, w: fpW } = await params(sp.path);
+    const fp = await evalLoss(config, fpW, split.val);
+    const ft = await fpFinetune(config, fpW, split.train, split.val, steps, lr);
+    console.log(`${sp.name}: fp ${fp.toFixed(4)}, fp fine-tuned ${steps} steps at lr ${lr}: ${ft.toFixed(4)}`);
     for (const bits of bitsList) {
       const t0 = Date.now();
       const ptq: Record<QuantizeMethod, number> = { rtn: NaN, gptq: NaN, awq: NaN };
