@@ -1,4 +1,4 @@
-// Every row of the ggml golden manifest (/work/shared/golden/ggml-quants, produced by ggml's own
+// Every row of the ggml golden manifest (../shared/golden/ggml-quants, produced by ggml's own
 // ggml_quantize_chunk and to_float): our quantized bytes must equal the golden bytes and our
 // dequantized floats the golden floats, bit for bit (compared as Uint32 patterns so −0 and NaN
 // are exact). Types we cannot quantize yet are checked for dequantization only and reported.
