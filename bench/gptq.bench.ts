@@ -4,7 +4,7 @@ import { Rng } from '../src/core/rng.js';
 import { IntGrid } from '../src/algorithms/grid.js';
 import { GgmlGrid } from '../src/algorithms/ggml-grid.js';
 import { gptq, rtnOnGrid } from '../src/algorithms/gptq.js';
-import { upperCholeskyOfInverse } from '../src/algorithms/linalg64.js';
+import { upperCholeskyOfInverse } from '../src/numerics/linalg.js';
 import { fmt, timeMs } from './util.js';
 
 function layer(n: number, k: number, seed: number) {

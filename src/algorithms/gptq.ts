@@ -10,7 +10,7 @@
 import { checkAborted } from '../core/progress.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
 import type { ColumnGrid } from './grid.js';
-import { upperCholeskyOfInverse } from './linalg64.js';
+import { upperCholeskyOfInverse } from '../numerics/linalg.js';
 
 export interface GptqOptions {
   /** B, lazy-batch width (reference default 128) */
