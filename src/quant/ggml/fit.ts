@@ -29,6 +29,20 @@ function rmseWeight(x: number, rmseType: number): number {
   }
 }
 
+/** The element of largest magnitude, with its sign (the first one on ties), as ggml's group scans pick it. */
+function signedAbsMax(x: Float32Array, xo: number, n: number): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[xo + i];
+    }
+  }
+  return max;
+}
+
 /**
  * Symmetric signed levels: L[i] = clamp(round(x·iscale), −nmax, nmax−1) + nmax, with iscale
  * = −nmax/max (max = signed element of largest magnitude), then the weighted least-squares scale,
@@ -45,16 +59,8 @@ export function makeQxQuants(
   xo = 0,
   qo = 0,
 ): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[i] = 0;
     return 0;
   }
@@ -220,16 +226,8 @@ export function makeQkxQuants(
  * (Σwxl)²/Σwl². L gets l + nmax ∈ [0, 2·nmax). Returns the least-squares scale.
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[i] = 0;
     return 0;
   }
