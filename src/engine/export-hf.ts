@@ -46,6 +46,8 @@ export interface HfOnnxLinear {
   bits?: number;
   blockSize?: number;
   asymmetric?: boolean;
+  /** MatMulNBits with float zero points (input 3 as float32 [N·Kb]) */
+  floatZeroPoints?: boolean;
 }
 
 export interface HfOnnxModel {
@@ -183,15 +185,16 @@ export function buildHfOnnx(m: HostModel, o: HfOnnxOptions = {}): HfOnnxModel {
     const lb = m.lowBit.get(name);
     let y: string;
     if (lb && nbitsFits(lb.q)) {
-      const p = packMatMulNBits(lb.q);
+      const p = packMatMulNBits(lb.q, lb.floatZeros);
       const Kb = p.K / p.G;
       const B = e.init(`${name}.qweight`, ONNX_U8, [p.N, Kb, (p.G * p.bits) / 8], p.B);
       const S = e.init(`${name}.scales`, ONNX_F32, [p.N * Kb], p.scales);
       const ins = [x, B, S];
-      if (p.zeroPoints) ins.push(e.init(`${name}.zeros`, ONNX_U8, [p.zeroPoints.length], p.zeroPoints));
+      if (p.floatZeroPoints) ins.push(e.init(`${name}.zeros`, ONNX_F32, [p.N * Kb], p.floatZeroPoints));
+      else if (p.zeroPoints) ins.push(e.init(`${name}.zeros`, ONNX_U8, [p.zeroPoints.length], p.zeroPoints));
       y = e.op('MatMulNBits', ins, { K: p.K, N: p.N, bits: p.bits, block_size: p.G, accuracy_level: 0 }, 'com.microsoft');
-      linears.push({ name, op: 'MatMulNBits', bits: p.bits, blockSize: p.G, asymmetric: !!p.zeroPoints });
-    } else if (lb && dqFits(lb.q)) {
+      linears.push({ name, op: 'MatMulNBits', bits: p.bits, blockSize: p.G, asymmetric: !!(p.zeroPoints || p.floatZeroPoints), ...(p.floatZeroPoints ? { floatZeroPoints: true } : {}) });
+    } else if (lb && !lb.floatZeros && dqFits(lb.q)) {
       // every other int weight (3–8 bits, any group that divides K, per channel, per tensor) as
       // DequantizeLinear over codes in an int8/uint8 container: exact, 1 byte per weight instead of 4
       // (never an int4 container, which onnxruntime fuses into MatMulNBits at accuracy_level 4 in

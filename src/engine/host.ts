@@ -10,7 +10,7 @@ import type { ModelWeights } from '../model/weights.js';
 import { fakeQuant, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
-import type { LowBitMode } from './lowbit.js';
+import type { LowBitMode, LowBitWeight } from './lowbit.js';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 
@@ -18,8 +18,8 @@ export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as
 export interface HostModel {
   config: ModelConfig;
   tensors: Map<string, Float32Array>;
-  /** linear weights executed in real low bit, with their integer codes */
-  lowBit: Map<string, { q: IntQuantized; mode: LowBitMode }>;
+  /** linear weights executed in real low bit, with their integer codes (and float zero points, if any) */
+  lowBit: Map<string, LowBitWeight>;
 }
 
 /** Which scheme (or none) applies to one linear weight; a single scheme applies to every linear layer. */
@@ -107,7 +107,7 @@ export async function prepareHostModel(w: ModelWeights, opts: PrepareOptions = {
     }
   }
   const tensors = new Map<string, Float32Array>();
-  const lowBit = new Map<string, { q: IntQuantized; mode: LowBitMode }>();
+  const lowBit = new Map<string, LowBitWeight>();
   const track = new ProgressTracker('load', expected.length, opts.onProgress, 'tensor');
   for (const e of expected) {
     checkAborted(opts.signal);

@@ -287,6 +287,35 @@ function evalNode(n: Node, ins: Arr[]): Arr {
       }
       return { shape: outShape, data: d };
     }
+    case 'MatMulNBits': {
+      // unpack codes low-bits-first per block, W[n, k] = fround((u − z)·s), then x @ Wᵀ
+      const [x, B, s, z] = ins;
+      const [K, N, bits, G] = [a.K, a.N, a.bits, a.block_size] as number[];
+      const Kb = Math.ceil(K / G);
+      const blob = (G * bits) / 8;
+      const mask = (1 << bits) - 1;
+      const floatZp = n.inputs[3]?.dtype === 'F32';
+      const zRow = Math.ceil((Kb * bits) / 8);
+      const w = new Float64Array(N * K);
+      for (let r = 0; r < N; r++) {
+        for (let k = 0; k < K; k++) {
+          const j = Math.floor(k / G);
+          const bit = (k % G) * bits;
+          const u = (B.data[(r * Kb + j) * blob + (bit >> 3)] >> (bit & 7)) & mask;
+          const zb = j * bits;
+          const zp = !z ? 1 << (bits - 1) : floatZp ? z.data[r * Kb + j] : (z.data[r * zRow + (zb >> 3)] >> (zb & 7)) & mask;
+          w[r * K + k] = Math.fround((u - zp) * s.data[r * Kb + j]);
+        }
+      }
+      const M = x.data.length / K;
+      const d = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) for (let r = 0; r < N; r++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += x.data[m * K + k] * w[r * K + k];
+        d[m * N + r] = acc;
+      }
+      return { shape: outShape, data: d };
+    }
     default:
       throw new ConfigError('unsupported', 'interp: op not implemented in the reference evaluator', { found: n.op });
   }

@@ -69,7 +69,7 @@ class Builder {
     const b = this.b;
     const K = x.shape[x.shape.length - 1];
     const lb = this.m.lowBit.get(name);
-    let y = lb ? lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0) : b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
+    let y = lb ? lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0, lb.floatZeros) : b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
     if (bias) y = b.add(y, this.param(bias, [N]));
     return y;
   }
