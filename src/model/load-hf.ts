@@ -1,6 +1,7 @@
 // Hugging Face directories as ModelWeights: config.json (hf-config.ts), model.safetensors or a
 // sharded model.safetensors.index.json, and tokenizer.json + tokenizer_config.json when present.
-// Names are already canonical; q/k rows are in the rotate-half layout.
+// Names are already canonical; q/k rows are in the rotate-half layout. GPTQ-packed linears
+// (quantization_config.quant_method "gptq") read as `<base>.weight`, dequantized (load-gptq.ts).
 
 import { join } from 'node:path';
 import { FormatError } from '../core/errors.js';
@@ -9,6 +10,7 @@ import { fileExists, openSafetensorsDir, openSafetensorsFile, openShardedSafeten
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { configFromHfJson } from './hf-config.js';
+import { gptqConfigOf, gptqPartNames, gptqTensorSource, hasGptqTensor } from './load-gptq.js';
 import { canonicalTensors } from './names.js';
 import { lazyTensor } from './tensor-source.js';
 import type { ModelWeights, TensorSource } from './weights.js';
@@ -24,7 +26,9 @@ export async function loadHfTokenizer(tokenizerJson: string): Promise<HfTokenize
 /** `weights`: one .safetensors file or an index.json to read instead of the directory's default. */
 export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; weights?: string } = {}): Promise<ModelWeights> {
   const cfgPath = join(dir, 'config.json');
-  const config = configFromHfJson(await readJsonFile(cfgPath), cfgPath);
+  const rawConfig = await readJsonFile(cfgPath);
+  const config = configFromHfJson(rawConfig, cfgPath);
+  const gptq = gptqConfigOf(rawConfig, cfgPath);
   const metadata: Record<string, unknown> = {};
   const genPath = join(dir, 'generation_config.json');
   if (await fileExists(genPath)) metadata['hf.generation_config'] = parseGenerationConfig(await readJsonFile(genPath), genPath);
@@ -33,8 +37,15 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
   const st = w === undefined ? await openSafetensorsDir(dir) : w.endsWith('.json') ? await openShardedSafetensorsFile(w) : await openSafetensorsFile(w);
   try {
     Object.assign(metadata, st.metadata);
+    if (gptq) metadata['hf.quantization_config'] = (rawConfig as { quantization_config: unknown }).quantization_config;
     const tensors = new Map<string, TensorSource>();
+    const packedParts = new Set<string>();
     for (const { name, shape } of canonicalTensors(config)) {
+      if (gptq && !st.has(name) && hasGptqTensor(st, name)) {
+        tensors.set(name, gptqTensorSource(st, name, shape, gptq));
+        for (const p of gptqPartNames(name)) packedParts.add(p);
+        continue;
+      }
       if (!st.has(name)) {
         throw new FormatError('missing_tensor', 'the checkpoint lacks a tensor config.json implies', { file: st.name, tensor: name, expected: `shape [${shape.join(', ')}]`, found: 'absent' });
       }
@@ -44,7 +55,7 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
       }
       tensors.set(name, lazyTensor(name, info.shape, info.dtype, info.byteLength, () => st.readBytes(name)));
     }
-    const extra = st.names().filter((n) => !tensors.has(n) && !(n === 'lm_head.weight' && config.tiedEmbeddings));
+    const extra = st.names().filter((n) => !tensors.has(n) && !packedParts.has(n) && !(n === 'lm_head.weight' && config.tiedEmbeddings));
     if (extra.length) {
       metadata['bitscale.unmapped_tensors'] = extra.map((n) => ({ name: n, shape: st.info(n).shape, dtype: st.info(n).dtype, bytes: st.info(n).byteLength }));
     }

@@ -27,6 +27,7 @@ import { generationConfigJson } from '../formats/hf/json.js';
 import { atomicWriteFile, checkOutputPath, writeGgufFile, writeSafetensorsFile, withAtomicFile } from '../formats/io/index.js';
 import { encodeLlama2c, type Llama2cVersion } from '../formats/llama2c/checkpoint.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
 import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
 import type { ModelConfig, RopeLayout } from './config.js';
@@ -321,13 +322,7 @@ async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<
     await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
     const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
     await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-    const tok = m.tokenizer;
-    let files2: { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null = null;
-    if (tok instanceof HfTokenizer) files2 = { tokenizer: tok.json, config: tok.config };
-    else if (tok?.exportVocab) {
-      const v = tok.exportVocab();
-      files2 = v.model === 'llama' ? spmTokenizerFiles(v, m.config.maxSeqLen) : bpeTokenizerFiles(v, m.config.maxSeqLen);
-    }
+    const files2 = hfTokenizerFiles(m.tokenizer, m.config.maxSeqLen);
     if (files2) {
       await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
       await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
@@ -335,6 +330,14 @@ async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<
     }
     return { format: 'hf' as const, files, tensors: entries.length };
   });
+}
+
+/** tokenizer.json and tokenizer_config.json contents for a Hugging Face directory, or null if the tokenizer cannot be exported. */
+export function hfTokenizerFiles(tok: Tokenizer | null, maxSeqLen: number): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null {
+  if (tok instanceof HfTokenizer) return { tokenizer: tok.json, config: tok.config };
+  if (!tok?.exportVocab) return null;
+  const v = tok.exportVocab();
+  return v.model === 'llama' ? spmTokenizerFiles(v, maxSeqLen) : bpeTokenizerFiles(v, maxSeqLen);
 }
 
 async function saveLlama2c(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {

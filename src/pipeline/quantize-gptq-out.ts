@@ -23,6 +23,71 @@ import type { QuantScheme } from '../quant/scheme.js';
 import { IntGrid } from '../algorithms/grid.js';
 import type { LinearResult } from './quantize-layer.js';
 
+/** One linear in GPTQ terms, rows in output order: unsigned codes [N, K], zero points and scales [N, nG]. */
+export interface GptqLinear {
+  /** canonical `<base>.weight` name */
+  name: string;
+  N: number;
+  K: number;
+  bits: number;
+  /** values per group (K for one group per row) */
+  groupSize: number;
+  codes: Uint8Array;
+  zeros: Uint8Array;
+  scales: Float32Array;
+  /** group of each input column (default k / groupSize) */
+  gIdx?: Int32Array;
+}
+
+/** qweight, qzeros, scales (f16, transposed to [nG, N]) and g_idx of one linear. */
+export function gptqLinearTensors(l: GptqLinear): SafetensorsWriteTensor[] {
+  const { N, K, bits } = l;
+  const nG = l.scales.length / N;
+  const scales = new Float32Array(nG * N);
+  for (let n = 0; n < N; n++) for (let g = 0; g < nG; g++) scales[g * N + n] = l.scales[n * nG + g];
+  const base = l.name.replace(/\.weight$/, '');
+  const gIdx = l.gIdx ?? Int32Array.from({ length: K }, (_, j) => Math.floor(j / l.groupSize));
+  return [
+    { name: `${base}.qweight`, dtype: 'I32', shape: [(K * bits) / 32, N], data: packGptqWeight(l.codes, N, K, bits) },
+    { name: `${base}.qzeros`, dtype: 'I32', shape: [nG, (N * bits) / 32], data: packGptqZeros(l.zeros, N, nG, bits) },
+    { name: `${base}.scales`, dtype: 'F16', shape: [nG, N], data: encodeF16Array(scales) },
+    { name: `${base}.g_idx`, dtype: 'I32', shape: [K], data: gIdx },
+  ];
+}
+
+/** Whether GPTQ can pack an [N, K] weight at `bits` (qweight needs K·b, qzeros N·b to fill 32-bit words). */
+export function gptqPackable(N: number, K: number, bits: number): boolean {
+  return (K * bits) % 32 === 0 && (N * bits) % 32 === 0;
+}
+
+/** model.safetensors + config.json (+ extra text files) written to a temporary directory and renamed onto `out`. */
+export async function writeGptqDir(
+  out: string,
+  tensors: SafetensorsWriteTensor[],
+  cfg: Record<string, unknown>,
+  o: { overwrite?: boolean; signal?: AbortSignal; metadata?: Record<string, string>; files?: { name: string; text: string }[] },
+): Promise<string[]> {
+  const exists = await stat(out).then(() => true, () => false);
+  if (exists && !o.overwrite) throw new IoError('exists', 'output exists', { file: out, hint: 'pass --overwrite to replace it' });
+  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp, { recursive: true });
+  const written = [join(out, 'model.safetensors'), join(out, 'config.json')];
+  try {
+    await writeSafetensorsFile(join(tmp, 'model.safetensors'), tensors, { metadata: { format: 'pt', quantized_by: 'bitscale', ...o.metadata }, signal: o.signal });
+    await atomicWriteFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    for (const f of o.files ?? []) {
+      await atomicWriteFile(join(tmp, f.name), f.text);
+      written.push(join(out, f.name));
+    }
+    if (exists) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return written;
+}
+
 export async function writeGptqSafetensors(
   weights: ModelWeights,
   host: HostModel,
@@ -53,23 +118,14 @@ export async function writeGptqSafetensors(
     const ord = order ?? Int32Array.from({ length: N }, (_, i) => i);
     const codes = new Uint8Array(N * K);
     const zeros = new Uint8Array(N * nG);
-    const scales = new Float32Array(nG * N); // [nG, N]
+    const scales = new Float32Array(N * nG);
     for (let rOut = 0; rOut < N; rOut++) {
       const rIn = ord[rOut];
       codes.set(g.codes.subarray(rIn * K, rIn * K + K), rOut * K);
-      for (let gi = 0; gi < nG; gi++) {
-        zeros[rOut * nG + gi] = g.zeros[rIn * nG + gi];
-        scales[gi * N + rOut] = g.scales[rIn * nG + gi];
-      }
+      zeros.set(g.zeros.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
+      scales.set(g.scales.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
     }
-    const base = name.replace(/\.weight$/, '');
-    const gIdx = r.gIdx ?? Int32Array.from({ length: K }, (_, j) => Math.floor(j / g.groupSize));
-    tensors.push(
-      { name: `${base}.qweight`, dtype: 'I32', shape: [(K * bits) / 32, N], data: packGptqWeight(codes, N, K, bits) },
-      { name: `${base}.qzeros`, dtype: 'I32', shape: [nG, (N * bits) / 32], data: packGptqZeros(zeros, N, nG, bits) },
-      { name: `${base}.scales`, dtype: 'F16', shape: [nG, N], data: encodeF16Array(scales) },
-      { name: `${base}.g_idx`, dtype: 'I32', shape: [K], data: gIdx },
-    );
+    tensors.push(...gptqLinearTensors({ name, N, K, bits, groupSize: g.groupSize, codes, zeros, scales, gIdx: r.gIdx }));
   }
   const cfg = hfConfigJson({ ...c, ropeLayout: 'half' }, 'float16') as Record<string, unknown>;
   cfg.quantization_config = {
@@ -83,21 +139,7 @@ export async function writeGptqSafetensors(
     damp_percent: o.percdamp ?? 0.01,
     checkpoint_format: 'gptq',
   };
-  const out = o.out;
-  const exists = await stat(out).then(() => true, () => false);
-  if (exists && !o.overwrite) throw new IoError('exists', 'output exists', { file: out, hint: 'pass --overwrite to replace it' });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { recursive: true });
-  try {
-    await writeSafetensorsFile(join(tmp, 'model.safetensors'), tensors, { metadata: { format: 'pt', quantized_by: 'bitscale' }, signal: o.signal });
-    await atomicWriteFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-    if (exists) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return [join(out, 'model.safetensors'), join(out, 'config.json')];
+  return writeGptqDir(o.out, tensors, cfg, o);
 }
 
 function permuteRows(x: Float32Array, order: Int32Array): Float32Array {
