@@ -18,6 +18,7 @@ import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress
 import type { Tensor } from '../core/tensor.js';
 import { buildHfOnnx, dqFits, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
 import type { HostModel } from '../engine/host.js';
+import { dequantizeNBits, type LowBitWeight } from '../engine/lowbit.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
@@ -202,49 +203,90 @@ export function hostWithGridCodes(host: HostModel, results: readonly { name: str
   return { ...host, lowBit };
 }
 
+/** A uniform grid with one step per row: x̂ = step·(u − zeroPoint), u ∈ 0 … 2^bits − 1. */
+export interface RowGrid {
+  /** MatMulNBits width */
+  bits: 2 | 4 | 8;
+  /** default 2^(bits−1): MatMulNBits's implicit zero point (no input); another integer → packed uint8
+   * zero points; a non-integer (1.5 for SEQ 2-bit) → float zero points */
+  zeroPoint?: number;
+}
+
 /**
- * Attaches 4-bit codes for weights that are exactly a per-row scale times an integer in [−8, 7]
- * (QAT's LSQ 4-bit weights: W = s_row · level, s_row ≈ α_row), so they run as MatMulNBits with the row scale
- * repeated over blocks of the largest power of two ≤ 128 dividing K. A weight is only converted when
- * every element reproduces bit for bit; anything else stays a float initializer.
+ * Attaches MatMulNBits codes for weights that lie exactly on a per-row grid (QAT's grids: ternary and
+ * binary u = level + 2 with step α/1.5, α or γ; SEQ 2-bit step α/2 with zero point 1.5; LSQ 3/4-bit
+ * step α on 4 bits). `steps` holds each row's step [N]; the block is the largest power of two ≤ 128
+ * dividing K, every block of a row repeats the row's step. The stored step is refitted from the row's
+ * largest level when the given one misses by a few ulps (the codec rounds α on its way to the scale).
+ * A weight is converted only when dequantizeNBits reproduces every element bit for bit; anything else
+ * stays a float initializer (exportOnnx's `linears` says which).
  */
-export function hostWithRowScaleCodes(host: HostModel, rowScales: ReadonlyMap<string, Float32Array>): HostModel {
+export function hostWithRowGridCodes(host: HostModel, steps: ReadonlyMap<string, Float32Array>, grid: RowGrid): HostModel {
   const lowBit = new Map(host.lowBit);
-  for (const [name, alpha] of rowScales) {
+  const bits = grid.bits;
+  const mid = 1 << (bits - 1);
+  const z = grid.zeroPoint ?? mid;
+  const umax = (1 << bits) - 1;
+  for (const [name, step] of steps) {
     const w = host.tensors.get(name);
-    const N = alpha.length;
+    const N = step.length;
     if (!w || N === 0 || w.length % N !== 0) continue;
     const K = w.length / N;
     let G = 128;
     while (G >= 16 && K % G !== 0) G /= 2;
     if (G < 16) continue;
-    const codes = new Int8Array(N * K);
     const Kb = K / G;
+    const u = new Uint8Array(N * K);
     const scales = new Float32Array(N * Kb);
     let exact = true;
     for (let n = 0; n < N && exact; n++) {
-      const a = alpha[n];
-      // α picks the levels; the stored scale is refitted from the largest level, since the codec
-      // rounds α on its way to the scale (a few ulps), then every element must reproduce exactly
+      const a = step[n];
+      const ok = Number.isFinite(a) && a !== 0;
       let big = 0;
       let at = -1;
-      for (let k = 0; k < K; k++) {
-        const c = a > 0 ? Math.round(w[n * K + k] / a) : 0;
-        codes[n * K + k] = c;
-        if (Math.abs(c) > Math.abs(big)) [big, at] = [c, n * K + k];
-      }
-      const sc = big ? Math.fround(w[at] / big) : a;
       for (let k = 0; k < K && exact; k++) {
-        const c = codes[n * K + k];
-        exact = c >= -8 && c <= 7 && Math.fround(sc * c) === w[n * K + k];
+        const v = ok ? Math.round(w[n * K + k] / a + z) : Math.round(z);
+        exact = v >= 0 && v <= umax;
+        u[n * K + k] = v;
+        if (Math.abs(v - z) > Math.abs(big)) [big, at] = [v - z, n * K + k];
       }
+      const fits = (sc: number) => {
+        for (let k = 0; k < K; k++) if (Math.fround((u[n * K + k] - z) * sc) !== w[n * K + k]) return false;
+        return true;
+      };
+      let sc = Math.fround(a);
+      if (exact && !fits(sc) && big) sc = Math.fround(w[at] / big);
+      exact &&= fits(sc);
       scales.fill(sc, n * Kb, (n + 1) * Kb);
     }
     if (!exact) continue;
-    const scheme: IntScheme = { kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'group', size: G }, scaleDtype: 'F32', rounding: 'half_even' } as IntScheme;
-    lowBit.set(name, { q: { kind: 'int', scheme, shape: [N, K], codes, scales, scaleShape: [N, Kb] }, mode: 'nbits' });
+    const granularity = { kind: 'group' as const, size: G };
+    const base = { kind: 'int' as const, shape: [N, K], scales, scaleShape: [N, Kb] };
+    let entry: LowBitWeight;
+    if (z === mid) {
+      // signed codes: MatMulNBits's default zero point 2^(bits−1) undoes the bias, no zero-point input
+      const scheme = { kind: 'int', bits, symmetric: true, granularity, scaleDtype: 'F32', rounding: 'half_even' } as IntScheme;
+      entry = { q: { ...base, scheme, codes: Int8Array.from(u, (v) => v - mid) }, mode: 'nbits' };
+    } else {
+      const scheme = { kind: 'int', bits, symmetric: false, granularity, scaleDtype: 'F32', rounding: 'half_even' } as IntScheme;
+      entry = Number.isInteger(z)
+        ? { q: { ...base, scheme, codes: u, zeros: new Uint8Array(N * Kb).fill(z) }, mode: 'nbits' }
+        : { q: { ...base, scheme, codes: u }, mode: 'nbits', floatZeros: new Float32Array(N * Kb).fill(z) };
+    }
+    // the check above is this reference's arithmetic; keep the two tied
+    const back = dequantizeNBits(entry.q, entry.floatZeros);
+    if (back.every((v, i) => v === w[i])) lowBit.set(name, entry);
   }
   return { ...host, lowBit };
+}
+
+/**
+ * Attaches 4-bit codes for weights that are exactly a per-row scale times an integer in [−8, 7]
+ * (QAT's LSQ 3- and 4-bit weights: W = s_row · level, s_row ≈ α_row), so they run as MatMulNBits with
+ * the row scale repeated over blocks; see hostWithRowGridCodes. Inexact weights stay float.
+ */
+export function hostWithRowScaleCodes(host: HostModel, rowScales: ReadonlyMap<string, Float32Array>): HostModel {
+  return hostWithRowGridCodes(host, rowScales, { bits: 4 });
 }
 
 /** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */

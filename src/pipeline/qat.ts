@@ -10,7 +10,8 @@ import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostModel } from '../engine/host.js';
 import { loadModel } from '../model/load.js';
-import { exportOnnx, hostWithRowScaleCodes } from './export-onnx.js';
+import { exportOnnx, hostWithRowGridCodes, type RowGrid } from './export-onnx.js';
+import { onnxValidationLoss } from './onnx-loss.js';
 import { saveModel } from '../model/save.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
@@ -55,6 +56,9 @@ export interface QatSummary {
   /** ggml types used for the linear weights (GGUF) */
   ggmlTypes: string[];
   files: string[];
+  /** ONNX only: transformers.js dtype, file bytes (model + external data), and how each linear is
+   * stored (MatMulNBits with its bits, or a float initializer) */
+  onnx?: { dtype: string; bytes: number; linears: { name: string; op: string; bits?: number; floatZeroPoints?: boolean }[] };
 }
 
 /** Row order that turns interleaved rotary rows (pairs 2i, 2i+1) into rotate-half rows (i, i + D/2). */
@@ -145,21 +149,32 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
     const eff = tr.effectiveWeights();
 
     if (job.format === 'onnx') {
-      // ONNX holds the QAT model's effective (dequantized) weights as float initializers; export-onnx
-      // checks the file's logits in onnxruntime against the engine on exactly these weights
-      let host: HostModel = { config, tensors: new Map(paramSpecs(config).map((p) => [p.name, eff.get(p.name)!])), lowBit: new Map() };
-      // 4-bit LSQ weights are α_row · level exactly: those run as MatMulNBits (checked bit for bit there)
-      if (bits === 4 && !bitnet) {
-        const rows = new Map<string, Float32Array>();
-        for (const p of paramSpecs(config)) {
-          const a = p.linear ? tr.params.get(p.name + ALPHA_SUFFIX) : undefined;
-          if (a) rows.set(p.name, a as Float32Array);
+      // every QAT grid is a per-row (BitNet: per-tensor) step times an integer level, so the linears run
+      // as MatMulNBits: ternary/binary/BitNet 2-bit u = level + 2 (default zero point 2); SEQ 2-bit
+      // u ∈ 0..3 with step α/2 and float zero point 1.5; LSQ 3/4-bit on 4 bits (onnxruntime has no
+      // 3-bit MatMulNBits). A weight whose codes do not reproduce it bit for bit stays float.
+      const host0: HostModel = { config, tensors: new Map(paramSpecs(config).map((p) => [p.name, eff.get(p.name)!])), lowBit: new Map() };
+      const rowSteps = new Map<string, Float32Array>();
+      for (const p of paramSpecs(config)) {
+        if (!p.linear) continue;
+        const w = eff.get(p.name)!;
+        if (bitnet) {
+          // γ·{−1, 0, 1}: γ is the largest magnitude (0 for an all-zero tensor, which any step holds)
+          let g = 0;
+          for (let i = 0; i < w.length; i++) g = Math.max(g, Math.abs(w[i]));
+          rowSteps.set(p.name, new Float32Array(p.shape[0]).fill(g));
+        } else {
+          const div = bits === 1.58 ? 1.5 : bits === 2 ? 2 : 1;
+          rowSteps.set(p.name, Float32Array.from(tr.params.get(p.name + ALPHA_SUFFIX)!, (a) => Math.fround(a) / div));
         }
-        host = hostWithRowScaleCodes(host, rows);
       }
+      const grid: RowGrid = bits === 2 && !bitnet ? { bits: 2, zeroPoint: 1.5 } : bits <= 2 ? { bits: 2 } : { bits: 4 };
+      const host = hostWithRowGridCodes(host0, rowSteps, grid);
       const ox = await exportOnnx(host, m.tokenizer, job.out, { inputs: [job.model], overwrite: job.overwrite, signal: job.signal, manifest: { command: 'qat', scheme: QAT_METHOD_NAME(bits, bitnet), settings: { bits, bitnet, steps } } });
-      const lossOnnx = await evalWeights(config, s, host.tensors, split.val);
-      return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported: lossOnnx, ggmlTypes: [], files: ox.files };
+      // the file itself, in onnxruntime, over the validation windows the trainer scored
+      const lossOnnx = await onnxValidationLoss(ox.modelFile, config, split.val, { batch: s.batch, context: s.context, maxBatches: s.valBatches, threads: s.threads, signal: job.signal });
+      const onnx = { dtype: ox.dtype, bytes: ox.bytes.model + ox.bytes.externalData, linears: ox.linears.map(({ name, op, bits: b, floatZeroPoints }) => ({ name, op, ...(b ? { bits: b } : {}), ...(floatZeroPoints ? { floatZeroPoints } : {}) })) };
+      return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported: lossOnnx, ggmlTypes: [], files: ox.files, onnx };
     }
 
     // export through the model writer; linear weights through quant's ggml codecs for GGUF

@@ -16,7 +16,8 @@ export const meta: CommandMeta = {
   --text FILE      fine-tuning text; repeatable; 'moby-dick' uses the bundled corpus
   --steps N        optimizer steps (default 200), or --tokens N (steps = N / (batch × context))
   --format F       gguf (TQ2_0 for ternary/binary, exact; Q2_K/Q3_K/Q4_0 otherwise), safetensors (HF directory)
-                   or onnx (transformers.js folder; the QAT weights as float initializers, checked in onnxruntime)
+                   or onnx (transformers.js folder; linears as MatMulNBits: 2-bit for 1/1.58/2 bits and
+                   BitNet, 4-bit for 3/4 bits; checked in onnxruntime, loss scored on the file)
   --out PATH       output file (gguf) or directory (safetensors, onnx)
   --batch N --context N --lr X (default 1e-3, cosine to 0, no warmup, no weight decay) --seed N --threads N
   --overwrite      replace an existing output
@@ -67,6 +68,16 @@ export async function run(argv: string[]): Promise<number> {
     out(`${s.method}: ${s.steps} steps (${s.tokens} tokens)`);
     out(`validation loss (nats/token): full precision ${s.lossFp.toFixed(4)}, PTQ ${s.lossPtq.toFixed(4)}, QAT ${s.lossQat.toFixed(4)}, exported file ${s.lossExported.toFixed(4)}`);
     if (s.ggmlTypes.length) out(`linear weights as ${s.ggmlTypes.join(', ')}`);
+    if (s.onnx) {
+      const kinds = new Map<string, number>();
+      for (const l of s.onnx.linears) {
+        const k = l.op === 'MatMulNBits' ? `MatMulNBits ${l.bits}-bit${l.floatZeroPoints ? ' (float zero points)' : ''}` : l.op;
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      out(`ONNX (${s.onnx.dtype}, ${s.onnx.bytes} bytes): ${[...kinds].map(([k, n]) => `${n} × ${k}`).join(', ')}`);
+      const float = s.onnx.linears.filter((l) => l.op !== 'MatMulNBits').map((l) => l.name);
+      if (float.length) out(`  not MatMulNBits: ${float.join(', ')}`);
+    }
     out(`wrote ${s.files.join(', ')}`);
     return 0;
   } catch (e) {
