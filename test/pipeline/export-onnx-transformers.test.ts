@@ -10,8 +10,8 @@ import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { loadModel } from '../../src/model/load.js';
-import { exportOnnx } from '../../src/pipeline/export-onnx.js';
-import { parseScheme } from '../../src/quant/index.js';
+import { exportOnnx, hostWithRowGridCodes } from '../../src/pipeline/export-onnx.js';
+import { fakeQuant, parseScheme } from '../../src/quant/index.js';
 import { randomTokens, randomWeights, tinyConfig } from '../engine/fixtures.js';
 
 const STORIES = join(resolve('..', 'shared'), 'models', 'stories260K', 'stories260K.bin');
@@ -39,7 +39,7 @@ async function engineGreedy(host: HostModel, prompt: number[], steps: number): P
   }
 }
 
-async function tjsGreedy(name: string, dtype: 'fp32' | 'q4', inputs: Record<string, unknown>): Promise<number[]> {
+async function tjsGreedy(name: string, dtype: 'fp32' | 'q4' | 'q2', inputs: Record<string, unknown>): Promise<number[]> {
   const model = await AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype });
   try {
     const out = (await model.generate({ ...inputs, max_new_tokens: STEPS, do_sample: false, min_new_tokens: STEPS } as never)) as HfTensor;
@@ -60,6 +60,34 @@ for (const scheme of [null, 'int4-g32-asym'] as const) {
     const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
     const got = await tjsGreedy(name, r.dtype === 'q4' ? 'q4' : 'fp32', { input_ids: ids, attention_mask: mask });
     assert.deepEqual(got, await engineGreedy(host, prompt, STEPS));
+  });
+}
+
+// QAT's 2-bit grids as MatMulNBits (model_q2.onnx): SEQ 2-bit (α/4)·{−3, −1, 1, 3} as u·(α/2) with float
+// zero points 1.5, and ternary (α/1.5)·{−1, 0, 1} with the default zero point 2
+for (const method of ['seq_2bit', 'seq_ternary'] as const) {
+  test(`transformers.js greedy tokens equal the engine's (2-bit MatMulNBits, ${method})`, async () => {
+    const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
+    const host0 = await prepareHostModel(randomWeights(c, 34));
+    const steps = new Map<string, Float32Array>();
+    for (const [name, w] of host0.tensors) {
+      if (!name.startsWith('model.layers.') || !name.endsWith('proj.weight')) continue;
+      const N = name.includes('down_proj') ? c.hiddenSize : w.length / c.hiddenSize;
+      const K = w.length / N;
+      const alpha = Float32Array.from({ length: N }, (_, n) => Math.max(...Array.from(w.subarray(n * K, (n + 1) * K), Math.abs)));
+      host0.tensors.set(name, fakeQuant(w, [N, K], { kind: 'lowbit', method, granularity: { kind: 'channel', axis: 0 } }, { name, scales: alpha }));
+      steps.set(name, alpha.map((a) => a / (method === 'seq_2bit' ? 2 : 1.5)));
+    }
+    const host = hostWithRowGridCodes(host0, steps, method === 'seq_2bit' ? { bits: 2, zeroPoint: 1.5 } : { bits: 2 });
+    const name = `q2-${method}`;
+    const r = await exportOnnx(host, null, join(work, name));
+    assert.equal(r.dtype, 'q2');
+    const nb = r.linears.filter((l) => l.op === 'MatMulNBits' && l.bits === 2 && !!l.floatZeroPoints === (method === 'seq_2bit'));
+    assert.equal(nb.length, 7 * c.nLayers);
+    const prompt = randomTokens(5, c.vocabSize, 9);
+    const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+    const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+    assert.deepEqual(await tjsGreedy(name, 'q2', { input_ids: ids, attention_mask: mask }), await engineGreedy(host, prompt, STEPS));
   });
 }
 
