@@ -1,23 +1,22 @@
 // `bitscale qat`: quantization-aware fine-tuning of a loaded model (ParetoQ LSQ for 1/3/4 bits,
-// SEQ for 1.58/2 bits, or BitNet b1.58), then export through quant's codecs and a check that the
+// SEQ for 1.58/2 bits, or BitNet b1.58), then a packed export (GGUF ggml blocks or GPTQ
+// safetensors written exactly from the grid, qat-export.ts; ONNX MatMulNBits) and a check that the
 // exported file, loaded back, scores the same validation loss as the QAT model.
 // Legend: N = rows (output features), K = columns, D = head dim.
 
 import { ConfigError } from '../core/errors.js';
-import type { GgmlType } from '../core/dtype.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
-import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { ModelConfig } from '../model/config.js';
 import type { HostModel } from '../engine/host.js';
 import { loadModel } from '../model/load.js';
 import { exportOnnx, hostWithRowGridCodes, type RowGrid } from './export-onnx.js';
 import { onnxValidationLoss } from './onnx-loss.js';
-import { saveModel } from '../model/save.js';
-import type { ModelWeights, TensorSource } from '../model/weights.js';
-import { quantizeGgml } from '../quant/ggml/index.js';
+import type { ModelWeights } from '../model/weights.js';
 import { loadCorpus, tokenize } from '../train/data.js';
 import { checkTrainable, paramSpecs } from '../train/model.js';
-import { projectAlphaToF16, qatGgmlType, QAT_METHOD_NAME } from '../train/qat.js';
+import { projectAlphaToF16, projectBitnetToF16, QAT_METHOD_NAME } from '../train/qat.js';
+import type { GridGgmlType } from '../quant/ggml/index.js';
+import { exportQatGguf, exportQatGptq, type QatExportInput } from './qat-export.js';
 import { isQatBits, type QatBits } from '../train/quantizers.js';
 import { ALPHA_SUFFIX, Trainer, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
 
@@ -35,6 +34,8 @@ export interface QatJob {
   settings?: Partial<TrainSettings>;
   valFraction?: number;
   overwrite?: boolean;
+  /** GGUF container for the linears instead of qatGgmlType's choice (it must hold the grid) */
+  ggmlType?: GridGgmlType;
   onProgress?: ProgressFn;
   onLog?: (r: LogRecord) => void;
   signal?: AbortSignal;
@@ -56,6 +57,10 @@ export interface QatSummary {
   /** ggml types used for the linear weights (GGUF) */
   ggmlTypes: string[];
   files: string[];
+  /** GGUF/safetensors: the packed containers ("TQ2_0", "GPTQ int2", …) */
+  packing?: string[];
+  /** GGUF/safetensors: what was stored unpacked (F32), and why */
+  notes?: string[];
   /** ONNX only: transformers.js dtype, file bytes (model + external data), and how each linear is
    * stored (MatMulNBits with its bits, or a float initializer) */
   onnx?: { dtype: string; bytes: number; linears: { name: string; op: string; bits?: number; floatZeroPoints?: boolean }[] };
@@ -91,13 +96,10 @@ async function readParams(m: ModelWeights): Promise<{ config: ModelConfig; param
   return { config, params };
 }
 
-function f32Source(name: string, shape: number[], data: Float32Array): TensorSource {
-  const t: Tensor<'F32'> = { dtype: 'F32', shape, data };
-  return { name, shape, dtype: 'F32', byteLength: data.byteLength, read: async () => t, readF32: async () => data };
-}
-
-async function evalWeights(config: ModelConfig, s: TrainSettings, w: Map<string, Float32Array>, val: Int32Array): Promise<number> {
-  const tr = await Trainer.create(config, { ...s, qat: null }, w);
+/** Validation loss of fixed weights; `bitnetActs`: with BitNet's 8-bit per-token activations, as the BitNet model runs. */
+async function evalWeights(config: ModelConfig, s: TrainSettings, w: Map<string, Float32Array>, val: Int32Array, bitnetActs = false): Promise<number> {
+  const lowPrecision = bitnetActs ? { ...s.lowPrecision, activations: { bits: 8, granularity: 'token' as const } } : s.lowPrecision;
+  const tr = await Trainer.create(config, { ...s, qat: null, lowPrecision }, w);
   try {
     return await tr.evaluate(val);
   } finally {
@@ -110,6 +112,7 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
   const bits = job.bits;
   const bitnet = job.bitnet ?? false;
   if (bitnet && bits !== 1.58) throw new ConfigError('bad_option', '--bitnet is ternary', { field: '--bits', expected: 1.58, found: bits });
+  if (job.ggmlType && job.format !== 'gguf') throw new ConfigError('bad_option', '--ggml-type applies to GGUF output', { field: '--ggml-type', expected: '--format gguf', found: job.format });
   const m = await loadModel(job.model);
   try {
     if (!m.tokenizer) throw new ConfigError('bad_config', 'the model has no tokenizer to encode the training text', { file: job.model });
@@ -137,9 +140,10 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
         job.onLog?.(rec);
         progress.tick(`loss ${r.loss.toFixed(4)} | ${Math.round(rec.tokensPerS)} tok/s`);
       }
-      // GGUF block scales are fp16: move each learned scale onto the nearest fp16 value first, so the
-      // exported blocks hold exactly the weights the QAT model is evaluated with
-      if (job.format === 'gguf' && !bitnet) {
+      // GGUF block scales and GPTQ scales are fp16: move each learned scale's grid step onto the
+      // nearest fp16 value first, so the exported file holds exactly the weights the QAT model is
+      // evaluated with (BitNet's data-derived γ is projected below, on the weights)
+      if (job.format !== 'onnx' && !bitnet) {
         for (const p of paramSpecs(config)) if (p.linear) tr.setParam(p.name + ALPHA_SUFFIX, projectAlphaToF16(tr.params.get(p.name + ALPHA_SUFFIX)!, bits));
       }
       lossQat = await tr.evaluate(split.val);
@@ -177,35 +181,39 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
       return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported: lossOnnx, ggmlTypes: [], files: ox.files, onnx };
     }
 
-    // export through the model writer; linear weights through quant's ggml codecs for GGUF
-    const specs = paramSpecs(config);
-    const types = new Map<string, GgmlType>();
-    for (const p of specs) if (p.linear && job.format === 'gguf') types.set(p.name, qatGgmlType(bits, bitnet, p.shape[1]));
-    const tensors = new Map<string, TensorSource>();
-    for (const p of specs) tensors.set(p.name, f32Source(p.name, p.shape, eff.get(p.name)!));
-    const qm: ModelWeights = { config, tokenizer: m.tokenizer, tensors, source: { format: 'safetensors', path: job.model }, metadata: {}, close: async () => {} };
-    const saved = await saveModel(qm, job.out, {
-      format: job.format === 'gguf' ? 'gguf' : 'hf',
+    // packed and exact (qat-export.ts): GGUF ggml blocks or GPTQ safetensors from (fp16 step, level)
+    let effX = eff;
+    if (bitnet) {
+      // γ = mean|W| is f32; the fp16 γ is the model from here on, scored with its 8-bit activations
+      const linear = new Set(paramSpecs(config).filter((p) => p.linear).map((p) => p.name));
+      effX = new Map([...eff].map(([k, w]) => [k, linear.has(k) ? projectBitnetToF16(w) : w]));
+      lossQat = await evalWeights(config, s, effX, split.val, true);
+    }
+    const xin: QatExportInput = {
+      config,
+      tokenizer: m.tokenizer,
+      bits,
+      bitnet,
+      method: QAT_METHOD_NAME(bits, bitnet),
+      eff: effX,
+      alpha: (name) => (bitnet ? null : ((tr.params.get(name + ALPHA_SUFFIX) as Float32Array | undefined) ?? null)),
+      source: job.model,
+      out: job.out,
+      ggmlType: job.ggmlType,
       overwrite: job.overwrite,
       signal: job.signal,
-      tensorType: (name) => types.get(name),
-      tensor: async (name, src): Promise<QuantTensor | null> => {
-        const type = types.get(name);
-        if (!type) return null;
-        const [N, K] = src.shape;
-        return { type, shape: src.shape, bytes: quantizeGgml(type, await src.readF32(), N, K) };
-      },
-    });
+    };
+    const ex = job.format === 'gguf' ? await exportQatGguf(xin) : await exportQatGptq(xin);
 
     // the exported file, loaded back, must score what the QAT model scored
     const back = await loadModel(job.out);
     let lossExported: number;
     try {
-      lossExported = await evalWeights(config, s, (await readParams(back)).params, split.val);
+      lossExported = await evalWeights(config, s, (await readParams(back)).params, split.val, bitnet);
     } finally {
       await back.close();
     }
-    return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported, ggmlTypes: [...new Set(types.values())], files: saved.files };
+    return { method: QAT_METHOD_NAME(bits, bitnet), bits, steps, tokens: steps * perStep, lossFp, lossPtq, lossQat, lossExported, ggmlTypes: job.format === 'gguf' ? ex.types : [], packing: ex.types, notes: ex.notes, files: ex.files };
   } finally {
     await m.close();
   }

@@ -9,6 +9,8 @@
 // Legend: N = rows (output features), K = columns.
 
 import type { GgmlType } from '../core/dtype.js';
+import { ConfigError } from '../core/errors.js';
+import { gridTypeFits, type GridGgmlType } from '../quant/ggml/index.js';
 import { fakeQuant } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { f16ToF32, f32ToF16 } from '../numerics/float16.js';
@@ -35,9 +37,9 @@ export function scaleDivisor(bits: QatBits): number {
 }
 
 /**
- * Projects α so that the codec's stored scale (α·ratio) is exactly representable in fp16 (GGUF
- * block scales are fp16): then a ggml block type that holds the grid (TQ1_0/TQ2_0 for ternary and
- * binary weights) reproduces the QAT weights bit for bit.
+ * Projects α so that the codec's stored scale (α/div: the grid step) is exactly representable in
+ * fp16 (GGUF block scales and GPTQ scales are fp16): then a container that holds the grid
+ * reproduces the QAT weights bit for bit, for every bit width (qatGgmlType, qatGptqBits).
  */
 export function projectAlphaToF16(alpha: Float32Array, bits: QatBits): Float32Array {
   const div = scaleDivisor(bits);
@@ -45,16 +47,63 @@ export function projectAlphaToF16(alpha: Float32Array, bits: QatBits): Float32Ar
   return alpha.map((a) => Math.fround(f16ToF32(f32ToF16(a / div)) * div));
 }
 
+/** The integer levels of a QAT grid in units of its step: binary/ternary/BitNet {−1, 0, 1}, 2-bit SEQ {±1, ±3}, LSQ [−2^(b−1), 2^(b−1) − 1]. */
+export function qatGridRange(bits: QatBits, bitnet: boolean): { lo: number; hi: number; odd: boolean } {
+  if (bitnet || bits === 1 || bits === 1.58) return { lo: -1, hi: 1, odd: false };
+  if (bits === 2) return { lo: -3, hi: 3, odd: true };
+  return { lo: -(2 ** (bits - 1)), hi: 2 ** (bits - 1) - 1, odd: false };
+}
+
 /**
- * The ggml block type a QAT bit width exports to: ternary and binary → TQ2_0 (exact when rows are
- * whole 256-blocks and scales are fp16), 2 → Q2_K, 3 → Q3_K, 4 → Q4_0 (the K-quants need rows that
- * are multiples of 256; otherwise Q4_0 is used). Only the ternary/binary case is exact.
+ * The step of each row's grid in the QAT weights: fround(α)/div as the codec stores it (ParetoQ),
+ * or the tensor's γ (BitNet: every non-zero weight is ±γ). eff: [N, K], alpha: [N].
  */
-export function qatGgmlType(bits: QatBits, bitnet: boolean, K: number): GgmlType {
-  if (bitnet || bits === 1 || bits === 1.58) return K % 256 === 0 ? 'TQ2_0' : 'Q4_0';
-  if (bits === 2 && K % 256 === 0) return 'Q2_K';
-  if (bits === 3 && K % 256 === 0) return 'Q3_K';
-  return 'Q4_0';
+export function qatRowSteps(bits: QatBits, bitnet: boolean, alpha: Float32Array | null, eff: Float32Array, N: number): Float32Array {
+  if (bitnet || !alpha) {
+    let g = 0;
+    for (let i = 0; i < eff.length; i++) g = Math.max(g, Math.abs(eff[i]));
+    return new Float32Array(N).fill(g);
+  }
+  const div = scaleDivisor(bits);
+  return Float32Array.from(alpha, (a) => Math.fround(a) / div);
+}
+
+/** BitNet's counterpart of projectAlphaToF16: the ternary weights γ·t with γ moved to the nearest fp16 value. */
+export function projectBitnetToF16(eff: Float32Array): Float32Array {
+  let g = 0;
+  for (let i = 0; i < eff.length; i++) g = Math.max(g, Math.abs(eff[i]));
+  const g16 = f16ToF32(f32ToF16(g));
+  return eff.map((v) => (v > 0 ? g16 : v < 0 ? -g16 : v));
+}
+
+/**
+ * The ggml block type a QAT bit width exports to, written exactly (quant/ggml/grid-encode.ts: the
+ * blocks hold the fp16 step and the integer levels, so they dequantize to the QAT weights bit
+ * for bit once the scales are projected to fp16):
+ *   ternary, binary, BitNet → TQ2_0 (2.06 bpw; TQ1_0 1.69 bpw on request)   K % 256 = 0
+ *   2-bit SEQ {±1, ±3}·α/4  → Q2_K  (2.625 bpw; d = dmin = α/4, sc 2, m 3)  K % 256 = 0
+ *   3-bit LSQ [−4, 3]·α     → Q3_K  (3.44 bpw)                              K % 256 = 0
+ *   4-bit LSQ [−8, 7]·α     → Q4_0  (4.5 bpw; Q4_K on request)              K % 32 = 0
+ * Rows that are not whole 256-blocks use Q4_0 (4.5 bpw, holds every grid) when K % 32 = 0, and
+ * F32 (exact, unpacked) otherwise. `prefer` picks another container that holds the grid.
+ */
+export function qatGgmlType(bits: QatBits, bitnet: boolean, K: number, prefer?: GridGgmlType): GgmlType {
+  const { lo, hi, odd } = qatGridRange(bits, bitnet);
+  if (prefer) {
+    if (!gridTypeFits(prefer, lo, hi, odd, K)) {
+      throw new ConfigError('bad_option', 'the requested ggml type cannot hold this QAT grid exactly', { field: '--ggml-type', expected: `levels ${lo}..${hi}${odd ? ' (odd)' : ''}, rows a multiple of the block size`, found: `${prefer} for rows of ${K}` });
+    }
+    return prefer;
+  }
+  const first: GridGgmlType = bitnet || bits === 1 || bits === 1.58 ? 'TQ2_0' : bits === 2 ? 'Q2_K' : bits === 3 ? 'Q3_K' : 'Q4_0';
+  for (const t of [first, 'Q4_0'] as const) if (gridTypeFits(t, lo, hi, odd, K)) return t;
+  return 'F32';
+}
+
+/** GPTQ bits that hold a QAT grid symmetrically (code = level + 2^(b−1)): 2-bit SEQ's odd levels need 3 bits. */
+export function qatGptqBits(bits: QatBits, bitnet: boolean): 2 | 3 | 4 {
+  if (bitnet || bits === 1 || bits === 1.58) return 2;
+  return bits === 4 ? 4 : 3;
 }
 
 export const QAT_METHOD_NAME = (bits: QatBits, bitnet: boolean): string =>
