@@ -21,6 +21,17 @@ export type ActQuantSpec =
   /** a float format: a saturating cast, or (FP8 with `granularity`) absmax-scaled per token / tensor */
   | { kind: 'float'; format: 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'; granularity?: 'token' | 'tensor' | null };
 
+/**
+ * BitNet's (and the trainer's) per-token absmax form, in float32 and without scale rounding:
+ * s = qmax / max(amax, eps), x̂ = clip(round(x·s), −qmax − 1, qmax) / s. Not quant's codec (no
+ * 16-bit scale), so it is kept apart from ActQuantSpec.
+ */
+export interface AbsmaxActSpec {
+  kind: 'absmax';
+  bits: number;
+  eps: number;
+}
+
 /** largest finite value of each float format (casts saturate to it, as quant's float codec does) */
 export const FLOAT_MAX = { F16: 65504, BF16: 3.3895313892515355e38, F8_E4M3: 448, F8_E5M2: 57344 } as const;
 
@@ -54,9 +65,14 @@ export function roundScaleSig16(b: GraphBuilder, s: Value, dir: 'nearest' | 'dow
 }
 
 /** x̂ for activations `x` (F32, any rank ≥ 1) under `spec`; returns x itself when spec is null. */
-export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpec | null): Value {
+export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpec | AbsmaxActSpec | null): Value {
   if (!spec) return x;
   if (spec.kind === 'float') return fakeQuantFloat(b, x, spec);
+  if (spec.kind === 'absmax') {
+    const { qmin, qmax } = intLimits(spec.bits, true);
+    const s = b.div(qmax, b.maximum(b.max(b.abs(x), [x.shape.length - 1], true), spec.eps));
+    return b.div(b.clip(b.round(b.mul(x, s)), qmin, qmax), s);
+  }
   const { qmin, qmax } = intLimits(spec.bits, spec.symmetric);
   const x64 = b.cast(x, 'F64');
   const last = x.shape.length - 1;

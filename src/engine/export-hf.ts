@@ -20,6 +20,7 @@ import type { HostModel } from './host.js';
 import { validateConfig } from './host.js';
 import { IR_VERSION, OPSET } from './lower.js';
 import { packMatMulNBits } from './lowbit.js';
+import { intLimits, type AbsmaxActSpec } from './actquant.js';
 import { ropeTables } from './rope.js';
 
 const EXTERNAL_ALIGN = 65536;
@@ -37,6 +38,8 @@ export interface HfOnnxOptions {
   /** initializers of at least `minBytes` go to one external-data file named `location` */
   external?: { location: string; minBytes?: number } | null;
   metadata?: Record<string, string>;
+  /** fake-quantize the input of every decoder linear (not lm_head) in the graph, as BitNet trains */
+  activations?: AbsmaxActSpec | null;
 }
 
 export interface HfOnnxLinear {
@@ -181,8 +184,25 @@ export function buildHfOnnx(m: HostModel, o: HfOnnxOptions = {}): HfOnnxModel {
     return e.op('Mul', [e.op('Mul', [x, inv]), w]);
   };
 
-  const linear = (x: string, name: string, N: number, K: number, bias?: string): string => {
+  // per-token absmax fake quant of a linear's input (actquant.ts AbsmaxActSpec), once per input value
+  const quantized = new Map<string, string>();
+  const actIn = (x: string): string => {
+    const a = o.activations;
+    if (!a) return x;
+    let hit = quantized.get(x);
+    if (!hit) {
+      const { qmin, qmax } = intLimits(a.bits, true);
+      const amax = e.op('Max', [e.op('ReduceMax', [e.op('Abs', [x]), e.i64([-1])], { keepdims: 1 }), e.f32(a.eps)]);
+      const s = e.op('Div', [e.f32(qmax), amax]);
+      hit = e.op('Div', [e.op('Clip', [e.op('Round', [e.op('Mul', [x, s])]), e.f32(qmin), e.f32(qmax)]), s]);
+      quantized.set(x, hit);
+    }
+    return hit;
+  };
+
+  const linear = (x0: string, name: string, N: number, K: number, bias?: string): string => {
     const lb = m.lowBit.get(name);
+    const x = name === 'lm_head.weight' ? x0 : actIn(x0);
     let y: string;
     if (lb && nbitsFits(lb.q)) {
       const p = packMatMulNBits(lb.q, lb.floatZeros);

@@ -10,7 +10,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
-import { fakeQuantActivation, type ActQuantSpec } from './actquant.js';
+import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit.js';
 import { applyRopeRotate, expandedRopeTables, rotationMatrix } from './rope.js';
@@ -37,7 +37,7 @@ export interface LlamaGraphOptions {
   statistics?: boolean;
 }
 
-export type ActivationPrecision = ActQuantSpec | ((site: string) => ActQuantSpec | null);
+export type ActivationPrecision = ActQuantSpec | ((site: string) => ActQuantSpec | AbsmaxActSpec | null);
 
 export function kvNames(i: number): { pastK: string; pastV: string; presentK: string; presentV: string } {
   return { pastK: `past_key.${i}`, pastV: `past_value.${i}`, presentK: `present_key.${i}`, presentV: `present_value.${i}` };

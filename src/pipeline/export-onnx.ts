@@ -18,6 +18,7 @@ import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress
 import type { Tensor } from '../core/tensor.js';
 import { buildHfOnnx, dqFits, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
 import type { HostModel } from '../engine/host.js';
+import type { AbsmaxActSpec } from '../engine/actquant.js';
 import { dequantizeNBits, type LowBitWeight } from '../engine/lowbit.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
@@ -50,6 +51,8 @@ export interface ExportOnnxOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** tokens for the logit check (default: a fixed pattern of 8 ids) */
   checkTokens?: number[];
+  /** fake-quantize every decoder linear's input in the graph (BitNet's 8-bit per-token absmax) */
+  activations?: AbsmaxActSpec | null;
   /** manifest fields: what produced the weights */
   manifest?: { command?: string; scheme?: string; seed?: number; inputSha256?: Record<string, string>; settings?: Record<string, unknown> };
   onProgress?: ProgressFn;
@@ -123,13 +126,13 @@ function i64(xs: readonly number[], shape: number[]): Tensor<'I64'> {
  * Runs the exported file: a prompt pass over tokens[0 … T−2] with an empty past, then one cached
  * step for tokens[T−1]; returns max |Δ| against the engine's full-sequence logits [T, V].
  */
-async function checkAgainstEngine(file: string, host: HostModel, tokens: number[]): Promise<{ maxAbs: number; scale: number; loadSeconds: number }> {
+async function checkAgainstEngine(file: string, host: HostModel, tokens: number[], act: AbsmaxActSpec | null): Promise<{ maxAbs: number; scale: number; loadSeconds: number }> {
   const c = host.config;
   const T = tokens.length;
   const V = c.vocabSize;
   // the reference runs every linear on its dequantized float weight, so the check also covers the
   // MatMulNBits packing (codes, scales, zero points) and not only the graph structure
-  const engine = LlamaEngine.fromHost({ config: c, tensors: host.tensors, lowBit: new Map() }, { session: { threads: 2 } });
+  const engine = LlamaEngine.fromHost({ config: c, tensors: host.tensors, lowBit: new Map() }, { session: { threads: 2 }, activations: act ? (site) => (site === 'lm_head' ? null : act) : null });
   const t0 = performance.now();
   const s = await EngineSession.fromOnnx(file, { threads: 2 });
   const loadSeconds = (performance.now() - t0) / 1000;
@@ -315,6 +318,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   const built = buildHfOnnx(host, {
     external: useExternal ? { location: `${modelName}_data` } : null,
     metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float' },
+    activations: opts.activations ?? null,
   });
   checkAborted(opts.signal);
   track.tick('graph built');
@@ -349,7 +353,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
     checkAborted(opts.signal);
     track.tick('files written');
 
-    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens);
+    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens, opts.activations ?? null);
     track.tick('onnxruntime logits checked');
     const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
     if (!(chk.maxAbs <= tolerance)) {
@@ -373,7 +377,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       version: TOOL_VERSION,
       command: opts.manifest?.command ?? 'export-onnx',
       input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
-      settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.manifest?.settings ?? {}) },
+      settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
       output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
       linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
       check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },

@@ -15,9 +15,10 @@ import type { ModelWeights } from '../model/weights.js';
 import { loadCorpus, tokenize } from '../train/data.js';
 import { checkTrainable, paramSpecs } from '../train/model.js';
 import { projectAlphaToF16, projectBitnetToF16, QAT_METHOD_NAME } from '../train/qat.js';
-import type { GridGgmlType } from '../quant/ggml/index.js';
+import { GRID_GGML_TYPES, type GridGgmlType } from '../quant/ggml/index.js';
 import { exportQatGguf, exportQatGptq, type QatExportInput } from './qat-export.js';
 import { isQatBits, type QatBits } from '../train/quantizers.js';
+import { ACT_EPS } from '../train/lowprec.js';
 import { ALPHA_SUFFIX, Trainer, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
 
 export type QatFormat = 'gguf' | 'onnx' | 'safetensors';
@@ -112,6 +113,7 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
   const bits = job.bits;
   const bitnet = job.bitnet ?? false;
   if (bitnet && bits !== 1.58) throw new ConfigError('bad_option', '--bitnet is ternary', { field: '--bits', expected: 1.58, found: bits });
+  if (job.ggmlType && !GRID_GGML_TYPES.includes(job.ggmlType)) throw new ConfigError('bad_option', 'unknown --ggml-type', { field: '--ggml-type', expected: GRID_GGML_TYPES.join(' | ').toLowerCase(), found: job.ggmlType });
   if (job.ggmlType && job.format !== 'gguf') throw new ConfigError('bad_option', '--ggml-type applies to GGUF output', { field: '--ggml-type', expected: '--format gguf', found: job.format });
   const m = await loadModel(job.model);
   try {
@@ -174,7 +176,9 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
       }
       const grid: RowGrid = bits === 2 && !bitnet ? { bits: 2, zeroPoint: 1.5 } : bits <= 2 ? { bits: 2 } : { bits: 4 };
       const host = hostWithRowGridCodes(host0, rowSteps, grid);
-      const ox = await exportOnnx(host, m.tokenizer, job.out, { inputs: [job.model], overwrite: job.overwrite, signal: job.signal, manifest: { command: 'qat', scheme: QAT_METHOD_NAME(bits, bitnet), settings: { bits, bitnet, steps } } });
+      // BitNet trains with 8-bit per-token absmax activations: the graph quantizes every linear's input the same way
+      const activations = bitnet ? { kind: 'absmax' as const, bits: 8, eps: ACT_EPS } : null;
+      const ox = await exportOnnx(host, m.tokenizer, job.out, { inputs: [job.model], overwrite: job.overwrite, signal: job.signal, activations, manifest: { command: 'qat', scheme: QAT_METHOD_NAME(bits, bitnet), settings: { bits, bitnet, steps } } });
       // the file itself, in onnxruntime, over the validation windows the trainer scored
       const lossOnnx = await onnxValidationLoss(ox.modelFile, config, split.val, { batch: s.batch, context: s.context, maxBatches: s.valBatches, threads: s.threads, signal: job.signal });
       const onnx = { dtype: ox.dtype, bytes: ox.bytes.model + ox.bytes.externalData, linears: ox.linears.map(({ name, op, bits: b, floatZeroPoints }) => ({ name, op, ...(b ? { bits: b } : {}), ...(floatZeroPoints ? { floatZeroPoints } : {}) })) };
