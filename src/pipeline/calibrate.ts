@@ -4,9 +4,7 @@
 // `bitscale imatrix` (llama.cpp-compatible importance matrix files).
 // Legend: W = windows, T = tokens per window, E = hidden size, K = a linear's input features.
 
-import { readFile } from 'node:fs/promises';
-import { ConfigError, IoError } from '../core/errors.js';
-import { Rng } from '../core/rng.js';
+import { ConfigError } from '../core/errors.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import { ActivationStats } from '../algorithms/stats.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
@@ -17,54 +15,10 @@ import { loadModel } from '../model/load.js';
 import { prepareHostModel } from '../engine/host.js';
 import type { HostModel } from '../engine/host.js';
 import { hfToGguf } from '../model/names.js';
-import { BUILTIN_CALIBRATION_NAME, BUILTIN_CALIBRATION_TEXT } from './calibrate-text.table.js';
+import { calibrationWindows, resolveCalibration, type CalibrationSource } from './calibrate-windows.js';
 import { BlockRunner, LINEAR_SITE, SITES, type Site } from './calibrate-block.js';
 
-export interface CalibrationSource {
-  /** file path, or the built-in text's name */
-  name: string;
-  text: string;
-}
-
-/** The calibration text from `file`, or the built-in one (documented in calibrate-text.table.ts). */
-export async function calibrationSource(file?: string): Promise<CalibrationSource> {
-  if (!file) return { name: BUILTIN_CALIBRATION_NAME, text: BUILTIN_CALIBRATION_TEXT };
-  try {
-    return { name: file, text: await readFile(file, 'utf8') };
-  } catch (e) {
-    throw new IoError('missing_file', 'cannot read the calibration text', { file, hint: (e as Error).message });
-  }
-}
-
-export interface WindowOptions {
-  windows: number;
-  seqLen: number;
-  seed: number;
-}
-
-/**
- * `windows` token windows of `seqLen` tokens at seeded random offsets of the tokenized text
- * (BOS first when the tokenizer has one). Short texts are tiled (the stream repeats).
- */
-export function calibrationWindows(tok: Tokenizer, text: string, o: WindowOptions): number[][] {
-  if (!(o.windows >= 1) || !(o.seqLen >= 2)) {
-    throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'windows/seqLen', found: o });
-  }
-  const ids = tok.encode(text);
-  if (ids.length < 2) throw new ConfigError('bad_option', 'calibration text yields fewer than two tokens', { field: 'calib', found: ids.length });
-  const bos = tok.bosId;
-  const body = bos === null ? o.seqLen : o.seqLen - 1;
-  let stream = ids;
-  while (stream.length < body + 1) stream = stream.concat(ids);
-  const rng = new Rng(o.seed);
-  const out: number[][] = [];
-  for (let w = 0; w < o.windows; w++) {
-    const start = rng.int(stream.length - body + 1);
-    const win = stream.slice(start, start + body);
-    out.push(bos === null ? win : [bos, ...win]);
-  }
-  return out;
-}
+export { calibrationSource, calibrationWindows, type CalibrationSource, type WindowOptions } from './calibrate-windows.js';
 
 /** Hidden states entering layer 0: the embedding rows of each window, [T, E] each. */
 export function embedWindows(host: HostModel, windows: number[][]): Float32Array[] {
@@ -104,6 +58,8 @@ export interface ImatrixOptions {
   host: HostModel;
   tokenizer: Tokenizer;
   source: CalibrationSource;
+  /** windows already chosen (e.g. self-generated); otherwise cut from `source` */
+  tokens?: number[][];
   windows: number;
   seqLen: number;
   seed: number;
@@ -118,7 +74,7 @@ export interface ImatrixOptions {
  */
 export async function collectImatrix(o: ImatrixOptions): Promise<Imatrix> {
   const c = o.host.config;
-  const wins = calibrationWindows(o.tokenizer, o.source.text, o);
+  const wins = o.tokens ?? calibrationWindows(o.tokenizer, o.source.text, o);
   const xs = embedWindows(o.host, wins);
   const runner = await BlockRunner.create(c, o.seqLen);
   const entries: Imatrix['entries'] = new Map();
@@ -160,9 +116,11 @@ export async function runImatrix(o: RunImatrixOptions): Promise<{ out: string; e
   try {
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
     const host = await prepareHostModel(weights);
-    const source = await calibrationSource(o.calib);
     const seqLen = Math.min(o.seqLen ?? 128, weights.config.maxSeqLen || 2048);
-    const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal });
+    const w = { windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
+    const calib = await resolveCalibration(o.calib, weights.tokenizer, host, w);
+    const source = { name: calib.source, text: '' };
+    const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, tokens: calib.windows, ...w });
     const bytes = (o.format ?? 'gguf') === 'dat' ? writeImatrixLegacy(im) : await writeImatrixGguf(im);
     await atomicWriteFile(o.out, bytes, { overwrite: o.overwrite });
     const first = im.entries.values().next().value;

@@ -21,7 +21,8 @@ import { roundToF16 } from '../numerics/float16.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
-import { calibrationSource, calibrationWindows, embedWindows, newSiteStats, runLayer } from './calibrate.js';
+import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
+import { resolveCalibration } from './calibrate-windows.js';
 import { awqLayer, quantizeLayerLinears, targetFor, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
@@ -225,7 +226,6 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const c = weights.config;
     const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
     const nWin = o.windows ?? 16;
-    const source = await calibrationSource(o.calib);
     const host = await prepareHostModel(weights);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
@@ -238,7 +238,9 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
     const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
-    const wins = calibrationWindows(weights.tokenizer, source.text, { windows: nWin, seqLen, seed });
+    // generated windows (--calib self) come from the float model, before any layer is quantized
+    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
+    const wins = calib.windows;
     const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress) : null;
     const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;
 
@@ -314,7 +316,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
 
     // measured quality: held-out windows (another seed), float vs quantized engine, and the reload
     const verify = o.verify ?? true;
-    const evalWins = verify ? calibrationWindows(weights.tokenizer, source.text, { windows: 2, seqLen, seed: seed + 7919 }) : [];
+    const evalWins = verify ? await calib.heldOut(2, seed + 7919) : [];
     const refEngine = LlamaEngine.fromHost(floatHost);
     const qEngine = LlamaEngine.fromHost(host);
     const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
@@ -378,7 +380,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       version: TOOL_VERSION,
       command: 'quantize',
       input: { model: o.model, sha256: await hashInput(o.model) },
-      calibration: { source: source.name, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
+      calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
       settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null },
       output: { files },
       tensors: report.tensors,

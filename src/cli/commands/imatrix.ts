@@ -13,7 +13,8 @@ export const meta: CommandMeta = {
   MODEL              llama2.c checkpoint, GGUF file or Hugging Face directory
   --out FILE         output file, written atomically
   --format F         gguf (default, llama.cpp's current format) or dat (legacy imatrix.dat)
-  --calib FILE       calibration text (default: a built-in text, no download)
+  --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
+                     the windows from the float model itself (temperature 1, from BOS)
   --windows N        windows (default 16); --seq-len N tokens per window (default 128); --seed N
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --overwrite        replace an existing output; --quiet: no progress`,

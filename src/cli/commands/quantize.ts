@@ -21,7 +21,8 @@ export const meta: CommandMeta = {
                      (T = --seq-len tokens)
   --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
-  --calib FILE       calibration text (default: a built-in text, no download)
+  --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
+                     the windows from the float model itself (temperature 1, from BOS)
   --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
   --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding
   --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight

@@ -1,0 +1,138 @@
+// Where calibration tokens come from: a text file or the built-in text, cut into seeded windows,
+// or (`--calib self`): windows of text sampled from the float model itself,
+// temperature 1 from BOS, one seeded stream per window (the data-free generation LLM-QAT uses,
+// Liu et al. 2023). The model's own samples follow the distribution it was trained on, so the
+// Hessians and activation statistics need no corpus and no download; on the models measured in
+// docs/ptq-results.md they also fit better than a fixed text from another part of the corpus.
+// Legend: W = windows, T = tokens per window (BOS included).
+
+import { readFile } from 'node:fs/promises';
+import { ConfigError, IoError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
+import type { HostModel } from '../engine/host.js';
+import { LlamaEngine } from '../engine/model.js';
+import { generate } from '../eval/generate.js';
+import type { Tokenizer } from '../formats/tokenizer/types.js';
+import { BUILTIN_CALIBRATION_NAME, BUILTIN_CALIBRATION_TEXT } from './calibrate-text.table.js';
+
+export interface CalibrationSource {
+  /** file path, or the built-in text's name */
+  name: string;
+  text: string;
+}
+
+/** The calibration text from `file`, or the built-in one (documented in calibrate-text.table.ts). */
+export async function calibrationSource(file?: string): Promise<CalibrationSource> {
+  if (!file) return { name: BUILTIN_CALIBRATION_NAME, text: BUILTIN_CALIBRATION_TEXT };
+  try {
+    return { name: file, text: await readFile(file, 'utf8') };
+  } catch (e) {
+    throw new IoError('missing_file', 'cannot read the calibration text', { file, hint: (e as Error).message });
+  }
+}
+
+export interface WindowOptions {
+  windows: number;
+  seqLen: number;
+  seed: number;
+}
+
+/**
+ * `windows` token windows of `seqLen` tokens at seeded random offsets of the tokenized text
+ * (BOS first when the tokenizer has one). Short texts are tiled (the stream repeats).
+ */
+export function calibrationWindows(tok: Tokenizer, text: string, o: WindowOptions): number[][] {
+  if (!(o.windows >= 1) || !(o.seqLen >= 2)) {
+    throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'windows/seqLen', found: o });
+  }
+  const ids = tok.encode(text);
+  if (ids.length < 2) throw new ConfigError('bad_option', 'calibration text yields fewer than two tokens', { field: 'calib', found: ids.length });
+  const bos = tok.bosId;
+  const body = bos === null ? o.seqLen : o.seqLen - 1;
+  let stream = ids;
+  while (stream.length < body + 1) stream = stream.concat(ids);
+  const rng = new Rng(o.seed);
+  const out: number[][] = [];
+  for (let w = 0; w < o.windows; w++) {
+    const start = rng.int(stream.length - body + 1);
+    const win = stream.slice(start, start + body);
+    out.push(bos === null ? win : [bos, ...win]);
+  }
+  return out;
+}
+
+/** The `--calib` value that selects self-generated calibration. */
+export const SELF_CALIBRATION = 'self';
+/** Sampling temperature of the generated windows (plain sampling from the model's distribution). */
+export const SELF_CALIBRATION_TEMPERATURE = 1;
+
+export function isSelfCalibration(calib: string | undefined): boolean {
+  return calib === SELF_CALIBRATION;
+}
+
+/** Seed of window `w`'s sampler: a fixed mix of the run seed and the window index. */
+function windowSeed(seed: number, w: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(w + 1, 0x85ebca77)) >>> 0;
+}
+
+/**
+ * W windows of T tokens sampled from `host`'s float model: BOS, then T − 1 tokens drawn at
+ * temperature 1 with no stop token (an end-of-text token is kept and generation goes on, so every
+ * window is full). Same host, seed and sizes give the same windows.
+ */
+export async function selfCalibrationWindows(host: HostModel, o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal }): Promise<number[][]> {
+  if (!(o.windows >= 1) || !(o.seqLen >= 2)) {
+    throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'windows/seqLen', found: { windows: o.windows, seqLen: o.seqLen } });
+  }
+  const bos = host.config.bosTokenId;
+  if (bos === null || bos === undefined) {
+    throw new ConfigError('bad_option', 'self-generated calibration starts each window at BOS, and the model has no BOS token', { field: '--calib', found: SELF_CALIBRATION, hint: 'pass a calibration text file instead' });
+  }
+  const engine = LlamaEngine.fromHost(host);
+  const track = new ProgressTracker('calibrate (self-generated)', o.windows, o.onProgress, 'window');
+  const out: number[][] = [];
+  try {
+    for (let w = 0; w < o.windows; w++) {
+      checkAborted(o.signal);
+      const r = await generate(engine, [bos], { maxTokens: o.seqLen - 1, temperature: SELF_CALIBRATION_TEMPERATURE, seed: windowSeed(o.seed, w), stop: [], signal: o.signal });
+      out.push([bos, ...r.tokens]);
+      track.tick();
+    }
+  } finally {
+    await engine.close();
+  }
+  return out;
+}
+
+export interface ResolvedCalibration {
+  /** file path, built-in text name, or a description of the generated windows */
+  source: string;
+  /** the calibration windows */
+  windows: number[][];
+  /** `n` held-out windows drawn the same way with another seed (for verification) */
+  heldOut: (n: number, seed: number) => Promise<number[][]>;
+}
+
+/** Calibration windows from `calib`: a text file, the built-in text (undefined) or 'self'. */
+export async function resolveCalibration(
+  calib: string | undefined,
+  tok: Tokenizer,
+  host: HostModel,
+  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal },
+): Promise<ResolvedCalibration> {
+  if (isSelfCalibration(calib)) {
+    const windows = await selfCalibrationWindows(host, o);
+    return {
+      source: `self-generated (temperature ${SELF_CALIBRATION_TEMPERATURE}, from BOS)`,
+      windows,
+      heldOut: (n, seed) => selfCalibrationWindows(host, { windows: n, seqLen: o.seqLen, seed, signal: o.signal }),
+    };
+  }
+  const text = await calibrationSource(calib);
+  return {
+    source: text.name,
+    windows: calibrationWindows(tok, text.text, o),
+    heldOut: async (n, seed) => calibrationWindows(tok, text.text, { windows: n, seqLen: o.seqLen, seed }),
+  };
+}
