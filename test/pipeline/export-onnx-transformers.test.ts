@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor as HfTensor } from '@huggingface/transformers';
 import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
-import { LlamaEngine } from '../../src/engine/model.js';
+import { LlamaEngine, type EngineOptions } from '../../src/engine/model.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { loadModel } from '../../src/model/load.js';
 import { exportOnnx, hostWithRowGridCodes } from '../../src/pipeline/export-onnx.js';
@@ -23,8 +23,8 @@ env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = work;
 
-async function engineGreedy(host: HostModel, prompt: number[], steps: number): Promise<number[]> {
-  const e = LlamaEngine.fromHost(host);
+async function engineGreedy(host: HostModel, prompt: number[], steps: number, opts: EngineOptions = {}): Promise<number[]> {
+  const e = LlamaEngine.fromHost(host, opts);
   try {
     const seq = [...prompt];
     for (let i = 0; i < steps; i++) {
@@ -64,9 +64,13 @@ for (const scheme of [null, 'int4-g32-asym'] as const) {
 }
 
 // QAT's 2-bit grids as MatMulNBits (model_q2.onnx): SEQ 2-bit (α/4)·{−3, −1, 1, 3} as u·(α/2) with float
-// zero points 1.5, and ternary (α/1.5)·{−1, 0, 1} with the default zero point 2
-for (const method of ['seq_2bit', 'seq_ternary'] as const) {
-  test(`transformers.js greedy tokens equal the engine's (2-bit MatMulNBits, ${method})`, async () => {
+// zero points 1.5, and ternary (α/1.5)·{−1, 0, 1} with the default zero point 2, also with BitNet's 8-bit
+// per-token absmax activations in the graph
+const ABSMAX8 = { kind: 'absmax' as const, bits: 8, eps: 1e-5 };
+/** same weights and quantizers in both, fp32; accumulation order only */
+const Q2_LOGIT_ATOL = 1e-4;
+for (const [method, act] of [['seq_2bit', null], ['seq_ternary', null], ['seq_ternary', ABSMAX8]] as const) {
+  test(`transformers.js greedy tokens equal the engine's (2-bit MatMulNBits, ${method}${act ? ', 8-bit absmax activations' : ''})`, async () => {
     const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
     const host0 = await prepareHostModel(randomWeights(c, 34));
     const steps = new Map<string, Float32Array>();
@@ -79,15 +83,31 @@ for (const method of ['seq_2bit', 'seq_ternary'] as const) {
       steps.set(name, alpha.map((a) => a / (method === 'seq_2bit' ? 2 : 1.5)));
     }
     const host = hostWithRowGridCodes(host0, steps, method === 'seq_2bit' ? { bits: 2, zeroPoint: 1.5 } : { bits: 2 });
-    const name = `q2-${method}`;
-    const r = await exportOnnx(host, null, join(work, name));
+    const name = `q2-${method}${act ? '-a8' : ''}`;
+    const r = await exportOnnx(host, null, join(work, name), { activations: act });
     assert.equal(r.dtype, 'q2');
     const nb = r.linears.filter((l) => l.op === 'MatMulNBits' && l.bits === 2 && !!l.floatZeroPoints === (method === 'seq_2bit'));
     assert.equal(nb.length, 7 * c.nLayers);
     const prompt = randomTokens(5, c.vocabSize, 9);
     const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
     const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
-    assert.deepEqual(await tjsGreedy(name, 'q2', { input_ids: ids, attention_mask: mask }), await engineGreedy(host, prompt, STEPS));
+    const engineOpts: EngineOptions = act ? { activations: (site) => (site === 'lm_head' ? null : act) } : {};
+    assert.deepEqual(await tjsGreedy(name, 'q2', { input_ids: ids, attention_mask: mask }), await engineGreedy(host, prompt, STEPS, engineOpts));
+    if (act) {
+      // the logits carry the activation quantizer: equal to the engine with it, not without it
+      const model = await AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype: 'q2' });
+      const got = ((await (model as unknown as (x: unknown) => Promise<{ logits: HfTensor }>)({ input_ids: ids, attention_mask: mask })).logits.data as Float32Array);
+      await model.dispose();
+      const diff = async (o: EngineOptions) => {
+        const e = LlamaEngine.fromHost({ ...host, lowBit: new Map() }, o);
+        const ref = await e.forward(prompt);
+        await e.close();
+        return ref.reduce((m, r, i) => Math.max(m, Math.abs(r - got[i])), 0);
+      };
+      const [withAct, withoutAct] = [await diff(engineOpts), await diff({})];
+      assert.ok(withAct <= Q2_LOGIT_ATOL, `with activation quant: max |Δ logit| ${withAct}`);
+      assert.ok(withoutAct > 10 * Q2_LOGIT_ATOL, `without: ${withoutAct}`);
+    }
   });
 }
 
