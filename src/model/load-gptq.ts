@@ -94,6 +94,7 @@ export function gptqTensorSource(st: SafetensorsView, name: string, shape: numbe
     name,
     shape: [N, K],
     dtype: 'F32',
+    packing: `GPTQ int${b}${q.groupSize === -1 ? '' : `-g${q.groupSize}`}`,
     byteLength,
     readF32,
     read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [N, K], data: await readF32() }),

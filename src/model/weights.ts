@@ -19,6 +19,8 @@ export interface TensorSource {
   dtype: DType | GgmlType;
   /** stored size in bytes */
   byteLength: number;
+  /** set when the stored form is a packing that `dtype` (its decoded type) does not name, e.g. "GPTQ int4" */
+  packing?: string;
   /** the raw stored tensor (element dtype → Tensor, block type → QuantTensor) */
   read(): Promise<Tensor | QuantTensor>;
   /** decoded to float32 (dequantized if stored quantized) */

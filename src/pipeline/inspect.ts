@@ -72,7 +72,7 @@ export async function inspectModel(path: string, opts: { tokenizer?: string } = 
       name: t.name,
       stored: storedName(t.name),
       shape: [...t.shape],
-      dtype: String(t.dtype),
+      dtype: t.packing ?? String(t.dtype),
       bytes: t.byteLength,
       bitsPerWeight: storedBitsPerWeight(t),
     }));

@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, reportError } from '../output.js';
-import { runQat, type QatFormat } from '../../pipeline/qat.js';
+import { runQat, type QatFormat, type QatJob } from '../../pipeline/qat.js';
 
 export const meta: CommandMeta = {
   name: 'qat',
@@ -15,10 +15,13 @@ export const meta: CommandMeta = {
   --bitnet         BitNet b1.58 instead (absmean ternary per tensor, 8-bit per-token activations); needs --bits 1.58
   --text FILE      fine-tuning text; repeatable; 'moby-dick' uses the bundled corpus
   --steps N        optimizer steps (default 200), or --tokens N (steps = N / (batch × context))
-  --format F       gguf (TQ2_0 for ternary/binary, exact; Q2_K/Q3_K/Q4_0 otherwise), safetensors (HF directory)
+  --format F       gguf (exact ggml blocks: TQ2_0 for ternary/binary/BitNet, Q2_K for 2, Q3_K for 3, Q4_0 for 4 bits;
+                   Q4_0 when rows are not multiples of 256), safetensors (GPTQ-packed HF directory, exact:
+                   2-bit for ternary/binary/BitNet, 3-bit for 2 and 3 bits, 4-bit for 4 bits)
                    or onnx (transformers.js folder; linears as MatMulNBits: 2-bit for 1/1.58/2 bits and
                    BitNet, 4-bit for 3/4 bits; checked in onnxruntime, loss scored on the file)
   --out PATH       output file (gguf) or directory (safetensors, onnx)
+  --ggml-type T    gguf container for the linears instead: tq1_0 | tq2_0 | q2_k | q3_k | q4_0 | q4_k (must hold the grid)
   --batch N --context N --lr X (default 1e-3, cosine to 0, no warmup, no weight decay) --seed N --threads N
   --overwrite      replace an existing output
   --quiet          no progress`,
@@ -32,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
         bits: { type: 'string' }, bitnet: { type: 'boolean' }, text: { type: 'string', multiple: true }, steps: { type: 'string' },
         tokens: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' },
         context: { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
-        overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+        overwrite: { type: 'boolean' }, quiet: { type: 'boolean' }, 'ggml-type': { type: 'string' },
       },
       meta.usage,
     );
@@ -62,12 +65,14 @@ export async function run(argv: string[]): Promise<number> {
       out: req('--out', v.out),
       settings,
       overwrite: v.overwrite,
+      ggmlType: v['ggml-type']?.toUpperCase() as QatJob['ggmlType'],
       onProgress: progressPrinter({ quiet: v.quiet }),
       signal: abortSignal(),
     });
     out(`${s.method}: ${s.steps} steps (${s.tokens} tokens)`);
     out(`validation loss (nats/token): full precision ${s.lossFp.toFixed(4)}, PTQ ${s.lossPtq.toFixed(4)}, QAT ${s.lossQat.toFixed(4)}, exported file ${s.lossExported.toFixed(4)}`);
-    if (s.ggmlTypes.length) out(`linear weights as ${s.ggmlTypes.join(', ')}`);
+    if (s.packing?.length) out(`linear weights as ${s.packing.join(', ')} (exact)`);
+    for (const n of s.notes ?? []) out(`  note: ${n}`);
     if (s.onnx) {
       const kinds = new Map<string, number>();
       for (const l of s.onnx.linears) {
