@@ -218,8 +218,11 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
     if (vocab.scores) md.set(TOKENIZER.scores, gv.arr('f32', Array.from(vocab.scores)));
     md.set(TOKENIZER.tokenType, gv.arr('i32', Array.from(vocab.types)));
     if (vocab.merges) md.set(TOKENIZER.merges, gv.arr('string', vocab.merges));
-    if (vocab.bosId !== null) md.set(TOKENIZER.bosId, gv.u32(vocab.bosId));
-    if (vocab.eosId !== null) md.set(TOKENIZER.eosId, gv.u32(vocab.eosId));
+    // a tokenizer.json without BOS/EOS specials (our trained BPE) leaves them to config.json
+    const bos = vocab.bosId ?? c.bosTokenId;
+    const eos = vocab.eosId ?? c.eosTokenId;
+    if (bos !== null) md.set(TOKENIZER.bosId, gv.u32(bos));
+    if (eos !== null) md.set(TOKENIZER.eosId, gv.u32(eos));
     if (vocab.unkId !== null) md.set(TOKENIZER.unkId, gv.u32(vocab.unkId));
     if (vocab.padId !== null) md.set(TOKENIZER.padId, gv.u32(vocab.padId));
     md.set(TOKENIZER.addBos, gv.bool(vocab.addBos));
