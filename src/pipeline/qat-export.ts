@@ -13,7 +13,8 @@
 // Legend: N = rows (output features), K = input features.
 
 import type { GgmlType } from '../core/dtype.js';
-import { ConfigError } from '../core/errors.js';
+import { resolve } from 'node:path';
+import { ConfigError, IoError } from '../core/errors.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import type { SafetensorsWriteTensor } from '../formats/safetensors/index.js';
@@ -101,6 +102,10 @@ export async function exportQatGguf(x: QatExportInput): Promise<QatExportResult>
 }
 
 export async function exportQatGptq(x: QatExportInput): Promise<QatExportResult> {
+  const a = resolve(x.out);
+  const b = resolve(x.source);
+  // the directory would replace the input model (or the directory holding it)
+  if (a === b || b.startsWith(a + '/')) throw new IoError('would_overwrite_input', 'the output path is the model being read', { file: x.out, found: x.source, hint: 'choose a different output path' });
   const bits = qatGptqBits(x.bits, x.bitnet);
   const zero = 1 << (bits - 1);
   const notes: string[] = [];

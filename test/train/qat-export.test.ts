@@ -151,6 +151,10 @@ test('bitscale qat: rows that are not 256-blocks use Q4_0; not 32-blocks, F32 wi
     assert.equal(k4.lossExported, k4.lossQat);
     await assert.rejects(runQat({ model: wide, bits: 3, text: [f.text], steps: 1, format: 'gguf', ggmlType: 'Q2_K', out: join(f.dir, 'x.gguf'), settings }), { code: 'bad_option' });
     await assert.rejects(runQat({ model: wide, bits: 3, text: [f.text], steps: 1, format: 'safetensors', ggmlType: 'Q3_K', out: join(f.dir, 'x'), settings }), { code: 'bad_option' });
+    await assert.rejects(runQat({ model: wide, bits: 3, text: [f.text], steps: 1, format: 'safetensors', out: wide, overwrite: true, settings }), { code: 'would_overwrite_input' });
+    const untouched = await loadModel(wide);
+    assert.equal(untouched.tensors.get('model.layers.0.mlp.up_proj.weight')!.dtype, 'F32', 'the input model is untouched');
+    await untouched.close();
   } finally {
     rmSync(f.dir, { recursive: true, force: true });
   }
