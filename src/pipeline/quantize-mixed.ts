@@ -2,18 +2,29 @@
 // calibration windows gives each linear's input Gram matrix; every candidate type's error
 // ‖(W − Ŵ)‖²_H is measured, and the knapsack allocator (algorithms/mixed.ts) picks the types that
 // meet the bits-per-weight target over the linear weights with the least total error.
-// Legend: N/K = a linear's rows/columns.
+//
+// ‖(W − Ŵ)‖²_H is the error at the tensor's own output; how much of it reaches the model's
+// prediction differs from tensor to tensor (a v_proj error passes through attention, a down_proj
+// error straight into the residual), so the allocator would compare unlike units. With the
+// default sensitivity 'kl', each tensor's proxy is put into the units of the model's output: the
+// tensor alone is quantized to a reference type (the candidate nearest the target), the whole
+// model runs on the calibration windows, and KL(P_float ‖ P_quant) / ‖(W − Ŵ_ref)‖²_H scales all of
+// that tensor's candidates. One extra forward pass per linear tensor; 'hessian' skips it.
+// Legend: N/K = a linear's rows/columns, W = windows, T = tokens per window, V = vocab.
 
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
-import { ProgressTracker, type ProgressFn } from '../core/progress.js';
+import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
+import { LlamaEngine } from '../engine/model.js';
 import { ggmlSupports } from '../quant/ggml/index.js';
+import { gptq } from '../algorithms/gptq.js';
+import { weightedError } from '../algorithms/stats.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { allocateBits, type AllocationPlan, type TensorSensitivity } from '../algorithms/mixed.js';
 import { measureSensitivity } from '../algorithms/sensitivity.js';
 import { BlockRunner, LINEAR_SITE } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import type { Target } from './quantize-layer.js';
+import { gridFor, type Target } from './quantize-layer.js';
 
 /** Candidate types, cheapest first (those the codecs can quantize are kept). */
 export const MIXED_CANDIDATES: GgmlType[] = ['Q2_K', 'Q3_K', 'IQ4_NL', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_K', 'Q6_K', 'Q8_0', 'F16'];
@@ -23,10 +34,24 @@ export interface MixedPlanResult {
   targets: Map<string, Target>;
 }
 
-export async function planMixedPrecision(floatHost: HostModel, wins: number[][], _base: QuantScheme, targetBpw: number, signal?: AbortSignal, onProgress?: ProgressFn): Promise<MixedPlanResult> {
+/** How tensor sensitivities are compared: the Hessian proxy alone, or calibrated by a measured KL. */
+export type MixedSensitivity = 'kl' | 'hessian';
+
+export async function planMixedPrecision(
+  floatHost: HostModel,
+  wins: number[][],
+  _base: QuantScheme,
+  targetBpw: number,
+  signal?: AbortSignal,
+  onProgress?: ProgressFn,
+  sensitivity: MixedSensitivity = 'kl',
+  method: 'rtn' | 'gptq' | 'awq' = 'rtn',
+  gptqOpts: { actOrder?: boolean; percdamp?: number } = {},
+): Promise<MixedPlanResult> {
   const c = floatHost.config;
   const runner = await BlockRunner.create(c, wins[0].length);
   const sens: TensorSensitivity[] = [];
+  const refWeights = new Map<string, Float32Array>();
   const track = new ProgressTracker('sensitivity', c.nLayers, onProgress, 'layer');
   try {
     const xs = embedWindows(floatHost, wins);
@@ -38,14 +63,102 @@ export async function planMixedPrecision(floatHost: HostModel, wins: number[][],
         const w = floatHost.tensors.get(name)!;
         const K = st[site].k;
         const types = MIXED_CANDIDATES.filter((t) => K % GGML_TYPES[t].blockSize === 0 && ggmlSupports(t).quantize);
-        sens.push(measureSensitivity(name, w, w.length / K, K, types, { hessian: st[site].gramFull(), imatrix: Float32Array.from(st[site].meanSq()) }));
+        const imatrix = Float32Array.from(st[site].meanSq());
+        const N = w.length / K;
+        const gram = st[site].gramFull();
+        // with GPTQ, a candidate's error is that of GPTQ onto the type (where GPTQ can target it),
+        // so the allocator prices each type as the quantizer will actually use it
+        const h = method === 'gptq' ? st[site].hessian() : null;
+        const quantized = (type: GgmlType, rtn: Float32Array): Float32Array => {
+          const grid = h ? gridFor({ kind: 'ggml', type }, N, K, imatrix) : null;
+          return grid ? Float32Array.from(gptq(w, N, K, h!, grid, { ...gptqOpts, signal }).weights) : rtn;
+        };
+        const wqs = new Map<GgmlType, Float32Array>();
+        const errorFn = (type: GgmlType, rtn: Float32Array): number => {
+          const wq = quantized(type, rtn);
+          if (sensitivity === 'kl') wqs.set(type, wq);
+          return weightedError(w, wq, gram, N, K);
+        };
+        const t = measureSensitivity(name, w, N, K, types, { imatrix, errorFn });
+        sens.push(t);
+        if (sensitivity === 'kl') refWeights.set(name, wqs.get(t.candidates[referenceCandidate(t, targetBpw)].type as GgmlType)!);
       }
       track.tick(`layer ${l}`);
     }
   } finally {
     await runner.close();
   }
+  if (sensitivity === 'kl') await calibrateByKl(floatHost, wins, sens, refWeights, targetBpw, signal, onProgress);
   const plan = allocateBits(sens, { bitsPerWeight: targetBpw });
   const targets = new Map<string, Target>(plan.tensors.map((t) => [t.name, { kind: 'ggml', type: t.type as GgmlType }]));
   return { plan, targets };
+}
+
+/** log-softmax of every row of logits [R, V], as float64 */
+function logSoftmaxRows(logits: Float32Array, V: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < logits.length / V; r++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, logits[r * V + v]);
+    let z = 0;
+    for (let v = 0; v < V; v++) z += Math.exp(logits[r * V + v] - m);
+    const lz = m + Math.log(z);
+    for (let v = 0; v < V; v++) out[r * V + v] = logits[r * V + v] - lz;
+  }
+  return out;
+}
+
+/** Mean KL(P_ref ‖ P) per position; both are log-probabilities [R, V]. */
+export function meanKl(ref: Float64Array, lp: Float64Array, V: number): number {
+  let kl = 0;
+  const R = ref.length / V;
+  for (let i = 0; i < ref.length; i++) kl += Math.exp(ref[i]) * (ref[i] - lp[i]);
+  return kl / R;
+}
+
+/** The candidate a tensor's KL is measured at: the cheapest one at or above the target bpw. */
+function referenceCandidate(t: TensorSensitivity, targetBpw: number): number {
+  let best = -1;
+  for (let i = 0; i < t.candidates.length; i++) {
+    const bpw = t.candidates[i].bits / t.numel;
+    if (bpw >= targetBpw && (best < 0 || bpw < t.candidates[best].bits / t.numel)) best = i;
+  }
+  return best >= 0 ? best : t.candidates.length - 1;
+}
+
+/** Rescales each tensor's candidate errors into KL units (see the file comment); in place. */
+async function calibrateByKl(
+  floatHost: HostModel,
+  wins: number[][],
+  sens: TensorSensitivity[],
+  /** each tensor quantized to its reference candidate */
+  refWeights: Map<string, Float32Array>,
+  targetBpw: number,
+  signal?: AbortSignal, onProgress?: ProgressFn): Promise<void> {
+  const V = floatHost.config.vocabSize;
+  const T = wins[0].length;
+  const batch = wins.filter((w) => w.length === T);
+  const run = async (host: HostModel): Promise<Float64Array> => {
+    const e = LlamaEngine.fromHost(host);
+    try {
+      return logSoftmaxRows(await e.forwardBatch(batch), V);
+    } finally {
+      await e.close();
+    }
+  };
+  const ref = await run(floatHost);
+  const track = new ProgressTracker('sensitivity (KL)', sens.length, onProgress, 'tensor');
+  for (const t of sens) {
+    checkAborted(signal);
+    const i = referenceCandidate(t, targetBpw);
+    const c = t.candidates[i];
+    const wq = refWeights.get(t.name)!;
+    const tensors = new Map(floatHost.tensors);
+    tensors.set(t.name, wq);
+    const kl = meanKl(ref, await run({ ...floatHost, tensors }), V);
+    // a tensor whose reference error is 0 keeps its proxy (nothing to calibrate against)
+    const scale = c.error > 0 ? kl / c.error : 1;
+    for (const x of t.candidates) x.error *= scale;
+    track.tick(t.name);
+  }
 }

@@ -27,7 +27,7 @@ import { awqLayer, quantizeLayerLinears, targetFor, targetLabel, type AwqRecord,
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
-import { planMixedPrecision, type MixedPlanResult } from './quantize-mixed.js';
+import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
@@ -53,6 +53,8 @@ export interface QuantizeOptions {
   imatrix?: string;
   /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
   targetBpw?: number;
+  /** how --target-bpw compares tensors: Hessian proxy calibrated by a measured KL (default) or the proxy alone */
+  mixedSensitivity?: MixedSensitivity;
   seed?: number;
   windows?: number;
   seqLen?: number;
@@ -241,7 +243,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
     const wins = calib.windows;
-    const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress) : null;
+    const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
     const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;
 
     const results: LinearResult[] = [];
@@ -381,7 +383,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       command: 'quantize',
       input: { model: o.model, sha256: await hashInput(o.model) },
       calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
-      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null },
+      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null },
       output: { files },
       tensors: report.tensors,
       fallbacks: report.fallbacks,

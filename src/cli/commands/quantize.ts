@@ -26,6 +26,8 @@ export const meta: CommandMeta = {
   --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
   --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding
   --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight
+  --sensitivity S    for --target-bpw: kl (default; each tensor's Hessian error calibrated by the
+                     KL it causes alone, one forward pass per tensor) | hessian (the proxy alone)
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
   --percdamp X       GPTQ dampening (default 0.01)
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
@@ -42,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
-        'target-bpw': { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
+        'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
         tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
       },
       meta.usage,
@@ -56,11 +58,13 @@ export async function run(argv: string[]): Promise<number> {
     if (!['gguf', 'safetensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | fakequant | onnx', found: format });
     const method = (v.method ?? 'rtn') as QuantizeMethod;
     if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
+    const sens = v.sensitivity ?? 'kl';
+    if (sens !== 'kl' && sens !== 'hessian') throw new ConfigError('bad_option', 'invalid --sensitivity', { field: '--sensitivity', expected: 'kl | hessian', found: sens });
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
     const r = await quantizeModel({
       model, out: v.out, format, method, scheme: v.scheme, calib: v.calib, imatrix: v.imatrix,
       windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
-      targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), actOrder: v['act-order'],
+      targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
     });
