@@ -7,7 +7,9 @@
 //
 // Env: PTQ_MODELS (comma list of stories260k, default, m256, or directories; default: all present),
 //      PTQ_EVAL_TOKENS (default 2048), PTQ_CTX (default 128), PTQ_METHODS (default rtn,gptq,awq),
-//      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED_METHOD (default rtn), PTQ_JSON (write rows there).
+//      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED (methods of the mixed points, default rtn,gptq+self),
+//      PTQ_POINTS (regex of point ids to run), PTQ_JSON (write rows there).
+//      A method 'gptq+self' is GPTQ calibrated on windows sampled from the float model (--calib self).
 // Legend: T = tokens per window, V = vocab, W = windows.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve, join, basename } from 'node:path';
@@ -146,20 +148,32 @@ interface Point {
   method: QuantizeMethod;
   scheme: string;
   imatrix?: boolean;
+  /** 'self': calibration windows sampled from the float model (--calib self) */
+  calib?: 'self';
   /** mixed precision at the measured linear bpw of this uniform point (fallbacks included) */
   sizeOf?: string;
 }
 
-function points(kOk: boolean, methods: QuantizeMethod[], mixedMethod: QuantizeMethod): Point[] {
+/** 'gptq+self' → GPTQ calibrated on self-generated windows */
+function parseMethod(m: string): { method: QuantizeMethod; calib?: 'self' } {
+  const [method, calib] = m.split('+');
+  return { method: method as QuantizeMethod, calib: calib === 'self' ? 'self' : undefined };
+}
+
+function points(kOk: boolean, methods: string[], mixedMethods: string[]): Point[] {
   const types = kOk ? ['q8_0', 'q4_0', 'q4_k', 'q3_k', 'q2_k'] : ['q8_0', 'q4_0'];
   const ps: Point[] = [];
-  for (const t of types) for (const m of methods) ps.push({ id: `${m}-${t}`, method: m, scheme: t });
+  for (const t of types) for (const m of methods) ps.push({ id: `${m}-${t}`, ...parseMethod(m), scheme: t });
   ps.push({ id: 'rtn-q4_0+imatrix', method: 'rtn', scheme: 'q4_0', imatrix: true });
   ps.push({ id: 'gptq-q4_0+imatrix', method: 'gptq', scheme: 'q4_0', imatrix: true });
-  // the allocator at the sizes of the uniform types it is compared with (linear bpw of Q3_K, Q4_0)
-  if (kOk) ps.push({ id: `${mixedMethod}-mixed@q3_k`, method: mixedMethod, scheme: 'q3_k', sizeOf: `${mixedMethod}-q3_k` });
-  ps.push({ id: `${mixedMethod}-mixed@q4_0`, method: mixedMethod, scheme: kOk ? 'q4_k' : 'q4_0', sizeOf: `${mixedMethod}-q4_0` });
-  return ps;
+  // the allocator at the sizes of the uniform types it is compared with (same method)
+  for (const m of mixedMethods) {
+    if (kOk) ps.push({ id: `${m}-mixed@q3_k`, ...parseMethod(m), scheme: 'q3_k', sizeOf: `${m}-q3_k` });
+    const at = kOk ? 'q4_k' : 'q4_0';
+    ps.push({ id: `${m}-mixed@${at}`, ...parseMethod(m), scheme: at, sizeOf: `${m}-${at}` });
+  }
+  const only = process.env.PTQ_POINTS ? new RegExp(process.env.PTQ_POINTS) : null;
+  return only ? ps.filter((p) => only.test(p.id) || ps.some((q) => q.sizeOf === p.id && only.test(q.id))) : ps;
 }
 
 function linearBpw(tensors: { name: string; type: string }[], shapes: Map<string, number[]>): number {
@@ -181,8 +195,8 @@ const f = (x: number | null, d = 3) => (x === null || !Number.isFinite(x) ? '–
 export default async function ptqQuality(): Promise<void> {
   const evalTokens = Number(process.env.PTQ_EVAL_TOKENS ?? 2048);
   const ctx = Number(process.env.PTQ_CTX ?? 128);
-  const methods = (process.env.PTQ_METHODS ?? 'rtn,gptq,awq').split(',') as QuantizeMethod[];
-  const mixedMethod = (process.env.PTQ_MIXED_METHOD ?? 'rtn') as QuantizeMethod;
+  const methods = (process.env.PTQ_METHODS ?? 'rtn,gptq,gptq+self,awq').split(',');
+  const mixedMethods = (process.env.PTQ_MIXED ?? 'rtn,gptq+self').split(',').filter(Boolean);
   const useLlama = process.env.PTQ_LLAMACPP !== '0';
   const rows: Row[] = [];
   for (const spec of models()) {
@@ -215,7 +229,7 @@ export default async function ptqQuality(): Promise<void> {
     const imatrixPath = join(dir, 'imatrix.gguf');
     await runImatrix({ model: spec.path, tokenizer: spec.tokenizer, out: imatrixPath, calib: spec.calibFile, seed: 0, overwrite: true });
 
-    for (const p of points(kOk, methods, mixedMethod)) {
+    for (const p of points(kOk, methods, mixedMethods)) {
       const out = join(dir, `${p.id}.gguf`);
       const t1 = Date.now();
       const target = p.sizeOf ? rows.find((r) => r.model === spec.name && r.point === p.sizeOf)?.bpw : undefined;
@@ -226,7 +240,7 @@ export default async function ptqQuality(): Promise<void> {
       let rep;
       try {
         rep = await quantizeModel({
-          model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: spec.calibFile,
+          model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: p.calib ?? spec.calibFile,
           imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: 0, verify: false, keepHost: true, overwrite: true,
         });
       } catch (e) {
@@ -264,21 +278,20 @@ function checks(rows: Row[], _nParams: number): void {
   const get = (id: string) => rows.find((r) => r.point === id);
   const fl = get('float (F32)')!;
   const rtn = get('rtn-q4_0');
-  for (const id of ['gptq-q4_0', 'gptq-q4_0+imatrix', 'rtn-q4_0+imatrix', 'awq-q4_0']) {
-    const g = get(id);
-    if (!rtn || !g) continue;
+  for (const g of rows.filter((r) => /-q4_0/.test(r.point) && r.point !== 'rtn-q4_0' && !/mixed|^awq/.test(r.point))) {
+    if (!rtn) continue;
     const closes = (a: number | null, b: number | null, fz: number | null) => (a === null || b === null || fz === null ? NaN : (100 * (a - b)) / (a - fz));
     const e = closes(rtn.pplEngine, g.pplEngine, fl.pplEngine);
     const l = closes(rtn.pplLlama, g.pplLlama, fl.pplLlama);
     // the float model's KLD is 0, so the fraction of RTN's KLD removed is the KLD gap closed
     const k = 100 * (1 - g.kld / rtn.kld);
-    console.log(`${fl.model}: ${id} closes ${f(e, 1)}% (engine) / ${f(l, 1)}% (llama.cpp) of the RTN Q4_0 perplexity gap and ${f(k, 1)}% of its KLD; same size ${g.bytes === rtn.bytes ? 'yes' : `no (${g.bytes} vs ${rtn.bytes} bytes)`}; ≥ 50%: ${e >= 50 && (Number.isNaN(l) || l >= 50) ? 'PASS' : 'FAIL'}`);
+    console.log(`${fl.model}: ${g.point} closes ${f(e, 1)}% (engine) / ${f(l, 1)}% (llama.cpp) of the RTN Q4_0 perplexity gap and ${f(k, 1)}% of its KLD; same size ${g.bytes === rtn.bytes ? 'yes' : `no (${g.bytes} vs ${rtn.bytes} bytes)`}; ≥ 50%: ${e >= 50 && (Number.isNaN(l) || l >= 50) ? 'PASS' : 'FAIL'}`);
   }
-  for (const [mixed, uni] of ['rtn', 'gptq', 'awq'].flatMap((m) => [[`${m}-mixed@q3_k`, `${m}-q3_k`], [`${m}-mixed@q4_0`, `${m}-q4_0`]])) {
-    const m = get(mixed);
-    const u = get(uni);
-    if (!m || !u) continue;
+  for (const m of rows.filter((r) => r.point.includes('-mixed@'))) {
+    const [meth, at] = m.point.split('-mixed@');
+    const u = get(`${meth}-${at}`);
+    if (!u) continue;
     const better = m.pplEngine < u.pplEngine && m.kld < u.kld && (m.pplLlama === null || u.pplLlama === null || m.pplLlama < u.pplLlama);
-    console.log(`${fl.model}: mixed at ${f(m.bpw, 3)} bpw (${m.bytes} B): PPL ${f(m.pplEngine)}/${f(m.pplLlama)} KLD ${f(m.kld, 5)} vs uniform ${uni} at ${f(u.bpw, 3)} bpw (${u.bytes} B): PPL ${f(u.pplEngine)}/${f(u.pplLlama)} KLD ${f(u.kld, 5)} → ${better ? 'mixed better' : 'mixed NOT better'}${m.bytes > u.bytes ? ' (mixed file is larger)' : ''}`);
+    console.log(`${fl.model}: ${m.point} at ${f(m.bpw, 3)} bpw (${m.bytes} B): PPL ${f(m.pplEngine)}/${f(m.pplLlama)} KLD ${f(m.kld, 5)} vs uniform ${u.point} at ${f(u.bpw, 3)} bpw (${u.bytes} B): PPL ${f(u.pplEngine)}/${f(u.pplLlama)} KLD ${f(u.kld, 5)} → ${better ? 'mixed better' : m.kld < u.kld ? 'mixed better in KLD only' : 'mixed NOT better'}${m.bytes > u.bytes ? ' (mixed file is larger)' : ''}`);
   }
 }

@@ -263,14 +263,15 @@ async function runPoint(
   let bpw = 32;
   if (spec.method === 'qat') {
     if (!o.qatText?.length) throw new ConfigError('bad_option', 'QAT points need a training text', { field: '--qat-text', hint: 'e.g. --qat-text moby-dick or a text file' });
-    await runQat({ model: o.model, bits: spec.bits, text: o.qatText, steps: o.qatSteps ?? 100, format: 'safetensors', out, overwrite: true, signal: o.signal });
+    const qs = await runQat({ model: o.model, bits: spec.bits, text: o.qatText, steps: o.qatSteps ?? 100, format: 'safetensors', out, overwrite: true, signal: o.signal });
     const back = await loadModel(out);
     try {
       host = await prepareHostModel(back);
     } finally {
       await back.close();
     }
-    fileBytes = 0;
+    // the QAT checkpoint is GPTQ-packed (2-bit SEQ in a 3-bit container: see docs/training.md)
+    fileBytes = await sizeOf(qs.files);
     const sc = parseScheme(spec.scheme);
     bpw = linearSchemeBpw(host, sc);
   } else if (spec.method !== 'base') {

@@ -70,3 +70,20 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('sweep QAT point: the packed checkpoint is evaluated and its real size is reported', { skip: noShared, timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-sweep-qat-'));
+  try {
+    const r = await runSweep({
+      model: MODEL, text: TEXT, outDir: dir, grid: { bits: [2], methods: ['qat' as const], formats: ['safetensors' as const] },
+      ctx: 64, maxTokens: 256, sensitivity: false as const, verify: false, qatText: [TEXT], qatSteps: 2,
+    });
+    const q = r.record.points.find((p) => p.method === 'qat');
+    assert.ok(q, `points: ${r.record.points.map((p) => p.id).join(', ')}`);
+    // GPTQ-packed linears (2-bit SEQ in 3-bit words) and F32 embeddings: well under the F32 checkpoint
+    assert.ok(q.fileBytes > 0 && q.fileBytes < statSync(MODEL).size, `QAT file ${q.fileBytes} B vs float ${statSync(MODEL).size} B`);
+    assert.ok(Number.isFinite(q.ppl) && q.kld > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
