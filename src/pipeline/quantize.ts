@@ -33,6 +33,7 @@ import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
+import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = '0.1.0';
@@ -224,6 +225,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
       return await rtnStreamingGguf(weights, scheme, o, t0);
     }
+    // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
+    if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0, TOOL_VERSION);
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
     const c = weights.config;
     const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);

@@ -1,0 +1,180 @@
+// `bitscale quantize` with calibration (GPTQ, AWQ) to GGUF in bounded memory: the model is never
+// loaded whole. The calibration windows are embedded from the embedding matrix (then dropped);
+// each decoder block is read from the lazy sources, calibrated on the outputs of the
+// already-quantized blocks before it, quantized, run again on its quantized weights to produce the
+// next block's inputs, and dropped, keeping only the ggml bytes of its linears (and, for AWQ, the
+// rescaled norm vectors and biases). saveModel then streams the file, reading the other tensors
+// (embeddings, final norm, head) one at a time. Peak memory: one block's float tensors, the
+// activations of the calibration windows, the quantized bytes, one tensor while writing.
+// The semantics are those of the whole-model path in quantize.ts (same layer order, same inputs,
+// same functions), so both write the same bytes for the same seed (test/pipeline/quantize-stream.test.ts).
+// Legend: W = windows, T = tokens per window, E = hidden size, V = vocab.
+
+import { readFile, stat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, ShapeError } from '../core/errors.js';
+import { ProgressTracker, checkAborted } from '../core/progress.js';
+import type { QuantTensor, Tensor } from '../core/tensor.js';
+import { expectedTensors, validateConfig, type HostModel } from '../engine/host.js';
+import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { importance, readImatrix } from '../formats/imatrix/index.js';
+import { hfToGguf } from '../model/names.js';
+import { saveModel } from '../model/save.js';
+import type { ModelWeights } from '../model/weights.js';
+import { formatScheme } from '../quant/index.js';
+import type { QuantScheme } from '../quant/scheme.js';
+import { BlockRunner } from './calibrate-block.js';
+import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
+import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { awqLayer, quantizeLayerLinears, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import type { QuantizeOptions, QuantizeReport } from './quantize.js';
+
+/**
+ * Whether `quantizeModel` takes this path: calibrated methods to GGUF with nothing that needs the
+ * whole model afterwards (verification compares the float and quantized models, keepHost returns
+ * it, --target-bpw measures every tensor first). `--calib self` samples windows from the whole
+ * float model, so it stays on the whole-model path.
+ */
+export function streamsCalibrated(o: QuantizeOptions): boolean {
+  return (o.method === 'gptq' || o.method === 'awq') && o.format === 'gguf' && o.verify === false && !o.keepHost && o.targetBpw === undefined && !isSelfCalibration(o.calib);
+}
+
+/** Test hook: sees the per-layer map at its fullest (after quantization, before it is dropped). */
+export interface StreamProbe {
+  onLayer?: (layer: number, host: HostModel) => void;
+}
+
+function isLinear(name: string): boolean {
+  return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
+}
+
+async function hashInput(path: string): Promise<Record<string, string>> {
+  const st = await stat(path);
+  if (st.isFile()) return { [path]: await sha256File(path) };
+  const out: Record<string, string> = {};
+  for (const f of (await readdir(path)).sort()) {
+    if (/\.(safetensors|json|model)$/.test(f)) out[join(path, f)] = await sha256File(join(path, f));
+  }
+  return out;
+}
+
+/** The checks prepareHostModel makes, before any tensor data is read: config, names, shapes. */
+function checkWeights(w: ModelWeights): void {
+  validateConfig(w.config);
+  for (const e of expectedTensors(w.config)) {
+    const src = w.tensors.get(e.name);
+    if (!src) throw new ShapeError('missing_tensor', 'model is missing a tensor', { file: w.source.path, tensor: e.name, expected: `[${e.shape.join(', ')}]`, found: 'nothing' });
+    if (src.shape.length !== e.shape.length || src.shape.some((d, i) => d !== e.shape[i])) {
+      throw new ShapeError('shape_mismatch', 'tensor shape does not match the config', { file: w.source.path, tensor: e.name, expected: `[${e.shape.join(', ')}]`, found: `[${src.shape.join(', ')}]` });
+    }
+  }
+}
+
+/**
+ * GPTQ / AWQ to GGUF, one decoder block in memory at a time (see the file comment). `toolVersion`
+ * is quantize.ts's TOOL_VERSION, passed in so this module does not import quantize.ts's values.
+ */
+export async function calibratedStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number, toolVersion: string, probe?: StreamProbe): Promise<QuantizeReport> {
+  if (!streamsCalibrated(o) || scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming calibration is for GPTQ/AWQ to GGUF without verification');
+  if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
+  checkWeights(weights);
+  const c = weights.config;
+  const seed = o.seed ?? 0;
+  const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
+  const nWin = o.windows ?? 16;
+  const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+  const imFor = (name: string): Float32Array | undefined => {
+    const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
+    return e ? importance(e) : undefined;
+  };
+  // not 'self' (streamsCalibrated), so the windows come from text and no model is read here
+  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
+
+  // the embedding matrix [V, E] lives only while the windows' first hidden states [T, E] are cut from it
+  const embHost: HostModel = { config: c, tensors: new Map([['model.embed_tokens.weight', await weights.tensors.get('model.embed_tokens.weight')!.readF32()]]), lowBit: new Map() };
+  const xs = embedWindows(embHost, calib.windows);
+  embHost.tensors.clear();
+
+  const layerNames: string[][] = Array.from({ length: c.nLayers }, () => []);
+  for (const e of expectedTensors(c)) {
+    const m = /^model\.layers\.(\d+)\./.exec(e.name);
+    if (m) layerNames[Number(m[1])].push(e.name);
+  }
+  // AWQ folds its scales into norms (and v_proj/up_proj biases): small vectors kept for the writer
+  const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n) && !isLinear(n);
+  const kept = new Map<string, Float32Array>();
+  const results: LinearResult[] = [];
+  const awq: AwqRecord[] = [];
+  const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
+  const runner = await BlockRunner.create(c, seqLen);
+  try {
+    for (let l = 0; l < c.nLayers; l++) {
+      checkAborted(o.signal);
+      // one block's tensors under their canonical names: runLayer, awqLayer and quantizeLayerLinears
+      // only index `model.layers.${l}.…`, so a HostModel holding just these serves them
+      const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
+      for (const n of layerNames[l]) host.tensors.set(n, await weights.tensors.get(n)!.readF32());
+      const stats = newSiteStats(host, true);
+      await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
+      const lo = { method: o.method, scheme, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
+      if (o.method === 'awq') awq.push(...awqLayer(host, l, stats, lo));
+      results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
+      await runLayer(runner, host, l, xs, null, o.signal);
+      probe?.onLayer?.(l, host);
+      for (const [n, t] of host.tensors) if (changedNorm(n)) kept.set(n, t);
+      host.tensors.clear();
+      track.tick(`layer ${l}`);
+    }
+  } finally {
+    await runner.close();
+  }
+  xs.length = 0;
+
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const res = await saveModel(weights, o.out, {
+    format: 'gguf',
+    dtype: 'F16',
+    overwrite: o.overwrite,
+    signal: o.signal,
+    tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : kept.has(n) ? 'F32' : undefined),
+    tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
+      const r = byName.get(n);
+      if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
+      const k = kept.get(n);
+      return k ? { dtype: 'F32', shape: src.shape, data: k } : null;
+    },
+  });
+
+  const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
+  const report: QuantizeReport = {
+    out: o.out,
+    manifest: `${o.out}.manifest.json`,
+    format: o.format,
+    scheme: formatScheme(scheme),
+    method: o.method,
+    tensors: results.map((r) => ({ name: r.name, type: targetLabel(r.target), method: r.method, sqnrDb: r.sqnrDb ?? null, ...(r.note ? { note: r.note } : {}) })),
+    fallbacks: results.filter((r) => r.target.kind === 'ggml' && r.target.fallbackFrom).map((r) => `${r.name}: ${(r.target as { fallbackFrom: string }).fallbackFrom} → ${targetLabel(r.target)}`),
+    awq,
+    plan: null,
+    quality,
+    seconds: 0,
+    files: res.files,
+  };
+  const manifest = {
+    tool: 'bitscale',
+    version: toolVersion,
+    command: 'quantize',
+    input: { model: o.model, sha256: await hashInput(o.model) },
+    calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
+    settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true },
+    output: { files: res.files },
+    tensors: report.tensors,
+    fallbacks: report.fallbacks,
+    awq,
+    plan: null,
+    quality,
+  };
+  await atomicWriteFile(report.manifest, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
+  report.seconds = (Date.now() - t0) / 1000;
+  return report;
+}
