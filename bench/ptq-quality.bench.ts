@@ -8,7 +8,8 @@
 // Env: PTQ_MODELS (comma list of stories260k, default, m256, or directories; default: all present),
 //      PTQ_EVAL_TOKENS (default 2048), PTQ_CTX (default 128), PTQ_METHODS (default rtn,gptq,awq),
 //      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED (methods of the mixed points, default rtn,gptq+self),
-//      PTQ_POINTS (regex of point ids to run), PTQ_JSON (write rows there).
+//      PTQ_POINTS (regex of point ids to run), PTQ_SEED (calibration seed, default 0), PTQ_WINDOWS
+//      (calibration windows, default the quantizer's 16), PTQ_JSON (write rows there).
 //      A method 'gptq+self' is GPTQ calibrated on windows sampled from the float model (--calib self).
 // Legend: T = tokens per window, V = vocab, W = windows.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -44,6 +45,8 @@ interface Row {
   top1: number;
   seconds: number;
   note: string;
+  /** summed engine NLL of each evaluation window (for the paired bootstrap) */
+  winNll?: number[];
 }
 
 function models(): ModelSpec[] {
@@ -89,15 +92,17 @@ function logSoftmax(l: Float32Array): Float64Array {
 }
 
 /** engine metrics: PPL over the windows' next-token predictions; KLD/top-1 vs the float log-probs */
-async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref: Float64Array[] | null): Promise<{ ppl: number; kld: number; top1: number; logp: Float64Array[] }> {
+async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref: Float64Array[] | null): Promise<{ ppl: number; kld: number; top1: number; logp: Float64Array[]; winNll: number[] }> {
   let nll = 0;
   let n = 0;
   let kl = 0;
   let agree = 0;
   let m = 0;
   const logp: Float64Array[] = [];
+  const winNll: number[] = [];
   for (let w = 0; w < windows.length; w++) {
     const toks = windows[w];
+    const nll0 = nll;
     const logits = await e.forward(toks);
     const all = new Float64Array(toks.length * V);
     for (let t = 0; t < toks.length; t++) {
@@ -123,8 +128,9 @@ async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref
       }
     }
     logp.push(all);
+    winNll.push(nll - nll0);
   }
-  return { ppl: Math.exp(nll / n), kld: ref ? kl / m : 0, top1: ref ? agree / m : 1, logp };
+  return { ppl: Math.exp(nll / n), kld: ref ? kl / m : 0, top1: ref ? agree / m : 1, logp, winNll };
 }
 
 async function llamaPpl(gguf: string, windows: number[][], V: number, ctx: number): Promise<number> {
@@ -223,7 +229,7 @@ export default async function ptqQuality(): Promise<void> {
     await saveModel(weights, floatGguf, { format: 'gguf', dtype: 'F32', overwrite: true });
     await weights.close();
     const fl = useLlama ? await llamaPpl(floatGguf, windows, V, T) : null;
-    rows.push({ model: spec.name, point: 'float (F32)', bytes: statSync(floatGguf).size, bpw: 32, pplEngine: fm.ppl, pplLlama: fl, kld: 0, top1: 1, seconds: (Date.now() - t0) / 1000, note: '' });
+    rows.push({ model: spec.name, point: 'float (F32)', bytes: statSync(floatGguf).size, bpw: 32, pplEngine: fm.ppl, pplLlama: fl, kld: 0, top1: 1, seconds: (Date.now() - t0) / 1000, note: '', winNll: fm.winNll });
     printRow(rows.at(-1)!, true);
 
     const imatrixPath = join(dir, 'imatrix.gguf');
@@ -241,7 +247,8 @@ export default async function ptqQuality(): Promise<void> {
       try {
         rep = await quantizeModel({
           model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: p.calib ?? spec.calibFile,
-          imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: 0, verify: false, keepHost: true, overwrite: true,
+          imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: Number(process.env.PTQ_SEED ?? 0),
+          windows: process.env.PTQ_WINDOWS ? Number(process.env.PTQ_WINDOWS) : undefined, verify: false, keepHost: true, overwrite: true,
         });
       } catch (e) {
         console.log(`${spec.name} ${p.id}: quantize failed: ${(e as Error).message}`);
@@ -254,7 +261,7 @@ export default async function ptqQuality(): Promise<void> {
       const bytes = statSync(out).size;
       const lb = linearBpw(rep.tensors, shapes);
       const note = p.sizeOf ? mixSummary(rep.tensors) : rep.fallbacks.length ? `${rep.fallbacks.length} fallbacks` : '';
-      rows.push({ model: spec.name, point: p.id, bytes, bpw: lb, pplEngine: qm.ppl, pplLlama: ql, kld: qm.kld, top1: qm.top1, seconds: (Date.now() - t1) / 1000, note });
+      rows.push({ model: spec.name, point: p.id, bytes, bpw: lb, pplEngine: qm.ppl, pplLlama: ql, kld: qm.kld, top1: qm.top1, seconds: (Date.now() - t1) / 1000, note, winNll: qm.winNll });
       printRow(rows.at(-1)!, false);
       if (process.env.PTQ_JSON) writeFileSync(process.env.PTQ_JSON, JSON.stringify({ evalTokens, ctx, rows }, null, 2));
     }
@@ -274,6 +281,34 @@ function printRow(r: Row, header: boolean): void {
   console.log(`| ${r.model} | ${r.point} | ${r.bytes} | ${f(r.bpw, 3)} | ${f(r.pplEngine)} | ${f(r.pplLlama)} | ${f(r.kld, 5)} | ${f(r.top1, 3)} | ${r.seconds.toFixed(1)} | ${r.note} |`);
 }
 
+/**
+ * Paired bootstrap over evaluation windows of the fraction of RTN's log-perplexity gap a point
+ * closes: windows are resampled with replacement (the same windows for all three models), 2000
+ * times with a fixed seed; returns the 2.5 % and 97.5 % quantiles in percent. When the gap itself is
+ * small against the window-to-window spread, the interval is wide and the point estimate is noise.
+ */
+function closureCi(rtn?: number[], g?: number[], fl?: number[]): [number, number] | null {
+  if (!rtn || !g || !fl || rtn.length !== g.length || g.length !== fl.length || !rtn.length) return null;
+  const W = rtn.length;
+  let state = 12345;
+  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const out: number[] = [];
+  for (let b = 0; b < 2000; b++) {
+    let r = 0;
+    let q = 0;
+    let z = 0;
+    for (let i = 0; i < W; i++) {
+      const j = Math.floor(rand() * W);
+      r += rtn[j];
+      q += g[j];
+      z += fl[j];
+    }
+    out.push((100 * (r - q)) / (r - z));
+  }
+  out.sort((a, b) => a - b);
+  return [out[Math.floor(0.025 * out.length)], out[Math.floor(0.975 * out.length)]];
+}
+
 function checks(rows: Row[], _nParams: number): void {
   const get = (id: string) => rows.find((r) => r.point === id);
   const fl = get('float (F32)')!;
@@ -285,7 +320,8 @@ function checks(rows: Row[], _nParams: number): void {
     const l = closes(rtn.pplLlama, g.pplLlama, fl.pplLlama);
     // the float model's KLD is 0, so the fraction of RTN's KLD removed is the KLD gap closed
     const k = 100 * (1 - g.kld / rtn.kld);
-    console.log(`${fl.model}: ${g.point} closes ${f(e, 1)}% (engine) / ${f(l, 1)}% (llama.cpp) of the RTN Q4_0 perplexity gap and ${f(k, 1)}% of its KLD; same size ${g.bytes === rtn.bytes ? 'yes' : `no (${g.bytes} vs ${rtn.bytes} bytes)`}; ≥ 50%: ${e >= 50 && (Number.isNaN(l) || l >= 50) ? 'PASS' : 'FAIL'}`);
+    const ci = closureCi(rtn.winNll, g.winNll, fl.winNll);
+    console.log(`${fl.model}: ${g.point} closes ${f(e, 1)}% (engine; 95% CI over windows ${ci ? `${f(ci[0], 0)}…${f(ci[1], 0)}%` : '–'}) / ${f(l, 1)}% (llama.cpp) of the RTN Q4_0 perplexity gap and ${f(k, 1)}% of its KLD; same size ${g.bytes === rtn.bytes ? 'yes' : `no (${g.bytes} vs ${rtn.bytes} bytes)`}; ≥ 50%: ${e >= 50 && (Number.isNaN(l) || l >= 50) ? 'PASS' : 'FAIL'}`);
   }
   for (const m of rows.filter((r) => r.point.includes('-mixed@'))) {
     const [meth, at] = m.point.split('-mixed@');
