@@ -93,3 +93,30 @@ for (const m of MODELS) {
     }
   });
 }
+
+test('streaming path: per-layer progress with an ETA; an abort after the first layer leaves no output', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+  try {
+    const ac = new AbortController();
+    const layers: { done: number; total: number; etaS: number | null }[] = [];
+    const out = join(dir, 'a.gguf');
+    await assert.rejects(
+      quantizeModel({
+        model: resolve('assets/default-model'), out, format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 2, seqLen: 16, verify: false, signal: ac.signal,
+        onProgress: (e) => {
+          if (e.task !== 'quantize') return;
+          layers.push(e);
+          ac.abort();
+        },
+      }),
+      (e: Error & { code?: string }) => e.code === 'interrupted',
+    );
+    assert.equal(layers.length, 1);
+    assert.equal(layers[0].done, 1);
+    assert.equal(layers[0].total, 4);
+    assert.ok(layers[0].etaS !== null && layers[0].etaS >= 0);
+    assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
