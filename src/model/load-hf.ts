@@ -1,7 +1,8 @@
 // Hugging Face directories as ModelWeights: config.json (hf-config.ts), model.safetensors or a
 // sharded model.safetensors.index.json, and tokenizer.json + tokenizer_config.json when present.
 // Names are already canonical; q/k rows are in the rotate-half layout. GPTQ-packed linears
-// (quantization_config.quant_method "gptq") read as `<base>.weight`, dequantized (load-gptq.ts).
+// (quantization_config.quant_method "gptq") read as `<base>.weight`, dequantized (load-gptq.ts);
+// so do compressed-tensors "pack-quantized" linears (load-ct.ts).
 
 import { join } from 'node:path';
 import { FormatError } from '../core/errors.js';
@@ -10,6 +11,7 @@ import { fileExists, openSafetensorsDir, openSafetensorsFile, openShardedSafeten
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { configFromHfJson } from './hf-config.js';
+import { ctConfigOf, ctPartNames, ctTensorSource, hasCtTensor } from './load-ct.js';
 import { gptqConfigOf, gptqPartNames, gptqTensorSource, hasGptqTensor } from './load-gptq.js';
 import { canonicalTensors } from './names.js';
 import { lazyTensor } from './tensor-source.js';
@@ -29,6 +31,7 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
   const rawConfig = await readJsonFile(cfgPath);
   const config = configFromHfJson(rawConfig, cfgPath);
   const gptq = gptqConfigOf(rawConfig, cfgPath);
+  const ct = ctConfigOf(rawConfig, cfgPath);
   const metadata: Record<string, unknown> = {};
   const genPath = join(dir, 'generation_config.json');
   if (await fileExists(genPath)) metadata['hf.generation_config'] = parseGenerationConfig(await readJsonFile(genPath), genPath);
@@ -37,13 +40,18 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
   const st = w === undefined ? await openSafetensorsDir(dir) : w.endsWith('.json') ? await openShardedSafetensorsFile(w) : await openSafetensorsFile(w);
   try {
     Object.assign(metadata, st.metadata);
-    if (gptq) metadata['hf.quantization_config'] = (rawConfig as { quantization_config: unknown }).quantization_config;
+    if (gptq || ct) metadata['hf.quantization_config'] = (rawConfig as { quantization_config: unknown }).quantization_config;
     const tensors = new Map<string, TensorSource>();
     const packedParts = new Set<string>();
     for (const { name, shape } of canonicalTensors(config)) {
       if (gptq && !st.has(name) && hasGptqTensor(st, name)) {
         tensors.set(name, gptqTensorSource(st, name, shape, gptq));
         for (const p of gptqPartNames(name)) packedParts.add(p);
+        continue;
+      }
+      if (ct && !st.has(name) && hasCtTensor(st, name)) {
+        tensors.set(name, ctTensorSource(st, name, shape, ct));
+        for (const p of ctPartNames(name)) packedParts.add(p);
         continue;
       }
       if (!st.has(name)) {

@@ -1,7 +1,7 @@
 // `bitscale quantize`: load a model, calibrate on seeded windows of text (built-in text unless
 // --calib), quantize layer by layer (RTN / GPTQ / AWQ onto int, NF4 or ggml grids; each layer sees
-// the already-quantized layers before it), write GGUF / fake-quant safetensors / GPTQ-packed
-// safetensors atomically, reload the output and compare its logits with the engine's, and write a
+// the already-quantized layers before it), write GGUF / fake-quant safetensors / GPTQ-packed or
+// compressed-tensors pack-quantized safetensors atomically, reload the output and compare its logits with the engine's, and write a
 // manifest (input hashes, settings, seed, tool version, measured quality) beside it.
 // Legend: W = windows, T = tokens per window, V = vocab, N/K = a linear's rows/columns.
 
@@ -29,6 +29,7 @@ import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
 import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
+import { checkCtScheme, verifyCtReload, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
@@ -38,7 +39,7 @@ import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = '0.1.0';
 
-export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx';
+export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'compressed-tensors';
 export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
 
 export interface QuantizeOptions {
@@ -216,6 +217,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   if (o.format === 'safetensors' && scheme.kind !== 'int') {
     throw new ConfigError('bad_option', 'GPTQ-packed safetensors need an int scheme', { field: '--scheme', expected: 'int4-g128, int4-g128-asym, int8-channel, …', found: o.scheme, hint: 'use --format fakequant for other schemes' });
   }
+  if (o.format === 'compressed-tensors') checkCtScheme(scheme);
   if (o.targetBpw !== undefined && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', '--target-bpw chooses per-tensor ggml types; give a ggml scheme as the base', { field: '--target-bpw', found: o.scheme });
   }
@@ -243,6 +245,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
     const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
+    if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
     const wins = calib.windows;
@@ -315,6 +318,10 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       const ox = await writeQuantizedOnnx(host, results, scheme, seqLen, o.out, o.overwrite);
       files = ox.files;
       onnxTokensShape = ox.tokensShape;
+    } else if (o.format === 'compressed-tensors') {
+      files = await writeCtSafetensors(weights, host, results, scheme, o);
+      // exact: every packed linear must dequantize to the weights this run computed
+      if (o.verify ?? true) await verifyCtReload(o.out, host, results);
     } else {
       files = await writeGptqSafetensors(weights, host, results, scheme, o);
     }
@@ -377,7 +384,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       files,
       ...(o.keepHost ? { host } : {}),
     };
-    const isDir = o.format === 'safetensors' || o.format === 'fakequant';
+    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors';
     const manifestPath = isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`;
     report.manifest = manifestPath;
     const manifest = {

@@ -11,10 +11,13 @@ export const meta: CommandMeta = {
   usage: `bitscale quantize MODEL --out PATH --scheme SCHEME [options]
 
   MODEL              llama2.c checkpoint, GGUF file or Hugging Face directory
-  --out PATH         output file (gguf) or directory (safetensors, fakequant); written atomically,
-                     with a manifest beside it (PATH.manifest.json, or PATH/bitscale-manifest.json)
+  --out PATH         output file (gguf) or directory (safetensors, compressed-tensors, fakequant);
+                     written atomically, with a manifest beside it (PATH.manifest.json, or
+                     PATH/bitscale-manifest.json)
   --format F         gguf (default; per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
-                     scales/g_idx + quantization_config; int schemes), fakequant (float safetensors
+                     scales/g_idx + quantization_config; int schemes), compressed-tensors
+                     (pack-quantized weight_packed/weight_scale[/weight_zero_point]; int4/int8
+                     schemes, group or channel), fakequant (float safetensors
                      holding the quantized values; any scheme), onnx (MatMulNBits graph with the real
                      low-bit codes, int-g<G> schemes): --out DIR gives a transformers.js folder
                      (dynamic shapes, KV cache, onnx/model_q4.onnx); --out FILE.onnx one static graph
@@ -55,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     if (!v.scheme) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme' });
     const format = (v.format ?? 'gguf') as QuantizeFormat;
-    if (!['gguf', 'safetensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | fakequant | onnx', found: format });
+    if (!['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | compressed-tensors | fakequant | onnx', found: format });
     const method = (v.method ?? 'rtn') as QuantizeMethod;
     if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
     const sens = v.sensitivity ?? 'kl';
