@@ -166,10 +166,11 @@ export async function writeCtSafetensors(
 }
 
 /**
- * Reload the written directory and require every quantized linear to dequantize to exactly the
- * weights the quantize run computed (q/k rows compared in the file's rotate-half order).
+ * Reload a written packed directory (compressed-tensors or GPTQ) and require every quantized
+ * linear to dequantize to exactly the weights the quantize run computed (q/k rows compared in the
+ * file's rotate-half order).
  */
-export async function verifyCtReload(out: string, host: HostModel, results: LinearResult[]): Promise<number> {
+export async function verifyCtReload(out: string, host: HostModel, results: LinearResult[], what = 'compressed-tensors'): Promise<number> {
   const back = await loadModel(out, { tokenizer: null });
   try {
     let checked = 0;
@@ -179,7 +180,7 @@ export async function verifyCtReload(out: string, host: HostModel, results: Line
       const got = await src.readF32();
       const want = permuteRows(host.tensors.get(r.name)!, hfRowOrder(host, r.name));
       for (let i = 0; i < want.length; i++) {
-        if (got[i] !== want[i]) throw new NumericError('mismatch', 'reloaded compressed-tensors weight differs from the quantized weight', { file: out, tensor: r.name, index: i, expected: want[i], found: got[i] });
+        if (got[i] !== want[i]) throw new NumericError('mismatch', `reloaded ${what} weight differs from the quantized weight`, { file: out, tensor: r.name, index: i, expected: want[i], found: got[i] });
       }
       checked++;
     }

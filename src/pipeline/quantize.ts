@@ -324,6 +324,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       if (o.verify ?? true) await verifyCtReload(o.out, host, results);
     } else {
       files = await writeGptqSafetensors(weights, host, results, scheme, o);
+      // exact as well: load-gptq dequantizes (q − z)·scale with the fp16 scales the grid rounded with
+      if (o.verify ?? true) await verifyCtReload(o.out, host, results, 'GPTQ');
     }
 
     // measured quality: held-out windows (another seed), float vs quantized engine, and the reload
@@ -350,7 +352,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       } finally {
         await sess.release();
       }
-    } else if (verify && o.format !== 'safetensors') {
+    } else if (verify) {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
         const e = await LlamaEngine.create(back);

@@ -63,3 +63,17 @@ test('default model, GPTQ int4-g128 → safetensors → loadModel: dequantized w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('quantize --format safetensors verifies its own output: exact reload of every linear, reloaded logits reported', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gqv-'));
+  try {
+    const r = await quantizeModel({ model: MODEL, out: join(dir, 'g'), format: 'safetensors', scheme: 'int4-g128', method: 'gptq', windows: 2, seqLen: 32 });
+    // the linears reload bit for bit (checked inside quantizeModel); the logits differ only by the
+    // F16 embeddings/norms the GPTQ checkpoint stores
+    assert.ok(r.quality.reloadMaxAbsLogitDiff !== null && r.quality.reloadMaxAbsLogitDiff < 0.05, `reload logit diff ${r.quality.reloadMaxAbsLogitDiff}`);
+    const m = JSON.parse(readFileSync(join(dir, 'g', 'bitscale-manifest.json'), 'utf8'));
+    assert.equal(m.quality.reloadMaxAbsLogitDiff, r.quality.reloadMaxAbsLogitDiff);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
