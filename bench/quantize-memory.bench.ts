@@ -11,13 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Rng } from '../src/core/rng.js';
-import type { Tensor } from '../src/core/tensor.js';
-import { expectedTensors } from '../src/engine/host.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { saveModel } from '../src/model/save.js';
-import type { ModelWeights, TensorSource } from '../src/model/weights.js';
-import { fmt } from './util.js';
+import { fmt, generatedModel } from './util.js';
 
 function config(nLayers: number, E: number): ModelConfig {
   return {
@@ -27,26 +23,6 @@ function config(nLayers: number, E: number): ModelConfig {
   };
 }
 
-/** Random weights generated when read (nothing held between tensors). */
-function generated(c: ModelConfig): ModelWeights {
-  const tensors = new Map<string, TensorSource>();
-  expectedTensors(c).forEach((e, i) => {
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    const make = (): Float32Array => {
-      const rng = new Rng(i + 1);
-      const d = new Float32Array(n);
-      const norm = e.shape.length === 1;
-      for (let j = 0; j < n; j++) d[j] = norm ? 1 : (rng.next() - 0.5) * 0.04;
-      return d;
-    };
-    tensors.set(e.name, {
-      name: e.name, shape: e.shape, dtype: 'F32', byteLength: n * 4,
-      read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: e.shape, data: make() }),
-      readF32: async () => make(),
-    });
-  });
-  return { config: c, tokenizer: null, tensors, source: { format: 'safetensors', path: '<generated>' }, metadata: {}, close: async () => {} };
-}
 
 export default async function (): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bitscale-bench-mem-'));
@@ -55,7 +31,7 @@ export default async function (): Promise<void> {
     const E = Number(process.env.BITSCALE_BENCH_HIDDEN ?? 256);
     const c = config(layers, E);
     const model = join(dir, 'model');
-    await saveModel(generated(c), model, { format: 'hf', dtype: 'F32' });
+    await saveModel(generatedModel(c), model, { format: 'hf', dtype: 'F32' });
     await copyFile(resolve('assets/default-model/tokenizer.json'), join(model, 'tokenizer.json'));
     const f32 = (await stat(join(model, 'model.safetensors'))).size;
     const block = (4 * E * E + 3 * E * c.intermediateSize) * 4;

@@ -6,14 +6,10 @@
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../src/core/rng.js';
-import type { Tensor } from '../src/core/tensor.js';
-import { expectedTensors } from '../src/engine/host.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { saveModel } from '../src/model/save.js';
-import type { ModelWeights, TensorSource } from '../src/model/weights.js';
 import { quantizeModel } from '../src/pipeline/quantize.js';
-import { fmt } from './util.js';
+import { fmt, generatedModel } from './util.js';
 
 function config(nLayers: number): ModelConfig {
   return {
@@ -23,26 +19,6 @@ function config(nLayers: number): ModelConfig {
   };
 }
 
-/** A model whose tensors are generated when read (nothing held in memory between tensors). */
-function generated(c: ModelConfig): ModelWeights {
-  const tensors = new Map<string, TensorSource>();
-  expectedTensors(c).forEach((e, i) => {
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    const make = (): Float32Array => {
-      const rng = new Rng(i + 1);
-      const d = new Float32Array(n);
-      const norm = e.shape.length === 1;
-      for (let j = 0; j < n; j++) d[j] = norm ? 1 : (rng.next() - 0.5) * 0.04;
-      return d;
-    };
-    tensors.set(e.name, {
-      name: e.name, shape: e.shape, dtype: 'F32', byteLength: n * 4,
-      read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: e.shape, data: make() }),
-      readF32: async () => make(),
-    });
-  });
-  return { config: c, tokenizer: null, tensors, source: { format: 'safetensors', path: '<generated>' }, metadata: {}, close: async () => {} };
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -55,7 +31,7 @@ export default async function (): Promise<void> {
   try {
     const layers = Number(process.env.BITSCALE_BENCH_LAYERS ?? 32);
     const src = join(dir, 'model.bin');
-    const tGen = await timed(() => saveModel(generated(config(layers)), src, { format: 'llama2c' }));
+    const tGen = await timed(() => saveModel(generatedModel(config(layers)), src, { format: 'llama2c' }));
     const bytes = (await stat(src)).size;
     const gb = bytes / 1e9;
     console.log(`generated ${fmt(gb, 2)} GB llama2.c model (${layers} layers) in ${fmt(tGen)} s`);
@@ -70,7 +46,7 @@ export default async function (): Promise<void> {
       await rm(out);
     }
     const small = join(dir, 'small.bin');
-    await saveModel(generated(config(4)), small, { format: 'llama2c' });
+    await saveModel(generatedModel(config(4)), small, { format: 'llama2c' });
     const sgb = (await stat(small)).size / 1e9;
     const tq = await timed(() => quantizeModel({ model: small, out: join(dir, 'k.gguf'), format: 'gguf', scheme: 'q4_k', method: 'rtn', verify: false, tokenizer: null }));
     console.log(`RTN q4_k on a ${fmt(sgb, 2)} GB 4-layer model: ${fmt(tq, 1)} s (${fmt(sgb / tq, 4)} GB/s in; projected ${fmt((gb / sgb) * tq, 0)} s for the ${fmt(gb, 2)} GB model)`);

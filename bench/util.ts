@@ -1,4 +1,10 @@
-// Timing helpers for benchmarks: medians over repeats (the machine is shared and noisy).
+// Benchmark helpers: medians over repeats (the machine is shared and noisy), and a generated model
+// whose tensors are made when read (for multi-GB quantization benchmarks without the disk).
+import { Rng } from '../src/core/rng.js';
+import type { Tensor } from '../src/core/tensor.js';
+import { expectedTensors } from '../src/engine/host.js';
+import type { ModelConfig } from '../src/model/config.js';
+import type { ModelWeights, TensorSource } from '../src/model/weights.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -20,4 +26,25 @@ export async function timeMs(fn: () => unknown | Promise<unknown>, repeats = 5, 
 
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
+}
+
+/** A model whose tensors are generated when read (nothing held in memory between tensors). */
+export function generatedModel(c: ModelConfig): ModelWeights {
+  const tensors = new Map<string, TensorSource>();
+  expectedTensors(c).forEach((e, i) => {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    const make = (): Float32Array => {
+      const rng = new Rng(i + 1);
+      const d = new Float32Array(n);
+      const norm = e.shape.length === 1;
+      for (let j = 0; j < n; j++) d[j] = norm ? 1 : (rng.next() - 0.5) * 0.04;
+      return d;
+    };
+    tensors.set(e.name, {
+      name: e.name, shape: e.shape, dtype: 'F32', byteLength: n * 4,
+      read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: e.shape, data: make() }),
+      readF32: async () => make(),
+    });
+  });
+  return { config: c, tokenizer: null, tensors, source: { format: 'safetensors', path: '<generated>' }, metadata: {}, close: async () => {} };
 }

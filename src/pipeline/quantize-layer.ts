@@ -98,6 +98,16 @@ export interface LinearResult {
   note?: string;
 }
 
+/** The per-tensor rows of a quantize report: type, method, measured SQNR, note. */
+export function reportTensors(results: LinearResult[]): { name: string; type: string; method: string; sqnrDb: number | null; note?: string }[] {
+  return results.map((r) => ({ name: r.name, type: targetLabel(r.target), method: r.method, sqnrDb: r.sqnrDb ?? null, ...(r.note ? { note: r.note } : {}) }));
+}
+
+/** "name: wanted → used" for every ggml target that fell back (rows not whole blocks of the wanted type). */
+export function reportFallbacks(results: LinearResult[]): string[] {
+  return results.filter((r) => r.target.kind === 'ggml' && r.target.fallbackFrom).map((r) => `${r.name}: ${(r.target as { fallbackFrom: string }).fallbackFrom} → ${targetLabel(r.target)}`);
+}
+
 export interface LayerOptions {
   method: 'rtn' | 'gptq' | 'awq';
   scheme: QuantScheme;

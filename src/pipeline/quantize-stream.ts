@@ -26,7 +26,7 @@ import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import type { QuantizeOptions, QuantizeReport } from './quantize.js';
 
 /**
@@ -152,8 +152,8 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     format: o.format,
     scheme: formatScheme(scheme),
     method: o.method,
-    tensors: results.map((r) => ({ name: r.name, type: targetLabel(r.target), method: r.method, sqnrDb: r.sqnrDb ?? null, ...(r.note ? { note: r.note } : {}) })),
-    fallbacks: results.filter((r) => r.target.kind === 'ggml' && r.target.fallbackFrom).map((r) => `${r.name}: ${(r.target as { fallbackFrom: string }).fallbackFrom} → ${targetLabel(r.target)}`),
+    tensors: reportTensors(results),
+    fallbacks: reportFallbacks(results),
     awq,
     plan: null,
     quality,

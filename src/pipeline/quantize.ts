@@ -23,7 +23,7 @@ import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, targetFor, targetLabel, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -377,8 +377,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       format: o.format,
       scheme: formatScheme(scheme),
       method: o.method,
-      tensors: results.map((r) => ({ name: r.name, type: targetLabel(r.target), method: r.method, sqnrDb: r.sqnrDb ?? null, ...(r.note ? { note: r.note } : {}) })),
-      fallbacks: results.filter((r) => r.target.kind === 'ggml' && r.target.fallbackFrom).map((r) => `${r.name}: ${(r.target as { fallbackFrom: string }).fallbackFrom} → ${targetLabel(r.target)}`),
+      tensors: reportTensors(results),
+      fallbacks: reportFallbacks(results),
       awq,
       plan,
       quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp },
