@@ -17,7 +17,8 @@
 // Legend: QK_K = 256, g = group, k = 8-tuple, u = lattice index Σ l_i·4^i (l = q + 1).
 
 import { GgmlCodec, nearestInt as nearestInt_, putF16 } from './common.js';
-import { lattice, neighbours, type Iq2Lattice } from './iq2-quant.js';
+import { lattice } from './iq2-quant.js';
+import { neighbours, type IqLattice } from './iq-lattice.js';
 import { f32ToF16 } from '../../numerics/float16.js';
 
 const fr = Math.fround;
@@ -34,7 +35,7 @@ function sortedOrder(x: Float32Array, o: number, n: number): number[] {
 }
 
 /** Replaces off-grid tuple k by the nearest grid point (levels into L); returns its grid index. */
-function snap(t: Iq2Lattice, u: number, x: Float32Array, o: number, w: Float32Array, k: number, scale: number, xx: number[], L: Int8Array): number {
+function snap(t: IqLattice, u: number, x: Float32Array, o: number, w: Float32Array, k: number, scale: number, xx: number[], L: Int8Array): number {
   let best = Infinity;
   let gi = -1;
   for (const g of neighbours(t, u)) {
@@ -54,7 +55,7 @@ function snap(t: Iq2Lattice, u: number, x: Float32Array, o: number, w: Float32Ar
 }
 
 /** Grid indices of the group's tuples (snapping off-grid ones); refits the scale if any moved. */
-function toGrid(t: Iq2Lattice, x: Float32Array, o: number, w: Float32Array, nk: number, scale: number, shiftOf: (k: number) => number[], L: Int8Array, index: Uint16Array): number {
+function toGrid(t: IqLattice, x: Float32Array, o: number, w: Float32Array, nk: number, scale: number, shiftOf: (k: number) => number[], L: Int8Array, index: Uint16Array): number {
   let allOn = true;
   for (let k = 0; k < nk; k++) {
     let u = 0;

@@ -14,124 +14,38 @@
 //   IQ2_S: like IQ2_XS on a 1024-point grid whose points may use level 3 (magnitude 62, reached
 //     only through neighbours), 8 sign bits (no parity fix), σ² = 2·Σx²/256, weights σ²/4 + x²
 //     without an imatrix, neighbours at the single smallest distance, d stored ×0.9875.
-// Neighbour lists (the grid points at the 2 smallest squared distances, by distance then index)
-// are computed on first use of each off-grid lattice point and cached.
+// Lattice, neighbour lists and tuple rounding: iq-lattice.ts (shared with IQ1 and IQ3).
 // Legend: QK_K = 256, k = 8-tuple, u = lattice index Σ l_i·4^i.
 
 import { GgmlCodec, GROUP_MAX_EPS, nearestInt as nearestInt_, putF16 } from './common.js';
 import { makeQpQuants } from './fit.js';
 import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
+import { buildLattice, levelFit, roundTuple, snapTuple, type IqLattice } from './iq-lattice.js';
 
 const fr = Math.fround;
 const nearestInt = nearestInt_;
-const KMAP_SIZE = 65536; // 8 levels of 2 bits
-
-export interface Iq2Lattice {
-  size: number;
-  /** [size·8] lattice coordinates 2l+1 */
-  pos: Int8Array;
-  /** [KMAP_SIZE] grid index of u, or −1 */
-  map: Int32Array;
-  /** neighbour lists by u (built lazily) */
-  near: Map<number, Uint16Array>;
-}
-
-const lattices = new Map<number, Iq2Lattice>();
+const lattices = new Map<number, IqLattice>();
 
 /**
- * The 8-dimensional lattice tables of one grid: IQ2_XXS (256), IQ2_XS (512), IQ2_S (1024) from
- * magnitudes 8/25/43/62, IQ1_S/IQ1_M (2048) from values −1/0/+1 (level = value + 1).
+ * The 8-dimensional lattice of one grid: IQ2_XXS (256), IQ2_XS (512), IQ2_S (1024) from
+ * magnitudes 8/25/43/62, IQ1_S/IQ1_M (2048) from values −1/0/+1 (level = value + 1). Neighbour
+ * lists span 2 distances for the 256/512 grids, 1 for 1024, 3 for 2048.
  */
-export function lattice(size: 256 | 512 | 1024 | 2048): Iq2Lattice {
+export function lattice(size: 256 | 512 | 1024 | 2048): IqLattice {
   const have = lattices.get(size);
   if (have) return have;
   const bytes = size === 256 ? IQ2XXS_GRID : size === 512 ? IQ2XS_GRID : size === 1024 ? IQ2S_GRID : IQ1S_GRID;
-  const pos = new Int8Array(size * 8);
-  const map = new Int32Array(KMAP_SIZE).fill(-1);
-  for (let g = 0; g < size; g++) {
-    let u = 0;
-    for (let i = 0; i < 8; i++) {
-      const b = bytes[8 * g + i];
-      const l = size === 2048 ? ((b << 24) >> 24) + 1 : b === 0x08 ? 0 : b === 0x19 ? 1 : b === 0x2b ? 2 : 3;
-      pos[8 * g + i] = 2 * l + 1;
-      u |= l << (2 * i);
-    }
-    map[u] = g;
-  }
-  const t = { size, pos, map, near: new Map<number, Uint16Array>() };
+  const nwant = size === 1024 ? 1 : size === 2048 ? 3 : 2;
+  const t = buildLattice(8, 2, size, nwant, (g, i) => {
+    const b = bytes[8 * g + i];
+    return size === 2048 ? ((b << 24) >> 24) + 1 : b === 0x08 ? 0 : b === 0x19 ? 1 : b === 0x2b ? 2 : 3;
+  });
   lattices.set(size, t);
   return t;
 }
 
-/**
- * Grid points at the nwant smallest distinct squared distances from lattice point u (nwant = 2
- * for the 256/512 grids, 1 for 1024, 3 for 2048), ordered by (distance, index).
- */
-export function neighbours(t: Iq2Lattice, u: number): Uint16Array {
-  const have = t.near.get(u);
-  if (have) return have;
-  const nwant = t.size === 1024 ? 1 : t.size === 2048 ? 3 : 2;
-  const d2 = new Int32Array(t.size);
-  const levels: number[] = [];
-  for (let g = 0; g < t.size; g++) {
-    let s = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = t.pos[8 * g + i] - (2 * ((u >> (2 * i)) & 3) + 1);
-      s += diff * diff;
-    }
-    d2[g] = s;
-    if (!levels.includes(s)) {
-      levels.push(s);
-      levels.sort((a, b) => a - b);
-      if (levels.length > nwant) levels.pop();
-    }
-  }
-  const list: number[] = [];
-  for (const lv of levels) for (let g = 0; g < t.size; g++) if (d2[g] === lv) list.push(g);
-  const r = Uint16Array.from(list);
-  t.near.set(u, r);
-  return r;
-}
-
-/** Rounds tuple k at inverse scale id into L (levels 0..2); returns its lattice index. */
-function roundTuple(xval: Float32Array, k: number, id: number, L: Int8Array): number {
-  let u = 0;
-  for (let i = 0; i < 8; i++) {
-    const l = Math.max(0, Math.min(2, nearestInt(fr(0.5 * fr(fr(id * xval[8 * k + i]) - 1)))));
-    L[8 * k + i] = l;
-    u |= l << (2 * i);
-  }
-  return u;
-}
-
-/** Best grid point near off-grid u at `scale` (√w-weighted error); writes its levels to L. */
-function snap(t: Iq2Lattice, u: number, xval: Float32Array, waux: Float32Array, k: number, scale: number, L: Int8Array): void {
-  let best = Infinity;
-  let gi = -1;
-  for (const g of neighbours(t, u)) {
-    let d2 = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = fr(fr(scale * t.pos[8 * g + i]) - xval[8 * k + i]);
-      d2 = fr(d2 + fr(fr(waux[8 * k + i] * diff) * diff));
-    }
-    if (d2 < best) {
-      best = d2;
-      gi = g;
-    }
-  }
-  for (let i = 0; i < 8; i++) L[8 * k + i] = (t.pos[8 * gi + i] - 1) >> 1;
-}
-
-function fit(n: number, w: Float32Array, xval: Float32Array, L: Int8Array): [number, number] {
-  let sumqx = 0;
-  let sumq2 = 0;
-  for (let i = 0; i < n; i++) {
-    const q = 2 * L[i] + 1;
-    sumqx = fr(sumqx + fr(fr(w[i] * xval[i]) * q));
-    sumq2 = fr(sumq2 + fr(fr(w[i] * q) * q));
-  }
-  return [sumqx, sumq2];
-}
+/** ggml rounds IQ2 magnitudes to levels 0..2 (level 3 of IQ2_S is reached only through neighbours). */
+const IQ2_MAX_LEVEL = 2;
 
 type Variant = 'xxs' | 'xs' | 's';
 
@@ -205,11 +119,11 @@ function quantizeGroup(v: Variant, x: Float32Array, o: number, w: Float32Array, 
     const id = fr(fr(5 + fr(is * F_0_1)) / ref);
     const thisScale = fr(1 / id);
     for (let k = 0; k < nk; k++) {
-      const u = roundTuple(xval, k, id, Laux);
+      const u = roundTuple(t, xval, k, id, IQ2_MAX_LEVEL, Laux);
       onGridAux[k] = t.map[u] >= 0;
-      if (!onGridAux[k]) snap(t, u, xval, waux, k, thisScale, Laux);
+      if (!onGridAux[k]) snapTuple(t, u, xval, waux, k, thisScale, Laux);
     }
-    const [sumqx, sumq2] = fit(n, w, xval, Laux);
+    const [sumqx, sumq2] = levelFit(n, w, xval, Laux);
     if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
       scale = fr(sumqx / sumq2);
       best = fr(scale * sumqx);
@@ -223,10 +137,10 @@ function quantizeGroup(v: Variant, x: Float32Array, o: number, w: Float32Array, 
     const id = fr(1 / scale);
     for (let k = 0; k < nk; k++) {
       if (!xxs && onGrid[k]) continue;
-      const u = roundTuple(xval, k, id, L);
-      if (t.map[u] < 0) snap(t, u, xval, waux, k, scale, L);
+      const u = roundTuple(t, xval, k, id, IQ2_MAX_LEVEL, L);
+      if (t.map[u] < 0) snapTuple(t, u, xval, waux, k, scale, L);
     }
-    const [sumqx, sumq2] = fit(n, w, xval, L);
+    const [sumqx, sumq2] = levelFit(n, w, xval, L);
     if (sumq2 > 0) scale = fr(sumqx / sumq2);
   }
   if (scale < 0) {

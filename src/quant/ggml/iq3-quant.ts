@@ -14,124 +14,32 @@
 //      and refit the scale by least squares;
 //   4. the super-block d = max_scale/31 is stored ×1.0125 (IQ3_XXS) or ×1.033 (IQ3_S), and each
 //      group scale becomes 4 bits: nearest((scale/d − 1)/2).
-// Neighbour lists: for every lattice point off the grid, the grid points at the 2 (256-grid) or
-// 3 (512-grid) smallest squared distances, ordered by (distance, grid index).
+// Neighbour lists (iq-lattice.ts): for a lattice point off the grid, the grid points at the 2
+// (256-grid) or 3 (512-grid) smallest squared distances, ordered by (distance, grid index).
 // Legend: QK_K = 256, g = group of 32 values, k = 4-tuple within the group.
 
 import { GgmlCodec, nearestInt as nearestInt_, putF16 } from './common.js';
 import { IQ3S_GRID, IQ3XXS_GRID } from './iq-grids.table.js';
+import { buildLattice, levelFit, roundTuple, snapTuple, type IqLattice } from './iq-lattice.js';
 
 const fr = Math.fround;
 const nearestInt = nearestInt_;
 
-interface Iq3Lattice {
-  /** [gridSize·4] lattice coordinates 2l+1 of each grid point */
-  pos: Int8Array;
-  /** [4096] grid index of lattice point u = Σ l_i·8^i, or −(offset+1) into `neighbours` */
-  map: Int32Array;
-  /** per off-grid point: count, then grid indices */
-  neighbours: Uint16Array;
-}
+const lattices = new Map<number, IqLattice>();
 
-const lattices = new Map<number, Iq3Lattice>();
-
-/** Builds (once) the lattice tables from the stored dequantization grid. */
-function lattice(gridSize: 256 | 512): Iq3Lattice {
+/** The 4-dimensional lattice of the IQ3_XXS (256) or IQ3_S (512) grid, from the stored dequantization grid. */
+function lattice(gridSize: 256 | 512): IqLattice {
   const have = lattices.get(gridSize);
   if (have) return have;
   const bytes = gridSize === 256 ? IQ3XXS_GRID : IQ3S_GRID;
   // IQ3_XXS grid bytes are 4·(2l+1), IQ3_S bytes are 2l+1
   const unit = gridSize === 256 ? 4 : 1;
-  const pos = new Int8Array(gridSize * 4);
-  const map = new Int32Array(4096).fill(-1);
-  for (let g = 0; g < gridSize; g++) {
-    let u = 0;
-    for (let i = 0; i < 4; i++) {
-      pos[4 * g + i] = bytes[4 * g + i] / unit;
-      u |= ((pos[4 * g + i] - 1) >> 1) << (3 * i);
-    }
-    map[u] = g;
-  }
-  const nwant = gridSize === 256 ? 2 : 3;
-  const lists: number[] = [];
-  const order = new Int32Array(gridSize);
-  const d2 = new Int32Array(gridSize);
-  for (let u = 0; u < 4096; u++) {
-    if (map[u] >= 0) continue;
-    for (let g = 0; g < gridSize; g++) {
-      let s = 0;
-      for (let i = 0; i < 4; i++) {
-        const diff = pos[4 * g + i] - (2 * ((u >> (3 * i)) & 7) + 1);
-        s += diff * diff;
-      }
-      d2[g] = s;
-      order[g] = g;
-    }
-    order.sort((a, b) => d2[a] - d2[b] || a - b);
-    map[u] = -(lists.length + 1);
-    const at = lists.length;
-    lists.push(0);
-    let levels = 1;
-    let last = d2[order[0]];
-    for (let j = 0; j < gridSize; j++) {
-      const g = order[j];
-      if (d2[g] > last) {
-        if (levels === nwant) break;
-        last = d2[g];
-        levels++;
-      }
-      lists.push(g);
-    }
-    lists[at] = lists.length - at - 1;
-  }
-  const t = { pos, map, neighbours: Uint16Array.from(lists) };
+  const t = buildLattice(4, 3, gridSize, gridSize === 256 ? 2 : 3, (g, i) => (bytes[4 * g + i] / unit - 1) >> 1);
   lattices.set(gridSize, t);
   return t;
 }
 
-/** Best grid neighbour of an off-grid tuple at `scale`; writes its levels to L[lo..lo+4). */
-function bestNeighbour(t: Iq3Lattice, u: number, xval: Float32Array, waux: Float32Array, k: number, scale: number, L: Int8Array): number {
-  const start = -t.map[u] - 1;
-  const count = t.neighbours[start];
-  let best = Infinity;
-  let gi = -1;
-  for (let j = 1; j <= count; j++) {
-    const g = t.neighbours[start + j];
-    let d2 = 0;
-    for (let i = 0; i < 4; i++) {
-      const diff = fr(fr(scale * t.pos[4 * g + i]) - xval[4 * k + i]);
-      d2 = fr(d2 + fr(fr(waux[4 * k + i] * diff) * diff));
-    }
-    if (d2 < best) {
-      best = d2;
-      gi = g;
-    }
-  }
-  for (let i = 0; i < 4; i++) L[4 * k + i] = (t.pos[4 * gi + i] - 1) >> 1;
-  return gi;
-}
-
-/** Tuple k's lattice index at inverse scale id (levels clamped to 0..7); fills L[4k..4k+4). */
-function roundTuple(xval: Float32Array, k: number, id: number, L: Int8Array): number {
-  let u = 0;
-  for (let i = 0; i < 4; i++) {
-    const l = Math.max(0, Math.min(7, nearestInt(fr(0.5 * fr(fr(id * xval[4 * k + i]) - 1)))));
-    L[4 * k + i] = l;
-    u |= l << (3 * i);
-  }
-  return u;
-}
-
-function weightedFit(w: Float32Array, xval: Float32Array, L: Int8Array): [number, number] {
-  let sumqx = 0;
-  let sumq2 = 0;
-  for (let i = 0; i < 32; i++) {
-    const q = 2 * L[i] + 1;
-    sumqx = fr(sumqx + fr(fr(w[i] * xval[i]) * q));
-    sumq2 = fr(sumq2 + fr(fr(w[i] * q) * q));
-  }
-  return [sumqx, sumq2];
-}
+const IQ3_MAX_LEVEL = 7;
 
 const F_0_2 = fr(0.2);
 
@@ -141,7 +49,7 @@ const F_0_2 = fr(0.2);
  */
 function quantizeGroup(
   xs: boolean,
-  t: Iq3Lattice,
+  t: IqLattice,
   x: Float32Array,
   o: number,
   weight: Float32Array,
@@ -193,11 +101,11 @@ function quantizeGroup(
     const id = fr(fr(15 + fr(is * F_0_2)) / max);
     const thisScale = fr(1 / id);
     for (let k = 0; k < 8; k++) {
-      const u = roundTuple(xval, k, id, Laux);
+      const u = roundTuple(t, xval, k, id, IQ3_MAX_LEVEL, Laux);
       onGridAux[k] = t.map[u] >= 0;
-      if (!onGridAux[k]) bestNeighbour(t, u, xval, waux, k, thisScale, Laux);
+      if (!onGridAux[k]) snapTuple(t, u, xval, waux, k, thisScale, Laux);
     }
-    const [sumqx, sumq2] = weightedFit(weight, xval, Laux);
+    const [sumqx, sumq2] = levelFit(32, weight, xval, Laux);
     if (sumq2 > 0 && fr(sumqx * sumqx) > fr(best * sumq2)) {
       scale = fr(sumqx / sumq2);
       best = fr(scale * sumqx);
@@ -209,10 +117,10 @@ function quantizeGroup(
     const id = fr(1 / scale);
     for (let k = 0; k < 8; k++) {
       if (xs && onGrid[k]) continue;
-      const u = roundTuple(xval, k, id, L);
-      if (t.map[u] < 0) bestNeighbour(t, u, xval, waux, k, scale, L);
+      const u = roundTuple(t, xval, k, id, IQ3_MAX_LEVEL, L);
+      if (t.map[u] < 0) snapTuple(t, u, xval, waux, k, scale, L);
     }
-    const [sumqx, sumq2] = weightedFit(weight, xval, L);
+    const [sumqx, sumq2] = levelFit(32, weight, xval, L);
     if (sumq2 > 0) scale = fr(sumqx / sumq2);
   }
   if (scale < 0) {
