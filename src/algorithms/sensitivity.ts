@@ -1,7 +1,7 @@
 // Per-tensor sensitivity for the bit allocator: the error each candidate ggml type would cause,
 // measured as ‖(W − Ŵ)‖²_H = Σ_r δ_rᵀ·H·δ_r with the layer's Hessian/Gram matrix (an output-error
-// proxy), or with its diagonal (the imatrix, E[x_j²]) when only that is known, or by a callback
-// (e.g. a KL-divergence contribution measured by the engine).
+// proxy), or with its diagonal (the imatrix, E[x_j²]) when only that is known. Ŵ is the ggml
+// codec's round trip unless a `quantize` callback supplies it (e.g. GPTQ onto the type).
 // Legend: N = rows, K = columns; w is row-major [N, K].
 
 import { GGML_TYPES, ggmlBitsPerWeight, type GgmlType } from '../core/dtype.js';
@@ -14,8 +14,8 @@ export interface SensitivityInputs {
   hessian?: Float64Array;
   /** [K] E[x_j²]; also passed to the ggml quantizer */
   imatrix?: Float32Array;
-  /** custom error for a candidate (overrides the Hessian/imatrix measure) */
-  errorFn?: (type: GgmlType, wq: Float32Array) => number;
+  /** Ŵ for a candidate; `rtn` is the codec's round trip, computed only if called */
+  quantize?: (type: GgmlType, rtn: () => Float32Array) => Float32Array;
 }
 
 /** Candidates: every type in `types` that the ggml codecs can quantize and whose block size divides K. */
@@ -23,12 +23,9 @@ export function measureSensitivity(name: string, w: Float32Array, n: number, k: 
   const candidates = [];
   for (const type of types) {
     if (k % GGML_TYPES[type].blockSize !== 0 || !ggmlSupports(type).quantize) continue;
-    const wq = dequantizeGgml(type, quantizeGgml(type, w, n, k, inp.imatrix), n * k);
-    const error = inp.errorFn
-      ? inp.errorFn(type, wq)
-      : inp.hessian
-        ? weightedError(w, wq, inp.hessian, n, k)
-        : diagWeightedError(w, wq, inp.imatrix ?? null, n, k);
+    const rtn = () => dequantizeGgml(type, quantizeGgml(type, w, n, k, inp.imatrix), n * k);
+    const wq = inp.quantize ? inp.quantize(type, rtn) : rtn();
+    const error = inp.hessian ? weightedError(w, wq, inp.hessian, n, k) : diagWeightedError(w, wq, inp.imatrix ?? null, n, k);
     candidates.push({ type, bits: ggmlBitsPerWeight(type) * n * k, error });
   }
   return { name, numel: n * k, candidates };

@@ -12,13 +12,12 @@
 // that tensor's candidates. One extra forward pass per linear tensor; 'hessian' skips it.
 // Legend: N/K = a linear's rows/columns, W = windows, T = tokens per window, V = vocab.
 
-import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
+import { GGML_TYPES, ggmlBitsPerWeight, type GgmlType } from '../core/dtype.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
 import { ggmlSupports } from '../quant/ggml/index.js';
 import { gptq } from '../algorithms/gptq.js';
-import { weightedError } from '../algorithms/stats.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { allocateBits, type AllocationPlan, type TensorSensitivity } from '../algorithms/mixed.js';
 import { measureSensitivity } from '../algorithms/sensitivity.js';
@@ -69,19 +68,15 @@ export async function planMixedPrecision(
         // with GPTQ, a candidate's error is that of GPTQ onto the type (where GPTQ can target it),
         // so the allocator prices each type as the quantizer will actually use it
         const h = method === 'gptq' ? st[site].hessian() : null;
-        const quantized = (type: GgmlType, rtn: Float32Array): Float32Array => {
+        // the KL calibration needs the tensor at its reference type only: keep just that one
+        const refType = types[referenceIndex(types.map(ggmlBitsPerWeight), targetBpw)];
+        const quantize = (type: GgmlType, rtn: () => Float32Array): Float32Array => {
           const grid = h ? gridFor({ kind: 'ggml', type }, N, K, imatrix) : null;
-          return grid ? Float32Array.from(gptq(w, N, K, h!, grid, { ...gptqOpts, signal }).weights) : rtn;
+          const wq = grid ? Float32Array.from(gptq(w, N, K, h!, grid, { ...gptqOpts, signal }).weights) : rtn();
+          if (sensitivity === 'kl' && type === refType) refWeights.set(name, wq);
+          return wq;
         };
-        const wqs = new Map<GgmlType, Float32Array>();
-        const errorFn = (type: GgmlType, rtn: Float32Array): number => {
-          const wq = quantized(type, rtn);
-          if (sensitivity === 'kl') wqs.set(type, wq);
-          return weightedError(w, wq, gram, N, K);
-        };
-        const t = measureSensitivity(name, w, N, K, types, { imatrix, errorFn });
-        sens.push(t);
-        if (sensitivity === 'kl') refWeights.set(name, wqs.get(t.candidates[referenceCandidate(t, targetBpw)].type as GgmlType)!);
+        sens.push(measureSensitivity(name, w, N, K, types, { hessian: gram, imatrix, quantize }));
       }
       track.tick(`layer ${l}`);
     }
@@ -117,13 +112,10 @@ export function meanKl(ref: Float64Array, lp: Float64Array, V: number): number {
 }
 
 /** The candidate a tensor's KL is measured at: the cheapest one at or above the target bpw. */
-function referenceCandidate(t: TensorSensitivity, targetBpw: number): number {
+function referenceIndex(bpws: readonly number[], targetBpw: number): number {
   let best = -1;
-  for (let i = 0; i < t.candidates.length; i++) {
-    const bpw = t.candidates[i].bits / t.numel;
-    if (bpw >= targetBpw && (best < 0 || bpw < t.candidates[best].bits / t.numel)) best = i;
-  }
-  return best >= 0 ? best : t.candidates.length - 1;
+  for (let i = 0; i < bpws.length; i++) if (bpws[i] >= targetBpw && (best < 0 || bpws[i] < bpws[best])) best = i;
+  return best >= 0 ? best : bpws.length - 1;
 }
 
 /** Rescales each tensor's candidate errors into KL units (see the file comment); in place. */
@@ -150,7 +142,7 @@ async function calibrateByKl(
   const track = new ProgressTracker('sensitivity (KL)', sens.length, onProgress, 'tensor');
   for (const t of sens) {
     checkAborted(signal);
-    const i = referenceCandidate(t, targetBpw);
+    const i = referenceIndex(t.candidates.map((x) => x.bits / t.numel), targetBpw);
     const c = t.candidates[i];
     const wq = refWeights.get(t.name)!;
     const tensors = new Map(floatHost.tensors);
