@@ -19,6 +19,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
+import { klDivergence, logSoftmaxRow } from './divergence.js';
 
 /** Anything that gives logits [T, V] (row t predicts token t + 1) for a token window. */
 export interface LogitsModel {
@@ -259,9 +260,7 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
       w.rows.forEach((r, j) => {
         const pb = logSoftmaxRow(lb, r, V, p);
         const pt = logSoftmaxRow(lt, r, V, q);
-        let kl = 0;
-        for (let v = 0; v < V; v++) kl += Math.exp(p[v]) * (p[v] - q[v]);
-        klds.push(Math.max(0, kl));
+        klds.push(Math.max(0, klDivergence(p, q)));
         nb.push(-p[w.targets[j]]);
         nt.push(-q[w.targets[j]]);
         if (pb === pt) agree++;
@@ -282,22 +281,4 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
     deltaNll: mt - mb,
     count: klds.length,
   };
-}
-
-/** Fills `out` with the row's log-softmax (float64) and returns the row's argmax (first on ties). */
-function logSoftmaxRow(logits: Float32Array, row: number, V: number, out: Float64Array): number {
-  const o = row * V;
-  let m = -Infinity;
-  let arg = 0;
-  for (let v = 0; v < V; v++) {
-    if (logits[o + v] > m) {
-      m = logits[o + v];
-      arg = v;
-    }
-  }
-  let s = 0;
-  for (let v = 0; v < V; v++) s += Math.exp(logits[o + v] - m);
-  const lse = m + Math.log(s);
-  for (let v = 0; v < V; v++) out[v] = logits[o + v] - lse;
-  return arg;
 }

@@ -16,6 +16,7 @@ import { GGML_TYPES, ggmlBitsPerWeight, type GgmlType } from '../core/dtype.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
+import { compareLogitRows } from '../eval/divergence.js';
 import { ggmlSupports } from '../quant/ggml/index.js';
 import { gptq } from '../algorithms/gptq.js';
 import type { QuantScheme } from '../quant/scheme.js';
@@ -89,28 +90,6 @@ export async function planMixedPrecision(
   return { plan, targets };
 }
 
-/** log-softmax of every row of logits [R, V], as float64 */
-function logSoftmaxRows(logits: Float32Array, V: number): Float64Array {
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < logits.length / V; r++) {
-    let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, logits[r * V + v]);
-    let z = 0;
-    for (let v = 0; v < V; v++) z += Math.exp(logits[r * V + v] - m);
-    const lz = m + Math.log(z);
-    for (let v = 0; v < V; v++) out[r * V + v] = logits[r * V + v] - lz;
-  }
-  return out;
-}
-
-/** Mean KL(P_ref ‖ P) per position; both are log-probabilities [R, V]. */
-export function meanKl(ref: Float64Array, lp: Float64Array, V: number): number {
-  let kl = 0;
-  const R = ref.length / V;
-  for (let i = 0; i < ref.length; i++) kl += Math.exp(ref[i]) * (ref[i] - lp[i]);
-  return kl / R;
-}
-
 /** The candidate a tensor's KL is measured at: the cheapest one at or above the target bpw. */
 function referenceIndex(bpws: readonly number[], targetBpw: number): number {
   let best = -1;
@@ -130,10 +109,10 @@ async function calibrateByKl(
   const V = floatHost.config.vocabSize;
   const T = wins[0].length;
   const batch = wins.filter((w) => w.length === T);
-  const run = async (host: HostModel): Promise<Float64Array> => {
+  const run = async (host: HostModel): Promise<Float32Array> => {
     const e = LlamaEngine.fromHost(host);
     try {
-      return logSoftmaxRows(await e.forwardBatch(batch), V);
+      return await e.forwardBatch(batch);
     } finally {
       await e.close();
     }
@@ -147,7 +126,8 @@ async function calibrateByKl(
     const wq = refWeights.get(t.name)!;
     const tensors = new Map(floatHost.tensors);
     tensors.set(t.name, wq);
-    const kl = meanKl(ref, await run({ ...floatHost, tensors }), V);
+    const cmp = compareLogitRows(ref, await run({ ...floatHost, tensors }), V);
+    const kl = cmp.klSum / cmp.rows;
     // a tensor whose reference error is 0 keeps its proxy (nothing to calibrate against)
     const scale = c.error > 0 ? kl / c.error : 1;
     for (const x of t.candidates) x.error *= scale;

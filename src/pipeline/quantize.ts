@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
+import { compareLogitRows } from '../eval/divergence.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, type HostModel } from '../engine/host.js';
 import { atomicWriteFile, sha256File } from '../formats/io/index.js';
@@ -106,38 +107,14 @@ async function hashInput(path: string): Promise<Record<string, string>> {
 
 /** KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows. */
 async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number }> {
-  const V = ref.config.vocabSize;
   let kl = 0;
   let agree = 0;
   let n = 0;
   for (const w of windows) {
-    const a = await ref.forward(w);
-    const b = await test.forward(w);
-    for (let t = 0; t < w.length; t++) {
-      const la = a.subarray(t * V, (t + 1) * V);
-      const lb = b.subarray(t * V, (t + 1) * V);
-      const lse = (l: Float32Array) => {
-        let m = -Infinity;
-        for (const v of l) m = Math.max(m, v);
-        let s = 0;
-        for (const v of l) s += Math.exp(v - m);
-        return m + Math.log(s);
-      };
-      const za = lse(la);
-      const zb = lse(lb);
-      let k = 0;
-      let ia = 0;
-      let ib = 0;
-      for (let v = 0; v < V; v++) {
-        const lpa = la[v] - za;
-        k += Math.exp(lpa) * (lpa - (lb[v] - zb));
-        if (la[v] > la[ia]) ia = v;
-        if (lb[v] > lb[ib]) ib = v;
-      }
-      kl += k;
-      agree += ia === ib ? 1 : 0;
-      n++;
-    }
+    const c = compareLogitRows(await ref.forward(w), await test.forward(w), ref.config.vocabSize);
+    kl += c.klSum;
+    agree += c.agree;
+    n += c.rows;
   }
   return { kld: kl / n, top1: agree / n };
 }

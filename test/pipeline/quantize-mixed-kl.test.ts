@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
 import { loadModel } from '../../src/model/load.js';
 import { calibrationWindows } from '../../src/pipeline/calibrate.js';
-import { meanKl, planMixedPrecision } from '../../src/pipeline/quantize-mixed.js';
+import { planMixedPrecision } from '../../src/pipeline/quantize-mixed.js';
 import { parseScheme } from '../../src/quant/index.js';
 
 const SHARED = resolve('..', 'shared');
@@ -16,14 +16,6 @@ const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
-test('meanKl: KL of two hand-computed distributions, 0 for identical ones', () => {
-  const V = 2;
-  const p = Float64Array.from([Math.log(0.75), Math.log(0.25)]);
-  const q = Float64Array.from([Math.log(0.5), Math.log(0.5)]);
-  const want = 0.75 * Math.log(0.75 / 0.5) + 0.25 * Math.log(0.25 / 0.5);
-  assert.ok(Math.abs(meanKl(p, q, V) - want) < 1e-15);
-  assert.equal(meanKl(p, p, V), 0);
-});
 
 /** v_proj·2^-s and o_proj·2^s in every layer: attention is linear in V, so the logits stay the same */
 function rescaleVO(host: HostModel, s: number): HostModel {
