@@ -29,7 +29,6 @@ import type { HostModel } from '../engine/host.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import type { SafetensorsWriteTensor } from '../formats/safetensors/index.js';
 import { hfConfigJson } from '../model/hf-config.js';
-import { loadModel } from '../model/load.js';
 import { isRotaryProjection } from '../model/names.js';
 import { rotaryRowOrder } from '../model/permute.js';
 import { hfTokenizerFiles } from '../model/save.js';
@@ -166,26 +165,21 @@ export async function writeCtSafetensors(
 }
 
 /**
- * Reload a written packed directory (compressed-tensors or GPTQ) and require every quantized
- * linear to dequantize to exactly the weights the quantize run computed (q/k rows compared in the
- * file's rotate-half order).
+ * Requires every quantized linear of a reloaded packed directory (compressed-tensors or GPTQ) to
+ * dequantize to exactly the weights the quantize run computed (q/k rows compared in the file's
+ * rotate-half order). `back` is the directory as loadModel read it.
  */
-export async function verifyCtReload(out: string, host: HostModel, results: LinearResult[], what = 'compressed-tensors'): Promise<number> {
-  const back = await loadModel(out, { tokenizer: null });
-  try {
-    let checked = 0;
-    for (const r of results) {
-      const src = back.tensors.get(r.name);
-      if (!src) throw new NumericError('mismatch', 'a quantized linear is missing after reload', { file: out, tensor: r.name });
-      const got = await src.readF32();
-      const want = permuteRows(host.tensors.get(r.name)!, hfRowOrder(host, r.name));
-      for (let i = 0; i < want.length; i++) {
-        if (got[i] !== want[i]) throw new NumericError('mismatch', `reloaded ${what} weight differs from the quantized weight`, { file: out, tensor: r.name, index: i, expected: want[i], found: got[i] });
-      }
-      checked++;
+export async function checkPackedLinears(back: ModelWeights, host: HostModel, results: LinearResult[], what: string): Promise<number> {
+  let checked = 0;
+  for (const r of results) {
+    const src = back.tensors.get(r.name);
+    if (!src) throw new NumericError('mismatch', 'a quantized linear is missing after reload', { file: back.source.path, tensor: r.name });
+    const got = await src.readF32();
+    const want = permuteRows(host.tensors.get(r.name)!, hfRowOrder(host, r.name));
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) throw new NumericError('mismatch', `reloaded ${what} weight differs from the quantized weight`, { file: back.source.path, tensor: r.name, index: i, expected: want[i], found: got[i] });
     }
-    return checked;
-  } finally {
-    await back.close();
+    checked++;
   }
+  return checked;
 }

@@ -123,7 +123,7 @@ test('llama2.c model (interleaved RoPE), GPTQ act-order int4-g32-asym: q/k rows 
     const model = join(dir, 'tiny.bin');
     await saveModel(randomWeights(c, 5), model, { format: 'llama2c' });
     const out = join(dir, 'ct');
-    // verify: the pipeline itself reloads and compares every linear exactly (verifyCtReload)
+    // verify: the pipeline itself reloads and compares every linear exactly (checkPackedLinears)
     const r = await quantizeModel({ model, tokenizer: TOK, out, format: 'compressed-tensors', scheme: 'int4-g32-asym', method: 'gptq', actOrder: true, windows: 2, seqLen: 32, keepHost: true });
     const host = r.host!;
     assert.notEqual(host.config.ropeLayout, 'half');
