@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { resolve, join, basename } from 'node:path';
 import { GGML_TYPES, type GgmlType } from '../src/core/dtype.js';
 import { LlamaEngine } from '../src/engine/model.js';
+import { compareLogitRows, logSoftmaxRow } from '../src/eval/divergence.js';
 import { loadModel } from '../src/model/load.js';
 import { saveModel } from '../src/model/save.js';
 import { runImatrix } from '../src/pipeline/calibrate.js';
@@ -79,58 +80,35 @@ function readText(p: string): string {
   return readFileSync(p, 'utf8');
 }
 
-/** log-softmax of one row of logits [V] */
-function logSoftmax(l: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of l) m = Math.max(m, v);
-  let s = 0;
-  for (const v of l) s += Math.exp(v - m);
-  const z = m + Math.log(s);
-  const out = new Float64Array(l.length);
-  for (let i = 0; i < l.length; i++) out[i] = l[i] - z;
-  return out;
-}
-
-/** engine metrics: PPL over the windows' next-token predictions; KLD/top-1 vs the float log-probs */
-async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref: Float64Array[] | null): Promise<{ ppl: number; kld: number; top1: number; logp: Float64Array[]; winNll: number[] }> {
+/** engine metrics: PPL over the windows' next-token predictions; KLD/top-1 vs the float model's logits */
+async function engineMetrics(e: LlamaEngine, windows: number[][], V: number, ref: Float32Array[] | null): Promise<{ ppl: number; kld: number; top1: number; logits: Float32Array[]; winNll: number[] }> {
   let nll = 0;
   let n = 0;
   let kl = 0;
   let agree = 0;
   let m = 0;
-  const logp: Float64Array[] = [];
+  const all: Float32Array[] = [];
   const winNll: number[] = [];
+  const lp = new Float64Array(V);
   for (let w = 0; w < windows.length; w++) {
     const toks = windows[w];
-    const nll0 = nll;
     const logits = await e.forward(toks);
-    const all = new Float64Array(toks.length * V);
-    for (let t = 0; t < toks.length; t++) {
-      const lp = logSoftmax(logits.subarray(t * V, (t + 1) * V));
-      all.set(lp, t * V);
-      if (t + 1 < toks.length) {
-        nll -= lp[toks[t + 1]];
-        n++;
-      }
-      if (ref) {
-        const r = ref[w].subarray(t * V, (t + 1) * V);
-        let k = 0;
-        let ia = 0;
-        let ib = 0;
-        for (let v = 0; v < V; v++) {
-          k += Math.exp(r[v]) * (r[v] - lp[v]);
-          if (r[v] > r[ia]) ia = v;
-          if (lp[v] > lp[ib]) ib = v;
-        }
-        kl += k;
-        agree += ia === ib ? 1 : 0;
-        m++;
-      }
+    const nll0 = nll;
+    for (let t = 0; t + 1 < toks.length; t++) {
+      logSoftmaxRow(logits, t, V, lp);
+      nll -= lp[toks[t + 1]];
+      n++;
     }
-    logp.push(all);
+    if (ref) {
+      const c = compareLogitRows(ref[w], logits, V);
+      kl += c.klSum;
+      agree += c.agree;
+      m += c.rows;
+    }
+    all.push(logits);
     winNll.push(nll - nll0);
   }
-  return { ppl: Math.exp(nll / n), kld: ref ? kl / m : 0, top1: ref ? agree / m : 1, logp, winNll };
+  return { ppl: Math.exp(nll / n), kld: ref ? kl / m : 0, top1: ref ? agree / m : 1, logits: all, winNll };
 }
 
 async function llamaPpl(gguf: string, windows: number[][], V: number, ctx: number): Promise<number> {
@@ -255,7 +233,7 @@ export default async function ptqQuality(): Promise<void> {
         continue;
       }
       const qe = LlamaEngine.fromHost(rep.host!);
-      const qm = await engineMetrics(qe, windows, V, fm.logp);
+      const qm = await engineMetrics(qe, windows, V, fm.logits);
       await qe.close();
       const ql = useLlama ? await llamaPpl(out, windows, V, T) : null;
       const bytes = statSync(out).size;
