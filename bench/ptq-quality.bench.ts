@@ -9,7 +9,8 @@
 //      PTQ_EVAL_TOKENS (default 2048), PTQ_CTX (default 128), PTQ_METHODS (default rtn,gptq,awq),
 //      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED (methods of the mixed points, default rtn,gptq+self),
 //      PTQ_POINTS (regex of point ids to run), PTQ_SEED (calibration seed, default 0), PTQ_WINDOWS
-//      (calibration windows, default the quantizer's 16), PTQ_JSON (write rows there).
+//      (calibration windows, default the quantizer's 16), PTQ_SENSITIVITY (kl | hessian, for the mixed
+//      points), PTQ_JSON (write rows there).
 //      A method 'gptq+self' is GPTQ calibrated on windows sampled from the float model (--calib self).
 // Legend: T = tokens per window, V = vocab, W = windows.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -226,7 +227,8 @@ export default async function ptqQuality(): Promise<void> {
         rep = await quantizeModel({
           model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: p.calib ?? spec.calibFile,
           imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: Number(process.env.PTQ_SEED ?? 0),
-          windows: process.env.PTQ_WINDOWS ? Number(process.env.PTQ_WINDOWS) : undefined, verify: false, keepHost: true, overwrite: true,
+          windows: process.env.PTQ_WINDOWS ? Number(process.env.PTQ_WINDOWS) : undefined,
+          mixedSensitivity: process.env.PTQ_SENSITIVITY === 'hessian' ? 'hessian' : 'kl', verify: false, keepHost: true, overwrite: true,
         });
       } catch (e) {
         console.log(`${spec.name} ${p.id}: quantize failed: ${(e as Error).message}`);
