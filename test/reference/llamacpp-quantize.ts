@@ -42,7 +42,6 @@ export interface LlamaCppQuantizeOptions {
   quiet?: boolean;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Koffi = any;
 interface Lib {
   koffi: Koffi;
