@@ -18,6 +18,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
+import { GGML_QUANTIZATION_VERSION } from '../core/ftype.js';
 import { ConfigError, IoError, ShapeError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
@@ -175,7 +176,9 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
   const k = (s: string) => archKey(arch, s);
   md.set('general.architecture', gv.str(arch));
   if (opts.name) md.set('general.name', gv.str(opts.name));
+  // as llama.cpp's converter and quantizer write them: the file type and ggml's quantization version
   md.set('general.file_type', gv.u32(opts.fileType ?? 0));
+  md.set('general.quantization_version', gv.u32(GGML_QUANTIZATION_VERSION));
   md.set('general.alignment', gv.u32(32));
   md.set(k(LLM.contextLength), gv.u32(c.maxSeqLen));
   md.set(k(LLM.embeddingLength), gv.u32(c.hiddenSize));

@@ -14,19 +14,18 @@ import { compareLogitRows } from '../eval/divergence.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, type HostModel } from '../engine/host.js';
 import { atomicWriteFile, sha256File } from '../formats/io/index.js';
-import { importance, readImatrix } from '../formats/imatrix/index.js';
+import { importance, readImatrix, type Imatrix } from '../formats/imatrix/index.js';
 import { loadModel } from '../model/load.js';
 import { hfToGguf } from '../model/names.js';
 import { saveModel } from '../model/save.js';
-import { roundToF16 } from '../numerics/float16.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
-import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
-import { quantizeGgml } from '../quant/ggml/index.js';
+import { awqLayer, encodeGgmlTarget, quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { checkPlan, ggufSaveOptions, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
+import { ftypeNames, type LlamaFtype } from '../core/ftype.js';
 import type { ModelWeights } from '../model/weights.js';
 import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
@@ -43,11 +42,11 @@ export const TOOL_VERSION = '0.1.0';
 export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'compressed-tensors';
 export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
 
-export interface QuantizeOptions {
+export interface QuantizeOptions extends GgufRecipeOptions {
   model: string;
   out: string;
   format: QuantizeFormat;
-  /** parseScheme grammar: q4_0, q4_k, int4-g128, int4-g128-asym, nf4-g64, … */
+  /** parseScheme grammar: a llama.cpp file type (q4_k_m, iq2_m, q8_0, …), int4-g128, int4-g128-asym, nf4-g64, … */
   scheme: string;
   method: QuantizeMethod;
   /** calibration text file (default: the built-in text) */
@@ -82,6 +81,8 @@ export interface QuantizeReport {
   format: QuantizeFormat;
   scheme: string;
   method: QuantizeMethod;
+  /** the GGUF file type written (general.file_type), null for other schemes */
+  fileType: LlamaFtype | null;
   tensors: { name: string; type: string; method: string; sqnrDb: number | null; note?: string }[];
   fallbacks: string[];
   awq: AwqRecord[];
@@ -121,30 +122,34 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
 
 /**
  * RTN to GGUF without calibration or verification, one tensor at a time (memory: one tensor):
- * each linear is read, quantized to its ggml type (imatrix from --imatrix if given) and written.
+ * each planned tensor is read, quantized to its ggml type (imatrix from --imatrix if given) and written.
  */
-async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
-  const typeOf = (n: string, shape: number[]) => (isLinear(n) ? (targetFor(scheme, shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType }) : null);
+  const ggmlOf = (n: string) => {
+    const t = qplan.targets.get(n);
+    return t?.kind === 'ggml' ? t : null;
+  };
   const res = await saveModel(weights, o.out, {
-    format: 'gguf',
-    dtype: 'F16',
-    overwrite: o.overwrite,
+    ...ggufSaveOptions(qplan, o),
     signal: o.signal,
     onProgress: o.onProgress,
-    tensorType: (n, src) => typeOf(n, src.shape)?.type,
+    tensorType: (n) => ggmlOf(n)?.type,
     tensor: async (n, src) => {
-      const t = typeOf(n, src.shape);
+      const t = ggmlOf(n);
       if (!t) return null;
-      const [N, K] = src.shape;
+      if (t.copy) {
+        tensors.push({ name: n, type: t.type, method: 'copy', sqnrDb: null });
+        return await src.read();
+      }
+      const K = src.shape[src.shape.length - 1];
+      const N = src.shape.reduce((a, b) => a * b, 1) / K;
       const e = fileImatrix?.entries.get(hfToGguf(n) ?? n);
-      const im = e && GGML_TYPES[t.type].quantized ? importance(e) : undefined;
       tensors.push({ name: n, type: t.type, method: 'rtn', sqnrDb: null });
       if (t.fallbackFrom) fallbacks.push(`${n}: ${t.fallbackFrom} → ${t.type}`);
-      return { type: t.type, shape: src.shape, bytes: quantizeGgml(t.type, await src.readF32(), N, K, im && im.length === K ? im : undefined) };
+      return { type: t.type, shape: src.shape, bytes: encodeGgmlTarget(t.type, await src.readF32(), N, K, e ? importance(e) : undefined) };
     },
   });
   const manifestPath = `${o.out}.manifest.json`;
@@ -153,11 +158,11 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: Q
     tool: 'bitscale', version: TOOL_VERSION, command: 'quantize',
     input: { model: o.model, sha256: await hashInput(o.model) },
     calibration: null,
-    settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
+    settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true, ...recipeSettings(qplan, o) },
     output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)',
   };
   await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
-  return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
+  return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', fileType: qplan.ftype, tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
 }
 
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
@@ -184,9 +189,11 @@ function isLinear(name: string): boolean {
 
 export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  const scheme: QuantScheme = parseScheme(o.scheme);
+  let scheme: QuantScheme = parseScheme(o.scheme);
+  // fp16 / bf16 casts are llama.cpp's F16 / BF16 file types in a GGUF
+  if (o.format === 'gguf' && scheme.kind === 'float' && scheme.granularity === null && (scheme.format === 'F16' || scheme.format === 'BF16')) scheme = { kind: 'ggml', type: scheme.format, recipe: scheme.format };
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
-    throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
+    throw new ConfigError('bad_option', 'GGUF output needs a llama.cpp file type (or ggml type) as the scheme', { field: '--scheme', expected: ftypeNames().map((n) => n.toLowerCase()).join(', '), found: o.scheme });
   }
   if (o.format === 'onnx' && (scheme.kind !== 'int' || scheme.granularity.kind !== 'group')) {
     throw new ConfigError('bad_option', 'ONNX output needs an int scheme with groups (MatMulNBits)', { field: '--scheme', expected: 'int4-g32, int4-g128-asym, …', found: o.scheme });
@@ -201,8 +208,15 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   const seed = o.seed ?? 0;
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
+    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
+    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
+    const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+    // every tensor's type, and llama.cpp's refusals, before any tensor is read
+    const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
+    const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
+    checkPlan(weights, qplan, imSource, o);
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
-      return await rtnStreamingGguf(weights, scheme, o, t0);
+      return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
     // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
     if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0, TOOL_VERSION);
@@ -214,20 +228,18 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
-    const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
     const imFor = (name: string): Float32Array | undefined => {
       const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
       return e ? importance(e) : undefined;
     };
-    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
-    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
     if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
     const wins = calib.windows;
     const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
-    const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;
+    // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
+    const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
     const results: LinearResult[] = [];
     const awq: AwqRecord[] = [];
@@ -239,7 +251,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
         checkAborted(o.signal);
         const stats = runner ? newSiteStats(host, o.method !== 'rtn' || o.targetBpw !== undefined) : null;
         if (runner) await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
-        const lo = { method: o.method, scheme, targetOverride, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
+        const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
         if (o.method === 'awq' && stats) awq.push(...awqLayer(host, l, stats, lo));
         results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
         if (runner) await runLayer(runner, host, l, xs, null, o.signal);
@@ -249,14 +261,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       await runner?.close();
     }
 
-    // what the file will hold for the float tensors: F16 embeddings/head in GGUF
-    const f16Float = o.format === 'gguf';
-    if (f16Float) {
-      for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
-        const t = host.tensors.get(n);
-        if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
-      }
-    }
+    // the token embedding and the output, as the recipe has them (the host keeps the decoded values)
+    results.push(...quantizeOtherTensors(host, qplan.targets, fileImatrix ? imFor : undefined));
     const byName = new Map(results.map((r) => [r.name, r]));
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
     let files: string[];
@@ -265,13 +271,12 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     let onnxFolderDiff: number | null = null;
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
-        format: 'gguf',
-        dtype: 'F16',
-        overwrite: o.overwrite,
+        ...ggufSaveOptions(qplan, o, fileImatrix),
         signal: o.signal,
         tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : changedNorm(n) && !isLinear(n) ? 'F32' : undefined),
         tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
           const r = byName.get(n);
+          if (r?.method === 'copy') return await src.read();
           if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
           if (changedNorm(n)) return { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! };
           return null;
@@ -354,6 +359,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       format: o.format,
       scheme: formatScheme(scheme),
       method: o.method,
+      fileType: o.format === 'gguf' ? qplan.ftype : null,
       tensors: reportTensors(results),
       fallbacks: reportFallbacks(results),
       awq,
@@ -372,7 +378,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       command: 'quantize',
       input: { model: o.model, sha256: await hashInput(o.model) },
       calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
-      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null },
+      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
       output: { files },
       tensors: report.tensors,
       fallbacks: report.fallbacks,

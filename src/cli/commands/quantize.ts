@@ -4,6 +4,7 @@ import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, reportError, table } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { LLAMA_FTYPES } from '../../core/ftype.js';
 
 export const meta: CommandMeta = {
   name: 'quantize',
@@ -22,12 +23,24 @@ export const meta: CommandMeta = {
                      low-bit codes, int-g<G> schemes): --out DIR gives a transformers.js folder
                      (dynamic shapes, KV cache, onnx/model_q4.onnx); --out FILE.onnx one static graph
                      (T = --seq-len tokens)
-  --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
+  --scheme S         a llama.cpp file type, any case: q4_k_m, q4_k_s, q3_k_m, q5_k_m, q6_k, q8_0,
+                     q4_0, iq4_xs, iq3_m, iq2_m, iq1_s, tq2_0, f16, bf16, … (llama-quantize's names;
+                     q4_k = q4_k_m): every tensor, embeddings and output included, gets the type
+                     llama.cpp's recipe gives it | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
                      the windows from the float model itself (temperature 1, from BOS)
   --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
-  --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding
+  --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding (the
+                     IQ1/IQ2/IQ3_XXS types and Q2_K_S need one, or a calibrated --method)
+  --pure             GGUF: every quantizable tensor in the file type's base type (no mix)
+  --output-tensor-type T     GGUF: this ggml type for output.weight (q8_0, q6_k, f16, …)
+  --token-embedding-type T   GGUF: this ggml type for token_embd.weight
+  --leave-output-tensor      GGUF: keep output.weight as it is (not quantized)
+  --tensor-type PATTERN=T    GGUF: this type for tensors whose GGUF name matches the regular
+                     expression PATTERN (e.g. attn_v=q8_0, blk\.0\.ffn_down=q6_k); repeatable,
+                     the first match wins
+  --allow-requantize quantize tensors of an already-quantized input (refused otherwise)
   --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight
   --sensitivity S    for --target-bpw: kl (default; each tensor's Hessian error calibrated by the
                      KL it causes alone, one forward pass per tensor) | hessian (the proxy alone)
@@ -49,10 +62,13 @@ export async function run(argv: string[]): Promise<number> {
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
         tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
+        'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
+    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet' | 'pure' | 'leave-output-tensor' | 'allow-requantize', boolean | undefined>;
+    const tensorTypes = (p.values as { 'tensor-type'?: string[] })['tensor-type'];
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
@@ -70,6 +86,8 @@ export async function run(argv: string[]): Promise<number> {
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
+      pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
+      tensorTypes, allowRequantize: v['allow-requantize'],
     });
     if (v.json) {
       out(JSON.stringify(r));
@@ -80,7 +98,8 @@ export async function run(argv: string[]): Promise<number> {
     const rows: (string | number)[][] = [
       ['output', `${r.out} (${r.format})`],
       ['scheme / method', `${r.scheme} / ${r.method}`],
-      ['linear tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
+      ...(r.fileType ? [['file type', `${r.fileType} (general.file_type ${LLAMA_FTYPES[r.fileType].id})`]] : []),
+      ['quantized tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
       ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
       ['reload check', r.quality.reloadMaxAbsLogitDiff === null ? 'not run' : `max |Δ logit| ${r.quality.reloadMaxAbsLogitDiff.toExponential(2)}`],
       ['llama.cpp check', r.quality.llamaCpp?.available ? (r.quality.llamaCpp.maxAbsLogitDiff === null ? `failed: ${r.quality.llamaCpp.error}` : `max |Δ logit| ${r.quality.llamaCpp.maxAbsLogitDiff.toExponential(2)}, top-1 agreement ${(100 * r.quality.llamaCpp.top1Agreement!).toFixed(2)}%`) : 'not run'],
