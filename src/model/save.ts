@@ -243,7 +243,10 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
   const dtype = opts.dtype ?? 'F32';
   const { layout } = ggufArch(m.config);
   const vocab = m.tokenizer?.exportVocab ? m.tokenizer.exportVocab() : null;
-  const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name: basename(m.source.path).replace(/\.[^.]*$/, '') });
+  // a GGUF input keeps its general.name (llama.cpp's quantizer copies it); others are named after the file
+  const srcName = m.metadata['general.name'];
+  const name = typeof srcName === 'string' ? srcName : basename(m.source.path).replace(/\.[^.]*$/, '');
+  const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name });
   for (const [key, v] of Object.entries(opts.ggufMetadata ?? {})) md.set(key, v);
   const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
   const prepared = new Map<string, Prepared>();

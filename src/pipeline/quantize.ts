@@ -133,7 +133,7 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
     return t?.kind === 'ggml' ? t : null;
   };
   const res = await saveModel(weights, o.out, {
-    ...ggufSaveOptions(qplan, o),
+    ...ggufSaveOptions(qplan, o, fileImatrix),
     signal: o.signal,
     onProgress: o.onProgress,
     tensorType: (n) => ggmlOf(n)?.type,

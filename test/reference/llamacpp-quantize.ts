@@ -38,6 +38,8 @@ export interface LlamaCppQuantizeOptions {
   imatrix?: ReadonlyMap<string, Float32Array>;
   /** --tensor-type PATTERN=TYPE, in order */
   tensorTypes?: readonly { pattern: string; type: GgmlType }[];
+  /** metadata to set in the output (llama-quantize's --override-kv, and what its CLI adds for --imatrix) */
+  kvOverrides?: readonly ({ key: string; int: number } | { key: string; str: string })[];
   /** silence llama.cpp's log (default true) */
   quiet?: boolean;
 }
@@ -72,6 +74,8 @@ export function loadLibllama(): Lib {
   const so = koffi.load(libllamaPath());
   koffi.struct('bs_imatrix_data', { name: 'const char *', data: 'const float *', size: 'size_t' });
   koffi.struct('bs_tensor_override', { pattern: 'const char *', type: 'int32_t' });
+  // llama_model_kv_override: enum tag, char key[128], then a union (8-aligned) of i64/f64/bool/char[128]
+  koffi.struct('bs_kv_override', { tag: 'int32_t', key: koffi.array('char', 128, 'Array'), _align: 'uint32_t', value: koffi.array('uint8_t', 128, 'Array') });
   koffi.struct('bs_quantize_params', {
     nthread: 'int32_t', ftype: 'int32_t', output_tensor_type: 'int32_t', token_embedding_type: 'int32_t',
     allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool', keep_split: 'bool', dry_run: 'bool',
@@ -127,6 +131,24 @@ export function quantizeParams(opts: LlamaCppQuantizeOptions, keep: unknown[]): 
     koffi.encode(arr, koffi.array('bs_imatrix_data', rows.length), rows);
     keep.push(arr);
     p.imatrix = arr;
+  }
+  if (opts.kvOverrides?.length) {
+    // LLAMA_KV_OVERRIDE_TYPE_INT = 0, _STR = 3; an empty key ends the list
+    const enc = new TextEncoder();
+    const chars = (t: string, n: number) => {
+      const b = new Array<number>(n).fill(0);
+      enc.encode(t).slice(0, n - 1).forEach((x, i) => (b[i] = x));
+      return b;
+    };
+    const rows = opts.kvOverrides.map((o) => {
+      const v = 'int' in o ? [...new Uint8Array(BigInt64Array.of(BigInt(o.int)).buffer), ...new Array<number>(120).fill(0)] : chars(o.str, 128);
+      return { tag: 'int' in o ? 0 : 3, key: chars(o.key, 128).map((x) => (x > 127 ? x - 256 : x)), _align: 0, value: v };
+    });
+    rows.push({ tag: 0, key: new Array<number>(128).fill(0), _align: 0, value: new Array<number>(128).fill(0) });
+    const arr = koffi.alloc('bs_kv_override', rows.length);
+    koffi.encode(arr, koffi.array('bs_kv_override', rows.length), rows);
+    keep.push(arr);
+    p.kv_overrides = arr;
   }
   if (opts.tensorTypes?.length) {
     const rows = [...opts.tensorTypes.map((t) => ({ pattern: t.pattern, type: GGML_TYPES[t.type].id })), { pattern: null, type: 0 }];
