@@ -13,6 +13,7 @@ import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../quant/ggml/index.
 import { IntGrid, CodebookGrid, type ColumnGrid } from '../algorithms/grid.js';
 import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
 import { KQuantGrid, isHookGridType } from '../algorithms/ggml-hook-grid.js';
+import { Iq4Grid, isIq4GridType } from '../algorithms/ggml-iq4-grid.js';
 import { gptq, rtnOnGrid } from '../algorithms/gptq.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
 import { weightedError } from '../algorithms/stats.js';
@@ -63,6 +64,7 @@ export function gridFor(t: Target, n: number, k: number, imatrix?: Float32Array)
   if (t.kind === 'nf4') return new CodebookGrid(n, k, t.groupSize, undefined, true);
   if (t.kind === 'ggml' && isGptqGgmlType(t.type)) return new GgmlGrid(t.type, n, k, imatrix);
   if (t.kind === 'ggml' && isHookGridType(t.type)) return new KQuantGrid(t.type, n, k, imatrix);
+  if (t.kind === 'ggml' && isIq4GridType(t.type)) return new Iq4Grid(t.type, n, k, imatrix);
   return null;
 }
 
@@ -248,7 +250,7 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
     } else {
       throw new ConfigError('internal', 'no quantizer for target', { tensor: name });
     }
-    if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid).encode();
+    if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid | Iq4Grid).encode();
     if (grid && tgt.kind !== 'ggml') res.grid = grid;
     if (st?.gram && K <= 2048) {
       const g = st.gramFull();
