@@ -16,7 +16,7 @@ import { hfToGguf } from '../model/names.js';
 import type { SaveOptions } from '../model/save.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { targetFor, type Target } from './quantize-layer.js';
+import { targetFor, targetLabel, type Target } from './quantize-layer.js';
 
 /** llama-quantize's options, as strings from the command line or the library. */
 export interface GgufRecipeOptions {
@@ -144,9 +144,10 @@ export function checkPlan(w: ModelWeights, plan: QuantPlan, im: ImatrixSource, o
   }
   for (const [name, t] of plan.targets) {
     const src = w.tensors.get(name);
-    if (!src || t.kind !== 'ggml' || t.copy || !isBlockQuantized(src.dtype) || o.allowRequantize) continue;
+    if (!src || (t.kind === 'ggml' && t.copy) || !isBlockQuantized(src.dtype) || o.allowRequantize) continue;
+    const to = t.kind === 'ggml' ? t.type : targetLabel(t);
     throw new ConfigError('bad_option', `requantizing from type ${src.dtype} is disabled`, {
-      file: w.source.path, tensor: name, expected: `a float tensor (or --allow-requantize to quantize ${src.dtype} → ${t.type})`, found: src.dtype,
+      file: w.source.path, tensor: name, expected: `a float tensor (or --allow-requantize to quantize ${src.dtype} → ${to})`, found: src.dtype,
       hint: 'requantizing loses quality compared with quantizing from 16 or 32 bits; pass --allow-requantize to do it anyway',
     });
   }
