@@ -10,7 +10,8 @@
 //
 // Env: RQ_MODELS (stories260k,default,m256; default all present), RQ_M256 (the 256-wide model
 //      directory; default /tmp/i14/ptq-model-256, then .cache/ptq-model-256), RQ_TYPES (default
-//      q4_k_m,q3_k_m,iq4_xs), RQ_METHODS (default gptq,awq,gptq+self), RQ_EVAL_TOKENS (default 8192),
+//      q4_k_m,q3_k_m,iq4_xs), RQ_METHODS (default gptq,awq,gptq+self,mixed: GPTQ with --target-bpw
+//      recipe, the allocator at the recipe's own size), RQ_EVAL_TOKENS (default 8192),
 //      RQ_CTX (default 128), RQ_JSON (write the rows there).
 // Legend: T = tokens per window, V = vocab, W = windows.
 
@@ -158,7 +159,7 @@ export default async function llamacppQuality(): Promise<void> {
   const evalTokens = Number(process.env.RQ_EVAL_TOKENS ?? 8192);
   const ctx = Number(process.env.RQ_CTX ?? 128);
   const types = (process.env.RQ_TYPES ?? 'q4_k_m,q3_k_m,iq4_xs').split(',').map((t) => ftypeByName(t)!).filter(Boolean) as LlamaFtype[];
-  const methods = (process.env.RQ_METHODS ?? 'gptq,awq,gptq+self').split(',').filter(Boolean);
+  const methods = (process.env.RQ_METHODS ?? 'gptq,awq,gptq+self,mixed').split(',').filter(Boolean);
   const rows: Row[] = [];
   const save = () => process.env.RQ_JSON && writeFileSync(process.env.RQ_JSON, JSON.stringify({ evalTokens, ctx, rows }, null, 2));
   console.log('| model | type | point | file bytes | KLD [95% CI] | PPL [95% CI] | top-1 | ΔKLD vs llama.cpp [95% CI] | note |\n|---|---|---|---|---|---|---|---|---|');
@@ -200,10 +201,13 @@ export default async function llamacppQuality(): Promise<void> {
       same.metadata = same.metadata.filter((m) => !m.startsWith('quantize.imatrix.'));
       console.log(`${spec.name} ${ftype}: bitscale RTN + imatrix vs llama.cpp: ${same.mismatches.length ? `${same.mismatches.length} tensors differ: ${same.mismatches.slice(0, 3).join('; ')}` : `all ${same.tensors} tensors identical`}${same.metadata.length ? `; metadata differs: ${same.metadata.join('; ')}` : ''}`);
       for (const m of methods) {
-        const [method, calib] = m.split('+');
+        const [method, calib] = m === 'mixed' ? ['gptq'] : m.split('+');
         const out = join(dir, `bitscale-${m}-${ftype}.gguf`);
         const t0 = Date.now();
-        const rep = await quantizeModel({ model: floatGguf, out, format: 'gguf', scheme: ftype, method: method as QuantizeMethod, calib: calib === 'self' ? 'self' : spec.calibFile, seed: 0, verify: false, overwrite: true });
+        const rep = await quantizeModel({
+          model: floatGguf, out, format: 'gguf', scheme: ftype, method: method as QuantizeMethod, calib: calib === 'self' ? 'self' : spec.calibFile, seed: 0, verify: false, overwrite: true,
+          ...(m === 'mixed' ? { targetBpw: 'recipe' as const } : {}),
+        });
         const notes = new Set(rep.tensors.map((t) => t.note).filter(Boolean));
         files.push({ point: `bitscale ${m}`, path: out, note: `${((Date.now() - t0) / 1000).toFixed(0)} s${notes.size ? `; ${[...notes].join('; ')}` : ''}` });
       }
@@ -220,7 +224,7 @@ export default async function llamacppQuality(): Promise<void> {
         const row: Row = {
           model: spec.name, ftype, point: file.point, bytes, kld: kld(idxAll), kldCi: bootstrap(W, kld), ppl: ppl(idxAll), pplCi: bootstrap(W, ppl),
           top1: sum(st.agree, idxAll) / sum(st.rows, idxAll), dKld: st === base ? null : dk(idxAll), dKldCi: st === base ? null : bootstrap(W, dk),
-          note: `${file.note}${bytes !== lcBytes ? ` (SIZE DIFFERS: ${bytes} vs ${lcBytes})` : ''}`,
+          note: `${file.note}${bytes !== lcBytes ? ` (size ${bytes > lcBytes ? 'LARGER' : 'smaller'}: ${bytes} vs ${lcBytes} bytes)` : ''}`,
         };
         rows.push(row);
         save();

@@ -177,3 +177,16 @@ export function recipeSettings(plan: QuantPlan, o: GgufRecipeOptions): Record<st
     leaveOutputTensor: !!o.leaveOutputTensor, tensorTypes: o.tensorTypes ?? [], allowRequantize: !!o.allowRequantize,
   };
 }
+
+/** Bits per weight of the plan over the linears (what --target-bpw measures), headers and scales included. */
+export function linearBpw(w: ModelWeights, plan: QuantPlan): number {
+  let bits = 0;
+  let n = 0;
+  for (const [name, t] of plan.targets) {
+    if (!isLinearName(name) || t.kind !== 'ggml') continue;
+    const numel = w.tensors.get(name)!.shape.reduce((a, b) => a * b, 1);
+    bits += (numel / GGML_TYPES[t.type].blockSize) * GGML_TYPES[t.type].typeSize * 8;
+    n += numel;
+  }
+  return n ? bits / n : NaN;
+}

@@ -24,7 +24,7 @@ import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { resolveCalibration } from './calibrate-windows.js';
 import { awqLayer, encodeGgmlTarget, quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
-import { checkPlan, ggufSaveOptions, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
+import { checkPlan, ggufSaveOptions, linearBpw, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
 import { ftypeNames, type LlamaFtype } from '../core/ftype.js';
 import type { ModelWeights } from '../model/weights.js';
 import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
@@ -54,7 +54,7 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   /** llama.cpp imatrix file (legacy .dat or GGUF) for ggml importance-weighted rounding */
   imatrix?: string;
   /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
-  targetBpw?: number;
+  targetBpw?: number | 'recipe';
   /** how --target-bpw compares tensors: Hessian proxy calibrated by a measured KL (default) or the proxy alone */
   mixedSensitivity?: MixedSensitivity;
   seed?: number;
@@ -215,6 +215,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
     const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
     checkPlan(weights, qplan, imSource, o);
+    // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
+    const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
       return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
@@ -237,7 +239,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
     const wins = calib.windows;
-    const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
+    const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
     // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
     const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
@@ -378,7 +380,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       command: 'quantize',
       input: { model: o.model, sha256: await hashInput(o.model) },
       calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
-      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
+      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
       output: { files },
       tensors: report.tensors,
       fallbacks: report.fallbacks,

@@ -110,3 +110,19 @@ test('CLI: llama-quantize options and type names; an unknown type lists the vali
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--target-bpw recipe: the allocator chooses the linears\' types within the recipe\'s own size; embedding and output keep the recipe\'s', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-rq-'));
+  try {
+    const base = { model: MODEL, format: 'gguf' as const, scheme: 'q4_k_m', windows: 4, seqLen: 32, checkLlamaCpp: false, verify: false };
+    const recipe = await quantizeModel({ ...base, out: join(dir, 'r.gguf'), method: 'rtn' });
+    const mixed = await quantizeModel({ ...base, out: join(dir, 'm.gguf'), method: 'rtn', targetBpw: 'recipe', mixedSensitivity: 'hessian' });
+    assert.ok(mixed.plan, 'a mixed-precision plan');
+    assert.ok(statSync(join(dir, 'm.gguf')).size <= statSync(join(dir, 'r.gguf')).size, 'no larger than the recipe');
+    const types = (x: { tensors: { name: string; type: string }[] }) => new Map(x.tensors.map((t) => [t.name, t.type]));
+    for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) assert.equal(types(mixed).get(n), types(recipe).get(n), n);
+    assert.ok(new Set(mixed.tensors.filter((t) => t.name.includes('.layers.')).map((t) => t.type)).size > 1, 'the linears are mixed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

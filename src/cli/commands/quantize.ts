@@ -41,7 +41,9 @@ export const meta: CommandMeta = {
                      expression PATTERN (e.g. attn_v=q8_0, blk\.0\.ffn_down=q6_k); repeatable,
                      the first match wins
   --allow-requantize quantize tensors of an already-quantized input (refused otherwise)
-  --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight
+  --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight over
+                     the linears (the embedding and output keep the recipe's types); 'recipe': the
+                     file type's own bits per weight, so the file is no larger than the recipe's
   --sensitivity S    for --target-bpw: kl (default; each tensor's Hessian error calibrated by the
                      KL it causes alone, one forward pass per tensor) | hessian (the proxy alone)
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
@@ -83,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     const r = await quantizeModel({
       model, out: v.out, format, method, scheme: v.scheme, calib: v.calib, imatrix: v.imatrix,
       windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
-      targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
+      targetBpw: v['target-bpw'] === 'recipe' ? 'recipe' : numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
