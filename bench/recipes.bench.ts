@@ -14,7 +14,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LLAMA_FTYPES, type LlamaFtype } from '../src/core/ftype.js';
-import type { GgmlType } from '../src/core/dtype.js';
+import { GGML_TYPES, type GgmlType } from '../src/core/dtype.js';
+import { planGgufTypes } from '../src/model/gguf-recipe.js';
+import { llamaCppTensorTypes } from '../test/reference/llamacpp-quant-types.js';
 import { quantizeGgml } from '../src/quant/ggml/index.js';
 import { compareQuantize, shapeLabel, syntheticImatrix, writeImatrixFile, writeShape, type RecipeShape } from '../test/reference/recipe-compare.js';
 import { bundledQuantize } from '../test/reference/ggml-bundled.js';
@@ -81,7 +83,48 @@ function goldenCheck(): void {
   console.log(`bundled ggml vs d99724f goldens, IQ1/IQ2 rows: ${n} rows; differing from the goldens: ${changed.length ? changed.join(', ') : 'none'}`);
 }
 
+/**
+ * What each file type gives the tensors of a Llama-3.1-8B-shaped model (32 layers, GQA 4, untied),
+ * from bitscale's planner, checked against llama.cpp's own type selection for that shape.
+ */
+function recipeSummary(): void {
+  const L = 32;
+  const E = 4096;
+  const F = 14336;
+  const tensors: { name: string; shape: number[] }[] = [{ name: 'token_embd.weight', shape: [128256, E] }, { name: 'output.weight', shape: [128256, E] }];
+  for (let l = 0; l < L; l++) {
+    for (const [n, shape] of [['attn_q', [E, E]], ['attn_k', [1024, E]], ['attn_v', [1024, E]], ['attn_output', [E, E]], ['ffn_gate', [F, E]], ['ffn_up', [F, E]], ['ffn_down', [E, F]]] as const) {
+      tensors.push({ name: `blk.${l}.${n}.weight`, shape: [...shape] });
+    }
+  }
+  const model = { arch: 'llama', nLayers: L, nHeads: 32, nKvHeads: 8, nExperts: 0 };
+  console.log('\nRecipes on a Llama-3.1-8B shape (32 layers, 32/8 heads, E 4096, F 14336, vocab 128256, untied), with an imatrix; bpw over all weights:');
+  console.log('| file type | base | token_embd | output | attn_v | ffn_down | attn_output | attn_q / attn_k | ffn_gate / ffn_up | bpw | = llama.cpp |\n|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const ft of ALL) {
+    const plan = planGgufTypes(model, tensors, { ftype: ft, hasImatrix: true });
+    const theirs = llamaCppTensorTypes({ arch: 'llama', nEmbd: E, nFf: F, nLayer: L, nHead: 32, nHeadKv: 8, headDim: 128 }, tensors.map((t) => ({ name: t.name, ne: [...t.shape].reverse() })), { ftype: ft });
+    // compute_types sees no imatrix: compare where the imatrix cannot matter
+    const noIm = planGgufTypes(model, tensors, { ftype: ft, hasImatrix: false });
+    const same = tensors.every((t) => theirs.get(t.name) === noIm.get(t.name)!.type);
+    const role = (r: string) => {
+      const cnt = new Map<string, number>();
+      for (const t of tensors) if (t.name.endsWith(`${r}.weight`) && (r !== 'output' || t.name === 'output.weight')) cnt.set(plan.get(t.name)!.type!, (cnt.get(plan.get(t.name)!.type!) ?? 0) + 1);
+      return [...cnt].map(([k, v]) => (cnt.size > 1 ? `${v}× ${k}` : k)).join(', ');
+    };
+    let bits = 0;
+    let n = 0;
+    for (const t of tensors) {
+      const g = GGML_TYPES[plan.get(t.name)!.type!];
+      const numel = t.shape[0] * t.shape[1];
+      bits += (numel / g.blockSize) * g.typeSize * 8;
+      n += numel;
+    }
+    console.log(`| ${ft} | ${LLAMA_FTYPES[ft].base} | ${role('token_embd')} | ${role('output')} | ${role('attn_v')} | ${role('ffn_down')} | ${role('attn_output')} | ${role('attn_q')} / ${role('attn_k')} | ${role('ffn_gate')} / ${role('ffn_up')} | ${(bits / n).toFixed(2)} | ${same ? 'yes' : 'NO'} |`);
+  }
+}
+
 export default async function recipes(): Promise<void> {
+  recipeSummary();
   goldenCheck();
   const rows: Row[] = [];
   let bad = 0;
