@@ -4,7 +4,7 @@
 //   weights:      on the host, through quant's own codec (quant/index.ts fakeQuant) with the scheme
 //                 of the same name (`4:channel` is `int4-channel`; any int scheme string is accepted),
 //                 so `train --weights S` trains on the weights `eval --w-bits S` applies
-//                 (test/quant/one-quantizer.test.ts checks atol = 0);
+//                 (test/pipeline/one-quantizer.test.ts checks atol = 0);
 //   activations,  in the graph (they only exist there): symmetric absmax integer grids,
 //   KV:           x̂ = clip(round(x·s), −Qp−1, Qp)/s with s = Qp / max(amax, ε), per tensor or per token
 //                 (the BitNet b1.58 activation quantizer is the 8-bit per-token case).
