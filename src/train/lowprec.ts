@@ -1,10 +1,12 @@
 // Low-precision training (Kumar et al., "Scaling Laws for Precision"): weights, activations and the
 // KV cache are each fake-quantized in the forward pass to their own precision; gradients stay in
 // high precision (straight-through, ste.ts).
-//   weights:      on the host, through quant's own codec (quant/index.ts fakeQuant) with the scheme
-//                 of the same name (`4:channel` is `int4-channel`; any int scheme string is accepted),
-//                 so `train --weights S` trains on the weights `eval --w-bits S` applies
-//                 (test/pipeline/one-quantizer.test.ts checks atol = 0);
+//   weights:      on the host, through quant's own codec (quant/index.ts fakeQuant) with a named
+//                 scheme: `4:channel` is `int4-channel-restricted` (the absmax grid, amax on code
+//                 2^(b−1) − 1, like the activations below; it is idempotent, so a model trained at P
+//                 bits loses nothing to PTQ at P bits, which the precision law assumes), and any int
+//                 scheme string is accepted as is: `train --weights S` trains on the weights
+//                 `eval --w-bits S` applies (test/pipeline/one-quantizer.test.ts checks atol = 0);
 //   activations,  in the graph (they only exist there): symmetric absmax integer grids,
 //   KV:           x̂ = clip(round(x·s), −Qp−1, Qp)/s with s = Qp / max(amax, ε), per tensor or per token
 //                 (the BitNet b1.58 activation quantizer is the 8-bit per-token case).
@@ -73,7 +75,7 @@ export function parseLpSpec(s: string | undefined, what: 'weights' | 'activation
   return { bits, granularity };
 }
 
-/** The codec scheme used for weights at this precision: B bits per channel/tensor is `intB-channel` / `intB-tensor`. */
+/** The codec scheme used for weights at this precision: B bits per channel/tensor is `intB-channel-restricted` / `intB-tensor-restricted`. */
 export function weightScheme(spec: LpSpec): IntScheme | FloatScheme {
   if (spec.scheme) return spec.scheme;
   if (spec.format && spec.format !== 'int') {
@@ -88,6 +90,7 @@ export function weightScheme(spec: LpSpec): IntScheme | FloatScheme {
     granularity: spec.granularity === 'tensor' ? { kind: 'tensor' } : { kind: 'channel', axis: 0 },
     scaleDtype: 'F32',
     rounding: 'half_even',
+    restricted: true,
   };
 }
 

@@ -194,7 +194,7 @@ export class Trainer {
   /** Maps gradients w.r.t. the quantized weights to the latent weights (and ParetoQ scales). */
   private throughQuantizers(g: Grads): Grads {
     const qat = this.s.qat;
-    if (!qat || qat.bitnet) return g; // identity STEs (BitNet; low-precision weights: a full-range int grid clips only +amax, by half a step)
+    if (!qat || qat.bitnet) return g; // identity STEs (BitNet; absmax low-precision weights never clip)
     for (const p of this.specs) {
       if (!p.linear) continue;
       const w = this.params.get(p.name)!;

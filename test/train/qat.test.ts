@@ -39,8 +39,8 @@ test('QAT forward ≈ the REFERENCE formula (1 f32 rounding); at initialisation 
   }
   // BitNet: REFERENCE T3, W = [[0.2, −0.5], [0.05, 1.0]]: γ = mean|W| = 0.4375, W/γ → [0, −1, 0, 1]
   assert.deepEqual([...qatWeights(Float32Array.from([0.2, -0.5, 0.05, 1.0]), [2, 2], null, 1.58, true)], [0, -0.4375, 0, 0.4375]);
-  // low-precision training weights `4:channel` are the scheme int4-channel
-  assert.deepEqual(quantizeWeight(w, [N, K], { bits: 4, granularity: 'channel' }), fakeQuant(w, [N, K], parseScheme('int4-channel')));
+  // low-precision training weights `4:channel` are the scheme int4-channel-restricted
+  assert.deepEqual(quantizeWeight(w, [N, K], { bits: 4, granularity: 'channel' }), fakeQuant(w, [N, K], parseScheme('int4-channel-restricted')));
 });
 
 test('ternary and binary QAT weights with fp16-projected scales survive TQ2_0 bit for bit', () => {
