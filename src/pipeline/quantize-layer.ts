@@ -54,12 +54,11 @@ export function targetFor(scheme: QuantScheme, k: number): Target {
   return { kind: 'scheme', scheme };
 }
 
+/** The type a report names for a target: the ggml type, or the scheme string (parseScheme reads it back). */
 export function targetLabel(t: Target): string {
   switch (t.kind) {
     case 'ggml': return t.type;
-    case 'int':
-    case 'nf4': return formatScheme(t.scheme);
-    default: return t.scheme.kind;
+    default: return formatScheme(t.scheme);
   }
 }
 
