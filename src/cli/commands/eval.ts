@@ -92,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     if (r.base) {
       rows.push(['base perplexity', r.base.ppl.toFixed(4)]);
       rows.push(['KL divergence', `${r.base.kld.toFixed(6)} nats/token (95% CI ${r.base.kldCi95[0].toFixed(6)} – ${r.base.kldCi95[1].toFixed(6)}, max ${r.base.kldMax.toFixed(4)})`]);
+      rows.push(['ΔNLL vs base', `${r.base.deltaNll.toFixed(6)} nats/token (paired 95% CI ${r.base.deltaNllCi95[0].toFixed(6)} – ${r.base.deltaNllCi95[1].toFixed(6)})`]);
       rows.push(['top-1 agreement', `${(100 * r.base.top1Agreement).toFixed(2)}%`]);
     }
     out(table(['metric', 'value'], rows));

@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, table } from '../output.js';
-import { runSweep, sweepBudgets, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
+import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
+import type { ShipChoice } from '../../eval/sweepTypes.js';
 
 export const meta: CommandMeta = {
   name: 'sweep',
@@ -16,10 +17,12 @@ export const meta: CommandMeta = {
   --bits LIST         bit widths (default 2,3,4,8; also 1.58, 5, 6)
   --methods LIST      rtn, gptq, awq, mixed, qat (default rtn,gptq,awq)
   --qat-text FILES    training text for qat points (comma-separated files, or moby-dick); --qat-steps N (default 100)
-  --formats LIST      gguf (llama.cpp types), safetensors (GPTQ-packed intN-gG) (default both)
+  --formats LIST      gguf (llama.cpp types), safetensors (GPTQ-packed intN-gG), onnx (transformers.js
+                      folder, MatMulNBits 2/4/8-bit) (default gguf,safetensors)
   --group-sizes LIST  group sizes for int schemes (default: largest of 128/64/32 dividing every K)
   --mixed-bpw LIST    target bits per weight for mixed-precision GGUF points (with --methods …,mixed)
-  --budget LIST       bits-per-weight budgets: print the best point within each
+  --budget LIST       size budgets for "what to ship": bits per weight (4.5) or file sizes (800MB, 1.5GB)
+                      (default 2.5,3.5,4.5,8.5 bpw); the report recommends a file per budget and runtime
   --ctx N             evaluation window (default 256); --max-tokens N: text tokens used (default 8192)
   --calib FILE        calibration text for GPTQ/AWQ/mixed (default: the built-in text)
   --seed N            seed for calibration sampling (default 0)
@@ -59,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
   const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
   for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed', 'qat'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed, qat', found: m });
   const formats = (list(v.formats, 'formats') ?? ['gguf', 'safetensors']) as SweepFormat[];
-  for (const f of formats) if (!['gguf', 'safetensors'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors', found: f });
+  for (const f of formats) if (!['gguf', 'safetensors', 'onnx'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors, onnx', found: f });
   const r = await runSweep({
     model,
     text: v.text,
@@ -74,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     sensitivity: v['no-sensitivity'] ? false : undefined,
     verify: !v['no-verify'],
     tokenizer: v.tokenizer,
+    budgets: list(v.budget, 'budget'),
     commandPrefix: 'bitscale',
     onProgress: progressPrinter({ quiet: v.quiet || v.json }),
     signal: abortSignal(),
@@ -84,23 +88,33 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   printSummary(r.record.points);
-  const budgets = nums(v.budget, 'budget');
-  if (budgets) {
-    out('\nbest point within each bits-per-weight budget:');
-    for (const b of sweepBudgets(r.record.points, budgets)) out(`  ≤ ${b.budget} bpw: ${b.best ? `${b.best.id} (${b.best.bpw.toFixed(2)} bpw, PPL ${b.best.ppl.toFixed(3)})` : 'none fits'}`);
-  }
+  printShip(r.record.recommendations ?? [], r.record.points);
   out(`\nresults: ${r.json}\n         ${r.csv}\nreport:  ${resolve(r.report)}`);
   return 0;
 }
 
-export function printSummary(points: { id: string; bpw: number; fileBytes: number; ppl: number; kld: number; top1: number; onFrontier: boolean }[]): void {
+/** "What to ship": one line per runtime and budget. */
+export function printShip(recs: ShipChoice[], points: { id: string; bpw: number; fileBytes: number; kld: number; kldLo?: number; kldHi?: number; ppl: number }[]): void {
+  if (!recs.length) return;
+  const by = new Map(points.map((p) => [p.id, p]));
+  const kl = (x: number) => (x === 0 || x >= 1e-3 ? x.toFixed(4) : x.toExponential(1));
+  out('\nwhat to ship (KL divergence to the float model with its 95% interval; overlapping intervals count as equal):');
+  for (const c of recs) {
+    const b = c.budget === 'none' ? 'no limit' : c.budget === 'float-ppl' ? 'PPL ≈ float' : `≤ ${c.budget}`;
+    const p = c.pointId ? by.get(c.pointId) : undefined;
+    const what = p ? `${p.id}  ${p.bpw.toFixed(2)} bpw, ${p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) + ' MB' : '-'}, KLD ${kl(p.kld)}${p.kldLo !== undefined ? ` (${kl(p.kldLo)}–${kl(p.kldHi!)})` : ''}, PPL ${p.ppl.toFixed(3)}${c.equivalent.length ? `  ≈ ${c.equivalent.join(', ')}` : ''}` : (c.note ?? 'none');
+    out(`  ${c.runtime.padEnd(11)} ${b.padEnd(12)} ${what}`);
+  }
+}
+
+export function printSummary(points: { id: string; bpw: number; fileBytes: number; ppl: number; kld: number; top1: number; onFrontier: boolean; onFrontierKld?: boolean }[]): void {
   out(
     '\n' +
       table(
-        ['point', 'bpw', 'file MB', 'PPL', 'KLD', 'top-1 %', 'frontier'],
+        ['point', 'bpw', 'file MB', 'PPL', 'KLD', 'top-1 %', 'frontier (K: KLD, P: PPL)'],
         [...points]
           .sort((a, b) => a.bpw - b.bpw)
-          .map((p) => [p.id, p.bpw.toFixed(2), p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) : '-', p.ppl.toFixed(3), p.kld === 0 || p.kld >= 1e-3 ? p.kld.toFixed(4) : p.kld.toExponential(1), (100 * p.top1).toFixed(1), p.onFrontier ? '*' : '']),
+          .map((p) => [p.id, p.bpw.toFixed(2), p.fileBytes ? (p.fileBytes / 1e6).toFixed(3) : '-', p.ppl.toFixed(3), p.kld === 0 || p.kld >= 1e-3 ? p.kld.toFixed(4) : p.kld.toExponential(1), (100 * p.top1).toFixed(1), `${p.onFrontierKld ? 'K' : ''}${p.onFrontier ? 'P' : ''}`]),
       ),
   );
 }
