@@ -249,13 +249,14 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       await runner?.close();
     }
 
-    // what the file will hold for the float tensors: F16 embeddings/head in GGUF
-    const f16Float = o.format === 'gguf';
-    if (f16Float) {
-      for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
-        const t = host.tensors.get(n);
-        if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
-      }
+    // what the file will hold for the float tensors: F16 embeddings/head in GGUF, every float tensor
+    // F16 in the packed safetensors formats; the model measured here is then the model in the file
+    // (a sweep's numbers are what `bitscale eval` measures on the file)
+    const packedSt = o.format === 'safetensors' || o.format === 'compressed-tensors';
+    const f16Names = o.format === 'gguf' ? ['model.embed_tokens.weight', 'lm_head.weight'] : packedSt ? [...host.tensors.keys()].filter((n) => !results.some((r) => r.name === n)) : [];
+    for (const n of f16Names) {
+      const t = host.tensors.get(n);
+      if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
     }
     const byName = new Map(results.map((r) => [r.name, r]));
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
@@ -329,8 +330,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
         // packed safetensors: every linear must dequantize to exactly the weights this run computed
-        // (the readers use the fp16 scales the grids rounded with); the logits below then differ
-        // only by the F16 embeddings and norms
+        // (the readers use the fp16 scales the grids rounded with), and the float tensors were
+        // rounded to the file's F16 above, so the logits below agree to float rounding
         if (o.format === 'safetensors' || o.format === 'compressed-tensors') await checkPackedLinears(back, host, results, o.format === 'safetensors' ? 'GPTQ' : 'compressed-tensors');
         const e = await LlamaEngine.create(back);
         if (o.format === 'gguf' && o.checkLlamaCpp !== false) llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
