@@ -28,7 +28,7 @@ import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetF
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
-import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
+import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
@@ -36,6 +36,8 @@ import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
+import { resolveQuantizeFormat } from './quantize-format.js';
+import { exportFloatOnnx, isFloatOnnxScheme } from './quantize-onnx-float.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = '0.1.0';
@@ -74,7 +76,14 @@ export interface QuantizeOptions {
   signal?: AbortSignal;
   /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
   keepHost?: boolean;
+  /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
+  onnxFloat?: ('f32' | 'f16')[];
+  /** the recipe this run came from (recorded in the manifest) */
+  recipe?: unknown;
 }
+
+/** quantizeModel's argument: `format` may be left out (then as the CLI: from --out and the scheme, see quantize-format.ts). */
+export type QuantizeRequest = Omit<QuantizeOptions, 'format'> & { format?: QuantizeFormat };
 
 export interface QuantizeReport {
   out: string;
@@ -154,7 +163,7 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: Q
     input: { model: o.model, sha256: await hashInput(o.model) },
     calibration: null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
-    output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)',
+    output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)', recipe: o.recipe ?? null,
   };
   await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
   return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
@@ -182,7 +191,22 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
-export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
+export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
+  const o: QuantizeOptions = { ...req, format: resolveQuantizeFormat(req.out, req.scheme, req.format) };
+  if (o.format === 'onnx' && isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
+  return quantizeResolved(o);
+}
+
+/** fp32 / fp16 ONNX variants: no quantization, the export's onnxruntime check is the verification. */
+async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
+  const t0 = Date.now();
+  const storages = o.onnxFloat ?? ['f32'];
+  const r = await exportFloatOnnx({ model: o.model, out: o.out, storages, tokenizer: o.tokenizer, overwrite: o.overwrite, signal: o.signal, recipe: o.recipe });
+  const quality = { windows: 0, kld: 0, top1Agreement: 1, reloadMaxAbsLogitDiff: r.maxAbsLogitDiff, llamaCpp: null };
+  return { out: o.out, manifest: r.manifest, format: 'onnx', scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', method: o.method, tensors: [], fallbacks: [], awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: r.files };
+}
+
+async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
   const scheme: QuantScheme = parseScheme(o.scheme);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
@@ -211,6 +235,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
     const nWin = o.windows ?? 16;
     const host = await prepareHostModel(weights);
+    if (o.targetBpw !== undefined) checkTargetBpw(host, o.targetBpw);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
@@ -264,6 +289,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     let onnxTokensShape: number[] = [];
     // --out DIR (not *.onnx): the transformers.js folder (export-onnx.ts), already checked in onnxruntime
     let onnxFolderDiff: number | null = null;
+    const onnxDtypes: string[] = [];
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
         format: 'gguf',
@@ -289,9 +315,16 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       });
       files = res.files;
     } else if (o.format === 'onnx' && !o.out.endsWith('.onnx')) {
-      const ox = await exportOnnx(hostWithGridCodes(host, results, scheme), weights.tokenizer, o.out, { inputs: [o.model], overwrite: o.overwrite, signal: o.signal, manifest: { command: 'quantize', scheme: formatScheme(scheme), seed } });
-      files = ox.files;
-      onnxFolderDiff = ox.maxAbsLogitDiff;
+      // one variant per float storage (q4 and q4f16 share these codes); variants already in the folder stay
+      const coded = hostWithGridCodes(host, results, scheme);
+      files = [];
+      onnxFolderDiff = 0;
+      for (const st of o.onnxFloat ?? ['f32']) {
+        const ox = await exportOnnx(coded, weights.tokenizer, o.out, { inputs: [o.model], overwrite: o.overwrite, signal: o.signal, floatStorage: st, manifest: { command: 'quantize', scheme: formatScheme(scheme), seed, settings: { method: o.method } } });
+        files = ox.files;
+        onnxDtypes.push(ox.dtype);
+        onnxFolderDiff = Math.max(onnxFolderDiff, ox.maxAbsLogitDiff);
+      }
     } else if (o.format === 'onnx') {
       const ox = await writeQuantizedOnnx(host, results, scheme, seqLen, o.out, o.overwrite);
       files = ox.files;
@@ -364,7 +397,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       files,
       ...(o.keepHost ? { host } : {}),
     };
-    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors';
+    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || onnxDtypes.length > 0;
     const manifestPath = isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`;
     report.manifest = manifestPath;
     const manifest = {
@@ -380,7 +413,17 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       awq,
       plan: plan ? plan.plan : null,
       quality: report.quality,
+      recipe: o.recipe ?? null,
     };
+    if (onnxDtypes.length) {
+      // the ONNX folder has one manifest for all its variants: this run's details go to its variants
+      const folder = JSON.parse(await readFile(manifestPath, 'utf8')) as { variants?: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+      const { tool: _t, version: _v, command: _c, output: _o, ...details } = manifest;
+      for (const d of onnxDtypes) if (folder.variants?.[d]) folder.variants[d].quantize = details;
+      folder.quantize = details;
+      await atomicWriteFile(manifestPath, JSON.stringify(folder, null, 2) + '\n', { overwrite: true });
+      return report;
+    }
     await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
     return report;
   } finally {

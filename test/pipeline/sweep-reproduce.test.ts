@@ -19,7 +19,8 @@ const REPRODUCE_RTOL = 1e-6;
 async function cli(argv: string[]): Promise<{ code: number; stdout: string }> {
   const chunks: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string | Uint8Array) => (chunks.push(String(s)), true)) as typeof process.stdout.write;
+  // strings are the CLI's lines; byte chunks are node:test's own protocol on stdout and pass through
+  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (chunks.push(s), true) : write(s, ...rest))) as typeof process.stdout.write;
   try {
     const code = await main(argv);
     return { code, stdout: chunks.join('') };
