@@ -30,6 +30,7 @@ import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { ONNX_DTYPE_SUFFIX, type OnnxDtype } from '../formats/onnx/dtypes.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
@@ -84,9 +85,7 @@ export interface ExportOnnxResult {
   linears: HfOnnxLinear[];
 }
 
-/** transformers.js dtypes bitscale writes, and their file suffixes (transformers.js utils/dtypes.js) */
-export const ONNX_DTYPE_SUFFIX = { fp32: '', fp16: '_fp16', q8: '_quantized', q4: '_q4', q4f16: '_q4f16', q2: '_q2', q2f16: '_q2f16' } as const;
-export type OnnxDtype = keyof typeof ONNX_DTYPE_SUFFIX;
+export { ONNX_DTYPE_SUFFIX, type OnnxDtype } from '../formats/onnx/dtypes.js';
 
 function dtypeOf(host: HostModel): 'fp32' | 'q8' | 'q4' | 'q2' {
   const bits = new Set<number>();
@@ -360,7 +359,8 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   const track = new ProgressTracker('export-onnx', 3, opts.onProgress, 'stage');
   const built = buildHfOnnx(host, {
     external: useExternal ? { location: `${modelName}_data` } : null,
-    metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float', dtype },
+    // the q/k row layout the graph rotates with (config.json always says rotate-half): the ONNX reader needs it
+    metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float', dtype, rope_layout: c.ropeLayout },
     activations: opts.activations ?? null,
     floatStorage: opts.floatStorage ?? 'f32',
   });

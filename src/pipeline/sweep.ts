@@ -437,6 +437,7 @@ async function sensitivity(baseHost: HostModel, baseModel: LogitsModel, ids: num
 }
 
 export type { SweepMethod, SweepFormat, SweepGrid } from './sweep-plan.js';
+export type { ShipChoice } from '../eval/sweepTypes.js';
 
 /**
  * The best measured point within each bits-per-weight budget: ranked on KL divergence when every

@@ -5,7 +5,7 @@ import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, table } from '../output.js';
 import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
-import type { ShipChoice } from '../../eval/sweepTypes.js';
+import type { ShipChoice } from '../../pipeline/sweep.js';
 
 export const meta: CommandMeta = {
   name: 'sweep',
