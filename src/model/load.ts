@@ -31,7 +31,11 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
   try {
     st = await stat(path);
   } catch {
-    throw new IoError('missing_file', 'model path does not exist', { file: path });
+    const hubLike = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(path);
+    throw new IoError('missing_file', 'model path does not exist', {
+      file: path,
+      hint: hubLike ? 'the bitscale CLI downloads Hugging Face ids (org/name) into the HF cache; in the library, fetch it with fetchHubModel() first' : 'give a llama2.c checkpoint, a GGUF file, a Hugging Face folder, or a Hub id (org/name)',
+    });
   }
   if (st.isDirectory()) return (await onnxFolderOf(path)) ? 'onnx' : 'hf';
   if (path.endsWith('.onnx') && (await onnxFolderOf(path))) return 'onnx';

@@ -2,6 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
+import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
@@ -63,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
       meta.usage,
     );
     const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
-    const model = p.positionals[0];
+    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!(p.values.quiet || p.values.json) });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     const variants = v.variants !== undefined ? parseOnnxVariants(v.variants.split(',')) : null;

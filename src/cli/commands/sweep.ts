@@ -3,6 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
+import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, table } from '../output.js';
 import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
 import type { ShipChoice } from '../../pipeline/sweep.js';
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     meta.usage,
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; 'no-sensitivity'?: boolean; 'no-verify'?: boolean };
-  const model = p.positionals[0];
+  const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!(p.values.quiet || p.values.json) });
   if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
   if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
   const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
