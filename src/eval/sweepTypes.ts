@@ -84,6 +84,8 @@ export interface SweepRecord {
   sensitivity: SensitivityRow[];
   /** fitted or published scaling-law panel data, when available */
   law?: { description: string; fitted: Record<string, number>; maeNll: number | null; caveats: string[] };
+  /** the recipe the sweep was run from: path, sha256 and its sweep section */
+  recipe?: unknown;
   /** size budgets of the "what to ship" answer, as given (`4.5` or `4.5bpw`, `800MB`, `1.5GB`) */
   budgets?: string[];
   /** the "what to ship" answer per target runtime and budget (report/decision.ts) */

@@ -46,6 +46,8 @@ export interface SweepOptions {
   sensitivity?: string | false;
   /** the command line prefix recorded for reproduction, e.g. 'npx bitscale' */
   commandPrefix?: string;
+  /** the recipe this sweep came from (recorded in sweep.json) */
+  recipe?: unknown;
   /** size budgets for the "what to ship" answer: '4.5' / '4.5bpw' (bits per weight) or '800MB', '1.5GB' (default report/decision.ts DEFAULT_BUDGETS) */
   budgets?: string[];
   tokenizer?: string;
@@ -229,6 +231,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
       points: [],
       sensitivity: [],
       budgets: [...budgets],
+      ...(o.recipe !== undefined ? { recipe: o.recipe } : {}),
       elapsedS: 0,
     };
     const save = async () => {

@@ -6,6 +6,7 @@ import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
+import { loadRecipe } from '../../pipeline/recipe.js';
 
 export const meta: CommandMeta = {
   name: 'quantize',
@@ -47,6 +48,8 @@ export const meta: CommandMeta = {
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --overwrite        replace an existing output
+  --recipe FILE      settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
+                     docs/recipes.md); flags given here override it; the manifest records it
   --json             print the report as JSON; --quiet: no progress`,
 };
 
@@ -59,12 +62,15 @@ export async function run(argv: string[]): Promise<number> {
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
         tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
-        variants: { type: 'string' }, dtype: { type: 'string' },
+        variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
-    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!(p.values.quiet || p.values.json) });
+    // a recipe supplies defaults; the command line wins
+    const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'quantize') : null;
+    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
+    const modelIn = p.positionals[0] ?? v.model;
+    const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     const variants = v.variants !== undefined ? parseOnnxVariants(v.variants.split(',')) : null;
@@ -84,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
+      recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };
     if (variants) {
       const rv = await quantizeOnnxVariants({ ...common, scheme: v.scheme, variants });

@@ -6,6 +6,7 @@ import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, table } from '../output.js';
 import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
+import { loadRecipe } from '../../pipeline/recipe.js';
 import type { ShipChoice } from '../../pipeline/sweep.js';
 
 export const meta: CommandMeta = {
@@ -30,6 +31,8 @@ export const meta: CommandMeta = {
   --out DIR           output folder (default bitscale-out/sweep); an interrupted sweep resumes there
   --no-sensitivity    skip the per-tensor sensitivity scan
   --no-verify         skip reloading each written file in its runtime (node-llama-cpp for GGUF)
+  --recipe FILE       settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
+                      docs/recipes.md); flags given here override it; sweep.json records it
   --json              print the sweep record as JSON
   --quiet             no progress`,
 };
@@ -53,11 +56,15 @@ export async function run(argv: string[]): Promise<number> {
       'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
       'max-tokens': { type: 'string' }, calib: { type: 'string' }, 'qat-text': { type: 'string' }, 'qat-steps': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+      recipe: { type: 'string' },
     },
     meta.usage,
   );
-  const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; 'no-sensitivity'?: boolean; 'no-verify'?: boolean };
-  const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!(p.values.quiet || p.values.json) });
+  // a recipe supplies defaults; the command line wins
+  const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'sweep') : null;
+  const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; 'no-sensitivity'?: boolean; 'no-verify'?: boolean };
+  const modelIn = p.positionals[0] ?? v.model;
+  const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
   if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
   if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
   const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
@@ -79,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     verify: !v['no-verify'],
     tokenizer: v.tokenizer,
     budgets: list(v.budget, 'budget'),
+    recipe: rec ? { path: rec.path, sha256: rec.sha256, sweep: rec.section } : undefined,
     commandPrefix: 'bitscale',
     onProgress: progressPrinter({ quiet: v.quiet || v.json }),
     signal: abortSignal(),
