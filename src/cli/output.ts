@@ -1,6 +1,7 @@
 // Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
 import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
+import { TOOL_VERSION } from '../pipeline/quantize.js';
 
 export function out(line = ''): void {
   process.stdout.write(line + '\n');
@@ -57,4 +58,12 @@ export function table(headers: string[], rows: (string | number)[][]): string {
       return j === 0 ? line + '\n' + w.map((x) => '-'.repeat(x)).join('  ') : line;
     })
     .join('\n');
+}
+
+/**
+ * A command's --json output: one object that starts with the tool's name and version and the
+ * command (schemas in json-schemas.ts, docs/json/). BigInts print as numbers; NaN as null.
+ */
+export function printJson(command: string, r: object): void {
+  out(JSON.stringify({ tool: { name: 'bitscale', version: TOOL_VERSION }, command, ...r }, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
 }

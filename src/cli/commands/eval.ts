@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
-import { out, progressPrinter, reportError, table } from '../output.js';
+import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { runEval } from '../../pipeline/eval.js';
 
 export const meta: CommandMeta = {
@@ -77,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
     });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('eval', r);
       return 0;
     }
     const rows: (string | number)[][] = [

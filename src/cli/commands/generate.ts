@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
-import { err, out, reportError } from '../output.js';
+import { err, out, reportError, printJson } from '../output.js';
 import { runGenerate } from '../../pipeline/generate.js';
 
 export const meta: CommandMeta = {
@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
     });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('generate', r);
       return 0;
     }
     out(r.text);

@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
-import { out, progressPrinter, reportError, table } from '../output.js';
+import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
@@ -94,13 +94,13 @@ export async function run(argv: string[]): Promise<number> {
     };
     if (variants) {
       const rv = await quantizeOnnxVariants({ ...common, scheme: v.scheme, variants });
-      if (v.json) out(JSON.stringify({ out: rv.out, format: 'onnx', variants: rv.variants, manifest: rv.manifest, reports: rv.reports }));
+      if (v.json) printJson('quantize', { out: rv.out, format: 'onnx', variants: rv.variants, manifest: rv.manifest, reports: rv.reports });
       else out(`wrote ${rv.variants.join(', ')} to ${rv.out} (one manifest: ${rv.manifest})`);
       return 0;
     }
     const r = await quantizeModel({ ...common, format, scheme: v.scheme!, onnxFloat: dtype ? [dtype] : undefined });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('quantize', r);
       return 0;
     }
     const counts = new Map<string, number>();

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
-import { out, progressPrinter, table } from '../output.js';
+import { out, progressPrinter, table, printJson } from '../output.js';
 import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
 import type { ShipChoice } from '../../pipeline/sweep.js';
@@ -93,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     log: v.json || v.quiet ? undefined : (line) => out(line),
   });
   if (v.json) {
-    out(JSON.stringify(r.record, null, 2));
+    printJson('sweep', r.record);
     return 0;
   }
   printSummary(r.record.points);
