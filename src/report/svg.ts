@@ -269,7 +269,7 @@ export function renderChart(spec: ChartSpec): string {
   for (const r of spec.refLines ?? []) out.push(refLineSvg(r, sx, sy, m, W, H));
   spec.series.forEach((s, i) => out.push(seriesSvg(s, i, sx, sy, clipId)));
   out.push(labelsSvg(spec.series, sx, sy, m, W, H, spec.labelSize ?? 11));
-  if (legend) out.push(below ? legendSvg(spec.series, 12, H - legendRows * 18 - 30, W - 24) : legendSvg(spec.series, W - m.right + 12, m.top));
+  if (legend) out.push(below ? legendSvg(spec.series, 12, H - legendRows * 18 - 2, W - 24) : legendSvg(spec.series, W - m.right + 12, m.top));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

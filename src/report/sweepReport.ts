@@ -162,12 +162,14 @@ function summary(r: SweepRecord): string {
   const frontP = r.points.filter((p) => p.onFrontier).sort((a, b) => a.bpw - b.bpw);
   const base = r.points.find((p) => p.method === 'base');
   const nearFloat = r.points.filter((p) => withinFloat(p, base)).sort((a, b) => a.bpw - b.bpw);
-  const list = (ps: SweepPointResult[]) => ps.map((p) => `<b>${esc(p.id)}</b> (${esc(f(p.bpw, 2))} bpw)`).join(' → ') || '–';
+  // points of one size on a frontier are ties (overlapping intervals): joined by '=', sizes by '→'
+  const list = (ps: SweepPointResult[]) =>
+    [...new Set(ps.map((p) => p.bpw))].map((b) => ps.filter((p) => p.bpw === b).map((p) => `<b>${esc(p.id)}</b>`).join(' = ') + ` (${esc(f(b, 2))} bpw)`).join(' → ') || '–';
   return (
     `<p>Model <code>${esc(r.model.path)}</code> (${esc(r.model.parameters.toLocaleString('en-US'))} parameters; ${esc(r.model.description)}). ` +
     `Evaluated on <code>${esc(r.text.path)}</code>: ${esc(r.text.tokens)} tokens, ${esc(r.text.protocol)}. ${r.points.length} points in ${esc(r.elapsedS.toFixed(1))} s, seed ${esc(r.seed)}.</p>` +
-    `<ul id="frontier-list"><li>Frontier on KL divergence: ${list(frontK)}</li><li>Frontier on perplexity: ${list(frontP)}</li>` +
-    (nearFloat.length ? `<li>Not measurably worse than the float model (paired NLL difference on the same tokens): ${nearFloat.length} point${nearFloat.length > 1 ? 's' : ''}, the smallest <b>${esc(nearFloat[0].id)}</b> (${esc(f(nearFloat[0].bpw, 2))} bpw).</li>` : '') +
+    `<ul id="frontier-list"><li>Frontier on KL divergence: ${list(frontK)}</li><li>Frontier on perplexity: ${list(frontP)}${frontP.length && frontP.every((p) => p.bpw === frontP[0].bpw) ? ' — on this text, perplexity cannot show that any larger point is better (every larger point\'s interval overlaps these)' : ''}</li>` +
+    (nearFloat.length ? `<li>Not measurably worse than the float model (the paired NLL difference on the same tokens reaches 0): ${list(nearFloat).replace(/ → /g, ', ')}.</li>` : '') +
     `</ul>`
   );
 }

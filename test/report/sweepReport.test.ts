@@ -237,6 +237,10 @@ test('headless Chromium at 1400 px and 400 px: charts, frontier points, labels, 
       // text stays readable: tick labels and point labels render at ≥ 9 px
       const sizes = await narrow.locator('svg#kld-chart-narrow text.tick, svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
       assert.ok(sizes.length > 0 && Math.min(...sizes) >= 9, `text heights ${sizes.join(', ')}`);
+      // the legend below the narrow plot does not run into the axis label
+      const lab = await narrow.locator('svg#kld-chart-narrow .axis-x .axis-label').boundingBox();
+      const legend = await narrow.locator('svg#kld-chart-narrow .legend-item').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
+      assert.ok(lab && legend.length > 0 && legend.every((b) => b.top >= lab.y + lab.height - 0.5), `legend ${JSON.stringify(legend[0])} vs axis label ${JSON.stringify(lab)}`);
       // frontier points are labelled in the narrow chart too
       const nl = (await narrow.locator('svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).sort();
       assert.deepEqual(nl, r.points.filter((p) => p.onFrontierKld && p.method !== 'base').map((p) => p.id).sort());
