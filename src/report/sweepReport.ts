@@ -60,14 +60,17 @@ function budgetTitle(b: string): string {
   return `≤ ${b.replace(/bpw$/, ' bpw').replace(/([kMG]B)$/, ' $1')}`;
 }
 
-function shipItem(c: ShipChoice, byId: Map<string, SweepPointResult>, base: SweepPointResult | undefined, run: (p: string) => string): string {
-  const attrs = `class="ship-choice" data-runtime="${esc(c.runtime)}" data-budget="${esc(c.budget)}" data-point="${esc(c.pointId ?? '')}"`;
-  if (!c.pointId) return `<li ${attrs}><span class="budget">${esc(budgetTitle(c.budget))}</span>: <span class="note">${esc(c.note ?? 'none')}</span></li>`;
+/** One answer for every budget in `cs` (they recommend the same point, or nothing for the same reason). */
+function shipItem(cs: ShipChoice[], byId: Map<string, SweepPointResult>, base: SweepPointResult | undefined, run: (p: string) => string): string {
+  const c = cs[0];
+  const attrs = `class="ship-choice" data-runtime="${esc(c.runtime)}" data-budget="${esc(cs.map((x) => x.budget).join(' '))}" data-point="${esc(c.pointId ?? '')}"`;
+  const title = `<span class="budget">${cs.map((x) => esc(budgetTitle(x.budget))).join('; ')}</span>`;
+  if (!c.pointId) return `<li ${attrs}>${title}: <span class="note">${esc(c.note ?? 'none')}</span></li>`;
   const p = byId.get(c.pointId)!;
   const eq = c.equivalent.length ? `<div class="note">Equivalent within noise (${c.metric === 'kld' ? 'KL divergence' : 'perplexity'}): ${c.equivalent.map((id) => `<code>${esc(id)}</code>`).join(', ')}</div>` : '';
   const path = p.out ?? p.id;
   return (
-    `<li ${attrs}><span class="budget">${esc(budgetTitle(c.budget))}</span>: <b>${esc(p.id)}</b> — ${esc(mb(p.fileBytes))} MB, ${esc(f(p.bpw, 2))} bpw; ${quality(p, base)}` +
+    `<li ${attrs}>${title}: <b>${esc(p.id)}</b> — ${esc(mb(p.fileBytes))} MB, ${esc(f(p.bpw, 2))} bpw; ${quality(p, base)}` +
     `${eq}<div class="cmd">make: <code>${esc(p.command)}</code></div><div class="cmd">run: <code>${esc(run(path))}</code></div></li>`
   );
 }
@@ -78,8 +81,13 @@ function shipSection(r: SweepRecord): string {
   const base = r.points.find((p) => p.method === 'base');
   const metric = recs.find((c) => c.pointId && c.budget !== 'float-ppl')?.metric ?? 'kld';
   const blocks = RUNTIMES.map((rt) => {
-    const mine = recs.filter((c) => c.runtime === rt.id);
-    return `<div class="ship-runtime" data-runtime="${esc(rt.id)}"><h3>${esc(rt.title)}</h3><ul>${mine.map((c) => shipItem(c, byId, base, rt.run)).join('')}</ul></div>`;
+    // budgets with the same answer share one entry
+    const groups = new Map<string, ShipChoice[]>();
+    for (const c of recs.filter((x) => x.runtime === rt.id)) {
+      const key = c.pointId ? `p:${c.pointId}:${c.equivalent.join(',')}` : `n:${c.note ?? ''}`;
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    return `<div class="ship-runtime" data-runtime="${esc(rt.id)}"><h3>${esc(rt.title)}</h3><ul>${[...groups.values()].map((g) => shipItem(g, byId, base, rt.run)).join('')}</ul></div>`;
   });
   return (
     `<p>For each target runtime and size budget: the file to ship, how to make it and run it, its size and its quality with a 95% interval. ` +
