@@ -21,13 +21,14 @@ function fmtTime(s: number | null): string {
 /** A progress renderer: a rewriting line on a TTY, one line per event (throttled) otherwise. */
 export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEvent) => void {
   const tty = process.stderr.isTTY;
-  let last = 0;
+  // throttled per task, so the first line of each phase (e.g. "llama.cpp: loading…") always shows
+  const last = new Map<string, number>();
   return (e) => {
     if (opts.quiet) return;
     const now = Date.now();
     const final = e.done >= e.total;
-    if (!tty && !final && now - last < 1000) return;
-    last = now;
+    if (!tty && !final && now - (last.get(e.task) ?? 0) < 1000) return;
+    last.set(e.task, now);
     const pct = e.total > 0 ? ((100 * e.done) / e.total).toFixed(0).padStart(3) : '  ?';
     const line = `[${e.task}] ${pct}% ${e.done}/${e.total}${e.unit ? ' ' + e.unit + 's' : ''} elapsed ${fmtTime(e.elapsedS)} eta ${fmtTime(e.etaS)}${e.detail ? '  ' + e.detail : ''}`;
     if (tty) {

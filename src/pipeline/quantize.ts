@@ -340,7 +340,12 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const evalWins = verify ? await calib.heldOut(2, seed + 7919) : [];
     const refEngine = LlamaEngine.fromHost(floatHost);
     const qEngine = LlamaEngine.fromHost(host);
+    // verification can take a while (reload, llama.cpp): one progress line per check, named as it starts
+    const llamaCheck = verify && o.format === 'gguf' && o.checkLlamaCpp !== false;
+    const vt = new ProgressTracker('verify', verify ? (onnxFolderDiff !== null ? 1 : llamaCheck ? 3 : 2) : 0, o.onProgress, 'check');
+    if (verify) vt.emit('KL divergence vs the float model on held-out windows');
     const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
+    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token`);
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
     if (onnxFolderDiff !== null) {
@@ -359,6 +364,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       } finally {
         await sess.release();
       }
+      vt.tick(`onnxruntime on the file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
     } else if (verify) {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
@@ -367,7 +373,11 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
         // rounded to the file's F16 above, so the logits below agree to float rounding
         if (o.format === 'safetensors' || o.format === 'compressed-tensors') await checkPackedLinears(back, host, results, o.format === 'safetensors' ? 'GPTQ' : 'compressed-tensors');
         const e = await LlamaEngine.create(back);
-        if (o.format === 'gguf' && o.checkLlamaCpp !== false) llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
+        if (llamaCheck) {
+          new ProgressTracker('llama.cpp', 1, o.onProgress, 'check').emit('loading the GGUF in node-llama-cpp and comparing logits');
+          llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
+          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp max |Δ logit| ${llamaCpp.maxAbsLogitDiff.toExponential(2)}`);
+        }
         reloadDiff = 0;
         for (const w of evalWins) {
           const a = await e.forward(w);
@@ -375,6 +385,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
           for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
         }
         await e.close();
+        vt.tick(`reloaded file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
       } finally {
         await back.close();
       }
