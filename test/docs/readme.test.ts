@@ -34,7 +34,7 @@ test('the README\'s JavaScript example runs as an .mjs file', { timeout: 180_000
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /int4-g128: PPL \d+\.\d+ \(95% /);
     assert.match(r.stdout, /Q4_0 round trip of down_proj/);
-    assert.match(r.stdout, /model-q4_0\.gguf \(gguf\): KL \d\.\d+e-\d+ nats\/token/);
+    assert.match(r.stdout, /model-gptq-int4 \(safetensors\): KL \d\.\d+e-\d+ nats\/token/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

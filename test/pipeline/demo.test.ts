@@ -21,8 +21,10 @@ test('bitscale demo --quick on the embedded model', { skip: existsSync(join(defa
     const r = await runDemo({ outDir: dir, quick: true });
     const by = new Map(r.record.points.map((p) => [p.id, p]));
     assert.deepEqual([...by.keys()].sort(), ['base-f32', 'rtn-int4-g128', 'rtn-int4-g128-onnx', 'rtn-int8-g128', 'rtn-q4_0', 'rtn-q8_0']);
-    // the transformers.js folder holds the same codes as the GPTQ-packed safetensors: same numbers
-    assert.equal(by.get('rtn-int4-g128-onnx')!.nll, by.get('rtn-int4-g128')!.nll);
+    // the transformers.js folder holds the same codes as the GPTQ-packed safetensors; only the float
+    // tensors differ (float32 in the ONNX graph, float16 in the GPTQ folder)
+    assert.ok(Math.abs(by.get('rtn-int4-g128-onnx')!.nll - by.get('rtn-int4-g128')!.nll) < 1e-3);
+    assert.ok(Math.abs(by.get('rtn-int4-g128-onnx')!.kld - by.get('rtn-int4-g128')!.kld) < 1e-3);
     // one recommendation per runtime, each a file of that kind
     for (const rt of ['gguf', 'onnx', 'safetensors'] as const) {
       const c = r.record.recommendations!.find((x) => x.runtime === rt && x.budget === 'none')!;
