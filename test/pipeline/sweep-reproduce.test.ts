@@ -38,7 +38,7 @@ test('each point\'s recorded eval command measures the numbers the sweep reporte
     const points: SweepPointSpec[] = [
       { id: 'base-f32', method: 'base', scheme: 'f32', bits: 32, format: 'none' },
       { id: 'rtn-q4_0', method: 'rtn', scheme: 'q4_0', bits: 4, format: 'gguf' },
-      { id: 'gptq-int4-g128', method: 'gptq', scheme: 'int4-g128', bits: 4, format: 'safetensors' },
+      { id: 'rtn-int4-g128', method: 'rtn', scheme: 'int4-g128', bits: 4, format: 'safetensors' },
       { id: 'rtn-int3-g128', method: 'rtn', scheme: 'int3-g128', bits: 3, format: 'fakequant' },
       // the transformers.js folder: eval reads it back through the ONNX reader (model/load-onnx.ts)
       { id: 'rtn-int4-g128-onnx', method: 'rtn', scheme: 'int4-g128', bits: 4, format: 'onnx' },
