@@ -191,6 +191,17 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
+/**
+ * The scheme a file format holds exactly. GPTQ-packed and compressed-tensors files store f16 scales,
+ * so an int scheme with F32 or BF16 scales is quantized with F16 scales for them, and the report
+ * and manifest name the scheme used (int8-channel → int8-channel-f16): `eval --w-bits` with that
+ * name reproduces the file's weights.
+ */
+export function schemeForFormat(scheme: QuantScheme, format: QuantizeFormat): QuantScheme {
+  const f16Scales = format === 'safetensors' || format === 'compressed-tensors';
+  return f16Scales && scheme.kind === 'int' && scheme.scaleDtype !== 'F16' ? { ...scheme, scaleDtype: 'F16' } : scheme;
+}
+
 export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
   const o: QuantizeOptions = { ...req, format: resolveQuantizeFormat(req.out, req.scheme, req.format) };
   if (o.format === 'onnx' && isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
@@ -208,7 +219,7 @@ async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
 
 async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  const scheme: QuantScheme = parseScheme(o.scheme);
+  const scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
   }
