@@ -20,7 +20,8 @@ import { loadModel } from '../model/load.js';
 import { parameterCount } from '../model/config.js';
 import { bitsPerWeight, fakeQuant, parseScheme } from '../quant/index.js';
 import { renderSweepReport } from '../report/sweepReport.js';
-import { bestWithinBudgets, paretoFrontier } from '../scaling/pareto.js';
+import { DEFAULT_BUDGETS, kldPoint, markFrontiers, nllPoint, parseBudget, shipRecommendations } from '../report/decision.js';
+import { bestWithinBudget, type IntervalPoint } from '../scaling/pareto-ci.js';
 import { fitPtqDecay, ptqDecay } from '../scaling/ptqDecay.js';
 import { TOOL_VERSION, quantizeModel } from './quantize.js';
 import { runQat } from './qat.js';
@@ -45,6 +46,10 @@ export interface SweepOptions {
   sensitivity?: string | false;
   /** the command line prefix recorded for reproduction, e.g. 'npx bitscale' */
   commandPrefix?: string;
+  /** the recipe this sweep came from (recorded in sweep.json) */
+  recipe?: unknown;
+  /** size budgets for the "what to ship" answer: '4.5' / '4.5bpw' (bits per weight) or '800MB', '1.5GB' (default report/decision.ts DEFAULT_BUDGETS) */
+  budgets?: string[];
   tokenizer?: string;
   /** training text for QAT points (files, or 'moby-dick'); required when the methods include qat */
   qatText?: string[];
@@ -94,6 +99,18 @@ async function hashPath(path: string): Promise<string> {
   return createHash('sha256').update(parts.join('\n')).digest('hex');
 }
 
+/** Bytes of a model file, or of the files directly inside a model folder. */
+async function pathBytes(path: string): Promise<number> {
+  const st = await stat(path);
+  if (st.isFile()) return st.size;
+  let n = 0;
+  for (const f of await readdir(path)) {
+    const s2 = await stat(join(path, f));
+    if (s2.isFile()) n += s2.size;
+  }
+  return n;
+}
+
 async function sizeOf(files: string[]): Promise<number> {
   let n = 0;
   for (const f of files) n += (await stat(f)).size;
@@ -137,17 +154,24 @@ function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): 
   return n ? bits / n : 32;
 }
 
-function commandFor(o: SweepOptions, p: SweepPointSpec, out: string): string {
+/** The evaluation as `bitscale eval` flags: the same text, window and token limit give the same numbers. */
+function evalFlags(o: SweepOptions, ctx: number, maxTokens: number): string {
+  return `--text ${o.text} --ctx ${ctx} --max-tokens ${maxTokens}${o.tokenizer ? ` --tokenizer ${o.tokenizer}` : ''}`;
+}
+
+function commandFor(o: SweepOptions, p: SweepPointSpec, out: string, ctx: number, maxTokens: number): { command: string; evalCommand: string } {
   const pre = o.commandPrefix ?? 'bitscale';
-  if (p.method === 'qat') return `${pre} qat ${o.model} --bits ${p.bits} --text ${(o.qatText ?? []).join(' ')} --steps ${o.qatSteps ?? 100} --format safetensors --out ${out}`;
-  if (p.method === 'base') return `${pre} eval ${o.model} --text ${o.text} --ctx ${o.ctx ?? 256}`;
+  const evalCommand = p.method === 'base' ? `${pre} eval ${o.model} ${evalFlags(o, ctx, maxTokens)}` : `${pre} eval ${out} ${evalFlags(o, ctx, maxTokens)} --base ${o.model}`;
+  if (p.method === 'base') return { command: evalCommand, evalCommand };
+  if (p.method === 'qat') return { command: `${pre} qat ${o.model} --bits ${p.bits} --text ${(o.qatText ?? []).join(' ')} --steps ${o.qatSteps ?? 100} --format safetensors --out ${out}`, evalCommand };
   const method = p.method === 'mixed' ? 'rtn' : p.method;
-  const fmt = p.format;
-  return `${pre} quantize ${o.model} --out ${out} --format ${fmt} --scheme ${p.scheme} --method ${method}${p.targetBpw ? ` --target-bpw ${p.targetBpw}` : ''} --seed ${o.seed ?? 0}${o.calib ? ` --calib ${o.calib}` : ''}`;
+  const windows = o.calibWindows !== undefined && p.method !== 'rtn' ? ` --windows ${o.calibWindows}` : '';
+  const command = `${pre} quantize ${o.model} --out ${out} --format ${p.format} --scheme ${p.scheme} --method ${method}${p.targetBpw ? ` --target-bpw ${p.targetBpw}` : ''} --seed ${o.seed ?? 0}${o.calib ? ` --calib ${o.calib}` : ''}${windows}${o.tokenizer ? ` --tokenizer ${o.tokenizer}` : ''}`;
+  return { command, evalCommand };
 }
 
 function toCsv(points: SweepPointResult[]): string {
-  const cols: (keyof SweepPointResult)[] = ['id', 'method', 'scheme', 'bits', 'format', 'fileBytes', 'bpw', 'nll', 'ppl', 'pplLo', 'pplHi', 'kld', 'top1', 'tokensPerS', 'quantizeS', 'onFrontier', 'predictedNll'];
+  const cols: (keyof SweepPointResult)[] = ['id', 'method', 'scheme', 'bits', 'format', 'fileBytes', 'bpw', 'nll', 'ppl', 'pplLo', 'pplHi', 'dnllLo', 'dnllHi', 'kld', 'kldLo', 'kldHi', 'top1', 'tokensPerS', 'quantizeS', 'onFrontier', 'onFrontierKld', 'predictedNll'];
   const q = (v: unknown) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v === undefined ? '' : String(v));
   return [cols.join(','), ...points.map((p) => cols.map((c) => q(p[c])).join(','))].join('\n') + '\n';
 }
@@ -155,6 +179,8 @@ function toCsv(points: SweepPointResult[]): string {
 export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
+  const budgets = o.budgets ?? DEFAULT_BUDGETS;
+  budgets.forEach(parseBudget); // a bad budget fails before any work
   const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
   await mkdir(join(outDir, 'points'), { recursive: true });
   const jsonPath = join(outDir, 'sweep.json');
@@ -170,7 +196,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; the sweep needs one to read the text', { file: o.model, field: '--tokenizer' });
     const c = weights.config;
     const ctx = Math.min(o.ctx ?? 256, c.maxSeqLen);
-    const ids = weights.tokenizer.encode(text, { bos: false }).slice(0, o.maxTokens ?? 8192);
+    const maxTokens = o.maxTokens ?? 8192;
+    const ids = weights.tokenizer.encode(text, { bos: false }).slice(0, maxTokens);
     if (ids.length < ctx) throw new ConfigError('bad_option', 'evaluation text shorter than one window', { file: o.text, expected: `>= ${ctx} tokens`, found: ids.length });
     const win: WindowOptions = { ctx, protocol: 'windows', bosId: c.bosTokenId };
     const [modelSha, textSha] = [await hashPath(o.model), await sha256File(o.text)];
@@ -180,8 +207,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     const done = new Map<string, SweepPointResult>();
     try {
       const prev = JSON.parse(await readFile(jsonPath, 'utf8')) as SweepRecord;
-      if (prev.model.sha256 === modelSha && prev.text.sha256 === textSha && prev.seed === seed && prev.text.tokens === ids.length) {
-        for (const p of prev.points) done.set(p.id, p);
+      if (prev.model.sha256 === modelSha && prev.text.sha256 === textSha && prev.seed === seed && prev.text.tokens === ids.length && (prev.text.ctx ?? ctx) === ctx) {
+        // points from a version that did not measure the KL interval are measured again
+        for (const p of prev.points) if (p.kldLo !== undefined || p.method === 'base') done.set(p.id, p);
       }
     } catch {
       /* no earlier run */
@@ -193,11 +221,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     const record: SweepRecord = {
       tool: { name: 'bitscale', version: TOOL_VERSION },
       createdAt: new Date().toISOString(),
-      model: { path: o.model, sha256: modelSha, parameters: parameterCount(c), description: `${c.architecture}, ${c.nLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}` },
-      text: { path: o.text, sha256: textSha, tokens: ids.length, protocol: `non-overlapping windows of ${ctx} (BOS + ${ctx - 1} text tokens), every text token scored once` },
+      model: { path: o.model, sha256: modelSha, parameters: parameterCount(c), description: `${c.architecture}, ${c.nLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}`, bytes: await pathBytes(o.model) },
+      text: { path: o.text, sha256: textSha, tokens: ids.length, protocol: `non-overlapping windows of ${ctx} (BOS + ${ctx - 1} text tokens), every text token scored once`, ctx, maxTokens },
       seed,
       points: [],
       sensitivity: [],
+      budgets: [...budgets],
+      ...(o.recipe !== undefined ? { recipe: o.recipe } : {}),
       elapsedS: 0,
     };
     const save = async () => {
@@ -208,24 +238,24 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     const track = new ProgressTracker('sweep', specs.length, o.onProgress, 'point');
     for (const spec of specs) {
       checkAborted(o.signal);
+      const ext = spec.format === 'gguf' ? '.gguf' : '';
+      const out = join(outDir, 'points', spec.id + ext);
       const prev = done.get(spec.id);
       if (prev) {
-        record.points.push(prev);
+        record.points.push({ ...prev, ...commandFor(o, spec, out, ctx, maxTokens), ...(spec.method === 'base' ? {} : { out }) });
         track.tick(`${spec.id} (kept from the earlier run)`);
         continue;
       }
-      const ext = spec.format === 'gguf' ? '.gguf' : '';
-      const out = join(outDir, 'points', spec.id + ext);
       const r = await runPoint(o, spec, out, baseHost, baseModel, ids, win, seed);
-      r.command = commandFor(o, spec, out);
+      Object.assign(r, commandFor(o, spec, out, ctx, maxTokens), spec.method === 'base' ? {} : { out });
       record.points.push(r);
       o.log?.(`${spec.id.padEnd(22)} ${r.bpw.toFixed(2).padStart(6)} bpw  PPL ${r.ppl.toFixed(3).padStart(8)}  KLD ${r.kld.toFixed(4)}  top-1 ${(100 * r.top1).toFixed(1)}%`);
       await save();
       track.tick(spec.id);
     }
 
-    const front = new Set(paretoFrontier(record.points.map((p) => ({ id: p.id, bits: p.bits, size: p.bpw, quality: p.nll })), 'lower').map((p) => p.id));
-    for (const p of record.points) p.onFrontier = front.has(p.id);
+    markFrontiers(record.points);
+    record.recommendations = shipRecommendations(record.points, budgets);
     record.law = lawPanel(record.points);
     if (o.sensitivity !== false) {
       const sScheme = o.sensitivity ?? sensitivityScheme(specs);
@@ -274,7 +304,7 @@ async function runPoint(
     const rep = await quantizeModel({
       model: o.model,
       out,
-      format: spec.format === 'gguf' ? 'gguf' : spec.format === 'fakequant' ? 'fakequant' : 'safetensors',
+      format: spec.format === 'gguf' || spec.format === 'fakequant' || spec.format === 'onnx' || spec.format === 'compressed-tensors' ? spec.format : 'safetensors',
       scheme: spec.scheme,
       method: spec.method === 'mixed' ? 'rtn' : (spec.method as 'rtn' | 'gptq' | 'awq'),
       targetBpw: spec.targetBpw,
@@ -320,6 +350,10 @@ async function runPoint(
       pplLo: ppl.pplCi95[0],
       pplHi: ppl.pplCi95[1],
       kld: cmp ? cmp.kld : 0,
+      kldLo: cmp ? cmp.kldCi95[0] : 0,
+      kldHi: cmp ? cmp.kldCi95[1] : 0,
+      dnllLo: cmp ? cmp.deltaNllCi95[0] : 0,
+      dnllHi: cmp ? cmp.deltaNllCi95[1] : 0,
       top1: cmp ? cmp.top1Agreement : 1,
       tokensPerS: ppl.count / Math.max(evalS, 1e-9),
       quantizeS,
@@ -402,9 +436,18 @@ async function sensitivity(baseHost: HostModel, baseModel: LogitsModel, ids: num
 }
 
 export type { SweepMethod, SweepFormat, SweepGrid } from './sweep-plan.js';
+export type { ShipChoice } from '../eval/sweepTypes.js';
 
-/** The best measured point within each bits-per-weight budget (lower NLL is better). */
+/**
+ * The best measured point within each bits-per-weight budget: ranked on KL divergence when every
+ * point has its interval (else mean NLL), never preferring a larger point whose interval overlaps
+ * a smaller one's (scaling/pareto-ci.ts).
+ */
 export function sweepBudgets(points: SweepPointResult[], budgets: number[]): { budget: number; best: SweepPointResult | null }[] {
-  const qp = points.map((p) => ({ ...p, size: p.bpw, quality: p.nll }));
-  return bestWithinBudgets(qp, budgets, 'lower').map((b) => ({ budget: b.budget, best: b.best ? (points.find((p) => p.id === b.best!.id) ?? null) : null }));
+  const kl = points.map((p) => kldPoint(p));
+  const qs = kl.every((x) => x !== null) ? (kl as IntervalPoint[]) : points.map((p) => nllPoint(p));
+  return budgets.map((budget) => {
+    const pick = bestWithinBudget(qs, budget);
+    return { budget, best: pick ? (points.find((p) => p.id === pick.best.id) ?? null) : null };
+  });
 }

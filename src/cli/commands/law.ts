@@ -3,7 +3,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
-import { out, progressPrinter, table } from '../output.js';
+import { out, progressPrinter, table, printJson } from '../output.js';
 import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law.js';
 import { lawExperiment, loadGrid } from '../../pipeline/law-experiment.js';
 
@@ -93,7 +93,7 @@ async function predictCmd(argv: string[]): Promise<number> {
     constants: v.constants,
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law predict', r);
     return 0;
   }
   const tb = (x: number | undefined) => (x === undefined ? 'high' : `${x}`);
@@ -145,7 +145,7 @@ async function optimalCmd(argv: string[]): Promise<number> {
     constants: v.constants,
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law optimal', r);
     return 0;
   }
   const rows: (string | number)[][] = [
@@ -200,7 +200,7 @@ async function fitCmd(argv: string[]): Promise<number> {
     signal: abortSignal(),
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law fit', r);
     return 0;
   }
   const names = Object.keys(r.estimates);
@@ -243,7 +243,7 @@ async function plotCmd(argv: string[]): Promise<number> {
   if (D && !(D.length === 2 && D[0] < D[1])) throw new ConfigError('bad_option', 'invalid value for --D-range', { field: '--D-range', expected: 'MIN,MAX with MIN < MAX', found: v['D-range'] });
   const r = await lawPlot({ out: v.out, N: positive(v.N, 'N', false), D: D as [number, number] | undefined, budgets, trainBits, postBits, constants: v.constants });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law plot', r);
     return 0;
   }
   for (const f of r.files) out(`wrote ${f}`);
@@ -266,7 +266,7 @@ async function experimentCmd(argv: string[]): Promise<number> {
     signal: abortSignal(),
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law experiment', r);
     return 0;
   }
   const bitsOf = (b: number | undefined) => (b === undefined ? 'fp32' : String(b));
