@@ -26,6 +26,8 @@ export const meta: CommandMeta = {
   --out DIR           output folder (default bitscale-out/sweep); an interrupted sweep resumes there
   --no-sensitivity    skip the per-tensor sensitivity scan
   --no-verify         skip reloading each written file in its runtime (node-llama-cpp for GGUF)
+  --queue URL         enqueue one job per point on redis://HOST:PORT[/DB] and follow them; \`bitscale worker\`
+                      processes run them (docs/distributed.md); results land in the same resumable sweep.json
   --json              print the sweep record as JSON
   --quiet             no progress`,
 };
@@ -48,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       text: { type: 'string' }, bits: { type: 'string' }, methods: { type: 'string' }, formats: { type: 'string' },
       'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
       'max-tokens': { type: 'string' }, calib: { type: 'string' }, 'qat-text': { type: 'string' }, 'qat-steps': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-      tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+      tokenizer: { type: 'string' }, queue: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
     meta.usage,
   );
@@ -75,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     verify: !v['no-verify'],
     tokenizer: v.tokenizer,
     commandPrefix: 'bitscale',
+    ...(v.queue ? { queue: { url: v.queue } } : {}),
     onProgress: progressPrinter({ quiet: v.quiet || v.json }),
     signal: abortSignal(),
     log: v.json || v.quiet ? undefined : (line) => out(line),
