@@ -78,12 +78,17 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
   let chain: Promise<void> = Promise.resolve();
   let wake: () => void = () => {};
   let fatal: Error | null = null;
+  // set when the coordinator stops (done, failed or interrupted): no result is recorded after it
+  let stopped = false;
+  let inFlight = 0;
 
   // serialised: results are recorded one at a time, each id once
   const settle = (id: string) => {
     if (settled.has(id) || !byId.has(id)) return;
     settled.add(id);
+    inFlight++;
     chain = chain.then(async () => {
+      if (stopped || o.signal?.aborted) return;
       const rj = byId.get(id)!;
       const job = await queue.getJob(id);
       const state = job ? await job.getState() : 'missing';
@@ -100,7 +105,10 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
       track.tick(`${rj.label} (${state === 'completed' ? 'done' : 'failed'}${job?.processedBy ? ` on ${job.processedBy}` : ''})`);
     }).catch((e: Error) => {
       fatal ??= e;
-    }).finally(() => wake());
+    }).finally(() => {
+      inFlight--;
+      wake();
+    });
   };
 
   /** A job counts as settled only in its final state (a failed attempt that will be retried does not). */
@@ -142,7 +150,7 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
       });
     }
     o.log?.(`queued ${o.jobs.length} job${o.jobs.length === 1 ? '' : 's'} on ${target.url} (coordinator ${hostname()}:${process.pid}); start workers with: bitscale worker --queue ${target.url}`);
-    while (settled.size < o.jobs.length || (await isPending(chain))) {
+    while (settled.size < o.jobs.length || inFlight > 0) {
       if (fatal) throw fatal;
       checkAborted(o.signal);
       // events are the fast path; the poll covers events missed while a connection was down
@@ -164,15 +172,10 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
     }
     return timings;
   } finally {
+    stopped = true;
+    await chain;
     o.signal?.removeEventListener('abort', onAbort);
     await events.close().catch(() => {});
     await queue.close().catch(() => {});
   }
-}
-
-/** True while the promise has not settled. */
-async function isPending(p: Promise<void>): Promise<boolean> {
-  const marker = Symbol('pending');
-  const r = await Promise.race([p.then(() => null), Promise.resolve(marker)]);
-  return r === marker;
 }
