@@ -3,7 +3,6 @@
 // coordinator, a deterministic failure, inputs that differ on a worker, and Redis unreachable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +11,7 @@ import type { SweepRecord } from '../../src/eval/sweepTypes.js';
 import { checkedInput, mapPath } from '../../src/pipeline/queue-exec.js';
 import { parseQueueUrl } from '../../src/pipeline/queue-redis.js';
 import { runSweep, type SweepOptions } from '../../src/pipeline/sweep.js';
-import { freePort, redisMissing, startRedis } from './redis-server.js';
+import { freePort, redisMissing, startRedis, startWorker, type WorkerProc } from './queue-fixtures.js';
 
 const SHARED = resolve('..', 'shared');
 const MODEL = join(SHARED, 'models', 'stories260K', 'stories260K.bin');
@@ -31,44 +30,6 @@ function comparable(jsonPath: string, outDir: string): unknown {
 }
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-interface WorkerProc {
-  proc: ChildProcess;
-  output: () => string;
-  /** resolves when a line matching `re` has been printed */
-  waitFor: (re: RegExp, ms?: number) => Promise<void>;
-  kill: (signal?: NodeJS.Signals) => void;
-}
-
-/** A `bitscale worker` process (its own process group, so a kill takes its job children too). */
-function startWorker(url: string, ...extra: string[]): WorkerProc {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--queue', url, '--stall-timeout', '2', ...extra], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const onData = (b: Buffer) => {
-    text += b.toString();
-    for (const w of waiters.splice(0)) (w.re.test(text) ? w.resolve : () => waiters.push(w))();
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  return {
-    proc,
-    output: () => text,
-    waitFor: (re, ms = 60_000) =>
-      new Promise<void>((res, rej) => {
-        if (re.test(text)) return res();
-        const t = setTimeout(() => rej(new Error(`worker never printed ${re}; it printed:\n${text}`)), ms);
-        waiters.push({ re, resolve: () => (clearTimeout(t), res()) });
-      }),
-    kill: (signal = 'SIGKILL') => {
-      try {
-        if (proc.exitCode === null && proc.signalCode === null) process.kill(-proc.pid!, signal);
-      } catch {
-        /* already gone */
-      }
-    },
-  };
-}
 
 const BASE: Omit<SweepOptions, 'outDir'> = {
   model: MODEL,

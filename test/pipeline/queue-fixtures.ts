@@ -1,5 +1,6 @@
-// A real redis-server for the queue tests: its own instance on a free localhost port, in a
-// temporary directory, with persistence off; stopped (and its directory removed) by `stop()`.
+// Fixtures for the queue tests. A real redis-server: its own instance on a free localhost port, in a
+// temporary directory, with persistence off; stopped (and its directory removed) by `stop()`. And
+// `bitscale worker` processes, each in its own process group so a kill takes its job children too.
 // Where redis-server is not installed the tests skip with a message; under CI=true that is a
 // failure instead (.ci/run installs Debian's redis-server).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -63,4 +64,42 @@ export async function startRedis(): Promise<RedisInstance> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+export interface WorkerProc {
+  proc: ChildProcess;
+  output: () => string;
+  /** resolves when a line matching `re` has been printed */
+  waitFor: (re: RegExp, ms?: number) => Promise<void>;
+  kill: (signal?: NodeJS.Signals) => void;
+}
+
+/** A `bitscale worker` process (its own process group, so a kill takes its job children too). */
+export function startWorker(url: string, ...extra: string[]): WorkerProc {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--queue', url, '--stall-timeout', '2', ...extra], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  const onData = (b: Buffer) => {
+    text += b.toString();
+    for (const w of waiters.splice(0)) (w.re.test(text) ? w.resolve : () => waiters.push(w))();
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  return {
+    proc,
+    output: () => text,
+    waitFor: (re, ms = 60_000) =>
+      new Promise<void>((res, rej) => {
+        if (re.test(text)) return res();
+        const t = setTimeout(() => rej(new Error(`worker never printed ${re}; it printed:\n${text}`)), ms);
+        waiters.push({ re, resolve: () => (clearTimeout(t), res()) });
+      }),
+    kill: (signal = 'SIGKILL') => {
+      try {
+        if (proc.exitCode === null && proc.signalCode === null) process.kill(-proc.pid!, signal);
+      } catch {
+        /* already gone */
+      }
+    },
+  };
 }
