@@ -62,7 +62,10 @@ test('bitscale worker: --queue is required; an unreachable Redis exits 1 naming 
 test('BullMQ is loaded only with --queue: one dynamic import, in queue-redis.ts', () => {
   const files: string[] = [];
   const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') && files.push(join(d, e.name)));
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.ts')) files.push(join(d, e.name));
+    }
   };
   walk('src');
   const queueModules = /\/(queue-[a-z]+|sweep-remote|law-remote)\.js['"]/;
