@@ -44,7 +44,7 @@ export async function runLawExperimentRemote(o: RemoteLawJob): Promise<Experimen
   const jobs: RemoteJob[] = [...groups.entries()].map(([key, points]) => ({
     id: `law-${runId}-${createHash('sha256').update(JSON.stringify(points.map(pointKey))).digest('hex').slice(0, 16)}`,
     label: key,
-    data: { kind: 'law-run', runId, grid: o.grid, corpusSha256, points },
+    data: { kind: 'law-run', tool: TOOL_VERSION, runId, grid: o.grid, corpusSha256, points },
   }));
   const rank = (r: ExperimentRun) => order.get(r.key) ?? Number.MAX_SAFE_INTEGER;
   const reused = [...order.keys()].filter((k) => done.has(k)).length;

@@ -12,6 +12,7 @@
 // - A typed error (bad option, corrupt or mismatching input) fails the job at once with that error;
 //   any other failure (a crashed child process, say) is retried, `attempts` times in all.
 // - Each result is recorded once: the first completion of an id is taken and the job removed.
+// - A job Redis no longer holds (a server restarted without persistence) is queued again.
 // - Interrupting the coordinator leaves the jobs queued; workers go on, and the next coordinator
 //   run collects what they finished.
 import { hostname } from 'node:os';
@@ -111,11 +112,21 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
     });
   };
 
+  const add = (rj: RemoteJob) =>
+    queue.add(rj.label, rj.data, { jobId: rj.id, attempts: o.queue.attempts ?? 3, backoff: { type: 'fixed', delay: 2000 }, removeOnComplete: false, removeOnFail: false });
+
   /** A job counts as settled only in its final state (a failed attempt that will be retried does not). */
-  const check = async (id: string) => {
+  const check = async (id: string, requeue = false) => {
     if (settled.has(id)) return;
     const job = await queue.getJob(id);
-    if (!job) return;
+    if (!job) {
+      // Redis lost it (restarted without persistence, or flushed): queue it again
+      if (requeue) {
+        o.log?.(`${byId.get(id)!.label}: no longer in Redis; queued again`);
+        await add(byId.get(id)!);
+      }
+      return;
+    }
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') settle(id);
   };
@@ -141,13 +152,7 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
       }
       if (state === 'failed') await prev!.remove();
       else if (state !== null && state !== 'unknown') continue; // queued or running: attach to it
-      await queue.add(rj.label, rj.data, {
-        jobId: rj.id,
-        attempts: o.queue.attempts ?? 3,
-        backoff: { type: 'fixed', delay: 2000 },
-        removeOnComplete: false,
-        removeOnFail: false,
-      });
+      await add(rj);
     }
     o.log?.(`queued ${o.jobs.length} job${o.jobs.length === 1 ? '' : 's'} on ${target.url} (coordinator ${hostname()}:${process.pid}); start workers with: bitscale worker --queue ${target.url}`);
     while (settled.size < o.jobs.length || inFlight > 0) {
@@ -161,7 +166,7 @@ export async function runRemoteJobs(o: RemoteRunOptions): Promise<RemoteJobTimin
           resolve();
         };
       });
-      for (const rj of o.jobs) if (!settled.has(rj.id)) await check(rj.id);
+      for (const rj of o.jobs) if (!settled.has(rj.id)) await check(rj.id, true).catch((e: Error) => warn(e));
     }
     await chain;
     if (fatal) throw fatal;

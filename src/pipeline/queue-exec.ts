@@ -5,11 +5,12 @@
 // on the same worker process load the model once.
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { IoError, NumericError } from '../core/errors.js';
+import { ConfigError, IoError, NumericError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
 import type { TokenSplit } from '../train/data.js';
 import { LawRunner, gridCorpus, gridCorpusSha256, type ExperimentGrid } from './law-experiment.js';
 import { pointKey } from './law.js';
+import { TOOL_VERSION } from './quantize.js';
 import type { InputRef, LawRunJobResult, QueueJobData, QueueJobResult, SweepJobSettings } from './queue-jobs.js';
 import { hashPath, openSweepBase, readSweepInputs, runSweepPoint, sweepSensitivity, type SweepBase, type SweepInputs, type SweepPointSettings } from './sweep-point.js';
 
@@ -116,6 +117,9 @@ function corpus(grid: ExperimentGrid, signal?: AbortSignal): TokenSplit {
 
 /** Runs one job's work in this process and returns what the coordinator records. */
 export async function executeQueueJob(data: QueueJobData, ctx: ExecContext = {}): Promise<QueueJobResult> {
+  if (data.tool !== TOOL_VERSION) {
+    throw new ConfigError('mismatch', 'the worker runs another bitscale version than the coordinator', { field: 'version', expected: data.tool, found: TOOL_VERSION, hint: 'install the same bitscale on every machine: numbers are only comparable from one version' });
+  }
   switch (data.kind) {
     case 'sweep-point': {
       const c = await sweepContext(data.runId, data.settings, ctx);

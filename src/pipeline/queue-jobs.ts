@@ -33,7 +33,12 @@ export interface SweepJobSettings {
   verify: boolean;
 }
 
-export interface SweepPointJob {
+interface JobCommon {
+  /** the coordinator's bitscale version: a worker of another version refuses the job */
+  tool: string;
+}
+
+export interface SweepPointJob extends JobCommon {
   kind: 'sweep-point';
   /** identifies the sweep (hash of its inputs and settings); workers cache the base model by it */
   runId: string;
@@ -43,14 +48,14 @@ export interface SweepPointJob {
   out: string;
 }
 
-export interface SweepSensitivityJob {
+export interface SweepSensitivityJob extends JobCommon {
   kind: 'sweep-sensitivity';
   runId: string;
   settings: SweepJobSettings;
   scheme: string;
 }
 
-export interface LawRunJob {
+export interface LawRunJob extends JobCommon {
   kind: 'law-run';
   runId: string;
   grid: ExperimentGrid;

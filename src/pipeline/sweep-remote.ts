@@ -48,8 +48,8 @@ export async function runSweepRemote(o: SweepOptions, s: RemoteSweep): Promise<{
   const outDir = resolve(o.outDir);
   // the output folder is part of the identity: two sweeps of one model into two folders are two runs
   const runId = createHash('sha256').update(JSON.stringify({ v: TOOL_VERSION, settings, outDir })).digest('hex').slice(0, 16);
-  const jobs: RemoteJob[] = s.todo.map((spec) => ({ id: `sweep-${runId}-${spec.id}`, label: spec.id, data: { kind: 'sweep-point', runId, settings, spec, out: resolve(pointOut(o.outDir, spec)) } }));
-  if (s.sensitivityScheme) jobs.push({ id: `sweep-${runId}-sensitivity-${s.sensitivityScheme}`, label: `sensitivity ${s.sensitivityScheme}`, data: { kind: 'sweep-sensitivity', runId, settings, scheme: s.sensitivityScheme } });
+  const jobs: RemoteJob[] = s.todo.map((spec) => ({ id: `sweep-${runId}-${spec.id}`, label: spec.id, data: { kind: 'sweep-point', tool: TOOL_VERSION, runId, settings, spec, out: resolve(pointOut(o.outDir, spec)) } }));
+  if (s.sensitivityScheme) jobs.push({ id: `sweep-${runId}-sensitivity-${s.sensitivityScheme}`, label: `sensitivity ${s.sensitivityScheme}`, data: { kind: 'sweep-sensitivity', tool: TOOL_VERSION, runId, settings, scheme: s.sensitivityScheme } });
   const bySpec = new Map(s.todo.map((spec) => [`sweep-${runId}-${spec.id}`, spec]));
   let sensitivity: SensitivityRow[] = [];
   const timings = await runRemoteJobs({

@@ -8,7 +8,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SweepRecord } from '../../src/eval/sweepTypes.js';
-import { checkedInput, mapPath } from '../../src/pipeline/queue-exec.js';
+import { checkedInput, executeQueueJob, mapPath } from '../../src/pipeline/queue-exec.js';
+import { GRIDS } from '../../src/pipeline/law-experiment.js';
 import { parseQueueUrl } from '../../src/pipeline/queue-redis.js';
 import { runSweep, type SweepOptions } from '../../src/pipeline/sweep.js';
 import { freePort, redisMissing, startRedis, startWorker, type WorkerProc } from './queue-fixtures.js';
@@ -76,6 +77,9 @@ test('a worker refuses inputs whose bytes differ from the coordinator’s (sha25
     writeFileSync(copy, readFileSync(TEXT, 'utf8') + ' one more sentence.');
     await assert.rejects(checkedInput(ref, { pathMap: map }, '--text'), (e: Error & { code?: string }) => e.code === 'mismatch' && e.message.includes(copy) && e.message.includes(ref.sha256));
     await assert.rejects(checkedInput(ref, {}, '--text'), (e: Error & { code?: string }) => e.code === 'missing_file' && e.message.includes('/coordinator/data/text.txt'));
+    // a job from a coordinator of another bitscale version is refused before any work
+    const job = { kind: 'law-run' as const, tool: '0.0.0-other', runId: 'x', grid: GRIDS.small, corpusSha256: '', points: [] };
+    await assert.rejects(executeQueueJob(job), (e: Error & { code?: string }) => e.code === 'mismatch' && /another bitscale version/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
