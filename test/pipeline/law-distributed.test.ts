@@ -59,7 +59,7 @@ test('bitscale worker: --queue is required; an unreachable Redis exits 1 naming 
   assert.match(cli('worker', '--queue', url, '--map', 'nothing').stderr, /invalid value for --map/);
 });
 
-test('BullMQ is loaded only with --queue: one dynamic import, in queue-redis.ts', () => {
+test('BullMQ and ioredis are loaded only with --queue: dynamic imports, in queue-redis.ts', () => {
   const files: string[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -72,9 +72,11 @@ test('BullMQ is loaded only with --queue: one dynamic import, in queue-redis.ts'
   for (const f of files) {
     const src = readFileSync(f, 'utf8');
     const rel = relative('src', f);
-    const bull = [...src.matchAll(/(import\s[^;]*?from\s+|import\(\s*)['"]bullmq['"]/g)].map((m) => m[0]);
-    if (rel === join('pipeline', 'queue-redis.ts')) assert.ok(bull.length > 0 && bull.every((x) => x.startsWith('import(')), `queue-redis imports bullmq dynamically (and as a type): ${bull.join(', ')}`);
-    else assert.deepEqual(bull, [], `${rel} imports bullmq`);
+    for (const pkg of ['bullmq', 'ioredis']) {
+      const found = [...src.matchAll(new RegExp(`(import\\s[^;]*?from\\s+|import\\(\\s*)['"]${pkg}['"]`, 'g'))].map((m) => m[0]);
+      if (rel === join('pipeline', 'queue-redis.ts')) assert.ok(found.length > 0 && found.every((x) => x.startsWith('import(')), `queue-redis imports ${pkg} dynamically (and as a type): ${found.join(', ')}`);
+      else assert.deepEqual(found, [], `${rel} imports ${pkg}`);
+    }
     // outside the queue modules (and the worker command), queue code is imported for types or on demand
     if (/^(pipeline\/(queue-|sweep-remote|law-remote)|cli\/(worker-child|commands\/worker))/.test(rel)) continue;
     for (const m of src.matchAll(/(?:^|\n)\s*import\s+(type\s+)?[^;]*?from\s+['"]([^'"]+)['"]/g)) {
