@@ -1,6 +1,6 @@
-// `law experiment --queue` on this machine: the grid trained by 1 worker process and by 2 worker
-// processes (each with one onnxruntime thread, so two fill the 2 cores), through a redis-server the
-// benchmark starts on a free port. Prints wall time, the speed-up of 2 workers over 1, the
+// `law experiment --queue` on this machine: the grid trained by 1 worker process (onnxruntime's
+// default threads, then 1 thread) and by 2 worker processes (1 thread each, so two fill the 2
+// cores), through a redis-server the benchmark starts on a free port. Prints wall time, the speed-up of 2 workers over 1, the
 // coordinator's CPU per job, and the per-job time a worker slot spent not computing (queue pickup,
 // worker start, recording): (wall × workers − Σ job compute) / jobs.
 // DIST_GRID=small|micro|default|FILE (default micro); DIST_LOCAL=1 also runs the grid in-process
@@ -43,11 +43,10 @@ export default async function (): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  for (const n of [1, 2]) {
+  for (const [n, threads] of [[1, 0], [1, 1], [2, 1]]) {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'bitscale-dist-'));
-    // one worker uses both cores; two share them, one thread each
-    const workers = Array.from({ length: n }, () => startWorker(redis.url, ...(n > 1 ? ['--threads', '1'] : []), '--stall-timeout', '30'));
+    const workers = Array.from({ length: n }, () => startWorker(redis.url, ...(threads ? ['--threads', String(threads)] : []), '--stall-timeout', '30'));
     try {
       const cpu0 = process.cpuUsage();
       const t0 = Date.now();
@@ -56,7 +55,7 @@ export default async function (): Promise<void> {
       const cpu = process.cpuUsage(cpu0);
       const jobs = r.timings.length;
       const computeS = r.timings.reduce((a, t) => a + (t.finishedAt - t.startedAt) / 1000, 0);
-      results.push({ label: `${n} worker${n > 1 ? 's' : ''}`, wallS, jobs, computeS, coordCpuMsPerJob: (cpu.user + cpu.system) / 1000 / jobs, idlePerJobS: (wallS * n - computeS) / jobs });
+      results.push({ label: `${n} worker${n > 1 ? 's' : ''}, ${threads ? `${threads} thread` : 'default threads'}`, wallS, jobs, computeS, coordCpuMsPerJob: (cpu.user + cpu.system) / 1000 / jobs, idlePerJobS: (wallS * n - computeS) / jobs });
     } finally {
       for (const w of workers) w.kill();
       await redis.stop();
@@ -66,13 +65,12 @@ export default async function (): Promise<void> {
   for (const r of results) {
     console.log(
       r.jobs
-        ? `  ${r.label.padEnd(22)} wall ${fmt(r.wallS)} s, ${r.jobs} jobs, compute ${fmt(r.computeS)} s, coordinator CPU ${fmt(r.coordCpuMsPerJob)} ms/job, worker slot idle ${fmt(r.idlePerJobS, 2)} s/job`
-        : `  ${r.label.padEnd(22)} wall ${fmt(r.wallS)} s`,
+        ? `  ${r.label.padEnd(30)} wall ${fmt(r.wallS)} s, ${r.jobs} jobs, compute ${fmt(r.computeS)} s, coordinator CPU ${fmt(r.coordCpuMsPerJob)} ms/job, worker slot idle ${fmt(r.idlePerJobS, 2)} s/job`
+        : `  ${r.label.padEnd(30)} wall ${fmt(r.wallS)} s`,
     );
   }
-  const one = results.find((r) => r.label === '1 worker')!;
-  const two = results.find((r) => r.label === '2 workers')!;
-  console.log(`  speed-up of 2 workers over 1: ${fmt(one.wallS / two.wallS, 2)}x`);
+  const [oneDefault, oneThread, two] = results.filter((r) => r.jobs > 0);
+  console.log(`  speed-up of 2 workers over 1 (1 thread each): ${fmt(oneThread.wallS / two.wallS, 2)}x; over 1 worker with default threads: ${fmt(oneDefault.wallS / two.wallS, 2)}x`);
   const local = results.find((r) => r.jobs === 0);
-  if (local) console.log(`  1 worker vs in-process: ${fmt(one.wallS - local.wallS)} s more, ${fmt((one.wallS - local.wallS) / one.jobs, 2)} s per job`);
+  if (local) console.log(`  1 worker (default threads) vs in-process: ${fmt(oneDefault.wallS - local.wallS)} s more, ${fmt((oneDefault.wallS - local.wallS) / oneDefault.jobs, 2)} s per job`);
 }
