@@ -3,14 +3,14 @@
 // and top-1 agreement against the base model on the same tokens, tokens/s, quantization time), mark
 // the size/quality Pareto frontier, fit the post-training scaling law to some points and check it on
 // the rest, and write sweep.json / sweep.csv / report.html. Finished points are kept in sweep.json
-// after each step, so an interrupted sweep resumes where it stopped.
+// after each step, so an interrupted sweep resumes where it stopped. Points run here, one after the
+// other (sweep-point.ts), or with `queue` as jobs on `bitscale worker` processes (sweep-remote.ts).
 // Legend: T = evaluation tokens, V = vocab.
 
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
-import type { SweepPointResult, SweepRecord } from '../eval/sweepTypes.js';
-import type { SweepPointSpec } from '../eval/sweepTypes.js';
+import type { SweepPointResult, SweepPointSpec, SweepRecord } from '../eval/sweepTypes.js';
 import { atomicWriteFile } from '../formats/io/index.js';
 import { parameterCount } from '../model/config.js';
 import { renderSweepReport } from '../report/sweepReport.js';
