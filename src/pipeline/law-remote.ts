@@ -41,9 +41,9 @@ export async function runLawExperimentRemote(o: RemoteLawJob): Promise<Experimen
   }
   const corpusSha256 = gridCorpusSha256(o.grid);
   const runId = createHash('sha256').update(JSON.stringify({ v: TOOL_VERSION, grid: o.grid, corpusSha256 })).digest('hex').slice(0, 16);
-  const jobs: RemoteJob[] = [...groups.entries()].map(([key, points]) => ({
+  const jobs: RemoteJob[] = [...groups.values()].map((points) => ({
     id: `law-${runId}-${createHash('sha256').update(JSON.stringify(points.map(pointKey))).digest('hex').slice(0, 16)}`,
-    label: key,
+    label: `N=${points[0].N} D=${points[0].D} ${points[0].train ? `w/a/kv ${points[0].train.w}` : 'fp32'}`,
     data: { kind: 'law-run', tool: TOOL_VERSION, runId, grid: o.grid, corpusSha256, points },
   }));
   const rank = (r: ExperimentRun) => order.get(r.key) ?? Number.MAX_SAFE_INTEGER;
