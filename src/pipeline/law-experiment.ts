@@ -351,6 +351,7 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
   const tracker = new ProgressTracker('law-experiment', PERMILLE, job.onProgress);
   let shown = 0;
   let workDone = 0;
+  const trained = new Set<string>();
   const runner = new LawRunner(grid, {
     data: getData,
     threads: job.threads,
@@ -360,7 +361,10 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
       const now = Math.floor((PERMILLE * (workDone + done * perStep)) / Math.max(totalWork, 1));
       if (now > shown) tracker.tick(`${plan.presetOf.get(p.N)} D=${p.D} ${p.train ? `w/a/kv ${p.train.w}` : 'fp32'}: step ${done}/${total}`, now - shown);
       shown = Math.max(shown, now);
-      if (done === total) workDone += total * perStep;
+      if (done === total && !trained.has(trainedKey(p))) {
+        trained.add(trainedKey(p));
+        workDone += total * perStep;
+      }
     },
   });
   try {
