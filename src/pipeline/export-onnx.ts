@@ -31,6 +31,7 @@ import { IntGrid } from '../algorithms/grid.js';
 import { hfConfigJson } from '../model/hf-config.js';
 import type { IntScheme, QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
+import { toUnsignedCodes } from '../quant/pack.js';
 
 /**
  * Max |logit difference| allowed between onnxruntime on the exported file and the engine on the same
@@ -180,8 +181,9 @@ async function checkAgainstEngine(file: string, host: HostModel, tokens: number[
 
 /**
  * Attaches integer codes from the quantize pipeline's grids to `host` so that 2/4/8-bit group grids
- * become MatMulNBits and other int grids int8-container DequantizeLinear. Grid codes are unsigned with an integer zero point per group for symmetric and
- * asymmetric schemes alike, so they are stored as asymmetric (packed uint8 zero points); act-order
+ * become MatMulNBits and other int grids int8-container DequantizeLinear. The grids' codes (quant's:
+ * signed for symmetric schemes) are stored unsigned with a zero point per group (quant's
+ * toUnsignedCodes), symmetric and asymmetric alike (packed uint8 zero points); act-order
  * layers (a non-trivial g_idx) stay float, as MatMulNBits with g_idx and packed zero points is wrong in
  * onnxruntime (RUNTIME-NOTES).
  */
@@ -192,15 +194,9 @@ export function hostWithGridCodes(host: HostModel, results: readonly { name: str
     const g = r.grid;
     if (!(g instanceof IntGrid) || g.k % g.groupSize !== 0) continue;
     if (r.gIdx && r.gIdx.some((v, j) => v !== Math.floor(j / g.groupSize))) continue;
-    const q: IntQuantized = {
-      kind: 'int',
-      scheme: { ...scheme, symmetric: false, granularity: g.groupSize >= g.k ? { kind: 'channel', axis: 0 } : { kind: 'group', size: g.groupSize } } as IntScheme,
-      shape: [g.n, g.k],
-      codes: g.codes,
-      scales: Float32Array.from(g.scales),
-      scaleShape: [g.n, g.numGroups],
-      zeros: Uint8Array.from(g.zeros),
-    };
+    const own = g.toQuantized(scheme);
+    const u = toUnsignedCodes(own);
+    const q: IntQuantized = { ...own, scheme: { ...own.scheme, symmetric: false }, codes: u.codes, zeros: u.zeros };
     if (nbitsFits(q) || dqFits(q)) lowBit.set(r.name, { q, mode: 'nbits' });
   }
   return { ...host, lowBit };

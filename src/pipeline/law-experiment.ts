@@ -1,8 +1,9 @@
 // `bitscale law experiment`: the trainer wired into the resumable `runLawExperiment` hook. For each
 // grid point (model shape N × training tokens D × tied training precision w/a/kv) a small Llama is
 // trained on the bundled Moby-Dick corpus (seeded, deterministic), then its linear weights are
-// post-training quantized by round-to-nearest through quant's own codec (`fakeQuant`, symmetric
-// int, per output channel: the codec low-precision training uses too) and the validation loss of
+// post-training quantized by round-to-nearest through quant's own codec (`fakeQuant` with the scheme
+// int<P>-channel-restricted, the grid low-precision training uses too: it is idempotent, so PTQ at the
+// training precision is exact, as the law's robustification term assumes) and the validation loss of
 // every variant is recorded. The hook is called once per (N, D, train, post) point; the trained
 // model of the last (N, D, train) is kept, so the PTQ variants of one training run share it and
 // a finished run is never recomputed (the runs file is the resume state).
@@ -146,7 +147,7 @@ function lowPrecisionOf(t: TrainPrecision | undefined): LowPrecision {
   return { weights: spec(t.w, 'channel'), activations: spec(t.a, 'tensor'), kv: spec(t.kv, 'tensor') };
 }
 
-/** Symmetric per-channel round-to-nearest PTQ of every linear weight [out, in] through the codec. */
+/** Round-to-nearest PTQ of every linear weight [out, in] onto int<bits>-channel-restricted through the codec. */
 export function ptqWeights(config: ModelConfig, weights: Map<string, Float32Array>, bits: number): Map<string, Float32Array> {
   const out = new Map(weights);
   for (const p of paramSpecs(config)) if (p.linear) out.set(p.name, fakeQuant(weights.get(p.name)!, p.shape, weightScheme({ bits, granularity: 'channel' }), { name: p.name }));

@@ -182,9 +182,20 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
+/**
+ * The scheme a file format holds exactly. GPTQ-packed and compressed-tensors files store f16 scales,
+ * so an int scheme with F32 or BF16 scales is quantized with F16 scales for them, and the report
+ * and manifest name the scheme used (int8-channel → int8-channel-f16): `eval --w-bits` with that
+ * name reproduces the file's weights.
+ */
+export function schemeForFormat(scheme: QuantScheme, format: QuantizeFormat): QuantScheme {
+  const f16Scales = format === 'safetensors' || format === 'compressed-tensors';
+  return f16Scales && scheme.kind === 'int' && scheme.scaleDtype !== 'F16' ? { ...scheme, scaleDtype: 'F16' } : scheme;
+}
+
 export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  const scheme: QuantScheme = parseScheme(o.scheme);
+  const scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
   }

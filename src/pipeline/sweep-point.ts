@@ -153,12 +153,8 @@ function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): 
     const k = linearK(host, t.name);
     const shape = [w.length / k, k];
     const up = t.type.toUpperCase();
-    let b: number;
-    if (isGgmlType(up)) b = ggmlBitsPerWeight(up as GgmlType);
-    else {
-      const m = /^int(\d)-(\d+)(-asym)?$/.exec(t.type);
-      b = m ? bitsPerWeight(parseScheme(`int${m[1]}-g${m[2]}${m[3] ?? ''}`), shape) : 32;
-    }
+    // a ggml type (F16 fallbacks included), else the scheme string the quantizer used (targetLabel)
+    const b = isGgmlType(up) ? ggmlBitsPerWeight(up as GgmlType) : bitsPerWeight(parseScheme(t.type), shape);
     bits += b * w.length;
     n += w.length;
   }

@@ -71,6 +71,24 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
   }
 });
 
+test('sweep int point: bits per weight are the scheme\'s (codes plus F32 per-channel scales), counted by hand', { skip: noShared, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-sweep-int-'));
+  try {
+    const r = await runSweep({
+      model: MODEL, text: TEXT, outDir: dir, grid: { bits: [4], methods: ['rtn' as const], formats: ['safetensors' as const] },
+      ctx: 64, maxTokens: 256, sensitivity: false as const, verify: false,
+    });
+    const p = r.record.points.find((x) => x.id.startsWith('rtn-int4'))!;
+    assert.equal(p.scheme, 'int4-channel');
+    // stories260K, per layer: q/o [64, 64], k/v [32, 64] (4 KV heads of 8), gate/up [172, 64], down [64, 172]
+    // = 45,312 weights at 4 bits plus one F32 scale per row: 32·(64 + 32 + 32 + 64 + 172 + 172 + 64) = 19,200
+    // bits → 4 + 19,200/45,312 = 4 + 25/59
+    assert.ok(Math.abs(p.bpw - (4 + 25 / 59)) < 1e-12, `bpw ${p.bpw}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sweep QAT point: the packed checkpoint is evaluated and its real size is reported', { skip: noShared, timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-sweep-qat-'));
   try {
