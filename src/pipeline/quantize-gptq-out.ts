@@ -1,7 +1,8 @@
 // GPTQ-packed safetensors (AutoGPTQ / transformers "gptq" checkpoint format, v1 zero points):
 // per linear `<base>.qweight` int32 [K·b/32, N], `<base>.qzeros` int32 [nG, N·b/32] (zero − 1),
 // `<base>.scales` f16 [nG, N], `<base>.g_idx` int32 [K]; every other tensor f16; config.json with
-// `quantization_config` {quant_method: "gptq", bits, group_size, desc_act, sym, …}. The codes are the
+// `quantization_config` {quant_method: "gptq", bits, group_size, desc_act, sym, …}; generation_config.json
+// and the tokenizer (tokenizer.json + tokenizer_config.json) when the model has one. The codes are the
 // scheme's (quant/affine.ts); GPTQ stores them unsigned with a zero point, so symmetric codes q go
 // through quant's toUnsignedCodes (u = q + 2^(b−1), zero 2^(b−1), what `sym: true` loaders assume).
 // Rows of q/k are
@@ -16,7 +17,9 @@ import { ConfigError, IoError } from '../core/errors.js';
 import type { HostModel } from '../engine/host.js';
 import { atomicWriteFile, writeSafetensorsFile } from '../formats/io/index.js';
 import type { SafetensorsWriteTensor } from '../formats/safetensors/index.js';
+import { generationConfigJson } from '../formats/hf/json.js';
 import { hfConfigJson } from '../model/hf-config.js';
+import { hfTokenizerFiles } from '../model/save.js';
 import { isRotaryProjection } from '../model/names.js';
 import { rotaryRowOrder } from '../model/permute.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -143,7 +146,13 @@ export async function writeGptqSafetensors(
     damp_percent: o.percdamp ?? 0.01,
     checkpoint_format: 'gptq',
   };
-  return writeGptqDir(o.out, tensors, cfg, o);
+  // a complete folder, as transformers/vLLM (and bitscale eval/generate) expect: tokenizer and generation config beside the weights
+  const files: { name: string; text: string }[] = [];
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  files.push({ name: 'generation_config.json', text: JSON.stringify(gen, null, 2) + '\n' });
+  const tok = hfTokenizerFiles(weights.tokenizer, c.maxSeqLen);
+  if (tok) files.push({ name: 'tokenizer.json', text: JSON.stringify(tok.tokenizer) }, { name: 'tokenizer_config.json', text: JSON.stringify(tok.config, null, 2) + '\n' });
+  return writeGptqDir(o.out, tensors, cfg, { ...o, files });
 }
 
 function permuteRows(x: Float32Array, order: Int32Array): Float32Array {

@@ -56,7 +56,14 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
     assert.ok(q8.kld < q4.kld, `kld q8 ${q8.kld} vs q4 ${q4.kld}`);
     assert.ok(Math.abs(q8.ppl / base.ppl - 1) < 0.01, `q8 ppl ${q8.ppl} vs base ${base.ppl}`);
     assert.ok(q4.fileBytes > 0 && q8.fileBytes > q4.fileBytes);
-    assert.ok(base.onFrontier, 'the float model has the best NLL, so it is on the frontier');
+    // KL divergence: the float model is the reference (0) and Q8_0 measurably closer to it than Q4_0
+    assert.ok(base.onFrontierKld && q8.onFrontierKld, 'float and Q8_0 on the KL frontier');
+    assert.ok(q8.kldLo! <= q8.kld && q8.kld <= q8.kldHi! && q8.kldHi! < q4.kldLo!, 'Q8_0 and Q4_0 KL intervals do not overlap');
+    // perplexity: Q8_0 is within noise of the float model, so the larger float model is not on the PPL frontier
+    assert.equal(base.onFrontier, false);
+    assert.ok(q8.dnllLo! <= 0, `Q8_0 paired ΔNLL interval ${q8.dnllLo}..${q8.dnllHi} reaches 0`);
+    assert.ok(r.record.recommendations?.some((c) => c.runtime === 'gguf' && c.pointId === 'rtn-q8_0'));
+    assert.match(q4.evalCommand!, /eval .*rtn-q4_0\.gguf --text .* --ctx 128 --max-tokens 512 --base /);
     assert.ok(q4.pplLo <= q4.ppl && q4.ppl <= q4.pplHi);
     assert.match(readFileSync(r.report, 'utf8'), /<svg[^>]*id="frontier-chart"/);
     assert.match(readFileSync(r.csv, 'utf8').split('\n')[0], /^id,method,scheme/);
