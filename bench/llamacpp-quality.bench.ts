@@ -12,7 +12,8 @@
 //      directory; default /tmp/i14/ptq-model-256, then .cache/ptq-model-256), RQ_TYPES (default
 //      q4_k_m,q3_k_m,iq4_xs), RQ_METHODS (default gptq,awq,gptq+self,mixed: GPTQ with --target-bpw
 //      recipe, the allocator at the recipe's own size), RQ_EVAL_TOKENS (default 8192),
-//      RQ_CTX (default 128), RQ_JSON (write the rows there).
+//      RQ_CTX (default 128), RQ_JSON (write the rows there), RQ_CACHE (work folder, default
+//      .cache/llamacpp-quality).
 // Legend: T = tokens per window, V = vocab, W = windows.
 
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,8 @@ import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
 import { llamaCppQuantize } from '../test/reference/llamacpp-quantize.js';
 import { compareFiles } from '../test/reference/recipe-compare.js';
 
-const CACHE = resolve('.cache', 'llamacpp-quality');
+// RQ_CACHE: a separate work folder per run, so that runs in parallel do not share files
+const CACHE = resolve(process.env.RQ_CACHE ?? join('.cache', 'llamacpp-quality'));
 const SHARED = resolve('..', 'shared');
 
 interface Spec {
