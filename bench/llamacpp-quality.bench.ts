@@ -191,17 +191,37 @@ export default async function llamacppQuality(): Promise<void> {
     console.log(`| ${spec.name} | – | float (F32) | ${statSync(floatGguf).size} | 0 | ${f(fppl, 3)} | 1 | – | |`);
 
     for (const ftype of types) {
-      const files: { point: string; path: string; note: string }[] = [];
       const lc = join(dir, `llama.cpp-${ftype}.gguf`);
       await llamaCppQuantize(floatGguf, lc, { ftype, imatrix: imData, nthread: 2 });
-      files.push({ point: 'llama.cpp + imatrix', path: lc, note: 'llama_model_quantize' });
+      const lcBytes = statSync(lc).size;
       // control: bitscale RTN with the same imatrix is llama.cpp's file, byte for byte
       const rtn = join(dir, `bitscale-rtn-${ftype}.gguf`);
       await quantizeModel({ model: floatGguf, out: rtn, format: 'gguf', scheme: ftype, method: 'rtn', imatrix: imatrixPath, verify: false, overwrite: true });
       const same = await compareFiles(rtn, lc);
+      rmSync(rtn, { force: true });
       // llama-quantize's command line (not the library call used here) adds the quantize.imatrix.* keys bitscale writes
       same.metadata = same.metadata.filter((m) => !m.startsWith('quantize.imatrix.'));
       console.log(`${spec.name} ${ftype}: bitscale RTN + imatrix vs llama.cpp: ${same.mismatches.length ? `${same.mismatches.length} tensors differ: ${same.mismatches.slice(0, 3).join('; ')}` : `all ${same.tensors} tensors identical`}${same.metadata.length ? `; metadata differs: ${same.metadata.join('; ')}` : ''}`);
+      // each file is measured as soon as it is written (a cut run keeps its rows), llama.cpp's first
+      let base: WindowStats | null = null;
+      const measure = async (point: string, path: string, note: string) => {
+        const st = windowStats(ref, await llamaLogProbs(path, windows, V, T), windows, V);
+        base ??= st;
+        const kld = (idx: number[]) => sum(st.kl, idx) / sum(st.rows, idx);
+        const ppl = (idx: number[]) => Math.exp(sum(st.nll, idx) / sum(st.preds, idx));
+        const b = base;
+        const dk = (idx: number[]) => kld(idx) - sum(b.kl, idx) / sum(b.rows, idx);
+        const bytes = statSync(path).size;
+        const row: Row = {
+          model: spec.name, ftype, point, bytes, kld: kld(idxAll), kldCi: bootstrap(W, kld), ppl: ppl(idxAll), pplCi: bootstrap(W, ppl),
+          top1: sum(st.agree, idxAll) / sum(st.rows, idxAll), dKld: st === base ? null : dk(idxAll), dKldCi: st === base ? null : bootstrap(W, dk),
+          note: `${note}${bytes !== lcBytes ? ` (size ${bytes > lcBytes ? 'LARGER' : 'smaller'}: ${bytes} vs ${lcBytes} bytes)` : ''}`,
+        };
+        rows.push(row);
+        save();
+        console.log(`| ${row.model} | ${ftype} | ${row.point} | ${bytes} | ${fe(row.kld)} [${fe(row.kldCi[0])}, ${fe(row.kldCi[1])}] | ${f(row.ppl, 3)} [${f(row.pplCi[0], 3)}, ${f(row.pplCi[1], 3)}] | ${f(row.top1, 3)} | ${row.dKld === null ? '–' : `${fe(row.dKld)} [${fe(row.dKldCi![0])}, ${fe(row.dKldCi![1])}]`} | ${row.note} |`);
+      };
+      await measure('llama.cpp + imatrix', lc, 'llama_model_quantize');
       for (const m of methods) {
         const [method, calib] = m === 'mixed' ? ['gptq'] : m.split('+');
         const out = join(dir, `bitscale-${m}-${ftype}.gguf`);
@@ -211,28 +231,9 @@ export default async function llamacppQuality(): Promise<void> {
           ...(m === 'mixed' ? { targetBpw: 'recipe' as const } : {}),
         });
         const notes = new Set(rep.tensors.map((t) => t.note).filter(Boolean));
-        files.push({ point: `bitscale ${m}`, path: out, note: `${((Date.now() - t0) / 1000).toFixed(0)} s${notes.size ? `; ${[...notes].join('; ')}` : ''}` });
+        await measure(`bitscale ${m}`, out, `${((Date.now() - t0) / 1000).toFixed(0)} s${notes.size ? `; ${[...notes].join('; ')}` : ''}`);
+        rmSync(out, { force: true });
       }
-      let base: WindowStats | null = null;
-      for (const file of files) {
-        const st = windowStats(ref, await llamaLogProbs(file.path, windows, V, T), windows, V);
-        base ??= st;
-        const kld = (idx: number[]) => sum(st.kl, idx) / sum(st.rows, idx);
-        const ppl = (idx: number[]) => Math.exp(sum(st.nll, idx) / sum(st.preds, idx));
-        const b = base;
-        const dk = (idx: number[]) => kld(idx) - sum(b.kl, idx) / sum(b.rows, idx);
-        const bytes = statSync(file.path).size;
-        const lcBytes = statSync(lc).size;
-        const row: Row = {
-          model: spec.name, ftype, point: file.point, bytes, kld: kld(idxAll), kldCi: bootstrap(W, kld), ppl: ppl(idxAll), pplCi: bootstrap(W, ppl),
-          top1: sum(st.agree, idxAll) / sum(st.rows, idxAll), dKld: st === base ? null : dk(idxAll), dKldCi: st === base ? null : bootstrap(W, dk),
-          note: `${file.note}${bytes !== lcBytes ? ` (size ${bytes > lcBytes ? 'LARGER' : 'smaller'}: ${bytes} vs ${lcBytes} bytes)` : ''}`,
-        };
-        rows.push(row);
-        save();
-        console.log(`| ${row.model} | ${ftype} | ${row.point} | ${bytes} | ${fe(row.kld)} [${fe(row.kldCi[0])}, ${fe(row.kldCi[1])}] | ${f(row.ppl, 3)} [${f(row.pplCi[0], 3)}, ${f(row.pplCi[1], 3)}] | ${f(row.top1, 3)} | ${row.dKld === null ? '–' : `${fe(row.dKld)} [${fe(row.dKldCi![0])}, ${fe(row.dKldCi![1])}]`} | ${row.note} |`);
-      }
-      for (const file of files) if (file.path !== lc) rmSync(file.path, { force: true });
     }
   }
   save();

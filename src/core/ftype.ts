@@ -86,3 +86,14 @@ const BY_ID = new Map<number, LlamaFtype>((Object.entries(LLAMA_FTYPES) as [Llam
 export function ftypeFromId(id: number): LlamaFtype | undefined {
   return BY_ID.get(id);
 }
+
+/**
+ * The file type to label a file whose quantized tensors are mostly `type` and that no recipe chose
+ * (QAT exports): the file type of that name, else its "_S" mix (Q3_K → Q3_K_S), whose tensors are
+ * nearly all the base type; undefined where llama.cpp has none.
+ */
+export function ftypeForTensorType(type: GgmlType): LlamaFtype | undefined {
+  if (isLlamaFtype(type) && LLAMA_FTYPES[type].base === type) return type;
+  const s = `${type}_S`;
+  return isLlamaFtype(s) && LLAMA_FTYPES[s].base === type ? s : undefined;
+}

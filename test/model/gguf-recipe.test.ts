@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GGML_TYPES, type GgmlType } from '../../src/core/dtype.js';
-import { ftypeByName, LLAMA_FTYPES, type LlamaFtype } from '../../src/core/ftype.js';
+import { ftypeByName, ftypeForTensorType, LLAMA_FTYPES, type LlamaFtype } from '../../src/core/ftype.js';
 import { planGgufTypes, rowFallback, type RecipeModel, type RecipeOptions, type RecipeTensor } from '../../src/model/gguf-recipe.js';
 import { ROW_FALLBACK } from '../../src/model/gguf-recipe-rules.js';
 import { ggufTensorRole } from '../../src/model/names.js';
@@ -156,4 +156,19 @@ test('roles follow llama.cpp\'s categories (substrings, exact names for embeddin
   assert.equal(ggufTensorRole('output.weight'), 'output');
   assert.equal(ggufTensorRole('output_norm.weight'), 'other');
   assert.equal(ggufTensorRole('token_embd.weight'), 'token_embd');
+});
+
+test('the file type that labels a file of one tensor type (QAT exports): same name, else the _S mix, else none', () => {
+  assert.equal(ftypeForTensorType('Q4_0'), 'Q4_0');
+  assert.equal(ftypeForTensorType('TQ2_0'), 'TQ2_0');
+  assert.equal(ftypeForTensorType('Q2_K'), 'Q2_K');
+  assert.equal(ftypeForTensorType('Q3_K'), 'Q3_K_S');
+  assert.equal(ftypeForTensorType('Q4_K'), 'Q4_K_S');
+  // IQ3_S is a file type of its own (IQ3_XS, whose base is also IQ3_S, is not chosen)
+  assert.equal(ftypeForTensorType('IQ3_S'), 'IQ3_S');
+  assert.equal(ftypeForTensorType('Q8_1'), undefined);
+  for (const t of Object.keys(GGML_TYPES) as GgmlType[]) {
+    const f = ftypeForTensorType(t);
+    if (f) assert.equal(LLAMA_FTYPES[f].base, t, t);
+  }
 });
