@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { llamaConfig, initParams } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { runQat } from '../../src/pipeline/qat.js';
@@ -30,7 +30,7 @@ const settings = { batch: 2, context: 16, threads: 1, valBatches: 2 };
 
 const ready = (async () => {
   const text = mobyDickText(3);
-  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+  const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
   // K = 128 (q/k/v/gate/up) and 256 (down): blocks of 128
   const cfg = { ...llamaConfig({ vocabSize: 300, hiddenSize: 128, intermediateSize: 256, nLayers: 1, nHeads: 4, context: 16 }), bosTokenId: tok.bosId, eosTokenId: tok.eosId };
   await writeHfModel({ dir: modelDir, config: cfg, weights: initParams(cfg, 3), tokenizerJson: tok.toHfJson() });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { llamaConfig, initParams, paramSpecs } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { interleavedToHalf, runQat, type QatJob } from '../../src/pipeline/qat.js';
@@ -23,7 +23,7 @@ interface Fixture {
 async function fixture(): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-qat-'));
   const text = mobyDickText(3);
-  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+  const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
   const textFile = join(dir, 'text.txt');
   writeFileSync(textFile, text.slice(0, 20000));
   return {

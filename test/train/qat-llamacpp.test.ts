@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { llamaConfig, initParams } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { runQat } from '../../src/pipeline/qat.js';
@@ -35,7 +35,7 @@ test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s p
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-qatlc-'));
   try {
     const text = mobyDickText(3);
-    const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+    const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
     const textFile = join(dir, 'text.txt');
     writeFileSync(textFile, text.slice(0, 40000));
     const model = async (hidden: number, inter: number) => {
