@@ -10,7 +10,8 @@ import { llamaConfig, initParams, paramSpecs } from '../../src/train/model.js';
 import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
-import { interleavedToHalf, runQat, type QatJob } from '../../src/pipeline/qat.js';
+import { runQat, type QatJob } from '../../src/pipeline/qat.js';
+import { permuteRotaryRows } from '../../src/model/permute.js';
 import { loadModel } from '../../src/model/load.js';
 import { storedBitsPerWeight } from '../../src/model/tensor-source.js';
 
@@ -48,7 +49,7 @@ async function params(path: string): Promise<Map<string, Float32Array>> {
     for (const [name, src] of m.tensors) {
       let w = await src.readF32();
       if (m.config.ropeLayout === 'interleaved' && /self_attn\.(q|k)_proj\.weight$/.test(name)) {
-        w = interleavedToHalf(w, name.includes('q_proj') ? m.config.nHeads : m.config.nKvHeads, m.config.headDim, m.config.hiddenSize);
+        w = permuteRotaryRows(w, name.includes('q_proj') ? m.config.nHeads : m.config.nKvHeads, m.config.headDim, 'interleaved', 'half');
       }
       out.set(name, w);
     }
