@@ -12,7 +12,7 @@ import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, perplexity } from '../../src/eval/index.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
-import { openLlamaCpp } from './llamacpp-ref.js';
+import { openLlamaCpp } from '../../src/eval/llamacpp.js';
 
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
@@ -34,7 +34,7 @@ async function checkAgainstLlamaCpp(w: ModelWeights, gguf: string, tokens: numbe
   const V = w.config.vocabSize;
   const fromGguf = await loadModel(gguf);
   const eng = await LlamaEngine.create(fromGguf);
-  const ref = await openLlamaCpp(gguf, Math.max(256, tokens.length), V);
+  const ref = await openLlamaCpp(gguf, Math.max(256, tokens.length), V, 1);
   try {
     const ours = await eng.forward(tokens);
     const theirs = await ref.logits(tokens);

@@ -15,7 +15,7 @@ import { runQat } from '../../src/pipeline/qat.js';
 import { loadModel } from '../../src/model/load.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, perplexity } from '../../src/eval/index.js';
-import { openLlamaCpp } from '../engine/llamacpp-ref.js';
+import { openLlamaCpp } from '../../src/eval/llamacpp.js';
 
 // llama.cpp's quantized dot products (TQ2_0/Q2_K/Q3_K with Q8_K, Q4_0 with Q8_0) round the
 // activations to 8 bits per block of 256 or 32; our engine multiplies the same dequantized weights
@@ -63,7 +63,7 @@ test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s p
       assert.deepEqual(s.ggmlTypes, [c.type], label);
       const m = await loadModel(out);
       const eng = await LlamaEngine.create(m);
-      const ref = await openLlamaCpp(out, 128, 300);
+      const ref = await openLlamaCpp(out, 128, 300, 1);
       try {
         const ours = await eng.forward(tokens);
         const theirs = await ref.logits(tokens);
