@@ -5,8 +5,7 @@
 // (without them the file's loss differed by 4.7e-5 here, above the tolerance).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { llamaConfig, initParams } from '../../src/train/model.js';
@@ -14,6 +13,7 @@ import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { runQat } from '../../src/pipeline/qat.js';
+import { tempDir } from '../helpers.js';
 
 /**
  * |loss of the ONNX file in onnxruntime − QAT loss in the trainer| (nats/token): the same weights bit for
@@ -22,8 +22,7 @@ import { runQat } from '../../src/pipeline/qat.js';
 const QAT_ONNX_LOSS_ATOL = 1e-5;
 const ONNX_F32 = 1;
 
-const dir = mkdtempSync(join(tmpdir(), 'bitscale-qat-onnx-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('bitscale-qat-onnx-');
 const modelDir = join(dir, 'fp');
 const textFile = join(dir, 'text.txt');
 const settings = { batch: 2, context: 16, threads: 1, valBatches: 2 };

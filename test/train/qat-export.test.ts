@@ -3,8 +3,7 @@
 // agree bit for bit, every linear row has only its grid's levels) and score exactly the QAT loss.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llamaConfig, initParams, paramSpecs } from '../../src/train/model.js';
 import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
@@ -14,6 +13,7 @@ import { runQat, type QatJob } from '../../src/pipeline/qat.js';
 import { permuteRotaryRows } from '../../src/model/permute.js';
 import { loadModel } from '../../src/model/load.js';
 import { storedBitsPerWeight } from '../../src/model/tensor-source.js';
+import { tempDir } from '../helpers.js';
 
 interface Fixture {
   dir: string;
@@ -22,7 +22,7 @@ interface Fixture {
 }
 
 async function fixture(): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qat-'));
+  const dir = tempDir('bitscale-qat-');
   const text = mobyDickText(3);
   const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
   const textFile = join(dir, 'text.txt');

@@ -4,8 +4,7 @@
 // within a named tolerance of our engine's on the same file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llamaConfig, initParams } from '../../src/train/model.js';
 import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
@@ -16,6 +15,7 @@ import { loadModel } from '../../src/model/load.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, perplexity } from '../../src/eval/index.js';
 import { openLlamaCpp } from '../../src/eval/llamacpp.js';
+import { withTempDir } from '../helpers.js';
 
 // llama.cpp's quantized dot products (TQ2_0/Q2_K/Q3_K with Q8_K, Q4_0 with Q8_0) round the
 // activations to 8 bits per block of 256 or 32; our engine multiplies the same dequantized weights
@@ -32,8 +32,7 @@ try {
 }
 
 test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s perplexity', { skip, timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qatlc-'));
-  try {
+  await withTempDir('bitscale-qatlc-', async (dir) => {
     const text = mobyDickText(3);
     const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
     const textFile = join(dir, 'text.txt');
@@ -82,7 +81,5 @@ test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s p
         await m.close();
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
