@@ -38,7 +38,14 @@ export function tensorToF32(t: Tensor): Float32Array {
   }
 }
 
-export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlType, byteLength: number, readBytes: () => Promise<Uint8Array>): TensorSource {
+export function lazyTensor(
+  name: string,
+  shape: number[],
+  dtype: DType | GgmlType,
+  byteLength: number,
+  readBytes: () => Promise<Uint8Array>,
+  readRange?: (byteOffset: number, byteLength: number) => Promise<Uint8Array>,
+): TensorSource {
   const el = elementType(dtype);
   const read = async (): Promise<Tensor | QuantTensor> => {
     const bytes = await readBytes();
@@ -51,6 +58,7 @@ export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlTyp
     dtype,
     byteLength,
     read,
+    ...(readRange ? { readRange } : {}),
     async readF32() {
       const t = await read();
       if ('type' in t) return dequantizeGgml(t.type, t.bytes, numel(shape));
