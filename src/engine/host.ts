@@ -34,8 +34,11 @@ export interface HostModel {
   release?: () => Promise<void>;
 }
 
-/** A weight in the session weight file: on its codes (MatMulNBits), or as float32 stored transposed [K, N]. */
-export type StoredWeight = { kind: 'nbits'; c: NBitsConstants } | { kind: 'float'; wT: StoredTensor };
+/**
+ * A weight in the session weight file: on its codes (MatMulNBits; one part, or consecutive row
+ * ranges whose outputs are concatenated), or as float32 stored transposed [K, N].
+ */
+export type StoredWeight = { kind: 'nbits'; parts: NBitsConstants[] } | { kind: 'float'; wT: StoredTensor };
 
 /** How one weight matrix runs: on its stored low-bit codes ('nbits') or dequantized to float32 ('float'). */
 export interface WeightPath {

@@ -21,7 +21,7 @@ export interface EngineOptions extends PrepareOptions {
   accuracyLevel?: number;
   /** run weights as stored (native-host.ts): low-bit codes on MatMulNBits, read tensor by tensor into
    * a session weight file (`weightDir`: its parent directory), embedding rows read on demand */
-  native?: boolean | { weightDir?: string };
+  native?: boolean | { weightDir?: string; maxUnpackedFloats?: number };
 }
 
 function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
@@ -54,8 +54,8 @@ export class LlamaEngine {
   /** Reads and prepares `weights` (validation, precision knobs) and returns an engine over it. */
   static async create(weights: ModelWeights, opts: EngineOptions = {}): Promise<LlamaEngine> {
     if (opts.native) {
-      const weightDir = typeof opts.native === 'object' ? opts.native.weightDir : undefined;
-      const host = await prepareNativeHost(weights, { weights: opts.weights, quantizeLmHead: opts.quantizeLmHead, weightDir, onProgress: opts.onProgress, signal: opts.signal });
+      const n = typeof opts.native === 'object' ? opts.native : {};
+      const host = await prepareNativeHost(weights, { ...n, weights: opts.weights, quantizeLmHead: opts.quantizeLmHead, onProgress: opts.onProgress, signal: opts.signal });
       return new LlamaEngine(host, opts, true);
     }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);

@@ -25,8 +25,8 @@ import type { GgmlQuantized, IntQuantized } from '../quant/types.js';
 import { ggmlNBitsKernel, ggmlToNBits } from './ggml-nbits.js';
 import { checkModelTensors, expectedTensors, isLinearWeight, validateConfig, type HostModel, type StoredWeight, type WeightPath, type WeightPrecision } from './host.js';
 import { dequantizePackedInt, intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
-import type { NBitsLinear } from './nbits.js';
-import { storeNBits } from './nbits-graph.js';
+import { splitNBitsRows, type NBitsLinear } from './nbits.js';
+import { storeNBits, type NBitsConstants } from './nbits-graph.js';
 import { WeightFile } from './weight-file.js';
 
 export interface NativeOptions {
@@ -36,6 +36,9 @@ export interface NativeOptions {
   quantizeLmHead?: boolean;
   /** parent directory of the session weight file (default: the OS temp directory) */
   weightDir?: string;
+  /** largest float32 matrix (elements) an unpacked (2-/8-bit) MatMulNBits node may dequantize per call;
+   * larger weights are split into row parts (default 4M = 16 MB) */
+  maxUnpackedFloats?: number;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -81,6 +84,9 @@ async function embeddingRows(src: TensorSource, c: ModelConfig): Promise<(tokens
   };
 }
 
+/** default largest float32 matrix (elements) an unpacked MatMulNBits part dequantizes per call: 16 MB */
+const UNPACKED_PART_FLOATS = 1 << 22;
+
 interface Converted {
   weight: StoredWeight;
   path: WeightPath;
@@ -93,12 +99,18 @@ function transposed(w: Float32Array, N: number, K: number): Float32Array {
   return t;
 }
 
-async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null): Promise<Converted> {
+async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number): Promise<Converted> {
   const [N, K] = shape;
-  const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => ({
-    weight: { kind: 'nbits', c: await storeNBits(file, l, name) },
-    path: { name, stored, path: 'nbits', detail: l.kernel },
-  });
+  const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => {
+    // 2- and 8-bit run unpacked at accuracy level 0: bound the float32 matrix each call dequantizes
+    const parts = l.main.bits === 4 ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxUnpacked / K)));
+    const consts: NBitsConstants[] = [];
+    for (let i = 0; i < parts.length; i++) consts.push(await storeNBits(file, parts[i], parts.length > 1 ? `${name}.part${i}` : name));
+    return {
+      weight: { kind: 'nbits', parts: consts },
+      path: { name, stored, path: 'nbits', detail: parts.length > 1 ? `${l.kernel}, ${parts.length} row parts` : l.kernel },
+    };
+  };
   const float = async (stored: string, w: Float32Array, why: string): Promise<Converted> => ({
     weight: { kind: 'float', wT: await file.add('F32', [K, N], transposed(w, N, K), name) },
     path: { name, stored, path: 'float', detail: why },
@@ -153,6 +165,7 @@ export async function prepareNativeHost(w: ModelWeights, opts: NativeOptions = {
   let embedRows: HostModel['embedRows'];
   const expected = expectedTensors(c);
   const track = new ProgressTracker('load', expected.length, opts.onProgress, 'tensor');
+  const maxUnpacked = opts.maxUnpackedFloats ?? UNPACKED_PART_FLOATS;
   const file = await WeightFile.create(opts.weightDir);
   try {
     for (const e of expected) {
@@ -164,14 +177,14 @@ export async function prepareNativeHost(w: ModelWeights, opts: NativeOptions = {
         embedRows = await embeddingRows(src, c);
         if (c.tiedEmbeddings) {
           // the output head is this table: the same stored codes, as a [V, E] linear
-          const r = await convert(file, e.name, e.shape, src, null);
+          const r = await convert(file, e.name, e.shape, src, null, maxUnpacked);
           stored.set(e.name, r.weight);
           paths.push(r.path);
         }
       } else {
         const quantizable = isLinearWeight(e.name) || (opts.quantizeLmHead && e.name === 'lm_head.weight');
         const scheme = quantizable && opts.weights ? (typeof opts.weights === 'function' ? opts.weights(e.name, e.shape) : opts.weights) : null;
-        const r = await convert(file, e.name, e.shape, src, scheme);
+        const r = await convert(file, e.name, e.shape, src, scheme, maxUnpacked);
         stored.set(e.name, r.weight);
         paths.push(r.path);
       }

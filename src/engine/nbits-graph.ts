@@ -64,18 +64,41 @@ export async function storeNBits(file: WeightFile, l: NBitsLinear, name: string)
   };
 }
 
-/** x [..., K] @ Wᵀ → [..., N] on the stored codes; `accuracyLevel` 0 = fp32 (exact), 4 = int8 activations. */
-export function nbitsLinearGraph(b: GraphBuilder, name: string, x: Value, c: NBitsConstants, accuracyLevel = 0): Value {
+/** The graph constants of one linear, created once and shared by every node that applies it. */
+export interface NBitsValues {
+  c: NBitsConstants;
+  B: Value;
+  scales: Value;
+  zeroPoints: Value | null;
+  mins: Value | null;
+  perm: Value | null;
+}
+
+export function nbitsValues(b: GraphBuilder, name: string, c: NBitsConstants): NBitsValues {
+  return {
+    c,
+    B: b.constant(c.B, `${name}.qweight`),
+    scales: b.constant(c.scales, `${name}.scales`),
+    zeroPoints: c.zeroPoints ? b.constant(c.zeroPoints, `${name}.zeros`) : null,
+    mins: c.mins ? b.constant(c.mins.values, `${name}.mins`) : null,
+    perm: c.perm ? b.constant(c.perm, `${name}.perm`) : null,
+  };
+}
+
+/**
+ * x [..., K] @ Wᵀ → [..., N] on the stored codes; `accuracyLevel` 0 = fp32 (exact), 4 = int8
+ * activations. Pass the same NBitsValues wherever one weight is applied more than once (onnxruntime
+ * would otherwise hold a prepacked copy per constant).
+ */
+export function nbitsLinearGraph(b: GraphBuilder, x: Value, v: NBitsValues, accuracyLevel = 0): Value {
+  const c = v.c;
   const lead = x.shape.slice(0, -1);
-  const xin = c.perm ? b.gather(x, b.constant(c.perm, `${name}.perm`), x.shape.length - 1) : x;
-  const B = b.constant(c.B, `${name}.qweight`);
-  const S = b.constant(c.scales, `${name}.scales`);
-  const Z = c.zeroPoints ? b.constant(c.zeroPoints, `${name}.zeros`) : null;
-  let y = b.matmulNBits(xin, B, S, Z, { K: c.K, N: c.N, bits: c.bits, blockSize: c.blockSize, accuracyLevel });
-  if (c.mins) {
+  const xin = v.perm ? b.gather(x, v.perm, x.shape.length - 1) : x;
+  let y = b.matmulNBits(xin, v.B, v.scales, v.zeroPoints, { K: c.K, N: c.N, bits: c.bits, blockSize: c.blockSize, accuracyLevel });
+  if (v.mins && c.mins) {
     const Gm = c.mins.blockSize;
     const sums = b.sum(b.reshape(xin, [...lead, c.K / Gm, Gm]), -1, false); // [..., K/Gm]
-    y = b.sub(y, b.matmul(sums, b.constant(c.mins.values, `${name}.mins`)));
+    y = b.sub(y, b.matmul(sums, v.mins));
   }
   return y;
 }

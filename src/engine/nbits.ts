@@ -149,3 +149,43 @@ export function dequantizeNBitsLinear(l: NBitsLinear): Float32Array {
 export function nbitsLinearBytes(l: NBitsLinear): number {
   return l.main.B.byteLength + l.main.scales.byteLength + (l.main.zeroPoints?.byteLength ?? 0) + (l.mins?.values.byteLength ?? 0) + (l.perm ? l.perm.length * 8 : 0);
 }
+
+/**
+ * Splits a linear into row ranges of at most `rows` output features each (same input order). Used
+ * where onnxruntime runs MatMulNBits unpacked (2 and 8 bits at accuracy level 0): it dequantizes the
+ * whole matrix to float32 on every call, so a part bounds that temporary.
+ */
+export function splitNBitsRows(l: NBitsLinear, rows: number): NBitsLinear[] {
+  if (l.N <= rows) return [l];
+  const m = l.main;
+  const Kb = m.K / m.blockSize;
+  const blob = (m.blockSize * m.bits) / 8;
+  const zRow = Math.ceil((Kb * m.bits) / 8);
+  const out: NBitsLinear[] = [];
+  for (let n0 = 0; n0 < l.N; n0 += rows) {
+    const n1 = Math.min(l.N, n0 + rows);
+    const Np = n1 - n0;
+    let mins: NBitsLinear['mins'] = null;
+    if (l.mins) {
+      const Km = l.K / l.mins.blockSize;
+      const v = new Float32Array(Km * Np);
+      for (let j = 0; j < Km; j++) v.set(l.mins.values.subarray(j * l.N + n0, j * l.N + n1), j * Np);
+      mins = { blockSize: l.mins.blockSize, values: v };
+    }
+    out.push({
+      N: Np,
+      K: l.K,
+      main: {
+        ...m,
+        N: Np,
+        B: m.B.slice(n0 * Kb * blob, n1 * Kb * blob),
+        scales: m.scales.slice(n0 * Kb, n1 * Kb),
+        zeroPoints: m.zeroPoints ? m.zeroPoints.slice(n0 * zRow, n1 * zRow) : null,
+      },
+      mins,
+      perm: l.perm,
+      kernel: l.kernel,
+    });
+  }
+  return out;
+}

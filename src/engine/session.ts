@@ -23,6 +23,8 @@ export interface SessionOptions {
   disablePrepacking?: boolean;
   /** bytes above which constants go to external data (default 16 MiB of constants in total) */
   externalDataThreshold?: number;
+  /** onnxruntime's CPU memory arena (default on); off returns freed activations to the allocator */
+  memoryArena?: boolean;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -117,6 +119,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
     extra: { session },
   };
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
+  if (opts.memoryArena === false) o.enableCpuMemArena = false;
   return o;
 }
 

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { isGgmlType, type GgmlType } from '../../src/core/dtype.js';
 import { Rng } from '../../src/core/rng.js';
 import { ggmlHasNBits, ggmlToNBits } from '../../src/engine/ggml-nbits.js';
-import { dequantizeNBitsLinear } from '../../src/engine/nbits.js';
+import { dequantizeNBitsLinear, splitNBitsRows } from '../../src/engine/nbits.js';
 import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../../src/quant/ggml/index.js';
 
 const DIR = resolve('..', 'shared', 'golden', 'ggml-quants');
@@ -90,4 +90,23 @@ test('a hand-computed Q4_0 block: codes packed low nibble first, default zero po
 test('a byte length that does not match the shape is a typed error naming the tensor', () => {
   assert.throws(() => ggmlToNBits('Q4_K', new Uint8Array(100), 1, 256, 'blk.0.ffn_up.weight'), (e: Error & { code?: string }) => e.code === 'shape_mismatch' && /ffn_up/.test(e.message));
   assert.throws(() => ggmlToNBits('Q4_0', new Uint8Array(18), 1, 48, 'w'), (e: Error & { code?: string }) => e.code === 'shape_mismatch');
+});
+
+test('row parts of a linear (unpacked kernels) dequantize to the whole, mins and all', () => {
+  const rng = new Rng(9);
+  const [N, K] = [7, 256];
+  for (const t of ['Q4_K', 'Q6_K', 'Q2_K'] as GgmlType[]) {
+    const bytes = quantizeGgml(t, Float32Array.from({ length: N * K }, () => rng.normal()), N, K);
+    const l = ggmlToNBits(t, bytes, N, K)!;
+    const whole = dequantizeNBitsLinear(l);
+    const parts = splitNBitsRows(l, 3);
+    assert.deepEqual(parts.map((p) => p.N), [3, 3, 1]);
+    const joined = new Float32Array(N * K);
+    let o = 0;
+    for (const p of parts) {
+      joined.set(dequantizeNBitsLinear(p), o);
+      o += p.N * K;
+    }
+    assert.equal(firstDiff(joined, whole), -1, t);
+  }
 });

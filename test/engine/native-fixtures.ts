@@ -54,7 +54,7 @@ export async function compareNative(label: string, m: ModelWeights, ids: number[
   const ref = await LlamaEngine.create(m, { ...opts, native: false });
   const dq = await perplexity(engineModel(ref, { scoreInGraph: false }), ids, win);
   await ref.close();
-  const nat = await LlamaEngine.create(m, { ...opts, native: true });
+  const nat = await LlamaEngine.create(m, { ...opts, native: opts.native ?? true });
   const nv = await perplexity(engineModel(nat), ids, win);
   const paths = nat.host.weightPaths!;
   await nat.close();

@@ -84,3 +84,24 @@ test('IQ4_NL keeps the dequantized path, reported per tensor, and still matches'
     await w.close();
   }
 });
+
+test('8-bit weights split into row parts (bounding the unpacked kernel\'s float32 temporary) give the same perplexity', { timeout: 60_000 }, async () => {
+  const w = await loadModel('assets/default-model');
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-native-parts-'));
+  try {
+    const path = join(dir, 'q8.gguf');
+    await writeTypedGguf(w, path, 'Q8_0');
+    const m = await loadModel(path);
+    const native = { maxUnpackedFloats: 128 * 100 };
+    const e = await LlamaEngine.create(m, { native });
+    const down = e.host.weightPaths!.find((p) => p.name.endsWith('layers.0.mlp.down_proj.weight'))!;
+    assert.match(down.detail, /row parts/);
+    await e.close();
+    const ids = w.tokenizer!.encode('Whenever I find myself growing grim about the mouth; whenever it is a damp, drizzly November in my soul', { bos: false });
+    await compareNative('Q8_0 in row parts', m, ids, 32, { native });
+    await m.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await w.close();
+  }
+});

@@ -109,7 +109,7 @@ test('the native host holds no weight matrix in memory, and its weight file goes
   assert.equal(h.stored!.size, w.config.nLayers * 7 + 1);
   const st = [...h.stored!.values()][0];
   assert.equal(st.kind, 'nbits');
-  const file = st.kind === 'nbits' && st.c.B.data === null ? st.c.B.stored.path : '';
+  const file = st.kind === 'nbits' && st.parts[0].B.data === null ? st.parts[0].B.stored.path : '';
   assert.ok(existsSync(file), 'weight file exists while the engine is open');
   await e.forward(moby(w, 20));
   await e.close();
