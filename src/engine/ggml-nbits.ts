@@ -29,7 +29,7 @@
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { ShapeError } from '../core/errors.js';
 import { getF16 } from '../quant/ggml/common.js';
-import type { NBitsLinear, NBitsWidth } from './nbits.js';
+import type { NBitsLinear, NBitsMins, NBitsWidth } from './nbits.js';
 
 const fr = Math.fround;
 
@@ -39,6 +39,9 @@ interface Spec {
   /** one integer zero point for every block, or null for the kernel's default 2^(bits−1) */
   zp: number | null;
   mins: boolean;
+  /** K-quants: the mins are integer codes (written to `mc`) times one dmin per super-block (written
+   * to `md`), `perSuper` per super-block — they run as an 8-bit kernel of their own */
+  codedMins?: { perSuper: number; decode(b: Uint8Array, ob: number, mc: Uint8Array, mo: number): number };
   /**
    * Decodes the ggml block at `ob` into codes u[uo … uo+QK), scales s[so … so+QK/G) and (with mins)
    * m[mo …] — the value subtracted from each kernel block.
@@ -54,6 +57,12 @@ function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
 function q3SubScale(b: Uint8Array, sc: number, j: number): number {
   const low = j < 8 ? b[sc + j] & 15 : b[sc + j - 8] >> 4;
   return (low | (((b[sc + 8 + (j % 4)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
+}
+
+/** Q4_K/Q5_K: the 8 six-bit min codes of a super-block; returns its dmin. */
+function k45MinCodes(b: Uint8Array, ob: number, mc: Uint8Array, mo: number): number {
+  for (let g = 0; g < 8; g++) mc[mo + g] = scaleMinK4(b, ob + 4, g)[1];
+  return getF16(b, ob + 2);
 }
 
 const POW3 = [1, 3, 9, 27, 81];
@@ -109,6 +118,13 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q2_K: {
     bits: 2, G: 16, zp: 0, mins: true,
+    codedMins: {
+      perSuper: 16,
+      decode(b, ob, mc, mo) {
+        for (let j = 0; j < 16; j++) mc[mo + j] = b[ob + j] >> 4;
+        return getF16(b, ob + 82);
+      },
+    },
     decode(b, ob, u, uo, s, so, m, mo) {
       const d = getF16(b, ob + 80);
       const dmin = getF16(b, ob + 82);
@@ -153,6 +169,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q4_K: {
     bits: 4, G: 32, zp: 0, mins: true,
+    codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       const d = getF16(b, ob);
       const dmin = getF16(b, ob + 2);
@@ -167,6 +184,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q5_K: {
     bits: 8, G: 32, zp: null, mins: true,
+    codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       const d = getF16(b, ob);
       const dmin = getF16(b, ob + 2);
@@ -241,17 +259,41 @@ export function ggmlHasNBits(type: GgmlType): boolean {
   return SPECS[type] !== undefined;
 }
 
-/** The kernel a ggml type maps to, e.g. "4-bit g32 + mins", or null. */
-export function ggmlNBitsKernel(type: GgmlType): string | null {
+/** The kernel a ggml type maps to, e.g. "4-bit g32 + 8-bit mins", or null. */
+export function ggmlNBitsKernel(type: GgmlType, floatMins = false): string | null {
   const s = SPECS[type];
-  return s ? `${s.bits}-bit g${s.G}${s.mins ? ' + mins' : ''}` : null;
+  if (!s) return null;
+  const mins = !s.mins ? '' : s.codedMins && !floatMins ? ' + 8-bit mins' : ' + float mins';
+  return `${s.bits}-bit g${s.G}${mins}`;
+}
+
+/**
+ * The K-quants' coded mins: an 8-bit g16 kernel over the block sums, each super-block's `perSuper`
+ * sums repeated to 16 columns; codes m + 128 in the first perSuper columns, 128 after; scale dmin.
+ * fround((u − 128)·dmin) = fround(dmin·m), ggml's min, bit for bit.
+ */
+function codedMins(spec: Spec, bytes: Uint8Array, N: number, K: number, rowBytes: number, typeSize: number): NBitsMins {
+  const cm = spec.codedMins!;
+  const nSuper = K / 256;
+  const Kc = nSuper * 16;
+  const codes = new Uint8Array(N * Kc).fill(128);
+  const scales = new Float32Array(N * nSuper);
+  const mc = new Uint8Array(16);
+  for (let n = 0; n < N; n++) {
+    for (let ib = 0; ib < nSuper; ib++) {
+      scales[n * nSuper + ib] = cm.decode(bytes, n * rowBytes + ib * typeSize, mc, 0);
+      for (let j = 0; j < cm.perSuper; j++) codes[n * Kc + ib * 16 + j] = mc[j] + 128;
+    }
+  }
+  return { kind: 'coded', blockSize: spec.G, perSuper: cm.perSuper, parts: [{ N, K: Kc, bits: 8, blockSize: 16, B: codes, scales, zeroPoints: null }] };
 }
 
 /**
  * The NBitsLinear of a ggml tensor [N, K] stored as `bytes` (N rows of K/QK blocks), or null when
  * the type has no MatMulNBits form. Throws a ShapeError when the bytes do not match the shape.
+ * With `floatMins` the K-quants' mins stay float32 [K/G, N] instead of an 8-bit kernel.
  */
-export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: number, name?: string): NBitsLinear | null {
+export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: number, name?: string, floatMins = false): NBitsLinear | null {
   const spec = SPECS[type];
   if (!spec) return null;
   const { blockSize: QK, typeSize } = GGML_TYPES[type];
@@ -264,8 +306,9 @@ export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: num
   const blob = (G * bits) / 8;
   const B = new Uint8Array(N * Kb * blob);
   const scales = new Float32Array(N * Kb);
+  const coded = spec.codedMins !== undefined && !floatMins;
   const minsRow = new Float32Array(spec.mins ? Kb : 0);
-  const mins = spec.mins ? new Float32Array(Kb * N) : null;
+  const mins = spec.mins && !coded ? new Float32Array(Kb * N) : null;
   const u = new Uint8Array(K);
   for (let n = 0; n < N; n++) {
     for (let ib = 0; ib < K / QK; ib++) spec.decode(bytes, n * rowBytes + ib * typeSize, u, ib * QK, scales, n * Kb + ib * perBlock, minsRow, ib * perBlock);
@@ -287,8 +330,8 @@ export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: num
     N,
     K,
     main: { N, K, bits, blockSize: G, B, scales, zeroPoints },
-    mins: mins ? { blockSize: G, values: mins } : null,
+    mins: coded ? codedMins(spec, bytes, N, K, rowBytes, typeSize) : mins ? { kind: 'float', blockSize: G, values: mins } : null,
     perm: null,
-    kernel: ggmlNBitsKernel(type)!,
+    kernel: ggmlNBitsKernel(type, floatMins)!,
   };
 }

@@ -30,6 +30,8 @@ export interface HostModel {
   embedRows?: (tokens: ArrayLike<number>) => Promise<Float32Array>;
   /** which path each weight matrix runs on */
   weightPaths?: WeightPath[];
+  /** bytes of the session weight file (native path) */
+  weightBytes?: number;
   /** releases what the host holds outside memory (its weight file) */
   release?: () => Promise<void>;
 }

@@ -201,7 +201,7 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
 
 /** logits rows per head chunk: about 16M floats (64 MB) of logits at a time */
 export function headChunkRows(batch: number, vocab: number): number {
-  return Math.max(1, Math.floor((1 << 24) / (batch * vocab)));
+  return Math.max(1, Math.floor((1 << 22) / (batch * vocab)));
 }
 
 /** Largest divisor of `n` that is at most 512 (the inner length of the two-level exp sum). */

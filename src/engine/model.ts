@@ -42,6 +42,9 @@ export function staticActivations(ranges: ReadonlyMap<string, number>, bits: num
   };
 }
 
+/** weight bytes above which a native engine's sessions run without onnxruntime's arena and memory pattern */
+const LARGE_MODEL_BYTES = 64 << 20;
+
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
 
@@ -56,7 +59,11 @@ export class LlamaEngine {
     if (opts.native) {
       const n = typeof opts.native === 'object' ? opts.native : {};
       const host = await prepareNativeHost(weights, { ...n, weights: opts.weights, quantizeLmHead: opts.quantizeLmHead, onProgress: opts.onProgress, signal: opts.signal });
-      return new LlamaEngine(host, opts, true);
+      // large models: activations allocated as produced and returned when freed (no arena, no
+      // planned block), which keeps the peak near the weights (docs/engine.md, Memory)
+      const big = (host.weightBytes ?? 0) > LARGE_MODEL_BYTES;
+      const session = big ? { memoryArena: false, memoryPattern: false, ...opts.session } : opts.session;
+      return new LlamaEngine(host, { ...opts, session }, true);
     }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);
   }

@@ -25,7 +25,7 @@ import type { GgmlQuantized, IntQuantized } from '../quant/types.js';
 import { ggmlNBitsKernel, ggmlToNBits } from './ggml-nbits.js';
 import { checkModelTensors, expectedTensors, isLinearWeight, validateConfig, type HostModel, type StoredWeight, type WeightPath, type WeightPrecision } from './host.js';
 import { dequantizePackedInt, intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
-import { splitNBitsRows, type NBitsLinear } from './nbits.js';
+import { splitNBitsRows, splitOperandRows, type NBitsLinear } from './nbits.js';
 import { storeNBits, type NBitsConstants } from './nbits-graph.js';
 import { WeightFile } from './weight-file.js';
 
@@ -87,6 +87,20 @@ async function embeddingRows(src: TensorSource, c: ModelConfig): Promise<(tokens
 /** default largest float32 matrix (elements) an unpacked MatMulNBits part dequantizes per call: 16 MB */
 const UNPACKED_PART_FLOATS = 1 << 22;
 
+/**
+ * 2- and 8-bit kernels run unpacked at accuracy level 0 (onnxruntime dequantizes the whole matrix on
+ * every call): such weights, and the K-quants' 8-bit coded mins, are split into row parts whose
+ * float32 form is at most `maxFloats` elements.
+ */
+function boundUnpacked(l: NBitsLinear, maxFloats: number): NBitsLinear[] {
+  const parts = l.main.bits === 4 ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxFloats / l.K)));
+  return parts.map((p) => {
+    if (p.mins?.kind !== 'coded') return p;
+    const whole = p.mins.parts[0];
+    return { ...p, mins: { ...p.mins, parts: splitOperandRows(whole, Math.max(1, Math.floor(maxFloats / whole.K))) } };
+  });
+}
+
 interface Converted {
   weight: StoredWeight;
   path: WeightPath;
@@ -102,8 +116,7 @@ function transposed(w: Float32Array, N: number, K: number): Float32Array {
 async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number): Promise<Converted> {
   const [N, K] = shape;
   const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => {
-    // 2- and 8-bit run unpacked at accuracy level 0: bound the float32 matrix each call dequantizes
-    const parts = l.main.bits === 4 ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxUnpacked / K)));
+    const parts = boundUnpacked(l, maxUnpacked);
     const consts: NBitsConstants[] = [];
     for (let i = 0; i < parts.length; i++) consts.push(await storeNBits(file, parts[i], parts.length > 1 ? `${name}.part${i}` : name));
     return {
@@ -196,7 +209,7 @@ export async function prepareNativeHost(w: ModelWeights, opts: NativeOptions = {
     throw err;
   }
   if (!embedRows) throw new ConfigError('bad_config', 'model has no token embedding', { tensor: 'model.embed_tokens.weight' });
-  return { config: c, tensors, lowBit: new Map(), stored, embedRows, weightPaths: paths, release: () => file.remove() };
+  return { config: c, tensors, lowBit: new Map(), stored, embedRows, weightPaths: paths, weightBytes: file.size, release: () => file.remove() };
 }
 
 /** One line per (stored form, path, detail): "112 × Q4_K → MatMulNBits 4-bit g32 + mins". */

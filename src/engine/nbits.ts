@@ -37,13 +37,26 @@ export interface NBitsOperands {
   zeroPoints: Uint8Array | null;
 }
 
+/**
+ * The per-block mins of an NBitsLinear, W[n, k] = main[n, k] − min[n, ⌊k/Gm⌋]:
+ *   float: values [K/Gm, N] (transposed for the MatMul)
+ *   coded: the ggml K-quants' mins are 6-bit integers times a per-super-block dmin, so they are
+ *          themselves an 8-bit MatMulNBits over the block sums (0.625 instead of 1 bit per weight):
+ *          each super-block's `perSuper` sums are repeated to a block of 16 (the kernel's smallest),
+ *          codes m + 128 in the first `perSuper` columns and 128 (zero) in the repeats, scale dmin;
+ *          `parts` are row ranges (the kernel dequantizes them unpacked on every call)
+ */
+export type NBitsMins =
+  | { kind: 'float'; blockSize: number; values: Float32Array }
+  | { kind: 'coded'; blockSize: number; perSuper: number; parts: NBitsOperands[] };
+
 /** A linear weight W [N, K] on stored codes (see the file header). */
 export interface NBitsLinear {
   N: number;
   K: number;
   main: NBitsOperands;
-  /** W = main − mins per Gm-block; values stored transposed, [K/Gm, N] row-major */
-  mins: { blockSize: number; values: Float32Array } | null;
+  /** W = main − mins per Gm-block */
+  mins: NBitsMins | null;
   /** column k of main multiplies input feature perm[k] */
   perm: Int32Array | null;
   /** how the stored format maps onto the kernel, for reports ("4-bit g32 + mins") */
@@ -130,24 +143,50 @@ export function dequantizeNBitsOperands(o: NBitsOperands): Float32Array {
   return out;
 }
 
+/** The mins as a float matrix [K/Gm, N] (coded mins dequantized as the kernel does). */
+export function minsValues(l: NBitsLinear): Float32Array | null {
+  const m = l.mins;
+  if (!m) return null;
+  if (m.kind === 'float') return m.values;
+  const Kb = l.K / m.blockSize;
+  const out = new Float32Array(Kb * l.N);
+  let n0 = 0;
+  for (const p of m.parts) {
+    const d = dequantizeNBitsOperands(p); // [Np, Kb/perSuper·16]
+    for (let n = 0; n < p.N; n++) {
+      for (let b = 0; b < Kb; b++) out[b * l.N + n0 + n] = d[n * p.K + Math.floor(b / m.perSuper) * 16 + (b % m.perSuper)];
+    }
+    n0 += p.N;
+  }
+  return out;
+}
+
 /** W [N, K] in input-feature order: fround(main − min) per element, columns placed by perm. */
 export function dequantizeNBitsLinear(l: NBitsLinear): Float32Array {
   const main = dequantizeNBitsOperands(l.main);
+  const mins = minsValues(l);
+  const Gm = l.mins?.blockSize ?? 1;
   const { N, K } = l;
   const out = new Float32Array(N * K);
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       let w = main[n * K + k];
-      if (l.mins) w -= l.mins.values[Math.floor(k / l.mins.blockSize) * N + n];
+      if (mins) w -= mins[Math.floor(k / Gm) * N + n];
       out[n * K + (l.perm ? l.perm[k] : k)] = w;
     }
   }
   return out;
 }
 
+function operandBytes(o: NBitsOperands): number {
+  return o.B.byteLength + o.scales.byteLength + (o.zeroPoints?.byteLength ?? 0);
+}
+
 /** Bytes the linear keeps as constants (what the session holds for it). */
 export function nbitsLinearBytes(l: NBitsLinear): number {
-  return l.main.B.byteLength + l.main.scales.byteLength + (l.main.zeroPoints?.byteLength ?? 0) + (l.mins?.values.byteLength ?? 0) + (l.perm ? l.perm.length * 8 : 0);
+  const m = l.mins;
+  const mins = !m ? 0 : m.kind === 'float' ? m.values.byteLength : m.parts.reduce((a, p) => a + operandBytes(p), 0);
+  return operandBytes(l.main) + mins + (l.perm ? l.perm.length * 8 : 0);
 }
 
 /**
@@ -157,35 +196,44 @@ export function nbitsLinearBytes(l: NBitsLinear): number {
  */
 export function splitNBitsRows(l: NBitsLinear, rows: number): NBitsLinear[] {
   if (l.N <= rows) return [l];
-  const m = l.main;
-  const Kb = m.K / m.blockSize;
-  const blob = (m.blockSize * m.bits) / 8;
-  const zRow = Math.ceil((Kb * m.bits) / 8);
   const out: NBitsLinear[] = [];
   for (let n0 = 0; n0 < l.N; n0 += rows) {
     const n1 = Math.min(l.N, n0 + rows);
     const Np = n1 - n0;
-    let mins: NBitsLinear['mins'] = null;
-    if (l.mins) {
+    let mins: NBitsMins | null = null;
+    if (l.mins?.kind === 'float') {
       const Km = l.K / l.mins.blockSize;
       const v = new Float32Array(Km * Np);
       for (let j = 0; j < Km; j++) v.set(l.mins.values.subarray(j * l.N + n0, j * l.N + n1), j * Np);
-      mins = { blockSize: l.mins.blockSize, values: v };
+      mins = { kind: 'float', blockSize: l.mins.blockSize, values: v };
+    } else if (l.mins) {
+      const whole = l.mins.parts.length === 1 ? l.mins.parts[0] : null;
+      if (!whole) throw new ConfigError('unsupported', 'splitting a linear whose coded mins are already split');
+      mins = { ...l.mins, parts: [sliceOperandRows(whole, n0, n1)] };
     }
-    out.push({
-      N: Np,
-      K: l.K,
-      main: {
-        ...m,
-        N: Np,
-        B: m.B.slice(n0 * Kb * blob, n1 * Kb * blob),
-        scales: m.scales.slice(n0 * Kb, n1 * Kb),
-        zeroPoints: m.zeroPoints ? m.zeroPoints.slice(n0 * zRow, n1 * zRow) : null,
-      },
-      mins,
-      perm: l.perm,
-      kernel: l.kernel,
-    });
+    out.push({ N: Np, K: l.K, main: sliceOperandRows(l.main, n0, n1), mins, perm: l.perm, kernel: l.kernel });
   }
+  return out;
+}
+
+/** Rows [n0, n1) of packed operands. */
+export function sliceOperandRows(m: NBitsOperands, n0: number, n1: number): NBitsOperands {
+  const Kb = m.K / m.blockSize;
+  const blob = (m.blockSize * m.bits) / 8;
+  const zRow = Math.ceil((Kb * m.bits) / 8);
+  return {
+    ...m,
+    N: n1 - n0,
+    B: m.B.slice(n0 * Kb * blob, n1 * Kb * blob),
+    scales: m.scales.slice(n0 * Kb, n1 * Kb),
+    zeroPoints: m.zeroPoints ? m.zeroPoints.slice(n0 * zRow, n1 * zRow) : null,
+  };
+}
+
+/** Row ranges of at most `rows` rows of one operand set. */
+export function splitOperandRows(m: NBitsOperands, rows: number): NBitsOperands[] {
+  if (m.N <= rows) return [m];
+  const out: NBitsOperands[] = [];
+  for (let n0 = 0; n0 < m.N; n0 += rows) out.push(sliceOperandRows(m, n0, Math.min(m.N, n0 + rows)));
   return out;
 }

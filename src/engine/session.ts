@@ -25,6 +25,9 @@ export interface SessionOptions {
   externalDataThreshold?: number;
   /** onnxruntime's CPU memory arena (default on); off returns freed activations to the allocator */
   memoryArena?: boolean;
+  /** onnxruntime's memory pattern (default on: one block sized for the whole run's activations, planned
+   * ahead); off allocates each activation when it is produced, which lowers the peak */
+  memoryPattern?: boolean;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -120,6 +123,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   };
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
   if (opts.memoryArena === false) o.enableCpuMemArena = false;
+  if (opts.memoryPattern === false) o.enableMemPattern = false;
   return o;
 }
 

@@ -45,6 +45,9 @@ test('re-coded operands dequantize to our ggml codec bit for bit (seeded rows, e
     const ref = dequantizeGgml(t, bytes, N * K);
     const got = dequantizeNBitsLinear(ggmlToNBits(t, bytes, N, K)!);
     assert.equal(firstDiff(got, ref), -1, `${t}: first differing element`);
+    // the K-quants' mins as float32 instead of their 8-bit kernel: the same floats
+    const floatMins = dequantizeNBitsLinear(ggmlToNBits(t, bytes, N, K, undefined, true)!);
+    assert.equal(firstDiff(floatMins, ref), -1, `${t} (float mins): first differing element`);
   }
 });
 

@@ -79,8 +79,11 @@ test('KV-cache decoding on native Q4_K weights equals the full-sequence forward'
     const path = join(dir, 'q4k.gguf');
     await writeTypedGguf(randomWeights(c, 23), path, 'Q4_K', true);
     const m = await loadModel(path);
-    const e = await LlamaEngine.create(m, { native: true });
-    assert.ok(e.host.weightPaths!.every((p) => p.path === 'nbits'));
+    // a small unpacked bound splits the 8-bit coded mins into row parts too
+    const e = await LlamaEngine.create(m, { native: { maxUnpackedFloats: 2000 } });
+    assert.ok(e.host.weightPaths!.every((p) => p.path === 'nbits' && /8-bit mins/.test(p.detail)));
+    const st = e.host.stored!.get('model.layers.0.mlp.up_proj.weight')!;
+    assert.ok(st.kind === 'nbits' && st.parts[0].mins?.kind === 'coded' && st.parts[0].mins.parts.length > 1);
     const tokens = randomTokens(12, c.vocabSize, 24);
     const full = await e.forward(tokens);
     const dec = e.decoder(16);
