@@ -8,7 +8,7 @@
 // With SCALE_EVAL_8B=1 also a Llama-3.1-8B shape in pure Q4_K (bitscale only unless
 // SCALE_EVAL_8B_LLAMACPP=1; SCALE_EVAL_8B_WINDOWS windows, default 1): time and peak RSS.
 // Environment: BENCH_THREADS (2), SCALE_EVAL_WINDOWS (8), SCALE_EVAL_CTX (512), SCALE_EVAL_TYPES
-// (Q4_K,Q4_K_M), SCALE_EVAL_INT8=1 (also the int8-activation engine mode), SCALE_EVAL_DIR (where the
+// (Q4_K,Q4_K_M; 'none' runs only the 8B case), SCALE_EVAL_INT8=1 (also the int8-activation engine mode), SCALE_EVAL_DIR (where the
 // GGUFs go; default a temp dir), SCALE_EVAL_KEEP=1 (keep them for the next run; default: deleted).
 // Generated F16 files: 1B ≈ 2.5 GB, 8B ≈ 16 GB; the run checks free disk space first.
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ import { fmt } from './util.js';
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const WINDOWS = Number(process.env.SCALE_EVAL_WINDOWS ?? 8);
 const CTX = Number(process.env.SCALE_EVAL_CTX ?? 512);
-const TYPES = (process.env.SCALE_EVAL_TYPES ?? 'Q4_K,Q4_K_M').split(',');
+const TYPES = (process.env.SCALE_EVAL_TYPES ?? 'Q4_K,Q4_K_M').split(',').filter((t) => t && t !== 'none');
 const DIR = process.env.SCALE_EVAL_DIR ?? join(tmpdir(), 'bitscale-scale-eval');
 const KEEP = process.env.SCALE_EVAL_KEEP === '1';
 /** the RSS target's allowance for the runtime itself */
@@ -100,7 +100,7 @@ function report(label: string, gguf: string, e: ChildResult, l: ChildResult | nu
 export default async function (): Promise<void> {
   const made: string[] = [];
   try {
-    const m1 = await ensureModels('llama-3.2-1b', '1b', TYPES, 4);
+    const m1 = TYPES.length ? await ensureModels('llama-3.2-1b', '1b', TYPES, 4) : null;
     if (m1) {
       made.push(...m1.values());
       for (const [t, gguf] of m1) {
