@@ -199,7 +199,7 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   return b.build();
 }
 
-/** logits rows per head chunk: about 16M floats (64 MB) of logits at a time */
+/** logits rows per head chunk: about 4M floats (16 MB) of logits at a time */
 export function headChunkRows(batch: number, vocab: number): number {
   return Math.max(1, Math.floor((1 << 22) / (batch * vocab)));
 }
