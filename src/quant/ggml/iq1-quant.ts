@@ -172,7 +172,7 @@ function quantizeRowIq1S(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       shifts[g] = shift;
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) continue;
+    if (maxScale === 0) continue;
     const d = fr(maxScale / 15);
     putF16(out, ob, fr(d * 1.125));
     const id = fr(1 / d);
@@ -277,7 +277,7 @@ function quantizeRowIq1M(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       shifts[g] = bk;
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) continue;
+    if (maxScale === 0) continue;
     let d = fr(maxScale / 15);
     const id = fr(1 / d);
     const sc = new Uint16Array(4);

@@ -202,7 +202,7 @@ function quantizeRowIq2(v: Variant, x: Float32Array, out: Uint8Array, qw: Float3
       }
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) {
+    if (maxScale === 0) {
       if (v !== 's') out.fill(0, ob, ob + W);
       continue;
     }

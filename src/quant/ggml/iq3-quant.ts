@@ -180,7 +180,7 @@ function quantizeRowIq3(xs: boolean, x: Float32Array, out: Uint8Array, qw: Float
       }
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) {
+    if (maxScale === 0) {
       out.fill(0, ob, ob + W);
       continue;
     }

@@ -118,7 +118,7 @@ function quantizeIq4Super(
   }
   if (nb > 1) {
     const d = fr(-maxScale / 32);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     for (let ib = 0; ib < nb; ib++) {
       let l = nearestInt(fr(id * scales[ib]));
       l = Math.max(-32, Math.min(31, l));

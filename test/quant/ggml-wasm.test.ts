@@ -1,0 +1,97 @@
+// The WebAssembly ggml kernels (wasm/ggml, behind quantizeGgml) against the TypeScript reference
+// codecs: identical bytes for every kernel type, with and without an importance matrix, on
+// seeded Gaussian rows of several widths, on the adversarial rows (zero, constant, subnormal,
+// huge, ±FLT_MAX, one outlier, ties, …), across the loader's row chunks; the same NaN/Inf error
+// and index; F16/BF16 input equal to the decoded floats; and the switch back to TypeScript.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../src/core/rng.js';
+import { NumericError } from '../../src/core/errors.js';
+import { GGML_TYPES } from '../../src/core/dtype.js';
+import { encodeBf16Array, encodeF16Array, decodeBf16Array, decodeF16Array } from '../../src/numerics/float16.js';
+import { ggmlKernelTypes, hasGgmlKernel, quantizeGgml, quantizeGgmlReference, quantizeWithKernel, setGgmlKernelsEnabled } from '../../src/quant/ggml/index.js';
+import { adversarialImatrix, adversarialRows } from './adversarial-rows.js';
+
+const KERNELS = ggmlKernelTypes();
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+test('kernels cover the benchmark types, with importance matrices for the K-quants', () => {
+  const names = KERNELS.map((k) => `${k.type}${k.imatrix ? '+im' : ''}`);
+  for (const t of ['Q8_0+im', 'Q4_0', 'Q4_K+im', 'Q6_K+im', 'Q5_K+im']) assert.ok(names.includes(t), `${t} in ${names.join(' ')}`);
+  for (const k of KERNELS) assert.ok(hasGgmlKernel(k.type, false), k.type);
+});
+
+for (const { type, imatrix: kernelIm } of KERNELS) {
+  const qk = GGML_TYPES[type].blockSize;
+  test(`${type}: WebAssembly equals TypeScript on Gaussian and adversarial rows${kernelIm ? ' (with and without imatrix)' : ''}`, () => {
+    for (const useIm of kernelIm ? [false, true] : [false]) {
+      for (const [K, R, seed] of [[256, 30, 1], [512, 28, 2], [qk * 24, 9, 3]] as const) {
+        const rng = new Rng(seed);
+        const im = useIm ? adversarialImatrix(K, seed) : undefined;
+        const gauss = rng.fillNormal(new Float32Array(R * K), 0, 0.02);
+        for (const [what, x] of [['gauss', gauss], ['adversarial', adversarialRows(R, K, seed, seed)]] as const) {
+          const want = quantizeGgmlReference(type, x, R, K, im);
+          const got = quantizeGgml(type, x, R, K, im);
+          const at = firstDiff(got, want);
+          assert.equal(at, -1, `${what} K=${K}${useIm ? ' imatrix' : ''}: first differing byte ${at} (${got[at]} vs ${want[at]})`);
+        }
+      }
+    }
+  });
+}
+
+test('rows longer than a kernel chunk and many short rows chunk exactly; NaN/Inf errors name the same index', () => {
+  const rng = new Rng(4);
+  for (const [R, K] of [[3, 1 << 17], [700, 256]] as const) {
+    const x = rng.fillNormal(new Float32Array(R * K), 0, 1);
+    for (const type of ['Q8_0', 'Q4_K'] as const) assert.equal(firstDiff(quantizeGgml(type, x, R, K), quantizeGgmlReference(type, x, R, K)), -1, `${type} ${R}×${K}`);
+    for (const at of [5, R * K - 3, Math.floor((R * K) / 2) + 17]) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const y = x.slice();
+        y[at] = bad;
+        y[y.length - 1] = NaN;
+        for (const f of [quantizeGgml, quantizeGgmlReference]) {
+          assert.throws(() => f('Q6_K', y, R, K), (e: unknown) => e instanceof NumericError && e.code === 'non_finite' && e.context.index === Math.min(at, y.length - 1));
+        }
+      }
+    }
+  }
+});
+
+test('F16 and BF16 inputs quantize like their decoded float32 values', () => {
+  const rng = new Rng(9);
+  const R = 6;
+  const K = 512;
+  const x = adversarialRows(R, K, 9).map((v, i) => (i % 5 ? v : rng.normal()));
+  for (const [input, bits] of [
+    ['F16', encodeF16Array(x)],
+    ['BF16', encodeBf16Array(x)],
+  ] as const) {
+    // values past fp16's range became ±Inf: zero them (the kernels reject non-finite input)
+    const f = input === 'F16' ? decodeF16Array(bits) : decodeBf16Array(bits);
+    f.forEach((v, i) => (bits[i] = Number.isFinite(v) ? bits[i] : 0));
+    const clean = input === 'F16' ? decodeF16Array(bits) : decodeBf16Array(bits);
+    for (const type of ['Q8_0', 'Q4_K', 'Q6_K', 'Q4_0'] as const) {
+      const out = new Uint8Array((R * K / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize);
+      quantizeWithKernel(type, bits, input, R, K, undefined, out);
+      assert.equal(firstDiff(out, quantizeGgmlReference(type, clean, R, K)), -1, `${type} from ${input}`);
+    }
+  }
+});
+
+test('setGgmlKernelsEnabled(false) routes quantizeGgml to TypeScript', () => {
+  setGgmlKernelsEnabled(false);
+  try {
+    assert.equal(hasGgmlKernel('Q4_K', false), false);
+    const x = new Rng(2).fillNormal(new Float32Array(4 * 256), 0, 1);
+    assert.deepEqual(quantizeGgml('Q4_K', x, 4, 256), quantizeGgmlReference('Q4_K', x, 4, 256));
+  } finally {
+    setGgmlKernelsEnabled(true);
+  }
+  assert.equal(hasGgmlKernel('Q4_K', false), true);
+});

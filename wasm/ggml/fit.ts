@@ -1,0 +1,208 @@
+// Four-lane scale searches: ggml's make_qkx2/qkx3_quants and make_qx_quants run on four
+// independent groups at once, one group per f32x4 lane. Each lane performs exactly the scalar
+// sequence of src/quant/ggml/fit.ts (same sums in the same order, same comparisons), so the
+// result of every lane is bit-identical to the scalar routine on that group; data-dependent
+// branches become per-lane selects.
+// Layout ("transposed"): X, W, L hold n v128 values; lane g of entry i is value i of group g.
+// Legend: n = values per group (16 or 32), nmax = largest level.
+
+import { nearestInt4 } from './common';
+
+/** Transposes four groups of n floats (at p0..p3) into n lanes-of-4 vectors at dst. */
+export function transpose4(p0: usize, p1: usize, p2: usize, p3: usize, n: i32, dst: usize): void {
+  for (let i = 0; i < n; i += 4) {
+    const o = <usize>i << 2;
+    const a = v128.load(p0 + o);
+    const b = v128.load(p1 + o);
+    const c = v128.load(p2 + o);
+    const d = v128.load(p3 + o);
+    const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+    const t2 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+    const t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+    const q = dst + (<usize>i << 4);
+    v128.store(q, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+    v128.store(q, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
+    v128.store(q, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
+    v128.store(q, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+  }
+}
+
+/** Lane-wise a if mask else b. */
+// @ts-ignore: decorator
+@inline function sel(a: v128, b: v128, mask: v128): v128 {
+  return v128.bitselect(a, b, mask);
+}
+
+/** clamp(nearest_int(v), lo, hi) (ggml's bit trick, i32 lo/hi lanes) as f32 lanes. */
+// @ts-ignore: decorator
+@inline function roundClamp(v: v128, lo: v128, hi: v128): v128 {
+  return f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(nearestInt4(v), lo), hi));
+}
+
+/** Results of the last makeQkx4 call: per-lane scale and (negated, ≥ 0) min. */
+export let qkxScale: v128 = f32x4.splat(0);
+export let qkxMin: v128 = f32x4.splat(0);
+
+/**
+ * make_qkx2_quants / make_qkx3_quants on four groups (see fit.ts makeQkxQuants). X, W: n
+ * vectors each; L receives the levels as f32 lanes; Laux is scratch (n vectors). Results in
+ * qkxScale / qkxMin.
+ */
+export function makeQkx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: usize, rmin: f32, rdelta: f32, nstep: i32, useMad: bool): void {
+  const zero = f32x4.splat(0);
+  let min = v128.load(X);
+  let max = min;
+  let sumW = v128.load(W);
+  let sumX = f32x4.mul(sumW, min);
+  for (let i = 1; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(X + o);
+    min = sel(xi, min, f32x4.lt(xi, min));
+    max = sel(xi, max, f32x4.gt(xi, max));
+    const wi = v128.load(W + o);
+    sumW = f32x4.add(sumW, wi);
+    sumX = f32x4.add(sumX, f32x4.mul(wi, xi));
+  }
+  min = sel(zero, min, f32x4.gt(min, zero));
+  // lanes with max <= min return all-zero levels, scale 0, −min (decided now, applied at the end)
+  const dead = f32x4.le(max, min);
+  const deadMin = f32x4.neg(min);
+  const lo = i32x4.splat(0);
+  const hi = i32x4.splat(nmax);
+  const fnmax = f32x4.splat(<f32>nmax);
+  let iscale = f32x4.div(fnmax, f32x4.sub(max, min));
+  let scale = f32x4.div(f32x4.splat(1), iscale);
+  let bestErr = zero;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(X + o);
+    const l = roundClamp(f32x4.mul(iscale, f32x4.sub(xi, min)), lo, hi);
+    v128.store(L + o, l);
+    let diff = f32x4.sub(f32x4.add(f32x4.mul(scale, l), min), xi);
+    diff = useMad ? f32x4.abs(diff) : f32x4.mul(diff, diff);
+    bestErr = f32x4.add(bestErr, f32x4.mul(v128.load(W + o), diff));
+  }
+  if (nstep >= 1) {
+    for (let is = 0; is <= nstep; is++) {
+      const num: f32 = rmin + rdelta * <f32>is + <f32>nmax;
+      iscale = f32x4.div(f32x4.splat(num), f32x4.sub(max, min));
+      let sumL = zero;
+      let sumL2 = zero;
+      let sumXL = zero;
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        const xi = v128.load(X + o);
+        const l = roundClamp(f32x4.mul(iscale, f32x4.sub(xi, min)), lo, hi);
+        v128.store(Laux + o, l);
+        const wl = f32x4.mul(v128.load(W + o), l);
+        sumL = f32x4.add(sumL, wl);
+        sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+        sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
+      }
+      const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
+      const live = f32x4.gt(D, zero);
+      if (!v128.any_true(live)) continue;
+      let thisScale = f32x4.div(f32x4.sub(f32x4.mul(sumW, sumXL), f32x4.mul(sumX, sumL)), D);
+      let thisMin = f32x4.div(f32x4.sub(f32x4.mul(sumL2, sumX), f32x4.mul(sumL, sumXL)), D);
+      const pos = f32x4.gt(thisMin, zero);
+      thisMin = sel(zero, thisMin, pos);
+      thisScale = sel(f32x4.div(sumXL, sumL2), thisScale, pos);
+      let err = zero;
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        let diff = f32x4.sub(f32x4.add(f32x4.mul(thisScale, v128.load(Laux + o)), thisMin), v128.load(X + o));
+        diff = useMad ? f32x4.abs(diff) : f32x4.mul(diff, diff);
+        err = f32x4.add(err, f32x4.mul(v128.load(W + o), diff));
+      }
+      const better = v128.and(live, f32x4.lt(err, bestErr));
+      if (!v128.any_true(better)) continue;
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        v128.store(L + o, sel(v128.load(Laux + o), v128.load(L + o), better));
+      }
+      bestErr = sel(err, bestErr, better);
+      scale = sel(thisScale, scale, better);
+      min = sel(thisMin, min, better);
+    }
+  }
+  if (v128.any_true(dead)) {
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      v128.store(L + o, sel(zero, v128.load(L + o), dead));
+    }
+  }
+  qkxScale = sel(zero, scale, dead);
+  qkxMin = sel(deadMin, f32x4.neg(min), dead);
+}
+
+/**
+ * make_qx_quants with rmse_type 1 on four groups (see fit.ts makeQxQuants): weights W (n
+ * vectors; pass W = 0 for x² weights), levels l + nmax written to L as f32 lanes; Laux scratch.
+ * Returns the per-lane scale.
+ */
+export function makeQx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: usize): v128 {
+  const zero = f32x4.splat(0);
+  let amax = zero;
+  let max = zero;
+  for (let i = 0; i < n; i++) {
+    const xi = v128.load(X + (<usize>i << 4));
+    const ax = f32x4.abs(xi);
+    const gt = f32x4.gt(ax, amax);
+    amax = sel(ax, amax, gt);
+    max = sel(xi, max, gt);
+  }
+  const dead = f32x4.lt(f32x4.abs(max), f32x4.splat(GROUP_EPS));
+  const lo = i32x4.splat(-nmax);
+  const hi = i32x4.splat(nmax - 1);
+  const off = f32x4.splat(<f32>nmax);
+  let iscale = f32x4.div(f32x4.splat(<f32>-nmax), max);
+  let sumlx = zero;
+  let suml2 = zero;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(X + o);
+    const l = roundClamp(f32x4.mul(iscale, xi), lo, hi);
+    v128.store(L + o, f32x4.add(l, off));
+    const w = W ? v128.load(W + o) : f32x4.mul(xi, xi);
+    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+  }
+  let scale = sel(f32x4.div(sumlx, suml2), zero, f32x4.ne(suml2, zero));
+  let best = f32x4.mul(scale, sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is == 0) continue;
+    const num: f32 = -(<f32>nmax + <f32>0.1 * <f32>is);
+    iscale = f32x4.div(f32x4.splat(num), max);
+    sumlx = zero;
+    suml2 = zero;
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      const xi = v128.load(X + o);
+      const l = roundClamp(f32x4.mul(iscale, xi), lo, hi);
+      v128.store(Laux + o, l);
+      const w = W ? v128.load(W + o) : f32x4.mul(xi, xi);
+      sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
+      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+    }
+    const better = v128.and(f32x4.gt(suml2, zero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
+    if (!v128.any_true(better)) continue;
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      v128.store(L + o, sel(f32x4.add(v128.load(Laux + o), off), v128.load(L + o), better));
+    }
+    scale = sel(f32x4.div(sumlx, suml2), scale, better);
+    best = sel(f32x4.mul(scale, sumlx), best, better);
+  }
+  if (v128.any_true(dead)) {
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      v128.store(L + o, sel(zero, v128.load(L + o), dead));
+    }
+    scale = sel(zero, scale, dead);
+  }
+  return scale;
+}
+
+// @ts-ignore: decorator
+@inline const GROUP_EPS: f32 = 1e-15;

@@ -1,0 +1,32 @@
+// Entry of the ggml kernel module (built by scripts/build-wasm.mjs into
+// src/quant/ggml/wasm/kernels.gen.ts). Calling convention: the host places row-major f32 rows at
+// `x`, optional per-column importance weights at `qw` (0 = none), and reserves the output bytes
+// at `out`; all addresses are byte offsets into this module's memory, above heapBase().
+
+import { quantizeQ8_0, quantizeQx_0, quantizeQx_1 } from './legacy';
+import { quantizeK45, quantizeQ6_K } from './kquants';
+
+export { firstNonFinite } from './common';
+
+/** First byte the host may use (16-aligned, past the kernels' static scratch). */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~(<usize>15);
+}
+
+/** Quantizes nRows × nPerRow values of ggml type `t` (see TYPE_IDS in the host loader). */
+export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32, qw: usize): void {
+  const nb32 = (nRows * nPerRow) >> 5;
+  switch (t) {
+    case 0: quantizeQ8_0(x, out, nb32); break;
+    case 1: quantizeQx_0(4, x, out, nb32); break;
+    case 2: quantizeQx_0(5, x, out, nb32); break;
+    case 3: quantizeQx_1(4, x, out, nb32); break;
+    case 4: quantizeQx_1(5, x, out, nb32); break;
+    case 5: quantizeK45(15, x, out, nRows, nPerRow, qw); break;
+    case 6: quantizeK45(31, x, out, nRows, nPerRow, qw); break;
+    case 7: quantizeQ6_K(x, out, nRows, nPerRow, qw); break;
+    default: unreachable();
+  }
+}
+
+export { convertF16, convertBf16 } from './convert';
