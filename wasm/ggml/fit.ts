@@ -6,7 +6,7 @@
 // Layout ("transposed"): X, W, L hold n v128 values; lane g of entry i is value i of group g.
 // Legend: n = values per group (16 or 32), nmax = largest level.
 
-import { nearestInt4 } from './common';
+import { nearestInt, nearestInt4 } from './common';
 
 /** Transposes four groups of n floats (at p0..p3) into n lanes-of-4 vectors at dst. */
 export function transpose4(p0: usize, p1: usize, p2: usize, p3: usize, n: i32, dst: usize): void {
@@ -206,3 +206,120 @@ export function makeQx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: u
 
 // @ts-ignore: decorator
 @inline const GROUP_EPS: f32 = 1e-15;
+
+/**
+ * make_q3_quants on four groups (see fit.ts makeQ3Quants): x²-weighted levels with up to five
+ * coordinate-descent passes. A pass that changes nothing in a lane leaves that lane's state as
+ * it was, so later passes change nothing there either: running passes until no lane changes is
+ * the scalar loop with its early break. L receives l + nmax (0 for an all-zero group) as f32.
+ */
+export function makeQ3x4(n: i32, nmax: i32, X: usize, L: usize): v128 {
+  const zero = f32x4.splat(0);
+  let amax = zero;
+  let max = zero;
+  for (let i = 0; i < n; i++) {
+    const xi = v128.load(X + (<usize>i << 4));
+    const ax = f32x4.abs(xi);
+    const gt = f32x4.gt(ax, amax);
+    amax = sel(ax, amax, gt);
+    max = sel(xi, max, gt);
+  }
+  const dead = f32x4.lt(f32x4.abs(max), f32x4.splat(GROUP_EPS));
+  const lo = i32x4.splat(-nmax);
+  const hi = i32x4.splat(nmax - 1);
+  const iscale = f32x4.div(f32x4.splat(<f32>-nmax), max);
+  let sumlx = zero;
+  let suml2 = zero;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    const xi = v128.load(X + o);
+    const l = roundClamp(f32x4.mul(iscale, xi), lo, hi);
+    v128.store(L + o, l);
+    const w = f32x4.mul(xi, xi);
+    sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
+    suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = v128.splat<i32>(0);
+    for (let i = 0; i < n; i++) {
+      const o = <usize>i << 4;
+      const xi = v128.load(X + o);
+      const li = v128.load(L + o);
+      const w = f32x4.mul(xi, xi);
+      const wx = f32x4.mul(w, xi);
+      const slx = f32x4.sub(sumlx, f32x4.mul(wx, li));
+      const sl2 = f32x4.sub(suml2, f32x4.mul(f32x4.mul(w, li), li));
+      const nl = roundClamp(f32x4.div(f32x4.mul(xi, sl2), slx), lo, hi);
+      const slxN = f32x4.add(slx, f32x4.mul(wx, nl));
+      const sl2N = f32x4.add(sl2, f32x4.mul(f32x4.mul(w, nl), nl));
+      const better = f32x4.gt(f32x4.mul(f32x4.mul(slxN, slxN), suml2), f32x4.mul(f32x4.mul(sumlx, sumlx), sl2N));
+      const accept = v128.and(v128.and(f32x4.gt(slx, zero), f32x4.ne(nl, li)), v128.and(f32x4.gt(sl2N, zero), better));
+      v128.store(L + o, sel(nl, li, accept));
+      sumlx = sel(slxN, sumlx, accept);
+      suml2 = sel(sl2N, suml2, accept);
+      changed = v128.or(changed, accept);
+    }
+    if (!v128.any_true(changed)) break;
+  }
+  const off = f32x4.splat(<f32>nmax);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 4;
+    v128.store(L + o, sel(zero, f32x4.add(v128.load(L + o), off), dead));
+  }
+  return sel(zero, sel(f32x4.div(sumlx, suml2), zero, f32x4.gt(suml2, zero)), dead);
+}
+
+/**
+ * make_qx_quants with rmse_type 1 and weights, one group (scalar; fit.ts makeQxQuants): n f32
+ * at xp, weights at wp, levels l + nmax (u8) at Lp. Returns the scale.
+ */
+export function makeQx1(n: i32, nmax: i32, xp: usize, wp: usize, Lp: usize): f32 {
+  let amax: f32 = 0;
+  let mx: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = load<f32>(xp + (<usize>i << 2));
+    if (abs(v) > amax) {
+      amax = abs(v);
+      mx = v;
+    }
+  }
+  if (abs(mx) < GROUP_EPS) {
+    for (let i = 0; i < n; i++) store<u8>(Lp + i, 0);
+    return 0;
+  }
+  let iscale: f32 = <f32>-nmax / mx;
+  let sumlx: f32 = 0;
+  let suml2: f32 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = load<f32>(xp + (<usize>i << 2));
+    const l = max(-nmax, min(nmax - 1, nearestInt(iscale * xi)));
+    store<u8>(Lp + i, <u8>(l + nmax));
+    const w = load<f32>(wp + (<usize>i << 2));
+    sumlx += w * xi * <f32>l;
+    suml2 += w * <f32>l * <f32>l;
+  }
+  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
+  let best: f32 = scale * sumlx;
+  for (let is = -9; is <= 9; is++) {
+    if (is == 0) continue;
+    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / mx;
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = load<f32>(xp + (<usize>i << 2));
+      const l = <f32>max(-nmax, min(nmax - 1, nearestInt(iscale * xi)));
+      const w = load<f32>(wp + (<usize>i << 2));
+      sumlx += w * xi * l;
+      suml2 += w * l * l;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (let i = 0; i < n; i++) {
+        const l = max(-nmax, min(nmax - 1, nearestInt(iscale * load<f32>(xp + (<usize>i << 2)))));
+        store<u8>(Lp + i, <u8>(l + nmax));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}

@@ -5,6 +5,7 @@
 
 import { quantizeQ8_0, quantizeQx_0, quantizeQx_1 } from './legacy';
 import { quantizeK45, quantizeQ6_K } from './kquants';
+import { quantizeQ2_K, quantizeQ3_K } from './kquants-23';
 
 export { firstNonFinite } from './common';
 
@@ -25,6 +26,8 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
     case 5: quantizeK45(15, x, out, nRows, nPerRow, qw); break;
     case 6: quantizeK45(31, x, out, nRows, nPerRow, qw); break;
     case 7: quantizeQ6_K(x, out, nRows, nPerRow, qw); break;
+    case 8: quantizeQ2_K(x, out, nRows, nPerRow, qw); break;
+    case 9: quantizeQ3_K(x, out, nRows, nPerRow, qw); break;
     default: unreachable();
   }
 }

@@ -7,33 +7,17 @@
 
 import { f16Round, nearestInt, nearestInt4, putF16, GROUP_MAX_EPS } from './common';
 import { makeQkx4, makeQx4, qkxMin, qkxScale, transpose4 } from './fit';
-
-const X = memory.data(2048, 16); // transposed values (up to 4 quads × 16 or 2 quads × 32 vectors)
-const Wt = memory.data(2048, 16); // transposed weights
-const Lt = memory.data(2048, 16); // transposed search levels (f32 lanes)
-const Laux = memory.data(512, 16);
-const SCALES = memory.data(64, 16); // f32[16]
-const MINS = memory.data(64, 16); // f32[16]
-const SW = memory.data(64, 16); // f32[16] group weight sums
-const SC = memory.data(16, 16); // u8[16] integer sub-scales
-const MN = memory.data(16, 16); // u8[16] integer mins
-const LB = memory.data(256, 16); // u8[256] codes
-const WROW = memory.data(1024, 16); // f32[256] per-value weights (imatrix paths)
-
-// @ts-ignore: decorator
-@inline function f32At(p: usize, i: i32): f32 {
-  return load<f32>(p + (<usize>i << 2));
-}
+import { LB, Laux, Lt, MINS, MN, SC, SCALES, SW, WROW, Wt, X, f32At } from './scratch';
 
 /** Level of value i of group g from a transposed search (groups of n; 4 groups per quad). */
 // @ts-ignore: decorator
-@inline function searchLevel(n: i32, g: i32, i: i32): u8 {
+@inline export function searchLevel(n: i32, g: i32, i: i32): u8 {
   const q = g >> 2;
   return <u8><i32>load<f32>(Lt + <usize>(q * n + i) * 16 + (<usize>(g & 3) << 2));
 }
 
 /** make_qp_quants (fit.ts makeQpQuants) on f32[n] at xp with weights qwp → levels at Lp; returns the scale. */
-function makeQp(n: i32, nmax: i32, xp: usize, Lp: usize, qwp: usize): f32 {
+export function makeQp(n: i32, nmax: i32, xp: usize, Lp: usize, qwp: usize): f32 {
   let mx: f32 = 0;
   for (let i = 0; i < n; i++) mx = max(mx, f32At(xp, i));
   if (mx < GROUP_MAX_EPS) {
@@ -103,14 +87,14 @@ function makeQp(n: i32, nmax: i32, xp: usize, Lp: usize, qwp: usize): f32 {
 // ---- Q4_K / Q5_K -------------------------------------------------------------------------
 
 /** Per-value weights qw·√(σ² + x²) for a super-block (K-quant imatrix rule) into WROW. */
-function imatrixWeights(x: usize, qw: usize, sigma2: f32): void {
+export function imatrixWeights(x: usize, qw: usize, sigma2: f32): void {
   for (let l = 0; l < 256; l++) {
     const v = f32At(x, l);
     store<f32>(WROW + (<usize>l << 2), f32At(qw, l) * Mathf.sqrt(sigma2 + v * v));
   }
 }
 
-function sumSquares(x: usize, n: i32): f32 {
+export function sumSquares(x: usize, n: i32): f32 {
   let s: f32 = 0;
   for (let l = 0; l < n; l++) {
     const v = f32At(x, l);
@@ -214,7 +198,7 @@ function k45Block(nmax: i32, x: usize, qw: usize, o: usize): void {
 }
 
 // @ts-ignore: decorator
-@inline function codes4(v: v128, vdm: v128, vd: v128, lo: v128, hi: v128): v128 {
+@inline export function codes4(v: v128, vdm: v128, vd: v128, lo: v128, hi: v128): v128 {
   return i32x4.min_s(i32x4.max_s(nearestInt4(f32x4.div(f32x4.add(v, vdm), vd)), lo), hi);
 }
 

@@ -35,6 +35,8 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   Q4_K: { id: 5, imatrix: true },
   Q5_K: { id: 6, imatrix: true },
   Q6_K: { id: 7, imatrix: true },
+  Q2_K: { id: 8, imatrix: true },
+  Q3_K: { id: 9, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
