@@ -6,7 +6,8 @@
 // llamacpp-quantize.ts; pure, nthread 1 and 2, token embedding kept F16 as bitscale keeps it) on
 // the same file. Runs alternate between the two tools; figures are medians. Reports the speed ratio
 // (llama.cpp seconds ÷ bitscale seconds: ≥ 1 means bitscale is at least as fast), bitscale's 1→2
-// thread speed-up, peak RSS, and whether the tensor data of the two files is identical.
+// thread speed-up, the CPU seconds of each (user + system, all threads), peak RSS, and whether the
+// tensor data of the two files is identical.
 // Usage: npm run bench scale. Environment (all optional):
 //   BITSCALE_SCALE_SHAPE=llama-3.2-1b|llama-3.1-8b   BITSCALE_SCALE_LAYERS=N (fewer layers)
 //   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
@@ -44,6 +45,8 @@ const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',')
 
 interface Run {
   seconds: number;
+  /** CPU seconds (user + system) of every thread: less sensitive than wall time to a loaded machine */
+  cpu: number | null;
   rssMb: number | null;
 }
 
@@ -54,7 +57,7 @@ function runBitscale(model: string, out: string, scheme: string, threads: number
   const cli = resolve('dist/cli/main.js');
   const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet'];
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M', process.execPath, ...args]] : [process.execPath, args];
+  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
   return new Promise((res, rej) => {
     const t0 = performance.now();
     const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -64,17 +67,19 @@ function runBitscale(model: string, out: string, scheme: string, threads: number
     p.on('exit', (code) => {
       const seconds = (performance.now() - t0) / 1000;
       if (code !== 0) return rej(new Error(`bitscale quantize ${scheme} --threads ${threads} exited ${code}\n${err}`));
-      const m = /BITSCALE_RSS_KB=(\d+)/.exec(err);
-      res({ seconds, rssMb: m ? Number(m[1]) / 1024 : null });
+      const m = /BITSCALE_RSS_KB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(err);
+      res({ seconds, cpu: m ? Number(m[2]) + Number(m[3]) : null, rssMb: m ? Number(m[1]) / 1024 : null });
     });
   });
 }
 
 async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
   rmSync(out, { force: true });
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads, ...(c.pure ? { tokenEmbeddingType: 'F16' as const } : {}) });
-  return { seconds: (performance.now() - t0) / 1000, rssMb: null };
+  const c1 = process.cpuUsage(c0); // this process: llama.cpp's threads (and an idle event loop)
+  return { seconds: (performance.now() - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, rssMb: null };
 }
 
 /** Tensor data of two GGUF files: same names, types and bytes? (metadata may differ) */
@@ -151,9 +156,11 @@ export default async function (): Promise<void> {
         const ls = peer ? median(l.map((x) => x.seconds)) : NaN;
         secs.set(t, bs);
         const rss = b.map((x) => x.rssMb).filter((x): x is number => x !== null);
+        const cpuB = b.every((x) => x.cpu !== null) ? median(b.map((x) => x.cpu!)) : NaN;
+        const cpuL = peer ? median(l.map((x) => x.cpu!)) : NaN;
         const same = peer ? await sameTensors(outB, outL) : '–';
         const up = t !== threads[0] && secs.has(threads[0]) ? `${fmt(secs.get(threads[0])! / bs, 2)}×` : '';
-        rows.push([c.name, String(t), fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
+        rows.push([c.name, String(t), fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${peer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
         console.log(`  ${rows[rows.length - 1].join(' | ')}`);
       }
     }
@@ -163,8 +170,8 @@ export default async function (): Promise<void> {
     rmSync(outL, { force: true });
     if (env.BITSCALE_SCALE_KEEP === '0') rmSync(model, { force: true });
   }
-  console.log('\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | bitscale 1→2 threads | bitscale peak RSS MB | tensor data identical |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | bitscale 1→2 threads | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at the end`);
 }

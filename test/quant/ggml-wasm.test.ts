@@ -22,7 +22,7 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 
 test('kernels cover the benchmark types, with importance matrices for the K-quants', () => {
   const names = KERNELS.map((k) => `${k.type}${k.imatrix ? '+im' : ''}`);
-  for (const t of ['Q8_0+im', 'Q4_0', 'Q4_K+im', 'Q6_K+im', 'Q5_K+im']) assert.ok(names.includes(t), `${t} in ${names.join(' ')}`);
+  for (const t of ['Q8_0+im', 'Q4_0+im', 'Q4_K+im', 'Q6_K+im', 'Q5_K+im', 'Q2_K+im', 'Q3_K+im', 'IQ4_XS+im']) assert.ok(names.includes(t), `${t} in ${names.join(' ')}`);
   for (const k of KERNELS) assert.ok(hasGgmlKernel(k.type, false), k.type);
 });
 

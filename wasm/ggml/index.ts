@@ -6,6 +6,8 @@
 import { quantizeQ8_0, quantizeQx_0, quantizeQx_1 } from './legacy';
 import { quantizeK45, quantizeQ6_K } from './kquants';
 import { quantizeQ2_K, quantizeQ3_K } from './kquants-23';
+import { quantizeIq4Nl, quantizeIq4Xs } from './iq4';
+import { quantizeLegacyIm } from './legacy-im';
 
 export { firstNonFinite } from './common';
 
@@ -19,15 +21,17 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
   const nb32 = (nRows * nPerRow) >> 5;
   switch (t) {
     case 0: quantizeQ8_0(x, out, nb32); break;
-    case 1: quantizeQx_0(4, x, out, nb32); break;
-    case 2: quantizeQx_0(5, x, out, nb32); break;
-    case 3: quantizeQx_1(4, x, out, nb32); break;
-    case 4: quantizeQx_1(5, x, out, nb32); break;
+    case 1: if (qw) quantizeLegacyIm(0, 4, x, out, nRows, nPerRow, qw); else quantizeQx_0(4, x, out, nb32); break;
+    case 2: if (qw) quantizeLegacyIm(0, 5, x, out, nRows, nPerRow, qw); else quantizeQx_0(5, x, out, nb32); break;
+    case 3: if (qw) quantizeLegacyIm(1, 4, x, out, nRows, nPerRow, qw); else quantizeQx_1(4, x, out, nb32); break;
+    case 4: if (qw) quantizeLegacyIm(1, 5, x, out, nRows, nPerRow, qw); else quantizeQx_1(5, x, out, nb32); break;
     case 5: quantizeK45(15, x, out, nRows, nPerRow, qw); break;
     case 6: quantizeK45(31, x, out, nRows, nPerRow, qw); break;
     case 7: quantizeQ6_K(x, out, nRows, nPerRow, qw); break;
     case 8: quantizeQ2_K(x, out, nRows, nPerRow, qw); break;
     case 9: quantizeQ3_K(x, out, nRows, nPerRow, qw); break;
+    case 10: quantizeIq4Nl(x, out, nRows, nPerRow, qw); break;
+    case 11: quantizeIq4Xs(x, out, nRows, nPerRow, qw); break;
     default: unreachable();
   }
 }

@@ -28,15 +28,17 @@ interface Exports {
  */
 const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> = {
   Q8_0: { id: 0, imatrix: true },
-  Q4_0: { id: 1, imatrix: false },
-  Q5_0: { id: 2, imatrix: false },
-  Q4_1: { id: 3, imatrix: false },
-  Q5_1: { id: 4, imatrix: false },
+  Q4_0: { id: 1, imatrix: true },
+  Q5_0: { id: 2, imatrix: true },
+  Q4_1: { id: 3, imatrix: true },
+  Q5_1: { id: 4, imatrix: true },
   Q4_K: { id: 5, imatrix: true },
   Q5_K: { id: 6, imatrix: true },
   Q6_K: { id: 7, imatrix: true },
   Q2_K: { id: 8, imatrix: true },
   Q3_K: { id: 9, imatrix: true },
+  IQ4_NL: { id: 10, imatrix: true },
+  IQ4_XS: { id: 11, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
