@@ -95,3 +95,20 @@ test('setGgmlKernelsEnabled(false) routes quantizeGgml to TypeScript', () => {
   }
   assert.equal(hasGgmlKernel('Q4_K', false), true);
 });
+
+test('MXFP4: block maxima just below and above powers of two pick the same exponent (log2f rounding)', () => {
+  // floorf(log2f(amax)) rounds up to k when amax is within a few ulps below 2^k
+  const K = 32;
+  const rows: number[] = [];
+  for (let k = -30; k <= 30; k++) {
+    for (let j = -40; j <= 40; j++) {
+      const a = Math.fround(2 ** k * (1 + j * 2 ** -24));
+      for (let i = 0; i < K; i++) rows.push(i === 7 ? a : Math.fround(a * ((i % 13) / 17)));
+    }
+  }
+  const x = Float32Array.from(rows);
+  const R = x.length / K;
+  const got = quantizeGgml('MXFP4', x, R, K);
+  const want = quantizeGgmlReference('MXFP4', x, R, K);
+  assert.equal(firstDiff(got, want), -1);
+});

@@ -8,6 +8,7 @@ import { quantizeK45, quantizeQ6_K } from './kquants';
 import { quantizeQ2_K, quantizeQ3_K } from './kquants-23';
 import { quantizeIq4Nl, quantizeIq4Xs } from './iq4';
 import { quantizeLegacyIm } from './legacy-im';
+import { quantizeMxfp4, quantizeNvfp4, quantizeQ1_0, quantizeQ2_0, quantizeTq1_0, quantizeTq2_0 } from './ternary-fp4';
 
 export { firstNonFinite } from './common';
 
@@ -32,6 +33,12 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
     case 9: quantizeQ3_K(x, out, nRows, nPerRow, qw); break;
     case 10: quantizeIq4Nl(x, out, nRows, nPerRow, qw); break;
     case 11: quantizeIq4Xs(x, out, nRows, nPerRow, qw); break;
+    case 12: quantizeTq1_0(x, out, (nRows * nPerRow) >> 8); break;
+    case 13: quantizeTq2_0(x, out, (nRows * nPerRow) >> 8); break;
+    case 14: quantizeQ1_0(x, out, (nRows * nPerRow) >> 7); break;
+    case 15: quantizeQ2_0(x, out, (nRows * nPerRow) >> 6); break;
+    case 16: quantizeMxfp4(x, out, nb32); break;
+    case 17: quantizeNvfp4(x, out, (nRows * nPerRow) >> 6); break;
     default: unreachable();
   }
 }

@@ -39,6 +39,13 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   Q3_K: { id: 9, imatrix: true },
   IQ4_NL: { id: 10, imatrix: true },
   IQ4_XS: { id: 11, imatrix: true },
+  // these ignore the importance matrix (as ggml does)
+  TQ1_0: { id: 12, imatrix: true },
+  TQ2_0: { id: 13, imatrix: true },
+  Q1_0: { id: 14, imatrix: true },
+  Q2_0: { id: 15, imatrix: true },
+  MXFP4: { id: 16, imatrix: true },
+  NVFP4: { id: 17, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
