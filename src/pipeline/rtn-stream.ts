@@ -121,6 +121,8 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   };
 
   const passThrough = (src: TensorSource): Job => {
+    // a float matrix written as F16 from F32/BF16: converted on the workers like a quantized tensor
+    if (src.shape.length === 2 && defaultType(src) === 'F16' && src.dtype !== 'F16' && KERNEL_INPUTS[src.dtype]) return quantized(src, { type: 'F16' });
     // stored as the output type already: read now (in overlap), written unchanged; else saveModel converts it
     const same = src.dtype === defaultType(src);
     return { promise: same ? src.read() : Promise.resolve(null), bytes: same ? src.byteLength : 0, release: () => {} };

@@ -1,7 +1,8 @@
 // Streaming RTN to GGUF (src/pipeline/rtn-stream.ts): the file written with 1 or 3 worker threads,
 // with the stages overlapped or one tensor at a time, is the same byte for byte, and each
 // quantized tensor equals the TypeScript reference codec on the decoded input (F16, BF16 and F32
-// checkpoints; with an importance matrix; a K-quant fallback row width). A NaN names its tensor
+// checkpoints; with an importance matrix; a K-quant fallback row width; the embedding converted
+// to F16). A NaN names its tensor
 // and leaves no output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { openGgufFile } from '../../src/formats/io/index.js';
 import { hfToGguf } from '../../src/model/names.js';
 import { loadModel } from '../../src/model/load.js';
 import { quantizeGgmlReference } from '../../src/quant/ggml/index.js';
+import { encodeF16Array } from '../../src/numerics/float16.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { writeRtnGguf, type RtnTensorPlan } from '../../src/pipeline/rtn-stream.js';
 import { shapeConfig, writeGeneratedGguf } from '../../bench/gen-llama.js';
@@ -62,6 +64,11 @@ test('streaming RTN: 1 and 3 threads, overlapped or not, give the same file; ten
             n++;
           }
           assert.equal(n, 14);
+          // the embedding is written as F16 (converted on the workers from F32/BF16)
+          const emb = got.get('token_embd.weight')!;
+          const e16 = encodeF16Array(await w.tensors.get('model.embed_tokens.weight')!.readF32());
+          assert.equal(emb.type, 'F16');
+          assert.ok(Buffer.from(emb.bytes).equals(Buffer.from(e16.buffer, e16.byteOffset, e16.byteLength)), `${dtype} embedding as F16`);
           if (scheme === 'q4_k') assert.equal(got.get('blk.0.ffn_down.weight')!.type, 'Q5_0', 'llama.cpp falls back to Q5_0 when K is not a multiple of 256');
         } finally {
           await w.close();

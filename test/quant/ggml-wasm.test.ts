@@ -112,3 +112,24 @@ test('MXFP4: block maxima just below and above powers of two pick the same expon
   const want = quantizeGgmlReference('MXFP4', x, R, K);
   assert.equal(firstDiff(got, want), -1);
 });
+
+test('F16/BF16 encoding: every fp16 value, its neighbours and the midpoints between them round as the reference', () => {
+  const f16ToF32 = (h: number): number => decodeF16Array(Uint16Array.of(h))[0];
+  const vals: number[] = [];
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let h = 0; h < 0x7c00; h++) {
+    const a = f16ToF32(h);
+    const b = f16ToF32(h + 1);
+    f[0] = a;
+    const bits = u[0];
+    for (const d of [-1, 0, 1]) {
+      u[0] = bits + d;
+      if (Number.isFinite(f[0])) vals.push(f[0], -f[0]);
+    }
+    if (Number.isFinite(b)) vals.push(Math.fround((a + b) / 2), -Math.fround((a + b) / 2));
+  }
+  vals.push(65519.99, 65520, 65535, 65536, 1e6, 3.4e38, 2 ** -25, 2 ** -26, 1e-45);
+  const x = Float32Array.from(vals.slice(0, Math.floor(vals.length / 8) * 8));
+  for (const type of ['F16', 'BF16'] as const) assert.equal(firstDiff(quantizeGgml(type, x, 1, x.length), quantizeGgmlReference(type, x, 1, x.length)), -1, type);
+});

@@ -39,8 +39,11 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
     case 15: quantizeQ2_0(x, out, (nRows * nPerRow) >> 6); break;
     case 16: quantizeMxfp4(x, out, nb32); break;
     case 17: quantizeNvfp4(x, out, (nRows * nPerRow) >> 6); break;
+    case 18: encodeF16(x, out, nRows * nPerRow); break;
+    case 19: encodeBf16(x, out, nRows * nPerRow); break;
     default: unreachable();
   }
 }
 
 export { convertF16, convertBf16 } from './convert';
+import { encodeBf16, encodeF16 } from './convert';

@@ -46,6 +46,8 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   Q2_0: { id: 15, imatrix: true },
   MXFP4: { id: 16, imatrix: true },
   NVFP4: { id: 17, imatrix: true },
+  F16: { id: 18, imatrix: true },
+  BF16: { id: 19, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
