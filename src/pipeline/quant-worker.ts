@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { quantize } from '../quant/index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../quant/index.js';
 import { runGgmlRowsJob, type GgmlRowsJob } from '../quant/ggml/wasm/rows-job.js';
+import { errorReply, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
 
 export interface QuantJob {
   id: number;
@@ -18,8 +19,6 @@ export interface QuantJob {
 
 export type WorkerMessage = QuantJob | { id: number; kind: 'ggml-rows'; job: GgmlRowsJob };
 
-export type QuantReply = { id: number; ok: true; q?: QuantizedTensor } | { id: number; ok: false; error: { name: string; message: string; code?: string; context?: unknown } };
-
 function transferables(q: QuantizedTensor): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const v of Object.values(q)) if (ArrayBuffer.isView(v)) out.push(v.buffer as ArrayBuffer);
@@ -30,17 +29,12 @@ parentPort?.on('message', (m: WorkerMessage) => {
   try {
     if (m.kind === 'ggml-rows') {
       runGgmlRowsJob(m.job);
-      parentPort!.postMessage({ id: m.id, ok: true } satisfies QuantReply);
+      parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
       return;
     }
     const q = quantize(m.data, m.shape, m.scheme, m.opts);
-    parentPort!.postMessage({ id: m.id, ok: true, q } satisfies QuantReply, transferables(q));
+    parentPort!.postMessage({ id: m.id, ok: true, q } satisfies WorkerReply, transferables(q));
   } catch (e) {
-    const err = e as { name?: string; message?: string; code?: string; context?: unknown };
-    parentPort!.postMessage({
-      id: m.id,
-      ok: false,
-      error: { name: err.name ?? 'Error', message: err.message ?? String(e), code: err.code, context: err.context },
-    } satisfies QuantReply);
+    parentPort!.postMessage({ id: m.id, ok: false, error: errorReply(e) } satisfies WorkerReply);
   }
 });

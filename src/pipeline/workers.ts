@@ -14,14 +14,15 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BitscaleError, ConfigError, FormatError, IoError, NumericError, ShapeError, type ErrorCode, type ErrorContext } from '../core/errors.js';
+import { BitscaleError, ConfigError } from '../core/errors.js';
 import { numel } from '../core/tensor.js';
 import { quantize } from '../quant/index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../quant/index.js';
-import { ggmlRowBytes, splitRows, type GgmlRowsJob } from '../quant/ggml/wasm/rows-job.js';
+import { ggmlRowBytes } from '../quant/ggml/wasm/rows-job.js';
+import { WorkerQueue, rebuildError, runGgmlRows, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
 import type { GgmlType } from '../core/dtype.js';
 import type { KernelInput } from '../quant/ggml/index.js';
-import type { QuantJob, QuantReply, WorkerMessage } from './quant-worker.js';
+import type { QuantJob } from './quant-worker.js';
 
 /** The most worker threads a pool may start (a typo like --threads 1000 is refused, not obeyed). */
 export const MAX_THREADS = 256;
@@ -44,25 +45,6 @@ export function rowSplittable(scheme: QuantScheme, shape: readonly number[]): bo
     case 'lowbit':
       return scheme.granularity.kind === 'group' || (scheme.granularity.kind === 'channel' && scheme.granularity.axis === 0);
   }
-}
-
-const ERROR_CLASSES: Record<string, new (code: ErrorCode, what: string, ctx?: ErrorContext) => BitscaleError> = {
-  NumericError,
-  ConfigError,
-  ShapeError,
-  FormatError,
-  IoError,
-};
-
-type ErrorReply = { name: string; message: string; code?: string; context?: unknown };
-
-/** A worker's error as the error class it was thrown as, `index` shifted by `indexShift`. */
-function rebuildError(err: ErrorReply, indexShift = 0): Error {
-  const ctx = { ...((err.context ?? {}) as ErrorContext) };
-  if (ctx.index !== undefined) ctx.index += indexShift;
-  const Cls = ERROR_CLASSES[err.name];
-  if (Cls && err.code) return new Cls(err.code as ErrorCode, err.message.split(' (')[0].split(': expected')[0], ctx);
-  return new Error(err.message);
 }
 
 function concat<T extends Float32Array | Uint8Array | Int8Array | Uint16Array>(parts: T[]): T {
@@ -132,56 +114,21 @@ export interface SharedGgmlRows {
   imatrix?: Float32Array;
 }
 
-interface Pending {
-  msg: WorkerMessage;
-  done: (r: QuantReply) => void;
-}
-
 export class QuantPool {
   private readonly workers: Worker[];
-  private readonly idle: Worker[] = [];
-  private readonly queue: Pending[] = [];
-  private readonly running = new Map<Worker, Pending>();
-  private nextId = 0;
-  private closed = false;
+  private readonly queue: WorkerQueue;
 
   /** `threads` (1…MAX_THREADS) defaults to the machine's available parallelism. Call close() when done (workers keep the process alive). */
   constructor(readonly threads = availableParallelism()) {
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
       throw new ConfigError('bad_option', 'threads must be an integer from 1 to ' + MAX_THREADS, { field: 'threads', expected: `1…${MAX_THREADS}`, found: threads });
     }
-    this.workers = Array.from({ length: threads }, () => {
+    this.queue = new WorkerQueue((i, msg) => this.workers[i].postMessage(msg), threads);
+    this.workers = Array.from({ length: threads }, (_, i) => {
       const w = workerFor();
-      w.on('message', (r: QuantReply) => this.finished(w, r));
-      w.on('error', (e: Error) => this.finished(w, { id: -1, ok: false, error: { name: 'Error', message: `quantization worker failed: ${e.message}` } }));
-      this.idle.push(w);
+      w.on('message', (r: WorkerReply) => this.queue.reply(i, r));
+      w.on('error', (e: Error) => this.queue.reply(i, { id: -1, ok: false, error: { name: 'Error', message: `quantization worker failed: ${e.message}` } }));
       return w;
-    });
-  }
-
-  private finished(w: Worker, r: QuantReply): void {
-    const p = this.running.get(w);
-    this.running.delete(w);
-    this.idle.push(w);
-    p?.done(r);
-    this.pump();
-  }
-
-  private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
-      const p = this.queue.shift()!;
-      this.running.set(w, p);
-      w.postMessage(p.msg);
-    }
-  }
-
-  private submit(msg: Omit<QuantJob, 'id'> | { kind: 'ggml-rows'; job: GgmlRowsJob }): Promise<QuantReply> {
-    if (this.closed) return Promise.reject(new ConfigError('internal', 'the quantization pool is closed'));
-    const id = this.nextId++;
-    return new Promise((done) => {
-      this.queue.push({ msg: { ...msg, id } as WorkerMessage, done });
-      this.pump();
     });
   }
 
@@ -190,23 +137,8 @@ export class QuantPool {
    * (identical to quantizeGgml on one thread). Rejects with the first error (NaN/Inf: the index in
    * the whole tensor); the other chunks still finish writing before it settles.
    */
-  async quantizeGgmlRows(j: SharedGgmlRows): Promise<void> {
-    const minRows = Math.max(1, Math.ceil(16384 / Math.max(1, j.nPerRow))); // ≥ 16K values a chunk
-    const chunks = splitRows(j.nRows, this.threads * 4, minRows);
-    const replies = await Promise.all(
-      chunks.map(([rowStart, rowEnd]) =>
-        this.submit({
-          kind: 'ggml-rows',
-          job: { type: j.type, input: j.input, src: j.src, srcOffset: j.srcOffset, dst: j.dst, dstOffset: j.dstOffset, nPerRow: j.nPerRow, rowStart, rowEnd, imatrix: j.imatrix },
-        }),
-      ),
-    );
-    const bad = replies.filter((r): r is Extract<QuantReply, { ok: false }> => !r.ok);
-    if (bad.length) {
-      // the first failing value in row order
-      const first = bad.sort((a, b) => ((a.error.context as ErrorContext)?.index ?? Infinity) - ((b.error.context as ErrorContext)?.index ?? Infinity))[0];
-      throw rebuildError(first.error);
-    }
+  quantizeGgmlRows(j: SharedGgmlRows): Promise<void> {
+    return runGgmlRows(this.queue, j);
   }
 
   /** Same result as quantize(w, shape, scheme, opts); rows are spread over the workers when that is exact. */
@@ -231,7 +163,7 @@ export class QuantPool {
     }
     const blocks = Math.min(this.threads, N);
     const per = Math.ceil(N / blocks);
-    const replies: Promise<QuantReply>[] = [];
+    const replies: Promise<WorkerReply>[] = [];
     const starts: number[] = [];
     for (let b = 0; b < blocks; b++) {
       const r0 = b * per;
@@ -240,20 +172,20 @@ export class QuantPool {
       starts.push(r0);
       // the slice is copied into the message (structured clone): the caller's array stays untouched
       const data = w.slice(r0 * rowLen, r1 * rowLen);
-      replies.push(this.submit({ kind: 'quantize', data, shape: [r1 - r0, ...shape.slice(1)], scheme, opts: { ...opts } }));
+      replies.push(this.queue.submit({ kind: 'quantize', data, shape: [r1 - r0, ...shape.slice(1)], scheme, opts: { ...opts } } satisfies Omit<QuantJob, 'id'>));
     }
     const got = await Promise.all(replies);
     const parts: QuantizedTensor[] = [];
     for (let b = 0; b < got.length; b++) {
       const r = got[b];
       if (!r.ok) throw rebuildError(r.error, starts[b] * rowLen); // worker indices are block-relative
-      parts.push(r.q!);
+      parts.push(r.q as QuantizedTensor);
     }
     return merge(parts, [...shape]);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.queue.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
