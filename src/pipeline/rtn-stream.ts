@@ -38,7 +38,9 @@ export interface RtnStreamOptions {
   onProgress?: ProgressFn;
 }
 
-const DEFAULT_LOOKAHEAD = 768 << 20;
+// a few of the largest tensors (reading one while another is quantized and a third written); the
+// buffers are reused, so a smaller window also means fewer fresh pages to fault in
+const DEFAULT_LOOKAHEAD = 256 << 20;
 
 /** Reusable shared buffers: a tensor takes the smallest free one that fits. */
 class SharedBuffers {
@@ -174,19 +176,29 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
 
 // sha256 of files on a worker thread (plain JavaScript, so it needs no TypeScript loader): the
 // manifest's input hashes are computed while the model is quantized instead of after it.
+// One 4 MiB buffer is read into again and again (a stream would allocate, and fault in, a fresh
+// buffer per chunk).
 const HASH_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { createReadStream } = require('node:fs');
-(async () => {
+const { openSync, readSync, closeSync } = require('node:fs');
+try {
+  const buf = Buffer.allocUnsafeSlow(4 << 20);
   const out = [];
   for (const p of workerData) {
     const h = createHash('sha256');
-    for await (const c of createReadStream(p, { highWaterMark: 1 << 20 })) h.update(c);
+    const fd = openSync(p, 'r');
+    try {
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
     out.push(h.digest('hex'));
   }
   parentPort.postMessage({ ok: true, out });
-})().catch((e) => parentPort.postMessage({ ok: false, message: String(e && e.message || e), code: e && e.code }));
+} catch (e) {
+  parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code });
+}
 `;
 
 /** Lowercase hex sha256 of each file, computed on a worker thread. */
