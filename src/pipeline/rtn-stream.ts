@@ -142,6 +142,8 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   };
 
   try {
+    // the first tensors are read and quantized while saveModel builds and writes the header
+    startMore();
     return await saveModel(weights, out, {
       format: 'gguf',
       dtype: 'F16',

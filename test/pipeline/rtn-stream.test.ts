@@ -35,23 +35,24 @@ async function tensorBytes(path: string): Promise<Map<string, { type: string; by
   }
 }
 
-test('streaming RTN: 1 and 3 threads, overlapped or not, give the same file; tensors equal the reference codec', { timeout: 60_000 }, async () => {
+test('streaming RTN: 1 and 3 threads give the same file; tensors equal the reference codec', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-rtn-'));
   try {
-    for (const [dtype, schemes] of [['F16', ['q4_k', 'q8_0']], ['BF16', ['q6_k']], ['F32', ['q4_k']]] as const) {
+    // [input dtype, scheme, thread counts compared]
+    for (const [dtype, scheme, threadCounts] of [['F16', 'q4_k', [1, 3]], ['F16', 'q8_0', [2]], ['BF16', 'q6_k', [1, 3]], ['F32', 'q4_k', [2]]] as const) {
       const model = join(dir, `m-${dtype}.gguf`);
-      await writeGeneratedGguf(model, CONFIG, dtype);
-      for (const scheme of schemes) {
+      if (!existsSync(model)) await writeGeneratedGguf(model, CONFIG, dtype);
+      {
         const outs: string[] = [];
-        for (const threads of [1, 3]) {
+        for (const threads of threadCounts) {
           const out = join(dir, `${dtype}-${scheme}-${threads}.gguf`);
           await quantizeModel({ model, out, format: 'gguf', scheme, method: 'rtn', verify: false, threads, tokenizer: null });
           outs.push(out);
           assert.ok(existsSync(`${out}.manifest.json`));
         }
-        assert.ok(readFileSync(outs[0]).equals(readFileSync(outs[1])), `${dtype} ${scheme}: 1 vs 3 threads`);
+        if (outs.length === 2) assert.ok(readFileSync(outs[0]).equals(readFileSync(outs[1])), `${dtype} ${scheme}: 1 vs 3 threads`);
         // every quantized tensor against the TypeScript codec on the decoded input
-        const got = await tensorBytes(outs[1]);
+        const got = await tensorBytes(outs[outs.length - 1]);
         const w = await loadModel(model, { tokenizer: null });
         try {
           let n = 0;
@@ -80,7 +81,7 @@ test('streaming RTN: 1 and 3 threads, overlapped or not, give the same file; ten
   }
 });
 
-test('writeRtnGguf: with importance weights, one tensor in flight or many, the same bytes; a NaN names its tensor and leaves no file', { timeout: 60_000 }, async () => {
+test('writeRtnGguf: with importance weights, one tensor in flight or many, the same bytes; a NaN names its tensor and leaves no file', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-rtn-'));
   try {
     const model = join(dir, 'm.gguf');

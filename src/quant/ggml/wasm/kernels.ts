@@ -53,7 +53,7 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
 /** Input element type of a chunk handed to the kernels. */
 export type KernelInput = 'F32' | 'F16' | 'BF16';
 
-const CHUNK_VALUES = 1 << 16;
+const CHUNK_VALUES = 65536;
 
 let ex: Exports | null = null;
 let loading: Promise<boolean> | null = null;
