@@ -6,6 +6,7 @@
 // and leaves no output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,5 +123,14 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('quantize --threads refuses 0 and absurd values before any work', () => {
+  for (const bad of ['0', '5000', '1.5']) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'quantize', 'no-such-model.gguf', '--out', 'never.gguf', '--scheme', 'q4_k', '--no-verify', '--threads', bad], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--threads/, bad);
+    assert.ok(!existsSync('never.gguf'));
   }
 });
