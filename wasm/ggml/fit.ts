@@ -40,6 +40,22 @@ export function transpose4(p0: usize, p1: usize, p2: usize, p3: usize, n: i32, d
   return f32x4.convert_i32x4_s(i32x4.min_s(i32x4.max_s(nearestInt4(v), lo), hi));
 }
 
+/**
+ * roundClamp in the float domain (f32 lo/hi lanes), valid when every |v| < 2^21: there ggml's
+ * nearest_int is round-half-to-even (f32x4.nearest) and all lanes are finite. Fewer operations;
+ * callers check the bound for the whole step and fall back to roundClamp otherwise.
+ */
+// @ts-ignore: decorator
+@inline function roundClampF(v: v128, lo: v128, hi: v128): v128 {
+  return f32x4.pmin(hi, f32x4.pmax(lo, f32x4.nearest(v)));
+}
+
+/** Whether every lane of |a|·b is below 2^21 (false for NaN). */
+// @ts-ignore: decorator
+@inline function small(a: v128, b: v128): bool {
+  return i32x4.all_true(f32x4.lt(f32x4.mul(f32x4.abs(a), b), f32x4.splat(2097152.0)));
+}
+
 /** Results of the last makeQkx4 call: per-lane scale and (negated, ≥ 0) min. */
 export let qkxScale: v128 = f32x4.splat(0);
 export let qkxMin: v128 = f32x4.splat(0);
@@ -65,11 +81,13 @@ export function makeQkx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: 
     sumX = f32x4.add(sumX, f32x4.mul(wi, xi));
   }
   min = sel(zero, min, f32x4.gt(min, zero));
+  const min0 = min; // every value lies in [min0, max]
   // lanes with max <= min return all-zero levels, scale 0, −min (decided now, applied at the end)
   const dead = f32x4.le(max, min);
   const deadMin = f32x4.neg(min);
   const lo = i32x4.splat(0);
   const hi = i32x4.splat(nmax);
+  const loF = f32x4.splat(0);
   const fnmax = f32x4.splat(<f32>nmax);
   let iscale = f32x4.div(fnmax, f32x4.sub(max, min));
   let scale = f32x4.div(f32x4.splat(1), iscale);
@@ -87,18 +105,34 @@ export function makeQkx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: 
     for (let is = 0; is <= nstep; is++) {
       const num: f32 = rmin + rdelta * <f32>is + <f32>nmax;
       iscale = f32x4.div(f32x4.splat(num), f32x4.sub(max, min));
+      // |x − min| ≤ max(|max − min|, |min0 − min|): all lanes small → the float-domain rounding
+      const fast = small(iscale, f32x4.max(f32x4.abs(f32x4.sub(max, min)), f32x4.abs(f32x4.sub(min0, min))));
       let sumL = zero;
       let sumL2 = zero;
       let sumXL = zero;
-      for (let i = 0; i < n; i++) {
-        const o = <usize>i << 4;
-        const xi = v128.load(X + o);
-        const l = roundClamp(f32x4.mul(iscale, f32x4.sub(xi, min)), lo, hi);
-        v128.store(Laux + o, l);
-        const wl = f32x4.mul(v128.load(W + o), l);
-        sumL = f32x4.add(sumL, wl);
-        sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
-        sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
+      // the two loops differ only in the rounding (a per-lane select would compute both)
+      if (fast) {
+        for (let i = 0; i < n; i++) {
+          const o = <usize>i << 4;
+          const xi = v128.load(X + o);
+          const l = roundClampF(f32x4.mul(iscale, f32x4.sub(xi, min)), loF, fnmax);
+          v128.store(Laux + o, l);
+          const wl = f32x4.mul(v128.load(W + o), l);
+          sumL = f32x4.add(sumL, wl);
+          sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+          sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          const o = <usize>i << 4;
+          const xi = v128.load(X + o);
+          const l = roundClamp(f32x4.mul(iscale, f32x4.sub(xi, min)), lo, hi);
+          v128.store(Laux + o, l);
+          const wl = f32x4.mul(v128.load(W + o), l);
+          sumL = f32x4.add(sumL, wl);
+          sumL2 = f32x4.add(sumL2, f32x4.mul(wl, l));
+          sumXL = f32x4.add(sumXL, f32x4.mul(wl, xi));
+        }
       }
       const D = f32x4.sub(f32x4.mul(sumW, sumL2), f32x4.mul(sumL, sumL));
       const live = f32x4.gt(D, zero);
@@ -155,6 +189,8 @@ export function makeQx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: u
   const dead = f32x4.lt(f32x4.abs(max), f32x4.splat(GROUP_EPS));
   const lo = i32x4.splat(-nmax);
   const hi = i32x4.splat(nmax - 1);
+  const loF = f32x4.splat(<f32>-nmax);
+  const hiF = f32x4.splat(<f32>(nmax - 1));
   const off = f32x4.splat(<f32>nmax);
   let iscale = f32x4.div(f32x4.splat(<f32>-nmax), max);
   let sumlx = zero;
@@ -174,16 +210,29 @@ export function makeQx4(n: i32, nmax: i32, X: usize, W: usize, L: usize, Laux: u
     if (is == 0) continue;
     const num: f32 = -(<f32>nmax + <f32>0.1 * <f32>is);
     iscale = f32x4.div(f32x4.splat(num), max);
+    const fast = small(iscale, amax); // |x| ≤ amax
     sumlx = zero;
     suml2 = zero;
-    for (let i = 0; i < n; i++) {
-      const o = <usize>i << 4;
-      const xi = v128.load(X + o);
-      const l = roundClamp(f32x4.mul(iscale, xi), lo, hi);
-      v128.store(Laux + o, l);
-      const w = W ? v128.load(W + o) : f32x4.mul(xi, xi);
-      sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
-      suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+    if (fast) {
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        const xi = v128.load(X + o);
+        const l = roundClampF(f32x4.mul(iscale, xi), loF, hiF);
+        v128.store(Laux + o, l);
+        const w = W ? v128.load(W + o) : f32x4.mul(xi, xi);
+        sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
+        suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const o = <usize>i << 4;
+        const xi = v128.load(X + o);
+        const l = roundClamp(f32x4.mul(iscale, xi), lo, hi);
+        v128.store(Laux + o, l);
+        const w = W ? v128.load(W + o) : f32x4.mul(xi, xi);
+        sumlx = f32x4.add(sumlx, f32x4.mul(f32x4.mul(w, xi), l));
+        suml2 = f32x4.add(suml2, f32x4.mul(f32x4.mul(w, l), l));
+      }
     }
     const better = v128.and(f32x4.gt(suml2, zero), f32x4.gt(f32x4.mul(sumlx, sumlx), f32x4.mul(best, suml2)));
     if (!v128.any_true(better)) continue;
