@@ -6,6 +6,22 @@
 
 import { f16ToF32, f32ToF16 } from './common';
 
+/**
+ * convertF16, and the index of the first non-finite value (exponent bits all ones), or −1: the
+ * check the host would otherwise make in a second pass over the f32 values.
+ */
+export function convertF16Checked(src: usize, dst: usize, n: i32): i32 {
+  const inf = i16x8.splat(0x7c00);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    if (v128.any_true(i16x8.eq(v128.and(h, inf), inf))) break;
+  }
+  convertF16(src, dst, n);
+  for (; i < n; i++) if ((load<u16>(src + (<usize>i << 1)) & 0x7c00) == 0x7c00) return i;
+  return -1;
+}
+
 export function convertF16(src: usize, dst: usize, n: i32): void {
   const magMask = i32x4.splat(0x7fff);
   const signMask = i32x4.splat(0x8000);

@@ -45,5 +45,5 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
   }
 }
 
-export { convertF16, convertBf16 } from './convert';
+export { convertF16, convertF16Checked, convertBf16 } from './convert';
 import { encodeBf16, encodeF16 } from './convert';

@@ -39,6 +39,15 @@ import { cvtt4, putF16 } from './common';
   return cvtt4(f32x4.add(t, adj));
 }
 
+/** roundf of each lane as i32 lanes when every lane is finite and |v| < 2^23 (no cast masking). */
+// @ts-ignore: decorator
+@inline function roundAway4Finite(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const frac = f32x4.abs(f32x4.sub(v, t));
+  const sgn = v128.or(v128.and(v, f32x4.splat(-0.0)), f32x4.splat(1));
+  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(sgn, f32x4.ge(frac, f32x4.splat(0.5)))));
+}
+
 /** Narrows 16 i32 lanes (a..d, values 0..255 or −128..127) to 16 bytes. */
 // @ts-ignore: decorator
 @inline function narrow16(a: v128, b: v128, c: v128, d: v128): v128 {
@@ -58,14 +67,23 @@ export function quantizeQ8_0(x: usize, out: usize, nb: i32): void {
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     putF16(o, d);
     const vid = f32x4.splat(id);
+    // a finite 1/d keeps every |x/d| ≤ 127.0001; only a subnormal block (1/d = Inf) needs the casts' masking
+    const finite = isFinite<f32>(id);
     for (let h = 0; h < 2; h++) {
       const q = p + <usize>h * 64;
-      const r = narrow16(
-        roundAway4(f32x4.mul(v128.load(q), vid)),
-        roundAway4(f32x4.mul(v128.load(q, 16), vid)),
-        roundAway4(f32x4.mul(v128.load(q, 32), vid)),
-        roundAway4(f32x4.mul(v128.load(q, 48), vid)),
-      );
+      const r = finite
+        ? narrow16(
+            roundAway4Finite(f32x4.mul(v128.load(q), vid)),
+            roundAway4Finite(f32x4.mul(v128.load(q, 16), vid)),
+            roundAway4Finite(f32x4.mul(v128.load(q, 32), vid)),
+            roundAway4Finite(f32x4.mul(v128.load(q, 48), vid)),
+          )
+        : narrow16(
+            roundAway4(f32x4.mul(v128.load(q), vid)),
+            roundAway4(f32x4.mul(v128.load(q, 16), vid)),
+            roundAway4(f32x4.mul(v128.load(q, 32), vid)),
+            roundAway4(f32x4.mul(v128.load(q, 48), vid)),
+          );
       v128.store(o + 2 + <usize>h * 16, r);
     }
   }
@@ -79,6 +97,17 @@ export function quantizeQ8_0(x: usize, out: usize, nb: i32): void {
     i32x4.min_s(cvtt4(f32x4.add(f32x4.mul(v128.load(q, 16), vid), off)), qmax),
     i32x4.min_s(cvtt4(f32x4.add(f32x4.mul(v128.load(q, 32), vid), off)), qmax),
     i32x4.min_s(cvtt4(f32x4.add(f32x4.mul(v128.load(q, 48), vid), off)), qmax),
+  );
+}
+
+/** codes0 when 1/d is finite (every lane bounded: a plain truncation). */
+// @ts-ignore: decorator
+@inline function codes0Finite(q: usize, vid: v128, off: v128, qmax: v128): v128 {
+  return narrow16u(
+    i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(q), vid), off)), qmax),
+    i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(q, 16), vid), off)), qmax),
+    i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(q, 32), vid), off)), qmax),
+    i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.add(f32x4.mul(v128.load(q, 48), vid), off)), qmax),
   );
 }
 
@@ -104,8 +133,9 @@ export function quantizeQx_0(bits: i32, x: usize, out: usize, nb: i32): void {
     const id: f32 = d != 0 ? <f32>1 / d : 0;
     putF16(o, d);
     const vid = f32x4.splat(id);
-    const lo = codes0(p, vid, off, qmax);
-    const hi = codes0(p + 64, vid, off, qmax);
+    const finite = isFinite<f32>(id);
+    const lo = finite ? codes0Finite(p, vid, off, qmax) : codes0(p, vid, off, qmax);
+    const hi = finite ? codes0Finite(p + 64, vid, off, qmax) : codes0(p + 64, vid, off, qmax);
     if (bits == 5) {
       store<u32>(o + 2, qhBits(lo, hi));
       v128.store(o + 6, v128.or(v128.and(lo, nib), i16x8.shl(v128.and(hi, nib), 4)));

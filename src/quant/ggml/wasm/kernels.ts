@@ -19,6 +19,7 @@ interface Exports {
   quantize(type: number, x: number, out: number, nRows: number, nPerRow: number, qw: number): void;
   firstNonFinite(x: number, n: number): number;
   convertF16(src: number, dst: number, n: number): void;
+  convertF16Checked(src: number, dst: number, n: number): number;
   convertBf16(src: number, dst: number, n: number): void;
 }
 
@@ -154,13 +155,18 @@ export function quantizeWithKernel(
     const rows = Math.min(rowsPer, nRows - r0);
     const n = rows * nPerRow;
     const from = r0 * nPerRow;
-    if (input === 'F32') new Float32Array(buf, xPtr, n).set((x as Float32Array).subarray(from, from + n));
-    else {
+    let bad: number;
+    if (input === 'F32') {
+      new Float32Array(buf, xPtr, n).set((x as Float32Array).subarray(from, from + n));
+      bad = e.firstNonFinite(xPtr, n);
+    } else {
       new Uint16Array(buf, srcPtr, n).set((x as Uint16Array).subarray(from, from + n));
-      if (input === 'F16') e.convertF16(srcPtr, xPtr, n);
-      else e.convertBf16(srcPtr, xPtr, n);
+      if (input === 'F16') bad = e.convertF16Checked(srcPtr, xPtr, n);
+      else {
+        e.convertBf16(srcPtr, xPtr, n);
+        bad = e.firstNonFinite(xPtr, n);
+      }
     }
-    const bad = e.firstNonFinite(xPtr, n);
     if (bad >= 0) {
       const found = new Float32Array(buf, xPtr + bad * 4, 1)[0];
       throw new NumericError('non_finite', 'x holds a non-finite value', { field: 'x', index: from + bad, found });
