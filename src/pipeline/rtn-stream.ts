@@ -10,10 +10,11 @@
 // Legend: N = rows, K = values per row.
 
 import { Worker } from 'node:worker_threads';
-import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
+import { isDType, isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
 import { NumericError } from '../core/errors.js';
 import { checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
+import { tensorFromBytes } from '../formats/bytes.js';
 import { saveModel, type SaveResult } from '../model/save.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { ggmlRowBytes } from '../quant/ggml/wasm/rows-job.js';
@@ -127,7 +128,17 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     if (src.shape.length === 2 && defaultType(src) === 'F16' && src.dtype !== 'F16' && KERNEL_INPUTS[src.dtype]) return quantized(src, { type: 'F16' });
     // stored as the output type already: read now (in overlap), written unchanged; else saveModel converts it
     const same = src.dtype === defaultType(src);
-    return { promise: same ? src.read() : Promise.resolve(null), bytes: same ? src.byteLength : 0, release: () => {} };
+    if (!same) return { promise: Promise.resolve(null), bytes: 0, release: () => {} };
+    if (!src.readInto || !isDType(src.dtype)) return { promise: src.read(), bytes: src.byteLength, release: () => {} };
+    // into a pooled buffer: the embedding's buffer then serves the tensors after it (no fresh pages)
+    const buf = buffers.take(src.byteLength);
+    const dtype = src.dtype;
+    const promise = (async (): Promise<Tensor> => {
+      const view = new Uint8Array(buf, 0, src.byteLength);
+      await src.readInto!(view);
+      return tensorFromBytes(dtype, src.shape, view);
+    })();
+    return { promise, bytes: src.byteLength, release: () => buffers.give(buf) };
   };
 
   const startMore = (): void => {
