@@ -1,17 +1,10 @@
 // TQ1_0, TQ2_0, Q1_0, Q2_0, MXFP4 and NVFP4, bit-exact with src/quant/ggml/ternary-fp4.ts (byte
-// layouts there). These are cheap per value (one scale per block, then a rounding or a nearest-
-// entry lookup), so they are plain scalar WebAssembly.
+// layouts there): one scale per block, then per value a rounding (four values per step) or the
+// nearest of 16 table entries (four values per step, the entries compared in ggml's order).
 // Legend: x = values, o = output block, d = block scale.
 
 import { putF16 } from './common';
 
-/** C (int)lroundf(v) as glibc gives it: half away from zero; 0 for ±Inf/NaN (LONG_MIN's low bits). */
-// @ts-ignore: decorator
-@inline function lroundf(v: f32): i32 {
-  if (!isFinite<f32>(v)) return 0;
-  const d = <f64>v;
-  return <i32>(d < 0 ? -Math.floor(-d + 0.5) : Math.floor(d + 0.5));
-}
 
 function amaxOf(x: usize, n: i32): f32 {
   let a: f32 = 0;
@@ -19,15 +12,33 @@ function amaxOf(x: usize, n: i32): f32 {
   return a;
 }
 
+
+
+/**
+ * lroundf(x·id) + 1 of four values as i32 lanes (0, 1, 2 for |x·id| ≤ 1): half away from zero,
+ * and 1 where x·id is ±Inf/NaN (lroundf gives LONG_MIN, whose low 32 bits are 0).
+ */
 // @ts-ignore: decorator
-@inline function trit(x: usize, j: i32, id: f32): i32 {
-  return lroundf(load<f32>(x + (<usize>j << 2)) * id) + 1;
+@inline function trit4(p: usize, vid: v128): v128 {
+  const v = f32x4.mul(v128.load(p), vid);
+  const t = f32x4.trunc(v);
+  const sgn = v128.or(v128.and(v, f32x4.splat(-0.0)), f32x4.splat(1));
+  const r = f32x4.add(t, v128.and(sgn, f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5))));
+  const finite = f32x4.lt(f32x4.abs(v), f32x4.splat(Infinity));
+  return i32x4.add(v128.and(i32x4.trunc_sat_f32x4_s(r), finite), i32x4.splat(1));
 }
 
-/** ceil(q·256/243): base-3 digits packed into a byte. */
+/** ceil(q·256/243) of i32 lanes q ≤ 242 (exact in f32: a non-integer quotient is ≥ 1/243 from one). */
 // @ts-ignore: decorator
-@inline function packTrits(q: i32): u8 {
-  return <u8>((q * 256 + 242) / 243);
+@inline function packTrits4(q: v128): v128 {
+  const a = f32x4.convert_i32x4_s(i32x4.add(i32x4.mul(q, i32x4.splat(256)), i32x4.splat(242)));
+  return i32x4.trunc_sat_f32x4_s(f32x4.floor(f32x4.div(a, f32x4.splat(243))));
+}
+
+/** Stores the low bytes of four i32 lanes at o. */
+// @ts-ignore: decorator
+@inline function store4(o: usize, v: v128): void {
+  store<u32>(o, <u32>i32x4.extract_lane(i8x16.shuffle(v, v, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), 0));
 }
 
 export function quantizeTq1_0(x: usize, out: usize, nb: i32): void {
@@ -35,40 +46,42 @@ export function quantizeTq1_0(x: usize, out: usize, nb: i32): void {
     let p = x + <usize>ib * 1024;
     const o = out + <usize>ib * 54;
     const d = amaxOf(p, 256);
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
-    for (let m = 0; m < 32; m++) {
-      let q = 0;
-      for (let n = 0; n < 5; n++) q = q * 3 + trit(p, m + n * 32, id);
-      store<u8>(o + m, packTrits(q));
+    const vid = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+    // qs[0..32): trits of elements m + 32n (n = 0..4, the first most significant)
+    for (let m = 0; m < 32; m += 4) {
+      let q = i32x4.splat(0);
+      for (let n = 0; n < 5; n++) q = i32x4.add(i32x4.mul(q, i32x4.splat(3)), trit4(p + (<usize>(m + n * 32) << 2), vid));
+      store4(o + m, packTrits4(q));
     }
     p += 640;
-    for (let m = 0; m < 16; m++) {
-      let q = 0;
-      for (let n = 0; n < 5; n++) q = q * 3 + trit(p, m + n * 16, id);
-      store<u8>(o + 32 + m, packTrits(q));
+    for (let m = 0; m < 16; m += 4) {
+      let q = i32x4.splat(0);
+      for (let n = 0; n < 5; n++) q = i32x4.add(i32x4.mul(q, i32x4.splat(3)), trit4(p + (<usize>(m + n * 16) << 2), vid));
+      store4(o + 32 + m, packTrits4(q));
     }
     p += 320;
-    for (let j = 0; j < 4; j++) {
-      let q = 0;
-      for (let m = 0; m < 4; m++) q = q * 3 + trit(p, j + m * 4, id);
-      store<u8>(o + 48 + j, packTrits(q * 3));
-    }
+    // qh[4]: elements j + 4m (m = 0..3) of the last 16, shifted up one trit
+    let q = i32x4.splat(0);
+    for (let m = 0; m < 4; m++) q = i32x4.add(i32x4.mul(q, i32x4.splat(3)), trit4(p + (<usize>(m * 4) << 2), vid));
+    store4(o + 48, packTrits4(i32x4.mul(q, i32x4.splat(3))));
     putF16(o + 52, d);
   }
 }
 
 export function quantizeTq2_0(x: usize, out: usize, nb: i32): void {
+  const three = i32x4.splat(3);
   for (let ib = 0; ib < nb; ib++) {
     const p = x + <usize>ib * 1024;
     const o = out + <usize>ib * 66;
     const d = amaxOf(p, 256);
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
+    const vid = f32x4.splat(d != 0 ? <f32>1 / d : 0);
+    // byte j + m: elements m + 32n (n = 0..3) of the 128-value half, 2 bits each
     for (let j = 0; j < 64; j += 32) {
-      const base = (j >> 5) * 128;
-      for (let m = 0; m < 32; m++) {
-        let q = 0;
-        for (let n = 0; n < 4; n++) q += (trit(p, base + m + n * 32, id) & 3) << (2 * n);
-        store<u8>(o + j + m, <u8>q);
+      const base = p + <usize>((j >> 5) * 128) * 4;
+      for (let m = 0; m < 32; m += 4) {
+        let q = i32x4.splat(0);
+        for (let n = 0; n < 4; n++) q = v128.or(q, i32x4.shl(v128.and(trit4(base + (<usize>(m + n * 32) << 2), vid), three), 2 * n));
+        store4(o + j + m, q);
       }
     }
     putF16(o + 64, d);
@@ -91,15 +104,17 @@ export function quantizeQ1_0(x: usize, out: usize, nb: i32): void {
 }
 
 export function quantizeQ2_0(x: usize, out: usize, nb: i32): void {
+  const three = i32x4.splat(3);
   for (let ib = 0; ib < nb; ib++) {
     const p = x + <usize>ib * 256;
     const o = out + <usize>ib * 18;
     const d = amaxOf(p, 64);
-    const id: f32 = d != 0 ? <f32>1 / d : 0;
+    const vid = f32x4.splat(d != 0 ? <f32>1 / d : 0);
     putF16(o, d);
+    // byte k: elements 4k..4k+3, 2 bits each, the first in the low bits
     for (let k = 0; k < 16; k++) {
-      let b = 0;
-      for (let t = 0; t < 4; t++) b |= (trit(p, 4 * k + t, id) & 3) << (2 * t);
+      const t = v128.and(trit4(p + (<usize>k << 4), vid), three);
+      const b = i32x4.extract_lane(t, 0) | (i32x4.extract_lane(t, 1) << 2) | (i32x4.extract_lane(t, 2) << 4) | (i32x4.extract_lane(t, 3) << 6);
       store<u8>(o + 2 + k, <u8>b);
     }
   }
@@ -108,19 +123,20 @@ export function quantizeQ2_0(x: usize, out: usize, nb: i32): void {
 // E2M1 values ×2 (ggml's kvalues_mxfp4)
 const KV = memory.data<f32>([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]);
 
-/** Index of the entry closest to v at scale d (|kv·d − v| in f32, first index on ties). */
-function bestFp4(v: f32, d: f32): i32 {
-  let best = 0;
-  let bestErr = abs(load<f32>(KV) * d - v);
+/** bestFp4 of four values (i32 lanes): the same comparisons, entry by entry, per lane. */
+// @ts-ignore: decorator
+@inline function bestFp4x4(v: v128, d: f32): v128 {
+  let best = i32x4.splat(0);
+  let bestErr = f32x4.abs(f32x4.sub(f32x4.splat(load<f32>(KV) * d), v));
   for (let i = 1; i < 16; i++) {
-    const err = abs(load<f32>(KV + (<usize>i << 2)) * d - v);
-    if (err < bestErr) {
-      best = i;
-      bestErr = err;
-    }
+    const err = f32x4.abs(f32x4.sub(f32x4.splat(load<f32>(KV + (<usize>i << 2)) * d), v));
+    const lt = f32x4.lt(err, bestErr);
+    best = v128.bitselect(i32x4.splat(i), best, lt);
+    bestErr = v128.bitselect(err, bestErr, lt);
   }
   return best;
 }
+
 
 /** E8M0 exponent byte → 2^(e−128) (half the E8M0 value), as ggml decodes it. */
 function e8m0Half(e: i32): f32 {
@@ -136,10 +152,11 @@ export function quantizeMxfp4(x: usize, out: usize, nb: i32): void {
     const e = amax > 0 ? (<i32>Mathf.floor(<f32>Math.log2(<f64>amax)) - 2 + 127) & 0xff : 0;
     const d = e8m0Half(e);
     store<u8>(o, <u8>e);
-    for (let j = 0; j < 16; j++) {
-      const a = bestFp4(load<f32>(p + (<usize>j << 2)), d);
-      const b = bestFp4(load<f32>(p + (<usize>(j + 16) << 2)), d);
-      store<u8>(o + 1 + j, <u8>(a | (b << 4)));
+    // byte j: entry of element j (low nibble) and j + 16 (high)
+    for (let j = 0; j < 16; j += 4) {
+      const a = bestFp4x4(v128.load(p + (<usize>j << 2)), d);
+      const b = bestFp4x4(v128.load(p + (<usize>(j + 16) << 2)), d);
+      store4(o + 1 + j, v128.or(a, i32x4.shl(b, 4)));
     }
   }
 }
@@ -182,10 +199,10 @@ export function quantizeNvfp4(x: usize, out: usize, nb: i32): void {
       const ue = toUe4m3(amaxOf(p, 16) / 6);
       store<u8>(o + s, <u8>ue);
       const d = ue4m3Half(ue);
-      for (let j = 0; j < 8; j++) {
-        const a = bestFp4(load<f32>(p + (<usize>j << 2)), d);
-        const b = bestFp4(load<f32>(p + (<usize>(j + 8) << 2)), d);
-        store<u8>(o + 4 + s * 8 + j, <u8>(a | (b << 4)));
+      for (let j = 0; j < 8; j += 4) {
+        const a = bestFp4x4(v128.load(p + (<usize>j << 2)), d);
+        const b = bestFp4x4(v128.load(p + (<usize>(j + 8) << 2)), d);
+        store4(o + 4 + s * 8 + j, v128.or(a, i32x4.shl(b, 4)));
       }
     }
   }
