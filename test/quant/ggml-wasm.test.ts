@@ -10,6 +10,8 @@ import { NumericError } from '../../src/core/errors.js';
 import { GGML_TYPES } from '../../src/core/dtype.js';
 import { encodeBf16Array, encodeF16Array, decodeBf16Array, decodeF16Array } from '../../src/numerics/float16.js';
 import { ggmlKernelTypes, hasGgmlKernel, quantizeGgml, quantizeGgmlReference, quantizeWithKernel, setGgmlKernelsEnabled } from '../../src/quant/ggml/index.js';
+import { ggmlKernelExports } from '../../src/quant/ggml/wasm/kernels.js';
+import { KVALUES_IQ4NL, bestIndexInt8 } from '../../src/quant/ggml/iq4.js';
 import { adversarialImatrix, adversarialRows } from './adversarial-rows.js';
 
 const KERNELS = ggmlKernelTypes();
@@ -132,4 +134,27 @@ test('F16/BF16 encoding: every fp16 value, its neighbours and the midpoints betw
   vals.push(65519.99, 65520, 65535, 65536, 1e6, 3.4e38, 2 ** -25, 2 ** -26, 1e-45);
   const x = Float32Array.from(vals.slice(0, Math.floor(vals.length / 8) * 8));
   for (const type of ['F16', 'BF16'] as const) assert.equal(firstDiff(quantizeGgml(type, x, 1, x.length), quantizeGgmlReference(type, x, 1, x.length)), -1, type);
+});
+
+test('IQ4 nearest entry: the kernel\'s decision thresholds pick what ggml\'s best_index_int8 picks, ulp by ulp around every boundary', () => {
+  const ex = ggmlKernelExports()!;
+  const f = new Float32Array(1);
+  const u = new Int32Array(f.buffer);
+  const check = (v: number): void => {
+    const want = bestIndexInt8(KVALUES_IQ4NL, v);
+    assert.equal(ex.iq4BestIndex(v), want, `v = ${v}`);
+  };
+  for (let k = 0; k < 16; k++) {
+    const a = KVALUES_IQ4NL[Math.max(0, k - 1)];
+    const b = KVALUES_IQ4NL[k];
+    for (const c of [b, (a + b) / 2]) {
+      f[0] = c;
+      const bits = u[0];
+      for (let d = -300; d <= 300; d++) {
+        u[0] = bits + d;
+        if (Number.isFinite(f[0])) check(f[0]);
+      }
+    }
+  }
+  for (const v of [0, -0, 1e-30, -1e-30, -200, 200, 3.4e38, -3.4e38, NaN]) check(Math.fround(v));
 });

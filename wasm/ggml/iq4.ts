@@ -2,7 +2,7 @@
 // bit-exact with src/quant/ggml/iq4.ts: per 32 values a scale search over 16 trial scales, each
 // value mapped to the nearest entry of the non-linear table kvalues_iq4nl (ggml's
 // best_index_int8). Four 32-value blocks run at once, one per lane; the nearest-entry lookup is
-// done per lane by counting table entries ≤ v and gathering the two neighbours with a swizzle.
+// done per lane by counting precomputed decision thresholds, the entry gathered with a swizzle.
 // Legend: x = values, L = table indices (u8), o = output block.
 
 import { nearestInt, putF16 } from './common';
@@ -26,20 +26,47 @@ const EPS: f32 = 1e-15;
   return f32x4.convert_i32x4_s(i32x4.shr_s(i32x4.shl(b, 24), 24));
 }
 
+// f32 values ordered as integers (−0 and +0 share 0), for a binary search over floats
+// @ts-ignore: decorator
+@inline function keyOf(f: f32): i32 {
+  const b = reinterpret<i32>(f);
+  return b >= 0 ? b : -(b & 0x7fffffff);
+}
+// @ts-ignore: decorator
+@inline function fromKey(k: i32): f32 {
+  return k >= 0 ? reinterpret<f32>(k) : reinterpret<f32>(-k | 0x80000000);
+}
+
 /**
- * best_index_int8 on four lanes: index (i32 lanes) of the nearest table value to v; an exact tie
- * goes up (x − a < b − x in f32, as ggml compares); ≤ first → 0, ≥ last → 15, NaN → 15.
+ * Decision thresholds: between table entries a = T[k−1] and b = T[k], ggml picks b exactly when
+ * !(fl(v − a) < fl(b − v)), a predicate monotone in v (rounding is monotone), so it holds from the
+ * smallest such f32, THR[k], on. Found once by bisection over the f32 values in (a, b].
+ */
+const THR = memory.data(64, 16);
+for (let k = 1; k < 16; k++) {
+  const a = load<f32>(TF + (<usize>(k - 1) << 2));
+  const b = load<f32>(TF + (<usize>k << 2));
+  // i64: across zero the keys span more than 2^31
+  let lo = <i64>keyOf(a); // predicate false here
+  let hi = <i64>keyOf(b); // predicate true here
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    const v = fromKey(<i32>mid);
+    if (!(v - a < b - v)) hi = mid;
+    else lo = mid;
+  }
+  store<f32>(THR + (<usize>k << 2), fromKey(<i32>hi));
+}
+
+/**
+ * best_index_int8 on four lanes: index (i32 lanes) of the nearest table value to v, as ggml's
+ * binary search and f32 comparison pick it (an exact tie goes up; ≤ first → 0, ≥ last → 15, NaN
+ * → 15): the number of thresholds THR[1..15] that v reaches.
  */
 function bestIndex4(v: v128): v128 {
   let cnt = i32x4.splat(0);
-  for (let k = 0; k < 16; k++) cnt = i32x4.sub(cnt, f32x4.le(f32x4.splat(load<f32>(TF + (<usize>k << 2))), v));
-  const mu = i32x4.min_s(i32x4.max_s(cnt, i32x4.splat(1)), i32x4.splat(15));
-  const lo = i32x4.sub(mu, i32x4.splat(1));
-  const a = gather(lo);
-  const b = gather(mu);
-  let idx = sel(lo, mu, f32x4.lt(f32x4.sub(v, a), f32x4.sub(b, v)));
-  idx = sel(i32x4.splat(0), idx, f32x4.le(v, f32x4.splat(-127)));
-  return sel(i32x4.splat(15), idx, v128.or(f32x4.ge(v, f32x4.splat(113)), f32x4.ne(v, v)));
+  for (let k = 1; k < 16; k++) cnt = i32x4.sub(cnt, f32x4.ge(v, f32x4.splat(load<f32>(THR + (<usize>k << 2)))));
+  return sel(i32x4.splat(15), cnt, f32x4.ne(v, v));
 }
 
 /**
@@ -196,4 +223,9 @@ export function quantizeIq4Nl(x: usize, out: usize, nRows: i32, nPerRow: i32, qw
 // @ts-ignore: decorator
 @inline function blk(x: usize, r: i32, nb: i32, b0: i32, k: i32, n: i32): usize {
   return x + <usize>(r * nb + b0 + min(k, n - 1)) * 128;
+}
+
+/** best_index_int8 of one value (lane 0 of bestIndex4), exported for the tests. */
+export function iq4BestIndex(v: f32): i32 {
+  return i32x4.extract_lane(bestIndex4(f32x4.splat(v)), 0);
 }

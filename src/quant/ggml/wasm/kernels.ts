@@ -21,6 +21,7 @@ interface Exports {
   convertF16(src: number, dst: number, n: number): void;
   convertF16Checked(src: number, dst: number, n: number): number;
   convertBf16(src: number, dst: number, n: number): void;
+  iq4BestIndex(v: number): number;
 }
 
 /**
@@ -110,6 +111,11 @@ export function ggmlKernelsEnabled(): boolean {
 export function hasGgmlKernel(type: GgmlType, imatrix: boolean): boolean {
   const k = KERNEL_TYPES[type];
   return enabled && !!k && (!imatrix || k.imatrix) && !!load();
+}
+
+/** The module's exports (tests reach single routines through it), or null where it is not loaded. */
+export function ggmlKernelExports(): Readonly<Exports> | null {
+  return load();
 }
 
 /** Types the kernels cover (with and without an importance matrix). */
