@@ -13,7 +13,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = 'wasm/ggml/index.ts';
 const OUT = join(root, 'src/quant/ggml/wasm/kernels.gen.ts');
 // SIMD is on by default in Node 20 and current browsers; relaxed SIMD is not (RUNTIME-NOTES §5)
-const FLAGS = ['--enable', 'simd', '-O3', '--noAssert', '--runtime', 'stub', '--initialMemory', '1'];
+const FLAGS = ['--enable', 'simd', '-O3', '--noAssert', '--runtime', 'stub'];
 
 function sources(dir) {
   const out = [];

@@ -8,6 +8,8 @@ import { quantizeK45, quantizeQ6_K } from './kquants';
 import { quantizeQ2_K, quantizeQ3_K } from './kquants-23';
 import { quantizeIq4Nl, quantizeIq4Xs } from './iq4';
 import { quantizeLegacyIm } from './legacy-im';
+import { quantizeIq3 } from './iq3';
+export { iq3GridAddress, iq3Init } from './iq3';
 import { quantizeMxfp4, quantizeNvfp4, quantizeQ1_0, quantizeQ2_0, quantizeTq1_0, quantizeTq2_0 } from './ternary-fp4';
 
 export { firstNonFinite } from './common';
@@ -41,6 +43,8 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
     case 17: quantizeNvfp4(x, out, (nRows * nPerRow) >> 6); break;
     case 18: encodeF16(x, out, nRows * nPerRow); break;
     case 19: encodeBf16(x, out, nRows * nPerRow); break;
+    case 20: quantizeIq3(true, x, out, nRows, nPerRow, qw); break;
+    case 21: quantizeIq3(false, x, out, nRows, nPerRow, qw); break;
     default: unreachable();
   }
 }

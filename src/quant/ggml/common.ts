@@ -81,5 +81,12 @@ export function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/** ggml's GROUP_MAX_EPS: a group whose max |x| is below this is treated as all zero. */
-export const GROUP_MAX_EPS = 1e-15;
+/**
+ * ggml's GROUP_MAX_EPS (and the IQ variants): a group whose max |x| is below this is treated as
+ * all zero. They are float literals in C (1e-15f, …), so they are compared as float32 values.
+ */
+export const GROUP_MAX_EPS = Math.fround(1e-15);
+export const GROUP_MAX_EPS_IQ3_XXS = Math.fround(1e-8);
+export const GROUP_MAX_EPS_IQ2_S = Math.fround(1e-8);
+export const GROUP_MAX_EPS_IQ1_M = Math.fround(1e-7);
+export const GROUP_MAX_EPS_IQ1_S = Math.fround(1e-12);

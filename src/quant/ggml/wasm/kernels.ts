@@ -12,6 +12,19 @@
 import { NumericError } from '../../../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../../../core/dtype.js';
 import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
+import { IQ3S_GRID, IQ3XXS_GRID } from '../iq-grids.table.js';
+
+/** Grid tables a kernel builds its lattice from, uploaded on first use: [grid slot, bytes]. */
+const GRIDS: Partial<Record<GgmlType, [number, Uint8Array]>> = { IQ3_XXS: [0, IQ3XXS_GRID], IQ3_S: [1, IQ3S_GRID] };
+const gridsReady = new Set<GgmlType>();
+
+function ensureGrid(e: Exports, type: GgmlType): void {
+  const g = GRIDS[type];
+  if (!g || gridsReady.has(type)) return;
+  new Uint8Array(e.memory.buffer, e.iq3GridAddress(g[0]), g[1].length).set(g[1]);
+  e.iq3Init(g[0]);
+  gridsReady.add(type);
+}
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -22,6 +35,8 @@ interface Exports {
   convertF16Checked(src: number, dst: number, n: number): number;
   convertBf16(src: number, dst: number, n: number): void;
   iq4BestIndex(v: number): number;
+  iq3GridAddress(which: number): number;
+  iq3Init(which: number): void;
 }
 
 /**
@@ -50,6 +65,8 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   NVFP4: { id: 17, imatrix: true },
   F16: { id: 18, imatrix: true },
   BF16: { id: 19, imatrix: true },
+  IQ3_XXS: { id: 20, imatrix: true },
+  IQ3_S: { id: 21, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
@@ -147,6 +164,7 @@ export function quantizeWithKernel(
 ): void {
   const e = load()!;
   const k = KERNEL_TYPES[type]!;
+  ensureGrid(e, type);
   const { blockSize, typeSize } = GGML_TYPES[type];
   const rowBytes = (nPerRow / blockSize) * typeSize;
   const rowsPer = Math.max(1, Math.floor(CHUNK_VALUES / Math.max(1, nPerRow)));
