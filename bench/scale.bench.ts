@@ -3,13 +3,15 @@
 // for each type the whole `bitscale quantize MODEL --method rtn --no-verify --format gguf` command
 // (a child process on the built CLI: Node start-up, imports, hashing and writing included) at
 // --threads 1 and 2, and llama.cpp's whole llama_model_quantize call (test/reference/
-// llamacpp-quantize.ts; pure, nthread 1 and 2, token embedding kept F16 as bitscale keeps it) on
+// llamacpp-quantize.ts; pure, nthread 1 and 2, token embedding F16 as bitscale writes it) on
 // the same file. Runs alternate between the two tools; figures are medians. Reports the speed ratio
 // (llama.cpp seconds ÷ bitscale seconds: ≥ 1 means bitscale is at least as fast), bitscale's 1→2
 // thread speed-up, the CPU seconds of each (user + system, all threads), peak RSS, and whether the
 // tensor data of the two files is identical.
 // Usage: npm run bench scale. Environment (all optional):
 //   BITSCALE_SCALE_SHAPE=llama-3.2-1b|llama-3.1-8b   BITSCALE_SCALE_LAYERS=N (fewer layers)
+//   BITSCALE_SCALE_VOCAB=N (smaller vocabulary)   BITSCALE_SCALE_DTYPE=F16|F32 (the model's storage)
+//   (issue 12's first table: BITSCALE_SCALE_LAYERS=1 BITSCALE_SCALE_VOCAB=512 BITSCALE_SCALE_DTYPE=F32)
 //   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
 //   BITSCALE_SCALE_PEER=0 (bitscale only)   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
 //   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
@@ -38,6 +40,16 @@ const CASES: ScaleCase[] = [
   { name: 'Q8_0', scheme: 'q8_0', ftype: 'Q8_0', pure: true },
   { name: 'Q4_K', scheme: 'q4_k', ftype: 'Q4_K_S', pure: true },
   { name: 'Q6_K', scheme: 'q6_k', ftype: 'Q6_K', pure: true },
+  // the other types with kernels (BITSCALE_SCALE_TYPES=…)
+  { name: 'Q5_K', scheme: 'q5_k', ftype: 'Q5_K_S', pure: true },
+  { name: 'Q3_K', scheme: 'q3_k', ftype: 'Q3_K_S', pure: true },
+  { name: 'Q2_K', scheme: 'q2_k', ftype: 'Q2_K', pure: true },
+  { name: 'IQ4_XS', scheme: 'iq4_xs', ftype: 'IQ4_XS', pure: true },
+  { name: 'IQ4_NL', scheme: 'iq4_nl', ftype: 'IQ4_NL', pure: true },
+  { name: 'IQ3_XXS', scheme: 'iq3_xxs', ftype: 'IQ3_XXS', pure: true },
+  { name: 'IQ3_S', scheme: 'iq3_s', ftype: 'IQ3_S', pure: true },
+  { name: 'Q5_0', scheme: 'q5_0', ftype: 'Q5_0', pure: true },
+  { name: 'Q4_1', scheme: 'q4_1', ftype: 'Q4_1', pure: true },
 ];
 
 const env = process.env;
@@ -104,7 +116,9 @@ async function sameTensors(a: string, b: string): Promise<string> {
 export default async function (): Promise<void> {
   const shape = (env.BITSCALE_SCALE_SHAPE ?? 'llama-3.2-1b') as ShapeName;
   const layers = env.BITSCALE_SCALE_LAYERS ? Number(env.BITSCALE_SCALE_LAYERS) : undefined;
-  const cfg = shapeConfig(shape, layers ? { nLayers: layers } : {});
+  const vocab = env.BITSCALE_SCALE_VOCAB ? Number(env.BITSCALE_SCALE_VOCAB) : undefined;
+  const dtype = env.BITSCALE_SCALE_DTYPE === 'F32' ? 'F32' : 'F16';
+  const cfg = shapeConfig(shape, { ...(layers ? { nLayers: layers } : {}), ...(vocab ? { vocabSize: vocab } : {}) });
   const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K');
   const threads = list(env.BITSCALE_SCALE_THREADS, '1,2').map(Number);
   const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
@@ -116,15 +130,15 @@ export default async function (): Promise<void> {
   const build = spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
 
-  const model = join(dir, `${shape}${layers ? `-L${layers}` : ''}-f16.gguf`);
+  const model = join(dir, `${shape}${layers ? `-L${layers}` : ''}${vocab ? `-V${vocab}` : ''}-${dtype.toLowerCase()}.gguf`);
   if (!existsSync(model)) {
     const t0 = performance.now();
     console.log(`generating ${model} …`);
-    await writeGeneratedGguf(model, cfg, 'F16');
+    await writeGeneratedGguf(model, cfg, dtype);
     console.log(`  ${fmt(statSync(model).size / 1e9, 2)} GB in ${fmt((performance.now() - t0) / 1000)} s`);
   }
   const gb = statSync(model).size / 1e9;
-  console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}, F16 GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians), tools alternating`);
+  console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}${vocab ? `, vocabulary ${vocab}` : ''}, ${dtype} GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians), tools alternating`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at start (shared; ratios are from the same run)`);
 
   const outB = join(dir, 'bitscale-out.gguf');
