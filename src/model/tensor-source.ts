@@ -44,6 +44,7 @@ export function lazyTensor(
   dtype: DType | GgmlType,
   byteLength: number,
   readBytes: () => Promise<Uint8Array>,
+  readInto?: (dst: Uint8Array) => Promise<void>,
   readRange?: (byteOffset: number, byteLength: number) => Promise<Uint8Array>,
 ): TensorSource {
   const el = elementType(dtype);
@@ -57,6 +58,7 @@ export function lazyTensor(
     shape: [...shape],
     dtype,
     byteLength,
+    ...(readInto ? { readInto } : {}),
     read,
     ...(readRange ? { readRange } : {}),
     async readF32() {
