@@ -14,7 +14,7 @@ import { renderSweepReport } from '../src/report/sweepReport.js';
 import { JobError, JobRunner } from './jobs.js';
 import { saveFile, saveFolder } from './download.js';
 import { esc, inspectHtml, mb, resultsHtml, shipHtml } from './render.js';
-import { droppedFiles, pickedFiles } from './files.js';
+import { droppedFiles, pickedFiles, type Picked } from './files.js';
 import type { InFile, Output, QuantizeJob, TextChoice } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -29,6 +29,7 @@ interface OutputEntry {
 
 const state = {
   files: [] as InFile[],
+  folder: null as string | null,
   label: '',
   inspect: null as InspectReport | null,
   outputs: [] as OutputEntry[],
@@ -38,7 +39,7 @@ const state = {
 };
 
 const runner = new JobRunner(new URL('./worker.js', import.meta.url));
-runner.restoreState = () => ({ files: state.files, outputs: state.outputs.map((o) => o.output), webgpu: input('webgpu').checked, threads: Number(input('threads').value) || 1 });
+runner.restoreState = () => ({ files: state.files, folder: state.folder, outputs: state.outputs.map((o) => o.output), webgpu: input('webgpu').checked, threads: Number(input('threads').value) || 1 });
 
 // ── messages and job progress ─────────────────────────────────────────────────────────────────
 
@@ -58,7 +59,7 @@ function describe(e: unknown): string {
     const c = e.info.context;
     const where = ['file', 'field', 'tensor', 'offset', 'expected', 'found']
       .filter((k) => c[k] !== undefined && c[k] !== '')
-      .map((k) => `${k}: ${String(c[k]).replace(/^\/in\/model\/?/, '').replace(/^\/out\//, '') || '(the folder)'}`);
+      .map((k) => `${k}: ${String(c[k]).replace(/^\/in\/files\//, '').replace(/^\/(in|out)\//, '')}`);
     return `${e.info.message}${where.length ? ` (${where.join('; ')})` : ''}${c.hint ? `. ${String(c.hint)}` : ''}`;
   }
   return (e as Error)?.message ?? String(e);
@@ -89,6 +90,7 @@ async function job<T>(title: string, f: () => Promise<T>): Promise<T | null> {
   try {
     return await f();
   } catch (e) {
+    if (e instanceof JobError && e.info.stack) console.warn(e.info.stack);
     showMessage(describe(e), e instanceof JobError && e.info.code === 'interrupted' ? 'info' : 'error');
     return null;
   } finally {
@@ -100,13 +102,14 @@ async function job<T>(title: string, f: () => Promise<T>): Promise<T | null> {
 
 // ── 1 open, 2 inspect ─────────────────────────────────────────────────────────────────────────
 
-async function open(files: InFile[], label: string): Promise<void> {
+async function open({ files, label, folder }: Picked): Promise<void> {
   if (!files.length) return;
   await job(`Opening ${label}`, async () => {
     $('open-status').textContent = `reading ${label}…`;
     try {
-      const r = await runner.run<'opened'>({ op: 'open', files });
+      const r = await runner.run<'opened'>({ op: 'open', files, folder });
       state.files = files;
+      state.folder = folder;
       state.label = label;
       state.inspect = r.report;
       state.outputs = [];
@@ -119,7 +122,7 @@ async function open(files: InFile[], label: string): Promise<void> {
     } catch (e) {
       // the model that was open (if any) stays open in the worker's place: reopen it
       $('open-status').textContent = state.files.length ? `${state.label} is still open` : 'no model open';
-      if (state.files.length) await runner.run({ op: 'restore', files: state.files, outputs: state.outputs.map((o) => o.output) }).catch(() => undefined);
+      if (state.files.length) await runner.run({ op: 'restore', files: state.files, folder: state.folder, outputs: state.outputs.map((o) => o.output) }).catch(() => undefined);
       throw e;
     }
   });
@@ -210,10 +213,19 @@ function linearBpw(tensors: QuantizeReport['tensors']): number {
     if (!shape || shape.length !== 2) continue;
     const up = t.type.toUpperCase();
     const count = shape[0] * shape[1];
-    bits += (isGgmlType(up) ? ggmlBitsPerWeight(up as GgmlType) : bitsPerWeight(parseScheme(t.type), shape)) * count;
+    bits += (isGgmlType(up) ? ggmlBitsPerWeight(up as GgmlType) : schemeBits(t.type, shape)) * count;
     n += count;
   }
   return n ? bits / n : 32;
+}
+
+/** A scheme's bits per weight on a [N, K] tensor; a group wider than K (stories260K's 64 columns under -g128) is counted as one group per row. */
+function schemeBits(type: string, shape: number[]): number {
+  try {
+    return bitsPerWeight(parseScheme(type), shape);
+  } catch {
+    return bitsPerWeight(parseScheme(type.replace(/-g\d+/, `-g${shape[1]}`)), shape);
+  }
 }
 
 function points(): SweepPointResult[] {
@@ -302,12 +314,12 @@ $('schemes').innerHTML = SCHEMES.map((s) => `<option value="${s}">`).join('');
 input('files').addEventListener('change', () => {
   const p = pickedFiles(input('files').files, false);
   input('files').value = '';
-  void open(p.files, p.label);
+  void open(p);
 });
 input('folder').addEventListener('change', () => {
   const p = pickedFiles(input('folder').files, true);
   input('folder').value = '';
-  void open(p.files, p.label);
+  void open(p);
 });
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => {
@@ -320,7 +332,7 @@ drop.addEventListener('drop', (e) => {
   drop.classList.remove('over');
   if (!e.dataTransfer) return;
   droppedFiles(e.dataTransfer)
-    .then((p) => open(p.files, p.label))
+    .then((p) => open(p))
     .catch((err) => showMessage(describe(err)));
 });
 for (const [sel, file] of [['calib', 'calib-file'], ['eval-text', 'eval-file']]) {

@@ -7,6 +7,8 @@ export interface Picked {
   files: InFile[];
   /** the folder's name, or the main file's */
   label: string;
+  /** the folder's name when a folder was chosen (the model is read as that folder, as the CLI would) */
+  folder: string | null;
 }
 
 function label(files: InFile[], folder: string | null): string {
@@ -18,14 +20,14 @@ function label(files: InFile[], folder: string | null): string {
 /** From an <input type=file>: `folder` inputs give paths like "model/config.json". */
 export function pickedFiles(list: FileList | null, folder: boolean): Picked {
   const all: File[] = list ? Array.from(list) : [];
-  if (!folder) return { files: all.map((f) => ({ name: f.name, blob: f })), label: label(all.map((f) => ({ name: f.name, blob: f })), null) };
+  if (!folder) return { files: all.map((f) => ({ name: f.name, blob: f })), label: label(all.map((f) => ({ name: f.name, blob: f })), null), folder: null };
   const rel = all.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name);
   const top = rel[0]?.split('/')[0] ?? '';
   const files = all
     .map((f, i) => ({ name: rel[i].split('/').slice(1).join('/') || f.name, blob: f as Blob }))
     // the model's own files only: hidden files and nested caches are skipped
     .filter((f) => !f.name.split('/').some((part: string) => part.startsWith('.')));
-  return { files, label: top };
+  return { files, label: top, folder: top || null };
 }
 
 type Entry = FileSystemEntry;
@@ -60,8 +62,8 @@ export async function droppedFiles(dt: DataTransfer): Promise<Picked> {
   if (entries.length === 1 && entries[0].isDirectory) {
     const out: InFile[] = [];
     for (const c of await readEntries(entries[0] as FileSystemDirectoryEntry)) await walk(c, '', out);
-    return { files: out, label: entries[0].name };
+    return { files: out, label: entries[0].name, folder: entries[0].name };
   }
   const files = Array.from(dt.files).map((f) => ({ name: f.name, blob: f as Blob }));
-  return { files, label: label(files, null) };
+  return { files, label: label(files, null), folder: null };
 }

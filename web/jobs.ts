@@ -28,7 +28,7 @@ export class JobRunner {
   private nextId = 1;
   private pending: Pending | null = null;
   /** what a fresh worker needs to continue where the last one stopped */
-  restoreState: () => { files: InFile[]; outputs: Output[]; webgpu: boolean; threads: number } = () => ({ files: [], outputs: [], webgpu: false, threads: 1 });
+  restoreState: () => { files: InFile[]; folder: string | null; outputs: Output[]; webgpu: boolean; threads: number } = () => ({ files: [], folder: null, outputs: [], webgpu: false, threads: 1 });
 
   constructor(private readonly url: URL) {
     this.worker = this.spawn();
@@ -88,6 +88,6 @@ export class JobRunner {
     this.worker = this.spawn();
     const s = this.restoreState();
     await this.run({ op: 'settings', webgpu: s.webgpu, threads: s.threads });
-    await this.run({ op: 'restore', files: s.files, outputs: s.outputs });
+    await this.run({ op: 'restore', files: s.files, folder: s.folder, outputs: s.outputs });
   }
 }

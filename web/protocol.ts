@@ -51,8 +51,8 @@ export interface Output {
 }
 
 export type Request =
-  | { id: number; op: 'open'; files: InFile[] }
-  | { id: number; op: 'restore'; files: InFile[]; outputs: Output[] }
+  | { id: number; op: 'open'; files: InFile[]; folder: string | null }
+  | { id: number; op: 'restore'; files: InFile[]; folder: string | null; outputs: Output[] }
   | { id: number; op: 'quantize'; job: QuantizeJob }
   | { id: number; op: 'eval'; job: EvalJob }
   | { id: number; op: 'cancel' }
@@ -62,6 +62,8 @@ export interface ErrorInfo {
   code: string;
   message: string;
   context: Record<string, unknown>;
+  /** where it was thrown (logged to the console, not shown) */
+  stack?: string;
 }
 
 export type Reply =

@@ -14,7 +14,6 @@ import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlo
 import { providers } from './shims/ort.js';
 import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
 
-const MODEL_DIR = '/in/model';
 const OUT_DIR = '/out';
 const BUILTIN_TEXT = '/in/builtin.txt';
 
@@ -25,14 +24,17 @@ env.wasm.numThreads = 1;
 env.logLevel = 'error';
 
 let modelPath: string | null = null;
+/** where the model's files are mounted: /in/<folder name> (the name GGUF metadata takes), or /in/files for loose files */
+let modelDir = '/in/files';
 let current: { id: number; abort: AbortController } | null = null;
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
 
 function errorInfo(e: unknown): ErrorInfo {
-  if (e instanceof BitscaleError) return { code: e.code, message: e.message, context: { ...(e.context as Record<string, unknown>) } };
+  const stack = (e as Error)?.stack;
+  if (e instanceof BitscaleError) return { code: e.code, message: e.message, context: { ...(e.context as Record<string, unknown>) }, stack };
   const err = e as Error;
-  return { code: 'internal', message: err?.message ?? String(e), context: {} };
+  return { code: 'internal', message: err?.message ?? String(e), context: {}, stack };
 }
 
 /** Progress at most every 100 ms per task (plus each task's first and last event). */
@@ -51,6 +53,7 @@ const MAGIC_GGUF = 0x46554747;
 
 /** Which mounted path is the model, as a user would have pointed the CLI at it. */
 async function findModel(files: InFile[]): Promise<string> {
+  const MODEL_DIR = modelDir;
   const names = files.map((f) => f.name);
   if (names.includes('config.json')) return MODEL_DIR;
   if (names.some((n) => /\.safetensors(\.index\.json)?$/.test(n))) {
@@ -78,9 +81,10 @@ async function findModel(files: InFile[]): Promise<string> {
   return `${MODEL_DIR}/${cands[0].name}`;
 }
 
-function mountModel(files: InFile[]): void {
-  removePath(MODEL_DIR, { recursive: true, force: true });
-  for (const f of files) mount(`${MODEL_DIR}/${f.name}`, f.blob);
+function mountModel(files: InFile[], folder: string | null): void {
+  removePath('/in', { recursive: true, force: true });
+  modelDir = folder ? `/in/${folder.replace(/[/\\]/g, '_')}` : '/in/files';
+  for (const f of files) mount(`${modelDir}/${f.name}`, f.blob);
 }
 
 function textPath(t: TextChoice): string {
@@ -114,7 +118,7 @@ async function handle(m: Request): Promise<void> {
   const signal = current?.abort.signal;
   switch (m.op) {
     case 'open': {
-      mountModel(m.files);
+      mountModel(m.files, m.folder);
       modelPath = null;
       const path = await findModel(m.files);
       const report = await inspectModel(path);
@@ -123,7 +127,7 @@ async function handle(m: Request): Promise<void> {
       return;
     }
     case 'restore': {
-      mountModel(m.files);
+      mountModel(m.files, m.folder);
       modelPath = m.files.length ? await findModel(m.files) : null;
       for (const o of m.outputs) restoreOutput(o);
       post({ id: m.id, type: 'restored' });
