@@ -3,45 +3,30 @@
 // and top-1 agreement against the base model on the same tokens, tokens/s, quantization time), mark
 // the size/quality Pareto frontier, fit the post-training scaling law to some points and check it on
 // the rest, and write sweep.json / sweep.csv / report.html. Finished points are kept in sweep.json
-// after each step, so an interrupted sweep resumes where it stopped.
+// after each step, so an interrupted sweep resumes where it stopped. Points run here, one after the
+// other (sweep-point.ts), or with `queue` as jobs on `bitscale worker` processes (sweep-remote.ts).
 // Legend: T = evaluation tokens, V = vocab.
 
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
-import { GGML_TYPES, ggmlBitsPerWeight, isGgmlType, type GgmlType } from '../core/dtype.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
-import { LlamaEngine } from '../engine/model.js';
-import { prepareHostModel, isLinearWeight, type HostModel } from '../engine/host.js';
-import { compareModels, engineModel, perplexity, type LogitsModel, type WindowOptions } from '../eval/index.js';
-import type { SensitivityRow, SweepPointResult, SweepPointSpec, SweepRecord } from '../eval/sweepTypes.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
-import { loadModel } from '../model/load.js';
+import type { SweepPointResult, SweepPointSpec, SweepRecord } from '../eval/sweepTypes.js';
+import { atomicWriteFile } from '../formats/io/index.js';
 import { parameterCount } from '../model/config.js';
-import { bitsPerWeight, fakeQuant, parseScheme } from '../quant/index.js';
 import { renderSweepReport } from '../report/sweepReport.js';
 import { DEFAULT_BUDGETS, kldPoint, markFrontiers, nllPoint, parseBudget, shipRecommendations } from '../report/decision.js';
 import { bestWithinBudget, type IntervalPoint } from '../scaling/pareto-ci.js';
 import { fitPtqDecay, ptqDecay } from '../scaling/ptqDecay.js';
-import { TOOL_VERSION, quantizeModel } from './quantize.js';
-import { runQat } from './qat.js';
+import { TOOL_VERSION } from './quantize.js';
 import { planPoints, type SweepGrid } from './sweep-plan.js';
+import { openSweepBase, readSweepInputs, runSweepPoint, sensitivityScheme, sweepSensitivity, type SweepBase, type SweepPointSettings } from './sweep-point.js';
+import type { QueueSettings, RemoteJobTiming } from './queue-client.js';
 
-export interface SweepOptions {
-  model: string;
-  /** evaluation text */
-  text: string;
+export interface SweepOptions extends SweepPointSettings {
   outDir: string;
   grid: SweepGrid;
   /** or an explicit list of points (overrides grid) */
   points?: SweepPointSpec[];
-  ctx?: number;
-  /** evaluate on at most this many text tokens (default 8192) */
-  maxTokens?: number;
-  calib?: string;
-  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, 16) */
-  calibWindows?: number;
-  seed?: number;
   /** measure per-tensor sensitivity with this scheme (default: the lowest int width in the grid); false to skip */
   sensitivity?: string | false;
   /** the command line prefix recorded for reproduction, e.g. 'npx bitscale' */
@@ -50,15 +35,9 @@ export interface SweepOptions {
   recipe?: unknown;
   /** size budgets for the "what to ship" answer: '4.5' / '4.5bpw' (bits per weight) or '800MB', '1.5GB' (default report/decision.ts DEFAULT_BUDGETS) */
   budgets?: string[];
-  tokenizer?: string;
-  /** training text for QAT points (files, or 'moby-dick'); required when the methods include qat */
-  qatText?: string[];
-  /** QAT steps per point (default 100) */
-  qatSteps?: number;
-  /** reload every written file in its runtime (node-llama-cpp for GGUF) and compare logits (default true) */
-  verify?: boolean;
+  /** run every point as a job on this queue (redis://HOST:PORT[/DB]) instead of in this process */
+  queue?: QueueSettings;
   onProgress?: ProgressFn;
-  signal?: AbortSignal;
   /** one line per finished point, for the terminal */
   log?: (line: string) => void;
 }
@@ -68,35 +47,8 @@ export interface SweepOutcome {
   json: string;
   csv: string;
   report: string;
-}
-
-/** Logits cached by window: the base model is evaluated once for the whole sweep. */
-function cached(m: LogitsModel): LogitsModel {
-  const memo = new Map<string, Float32Array>();
-  return {
-    vocabSize: m.vocabSize,
-    async logits(tokens) {
-      const key = tokens.join(',');
-      let l = memo.get(key);
-      if (!l) {
-        l = await m.logits(tokens);
-        memo.set(key, l);
-      }
-      return l;
-    },
-  };
-}
-
-async function hashPath(path: string): Promise<string> {
-  const st = await stat(path);
-  if (st.isFile()) return sha256File(path);
-  const parts: string[] = [];
-  for (const f of (await readdir(path)).sort()) {
-    const p = join(path, f);
-    if ((await stat(p)).isFile()) parts.push(`${f}:${await sha256File(p)}`);
-  }
-  const { createHash } = await import('node:crypto');
-  return createHash('sha256').update(parts.join('\n')).digest('hex');
+  /** with --queue: when each job was queued, started, finished and recorded */
+  timings?: RemoteJobTiming[];
 }
 
 /** Bytes of a model file, or of the files directly inside a model folder. */
@@ -109,49 +61,6 @@ async function pathBytes(path: string): Promise<number> {
     if (s2.isFile()) n += s2.size;
   }
   return n;
-}
-
-async function sizeOf(files: string[]): Promise<number> {
-  let n = 0;
-  for (const f of files) n += (await stat(f)).size;
-  return n;
-}
-
-/** Input features K of a linear weight [N, K]. */
-function linearK(host: HostModel, name: string): number {
-  const c = host.config;
-  return /down_proj/.test(name) ? c.intermediateSize : /o_proj/.test(name) ? c.nHeads * c.headDim : c.hiddenSize;
-}
-
-/** Bits per weight of one scheme applied to every linear (the packed size of a QAT model's grid). */
-function linearSchemeBpw(host: HostModel, sc: ReturnType<typeof parseScheme>): number {
-  let bits = 0;
-  let n = 0;
-  for (const [name, w] of host.tensors) {
-    if (!isLinearWeight(name)) continue;
-    const k = linearK(host, name);
-    bits += bitsPerWeight(sc, [w.length / k, k]) * w.length;
-    n += w.length;
-  }
-  return n ? bits / n : 32;
-}
-
-/** Bits per weight over the quantized linears, from the per-tensor types the quantizer chose. */
-function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): number {
-  let bits = 0;
-  let n = 0;
-  for (const t of tensors) {
-    const w = host.tensors.get(t.name);
-    if (!w) continue;
-    const k = linearK(host, t.name);
-    const shape = [w.length / k, k];
-    const up = t.type.toUpperCase();
-    // a ggml type (F16 fallbacks included), else the scheme string the quantizer used (targetLabel)
-    const b = isGgmlType(up) ? ggmlBitsPerWeight(up as GgmlType) : bitsPerWeight(parseScheme(t.type), shape);
-    bits += b * w.length;
-    n += w.length;
-  }
-  return n ? bits / n : 32;
 }
 
 /** The evaluation as `bitscale eval` flags: the same text, window and token limit give the same numbers. */
@@ -176,6 +85,15 @@ function toCsv(points: SweepPointResult[]): string {
   return [cols.join(','), ...points.map((p) => cols.map((c) => q(p[c])).join(','))].join('\n') + '\n';
 }
 
+/** The path a point's file is written to. */
+export function pointOut(outDir: string, spec: SweepPointSpec): string {
+  return join(outDir, 'points', spec.id + (spec.format === 'gguf' ? '.gguf' : ''));
+}
+
+export function pointLine(r: SweepPointResult): string {
+  return `${r.id.padEnd(22)} ${r.bpw.toFixed(2).padStart(6)} bpw  PPL ${r.ppl.toFixed(3).padStart(8)}  KLD ${r.kld.toFixed(4)}  top-1 ${(100 * r.top1).toFixed(1)}%`;
+}
+
 export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
@@ -184,23 +102,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
   await mkdir(join(outDir, 'points'), { recursive: true });
   const jsonPath = join(outDir, 'sweep.json');
-  let text: string;
+  const inputs = await readSweepInputs(o);
+  let base: SweepBase | null = null;
+  let timings: RemoteJobTiming[] | undefined;
   try {
-    text = await readFile(o.text, 'utf8');
-  } catch {
-    throw new ConfigError('bad_option', 'cannot read the evaluation text', { file: o.text, field: '--text' });
-  }
-  const weights = await loadModel(o.model, o.tokenizer ? { tokenizer: o.tokenizer } : {});
-  let baseEngine: LlamaEngine | null = null;
-  try {
-    if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; the sweep needs one to read the text', { file: o.model, field: '--tokenizer' });
+    const { weights, ids, win, modelSha, textSha } = inputs;
     const c = weights.config;
-    const ctx = Math.min(o.ctx ?? 256, c.maxSeqLen);
+    const ctx = win.ctx;
     const maxTokens = o.maxTokens ?? 8192;
-    const ids = weights.tokenizer.encode(text, { bos: false }).slice(0, maxTokens);
-    if (ids.length < ctx) throw new ConfigError('bad_option', 'evaluation text shorter than one window', { file: o.text, expected: `>= ${ctx} tokens`, found: ids.length });
-    const win: WindowOptions = { ctx, protocol: 'windows', bosId: c.bosTokenId };
-    const [modelSha, textSha] = [await hashPath(o.model), await sha256File(o.text)];
     const specs = o.points ?? planPoints(c, o.grid);
 
     // resume: keep finished points of an identical earlier run
@@ -215,9 +124,6 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
       /* no earlier run */
     }
 
-    const baseHost = await prepareHostModel(weights);
-    baseEngine = LlamaEngine.fromHost(baseHost);
-    const baseModel = cached(engineModel(baseEngine));
     const record: SweepRecord = {
       tool: { name: 'bitscale', version: TOOL_VERSION },
       createdAt: new Date().toISOString(),
@@ -230,138 +136,60 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
       ...(o.recipe !== undefined ? { recipe: o.recipe } : {}),
       elapsedS: 0,
     };
+    // points in plan order whatever order they finish in, so a queued sweep writes what a local one does
+    // kept points get this run's commands and paths (they depend on --out and the evaluation flags)
+    const withCommands = (spec: SweepPointSpec, r: SweepPointResult): SweepPointResult => {
+      const out = pointOut(outDir, spec);
+      return Object.assign(r, commandFor(o, spec, out, ctx, maxTokens), spec.method === 'base' ? {} : { out });
+    };
+    for (const spec of specs) if (done.has(spec.id)) withCommands(spec, done.get(spec.id)!);
     const save = async () => {
+      record.points = specs.filter((s) => done.has(s.id)).map((s) => done.get(s.id)!);
       record.elapsedS = (Date.now() - t0) / 1000;
       await atomicWriteFile(jsonPath, JSON.stringify(record, null, 2) + '\n', { overwrite: true });
     };
-
-    const track = new ProgressTracker('sweep', specs.length, o.onProgress, 'point');
-    for (const spec of specs) {
-      checkAborted(o.signal);
-      const ext = spec.format === 'gguf' ? '.gguf' : '';
-      const out = join(outDir, 'points', spec.id + ext);
-      const prev = done.get(spec.id);
-      if (prev) {
-        record.points.push({ ...prev, ...commandFor(o, spec, out, ctx, maxTokens), ...(spec.method === 'base' ? {} : { out }) });
-        track.tick(`${spec.id} (kept from the earlier run)`);
-        continue;
-      }
-      const r = await runPoint(o, spec, out, baseHost, baseModel, ids, win, seed);
-      Object.assign(r, commandFor(o, spec, out, ctx, maxTokens), spec.method === 'base' ? {} : { out });
-      record.points.push(r);
-      o.log?.(`${spec.id.padEnd(22)} ${r.bpw.toFixed(2).padStart(6)} bpw  PPL ${r.ppl.toFixed(3).padStart(8)}  KLD ${r.kld.toFixed(4)}  top-1 ${(100 * r.top1).toFixed(1)}%`);
+    const finish = async (spec: SweepPointSpec, r: SweepPointResult) => {
+      if (done.has(spec.id)) return; // a point is recorded once
+      done.set(spec.id, withCommands(spec, r));
+      o.log?.(pointLine(r));
       await save();
-      track.tick(spec.id);
+    };
+    const todo = specs.filter((s) => !done.has(s.id));
+    const sScheme = o.sensitivity === false ? null : (o.sensitivity ?? sensitivityScheme(specs));
+
+    if (o.queue) {
+      const { runSweepRemote } = await import('./sweep-remote.js');
+      const r = await runSweepRemote(o, { inputs, todo, sensitivityScheme: sScheme, onPoint: finish });
+      record.sensitivity = r.sensitivity;
+      timings = r.timings;
+    } else {
+      base = await openSweepBase(inputs);
+      const track = new ProgressTracker('sweep', specs.length, o.onProgress, 'point');
+      for (const spec of specs) {
+        checkAborted(o.signal);
+        if (!todo.includes(spec)) {
+          track.tick(`${spec.id} (kept from the earlier run)`);
+          continue;
+        }
+        await finish(spec, await runSweepPoint(o, spec, pointOut(outDir, spec), inputs, base));
+        track.tick(spec.id);
+      }
+      if (sScheme) record.sensitivity = await sweepSensitivity(inputs, base, sScheme, o);
     }
 
+    record.points = specs.filter((s) => done.has(s.id)).map((s) => done.get(s.id)!);
     markFrontiers(record.points);
     record.recommendations = shipRecommendations(record.points, budgets);
     record.law = lawPanel(record.points);
-    if (o.sensitivity !== false) {
-      const sScheme = o.sensitivity ?? sensitivityScheme(specs);
-      if (sScheme) record.sensitivity = await sensitivity(baseHost, baseModel, ids, win, sScheme, o);
-    }
     await save();
     const csvPath = join(outDir, 'sweep.csv');
     await atomicWriteFile(csvPath, toCsv(record.points), { overwrite: true });
     const reportPath = join(outDir, 'report.html');
     await atomicWriteFile(reportPath, renderSweepReport(record), { overwrite: true });
-    return { record, json: jsonPath, csv: csvPath, report: reportPath };
+    return { record, json: jsonPath, csv: csvPath, report: reportPath, ...(timings ? { timings } : {}) };
   } finally {
-    await baseEngine?.close();
-    await weights.close();
-  }
-}
-
-async function runPoint(
-  o: SweepOptions,
-  spec: SweepPointSpec,
-  out: string,
-  baseHost: HostModel,
-  baseModel: LogitsModel,
-  ids: number[],
-  win: WindowOptions,
-  seed: number,
-): Promise<SweepPointResult> {
-  const t0 = Date.now();
-  let host: HostModel = baseHost;
-  let fileBytes = 0;
-  let bpw = 32;
-  if (spec.method === 'qat') {
-    if (!o.qatText?.length) throw new ConfigError('bad_option', 'QAT points need a training text', { field: '--qat-text', hint: 'e.g. --qat-text moby-dick or a text file' });
-    const qs = await runQat({ model: o.model, bits: spec.bits, text: o.qatText, steps: o.qatSteps ?? 100, format: 'safetensors', out, overwrite: true, signal: o.signal });
-    const back = await loadModel(out);
-    try {
-      host = await prepareHostModel(back);
-    } finally {
-      await back.close();
-    }
-    // the QAT checkpoint is GPTQ-packed (2-bit SEQ in a 3-bit container: see docs/training.md)
-    fileBytes = await sizeOf(qs.files);
-    const sc = parseScheme(spec.scheme);
-    bpw = linearSchemeBpw(host, sc);
-  } else if (spec.method !== 'base') {
-    const rep = await quantizeModel({
-      model: o.model,
-      out,
-      format: spec.format === 'gguf' || spec.format === 'fakequant' || spec.format === 'onnx' || spec.format === 'compressed-tensors' ? spec.format : 'safetensors',
-      scheme: spec.scheme,
-      method: spec.method === 'mixed' ? 'rtn' : (spec.method as 'rtn' | 'gptq' | 'awq'),
-      targetBpw: spec.targetBpw,
-      calib: o.calib,
-      windows: o.calibWindows,
-      seed,
-      tokenizer: o.tokenizer,
-      overwrite: true,
-      keepHost: true,
-      verify: o.verify ?? true,
-      signal: o.signal,
-    });
-    if (rep.host) host = rep.host;
-    else {
-      // no in-memory model came back: evaluate the written file itself
-      const back = await loadModel(out, o.tokenizer ? { tokenizer: o.tokenizer } : {});
-      try {
-        host = await prepareHostModel(back);
-      } finally {
-        await back.close();
-      }
-    }
-    // a fake-quant float file says nothing about the packed size: report none rather than a misleading one
-    fileBytes = spec.format === 'fakequant' ? 0 : await sizeOf(rep.files);
-    bpw = linearBpw(host, rep.tensors);
-  } else {
-    fileBytes = 0;
-  }
-  const quantizeS = (Date.now() - t0) / 1000;
-  const engine = spec.method === 'base' ? null : LlamaEngine.fromHost(host);
-  try {
-    const test = engine ? cached(engineModel(engine)) : baseModel;
-    const t1 = Date.now();
-    const ppl = await perplexity(test, ids, win);
-    const evalS = (Date.now() - t1) / 1000;
-    const cmp = engine ? await compareModels(baseModel, test, ids, win) : null;
-    return {
-      ...spec,
-      fileBytes,
-      bpw,
-      nll: ppl.nll,
-      ppl: ppl.ppl,
-      pplLo: ppl.pplCi95[0],
-      pplHi: ppl.pplCi95[1],
-      kld: cmp ? cmp.kld : 0,
-      kldLo: cmp ? cmp.kldCi95[0] : 0,
-      kldHi: cmp ? cmp.kldCi95[1] : 0,
-      dnllLo: cmp ? cmp.deltaNllCi95[0] : 0,
-      dnllHi: cmp ? cmp.deltaNllCi95[1] : 0,
-      top1: cmp ? cmp.top1Agreement : 1,
-      tokensPerS: ppl.count / Math.max(evalS, 1e-9),
-      quantizeS,
-      onFrontier: false,
-      command: '',
-    };
-  } finally {
-    await engine?.close();
+    await base?.engine.close();
+    await inputs.weights.close();
   }
 }
 
@@ -391,48 +219,6 @@ function lawPanel(points: SweepPointResult[]): SweepRecord['law'] {
     maeNll: err / rtn.length,
     caveats,
   };
-}
-
-function sensitivityScheme(specs: SweepPointSpec[]): string | null {
-  const ints = specs.filter((s) => /^int\d-(g\d+|channel)$/.test(s.scheme)).sort((a, b) => a.bits - b.bits);
-  if (ints.length) return ints[0].scheme;
-  const gg = specs.find((s) => s.format === 'gguf');
-  return gg ? gg.scheme : null;
-}
-
-/** ΔNLL when one linear tensor alone is RTN-quantized with `scheme` (on the first windows of the text). */
-async function sensitivity(baseHost: HostModel, baseModel: LogitsModel, ids: number[], win: WindowOptions, scheme: string, o: SweepOptions): Promise<SensitivityRow[]> {
-  const sc = parseScheme(scheme);
-  const few = { ...win, maxWindows: 2 };
-  const base = await perplexity(baseModel, ids, few);
-  const names = [...baseHost.tensors.keys()].filter(isLinearWeight);
-  const track = new ProgressTracker('sensitivity', names.length, o.onProgress, 'tensor');
-  const rows: SensitivityRow[] = [];
-  for (const name of names) {
-    checkAborted(o.signal);
-    const w = baseHost.tensors.get(name) as Float32Array;
-    const k = linearK(baseHost, name);
-    const shape = [w.length / k, k];
-    if (sc.kind === 'ggml' && k % GGML_TYPES[sc.type].blockSize !== 0) continue;
-    const wq = fakeQuant(w, shape, sc, { name });
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < w.length; i++) {
-      num += (w[i] - wq[i]) ** 2;
-      den += w[i] * w[i];
-    }
-    const tensors = new Map(baseHost.tensors);
-    tensors.set(name, wq);
-    const e = LlamaEngine.fromHost({ ...baseHost, tensors });
-    try {
-      const r = await perplexity(engineModel(e), ids, few);
-      rows.push({ tensor: name, scheme, deltaNll: r.nll - base.nll, relErr: den > 0 ? num / den : 0 });
-    } finally {
-      await e.close();
-    }
-    track.tick(name);
-  }
-  return rows;
 }
 
 export type { SweepMethod, SweepFormat, SweepGrid } from './sweep-plan.js';

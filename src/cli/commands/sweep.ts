@@ -33,6 +33,8 @@ export const meta: CommandMeta = {
   --no-verify         skip reloading each written file in its runtime (node-llama-cpp for GGUF)
   --recipe FILE       settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
                       docs/recipes.md); flags given here override it; sweep.json records it
+  --queue URL         enqueue one job per point on redis://HOST:PORT[/DB] and follow them; \`bitscale worker\`
+                      processes run them (docs/distributed.md); results land in the same resumable sweep.json
   --json              print the sweep record as JSON
   --quiet             no progress`,
 };
@@ -55,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       text: { type: 'string' }, bits: { type: 'string' }, methods: { type: 'string' }, formats: { type: 'string' },
       'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
       'max-tokens': { type: 'string' }, calib: { type: 'string' }, 'qat-text': { type: 'string' }, 'qat-steps': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
-      tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+      tokenizer: { type: 'string' }, queue: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
       recipe: { type: 'string' },
     },
     meta.usage,
@@ -88,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     budgets: list(v.budget, 'budget'),
     recipe: rec ? { path: rec.path, sha256: rec.sha256, sweep: rec.section } : undefined,
     commandPrefix: 'bitscale',
+    ...(v.queue ? { queue: { url: v.queue } } : {}),
     onProgress: progressPrinter({ quiet: v.quiet || v.json }),
     signal: abortSignal(),
     log: v.json || v.quiet ? undefined : (line) => out(line),
