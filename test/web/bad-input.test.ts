@@ -1,0 +1,91 @@
+// Bad input in the browser app: a corrupt file, a folder without config.json, an unsupported
+// architecture. Each gives a clear message in the page (the typed error's words: what, where,
+// expected, found), nothing crashes (no uncaught error), and the page stays usable (a good model
+// opens right after, and a failed quantize leaves the page ready for the next one).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
+
+const skip = webSkip();
+let built: { dir: string; cleanup: () => void } | null = null;
+let app: App | null = null;
+let tmp = '';
+
+before(async () => {
+  if (skip) return;
+  built = await buildApp();
+  app = await openApp(built.dir);
+  tmp = mkdtempSync(join(tmpdir(), 'bitscale-webbad-'));
+});
+after(async () => {
+  await app?.close();
+  built?.cleanup();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const DEFAULT = 'assets/default-model';
+
+async function stillUsable(a: App): Promise<void> {
+  assert.equal(await openFolder(a.page, DEFAULT), '', 'a good model opens after the bad one');
+  assert.match((await a.page.textContent('#arch')) ?? '', /vocab 1,024, hidden 128/);
+  assert.deepEqual(a.errors, [], 'no uncaught error in the page');
+}
+
+test('a corrupt GGUF (cut inside its metadata) and a file that is no model: a message naming the file and what is wrong', { skip }, async () => {
+  const a = app!;
+  // GGUF v3 with 2 tensors and 1 metadata pair announced, cut inside the first key
+  const gguf = join(tmp, 'cut.gguf');
+  const head = Buffer.alloc(4 + 4 + 8 + 8 + 8 + 3);
+  head.write('GGUF', 0, 'latin1');
+  head.writeUInt32LE(3, 4);
+  head.writeBigUInt64LE(2n, 8);
+  head.writeBigUInt64LE(1n, 16);
+  head.writeBigUInt64LE(20n, 24);
+  head.write('gen', 32, 'latin1');
+  writeFileSync(gguf, head);
+  const m1 = await openFiles(a.page, gguf);
+  assert.match(m1, /cut\.gguf/, 'the message names the file');
+  assert.match(m1, /truncated|ended|past the end|bytes/i, `the message says the file is cut short: ${m1}`);
+  const junk = join(tmp, 'notes.bin');
+  writeFileSync(junk, new Uint8Array(100).fill(7));
+  const m2 = await openFiles(a.page, junk);
+  assert.ok(m2.length > 20, `a message for a file that is no model: ${m2}`);
+  assert.ok(await a.page.isVisible('#message'), 'the message is shown in the page');
+  await stillUsable(a);
+});
+
+test('a Hugging Face folder without config.json: the message says config.json is missing', { skip }, async () => {
+  const a = app!;
+  const dir = join(tmp, 'no-config');
+  mkdirSync(dir);
+  copyFileSync(join(DEFAULT, 'model.safetensors'), join(dir, 'model.safetensors'));
+  copyFileSync(join(DEFAULT, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  const m = await openFolder(a.page, dir);
+  assert.match(m, /config\.json/);
+  assert.match(m, /no config\.json/);
+  await stillUsable(a);
+});
+
+test('an unsupported architecture (GPT-2 config): the message names the architecture', { skip }, async () => {
+  const a = app!;
+  const dir = join(tmp, 'gpt2');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 64, n_layer: 2, n_head: 2, vocab_size: 100 }));
+  copyFileSync(join(DEFAULT, 'model.safetensors'), join(dir, 'model.safetensors'));
+  const m = await openFolder(a.page, dir);
+  assert.match(m, /gpt2|GPT2LMHeadModel/);
+  assert.match(m, /unsupported|not supported/i);
+  await stillUsable(a);
+});
+
+test('a scheme the model cannot take: the quantize step reports it and the page quantizes again right after', { skip }, async () => {
+  const a = app!;
+  assert.equal(await openFolder(a.page, DEFAULT), '');
+  const m = await quantize(a.page, { scheme: 'int4-g7000', method: 'rtn', out: 'bad', verify: false });
+  assert.ok(m.length > 10, `a message: ${m}`);
+  assert.equal(await quantize(a.page, { scheme: 'q8_0', method: 'rtn', out: 'ok.gguf', verify: false }), '');
+  assert.deepEqual(a.errors, []);
+});
