@@ -112,11 +112,15 @@ export function commit(n: FileNode): Blob {
   return n.blob;
 }
 
+/** Pending bytes above which writes are committed to the file's Blob (out of the worker's heap). */
+const COMMIT_BYTES = 16 << 20;
+
 /** Appends bytes (copied: callers reuse their buffers). */
 export function append(n: FileNode, bytes: Uint8Array): void {
   n.pending.push(bytes.slice());
   n.pendingBytes += bytes.length;
   n.mtimeMs = Date.now();
+  if (n.pendingBytes >= COMMIT_BYTES) commit(n);
 }
 
 /** Overwrites bytes at `pos` (rare: header back-patching); materialises the file once. */
