@@ -55,13 +55,9 @@ function clearMessage(): void {
 }
 
 function describe(e: unknown): string {
-  if (e instanceof JobError) {
-    const c = e.info.context;
-    const where = ['file', 'field', 'tensor', 'offset', 'expected', 'found']
-      .filter((k) => c[k] !== undefined && c[k] !== '')
-      .map((k) => `${k}: ${String(c[k]).replace(/^\/in\/files\//, '').replace(/^\/(in|out)\//, '')}`);
-    return `${e.info.message}${where.length ? ` (${where.join('; ')})` : ''}${c.hint ? `. ${String(c.hint)}` : ''}`;
-  }
+  // a typed error's message already names the file, field or tensor, offset, expected, found and
+  // the hint (core/errors.ts); only the worker's mount points are taken out of its paths
+  if (e instanceof JobError) return e.info.message.replace(/\/(?:in\/files|in|out)\//g, '');
   return (e as Error)?.message ?? String(e);
 }
 

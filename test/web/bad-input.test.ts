@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
+import { buildApp, idle, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
 
 const skip = webSkip();
 let built: { dir: string; cleanup: () => void } | null = null;
@@ -88,4 +88,38 @@ test('a scheme the model cannot take: the quantize step reports it and the page 
   assert.ok(m.length > 10, `a message: ${m}`);
   assert.equal(await quantize(a.page, { scheme: 'q8_0', method: 'rtn', out: 'ok.gguf', verify: false }), '');
   assert.deepEqual(a.errors, []);
+});
+
+test('cancel during a GPTQ run: the page says so, keeps no partial output, and the next quantize gives the same bytes as before', { skip }, async () => {
+  const a = app!;
+  const page = a.page;
+  assert.equal(await openFolder(page, DEFAULT), '');
+  assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'before.gguf', verify: false }), '');
+  const blobOf = (name: string) =>
+    page.evaluate(async (n) => {
+      const o = (window as unknown as { bitscale: { state: { outputs: { output: { name: string; files: { blob: Blob }[] } }[] } } }).bitscale.state.outputs.find((x) => x.output.name === n);
+      if (!o) return null;
+      const d = new Uint8Array(await crypto.subtle.digest('SHA-256', await o.output.files[0].blob.arrayBuffer()));
+      return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+    }, name);
+  const before = await blobOf('before.gguf');
+  assert.ok(before, 'the first output is there');
+  // enough calibration to still be running when the progress bar first counts
+  await page.fill('#scheme', 'int4-g128');
+  await page.selectOption('#method', 'gptq');
+  await page.fill('#out-name', 'cancelled');
+  await page.fill('#windows', '24');
+  await page.fill('#seq-len', '128');
+  await page.setChecked('#verify', true);
+  await page.click('#run-quantize');
+  await page.waitForFunction(() => /\d+\/\d+/.test(document.getElementById('progress-text')!.textContent ?? ''), null, { timeout: 60_000, polling: 50 });
+  await page.click('#cancel');
+  const m = await idle(page);
+  assert.match(m, /cancel/i, `the page says the job was cancelled: ${m}`);
+  const names = await page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { output: { name: string } }[] } } }).bitscale.state.outputs.map((o) => o.output.name));
+  assert.ok(!names.includes('cancelled'), `no output from the cancelled job: ${names.join(', ')}`);
+  // the (possibly replaced) worker still has the model: the same job gives the same bytes
+  assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'after.gguf', verify: false }), '');
+  assert.deepEqual(await blobOf('after.gguf'), before, 'the same output after the cancel');
+  assert.deepEqual(a.errors, [], 'no uncaught error in the page');
 });
