@@ -2,10 +2,13 @@
 // 1. time: the default model quantized to Q4_0 (RTN) and int4-g128 (GPTQ on the built-in text) and
 //    both evaluated against the float model, in Chromium (the page, onnxruntime-web WASM, one
 //    thread) and in Node (the same pipeline calls, onnxruntime-node): wall times and their ratio;
-// 2. memory: a generated 100M-parameter Llama (F32 GGUF, ≈400 MB) opened and quantized to Q4_0 in
-//    the page (RTN, no verification: the streaming path, one tensor at a time). Peak resident memory
-//    of the tab's renderer process (VmHWM, which holds the page and its worker) and of the browser
-//    process (where Blobs live), against the model's size, its largest tensor and the output's size.
+// 2. memory: generated Llamas of 7 and 14 layers (≈50M and ≈100M parameters, F32 GGUF ≈200 and
+//    ≈400 MB) opened and quantized to Q4_0 in the page (RTN, no verification: the pipeline's
+//    streaming path, one decoder block at a time). The resident memory of the tab's renderer
+//    processes (the page and its worker; /proc VmRSS summed, sampled every 100 ms) and of the
+//    browser process (where Blobs end up): the growth during the job against the model's size,
+//    one block and the output's size. If it follows the block and the output, not the model, the
+//    page streams.
 // Linux only (reads /proc). Needs Debian's chromium.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -95,7 +98,7 @@ async function timeRatio(appDir: string, dir: string): Promise<void> {
   const page: number[] = [];
   const node: number[] = [];
   try {
-    for (let rep = 0; rep < 2; rep++) {
+    for (let rep = 0; rep < 3; rep++) {
       const t0 = performance.now();
       if (await openFolder(app.page, MODEL)) throw new Error('open failed');
       for (const q of [
@@ -118,17 +121,19 @@ async function timeRatio(appDir: string, dir: string): Promise<void> {
   console.log(`  browser (Chromium, onnxruntime-web WASM, 1 thread) ${fmt(median(page), 1)} s, Node (onnxruntime-node) ${fmt(median(node), 1)} s: browser / Node ${fmt(median(page) / median(node), 2)}×`);
 }
 
-async function memory(appDir: string, dir: string): Promise<void> {
-  // ≈100M parameters: 14 layers of hidden 768 and FFN 2048, vocabulary 1024 (tied)
+async function memory(appDir: string, dir: string, nLayers: number): Promise<void> {
+  // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,
+  // to show that the peak follows the largest block, not the model's size
   const c: ModelConfig = {
-    architecture: 'llama', vocabSize: 1024, hiddenSize: 768, intermediateSize: 2048, nLayers: 14, nHeads: 12, nKvHeads: 12, headDim: 64,
+    architecture: 'llama', vocabSize: 1024, hiddenSize: 768, intermediateSize: 2048, nLayers, nHeads: 12, nKvHeads: 12, headDim: 64,
     maxSeqLen: 512, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, ropeLayout: 'half', tiedEmbeddings: true, attentionBias: false, qkNorm: false, bosTokenId: 1, eosTokenId: 2,
   };
   const params = c.vocabSize * c.hiddenSize + c.nLayers * (4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) + c.hiddenSize;
-  const path = join(dir, 'gen-100m.gguf');
+  const path = join(dir, `gen-${nLayers}l.gguf`);
   const bytes = await writeGeneratedGguf(path, c, 'F32');
   const largest = c.hiddenSize * c.intermediateSize * 4;
-  console.log(`generated model: ${fmt(params / 1e6, 1)}M parameters, F32 GGUF ${fmt(bytes / 1e6, 0)} MB, largest tensor ${fmt(largest / 1e6, 1)} MB`);
+  const block = (4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize) * 4;
+  console.log(`generated model: ${nLayers} layers, ${fmt(params / 1e6, 1)}M parameters, F32 GGUF ${fmt(bytes / 1e6, 0)} MB, largest tensor ${fmt(largest / 1e6, 1)} MB, one decoder block ${fmt(block / 1e6, 1)} MB`);
   const app = await openApp(appDir);
   try {
     const root = browserPid();
@@ -148,7 +153,7 @@ async function memory(appDir: string, dir: string): Promise<void> {
     try {
       const m1 = await openFiles(app.page, path);
       if (m1) throw new Error(`open: ${m1}`);
-      const m2 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: 'gen-100m-q4_0.gguf', verify: false });
+      const m2 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0.gguf`, verify: false });
       if (m2) throw new Error(`quantize: ${m2}`);
       seconds = (performance.now() - t0) / 1000;
     } finally {
@@ -161,9 +166,10 @@ async function memory(appDir: string, dir: string): Promise<void> {
     console.log(`open + RTN Q4_0 in the page: ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
-    console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, output ${mbs(out)})`);
+    console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
   } finally {
     await app.close();
+    await rm(path, { force: true });
   }
 }
 
@@ -178,7 +184,7 @@ export default async function (): Promise<void> {
   try {
     console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
-    if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) await memory(built.dir, dir);
+    if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) for (const layers of [7, 14]) await memory(built.dir, dir, layers);
   } finally {
     built.cleanup();
     await rm(dir, { recursive: true, force: true });
