@@ -1,13 +1,16 @@
-// Bad input in the browser app: a corrupt file, a folder without config.json, an unsupported
-// architecture. Each gives a clear message in the page (the typed error's words: what, where,
-// expected, found), nothing crashes (no uncaught error), and the page stays usable (a good model
-// opens right after, and a failed quantize leaves the page ready for the next one).
+// The page's own behaviour, apart from the CLI comparison (app.test.ts). Bad input: a corrupt file,
+// a folder without config.json, an unsupported architecture each give a clear message in the page
+// (the typed error's words: what, where, expected, found), nothing crashes (no uncaught error), and
+// the page stays usable. Cancel stops a job and leaves no partial output. Drag and drop opens a
+// model, and the File System Access path (a file picker's writable stream) writes the same bytes
+// as the plain download.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, idle, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
+import { createHash } from 'node:crypto';
+import { buildApp, download, idle, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
 
 const skip = webSkip();
 let built: { dir: string; cleanup: () => void } | null = null;
@@ -29,6 +32,7 @@ after(async () => {
 const DEFAULT = 'assets/default-model';
 
 async function stillUsable(a: App): Promise<void> {
+  assert.ok(await a.page.isHidden('#job'), 'the job bar is gone once the job ended');
   assert.equal(await openFolder(a.page, DEFAULT), '', 'a good model opens after the bad one');
   assert.match((await a.page.textContent('#arch')) ?? '', /vocab 1,024, hidden 128/);
   assert.deepEqual(a.errors, [], 'no uncaught error in the page');
@@ -122,4 +126,65 @@ test('cancel during a GPTQ run: the page says so, keeps no partial output, and t
   assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'after.gguf', verify: false }), '');
   assert.deepEqual(await blobOf('after.gguf'), before, 'the same output after the cancel');
   assert.deepEqual(a.errors, [], 'no uncaught error in the page');
+});
+
+type Win = { bitscale: { state: { outputs: { output: { name: string; files: { name: string; blob: Blob }[] } }[] } } };
+
+test('drag and drop: a GGUF the page wrote, dropped on the page, opens as a model', { skip }, async () => {
+  const page = app!.page;
+  assert.equal(await openFolder(page, DEFAULT), '');
+  assert.equal(await quantize(page, { scheme: 'q8_0', method: 'rtn', out: 'dropped.gguf', verify: false }), '');
+  const dt = await page.evaluateHandle(() => {
+    const o = (window as unknown as Win).bitscale.state.outputs.find((x) => x.output.name === 'dropped.gguf')!;
+    const d = new DataTransfer();
+    d.items.add(new File([o.output.files[0].blob], 'dropped.gguf'));
+    return d;
+  });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  await page.waitForFunction(() => document.body.classList.contains('busy') || !document.getElementById('message')!.hidden, null, { timeout: 10_000 }).catch(() => undefined);
+  assert.equal(await idle(page), '', 'the dropped GGUF opens');
+  assert.match((await page.textContent('#inspect-body')) ?? '', /dropped\.gguf/);
+  assert.match((await page.textContent('#inspect-body')) ?? '', /Q8_0/, 'the inspect report shows the Q8_0 tensors');
+  assert.deepEqual(app!.errors, []);
+});
+
+test('File System Access: a file and a folder (zip) written through a picker’s writable stream equal the plain downloads', { skip }, async () => {
+  const page = app!.page;
+  assert.equal(await openFolder(page, DEFAULT), '');
+  assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'fsa.gguf', verify: false }), '');
+  assert.equal(await quantize(page, { scheme: 'int4-g128', method: 'rtn', out: 'fsa-int4', verify: false }), '');
+  // a stand-in picker: its writable records each chunk it is given
+  await page.evaluate(() => {
+    const w = window as unknown as { showSaveFilePicker: unknown; saved: Record<string, { chunks: number; bytes: number[] }> };
+    w.saved = {};
+    w.showSaveFilePicker = async ({ suggestedName }: { suggestedName: string }) => ({
+      async createWritable() {
+        const parts: Uint8Array[] = [];
+        return {
+          async write(c: Uint8Array | Blob) {
+            parts.push(c instanceof Blob ? new Uint8Array(await c.arrayBuffer()) : new Uint8Array(c));
+          },
+          async close() {
+            const all = new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer());
+            const d = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+            w.saved[suggestedName] = { chunks: parts.length, bytes: Array.from(d) };
+          },
+        };
+      },
+    });
+  });
+  await page.setChecked('#picker', true);
+  for (const name of ['fsa.gguf', 'fsa-int4']) {
+    const i = await page.evaluate((n) => (window as unknown as Win).bitscale.state.outputs.findIndex((o) => o.output.name === n), name);
+    await page.click(`button.download[data-i="${i}"]`);
+  }
+  await page.waitForFunction(() => Object.keys((window as unknown as { saved: object }).saved).length === 2, null, { timeout: 20_000 });
+  const saved = await page.evaluate(() => (window as unknown as { saved: Record<string, { chunks: number; bytes: number[] }> }).saved);
+  const sha = (b: Uint8Array) => Array.from(createHash('sha256').update(b).digest());
+  const file = await download(page, 'fsa.gguf');
+  const zip = await download(page, 'fsa-int4');
+  assert.deepEqual(saved['fsa.gguf'].bytes, sha(file.bytes), 'the streamed file equals the download');
+  assert.deepEqual(saved['fsa-int4.zip'].bytes, sha(zip.bytes), 'the streamed zip equals the downloaded zip');
+  assert.ok(saved['fsa-int4.zip'].chunks > 1, 'the zip is written in chunks, not as one buffer');
+  assert.deepEqual(app!.errors, []);
 });
