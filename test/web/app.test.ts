@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
 import { buildApp, cli, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
 
@@ -46,12 +46,15 @@ function filesUnder(dir: string): string[] {
  */
 const SQNR_REL_TOL = 1e-6;
 
-/** The manifest fields that depend only on the inputs, the options and the seed (not on paths or clocks). */
+/**
+ * The manifest fields that depend only on the inputs, the options and the seed (not on paths or clocks;
+ * a calibration text by its name: the page's is at the worker's mount point, /in/text/NAME)
+ */
 function manifestCore(bytes: Uint8Array): { core: unknown; sqnr: (number | null)[] } {
   const m = JSON.parse(new TextDecoder().decode(bytes));
   const tensors = (m.tensors ?? []) as { sqnrDb: number | null }[];
   return {
-    core: { settings: m.settings, calibration: m.calibration, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
+    core: { settings: m.settings, calibration: m.calibration && { ...m.calibration, source: m.calibration.source && basename(m.calibration.source) }, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
     sqnr: tensors.map((t) => t.sqnrDb),
   };
 }
@@ -194,6 +197,39 @@ test('the default model’s Hugging Face folder in the page: Q4_0 RTN (GGUF) and
     });
     assertOwnOrigin(app);
     void relative;
+  } finally {
+    await app.close();
+  }
+});
+
+test('calibration on a text file the user chooses (GPTQ) and AWQ on the built-in text: the page’s folders equal the CLI’s', { skip, timeout: 240_000 }, async () => {
+  const model = 'assets/default-model';
+  // a text of the user's: the default model's own README (not the built-in calibration text)
+  const calib = join(model, 'README.md');
+  const calibArgs = ['--windows', '4', '--seq-len', '64', '--seed', '0', '--no-verify', '--quiet'];
+  const cliDir = mkdtempSync(join(tmp, 'calib-'));
+  const cliRuns = (async () => {
+    await cli(['quantize', model, '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', calib, ...calibArgs]);
+    await cli(['quantize', model, '--out', join(cliDir, 'awq'), '--scheme', 'int4-g128', '--method', 'awq', ...calibArgs]);
+  })();
+  const app = await openApp(built!.dir);
+  try {
+    const page = app.page;
+    assert.equal(await openFolder(page, model), '');
+    const form = { scheme: 'int4-g128', windows: 4, seqLen: 64, verify: false };
+    assert.equal(await quantize(page, { ...form, method: 'gptq', out: 'gptq-file', calib }), '');
+    assert.equal(await quantize(page, { ...form, method: 'gptq', out: 'gptq-builtin' }), '');
+    assert.equal(await quantize(page, { ...form, method: 'awq', out: 'awq' }), '');
+    const file = await download(page, 'gptq-file');
+    const builtin = await download(page, 'gptq-builtin');
+    const awq = await download(page, 'awq');
+    await cliRuns;
+    assertZipEqualsFolder(file.bytes, join(cliDir, 'gptq-file'), 'gptq-file');
+    assertZipEqualsFolder(awq.bytes, join(cliDir, 'awq'), 'awq');
+    // the chosen text was used: GPTQ on it differs from GPTQ on the built-in text
+    const weights = (zip: Uint8Array, name: string) => unzipSync(zip)[`${name}/model.safetensors`];
+    assert.ok(weights(file.bytes, 'gptq-file') && Buffer.compare(Buffer.from(weights(file.bytes, 'gptq-file')), Buffer.from(weights(builtin.bytes, 'gptq-builtin'))) !== 0, 'calibration on the file changes the weights');
+    assertOwnOrigin(app);
   } finally {
     await app.close();
   }

@@ -113,6 +113,8 @@ export interface QuantizeForm {
   windows?: number;
   seqLen?: number;
   verify?: boolean;
+  /** a calibration text file (default: the built-in text) */
+  calib?: string;
 }
 
 export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
@@ -124,6 +126,10 @@ export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
   await page.fill('#windows', f.windows === undefined ? '' : String(f.windows));
   await page.fill('#seq-len', f.seqLen === undefined ? '' : String(f.seqLen));
   await page.setChecked('#verify', f.verify ?? true);
+  if (f.calib) {
+    await page.selectOption('#calib', 'file');
+    await page.setInputFiles('#calib-file', f.calib);
+  } else await page.selectOption('#calib', 'builtin');
   const before = await outputs(page);
   await page.click('#run-quantize');
   await page.waitForFunction(() => document.body.classList.contains('busy'), null, { timeout: 5_000 }).catch(() => undefined);
