@@ -162,6 +162,8 @@ async function quantize(): Promise<void> {
       seed: Number(input('seed').value) || 0,
       windows: optInt('windows'),
       seqLen: optInt('seq-len'),
+      actOrder: input('act-order').checked,
+      targetBpw: input('target-bpw').value === '' ? undefined : Number(input('target-bpw').value),
       verify: input('verify').checked,
     };
     const r = await runner.run<'quantized'>({ op: 'quantize', job: j }, onProgress);

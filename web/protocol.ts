@@ -31,6 +31,8 @@ export interface QuantizeJob {
   windows?: number;
   seqLen?: number;
   actOrder?: boolean;
+  /** mixed precision: per-tensor ggml types chosen from measured sensitivity to this average (the CLI's --target-bpw) */
+  targetBpw?: number;
   /** reload the output and compare its logits with the float model's (the CLI's default) */
   verify: boolean;
 }

@@ -157,6 +157,7 @@ async function handle(m: Request): Promise<void> {
         windows: j.windows,
         seqLen: j.seqLen,
         actOrder: j.actOrder,
+        targetBpw: j.targetBpw,
         verify: j.verify,
         checkLlamaCpp: false,
         overwrite: true,

@@ -115,6 +115,8 @@ export interface QuantizeForm {
   verify?: boolean;
   /** a calibration text file (default: the built-in text) */
   calib?: string;
+  targetBpw?: number;
+  actOrder?: boolean;
 }
 
 export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
@@ -126,6 +128,8 @@ export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
   await page.fill('#windows', f.windows === undefined ? '' : String(f.windows));
   await page.fill('#seq-len', f.seqLen === undefined ? '' : String(f.seqLen));
   await page.setChecked('#verify', f.verify ?? true);
+  await page.fill('#target-bpw', f.targetBpw === undefined ? '' : String(f.targetBpw));
+  await page.setChecked('#act-order', f.actOrder ?? false);
   if (f.calib) {
     await page.selectOption('#calib', 'file');
     await page.setInputFiles('#calib-file', f.calib);
