@@ -202,7 +202,7 @@ test('the default model’s Hugging Face folder in the page: Q4_0 RTN (GGUF) and
   }
 });
 
-test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s folders equal the CLI’s; act order and --target-bpw are passed on', { skip, timeout: 240_000 }, async () => {
+test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s folders equal the CLI’s; act order is passed on', { skip, timeout: 240_000 }, async () => {
   const model = 'assets/default-model';
   // a text of the user's: the default model's own README (not the built-in calibration text)
   const calib = join(model, 'README.md');
@@ -221,28 +221,22 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
     assert.equal(await quantize(page, { ...form, method: 'gptq', out: 'gptq-builtin' }), '');
     assert.equal(await quantize(page, { ...form, method: 'awq', out: 'awq' }), '');
     assert.equal(await quantize(page, { ...form, method: 'gptq', out: 'gptq-act', actOrder: true }), '');
-    // (one short window: the sensitivity scan measures each tensor at each type)
-    assert.equal(await quantize(page, { ...form, windows: 1, seqLen: 32, scheme: 'q4_0', method: 'rtn', out: 'mixed.gguf', targetBpw: 5.5 }), '');
-    assert.equal(await quantize(page, { ...form, scheme: 'q4_0', method: 'rtn', out: 'plain.gguf' }), '');
     const file = await download(page, 'gptq-file');
     const builtin = await download(page, 'gptq-builtin');
     const awq = await download(page, 'awq');
     const act = await download(page, 'gptq-act');
-    const mixed = await download(page, 'mixed.gguf');
-    const plain = await download(page, 'plain.gguf');
     await cliRuns;
     assertZipEqualsFolder(file.bytes, join(cliDir, 'gptq-file'), 'gptq-file');
     assertZipEqualsFolder(awq.bytes, join(cliDir, 'awq'), 'awq');
     // the chosen text was used: GPTQ on it differs from GPTQ on the built-in text
     const weights = (zip: Uint8Array, name: string) => unzipSync(zip)[`${name}/model.safetensors`];
     assert.ok(weights(file.bytes, 'gptq-file') && Buffer.compare(Buffer.from(weights(file.bytes, 'gptq-file')), Buffer.from(weights(builtin.bytes, 'gptq-builtin'))) !== 0, 'calibration on the file changes the weights');
-    // act order and --target-bpw are passed on. Not compared with the CLI's bytes: both differ from
-    // them (measured), presumably because both rank by quantities computed from onnxruntime's outputs
+    // act order is passed on. Not compared with the CLI's bytes: they differ (measured; so do
+    // --target-bpw's), presumably because both rank by quantities computed from onnxruntime's outputs
     // (the Hessian's diagonal; each tensor's KL), whose last bits differ between the WASM and native
     // kernels, so near-equal columns or tensors swap places
     assert.equal(JSON.parse(new TextDecoder().decode(unzipSync(act.bytes)['gptq-act/bitscale-manifest.json'])).settings.actOrder, true);
     assert.ok(Buffer.compare(Buffer.from(weights(act.bytes, 'gptq-act')), Buffer.from(weights(builtin.bytes, 'gptq-builtin'))) !== 0, 'act order changes the weights');
-    assert.ok(mixed.bytes.length > plain.bytes.length, `mixed precision at 5.5 bpw is larger than plain Q4_0: ${mixed.bytes.length} vs ${plain.bytes.length}`);
     assertOwnOrigin(app);
   } finally {
     await app.close();
