@@ -160,6 +160,9 @@ async function handle(m: Request): Promise<void> {
         targetBpw: j.targetBpw,
         verify: j.verify,
         checkLlamaCpp: false,
+        // the streaming RTN path (#12) runs on node:worker_threads, which the page has not got yet:
+        // keepHost takes the in-memory path (same bytes, the model's float weights held)
+        keepHost: true,
         overwrite: true,
         onProgress: progress(m.id),
         signal,
