@@ -6,6 +6,7 @@ import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { LLAMA_FTYPES } from '../../core/ftype.js';
+import { MAX_THREADS } from '../../pipeline/workers.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
 
@@ -60,6 +61,8 @@ export const meta: CommandMeta = {
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
   --percdamp X       GPTQ dampening (default 0.01)
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
+  --threads N        worker threads that quantize (RTN to GGUF with --no-verify; default: every
+                     core; 1…${MAX_THREADS}); the bytes do not depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --overwrite        replace an existing output
@@ -76,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
         'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
@@ -109,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
       targetBpw: v['target-bpw'] === 'recipe' ? ('recipe' as const) : numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
+      threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
       tensorTypes, allowRequantize: v['allow-requantize'],
