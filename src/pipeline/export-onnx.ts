@@ -4,16 +4,15 @@
 //   tokenizer.json + tokenizer_config.json, onnx/model{suffix}.onnx (+ onnx/model{suffix}.onnx_data),
 //   bitscale-manifest.json.
 // The suffix follows transformers.js's dtype → file mapping: '' (fp32), '_q4' (4-bit MatMulNBits),
-// '_quantized' (q8), '_q2'. The folder is written in a temporary sibling and renamed into place; before
+// '_quantized' (q8), '_q2'. The folder is staged (formats/io/output.ts) and renamed into place; before
 // the rename the ONNX file is opened in onnxruntime and its logits (prompt pass, then one cached step)
 // are compared with the engine's own evaluation of the same weights; a difference above
 // ONNX_EXPORT_LOGIT_TOLERANCE is an error and nothing is left behind.
 // Legend: T = check tokens, V = vocab.
 
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { ConfigError, IoError, NumericError } from '../core/errors.js';
+import { mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { Tensor } from '../core/tensor.js';
 import { buildHfOnnx, dqFits, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
@@ -23,7 +22,7 @@ import { dequantizeNBits, type LowBitWeight } from '../engine/lowbit.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
-import { sha256File } from '../formats/io/index.js';
+import { OutputTxn, sha256File } from '../formats/io/index.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
@@ -93,13 +92,6 @@ function tokenizerFiles(tok: Tokenizer | null, maxLen: number): { tokenizer: Rec
     return v.model === 'llama' ? spmTokenizerFiles(v, maxLen) : bpeTokenizerFiles(v, maxLen);
   }
   return null;
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** sha256 of each input file (of each file directly inside an input directory) */
@@ -294,16 +286,19 @@ export function hostWithRowScaleCodes(host: HostModel, rowScales: ReadonlyMap<st
 
 /** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */
 export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, outDir: string, opts: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
-  const c = host.config;
   const out = resolve(outDir);
-  for (const inp of opts.inputs ?? []) {
-    const r = resolve(inp);
-    if (r === out || r.startsWith(out + '/') || r === join(out, '.')) {
-      throw new IoError('would_overwrite_input', 'output would overwrite the input model', { file: out, hint: 'choose another --out' });
-    }
+  // checked before any work (inputs protected, --force only over a folder bitscale wrote), then staged
+  const txn = await OutputTxn.begin(outDir, { kind: 'dir', force: opts.overwrite, inputs: opts.inputs, command: opts.manifest?.command ?? 'export-onnx' });
+  try {
+    return await writeOnnxFolder(host, tokenizer, out, txn.staged, opts, txn);
+  } catch (e) {
+    await txn.abort();
+    throw e;
   }
-  const had = await exists(out);
-  if (had && !opts.overwrite) throw new IoError('exists', 'output already exists', { file: out, hint: 'pass --force to replace it' });
+}
+
+async function writeOnnxFolder(host: HostModel, tokenizer: Tokenizer | null, out: string, tmp: string, opts: ExportOnnxOptions, txn: OutputTxn): Promise<ExportOnnxResult> {
+  const c = host.config;
   const tokens = opts.checkTokens ?? Array.from({ length: 8 }, (_, i) => (i * 7 + 1) % c.vocabSize);
   if (tokens.length < 2) throw new ConfigError('bad_option', 'the logit check needs at least 2 tokens', { field: 'checkTokens', found: tokens.length });
   checkAborted(opts.signal);
@@ -323,71 +318,64 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   checkAborted(opts.signal);
   track.tick('graph built');
 
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(join(tmp, 'onnx'), { recursive: true });
-  try {
-    const files = ['config.json', 'generation_config.json', `onnx/${modelName}`];
-    await writeFile(join(tmp, 'onnx', modelName), built.model);
-    if (built.external) {
-      const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
-      try {
-        for (const p of built.external.parts) await fh.write(p);
-      } finally {
-        await fh.close();
-      }
-      files.push(`onnx/${built.external.location}`);
+  const files = ['config.json', 'generation_config.json', `onnx/${modelName}`];
+  await writeFile(join(tmp, 'onnx', modelName), built.model);
+  if (built.external) {
+    const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
+    try {
+      for (const p of built.external.parts) await fh.write(p);
+    } finally {
+      await fh.close();
     }
-    const cfg = {
-      ...hfConfigJson({ ...c, ropeLayout: 'half' }),
-      'transformers.js_config': { dtype, ...(built.external ? { use_external_data_format: true } : {}) },
-    };
-    await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-    const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
-    await writeFile(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-    const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
-    if (tf) {
-      await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
-      await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
-      files.push('tokenizer.json', 'tokenizer_config.json');
-    }
-    checkAborted(opts.signal);
-    track.tick('files written');
-
-    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens, opts.activations ?? null);
-    track.tick('onnxruntime logits checked');
-    const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
-    if (!(chk.maxAbs <= tolerance)) {
-      throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
-    }
-    const result: ExportOnnxResult = {
-      out,
-      modelFile: join(out, 'onnx', modelName),
-      files: [...files.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
-      dtype,
-      bytes: { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 },
-      maxAbsLogitDiff: chk.maxAbs,
-      tolerance,
-      loadSeconds: chk.loadSeconds,
-      linears: built.linears,
-    };
-    const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
-    const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
-    const manifest = {
-      tool: 'bitscale',
-      version: TOOL_VERSION,
-      command: opts.manifest?.command ?? 'export-onnx',
-      input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
-      settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
-      output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
-      linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
-      check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
-    };
-    await writeFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    if (had) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-    return result;
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+    files.push(`onnx/${built.external.location}`);
   }
+  const cfg = {
+    ...hfConfigJson({ ...c, ropeLayout: 'half' }),
+    'transformers.js_config': { dtype, ...(built.external ? { use_external_data_format: true } : {}) },
+  };
+  await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  await writeFile(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
+  if (tf) {
+    await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
+    await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
+    files.push('tokenizer.json', 'tokenizer_config.json');
+  }
+  checkAborted(opts.signal);
+  track.tick('files written');
+
+  const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens, opts.activations ?? null);
+  track.tick('onnxruntime logits checked');
+  const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
+  if (!(chk.maxAbs <= tolerance)) {
+    throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
+  }
+  const result: ExportOnnxResult = {
+    out,
+    modelFile: join(out, 'onnx', modelName),
+    files: [...files.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
+    dtype,
+    bytes: { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 },
+    maxAbsLogitDiff: chk.maxAbs,
+    tolerance,
+    loadSeconds: chk.loadSeconds,
+    linears: built.linears,
+  };
+  const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
+  const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
+  const manifest = {
+    tool: 'bitscale',
+    version: TOOL_VERSION,
+    command: opts.manifest?.command ?? 'export-onnx',
+    input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
+    settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
+    output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
+    linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
+    check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
+  };
+  await writeFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await txn.commit();
+  return result;
 }

@@ -5,16 +5,18 @@
 // manifest (input hashes, settings, seed, tool version, measured quality) beside it.
 // Legend: W = windows, T = tokens per window, V = vocab, N/K = a linear's rows/columns.
 
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { BITSCALE_VERSION } from '../core/version.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { compareLogitRows } from '../eval/divergence.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, type HostModel } from '../engine/host.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
-import { importance, readImatrix } from '../formats/imatrix/index.js';
+import { atomicWriteFile, readImatrixFile, sha256File, withOutput } from '../formats/io/index.js';
+import { importance } from '../formats/imatrix/index.js';
+import { modelInputFiles } from '../model/inputs.js';
 import { loadModel } from '../model/load.js';
 import { hfToGguf } from '../model/names.js';
 import { saveModel } from '../model/save.js';
@@ -23,7 +25,8 @@ import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { resolveCalibration } from './calibrate-windows.js';
+import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { checkCalibrationBudget } from './limits.js';
 import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
@@ -38,7 +41,7 @@ import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
-export const TOOL_VERSION = '0.1.0';
+export const TOOL_VERSION = BITSCALE_VERSION;
 
 export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'compressed-tensors';
 export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
@@ -125,7 +128,7 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
  */
 async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+  const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
   const typeOf = (n: string, shape: number[]) => (isLinear(n) ? (targetFor(scheme, shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType }) : null);
@@ -182,7 +185,41 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
+/** Whether the output is a folder (safetensors-style formats, ONNX unless --out ends in .onnx). */
+function outputKind(o: QuantizeOptions): 'file' | 'dir' {
+  return o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || (o.format === 'onnx' && !o.out.endsWith('.onnx')) ? 'dir' : 'file';
+}
+
+/**
+ * Quantizes `o.model` into `o.out`. The output is checked before any work (writable place, no
+ * input replaced: model files, tokenizer, --calib, --imatrix; --force only over bitscale's own
+ * output), locked, written and verified in a staging folder, and put in place only when the
+ * whole run succeeded (formats/io/output.ts); the manifest then holds the output's sha256.
+ */
 export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
+  parseScheme(o.scheme);
+  const kind = outputKind(o);
+  const base = basename(o.out);
+  const sidecars = o.format === 'onnx' && kind === 'file' ? [`${base}.manifest.json`, `${base}.data`] : kind === 'file' || o.format === 'onnx' ? [`${base}.manifest.json`] : [];
+  const probe = await loadModel(o.model, { tokenizer: o.tokenizer });
+  let inputs: string[];
+  try {
+    checkCalibrationBudget(o.windows ?? 16, Math.min(o.seqLen ?? 128, probe.config.maxSeqLen || 2048), probe.config);
+    inputs = await modelInputFiles(probe, o.tokenizer);
+  } finally {
+    await probe.close();
+  }
+  if (o.calib && !isSelfCalibration(o.calib)) inputs.push(o.calib);
+  if (o.imatrix) inputs.push(o.imatrix);
+  return withOutput(o.out, { kind, force: o.overwrite, inputs, sidecars, command: 'quantize' }, async (txn) => {
+    const r = await quantizeStaged({ ...o, out: txn.staged, overwrite: false });
+    const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
+    return report;
+  });
+}
+
+/** The run itself, writing at `o.out` (a staging path: see quantizeModel). */
+async function quantizeStaged(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
   const scheme: QuantScheme = parseScheme(o.scheme);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
@@ -214,7 +251,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
-    const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+    const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
     const imFor = (name: string): Float32Array | undefined => {
       const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
       return e ? importance(e) : undefined;

@@ -8,15 +8,16 @@
 
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, IoError } from '../core/errors.js';
 import { GGML_TYPES, ggmlBitsPerWeight, isGgmlType, type GgmlType } from '../core/dtype.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, isLinearWeight, type HostModel } from '../engine/host.js';
 import { compareModels, engineModel, perplexity, type LogitsModel, type WindowOptions } from '../eval/index.js';
 import type { SensitivityRow, SweepPointResult, SweepPointSpec, SweepRecord } from '../eval/sweepTypes.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { atomicWriteFile, openWorkspace, readTextFile, sha256File } from '../formats/io/index.js';
 import { loadModel } from '../model/load.js';
+import type { ModelWeights } from '../model/weights.js';
 import { parameterCount } from '../model/config.js';
 import { bitsPerWeight, fakeQuant, parseScheme } from '../quant/index.js';
 import { renderSweepReport } from '../report/sweepReport.js';
@@ -160,17 +161,17 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
   const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
-  await mkdir(join(outDir, 'points'), { recursive: true });
-  const jsonPath = join(outDir, 'sweep.json');
-  let text: string;
-  try {
-    text = await readFile(o.text, 'utf8');
-  } catch {
-    throw new ConfigError('bad_option', 'cannot read the evaluation text', { file: o.text, field: '--text' });
-  }
-  const weights = await loadModel(o.model, o.tokenizer ? { tokenizer: o.tokenizer } : {});
+  const text = await readTextFile(o.text, 'cannot read the evaluation text');
+  // the folder is added to, never replaced; locked so that two sweeps never interleave there
+  const ws = await openWorkspace(outDir);
+  let weights: ModelWeights | null = null;
   let baseEngine: LlamaEngine | null = null;
   try {
+    await mkdir(join(outDir, 'points'), { recursive: true }).catch((e: unknown) => {
+      throw new IoError('io', `cannot create the points folder: ${(e as Error).message}`, { file: join(outDir, 'points') });
+    });
+    const jsonPath = join(outDir, 'sweep.json');
+    weights = await loadModel(o.model, o.tokenizer ? { tokenizer: o.tokenizer } : {});
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; the sweep needs one to read the text', { file: o.model, field: '--tokenizer' });
     const c = weights.config;
     const ctx = Math.min(o.ctx ?? 256, c.maxSeqLen);
@@ -243,7 +244,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     return { record, json: jsonPath, csv: csvPath, report: reportPath };
   } finally {
     await baseEngine?.close();
-    await weights.close();
+    await weights?.close();
+    await ws.release();
   }
 }
 

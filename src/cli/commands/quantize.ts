@@ -1,8 +1,9 @@
 // `bitscale quantize`: argument parsing and printing only; the work is pipeline/quantize.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { out, progressPrinter, reportError, table } from '../output.js';
+import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 
 export const meta: CommandMeta = {
@@ -36,7 +37,8 @@ export const meta: CommandMeta = {
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
-  --overwrite        replace an existing output
+  --force            replace an existing output (never an input; a folder only when bitscale
+                     wrote it; --overwrite is an alias). The output is checked before any work.
   --json             print the report as JSON; --quiet: no progress`,
 };
 
@@ -48,27 +50,27 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
       },
       meta.usage,
+      { positionals: 1 },
     );
-    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
+    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'force' | 'json' | 'quiet', boolean | undefined>;
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     if (!v.scheme) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme' });
-    const format = (v.format ?? 'gguf') as QuantizeFormat;
-    if (!['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | compressed-tensors | fakequant | onnx', found: format });
-    const method = (v.method ?? 'rtn') as QuantizeMethod;
-    if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
-    const sens = v.sensitivity ?? 'kl';
-    if (sens !== 'kl' && sens !== 'hessian') throw new ConfigError('bad_option', 'invalid --sensitivity', { field: '--sensitivity', expected: 'kl | hessian', found: sens });
-    const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
+    const format = choiceOpt(v.format, '--format', ['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'] as QuantizeFormat[]) ?? 'gguf';
+    const method = choiceOpt(v.method, '--method', ['rtn', 'gptq', 'awq'] as QuantizeMethod[]) ?? 'rtn';
+    const sens = choiceOpt(v.sensitivity, '--sensitivity', ['kl', 'hessian'] as const) ?? 'kl';
+    if (v['act-order'] && method !== 'gptq') throw new ConfigError('bad_option', '--act-order orders GPTQ\'s columns; it does nothing with this method', { field: '--act-order', expected: '--method gptq', found: `--method ${method}` });
+    if (v.percdamp !== undefined && method !== 'gptq') throw new ConfigError('bad_option', '--percdamp is GPTQ\'s dampening; it does nothing with this method', { field: '--percdamp', expected: '--method gptq', found: `--method ${method}` });
+    const int = (x: string | undefined, f: string, min = 1, max?: number) => numberOpt(x, f, { integer: true, min, max });
     const r = await quantizeModel({
       model, out: v.out, format, method, scheme: v.scheme, calib: v.calib, imatrix: v.imatrix,
-      windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
+      windows: int(v.windows, 'windows', 1, MAX_WINDOWS), seqLen: int(v['seq-len'], 'seq-len', 2, 1 << 16), seed: int(v.seed, 'seed', 0),
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
-      percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
+      percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.force,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
     });
     if (v.json) {

@@ -51,14 +51,15 @@ export async function run(argv: string[]): Promise<number> {
       tokenizer: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
     meta.usage,
+    { positionals: 1 },
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; 'no-sensitivity'?: boolean; 'no-verify'?: boolean };
   const model = p.positionals[0];
   if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
   if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
-  const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
+  const methods = (list(v.methods, 'methods')?.map((m) => m.toLowerCase()) ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
   for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed', 'qat'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed, qat', found: m });
-  const formats = (list(v.formats, 'formats') ?? ['gguf', 'safetensors']) as SweepFormat[];
+  const formats = (list(v.formats, 'formats')?.map((f) => f.toLowerCase()) ?? ['gguf', 'safetensors']) as SweepFormat[];
   for (const f of formats) if (!['gguf', 'safetensors'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors', found: f });
   const r = await runSweep({
     model,
