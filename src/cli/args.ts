@@ -98,12 +98,9 @@ export function numberOpt(v: string | undefined, flag: string, opts: { min?: num
   return x;
 }
 
-/** The largest --threads accepted at all; above the machine's cores the value is lowered to them. */
-export const MAX_THREADS = 1024;
-
-/** --threads: an integer in [1, MAX_THREADS], lowered (with a note) to the CPU count. */
+/** --threads: an integer >= 1, lowered (with a note) to the CPU count: more only slows onnxruntime down. */
 export function threadsOpt(v: string | undefined, flag = 'threads'): number | undefined {
-  const n = numberOpt(v, flag, { integer: true, min: 1, max: MAX_THREADS });
+  const n = numberOpt(v, flag, { integer: true, min: 1 });
   if (n === undefined) return undefined;
   const cores = availableParallelism();
   if (n > cores) {
