@@ -6,9 +6,10 @@
 
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { IoError } from '../core/errors.js';
+import { FormatError, IoError, NumericError } from '../core/errors.js';
+import { assertFinite, firstNonFiniteElement } from '../numerics/finite.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
-import type { ModelWeights, SourceFormat } from './weights.js';
+import type { ModelWeights, SourceFormat, TensorSource } from './weights.js';
 import { loadLlama2c, loadLlama2cTokenizer } from './load-llama2c.js';
 import { loadGguf } from './load-gguf.js';
 import { loadHf, loadHfTokenizer } from './load-hf.js';
@@ -55,7 +56,48 @@ export async function loadTokenizerFile(path: string, vocabSize?: number): Promi
   return loadLlama2cTokenizer(path, vocabSize);
 }
 
+/**
+ * The same source with every float read checked for NaN/Inf (the error names the file, the tensor,
+ * the index and the value): each command that reads weights goes through here once. Block-quantized
+ * bytes (`read()` of a ggml type) are not decoded for the check; their `readF32()` is checked.
+ */
+function finiteChecked(src: TensorSource, file: string): TensorSource {
+  return {
+    name: src.name,
+    shape: src.shape,
+    dtype: src.dtype,
+    byteLength: src.byteLength,
+    ...(src.packing !== undefined ? { packing: src.packing } : {}),
+    async read() {
+      const t = await src.read();
+      const bad = 'data' in t ? firstNonFiniteElement(t) : null;
+      if (bad) throw new NumericError('non_finite', 'the weights hold a non-finite value', { file, tensor: src.name, index: bad.index, found: bad.value, hint: NON_FINITE_HINT });
+      return t;
+    },
+    async readF32() {
+      const x = await src.readF32();
+      assertFinite(x, { file, tensor: src.name, hint: NON_FINITE_HINT });
+      return x;
+    },
+  };
+}
+
+const NON_FINITE_HINT = 'the checkpoint is damaged or was saved from a diverged run; bitscale does not quantize, convert or evaluate it';
+
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ModelWeights> {
+  const m = await loadModelUnchecked(path, opts);
+  // special token ids index the embedding (GGUF files check their tokenizer keys in load-gguf.ts)
+  const c = m.config;
+  for (const [k, id] of [['bos_token_id', c.bosTokenId], ['eos_token_id', c.eosTokenId]] as const) {
+    if (id !== null && !(Number.isSafeInteger(id) && id >= 0 && id < c.vocabSize)) {
+      await m.close();
+      throw new FormatError('out_of_bounds', 'special token id is outside the vocabulary', { file: path, field: k, expected: `an id in [0, ${c.vocabSize - 1}]`, found: id });
+    }
+  }
+  return { ...m, tensors: new Map([...m.tensors].map(([k, t]) => [k, finiteChecked(t, path)])) };
+}
+
+async function loadModelUnchecked(path: string, opts: LoadOptions): Promise<ModelWeights> {
   const format = opts.format ?? (await detectFormat(path));
   if (format === 'llama2c') {
     if (typeof opts.tokenizer === 'string' && opts.tokenizer.endsWith('.json')) {

@@ -31,6 +31,7 @@ import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
 import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
+import { assertNoNarrowingOverflow } from '../numerics/finite.js';
 import type { ModelConfig, RopeLayout } from './config.js';
 import { hfConfigJson } from './hf-config.js';
 import { modelInputFiles } from './inputs.js';
@@ -89,9 +90,12 @@ function storedBytes(t: Tensor | QuantTensor): Uint8Array {
   return bytesOfTyped(t.data as ArrayBufferView, (t.data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
 }
 
-function encodeFloat(x: Float32Array, dtype: FloatDType): Uint8Array {
+/** float32 → `dtype` bytes; a value that overflows the narrower type is an error, never a silent ±Inf. */
+function encodeFloat(x: Float32Array, dtype: FloatDType, tensor: string): Uint8Array {
   if (dtype === 'F32') return bytesOfTyped(x, 4);
-  return bytesOfTyped(dtype === 'F16' ? encodeF16Array(x) : encodeBf16Array(x), 2);
+  const h = dtype === 'F16' ? encodeF16Array(x) : encodeBf16Array(x);
+  assertNoNarrowingOverflow(x, h, dtype, { tensor });
+  return bytesOfTyped(h, 2);
 }
 
 interface Prepared {
@@ -115,7 +119,7 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
   } else if (src.dtype === dtype || (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype) && allowQuant)) {
     out = { type: src.dtype, bytes: storedBytes(await src.read()) };
   } else {
-    out = { type: dtype, bytes: encodeFloat(await src.readF32(), dtype) };
+    out = { type: dtype, bytes: encodeFloat(await src.readF32(), dtype, src.name) };
   }
   if (!allowQuant && isGgmlType(out.type) && !['F32', 'F16', 'BF16'].includes(out.type)) {
     throw new ConfigError('unsupported', 'this output format cannot hold ggml block-quantized tensors', { tensor: src.name, found: out.type, hint: 'write GGUF, or dequantize first' });

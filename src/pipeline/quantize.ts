@@ -7,7 +7,7 @@
 
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { BITSCALE_VERSION } from '../core/version.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
@@ -21,6 +21,7 @@ import { loadModel } from '../model/load.js';
 import { hfToGguf } from '../model/names.js';
 import { saveModel } from '../model/save.js';
 import { roundToF16 } from '../numerics/float16.js';
+import { assertFinite } from '../numerics/finite.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
@@ -35,6 +36,7 @@ import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from 
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
+import { llamaCppTolerance, reloadTolerance, verdict, type CheckVerdict } from './quantize-tolerance.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
@@ -72,11 +74,15 @@ export interface QuantizeOptions {
   verify?: boolean;
   /** with verify and GGUF output: also compare with llama.cpp through node-llama-cpp (default true) */
   checkLlamaCpp?: boolean;
+  /** |Δ logit| tolerances to enforce instead of the derived ones (quantize-tolerance.ts) */
+  tolerance?: { reload?: number; llamaCpp?: number };
   overwrite?: boolean;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
   /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
   keepHost?: boolean;
+  /** internal: the final path named in messages while `out` is a staging path */
+  displayOut?: string;
 }
 
 export interface QuantizeReport {
@@ -89,7 +95,18 @@ export interface QuantizeReport {
   fallbacks: string[];
   awq: AwqRecord[];
   plan: MixedPlanResult | null;
-  quality: { windows: number; kld: number; top1Agreement: number; reloadMaxAbsLogitDiff: number | null; llamaCpp: LlamaCppCheck | null };
+  quality: {
+    windows: number;
+    kld: number;
+    top1Agreement: number;
+    /** the float model's largest |logit| on the windows, and the largest change quantization made */
+    logitScale?: number;
+    maxAbsLogitDiff?: number;
+    reloadMaxAbsLogitDiff: number | null;
+    llamaCpp: LlamaCppCheck | null;
+    /** each verification with its tolerance; a failed one fails the command (nothing is written) */
+    checks?: { reload: CheckVerdict | null; llamaCpp: CheckVerdict | null };
+  };
   seconds: number;
   /** files written (the model file or the files of the output folder) */
   files: string[];
@@ -108,18 +125,30 @@ async function hashInput(path: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows. */
-async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number }> {
+/**
+ * KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows, with the largest logit
+ * change the quantization caused and the float model's largest |logit| (the scales the
+ * verification tolerances are stated in).
+ */
+async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number; maxAbs: number; scale: number }> {
   let kl = 0;
   let agree = 0;
   let n = 0;
+  let maxAbs = 0;
+  let scale = 0;
   for (const w of windows) {
-    const c = compareLogitRows(await ref.forward(w), await test.forward(w), ref.config.vocabSize);
+    const a = await ref.forward(w);
+    const b = await test.forward(w);
+    const c = compareLogitRows(a, b, ref.config.vocabSize);
     kl += c.klSum;
     agree += c.agree;
     n += c.rows;
+    for (let i = 0; i < a.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(a[i]));
+    }
   }
-  return { kld: kl / n, top1: agree / n };
+  return { kld: kl / n, top1: agree / n, maxAbs, scale };
 }
 
 /**
@@ -212,7 +241,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   if (o.calib && !isSelfCalibration(o.calib)) inputs.push(o.calib);
   if (o.imatrix) inputs.push(o.imatrix);
   return withOutput(o.out, { kind, force: o.overwrite, inputs, sidecars, command: 'quantize' }, async (txn) => {
-    const r = await quantizeStaged({ ...o, out: txn.staged, overwrite: false });
+    const r = await quantizeStaged({ ...o, out: txn.staged, displayOut: o.out, overwrite: false });
     const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
     return report;
   });
@@ -286,12 +315,19 @@ async function quantizeStaged(o: QuantizeOptions): Promise<QuantizeReport> {
       await runner?.close();
     }
 
+    // the quantized weights are finite (a scheme whose range a weight overflows gives ±Inf)
+    for (const r of results) assertFinite(host.tensors.get(r.name)!, { file: o.displayOut ?? o.model, tensor: r.name, hint: `the ${formatScheme(scheme)} grid cannot hold this weight; nothing was written` }, 'the quantized weights hold a non-finite value');
     // what the file will hold for the float tensors: F16 embeddings/head in GGUF
     const f16Float = o.format === 'gguf';
     if (f16Float) {
       for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
         const t = host.tensors.get(n);
-        if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
+        if (!t) continue;
+        for (let i = 0; i < t.length; i++) {
+          const h = roundToF16(t[i]);
+          if (!Number.isFinite(h)) throw new NumericError('overflow', 'a value does not fit in F16', { tensor: n, index: i, expected: '|x| <= 65504', found: t[i], hint: 'GGUF output keeps embeddings in F16; this model needs a wider type' });
+          t[i] = h;
+        }
       }
     }
     const byName = new Map(results.map((r) => [r.name, r]));
@@ -343,7 +379,11 @@ async function quantizeStaged(o: QuantizeOptions): Promise<QuantizeReport> {
     const evalWins = verify ? await calib.heldOut(2, seed + 7919) : [];
     const refEngine = LlamaEngine.fromHost(floatHost);
     const qEngine = LlamaEngine.fromHost(host);
-    const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
+    const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN, maxAbs: NaN, scale: NaN };
+    const shown = o.displayOut ?? o.out;
+    if (verify && !(Number.isFinite(q.kld) && Number.isFinite(q.maxAbs))) {
+      throw new NumericError('non_finite', "the quantized model's outputs are not finite", { file: shown, field: 'KL divergence vs float', found: q.kld, hint: `a value overflowed the scheme's range (${formatScheme(scheme)}); nothing was written at the final path` });
+    }
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
     if (onnxFolderDiff !== null) {
@@ -384,6 +424,19 @@ async function quantizeStaged(o: QuantizeOptions): Promise<QuantizeReport> {
     }
     await refEngine.close();
     await qEngine.close();
+    const checks = {
+      reload: reloadDiff === null ? null : verdict(reloadDiff, o.tolerance?.reload ?? reloadTolerance(o.format, c.nLayers, q.scale)),
+      llamaCpp: llamaCpp?.available && llamaCpp.maxAbsLogitDiff !== null ? verdict(llamaCpp.maxAbsLogitDiff, o.tolerance?.llamaCpp ?? llamaCppTolerance(c.nLayers, q.scale)) : null,
+    };
+    if (checks.reload && !checks.reload.pass) {
+      throw new NumericError('mismatch', 'the written file does not reproduce the quantized model', { file: shown, field: 'reload check', expected: `max |Δ logit| <= ${checks.reload.tolerance.toExponential(2)}`, found: checks.reload.maxAbsLogitDiff, hint: 'nothing was written at the final path' });
+    }
+    if (llamaCpp?.available && llamaCpp.maxAbsLogitDiff === null) {
+      throw new NumericError('mismatch', 'llama.cpp could not run the written file', { file: shown, field: 'llama.cpp check', found: llamaCpp.error ?? 'no logits', hint: 'nothing was written at the final path' });
+    }
+    if (checks.llamaCpp && !checks.llamaCpp.pass) {
+      throw new NumericError('mismatch', "llama.cpp's logits on the written file differ from the engine's beyond the tolerance", { file: shown, field: 'llama.cpp check', expected: `max |Δ logit| <= ${checks.llamaCpp.tolerance.toExponential(2)}`, found: checks.llamaCpp.maxAbsLogitDiff, hint: 'nothing was written at the final path' });
+    }
 
     const report: QuantizeReport = {
       out: o.out,
@@ -395,7 +448,7 @@ async function quantizeStaged(o: QuantizeOptions): Promise<QuantizeReport> {
       fallbacks: reportFallbacks(results),
       awq,
       plan,
-      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp },
+      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, logitScale: q.scale, maxAbsLogitDiff: q.maxAbs, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp, checks },
       seconds: (Date.now() - t0) / 1000,
       files,
       ...(o.keepHost ? { host } : {}),

@@ -42,6 +42,12 @@ export const meta: CommandMeta = {
   --json             print the report as JSON; --quiet: no progress`,
 };
 
+/** A check's verdict against its stated tolerance (a failed check has already failed the command). */
+function check(v: { maxAbsLogitDiff: number; tolerance: number; pass: boolean } | null, diff: number | null): string {
+  if (v) return `max |Δ logit| ${v.maxAbsLogitDiff.toExponential(2)} <= tolerance ${v.tolerance.toExponential(2)}: ${v.pass ? 'pass' : 'FAIL'}`;
+  return diff === null ? 'not run (--no-verify)' : `max |Δ logit| ${diff.toExponential(2)}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   try {
     const p = parse(
@@ -84,8 +90,8 @@ export async function run(argv: string[]): Promise<number> {
       ['scheme / method', `${r.scheme} / ${r.method}`],
       ['linear tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
       ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
-      ['reload check', r.quality.reloadMaxAbsLogitDiff === null ? 'not run' : `max |Δ logit| ${r.quality.reloadMaxAbsLogitDiff.toExponential(2)}`],
-      ['llama.cpp check', r.quality.llamaCpp?.available ? (r.quality.llamaCpp.maxAbsLogitDiff === null ? `failed: ${r.quality.llamaCpp.error}` : `max |Δ logit| ${r.quality.llamaCpp.maxAbsLogitDiff.toExponential(2)}, top-1 agreement ${(100 * r.quality.llamaCpp.top1Agreement!).toFixed(2)}%`) : 'not run'],
+      ['reload check', check(r.quality.checks?.reload ?? null, r.quality.reloadMaxAbsLogitDiff)],
+      ['llama.cpp check', r.quality.llamaCpp?.available ? `${check(r.quality.checks?.llamaCpp ?? null, r.quality.llamaCpp.maxAbsLogitDiff)}, top-1 agreement ${(100 * (r.quality.llamaCpp.top1Agreement ?? NaN)).toFixed(2)}%` : r.format !== 'gguf' ? 'GGUF only' : r.quality.llamaCpp ? 'not run (node-llama-cpp is not installed)' : 'not run'],
       ['manifest', r.manifest],
       ['time', `${r.seconds.toFixed(1)} s`],
     ];
