@@ -25,3 +25,24 @@ export function cliSpawn(args: string[], cwd = process.cwd(), opts: { uid?: numb
   const done = new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((res) => child.on('close', (status, signal) => res({ status, signal, stdout, stderr })));
   return { child, done };
 }
+
+/**
+ * Runs `bitscale …` in this process (the same code as the binary, without the process start-up:
+ * milliseconds instead of seconds), from `cwd`, capturing what it prints. Not for runs that must
+ * be separate processes (locks, kills, another user).
+ */
+export async function cliIn(args: string[], cwd = process.cwd()): Promise<{ status: number; stdout: string; stderr: string }> {
+  const { main } = await import('../src/cli/main.js');
+  const { redirectOutput } = await import('../src/cli/output.js');
+  const here = process.cwd();
+  let stdout = '';
+  let stderr = '';
+  redirectOutput({ stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  process.chdir(cwd);
+  try {
+    return { status: await main(args), stdout, stderr };
+  } finally {
+    process.chdir(here);
+    redirectOutput(null);
+  }
+}

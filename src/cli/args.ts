@@ -9,22 +9,20 @@ import { err } from './output.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** Edit distance (insertions, deletions, substitutions), for did-you-mean. */
+/** Edit distance with adjacent transpositions (optimal string alignment), for did-you-mean. */
 export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const t = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return d[b.length];
+  return d[a.length][b.length];
 }
 
-/** The known name closest to `name` (prefix or within an edit distance of a third of its length), if any. */
+/** The known name closest to `name` (a prefix either way, or within a third of its length in edits, at least 1), if any. */
 export function nearest(name: string, known: readonly string[]): string | undefined {
   const n = name.toLowerCase();
   let best: string | undefined;
@@ -61,7 +59,7 @@ export function parse(argv: string[], options: Options, usage: string, po: Parse
     const m = /'(-{1,2}[^'\s]+)'/.exec(msg);
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && m) {
       const given = m[1].replace(/^-+/, '').split('=')[0];
-      const near = nearest(given, Object.keys(options));
+      const near = nearest(given, Object.keys(all));
       throw new ConfigError('bad_option', `unknown option ${m[1]}`, { field: m[1], hint: `${near ? `did you mean ${flagName(near, options)}? ` : ''}usage: ${usageLine}` });
     }
     throw new ConfigError('bad_option', msg, { hint: `usage: ${usageLine}` });

@@ -24,7 +24,19 @@ export interface LoadOptions {
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 
-/** Guesses the format of `path` from its kind and first bytes. */
+/** Names by extension, for messages when the content says otherwise. */
+function formatByName(path: string): SourceFormat | null {
+  if (/\.gguf$/i.test(path)) return 'gguf';
+  if (/\.safetensors$|\.safetensors\.index\.json$/i.test(path)) return 'safetensors';
+  return null;
+}
+
+/**
+ * The format of `path`, chosen by content: a folder → Hugging Face; the GGUF magic → GGUF; a
+ * safetensors header (u64 length, then '{') → safetensors; anything else → llama2.c. A file whose
+ * name promises another format than its bytes (an empty `.gguf`, a flipped magic) is refused
+ * naming both, instead of being parsed as a llama2.c header.
+ */
 export async function detectFormat(path: string): Promise<SourceFormat> {
   let st;
   try {
@@ -33,15 +45,31 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
     throw new IoError('missing_file', 'model path does not exist', { file: path });
   }
   if (st.isDirectory()) return 'hf';
-  if (path.endsWith('.safetensors') || path.endsWith('.safetensors.index.json')) return 'safetensors';
+  if (path.endsWith('.safetensors.index.json')) return 'safetensors';
   const src = await openSource(path);
+  let head: Uint8Array;
   try {
-    if (src.size >= 4) {
-      const b = await src.read(0, 4);
-      if (new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) === GGUF_MAGIC) return 'gguf';
-    }
+    head = src.size > 0 ? await src.read(0, Math.min(9, src.size)) : new Uint8Array(0);
   } finally {
     await src.close();
+  }
+  const named = formatByName(path);
+  if (head.length === 0) throw new FormatError('truncated', 'the model file is empty', { file: path, expected: named ? `a ${named === 'gguf' ? 'GGUF' : 'safetensors'} file` : 'a model file', found: '0 bytes' });
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const byContent: SourceFormat | null =
+    head.length >= 4 && dv.getUint32(0, true) === GGUF_MAGIC ? 'gguf' : head.length >= 9 && head[8] === 0x7b && dv.getBigUint64(0, true) < BigInt(src.size) ? 'safetensors' : null;
+  if (byContent) return byContent;
+  // a damaged .safetensors gets the safetensors reader's own, more precise, error
+  if (named === 'safetensors') return 'safetensors';
+  if (named) {
+    const hex = Array.from(head.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new FormatError('bad_magic', `the file is named ${named === 'gguf' ? '.gguf' : '.safetensors'} but does not start like one`, {
+      file: path,
+      offset: 0,
+      expected: named === 'gguf' ? "the GGUF magic 47 47 55 46 ('GGUF')" : "a u64 header length, then '{'",
+      found: hex,
+      hint: 'the file is damaged or mislabelled (an interrupted download?)',
+    });
   }
   return 'llama2c';
 }

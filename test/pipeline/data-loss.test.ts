@@ -15,12 +15,13 @@ import { MANIFEST_FILE, OutputTxn } from '../../src/formats/io/index.js';
 import { runTraining } from '../../src/pipeline/train.js';
 import { encodeGguf, readGguf } from '../../src/formats/gguf/index.js';
 import { memorySource } from '../../src/formats/bytes.js';
-import { cliSpawn, cliSync } from '../cli-run.js';
+import { cliIn, cliSpawn, cliSync } from '../cli-run.js';
 
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(join(SHARED, 'models/stories260K/stories260K.bin')) ? false : 'needs ../shared (stories260K)';
+/** In-process (milliseconds): the refusals need no process of their own. */
 function cli(args: string[], cwd: string) {
-  return cliSync(args, cwd);
+  return cliIn(args, cwd);
 }
 
 async function cliAsync(args: string[], cwd: string): Promise<{ status: number | null; stderr: string }> {
@@ -40,7 +41,7 @@ function deadPid(): number {
   return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 }
 
-test('1: --force into a folder bitscale did not write is refused and deletes nothing (convert hf, fakequant, train)', { skip, timeout: 120_000 }, () => {
+test('1: --force into a folder bitscale did not write is refused and deletes nothing (convert hf, fakequant, train)', { skip, timeout: 120_000 }, async () => {
   const d = workdir();
   try {
     mkdirSync(join(d, 'keep'));
@@ -52,17 +53,17 @@ test('1: --force into a folder bitscale did not write is refused and deletes not
     ];
     writeFileSync(join(d, 'notes'), 'some training text '.repeat(200));
     for (const args of runs) {
-      const r = cli(args, d);
+      const r = await cli(args, d);
       assert.equal(r.status, 1, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, /\[exists\].*not written by bitscale/, args[0]);
       assert.deepEqual(readdirSync(join(d, 'keep')), ['notes.txt'], args[0]);
       assert.equal(readFileSync(join(d, 'keep', 'notes.txt'), 'utf8'), 'hi');
     }
     // bitscale's own folder is replaced, and only while nothing foreign is in it
-    assert.equal(cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf'], d).status, 0);
-    assert.equal(cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf', '--overwrite'], d).status, 0, '--overwrite is --force');
+    assert.equal((await cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf'], d)).status, 0);
+    assert.equal((await cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf', '--overwrite'], d)).status, 0, '--overwrite is --force');
     writeFileSync(join(d, 'hf', 'mine.txt'), 'mine');
-    const r = cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf', '--force'], d);
+    const r = await cli(['convert', 'stories260K.bin', 'hf', '--to', 'hf', '--force'], d);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /mine\.txt/);
     assert.ok(existsSync(join(d, 'hf', 'mine.txt')) && existsSync(join(d, 'hf', 'model.safetensors')));
@@ -71,11 +72,11 @@ test('1: --force into a folder bitscale did not write is refused and deletes not
   }
 });
 
-test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, --imatrix; same path, symlink or hard link', { skip, timeout: 120_000 }, () => {
+test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, --imatrix; same path, symlink or hard link', { skip, timeout: 120_000 }, async () => {
   const d = workdir();
   try {
     writeFileSync(join(d, 'calib.txt'), 'Once upon a time there was a little dog. '.repeat(40));
-    assert.equal(cli(['imatrix', 'stories260K.bin', '--out', 'im.dat', '--format', 'dat', '--windows', '2', '--seq-len', '16'], d).status, 0);
+    assert.equal((await cli(['imatrix', 'stories260K.bin', '--out', 'im.dat', '--format', 'dat', '--windows', '2', '--seq-len', '16'], d)).status, 0);
     symlinkSync(join(d, 'tok512.bin'), join(d, 'tok-link.bin'));
     linkSync(join(d, 'tok512.bin'), join(d, 'tok-hard.bin'));
     const before = new Map(['tok512.bin', 'calib.txt', 'im.dat', 'stories260K.bin'].map((f) => [f, sha(join(d, f))]));
@@ -94,14 +95,14 @@ test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, -
     ];
     writeFileSync(join(d, 'calib.manifest.json'), 'not bitscale');
     for (const args of cases) {
-      const r = cli(args, d);
+      const r = await cli(args, d);
       assert.notEqual(r.status, 0, args.join(' '));
       assert.match(r.stderr, /would_overwrite_input|\[exists\]/, args.join(' ') + '\n' + r.stderr);
     }
     for (const [f, h] of before) assert.equal(sha(join(d, f)), h, `${f} changed`);
     assert.equal(readFileSync(join(d, 'calib.manifest.json'), 'utf8'), 'not bitscale');
     // and the model still loads with its tokenizer
-    assert.equal(cli(['inspect', 'stories260K.bin', '--json'], d).status, 0);
+    assert.equal((await cli(['inspect', 'stories260K.bin', '--json'], d)).status, 0);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
@@ -111,7 +112,7 @@ test('3: a failed run leaves nothing at the final path; a killed run\'s leftover
   const d = workdir();
   try {
     // a GGUF whose BOS id is out of range (issue: exit 2, yet the output existed)
-    assert.equal(cli(['convert', 'stories260K.bin', 'm.gguf'], d).status, 0);
+    assert.equal((await cli(['convert', 'stories260K.bin', 'm.gguf'], d)).status, 0);
     const g = await readGguf(memorySource(readFileSync(join(d, 'm.gguf'))));
     const md = [...g.metadata.entries()].map(([k, v]) => [k, k === 'tokenizer.ggml.bos_token_id' ? { type: 'u32', value: 4096 } : v] as const);
     const tensors = await Promise.all(g.tensors.map(async (t) => ({ name: t.name, type: t.type, shape: t.shape, data: await g.readBytes(t.name) })));
@@ -121,7 +122,7 @@ test('3: a failed run leaves nothing at the final path; a killed run\'s leftover
       ['quantize', 'bad-bos.gguf', '--out', 'q.gguf', '--scheme', 'q4_0', '--no-verify'],
       ['convert', 'bad-bos.gguf', 'q.gguf'],
     ]) {
-      const r = cli(args, d);
+      const r = await cli(args, d);
       assert.notEqual(r.status, 0, args.join(' '));
       assert.match(r.stderr, /bos_token_id/);
       assert.ok(!existsSync(join(d, 'q.gguf')) && !existsSync(join(d, 'q.gguf.manifest.json')), `${args.join(' ')} left an output`);
@@ -132,7 +133,7 @@ test('3: a failed run leaves nothing at the final path; a killed run\'s leftover
     writeFileSync(join(d, `.q.gguf.tmp-${dead}-0badf00d`, 'q.gguf'), 'half a file');
     writeFileSync(join(d, `q.gguf.tmp-${dead}-1badf00d`), 'half a file');
     writeFileSync(join(d, '.q.gguf.lock'), `${dead} x\n`);
-    const r = cli(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q4_0', '--no-verify'], d);
+    const r = await cli(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q4_0', '--no-verify'], d);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readdirSync(d).filter((f) => f.includes('q.gguf')).sort(), ['q.gguf', 'q.gguf.manifest.json']);
   } finally {
@@ -144,7 +145,7 @@ test('4: a second run on the same --out is refused while the first holds it; the
   const d = workdir();
   try {
     const held = await OutputTxn.begin(join(d, 'q.gguf'), { kind: 'file' });
-    const r = cli(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q8_0', '--no-verify'], d);
+    const r = await cli(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q8_0', '--no-verify'], d);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /\[locked\]/);
     await held.abort();

@@ -12,7 +12,7 @@ import { memorySource } from '../../src/formats/bytes.js';
 import { encodeGguf, readGguf, type GgufValue } from '../../src/formats/gguf/index.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { llamaCppTolerance } from '../../src/pipeline/quantize-tolerance.js';
-import { cliSync } from '../cli-run.js';
+import { cliIn } from '../cli-run.js';
 
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(join(SHARED, 'models/stories260K/stories260K.bin')) ? false : 'needs ../shared (stories260K)';
@@ -35,8 +35,8 @@ function patchSafetensors(file: string, tensor: string, index: number, value: nu
   writeFileSync(file, b);
 }
 
-function fails(args: string[], cwd: string, code: string, ...res: RegExp[]) {
-  const r = cliSync(args, cwd);
+async function fails(args: string[], cwd: string, code: string, ...res: RegExp[]) {
+  const r = await cliIn(args, cwd);
   assert.notEqual(r.status, 0, `${args.join(' ')} exited 0\n${r.stdout}`);
   assert.equal(r.status, code === 'bad_option' ? 2 : 1, r.stderr);
   assert.match(r.stderr, new RegExp(`\\[${code}\\]`), `${args.join(' ')}\n${r.stderr}`);
@@ -45,10 +45,10 @@ function fails(args: string[], cwd: string, code: string, ...res: RegExp[]) {
   return r;
 }
 
-test('7: a NaN or Inf weight stops quantize, eval, imatrix, convert and GPTQ, naming file, tensor, index and value', { skip, timeout: 240_000 }, () => {
+test('7: a NaN or Inf weight stops quantize, eval, imatrix, convert and GPTQ, naming file, tensor, index and value', { skip, timeout: 240_000 }, async () => {
   const d = workdir();
   try {
-    assert.equal(cliSync(['convert', 'stories260K.bin', 'hf', '--to', 'hf'], d).status, 0);
+    assert.equal((await cliIn(['convert', 'stories260K.bin', 'hf', '--to', 'hf'], d)).status, 0);
     cpSync(join(d, 'hf'), join(d, 'nan-emb'), { recursive: true });
     patchSafetensors(join(d, 'nan-emb', 'model.safetensors'), 'model.embed_tokens.weight', 77, NaN);
     cpSync(join(d, 'hf'), join(d, 'inf-norm'), { recursive: true });
@@ -56,20 +56,20 @@ test('7: a NaN or Inf weight stops quantize, eval, imatrix, convert and GPTQ, na
     cpSync(join(d, 'hf'), join(d, 'nan-lin'), { recursive: true });
     patchSafetensors(join(d, 'nan-lin', 'model.safetensors'), 'model.layers.0.mlp.down_proj.weight', 1000, NaN);
     const emb = [/tensor 'model\.embed_tokens\.weight'/, /index 77/, /found NaN/, /nan-emb/];
-    fails(['quantize', 'nan-emb', '--out', 'q.gguf', '--scheme', 'q4_0'], d, 'non_finite', ...emb);
-    fails(['quantize', 'nan-emb', '--out', 'fq', '--format', 'fakequant', '--scheme', 'int8-channel', '--no-verify'], d, 'non_finite', ...emb);
-    fails(['eval', 'nan-emb', '--text', 'text.txt', '--ctx', '64', '--max-windows', '1'], d, 'non_finite', ...emb);
-    fails(['imatrix', 'inf-norm', '--out', 'im.gguf', '--windows', '2', '--seq-len', '16'], d, 'non_finite', /post_attention_layernorm/, /index 5/, /found -Infinity/);
-    fails(['convert', 'inf-norm', 'c.gguf'], d, 'non_finite', /found -Infinity/);
-    fails(['quantize', 'nan-lin', '--out', 'g.gguf', '--scheme', 'q4_0', '--method', 'gptq', '--windows', '2', '--seq-len', '16'], d, 'non_finite', /down_proj/, /index 1000/);
+    await fails(['quantize', 'nan-emb', '--out', 'q.gguf', '--scheme', 'q4_0'], d, 'non_finite', ...emb);
+    await fails(['quantize', 'nan-emb', '--out', 'fq', '--format', 'fakequant', '--scheme', 'int8-channel', '--no-verify'], d, 'non_finite', ...emb);
+    await fails(['eval', 'nan-emb', '--text', 'text.txt', '--ctx', '64', '--max-windows', '1'], d, 'non_finite', ...emb);
+    await fails(['imatrix', 'inf-norm', '--out', 'im.gguf', '--windows', '2', '--seq-len', '16'], d, 'non_finite', /post_attention_layernorm/, /index 5/, /found -Infinity/);
+    await fails(['convert', 'inf-norm', 'c.gguf'], d, 'non_finite', /found -Infinity/);
+    await fails(['quantize', 'nan-lin', '--out', 'g.gguf', '--scheme', 'q4_0', '--method', 'gptq', '--windows', '2', '--seq-len', '16'], d, 'non_finite', /down_proj/, /index 1000/);
     // finite but too large for F16: an error naming the value, never a silent Inf
     cpSync(join(d, 'hf'), join(d, 'big'), { recursive: true });
     patchSafetensors(join(d, 'big', 'model.safetensors'), 'model.layers.0.self_attn.q_proj.weight', 3, 3e38);
-    fails(['convert', 'big', 'big16', '--to', 'hf', '--dtype', 'f16'], d, 'overflow', /does not fit in F16/, /q_proj/, /index 3/, /found 3(\.\d+)?e\+38/);
+    await fails(['convert', 'big', 'big16', '--to', 'hf', '--dtype', 'f16'], d, 'overflow', /does not fit in F16/, /q_proj/, /index 3/, /found 3(\.\d+)?e\+38/);
     // finite weights whose activations overflow: eval refuses the NaN perplexity
     cpSync(join(d, 'hf'), join(d, 'huge'), { recursive: true });
     for (let i = 0; i < 64; i++) patchSafetensors(join(d, 'huge', 'model.safetensors'), 'model.embed_tokens.weight', 64 + i, 3e38);
-    fails(['eval', 'huge', '--text', 'text.txt', '--ctx', '64', '--max-windows', '1'], d, 'non_finite', /not finite/);
+    await fails(['eval', 'huge', '--text', 'text.txt', '--ctx', '64', '--max-windows', '1'], d, 'non_finite', /not finite/);
     assert.deepEqual(readdirSync(d).filter((f) => /^(q\.gguf|fq|im\.gguf|c\.gguf|g\.gguf|big16)/.test(f)), [], 'no output from a refused run');
   } finally {
     rmSync(d, { recursive: true, force: true });
@@ -95,7 +95,7 @@ test('8: verification beyond its stated tolerance fails the command and leaves n
       assert.ok(lc.pass && lc.maxAbsLogitDiff > 0 && lc.maxAbsLogitDiff <= lc.tolerance, JSON.stringify(lc));
       assert.equal(lc.tolerance, llamaCppTolerance(5, g.quality.logitScale!));
     }
-    const r = cliSync(['quantize', 'stories260K.bin', '--out', 'fq', '--format', 'fakequant', '--scheme', 'nf4-g32'], d);
+    const r = await cliIn(['quantize', 'stories260K.bin', '--out', 'fq', '--format', 'fakequant', '--scheme', 'nf4-g32'], d);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /reload check\s+max \|Δ logit\| \S+ <= tolerance \S+: pass/);
     const m = JSON.parse(readFileSync(join(d, 'fq', 'bitscale-manifest.json'), 'utf8'));
@@ -105,19 +105,19 @@ test('8: verification beyond its stated tolerance fails the command and leaves n
   }
 });
 
-test('9: text that is not UTF-8 is refused with file and byte offset; a one-character text gets the empty text\'s error', { skip, timeout: 120_000 }, () => {
+test('9: text that is not UTF-8 is refused with file and byte offset; a one-character text gets the empty text\'s error', { skip, timeout: 120_000 }, async () => {
   const d = workdir();
   try {
     const latin1 = Buffer.concat([Buffer.from('Once upon a time, a caf'), Buffer.from([0xe9]), Buffer.from(' opened in the town. '.repeat(30))]);
     writeFileSync(join(d, 'latin1.txt'), latin1);
     const at = /offset 23/;
-    fails(['eval', 'stories260K.bin', '--text', 'latin1.txt'], d, 'bad_string', /not UTF-8/, /latin1\.txt/, at);
-    fails(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q4_0', '--method', 'gptq', '--calib', 'latin1.txt'], d, 'bad_string', at);
-    fails(['train', '--config', 'tiny', '--text', 'latin1.txt', '--out', 'run'], d, 'bad_string', at);
+    await fails(['eval', 'stories260K.bin', '--text', 'latin1.txt'], d, 'bad_string', /not UTF-8/, /latin1\.txt/, at);
+    await fails(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q4_0', '--method', 'gptq', '--calib', 'latin1.txt'], d, 'bad_string', at);
+    await fails(['train', '--config', 'tiny', '--text', 'latin1.txt', '--out', 'run'], d, 'bad_string', at);
     writeFileSync(join(d, 'one.txt'), 'a'); // one token (with BOS: one scored token, no interval)
     writeFileSync(join(d, 'empty.txt'), '');
-    const a = fails(['eval', 'stories260K.bin', '--text', 'one.txt'], d, 'bad_option', /text too short to evaluate/);
-    const b = fails(['eval', 'stories260K.bin', '--text', 'empty.txt'], d, 'bad_option', /text too short to evaluate/);
+    const a = await fails(['eval', 'stories260K.bin', '--text', 'one.txt'], d, 'bad_option', /text too short to evaluate/);
+    const b = await fails(['eval', 'stories260K.bin', '--text', 'empty.txt'], d, 'bad_option', /text too short to evaluate/);
     assert.doesNotMatch(a.stdout + a.stderr, /NaN/);
     const line = (x: string) => x.split('\n').find((l) => l.startsWith('bitscale: error'))!.replace(/found .*/, '');
     assert.equal(line(a.stderr), line(b.stderr));
@@ -129,14 +129,14 @@ test('9: text that is not UTF-8 is refused with file and byte offset; a one-char
 test('10: GGUF BOS/EOS/UNK/PAD ids are validated at load, naming the key', { skip, timeout: 120_000 }, async () => {
   const d = workdir();
   try {
-    assert.equal(cliSync(['convert', 'stories260K.bin', 'm.gguf'], d).status, 0);
+    assert.equal((await cliIn(['convert', 'stories260K.bin', 'm.gguf'], d)).status, 0);
     const g = await readGguf(memorySource(readFileSync(join(d, 'm.gguf'))));
     const tensors = await Promise.all(g.tensors.map(async (t) => ({ name: t.name, type: t.type, shape: t.shape, data: await g.readBytes(t.name) })));
     for (const key of ['tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id', 'tokenizer.ggml.unknown_token_id', 'tokenizer.ggml.padding_token_id']) {
       const md: [string, GgufValue][] = [...g.metadata].filter(([k]) => k !== key);
       md.push([key, { type: 'u32', value: 512 }]);
       writeFileSync(join(d, 'bad.gguf'), await encodeGguf(md, tensors as never));
-      fails(['eval', 'bad.gguf', '--text', 'text.txt'], d, 'out_of_bounds', new RegExp(key.replace(/\./g, '\\.')), /found 512/, /\[0, 511\]/);
+      await fails(['eval', 'bad.gguf', '--text', 'text.txt'], d, 'out_of_bounds', new RegExp(key.replace(/\./g, '\\.')), /found 512/, /\[0, 511\]/);
     }
   } finally {
     rmSync(d, { recursive: true, force: true });
