@@ -170,6 +170,11 @@ test('12: one error formatter (no "expected undefined", NaN printed as NaN); opt
     await typed([...q, '--method', 'gtpq'], d, 'bad_option', /did you mean gptq\?/);
     const r = await cliIn([...q, '--method', 'RTN', '--format', 'GGUF', '--no-verify'], d);
     assert.equal(r.status, 0, r.stderr);
+    // the output is checked before any work: an existing file refuses a GPTQ run before its first layer
+    const g = await cliIn([...q, '--method', 'gptq', '--windows', '2', '--seq-len', '16'], d);
+    assert.equal(g.status, 1);
+    assert.match(g.stderr, /\[exists\].*--force/);
+    assert.doesNotMatch(g.stderr, /\[(quantize|calibrate)\]/, 'no calibration or quantization ran');
     const u = await cliIn(['quantise'], d);
     assert.equal(u.status, 2);
     assert.match(u.stderr, /Did you mean 'quantize'\?/);
