@@ -173,7 +173,7 @@ test('12: one error formatter (no "expected undefined", NaN printed as NaN); opt
     // the output is checked before any work: an existing file refuses a GPTQ run before its first layer
     const g = await cliIn([...q, '--method', 'gptq', '--windows', '2', '--seq-len', '16'], d);
     assert.equal(g.status, 1);
-    assert.match(g.stderr, /\[exists\].*--force/);
+    assert.match(g.stderr, /\[exists\][\s\S]*--force/);
     assert.doesNotMatch(g.stderr, /\[(quantize|calibrate)\]/, 'no calibration or quantization ran');
     const u = await cliIn(['quantise'], d);
     assert.equal(u.status, 2);
