@@ -80,7 +80,8 @@ test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, -
     symlinkSync(join(d, 'tok512.bin'), join(d, 'tok-link.bin'));
     linkSync(join(d, 'tok512.bin'), join(d, 'tok-hard.bin'));
     const before = new Map(['tok512.bin', 'calib.txt', 'im.dat', 'stories260K.bin'].map((f) => [f, sha(join(d, f))]));
-    const q = ['quantize', 'stories260K.bin', '--scheme', 'q4_0', '--no-verify', '--force'];
+    // --overwrite (the alias): the spelling today's quantize and imatrix already accept
+    const q = ['quantize', 'stories260K.bin', '--scheme', 'q4_0', '--no-verify', '--overwrite'];
     const cases = [
       [...q, '--out', 'tok512.bin'],
       [...q, '--out', 'tok-link.bin'],
@@ -89,7 +90,7 @@ test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, -
       [...q, '--out', 'im.dat', '--imatrix', 'im.dat'],
       [...q, '--out', 'tok512.bin', '--tokenizer', 'tok512.bin'],
       ['convert', 'stories260K.bin', 'tok512.bin', '--to', 'gguf', '--force'],
-      ['imatrix', 'stories260K.bin', '--out', 'calib.txt', '--calib', 'calib.txt', '--force'],
+      ['imatrix', 'stories260K.bin', '--out', 'calib.txt', '--calib', 'calib.txt', '--overwrite'],
       // a file beside the output (its manifest) is an output too
       [...q, '--out', 'calib'],
     ];
