@@ -2,7 +2,8 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, choiceOpt, numberOpt, parse, threadsOpt } from '../args.js';
-import { err, out, reportError } from '../output.js';
+import { modelArg } from '../model-arg.js';
+import { err, out, reportError, printJson } from '../output.js';
 import { runGenerate } from '../../pipeline/generate.js';
 
 export const meta: CommandMeta = {
@@ -37,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       { positionals: 1 },
     );
     const v = p.values as Record<string, string | undefined> & { json?: boolean };
-    const model = p.positionals[0];
+    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     const lowBit = choiceOpt(v['low-bit'], '--low-bit', ['nbits', 'dq'] as const);
     const r = await runGenerate({
@@ -57,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
     });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('generate', r);
       return 0;
     }
     out(r.text);

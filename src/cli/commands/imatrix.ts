@@ -2,6 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
+import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { runImatrix } from '../../pipeline/calibrate.js';
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
@@ -34,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       { positionals: 1 },
     );
     const v = p.values as Record<string, string | undefined> & { force?: boolean; quiet?: boolean };
-    const model = p.positionals[0];
+    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0]);
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL' });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     const format = choiceOpt(v.format, '--format', ['gguf', 'dat'] as const) ?? 'gguf';

@@ -27,7 +27,8 @@ export const meta: CommandMeta = {
   --resume          continue an interrupted run (DIR.partial, kept when it holds a checkpoint) or
                     DIR/checkpoint.safetensors (same config and settings required)
   --force           replace an existing DIR that bitscale wrote (--overwrite is an alias)
-  --weights B[:channel|tensor]   train with weights fake-quantized to B-bit ints (default full precision)
+  --weights B[:channel|tensor]   train with weights fake-quantized to B-bit absmax ints (the scheme
+                                 intB-channel-restricted; or any int scheme, e.g. int4-g128; default none)
   --activations B[:tensor|token] matmul inputs fake-quantized to B bits
   --kv B[:tensor|token]          keys and values fake-quantized to B bits
   --threads N       onnxruntime intra-op threads

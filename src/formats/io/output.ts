@@ -17,12 +17,15 @@
 //   rolled back when the kill came before the commit point (an old output moved aside is put
 //   back), rolled forward after it (sidecars moved into place), then deleted. Stray
 //   `<name>.tmp-<pid>-<hex>` files of dead processes are deleted too.
+// - A run that adds to a bitscale folder (`update`: ONNX variants side by side) starts its staging
+//   folder as a hard-linked copy of the old one, so the swap at the commit point keeps every file
+//   the run did not replace.
 // - commit() records the output's sha256 in the manifest the run wrote (and writes a minimal one
 //   for a folder that has none), so a manifest always describes the bytes beside it.
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { BitscaleError, ConfigError, IoError } from '../../core/errors.js';
 import { BITSCALE_VERSION } from '../../core/version.js';
@@ -53,6 +56,13 @@ export interface OutputOptions {
    * deleted and the run starts fresh), and `abort({ keep: true })` leaves it for the next run.
    */
   resumable?: { adopt: boolean };
+  /**
+   * The run adds to a folder bitscale wrote (ONNX variants side by side): the folder's files are
+   * hard-linked (or copied) into the staging folder, so the new folder is the old one plus what the
+   * run writes there. Allowed without `force`, only over a folder bitscale wrote. A writer must
+   * replace a carried file (unlink, then write), never write into it: see `replaceFile`.
+   */
+  update?: boolean;
 }
 
 function errno(e: unknown): string | undefined {
@@ -114,6 +124,27 @@ async function walkFiles(dir: string, rel = ''): Promise<string[]> {
     else out.push(r);
   }
   return out.sort();
+}
+
+/**
+ * Copies the tree at `from` into `to` by hard links (a copy where links fail, e.g. across devices):
+ * the staging folder of an `update` run starts as the old folder.
+ */
+async function linkTree(from: string, to: string): Promise<void> {
+  for (const rel of await walkFiles(from)) {
+    const dst = join(to, rel);
+    await mkdir(dirname(dst), { recursive: true });
+    await link(join(from, rel), dst).catch(() => copyFile(join(from, rel), dst));
+  }
+}
+
+/**
+ * Writes `data` at `path` as a new file: an existing one (possibly a hard link into the live output,
+ * see OutputOptions.update) is unlinked first, never written into.
+ */
+export async function replaceFile(path: string, data: string | Uint8Array): Promise<void> {
+  await rm(path, { force: true });
+  await writeFile(path, data);
 }
 
 interface Manifest {
@@ -279,7 +310,7 @@ export async function checkOutput(path: string, o: OutputOptions): Promise<void>
       throw fsError(e, abs, 'cannot list the output folder');
     });
     if (entries.length) {
-      if (!o.force) throw new IoError('exists', 'the output folder already exists', { file: path, field: label, hint: 'pass --force to replace a folder bitscale wrote' });
+      if (!o.force && !o.update) throw new IoError('exists', 'the output folder already exists', { file: path, field: label, hint: 'pass --force to replace a folder bitscale wrote' });
       const own = await folderOwnership(abs);
       if (!own.manifest) {
         throw new IoError('exists', `the output folder was not written by bitscale (it has no ${MANIFEST_FILE}); --force replaces only bitscale's own output`, {
@@ -378,6 +409,7 @@ export class OutputTxn {
         } else {
           await mkdir(root);
           if (opts.kind === 'dir') await mkdir(join(root, base));
+          if (opts.kind === 'dir' && opts.update && (await statOrNull(abs))?.isDirectory()) await linkTree(abs, join(root, base));
         }
       } catch (e) {
         if (!opts.resumable) await rm(root, { recursive: true, force: true }).catch(() => undefined);
@@ -437,7 +469,7 @@ export class OutputTxn {
       else output.files = files;
       output.sha256 = sha;
       m.output = output;
-      await writeFile(mp, JSON.stringify(m, null, 2) + '\n');
+      await replaceFile(mp, JSON.stringify(m, null, 2) + '\n');
     }
   }
 
