@@ -43,6 +43,9 @@ function fmtTime(s: number | null): string {
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
+/** Tasks with at most this many steps are never throttled. */
+const FEW_STEPS = 8;
+
 /** A progress renderer: a rewriting line on a TTY, one line per event (throttled) otherwise. */
 export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEvent) => void {
   const tty = !sink && process.stderr.isTTY;
@@ -52,7 +55,8 @@ export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEve
     if (opts.quiet) return;
     const now = Date.now();
     const final = e.done >= e.total;
-    if (!tty && !final && now - (last.get(e.task) ?? 0) < 1000) return;
+    // a task of a few steps (checks, stages) prints each one: every check's verdict shows
+    if (!tty && !final && e.total > FEW_STEPS && now - (last.get(e.task) ?? 0) < 1000) return;
     last.set(e.task, now);
     const pct = e.total > 0 ? ((100 * e.done) / e.total).toFixed(0).padStart(3) : '  ?';
     const line = `[${e.task}] ${pct}% ${e.done}/${e.total}${e.unit ? ' ' + e.unit + 's' : ''} elapsed ${fmtTime(e.elapsedS)} eta ${fmtTime(e.etaS)}${e.detail ? '  ' + e.detail : ''}`;

@@ -48,3 +48,8 @@ export function verdict(maxAbsLogitDiff: number, tolerance: number): CheckVerdic
   // NaN fails: `NaN <= x` is false
   return { maxAbsLogitDiff, tolerance, pass: maxAbsLogitDiff <= tolerance };
 }
+
+/** A check's verdict as printed (progress lines, the summary table): the value, the stated tolerance, pass or FAIL. */
+export function verdictText(v: CheckVerdict): string {
+  return `max |Δ logit| ${v.maxAbsLogitDiff.toExponential(2)} ${v.pass ? '<=' : '>'} tolerance ${v.tolerance.toExponential(2)}: ${v.pass ? 'pass' : 'FAIL'}`;
+}

@@ -36,7 +36,7 @@ import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSen
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
-import { llamaCppTolerance, reloadTolerance, verdict, type CheckVerdict } from './quantize-tolerance.js';
+import { llamaCppTolerance, reloadTolerance, verdict, verdictText, type CheckVerdict } from './quantize-tolerance.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes, isOnnxFolderOf } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
@@ -440,7 +440,10 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (verify && !(Number.isFinite(q.kld) && Number.isFinite(q.maxAbs))) {
       throw new NumericError('non_finite', "the quantized model's outputs are not finite", { file: shown, field: 'KL divergence vs float', found: q.kld, hint: `a value overflowed the scheme's range (${formatScheme(scheme)}); nothing was written at the final path` });
     }
-    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token`);
+    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token (measured, no tolerance)`);
+    // the stated tolerances (quantize-tolerance.ts), known before the checks so each prints its verdict
+    const reloadTol = o.tolerance?.reload ?? reloadTolerance(o.format, c.nLayers, q.scale);
+    const llamaTol = o.tolerance?.llamaCpp ?? llamaCppTolerance(c.nLayers, q.scale);
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
     if (onnxFolderDiff !== null) {
@@ -459,7 +462,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       } finally {
         await sess.release();
       }
-      vt.tick(`onnxruntime on the file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
+      vt.tick(`onnxruntime on the file: ${verdictText(verdict(reloadDiff, reloadTol))}`);
     } else if (verify) {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
@@ -471,7 +474,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
         if (llamaCheck) {
           new ProgressTracker('llama.cpp', 1, o.onProgress, 'check').emit('loading the GGUF in node-llama-cpp and comparing logits');
           llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
-          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp max |Δ logit| ${llamaCpp.maxAbsLogitDiff.toExponential(2)}`);
+          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp on the file: ${verdictText(verdict(llamaCpp.maxAbsLogitDiff, llamaTol))}`);
         }
         reloadDiff = 0;
         for (const w of evalWins) {
@@ -480,7 +483,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
           for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
         }
         await e.close();
-        vt.tick(`reloaded file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
+        vt.tick(`reloaded file: ${verdictText(verdict(reloadDiff, reloadTol))}`);
       } finally {
         await back.close();
       }
@@ -488,8 +491,8 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     await refEngine.close();
     await qEngine.close();
     const checks = {
-      reload: reloadDiff === null ? null : verdict(reloadDiff, o.tolerance?.reload ?? reloadTolerance(o.format, c.nLayers, q.scale)),
-      llamaCpp: llamaCpp?.available && llamaCpp.maxAbsLogitDiff !== null ? verdict(llamaCpp.maxAbsLogitDiff, o.tolerance?.llamaCpp ?? llamaCppTolerance(c.nLayers, q.scale)) : null,
+      reload: reloadDiff === null ? null : verdict(reloadDiff, reloadTol),
+      llamaCpp: llamaCpp?.available && llamaCpp.maxAbsLogitDiff !== null ? verdict(llamaCpp.maxAbsLogitDiff, llamaTol) : null,
     };
     if (checks.reload && !checks.reload.pass) {
       throw new NumericError('mismatch', 'the written file does not reproduce the quantized model', { file: shown, field: 'reload check', expected: `max |Δ logit| <= ${checks.reload.tolerance.toExponential(2)}`, found: checks.reload.maxAbsLogitDiff, hint: 'nothing was written at the final path' });

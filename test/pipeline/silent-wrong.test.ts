@@ -98,6 +98,9 @@ test('8: verification beyond its stated tolerance fails the command and leaves n
     const r = await cliIn(['quantize', 'stories260K.bin', '--out', 'fq', '--format', 'fakequant', '--scheme', 'nf4-g32'], d);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /reload check\s+max \|Δ logit\| \S+ <= tolerance \S+: pass/);
+    // and each check's progress line gives its verdict as it finishes (#17)
+    assert.match(r.stderr, /\[verify\].*reloaded file: max \|Δ logit\| \S+ <= tolerance \S+: pass/);
+    assert.match(r.stderr, /\[verify\].*KL divergence \S+ nats\/token \(measured, no tolerance\)/);
     const m = JSON.parse(readFileSync(join(d, 'fq', 'bitscale-manifest.json'), 'utf8'));
     assert.equal(m.quality.checks.reload.pass, true);
   } finally {

@@ -6,6 +6,7 @@ import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { verdictText } from '../../pipeline/quantize-tolerance.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
 
@@ -57,7 +58,7 @@ export const meta: CommandMeta = {
 
 /** A check's verdict against its stated tolerance (a failed check has already failed the command). */
 function check(v: { maxAbsLogitDiff: number; tolerance: number; pass: boolean } | null, diff: number | null): string {
-  if (v) return `max |Δ logit| ${v.maxAbsLogitDiff.toExponential(2)} <= tolerance ${v.tolerance.toExponential(2)}: ${v.pass ? 'pass' : 'FAIL'}`;
+  if (v) return verdictText(v);
   return diff === null ? 'not run (--no-verify)' : `max |Δ logit| ${diff.toExponential(2)}`;
 }
 
