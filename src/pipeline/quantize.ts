@@ -442,7 +442,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     }
     if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token (measured, no tolerance)`);
     // the stated tolerances (quantize-tolerance.ts), known before the checks so each prints its verdict
-    const reloadTol = o.tolerance?.reload ?? reloadTolerance(o.format, c.nLayers, q.scale);
+    const reloadTol = o.tolerance?.reload ?? reloadTolerance(q.scale);
     const llamaTol = o.tolerance?.llamaCpp ?? llamaCppTolerance(c.nLayers, q.scale);
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
