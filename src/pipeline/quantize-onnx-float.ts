@@ -32,6 +32,8 @@ export async function exportFloatOnnx(o: FloatOnnxOptions): Promise<{ files: str
   try {
     // every file the model was read from (tokenizer included) is protected, not only the path given
     const inputs = await modelInputFiles(weights, o.tokenizer);
+    const recipePath = (o.recipe as { path?: unknown } | undefined)?.path;
+    if (typeof recipePath === 'string') inputs.push(recipePath);
     const host = await prepareHostModel(weights);
     let files: string[] = [];
     const dtypes: OnnxDtype[] = [];

@@ -239,11 +239,14 @@ export function schemeForFormat(scheme: QuantScheme, format: QuantizeFormat): Qu
   return f16Scales && scheme.kind === 'int' && scheme.scaleDtype !== 'F16' ? { ...scheme, scaleDtype: 'F16' } : scheme;
 }
 
-/** The files a run reads (model files, tokenizer, --calib, --imatrix): the output never replaces one. */
+/** The files a run reads (model files, tokenizer, --calib, --imatrix, --recipe): the output never replaces one. */
 async function runInputs(o: QuantizeOptions, probe: ModelWeights): Promise<string[]> {
   const inputs = await modelInputFiles(probe, o.tokenizer);
   if (o.calib && !isSelfCalibration(o.calib)) inputs.push(o.calib);
   if (o.imatrix) inputs.push(o.imatrix);
+  // the recipe file this run came from (quantize --recipe)
+  const recipePath = (o.recipe as { path?: unknown } | undefined)?.path;
+  if (typeof recipePath === 'string') inputs.push(recipePath);
   return inputs;
 }
 

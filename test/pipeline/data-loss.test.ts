@@ -16,6 +16,10 @@ import { runTraining } from '../../src/pipeline/train.js';
 import { encodeGguf, readGguf } from '../../src/formats/gguf/index.js';
 import { memorySource } from '../../src/formats/bytes.js';
 import { cliIn, cliSpawn, cliSync } from '../cli-run.js';
+import { prepareHostModel } from '../../src/engine/host.js';
+import { exportOnnx } from '../../src/pipeline/export-onnx.js';
+import { parseScheme } from '../../src/quant/index.js';
+import { randomWeights, tinyConfig } from '../engine/fixtures.js';
 
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(join(SHARED, 'models/stories260K/stories260K.bin')) ? false : 'needs ../shared (stories260K)';
@@ -72,7 +76,7 @@ test('1: --force into a folder bitscale did not write is refused and deletes not
   }
 });
 
-test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, --imatrix; same path, symlink or hard link', { skip, timeout: 120_000 }, async () => {
+test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, --imatrix, --recipe; same path, symlink or hard link', { skip, timeout: 120_000 }, async () => {
   const d = workdir();
   try {
     writeFileSync(join(d, 'calib.txt'), 'Once upon a time there was a little dog. '.repeat(40));
@@ -93,7 +97,11 @@ test('2: every input is protected: auto-found tokenizer, --tokenizer, --calib, -
       ['imatrix', 'stories260K.bin', '--out', 'calib.txt', '--calib', 'calib.txt', '--overwrite'],
       // a file beside the output (its manifest) is an output too
       [...q, '--out', 'calib'],
+      // the recipe a run came from
+      ['quantize', '--recipe', 'r.yaml', '--out', 'r.yaml', '--force'],
     ];
+    writeFileSync(join(d, 'r.yaml'), 'quantize:\n  model: stories260K.bin\n  scheme: q4_0\n  verify: false\n');
+    before.set('r.yaml', sha(join(d, 'r.yaml')));
     writeFileSync(join(d, 'calib.manifest.json'), 'not bitscale');
     for (const args of cases) {
       const r = await cli(args, d);
@@ -222,5 +230,36 @@ test('3: on a really full disk, train and convert fail with a typed error and le
   } finally {
     disk.release();
     rmSync(join(tmpdir(), 'bitscale-enospc-text.txt'), { force: true });
+  }
+});
+
+test('1: adding an ONNX variant replaces nothing of the folder until the new one is checked, and never writes into the old files', { timeout: 120_000 }, async () => {
+  const d = mkdtempSync(join(tmpdir(), 'bitscale-dataloss-'));
+  try {
+    const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
+    const weights = randomWeights(c, 41);
+    const float = await prepareHostModel(weights);
+    const q4 = await prepareHostModel(weights, { weights: parseScheme('int4-g32'), lowBit: 'nbits' });
+    const out = join(d, 'onnx-folder');
+    await exportOnnx(float, null, out);
+    await exportOnnx(q4, null, out);
+    const snapshot = () => new Map(['bitscale-manifest.json', 'config.json', 'onnx/model.onnx', 'onnx/model_q4.onnx'].map((f) => [f, sha(join(out, f))]));
+    const before = snapshot();
+    // a run that fails its check leaves the folder exactly as it was (the staging copy is by hard links)
+    await assert.rejects(exportOnnx(q4, null, out, { floatStorage: 'f16', checkTokens: [1] }), /at least 2 tokens/);
+    assert.deepEqual(snapshot(), before);
+    // --force replaces the q4 variant: the fp32 file's bytes (hard-linked into the staging folder) are untouched
+    await exportOnnx(q4, null, out, { overwrite: true });
+    assert.equal(sha(join(out, 'onnx/model.onnx')), before.get('onnx/model.onnx'));
+    const m = JSON.parse(readFileSync(join(out, MANIFEST_FILE), 'utf8'));
+    assert.deepEqual(Object.keys(m.variants).sort(), ['fp32', 'q4']);
+    for (const f of ['onnx/model.onnx', 'onnx/model_q4.onnx', 'config.json']) assert.equal(m.output.sha256[f], sha(join(out, f)), f);
+    // a file bitscale did not write blocks the add (the new folder would claim it as bitscale's)
+    writeFileSync(join(out, 'README.md'), 'mine');
+    await assert.rejects(exportOnnx(float, null, out, { floatStorage: 'f16' }), (e: unknown) => e instanceof IoError && e.code === 'exists' && /README\.md/.test(JSON.stringify(e.context)));
+    assert.equal(readFileSync(join(out, 'README.md'), 'utf8'), 'mine');
+    assert.deepEqual(readdirSync(d).sort(), ['onnx-folder']);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
   }
 });
