@@ -38,7 +38,15 @@ export function tensorToF32(t: Tensor): Float32Array {
   }
 }
 
-export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlType, byteLength: number, readBytes: () => Promise<Uint8Array>): TensorSource {
+export function lazyTensor(
+  name: string,
+  shape: number[],
+  dtype: DType | GgmlType,
+  byteLength: number,
+  readBytes: () => Promise<Uint8Array>,
+  readInto?: (dst: Uint8Array) => Promise<void>,
+  readRange?: (byteOffset: number, byteLength: number) => Promise<Uint8Array>,
+): TensorSource {
   const el = elementType(dtype);
   const read = async (): Promise<Tensor | QuantTensor> => {
     const bytes = await readBytes();
@@ -50,7 +58,9 @@ export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlTyp
     shape: [...shape],
     dtype,
     byteLength,
+    ...(readInto ? { readInto } : {}),
     read,
+    ...(readRange ? { readRange } : {}),
     async readF32() {
       const t = await read();
       if ('type' in t) return dequantizeGgml(t.type, t.bytes, numel(shape));

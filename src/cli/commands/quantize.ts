@@ -7,6 +7,7 @@ import { out, progressPrinter, reportError, table, printJson } from '../output.j
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { verdictText } from '../../pipeline/quantize-tolerance.js';
+import { MAX_THREADS } from '../../pipeline/workers.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
 
@@ -47,6 +48,8 @@ export const meta: CommandMeta = {
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
   --percdamp X       GPTQ dampening (default 0.01)
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
+  --threads N        worker threads that quantize (RTN to GGUF with --no-verify; default: every
+                     core; 1…${MAX_THREADS}); the bytes do not depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --force            replace an existing output (never an input; a folder only when bitscale
@@ -70,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
@@ -98,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
       windows: int(v.windows, 'windows', 1, MAX_WINDOWS), seqLen: int(v['seq-len'], 'seq-len', 2, 1 << 16), seed: int(v.seed, 'seed', 0),
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.force,
+      threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };
