@@ -103,6 +103,11 @@ function finiteChecked(src: TensorSource, file: string): TensorSource {
     dtype: src.dtype,
     byteLength: src.byteLength,
     ...(src.packing !== undefined ? { packing: src.packing } : {}),
+    // raw stored bytes pass through unchecked: their readers decode and check them (the streaming
+    // quantizer names a NaN's tensor itself); the decoded reads below are checked here
+    ...(src.readInto ? { readInto: (dst: Uint8Array) => src.readInto!(dst) } : {}),
+    ...(src.readRange ? { readRange: (off: number, len: number) => src.readRange!(off, len) } : {}),
+    ...(src.readCodes ? { readCodes: () => src.readCodes!() } : {}),
     async read() {
       const t = await src.read();
       const bad = 'data' in t ? firstNonFiniteElement(t) : null;
