@@ -4,6 +4,7 @@ import { readdirSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandModule } from './command.js';
+import { nearest } from './args.js';
 import { err, out, reportError } from './output.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -43,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!commandNames().includes(name)) {
-    err(`bitscale: unknown command '${name}'. Run 'bitscale --help' for the list.`);
+    const near = nearest(name, commandNames());
+    err(`bitscale: unknown command '${name}'.${near ? ` Did you mean '${near}'?` : ''} Run 'bitscale --help' for the list.`);
     return 2;
   }
   const cmd = await load(name);

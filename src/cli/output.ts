@@ -3,12 +3,37 @@ import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
 import { TOOL_VERSION } from '../pipeline/quantize.js';
 
+export interface OutputSink {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+let sink: OutputSink | null = null;
+
+/**
+ * Sends what the CLI prints to `s` instead of the terminal (commands run in-process by the tests
+ * and the fuzzer); null restores the terminal.
+ */
+export function redirectOutput(s: OutputSink | null): void {
+  sink = s;
+}
+
+function writeOut(text: string): void {
+  if (sink) sink.stdout(text);
+  else process.stdout.write(text);
+}
+
+function writeErr(text: string): void {
+  if (sink) sink.stderr(text);
+  else process.stderr.write(text);
+}
+
 export function out(line = ''): void {
-  process.stdout.write(line + '\n');
+  writeOut(line + '\n');
 }
 
 export function err(line = ''): void {
-  process.stderr.write(line + '\n');
+  writeErr(line + '\n');
 }
 
 function fmtTime(s: number | null): string {
@@ -18,23 +43,27 @@ function fmtTime(s: number | null): string {
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
+/** Tasks with at most this many steps are never throttled. */
+const FEW_STEPS = 8;
+
 /** A progress renderer: a rewriting line on a TTY, one line per event (throttled) otherwise. */
 export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEvent) => void {
-  const tty = process.stderr.isTTY;
+  const tty = !sink && process.stderr.isTTY;
   // throttled per task, so the first line of each phase (e.g. "llama.cpp: loading…") always shows
   const last = new Map<string, number>();
   return (e) => {
     if (opts.quiet) return;
     const now = Date.now();
     const final = e.done >= e.total;
-    if (!tty && !final && now - (last.get(e.task) ?? 0) < 1000) return;
+    // a task of a few steps (checks, stages) prints each one: every check's verdict shows
+    if (!tty && !final && e.total > FEW_STEPS && now - (last.get(e.task) ?? 0) < 1000) return;
     last.set(e.task, now);
     const pct = e.total > 0 ? ((100 * e.done) / e.total).toFixed(0).padStart(3) : '  ?';
     const line = `[${e.task}] ${pct}% ${e.done}/${e.total}${e.unit ? ' ' + e.unit + 's' : ''} elapsed ${fmtTime(e.elapsedS)} eta ${fmtTime(e.etaS)}${e.detail ? '  ' + e.detail : ''}`;
     if (tty) {
-      process.stderr.write('\r\x1b[2K' + line + (final ? '\n' : ''));
+      writeErr('\r\x1b[2K' + line + (final ? '\n' : ''));
     } else {
-      process.stderr.write(line + '\n');
+      writeErr(line + '\n');
     }
   };
 }

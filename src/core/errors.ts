@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'bad_header'
   | 'too_large'
   | 'non_finite'
+  | 'overflow'
   | 'missing_file'
   | 'missing_tensor'
   // configuration and options
@@ -26,6 +27,7 @@ export type ErrorCode =
   | 'io'
   | 'exists'
   | 'would_overwrite_input'
+  | 'locked'
   // runtime / numerics
   | 'diverged'
   | 'mismatch'
@@ -47,11 +49,18 @@ export interface ErrorContext {
   hint?: string;
 }
 
-function fmt(v: unknown): string {
+/**
+ * A value as people read it: strings as they are, numbers with NaN/Infinity spelled out (JSON
+ * would print null), bigints in decimal, arrays and objects as JSON with the same rules.
+ */
+export function formatValue(v: unknown): string {
   if (typeof v === 'string') return v;
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : String(v);
   if (typeof v === 'bigint') return v.toString();
+  if (v === undefined) return 'nothing';
   try {
-    return JSON.stringify(v);
+    const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : typeof x === 'number' && !Number.isFinite(x) ? formatValue(x) : x));
+    return s ?? String(v);
   } catch {
     return String(v);
   }
@@ -71,9 +80,11 @@ export class BitscaleError extends Error {
     if (context.index !== undefined) parts.push(`index ${context.index}`);
     let msg = `${what}`;
     if (parts.length) msg += ` (${parts.join(', ')})`;
-    if (context.expected !== undefined || context.found !== undefined) {
-      msg += `: expected ${fmt(context.expected)}, found ${fmt(context.found)}`;
-    }
+    // only the halves that were given: an error without an expected value says what was found
+    const has = (k: 'expected' | 'found') => k in context && context[k] !== undefined;
+    if (has('expected') && has('found')) msg += `: expected ${formatValue(context.expected)}, found ${formatValue(context.found)}`;
+    else if (has('expected')) msg += `: expected ${formatValue(context.expected)}`;
+    else if (has('found')) msg += `: found ${formatValue(context.found)}`;
     if (context.hint) msg += `\nHINT: ${context.hint}`;
     super(msg);
     this.name = new.target.name;

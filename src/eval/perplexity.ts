@@ -17,7 +17,7 @@
 // exponentiated for PPL). Log-probabilities are computed in float64 from float32 logits.
 // Legend: T = window tokens, V = vocab.
 
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import { klDivergence, logSoftmaxRow } from './divergence.js';
 
@@ -220,10 +220,39 @@ export interface EvalRunOptions extends WindowOptions {
   signal?: AbortSignal;
 }
 
+/** The fewest scored tokens an evaluation accepts: a 95% interval needs two. */
+export const MIN_SCORED_TOKENS = 2;
+
+/** The windows of `ids`, refusing a text that scores fewer than MIN_SCORED_TOKENS tokens (empty or one character alike). */
+function scoredWindows(ids: readonly number[], o: WindowOptions): Window[] {
+  const windows = makeWindows(ids, o);
+  const scored = windows.reduce((a, w) => a + w.rows.length, 0);
+  if (scored < MIN_SCORED_TOKENS) {
+    throw new ConfigError('bad_option', 'text too short to evaluate', {
+      field: '--text',
+      expected: `at least ${MIN_SCORED_TOKENS} scored tokens (${MIN_SCORED_TOKENS + (o.bosId !== null && o.bosId !== undefined ? 0 : 1)} text tokens), for a 95% interval`,
+      found: `${ids.length} text token${ids.length === 1 ? '' : 's'}, ${scored} scored`,
+    });
+  }
+  return windows;
+}
+
+/** A NaN or infinite negative log-likelihood: the model's outputs overflowed (never a score to print). */
+function assertFiniteScores(xs: readonly number[], what: string): void {
+  const i = xs.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) {
+    throw new NumericError('non_finite', `the model's ${what} is not finite`, {
+      field: 'scored token',
+      index: i,
+      found: xs[i],
+      hint: 'the logits overflowed float32 (a huge weight in an embedding or norm?) or are NaN; the weights themselves were checked when read',
+    });
+  }
+}
+
 /** Perplexity of `model` over `ids` under the given window protocol. */
 export async function perplexity(model: LogitsModel, ids: readonly number[], o: EvalRunOptions): Promise<PerplexityResult> {
-  const windows = makeWindows(ids, o);
-  if (!windows.length) throw new ConfigError('bad_option', 'text too short for one evaluation window', { field: 'ctx', expected: `at least ${o.ctx} tokens`, found: ids.length });
+  const windows = scoredWindows(ids, o);
   const V = model.vocabSize;
   const nlls: number[] = [];
   const track = new ProgressTracker('eval', windows.length, o.onProgress, 'window');
@@ -240,6 +269,7 @@ export async function perplexity(model: LogitsModel, ids: readonly number[], o: 
         w.rows.forEach((r, i) => nlls.push(-logProb(logits, r, V, w.targets[i])));
         track.tick(`ppl ${Math.exp(meanCi(nlls).mean).toFixed(4)}`);
       }, o.signal);
+  assertFiniteScores(nlls, 'negative log-likelihood');
   const s = meanCi(nlls);
   return {
     nll: s.mean,
@@ -278,8 +308,7 @@ export interface CompareResult {
 /** KL divergence and top-1 agreement of `test` against `base` on the same windows and tokens. */
 export async function compareModels(base: LogitsModel, test: LogitsModel, ids: readonly number[], o: EvalRunOptions): Promise<CompareResult> {
   if (base.vocabSize !== test.vocabSize) throw new ConfigError('bad_option', 'models have different vocabularies', { field: 'vocabSize', expected: base.vocabSize, found: test.vocabSize });
-  const windows = makeWindows(ids, o);
-  if (!windows.length) throw new ConfigError('bad_option', 'text too short for one evaluation window', { field: 'ctx', found: ids.length });
+  const windows = scoredWindows(ids, o);
   const V = base.vocabSize;
   const klds: number[] = [];
   const nb: number[] = [];
@@ -308,6 +337,9 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
       track.tick();
     }, o.signal);
   }
+  assertFiniteScores(klds, 'KL divergence');
+  assertFiniteScores(nb, 'negative log-likelihood (base model)');
+  assertFiniteScores(nt, 'negative log-likelihood');
   const k = meanCi(klds);
   const mb = meanCi(nb).mean;
   const mt = meanCi(nt).mean;

@@ -10,7 +10,7 @@ import { openGgufFile } from '../formats/io/index.js';
 import { tokenizerFromVocab, TOKEN_TYPE, type VocabExport } from '../formats/tokenizer/index.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { Architecture, ModelConfig, RopeScaling } from './config.js';
-import { canonicalTensors, ggufToHf } from './names.js';
+import { canonicalTensors, checkLayerCount, ggufToHf } from './names.js';
 import { lazyTensor } from './tensor-source.js';
 import type { ModelWeights, TensorSource } from './weights.js';
 
@@ -79,6 +79,22 @@ export function ggufVocab(g: GgufFile): VocabExport | null {
   };
 }
 
+/**
+ * BOS/EOS/UNK/PAD ids must index the vocabulary (an out-of-range BOS used to pass every check and
+ * fail deep in the engine, after the output was written).
+ */
+function checkTokenIds(g: GgufFile, c: ModelConfig, vocab: VocabExport | null): void {
+  const n = vocab ? vocab.tokens.length : c.vocabSize;
+  for (const key of [TOKENIZER.bosId, TOKENIZER.eosId, TOKENIZER.unkId, TOKENIZER.padId]) {
+    const v = g.get(key);
+    if (v === undefined) continue;
+    const id = Number(v);
+    if (!(Number.isSafeInteger(id) && id >= 0 && id < n)) {
+      throw new FormatError('out_of_bounds', 'special token id is outside the vocabulary', { file: g.name, field: key, expected: `an id in [0, ${n - 1}]`, found: typeof v === 'bigint' ? v.toString() : (v as number) });
+    }
+  }
+}
+
 function optId(g: GgufFile, key: string): number | null {
   const v = g.get(key);
   return v === undefined ? null : Number(v);
@@ -145,6 +161,8 @@ export async function loadGguf(path: string, opts: { tokenizer?: Tokenizer | nul
   try {
     const vocab = ggufVocab(g);
     const config = ggufConfig(g, vocab);
+    checkLayerCount(config.nLayers, g.tensors.length, path, archKey(String(g.get('general.architecture')), LLM.blockCount));
+    checkTokenIds(g, config, vocab);
     const byName = new Map<string, TensorSource>();
     const extras: { name: string; shape: number[]; dtype: string; bytes: number }[] = [];
     for (const t of g.tensors) {

@@ -13,7 +13,7 @@ import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { configFromHfJson } from './hf-config.js';
 import { ctConfigOf, ctPartNames, ctTensorSource, hasCtTensor } from './load-ct.js';
 import { gptqConfigOf, gptqPartNames, gptqTensorSource, hasGptqTensor } from './load-gptq.js';
-import { canonicalTensors } from './names.js';
+import { canonicalTensors, checkLayerCount } from './names.js';
 import { lazyTensor } from './tensor-source.js';
 import type { ModelWeights, TensorSource } from './weights.js';
 
@@ -41,6 +41,7 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
   try {
     Object.assign(metadata, st.metadata);
     if (gptq || ct) metadata['hf.quantization_config'] = (rawConfig as { quantization_config: unknown }).quantization_config;
+    checkLayerCount(config.nLayers, st.names().length, cfgPath, 'num_hidden_layers');
     const tensors = new Map<string, TensorSource>();
     const packedParts = new Set<string>();
     for (const { name, shape } of canonicalTensors(config)) {

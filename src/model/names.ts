@@ -3,6 +3,7 @@
 // are run.c's TransformerWeights arrays (wq, w1, …) with a layer index.
 // Legend: N = layer index.
 
+import { FormatError } from '../core/errors.js';
 import type { ModelConfig } from './config.js';
 import type { Llama2cArray } from '../formats/llama2c/checkpoint.js';
 
@@ -84,6 +85,24 @@ export function layerOf(name: string): number | null {
  * The canonical tensors a config implies, in ModelWeights order: embedding, each layer, final
  * norm, then lm_head unless tied. With their [out, in] shapes.
  */
+/** Tensors every decoder layer has at least: four attention and three MLP matrices, two norms. */
+export const MIN_TENSORS_PER_LAYER = 9;
+
+/**
+ * Refuses a layer count that the file's tensors cannot cover (checked before canonicalTensors
+ * builds a list of that length: a header saying 2^40 layers is an error, not a minute of work).
+ */
+export function checkLayerCount(nLayers: number, tensorsInFile: number, file: string, field: string): void {
+  if (!(Number.isSafeInteger(nLayers) && nLayers >= 1 && nLayers * MIN_TENSORS_PER_LAYER <= tensorsInFile)) {
+    throw new FormatError('bad_header', 'the layer count is more than the file holds', {
+      file,
+      field,
+      expected: `an integer in [1, ${Math.floor(tensorsInFile / MIN_TENSORS_PER_LAYER)}] (the file has ${tensorsInFile} tensors, ${MIN_TENSORS_PER_LAYER} or more per layer)`,
+      found: nLayers,
+    });
+  }
+}
+
 export function canonicalTensors(c: ModelConfig): { name: string; shape: number[] }[] {
   const E = c.hiddenSize;
   const q = c.nHeads * c.headDim;

@@ -6,33 +6,36 @@
 //              tokenizer.ggml.*, general.alignment); q/k rows in the layout llama.cpp expects for
 //              the architecture (interleaved for llama, rotate-half for qwen2/qwen3);
 // - 'llama2c': a llama2.c checkpoint (version 0, 1 or 2), interleaved.
-// Tensors stream one at a time. Every output is atomic (temporary file or directory, then
-// rename) and never replaces the model's own input.
+// Tensors stream one at a time. Every output goes through formats/io/output.ts: checked before
+// any work, staged, verified (`verify`), then renamed into place; it never replaces the model's own
+// input files, and --force replaces a folder only when bitscale wrote it. `writeModelFiles` is the
+// unchecked writer, for a caller that stages the output itself.
 //
 // Quantized output: `tensor(name, src)` may return a QuantTensor (GGUF only) or a Tensor for any
 // tensor, in the ModelWeights' own rotary layout and canonical [out, in] shape; saveModel permutes
 // rows (whole rows of blocks, so any ggml type) and writes it as given. Returning null uses the
 // default conversion to `dtype`. Tensors already stored in a ggml block type are copied as is.
 
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
 import { GGML_QUANTIZATION_VERSION } from '../core/ftype.js';
-import { ConfigError, IoError, ShapeError } from '../core/errors.js';
+import { ConfigError, ShapeError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { bytesOfTyped } from '../formats/bytes.js';
 import { archKey, gv, LLM, TOKENIZER, type GgufValue, type GgufWriteTensor } from '../formats/gguf/index.js';
 import { generationConfigJson } from '../formats/hf/json.js';
-import { atomicWriteFile, checkOutputPath, writeGgufFile, writeSafetensorsFile, withAtomicFile } from '../formats/io/index.js';
+import { atomicWriteFile, withAtomicFile, withOutput, writeGgufFile, writeSafetensorsFile } from '../formats/io/index.js';
 import { encodeLlama2c, type Llama2cVersion } from '../formats/llama2c/checkpoint.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
 import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
+import { assertNoNarrowingOverflow } from '../numerics/finite.js';
 import type { ModelConfig, RopeLayout } from './config.js';
 import { hfConfigJson } from './hf-config.js';
+import { modelInputFiles } from './inputs.js';
 import { hfToGguf, hfToLlama2c, isRotaryProjection } from './names.js';
 import { permuteRowBytes, rotaryRowOrder } from './permute.js';
 import type { ModelWeights, TensorSource } from './weights.js';
@@ -55,8 +58,14 @@ export interface SaveOptions {
   /** llama2.c version (default 0, the legacy format run.c reads) and Q8_0 group size for version 2 */
   llama2cVersion?: Llama2cVersion;
   llama2cGroupSize?: number;
-  /** replace an existing output */
+  /** replace an existing output (a folder only when bitscale wrote it) */
   overwrite?: boolean;
+  /** more paths the output must not replace (tokenizer, calibration text, …), beside the model's own files */
+  inputs?: readonly (string | null | undefined)[];
+  /** runs on the staged output before it is put in place; a throw leaves nothing at the final path */
+  verify?: (stagedPath: string) => Promise<void>;
+  /** the command recorded in an output folder's manifest (default 'save') */
+  command?: string;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
 }
@@ -82,9 +91,12 @@ function storedBytes(t: Tensor | QuantTensor): Uint8Array {
   return bytesOfTyped(t.data as ArrayBufferView, (t.data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
 }
 
-function encodeFloat(x: Float32Array, dtype: FloatDType): Uint8Array {
+/** float32 → `dtype` bytes; a value that overflows the narrower type is an error, never a silent ±Inf. */
+function encodeFloat(x: Float32Array, dtype: FloatDType, tensor: string): Uint8Array {
   if (dtype === 'F32') return bytesOfTyped(x, 4);
-  return bytesOfTyped(dtype === 'F16' ? encodeF16Array(x) : encodeBf16Array(x), 2);
+  const h = dtype === 'F16' ? encodeF16Array(x) : encodeBf16Array(x);
+  assertNoNarrowingOverflow(x, h, dtype, { tensor });
+  return bytesOfTyped(h, 2);
 }
 
 interface Prepared {
@@ -108,7 +120,7 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
   } else if (src.dtype === dtype || (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype) && allowQuant)) {
     out = { type: src.dtype, bytes: storedBytes(await src.read()) };
   } else {
-    out = { type: dtype, bytes: encodeFloat(await src.readF32(), dtype) };
+    out = { type: dtype, bytes: encodeFloat(await src.readF32(), dtype, src.name) };
   }
   if (!allowQuant && isGgmlType(out.type) && !['F32', 'F16', 'BF16'].includes(out.type)) {
     throw new ConfigError('unsupported', 'this output format cannot hold ggml block-quantized tensors', { tensor: src.name, found: out.type, hint: 'write GGUF, or dequantize first' });
@@ -122,17 +134,24 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
   return out;
 }
 
-async function assertNotInput(m: ModelWeights, out: string): Promise<void> {
-  const a = resolve(out);
-  const b = resolve(m.source.path);
-  // the input itself, or a directory that holds it (replacing it would delete the input)
-  if (a === b || b.startsWith(a + '/')) {
-    throw new IoError('would_overwrite_input', 'the output path is the model being read', { file: out, found: m.source.path, hint: 'choose a different output path' });
+/** Writes `m` to `out` (checked, staged, verified, then put in place; see the file comment). */
+export async function saveModel(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
+  if (!['gguf', 'hf', 'llama2c'].includes(opts.format)) {
+    throw new ConfigError('bad_option', 'unknown output format', { field: 'format', expected: 'hf | gguf | llama2c', found: opts.format });
   }
+  const inputs = [...(await modelInputFiles(m)), ...(opts.inputs ?? [])];
+  return withOutput(out, { kind: opts.format === 'hf' ? 'dir' : 'file', force: opts.overwrite, inputs, command: opts.command ?? 'save' }, async (txn) => {
+    const r = await writeModelFiles(m, txn.staged, opts);
+    await opts.verify?.(txn.staged);
+    return { ...r, files: r.files.map((f) => txn.finalPath(f)) };
+  });
 }
 
-export async function saveModel(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
-  await assertNotInput(m, out);
+/**
+ * The writer without the output checks: `out` must not exist (a file format) or be an empty
+ * folder (hf). For callers that stage and put the output in place themselves.
+ */
+export async function writeModelFiles(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
   switch (opts.format) {
     case 'gguf':
       return saveGguf(m, out, opts);
@@ -284,61 +303,41 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
   if (m.config.ropeScaling?.type === 'llama3') {
     entries.push({ name: 'rope_freqs.weight', type: 'F32', shape: [m.config.headDim / 2], produce: async () => bytesOfTyped(llama3RopeFactors(m.config), 4) });
   }
-  await writeGgufFile(out, md, entries, { overwrite: opts.overwrite, inputs: [m.source.path], signal: opts.signal });
+  await writeGgufFile(out, md, entries, { signal: opts.signal });
   return { format: 'gguf', files: [out], tensors: entries.length };
-}
-
-/** Writes into a temporary sibling directory, then renames it onto `out`. */
-async function withAtomicDir<T>(out: string, overwrite: boolean | undefined, body: (dir: string) => Promise<T>): Promise<T> {
-  const exists = await stat(out).then(
-    () => true,
-    () => false,
-  );
-  if (exists && !overwrite) throw new IoError('exists', 'output already exists', { file: out, hint: 'pass --force to replace it' });
-  const tmp = join(dirname(resolve(out)), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { recursive: false });
-  try {
-    const r = await body(tmp);
-    if (exists) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-    return r;
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }
 
 async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<SaveResult> {
   const dtype = opts.dtype ?? 'F32';
   const torchDtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype];
-  return withAtomicDir(out, opts.overwrite, async (dir) => {
-    const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
-    const entries = [...m.tensors.values()].map((src) => ({
-      name: src.name,
-      dtype: dtype as DType,
-      shape: src.shape,
-      produce: async () => {
-        checkAborted(opts.signal);
-        const p = await prepare(m, src, dtype, 'half', opts, false);
-        if (p.type !== dtype) throw new ConfigError('unsupported', 'per-tensor dtype overrides are not supported for HF output', { tensor: src.name, expected: dtype, found: p.type });
-        progress.tick(src.name);
-        return p.bytes;
-      },
-    }));
-    const files = [join(out, 'model.safetensors'), join(out, 'config.json'), join(out, 'generation_config.json')];
-    await writeSafetensorsFile(join(dir, 'model.safetensors'), entries, { metadata: { format: 'pt' }, order: 'given', signal: opts.signal });
-    const cfg = { ...m.config, ropeLayout: 'half' as const };
-    await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
-    const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
-    await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-    const files2 = hfTokenizerFiles(m.tokenizer, m.config.maxSeqLen);
-    if (files2) {
-      await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
-      await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
-      files.push(join(out, 'tokenizer.json'), join(out, 'tokenizer_config.json'));
-    }
-    return { format: 'hf' as const, files, tensors: entries.length };
-  });
+  const dir = out;
+  await mkdir(dir, { recursive: true });
+  const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
+  const entries = [...m.tensors.values()].map((src) => ({
+    name: src.name,
+    dtype: dtype as DType,
+    shape: src.shape,
+    produce: async () => {
+      checkAborted(opts.signal);
+      const p = await prepare(m, src, dtype, 'half', opts, false);
+      if (p.type !== dtype) throw new ConfigError('unsupported', 'per-tensor dtype overrides are not supported for HF output', { tensor: src.name, expected: dtype, found: p.type });
+      progress.tick(src.name);
+      return p.bytes;
+    },
+  }));
+  const files = [join(out, 'model.safetensors'), join(out, 'config.json'), join(out, 'generation_config.json')];
+  await writeSafetensorsFile(join(dir, 'model.safetensors'), entries, { metadata: { format: 'pt' }, order: 'given', signal: opts.signal });
+  const cfg = { ...m.config, ropeLayout: 'half' as const };
+  await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
+  const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
+  await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  const files2 = hfTokenizerFiles(m.tokenizer, m.config.maxSeqLen);
+  if (files2) {
+    await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
+    await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
+    files.push(join(out, 'tokenizer.json'), join(out, 'tokenizer_config.json'));
+  }
+  return { format: 'hf' as const, files, tensors: entries.length };
 }
 
 /** tokenizer.json and tokenizer_config.json contents for a Hugging Face directory, or null if the tokenizer cannot be exported. */
@@ -380,8 +379,7 @@ async function saveLlama2c(m: ModelWeights, out: string, opts: SaveOptions): Pro
     const a = hfToLlama2c(src.name);
     if (a) byArray.set(`${a.array}/${a.layer}`, src);
   }
-  await checkOutputPath(out, { overwrite: opts.overwrite, inputs: [m.source.path] });
-  await withAtomicFile(out, { overwrite: opts.overwrite, inputs: [m.source.path] }, async (sink) => {
+  await withAtomicFile(out, {}, async (sink) => {
     for await (const chunk of encodeLlama2c(header, async (array, layer) => {
       checkAborted(opts.signal);
       const src = byArray.get(`${array}/${layer}`);

@@ -6,13 +6,13 @@
 // docs/ptq-results.md they also fit better than a fixed text from another part of the corpus.
 // Legend: W = windows, T = tokens per window (BOS included).
 
-import { readFile } from 'node:fs/promises';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
 import { generate } from '../eval/generate.js';
+import { readTextFile } from '../formats/io/index.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { BUILTIN_CALIBRATION_NAME, BUILTIN_CALIBRATION_TEXT } from './calibrate-text.table.js';
 
@@ -25,11 +25,7 @@ export interface CalibrationSource {
 /** The calibration text from `file`, or the built-in one (documented in calibrate-text.table.ts). */
 export async function calibrationSource(file?: string): Promise<CalibrationSource> {
   if (!file) return { name: BUILTIN_CALIBRATION_NAME, text: BUILTIN_CALIBRATION_TEXT };
-  try {
-    return { name: file, text: await readFile(file, 'utf8') };
-  } catch (e) {
-    throw new IoError('missing_file', 'cannot read the calibration text', { file, hint: (e as Error).message });
-  }
+  return { name: file, text: await readTextFile(file, 'cannot read the calibration text') };
 }
 
 export interface WindowOptions {

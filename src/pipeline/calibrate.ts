@@ -10,12 +10,14 @@ import { ActivationStats } from '../algorithms/stats.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { Imatrix } from '../formats/imatrix/types.js';
 import { writeImatrixGguf, writeImatrixLegacy } from '../formats/imatrix/index.js';
-import { atomicWriteFile } from '../formats/io/index.js';
+import { atomicWriteFile, OutputTxn, readImatrixFile } from '../formats/io/index.js';
+import { modelInputFiles } from '../model/inputs.js';
 import { loadModel } from '../model/load.js';
 import { prepareHostModel } from '../engine/host.js';
 import type { HostModel } from '../engine/host.js';
 import { hfToGguf } from '../model/names.js';
-import { calibrationWindows, resolveCalibration, type CalibrationSource } from './calibrate-windows.js';
+import { calibrationWindows, isSelfCalibration, resolveCalibration, type CalibrationSource } from './calibrate-windows.js';
+import { checkCalibrationBudget } from './limits.js';
 import { BlockRunner, LINEAR_SITE, SITES, type Site } from './calibrate-block.js';
 
 export { calibrationSource, calibrationWindows, type CalibrationSource, type WindowOptions } from './calibrate-windows.js';
@@ -110,21 +112,35 @@ export interface RunImatrixOptions {
   signal?: AbortSignal;
 }
 
-/** `bitscale imatrix`: collects an importance matrix and writes it atomically; returns a summary. */
+/**
+ * `bitscale imatrix`: collects an importance matrix and writes it (checked before any work, staged,
+ * read back, then put in place: formats/io/output.ts); returns a summary.
+ */
 export async function runImatrix(o: RunImatrixOptions): Promise<{ out: string; entries: number; tokens: number; source: string }> {
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
-    const host = await prepareHostModel(weights);
     const seqLen = Math.min(o.seqLen ?? 128, weights.config.maxSeqLen || 2048);
-    const w = { windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
-    const calib = await resolveCalibration(o.calib, weights.tokenizer, host, w);
-    const source = { name: calib.source, text: '' };
-    const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, tokens: calib.windows, ...w });
-    const bytes = (o.format ?? 'gguf') === 'dat' ? writeImatrixLegacy(im) : await writeImatrixGguf(im);
-    await atomicWriteFile(o.out, bytes, { overwrite: o.overwrite });
-    const first = im.entries.values().next().value;
-    return { out: o.out, entries: im.entries.size, tokens: first ? first.counts[0] : 0, source: source.name };
+    checkCalibrationBudget(o.windows ?? 16, seqLen, weights.config);
+    const inputs = [...(await modelInputFiles(weights, o.tokenizer)), isSelfCalibration(o.calib) ? null : o.calib];
+    const txn = await OutputTxn.begin(o.out, { kind: 'file', force: o.overwrite, inputs });
+    try {
+      const host = await prepareHostModel(weights);
+      const w = { windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
+      const calib = await resolveCalibration(o.calib, weights.tokenizer, host, w);
+      const source = { name: calib.source, text: '' };
+      const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, tokens: calib.windows, ...w });
+      const bytes = (o.format ?? 'gguf') === 'dat' ? writeImatrixLegacy(im) : await writeImatrixGguf(im);
+      await atomicWriteFile(txn.staged, bytes);
+      // read back: the file parses and every value is finite (a NaN activation would poison quantize)
+      await readImatrixFile(txn.staged);
+      await txn.commit();
+      const first = im.entries.values().next().value;
+      return { out: o.out, entries: im.entries.size, tokens: first ? first.counts[0] : 0, source: source.name };
+    } catch (e) {
+      await txn.abort();
+      throw e;
+    }
   } finally {
     await weights.close();
   }

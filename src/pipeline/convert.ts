@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError, IoError, NumericError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
 import { atomicWriteFile } from '../formats/io/index.js';
 import { encodeLlama2cVocab } from '../formats/llama2c/tokenizer-bin.js';
@@ -50,6 +50,22 @@ export function sourceFloatDType(m: ModelWeights): FloatDType {
   return only === 'F16' || only === 'BF16' ? only : 'F32';
 }
 
+/** The staged output reads back with our own reader: the same config and the same tensors and shapes. */
+async function verifyConverted(m: ModelWeights, staged: string, to: SaveFormat): Promise<void> {
+  const back = await loadModel(staged, { tokenizer: null, format: to === 'hf' ? 'hf' : to === 'gguf' ? 'gguf' : 'llama2c' });
+  try {
+    for (const k of ['vocabSize', 'hiddenSize', 'intermediateSize', 'nLayers', 'nHeads', 'nKvHeads'] as const) {
+      if (back.config[k] !== m.config[k]) throw new NumericError('mismatch', 'the converted model reads back with another config', { file: staged, field: k, expected: m.config[k], found: back.config[k] });
+    }
+    for (const [name, t] of m.tensors) {
+      const b = back.tensors.get(name);
+      if (!b || b.shape.join() !== t.shape.join()) throw new NumericError('mismatch', 'the converted model reads back without a tensor', { file: staged, tensor: name, expected: `[${t.shape.join(', ')}]`, found: b ? `[${b.shape.join(', ')}]` : 'absent' });
+    }
+  } finally {
+    await back.close();
+  }
+}
+
 export async function convertModel(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const t0 = Date.now();
   if (resolve(input) === resolve(output)) {
@@ -63,7 +79,16 @@ export async function convertModel(input: string, output: string, opts: ConvertO
       throw new ConfigError('bad_option', 'llama2.c checkpoints hold float32 only', { field: '--dtype', expected: 'f32', found: opts.dtype.toLowerCase() });
     }
     const dtype = to === 'llama2c' ? 'F32' : (opts.dtype ?? sourceFloatDType(m));
-    const r = await saveModel(m, output, { format: to, dtype, overwrite: opts.overwrite, signal: opts.signal, onProgress: opts.onProgress });
+    const r = await saveModel(m, output, {
+      format: to,
+      dtype,
+      overwrite: opts.overwrite,
+      inputs: [opts.tokenizer],
+      command: 'convert',
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      verify: (staged) => verifyConverted(m, staged, to),
+    });
     const files = [...r.files];
     // run.c needs the vocabulary as tokenizer.bin; put tok<V>.bin beside the checkpoint
     if (to === 'llama2c' && m.tokenizer?.exportVocab) {

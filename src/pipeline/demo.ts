@@ -4,12 +4,11 @@
 // held-out tail of the same book, and writes the sweep report.
 
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IoError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
-import { atomicWriteFile } from '../formats/io/index.js';
+import { atomicWriteFile, openWorkspace } from '../formats/io/index.js';
 import { mobyDickText } from '../train/data.js';
 import type { SweepPointSpec } from '../eval/sweepTypes.js';
 import { runSweep, type SweepOutcome } from './sweep.js';
@@ -90,7 +89,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoOutcome> {
     throw new IoError('missing_file', 'the embedded default model is missing', { file: model, hint: 'reinstall bitscale, or regenerate it with the command in assets/default-model/README.md' });
   }
   const outDir = o.outDir ?? join('bitscale-out', 'demo');
-  await mkdir(outDir, { recursive: true });
+  // checked and created (a file there is a typed error); the sweep below locks it while it runs
+  await (await openWorkspace(outDir)).release();
   const evalText = join(outDir, 'eval-text.txt');
   await atomicWriteFile(evalText, demoEvalText(), { overwrite: true });
   const calibText = join(outDir, 'calib-text.txt');

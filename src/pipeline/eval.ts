@@ -2,8 +2,7 @@
 // a text and measure perplexity (and KLD / top-1 agreement against the base) with the documented
 // window protocol. Returns one plain object; the CLI prints it.
 
-import { readFile } from 'node:fs/promises';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
 import { LlamaEngine, staticActivations, type EngineOptions } from '../engine/model.js';
 import type { ActQuantSpec } from '../engine/actquant.js';
@@ -11,6 +10,7 @@ import type { WeightPath } from '../engine/host.js';
 import type { LowBitMode } from '../engine/lowbit.js';
 import { summarizeWeightPaths } from '../engine/native-host.js';
 import { compareModels, engineModel, perplexity, throughput, type WindowProtocol } from '../eval/index.js';
+import { readTextFile } from '../formats/io/index.js';
 import { loadModel } from '../model/load.js';
 import type { ModelWeights } from '../model/weights.js';
 import { formatScheme, parseScheme } from '../quant/index.js';
@@ -129,11 +129,7 @@ async function load(path: string, tokenizer?: string): Promise<ModelWeights> {
 }
 
 async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    throw new IoError('missing_file', 'cannot read the text file', { file: path });
-  }
+  return readTextFile(path, 'cannot read the text file');
 }
 
 export async function runEval(o: EvalOptions): Promise<EvalReport> {

@@ -7,17 +7,15 @@
 // MatMulNBits), '_q4f16' (q4 linears, other weights float16), '_quantized' (q8), '_q2', '_q2f16'.
 // Variants live side by side, as in optimum/transformers.js repositories: exporting into a folder
 // that already holds variants of the same model (same config.json) adds or replaces only this
-// variant's files, and the one manifest lists every variant. A new folder is written in a temporary
-// sibling and renamed into place; a variant added to an existing folder is written and checked in a
-// temporary sibling, then its files are renamed in. Before either, the ONNX file is opened in
-// onnxruntime and its logits (prompt pass, then one cached step) are compared with the engine's own
-// evaluation of the same weights; a difference above ONNX_EXPORT_LOGIT_TOLERANCE is an error and
-// nothing is left behind.
+// variant's files, and the one manifest lists every variant. The folder is staged (formats/io/output.ts:
+// checked before any work, locked; a folder that gets a variant added starts as a hard-linked copy of
+// the old one) and swapped into place only after the ONNX file was opened in onnxruntime and its
+// logits (prompt pass, then one cached step) matched the engine's own evaluation of the same weights
+// within ONNX_EXPORT_LOGIT_TOLERANCE; otherwise nothing is left behind.
 // Legend: T = check tokens, V = vocab.
 
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { ConfigError, IoError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { Tensor } from '../core/tensor.js';
@@ -29,7 +27,7 @@ import { dequantizeNBits, type LowBitWeight } from '../engine/lowbit.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { OutputTxn, replaceFile, sha256File } from '../formats/io/index.js';
 import { ONNX_DTYPE_SUFFIX, type OnnxDtype } from '../formats/onnx/dtypes.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
@@ -321,29 +319,52 @@ async function readOnnxFolder(out: string): Promise<{ config: Record<string, unk
 
 const withoutTjs = (cfg: Record<string, unknown>) => JSON.stringify({ ...cfg, 'transformers.js_config': undefined });
 
+/** Whether `out` is a bitscale ONNX folder of the model with this config (an export adds its variant there). */
+export async function isOnnxFolderOf(out: string, config: HostModel['config']): Promise<boolean> {
+  const prev = await readOnnxFolder(resolve(out));
+  return !!prev && withoutTjs(prev.config) === withoutTjs(hfConfigJson({ ...config, ropeLayout: 'half' }) as Record<string, unknown>);
+}
+
 /** Writes `host` (and its tokenizer) as one variant of an ONNX model folder at `outDir`; see the file comment. */
 export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, outDir: string, opts: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
   const c = host.config;
   const out = resolve(outDir);
-  for (const inp of opts.inputs ?? []) {
-    const r = resolve(inp);
-    if (r === out || r.startsWith(out + '/') || r === join(out, '.')) {
-      throw new IoError('would_overwrite_input', 'output would overwrite the input model', { file: out, hint: 'choose another --out' });
-    }
-  }
   const dtype = onnxDtypeOf(host, opts.floatStorage);
   const modelName = `model${ONNX_DTYPE_SUFFIX[dtype]}.onnx`;
   const baseCfg = hfConfigJson({ ...c, ropeLayout: 'half' }) as Record<string, unknown>;
-  const had = await exists(out);
-  const prev = had ? await readOnnxFolder(out) : null;
+  const prev = await readOnnxFolder(out);
   // an ONNX folder of the same model gets this variant added; anything else at `out` is replaced only with overwrite
   const adding = !!prev && withoutTjs(prev.config) === withoutTjs(baseCfg);
-  if (had && !adding && !opts.overwrite) {
-    throw new IoError('exists', prev ? 'output is an ONNX folder of another model' : 'output already exists', { file: out, expected: 'a new folder, or an ONNX folder of the same model (variants are added to it)', found: prev ? 'config.json differs' : 'an existing path', hint: 'pass --force to replace it' });
+  if (prev && !adding && !opts.overwrite) {
+    throw new IoError('exists', 'output is an ONNX folder of another model', { file: out, expected: 'a new folder, or an ONNX folder of the same model (variants are added to it)', found: 'config.json differs', hint: 'pass --force to replace it' });
   }
   if (adding && (await exists(join(out, 'onnx', modelName))) && !opts.overwrite) {
     throw new IoError('exists', `the folder already holds the ${dtype} variant`, { file: join(out, 'onnx', modelName), hint: 'pass --force to replace this variant (the other variants are kept)' });
   }
+  // checked before any work (inputs protected, --force only over a folder bitscale wrote), then staged
+  const txn = await OutputTxn.begin(outDir, { kind: 'dir', force: opts.overwrite, update: adding, inputs: opts.inputs, command: opts.manifest?.command ?? 'export-onnx' });
+  try {
+    const r = await writeOnnxFolder(host, tokenizer, out, txn.staged, opts, { dtype, modelName, baseCfg, prev: adding ? prev : null });
+    await txn.commit();
+    return r;
+  } catch (e) {
+    await txn.abort();
+    throw e;
+  }
+}
+
+interface FolderPlan {
+  dtype: OnnxDtype;
+  modelName: string;
+  baseCfg: Record<string, unknown>;
+  /** the folder this variant is added to (its files are already in `tmp`, as hard links), or null for a new folder */
+  prev: { config: Record<string, unknown>; manifest: Record<string, unknown> } | null;
+}
+
+/** Writes the folder's files at `tmp` (the staging copy of `out`) and checks the ONNX file there. */
+async function writeOnnxFolder(host: HostModel, tokenizer: Tokenizer | null, out: string, tmp: string, opts: ExportOnnxOptions, plan: FolderPlan): Promise<ExportOnnxResult> {
+  const c = host.config;
+  const { dtype, modelName, baseCfg, prev } = plan;
   const tokens = opts.checkTokens ?? Array.from({ length: 8 }, (_, i) => (i * 7 + 1) % c.vocabSize);
   if (tokens.length < 2) throw new ConfigError('bad_option', 'the logit check needs at least 2 tokens', { field: 'checkTokens', found: tokens.length });
   checkAborted(opts.signal);
@@ -363,111 +384,91 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   checkAborted(opts.signal);
   track.tick('graph built');
 
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(join(tmp, 'onnx'), { recursive: true });
-  try {
-    const variantFiles = [`onnx/${modelName}`];
-    await writeFile(join(tmp, 'onnx', modelName), built.model);
-    if (built.external) {
-      const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
-      try {
-        for (const p of built.external.parts) await fh.write(p);
-      } finally {
-        await fh.close();
-      }
-      variantFiles.push(`onnx/${built.external.location}`);
+  const prevVariants = (prev ? (prev.manifest.variants as Record<string, VariantRecord> | undefined) : undefined) ?? (prev ? legacyVariant(prev.manifest) : {});
+  // this variant's old files (carried over as hard links) go; the new ones are written fresh
+  for (const f of [prevVariants[dtype]?.file, prevVariants[dtype]?.externalData, `onnx/${modelName}`, `onnx/${modelName}_data`]) if (f) await rm(join(tmp, f), { force: true });
+  const variantFiles = [`onnx/${modelName}`];
+  await replaceFile(join(tmp, 'onnx', modelName), built.model);
+  if (built.external) {
+    const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
+    try {
+      for (const p of built.external.parts) await fh.write(p);
+    } finally {
+      await fh.close();
     }
-    // the reference: the same weights as the file holds them (float16-stored ones rounded)
-    const ref = opts.floatStorage === 'f16' ? f16Reference(host, built.linears) : host;
-    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), ref, tokens, opts.activations ?? null);
-    track.tick('onnxruntime logits checked');
-    const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
-    if (!(chk.maxAbs <= tolerance)) {
-      throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
-    }
-    checkAborted(opts.signal);
-
-    const prevVariants = (adding ? (prev!.manifest.variants as Record<string, VariantRecord> | undefined) : undefined) ?? (adding ? legacyVariant(prev!.manifest) : {});
-    const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
-    const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
-    const bytes = { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 };
-    const input = { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) };
-    const variant: VariantRecord = {
-      file: `onnx/${modelName}`,
-      externalData: built.external ? `onnx/${built.external.location}` : null,
-      command: opts.manifest?.command ?? 'export-onnx',
-      input,
-      settings: { format: 'onnx', dtype, scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, floatStorage: opts.floatStorage ?? 'f32', ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
-      bytes,
-      linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
-      check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
-    };
-    const variants: Record<string, VariantRecord> = { ...prevVariants, [dtype]: variant };
-    // one chunk of external data for the variants that have it (transformers.js reads a per-file map)
-    const ext: Record<string, number> = {};
-    for (const v of Object.values(variants)) if (v.externalData) ext[basename(v.file)] = 1;
-    const prevTjs = (adding ? (prev!.config['transformers.js_config'] as { dtype?: string } | undefined) : undefined) ?? {};
-    const cfg = { ...baseCfg, 'transformers.js_config': { dtype: prevTjs.dtype ?? dtype, ...(Object.keys(ext).length ? { use_external_data_format: ext } : {}) } };
-    const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
-    const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
-    const folderFiles = ['config.json', 'generation_config.json', ...(tf ? ['tokenizer.json', 'tokenizer_config.json'] : []), ...Object.values(variants).flatMap((v) => [v.file, ...(v.externalData ? [v.externalData] : [])])].sort();
-    const manifest = {
-      tool: 'bitscale',
-      version: TOOL_VERSION,
-      // the latest variant's fields, then every variant
-      command: variant.command,
-      input,
-      settings: variant.settings,
-      output: { files: folderFiles, modelFile: variant.file, bytes },
-      linears: variant.linears,
-      check: variant.check,
-      variants,
-    };
-    const result: ExportOnnxResult = {
-      out,
-      modelFile: join(out, 'onnx', modelName),
-      files: [...folderFiles.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
-      dtype,
-      variants: Object.keys(variants).sort() as OnnxDtype[],
-      bytes,
-      maxAbsLogitDiff: chk.maxAbs,
-      tolerance,
-      loadSeconds: chk.loadSeconds,
-      linears: built.linears,
-    };
-    const text = { config: JSON.stringify(cfg, null, 2) + '\n', gen: JSON.stringify(gen, null, 2) + '\n', manifest: JSON.stringify(manifest, null, 2) + '\n' };
-    if (adding) {
-      // this variant's files replace only themselves; config and manifest are rewritten atomically
-      await mkdir(join(out, 'onnx'), { recursive: true });
-      for (const f of variantFiles) await rename(join(tmp, f), join(out, f));
-      const stale = prevVariants[dtype]?.externalData;
-      if (stale && !variantFiles.includes(stale)) await rm(join(out, stale), { force: true });
-      track.tick('files written');
-      if (tf && !(await exists(join(out, 'tokenizer.json')))) {
-        await atomicWriteFile(join(out, 'tokenizer.json'), JSON.stringify(tf.tokenizer), { overwrite: true });
-        await atomicWriteFile(join(out, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n', { overwrite: true });
-      }
-      await atomicWriteFile(join(out, 'config.json'), text.config, { overwrite: true });
-      await atomicWriteFile(join(out, 'bitscale-manifest.json'), text.manifest, { overwrite: true });
-      await rm(tmp, { recursive: true, force: true });
-      return result;
-    }
-    await writeFile(join(tmp, 'config.json'), text.config);
-    await writeFile(join(tmp, 'generation_config.json'), text.gen);
-    if (tf) {
-      await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
-      await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
-    }
-    await writeFile(join(tmp, 'bitscale-manifest.json'), text.manifest);
-    track.tick('files written');
-    if (had) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-    return result;
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+    variantFiles.push(`onnx/${built.external.location}`);
   }
+  // the reference: the same weights as the file holds them (float16-stored ones rounded)
+  const ref = opts.floatStorage === 'f16' ? f16Reference(host, built.linears) : host;
+  const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), ref, tokens, opts.activations ?? null);
+  track.tick('onnxruntime logits checked');
+  const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
+  if (!(chk.maxAbs <= tolerance)) {
+    throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
+  }
+  checkAborted(opts.signal);
+
+  const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
+  const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
+  const bytes = { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 };
+  const input = { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) };
+  const variant: VariantRecord = {
+    file: `onnx/${modelName}`,
+    externalData: built.external ? `onnx/${built.external.location}` : null,
+    command: opts.manifest?.command ?? 'export-onnx',
+    input,
+    settings: { format: 'onnx', dtype, scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, floatStorage: opts.floatStorage ?? 'f32', ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
+    bytes,
+    linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
+    check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
+  };
+  const variants: Record<string, VariantRecord> = { ...prevVariants, [dtype]: variant };
+  // one chunk of external data for the variants that have it (transformers.js reads a per-file map)
+  const ext: Record<string, number> = {};
+  for (const v of Object.values(variants)) if (v.externalData) ext[basename(v.file)] = 1;
+  const prevTjs = (prev ? (prev.config['transformers.js_config'] as { dtype?: string } | undefined) : undefined) ?? {};
+  const cfg = { ...baseCfg, 'transformers.js_config': { dtype: prevTjs.dtype ?? dtype, ...(Object.keys(ext).length ? { use_external_data_format: ext } : {}) } };
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
+  const hasTokenizer = !!tf || (!!prev && (await exists(join(tmp, 'tokenizer.json'))));
+  const folderFiles = ['config.json', 'generation_config.json', ...(hasTokenizer ? ['tokenizer.json', 'tokenizer_config.json'] : []), ...Object.values(variants).flatMap((v) => [v.file, ...(v.externalData ? [v.externalData] : [])])].sort();
+  const manifest = {
+    tool: 'bitscale',
+    version: TOOL_VERSION,
+    // the latest variant's fields, then every variant
+    command: variant.command,
+    input,
+    settings: variant.settings,
+    output: { files: folderFiles, modelFile: variant.file, bytes },
+    linears: variant.linears,
+    check: variant.check,
+    variants,
+  };
+  const result: ExportOnnxResult = {
+    out,
+    modelFile: join(out, 'onnx', modelName),
+    files: [...folderFiles.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
+    dtype,
+    variants: Object.keys(variants).sort() as OnnxDtype[],
+    bytes,
+    maxAbsLogitDiff: chk.maxAbs,
+    tolerance,
+    loadSeconds: chk.loadSeconds,
+    linears: built.linears,
+  };
+  await replaceFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  // a folder a variant is added to keeps its generation config and tokenizer
+  if (!prev || !(await exists(join(tmp, 'generation_config.json')))) await replaceFile(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+  if (tf && !(prev && (await exists(join(tmp, 'tokenizer.json'))))) {
+    await replaceFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
+    await replaceFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
+  }
+  await replaceFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  track.tick('files written');
+  return result;
 }
+
 
 /** One variant's entry in the folder's manifest. */
 interface VariantRecord {

@@ -11,12 +11,12 @@
 // Legend: N = non-embedding parameters, D = training tokens = steps·batch·context,
 // P_post = weight bits after PTQ, δ_PTQ = loss(PTQ) − loss(no PTQ), same weights otherwise.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, FormatError } from '../core/errors.js';
 import { ProgressTracker, type ProgressFn } from '../core/progress.js';
-import { atomicWriteFile } from '../formats/io/file.js';
+import { atomicWriteFile, readJsonFileSync } from '../formats/io/file.js';
+import { openWorkspace } from '../formats/io/output.js';
 import type { ModelConfig } from '../model/config.js';
 import { renderChart, type ChartSeries } from '../report/svg.js';
 import { KUMAR2024, fitLaw, predictRow, type ConstantName, type FitOptions, type FitResult, type RunRow, type TrainPrecision } from '../scaling/index.js';
@@ -93,7 +93,9 @@ export function loadGrid(spec: string): ExperimentGrid {
   const g = GRIDS[spec];
   if (g) return g;
   if (!existsSync(spec)) throw new ConfigError('bad_option', 'unknown grid', { field: '--grid', expected: `${Object.keys(GRIDS).join(', ')} or a JSON file`, found: spec });
-  const j = JSON.parse(readFileSync(spec, 'utf8')) as ExperimentGrid;
+  const raw = readJsonFileSync(spec);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('bad_config', 'a grid file holds one JSON object', { file: spec, found: Array.isArray(raw) ? 'an array' : String(raw) });
+  const j = raw as ExperimentGrid;
   const posInt = (v: unknown, field: string) => {
     if (!(Number.isInteger(v) && (v as number) > 0)) throw new ConfigError('bad_config', 'grid field missing or invalid', { file: spec, field, expected: 'a positive integer', found: v });
   };
@@ -371,7 +373,22 @@ export class LawRunner {
 /** Runs (or resumes) the grid, then fits the law and writes runs.json, runs.csv, fit.json and an SVG. */
 export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimentReport> {
   const { grid } = job;
-  await mkdir(job.out, { recursive: true });
+  const ws = await openWorkspace(job.out);
+  try {
+    return await experimentIn(job, grid);
+  } finally {
+    await ws.release();
+  }
+}
+
+/** The runs file's entries, or a typed error when it is not `{ "runs": [ … ] }`. */
+function runsOf(j: unknown, file: string): { key?: string }[] {
+  const runs = j && typeof j === 'object' && !Array.isArray(j) ? (j as { runs?: unknown }).runs : undefined;
+  if (!Array.isArray(runs)) throw new FormatError('bad_header', 'not a runs file', { file, field: 'runs', expected: '{ "runs": [ … ] }', found: Array.isArray(j) ? 'an array' : typeof j, hint: 'move the file away to start the experiment afresh' });
+  return runs.filter((r): r is { key?: string } => !!r && typeof r === 'object');
+}
+
+async function experimentIn(job: LawExperimentJob, grid: ExperimentGrid): Promise<LawExperimentReport> {
   const runsFile = join(job.out, 'runs.json');
   const plan = planGrid(grid);
   let data: TokenSplit | null = null; // tokenized lazily: a fully finished grid needs no tokenizer
@@ -379,7 +396,7 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
   // progress in per-mille of the remaining training work, a step weighted by the model's size
   // (PTQ evaluations are cheap next to training), so the ETA does not jump at each PTQ variant
   const doneKeys = new Set<string>();
-  if (existsSync(runsFile)) for (const r of (JSON.parse(readFileSync(runsFile, 'utf8')) as { runs?: { key?: string }[] }).runs ?? []) if (r.key) doneKeys.add(r.key);
+  if (existsSync(runsFile)) for (const r of runsOf(readJsonFileSync(runsFile), runsFile)) if (r.key) doneKeys.add(r.key);
   const work = new Map<string, number>();
   for (const p of plan.points) if (!doneKeys.has(pointKeyOf(p))) work.set(trainedKey(p), (p.D / (grid.batch * grid.context)) * totalParams(gridConfig(grid, plan.presetOf.get(p.N)!)));
   const totalWork = [...work.values()].reduce((a, b) => a + b, 0);

@@ -3,11 +3,11 @@
 // atomically. The formulas live in src/scaling (browser-safe); this file adds file access.
 //
 // Legend: N = parameters, D = tokens, P = bit width, C = compute (FLOPs).
-import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
-import { atomicWriteFile, fileExists, readJsonFile } from '../formats/io/file.js';
+import { atomicWriteFile, fileExists, readJsonFile, readTextFile } from '../formats/io/file.js';
+import { openWorkspace } from '../formats/io/output.js';
 import { scalingCharts, type ScalingPlotOptions } from '../report/scalingPlots.js';
 import {
   CONSTANT_NAMES,
@@ -161,12 +161,7 @@ export interface FitReport extends FitResult {
 }
 
 export async function lawFit(job: FitJob): Promise<FitReport> {
-  let text: string;
-  try {
-    text = await readFile(job.file, 'utf8');
-  } catch (e) {
-    throw new IoError('missing_file', `cannot read runs: ${(e as Error).message}`, { file: job.file });
-  }
+  const text = await readTextFile(job.file, 'cannot read runs');
   const rows = parseRuns(text, job.file);
   const base = await loadConstants(job.constants);
   const { file: _f, constants: _c, out: _o, ...opts } = job;
@@ -189,18 +184,18 @@ export async function lawPlot(job: PlotJob): Promise<{ files: string[]; caveats:
   const set = await loadConstants(job.constants);
   const { out, constants: _c, ...opts } = job;
   const charts = scalingCharts(set, opts);
+  const ws = await openWorkspace(out);
   try {
-    await mkdir(out, { recursive: true });
-  } catch (e) {
-    throw new IoError('io', `cannot create output directory: ${(e as Error).message}`, { file: out });
+    const files: string[] = [];
+    for (const c of charts) {
+      const f = join(out, `${c.name}.svg`);
+      await atomicWriteFile(f, c.svg, { overwrite: true });
+      files.push(f);
+    }
+    return { files, caveats: set.caveats };
+  } finally {
+    await ws.release();
   }
-  const files: string[] = [];
-  for (const c of charts) {
-    const f = join(out, `${c.name}.svg`);
-    await atomicWriteFile(f, c.svg, { overwrite: true });
-    files.push(f);
-  }
-  return { files, caveats: set.caveats };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +274,7 @@ export function lawGrid(g: { N: number[]; D: number[]; trainBits?: (number | und
 /** The runs recorded so far in a runs file (none when it does not exist). */
 export async function readRunsFile(path: string): Promise<ExperimentRun[]> {
   if (!(await fileExists(path))) return [];
-  const text = await readFile(path, 'utf8');
+  const text = await readTextFile(path, 'cannot read runs');
   const rows = parseRunsJson(text, path);
   const raw = (JSON.parse(text) as { runs: { key?: string; extra?: Record<string, unknown> }[] }).runs;
   return rows.map((r, i) => ({ ...r, key: raw[i].key ?? pointKey(r), ...(raw[i].extra ? { extra: raw[i].extra } : {}) }));

@@ -9,6 +9,8 @@ import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress
 import type { ModelConfig } from '../model/config.js';
 import type { HostModel } from '../engine/host.js';
 import { loadModel } from '../model/load.js';
+import { modelInputFiles } from '../model/inputs.js';
+import { checkOutput } from '../formats/io/index.js';
 import { exportOnnx, hostWithRowGridCodes, type RowGrid } from './export-onnx.js';
 import { onnxValidationLoss } from './onnx-loss.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -118,6 +120,9 @@ export async function runQat(job: QatJob): Promise<QatSummary> {
   const m = await loadModel(job.model);
   try {
     if (!m.tokenizer) throw new ConfigError('bad_config', 'the model has no tokenizer to encode the training text', { file: job.model });
+    // the output may be written (place, inputs, --force), checked before the training it would follow
+    const inputs = [...(await modelInputFiles(m)), ...job.text.filter((t) => t !== 'moby-dick')];
+    await checkOutput(job.out, { kind: job.format === 'gguf' ? 'file' : 'dir', force: job.overwrite, inputs });
     const { config, params } = await readParams(m);
     const split = tokenize(loadCorpus(job.text), m.tokenizer, job.valFraction ?? 0.05);
     const context = Math.min(job.settings?.context ?? 128, config.maxSeqLen);

@@ -7,15 +7,13 @@
 // through quant's toUnsignedCodes (u = q + 2^(b−1), zero 2^(b−1), what `sym: true` loaders assume).
 // Rows of q/k are
 // put in Hugging Face's rotate-half order before packing (codes, scales and zeros move together).
-// The directory is written under a temporary name and renamed (atomic).
+// The directory is staged and renamed into place (formats/io/output.ts).
 // Legend: N = rows (output features), K = input features, nG = groups per row, b = bits.
 
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { dirname, basename, join } from 'node:path';
-import { ConfigError, IoError } from '../core/errors.js';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import type { HostModel } from '../engine/host.js';
-import { atomicWriteFile, writeSafetensorsFile } from '../formats/io/index.js';
+import { atomicWriteFile, withOutput, writeSafetensorsFile } from '../formats/io/index.js';
 import type { SafetensorsWriteTensor } from '../formats/safetensors/index.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import { hfConfigJson } from '../model/hf-config.js';
@@ -65,32 +63,24 @@ export function gptqPackable(N: number, K: number, bits: number): boolean {
   return (K * bits) % 32 === 0 && (N * bits) % 32 === 0;
 }
 
-/** model.safetensors + config.json (+ extra text files) written to a temporary directory and renamed onto `out`. */
+/** model.safetensors + config.json (+ extra text files) staged and put in place (formats/io/output.ts). */
 export async function writeGptqDir(
   out: string,
   tensors: SafetensorsWriteTensor[],
   cfg: Record<string, unknown>,
-  o: { overwrite?: boolean; signal?: AbortSignal; metadata?: Record<string, string>; files?: { name: string; text: string }[] },
+  o: { overwrite?: boolean; inputs?: readonly (string | null | undefined)[]; signal?: AbortSignal; metadata?: Record<string, string>; files?: { name: string; text: string }[] },
 ): Promise<string[]> {
-  const exists = await stat(out).then(() => true, () => false);
-  if (exists && !o.overwrite) throw new IoError('exists', 'output exists', { file: out, hint: 'pass --overwrite to replace it' });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { recursive: true });
-  const written = [join(out, 'model.safetensors'), join(out, 'config.json')];
-  try {
+  return withOutput(out, { kind: 'dir', force: o.overwrite, inputs: o.inputs, command: 'quantize' }, async (txn) => {
+    const tmp = txn.staged;
+    const written = [join(out, 'model.safetensors'), join(out, 'config.json')];
     await writeSafetensorsFile(join(tmp, 'model.safetensors'), tensors, { metadata: { format: 'pt', quantized_by: 'bitscale', ...o.metadata }, signal: o.signal });
     await atomicWriteFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     for (const f of o.files ?? []) {
       await atomicWriteFile(join(tmp, f.name), f.text);
       written.push(join(out, f.name));
     }
-    if (exists) await rm(out, { recursive: true, force: true });
-    await rename(tmp, out);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return written;
+    return written;
+  });
 }
 
 export async function writeGptqSafetensors(

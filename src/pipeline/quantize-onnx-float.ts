@@ -5,6 +5,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { prepareHostModel } from '../engine/host.js';
+import { modelInputFiles } from '../model/inputs.js';
 import { loadModel } from '../model/load.js';
 import { exportOnnx, type OnnxDtype } from './export-onnx.js';
 
@@ -29,13 +30,17 @@ export async function exportFloatOnnx(o: FloatOnnxOptions): Promise<{ files: str
   if (o.out.endsWith('.onnx')) throw new ConfigError('bad_option', 'a float ONNX export is a transformers.js folder', { field: '--out', expected: 'a folder path (not *.onnx)', found: o.out });
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
+    // every file the model was read from (tokenizer included) is protected, not only the path given
+    const inputs = await modelInputFiles(weights, o.tokenizer);
+    const recipePath = (o.recipe as { path?: unknown } | undefined)?.path;
+    if (typeof recipePath === 'string') inputs.push(recipePath);
     const host = await prepareHostModel(weights);
     let files: string[] = [];
     const dtypes: OnnxDtype[] = [];
     let diff = 0;
     for (const st of o.storages) {
       const r = await exportOnnx(host, weights.tokenizer, o.out, {
-        inputs: [o.model],
+        inputs,
         overwrite: o.overwrite,
         signal: o.signal,
         floatStorage: st,

@@ -10,14 +10,14 @@
 // same functions), so both write the same bytes for the same seed (test/pipeline/quantize-stream.test.ts).
 // Legend: W = windows, T = tokens per window, E = hidden size, V = vocab.
 
-import { readFile, stat, readdir } from 'node:fs/promises';
+import { stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, ShapeError } from '../core/errors.js';
 import { ProgressTracker, checkAborted } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { expectedTensors, validateConfig, type HostModel } from '../engine/host.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
-import { importance, readImatrix } from '../formats/imatrix/index.js';
+import { atomicWriteFile, readImatrixFile, sha256File } from '../formats/io/index.js';
+import { importance } from '../formats/imatrix/index.js';
 import { hfToGguf } from '../model/names.js';
 import { saveModel } from '../model/save.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -83,7 +83,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const seed = o.seed ?? 0;
   const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
   const nWin = o.windows ?? 16;
-  const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+  const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
   const imFor = (name: string): Float32Array | undefined => {
     const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
     return e ? importance(e) : undefined;

@@ -6,25 +6,29 @@
 // Legend: W = windows, T = tokens per window, V = vocab, N/K = a linear's rows/columns.
 
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError, IoError, NumericError } from '../core/errors.js';
+import { BITSCALE_VERSION } from '../core/version.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { compareLogitRows } from '../eval/divergence.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, type HostModel } from '../engine/host.js';
-import { atomicWriteFile, sha256File } from '../formats/io/index.js';
-import { importance, readImatrix, type Imatrix } from '../formats/imatrix/index.js';
+import { atomicWriteFile, readImatrixFile, sha256File, withOutput } from '../formats/io/index.js';
+import { importance, type Imatrix } from '../formats/imatrix/index.js';
+import { modelInputFiles } from '../model/inputs.js';
 import { loadModel } from '../model/load.js';
 import { hfToGguf } from '../model/names.js';
 import { saveModel } from '../model/save.js';
 import { roundToF16 } from '../numerics/float16.js';
+import { assertFinite } from '../numerics/finite.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { resolveCalibration } from './calibrate-windows.js';
+import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { checkCalibrationBudget } from './limits.js';
 import { awqLayer, quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { checkPlan, ggufSaveOptions, linearBpw, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
 import { ftypeNames, type LlamaFtype } from '../core/ftype.js';
@@ -34,8 +38,9 @@ import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSen
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
+import { llamaCppTolerance, reloadTolerance, verdict, verdictText, type CheckVerdict } from './quantize-tolerance.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
-import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
+import { exportOnnx, hostWithGridCodes, isOnnxFolderOf } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
 import { hashFilesOffThread, writeRtnGguf } from './rtn-stream.js';
@@ -43,7 +48,7 @@ import { resolveQuantizeFormat } from './quantize-format.js';
 import { exportFloatOnnx, isFloatOnnxScheme } from './quantize-onnx-float.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
-export const TOOL_VERSION = '0.1.0';
+export const TOOL_VERSION = BITSCALE_VERSION;
 
 export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'compressed-tensors';
 export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
@@ -74,11 +79,15 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   verify?: boolean;
   /** with verify and GGUF output: also compare with llama.cpp through node-llama-cpp (default true) */
   checkLlamaCpp?: boolean;
+  /** |Δ logit| tolerances to enforce instead of the derived ones (quantize-tolerance.ts) */
+  tolerance?: { reload?: number; llamaCpp?: number };
   overwrite?: boolean;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
   /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
   keepHost?: boolean;
+  /** internal: the final path named in messages while `out` is a staging path */
+  displayOut?: string;
   /** worker threads for the streaming RTN path (default: the machine's available parallelism) */
   threads?: number;
   /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
@@ -102,7 +111,18 @@ export interface QuantizeReport {
   fallbacks: string[];
   awq: AwqRecord[];
   plan: MixedPlanResult | null;
-  quality: { windows: number; kld: number; top1Agreement: number; reloadMaxAbsLogitDiff: number | null; llamaCpp: LlamaCppCheck | null };
+  quality: {
+    windows: number;
+    kld: number;
+    top1Agreement: number;
+    /** the float model's largest |logit| on the windows, and the largest change quantization made */
+    logitScale?: number;
+    maxAbsLogitDiff?: number;
+    reloadMaxAbsLogitDiff: number | null;
+    llamaCpp: LlamaCppCheck | null;
+    /** each verification with its tolerance; a failed one fails the command (nothing is written) */
+    checks?: { reload: CheckVerdict | null; llamaCpp: CheckVerdict | null };
+  };
   seconds: number;
   /** files written (the model file or the files of the output folder) */
   files: string[];
@@ -121,18 +141,30 @@ async function hashInput(path: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows. */
-async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number }> {
+/**
+ * KL(P_ref ‖ P_test) per token (nats) and top-1 agreement over the windows, with the largest logit
+ * change the quantization caused and the float model's largest |logit| (the scales the
+ * verification tolerances are stated in).
+ */
+async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number; maxAbs: number; scale: number }> {
   let kl = 0;
   let agree = 0;
   let n = 0;
+  let maxAbs = 0;
+  let scale = 0;
   for (const w of windows) {
-    const c = compareLogitRows(await ref.forward(w), await test.forward(w), ref.config.vocabSize);
+    const a = await ref.forward(w);
+    const b = await test.forward(w);
+    const c = compareLogitRows(a, b, ref.config.vocabSize);
     kl += c.klSum;
     agree += c.agree;
     n += c.rows;
+    for (let i = 0; i < a.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(a[i]));
+    }
   }
-  return { kld: kl / n, top1: agree / n };
+  return { kld: kl / n, top1: agree / n, maxAbs, scale };
 }
 
 /**
@@ -219,6 +251,11 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
+/** Whether the output is a folder (safetensors-style formats, ONNX unless --out ends in .onnx). */
+function outputKind(o: QuantizeOptions): 'file' | 'dir' {
+  return o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || (o.format === 'onnx' && !o.out.endsWith('.onnx')) ? 'dir' : 'file';
+}
+
 /**
  * The scheme a file format holds exactly. GPTQ-packed and compressed-tensors files store f16 scales,
  * so an int scheme with F32 or BF16 scales is quantized with F16 scales for them, and the report
@@ -230,10 +267,48 @@ export function schemeForFormat(scheme: QuantScheme, format: QuantizeFormat): Qu
   return f16Scales && scheme.kind === 'int' && scheme.scaleDtype !== 'F16' ? { ...scheme, scaleDtype: 'F16' } : scheme;
 }
 
+/** The files a run reads (model files, tokenizer, --calib, --imatrix, --recipe): the output never replaces one. */
+async function runInputs(o: QuantizeOptions, probe: ModelWeights): Promise<string[]> {
+  const inputs = await modelInputFiles(probe, o.tokenizer);
+  if (o.calib && !isSelfCalibration(o.calib)) inputs.push(o.calib);
+  if (o.imatrix) inputs.push(o.imatrix);
+  // the recipe file this run came from (quantize --recipe)
+  const recipePath = (o.recipe as { path?: unknown } | undefined)?.path;
+  if (typeof recipePath === 'string') inputs.push(recipePath);
+  return inputs;
+}
+
+/**
+ * Quantizes `o.model` into `o.out`. The output is checked before any work (writable place, no
+ * input replaced: model files, tokenizer, --calib, --imatrix; --force only over bitscale's own
+ * output), locked, written and verified in a staging folder, and put in place only when the
+ * whole run succeeded (formats/io/output.ts); the manifest then holds the output's sha256.
+ */
 export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
   const o: QuantizeOptions = { ...req, format: resolveQuantizeFormat(req.out, req.scheme, req.format) };
+  // fp32/fp16 ONNX folders: export-onnx.ts checks, stages and verifies the folder itself
   if (o.format === 'onnx' && isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
-  return quantizeResolved(o);
+  parseScheme(o.scheme);
+  const kind = outputKind(o);
+  const base = basename(o.out);
+  const sidecars = o.format === 'onnx' && kind === 'file' ? [`${base}.manifest.json`, `${base}.data`] : kind === 'file' || o.format === 'onnx' ? [`${base}.manifest.json`] : [];
+  const probe = await loadModel(o.model, { tokenizer: o.tokenizer });
+  let inputs: string[];
+  // an ONNX folder of the same model gets this run's variants added (the others are carried over)
+  let update = false;
+  try {
+    checkCalibrationBudget(o.windows ?? 16, Math.min(o.seqLen ?? 128, probe.config.maxSeqLen || 2048), probe.config);
+    inputs = await runInputs(o, probe);
+    if (o.format === 'onnx' && kind === 'dir') update = await isOnnxFolderOf(o.out, probe.config);
+  } finally {
+    await probe.close();
+  }
+  return withOutput(o.out, { kind, force: o.overwrite, update, inputs, sidecars, command: 'quantize' }, async (txn) => {
+    // the staging folder is empty unless it carries a folder's variants (then --force replaces this run's variant there)
+    const r = await quantizeResolved({ ...o, out: txn.staged, displayOut: o.out, overwrite: update ? o.overwrite : false });
+    const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
+    return report;
+  });
 }
 
 /** fp32 / fp16 ONNX variants: no quantization, the export's onnxruntime check is the verification. */
@@ -268,7 +343,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   try {
     // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
     const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
-    const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
+    const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
     // every tensor's type, and llama.cpp's refusals, before any tensor is read
     const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
     const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
@@ -324,14 +399,21 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
 
     // the token embedding and the output, as the recipe has them (the host keeps the decoded values)
     results.push(...quantizeOtherTensors(host, qplan.targets, fileImatrix ? imFor : undefined));
+    // the quantized weights are finite (a scheme whose range a weight overflows gives ±Inf)
+    for (const r of results) assertFinite(host.tensors.get(r.name)!, { file: o.displayOut ?? o.model, tensor: r.name, hint: `the ${formatScheme(scheme)} grid cannot hold this weight; nothing was written` }, 'the quantized weights hold a non-finite value');
     // what the file will hold for the float tensors: every float tensor F16 in the packed safetensors
     // formats; the model measured here is then the model in the file (a sweep's numbers are what
-    // `bitscale eval` measures on the file)
+    // `bitscale eval` measures on the file). A value beyond F16's range is an error, never a silent Inf.
     const packedSt = o.format === 'safetensors' || o.format === 'compressed-tensors';
     const f16Names = packedSt ? [...host.tensors.keys()].filter((n) => !results.some((r) => r.name === n)) : [];
     for (const n of f16Names) {
       const t = host.tensors.get(n);
-      if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
+      if (!t) continue;
+      for (let i = 0; i < t.length; i++) {
+        const h = roundToF16(t[i]);
+        if (!Number.isFinite(h)) throw new NumericError('overflow', 'a value does not fit in F16', { tensor: n, index: i, expected: '|x| <= 65504', found: t[i], hint: 'this format keeps float tensors in F16; this model needs a wider type' });
+        t[i] = h;
+      }
     }
     const byName = new Map(results.map((r) => [r.name, r]));
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
@@ -393,8 +475,15 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const llamaCheck = verify && o.format === 'gguf' && o.checkLlamaCpp !== false;
     const vt = new ProgressTracker('verify', verify ? (onnxFolderDiff !== null ? 1 : llamaCheck ? 3 : 2) : 0, o.onProgress, 'check');
     if (verify) vt.emit('KL divergence vs the float model on held-out windows');
-    const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
-    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token`);
+    const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN, maxAbs: NaN, scale: NaN };
+    const shown = o.displayOut ?? o.out;
+    if (verify && !(Number.isFinite(q.kld) && Number.isFinite(q.maxAbs))) {
+      throw new NumericError('non_finite', "the quantized model's outputs are not finite", { file: shown, field: 'KL divergence vs float', found: q.kld, hint: `a value overflowed the scheme's range (${formatScheme(scheme)}); nothing was written at the final path` });
+    }
+    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token (measured, no tolerance)`);
+    // the stated tolerances (quantize-tolerance.ts), known before the checks so each prints its verdict
+    const reloadTol = o.tolerance?.reload ?? reloadTolerance(q.scale);
+    const llamaTol = o.tolerance?.llamaCpp ?? llamaCppTolerance(c.nLayers, q.scale);
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
     if (onnxFolderDiff !== null) {
@@ -413,7 +502,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       } finally {
         await sess.release();
       }
-      vt.tick(`onnxruntime on the file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
+      vt.tick(`onnxruntime on the file: ${verdictText(verdict(reloadDiff, reloadTol))}`);
     } else if (verify) {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
@@ -425,7 +514,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
         if (llamaCheck) {
           new ProgressTracker('llama.cpp', 1, o.onProgress, 'check').emit('loading the GGUF in node-llama-cpp and comparing logits');
           llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
-          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp max |Δ logit| ${llamaCpp.maxAbsLogitDiff.toExponential(2)}`);
+          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp on the file: ${verdictText(verdict(llamaCpp.maxAbsLogitDiff, llamaTol))}`);
         }
         reloadDiff = 0;
         for (const w of evalWins) {
@@ -434,13 +523,27 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
           for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
         }
         await e.close();
-        vt.tick(`reloaded file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
+        vt.tick(`reloaded file: ${verdictText(verdict(reloadDiff, reloadTol))}`);
       } finally {
         await back.close();
       }
     }
     await refEngine.close();
     await qEngine.close();
+    const checks = {
+      // an ONNX folder reports its export check's difference even with verify off: no verdict without the logit scale
+      reload: reloadDiff === null || !verify ? null : verdict(reloadDiff, reloadTol),
+      llamaCpp: llamaCpp?.available && llamaCpp.maxAbsLogitDiff !== null ? verdict(llamaCpp.maxAbsLogitDiff, llamaTol) : null,
+    };
+    if (checks.reload && !checks.reload.pass) {
+      throw new NumericError('mismatch', 'the written file does not reproduce the quantized model', { file: shown, field: 'reload check', expected: `max |Δ logit| <= ${checks.reload.tolerance.toExponential(2)}`, found: checks.reload.maxAbsLogitDiff, hint: 'nothing was written at the final path' });
+    }
+    if (llamaCpp?.available && llamaCpp.maxAbsLogitDiff === null) {
+      throw new NumericError('mismatch', 'llama.cpp could not run the written file', { file: shown, field: 'llama.cpp check', found: llamaCpp.error ?? 'no logits', hint: 'nothing was written at the final path' });
+    }
+    if (checks.llamaCpp && !checks.llamaCpp.pass) {
+      throw new NumericError('mismatch', "llama.cpp's logits on the written file differ from the engine's beyond the tolerance", { file: shown, field: 'llama.cpp check', expected: `max |Δ logit| <= ${checks.llamaCpp.tolerance.toExponential(2)}`, found: checks.llamaCpp.maxAbsLogitDiff, hint: 'nothing was written at the final path' });
+    }
 
     const report: QuantizeReport = {
       out: o.out,
@@ -453,7 +556,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       fallbacks: reportFallbacks(results),
       awq,
       plan,
-      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp },
+      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, logitScale: q.scale, maxAbsLogitDiff: q.maxAbs, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp, checks },
       seconds: (Date.now() - t0) / 1000,
       files,
       ...(o.keepHost ? { host } : {}),

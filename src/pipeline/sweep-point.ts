@@ -5,7 +5,7 @@
 // by a worker is the point a local run measures, bit for bit.
 // Legend: T = evaluation tokens, V = vocab, N = out features, K = in features.
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { GGML_TYPES, ggmlBitsPerWeight, isGgmlType, type GgmlType } from '../core/dtype.js';
@@ -14,7 +14,7 @@ import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, isLinearWeight, type HostModel } from '../engine/host.js';
 import { compareModels, engineModel, perplexity, type LogitsModel, type WindowOptions } from '../eval/index.js';
 import type { SensitivityRow, SweepPointResult, SweepPointSpec } from '../eval/sweepTypes.js';
-import { sha256File } from '../formats/io/index.js';
+import { readTextFile, sha256File } from '../formats/io/index.js';
 import { loadModel } from '../model/load.js';
 import type { ModelWeights } from '../model/weights.js';
 import { bitsPerWeight, fakeQuant, parseScheme } from '../quant/index.js';
@@ -91,12 +91,7 @@ export async function hashPath(path: string): Promise<string> {
 
 /** Opens the model (lazily), tokenizes the text and hashes both. The caller closes `weights`. */
 export async function readSweepInputs(o: SweepPointSettings): Promise<SweepInputs> {
-  let text: string;
-  try {
-    text = await readFile(o.text, 'utf8');
-  } catch {
-    throw new ConfigError('bad_option', 'cannot read the evaluation text', { file: o.text, field: '--text' });
-  }
+  const text = await readTextFile(o.text, 'cannot read the evaluation text');
   const weights = await loadModel(o.model, o.tokenizer ? { tokenizer: o.tokenizer } : {});
   try {
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; the sweep needs one to read the text', { file: o.model, field: '--tokenizer' });

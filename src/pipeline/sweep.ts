@@ -9,9 +9,10 @@
 
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { IoError } from '../core/errors.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { SweepPointResult, SweepPointSpec, SweepRecord } from '../eval/sweepTypes.js';
-import { atomicWriteFile } from '../formats/io/index.js';
+import { atomicWriteFile, openWorkspace } from '../formats/io/index.js';
 import { parameterCount } from '../model/config.js';
 import { renderSweepReport } from '../report/sweepReport.js';
 import { DEFAULT_BUDGETS, kldPoint, markFrontiers, nllPoint, parseBudget, shipRecommendations } from '../report/decision.js';
@@ -19,7 +20,7 @@ import { bestWithinBudget, type IntervalPoint } from '../scaling/pareto-ci.js';
 import { fitPtqDecay, ptqDecay } from '../scaling/ptqDecay.js';
 import { TOOL_VERSION } from './quantize.js';
 import { planPoints, type SweepGrid } from './sweep-plan.js';
-import { openSweepBase, readSweepInputs, runSweepPoint, sensitivityScheme, sweepSensitivity, type SweepBase, type SweepPointSettings } from './sweep-point.js';
+import { openSweepBase, readSweepInputs, runSweepPoint, sensitivityScheme, sweepSensitivity, type SweepBase, type SweepInputs, type SweepPointSettings } from './sweep-point.js';
 import type { QueueSettings, RemoteJobTiming } from './queue-client.js';
 
 export interface SweepOptions extends SweepPointSettings {
@@ -100,12 +101,17 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const budgets = o.budgets ?? DEFAULT_BUDGETS;
   budgets.forEach(parseBudget); // a bad budget fails before any work
   const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
-  await mkdir(join(outDir, 'points'), { recursive: true });
-  const jsonPath = join(outDir, 'sweep.json');
-  const inputs = await readSweepInputs(o);
+  // the folder is added to, never replaced; locked so that two sweeps never interleave there
+  const ws = await openWorkspace(outDir);
+  let inputs: SweepInputs | null = null;
   let base: SweepBase | null = null;
   let timings: RemoteJobTiming[] | undefined;
   try {
+    await mkdir(join(outDir, 'points'), { recursive: true }).catch((e: unknown) => {
+      throw new IoError('io', `cannot create the points folder: ${(e as Error).message}`, { file: join(outDir, 'points') });
+    });
+    const jsonPath = join(outDir, 'sweep.json');
+    inputs = await readSweepInputs(o);
     const { weights, ids, win, modelSha, textSha } = inputs;
     const c = weights.config;
     const ctx = win.ctx;
@@ -189,7 +195,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     return { record, json: jsonPath, csv: csvPath, report: reportPath, ...(timings ? { timings } : {}) };
   } finally {
     await base?.engine.close();
-    await inputs.weights.close();
+    await inputs?.weights.close();
+    await ws.release();
   }
 }
 

@@ -2,18 +2,20 @@
 // onnxruntime (optionally in low precision) → a Hugging Face directory plus checkpoint, JSON log
 // and a summary with the validation loss against a unigram baseline.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { BitscaleError, ConfigError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
-import { atomicWriteFile } from '../formats/io/file.js';
+import { atomicWriteFile, readJsonFile, readJsonFileSync } from '../formats/io/file.js';
+import { MANIFEST_FILE, OutputTxn } from '../formats/io/output.js';
 import type { ModelConfig } from '../model/config.js';
 import { BpeTokenizer, trainBpe } from '../train/bpe.js';
 import { loadCorpus, tokenize, unigramLoss } from '../train/data.js';
 import { writeHfModel } from '../train/export.js';
 import { FULL_PRECISION, type LowPrecision } from '../train/lowprec.js';
 import { llamaConfig } from '../train/model.js';
-import { train, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
+import { CHECKPOINT_FILE, train, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
 
 type ShapePreset = { vocabSize: number; hiddenSize: number; intermediateSize: number; nLayers: number; nHeads: number; nKvHeads?: number; context: number };
 
@@ -31,6 +33,11 @@ export const PRESETS: Record<string, ShapePreset> = {
   '8m': { vocabSize: 2048, hiddenSize: 320, intermediateSize: 864, nLayers: 6, nHeads: 5, context: 128 },
 };
 
+/** Upper bounds of a training config's fields (a config file is checked before anything is built). */
+const SHAPE_LIMITS = { vocabSize: 1 << 20, hiddenSize: 1 << 14, intermediateSize: 1 << 16, nLayers: 256, nHeads: 1 << 10, nKvHeads: 1 << 10, context: 1 << 16 };
+/** `train` runs small models in onnxruntime on the CPU; above this many parameters it refuses. */
+export const MAX_TRAIN_PARAMS = 2e9;
+
 /** A preset name, or a JSON file with either these short keys or Hugging Face config.json names. */
 export function resolveModelShape(spec: string): ShapePreset {
   const p = PRESETS[spec];
@@ -38,7 +45,9 @@ export function resolveModelShape(spec: string): ShapePreset {
   if (!existsSync(spec)) {
     throw new ConfigError('bad_option', 'unknown model config', { field: '--config', expected: `a preset (${Object.keys(PRESETS).join(', ')}) or a JSON file`, found: spec });
   }
-  const j = JSON.parse(readFileSync(spec, 'utf8')) as Record<string, number>;
+  const raw = readJsonFileSync(spec);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('bad_config', 'a model config file holds one JSON object', { file: spec, found: Array.isArray(raw) ? 'an array' : String(raw) });
+  const j = raw as Record<string, unknown>;
   const pick = (...keys: string[]) => keys.map((k) => j[k]).find((v) => v !== undefined);
   const shape: ShapePreset = {
     vocabSize: pick('vocabSize', 'vocab_size') as number,
@@ -46,12 +55,17 @@ export function resolveModelShape(spec: string): ShapePreset {
     intermediateSize: pick('intermediateSize', 'intermediate_size') as number,
     nLayers: pick('nLayers', 'num_hidden_layers') as number,
     nHeads: pick('nHeads', 'num_attention_heads') as number,
-    nKvHeads: pick('nKvHeads', 'num_key_value_heads'),
+    nKvHeads: pick('nKvHeads', 'num_key_value_heads') as number | undefined,
     context: (pick('context', 'max_position_embeddings') ?? 128) as number,
   };
   for (const [k, v] of Object.entries(shape)) {
-    if (k !== 'nKvHeads' && !(Number.isInteger(v) && (v as number) > 0)) throw new ConfigError('bad_config', 'model config field missing or invalid', { file: spec, field: k, expected: 'a positive integer', found: v });
+    if (k === 'nKvHeads' && v === undefined) continue;
+    const max = SHAPE_LIMITS[k as keyof typeof SHAPE_LIMITS];
+    if (!(Number.isInteger(v) && (v as number) > 0 && (v as number) <= max)) throw new ConfigError('bad_config', 'model config field missing or out of range', { file: spec, field: k, expected: `an integer in [1, ${max}]`, found: v });
   }
+  // bounded before anything is built from it: weights [V, E] ×2, per layer 4·E² + 3·E·F
+  const params = 2 * shape.vocabSize * shape.hiddenSize + shape.nLayers * (4 * shape.hiddenSize ** 2 + 3 * shape.hiddenSize * shape.intermediateSize);
+  if (params > MAX_TRAIN_PARAMS) throw new ConfigError('bad_config', 'model too large for bitscale train (small models on the CPU)', { file: spec, field: 'parameters', expected: `<= ${MAX_TRAIN_PARAMS}`, found: params });
   return shape;
 }
 
@@ -68,6 +82,8 @@ export interface TrainJob {
   settings?: Partial<TrainSettings>;
   lowPrecision?: LowPrecision;
   resume?: boolean;
+  /** replace an existing output folder (one bitscale wrote) */
+  overwrite?: boolean;
   onProgress?: ProgressFn;
   onLog?: (r: LogRecord) => void;
   signal?: AbortSignal;
@@ -85,23 +101,52 @@ export interface TrainSummary {
   elapsedS: number;
 }
 
+/**
+ * Trains into a staging folder `<out>.partial/<name>` and renames it onto `out` when the run is
+ * complete (formats/io/output.ts): a failed run leaves nothing at `out`; an interrupted or
+ * diverged run keeps its `.partial` folder when it holds a checkpoint, for `resume`, and any other
+ * failure (a full disk, a bad file) removes it.
+ */
 export async function runTraining(job: TrainJob): Promise<TrainSummary> {
   const shape = { ...resolveModelShape(job.config) };
   if (job.vocabSize) shape.vocabSize = job.vocabSize;
   if (job.context) shape.context = job.context;
+  if (!(Number.isInteger(shape.context) && shape.context >= 2 && shape.context <= SHAPE_LIMITS.context)) {
+    throw new ConfigError('bad_option', 'context out of range', { field: '--context', expected: `an integer in [2, ${SHAPE_LIMITS.context}]`, found: shape.context });
+  }
+  const inputs = [...job.text.filter((t) => t !== 'moby-dick'), PRESETS[job.config] ? null : job.config];
+  const txn = await OutputTxn.begin(job.out, { kind: 'dir', force: job.overwrite || job.resume, inputs, command: 'train', resumable: { adopt: !!job.resume } });
+  const dir = txn.staged;
+  try {
+    // --resume continues in the .partial folder an interrupted run left, else from a finished run's checkpoint
+    if (job.resume && !existsSync(join(dir, CHECKPOINT_FILE)) && existsSync(join(job.out, CHECKPOINT_FILE))) {
+      await cp(job.out, dir, { recursive: true });
+      await rm(join(dir, MANIFEST_FILE), { force: true });
+    }
+    const summary = await trainInto(job, shape, dir);
+    await txn.commit();
+    return summary;
+  } catch (e) {
+    const resumable = e instanceof BitscaleError && (e.code === 'interrupted' || e.code === 'diverged') && existsSync(join(dir, CHECKPOINT_FILE));
+    await txn.abort({ keep: resumable });
+    throw e;
+  }
+}
+
+async function trainInto(job: TrainJob, shape: ShapePreset, dir: string): Promise<TrainSummary> {
   const text = loadCorpus(job.text);
   // the tokenizer is a pure function of (text, vocab size); a resumed run reloads the saved one
-  const tokPath = join(job.out, 'tokenizer.json');
+  const tokPath = join(dir, 'tokenizer.json');
   const tok = job.resume && existsSync(tokPath)
-    ? BpeTokenizer.fromHfJson(JSON.parse(readFileSync(tokPath, 'utf8')))
+    ? BpeTokenizer.fromHfJson(await readJsonFile(tokPath))
     : new BpeTokenizer(trainBpe(text, { vocabSize: shape.vocabSize, signal: job.signal }));
   const split = tokenize(text, tok, job.valFraction ?? 0.05);
   const config = { ...llamaConfig(shape), bosTokenId: tok.bosId, eosTokenId: tok.eosId };
   const settings: TrainSettings = { ...TRAIN_DEFAULTS, context: shape.context, ...job.settings, lowPrecision: job.lowPrecision ?? FULL_PRECISION };
   const t0 = Date.now();
-  await writeHfModelTokenizerFirst(job.out, tok);
-  const r = await train({ config, settings, train: split.train, val: split.val, outDir: job.out, resume: job.resume, onProgress: job.onProgress, onLog: job.onLog, signal: job.signal });
-  await writeHfModel({ dir: job.out, config, weights: r.effective, tokenizerJson: tok.toHfJson(), metadata: { bitscale_train: JSON.stringify({ steps: r.steps, seed: settings.seed }) } });
+  await writeHfModelTokenizerFirst(dir, tok);
+  const r = await train({ config, settings, train: split.train, val: split.val, outDir: dir, resume: job.resume, onProgress: job.onProgress, onLog: job.onLog, signal: job.signal });
+  await writeHfModel({ dir, config, weights: r.effective, tokenizerJson: tok.toHfJson(), metadata: { bitscale_train: JSON.stringify({ steps: r.steps, seed: settings.seed }) } });
   const last = r.history[r.history.length - 1];
   const summary: TrainSummary = {
     config,
@@ -114,13 +159,11 @@ export async function runTraining(job: TrainJob): Promise<TrainSummary> {
     tokensPerS: last?.tokensPerS ?? 0,
     elapsedS: (Date.now() - t0) / 1000,
   };
-  await atomicWriteFile(join(job.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', { overwrite: true });
+  await atomicWriteFile(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', { overwrite: true });
   return summary;
 }
 
 async function writeHfModelTokenizerFirst(dir: string, tok: BpeTokenizer): Promise<void> {
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(dir, { recursive: true });
   await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(tok.toHfJson()) + '\n', { overwrite: true });
 }
 

@@ -6,21 +6,14 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ConfigError, IoError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
+import { readTextFileSync } from '../formats/io/file.js';
 import { Rng } from '../core/rng.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 
-/** Reads UTF-8 text files and joins them with a blank line. */
+/** Reads UTF-8 text files (anything else is refused with the byte offset) and joins them with a blank line. */
 export function readTextFiles(paths: readonly string[]): string {
-  const parts: string[] = [];
-  for (const p of paths) {
-    try {
-      parts.push(readFileSync(p, 'utf8'));
-    } catch (e) {
-      throw new IoError('missing_file', 'cannot read the training text', { file: p, hint: (e as Error).message });
-    }
-  }
-  return parts.join('\n\n');
+  return paths.map((p) => readTextFileSync(p, 'cannot read the training text')).join('\n\n');
 }
 
 /**

@@ -22,7 +22,7 @@ export const meta: CommandMeta = {
 };
 
 export async function run(argv: string[]): Promise<number> {
-  const p = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage);
+  const p = parse(argv, { out: { type: 'string' }, quick: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage, { positionals: 0 });
   const v = p.values as { out?: string; quick?: boolean; quiet?: boolean };
   out('bitscale demo: quantizing the embedded default model (assets/default-model) and measuring every variant');
   const r = await runDemo({

@@ -1,7 +1,7 @@
 // `bitscale eval`: argument parsing and printing only; the work is pipeline/eval.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse, threadsOpt } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { runEval } from '../../pipeline/eval.js';
@@ -51,16 +51,15 @@ export async function run(argv: string[]): Promise<number> {
         dequantize: { type: 'boolean' }, 'int8-matmul': { type: 'boolean' },
       },
       meta.usage,
+      { positionals: 1 },
     );
     const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; speed?: boolean; dequantize?: boolean; 'int8-matmul'?: boolean };
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
     const quiet = !!(v.quiet || v.json);
-    const protocol = v.protocol ?? 'windows';
-    if (protocol !== 'windows' && protocol !== 'llamacpp') throw new ConfigError('bad_option', 'invalid value for --protocol', { field: '--protocol', expected: 'windows or llamacpp', found: protocol });
-    const lowBit = v['low-bit'];
-    if (lowBit !== undefined && lowBit !== 'nbits' && lowBit !== 'dq') throw new ConfigError('bad_option', 'invalid value for --low-bit', { field: '--low-bit', expected: 'nbits or dq', found: lowBit });
+    const protocol = choiceOpt(v.protocol, '--protocol', ['windows', 'llamacpp'] as const) ?? 'windows';
+    const lowBit = choiceOpt(v['low-bit'], '--low-bit', ['nbits', 'dq'] as const);
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
     const r = await runEval({
       model: await modelArg(model, { quiet }),
@@ -78,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       kvBits: v['kv-bits'],
       base: v.base === undefined ? undefined : await modelArg(v.base, { quiet }),
       tokenizer: v.tokenizer,
-      threads: int(v.threads, 'threads'),
+      threads: threadsOpt(v.threads),
       speed: v.speed,
       calib: v.calib,
       onProgress: progressPrinter({ quiet: v.quiet || v.json }),

@@ -1,7 +1,7 @@
 // `bitscale generate`: argument parsing and printing only; the work is pipeline/generate.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse, threadsOpt } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { err, out, reportError, printJson } from '../output.js';
 import { runGenerate } from '../../pipeline/generate.js';
@@ -36,16 +36,16 @@ export async function run(argv: string[]): Promise<number> {
         json: { type: 'boolean' }, dequantize: { type: 'boolean' }, 'int8-matmul': { type: 'boolean' },
       },
       meta.usage,
+      { positionals: 1 },
     );
     const v = p.values as Record<string, string | undefined> & { json?: boolean; dequantize?: boolean; 'int8-matmul'?: boolean };
     const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
-    const lowBit = v['low-bit'];
-    if (lowBit !== undefined && lowBit !== 'nbits' && lowBit !== 'dq') throw new ConfigError('bad_option', 'invalid value for --low-bit', { field: '--low-bit', expected: 'nbits or dq', found: lowBit });
+    const lowBit = choiceOpt(v['low-bit'], '--low-bit', ['nbits', 'dq'] as const);
     const r = await runGenerate({
       model,
       prompt: v.prompt,
-      maxTokens: numberOpt(v.n, 'n', { integer: true, min: 0 }),
+      maxTokens: numberOpt(v.n, 'n', { integer: true, min: 0, max: 1 << 20 }),
       temperature: numberOpt(v.temp, 'temp', { min: 0 }),
       topK: numberOpt(v['top-k'], 'top-k', { integer: true, min: 0 }),
       topP: numberOpt(v['top-p'], 'top-p', { min: 0, max: 1 }),
@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       weightsPath: v.dequantize ? 'dequantized' : 'native',
       int8Matmul: v['int8-matmul'],
       tokenizer: v.tokenizer,
-      threads: numberOpt(v.threads, 'threads', { integer: true, min: 1 }),
+      threads: threadsOpt(v.threads),
       signal: abortSignal(),
     });
     if (v.json) {

@@ -1,10 +1,11 @@
 // `bitscale imatrix`: argument parsing and printing only; the work is pipeline/calibrate.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { runImatrix } from '../../pipeline/calibrate.js';
+import { MAX_WINDOWS } from '../../pipeline/limits.js';
 
 export const meta: CommandMeta = {
   name: 'imatrix',
@@ -18,7 +19,8 @@ export const meta: CommandMeta = {
                      the windows from the float model itself (temperature 1, from BOS)
   --windows N        windows (default 16); --seq-len N tokens per window (default 128); --seed N
   --tokenizer FILE   tokenizer for llama2.c checkpoints
-  --overwrite        replace an existing output; --quiet: no progress`,
+  --force            replace an existing output (never an input; --overwrite is an alias)
+  --quiet            no progress`,
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -27,20 +29,20 @@ export async function run(argv: string[]): Promise<number> {
       argv,
       {
         out: { type: 'string' }, format: { type: 'string' }, calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' },
-        seed: { type: 'string' }, tokenizer: { type: 'string' }, overwrite: { type: 'boolean' }, quiet: { type: 'boolean' },
+        seed: { type: 'string' }, tokenizer: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
       },
       meta.usage,
+      { positionals: 1 },
     );
-    const v = p.values as Record<string, string | undefined> & { overwrite?: boolean; quiet?: boolean };
+    const v = p.values as Record<string, string | undefined> & { force?: boolean; quiet?: boolean };
     const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0]);
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL' });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
-    const format = v.format ?? 'gguf';
-    if (format !== 'gguf' && format !== 'dat') throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | dat', found: format });
+    const format = choiceOpt(v.format, '--format', ['gguf', 'dat'] as const) ?? 'gguf';
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
     const r = await runImatrix({
-      model, out: v.out, format, calib: v.calib, windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2),
-      seed: int(v.seed, 'seed', 0), tokenizer: v.tokenizer, overwrite: v.overwrite, onProgress: progressPrinter({ quiet: v.quiet }), signal: abortSignal(),
+      model, out: v.out, format, calib: v.calib, windows: numberOpt(v.windows, 'windows', { integer: true, min: 1, max: MAX_WINDOWS }), seqLen: int(v['seq-len'], 'seq-len', 2),
+      seed: int(v.seed, 'seed', 0), tokenizer: v.tokenizer, overwrite: v.force, onProgress: progressPrinter({ quiet: v.quiet }), signal: abortSignal(),
     });
     out(`wrote ${r.out}: ${r.entries} entries, ${r.tokens} tokens per entry, from ${r.source}`);
     return 0;

@@ -65,7 +65,7 @@ function print(r: InspectReport): void {
 
 export async function run(argv: string[]): Promise<number> {
   try {
-    const p = parse(argv, { json: { type: 'boolean' }, tokenizer: { type: 'string' } }, meta.usage);
+    const p = parse(argv, { json: { type: 'boolean' }, tokenizer: { type: 'string' } }, meta.usage, { positionals: 1 });
     const path = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!path) throw new ConfigError('bad_option', 'PATH is required', { field: 'PATH', hint: meta.usage.split('\n')[0] });
     if (p.positionals.length > 1) throw new ConfigError('bad_option', 'inspect takes one PATH', { field: 'PATH', found: p.positionals.join(' ') });

@@ -2,7 +2,7 @@
 // is in pipeline/law.ts (formulas in src/scaling).
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, nearest, numberOpt, parse, threadsOpt } from '../args.js';
 import { out, progressPrinter, table, printJson } from '../output.js';
 import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law.js';
 import { lawExperiment, loadGrid } from '../../pipeline/law-experiment.js';
@@ -68,8 +68,10 @@ export async function run(argv: string[]): Promise<number> {
       return plotCmd(rest);
     case 'experiment':
       return experimentCmd(rest);
-    default:
-      throw new ConfigError('bad_option', 'unknown law subcommand', { field: 'subcommand', expected: 'predict, optimal, fit, plot or experiment', found: sub ?? 'nothing' });
+    default: {
+      const near = sub ? nearest(sub, ['predict', 'optimal', 'fit', 'plot', 'experiment']) : undefined;
+      throw new ConfigError('bad_option', 'unknown law subcommand', { field: 'subcommand', expected: 'predict, optimal, fit, plot or experiment', found: sub ?? 'nothing', hint: near ? `did you mean 'law ${near}'?` : meta.usage.split('\n')[0] });
+    }
   }
 }
 
@@ -81,6 +83,7 @@ async function predictCmd(argv: string[]): Promise<number> {
       'kv-bits': { type: 'string' }, 'post-bits': { type: 'string' }, constants: { type: 'string' }, json: { type: 'boolean' },
     },
     meta.usage,
+    { positionals: 0 },
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean };
   const r = await lawPredict({
@@ -126,6 +129,7 @@ async function optimalCmd(argv: string[]): Promise<number> {
       'cost-weights': { type: 'string' }, constants: { type: 'string' }, json: { type: 'boolean' },
     },
     meta.usage,
+    { positionals: 0 },
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean; separate?: boolean };
   let costWeights: { w: number; a: number; kv: number } | undefined;
@@ -171,6 +175,7 @@ async function fitCmd(argv: string[]): Promise<number> {
       json: { type: 'boolean' }, quiet: { type: 'boolean' },
     },
     meta.usage,
+    { positionals: 1 },
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean };
   const file = p.positionals[0];
@@ -233,6 +238,7 @@ async function plotCmd(argv: string[]): Promise<number> {
       'post-bits': { type: 'string' }, constants: { type: 'string' }, json: { type: 'boolean' },
     },
     meta.usage,
+    { positionals: 0 },
   );
   const v = p.values as Record<string, string | undefined> & { json?: boolean };
   if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out', expected: 'a directory', found: 'nothing' });
@@ -253,14 +259,14 @@ async function plotCmd(argv: string[]): Promise<number> {
 }
 
 async function experimentCmd(argv: string[]): Promise<number> {
-  const p = parse(argv, { out: { type: 'string' }, grid: { type: 'string' }, threads: { type: 'string' }, 'fit-params': { type: 'string' }, queue: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage);
+  const p = parse(argv, { out: { type: 'string' }, grid: { type: 'string' }, threads: { type: 'string' }, 'fit-params': { type: 'string' }, queue: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage, { positionals: 0 });
   const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean };
   if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out', expected: 'a directory for runs.json', found: 'nothing' });
   const grid = loadGrid(v.grid ?? 'default');
   const r = await lawExperiment({
     grid,
     out: v.out,
-    threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: 256 }),
+    threads: threadsOpt(v.threads),
     fitParams: v['fit-params']?.split(',').map((x) => x.trim()) as never,
     ...(v.queue ? { queue: { url: v.queue } } : {}),
     log: v.quiet || v.json ? undefined : (line) => out(line),

@@ -1,7 +1,7 @@
 // `bitscale qat`: argument parsing only; the work is pipeline/qat.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse, threadsOpt } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { runQat, type QatFormat, type QatJob } from '../../pipeline/qat.js';
@@ -24,7 +24,7 @@ export const meta: CommandMeta = {
   --out PATH       output file (gguf) or directory (safetensors, onnx)
   --ggml-type T    gguf container for the linears instead: tq1_0 | tq2_0 | q2_k | q3_k | q4_0 | q4_k (must hold the grid)
   --batch N --context N --lr X (default 1e-3, cosine to 0, no warmup, no weight decay) --seed N --threads N
-  --overwrite      replace an existing output
+  --force          replace an existing output (never an input; --overwrite is an alias)
   --quiet          no progress`,
 };
 
@@ -36,23 +36,23 @@ export async function run(argv: string[]): Promise<number> {
         bits: { type: 'string' }, bitnet: { type: 'boolean' }, text: { type: 'string', multiple: true }, steps: { type: 'string' },
         tokens: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, batch: { type: 'string' },
         context: { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
-        overwrite: { type: 'boolean' }, quiet: { type: 'boolean' }, 'ggml-type': { type: 'string' },
+        force: { type: 'boolean' }, quiet: { type: 'boolean' }, 'ggml-type': { type: 'string' },
       },
       meta.usage,
+      { positionals: 1 },
     );
-    const v = values as Record<string, string | undefined> & { text?: string[]; bitnet?: boolean; overwrite?: boolean; quiet?: boolean };
+    const v = values as Record<string, string | undefined> & { text?: string[]; bitnet?: boolean; force?: boolean; quiet?: boolean };
     const req = (k: string, x: string | undefined) => {
       if (!x) throw new ConfigError('bad_option', `${k} is required`, { field: k, hint: meta.usage.split('\n')[0] });
       return x;
     };
     const model = await modelArg(req('MODEL', positionals[0]));
     if (!v.text?.length) throw new ConfigError('bad_option', '--text is required (a file, or moby-dick)', { field: '--text' });
-    const format = req('--format', v.format) as QatFormat;
-    if (!['gguf', 'onnx', 'safetensors'].includes(format)) throw new ConfigError('bad_option', 'unknown --format', { field: '--format', expected: 'gguf | onnx | safetensors', found: format });
+    const format = choiceOpt(req('--format', v.format), '--format', ['gguf', 'onnx', 'safetensors'] as QatFormat[])!;
     if (v.steps && v.tokens) throw new ConfigError('bad_option', 'give --steps or --tokens, not both', { field: '--steps' });
     const int = (x: string | undefined, f: string) => numberOpt(x, f, { integer: true, min: 1 });
     const settings = Object.fromEntries(
-      Object.entries({ batch: int(v.batch, 'batch'), context: int(v.context, 'context'), lr: numberOpt(v.lr, 'lr', { min: 0 }), seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }), threads: int(v.threads, 'threads') }).filter(([, x]) => x !== undefined),
+      Object.entries({ batch: int(v.batch, 'batch'), context: int(v.context, 'context'), lr: numberOpt(v.lr, 'lr', { min: 0 }), seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }), threads: threadsOpt(v.threads) }).filter(([, x]) => x !== undefined),
     );
     const s = await runQat({
       model,
@@ -64,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
       format,
       out: req('--out', v.out),
       settings,
-      overwrite: v.overwrite,
+      overwrite: v.force,
       ggmlType: v['ggml-type']?.toUpperCase() as QatJob['ggmlType'],
       onProgress: progressPrinter({ quiet: v.quiet }),
       signal: abortSignal(),

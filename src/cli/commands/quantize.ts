@@ -1,11 +1,13 @@
 // `bitscale quantize`: argument parsing and printing only; the work is pipeline/quantize.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
+import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
 import { LLAMA_FTYPES } from '../../core/ftype.js';
+import { verdictText } from '../../pipeline/quantize-tolerance.js';
 import { MAX_THREADS } from '../../pipeline/workers.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
@@ -65,11 +67,18 @@ export const meta: CommandMeta = {
                      core; 1…${MAX_THREADS}); the bytes do not depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
-  --overwrite        replace an existing output
+  --force            replace an existing output (never an input; a folder only when bitscale
+                     wrote it; --overwrite is an alias). The output is checked before any work.
   --recipe FILE      settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
                      docs/recipes.md); flags given here override it; the manifest records it
   --json             print the report as JSON; --quiet: no progress`,
 };
+
+/** A check's verdict against its stated tolerance (a failed check has already failed the command). */
+function check(v: { maxAbsLogitDiff: number; tolerance: number; pass: boolean } | null, diff: number | null): string {
+  if (v) return verdictText(v);
+  return diff === null ? 'not run (--no-verify)' : `max |Δ logit| ${diff.toExponential(2)}`;
+}
 
 export async function run(argv: string[]): Promise<number> {
   try {
@@ -79,16 +88,17 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
         'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
+      { positionals: 1 },
     );
     // a recipe supplies defaults; the command line wins
     const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'quantize') : null;
-    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet' | 'pure' | 'leave-output-tensor' | 'allow-requantize', boolean | undefined>;
+    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'force' | 'json' | 'quiet' | 'pure' | 'leave-output-tensor' | 'allow-requantize', boolean | undefined>;
     // --tensor-type is repeatable: the command line's list, else the recipe's (one or a list)
     const tt = (p.values as { 'tensor-type'?: string[] })['tensor-type'] ?? (rec?.section['tensor-type'] as string[] | string | undefined);
     const tensorTypes = tt === undefined ? undefined : Array.isArray(tt) ? tt : [tt];
@@ -98,20 +108,19 @@ export async function run(argv: string[]): Promise<number> {
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     const variants = v.variants !== undefined ? parseOnnxVariants(v.variants.split(',')) : null;
     if (!v.scheme && !variants) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme', expected: 'a scheme (q4_k, int4-g128, …), or --variants for an ONNX folder' });
-    const format = v.format as QuantizeFormat | undefined;
+    const format = choiceOpt(v.format, '--format', ['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'] as QuantizeFormat[]);
     if (variants && format !== undefined && format !== 'onnx') throw new ConfigError('bad_option', '--variants writes an ONNX folder', { field: '--format', expected: 'onnx (or no --format)', found: format });
-    const dtype = v.dtype;
-    if (dtype !== undefined && dtype !== 'f16' && dtype !== 'f32') throw new ConfigError('bad_option', 'invalid --dtype', { field: '--dtype', expected: 'f16 | f32 (ONNX folder float storage)', found: dtype });
-    const method = (v.method ?? 'rtn') as QuantizeMethod;
-    if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
-    const sens = (v.sensitivity ?? 'kl') as 'kl' | 'hessian';
-    if (sens !== 'kl' && sens !== 'hessian') throw new ConfigError('bad_option', 'invalid --sensitivity', { field: '--sensitivity', expected: 'kl | hessian', found: sens });
-    const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
+    const dtype = choiceOpt(v.dtype, '--dtype', ['f16', 'f32'] as const);
+    const method = choiceOpt(v.method, '--method', ['rtn', 'gptq', 'awq'] as QuantizeMethod[]) ?? 'rtn';
+    const sens = choiceOpt(v.sensitivity, '--sensitivity', ['kl', 'hessian'] as const) ?? 'kl';
+    if (v['act-order'] && method !== 'gptq') throw new ConfigError('bad_option', '--act-order orders GPTQ\'s columns; it does nothing with this method', { field: '--act-order', expected: '--method gptq', found: `--method ${method}` });
+    if (v.percdamp !== undefined && method !== 'gptq') throw new ConfigError('bad_option', '--percdamp is GPTQ\'s dampening; it does nothing with this method', { field: '--percdamp', expected: '--method gptq', found: `--method ${method}` });
+    const int = (x: string | undefined, f: string, min = 1, max?: number) => numberOpt(x, f, { integer: true, min, max });
     const common = {
       model, out: v.out, method, calib: v.calib, imatrix: v.imatrix,
-      windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
+      windows: int(v.windows, 'windows', 1, MAX_WINDOWS), seqLen: int(v['seq-len'], 'seq-len', 2, 1 << 16), seed: int(v.seed, 'seed', 0),
       targetBpw: v['target-bpw'] === 'recipe' ? ('recipe' as const) : numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
-      percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
+      percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.force,
       threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
@@ -137,8 +146,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(r.fileType ? [['file type', `${r.fileType} (general.file_type ${LLAMA_FTYPES[r.fileType].id})`]] : []),
       ['quantized tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
       ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
-      ['reload check', r.quality.reloadMaxAbsLogitDiff === null ? 'not run' : `max |Δ logit| ${r.quality.reloadMaxAbsLogitDiff.toExponential(2)}`],
-      ['llama.cpp check', r.quality.llamaCpp?.available ? (r.quality.llamaCpp.maxAbsLogitDiff === null ? `failed: ${r.quality.llamaCpp.error}` : `max |Δ logit| ${r.quality.llamaCpp.maxAbsLogitDiff.toExponential(2)}, top-1 agreement ${(100 * r.quality.llamaCpp.top1Agreement!).toFixed(2)}%`) : 'not run'],
+      ['reload check', check(r.quality.checks?.reload ?? null, r.quality.reloadMaxAbsLogitDiff)],
+      ['llama.cpp check', r.quality.llamaCpp?.available ? `${check(r.quality.checks?.llamaCpp ?? null, r.quality.llamaCpp.maxAbsLogitDiff)}, top-1 agreement ${(100 * (r.quality.llamaCpp.top1Agreement ?? NaN)).toFixed(2)}%` : r.format !== 'gguf' ? 'GGUF only' : r.quality.llamaCpp ? 'not run (node-llama-cpp is not installed)' : 'not run'],
       ['manifest', r.manifest],
       ['time', `${r.seconds.toFixed(1)} s`],
     ];

@@ -61,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       recipe: { type: 'string' },
     },
     meta.usage,
+    { positionals: 1 },
   );
   // a recipe supplies defaults; the command line wins
   const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'sweep') : null;
@@ -69,9 +70,9 @@ export async function run(argv: string[]): Promise<number> {
   const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
   if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
   if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
-  const methods = (list(v.methods, 'methods') ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
+  const methods = (list(v.methods, 'methods')?.map((m) => m.toLowerCase()) ?? ['rtn', 'gptq', 'awq']) as SweepMethod[];
   for (const m of methods) if (!['rtn', 'gptq', 'awq', 'mixed', 'qat'].includes(m)) throw new ConfigError('bad_option', 'unknown method in --methods', { field: '--methods', expected: 'rtn, gptq, awq, mixed, qat', found: m });
-  const formats = (list(v.formats, 'formats') ?? ['gguf', 'safetensors']) as SweepFormat[];
+  const formats = (list(v.formats, 'formats')?.map((f) => f.toLowerCase()) ?? ['gguf', 'safetensors']) as SweepFormat[];
   for (const f of formats) if (!['gguf', 'safetensors', 'onnx'].includes(f)) throw new ConfigError('bad_option', 'unknown format in --formats', { field: '--formats', expected: 'gguf, safetensors, onnx', found: f });
   const r = await runSweep({
     model,

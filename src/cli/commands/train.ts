@@ -1,7 +1,7 @@
 // `bitscale train`: argument parsing only; the work is pipeline/train.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, numberOpt, parse, threadsOpt } from '../args.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { parseLpSpec, PRESETS, runTraining } from '../../pipeline/train.js';
 
@@ -24,7 +24,9 @@ export const meta: CommandMeta = {
   --seed N          data order and initialisation (default 0)
   --val-every N     validation every N steps (default 100); --val-batches N (default 8)
   --ckpt-every N    checkpoint every N steps (default: at the end)
-  --resume          continue from DIR/checkpoint.safetensors (same config and settings required)
+  --resume          continue an interrupted run (DIR.partial, kept when it holds a checkpoint) or
+                    DIR/checkpoint.safetensors (same config and settings required)
+  --force           replace an existing DIR that bitscale wrote (--overwrite is an alias)
   --weights B[:channel|tensor]   train with weights fake-quantized to B-bit absmax ints (the scheme
                                  intB-channel-restricted; or any int scheme, e.g. int4-g128; default none)
   --activations B[:tensor|token] matmul inputs fake-quantized to B bits
@@ -43,10 +45,11 @@ export async function run(argv: string[]): Promise<number> {
         accum: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' }, 'weight-decay': { type: 'string' },
         clip: { type: 'string' }, seed: { type: 'string' }, 'val-every': { type: 'string' }, 'val-batches': { type: 'string' },
         'ckpt-every': { type: 'string' }, resume: { type: 'boolean' }, weights: { type: 'string' }, activations: { type: 'string' },
-        kv: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+        kv: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, force: { type: 'boolean' },
       },
       meta.usage,
-    ).values as Record<string, string | undefined> & { text?: string[]; resume?: boolean; quiet?: boolean };
+      { positionals: 0 },
+    ).values as Record<string, string | undefined> & { text?: string[]; resume?: boolean; quiet?: boolean; force?: boolean };
     const need = (k: string, x: string | undefined) => {
       if (!x) throw new ConfigError('bad_option', `--${k} is required`, { field: `--${k}`, hint: meta.usage.split('\n')[0] });
       return x;
@@ -59,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
         lr: numberOpt(v.lr, 'lr', { min: 0 }), warmupSteps: int(v.warmup, 'warmup', 0),
         weightDecay: numberOpt(v['weight-decay'], 'weight-decay', { min: 0 }), clip: numberOpt(v.clip, 'clip', { min: 0 }),
         seed: int(v.seed, 'seed', 0), valEvery: int(v['val-every'], 'val-every', 0), valBatches: int(v['val-batches'], 'val-batches'),
-        ckptEvery: int(v['ckpt-every'], 'ckpt-every', 0), threads: int(v.threads, 'threads'),
+        ckptEvery: int(v['ckpt-every'], 'ckpt-every', 0), threads: threadsOpt(v.threads),
       }).filter(([, x]) => x !== undefined),
     );
     const s = await runTraining({
@@ -67,10 +70,11 @@ export async function run(argv: string[]): Promise<number> {
       text: v.text,
       out: need('out', v.out),
       vocabSize: int(v.vocab, 'vocab', 257),
-      context: int(v.context, 'context'),
+      context: numberOpt(v.context, 'context', { integer: true, min: 2, max: 1 << 16 }),
       settings,
       lowPrecision: { weights: parseLpSpec(v.weights, 'weights'), activations: parseLpSpec(v.activations, 'activations'), kv: parseLpSpec(v.kv, 'kv') },
       resume: v.resume,
+      overwrite: v.force,
       onProgress: progressPrinter({ quiet: v.quiet }),
       signal: abortSignal(),
     });

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, numberOpt, parse, threadsOpt } from '../args.js';
 import { out } from '../output.js';
 import { runQueueWorker } from '../../pipeline/queue-worker.js';
 
@@ -33,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       'stall-timeout': { type: 'string' }, 'max-jobs': { type: 'string' },
     },
     meta.usage,
+    { positionals: 0 },
   );
   const v = p.values as { queue?: string; concurrency?: string; threads?: string; map?: string[]; 'stall-timeout'?: string; 'max-jobs'?: string };
   if (!v.queue) throw new ConfigError('bad_option', '--queue is required', { field: '--queue', expected: 'redis://HOST:PORT[/DB]', found: 'nothing' });
@@ -41,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     if (i <= 0 || i === m.length - 1) throw new ConfigError('bad_option', 'invalid value for --map', { field: '--map', expected: 'FROM=TO (absolute path prefixes)', found: m });
     return [m.slice(0, i), resolve(m.slice(i + 1))];
   });
-  const threads = numberOpt(v.threads, 'threads', { integer: true, min: 1, max: 256 });
+  const threads = threadsOpt(v.threads);
   const stallS = numberOpt(v['stall-timeout'], 'stall-timeout', { min: 0.5, max: 86400 });
   const here = dirname(fileURLToPath(import.meta.url));
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';

@@ -66,7 +66,11 @@ export function readImatrixLegacy(bytes: Uint8Array, file = '<buffer>'): Imatrix
       const len = i32('dataset_len');
       if (len > 0) {
         need(len, 'dataset');
-        datasets.push(utf8.decode(bytes.subarray(o, o + len)));
+        try {
+          datasets.push(utf8.decode(bytes.subarray(o, o + len)));
+        } catch {
+          throw new FormatError('bad_string', 'dataset name is not UTF-8', { file, field: 'dataset', offset: o });
+        }
         o += len;
       }
     }

@@ -2,7 +2,8 @@
 // reads, handle closed by close()), write atomically (temporary file + fsync + rename).
 
 import { dirname, join } from 'node:path';
-import { IoError } from '../../core/errors.js';
+import { FormatError, IoError } from '../../core/errors.js';
+import { readImatrix, type Imatrix } from '../imatrix/index.js';
 import { readGguf, type GgufFile } from '../gguf/reader.js';
 import { writeGguf, type GgufLayout, type GgufMetadataInput, type GgufWriteOptions, type GgufWriteTensor } from '../gguf/writer.js';
 import { readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from '../safetensors/reader.js';
@@ -74,6 +75,21 @@ export async function writeShardedSafetensorsFiles(
   }
   await atomicWriteFile(indexPath, `${JSON.stringify(plan.index, null, 2)}\n`, opts);
   return plan;
+}
+
+/** Largest importance-matrix file read whole (llama.cpp's for a 70B model is a few hundred MB). */
+const MAX_IMATRIX_BYTES = 4 * 2 ** 30;
+
+/** Reads an importance matrix (GGUF or legacy .dat) by path; errors name the file. */
+export async function readImatrixFile(path: string): Promise<Imatrix> {
+  const src = await openFileSource(path);
+  try {
+    if (src.size > MAX_IMATRIX_BYTES) throw new IoError('too_large', 'importance matrix file too large', { file: path, expected: `<= ${MAX_IMATRIX_BYTES} bytes`, found: src.size });
+    if (src.size === 0) throw new FormatError('truncated', 'importance matrix file is empty', { file: path });
+    return await readImatrix(await src.read(0, src.size), path);
+  } finally {
+    await src.close();
+  }
 }
 
 /** Opens a GGUF file (header parsed, tensors lazy). */

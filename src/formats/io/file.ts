@@ -4,11 +4,12 @@
 
 import { Buffer, constants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { lstat, open, readdir, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
+import { decodeUtf8Strict } from '../text.js';
 
 // fs read/write calls take at most 2^31 - 1 bytes; larger tensors go in pieces.
 const MAX_IO_CALL = 1 << 30;
@@ -17,6 +18,7 @@ function ioError(e: unknown, file: string, what: string): BitscaleError {
   if (e instanceof BitscaleError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOENT') return new IoError('missing_file', `${what}: no such file`, { file });
+  if (err?.code === 'EISDIR') return new IoError('io', `${what}: it is a folder, not a file`, { file });
   return new IoError('io', `${what}: ${err?.message ?? String(e)}`, { file, found: err?.code });
 }
 
@@ -107,14 +109,66 @@ export async function fileExists(path: string): Promise<boolean> {
 
 /** Reads and parses a JSON file; errors name the file (missing_file, bad_header). */
 export async function readJsonFile<T = unknown>(path: string): Promise<T> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     throw ioError(e, path, 'cannot read JSON');
   }
+  const text = decodeUtf8Strict(bytes, path);
   try {
     return JSON.parse(text) as T;
+  } catch (e) {
+    throw new FormatError('bad_header', 'invalid JSON', { file: path, found: (e as Error).message });
+  }
+}
+
+/** The largest text file read whole (a JS string holds at most about 2^29 UTF-16 units). */
+export const MAX_TEXT_BYTES = 512 * 2 ** 20;
+
+function textBytesChecked(path: string, size: number): void {
+  if (size > MAX_TEXT_BYTES) throw new IoError('too_large', 'text file too large to read whole', { file: path, expected: `<= ${MAX_TEXT_BYTES} bytes`, found: size, hint: 'use a shorter excerpt' });
+}
+
+/** A UTF-8 text file (refused with the byte offset when it is not UTF-8); errors name the file. */
+export async function readTextFile(path: string, what = 'cannot read the text'): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) throw new IoError('io', `${what}: it is a folder, not a file`, { file: path });
+    textBytesChecked(path, st.size);
+    bytes = await readFile(path);
+  } catch (e) {
+    throw ioError(e, path, what);
+  }
+  return decodeUtf8Strict(bytes, path);
+}
+
+/** readTextFile, synchronously. */
+export function readTextFileSync(path: string, what = 'cannot read the text'): string {
+  let bytes: Uint8Array;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new IoError('io', `${what}: it is a folder, not a file`, { file: path });
+    textBytesChecked(path, st.size);
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw ioError(e, path, what);
+  }
+  return decodeUtf8Strict(bytes, path);
+}
+
+/** readJsonFile, synchronously (small configuration files). */
+export function readJsonFileSync(path: string): unknown {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw ioError(e, path, 'cannot read JSON');
+  }
+  const text = decodeUtf8Strict(bytes, path);
+  try {
+    return JSON.parse(text) as unknown;
   } catch (e) {
     throw new FormatError('bad_header', 'invalid JSON', { file: path, found: (e as Error).message });
   }
@@ -130,6 +184,51 @@ export async function sha256File(path: string): Promise<string> {
   }
   return h.digest('hex');
 }
+
+/** Whether a process with this id is running (a pid of another user counts as running). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException)?.code === 'EPERM';
+  }
+}
+
+export function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const TEMP_FILE_RE = (base: string) => new RegExp(`^${escapeRe(base)}\\.tmp-(\\d+)-[0-9a-f]+$`);
+/**
+ * Removes stray `<base>.tmp-<pid>-<hex>` files of processes that no longer run (an atomic write
+ * killed before its rename). Best effort: errors are ignored.
+ */
+export async function removeStaleTempFiles(parent: string, base: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return removed;
+  }
+  const re = TEMP_FILE_RE(base);
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m || processAlive(Number(m[1]))) continue;
+    try {
+      const st = await lstat(join(parent, n));
+      if (!st.isFile()) continue;
+      await unlink(join(parent, n));
+      removed.push(join(parent, n));
+    } catch {
+      // another run cleaned it first
+    }
+  }
+  return removed;
+}
+
 
 export interface AtomicWriteOptions {
   /** replace an existing output file (default false: IoError 'exists') */
@@ -189,6 +288,8 @@ export class AtomicFileSink implements ByteSink {
 
   static async create(path: string, opts: AtomicWriteOptions = {}): Promise<AtomicFileSink> {
     await checkOutputPath(path, opts);
+    // temporaries of killed runs writing this same file
+    await removeStaleTempFiles(dirname(resolve(path)), basename(path));
     const tmp = join(dirname(resolve(path)), `${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     let fh: FileHandle;
     try {

@@ -10,6 +10,11 @@
  * - `atomicWriteFile(path, bytesOrString, opts)`, `readJsonFile(path)`, `fileExists(path)`,
  *   `sha256File(path)` (streamed, lowercase hex), `checkOutputPath(path, opts)`.
  *
+ * Outputs (output.ts): `withOutput(path, {kind, force, inputs, sidecars}, txn => …)` checks the
+ *   output before any work (parent folder, inputs protected, --force replaces only a folder
+ *   bitscale wrote), locks it, stages the write in `.<name>.tmp-<pid>-<hex>/`, and `commit()`s
+ *   by rename with the output's sha256 in its manifest; dead runs' staging is recovered.
+ *
  * Containers by path:
  * - `openSafetensorsFile(path)`, `openShardedSafetensorsFile(indexJsonPath)`, `openSafetensorsDir(dir)`
  *   (index.json if present, else model.safetensors), `writeSafetensorsFile(path, tensors, opts)`,
@@ -18,4 +23,5 @@
  * - `openGgufFile(path)`, `writeGgufFile(path, metadata, tensors, opts)`.
  */
 export * from './file.js';
+export * from './output.js';
 export * from './containers.js';

@@ -131,6 +131,18 @@ export function parseLlama2cLayout(head: Uint8Array, fileSize: number, file = '<
     headerBytes = LEGACY_HEADER_BYTES;
   }
   validateHeader(header, file, headerBytes === LEGACY_HEADER_BYTES ? 0 : 8);
+  // every layer stores at least its FFN matrices (3·dim·hidden_dim weights, ≥ 1 byte each in any
+  // version): a layer count the file cannot hold is refused before a table of it is built
+  const perLayer = 3 * header.dim * header.hiddenDim;
+  if (header.nLayers * perLayer > fileSize) {
+    throw new FormatError('truncated', 'n_layers is more than the file can hold', {
+      file,
+      field: 'n_layers',
+      offset: (headerBytes === LEGACY_HEADER_BYTES ? 0 : 8) + 8,
+      expected: `<= ${Math.floor(fileSize / perLayer)} for a ${fileSize}-byte file (dim ${header.dim}, hidden_dim ${header.hiddenDim})`,
+      found: header.nLayers,
+    });
+  }
   const { entries, end } = layoutEntries(header, headerBytes);
   if (fileSize !== end) {
     throw new FormatError(fileSize < end ? 'truncated' : 'bad_header', fileSize < end ? 'llama2.c checkpoint is shorter than its header implies' : 'llama2.c checkpoint has bytes its header does not account for', {

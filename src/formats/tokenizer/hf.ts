@@ -12,6 +12,30 @@ import type { EncodeOptions, Tokenizer } from './types.js';
 import { TOKEN_TYPE, type VocabExport } from './vocab.js';
 
 const CHUNK_CHARS = 2048;
+/** the largest token id accepted (a hostile id would size arrays by it) */
+const MAX_TOKEN_ID = (1 << 24) - 1;
+
+/** Token ids of tokenizer.json's vocab and added_tokens, checked: integers in [0, MAX_TOKEN_ID]. */
+function vocabIds(json: Record<string, any>, file: string): number[] {
+  const vocab = json.model.vocab;
+  const ids: number[] = [];
+  const check = (id: unknown, field: string) => {
+    if (!(Number.isInteger(id) && (id as number) >= 0 && (id as number) <= MAX_TOKEN_ID)) {
+      throw new ConfigError('bad_config', 'tokenizer.json holds an invalid token id', { file, field, expected: `an integer in [0, ${MAX_TOKEN_ID}]`, found: typeof id === 'number' ? id : JSON.stringify(id)?.slice(0, 40) });
+    }
+    ids.push(id as number);
+  };
+  if (Array.isArray(vocab)) vocab.forEach((_, i) => ids.push(i));
+  else if (vocab && typeof vocab === 'object') for (const [t, id] of Object.entries(vocab)) check(id, `model.vocab["${t.slice(0, 20)}"]`);
+  else if (vocab !== undefined) throw new ConfigError('bad_config', 'tokenizer.json model.vocab is neither an object nor an array', { file, field: 'model.vocab', found: typeof vocab });
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new ConfigError('bad_config', 'tokenizer.json added_tokens is not an array', { file, field: 'added_tokens', found: typeof added });
+  added.forEach((a: unknown, i: number) => {
+    if (!a || typeof a !== 'object' || typeof (a as { content?: unknown }).content !== 'string') throw new ConfigError('bad_config', 'tokenizer.json added token is not {id, content}', { file, field: `added_tokens[${i}]` });
+    check((a as { id?: unknown }).id, `added_tokens[${i}].id`);
+  });
+  return ids;
+}
 
 function idOf(lib: HfLib, tok: unknown): number | null {
   const s = typeof tok === 'string' ? tok : tok && typeof tok === 'object' && 'content' in tok ? String((tok as { content: unknown }).content) : null;
@@ -30,6 +54,8 @@ export class HfTokenizer implements Tokenizer {
   private readonly addEos: boolean;
   private readonly spmStyle: boolean;
   private probe: number[] | null = null;
+  /** the file, for errors from the tokenizer library */
+  readonly file: string;
 
   /** `json`: parsed tokenizer.json; `config`: parsed tokenizer_config.json (or {}). */
   constructor(
@@ -37,34 +63,51 @@ export class HfTokenizer implements Tokenizer {
     readonly config: Record<string, any> = {},
     file = 'tokenizer.json',
   ) {
-    if (!json || typeof json !== 'object' || !json.model || typeof json.model !== 'object') {
+    this.file = file;
+    if (!json || typeof json !== 'object' || Array.isArray(json) || !json.model || typeof json.model !== 'object') {
       throw new ConfigError('bad_config', 'tokenizer.json has no model section', { file, field: 'model' });
     }
+    if (!config || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('bad_config', 'tokenizer_config.json is not a JSON object', { file, field: 'tokenizer_config' });
+    const ids = vocabIds(json, file);
     try {
       this.lib = new HfLib(json, config);
     } catch (e) {
       throw new ConfigError('bad_config', `tokenizer.json was rejected by @huggingface/tokenizers: ${(e as Error).message}`, { file });
     }
-    const vocab = json.model.vocab;
-    let n = Array.isArray(vocab) ? vocab.length : Object.keys(vocab ?? {}).length;
-    for (const a of (json.added_tokens ?? []) as { id: number }[]) n = Math.max(n, a.id + 1);
-    this.vocabSize = n;
-    this.bosId = idOf(this.lib, config.bos_token);
-    this.eosId = idOf(this.lib, config.eos_token);
-    this.unkId = idOf(this.lib, config.unk_token ?? json.model.unk_token);
-    // what the post-processor adds tells us the defaults for BOS/EOS
-    const withSpecial = this.lib.encode('a', { add_special_tokens: true }).ids;
-    const without = this.lib.encode('a', { add_special_tokens: false }).ids;
+    this.vocabSize = ids.reduce((a, b) => Math.max(a, b + 1), 0);
+    // the library's own checks are partial: anything it throws later names the file as well
+    const probe = this.guard(() => ({
+      bos: idOf(this.lib, config.bos_token),
+      eos: idOf(this.lib, config.eos_token),
+      unk: idOf(this.lib, config.unk_token ?? json.model.unk_token),
+      // what the post-processor adds tells us the defaults for BOS/EOS
+      withSpecial: this.lib.encode('a', { add_special_tokens: true }).ids,
+      without: this.lib.encode('a', { add_special_tokens: false }).ids,
+    }));
+    const { withSpecial, without } = probe;
+    this.bosId = probe.bos;
+    this.eosId = probe.eos;
+    this.unkId = probe.unk;
     this.addBos = this.bosId !== null && withSpecial[0] === this.bosId && without[0] !== this.bosId;
     this.addEos = this.eosId !== null && withSpecial.at(-1) === this.eosId && without.at(-1) !== this.eosId;
     const text = JSON.stringify([json.normalizer, json.pre_tokenizer]);
     this.spmStyle = /"Prepend"|"Metaspace"/.test(text) && !/"ByteLevel"|"Split"/.test(text);
   }
 
+  /** Runs a call into the tokenizer library; what it throws becomes a typed error naming the file. */
+  private guard<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      throw new ConfigError('bad_config', `tokenizer.json could not be used: ${(e as Error)?.message ?? String(e)}`, { file: this.file, hint: 'the file may be damaged; @huggingface/tokenizers rejected it' });
+    }
+  }
+
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const bos = opts.bos ?? this.addBos;
     const eos = opts.eos ?? false;
-    const ids = this.spmStyle && text.length > CHUNK_CHARS ? this.encodeChunked(text) : this.encodeRaw(text);
+    const ids = this.guard(() => (this.spmStyle && text.length > CHUNK_CHARS ? this.encodeChunked(text) : this.encodeRaw(text)));
     if (bos && this.bosId !== null) ids.unshift(this.bosId);
     if (eos && this.eosId !== null) ids.push(this.eosId);
     return ids;
@@ -96,11 +139,11 @@ export class HfTokenizer implements Tokenizer {
   }
 
   decode(ids: readonly number[]): string {
-    return this.lib.decode([...ids], { skip_special_tokens: true });
+    return this.guard(() => this.lib.decode([...ids], { skip_special_tokens: true }));
   }
 
   tokenPiece(id: number): string {
-    return this.lib.id_to_token(id) ?? '';
+    return this.guard(() => this.lib.id_to_token(id) ?? '');
   }
 
   /**
@@ -109,6 +152,10 @@ export class HfTokenizer implements Tokenizer {
    * which orders merges exactly as the ranks do); ByteLevel BPE becomes 'gpt2' with its merges.
    */
   exportVocab(): VocabExport {
+    return this.guard(() => this.exportVocabUnguarded());
+  }
+
+  private exportVocabUnguarded(): VocabExport {
     const model = this.json.model as Record<string, any>;
     if (model.type !== 'BPE') {
       throw new ConfigError('unsupported', 'only BPE tokenizer.json models can be exported', { field: 'model.type', expected: 'BPE', found: model.type });
