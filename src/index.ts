@@ -23,7 +23,9 @@ export { parseLlama2cVocab, encodeLlama2cVocab, type Llama2cVocab } from './form
 export { loadModel, detectFormat, loadTokenizerFile, type LoadOptions } from './model/load.js';
 export { saveModel, ggufMetadataFor, type SaveOptions, type SaveResult, type SaveFormat, type FloatDType } from './model/save.js';
 export { configFromHfJson, hfConfigJson } from './model/hf-config.js';
-export { hfToGguf, ggufToHf, llama2cToHf, hfToLlama2c, canonicalTensors } from './model/names.js';
+export { hfToGguf, ggufToHf, llama2cToHf, hfToLlama2c, canonicalTensors, ggufTensorRole, type GgufTensorRole } from './model/names.js';
+export { planGgufTypes, recipeModelOf, rowFallback, requiresImatrix, type RecipeModel, type RecipeOptions, type RecipeTensor, type TensorChoice, type TensorTypeOverride } from './model/gguf-recipe.js';
+export { RECIPE_BLOCKS, ROW_FALLBACK, IMATRIX_REQUIRED } from './model/gguf-recipe-rules.js';
 export { rotaryRowOrder, permuteRotaryRows, permuteRowBytes } from './model/permute.js';
 export { inspectModel, type InspectReport } from './pipeline/inspect.js';
 export { convertModel, type ConvertOptions, type ConvertResult } from './pipeline/convert.js';

@@ -30,6 +30,7 @@ const QuantizeReport = {
   format: z.enum(['gguf', 'safetensors', 'fakequant', 'onnx', 'compressed-tensors']),
   scheme: z.string(),
   method: z.enum(['rtn', 'gptq', 'awq']),
+  fileType: z.string().nullable().describe('the llama.cpp file type written as general.file_type (Q4_K_M, IQ4_XS, …); null for other outputs'),
   tensors: z.array(z.looseObject({ name: z.string(), type: z.string(), method: z.string(), sqnrDb: measured })),
   fallbacks: z.array(z.string()),
   awq: z.array(loose),

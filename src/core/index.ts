@@ -3,3 +3,4 @@ export * from './dtype.js';
 export * from './tensor.js';
 export * from './rng.js';
 export * from './progress.js';
+export * from './ftype.js';

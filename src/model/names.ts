@@ -142,3 +142,31 @@ export function isRotaryProjection(name: string): 'q' | 'k' | null {
   if (/\.self_attn\.k_proj\.(weight|bias)$/.test(name)) return 'k';
   return null;
 }
+
+/**
+ * llama.cpp's broad tensor categories for choosing quantization types (llama-quant.cpp
+ * tensor_get_category), for any GGUF name: exact names for the embedding and the output, else the
+ * first of these substrings the name contains (so `blk.3.ffn_down_exps.weight` is ffn_down).
+ */
+export type GgufTensorRole =
+  | 'token_embd' | 'output' | 'attn_qkv' | 'attn_kv_b' | 'attn_v' | 'attn_k' | 'attn_q' | 'attn_output'
+  | 'ffn_up' | 'ffn_gate' | 'ffn_down' | 'other';
+
+const ROLE_EXACT: Record<string, GgufTensorRole> = { 'output.weight': 'output', 'token_embd.weight': 'token_embd', 'per_layer_token_embd.weight': 'token_embd' };
+const ROLE_SUBSTRINGS: [string, GgufTensorRole][] = [
+  ['attn_qkv.weight', 'attn_qkv'], ['attn_kv_b.weight', 'attn_kv_b'], ['attn_v.weight', 'attn_v'], ['attn_k.weight', 'attn_k'],
+  ['attn_q.weight', 'attn_q'], ['attn_output.weight', 'attn_output'], ['ffn_up', 'ffn_up'], ['ffn_gate', 'ffn_gate'], ['ffn_down', 'ffn_down'],
+];
+
+/** The role llama.cpp's quantizer gives a GGUF tensor name. */
+export function ggufTensorRole(ggufName: string): GgufTensorRole {
+  const exact = ROLE_EXACT[ggufName];
+  if (exact) return exact;
+  return ROLE_SUBSTRINGS.find(([s]) => ggufName.includes(s))?.[1] ?? 'other';
+}
+
+/** The layer index in a GGUF per-layer name (`blk.N.…`), else null. */
+export function ggufLayerOf(ggufName: string): number | null {
+  const m = GGUF_LAYER.exec(ggufName);
+  return m ? Number(m[1]) : null;
+}

@@ -19,6 +19,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isGgmlType, type DType, type GgmlType } from '../core/dtype.js';
+import { GGML_QUANTIZATION_VERSION } from '../core/ftype.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
@@ -194,7 +195,9 @@ export function ggufMetadataFor(c: ModelConfig, vocab: VocabExport | null, opts:
   const k = (s: string) => archKey(arch, s);
   md.set('general.architecture', gv.str(arch));
   if (opts.name) md.set('general.name', gv.str(opts.name));
+  // as llama.cpp's converter and quantizer write them: the file type and ggml's quantization version
   md.set('general.file_type', gv.u32(opts.fileType ?? 0));
+  md.set('general.quantization_version', gv.u32(GGML_QUANTIZATION_VERSION));
   md.set('general.alignment', gv.u32(32));
   md.set(k(LLM.contextLength), gv.u32(c.maxSeqLen));
   md.set(k(LLM.embeddingLength), gv.u32(c.hiddenSize));
@@ -259,7 +262,10 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
   const dtype = opts.dtype ?? 'F32';
   const { layout } = ggufArch(m.config);
   const vocab = m.tokenizer?.exportVocab ? m.tokenizer.exportVocab() : null;
-  const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name: basename(m.source.path).replace(/\.[^.]*$/, '') });
+  // a GGUF input keeps its general.name (llama.cpp's quantizer copies it); others are named after the file
+  const srcName = m.metadata['general.name'];
+  const name = typeof srcName === 'string' ? srcName : basename(m.source.path).replace(/\.[^.]*$/, '');
+  const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name });
   for (const [key, v] of Object.entries(opts.ggufMetadata ?? {})) md.set(key, v);
   const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
   const prepared = new Map<string, Prepared>();

@@ -13,6 +13,7 @@
 // Legend: N = rows (output features), K = input features.
 
 import type { GgmlType } from '../core/dtype.js';
+import { LLAMA_FTYPES, ftypeForTensorType } from '../core/ftype.js';
 import { resolve } from 'node:path';
 import { ConfigError, IoError } from '../core/errors.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
@@ -84,9 +85,15 @@ export async function exportQatGguf(x: QatExportInput): Promise<QatExportResult>
   const tensors = new Map<string, TensorSource>();
   for (const p of specs) tensors.set(p.name, f32Source(p.name, p.shape, x.eff.get(p.name)!));
   const m: ModelWeights = { config: x.config, tokenizer: x.tokenizer, tensors, source: { format: 'safetensors', path: x.source }, metadata: {}, close: async () => {} };
+  // general.file_type as llama.cpp would label it: the file type of the linears' type (F32 if none)
+  const counts = new Map<GgmlType, number>();
+  for (const t of types.values()) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const main = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+  const ftype = main ? ftypeForTensorType(main) : undefined;
   const saved = await saveModel(m, x.out, {
     format: 'gguf',
     overwrite: x.overwrite,
+    ...(ftype ? { fileType: LLAMA_FTYPES[ftype].id } : {}),
     signal: x.signal,
     ggufMetadata: { 'bitscale.qat.method': { type: 'string', value: x.method } },
     tensorType: (name) => types.get(name),

@@ -5,6 +5,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
+import { rowFallback } from '../model/gguf-recipe.js';
 import type { HostModel } from '../engine/host.js';
 import type { CodebookScheme, IntScheme, QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
@@ -13,6 +14,7 @@ import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../quant/ggml/index.
 import { IntGrid, CodebookGrid, intGridOptions, type ColumnGrid } from '../algorithms/grid.js';
 import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
 import { KQuantGrid, isHookGridType } from '../algorithms/ggml-hook-grid.js';
+import { Iq4Grid, isIq4GridType } from '../algorithms/ggml-iq4-grid.js';
 import { gptq, rtnOnGrid } from '../algorithms/gptq.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
 import { weightedError } from '../algorithms/stats.js';
@@ -20,27 +22,25 @@ import { LINEAR_SITE, type Site } from './calibrate-block.js';
 import type { SiteStats } from './calibrate.js';
 
 /**
- * What one linear weight is quantized to. int and nf4 targets carry their whole scheme (scale
- * dtype, rounding, restricted range): the grid quantizes exactly as quant's codec of that scheme.
+ * What one weight is quantized to. ggml targets come from the GGUF plan (quantize-plan.ts); int and
+ * nf4 targets carry their whole scheme (scale dtype, rounding, restricted range): the grid quantizes
+ * exactly as quant's codec of that scheme.
  */
 export type Target =
-  | { kind: 'ggml'; type: GgmlType; fallbackFrom?: GgmlType }
+  /** copy: the tensor is already stored in `type` and is written as it is */
+  | { kind: 'ggml'; type: GgmlType; fallbackFrom?: GgmlType; copy?: boolean }
   | { kind: 'int'; scheme: IntScheme; groupSize: number }
   | { kind: 'nf4'; scheme: CodebookScheme; groupSize: number }
   | { kind: 'scheme'; scheme: QuantScheme };
 
-// llama.cpp's fallback when a row is not a whole number of 256-value super-blocks (llama-quant.cpp,
-// recalled; not verified against the source): K-quants step to a 32-block type, then F16.
-const KQUANT_FALLBACK: Partial<Record<GgmlType, GgmlType>> = {
-  Q2_K: 'IQ4_NL', Q3_K: 'IQ4_NL', Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0', IQ4_XS: 'IQ4_NL', TQ1_0: 'IQ4_NL', TQ2_0: 'IQ4_NL',
-};
-
-/** The target for a [N, K] weight under `scheme`, with llama.cpp's block-size fallbacks for ggml. */
+/**
+ * The target for a [N, K] weight under `scheme` alone. For a ggml type: that type, or llama.cpp's
+ * row fallback when K is not a whole number of its blocks (the table in model/gguf-recipe-rules.ts);
+ * whole models take their ggml types from the GGUF plan (quantize-plan.ts) instead.
+ */
 export function targetFor(scheme: QuantScheme, k: number): Target {
   if (scheme.kind === 'ggml') {
-    let t: GgmlType = scheme.type;
-    if (k % GGML_TYPES[t].blockSize !== 0) t = KQUANT_FALLBACK[t] ?? 'F16';
-    if (k % GGML_TYPES[t].blockSize !== 0) t = 'F16';
+    const t = rowFallback(scheme.type, k);
     return t === scheme.type ? { kind: 'ggml', type: t } : { kind: 'ggml', type: t, fallbackFrom: scheme.type };
   }
   const gsize = (g: QuantScheme & { granularity: unknown }): number => {
@@ -68,6 +68,7 @@ export function gridFor(t: Target, n: number, k: number, imatrix?: Float32Array)
   if (t.kind === 'nf4') return new CodebookGrid(n, k, t.groupSize, undefined, t.scheme.scaleDtype);
   if (t.kind === 'ggml' && isGptqGgmlType(t.type)) return new GgmlGrid(t.type, n, k, imatrix);
   if (t.kind === 'ggml' && isHookGridType(t.type)) return new KQuantGrid(t.type, n, k, imatrix);
+  if (t.kind === 'ggml' && isIq4GridType(t.type)) return new Iq4Grid(t.type, n, k, imatrix);
   return null;
 }
 
@@ -101,7 +102,8 @@ export interface LinearResult {
   /** int/nf4 targets: the grid with codes and parameters */
   grid?: ColumnGrid;
   gIdx?: Int32Array;
-  method: 'rtn' | 'gptq';
+  /** copy: stored in its target type already, written as it is */
+  method: 'rtn' | 'gptq' | 'copy';
   /** output SQNR on the calibration statistics (dB), when measured */
   sqnrDb?: number;
   note?: string;
@@ -120,8 +122,8 @@ export function reportFallbacks(results: LinearResult[]): string[] {
 export interface LayerOptions {
   method: 'rtn' | 'gptq' | 'awq';
   scheme: QuantScheme;
-  /** per-tensor override of the target (mixed precision) */
-  targetOverride?: (name: string, k: number) => Target | undefined;
+  /** the target of each tensor (the quantize plan, or a mixed-precision choice); else targetFor(scheme) */
+  targetOf?: (name: string) => Target | undefined;
   /** imatrix per canonical tensor name (from a file), else stats' E[x²] is used */
   imatrix?: (name: string) => Float32Array | undefined;
   actOrder?: boolean;
@@ -154,7 +156,7 @@ export function awqLayer(host: HostModel, layer: number, stats: SiteStats, o: La
       if (rows !== K) continue;
     }
     const names = m.linears.map((l) => `${p}${l}.weight`);
-    const tgt = o.targetOverride?.(names[0], K) ?? targetFor(o.scheme, K);
+    const tgt = o.targetOf?.(names[0]) ?? targetFor(o.scheme, K);
     const fq = fakeQuantFn(tgt, Float32Array.from(st.meanSq()));
     const lins = names.map((n) => ({ name: n, w: Float64Array.from(host.tensors.get(n)!), n: host.tensors.get(n)!.length / K }));
     const gram = st.gramFull();
@@ -189,6 +191,34 @@ function rescaleStats(st: SiteStats[Site], s: Float64Array): void {
   }
 }
 
+/** The stored bytes of a [N, K] tensor RTN-quantized to a ggml target (the imatrix where the type reads one). */
+export function encodeGgmlTarget(type: GgmlType, w: Float32Array, n: number, k: number, imatrix?: Float32Array): Uint8Array {
+  return quantizeGgml(type, w, n, k, imatrix && imatrix.length === k && GGML_TYPES[type].quantized ? imatrix : undefined);
+}
+
+/**
+ * The planned tensors that are not linears of a layer (token embedding, output): RTN onto their
+ * ggml targets, as llama.cpp does; the host keeps their decoded values, so that the engine runs
+ * the weights the file will hold.
+ */
+export function quantizeOtherTensors(host: HostModel, targets: ReadonlyMap<string, Target>, imatrix?: (name: string) => Float32Array | undefined): LinearResult[] {
+  const out: LinearResult[] = [];
+  for (const [name, t] of targets) {
+    if (/^model\.layers\.\d+\./.test(name) || t.kind !== 'ggml') continue;
+    const w = host.tensors.get(name);
+    if (!w) continue;
+    if (t.copy) {
+      out.push({ name, target: t, method: 'copy' });
+      continue;
+    }
+    const k = name === 'model.embed_tokens.weight' || name === 'lm_head.weight' ? host.config.hiddenSize : w.length;
+    const bytes = encodeGgmlTarget(t.type, w, w.length / k, k, imatrix?.(name));
+    w.set(dequantizeGgml(t.type, bytes, w.length));
+    out.push({ name, target: t, method: 'rtn', ggmlBytes: bytes });
+  }
+  return out;
+}
+
 /** Quantizes the seven linears of a layer; host weights are replaced by their dequantized values. */
 export function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions): LinearResult[] {
   const out: LinearResult[] = [];
@@ -199,9 +229,14 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
     const st = stats?.[site];
     const K = st ? st.k : site === 'ffn_down' ? host.config.intermediateSize : site === 'attn_out' ? host.config.nHeads * host.config.headDim : host.config.hiddenSize;
     const N = w.length / K;
-    const tgt = o.targetOverride?.(name, K) ?? targetFor(o.scheme, K);
+    const tgt = o.targetOf?.(name) ?? targetFor(o.scheme, K);
     const im = o.imatrix?.(name) ?? (st ? Float32Array.from(st.meanSq()) : undefined);
     const res: LinearResult = { name, target: tgt, method: 'rtn' };
+    if (tgt.kind === 'ggml' && tgt.copy) {
+      // already stored in its target type (a quantized input): written as it is, weights unchanged
+      out.push({ ...res, method: 'copy' });
+      continue;
+    }
     const grid = gridFor(tgt, N, K, im);
     let wq: Float32Array;
     if (o.method === 'gptq' && st?.gram && grid) {
@@ -212,7 +247,7 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
       res.method = 'gptq';
       res.gIdx = r.gIdx;
     } else if (tgt.kind === 'ggml') {
-      if (o.method === 'gptq') res.note = `GPTQ cannot target ${tgt.type} yet; importance-weighted RTN used`;
+      if (o.method === 'gptq' && GGML_TYPES[tgt.type].quantized) res.note = `GPTQ cannot target ${tgt.type} yet; importance-weighted RTN used`;
       const ok = ggmlSupports(tgt.type).quantize;
       if (!ok) throw new ConfigError('unsupported', `ggml type ${tgt.type} cannot be quantized here yet`, { tensor: name, found: tgt.type });
       res.ggmlBytes = quantizeGgml(tgt.type, w, N, K, im && GGML_TYPES[tgt.type].quantized ? im : undefined);
@@ -225,7 +260,7 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
     } else {
       throw new ConfigError('internal', 'no quantizer for target', { tensor: name });
     }
-    if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid).encode();
+    if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid | Iq4Grid).encode();
     if (grid && tgt.kind !== 'ggml') res.grid = grid;
     if (st?.gram && K <= 2048) {
       const g = st.gramFull();

@@ -28,7 +28,7 @@ import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { gridFor, type Target } from './quantize-layer.js';
 
 /** Candidate types, cheapest first (those the codecs can quantize are kept). */
-export const MIXED_CANDIDATES: GgmlType[] = ['Q2_K', 'Q3_K', 'IQ4_NL', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_K', 'Q6_K', 'Q8_0', 'F16'];
+export const MIXED_CANDIDATES: GgmlType[] = ['Q2_K', 'Q3_K', 'IQ4_XS', 'IQ4_NL', 'Q4_0', 'Q4_K', 'Q5_0', 'Q5_K', 'Q6_K', 'Q8_0', 'F16'];
 
 export interface MixedPlanResult {
   plan: AllocationPlan;

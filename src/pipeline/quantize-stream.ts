@@ -26,7 +26,8 @@ import type { QuantScheme } from '../quant/scheme.js';
 import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { awqLayer, encodeGgmlTarget, quantizeLayerLinears, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { ggufSaveOptions, planQuantization, recipeSettings } from './quantize-plan.js';
 import type { QuantizeOptions, QuantizeReport } from './quantize.js';
 
 /**
@@ -87,6 +88,9 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
     return e ? importance(e) : undefined;
   };
+  // every tensor's type (the same plan quantizeModel checked), calibration statistics as the imatrix
+  const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: true });
+  const targetOf = (name: string) => qplan.targets.get(name);
   // not 'self' (streamsCalibrated), so the windows come from text and no model is read here
   const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
 
@@ -116,7 +120,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
       for (const n of layerNames[l]) host.tensors.set(n, await weights.tensors.get(n)!.readF32());
       const stats = newSiteStats(host, true);
       await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
-      const lo = { method: o.method, scheme, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
+      const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
       if (o.method === 'awq') awq.push(...awqLayer(host, l, stats, lo));
       results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
       await runLayer(runner, host, l, xs, null, o.signal);
@@ -131,15 +135,26 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   xs.length = 0;
 
   const byName = new Map(results.map((r) => [r.name, r]));
+  // the token embedding and the output: RTN onto the recipe's types while writing (one tensor in memory)
+  const other = (n: string) => {
+    const t = byName.has(n) ? undefined : qplan.targets.get(n);
+    return t?.kind === 'ggml' ? t : undefined;
+  };
   const res = await saveModel(weights, o.out, {
-    format: 'gguf',
-    dtype: 'F16',
-    overwrite: o.overwrite,
+    ...ggufSaveOptions(qplan, o, fileImatrix),
     signal: o.signal,
-    tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : kept.has(n) ? 'F32' : undefined),
+    tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : kept.has(n) ? 'F32' : other(n)?.type),
     tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
       const r = byName.get(n);
+      if (r?.method === 'copy') return await src.read();
       if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
+      const t = other(n);
+      if (t) {
+        if (t.copy) return await src.read();
+        results.push({ name: n, target: t, method: 'rtn' });
+        const K = src.shape[src.shape.length - 1];
+        return { type: t.type, shape: src.shape, bytes: encodeGgmlTarget(t.type, await src.readF32(), src.shape.reduce((a, b) => a * b, 1) / K, K, imFor(n)) };
+      }
       const k = kept.get(n);
       return k ? { dtype: 'F32', shape: src.shape, data: k } : null;
     },
@@ -152,6 +167,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     format: o.format,
     scheme: formatScheme(scheme),
     method: o.method,
+    fileType: qplan.ftype,
     tensors: reportTensors(results),
     fallbacks: reportFallbacks(results),
     awq,
@@ -166,7 +182,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     command: 'quantize',
     input: { model: o.model, sha256: await hashInput(o.model) },
     calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
-    settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true },
+    settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true, ...recipeSettings(qplan, o) },
     output: { files: res.files },
     tensors: report.tensors,
     fallbacks: report.fallbacks,

@@ -16,7 +16,7 @@ import { compareLogitRows } from '../eval/divergence.js';
 import { LlamaEngine } from '../engine/model.js';
 import { prepareHostModel, type HostModel } from '../engine/host.js';
 import { atomicWriteFile, readImatrixFile, sha256File, withOutput } from '../formats/io/index.js';
-import { importance } from '../formats/imatrix/index.js';
+import { importance, type Imatrix } from '../formats/imatrix/index.js';
 import { modelInputFiles } from '../model/inputs.js';
 import { loadModel } from '../model/load.js';
 import { hfToGguf } from '../model/names.js';
@@ -29,8 +29,10 @@ import { BlockRunner } from './calibrate-block.js';
 import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
 import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
 import { checkCalibrationBudget } from './limits.js';
-import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
-import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
+import { awqLayer, quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { checkPlan, ggufSaveOptions, linearBpw, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
+import { ftypeNames, type LlamaFtype } from '../core/ftype.js';
+import { GGML_TYPES } from '../core/dtype.js';
 import type { ModelWeights } from '../model/weights.js';
 import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
@@ -51,11 +53,11 @@ export const TOOL_VERSION = BITSCALE_VERSION;
 export type QuantizeFormat = 'gguf' | 'safetensors' | 'fakequant' | 'onnx' | 'compressed-tensors';
 export type QuantizeMethod = 'rtn' | 'gptq' | 'awq';
 
-export interface QuantizeOptions {
+export interface QuantizeOptions extends GgufRecipeOptions {
   model: string;
   out: string;
   format: QuantizeFormat;
-  /** parseScheme grammar: q4_0, q4_k, int4-g128, int4-g128-asym, nf4-g64, … */
+  /** parseScheme grammar: a llama.cpp file type (q4_k_m, iq2_m, q8_0, …), int4-g128, int4-g128-asym, nf4-g64, … */
   scheme: string;
   method: QuantizeMethod;
   /** calibration text file (default: the built-in text) */
@@ -63,7 +65,7 @@ export interface QuantizeOptions {
   /** llama.cpp imatrix file (legacy .dat or GGUF) for ggml importance-weighted rounding */
   imatrix?: string;
   /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
-  targetBpw?: number;
+  targetBpw?: number | 'recipe';
   /** how --target-bpw compares tensors: Hessian proxy calibrated by a measured KL (default) or the proxy alone */
   mixedSensitivity?: MixedSensitivity;
   seed?: number;
@@ -103,6 +105,8 @@ export interface QuantizeReport {
   format: QuantizeFormat;
   scheme: string;
   method: QuantizeMethod;
+  /** the GGUF file type written (general.file_type), null for other schemes */
+  fileType: LlamaFtype | null;
   tensors: { name: string; type: string; method: string; sqnrDb: number | null; note?: string }[];
   fallbacks: string[];
   awq: AwqRecord[];
@@ -168,26 +172,34 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
  * linear is read, quantized to its ggml type (imatrix from --imatrix if given) on `threads` worker
  * threads and written, the stages overlapped; the input is hashed on another thread meanwhile.
  */
-async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
   const inputHash = hashInputOffThread(o.model);
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
-  const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
+  const save = ggufSaveOptions(qplan, o, fileImatrix);
   const res = await writeRtnGguf(weights, o.out, {
     threads: o.threads ?? availableParallelism(),
     overwrite: o.overwrite,
+    fileType: save.fileType,
+    ggufMetadata: save.ggufMetadata,
     signal: o.signal,
     onProgress: o.onProgress,
+    // every tensor the recipe plans (linears, token embedding, output), with its type
     plan: (n, src) => {
-      if (!isLinear(n)) return null;
-      const t = targetFor(scheme, src.shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType };
+      const t = qplan.targets.get(n);
+      if (t?.kind !== 'ggml') return null;
+      if (t.copy) {
+        tensors.push({ name: n, type: t.type, method: 'copy', sqnrDb: null });
+        return { type: t.type, copy: true };
+      }
+      const K = src.shape[src.shape.length - 1];
       const e = fileImatrix?.entries.get(hfToGguf(n) ?? n);
-      const im = e && GGML_TYPES[t.type].quantized ? importance(e) : undefined;
       tensors.push({ name: n, type: t.type, method: 'rtn', sqnrDb: null });
       if (t.fallbackFrom) fallbacks.push(`${n}: ${t.fallbackFrom} → ${t.type}`);
-      return { type: t.type, imatrix: im && im.length === src.shape[1] ? im : undefined };
+      const im = e && GGML_TYPES[t.type].quantized ? importance(e) : undefined;
+      return { type: t.type, imatrix: im && im.length === K ? im : undefined };
     },
   });
   const manifestPath = `${o.out}.manifest.json`;
@@ -196,11 +208,11 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: Q
     tool: 'bitscale', version: TOOL_VERSION, command: 'quantize',
     input: { model: o.model, sha256: await inputHash },
     calibration: null,
-    settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
+    settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true, ...recipeSettings(qplan, o) },
     output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)', recipe: o.recipe ?? null,
   };
   await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
-  return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
+  return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', fileType: qplan.ftype, tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
 }
 
 /** hashInput on a worker thread (the same hashes). */
@@ -305,14 +317,16 @@ async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
   const storages = o.onnxFloat ?? ['f32'];
   const r = await exportFloatOnnx({ model: o.model, out: o.out, storages, tokenizer: o.tokenizer, overwrite: o.overwrite, signal: o.signal, recipe: o.recipe });
   const quality = { windows: 0, kld: 0, top1Agreement: 1, reloadMaxAbsLogitDiff: r.maxAbsLogitDiff, llamaCpp: null };
-  return { out: o.out, manifest: r.manifest, format: 'onnx', scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', method: o.method, tensors: [], fallbacks: [], awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: r.files };
+  return { out: o.out, manifest: r.manifest, format: 'onnx', scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', method: o.method, fileType: null, tensors: [], fallbacks: [], awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: r.files };
 }
 
 async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  const scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
+  let scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
+  // fp16 / bf16 casts are llama.cpp's F16 / BF16 file types in a GGUF
+  if (o.format === 'gguf' && scheme.kind === 'float' && scheme.granularity === null && (scheme.format === 'F16' || scheme.format === 'BF16')) scheme = { kind: 'ggml', type: scheme.format, recipe: scheme.format };
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
-    throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
+    throw new ConfigError('bad_option', 'GGUF output needs a llama.cpp file type (or ggml type) as the scheme', { field: '--scheme', expected: ftypeNames().map((n) => n.toLowerCase()).join(', '), found: o.scheme });
   }
   if (o.format === 'onnx' && (scheme.kind !== 'int' || scheme.granularity.kind !== 'group')) {
     throw new ConfigError('bad_option', 'ONNX output needs an int scheme with groups (MatMulNBits)', { field: '--scheme', expected: 'int4-g32, int4-g128-asym, …', found: o.scheme });
@@ -327,8 +341,17 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   const seed = o.seed ?? 0;
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
+    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
+    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
+    const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
+    // every tensor's type, and llama.cpp's refusals, before any tensor is read
+    const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
+    const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
+    checkPlan(weights, qplan, imSource, o);
+    // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
+    const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
-      return await rtnStreamingGguf(weights, scheme, o, t0);
+      return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
     // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
     if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0, TOOL_VERSION);
@@ -337,24 +360,22 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
     const nWin = o.windows ?? 16;
     const host = await prepareHostModel(weights);
-    if (o.targetBpw !== undefined) checkTargetBpw(host, o.targetBpw);
+    if (targetBpw !== undefined) checkTargetBpw(host, targetBpw);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
-    const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
     const imFor = (name: string): Float32Array | undefined => {
       const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
       return e ? importance(e) : undefined;
     };
-    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
-    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
     if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
     const wins = calib.windows;
-    const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
-    const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;
+    const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
+    // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
+    const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
     const results: LinearResult[] = [];
     const awq: AwqRecord[] = [];
@@ -366,7 +387,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
         checkAborted(o.signal);
         const stats = runner ? newSiteStats(host, o.method !== 'rtn' || o.targetBpw !== undefined) : null;
         if (runner) await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
-        const lo = { method: o.method, scheme, targetOverride, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
+        const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
         if (o.method === 'awq' && stats) awq.push(...awqLayer(host, l, stats, lo));
         results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
         if (runner) await runLayer(runner, host, l, xs, null, o.signal);
@@ -376,20 +397,21 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       await runner?.close();
     }
 
+    // the token embedding and the output, as the recipe has them (the host keeps the decoded values)
+    results.push(...quantizeOtherTensors(host, qplan.targets, fileImatrix ? imFor : undefined));
     // the quantized weights are finite (a scheme whose range a weight overflows gives ±Inf)
     for (const r of results) assertFinite(host.tensors.get(r.name)!, { file: o.displayOut ?? o.model, tensor: r.name, hint: `the ${formatScheme(scheme)} grid cannot hold this weight; nothing was written` }, 'the quantized weights hold a non-finite value');
-    // what the file will hold for the float tensors: F16 embeddings/head in GGUF, every float tensor
-    // F16 in the packed safetensors formats; the model measured here is then the model in the file
-    // (a sweep's numbers are what `bitscale eval` measures on the file). A value beyond F16's range
-    // is an error, never a silent Inf.
+    // what the file will hold for the float tensors: every float tensor F16 in the packed safetensors
+    // formats; the model measured here is then the model in the file (a sweep's numbers are what
+    // `bitscale eval` measures on the file). A value beyond F16's range is an error, never a silent Inf.
     const packedSt = o.format === 'safetensors' || o.format === 'compressed-tensors';
-    const f16Names = o.format === 'gguf' ? ['model.embed_tokens.weight', 'lm_head.weight'] : packedSt ? [...host.tensors.keys()].filter((n) => !results.some((r) => r.name === n)) : [];
+    const f16Names = packedSt ? [...host.tensors.keys()].filter((n) => !results.some((r) => r.name === n)) : [];
     for (const n of f16Names) {
       const t = host.tensors.get(n);
       if (!t) continue;
       for (let i = 0; i < t.length; i++) {
         const h = roundToF16(t[i]);
-        if (!Number.isFinite(h)) throw new NumericError('overflow', 'a value does not fit in F16', { tensor: n, index: i, expected: '|x| <= 65504', found: t[i], hint: `${o.format === 'gguf' ? 'GGUF output keeps embeddings' : 'this format keeps float tensors'} in F16; this model needs a wider type` });
+        if (!Number.isFinite(h)) throw new NumericError('overflow', 'a value does not fit in F16', { tensor: n, index: i, expected: '|x| <= 65504', found: t[i], hint: 'this format keeps float tensors in F16; this model needs a wider type' });
         t[i] = h;
       }
     }
@@ -402,13 +424,12 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const onnxDtypes: string[] = [];
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
-        format: 'gguf',
-        dtype: 'F16',
-        overwrite: o.overwrite,
+        ...ggufSaveOptions(qplan, o, fileImatrix),
         signal: o.signal,
         tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : changedNorm(n) && !isLinear(n) ? 'F32' : undefined),
         tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
           const r = byName.get(n);
+          if (r?.method === 'copy') return await src.read();
           if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
           if (changedNorm(n)) return { dtype: 'F32', shape: src.shape, data: host.tensors.get(n)! };
           return null;
@@ -530,6 +551,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       format: o.format,
       scheme: formatScheme(scheme),
       method: o.method,
+      fileType: o.format === 'gguf' ? qplan.ftype : null,
       tensors: reportTensors(results),
       fallbacks: reportFallbacks(results),
       awq,
@@ -548,7 +570,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
       command: 'quantize',
       input: { model: o.model, sha256: await hashInput(o.model) },
       calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
-      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: o.targetBpw ?? null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null },
+      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
       output: { files },
       tensors: report.tensors,
       fallbacks: report.fallbacks,

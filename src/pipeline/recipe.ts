@@ -36,7 +36,7 @@ export const QuantizeRecipe = z
     windows: posInt,
     'seq-len': z.number().int().min(2),
     imatrix: z.string().min(1),
-    'target-bpw': z.number().min(1).max(32),
+    'target-bpw': z.union([z.number().min(1).max(32), z.literal('recipe')]).describe('bits per weight between 1 and 32, or "recipe"'),
     sensitivity: z.enum(['kl', 'hessian']),
     'act-order': z.boolean(),
     percdamp: z.number().min(0),
@@ -45,6 +45,12 @@ export const QuantizeRecipe = z
     verify: z.boolean(),
     variants: list(z.enum(['fp32', 'fp16', 'q8', 'q4', 'q4f16', 'q2', 'q2f16']), 'fp32, fp16, q8, q4, q4f16, q2 or q2f16'),
     dtype: z.enum(['f32', 'f16']),
+    pure: z.boolean(),
+    'output-tensor-type': z.string().min(1),
+    'token-embedding-type': z.string().min(1),
+    'leave-output-tensor': z.boolean(),
+    'tensor-type': list(z.string().regex(/=/), 'PATTERN=TYPE'),
+    'allow-requantize': z.boolean(),
   })
   .partial();
 

@@ -15,7 +15,7 @@ import { NumericError } from '../core/errors.js';
 import { checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { tensorFromBytes } from '../formats/bytes.js';
-import { saveModel, type SaveResult } from '../model/save.js';
+import { saveModel, type SaveOptions, type SaveResult } from '../model/save.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { ggmlRowBytes } from '../quant/ggml/wasm/rows-job.js';
 import type { KernelInput } from '../quant/ggml/index.js';
@@ -25,11 +25,16 @@ import { QuantPool } from './workers.js';
 export interface RtnTensorPlan {
   type: GgmlType;
   imatrix?: Float32Array;
+  /** already stored in `type` (a quantized input, --allow-requantize): written as it is */
+  copy?: boolean;
 }
 
 export interface RtnStreamOptions {
   /** the tensors to quantize (null: written as saveModel writes it by default, F16 matrices and F32 vectors) */
   plan: (name: string, src: TensorSource) => RtnTensorPlan | null;
+  /** GGUF general.file_type and extra metadata (the llama.cpp file type's, quantize-plan.ts) */
+  fileType?: number;
+  ggufMetadata?: SaveOptions['ggufMetadata'];
   /** worker threads that quantize (the main thread reads and writes) */
   threads: number;
   /** bytes of tensors in flight at once (inputs + outputs); at least one tensor always is */
@@ -145,7 +150,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     while (next < order.length && (inFlight === 0 || inFlight < lookahead)) {
       const src = order[next++];
       const p = plans.get(src.name);
-      const job = p ? quantized(src, p) : passThrough(src);
+      const job = p?.copy ? { promise: src.read(), bytes: src.byteLength, release: () => {} } : p ? quantized(src, p) : passThrough(src);
       job.promise.catch(() => {}); // a failure surfaces when the writer asks for this tensor
       jobs.set(src.name, job);
       inFlight += job.bytes;
@@ -159,6 +164,8 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
       format: 'gguf',
       dtype: 'F16',
       overwrite: o.overwrite,
+      fileType: o.fileType,
+      ggufMetadata: o.ggufMetadata,
       signal: o.signal,
       onProgress: o.onProgress,
       tensorType: (n, src) => plans.get(n)?.type ?? defaultType(src),

@@ -138,11 +138,16 @@ function linearSchemeBpw(host: HostModel, sc: ReturnType<typeof parseScheme>): n
   return n ? bits / n : 32;
 }
 
-/** Bits per weight over the quantized linears, from the per-tensor types the quantizer chose. */
+/**
+ * Bits per weight over the quantized linears, from the per-tensor types the quantizer chose. A GGUF's
+ * report also lists the token embedding and output its recipe quantized; they are left out, as the
+ * float ones of the other formats are (the file size counts them).
+ */
 function linearBpw(host: HostModel, tensors: { name: string; type: string }[]): number {
   let bits = 0;
   let n = 0;
   for (const t of tensors) {
+    if (!isLinearWeight(t.name)) continue;
     const w = host.tensors.get(t.name);
     if (!w) continue;
     const k = linearK(host, t.name);

@@ -6,17 +6,21 @@
 //   mxfp4 | mxfp6-e2m3 | mxfp6-e3m2 | mxfp8 (= mxfp8-e4m3) | mxfp8-e5m2 | mxint8;  nvfp4
 //   nf4-<gran> | log2-<gran> | log2<b>-<gran> | kmeans<b>-<gran>  [-f32|-f16|-bf16]
 //   ternary (absmean, per tensor) | binary | seq2 | seq-ternary (per row)  [-tensor|-channel|-g<G>]
-//   any quantized ggml type name, lower case: q4_0, q4_k, iq4_nl, tq2_0, …
+//   a llama.cpp file type, as llama-quantize names it (q4_k_m, q3_k_s, iq2_m, q4_0, f16, …; q3_k,
+//   q4_k and q5_k are its aliases of the _m mixes): the base type, with the file type as `recipe`;
+//   any other quantized ggml type name: that type
 
 import { GGML_TYPES, isGgmlType, type GgmlType } from '../core/dtype.js';
 import { ConfigError } from '../core/errors.js';
+import { ftypeByName, ftypeNames, LLAMA_FTYPES } from '../core/ftype.js';
 import type { FloatScheme, Granularity, LowBitScheme, MxScheme, QuantScheme, ScaleDType } from './scheme.js';
 
 function bad(s: string, why: string): never {
   throw new ConfigError('bad_option', `cannot parse quantization scheme: ${why}`, {
     field: 'scheme',
     found: s,
-    hint: 'examples: int4-g128, int4-g128-asym, int8-channel, fp8-e4m3, mxfp4, nvfp4, nf4-g64, ternary, q4_k',
+    expected: `llama.cpp file types: ${ftypeNames().map((n) => n.toLowerCase()).join(', ')}; or int<b>-g<G>, int<b>-channel, nf4-g<G>, fp8-e4m3, mxfp4, nvfp4, ternary, …`,
+    hint: 'examples: q4_k_m, iq4_xs, q8_0, int4-g128, int4-g128-asym, int8-channel, fp8-e4m3, mxfp4, nvfp4, nf4-g64, ternary',
   });
 }
 
@@ -70,6 +74,8 @@ export function parseScheme(input: string): QuantScheme {
   if (s === 'bf16') return { kind: 'float', format: 'BF16', granularity: null };
   if (s === 'nvfp4') return { kind: 'nvfp4' };
   if (s in MX_NAMES) return { kind: 'mx', element: MX_NAMES[s] };
+  const ft = ftypeByName(s);
+  if (ft) return { kind: 'ggml', type: LLAMA_FTYPES[ft].base, recipe: ft };
   const up = s.toUpperCase();
   if (isGgmlType(up) && GGML_TYPES[up].quantized) return { kind: 'ggml', type: up as GgmlType };
 
@@ -170,6 +176,6 @@ export function formatScheme(sc: QuantScheme): string {
       return same ? name : `${name}-${formatGran(sc.granularity)}`;
     }
     case 'ggml':
-      return sc.type.toLowerCase();
+      return (sc.recipe ?? sc.type).toLowerCase();
   }
 }

@@ -5,6 +5,7 @@
 // G = group size along K.
 
 import type { GgmlType } from '../core/dtype.js';
+import type { LlamaFtype } from '../core/ftype.js';
 
 /** Which elements share one scale (and zero point). Axes refer to the tensor's row-major shape. */
 export type Granularity =
@@ -79,10 +80,15 @@ export interface LowBitScheme {
   granularity: Granularity;
 }
 
-/** A llama.cpp block type, bit-exact with ggml's quantizer. */
+/**
+ * A llama.cpp block type, bit-exact with ggml's quantizer. `recipe`: the llama.cpp file type the
+ * name stands for (q4_k_m, iq2_m, q4_0, …); `type` is then its base type, which one tensor alone
+ * is quantized to, while a whole GGUF follows the file type's per-tensor recipe.
+ */
 export interface GgmlScheme {
   kind: 'ggml';
   type: GgmlType;
+  recipe?: LlamaFtype;
 }
 
 export type QuantScheme = IntScheme | FloatScheme | MxScheme | NvFp4Scheme | CodebookScheme | LowBitScheme | GgmlScheme;

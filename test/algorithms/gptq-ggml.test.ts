@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
 import { GgmlGrid, GPTQ_GGML_TYPES } from '../../src/algorithms/ggml-grid.js';
 import { HOOK_GRID_TYPES, KQuantGrid } from '../../src/algorithms/ggml-hook-grid.js';
+import { IQ4_GRID_TYPES, Iq4Grid } from '../../src/algorithms/ggml-iq4-grid.js';
 import { gptq, rtnOnGrid } from '../../src/algorithms/gptq.js';
 import { gramOf, weightedError } from '../../src/algorithms/stats.js';
 import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
@@ -85,4 +86,22 @@ test('GPTQ onto K-quants (Q2_K … Q6_K) through the ggml block hooks: bytes dec
       }
     }
   }
+});
+
+test('GPTQ onto IQ4_NL / IQ4_XS (ggml\'s IQ4 scale search per block, nearest table entry): bytes decode to exactly the GPTQ weights, beating RTN', () => {
+  const N = 8, K = 512, T = 700;
+  const { w, h, gram, imp } = layer(7, N, K, T);
+  for (const type of IQ4_GRID_TYPES) {
+    for (const im of [undefined, imp]) {
+      const grid = new Iq4Grid(type, N, K, im);
+      const res = gptq(w, N, K, h, grid, { actOrder: !!im });
+      const dec = dequantizeGgml(type, grid.encode(), N * K);
+      assert.deepEqual(dec, Float32Array.from(res.weights), `${type} imatrix=${!!im}`);
+      const rtn = dequantizeGgml(type, quantizeGgml(type, w, N, K, im), N * K);
+      const eR = weightedError(w, rtn, gram, N, K);
+      const eG = weightedError(w, res.weights, gram, N, K);
+      assert.ok(eG < 0.9 * eR, `${type} imatrix=${!!im}: GPTQ ${eG} vs RTN ${eR}`);
+    }
+  }
+  assert.throws(() => new Iq4Grid('IQ4_XS', 2, 96), { code: 'bad_option' });
 });

@@ -71,7 +71,7 @@ for (const m of MODELS) {
       const man = JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8'));
       assert.equal(man.settings.streaming, true);
       assert.equal(man.calibration.windows, 3);
-      assert.equal(man.tensors.length, 7 * c.nLayers);
+      assert.equal(man.tensors.length, 7 * c.nLayers + (c.tiedEmbeddings ? 1 : 2), 'every linear, the embedding and the output');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

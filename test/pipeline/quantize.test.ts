@@ -35,8 +35,10 @@ test('GGUF Q4_0 by GPTQ: reloads exactly, GPTQ beats RTN, fallbacks as llama.cpp
     const r = await quantizeModel({ ...base, out: join(dir, 'r.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', checkLlamaCpp: false });
     assert.equal(g.quality.reloadMaxAbsLogitDiff, 0, 'the GGUF decodes to exactly the weights the pipeline used');
     assert.ok(g.quality.kld < r.quality.kld, `GPTQ KL ${g.quality.kld} vs RTN ${r.quality.kld}`);
-    // stories260K: K = 172 for down_proj is not a multiple of 32 → F16, as llama.cpp does
-    assert.equal(g.fallbacks.length, 5);
+    // stories260K: K = 172 for down_proj is not a multiple of 32 → F16, as llama.cpp does; the tied
+    // embedding is the output, Q6_K in llama.cpp's Q4_0, and falls back to Q8_0 (rows of 64)
+    assert.equal(g.fallbacks.length, 6);
+    assert.ok(g.fallbacks.includes('model.embed_tokens.weight: Q6_K → Q8_0'), g.fallbacks.join('; '));
     assert.ok(g.tensors.filter((t) => t.type === 'Q4_0').every((t) => t.method === 'gptq'));
 
     const m = JSON.parse(readFileSync(`${outG}.manifest.json`, 'utf8'));
@@ -45,7 +47,8 @@ test('GGUF Q4_0 by GPTQ: reloads exactly, GPTQ beats RTN, fallbacks as llama.cpp
     assert.match(m.input.sha256[MODEL], /^[0-9a-f]{64}$/);
     assert.equal(m.calibration.seed, 0);
     assert.equal(m.settings.method, 'gptq');
-    assert.equal(m.tensors.length, 35);
+    assert.equal(m.tensors.length, 36);
+    assert.equal(m.settings.fileType, 'Q4_0');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -56,6 +56,11 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
     assert.ok(q8.kld < q4.kld, `kld q8 ${q8.kld} vs q4 ${q4.kld}`);
     assert.ok(Math.abs(q8.ppl / base.ppl - 1) < 0.01, `q8 ppl ${q8.ppl} vs base ${base.ppl}`);
     assert.ok(q4.fileBytes > 0 && q8.fileBytes > q4.fileBytes);
+    // bits per weight over the linears only (the recipe's quantized embedding is in the file size, not
+    // here): per layer q 64×64, k and v 32×64, o 64×64, gate and up 172×64 in the file type's base
+    // type, down_proj (K = 172, not whole 32-blocks) F16 as llama.cpp falls back
+    const lin = (b: number) => (34304 * b + 11008 * 16) / 45312;
+    assert.ok(Math.abs(q4.bpw - lin(4.5)) < 1e-12 && Math.abs(q8.bpw - lin(8.5)) < 1e-12, `bpw ${q4.bpw} ${q8.bpw}`);
     // KL divergence: the float model is the reference (0) and Q8_0 measurably closer to it than Q4_0
     assert.ok(base.onFrontierKld && q8.onFrontierKld, 'float and Q8_0 on the KL frontier');
     assert.ok(q8.kldLo! <= q8.kld && q8.kld <= q8.kldHi! && q8.kldHi! < q4.kldLo!, 'Q8_0 and Q4_0 KL intervals do not overlap');

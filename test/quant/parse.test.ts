@@ -10,7 +10,7 @@ const STRINGS = [
   'fp8-e4m3-tensor', 'fp4', 'fp4-g32', 'fp16', 'bf16', 'mxfp4', 'mxfp6-e2m3', 'mxfp6-e3m2', 'mxfp8',
   'mxfp8-e5m2', 'mxint8', 'nvfp4', 'nf4-g64', 'log2-g128', 'log23-g64', 'kmeans4-g128', 'kmeans3-channel',
   'ternary', 'ternary-channel', 'binary', 'seq2', 'seq-ternary', 'seq2-g64', 'q4_0', 'q4_k', 'iq4_nl', 'tq2_0',
-  'q8_0', 'q6_k', 'mxfp4',
+  'q8_0', 'q6_k', 'mxfp4', 'q4_k_m', 'q3_k_s', 'iq2_m', 'iq3_xs', 'iq2_s', 'f16', 'f32', 'q2_k_s', 'mxfp4_moe', 'q8_1',
 ];
 
 test('every scheme string round-trips through parse/format', () => {
@@ -32,13 +32,25 @@ test('parsed fields', () => {
   assert.deepEqual(parseScheme('int4-channel-restricted'), {
     kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'channel', axis: 0 }, scaleDtype: 'F32', rounding: 'half_even', restricted: true,
   });
-  assert.deepEqual(parseScheme('q4_k'), { kind: 'ggml', type: 'Q4_K' });
+  // llama-quantize's names: q4_k is its alias of Q4_K_M; a file type's scheme carries its base type
+  assert.deepEqual(parseScheme('q4_k'), { kind: 'ggml', type: 'Q4_K', recipe: 'Q4_K_M' });
+  assert.deepEqual(parseScheme('Q4_K_M'), { kind: 'ggml', type: 'Q4_K', recipe: 'Q4_K_M' });
+  assert.deepEqual(parseScheme('iq2_s'), { kind: 'ggml', type: 'IQ2_XS', recipe: 'IQ2_S' });
+  assert.deepEqual(parseScheme('iq3_xs'), { kind: 'ggml', type: 'IQ3_S', recipe: 'IQ3_XS' });
+  assert.deepEqual(parseScheme('q8_1'), { kind: 'ggml', type: 'Q8_1' });
   assert.deepEqual(parseScheme('ternary'), { kind: 'lowbit', method: 'absmean_ternary', granularity: { kind: 'tensor' } });
   assert.deepEqual(parseScheme('nvfp4'), { kind: 'nvfp4' });
 });
 
 test('bad strings give a ConfigError naming the string', () => {
-  for (const s of ['int9-g128', 'int4', 'int4-g0', 'int4-x', 'int4-g128-foo', 'fp8-e4m3-zz', 'q4_9', 'f32', '', 'int4-g128-asym-restricted', 'nf4-g64-restricted']) {
+  for (const s of ['int9-g128', 'int4', 'int4-g0', 'int4-x', 'int4-g128-foo', 'fp8-e4m3-zz', 'q4_9', 'q4_k_x', '', 'int4-g128-asym-restricted', 'nf4-g64-restricted']) {
     assert.throws(() => parseScheme(s), (e: unknown) => e instanceof ConfigError && e.context.found === s.toLowerCase(), s);
   }
+});
+
+test('an unknown type name lists the valid llama.cpp file type names', () => {
+  assert.throws(() => parseScheme('q4_k_x'), (e: unknown) => {
+    const x = e as ConfigError;
+    return x instanceof ConfigError && /q4_k_m/.test(String(x.context.expected)) && /iq2_xxs/.test(String(x.context.expected)) && /q4_k_m/.test(x.message);
+  });
 });

@@ -19,7 +19,7 @@ export const LLAMA_FTYPES = {
   F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_S: 11, Q3_K_M: 12, Q3_K_L: 13,
   Q4_K_S: 14, Q4_K_M: 15, Q5_K_S: 16, Q5_K_M: 17, Q6_K: 18, IQ2_XXS: 19, IQ2_XS: 20, Q2_K_S: 21, IQ3_XS: 22,
   IQ3_XXS: 23, IQ1_S: 24, IQ4_NL: 25, IQ3_S: 26, IQ3_M: 27, IQ2_S: 28, IQ2_M: 29, IQ4_XS: 30, IQ1_M: 31,
-  BF16: 32, TQ1_0: 36, TQ2_0: 37,
+  BF16: 32, TQ1_0: 36, TQ2_0: 37, MXFP4_MOE: 38, Q1_0: 40, Q2_0: 41,
 } as const;
 export type LlamaFtypeName = keyof typeof LLAMA_FTYPES;
 
@@ -38,6 +38,8 @@ export interface LlamaCppQuantizeOptions {
   imatrix?: ReadonlyMap<string, Float32Array>;
   /** --tensor-type PATTERN=TYPE, in order */
   tensorTypes?: readonly { pattern: string; type: GgmlType }[];
+  /** metadata to set in the output (llama-quantize's --override-kv, and what its CLI adds for --imatrix) */
+  kvOverrides?: readonly ({ key: string; int: number } | { key: string; str: string })[];
   /** silence llama.cpp's log (default true) */
   quiet?: boolean;
 }
@@ -45,6 +47,8 @@ export interface LlamaCppQuantizeOptions {
 type Koffi = any;
 interface Lib {
   koffi: Koffi;
+  /** the loaded libllama (for further functions) */
+  so: Koffi;
   quantize: { async: (...a: unknown[]) => void };
   defaults: () => Record<string, unknown>;
 }
@@ -62,13 +66,16 @@ export function libllamaPath(): string {
   return join(dirname(dirname(entry)), 'bins', 'linux-x64', 'libllama.v0.5.0.so');
 }
 
-function load(): Lib {
+/** Loads libllama once (backend initialised, log captured) and declares the shared structs. */
+export function loadLibllama(): Lib {
   if (lib) return lib;
   const require = createRequire(import.meta.url);
   const koffi: Koffi = require('koffi');
   const so = koffi.load(libllamaPath());
   koffi.struct('bs_imatrix_data', { name: 'const char *', data: 'const float *', size: 'size_t' });
   koffi.struct('bs_tensor_override', { pattern: 'const char *', type: 'int32_t' });
+  // llama_model_kv_override: enum tag, char key[128], then a union (8-aligned) of i64/f64/bool/char[128]
+  koffi.struct('bs_kv_override', { tag: 'int32_t', key: koffi.array('char', 128, 'Array'), _align: 'uint32_t', value: koffi.array('uint8_t', 128, 'Array') });
   koffi.struct('bs_quantize_params', {
     nthread: 'int32_t', ftype: 'int32_t', output_tensor_type: 'int32_t', token_embedding_type: 'int32_t',
     allow_requantize: 'bool', quantize_output_tensor: 'bool', only_copy: 'bool', pure: 'bool', keep_split: 'bool', dry_run: 'bool',
@@ -87,6 +94,7 @@ function load(): Lib {
   init();
   lib = {
     koffi,
+    so,
     quantize: so.func('uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const bs_quantize_params *params)'),
     defaults: so.func('bs_quantize_params llama_model_quantize_default_params(void)'),
   };
@@ -97,10 +105,12 @@ function load(): Lib {
  * Quantizes the GGUF at `inPath` into `outPath` exactly as `llama-quantize` would (runs on a
  * koffi worker thread, so the event loop stays free). Rejects with the return code on failure.
  */
-export async function llamaCppQuantize(inPath: string, outPath: string, opts: LlamaCppQuantizeOptions): Promise<void> {
-  const l = load();
-  log = [];
-  echo = !(opts.quiet ?? true);
+/**
+ * A `llama_model_quantize_params` for these options (llama.cpp's defaults otherwise). Buffers that
+ * must outlive the call are pushed to `keep`; `freeParams(keep)` releases them.
+ */
+export function quantizeParams(opts: LlamaCppQuantizeOptions, keep: unknown[]): Record<string, unknown> {
+  const l = loadLibllama();
   const { koffi } = l;
   const p = l.defaults();
   p.ftype = typeof opts.ftype === 'number' ? opts.ftype : LLAMA_FTYPES[opts.ftype];
@@ -110,7 +120,6 @@ export async function llamaCppQuantize(inPath: string, outPath: string, opts: Ll
   if (opts.quantizeOutputTensor !== undefined) p.quantize_output_tensor = opts.quantizeOutputTensor;
   if (opts.outputTensorType) p.output_tensor_type = GGML_TYPES[opts.outputTensorType].id;
   if (opts.tokenEmbeddingType) p.token_embedding_type = GGML_TYPES[opts.tokenEmbeddingType].id;
-  const keep: unknown[] = []; // buffers that must outlive the call
   if (opts.imatrix?.size) {
     const rows = [...opts.imatrix].map(([name, data]) => {
       const d = Float32Array.from(data);
@@ -123,6 +132,24 @@ export async function llamaCppQuantize(inPath: string, outPath: string, opts: Ll
     keep.push(arr);
     p.imatrix = arr;
   }
+  if (opts.kvOverrides?.length) {
+    // LLAMA_KV_OVERRIDE_TYPE_INT = 0, _STR = 3; an empty key ends the list
+    const enc = new TextEncoder();
+    const chars = (t: string, n: number) => {
+      const b = new Array<number>(n).fill(0);
+      enc.encode(t).slice(0, n - 1).forEach((x, i) => (b[i] = x));
+      return b;
+    };
+    const rows = opts.kvOverrides.map((o) => {
+      const v = 'int' in o ? [...new Uint8Array(BigInt64Array.of(BigInt(o.int)).buffer), ...new Array<number>(120).fill(0)] : chars(o.str, 128);
+      return { tag: 'int' in o ? 0 : 3, key: chars(o.key, 128).map((x) => (x > 127 ? x - 256 : x)), _align: 0, value: v };
+    });
+    rows.push({ tag: 0, key: new Array<number>(128).fill(0), _align: 0, value: new Array<number>(128).fill(0) });
+    const arr = koffi.alloc('bs_kv_override', rows.length);
+    koffi.encode(arr, koffi.array('bs_kv_override', rows.length), rows);
+    keep.push(arr);
+    p.kv_overrides = arr;
+  }
   if (opts.tensorTypes?.length) {
     const rows = [...opts.tensorTypes.map((t) => ({ pattern: t.pattern, type: GGML_TYPES[t.type].id })), { pattern: null, type: 0 }];
     const arr = koffi.alloc('bs_tensor_override', rows.length);
@@ -130,9 +157,34 @@ export async function llamaCppQuantize(inPath: string, outPath: string, opts: Ll
     keep.push(arr);
     p.tt_overrides = arr;
   }
+  return p;
+}
+
+/** Frees the koffi allocations quantizeParams kept. */
+export function freeParams(keep: unknown[]): void {
+  const { koffi } = loadLibllama();
+  for (const k of keep) if (k && typeof k === 'object' && !ArrayBuffer.isView(k)) koffi.free(k);
+  keep.length = 0;
+}
+
+/**
+ * Quantizes the GGUF at `inPath` into `outPath` exactly as `llama-quantize` would (runs on a
+ * koffi worker thread, so the event loop stays free). Rejects with the return code on failure.
+ */
+export async function llamaCppQuantize(inPath: string, outPath: string, opts: LlamaCppQuantizeOptions): Promise<void> {
+  const l = loadLibllama();
+  log = [];
+  echo = !(opts.quiet ?? true);
+  const keep: unknown[] = []; // buffers that must outlive the call
+  const p = quantizeParams(opts, keep);
   const rc = await new Promise<number>((res, rej) => {
     l.quantize.async(inPath, outPath, p, (err: Error | null, r: number) => (err ? rej(err) : res(r)));
   });
-  for (const k of keep) if (k && typeof k === 'object' && !ArrayBuffer.isView(k)) koffi.free(k);
+  freeParams(keep);
   if (rc !== 0) throw new Error(`llama_model_quantize(${inPath} → ${outPath}, ftype ${String(opts.ftype)}) returned ${rc}\n${log.slice(-8).join('')}`);
+}
+
+/** The last lines llama.cpp logged (for tests that check its error messages). */
+export function llamaCppLog(): string {
+  return log.join('');
 }

@@ -13,6 +13,7 @@ import { runQat, type QatJob } from '../../src/pipeline/qat.js';
 import { permuteRotaryRows } from '../../src/model/permute.js';
 import { loadModel } from '../../src/model/load.js';
 import { storedBitsPerWeight } from '../../src/model/tensor-source.js';
+import { LLAMA_FTYPES } from '../../src/core/ftype.js';
 import { tempDir } from '../helpers.js';
 
 interface Fixture {
@@ -93,6 +94,10 @@ test('bitscale qat: every grid → GGUF and GPTQ safetensors, both exact (rows o
       const a = await runQat(job);
       assert.deepEqual(a.ggmlTypes, [g.gguf], label);
       assert.deepEqual(a.notes, [], label);
+      // labelled as llama.cpp labels such a file (Q3_K linears: Q3_K_S), not "all F32"
+      const gm = await loadModel(join(f.dir, 'q.gguf'));
+      assert.equal(gm.metadata['general.file_type'], LLAMA_FTYPES[g.gguf === 'Q3_K' ? 'Q3_K_S' : (g.gguf as 'Q4_0' | 'Q2_K' | 'TQ2_0')].id, label);
+      await gm.close();
       assert.equal(a.lossExported, a.lossQat, `${label}: GGUF loss`);
       const b = await runQat({ ...job, format: 'safetensors', out: join(f.dir, 'q-st') });
       assert.deepEqual(b.packing, [`GPTQ int${g.gptq}`], label);

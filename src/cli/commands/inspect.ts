@@ -1,6 +1,7 @@
 // `bitscale inspect`: argument parsing and printing only; the work is pipeline/inspect.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
+import { ftypeFromId, LLAMA_FTYPES } from '../../core/ftype.js';
 import { parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, reportError, table, printJson } from '../output.js';
@@ -34,6 +35,11 @@ function print(r: InspectReport): void {
     `rope theta ${c.ropeTheta} (${c.ropeLayout}${c.ropeScaling ? `, scaling ${c.ropeScaling.type} x${c.ropeScaling.factor}` : ''}), rms eps ${c.rmsNormEps}, ` +
       `${c.tiedEmbeddings ? 'tied' : 'separate'} embeddings${c.attentionBias ? ', qkv bias' : ''}${c.qkNorm ? ', q/k norm' : ''}`,
   );
+  const ft = r.metadata['general.file_type'];
+  if (typeof ft === 'number') {
+    const name = ftypeFromId(ft);
+    out(`file type ${name ? `${name} (${LLAMA_FTYPES[name].label})` : 'unknown'}: general.file_type ${ft}, quantization version ${String(r.metadata['general.quantization_version'] ?? 'absent')}`);
+  }
   const extra = r.parameters - r.weightParameters;
   out(`parameters ${n(r.parameters)}${extra ? ` (${n(r.weightParameters)} weights + ${n(extra)} stored RoPE table values)` : ''}`);
   out('');

@@ -6,6 +6,7 @@ import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { LLAMA_FTYPES } from '../../core/ftype.js';
 import { verdictText } from '../../pipeline/quantize-tolerance.js';
 import { MAX_THREADS } from '../../pipeline/workers.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
@@ -35,14 +36,28 @@ export const meta: CommandMeta = {
                      default int4/int8/int2-g32); --scheme is then optional
   --dtype f16        ONNX folder: float weights (embeddings, lm_head, norms) stored as float16
                      (q4 codes + f16 → q4f16; --scheme fp32 + f16 → fp16)
-  --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
+  --scheme S         a llama.cpp file type, any case: q4_k_m, q4_k_s, q3_k_m, q5_k_m, q6_k, q8_0,
+                     q4_0, iq4_xs, iq3_m, iq2_m, iq1_s, tq2_0, f16, bf16, … (llama-quantize's names;
+                     q4_k = q4_k_m): every tensor, embeddings and output included, gets the type
+                     llama.cpp's recipe gives it | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
                      | fp32 (ONNX folder: the float model, no quantization)
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
                      the windows from the float model itself (temperature 1, from BOS)
   --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
-  --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding
-  --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight
+  --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding (the
+                     IQ1/IQ2/IQ3_XXS types and Q2_K_S need one, or a calibrated --method)
+  --pure             GGUF: every quantizable tensor in the file type's base type (no mix)
+  --output-tensor-type T     GGUF: this ggml type for output.weight (q8_0, q6_k, f16, …)
+  --token-embedding-type T   GGUF: this ggml type for token_embd.weight
+  --leave-output-tensor      GGUF: keep output.weight as it is (not quantized)
+  --tensor-type PATTERN=T    GGUF: this type for tensors whose GGUF name matches the regular
+                     expression PATTERN (e.g. attn_v=q8_0, blk\.0\.ffn_down=q6_k); repeatable,
+                     the first match wins
+  --allow-requantize quantize tensors of an already-quantized input (refused otherwise)
+  --target-bpw X     mixed precision: choose per-tensor ggml types meeting X bits per weight over
+                     the linears (the embedding and output keep the recipe's types); 'recipe': the
+                     file type's own bits per weight, so the file is no larger than the recipe's
   --sensitivity S    for --target-bpw: kl (default; each tensor's Hessian error calibrated by the
                      KL it causes alone, one forward pass per tensor) | hessian (the proxy alone)
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
@@ -74,6 +89,8 @@ export async function run(argv: string[]): Promise<number> {
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
         threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
+        'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
@@ -81,7 +98,10 @@ export async function run(argv: string[]): Promise<number> {
     );
     // a recipe supplies defaults; the command line wins
     const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'quantize') : null;
-    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'force' | 'json' | 'quiet', boolean | undefined>;
+    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'force' | 'json' | 'quiet' | 'pure' | 'leave-output-tensor' | 'allow-requantize', boolean | undefined>;
+    // --tensor-type is repeatable: the command line's list, else the recipe's (one or a list)
+    const tt = (p.values as { 'tensor-type'?: string[] })['tensor-type'] ?? (rec?.section['tensor-type'] as string[] | string | undefined);
+    const tensorTypes = tt === undefined ? undefined : Array.isArray(tt) ? tt : [tt];
     const modelIn = p.positionals[0] ?? v.model;
     const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
@@ -99,10 +119,12 @@ export async function run(argv: string[]): Promise<number> {
     const common = {
       model, out: v.out, method, calib: v.calib, imatrix: v.imatrix,
       windows: int(v.windows, 'windows', 1, MAX_WINDOWS), seqLen: int(v['seq-len'], 'seq-len', 2, 1 << 16), seed: int(v.seed, 'seed', 0),
-      targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
+      targetBpw: v['target-bpw'] === 'recipe' ? ('recipe' as const) : numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.force,
       threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
+      pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
+      tensorTypes, allowRequantize: v['allow-requantize'],
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };
     if (variants) {
@@ -121,7 +143,8 @@ export async function run(argv: string[]): Promise<number> {
     const rows: (string | number)[][] = [
       ['output', `${r.out} (${r.format})`],
       ['scheme / method', `${r.scheme} / ${r.method}`],
-      ['linear tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
+      ...(r.fileType ? [['file type', `${r.fileType} (general.file_type ${LLAMA_FTYPES[r.fileType].id})`]] : []),
+      ['quantized tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
       ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
       ['reload check', check(r.quality.checks?.reload ?? null, r.quality.reloadMaxAbsLogitDiff)],
       ['llama.cpp check', r.quality.llamaCpp?.available ? `${check(r.quality.checks?.llamaCpp ?? null, r.quality.llamaCpp.maxAbsLogitDiff)}, top-1 agreement ${(100 * (r.quality.llamaCpp.top1Agreement ?? NaN)).toFixed(2)}%` : r.format !== 'gguf' ? 'GGUF only' : r.quality.llamaCpp ? 'not run (node-llama-cpp is not installed)' : 'not run'],

@@ -24,6 +24,7 @@ export type { GgmlCodec } from './common.js';
 export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
 export type { KGroupScales } from './kquants-236.js';
 export type { K45Scales } from './kquants-45.js';
+export { KVALUES_IQ4NL, quantizeIq4Super, packQ4 } from './iq4.js';
 export { ggmlKernelsReady, ggmlKernelsEnabled, ggmlKernelTypes, hasGgmlKernel, quantizeWithKernel, setGgmlKernelsEnabled, type KernelInput } from './wasm/kernels.js';
 export { encodeGridRows, gridLevels, gridTypeFits, isF16Exact, GRID_GGML_TYPES, GRID_LEVELS, type GridGgmlType } from './grid-encode.js';
 

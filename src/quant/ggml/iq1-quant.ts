@@ -5,7 +5,8 @@
 // grid points. Per group (IQ1_S: 32 values, one shift; IQ1_M: 16 values, one shift per 8):
 //   1. sort the group's values (stable); every split i1 ≤ i2 of the sorted order assigns the
 //      levels −1/0/+1 (shifted by +δ or −δ) and gives a weighted least-squares scale (IQ1_S from
-//      prefix sums, IQ1_M summed element by element, as ggml does: the float results differ);
+//      prefix sums; IQ1_M from prefix sums kept per half group, as the ggml that llama.cpp's
+//      release v0.5.0 ships does: older ggml summed IQ1_M element by element, which rounds differently);
 //      keep the split and shift(s) with the largest (Σwxq)²/Σwq²;
 //   2. an 8-tuple that is not a grid point is replaced by its nearest grid neighbour under
 //      w-weighted squared error at that scale (neighbour lists: the grid points at the 3 smallest
@@ -187,6 +188,13 @@ function quantizeRowIq1S(x: Float32Array, out: Uint8Array, qw: Float32Array | un
 // ---- IQ1_M ---------------------------------------------------------------------------------
 
 const MASKS = [0x00, 0x80, 0x08, 0x88];
+// the top levels and the level-square differences the prefix-sum search uses (all exact in float)
+const P2 = X_P[2];
+const M2 = X_M[2];
+const CP1 = fr(fr(X_P[0] * X_P[0]) - fr(X_P[1] * X_P[1]));
+const CP2 = fr(fr(X_P[1] * X_P[1]) - fr(X_P[2] * X_P[2]));
+const CM1 = fr(fr(X_M[0] * X_M[0]) - fr(X_M[1] * X_M[1]));
+const CM2 = fr(fr(X_M[1] * X_M[1]) - fr(X_M[2] * X_M[2]));
 
 /** Shift table of tuple k for IQ1_M's shift code (bit 1: first tuple −δ, bit 0: second −δ). */
 const shiftFor = (code: number, k: number): number[] => (k === 0 ? (code < 2 ? X_P : X_M) : code % 2 === 0 ? X_P : X_M);
@@ -200,6 +208,12 @@ function quantizeRowIq1M(x: Float32Array, out: Uint8Array, qw: Float32Array | un
   const shifts = new Int8Array(16);
   const qx = new Float32Array(4);
   const q2 = new Float32Array(4);
+  const px = [new Float32Array(17), new Float32Array(17)];
+  const pw = [new Float32Array(17), new Float32Array(17)];
+  const qxp = new Float32Array(2);
+  const qxm = new Float32Array(2);
+  const q2p = new Float32Array(2);
+  const q2m = new Float32Array(2);
   for (let ibl = 0; ibl < x.length / 256; ibl++) {
     const ob = ibl * 56;
     out.fill(0, ob, ob + 56);
@@ -220,36 +234,37 @@ function quantizeRowIq1M(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       let b1 = -1;
       let b2 = -1;
       let bk = -1;
-      // every split of the sorted order, accumulated element by element (in ggml's order) for the
-      // four shift combinations (first/second tuple at +δ or −δ)
+      // every split of the sorted order for the four shift combinations (first/second tuple at +δ
+      // or −δ), from prefix sums kept per half of the group (each half has its own shift): with
+      // levels v0 − v1 = v1 − v2 = −1, a split's Σw·x·q is T·v2 − px[i1] − px[i2], and Σw·q² is
+      // W·v2² + pw[i1]·(v0² − v1²) + pw[i2]·(v1² − v2²); every step rounded to float as ggml does
+      px[0][0] = px[1][0] = pw[0][0] = pw[1][0] = 0;
+      for (let j = 0; j < 16; j++) {
+        const i = order[j];
+        const h = i < 8 ? 0 : 1;
+        px[h][j + 1] = fr(px[h][j] + fr(w[i] * x[xo + i]));
+        px[1 - h][j + 1] = px[1 - h][j];
+        pw[h][j + 1] = fr(pw[h][j] + w[i]);
+        pw[1 - h][j + 1] = pw[1 - h][j];
+      }
       for (let i1 = 0; i1 <= 16; i1++) {
         for (let i2 = i1; i2 <= 16; i2++) {
-          qx.fill(0);
-          q2.fill(0);
-          for (let j = 0; j < 16; j++) {
-            const i = order[j];
-            const lv = j < i1 ? 0 : j < i2 ? 1 : 2;
-            const wi = w[i];
-            const xi = x[xo + i];
-            const p = X_P[lv];
-            const m = X_M[lv];
-            const wp = fr(wi * p);
-            const wm = fr(wi * m);
-            const sxp = fr(wp * xi);
-            const sxm = fr(wm * xi);
-            const sqp = fr(wp * p);
-            const sqm = fr(wm * m);
-            // combination k: bit 1 set → first tuple −δ, bit 0 set → second tuple −δ
-            const first = i < 8;
-            qx[0] = fr(qx[0] + sxp);
-            qx[3] = fr(qx[3] + sxm);
-            q2[0] = fr(q2[0] + sqp);
-            q2[3] = fr(q2[3] + sqm);
-            qx[1] = fr(qx[1] + (first ? sxp : sxm));
-            qx[2] = fr(qx[2] + (first ? sxm : sxp));
-            q2[1] = fr(q2[1] + (first ? sqp : sqm));
-            q2[2] = fr(q2[2] + (first ? sqm : sqp));
+          for (let h = 0; h < 2; h++) {
+            const sx = fr(px[h][i1] + px[h][i2]);
+            qxp[h] = fr(fr(px[h][16] * P2) - sx);
+            qxm[h] = fr(fr(px[h][16] * M2) - sx);
+            q2p[h] = fr(fr(fr(fr(pw[h][16] * P2) * P2) + fr(pw[h][i1] * CP1)) + fr(pw[h][i2] * CP2));
+            q2m[h] = fr(fr(fr(fr(pw[h][16] * M2) * M2) + fr(pw[h][i1] * CM1)) + fr(pw[h][i2] * CM2));
           }
+          // combination k: bit 1 set → first half −δ, bit 0 set → second half −δ
+          qx[0] = fr(qxp[0] + qxp[1]);
+          qx[1] = fr(qxp[0] + qxm[1]);
+          qx[2] = fr(qxm[0] + qxp[1]);
+          qx[3] = fr(qxm[0] + qxm[1]);
+          q2[0] = fr(q2p[0] + q2p[1]);
+          q2[1] = fr(q2p[0] + q2m[1]);
+          q2[2] = fr(q2m[0] + q2p[1]);
+          q2[3] = fr(q2m[0] + q2m[1]);
           for (let k = 0; k < 4; k++) {
             if (q2[k] > 0 && fr(qx[k] * qx[k]) > fr(best * q2[k])) {
               scale = fr(qx[k] / q2[k]);

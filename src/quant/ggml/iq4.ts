@@ -45,7 +45,7 @@ const NTRY = 7;
  * indices. Writes indices to L ([sbs]) and returns {d, subScales} where subScales ([sbs/32],
  * 0..63) is used by IQ4_XS only.
  */
-function quantizeIq4Super(
+export function quantizeIq4Super(
   x: Float32Array,
   o: number,
   sbs: number,
@@ -134,7 +134,7 @@ function quantizeIq4Super(
   return scales[0];
 }
 
-function packQ4(L: Uint8Array, n: number, out: Uint8Array, o: number): void {
+export function packQ4(L: Uint8Array, n: number, out: Uint8Array, o: number): void {
   for (let i = 0; i < n / 32; i++) {
     for (let j = 0; j < 16; j++) out[o + 16 * i + j] = L[32 * i + j] | (L[32 * i + 16 + j] << 4);
   }
