@@ -52,12 +52,21 @@ export class KQuantGrid implements ColumnGrid {
   }
 
   fitGroup(g: number, w: Float64Array, c0: number): void {
+    this.fitFrom(g, c0, (r, j) => w[r * this.k + j]);
+  }
+
+  /** fitGroup reading the matrix transposed (wT [K, N]), for gptq-fast.ts. */
+  fitGroupT(g: number, wT: Float32Array, c0: number): void {
+    this.fitFrom(g, c0, (r, j) => wT[j * this.n + r]);
+  }
+
+  private fitFrom(g: number, c0: number, at: (r: number, j: number) => number): void {
     const QK = this.groupSize;
     const x = new Float32Array(QK);
     const L = new Uint8Array(QK);
     const qw = this.imatrix ? this.imatrix.subarray(c0, c0 + QK) : undefined;
     for (let r = 0; r < this.n; r++) {
-      for (let j = 0; j < QK; j++) x[j] = w[r * this.k + c0 + j];
+      for (let j = 0; j < QK; j++) x[j] = at(r, c0 + j);
       this.params[r * this.nb + g] = this.hook.params(x, 0, qw, L);
     }
   }
