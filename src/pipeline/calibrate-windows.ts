@@ -11,6 +11,7 @@ import { ConfigError, IoError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
+import type { ModelConfig } from '../model/config.js';
 import { LlamaEngine } from '../engine/model.js';
 import { generate } from '../eval/generate.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
@@ -30,6 +31,35 @@ export async function calibrationSource(file?: string): Promise<CalibrationSourc
   } catch (e) {
     throw new IoError('missing_file', 'cannot read the calibration text', { file, hint: (e as Error).message });
   }
+}
+
+/**
+ * Default calibration size, in the range the GPTQ family uses: the GPTQ paper and reference code
+ * take 128 random segments of 2048 tokens; GPTQModel/AutoGPTQ and llm-compressor recommend 128 to
+ * 512 samples; 128 windows of 512 tokens (65,536 tokens) is 8 tokens per input feature of
+ * Llama-3.2-1B's widest linear (8192), so every Hessian has full rank, which 16 × 128 = 2,048
+ * tokens did not give any layer wider than 2,048 inputs.
+ */
+export const DEFAULT_CALIB_WINDOWS = 128;
+export const DEFAULT_CALIB_SEQ_LEN = 512;
+/** Small models stop adding windows once they have this many tokens per input feature of their widest linear. */
+export const CALIB_TOKENS_PER_FEATURE = 32;
+/** ...but never fewer windows than this. */
+export const MIN_CALIB_WINDOWS = 16;
+
+/**
+ * Windows and window length for a model: T = min(seqLen ?? 512, the model's context); W = the
+ * given count, or 128 capped for small models at ⌈32·K_max / T⌉ windows (K_max = the widest
+ * linear input: hidden, FFN or attention width), and at least 16. Calibration time grows with
+ * W·T·parameters, so the cap keeps tiny models' runs short while their Hessians still see 32
+ * samples per dimension; from about 2,048-wide FFNs up, the full 128 windows apply.
+ */
+export function calibrationSize(c: ModelConfig, o: { windows?: number; seqLen?: number } = {}): { windows: number; seqLen: number } {
+  const seqLen = Math.min(o.seqLen ?? DEFAULT_CALIB_SEQ_LEN, c.maxSeqLen || 2048);
+  if (o.windows !== undefined) return { windows: o.windows, seqLen };
+  const kMax = Math.max(c.hiddenSize, c.intermediateSize, c.nHeads * c.headDim);
+  const cap = Math.ceil((CALIB_TOKENS_PER_FEATURE * kMax) / seqLen);
+  return { windows: Math.min(DEFAULT_CALIB_WINDOWS, Math.max(MIN_CALIB_WINDOWS, cap)), seqLen };
 }
 
 export interface WindowOptions {

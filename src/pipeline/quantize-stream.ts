@@ -23,10 +23,11 @@ import { saveModel } from '../model/save.js';
 import type { ModelWeights } from '../model/weights.js';
 import { formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { BlockRunner } from './calibrate-block.js';
-import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { CalibrationRunner, embedWindowStates } from './calibrate-batch.js';
+import { calibrationSize, isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { quantizeCalibratedLayer } from './quantize-calibrated.js';
+import { OrtGemm } from '../engine/gemm.js';
+import { reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import type { QuantizeOptions, QuantizeReport } from './quantize.js';
 
 /**
@@ -80,8 +81,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   checkWeights(weights);
   const c = weights.config;
   const seed = o.seed ?? 0;
-  const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
-  const nWin = o.windows ?? 16;
+  const { windows: nWin, seqLen } = calibrationSize(c, o);
   const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
   const imFor = (name: string): Float32Array | undefined => {
     const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
@@ -92,7 +92,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
 
   // the embedding matrix [V, E] lives only while the windows' first hidden states [T, E] are cut from it
   const embHost: HostModel = { config: c, tensors: new Map([['model.embed_tokens.weight', await weights.tensors.get('model.embed_tokens.weight')!.readF32()]]), lowBit: new Map() };
-  const xs = embedWindows(embHost, calib.windows);
+  const xs = embedWindowStates(embHost.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, calib.windows);
   embHost.tensors.clear();
 
   const layerNames: string[][] = Array.from({ length: c.nLayers }, () => []);
@@ -106,20 +106,19 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const results: LinearResult[] = [];
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-  const runner = await BlockRunner.create(c, seqLen);
+  const runner = new CalibrationRunner(c, seqLen);
+  const gemm = new OrtGemm();
   try {
     for (let l = 0; l < c.nLayers; l++) {
       checkAborted(o.signal);
-      // one block's tensors under their canonical names: runLayer, awqLayer and quantizeLayerLinears
-      // only index `model.layers.${l}.…`, so a HostModel holding just these serves them
+      // one block's tensors under their canonical names: the calibration runner, awqLayer and
+      // quantizeLayerLinears only index `model.layers.${l}.…`, so a HostModel holding just these serves them
       const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
       for (const n of layerNames[l]) host.tensors.set(n, await weights.tensors.get(n)!.readF32());
-      const stats = newSiteStats(host, true);
-      await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
       const lo = { method: o.method, scheme, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
-      if (o.method === 'awq') awq.push(...awqLayer(host, l, stats, lo));
-      results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
-      await runLayer(runner, host, l, xs, null, o.signal);
+      const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+      results.push(...r.results);
+      awq.push(...r.awq);
       probe?.onLayer?.(l, host);
       for (const [n, t] of host.tensors) if (changedNorm(n)) kept.set(n, t);
       host.tensors.clear();
@@ -127,8 +126,9 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     }
   } finally {
     await runner.close();
+    await gemm.close();
   }
-  xs.length = 0;
+  xs.data = new Float32Array(0);
 
   const byName = new Map(results.map((r) => [r.name, r]));
   const res = await saveModel(weights, o.out, {

@@ -21,10 +21,11 @@ import { saveModel } from '../model/save.js';
 import { roundToF16 } from '../numerics/float16.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { BlockRunner } from './calibrate-block.js';
-import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { CalibrationRunner, embedWindowStates } from './calibrate-batch.js';
+import { calibrationSize, resolveCalibration } from './calibrate-windows.js';
+import { quantizeCalibratedLayer } from './quantize-calibrated.js';
+import { OrtGemm } from '../engine/gemm.js';
+import { quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -208,8 +209,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0, TOOL_VERSION);
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
     const c = weights.config;
-    const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
-    const nWin = o.windows ?? 16;
+    const { windows: nWin, seqLen } = calibrationSize(c, o);
     const host = await prepareHostModel(weights);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
@@ -232,21 +232,25 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const results: LinearResult[] = [];
     const awq: AwqRecord[] = [];
     const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-    const runner = needStats ? await BlockRunner.create(c, seqLen) : null;
+    const runner = needStats ? new CalibrationRunner(c, seqLen) : null;
+    const gemm = new OrtGemm();
     try {
-      const xs = runner ? embedWindows(host, wins) : [];
+      const xs = runner ? embedWindowStates(host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins) : null;
       for (let l = 0; l < c.nLayers; l++) {
         checkAborted(o.signal);
-        const stats = runner ? newSiteStats(host, o.method !== 'rtn' || o.targetBpw !== undefined) : null;
-        if (runner) await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
         const lo = { method: o.method, scheme, targetOverride, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
-        if (o.method === 'awq' && stats) awq.push(...awqLayer(host, l, stats, lo));
-        results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
-        if (runner) await runLayer(runner, host, l, xs, null, o.signal);
+        if (runner && xs) {
+          const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+          results.push(...r.results);
+          awq.push(...r.awq);
+        } else {
+          results.push(...(await quantizeLayerLinears(host, l, null, lo)));
+        }
         track.tick(`layer ${l}`);
       }
     } finally {
       await runner?.close();
+      await gemm.close();
     }
 
     // what the file will hold for the float tensors: F16 embeddings/head in GGUF
