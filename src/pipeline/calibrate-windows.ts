@@ -54,7 +54,8 @@ export const MIN_CALIB_WINDOWS = 16;
  * W·T·parameters, so the cap keeps tiny models' runs short while their Hessians still see 32
  * samples per dimension; from about 2,048-wide FFNs up, the full 128 windows apply.
  */
-export function calibrationSize(c: ModelConfig, o: { windows?: number; seqLen?: number } = {}): { windows: number; seqLen: number } {
+export function calibrationSize(c: ModelConfig, o: { windows?: number; seqLen?: number; calibTokens?: number[][] } = {}): { windows: number; seqLen: number } {
+  if (o.calibTokens) return { windows: o.calibTokens.length, seqLen: o.calibTokens[0]?.length ?? 0 };
   const seqLen = Math.min(o.seqLen ?? DEFAULT_CALIB_SEQ_LEN, c.maxSeqLen || 2048);
   if (o.windows !== undefined) return { windows: o.windows, seqLen };
   const kMax = Math.max(c.hiddenSize, c.intermediateSize, c.nHeads * c.headDim);
@@ -149,8 +150,9 @@ export async function resolveCalibration(
   calib: string | undefined,
   tok: Tokenizer,
   host: HostModel,
-  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal },
+  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal; tokens?: number[][] },
 ): Promise<ResolvedCalibration> {
+  if (o.tokens) return givenWindows(o.tokens, host.config.vocabSize, calib);
   if (isSelfCalibration(calib)) {
     const windows = await selfCalibrationWindows(host, o);
     return {
@@ -164,5 +166,26 @@ export async function resolveCalibration(
     source: text.name,
     windows: calibrationWindows(tok, text.text, o),
     heldOut: async (n, seed) => calibrationWindows(tok, text.text, { windows: n, seqLen: o.seqLen, seed }),
+  };
+}
+
+/**
+ * Calibration windows given as token ids (a caller with its own data, or a model whose vocabulary
+ * cannot encode text): checked to be W ≥ 1 windows of one length T ≥ 2 with ids below the
+ * vocabulary size. There are no held-out windows; verification reuses the first given ones.
+ */
+function givenWindows(tokens: number[][], vocab: number, calib: string | undefined): ResolvedCalibration {
+  if (calib !== undefined) throw new ConfigError('bad_option', 'give calibration text or token ids, not both', { field: '--calib', found: calib });
+  const T = tokens[0]?.length ?? 0;
+  if (!(T >= 2)) throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'calibTokens', found: { windows: tokens.length, tokens: T } });
+  tokens.forEach((w, i) => {
+    if (w.length !== T) throw new ConfigError('bad_option', 'calibration windows must all have the same length', { field: 'calibTokens', index: i, expected: T, found: w.length });
+    const bad = w.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad >= 0) throw new ConfigError('bad_option', 'calibration token id outside the vocabulary', { field: 'calibTokens', index: i, expected: `an integer in [0, ${vocab})`, found: w[bad] });
+  });
+  return {
+    source: `token ids given by the caller (${tokens.length} windows of ${T})`,
+    windows: tokens,
+    heldOut: async (n) => tokens.slice(0, n),
   };
 }

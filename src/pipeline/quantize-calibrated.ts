@@ -57,6 +57,7 @@ export async function quantizeCalibratedLayer(host: HostModel, o: CalibratedLaye
   const gram = o.gram;
   const work = layerWork(c, xs.windows * xs.tokens, true, gram);
   const prog = new WorkProgress(`quantize layer ${l + 1}/${o.layers}`, work.pass1 + work.pass2 + work.linears, o.onProgress);
+  prog.advance(0, 'layer start');
   const get = (n: string) => host.tensors.get(n)!;
   const stats = newGraphSiteStats(c, gram, runner.panelWidth);
   let seen = 0;

@@ -53,6 +53,8 @@ export interface QuantizeOptions {
   method: QuantizeMethod;
   /** calibration text file (default: the built-in text) */
   calib?: string;
+  /** calibration windows as token ids (all of one length), instead of text; they set the windows and their length */
+  calibTokens?: number[][];
   /** llama.cpp imatrix file (legacy .dat or GGUF) for ggml importance-weighted rounding */
   imatrix?: string;
   /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
@@ -224,7 +226,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
     if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
-    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
+    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
     const wins = calib.windows;
     const plan = o.targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, o.targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
     const targetOverride = plan ? (name: string) => plan.targets.get(name) : undefined;

@@ -15,7 +15,7 @@ import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../../s
 import { calibrationSize } from '../../src/pipeline/calibrate-windows.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { syntheticModel, tinyConfig } from '../model/synthetic.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 /** float32 in-graph sums over ≤ 3 windows vs float64 loops, relative to the largest entry */
@@ -122,6 +122,25 @@ test('GPTQ reports progress inside each layer (tensors, column blocks, ETA) and 
       }),
       { code: 'interrupted' },
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('calibration windows given as token ids: used as given, checked', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-'));
+  try {
+    const model = resolve('assets/default-model');
+    const rng = new Rng(5);
+    const calibTokens = Array.from({ length: 3 }, () => Array.from({ length: 24 }, () => rng.int(1023)));
+    const out = join(dir, 'q.gguf');
+    const r = await quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens, verify: false });
+    const man = JSON.parse(readFileSync(r.manifest, 'utf8'));
+    assert.deepEqual([man.calibration.windows, man.calibration.seqLen], [3, 24]);
+    assert.match(man.calibration.source, /token ids given by the caller \(3 windows of 24\)/);
+    const bad = [calibTokens[0], calibTokens[1].slice(0, 10)];
+    await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: bad, verify: false, overwrite: true }), { code: 'bad_option' });
+    await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: [[1, 5000]], verify: false, overwrite: true }), { code: 'bad_option' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

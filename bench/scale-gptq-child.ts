@@ -1,0 +1,60 @@
+// Child process of scale-gptq.bench.ts: one `quantize --method gptq --scheme q4_k --no-verify` run
+// on a generated model, in a fresh process so that its peak RSS is its own. Prints one JSON line:
+// wall time, time per phase (attributed from the pipeline's progress events: the time up to an
+// event belongs to the step it reports), peak RSS, and a side measurement on layer 0 that splits
+// the statistics pass into forward and Hessian accumulation (the same windows through the graph
+// with and without Gram matrices), taken after the peak RSS was read.
+// Usage: node --import tsx bench/scale-gptq-child.ts <model.gguf> <out.gguf> <windows> <seqLen>
+import { loadModel } from '../src/model/load.js';
+import { quantizeModel } from '../src/pipeline/quantize.js';
+import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../src/pipeline/calibrate-batch.js';
+import { syntheticTokens } from './gen-llama.js';
+
+const [model, out, windowsArg, seqArg] = process.argv.slice(2);
+const W = Number(windowsArg), T = Number(seqArg);
+const V = 128256;
+const ids = syntheticTokens(W * (T - 1), V, 7);
+const calibTokens = Array.from({ length: W }, (_, w) => [1, ...ids.slice(w * (T - 1), (w + 1) * (T - 1))]);
+
+type Phase = 'pass1' | 'pass2' | 'solve' | 'other';
+const phases: Record<Phase, number> = { pass1: 0, pass2: 0, solve: 0, other: 0 };
+const phaseOf = (detail: string): Phase =>
+  detail.startsWith('calibration statistics') ? 'pass1' : detail.startsWith("next layer's inputs") ? 'pass2' : /columns|factoring|rounded/.test(detail) ? 'solve' : 'other';
+const t0 = performance.now();
+let last = t0;
+let lastLayerLine = '';
+const r = await quantizeModel({
+  model, out, format: 'gguf', scheme: 'q4_k', method: 'gptq', calibTokens, verify: false, overwrite: true,
+  onProgress: (e) => {
+    const now = performance.now();
+    phases[e.task.startsWith('quantize layer') ? phaseOf(e.detail ?? '') : 'other'] += (now - last) / 1000;
+    last = now;
+    if (e.task === 'quantize' && e.detail !== lastLayerLine) {
+      lastLayerLine = e.detail ?? '';
+      process.stderr.write(`  ${e.detail} done at ${((now - t0) / 1000).toFixed(0)} s\n`);
+    }
+  },
+});
+const seconds = (performance.now() - t0) / 1000;
+phases.other += (performance.now() - last) / 1000;
+const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+
+// split of the statistics pass: layer 0, same windows, with and without Gram matrices
+const w = await loadModel(model);
+const c = w.config;
+const emb = await w.tensors.get('model.embed_tokens.weight')!.readF32();
+const xs = embedWindowStates(emb, c.hiddenSize, calibTokens);
+const layer = new Map<string, Float32Array>();
+for (const [n, s] of w.tensors) if (n.startsWith('model.layers.0.')) layer.set(n, await s.readF32());
+await w.close();
+const runner = new CalibrationRunner(c, T);
+const timeStats = async (gram: boolean): Promise<number> => {
+  const t = performance.now();
+  await runner.run(0, (n) => layer.get(n)!, xs, { stats: newGraphSiteStats(c, gram), forward: false });
+  return (performance.now() - t) / 1000;
+};
+await timeStats(false); // warm-up: sessions opened
+const statsNoGram = await timeStats(false);
+const statsGram = await timeStats(true);
+await runner.close();
+console.log(JSON.stringify({ seconds, phases, maxRssBytes, statsGram, statsNoGram, windowsPerRun: runner.windowsPerRun, tensors: r.tensors.length }));
