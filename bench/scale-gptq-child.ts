@@ -20,15 +20,24 @@ type Phase = 'pass1' | 'pass2' | 'solve' | 'other';
 const phases: Record<Phase, number> = { pass1: 0, pass2: 0, solve: 0, other: 0 };
 const phaseOf = (detail: string): Phase =>
   detail.startsWith('calibration statistics') ? 'pass1' : detail.startsWith("next layer's inputs") ? 'pass2' : /columns|factoring|rounded/.test(detail) ? 'solve' : 'other';
+// resident memory sampled every 100 ms, the maximum kept per phase (the phase of the last event)
+let current = 'start';
+const rssMax: Record<string, number> = {};
+const sampler = setInterval(() => {
+  const r = process.memoryUsage().rss;
+  if (r > (rssMax[current] ?? 0)) rssMax[current] = r;
+}, Number(process.env.SCALE_GPTQ_SAMPLE_MS ?? 100));
 const t0 = performance.now();
 let last = t0;
 let lastLayerLine = '';
 const r = await quantizeModel({
-  model, out, format: 'gguf', scheme: 'q4_k', method: 'gptq', calibTokens, verify: false, overwrite: true,
+  model, out, format: 'gguf', scheme: process.env.SCALE_GPTQ_SCHEME ?? 'q4_k', method: 'gptq', calibTokens, verify: false, overwrite: true,
   onProgress: (e) => {
     const now = performance.now();
-    phases[e.task.startsWith('quantize layer') ? phaseOf(e.detail ?? '') : 'other'] += (now - last) / 1000;
+    const ph = e.task.startsWith('quantize layer') ? phaseOf(e.detail ?? '') : 'other';
+    phases[ph] += (now - last) / 1000;
     last = now;
+    current = e.task.startsWith('quantize layer') ? (ph === 'solve' ? `solve ${(e.detail ?? '').split(' ')[0]}` : ph) : e.task;
     if (e.task === 'quantize' && e.detail !== lastLayerLine) {
       lastLayerLine = e.detail ?? '';
       process.stderr.write(`  ${e.detail} done at ${((now - t0) / 1000).toFixed(0)} s\n`);
@@ -38,6 +47,7 @@ const r = await quantizeModel({
 const seconds = (performance.now() - t0) / 1000;
 phases.other += (performance.now() - last) / 1000;
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+clearInterval(sampler);
 
 // split of the statistics pass: layer 0, same windows, with and without Gram matrices
 const w = await loadModel(model);
@@ -57,4 +67,4 @@ await timeStats(false); // warm-up: sessions opened
 const statsNoGram = await timeStats(false);
 const statsGram = await timeStats(true);
 await runner.close();
-console.log(JSON.stringify({ seconds, phases, maxRssBytes, statsGram, statsNoGram, windowsPerRun: runner.windowsPerRun, tensors: r.tensors.length }));
+console.log(JSON.stringify({ seconds, phases, maxRssBytes, rssMax, statsGram, statsNoGram, windowsPerRun: runner.windowsPerRun, tensors: r.tensors.length }));

@@ -65,7 +65,7 @@ export default async function (): Promise<void> {
     });
     if (child.status !== 0) throw new Error(`quantize child failed (status ${child.status})`);
     const r = JSON.parse(child.stdout.trim().split('\n').pop()!) as {
-      seconds: number; phases: Record<'pass1' | 'pass2' | 'solve' | 'other', number>; maxRssBytes: number; statsGram: number; statsNoGram: number; windowsPerRun: number;
+      seconds: number; phases: Record<'pass1' | 'pass2' | 'solve' | 'other', number>; maxRssBytes: number; rssMax: Record<string, number>; statsGram: number; statsNoGram: number; windowsPerRun: number;
     };
     const mmAfter = await matmulGflops(2048, E, F);
     const mm = (mmBefore + mmAfter) / 2;
@@ -99,6 +99,7 @@ export default async function (): Promise<void> {
     const block = 4 * P + 4 * 2 * E;
     const acts = 4 * tok * E;
     const target = block + acts + 2 ** 30;
+    console.log(`  resident memory by phase (MiB, sampled): ${Object.entries(r.rssMax).map(([k, v]) => `${k} ${fmt(v / 2 ** 20, 0)}`).join(', ')}`);
     console.log(`peak RSS ${fmt(r.maxRssBytes / 2 ** 20, 0)} MiB; target ≤ one block ${fmt(block / 2 ** 20, 0)} MiB + activations ${fmt(acts / 2 ** 20, 0)} MiB + 1 GiB = ${fmt(target / 2 ** 20, 0)} MiB (${r.maxRssBytes <= target ? 'met' : 'over'})`);
   } finally {
     await rm(dir, { recursive: true, force: true });

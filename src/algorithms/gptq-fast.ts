@@ -53,6 +53,11 @@ export interface GptqFactorOptions {
   onPanel?: (done: number, total: number) => void;
   /** the input's name in errors */
   what?: string;
+  /**
+   * factor the Gram panels in place when they allow it (float32, width nb, no act-order): the
+   * statistics' Gram matrix becomes the factor (saves a copy of K²/2 floats)
+   */
+  inPlace?: boolean;
 }
 
 export interface GptqFactor {
@@ -102,7 +107,8 @@ export async function gptqFactor(gram: UpperPanels, scale: number, o: GptqFactor
   for (let i = 0; i < k; i++) mean += diag[i];
   const damp = (percdamp * mean) / k;
 
-  const h = UpperPanels.zeros(k, nb, 'F32');
+  const inPlace = !!o.inPlace && !perm && gram.nb === nb && gram.data instanceof Float32Array;
+  const h = inPlace ? (gram as UpperPanels<Float32Array>) : UpperPanels.zeros(k, nb, 'F32');
   if (!perm && gram.nb === nb) {
     for (let t = 0; t < h.data.length; t++) h.data[t] = scale * gram.data[t];
   } else {
@@ -132,11 +138,20 @@ export interface GptqFastOptions {
   signal?: AbortSignal;
   /** after each lazy batch: (columns done, K) */
   onBlock?: (done: number, total: number) => void;
+  /**
+   * where to write Ŵ [N, K] (default a new array); may be W itself: each column of W is read
+   * for the last time when GPTQ quantizes it, before its result is written
+   */
+  out?: Float32Array;
+  /** also return (W − Ŵ)ᵀ [K, N] (in the working buffer, so at no extra memory) */
+  keepErrors?: boolean;
 }
 
 export interface GptqFastResult {
   /** Ŵ [N, K], original column order: exactly what the grid dequantizes its codes to */
   weights: Float32Array;
+  /** (W − Ŵ)ᵀ [K, N], original order (with keepErrors) */
+  errorsT?: Float32Array;
   perm: Int32Array | null;
   /** [K] group of each original column */
   gIdx: Int32Array;
@@ -289,7 +304,8 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const aBuf = new Float32Array(Math.max(B * B, B * Math.max(0, k - B)));
   const col = new Float64Array(n);
   const q = new Float64Array(n);
-  const out = new Float32Array(n * k);
+  const out = o.out ?? new Float32Array(n * k);
+  if (out.length !== n * k) throw new ShapeError('shape_mismatch', 'output is not [N, K]', { expected: n * k, found: out.length });
   const gIdx = new Int32Array(k);
   let loss = 0;
 
@@ -326,6 +342,8 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
           const dst = cc * n;
           for (let r = 0; r < n; r++) wt[dst + r] += coef * dt[drow + r];
         }
+        // column c is done: its row of W̃ now holds its error w − q (read by nothing else)
+        if (o.keepErrors) wt.set(dt.subarray(drow, drow + n), row);
       }
       if (s2 < i2) {
         const a = aBuf.subarray(0, (i2 - s2) * (s2 - s1));
@@ -340,5 +358,14 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
     }
     o.onBlock?.(i2, k);
   }
-  return { weights: out, perm, gIdx, loss: loss / 2, flops: n * k * (k - 1) };
+  let errorsT: Float32Array | undefined;
+  if (o.keepErrors) {
+    if (perm) {
+      const inv = new Int32Array(k);
+      for (let c = 0; c < k; c++) inv[perm[c]] = c;
+      permuteRowsInPlace(wt, n, inv);
+    }
+    errorsT = wt;
+  }
+  return { weights: out, errorsT, perm, gIdx, loss: loss / 2, flops: n * k * (k - 1) };
 }

@@ -147,7 +147,7 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
 export interface CalibrationRunnerOptions {
   /** B; default: as many windows as fit in `tokensPerRun` tokens */
   windowsPerRun?: number;
-  /** tokens per run when windowsPerRun is not given (default 2048) */
+  /** tokens per run when windowsPerRun is not given (default 1024: enough for full-speed GEMMs, while a run's intermediates stay a few hundred MB at Llama-3.2-1B's widths) */
   tokensPerRun?: number;
   /** Gram panel width (default GRAM_PANEL) */
   panelWidth?: number;
@@ -174,7 +174,7 @@ export class CalibrationRunner {
     readonly tokens: number,
     o: CalibrationRunnerOptions = {},
   ) {
-    this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 2048) / tokens));
+    this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 1024) / tokens));
     this.panelWidth = o.panelWidth ?? GRAM_PANEL;
   }
 

@@ -16,7 +16,8 @@ import { rtnOnGrid } from '../algorithms/gptq.js';
 import { gptqFactor, gptqFast, type GptqFactor } from '../algorithms/gptq-fast.js';
 import type { Gemm } from '../numerics/gemm.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
-import { outputSqnrDb } from '../algorithms/stats.js';
+import { gramQuadForm, outputSqnrDb } from '../algorithms/stats.js';
+import { transposeF32 } from '../numerics/gemm.js';
 import { LINEAR_SITE, type Site } from './calibrate-block.js';
 import type { SiteStats } from './calibrate.js';
 
@@ -204,17 +205,23 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
       if (!factor || factorSite !== site) {
         factor = null; // the previous input's factor is no longer needed
         o.onStep?.(0, `${short}: factoring H`);
-        factor = await gptqFactor(st.gram, 2 / Math.max(1, st.nTokens), { percdamp: o.percdamp, actOrder: o.actOrder, gemm: o.gemm, signal: o.signal, what: `layer ${layer} ${site} Hessian` });
+        // inputs too wide for the SQNR figure need their Gram matrix no more: factor it in place
+        const inPlace = K > SQNR_MAX_K && o.method === 'gptq';
+        factor = await gptqFactor(st.gram, 2 / Math.max(1, st.nTokens), { percdamp: o.percdamp, actOrder: o.actOrder, gemm: o.gemm, signal: o.signal, what: `layer ${layer} ${site} Hessian`, inPlace });
         factorSite = site;
       }
       let last = 0;
+      const sqnr = K <= SQNR_MAX_K;
+      // ‖W·X‖² before W is overwritten; GPTQ writes Ŵ into W and hands back (W − Ŵ)ᵀ
+      const signal = sqnr ? await gramQuadForm(transposeF32(w, N, K), N, st.gram, o.gemm) : 0;
       const r = await gptqFast(w, N, K, factor, grid, {
-        blockSize: o.blockSize, gemm: o.gemm, signal: o.signal,
+        blockSize: o.blockSize, gemm: o.gemm, signal: o.signal, out: w, keepErrors: sqnr,
         onBlock: (done, total) => {
           o.onStep?.(gptqWork(N, K) * ((done - last) / total), `${short}: columns ${done}/${total}`);
           last = done;
         },
       });
+      if (sqnr) res.sqnrDb = 10 * Math.log10(signal / Math.max(1e-300, await gramQuadForm(r.errorsT!, N, st.gram, o.gemm)));
       wq = r.weights;
       res.method = 'gptq';
       res.gIdx = r.gIdx;
@@ -237,8 +244,8 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
     }
     if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid).encode();
     if (grid && tgt.kind !== 'ggml') res.grid = grid;
-    if (st?.gram && K <= SQNR_MAX_K) res.sqnrDb = await outputSqnrDb(w, wq, N, K, st.gram, o.gemm);
-    w.set(wq);
+    if (st?.gram && K <= SQNR_MAX_K && res.method !== 'gptq') res.sqnrDb = await outputSqnrDb(w, wq, N, K, st.gram, o.gemm);
+    if (wq !== w) w.set(wq);
     out.push(res);
   }
   return out;

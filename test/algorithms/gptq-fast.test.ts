@@ -105,6 +105,22 @@ test('fast GPTQ: returned weights are what the grid encodes; dead inputs are zer
   assert.deepEqual(dequantizeGgml('Q4_K', grid.encode(), n * k), r.weights);
 });
 
+test('fast GPTQ writes Ŵ over W when asked and hands back (W − Ŵ)ᵀ in the original column order', async () => {
+  const f = await gptqFactor(UpperPanels.fromFull(L.G, K, 128, 'F32'), 2 / L.T, { actOrder: true });
+  const mk = () => new IntGrid(N, K, { bits: 4, symmetric: false, groupSize: 64, scaleF16: true });
+  const ref = await gptqFast(L.W, N, K, f, mk());
+  const w = L.W.slice();
+  const r = await gptqFast(w, N, K, f, mk(), { out: w, keepErrors: true });
+  assert.equal(r.weights, w);
+  assert.deepEqual(w, ref.weights);
+  for (let i = 0; i < N; i++) for (let j = 0; j < K; j++) assert.equal(r.errorsT![j * N + i], Math.fround(L.W[i * K + j] - ref.weights[i * K + j]));
+  // the factor of a float32 Gram matrix can replace it (no act-order)
+  const g = UpperPanels.fromFull(L.G, K, 256, 'F32');
+  const f2 = await gptqFactor(g, 2 / L.T, { inPlace: true });
+  assert.equal(f2.r, g);
+  assert.deepEqual((await gptqFast(L.W, N, K, f2, mk())).weights, (await gptqFast(L.W, N, K, await gptqFactor(UpperPanels.fromFull(L.G, K, 256, 'F32'), 2 / L.T), mk())).weights);
+});
+
 test('fast GPTQ stops between column blocks when aborted, with an interrupted error', async () => {
   const f = await gptqFactor(UpperPanels.fromFull(L.G, K, 128, 'F32'), 2 / L.T);
   const ac = new AbortController();
