@@ -8,6 +8,7 @@
 import { loadModel } from '../src/model/load.js';
 import { quantizeModel } from '../src/pipeline/quantize.js';
 import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../src/pipeline/calibrate-batch.js';
+import { Worker } from 'node:worker_threads';
 import { syntheticTokens } from './gen-llama.js';
 
 const [model, out, windowsArg, seqArg] = process.argv.slice(2);
@@ -20,13 +21,26 @@ type Phase = 'pass1' | 'pass2' | 'solve' | 'other';
 const phases: Record<Phase, number> = { pass1: 0, pass2: 0, solve: 0, other: 0 };
 const phaseOf = (detail: string): Phase =>
   detail.startsWith('calibration statistics') ? 'pass1' : detail.startsWith("next layer's inputs") ? 'pass2' : /columns|factoring|rounded/.test(detail) ? 'solve' : 'other';
-// resident memory sampled every 100 ms, the maximum kept per phase (the phase of the last event)
+// resident memory sampled every 10 ms by a worker thread (so that long synchronous stretches of the
+// main thread are seen too), the maximum kept per phase (the phase of the last progress event)
+const labels: string[] = ['start'];
+const shared = new Int32Array(new SharedArrayBuffer(8));
+const sampler = new Worker(
+  `const { parentPort, workerData } = require('node:worker_threads');
+   const cur = new Int32Array(workerData);
+   const max = {};
+   const t = setInterval(() => { const r = process.memoryUsage.rss(); const l = Atomics.load(cur, 0); if (!(max[l] >= r)) max[l] = r; }, 10);
+   parentPort.on('message', () => { clearInterval(t); parentPort.postMessage(max); });`,
+  { eval: true, workerData: shared.buffer },
+);
 let current = 'start';
-const rssMax: Record<string, number> = {};
-const sampler = setInterval(() => {
-  const r = process.memoryUsage().rss;
-  if (r > (rssMax[current] ?? 0)) rssMax[current] = r;
-}, Number(process.env.SCALE_GPTQ_SAMPLE_MS ?? 100));
+const setPhase = (label: string): void => {
+  if (label === current) return;
+  current = label;
+  let i = labels.indexOf(label);
+  if (i < 0) i = labels.push(label) - 1;
+  Atomics.store(shared, 0, i);
+};
 const t0 = performance.now();
 let last = t0;
 let lastLayerLine = '';
@@ -37,7 +51,12 @@ const r = await quantizeModel({
     const ph = e.task.startsWith('quantize layer') ? phaseOf(e.detail ?? '') : 'other';
     phases[ph] += (now - last) / 1000;
     last = now;
-    current = e.task.startsWith('quantize layer') ? (ph === 'solve' ? `solve ${(e.detail ?? '').split(' ')[0]}` : ph) : e.task;
+    if (process.env.SCALE_GPTQ_GC && typeof (globalThis as { gc?: () => void }).gc === 'function' && /layer start|factoring/.test(e.detail ?? '')) (globalThis as { gc?: () => void }).gc!();
+    if (process.env.SCALE_GPTQ_MEM_TRACE) {
+      const m = process.memoryUsage();
+      process.stderr.write(`${((now - t0) / 1000).toFixed(1)} ${e.detail ?? e.task}: rss ${m.rss >> 20} heap ${m.heapUsed >> 20}/${m.heapTotal >> 20} external ${m.external >> 20} arrayBuffers ${m.arrayBuffers >> 20}\n`);
+    }
+    setPhase(e.task.startsWith('quantize layer') ? (ph === 'solve' ? `solve ${(e.detail ?? '').split(' ')[0]}` : ph) : e.task);
     if (e.task === 'quantize' && e.detail !== lastLayerLine) {
       lastLayerLine = e.detail ?? '';
       process.stderr.write(`  ${e.detail} done at ${((now - t0) / 1000).toFixed(0)} s\n`);
@@ -46,8 +65,14 @@ const r = await quantizeModel({
 });
 const seconds = (performance.now() - t0) / 1000;
 phases.other += (performance.now() - last) / 1000;
+setPhase('manifest');
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
-clearInterval(sampler);
+const byIndex = await new Promise<Record<number, number>>((res) => {
+  sampler.once('message', res);
+  sampler.postMessage('stop');
+});
+await sampler.terminate();
+const rssMax = Object.fromEntries(Object.entries(byIndex).map(([i, v]) => [labels[Number(i)], v]));
 
 // split of the statistics pass: layer 0, same windows, with and without Gram matrices
 const w = await loadModel(model);

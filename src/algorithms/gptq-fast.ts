@@ -145,6 +145,8 @@ export interface GptqFastOptions {
   out?: Float32Array;
   /** also return (W − Ŵ)ᵀ [K, N] (in the working buffer, so at no extra memory) */
   keepErrors?: boolean;
+  /** the working buffer for W̃ᵀ (at least K·N floats; default a new one), e.g. reused across linears */
+  work?: Float32Array;
 }
 
 export interface GptqFastResult {
@@ -200,7 +202,7 @@ function gatherScaledT(R: UpperPanels<Float32Array>, invd: Float64Array, r0: num
 }
 
 /** x [R, C] → out [C, R], in 32×32 tiles. */
-function transposeInto(x: ArrayLike<number>, r: number, c: number, out: Float32Array): void {
+export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: Float32Array): void {
   const T = 32;
   for (let i0 = 0; i0 < r; i0 += T) {
     const i1 = Math.min(r, i0 + T);
@@ -252,7 +254,8 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const fitT = hasFitT(grid) ? grid : null;
 
   // W̃ᵀ [K, N], first in original order for the up-front fits
-  const wt = new Float32Array(k * n);
+  if (o.work && o.work.length < k * n) throw new ShapeError('shape_mismatch', 'GPTQ work buffer is smaller than K·N', { expected: k * n, found: o.work.length });
+  const wt = o.work ? o.work.subarray(0, k * n) : new Float32Array(k * n);
   transposeInto(w, n, k, wt);
   let fitBuf: Float64Array | null = null; // [N, K] for grids without fitGroupT
   const fillFit = (c0: number, c1: number): Float64Array => {

@@ -11,6 +11,8 @@ import { IR_VERSION, OPSET } from './lower.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
 const ONNX_F32 = 1;
+/** Largest C handed to one onnxruntime call (elements: 16 MB of float32). */
+const GEMM_BAND_ELEMS = 1 << 22;
 
 function vi(name: string, dims: string[]): ValueInfoProtoJs {
   return { name, type: { tensor_type: { elem_type: ONNX_F32, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } };
@@ -81,16 +83,25 @@ export class OrtGemm {
       return;
     }
     const s = await this.session(!!g.transA, !!g.transB, alpha, beta);
-    const feeds = {
-      A: { dtype: 'F32' as const, shape: g.transA ? [k, m] : [m, k], data: g.a },
-      B: { dtype: 'F32' as const, shape: g.transB ? [n, k] : [k, n], data: g.b },
-      ...(beta !== 0 ? { C: { dtype: 'F32' as const, shape: [m, n], data: g.c } } : {}),
-    };
+    // onnxruntime allocates a result as large as C inside the call (then copies it into C): large
+    // products run in bands of rows of C, so that this stays a few MB (rows of op(A) are
+    // contiguous unless A is transposed)
+    const rows = g.transA ? m : Math.max(1, Math.min(m, Math.floor(GEMM_BAND_ELEMS / n)));
+    const B = { dtype: 'F32' as const, shape: g.transB ? [n, k] : [k, n], data: g.b };
     const t0 = performance.now();
-    await s.run(feeds, ['Y'], { Y: { dtype: 'F32', shape: [m, n], data: g.c } });
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      const mr = Math.min(rows, m - r0);
+      const c = g.c.subarray(r0 * n, (r0 + mr) * n);
+      const feeds = {
+        A: { dtype: 'F32' as const, shape: g.transA ? [k, m] : [mr, k], data: g.transA ? g.a : g.a.subarray(r0 * k, (r0 + mr) * k) },
+        B,
+        ...(beta !== 0 ? { C: { dtype: 'F32' as const, shape: [mr, n], data: c } } : {}),
+      };
+      await s.run(feeds, ['Y'], { Y: { dtype: 'F32', shape: [mr, n], data: c } });
+      this.calls++;
+    }
     this.seconds += (performance.now() - t0) / 1000;
     this.flops += 2 * m * n * k;
-    this.calls++;
   }
 
   async close(): Promise<void> {

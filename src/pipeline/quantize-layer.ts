@@ -13,11 +13,10 @@ import { IntGrid, CodebookGrid, type ColumnGrid } from '../algorithms/grid.js';
 import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
 import { KQuantGrid, isHookGridType } from '../algorithms/ggml-hook-grid.js';
 import { rtnOnGrid } from '../algorithms/gptq.js';
-import { gptqFactor, gptqFast, type GptqFactor } from '../algorithms/gptq-fast.js';
+import { gptqFactor, gptqFast, transposeInto, type GptqFactor } from '../algorithms/gptq-fast.js';
 import type { Gemm } from '../numerics/gemm.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
 import { gramQuadForm, outputSqnrDb } from '../algorithms/stats.js';
-import { transposeF32 } from '../numerics/gemm.js';
 import { LINEAR_SITE, type Site } from './calibrate-block.js';
 import type { SiteStats } from './calibrate.js';
 
@@ -189,6 +188,8 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
   const out: LinearResult[] = [];
   let factorSite: Site | null = null;
   let factor: GptqFactor | null = null;
+  // one working buffer [K·N] for every linear of the layer (GPTQ's W̃ᵀ, then (W − Ŵ)ᵀ; Wᵀ for the SQNR)
+  let work: Float32Array | null = null;
   for (const [lin, site] of Object.entries(LINEAR_SITE)) {
     const name = `model.layers.${layer}.${lin}.weight`;
     const w = host.tensors.get(name)!;
@@ -213,9 +214,14 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
       let last = 0;
       const sqnr = K <= SQNR_MAX_K;
       // ‖W·X‖² before W is overwritten; GPTQ writes Ŵ into W and hands back (W − Ŵ)ᵀ
-      const signal = sqnr ? await gramQuadForm(transposeF32(w, N, K), N, st.gram, o.gemm) : 0;
+      if (!work || work.length < N * K) work = new Float32Array(maxLinearSize(host, layer));
+      let signal = 0;
+      if (sqnr) {
+        transposeInto(w, N, K, work);
+        signal = await gramQuadForm(work.subarray(0, N * K), N, st.gram, o.gemm);
+      }
       const r = await gptqFast(w, N, K, factor, grid, {
-        blockSize: o.blockSize, gemm: o.gemm, signal: o.signal, out: w, keepErrors: sqnr,
+        blockSize: o.blockSize, gemm: o.gemm, signal: o.signal, out: w, keepErrors: sqnr, work,
         onBlock: (done, total) => {
           o.onStep?.(gptqWork(N, K) * ((done - last) / total), `${short}: columns ${done}/${total}`);
           last = done;
@@ -249,6 +255,13 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
     out.push(res);
   }
   return out;
+}
+
+/** Elements of layer `layer`'s largest linear weight. */
+function maxLinearSize(host: HostModel, layer: number): number {
+  let m = 0;
+  for (const lin of Object.keys(LINEAR_SITE)) m = Math.max(m, host.tensors.get(`model.layers.${layer}.${lin}.weight`)?.length ?? 0);
+  return m;
 }
 
 /** Widest input whose per-tensor output SQNR is measured (two N·K²/2 GEMM passes each). */

@@ -161,6 +161,9 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   // order, layer by layer): the file's header needs only the types, which follow from the shapes
   let res: Awaited<ReturnType<typeof saveModel>>;
   try {
+    // block 0 before the writer starts: the writer's first tensor is the embedding, and the
+    // suspended write loop would keep it alive while it waits for the next tensor
+    if (c.nLayers > 0) await quantizeThrough(0);
     res = await saveModel(weights, o.out, {
       format: 'gguf',
       dtype: 'F16',

@@ -38,7 +38,7 @@ export interface SweepOptions {
   /** evaluate on at most this many text tokens (default 8192) */
   maxTokens?: number;
   calib?: string;
-  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, 16) */
+  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, calibrationSize in calibrate-windows.ts) */
   calibWindows?: number;
   seed?: number;
   /** measure per-tensor sensitivity with this scheme (default: the lowest int width in the grid); false to skip */

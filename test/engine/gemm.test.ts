@@ -44,6 +44,18 @@ test('onnxruntime Gemm equals the TypeScript GEMM in every variant, C updated in
         }
       }
     }
+    // a C larger than one onnxruntime call takes (bands of rows)
+    const [m, n, k] = [2100, 2048, 3];
+    const a = Float32Array.from({ length: m * k }, () => rng.normal()), b = Float32Array.from({ length: k * n }, () => rng.normal());
+    const c = Float32Array.from({ length: m * n }, () => rng.normal());
+    const want = c.slice();
+    gemmF32({ m, n, k, a, b, c: want, transB: false, alpha: -1, beta: 1 });
+    const calls = og.calls;
+    await og.gemm({ m, n, k, a, b, c, alpha: -1, beta: 1 });
+    assert.ok(og.calls - calls > 1, 'split into bands');
+    let md = 0;
+    for (let i = 0; i < m * n; i++) md = Math.max(md, Math.abs(c[i] - want[i]));
+    assert.ok(md < 1e-5, `banded: ${md}`);
     assert.ok(og.calls > 0 && og.flops > 0);
     await assert.rejects(async () => og.gemm({ m: 2, n: 2, k: 2, a: new Float32Array(3), b: new Float32Array(4), c: new Float32Array(4) }), { code: 'shape_mismatch' });
   } finally {
