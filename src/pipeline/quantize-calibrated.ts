@@ -59,18 +59,22 @@ export async function quantizeCalibratedLayer(host: HostModel, o: CalibratedLaye
   const prog = new WorkProgress(`quantize layer ${l + 1}/${o.layers}`, work.pass1 + work.pass2 + work.linears, o.onProgress);
   prog.advance(0, 'layer start');
   const get = (n: string) => host.tensors.get(n)!;
-  const stats = newGraphSiteStats(c, gram, runner.panelWidth);
+  // the statistics live only until the linears are quantized (not through the forward pass after)
+  const { results, awq } = await (async () => {
+    const stats = newGraphSiteStats(c, gram, runner.panelWidth);
+    let seen = 0;
+    await runner.run(l, get, xs, {
+      stats, forward: false, signal: o.signal,
+      onBatch: (done, total) => {
+        prog.advance((work.pass1 * (done - seen)) / total, `calibration statistics: windows ${done}/${total}`);
+        seen = done;
+      },
+    });
+    const awq = o.lo.method === 'awq' ? awqLayer(host, l, stats, o.lo) : [];
+    const results = await quantizeLayerLinears(host, l, stats, { ...o.lo, method: o.lo.method === 'awq' ? 'rtn' : o.lo.method, gemm: o.gemm, onStep: (w, d) => prog.advance(w, d) });
+    return { results, awq };
+  })();
   let seen = 0;
-  await runner.run(l, get, xs, {
-    stats, forward: false, signal: o.signal,
-    onBatch: (done, total) => {
-      prog.advance((work.pass1 * (done - seen)) / total, `calibration statistics: windows ${done}/${total}`);
-      seen = done;
-    },
-  });
-  const awq = o.lo.method === 'awq' ? awqLayer(host, l, stats, o.lo) : [];
-  const results = await quantizeLayerLinears(host, l, stats, { ...o.lo, method: o.lo.method === 'awq' ? 'rtn' : o.lo.method, gemm: o.gemm, onStep: (w, d) => prog.advance(w, d) });
-  seen = 0;
   await runner.run(l, get, xs, {
     forward: true, signal: o.signal,
     onBatch: (done, total) => {
