@@ -5,7 +5,7 @@
 //   RTN   runQat's lossPtq: the ParetoQ quantizer with its initial per-row scales (SEQ max|W| for
 //         1.58/2 bits, LSQ max|W|/Qp for 3/4 bits), i.e. round-to-nearest on the QAT grid
 //   RTNi  quantizeModel --method rtn onto the symmetric per-channel int grid GPTQ uses
-//   GPTQ  quantizeModel --method gptq onto that int grid (int<b>-channel; ternary → int2-channel, the
+//   GPTQ  quantizeModel --method gptq onto that int grid (int<b>-channel-f16; ternary → int2-channel-f16, the
 //         closest grid GPTQ supports: 4 levels {−2,−1,0,1}·s, one more than ternary), calibrated on the
 //         training part of the text only (written to a file), format fakequant, loaded back
 //   QAT   runQat's lossQat (lr 3e-4 cosine to 0, no warmup, seed 0, batch 8 × 128)
@@ -104,7 +104,8 @@ async function evalLoss(config: ModelConfig, w: Map<string, Float32Array>, val: 
   }
 }
 
-const gptqScheme = (bits: number): string => `int${bits === 1.58 ? 2 : bits}-channel`;
+// f16 scales, as GPTQ checkpoints store them (and as every figure in docs/training.md was measured)
+const gptqScheme = (bits: number): string => `int${bits === 1.58 ? 2 : bits}-channel-f16`;
 
 export default async function main(): Promise<void> {
   mkdirSync(CACHE, { recursive: true });

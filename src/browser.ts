@@ -15,3 +15,8 @@ export { gptq, rtnOnGrid } from './algorithms/gptq.js';
 export { IntGrid, CodebookGrid } from './algorithms/grid.js';
 export { awqSearchScales, awqClipSearch, SCALE_MAPPINGS } from './algorithms/awq.js';
 export { renderChart } from './report/svg.js';
+// the sweep report and its "what to ship" answer (the browser app's Pareto chart and table)
+export { renderSweepReport } from './report/sweepReport.js';
+export { frontierChart } from './report/frontierCharts.js';
+export { markFrontiers, shipRecommendations, parseBudget, RUNTIMES } from './report/decision.js';
+export { intervalFrontier, bestWithinBudget } from './scaling/pareto-ci.js';

@@ -61,5 +61,9 @@ export { runSweep, sweepBudgets, type SweepOptions, type SweepOutcome } from './
 export { planPoints, type SweepGrid, type SweepMethod, type SweepFormat } from './pipeline/sweep-plan.js';
 export { runDemo, DEMO_POINTS, defaultModelDir, type DemoOptions, type DemoOutcome } from './pipeline/demo.js';
 export { renderSweepReport } from './report/sweepReport.js';
-export type { SweepRecord, SweepPointResult, SweepPointSpec, SensitivityRow } from './eval/sweepTypes.js';
+export { markFrontiers, shipRecommendations, parseBudget, RUNTIMES, DEFAULT_BUDGETS } from './report/decision.js';
+export { intervalFrontier, bestWithinBudget, type IntervalPoint } from './scaling/pareto-ci.js';
+export type { SweepRecord, SweepPointResult, SweepPointSpec, SensitivityRow, ShipChoice } from './eval/sweepTypes.js';
+export { fetchHubModel, hubCacheDir, parseHubId, type HubOptions, type HubModel } from './pipeline/hub.js';
+export { quantizeOnnxVariants, ONNX_VARIANTS } from './pipeline/quantize-onnx-variants.js';
 export { fitPtqDecay, ptqDecay, type PtqDecayFit, type PtqDecayPoint } from './scaling/ptqDecay.js';

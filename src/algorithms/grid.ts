@@ -4,12 +4,16 @@
 // Legend: N = rows (output features), K = columns (input features), G = group width along K
 // (columns sharing one set of parameters per row), n_g = ceil(K / G) groups.
 //
-// Rounding: the int grid follows the GPTQ reference `Quantizer` (torch.round, half to even);
-// the codebook grid picks the nearest level, ties to the lower index.
+// The int and code-book grids are not quantizers of their own: they fit each group with quant's
+// qparams (intParams, codebookScale) and round each value as quant's codecs do, so RTN on a grid is
+// bit for bit `fakeQuant` of the same scheme (test/pipeline/one-quantizer.test.ts). What they add is
+// the column order GPTQ needs. Codes are kept as quant stores them (symmetric int: signed, zero
+// point 0); packed formats map them (quant/pack.ts toUnsignedCodes).
 
 import { ConfigError } from '../core/errors.js';
-import { roundHalfEven } from '../numerics/round.js';
-import { f16ToF32, f32ToF16 } from '../numerics/float16.js';
+import { NF4_LEVELS, codebookScale, intParams, intRange, nearestLevel, rounder } from '../quant/index.js';
+import type { CodebookScheme, IntScheme, Rounding, ScaleDType } from '../quant/scheme.js';
+import type { IntQuantized } from '../quant/types.js';
 
 export interface ColumnGrid {
   readonly n: number;
@@ -42,25 +46,47 @@ export interface IntGridOptions {
   symmetric: boolean;
   /** G; 0 or ≥ K means one group per row (per-channel) */
   groupSize?: number;
-  /** round each scale to fp16 when fitted (what GPTQ-packed checkpoints store) */
+  /**
+   * scale storage dtype (the scheme's; GPTQ-packed checkpoints store F16). Absent or null: exact
+   * float64 scales, for algorithm tests against float64 reference ports only.
+   */
+  scaleDtype?: ScaleDType | null;
+  /** same as scaleDtype 'F16' (kept for existing callers) */
   scaleF16?: boolean;
+  /** default half_even */
+  rounding?: Rounding;
+  /** symmetric only: scale amax/(2^(b−1) − 1) instead of 2·amax/(2^b − 1) (quant/scheme.ts) */
+  restricted?: boolean;
+}
+
+/** The grid options of an int scheme whose granularity is per-group or per-output-channel along K. */
+export function intGridOptions(scheme: IntScheme, k: number): IntGridOptions {
+  const g = scheme.granularity;
+  let groupSize: number;
+  if (g.kind === 'group') groupSize = g.size;
+  else if (g.kind === 'channel' && g.axis === 0) groupSize = k;
+  else throw new ConfigError('unsupported', 'a column grid needs per-group or per-output-channel scales', { field: 'scheme', found: g });
+  return { bits: scheme.bits, symmetric: scheme.symmetric, groupSize, scaleDtype: scheme.scaleDtype, rounding: scheme.rounding, restricted: scheme.restricted };
 }
 
 /**
- * Uniform integer grid as in the GPTQ reference quantizer: maxq = 2^b − 1; the range is widened to
- * contain 0; asymmetric scale = (max − min)/maxq and zero = round(−min/scale); symmetric
- * max = max(|min|, max), zero = (maxq + 1)/2. q = clamp(round(x/scale) + zero, 0, maxq),
- * x̂ = scale·(q − zero). An all-zero row gets the range [−1, 1].
+ * Uniform integer grid of quant's int schemes (quant/affine.ts): per row and group, (scale, zero)
+ * from intParams on the group's [min, max]; q = clamp(round(x/scale) + zero, qmin, qmax) with the
+ * scheme's rounding; x̂ = scale·(q − zero). Symmetric: signed codes, zero 0; asymmetric: unsigned
+ * codes and zero points. A group whose scale is 0 (all zeros) maps every value to its zero point.
  */
 export class IntGrid implements ColumnGrid {
   readonly groupSize: number;
-  readonly maxq: number;
-  /** [N, n_g] per-row, per-group step */
+  readonly qmin: number;
+  readonly qmax: number;
+  /** [N, n_g] per-row, per-group step (exactly representable in the scale dtype) */
   readonly scales: Float64Array;
-  /** [N, n_g] integer zero points */
+  /** [N, n_g] integer zero points in the codes' domain (0 for symmetric grids) */
   readonly zeros: Int32Array;
-  /** [N, K] codes in 0..maxq, original column order */
-  readonly codes: Uint8Array;
+  /** [N, K] codes in qmin..qmax, original column order (Int8Array when symmetric) */
+  readonly codes: Int8Array | Uint8Array;
+  private readonly params: Parameters<typeof intParams>[2];
+  private readonly round: (x: number) => number;
 
   constructor(
     readonly n: number,
@@ -72,11 +98,14 @@ export class IntGrid implements ColumnGrid {
     }
     const g = opts.groupSize ?? 0;
     this.groupSize = g <= 0 || g >= k ? k : g;
-    this.maxq = 2 ** opts.bits - 1;
+    const rounding = opts.rounding ?? 'half_even';
+    this.params = { bits: opts.bits, symmetric: opts.symmetric, rounding, restricted: opts.restricted, scaleDtype: opts.scaleDtype ?? (opts.scaleF16 ? 'F16' : null) };
+    ({ qmin: this.qmin, qmax: this.qmax } = intRange(opts));
+    this.round = rounder(rounding);
     const ng = numGroups(k, this.groupSize);
     this.scales = new Float64Array(n * ng);
     this.zeros = new Int32Array(n * ng);
-    this.codes = new Uint8Array(n * k);
+    this.codes = opts.symmetric ? new Int8Array(n * k) : new Uint8Array(n * k);
   }
 
   get numGroups(): number {
@@ -84,58 +113,62 @@ export class IntGrid implements ColumnGrid {
   }
 
   fitGroup(g: number, w: Float64Array, c0: number, c1: number): void {
-    const { n, k, maxq } = this;
+    const { n, k } = this;
     const ng = this.numGroups;
     for (let r = 0; r < n; r++) {
-      let lo = 0;
-      let hi = 0;
+      let lo = Infinity;
+      let hi = -Infinity;
       const base = r * k;
       for (let c = c0; c < c1; c++) {
         const v = w[base + c];
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      if (this.opts.symmetric) {
-        hi = Math.max(-lo, hi);
-        if (lo < 0) lo = -hi;
-      }
-      if (lo === 0 && hi === 0) {
-        lo = -1;
-        hi = 1;
-      }
-      let scale = (hi - lo) / maxq;
-      if (this.opts.scaleF16) scale = f16ToF32(f32ToF16(scale));
-      const zero = this.opts.symmetric ? (maxq + 1) / 2 : roundHalfEven(-lo / scale);
-      this.scales[r * ng + g] = scale;
-      this.zeros[r * ng + g] = zero;
+      const p = intParams(lo, hi, this.params);
+      this.scales[r * ng + g] = p.scale;
+      this.zeros[r * ng + g] = p.zero;
     }
   }
 
   quantizeColumn(j: number, g: number, col: Float64Array, out: Float64Array): void {
-    const { n, k, maxq } = this;
+    const { n, k, qmin, qmax } = this;
     const ng = this.numGroups;
     for (let r = 0; r < n; r++) {
       const s = this.scales[r * ng + g];
       const z = this.zeros[r * ng + g];
-      let q = roundHalfEven(col[r] / s) + z;
-      if (q < 0) q = 0;
-      else if (q > maxq) q = maxq;
+      let q = z;
+      if (s !== 0) {
+        q = this.round(col[r] / s) + z;
+        if (q < qmin) q = qmin;
+        else if (q > qmax) q = qmax;
+      }
       this.codes[r * k + j] = q;
       out[r] = s * (q - z);
     }
   }
+
+  /**
+   * The grid as quant's IntQuantized [N, K] (scales [N, n_g]) under `scheme` (whose bits, symmetry
+   * and scale dtype must be the grid's). Needs K to be a whole number of groups.
+   */
+  toQuantized(scheme: IntScheme): IntQuantized {
+    const { n, k, groupSize } = this;
+    if (scheme.bits !== this.opts.bits || scheme.symmetric !== this.opts.symmetric) {
+      throw new ConfigError('internal', 'scheme does not describe this grid', { field: 'scheme', expected: `int${this.opts.bits}${this.opts.symmetric ? '' : '-asym'}`, found: `int${scheme.bits}${scheme.symmetric ? '' : '-asym'}` });
+    }
+    if (k % groupSize !== 0) throw new ConfigError('unsupported', 'a ragged last group has no IntQuantized layout', { field: 'K', expected: `a multiple of ${groupSize}`, found: k });
+    const granularity = groupSize >= k ? { kind: 'channel' as const, axis: 0 } : { kind: 'group' as const, size: groupSize };
+    const q: IntQuantized = { kind: 'int', scheme: { ...scheme, granularity }, shape: [n, k], codes: this.codes, scales: Float32Array.from(this.scales), scaleShape: [n, this.numGroups] };
+    if (!scheme.symmetric) q.zeros = Uint8Array.from(this.zeros);
+    return q;
+  }
 }
 
-/** NF4 levels (QLoRA, bitsandbytes create_normal_map), REFERENCE §7. */
-export const NF4_LEVELS: readonly number[] = [
-  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-  -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-  0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
-];
-
 /**
- * Non-uniform grid: per-row, per-group absmax scale times a sorted level table (NF4 by default).
- * x̂ = absmax·level[q], q the nearest level to x/absmax (ties to the lower index).
+ * Non-uniform grid of quant's code-book schemes (quant/codebook.ts): per-row, per-group scale
+ * codebookScale(absmax) times a sorted level table (quant's NF4_LEVELS by default); q = the nearest
+ * level to x/scale (quant's nearestLevel: ties to the even index), x̂ = scale·level[q]. A zero scale
+ * (an all-zero group) maps every value to the level nearest 0.
  */
 export class CodebookGrid implements ColumnGrid {
   readonly groupSize: number;
@@ -143,14 +176,16 @@ export class CodebookGrid implements ColumnGrid {
   readonly scales: Float64Array;
   /** [N, K] level indices */
   readonly codes: Uint8Array;
-  private readonly mids: Float64Array;
+  private readonly book: Float32Array;
+  private readonly scaleDtype: ScaleDType | null;
 
   constructor(
     readonly n: number,
     readonly k: number,
     groupSize: number,
-    readonly levels: readonly number[] = NF4_LEVELS,
-    readonly scaleF16 = false,
+    readonly levels: ArrayLike<number> = NF4_LEVELS,
+    /** the scheme's scale dtype; null, false or absent: exact float64 (tests), true: F16 */
+    scaleDtype: ScaleDType | boolean | null = null,
   ) {
     this.groupSize = groupSize <= 0 || groupSize >= k ? k : groupSize;
     for (let i = 1; i < levels.length; i++) {
@@ -158,10 +193,22 @@ export class CodebookGrid implements ColumnGrid {
         throw new ConfigError('bad_option', 'codebook levels must be strictly increasing', { field: 'levels', index: i });
       }
     }
-    this.mids = new Float64Array(levels.length - 1);
-    for (let i = 0; i + 1 < levels.length; i++) this.mids[i] = (levels[i] + levels[i + 1]) / 2;
+    this.book = Float32Array.from(levels);
+    for (let i = 0; i < levels.length; i++) {
+      if (this.book[i] !== levels[i]) throw new ConfigError('bad_option', 'codebook levels must be float32 values', { field: 'levels', index: i, found: levels[i] });
+    }
+    this.scaleDtype = scaleDtype === true ? 'F16' : scaleDtype === false ? null : scaleDtype;
     this.scales = new Float64Array(n * numGroups(k, this.groupSize));
     this.codes = new Uint8Array(n * k);
+  }
+
+  /** The grid of a code-book scheme with a shared book (NF4, log2) for [N, K] weights. */
+  static forScheme(n: number, k: number, scheme: CodebookScheme, levels: ArrayLike<number>): CodebookGrid {
+    const g = scheme.granularity;
+    if (g.kind !== 'group' && !(g.kind === 'channel' && g.axis === 0)) {
+      throw new ConfigError('unsupported', 'a column grid needs per-group or per-output-channel scales', { field: 'scheme', found: g });
+    }
+    return new CodebookGrid(n, k, g.kind === 'group' ? g.size : k, levels, scheme.scaleDtype);
   }
 
   fitGroup(g: number, w: Float64Array, c0: number, c1: number): void {
@@ -169,28 +216,18 @@ export class CodebookGrid implements ColumnGrid {
     for (let r = 0; r < this.n; r++) {
       let amax = 0;
       for (let c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(w[r * this.k + c]));
-      let s = amax === 0 ? 1 : amax;
-      if (this.scaleF16) s = f16ToF32(f32ToF16(s));
-      this.scales[r * ng + g] = s;
+      this.scales[r * ng + g] = codebookScale(amax, this.scaleDtype);
     }
   }
 
   quantizeColumn(j: number, g: number, col: Float64Array, out: Float64Array): void {
     const ng = numGroups(this.k, this.groupSize);
-    const mids = this.mids;
+    const L = this.book.length;
     for (let r = 0; r < this.n; r++) {
       const s = this.scales[r * ng + g];
-      const x = col[r] / s;
-      // binary search over the midpoints: q = number of midpoints strictly below x
-      let lo = 0;
-      let hi = mids.length;
-      while (lo < hi) {
-        const m = (lo + hi) >> 1;
-        if (mids[m] < x) lo = m + 1;
-        else hi = m;
-      }
-      this.codes[r * this.k + j] = lo;
-      out[r] = s * this.levels[lo];
+      const q = nearestLevel(this.book, 0, L, s === 0 ? 0 : col[r] / s);
+      this.codes[r * this.k + j] = q;
+      out[r] = s * this.book[q];
     }
   }
 }

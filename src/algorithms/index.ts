@@ -1,7 +1,7 @@
 // Post-training quantization algorithms: pure functions of weights and calibration statistics
 // (browser-safe). GPTQ onto any column grid, AWQ, SmoothQuant, RTN, mixed-precision allocation.
 export { ActivationStats, gramOf, weightedError, diagWeightedError } from './stats.js';
-export { IntGrid, CodebookGrid, NF4_LEVELS as GRID_NF4_LEVELS, type ColumnGrid, type IntGridOptions } from './grid.js';
+export { IntGrid, CodebookGrid, intGridOptions, type ColumnGrid, type IntGridOptions } from './grid.js';
 export { GgmlGrid, GPTQ_GGML_TYPES, isGptqGgmlType, type GptqGgmlType } from './ggml-grid.js';
 export { KQuantGrid, HOOK_GRID_TYPES, isHookGridType, type HookGridType } from './ggml-hook-grid.js';
 export { gptq, rtnOnGrid, actOrderPermutation, type GptqOptions, type GptqResult } from './gptq.js';

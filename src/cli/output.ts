@@ -1,6 +1,7 @@
 // Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
 import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
+import { TOOL_VERSION } from '../pipeline/quantize.js';
 
 export function out(line = ''): void {
   process.stdout.write(line + '\n');
@@ -20,13 +21,14 @@ function fmtTime(s: number | null): string {
 /** A progress renderer: a rewriting line on a TTY, one line per event (throttled) otherwise. */
 export function progressPrinter(opts: { quiet?: boolean } = {}): (e: ProgressEvent) => void {
   const tty = process.stderr.isTTY;
-  let last = 0;
+  // throttled per task, so the first line of each phase (e.g. "llama.cpp: loading…") always shows
+  const last = new Map<string, number>();
   return (e) => {
     if (opts.quiet) return;
     const now = Date.now();
     const final = e.done >= e.total;
-    if (!tty && !final && now - last < 1000) return;
-    last = now;
+    if (!tty && !final && now - (last.get(e.task) ?? 0) < 1000) return;
+    last.set(e.task, now);
     const pct = e.total > 0 ? ((100 * e.done) / e.total).toFixed(0).padStart(3) : '  ?';
     const line = `[${e.task}] ${pct}% ${e.done}/${e.total}${e.unit ? ' ' + e.unit + 's' : ''} elapsed ${fmtTime(e.elapsedS)} eta ${fmtTime(e.etaS)}${e.detail ? '  ' + e.detail : ''}`;
     if (tty) {
@@ -57,4 +59,12 @@ export function table(headers: string[], rows: (string | number)[][]): string {
       return j === 0 ? line + '\n' + w.map((x) => '-'.repeat(x)).join('  ') : line;
     })
     .join('\n');
+}
+
+/**
+ * A command's --json output: one object that starts with the tool's name and version and the
+ * command (schemas in json-schemas.ts, docs/json/). BigInts print as numbers; NaN as null.
+ */
+export function printJson(command: string, r: object): void {
+  out(JSON.stringify({ tool: { name: 'bitscale', version: TOOL_VERSION }, command, ...r }, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
 }

@@ -1,5 +1,6 @@
 // In-graph fake quantization of activations and KV-cache entries, built from IR primitives so that
-// the result equals quant's int codec (src/quant/affine.ts) on the same values, bit for bit:
+// the result equals quant's int codec (src/quant/affine.ts) on the same values, bit for bit; symmetric
+// activations use the codec's restricted grid (amax on code qmax, the usual absmax form):
 //   symmetric:  s = sig16(amax / qmax),                 q = clip(round(x / s), −2^(b−1), 2^(b−1) − 1), x̂ = s·q
 //   asymmetric: s = sig16((hi − lo) / qmax), z = round(−lo / s), q = clip(round(x / s) + z, 0, 2^b − 1), x̂ = s·(q − z)
 // with lo = min(min x, 0), hi = max(max x, 0), round = half to even (ONNX Round); the scale is kept

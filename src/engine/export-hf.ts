@@ -21,10 +21,12 @@ import { validateConfig } from './host.js';
 import { IR_VERSION, OPSET } from './lower.js';
 import { packMatMulNBits } from './lowbit.js';
 import { intLimits, type AbsmaxActSpec } from './actquant.js';
+import { encodeF16Array } from '../numerics/float16.js';
 import { ropeTables } from './rope.js';
 
 const EXTERNAL_ALIGN = 65536;
 const ONNX_F32 = 1;
+const ONNX_F16 = 10;
 const ONNX_U8 = 2;
 const ONNX_I8 = 3;
 const ONNX_I64 = 7;
@@ -40,7 +42,16 @@ export interface HfOnnxOptions {
   metadata?: Record<string, string>;
   /** fake-quantize the input of every decoder linear (not lm_head) in the graph, as BitNet trains */
   activations?: AbsmaxActSpec | null;
+  /**
+   * storage of the float weights (embeddings, norms, lm_head and linears without codes): 'f16' keeps
+   * every one of at least F16_STORAGE_MIN_ELEMENTS elements as a float16 initializer cast to float32
+   * in the graph (transformers.js's fp16 / q4f16 files at half the size; compute and I/O stay float32)
+   */
+  floatStorage?: 'f32' | 'f16';
 }
+
+/** float weights this large or larger are stored as float16 under floatStorage 'f16' (smaller ones, e.g. norms, stay float32) */
+export const F16_STORAGE_MIN_ELEMENTS = 1024;
 
 export interface HfOnnxLinear {
   name: string;
@@ -80,7 +91,7 @@ export function dqFits(q: { shape: number[]; scheme: { bits: number; granularity
   return (g.kind === 'channel' && g.axis === 0) || g.kind === 'tensor';
 }
 
-function bytesOf(a: Float32Array | Uint8Array | BigInt64Array): Uint8Array {
+function bytesOf(a: Float32Array | Uint8Array | Uint16Array | BigInt64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -93,7 +104,7 @@ class Emitter {
   private readonly cache = new Map<string, string>();
   constructor(private readonly ext: { location: string; minBytes?: number } | null) {}
 
-  init(name: string, dataType: number, dims: number[], data: Float32Array | Uint8Array | BigInt64Array): string {
+  init(name: string, dataType: number, dims: number[], data: Float32Array | Uint8Array | Uint16Array | BigInt64Array): string {
     const bytes = bytesOf(data);
     const tp: TensorProtoJs = { name, dims, data_type: dataType };
     if (this.ext && bytes.byteLength >= (this.ext.minBytes ?? 1024)) {
@@ -172,7 +183,10 @@ export function buildHfOnnx(m: HostModel, o: HfOnnxOptions = {}): HfOnnxModel {
       const data = m.tensors.get(name);
       if (!data) throw new ConfigError('bad_config', 'tensor missing from the prepared model', { tensor: name });
       if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new ConfigError('bad_config', 'tensor size does not match the config', { tensor: name, expected: `[${dims.join(', ')}]`, found: data.length });
-      hit = e.init(name, ONNX_F32, dims, data);
+      hit =
+        o.floatStorage === 'f16' && data.length >= F16_STORAGE_MIN_ELEMENTS
+          ? e.op('Cast', [e.init(`${name}.f16`, ONNX_F16, dims, encodeF16Array(data))], { to: ONNX_F32 })
+          : e.init(name, ONNX_F32, dims, data);
       params.set(name, hit);
     }
     return hit;

@@ -26,14 +26,15 @@ function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
 
 /**
  * Static per-tensor int activation precision from calibrated ranges (max |x| per site, see
- * LlamaEngine.activationRanges): each site's scale is quant's symmetric grid for [−amax, amax].
+ * LlamaEngine.activationRanges): each site's scale is quant's restricted symmetric grid for [−amax, amax]
+ * (amax on code 2^(b−1) − 1, as the in-graph absmax activation quantizers).
  */
 export function staticActivations(ranges: ReadonlyMap<string, number>, bits: number): (site: string) => ActQuantSpec | null {
   intLimits(bits, true);
   return (site) => {
     const amax = ranges.get(site);
     if (amax === undefined) throw new ConfigError('bad_option', 'no calibrated range for an activation site', { field: site });
-    const { scale } = intParams(-amax, amax, { bits, symmetric: true, rounding: 'half_even', scaleDtype: 'F32' });
+    const { scale } = intParams(-amax, amax, { bits, symmetric: true, restricted: true, rounding: 'half_even', scaleDtype: 'F32' });
     return scale > 0 ? { kind: 'int', bits, symmetric: true, granularity: 'static', scale } : null;
   };
 }

@@ -232,6 +232,8 @@ export interface CompareResult {
   top1Agreement: number;
   /** mean NLL(test) − NLL(base) */
   deltaNll: number;
+  /** 95% interval of deltaNll from the per-token differences (paired: both models scored the same tokens) */
+  deltaNllCi95: [number, number];
   count: number;
 }
 
@@ -271,6 +273,7 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
   const k = meanCi(klds);
   const mb = meanCi(nb).mean;
   const mt = meanCi(nt).mean;
+  const d = meanCi(nt.map((x, i) => x - nb[i]));
   return {
     base: { nll: mb, ppl: Math.exp(mb) },
     test: { nll: mt, ppl: Math.exp(mt) },
@@ -279,6 +282,7 @@ export async function compareModels(base: LogitsModel, test: LogitsModel, ids: r
     kldMax: klds.reduce((a, b) => Math.max(a, b), 0),
     top1Agreement: agree / klds.length,
     deltaNll: mt - mb,
+    deltaNllCi95: d.ci95,
     count: klds.length,
   };
 }

@@ -1,5 +1,6 @@
 // loadModel: one entry point for every model source. Detects the format from the path:
-// a directory → Hugging Face (config.json + safetensors, single or sharded); a .safetensors
+// a directory → Hugging Face (config.json + safetensors, single or sharded), or a transformers.js
+// ONNX folder (config.json + onnx/model*.onnx, no safetensors), as is an .onnx file in its onnx/ folder; a .safetensors
 // file → its directory; a file starting with "GGUF" → GGUF; anything else → a llama2.c
 // checkpoint (legacy or versioned). Tensors are lazy (read by offset on demand); `close()`
 // releases the file handles.
@@ -13,6 +14,7 @@ import { loadLlama2c, loadLlama2cTokenizer } from './load-llama2c.js';
 import { loadGguf } from './load-gguf.js';
 import { loadHf, loadHfTokenizer } from './load-hf.js';
 import { openSource } from './source.js';
+import { loadOnnxFolder, onnxFolderOf } from './load-onnx.js';
 
 export interface LoadOptions {
   /** a tokenizer file that overrides the model's own: llama2.c tokenizer.bin or tokenizer.json; null loads none */
@@ -29,9 +31,14 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
   try {
     st = await stat(path);
   } catch {
-    throw new IoError('missing_file', 'model path does not exist', { file: path });
+    const hubLike = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(path);
+    throw new IoError('missing_file', 'model path does not exist', {
+      file: path,
+      hint: hubLike ? 'the bitscale CLI downloads Hugging Face ids (org/name) into the HF cache; in the library, fetch it with fetchHubModel() first' : 'give a llama2.c checkpoint, a GGUF file, a Hugging Face folder, or a Hub id (org/name)',
+    });
   }
-  if (st.isDirectory()) return 'hf';
+  if (st.isDirectory()) return (await onnxFolderOf(path)) ? 'onnx' : 'hf';
+  if (path.endsWith('.onnx') && (await onnxFolderOf(path))) return 'onnx';
   if (path.endsWith('.safetensors') || path.endsWith('.safetensors.index.json')) return 'safetensors';
   const src = await openSource(path);
   try {
@@ -66,6 +73,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<M
   }
   const tokenizer = opts.tokenizer === null ? null : opts.tokenizer !== undefined ? await loadTokenizerFile(opts.tokenizer) : undefined;
   if (format === 'gguf') return loadGguf(path, { tokenizer });
+  if (format === 'onnx') return loadOnnxFolder(path, { tokenizer });
   const dir = format === 'safetensors' ? dirname(path) : path;
   const m = await loadHf(dir, { tokenizer, weights: format === 'safetensors' ? path : undefined });
   return format === 'safetensors' ? { ...m, source: { format: 'safetensors', path } } : m;

@@ -8,7 +8,7 @@ import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { ModelConfig } from './config.js';
 
-export type SourceFormat = 'llama2c' | 'hf' | 'gguf' | 'safetensors';
+export type SourceFormat = 'llama2c' | 'hf' | 'gguf' | 'safetensors' | 'onnx';
 
 export interface TensorSource {
   /** canonical (Hugging Face) name */

@@ -44,7 +44,8 @@ const p = (method: SweepPointSpec['method'], scheme: string, bits: number, forma
 
 /**
  * The demo's points: RTN at every width in both containers, and GPTQ/AWQ where they matter (2–4
- * bits; at 8 bits every method is lossless here). Chosen to finish in about five minutes on 2 cores.
+ * bits; at 8 bits every method is lossless here); 4-bit RTN and GPTQ also as transformers.js ONNX
+ * folders, so the report recommends a file for each runtime. About two minutes on 2 cores.
  */
 export const DEMO_POINTS: SweepPointSpec[] = [
   { id: 'base-f32', method: 'base', scheme: 'f32', bits: 32, format: 'none' },
@@ -59,6 +60,8 @@ export const DEMO_POINTS: SweepPointSpec[] = [
   p('rtn', 'int4-g128', 4, 'safetensors'),
   p('gptq', 'int4-g128', 4, 'safetensors'),
   p('awq', 'int4-g128', 4, 'safetensors'),
+  { id: 'rtn-int4-g128-onnx', method: 'rtn', scheme: 'int4-g128', bits: 4, format: 'onnx' },
+  { id: 'gptq-int4-g128-onnx', method: 'gptq', scheme: 'int4-g128', bits: 4, format: 'onnx' },
   p('rtn', 'q8_0', 8, 'gguf'),
   p('rtn', 'int8-g128', 8, 'safetensors'),
 ];

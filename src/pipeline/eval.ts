@@ -62,7 +62,7 @@ export interface EvalReport {
   windows: number;
   tokensPerSecond: number;
   speed?: { promptTokensPerSecond: number; decodeTokensPerSecond: number };
-  base?: { model: string; ppl: number; nll: number; kld: number; kldCi95: [number, number]; kldMax: number; top1Agreement: number; deltaNll: number };
+  base?: { model: string; ppl: number; nll: number; kld: number; kldCi95: [number, number]; kldMax: number; top1Agreement: number; deltaNll: number; deltaNllCi95: [number, number] };
 }
 
 export function parseWeightScheme(s: string): QuantScheme {
@@ -167,7 +167,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
           const be = await LlamaEngine.create(bw, { session: eo.session });
           try {
             const k = await compareModels(engineModel(be), engineModel(engine), ids, win);
-            report.base = { model: o.base, ppl: k.base.ppl, nll: k.base.nll, kld: k.kld, kldCi95: k.kldCi95, kldMax: k.kldMax, top1Agreement: k.top1Agreement, deltaNll: k.deltaNll };
+            report.base = { model: o.base, ppl: k.base.ppl, nll: k.base.nll, kld: k.kld, kldCi95: k.kldCi95, kldMax: k.kldMax, top1Agreement: k.top1Agreement, deltaNll: k.deltaNll, deltaNllCi95: k.deltaNllCi95 };
           } finally {
             await be.close();
           }

@@ -3,27 +3,34 @@
 //   config.json (+ "transformers.js_config": dtype and external-data flag), generation_config.json,
 //   tokenizer.json + tokenizer_config.json, onnx/model{suffix}.onnx (+ onnx/model{suffix}.onnx_data),
 //   bitscale-manifest.json.
-// The suffix follows transformers.js's dtype → file mapping: '' (fp32), '_q4' (4-bit MatMulNBits),
-// '_quantized' (q8), '_q2'. The folder is written in a temporary sibling and renamed into place; before
-// the rename the ONNX file is opened in onnxruntime and its logits (prompt pass, then one cached step)
-// are compared with the engine's own evaluation of the same weights; a difference above
-// ONNX_EXPORT_LOGIT_TOLERANCE is an error and nothing is left behind.
+// The suffix follows transformers.js's dtype → file mapping: '' (fp32), '_fp16', '_q4' (4-bit
+// MatMulNBits), '_q4f16' (q4 linears, other weights float16), '_quantized' (q8), '_q2', '_q2f16'.
+// Variants live side by side, as in optimum/transformers.js repositories: exporting into a folder
+// that already holds variants of the same model (same config.json) adds or replaces only this
+// variant's files, and the one manifest lists every variant. A new folder is written in a temporary
+// sibling and renamed into place; a variant added to an existing folder is written and checked in a
+// temporary sibling, then its files are renamed in. Before either, the ONNX file is opened in
+// onnxruntime and its logits (prompt pass, then one cached step) are compared with the engine's own
+// evaluation of the same weights; a difference above ONNX_EXPORT_LOGIT_TOLERANCE is an error and
+// nothing is left behind.
 // Legend: T = check tokens, V = vocab.
 
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, IoError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { Tensor } from '../core/tensor.js';
-import { buildHfOnnx, dqFits, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
+import { buildHfOnnx, dqFits, F16_STORAGE_MIN_ELEMENTS, hfPastNames, nbitsFits, type HfOnnxLinear } from '../engine/export-hf.js';
+import { roundToF16 } from '../numerics/float16.js';
 import type { HostModel } from '../engine/host.js';
 import type { AbsmaxActSpec } from '../engine/actquant.js';
 import { dequantizeNBits, type LowBitWeight } from '../engine/lowbit.js';
 import { LlamaEngine } from '../engine/model.js';
 import { EngineSession } from '../engine/session.js';
 import { generationConfigJson } from '../formats/hf/json.js';
-import { sha256File } from '../formats/io/index.js';
+import { atomicWriteFile, sha256File } from '../formats/io/index.js';
+import { ONNX_DTYPE_SUFFIX, type OnnxDtype } from '../formats/onnx/dtypes.js';
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles } from '../formats/tokenizer/vocab.js';
@@ -31,6 +38,7 @@ import { IntGrid } from '../algorithms/grid.js';
 import { hfConfigJson } from '../model/hf-config.js';
 import type { IntScheme, QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
+import { toUnsignedCodes } from '../quant/pack.js';
 
 /**
  * Max |logit difference| allowed between onnxruntime on the exported file and the engine on the same
@@ -45,8 +53,10 @@ const TOOL_VERSION = '0.1.0';
 export interface ExportOnnxOptions {
   /** paths the export must not overwrite (the input model) */
   inputs?: string[];
-  /** replace an existing output folder */
+  /** replace this variant's files in a folder that has them, or a folder that is not this model's ONNX folder */
   overwrite?: boolean;
+  /** 'f16': float weights stored as float16 (fp16 / q4f16 / q2f16 variants; see export-hf.ts floatStorage) */
+  floatStorage?: 'f32' | 'f16';
   /** 'auto' (default): external data above ONNX_EXTERNAL_THRESHOLD bytes of weights */
   externalData?: 'auto' | 'always' | 'never';
   /** tokens for the logit check (default: a fixed pattern of 8 ids) */
@@ -65,7 +75,9 @@ export interface ExportOnnxResult {
   modelFile: string;
   files: string[];
   /** transformers.js dtype the file name encodes */
-  dtype: 'fp32' | 'q4' | 'q8' | 'q2';
+  dtype: OnnxDtype;
+  /** every variant the folder holds after this export */
+  variants: OnnxDtype[];
   bytes: { model: number; externalData: number };
   maxAbsLogitDiff: number;
   tolerance: number;
@@ -74,9 +86,9 @@ export interface ExportOnnxResult {
   linears: HfOnnxLinear[];
 }
 
-const SUFFIX = { fp32: '', q4: '_q4', q8: '_quantized', q2: '_q2' } as const;
+export { ONNX_DTYPE_SUFFIX, type OnnxDtype } from '../formats/onnx/dtypes.js';
 
-function dtypeOf(host: HostModel): ExportOnnxResult['dtype'] {
+function dtypeOf(host: HostModel): 'fp32' | 'q8' | 'q4' | 'q2' {
   const bits = new Set<number>();
   // only weights that become MatMulNBits count; the others are float initializers
   for (const { q } of host.lowBit.values()) if (nbitsFits(q)) bits.add(q.scheme.bits);
@@ -180,8 +192,9 @@ async function checkAgainstEngine(file: string, host: HostModel, tokens: number[
 
 /**
  * Attaches integer codes from the quantize pipeline's grids to `host` so that 2/4/8-bit group grids
- * become MatMulNBits and other int grids int8-container DequantizeLinear. Grid codes are unsigned with an integer zero point per group for symmetric and
- * asymmetric schemes alike, so they are stored as asymmetric (packed uint8 zero points); act-order
+ * become MatMulNBits and other int grids int8-container DequantizeLinear. The grids' codes (quant's:
+ * signed for symmetric schemes) are stored unsigned with a zero point per group (quant's
+ * toUnsignedCodes), symmetric and asymmetric alike (packed uint8 zero points); act-order
  * layers (a non-trivial g_idx) stay float, as MatMulNBits with g_idx and packed zero points is wrong in
  * onnxruntime (RUNTIME-NOTES).
  */
@@ -192,15 +205,9 @@ export function hostWithGridCodes(host: HostModel, results: readonly { name: str
     const g = r.grid;
     if (!(g instanceof IntGrid) || g.k % g.groupSize !== 0) continue;
     if (r.gIdx && r.gIdx.some((v, j) => v !== Math.floor(j / g.groupSize))) continue;
-    const q: IntQuantized = {
-      kind: 'int',
-      scheme: { ...scheme, symmetric: false, granularity: g.groupSize >= g.k ? { kind: 'channel', axis: 0 } : { kind: 'group', size: g.groupSize } } as IntScheme,
-      shape: [g.n, g.k],
-      codes: g.codes,
-      scales: Float32Array.from(g.scales),
-      scaleShape: [g.n, g.numGroups],
-      zeros: Uint8Array.from(g.zeros),
-    };
+    const own = g.toQuantized(scheme);
+    const u = toUnsignedCodes(own);
+    const q: IntQuantized = { ...own, scheme: { ...own.scheme, symmetric: false }, codes: u.codes, zeros: u.zeros };
     if (nbitsFits(q) || dqFits(q)) lowBit.set(r.name, { q, mode: 'nbits' });
   }
   return { ...host, lowBit };
@@ -292,7 +299,29 @@ export function hostWithRowScaleCodes(host: HostModel, rowScales: ReadonlyMap<st
   return hostWithRowGridCodes(host, rowScales, { bits: 4 });
 }
 
-/** Writes `host` (and its tokenizer) as an ONNX model folder at `outDir`; see the file comment. */
+/** The variant a host exports as: its low-bit width, with float16 float weights when asked. */
+export function onnxDtypeOf(host: HostModel, floatStorage: 'f32' | 'f16' = 'f32'): OnnxDtype {
+  const b = dtypeOf(host);
+  if (floatStorage !== 'f16') return b;
+  if (b === 'q8') throw new ConfigError('unsupported', 'transformers.js has no q8 file with float16 weights', { field: 'dtype', expected: 'fp16, q4f16 or q2f16 (float16 with 4/2-bit linears)', found: 'q8 + f16' });
+  return b === 'fp32' ? 'fp16' : b === 'q4' ? 'q4f16' : 'q2f16';
+}
+
+/** What an existing folder holds: its config.json (without transformers.js_config) and manifest, or null when it is no bitscale ONNX folder. */
+async function readOnnxFolder(out: string): Promise<{ config: Record<string, unknown>; manifest: Record<string, unknown> } | null> {
+  try {
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const manifest = JSON.parse(await readFile(join(out, 'bitscale-manifest.json'), 'utf8')) as Record<string, unknown>;
+    if ((manifest.settings as { format?: string } | undefined)?.format !== 'onnx' || !(await exists(join(out, 'onnx')))) return null;
+    return { config, manifest };
+  } catch {
+    return null;
+  }
+}
+
+const withoutTjs = (cfg: Record<string, unknown>) => JSON.stringify({ ...cfg, 'transformers.js_config': undefined });
+
+/** Writes `host` (and its tokenizer) as one variant of an ONNX model folder at `outDir`; see the file comment. */
 export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, outDir: string, opts: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
   const c = host.config;
   const out = resolve(outDir);
@@ -302,14 +331,23 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       throw new IoError('would_overwrite_input', 'output would overwrite the input model', { file: out, hint: 'choose another --out' });
     }
   }
+  const dtype = onnxDtypeOf(host, opts.floatStorage);
+  const modelName = `model${ONNX_DTYPE_SUFFIX[dtype]}.onnx`;
+  const baseCfg = hfConfigJson({ ...c, ropeLayout: 'half' }) as Record<string, unknown>;
   const had = await exists(out);
-  if (had && !opts.overwrite) throw new IoError('exists', 'output already exists', { file: out, hint: 'pass --force to replace it' });
+  const prev = had ? await readOnnxFolder(out) : null;
+  // an ONNX folder of the same model gets this variant added; anything else at `out` is replaced only with overwrite
+  const adding = !!prev && withoutTjs(prev.config) === withoutTjs(baseCfg);
+  if (had && !adding && !opts.overwrite) {
+    throw new IoError('exists', prev ? 'output is an ONNX folder of another model' : 'output already exists', { file: out, expected: 'a new folder, or an ONNX folder of the same model (variants are added to it)', found: prev ? 'config.json differs' : 'an existing path', hint: 'pass --force to replace it' });
+  }
+  if (adding && (await exists(join(out, 'onnx', modelName))) && !opts.overwrite) {
+    throw new IoError('exists', `the folder already holds the ${dtype} variant`, { file: join(out, 'onnx', modelName), hint: 'pass --force to replace this variant (the other variants are kept)' });
+  }
   const tokens = opts.checkTokens ?? Array.from({ length: 8 }, (_, i) => (i * 7 + 1) % c.vocabSize);
   if (tokens.length < 2) throw new ConfigError('bad_option', 'the logit check needs at least 2 tokens', { field: 'checkTokens', found: tokens.length });
   checkAborted(opts.signal);
 
-  const dtype = dtypeOf(host);
-  const modelName = `model${SUFFIX[dtype]}.onnx`;
   let weightBytes = 0;
   for (const t of host.tensors.values()) weightBytes += t.byteLength;
   const mode = opts.externalData ?? 'auto';
@@ -317,8 +355,10 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   const track = new ProgressTracker('export-onnx', 3, opts.onProgress, 'stage');
   const built = buildHfOnnx(host, {
     external: useExternal ? { location: `${modelName}_data` } : null,
-    metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float' },
+    // the q/k row layout the graph rotates with (config.json always says rotate-half): the ONNX reader needs it
+    metadata: { producer: 'bitscale', scheme: opts.manifest?.scheme ?? 'float', dtype, rope_layout: c.ropeLayout },
     activations: opts.activations ?? null,
+    floatStorage: opts.floatStorage ?? 'f32',
   });
   checkAborted(opts.signal);
   track.tick('graph built');
@@ -326,7 +366,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(join(tmp, 'onnx'), { recursive: true });
   try {
-    const files = ['config.json', 'generation_config.json', `onnx/${modelName}`];
+    const variantFiles = [`onnx/${modelName}`];
     await writeFile(join(tmp, 'onnx', modelName), built.model);
     if (built.external) {
       const fh = await open(join(tmp, 'onnx', built.external.location), 'w');
@@ -335,54 +375,91 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
       } finally {
         await fh.close();
       }
-      files.push(`onnx/${built.external.location}`);
+      variantFiles.push(`onnx/${built.external.location}`);
     }
-    const cfg = {
-      ...hfConfigJson({ ...c, ropeLayout: 'half' }),
-      'transformers.js_config': { dtype, ...(built.external ? { use_external_data_format: true } : {}) },
-    };
-    await writeFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-    const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
-    await writeFile(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-    const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
-    if (tf) {
-      await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
-      await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
-      files.push('tokenizer.json', 'tokenizer_config.json');
-    }
-    checkAborted(opts.signal);
-    track.tick('files written');
-
-    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), host, tokens, opts.activations ?? null);
+    // the reference: the same weights as the file holds them (float16-stored ones rounded)
+    const ref = opts.floatStorage === 'f16' ? f16Reference(host, built.linears) : host;
+    const chk = await checkAgainstEngine(join(tmp, 'onnx', modelName), ref, tokens, opts.activations ?? null);
     track.tick('onnxruntime logits checked');
     const tolerance = ONNX_EXPORT_LOGIT_TOLERANCE * chk.scale;
     if (!(chk.maxAbs <= tolerance)) {
       throw new NumericError('mismatch', 'exported ONNX logits differ from the engine', { file: join(out, 'onnx', modelName), expected: `max |Δ| <= ${tolerance}`, found: chk.maxAbs });
     }
+    checkAborted(opts.signal);
+
+    const prevVariants = (adding ? (prev!.manifest.variants as Record<string, VariantRecord> | undefined) : undefined) ?? (adding ? legacyVariant(prev!.manifest) : {});
+    const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
+    const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
+    const bytes = { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 };
+    const input = { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) };
+    const variant: VariantRecord = {
+      file: `onnx/${modelName}`,
+      externalData: built.external ? `onnx/${built.external.location}` : null,
+      command: opts.manifest?.command ?? 'export-onnx',
+      input,
+      settings: { format: 'onnx', dtype, scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, floatStorage: opts.floatStorage ?? 'f32', ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
+      bytes,
+      linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
+      check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
+    };
+    const variants: Record<string, VariantRecord> = { ...prevVariants, [dtype]: variant };
+    // one chunk of external data for the variants that have it (transformers.js reads a per-file map)
+    const ext: Record<string, number> = {};
+    for (const v of Object.values(variants)) if (v.externalData) ext[basename(v.file)] = 1;
+    const prevTjs = (adding ? (prev!.config['transformers.js_config'] as { dtype?: string } | undefined) : undefined) ?? {};
+    const cfg = { ...baseCfg, 'transformers.js_config': { dtype: prevTjs.dtype ?? dtype, ...(Object.keys(ext).length ? { use_external_data_format: ext } : {}) } };
+    const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+    const tf = tokenizerFiles(tokenizer, c.maxSeqLen);
+    const folderFiles = ['config.json', 'generation_config.json', ...(tf ? ['tokenizer.json', 'tokenizer_config.json'] : []), ...Object.values(variants).flatMap((v) => [v.file, ...(v.externalData ? [v.externalData] : [])])].sort();
+    const manifest = {
+      tool: 'bitscale',
+      version: TOOL_VERSION,
+      // the latest variant's fields, then every variant
+      command: variant.command,
+      input,
+      settings: variant.settings,
+      output: { files: folderFiles, modelFile: variant.file, bytes },
+      linears: variant.linears,
+      check: variant.check,
+      variants,
+    };
     const result: ExportOnnxResult = {
       out,
       modelFile: join(out, 'onnx', modelName),
-      files: [...files.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
+      files: [...folderFiles.map((f) => join(out, f)), join(out, 'bitscale-manifest.json')],
       dtype,
-      bytes: { model: built.model.byteLength, externalData: built.external?.byteLength ?? 0 },
+      variants: Object.keys(variants).sort() as OnnxDtype[],
+      bytes,
       maxAbsLogitDiff: chk.maxAbs,
       tolerance,
       loadSeconds: chk.loadSeconds,
       linears: built.linears,
     };
-    const nbits = built.linears.filter((l) => l.op === 'MatMulNBits').length;
-    const dq = built.linears.filter((l) => l.op === 'DequantizeLinear').length;
-    const manifest = {
-      tool: 'bitscale',
-      version: TOOL_VERSION,
-      command: opts.manifest?.command ?? 'export-onnx',
-      input: { paths: opts.inputs ?? [], sha256: opts.manifest?.inputSha256 ?? (await hashInputs(opts.inputs ?? [])) },
-      settings: { format: 'onnx', scheme: opts.manifest?.scheme ?? 'float', seed: opts.manifest?.seed ?? null, dtype, ...(opts.activations ? { activations: opts.activations } : {}), ...(opts.manifest?.settings ?? {}) },
-      output: { files: files, modelFile: `onnx/${modelName}`, bytes: result.bytes },
-      linears: { matMulNBits: nbits, dequantizeLinear: dq, float: built.linears.length - nbits - dq, detail: built.linears },
-      check: { tokens, maxAbsLogitDiff: chk.maxAbs, tolerance, loadSeconds: chk.loadSeconds, reference: 'bitscale engine (full-sequence graph) vs onnxruntime on the file: prompt pass + one cached step' },
-    };
-    await writeFile(join(tmp, 'bitscale-manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    const text = { config: JSON.stringify(cfg, null, 2) + '\n', gen: JSON.stringify(gen, null, 2) + '\n', manifest: JSON.stringify(manifest, null, 2) + '\n' };
+    if (adding) {
+      // this variant's files replace only themselves; config and manifest are rewritten atomically
+      await mkdir(join(out, 'onnx'), { recursive: true });
+      for (const f of variantFiles) await rename(join(tmp, f), join(out, f));
+      const stale = prevVariants[dtype]?.externalData;
+      if (stale && !variantFiles.includes(stale)) await rm(join(out, stale), { force: true });
+      track.tick('files written');
+      if (tf && !(await exists(join(out, 'tokenizer.json')))) {
+        await atomicWriteFile(join(out, 'tokenizer.json'), JSON.stringify(tf.tokenizer), { overwrite: true });
+        await atomicWriteFile(join(out, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n', { overwrite: true });
+      }
+      await atomicWriteFile(join(out, 'config.json'), text.config, { overwrite: true });
+      await atomicWriteFile(join(out, 'bitscale-manifest.json'), text.manifest, { overwrite: true });
+      await rm(tmp, { recursive: true, force: true });
+      return result;
+    }
+    await writeFile(join(tmp, 'config.json'), text.config);
+    await writeFile(join(tmp, 'generation_config.json'), text.gen);
+    if (tf) {
+      await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(tf.tokenizer));
+      await writeFile(join(tmp, 'tokenizer_config.json'), JSON.stringify(tf.config, null, 2) + '\n');
+    }
+    await writeFile(join(tmp, 'bitscale-manifest.json'), text.manifest);
+    track.tick('files written');
     if (had) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     return result;
@@ -390,4 +467,32 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** One variant's entry in the folder's manifest. */
+interface VariantRecord {
+  file: string;
+  externalData: string | null;
+  command: string;
+  input: { paths: string[]; sha256: Record<string, string> };
+  settings: Record<string, unknown>;
+  bytes: { model: number; externalData: number };
+  linears: Record<string, unknown>;
+  check: Record<string, unknown>;
+}
+
+/** A manifest written before variants were listed describes its one variant at the top level. */
+function legacyVariant(m: Record<string, unknown>): Record<string, VariantRecord> {
+  const s = m.settings as { dtype?: string } | undefined;
+  const o = m.output as { modelFile?: string; bytes?: VariantRecord['bytes'] } | undefined;
+  if (!s?.dtype || !o?.modelFile) return {};
+  return { [s.dtype]: { file: o.modelFile, externalData: null, command: String(m.command ?? ''), input: m.input as VariantRecord['input'], settings: s, bytes: o.bytes ?? { model: 0, externalData: 0 }, linears: (m.linears ?? {}) as Record<string, unknown>, check: (m.check ?? {}) as Record<string, unknown> } };
+}
+
+/** The host as an f16-storage file holds it: float weights of at least F16_STORAGE_MIN_ELEMENTS rounded to float16 (the linears with codes stay). */
+function f16Reference(host: HostModel, linears: HfOnnxLinear[]): HostModel {
+  const coded = new Set(linears.filter((l) => l.op !== 'float').map((l) => l.name));
+  const tensors = new Map<string, Float32Array>();
+  for (const [n, t] of host.tensors) tensors.set(n, coded.has(n) || t.length < F16_STORAGE_MIN_ELEMENTS ? t : Float32Array.from(t, roundToF16));
+  return { ...host, tensors };
 }

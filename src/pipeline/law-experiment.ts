@@ -1,14 +1,16 @@
 // `bitscale law experiment`: the trainer wired into the resumable `runLawExperiment` hook. For each
 // grid point (model shape N × training tokens D × tied training precision w/a/kv) a small Llama is
 // trained on the bundled Moby-Dick corpus (seeded, deterministic), then its linear weights are
-// post-training quantized by round-to-nearest through quant's own codec (`fakeQuant`, symmetric
-// int, per output channel: the codec low-precision training uses too) and the validation loss of
+// post-training quantized by round-to-nearest through quant's own codec (`fakeQuant` with the scheme
+// int<P>-channel-restricted, the grid low-precision training uses too: it is idempotent, so PTQ at the
+// training precision is exact, as the law's robustification term assumes) and the validation loss of
 // every variant is recorded. The hook is called once per (N, D, train, post) point; the trained
 // model of the last (N, D, train) is kept, so the PTQ variants of one training run share it and
 // a finished run is never recomputed (the runs file is the resume state).
 //
 // Legend: N = non-embedding parameters, D = training tokens = steps·batch·context,
 // P_post = weight bits after PTQ, δ_PTQ = loss(PTQ) − loss(no PTQ), same weights otherwise.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ import { Trainer, TRAIN_DEFAULTS, train, type TrainSettings } from '../train/tra
 import { fakeQuant } from '../quant/index.js';
 import { pointKey as pointKeyOf, runLawExperiment, type ExperimentRun, type LawGridPoint } from './law.js';
 import { PRESETS } from './train.js';
+import type { QueueSettings } from './queue-client.js';
 
 /** A grid: shapes × token budgets × training precisions, every model evaluated at each PTQ width. */
 export interface ExperimentGrid {
@@ -144,7 +147,7 @@ function lowPrecisionOf(t: TrainPrecision | undefined): LowPrecision {
   return { weights: spec(t.w, 'channel'), activations: spec(t.a, 'tensor'), kv: spec(t.kv, 'tensor') };
 }
 
-/** Symmetric per-channel round-to-nearest PTQ of every linear weight [out, in] through the codec. */
+/** Round-to-nearest PTQ of every linear weight [out, in] onto int<bits>-channel-restricted through the codec. */
 export function ptqWeights(config: ModelConfig, weights: Map<string, Float32Array>, bits: number): Map<string, Float32Array> {
   const out = new Map(weights);
   for (const p of paramSpecs(config)) if (p.linear) out.set(p.name, fakeQuant(weights.get(p.name)!, p.shape, weightScheme({ bits, granularity: 'channel' }), { name: p.name }));
@@ -162,6 +165,10 @@ export interface LawExperimentJob {
   /** called after each computed run (the CLI prints a line) */
   onRun?: (key: string, loss: number, extra: Record<string, unknown>) => void;
   signal?: AbortSignal;
+  /** queue messages (jobs queued, failures, lost workers) */
+  log?: (line: string) => void;
+  /** run every training run as a job on this queue (redis://HOST:PORT[/DB]) instead of in this process */
+  queue?: QueueSettings;
 }
 
 export interface DSweepRow {
@@ -252,6 +259,80 @@ function predictedVsMeasuredSvg(residuals: { key: string; measured: number; pred
   return renderChart({ id: 'law-experiment', title: 'Fitted law: predicted vs measured validation loss', subtitle: 'nats/token, micro-scale Moby-Dick runs', x: { label: 'measured loss', min: lo, max: hi }, y: { label: 'predicted loss', min: lo, max: hi }, series: [diag, ...groups.values()] });
 }
 
+/** The tokenized corpus of a grid (BPE trained on the same chapters): deterministic, so every process gets the same ids. */
+export function gridCorpus(grid: ExperimentGrid, signal?: AbortSignal): TokenSplit {
+  const text = mobyDickText(grid.maxChapters ?? Infinity);
+  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: grid.vocabSize, signal }));
+  return tokenize(text, tok, 0.05);
+}
+
+/** sha256 of the corpus text a grid trains on (a worker checks it matches the coordinator's). */
+export function gridCorpusSha256(grid: ExperimentGrid): string {
+  return createHash('sha256').update(mobyDickText(grid.maxChapters ?? Infinity)).digest('hex');
+}
+
+/** The key of the training run behind a grid point (its PTQ variants share it). */
+export const trainedKey = (p: LawGridPoint) => `N=${p.N};D=${p.D};w=${p.train?.w};a=${p.train?.a};kv=${p.train?.kv}`;
+
+export interface LawRunExtra extends Record<string, unknown> {
+  preset: string;
+  steps: number;
+  trainS: number;
+  trainValLoss: number;
+}
+
+/**
+ * Trains and evaluates grid points one at a time, keeping the last trained model so the PTQ
+ * variants of one training run share it. The local experiment and a queue worker both measure
+ * points through this class, so a run measured remotely is the run measured locally.
+ */
+export class LawRunner {
+  private readonly presetOf: Map<number, string>;
+  private cached: { key: string; config: ModelConfig; weights: Map<string, Float32Array>; evaluator: Trainer; trainS: number; trainLoss: number } | null = null;
+
+  constructor(
+    private readonly grid: ExperimentGrid,
+    private readonly opts: { data: () => TokenSplit; threads?: number; signal?: AbortSignal; onTrainStep?: (p: LawGridPoint, done: number, total: number) => void },
+  ) {
+    this.presetOf = planGrid(grid).presetOf;
+  }
+
+  async evaluate(p: LawGridPoint): Promise<{ loss: number; extra: LawRunExtra }> {
+    const { grid } = this;
+    const preset = this.presetOf.get(p.N);
+    if (preset === undefined) throw new ConfigError('bad_config', 'grid point has a size no preset of the grid gives', { field: 'N', expected: [...this.presetOf.keys()].join(', '), found: p.N });
+    const steps = p.D / (grid.batch * grid.context);
+    if (this.cached?.key !== trainedKey(p)) {
+      await this.release();
+      const d = this.opts.data();
+      const config = gridConfig(grid, preset);
+      const lowPrecision = lowPrecisionOf(p.train);
+      const settings: TrainSettings = {
+        ...TRAIN_DEFAULTS, batch: grid.batch, context: grid.context, steps, lr: grid.lr ?? TRAIN_DEFAULTS.lr,
+        warmupSteps: Math.min(grid.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, Math.max(1, Math.floor(steps / 5))),
+        seed: grid.seed ?? 0, lowPrecision, valEvery: 0, valBatches: grid.valBatches ?? 8, ckptEvery: 0, threads: this.opts.threads,
+      };
+      const t0 = Date.now();
+      const onTrain: ProgressFn = (e) => this.opts.onTrainStep?.(p, e.done, e.total);
+      const r = await train({ config, settings, train: d.train, val: d.val, outDir: null, onProgress: onTrain, signal: this.opts.signal });
+      const trainS = (Date.now() - t0) / 1000;
+      // evaluation keeps the trained activation/KV precision; weights are fed exactly (PTQ or not)
+      const evaluator = await Trainer.create(config, { ...settings, lowPrecision: { ...lowPrecision, weights: null } }, r.effective);
+      this.cached = { key: trainedKey(p), config, weights: r.effective, evaluator, trainS, trainLoss: r.finalValLoss };
+    }
+    const c = this.cached!;
+    const w = p.postBits === undefined ? c.weights : ptqWeights(c.config, c.weights, p.postBits);
+    for (const s of paramSpecs(c.config)) if (s.linear) c.evaluator.setParam(s.name, w.get(s.name)!);
+    const loss = await c.evaluator.evaluate(this.opts.data().val);
+    return { loss, extra: { preset, steps, trainS: Math.round(c.trainS * 10) / 10, trainValLoss: c.trainLoss } };
+  }
+
+  async release(): Promise<void> {
+    if (this.cached) await this.cached.evaluator.release();
+    this.cached = null;
+  }
+}
+
 /** Runs (or resumes) the grid, then fits the law and writes runs.json, runs.csv, fit.json and an SVG. */
 export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimentReport> {
   const { grid } = job;
@@ -259,21 +340,7 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
   const runsFile = join(job.out, 'runs.json');
   const plan = planGrid(grid);
   let data: TokenSplit | null = null; // tokenized lazily: a fully finished grid needs no tokenizer
-  const getData = () => {
-    if (!data) {
-      const text = mobyDickText(grid.maxChapters ?? Infinity);
-      const tok = new BpeTokenizer(trainBpe(text, { vocabSize: grid.vocabSize, signal: job.signal }));
-      data = tokenize(text, tok, 0.05);
-    }
-    return data;
-  };
-  // the last trained model, shared by its PTQ variants
-  let cached: { key: string; config: ModelConfig; weights: Map<string, Float32Array>; evaluator: Trainer; trainS: number; trainLoss: number } | null = null;
-  const release = async () => {
-    if (cached) await cached.evaluator.release();
-    cached = null;
-  };
-  const trainedKey = (p: LawGridPoint) => `N=${p.N};D=${p.D};w=${p.train?.w};a=${p.train?.a};kv=${p.train?.kv}`;
+  const getData = () => (data ??= gridCorpus(grid, job.signal));
   // progress in per-mille of the remaining training work, a step weighted by the model's size
   // (PTQ evaluations are cheap next to training), so the ETA does not jump at each PTQ variant
   const doneKeys = new Set<string>();
@@ -285,48 +352,36 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
   const tracker = new ProgressTracker('law-experiment', PERMILLE, job.onProgress);
   let shown = 0;
   let workDone = 0;
+  const trained = new Set<string>();
+  const runner = new LawRunner(grid, {
+    data: getData,
+    threads: job.threads,
+    signal: job.signal,
+    onTrainStep: (p, done, total) => {
+      const perStep = (work.get(trainedKey(p)) ?? 0) / total;
+      const now = Math.floor((PERMILLE * (workDone + done * perStep)) / Math.max(totalWork, 1));
+      if (now > shown) tracker.tick(`${plan.presetOf.get(p.N)} D=${p.D} ${p.train ? `w/a/kv ${p.train.w}` : 'fp32'}: step ${done}/${total}`, now - shown);
+      shown = Math.max(shown, now);
+      if (done === total && !trained.has(trainedKey(p))) {
+        trained.add(trainedKey(p));
+        workDone += total * perStep;
+      }
+    },
+  });
   try {
-    const result = await runLawExperiment({
-      grid: plan.points,
-      runsFile,
-      signal: job.signal,
-      trainAndEvaluate: async (p) => {
-        const preset = plan.presetOf.get(p.N)!;
-        const steps = p.D / (grid.batch * grid.context);
-        if (cached?.key !== trainedKey(p)) {
-          await release();
-          const d = getData();
-          const config = gridConfig(grid, preset);
-          const lowPrecision = lowPrecisionOf(p.train);
-          const settings: TrainSettings = {
-            ...TRAIN_DEFAULTS, batch: grid.batch, context: grid.context, steps, lr: grid.lr ?? TRAIN_DEFAULTS.lr,
-            warmupSteps: Math.min(grid.warmupSteps ?? TRAIN_DEFAULTS.warmupSteps, Math.max(1, Math.floor(steps / 5))),
-            seed: grid.seed ?? 0, lowPrecision, valEvery: 0, valBatches: grid.valBatches ?? 8, ckptEvery: 0, threads: job.threads,
-          };
-          const t0 = Date.now();
-          const perStep = (work.get(trainedKey(p)) ?? 0) / steps;
-          const onTrain: ProgressFn = (e) => {
-            const now = Math.floor((PERMILLE * (workDone + e.done * perStep)) / Math.max(totalWork, 1));
-            if (now > shown) tracker.tick(`${preset} D=${p.D} ${p.train ? `w/a/kv ${p.train.w}` : 'fp32'}: step ${e.done}/${e.total}`, now - shown);
-            shown = Math.max(shown, now);
-          };
-          const r = await train({ config, settings, train: d.train, val: d.val, outDir: null, onProgress: onTrain, signal: job.signal });
-          workDone += steps * perStep;
-          const trainS = (Date.now() - t0) / 1000;
-          // evaluation keeps the trained activation/KV precision; weights are fed exactly (PTQ or not)
-          const evaluator = await Trainer.create(config, { ...settings, lowPrecision: { ...lowPrecision, weights: null } }, r.effective);
-          cached = { key: trainedKey(p), config, weights: r.effective, evaluator, trainS, trainLoss: r.finalValLoss };
-        }
-        const c = cached!;
-        const w = p.postBits === undefined ? c.weights : ptqWeights(c.config, c.weights, p.postBits);
-        for (const s of paramSpecs(c.config)) if (s.linear) c.evaluator.setParam(s.name, w.get(s.name)!);
-        const loss = await c.evaluator.evaluate(getData().val);
-        const extra = { preset, steps, trainS: Math.round(c.trainS * 10) / 10, trainValLoss: c.trainLoss };
-        job.onRun?.(pointKeyOf(p), loss, extra);
-        return { loss, extra };
-      },
-    });
-    await release();
+    const result = job.queue
+      ? await (await import('./law-remote.js')).runLawExperimentRemote({ grid, plan: plan.points, runsFile, queue: job.queue, onProgress: job.onProgress, onRun: job.onRun, log: job.log, signal: job.signal })
+      : await runLawExperiment({
+          grid: plan.points,
+          runsFile,
+          signal: job.signal,
+          trainAndEvaluate: async (p) => {
+            const r = await runner.evaluate(p);
+            job.onRun?.(pointKeyOf(p), r.loss, r.extra);
+            return r;
+          },
+        });
+    await runner.release();
     const csvFile = join(job.out, 'runs.csv');
     await atomicWriteFile(csvFile, runsCsv(result.runs), { overwrite: true });
     let fit: FitResult | null = null;
@@ -343,6 +398,6 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
     }
     return { grid: grid.name, runsFile, csvFile, chartFile, runs: result.runs, computed: result.computed, reused: result.reused, fit, dSweep: dSweepTable(grid, result.runs), residuals };
   } finally {
-    await release();
+    await runner.release();
   }
 }

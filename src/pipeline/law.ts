@@ -276,7 +276,8 @@ export function lawGrid(g: { N: number[]; D: number[]; trainBits?: (number | und
   return out;
 }
 
-async function readRunsFile(path: string): Promise<ExperimentRun[]> {
+/** The runs recorded so far in a runs file (none when it does not exist). */
+export async function readRunsFile(path: string): Promise<ExperimentRun[]> {
   if (!(await fileExists(path))) return [];
   const text = await readFile(path, 'utf8');
   const rows = parseRunsJson(text, path);

@@ -19,8 +19,9 @@
 //    channel), dynamic: false, actorder, observer, observer_kwargs, block_structure: null},
 //    input_activations: null, output_activations: null}}, ignore: ["lm_head"], kv_cache_scheme: null}.
 //    With act-order ("group") the group of each input column is stored as `<base>.weight_g_idx`.
-// Our IntGrid codes are already unsigned (u = q + 2^(b−1)) with zero points z = zp + 2^(b−1)
-// (symmetric z = 2^(b−1), i.e. zp = 0), so codes and zeros are packed as they are.
+// The grid's codes are quant's (signed for symmetric schemes, quant/affine.ts); quant's toUnsignedCodes
+// gives u = q + 2^(b−1) and zero points z = zp + 2^(b−1) (symmetric: z = 2^(b−1), i.e. zp = 0), which
+// is the stored form.
 // Not checked here: loading by Python transformers/vLLM (no Python in this environment).
 // Legend: N = rows (output features), K = input features, G = group size, nG = ceil(K/G), b = bits.
 
@@ -35,9 +36,9 @@ import { hfTokenizerFiles } from '../model/save.js';
 import type { ModelWeights } from '../model/weights.js';
 import { encodeF16Array } from '../numerics/float16.js';
 import { packCtColumns, packCtRows } from '../quant/pack-ct.js';
+import { toUnsignedCodes } from '../quant/pack.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { IntGrid } from '../algorithms/grid.js';
-import type { LinearResult } from './quantize-layer.js';
+import { gridQuantized, type LinearResult } from './quantize-layer.js';
 import { writeGptqDir } from './quantize-gptq-out.js';
 
 const LINEAR = /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/;
@@ -117,15 +118,16 @@ export async function writeCtSafetensors(
       tensors.push({ name, dtype: 'F16', shape, data: encodeF16Array(permuteRows(host.tensors.get(name)!, order)) });
       continue;
     }
-    const g = r.grid;
-    if (!(g instanceof IntGrid)) throw new ConfigError('internal', 'linear was not quantized on an int grid', { tensor: name });
-    const N = g.n, K = g.k;
-    const zeros = scheme.symmetric ? null : permuteRows(Uint8Array.from(g.zeros), order);
+    const q = gridQuantized(r);
+    const [N, K] = q.shape;
+    const G = (K * N) / q.scales.length;
+    const u = toUnsignedCodes(q);
+    const zeros = scheme.symmetric ? null : permuteRows(u.zeros, order);
     // only act-order runs reorder groups; the default ⌊k/G⌋ is left implicit, as llm-compressor does
-    const gIdx = r.gIdx && r.gIdx.some((v, k) => v !== Math.floor(k / g.groupSize)) ? r.gIdx : undefined;
+    const gIdx = r.gIdx && r.gIdx.some((v, k) => v !== Math.floor(k / G)) ? r.gIdx : undefined;
     if (gIdx) actOrder = true;
     const base = name.replace(/\.weight$/, '');
-    tensors.push(...ctLinearTensors(base, N, K, bits, permuteRows(g.codes, order), permuteRows(Float32Array.from(g.scales), order), zeros, gIdx));
+    tensors.push(...ctLinearTensors(base, N, K, bits, permuteRows(u.codes, order), permuteRows(q.scales, order), zeros, gIdx));
   }
   const cfg = hfConfigJson({ ...c, ropeLayout: 'half' }, 'float16') as Record<string, unknown>;
   const channel = scheme.granularity.kind !== 'group';

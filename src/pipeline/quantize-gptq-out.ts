@@ -1,7 +1,11 @@
 // GPTQ-packed safetensors (AutoGPTQ / transformers "gptq" checkpoint format, v1 zero points):
 // per linear `<base>.qweight` int32 [K·b/32, N], `<base>.qzeros` int32 [nG, N·b/32] (zero − 1),
 // `<base>.scales` f16 [nG, N], `<base>.g_idx` int32 [K]; every other tensor f16; config.json with
-// `quantization_config` {quant_method: "gptq", bits, group_size, desc_act, sym, …}. Rows of q/k are
+// `quantization_config` {quant_method: "gptq", bits, group_size, desc_act, sym, …}; generation_config.json
+// and the tokenizer (tokenizer.json + tokenizer_config.json) when the model has one. The codes are the
+// scheme's (quant/affine.ts); GPTQ stores them unsigned with a zero point, so symmetric codes q go
+// through quant's toUnsignedCodes (u = q + 2^(b−1), zero 2^(b−1), what `sym: true` loaders assume).
+// Rows of q/k are
 // put in Hugging Face's rotate-half order before packing (codes, scales and zeros move together).
 // The directory is written under a temporary name and renamed (atomic).
 // Legend: N = rows (output features), K = input features, nG = groups per row, b = bits.
@@ -13,15 +17,16 @@ import { ConfigError, IoError } from '../core/errors.js';
 import type { HostModel } from '../engine/host.js';
 import { atomicWriteFile, writeSafetensorsFile } from '../formats/io/index.js';
 import type { SafetensorsWriteTensor } from '../formats/safetensors/index.js';
+import { generationConfigJson } from '../formats/hf/json.js';
 import { hfConfigJson } from '../model/hf-config.js';
+import { hfTokenizerFiles } from '../model/save.js';
 import { isRotaryProjection } from '../model/names.js';
 import { rotaryRowOrder } from '../model/permute.js';
 import type { ModelWeights } from '../model/weights.js';
 import { encodeF16Array } from '../numerics/float16.js';
-import { packGptqWeight, packGptqZeros } from '../quant/pack.js';
+import { packGptqWeight, packGptqZeros, toUnsignedCodes } from '../quant/pack.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { IntGrid } from '../algorithms/grid.js';
-import type { LinearResult } from './quantize-layer.js';
+import { gridQuantized, type LinearResult } from './quantize-layer.js';
 
 /** One linear in GPTQ terms, rows in output order: unsigned codes [N, K], zero points and scales [N, nG]. */
 export interface GptqLinear {
@@ -111,21 +116,23 @@ export async function writeGptqSafetensors(
       tensors.push({ name, dtype: 'F16', shape, data: encodeF16Array(order ? permuteRows(data, order) : data) });
       continue;
     }
-    const g = r.grid;
-    if (!(g instanceof IntGrid)) throw new ConfigError('internal', 'linear was not quantized on an int grid', { tensor: name });
-    const N = g.n, K = g.k, nG = g.numGroups;
-    groupSize = g.groupSize >= K ? -1 : g.groupSize;
+    const q = gridQuantized(r);
+    const [N, K] = q.shape;
+    const nG = q.scales.length / N;
+    const G = K / nG;
+    groupSize = nG === 1 ? -1 : G;
+    const u = toUnsignedCodes(q);
     const ord = order ?? Int32Array.from({ length: N }, (_, i) => i);
     const codes = new Uint8Array(N * K);
     const zeros = new Uint8Array(N * nG);
     const scales = new Float32Array(N * nG);
     for (let rOut = 0; rOut < N; rOut++) {
       const rIn = ord[rOut];
-      codes.set(g.codes.subarray(rIn * K, rIn * K + K), rOut * K);
-      zeros.set(g.zeros.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
-      scales.set(g.scales.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
+      codes.set(u.codes.subarray(rIn * K, rIn * K + K), rOut * K);
+      zeros.set(u.zeros.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
+      scales.set(q.scales.subarray(rIn * nG, rIn * nG + nG), rOut * nG);
     }
-    tensors.push(...gptqLinearTensors({ name, N, K, bits, groupSize: g.groupSize, codes, zeros, scales, gIdx: r.gIdx }));
+    tensors.push(...gptqLinearTensors({ name, N, K, bits, groupSize: G, codes, zeros, scales, gIdx: r.gIdx }));
   }
   const cfg = hfConfigJson({ ...c, ropeLayout: 'half' }, 'float16') as Record<string, unknown>;
   cfg.quantization_config = {
@@ -139,7 +146,13 @@ export async function writeGptqSafetensors(
     damp_percent: o.percdamp ?? 0.01,
     checkpoint_format: 'gptq',
   };
-  return writeGptqDir(o.out, tensors, cfg, o);
+  // a complete folder, as transformers/vLLM (and bitscale eval/generate) expect: tokenizer and generation config beside the weights
+  const files: { name: string; text: string }[] = [];
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  files.push({ name: 'generation_config.json', text: JSON.stringify(gen, null, 2) + '\n' });
+  const tok = hfTokenizerFiles(weights.tokenizer, c.maxSeqLen);
+  if (tok) files.push({ name: 'tokenizer.json', text: JSON.stringify(tok.tokenizer) }, { name: 'tokenizer_config.json', text: JSON.stringify(tok.config, null, 2) + '\n' });
+  return writeGptqDir(o.out, tensors, cfg, { ...o, files });
 }
 
 function permuteRows(x: Float32Array, order: Int32Array): Float32Array {

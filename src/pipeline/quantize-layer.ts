@@ -6,10 +6,11 @@
 import { ConfigError } from '../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import type { HostModel } from '../engine/host.js';
-import type { QuantScheme } from '../quant/scheme.js';
-import { fakeQuant } from '../quant/index.js';
+import type { CodebookScheme, IntScheme, QuantScheme } from '../quant/scheme.js';
+import type { IntQuantized } from '../quant/types.js';
+import { fakeQuant, formatScheme } from '../quant/index.js';
 import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../quant/ggml/index.js';
-import { IntGrid, CodebookGrid, type ColumnGrid } from '../algorithms/grid.js';
+import { IntGrid, CodebookGrid, intGridOptions, type ColumnGrid } from '../algorithms/grid.js';
 import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
 import { KQuantGrid, isHookGridType } from '../algorithms/ggml-hook-grid.js';
 import { rtnOnGrid } from '../algorithms/gptq.js';
@@ -20,11 +21,14 @@ import { gramQuadForm, outputSqnrDb } from '../algorithms/stats.js';
 import { LINEAR_SITE, type Site } from './calibrate-block.js';
 import type { SiteStats } from './calibrate.js';
 
-/** What one linear weight is quantized to. */
+/**
+ * What one linear weight is quantized to. int and nf4 targets carry their whole scheme (scale
+ * dtype, rounding, restricted range): the grid quantizes exactly as quant's codec of that scheme.
+ */
 export type Target =
   | { kind: 'ggml'; type: GgmlType; fallbackFrom?: GgmlType }
-  | { kind: 'int'; bits: number; symmetric: boolean; groupSize: number }
-  | { kind: 'nf4'; groupSize: number }
+  | { kind: 'int'; scheme: IntScheme; groupSize: number }
+  | { kind: 'nf4'; scheme: CodebookScheme; groupSize: number }
   | { kind: 'scheme'; scheme: QuantScheme };
 
 // llama.cpp's fallback when a row is not a whole number of 256-value super-blocks (llama-quant.cpp,
@@ -47,24 +51,23 @@ export function targetFor(scheme: QuantScheme, k: number): Target {
     if (gr.kind === 'channel' && (gr.axis ?? 0) === 0) return k;
     throw new ConfigError('unsupported', 'only per-group or per-output-channel grids are supported for linear weights', { field: 'scheme', found: gr });
   };
-  if (scheme.kind === 'int') return { kind: 'int', bits: scheme.bits, symmetric: scheme.symmetric, groupSize: gsize(scheme) };
-  if (scheme.kind === 'codebook' && scheme.book === 'nf4') return { kind: 'nf4', groupSize: gsize(scheme) };
+  if (scheme.kind === 'int') return { kind: 'int', scheme, groupSize: gsize(scheme) };
+  if (scheme.kind === 'codebook' && scheme.book === 'nf4') return { kind: 'nf4', scheme, groupSize: gsize(scheme) };
   return { kind: 'scheme', scheme };
 }
 
+/** The type a report names for a target: the ggml type, or the scheme string (parseScheme reads it back). */
 export function targetLabel(t: Target): string {
   switch (t.kind) {
     case 'ggml': return t.type;
-    case 'int': return `int${t.bits}-${t.groupSize}${t.symmetric ? '' : '-asym'}`;
-    case 'nf4': return `nf4-${t.groupSize}`;
-    default: return t.scheme.kind;
+    default: return formatScheme(t.scheme);
   }
 }
 
 /** The column grid GPTQ (and grid RTN) uses for a target, or null when the target has none. */
 export function gridFor(t: Target, n: number, k: number, imatrix?: Float32Array): ColumnGrid | null {
-  if (t.kind === 'int') return new IntGrid(n, k, { bits: t.bits, symmetric: t.symmetric, groupSize: t.groupSize, scaleF16: true });
-  if (t.kind === 'nf4') return new CodebookGrid(n, k, t.groupSize, undefined, true);
+  if (t.kind === 'int') return new IntGrid(n, k, { ...intGridOptions(t.scheme, k), groupSize: t.groupSize });
+  if (t.kind === 'nf4') return new CodebookGrid(n, k, t.groupSize, undefined, t.scheme.scaleDtype);
   if (t.kind === 'ggml' && isGptqGgmlType(t.type)) return new GgmlGrid(t.type, n, k, imatrix);
   if (t.kind === 'ggml' && isHookGridType(t.type)) return new KQuantGrid(t.type, n, k, imatrix);
   return null;
@@ -84,6 +87,12 @@ export function fakeQuantFn(t: Target, imatrix?: Float32Array): FakeQuantFn {
     const g = gridFor({ ...t, groupSize: Math.min(t.groupSize, k) } as Target, n, k)!;
     return rtnOnGrid(w, n, k, g);
   };
+}
+
+/** The codes of an int-grid result as quant's IntQuantized (its target's scheme), for the packed writers. */
+export function gridQuantized(r: LinearResult): IntQuantized {
+  if (r.target.kind !== 'int' || !(r.grid instanceof IntGrid)) throw new ConfigError('internal', 'linear was not quantized on an int grid', { tensor: r.name });
+  return r.grid.toQuantized(r.target.scheme);
 }
 
 export interface LinearResult {

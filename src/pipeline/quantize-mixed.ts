@@ -13,6 +13,7 @@
 // Legend: N/K = a linear's rows/columns, W = windows, T = tokens per window, V = vocab.
 
 import { GGML_TYPES, ggmlBitsPerWeight, type GgmlType } from '../core/dtype.js';
+import { ConfigError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
 import { LlamaEngine } from '../engine/model.js';
@@ -36,6 +37,41 @@ export interface MixedPlanResult {
 
 /** How tensor sensitivities are compared: the Hessian proxy alone, or calibrated by a measured KL. */
 export type MixedSensitivity = 'kl' | 'hessian';
+
+/**
+ * The smallest reachable --target-bpw: every linear at its cheapest candidate type (the types whose
+ * block divides its row length), averaged over the linears' weights. Checked before any work.
+ */
+export function minTargetBpw(host: HostModel): { bpw: number; cheapest: Record<string, number> } {
+  const c = host.config;
+  let bits = 0;
+  let n = 0;
+  const cheapest: Record<string, number> = {};
+  for (let l = 0; l < c.nLayers; l++) {
+    for (const lin of Object.keys(LINEAR_SITE)) {
+      const w = host.tensors.get(`model.layers.${l}.${lin}.weight`);
+      if (!w) continue;
+      const K = /down_proj/.test(lin) ? c.intermediateSize : /o_proj/.test(lin) ? c.nHeads * c.headDim : c.hiddenSize;
+      const t = MIXED_CANDIDATES.find((x) => K % GGML_TYPES[x].blockSize === 0 && ggmlSupports(x).quantize) ?? 'F16';
+      bits += ggmlBitsPerWeight(t) * w.length;
+      n += w.length;
+      cheapest[t] = (cheapest[t] ?? 0) + 1;
+    }
+  }
+  return { bpw: n ? bits / n : 16, cheapest };
+}
+
+/** A typed error when `target` is below minTargetBpw, saying the minimum in bits per weight. */
+export function checkTargetBpw(host: HostModel, target: number): void {
+  const m = minTargetBpw(host);
+  if (target >= m.bpw) return;
+  const types = Object.entries(m.cheapest).map(([t, k]) => `${k}× ${t}`).join(', ');
+  throw new ConfigError('bad_option', `--target-bpw ${target} is below this model's minimum of ${m.bpw.toFixed(3)} bits per weight`, {
+    field: '--target-bpw',
+    expected: `≥ ${m.bpw.toFixed(3)} bpw (every linear at its cheapest type: ${types})`,
+    found: target,
+  });
+}
 
 export async function planMixedPrecision(
   floatHost: HostModel,

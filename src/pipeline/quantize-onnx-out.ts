@@ -3,8 +3,7 @@
 // weights, not float), lowered to one .onnx file with its weights in `<file>.data` (external data).
 // Shapes are static: the graph takes `tokens` and `positions` (int64 [T]) and returns logits [T, V]
 // for T = the calibration window length; onnxruntime-node/web run it as is.
-// The IntGrid's GPTQ convention maps onto quant's IntQuantized exactly: asymmetric codes and zero
-// points as they are; symmetric codes shifted by 2^(b−1) (zero point 2^(b−1) ⇔ signed codes).
+// The grids hold quant's codes (quant/affine.ts), so each linear is the IntQuantized of its scheme.
 // Legend: N = rows, K = input features, nG = groups per row, T = tokens, V = vocab.
 
 import { writeFile, rename, rm } from 'node:fs/promises';
@@ -15,21 +14,8 @@ import type { HostModel } from '../engine/host.js';
 import { buildLlamaGraph } from '../engine/llama.js';
 import { lowerToOnnx } from '../engine/lower.js';
 import { fileExists } from '../formats/io/index.js';
-import type { IntQuantized } from '../quant/types.js';
-import type { IntScheme, QuantScheme } from '../quant/scheme.js';
-import { IntGrid } from '../algorithms/grid.js';
-import type { LinearResult } from './quantize-layer.js';
-
-/** quant's IntQuantized for a grid's codes (see the file comment for the convention mapping). */
-export function intQuantizedFromGrid(g: IntGrid, scheme: IntScheme): IntQuantized {
-  const { n, k } = g;
-  const nG = g.numGroups;
-  const half = 2 ** (g.opts.bits - 1);
-  const codes = scheme.symmetric ? Int8Array.from(g.codes, (c) => c - half) : Uint8Array.from(g.codes);
-  const q: IntQuantized = { kind: 'int', scheme, shape: [n, k], codes, scales: Float32Array.from(g.scales), scaleShape: [n, nG] };
-  if (!scheme.symmetric) q.zeros = Uint8Array.from(g.zeros);
-  return q;
-}
+import type { QuantScheme } from '../quant/scheme.js';
+import { gridQuantized, type LinearResult } from './quantize-layer.js';
 
 /** Writes `out` (.onnx) and `out.data`; returns both paths and the shape of the `tokens` input. */
 export async function writeQuantizedOnnx(host: HostModel, results: LinearResult[], scheme: QuantScheme, tokens: number, out: string, overwrite = false): Promise<{ files: string[]; tokensShape: number[] }> {
@@ -38,10 +24,7 @@ export async function writeQuantizedOnnx(host: HostModel, results: LinearResult[
   }
   if (!overwrite && (await fileExists(out))) throw new IoError('exists', 'output exists', { file: out, hint: 'pass --overwrite to replace it' });
   const lowBit = new Map(host.lowBit);
-  for (const r of results) {
-    if (!(r.grid instanceof IntGrid)) throw new ConfigError('internal', 'linear was not quantized on an int grid', { tensor: r.name });
-    lowBit.set(r.name, { q: intQuantizedFromGrid(r.grid, scheme), mode: 'nbits' });
-  }
+  for (const r of results) lowBit.set(r.name, { q: gridQuantized(r), mode: 'nbits' });
   const graph = buildLlamaGraph({ ...host, lowBit }, { tokens, maxPositions: tokens });
   const dataName = `${basename(out)}.data`;
   const l = lowerToOnnx(graph, { external: { location: dataName }, docString: 'bitscale quantize', metadata: { quantized_by: 'bitscale', scheme: JSON.stringify(scheme) } });

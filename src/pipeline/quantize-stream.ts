@@ -213,6 +213,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     awq,
     plan: null,
     quality,
+    recipe: o.recipe ?? null,
   };
   await atomicWriteFile(report.manifest, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
   report.seconds = (Date.now() - t0) / 1000;

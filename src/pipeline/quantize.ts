@@ -29,7 +29,7 @@ import { quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type A
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
 import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
-import { planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
+import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
 import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantize-ct-out.js';
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
@@ -37,6 +37,8 @@ import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
+import { resolveQuantizeFormat } from './quantize-format.js';
+import { exportFloatOnnx, isFloatOnnxScheme } from './quantize-onnx-float.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = '0.1.0';
@@ -77,7 +79,14 @@ export interface QuantizeOptions {
   signal?: AbortSignal;
   /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
   keepHost?: boolean;
+  /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
+  onnxFloat?: ('f32' | 'f16')[];
+  /** the recipe this run came from (recorded in the manifest) */
+  recipe?: unknown;
 }
+
+/** quantizeModel's argument: `format` may be left out (then as the CLI: from --out and the scheme, see quantize-format.ts). */
+export type QuantizeRequest = Omit<QuantizeOptions, 'format'> & { format?: QuantizeFormat };
 
 export interface QuantizeReport {
   out: string;
@@ -157,7 +166,7 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: Q
     input: { model: o.model, sha256: await hashInput(o.model) },
     calibration: null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
-    output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)',
+    output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)', recipe: o.recipe ?? null,
   };
   await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
   return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
@@ -185,9 +194,35 @@ function isLinear(name: string): boolean {
   return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
 }
 
-export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport> {
+/**
+ * The scheme a file format holds exactly. GPTQ-packed and compressed-tensors files store f16 scales,
+ * so an int scheme with F32 or BF16 scales is quantized with F16 scales for them, and the report
+ * and manifest name the scheme used (int8-channel → int8-channel-f16): `eval --w-bits` with that
+ * name reproduces the file's weights.
+ */
+export function schemeForFormat(scheme: QuantScheme, format: QuantizeFormat): QuantScheme {
+  const f16Scales = format === 'safetensors' || format === 'compressed-tensors';
+  return f16Scales && scheme.kind === 'int' && scheme.scaleDtype !== 'F16' ? { ...scheme, scaleDtype: 'F16' } : scheme;
+}
+
+export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
+  const o: QuantizeOptions = { ...req, format: resolveQuantizeFormat(req.out, req.scheme, req.format) };
+  if (o.format === 'onnx' && isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
+  return quantizeResolved(o);
+}
+
+/** fp32 / fp16 ONNX variants: no quantization, the export's onnxruntime check is the verification. */
+async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
-  const scheme: QuantScheme = parseScheme(o.scheme);
+  const storages = o.onnxFloat ?? ['f32'];
+  const r = await exportFloatOnnx({ model: o.model, out: o.out, storages, tokenizer: o.tokenizer, overwrite: o.overwrite, signal: o.signal, recipe: o.recipe });
+  const quality = { windows: 0, kld: 0, top1Agreement: 1, reloadMaxAbsLogitDiff: r.maxAbsLogitDiff, llamaCpp: null };
+  return { out: o.out, manifest: r.manifest, format: 'onnx', scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', method: o.method, tensors: [], fallbacks: [], awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: r.files };
+}
+
+async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
+  const t0 = Date.now();
+  const scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
   if (o.format === 'gguf' && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', 'GGUF output needs a ggml type as the scheme', { field: '--scheme', expected: 'q4_0, q4_k, q8_0, …', found: o.scheme });
   }
@@ -213,6 +248,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const c = weights.config;
     const { windows: nWin, seqLen } = calibrationSize(c, o);
     const host = await prepareHostModel(weights);
+    if (o.targetBpw !== undefined) checkTargetBpw(host, o.targetBpw);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
@@ -255,13 +291,14 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       await gemm.close();
     }
 
-    // what the file will hold for the float tensors: F16 embeddings/head in GGUF
-    const f16Float = o.format === 'gguf';
-    if (f16Float) {
-      for (const n of ['model.embed_tokens.weight', 'lm_head.weight']) {
-        const t = host.tensors.get(n);
-        if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
-      }
+    // what the file will hold for the float tensors: F16 embeddings/head in GGUF, every float tensor
+    // F16 in the packed safetensors formats; the model measured here is then the model in the file
+    // (a sweep's numbers are what `bitscale eval` measures on the file)
+    const packedSt = o.format === 'safetensors' || o.format === 'compressed-tensors';
+    const f16Names = o.format === 'gguf' ? ['model.embed_tokens.weight', 'lm_head.weight'] : packedSt ? [...host.tensors.keys()].filter((n) => !results.some((r) => r.name === n)) : [];
+    for (const n of f16Names) {
+      const t = host.tensors.get(n);
+      if (t) for (let i = 0; i < t.length; i++) t[i] = roundToF16(t[i]);
     }
     const byName = new Map(results.map((r) => [r.name, r]));
     const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n);
@@ -269,6 +306,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     let onnxTokensShape: number[] = [];
     // --out DIR (not *.onnx): the transformers.js folder (export-onnx.ts), already checked in onnxruntime
     let onnxFolderDiff: number | null = null;
+    const onnxDtypes: string[] = [];
     if (o.format === 'gguf') {
       const res = await saveModel(weights, o.out, {
         format: 'gguf',
@@ -294,9 +332,16 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       });
       files = res.files;
     } else if (o.format === 'onnx' && !o.out.endsWith('.onnx')) {
-      const ox = await exportOnnx(hostWithGridCodes(host, results, scheme), weights.tokenizer, o.out, { inputs: [o.model], overwrite: o.overwrite, signal: o.signal, manifest: { command: 'quantize', scheme: formatScheme(scheme), seed } });
-      files = ox.files;
-      onnxFolderDiff = ox.maxAbsLogitDiff;
+      // one variant per float storage (q4 and q4f16 share these codes); variants already in the folder stay
+      const coded = hostWithGridCodes(host, results, scheme);
+      files = [];
+      onnxFolderDiff = 0;
+      for (const st of o.onnxFloat ?? ['f32']) {
+        const ox = await exportOnnx(coded, weights.tokenizer, o.out, { inputs: [o.model], overwrite: o.overwrite, signal: o.signal, floatStorage: st, manifest: { command: 'quantize', scheme: formatScheme(scheme), seed, settings: { method: o.method } } });
+        files = ox.files;
+        onnxDtypes.push(ox.dtype);
+        onnxFolderDiff = Math.max(onnxFolderDiff, ox.maxAbsLogitDiff);
+      }
     } else if (o.format === 'onnx') {
       const ox = await writeQuantizedOnnx(host, results, scheme, seqLen, o.out, o.overwrite);
       files = ox.files;
@@ -312,7 +357,12 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     const evalWins = verify ? await calib.heldOut(2, seed + 7919) : [];
     const refEngine = LlamaEngine.fromHost(floatHost);
     const qEngine = LlamaEngine.fromHost(host);
+    // verification can take a while (reload, llama.cpp): one progress line per check, named as it starts
+    const llamaCheck = verify && o.format === 'gguf' && o.checkLlamaCpp !== false;
+    const vt = new ProgressTracker('verify', verify ? (onnxFolderDiff !== null ? 1 : llamaCheck ? 3 : 2) : 0, o.onProgress, 'check');
+    if (verify) vt.emit('KL divergence vs the float model on held-out windows');
     const q = verify ? await compareLogits(refEngine, qEngine, evalWins) : { kld: NaN, top1: NaN };
+    if (verify) vt.tick(`KL divergence ${q.kld.toExponential(2)} nats/token`);
     let reloadDiff: number | null = null;
     let llamaCpp: LlamaCppCheck | null = null;
     if (onnxFolderDiff !== null) {
@@ -331,15 +381,20 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       } finally {
         await sess.release();
       }
+      vt.tick(`onnxruntime on the file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
     } else if (verify) {
       const back = await loadModel(o.out, { tokenizer: o.tokenizer });
       try {
         // packed safetensors: every linear must dequantize to exactly the weights this run computed
-        // (the readers use the fp16 scales the grids rounded with); the logits below then differ
-        // only by the F16 embeddings and norms
+        // (the readers use the fp16 scales the grids rounded with), and the float tensors were
+        // rounded to the file's F16 above, so the logits below agree to float rounding
         if (o.format === 'safetensors' || o.format === 'compressed-tensors') await checkPackedLinears(back, host, results, o.format === 'safetensors' ? 'GPTQ' : 'compressed-tensors');
         const e = await LlamaEngine.create(back);
-        if (o.format === 'gguf' && o.checkLlamaCpp !== false) llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
+        if (llamaCheck) {
+          new ProgressTracker('llama.cpp', 1, o.onProgress, 'check').emit('loading the GGUF in node-llama-cpp and comparing logits');
+          llamaCpp = await compareWithLlamaCpp(o.out, evalWins, c.vocabSize, (w) => e.forward(w));
+          vt.tick(llamaCpp.maxAbsLogitDiff === null ? `llama.cpp: ${llamaCpp.available ? 'failed' : 'not installed'}` : `llama.cpp max |Δ logit| ${llamaCpp.maxAbsLogitDiff.toExponential(2)}`);
+        }
         reloadDiff = 0;
         for (const w of evalWins) {
           const a = await e.forward(w);
@@ -347,6 +402,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
           for (let i = 0; i < a.length; i++) reloadDiff = Math.max(reloadDiff, Math.abs(a[i] - b[i]));
         }
         await e.close();
+        vt.tick(`reloaded file: max |Δ logit| ${reloadDiff.toExponential(2)}`);
       } finally {
         await back.close();
       }
@@ -369,7 +425,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       files,
       ...(o.keepHost ? { host } : {}),
     };
-    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors';
+    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || onnxDtypes.length > 0;
     const manifestPath = isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`;
     report.manifest = manifestPath;
     const manifest = {
@@ -385,7 +441,17 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       awq,
       plan: plan ? plan.plan : null,
       quality: report.quality,
+      recipe: o.recipe ?? null,
     };
+    if (onnxDtypes.length) {
+      // the ONNX folder has one manifest for all its variants: this run's details go to its variants
+      const folder = JSON.parse(await readFile(manifestPath, 'utf8')) as { variants?: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+      const { tool: _t, version: _v, command: _c, output: _o, ...details } = manifest;
+      for (const d of onnxDtypes) if (folder.variants?.[d]) folder.variants[d].quantize = details;
+      folder.quantize = details;
+      await atomicWriteFile(manifestPath, JSON.stringify(folder, null, 2) + '\n', { overwrite: true });
+      return report;
+    }
     await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
     return report;
   } finally {

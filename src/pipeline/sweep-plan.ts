@@ -7,7 +7,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { SweepPointSpec } from '../eval/sweepTypes.js';
 
 export type SweepMethod = 'rtn' | 'gptq' | 'awq' | 'mixed' | 'qat';
-export type SweepFormat = 'gguf' | 'safetensors';
+export type SweepFormat = 'gguf' | 'safetensors' | 'onnx';
 
 export interface SweepGrid {
   /** nominal bit widths: 1.58 (ternary), 2, 3, 4, 5, 6, 8 */
@@ -89,6 +89,14 @@ export function planPoints(c: ModelConfig, g: SweepGrid): SweepPointSpec[] {
           // GPTQ reaches the legacy and K-quant block types (ternary TQ types are RTN only)
           if (bits === 1.58 && method !== 'rtn') continue;
           add({ id: `${method}-${t}`, method, scheme: t, bits, format });
+        } else if (format === 'onnx') {
+          // MatMulNBits: 2, 4 or 8 bits in blocks of a power of two ≥ 16 dividing every K (the
+          // transformers.js folder of quantize --format onnx); other widths would not be low-bit there
+          if (![2, 4, 8].includes(bits)) continue;
+          for (const gs of groups) {
+            if (!(gs >= 16 && (gs & (gs - 1)) === 0 && linearKs(c).every((k) => k % gs === 0))) continue;
+            add({ id: `${method}-int${bits}-g${gs}-onnx`, method, scheme: `int${bits}-g${gs}`, bits, format });
+          }
         } else {
           if (bits === 1.58 || bits > 8) continue;
           for (const gs of groups) {

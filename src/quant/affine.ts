@@ -1,19 +1,33 @@
-// Affine integer quantization, 1–8 bits.
-//   symmetric:  q = clamp(round(x/s), −2^(b−1), 2^(b−1) − 1),  s = amax / (2^(b−1) − 1),  x̂ = s·q
+// Affine integer quantization, 1–8 bits: the one definition of every `int…` scheme. RTN, GPTQ's
+// grid (algorithms/grid.ts IntGrid calls intParams and rounds as intQuantizeValue does), QAT and
+// low-precision training, the engine's fake-quant weights and every exporter use these functions
+// (torchao's choose_qparams_affine → quantize_affine → dequantize_affine, in that order).
+//   symmetric:  q = clamp(round(x/s), −2^(b−1), 2^(b−1) − 1),  x̂ = s·q, with
+//               s = amax / (2^(b−1) − ½) = 2·amax/(2^b − 1)  (default: the 2^b codes span [−amax, amax];
+//                   torchao MappingType.SYMMETRIC, torch.ao's symmetric observers, the GPTQ reference
+//                   Quantizer and llm-compressor all choose this scale; +amax rounds to 2^(b−1) and
+//                   clamps to 2^(b−1) − 1, half a step short)
+//               s = amax / (2^(b−1) − 1)      (`restricted`: amax lands exactly on 2^(b−1) − 1, the code
+//                   −2^(b−1) only takes clipped or supplied-scale values; ParetoQ's LSQ initialisation)
 //   asymmetric: q = clamp(round(x/s) + z, 0, 2^b − 1),         s = (hi − lo) / (2^b − 1), x̂ = s·(q − z)
 //               with lo = min(min x, 0), hi = max(max x, 0) so that 0 is exactly representable.
+// Packed formats that store unsigned codes with a zero point (GPTQ, compressed-tensors, MatMulNBits)
+// map symmetric codes through pack.ts toUnsignedCodes (u = q + 2^(b−1), zero point 2^(b−1)): a change
+// of representation, not of the grid.
 // The scale is rounded to its storage dtype before the codes are computed (scale.ts: nearest for
 // symmetric, down for asymmetric), and x/s is
 // computed in float64, then rounded with the scheme's mode (half_even: torch.round; half_away: C round).
 // Rounding the asymmetric scale DOWN makes the codes of every group span exactly [0, 2^b − 1], which
 // is what makes fakeQuant idempotent: a second pass sees the same range and recovers the same s and z.
+// Restricted symmetric grids are idempotent too (amax stays on code 2^(b−1) − 1); full-range ones are
+// not (the first pass moves +amax half a step in and −amax half a step out).
 // Legend: N = rows, K = contiguous axis, S = number of scales (layout.ts).
 
 import { ConfigError } from '../core/errors.js';
 import { roundHalfAwayFromZero, roundHalfEven } from '../numerics/round.js';
 import { groupMinMax, scaleLayout, type ScaleLayout } from './layout.js';
 import { clipRatios } from './check.js';
-import { roundScale } from './scale.js';
+import { roundScale, SCALE_SIG_BITS } from './scale.js';
 import type { IntScheme, Rounding, ScaleDType } from './scheme.js';
 import type { IntQuantized, QuantizeOptions } from './types.js';
 
@@ -43,33 +57,46 @@ export function intRange(scheme: Pick<IntScheme, 'bits' | 'symmetric'>): { qmin:
   return { qmin: 0, qmax: 2 ** b - 1 };
 }
 
+/** Steps between 0 and a symmetric grid's amax: 2^(b−1) − ½ (full range) or 2^(b−1) − 1 (restricted). */
+export function symmetricSteps(scheme: Pick<IntScheme, 'bits' | 'symmetric' | 'restricted'>): number {
+  const { qmax } = intRange(scheme);
+  return scheme.restricted ? qmax : qmax + 0.5;
+}
+
 /**
  * Scale and zero point for one group with range [lo, hi] (already clipped). Exposed for PTQ algorithms
  * (GPTQ computes qparams per group as it sweeps columns) so they land on exactly this grid.
+ * `scaleDtype: null` keeps the exact float64 scale: for algorithm tests against float64 reference
+ * ports only (no file stores such a scale).
  */
 export function intParams(
   lo: number,
   hi: number,
-  scheme: Pick<IntScheme, 'bits' | 'symmetric' | 'rounding'> & { scaleDtype: ScaleDType },
+  scheme: Pick<IntScheme, 'bits' | 'symmetric' | 'rounding' | 'restricted'> & { scaleDtype: ScaleDType | null },
 ): { scale: number; zero: number } {
   const { qmax } = intRange(scheme);
+  const dt = scheme.scaleDtype;
+  const store = (x: number, dir: 'nearest' | 'down' | 'up'): number => (dt === null ? x : roundScale(x, dt, dir));
   if (scheme.symmetric) {
     const amax = Math.max(Math.abs(lo), Math.abs(hi));
-    const exact = amax / qmax;
-    let s = roundScale(exact, scheme.scaleDtype, 'nearest');
-    // a subnormal scale dtype value can sit far below the exact scale: then amax would clip by more
-    // than half a step, so round up instead
-    if (amax / s > qmax + 0.5) s = roundScale(exact, scheme.scaleDtype, 'up');
+    const steps = symmetricSteps(scheme);
+    const exact = amax / steps;
+    let s = store(exact, 'nearest');
+    // a subnormal scale dtype value can sit far below the exact scale and clip amax: round up where
+    // the clip exceeds what nearest rounding of a normal value can cause (restricted: half a step;
+    // full range: its own half step plus the dtype's relative rounding)
+    const limit = scheme.restricted ? steps + 0.5 : steps * (1 + (dt === null ? 0 : 2 ** (1 - SCALE_SIG_BITS[dt])));
+    if (amax / s > limit) s = store(exact, 'up');
     return { scale: s, zero: 0 };
   }
   lo = Math.min(lo, 0);
   hi = Math.max(hi, 0);
   const exact = (hi - lo) / qmax;
-  let s = roundScale(exact, scheme.scaleDtype, 'down');
+  let s = store(exact, 'down');
   if (s === 0) return { scale: 0, zero: 0 };
   // subnormal scale dtype values lose relative precision: rounding down would clip hi by many steps,
   // so round up there (idempotence then holds only up to that group's last code)
-  if ((exact - s) / exact > SCALE_DOWN_MAX_REL) s = roundScale(exact, scheme.scaleDtype, 'up');
+  if ((exact - s) / exact > SCALE_DOWN_MAX_REL) s = store(exact, 'up');
   // s ≤ (hi − lo)/qmax (rounded down), so with z = round(−lo/s) lo lands on code 0 unclamped and hi on
   // a code ≥ qmax: the codes span exactly [0, qmax] and a second pass recovers s and z (idempotence).
   // The price: hi may be clipped by at most qmax·(1 − s/s_exact) steps (0 for exact scales).

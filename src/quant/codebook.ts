@@ -50,6 +50,19 @@ export function nearestLevel(book: Float32Array, off: number, L: number, v: numb
   return dh < dl || (dh === dl && (hi & 1) === 0) ? hi : lo;
 }
 
+/**
+ * The scale of one code-book group with absmax `amax`: amax rounded to the storage dtype (nearest),
+ * or up where a subnormal value would fall far below amax and clip the extremes. `null` keeps the
+ * exact float64 amax (algorithm tests against float64 references only). Shared with GPTQ's
+ * CodebookGrid (algorithms/grid.ts), so both land on the same grid.
+ */
+export function codebookScale(amax: number, dtype: ScaleDType | null): number {
+  if (dtype === null) return amax;
+  let sc = roundScale(amax, dtype, 'nearest');
+  if (amax / sc > 1 + 2 ** -7) sc = roundScale(amax, dtype, 'up');
+  return sc;
+}
+
 function roundLevel(v: number, dt: ScaleDType): number {
   const r = roundScale(Math.abs(v), dt, 'nearest');
   return v < 0 ? -r : v === 0 ? 0 : r;
@@ -131,10 +144,7 @@ export function quantizeCodebook(w: Float32Array, shape: number[], scheme: Codeb
     let amax = Math.max(-mins[s], maxs[s]);
     if (opts.clip) amax = Math.min(amax, Math.max(-opts.clip.min, opts.clip.max));
     if (ratios) amax *= ratios[s];
-    let sc = roundScale(amax, scheme.scaleDtype, 'nearest');
-    // subnormal scale values can fall far below amax: round up rather than clip the extremes
-    if (amax / sc > 1 + 2 ** -7) sc = roundScale(amax, scheme.scaleDtype, 'up');
-    scales[s] = sc;
+    scales[s] = codebookScale(amax, scheme.scaleDtype);
   }
   let book: Float32Array;
   if (scheme.book === 'nf4') book = NF4_LEVELS.slice();

@@ -7,10 +7,10 @@ export { quantize, dequantize, fakeQuant, bitsPerWeight } from './api.js';
 export type * from './types.js';
 export type * from './scheme.js';
 export { parseScheme, formatScheme } from './parse.js';
-export { intParams, intQuantizeValue, intRange, rounder } from './affine.js';
+export { intParams, intQuantizeValue, intRange, rounder, symmetricSteps } from './affine.js';
 export { scaleLayout, type ScaleLayout } from './layout.js';
 export { roundScale, roundScaleUp, type ScaleRounding } from './scale.js';
-export { NF4_LEVELS, log2Levels, nearestLevel, kmeans1d } from './codebook.js';
+export { NF4_LEVELS, codebookScale, log2Levels, nearestLevel, kmeans1d } from './codebook.js';
 export { lowbitInitScales, LOWBIT_MIN_SCALE } from './lowbit.js';
 export { MX_BLOCK, NVFP4_BLOCK } from './float.js';
 

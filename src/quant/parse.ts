@@ -1,6 +1,7 @@
 // Scheme strings ⇄ QuantScheme. Grammar (parts joined by '-'; README "## Schemes" lists them):
-//   int<b>-<gran>[-asym][-f32|-f16|-bf16][-away]     gran: g<G> | channel | channel<axis> | tensor
-//       defaults: symmetric, half_even, scales F16 for groups and F32 for channel/tensor
+//   int<b>-<gran>[-asym|-restricted][-f32|-f16|-bf16][-away]   gran: g<G> | channel | channel<axis> | tensor
+//       defaults: symmetric over the full code range (s = 2·amax/(2^b − 1); -restricted: s = amax/(2^(b−1) − 1)),
+//       half_even, scales F16 for groups and F32 for channel/tensor
 //   fp16 | bf16 (plain casts); fp8-e4m3 | fp8-e5m2 | fp4 [-cast|-tensor|-channel|-g<G>] (default -channel)
 //   mxfp4 | mxfp6-e2m3 | mxfp6-e3m2 | mxfp8 (= mxfp8-e4m3) | mxfp8-e5m2 | mxint8;  nvfp4
 //   nf4-<gran> | log2-<gran> | log2<b>-<gran> | kmeans<b>-<gran>  [-f32|-f16|-bf16]
@@ -101,13 +102,16 @@ export function parseScheme(input: string): QuantScheme {
   let symmetric = true;
   let scaleDtype: ScaleDType | undefined;
   let away = false;
+  let restricted = false;
   for (const t of parts.slice(2)) {
     if (t === 'asym' && int) symmetric = false;
     else if (t === 'sym' && int) symmetric = true;
+    else if (t === 'restricted' && int) restricted = true;
     else if (t in SCALE_TOKENS) scaleDtype = SCALE_TOKENS[t];
     else if (t === 'away' && int) away = true;
     else bad(s, `unknown option '${t}'`);
   }
+  if (restricted && !symmetric) bad(s, "'restricted' chooses a symmetric grid's scale; an asymmetric grid has none to restrict");
   scaleDtype ??= defaultScaleDtype(gran);
   if (int) {
     return {
@@ -117,6 +121,7 @@ export function parseScheme(input: string): QuantScheme {
       granularity: gran,
       scaleDtype,
       rounding: away ? 'half_away' : 'half_even',
+      ...(restricted ? { restricted: true } : {}),
     };
   }
   const m = cb as RegExpExecArray;
@@ -133,6 +138,7 @@ export function formatScheme(sc: QuantScheme): string {
     case 'int': {
       let out = `int${sc.bits}-${formatGran(sc.granularity)}`;
       if (!sc.symmetric) out += '-asym';
+      else if (sc.restricted) out += '-restricted';
       if (sc.scaleDtype !== defaultScaleDtype(sc.granularity)) out += '-' + sc.scaleDtype.toLowerCase();
       if (sc.rounding === 'half_away') out += '-away';
       return out;

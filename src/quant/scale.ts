@@ -15,6 +15,9 @@ import type { ScaleDType } from './scheme.js';
 /** F32 scales keep 16 significant bits (24 − 8), so that products with 8-bit codes are exact in f32. */
 export const F32_SCALE_SIG_BITS = 16;
 
+/** Significant bits a stored scale keeps in the dtype's normal range (F16 11, BF16 8, F32 16). */
+export const SCALE_SIG_BITS: Record<ScaleDType, number> = { F32: F32_SCALE_SIG_BITS, F16: 11, BF16: 8 };
+
 export type ScaleRounding = 'nearest' | 'down' | 'up';
 
 /** x rounded to `bits` significant bits in direction `dir` (x > 0, finite; nearest ties to even). */

@@ -29,6 +29,15 @@ export interface IntScheme {
   granularity: Granularity;
   scaleDtype: ScaleDType;
   rounding: Rounding;
+  /**
+   * Symmetric grids only: how the scale follows from the group's amax (affine.ts intParams).
+   *   absent/false (`int4-g128`): s = amax / (2^(b−1) − ½) = 2·amax / (2^b − 1), so the 2^b codes
+   *     span [−amax, amax] (torchao MappingType.SYMMETRIC, the GPTQ reference, llm-compressor);
+   *   true (`int4-g128-restricted`): s = amax / (2^(b−1) − 1), amax lands exactly on code
+   *     2^(b−1) − 1 and code −2^(b−1) is reached only by clipped or supplied-scale values
+   *     (ParetoQ's LSQ initialisation, llama.cpp Q8_0's d = amax/127, absmax activations).
+   */
+  restricted?: boolean;
 }
 
 /** Element-wise float formats, optionally with a per-channel/tensor scale (FP8 with scaling). */

@@ -45,7 +45,13 @@ tr.frontier td{background:#ecfdf3;font-weight:600}
 caption{caption-side:bottom;color:#57606a;font-size:12px;padding-top:4px;text-align:left}
 pre{background:#f6f8fa;border:1px solid #d0d7de;padding:8px;overflow:auto;font-size:12px}
 .note{color:#57606a;font-size:13px} .warn{color:#9a6700}
-figure{margin:8px 0} svg{max-width:100%;height:auto}
+figure{margin:8px 0} svg{max-width:100%;height:auto} figcaption{color:#57606a;font-size:12px;max-width:960px}
+code{font-size:12px;overflow-wrap:anywhere} h3{font-size:15px;margin:18px 0 6px}
+.scroll{overflow-x:auto;max-width:100%}
+.ship-runtime ul{padding-left:18px} .ship-choice{margin:6px 0} .ship-choice .budget{font-weight:600} .ship-choice .cmd{font-size:12px;color:#57606a}
+.chart-narrow{display:none}
+@media (max-width:640px){body{margin:12px auto;padding:0 10px} .chart-wide{display:none} .chart-narrow{display:block} pre{white-space:pre-wrap;overflow-wrap:anywhere}}
+@media print{.chart-wide{display:block!important} .chart-narrow{display:none!important} pre{white-space:pre-wrap}}
 `;
 
 export function renderPage(opts: { title: string; subtitle?: string; sections: HtmlSection[] }): string {

@@ -7,6 +7,10 @@
 // values, not pixels), data-id when the point has an id, and data-* for each entry of `data`, so
 // browser tests and scripts can find points (`svg circle.point.frontier[data-id="q4_k"]`).
 // Lines are <path class="line …" data-series="…">; each series also gets class `series-<id>`.
+// Optional extras: vertical error bars (<line class="errorbar">), visible point labels placed so they
+// do not overlap each other or the markers (<text class="point-label" data-id="…">, with a leader
+// line when moved away from the point), hollow markers, shaded bands, axis-break marks, and a
+// legend below the plot for narrow charts.
 
 export type ScaleKind = 'linear' | 'log';
 
@@ -19,6 +23,18 @@ export interface AxisSpec {
   /** explicit tick values (default: nice linear ticks or powers of ten) */
   ticks?: number[];
   format?: (v: number) => string;
+  /** data values where the axis is broken (drawn as a // mark on the axis line) */
+  breaks?: number[];
+}
+
+/** A shaded band across the plot between two values of one axis (e.g. a reference's interval). */
+export interface Band {
+  axis: 'x' | 'y';
+  from: number;
+  to: number;
+  label?: string;
+  className?: string;
+  color?: string;
 }
 
 export interface ChartPoint {
@@ -31,6 +47,11 @@ export interface ChartPoint {
   className?: string;
   /** extra data-* attributes (keys are lower-cased and sanitised) */
   data?: Record<string, string | number>;
+  /** a vertical error bar from yLo to yHi (e.g. a 95% interval) */
+  yLo?: number;
+  yHi?: number;
+  /** a label printed next to the point (placed to avoid other labels and markers) */
+  text?: string;
 }
 
 export interface ChartSeries {
@@ -46,6 +67,8 @@ export interface ChartSeries {
   className?: string;
   /** marker radius in px (default 3.5) */
   radius?: number;
+  /** hollow markers (white fill, coloured outline): e.g. predictions rather than measurements */
+  hollow?: boolean;
 }
 
 export interface ReferenceLine {
@@ -66,7 +89,12 @@ export interface ChartSpec {
   y: AxisSpec;
   series: ChartSeries[];
   refLines?: ReferenceLine[];
+  bands?: Band[];
   legend?: boolean;
+  /** 'right' (default) or 'bottom' (for narrow charts: the plot keeps the width) */
+  legendPosition?: 'right' | 'bottom';
+  /** font size of point labels in px (default 11) */
+  labelSize?: number;
 }
 
 /** Colour-blind-safe palette (Okabe–Ito), cycled by series index. */
@@ -212,9 +240,15 @@ export function renderChart(spec: ChartSpec): string {
   const W = spec.width ?? 640;
   const H = spec.height ?? 400;
   const legend = spec.legend ?? spec.series.length > 1;
-  const m = { top: spec.subtitle ? 52 : 36, right: legend ? 170 : 24, bottom: 52, left: 72 };
+  const below = legend && spec.legendPosition === 'bottom';
+  const legendRows = below ? legendLayout(spec.series, W - 24).rows : 0;
+  const m = { top: spec.subtitle ? 52 : 36, right: legend && !below ? 170 : 24, bottom: 52 + legendRows * 18, left: 72 };
   const allX = spec.series.flatMap((s) => s.points.map((p) => p.x));
-  const allY = spec.series.flatMap((s) => s.points.map((p) => p.y));
+  // error bars and y bands stay inside the plot
+  const allY = [
+    ...spec.series.flatMap((s) => s.points.flatMap((p) => [p.y, ...(p.yLo !== undefined ? [p.yLo] : []), ...(p.yHi !== undefined ? [p.yHi] : [])])),
+    ...(spec.bands ?? []).filter((b) => b.axis === 'y').flatMap((b) => [b.from, b.to]),
+  ];
   const [x0, x1] = axisDomain(spec.x, allX);
   const [y0, y1] = axisDomain(spec.y, allY);
   const sx = makeScale(spec.x.scale ?? 'linear', x0, x1, m.left, W - m.right);
@@ -231,9 +265,11 @@ export function renderChart(spec: ChartSpec): string {
   // unique per chart so several charts can share one HTML page
   const clipId = `${cssIdent(spec.id ?? `chart-${fnv1a(`${spec.title}|${W}|${H}|${spec.series.map((s) => s.id).join(',')}`)}`)}-clip`;
   out.push(`<clipPath id="${clipId}"><rect x="${m.left}" y="${m.top}" width="${W - m.left - m.right}" height="${H - m.top - m.bottom}"/></clipPath>`);
+  for (const b of spec.bands ?? []) out.push(bandSvg(b, sx, sy, m, W, H));
   for (const r of spec.refLines ?? []) out.push(refLineSvg(r, sx, sy, m, W, H));
   spec.series.forEach((s, i) => out.push(seriesSvg(s, i, sx, sy, clipId)));
-  if (legend) out.push(legendSvg(spec.series, W - m.right + 12, m.top));
+  out.push(labelsSvg(spec.series, sx, sy, m, W, H, spec.labelSize ?? 11));
+  if (legend) out.push(below ? legendSvg(spec.series, 12, H - legendRows * 18 - 2, W - 24) : legendSvg(spec.series, W - m.right + 12, m.top));
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
@@ -252,7 +288,12 @@ function axisSvg(which: 'x' | 'y', axis: AxisSpec, s: Scale, _other: Scale, W: n
       out.push(`<line class="grid" x1="${x}" y1="${m.top}" x2="${x}" y2="${y}" stroke="#eaeef2"/>`);
       out.push(`<text class="tick" data-value="${fmtValue(t)}" x="${x}" y="${y + 16}" text-anchor="middle">${escapeXml(fmt(t))}</text>`);
     }
-    out.push(`<text class="axis-label" x="${px((m.left + W - m.right) / 2)}" y="${H - 12}" text-anchor="middle">${escapeXml(axis.label)}</text>`);
+    for (const b of axis.breaks ?? []) {
+      if (!s.ok(b)) continue;
+      const bx = s.map(b);
+      out.push(`<path class="axis-break" d="M${px(bx - 6)} ${y + 5}L${px(bx - 2)} ${y - 5}M${px(bx + 2)} ${y + 5}L${px(bx + 6)} ${y - 5}" stroke="#57606a" stroke-width="1.5"/><rect x="${px(bx - 2)}" y="${y - 1}" width="4" height="2" fill="#ffffff"/>`);
+    }
+    out.push(`<text class="axis-label" x="${px((m.left + W - m.right) / 2)}" y="${y + 40}" text-anchor="middle">${escapeXml(axis.label)}</text>`);
   } else {
     const x = m.left;
     out.push(`<line class="axis-line" x1="${x}" y1="${m.top}" x2="${x}" y2="${H - m.bottom}" stroke="#57606a"/>`);
@@ -300,15 +341,27 @@ function seriesSvg(s: ChartSeries, i: number, sx: Scale, sy: Scale, clipId: stri
     }
     if (d) out.push(`<path class="line" data-series="${escapeXml(s.id)}" d="${d}" fill="none" stroke="${escapeXml(color)}" stroke-width="2"${s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : ''}/>`);
   }
+  for (const p of s.points) {
+    // error bars under the markers, clipped to the plot (an interval may reach below a log axis)
+    if (p.yLo === undefined || p.yHi === undefined || !sx.ok(p.x) || !sy.ok(p.y)) continue;
+    const x = px(sx.map(p.x));
+    const lo = sy.ok(p.yLo) ? sy.map(p.yLo) : sy.map(sy.min);
+    const hi = sy.ok(p.yHi) ? sy.map(p.yHi) : sy.map(sy.min);
+    const id = p.id !== undefined ? ` data-id="${escapeXml(p.id)}"` : '';
+    out.push(
+      `<path class="errorbar"${id} data-lo="${fmtValue(p.yLo)}" data-hi="${fmtValue(p.yHi)}" d="M${x} ${px(lo)}V${px(hi)}M${px(sx.map(p.x) - 3)} ${px(lo)}h6M${px(sx.map(p.x) - 3)} ${px(hi)}h6" stroke="${escapeXml(color)}" stroke-width="1.2" stroke-opacity="0.7" fill="none"/>`,
+    );
+  }
   if (s.markers ?? !line) {
     const r = s.radius ?? 3.5;
+    const paint = s.hollow ? `fill="#ffffff" stroke="${escapeXml(color)}" stroke-width="1.8"` : `fill="${escapeXml(color)}"`;
     for (const p of s.points) {
       if (!sx.ok(p.x) || !sy.ok(p.y)) continue;
-      const pcls = `point${p.className ? ' ' + escapeXml(p.className) : ''}`;
+      const pcls = `point${s.hollow ? ' hollow' : ''}${p.className ? ' ' + escapeXml(p.className) : ''}`;
       const id = p.id !== undefined ? ` data-id="${escapeXml(p.id)}"` : '';
       const tip = p.label ?? `${s.label}: ${fmtValue(p.x)}, ${fmtValue(p.y)}`;
       out.push(
-        `<circle class="${pcls}" data-series="${escapeXml(s.id)}"${id} data-x="${fmtValue(p.x)}" data-y="${fmtValue(p.y)}"${dataAttrs(p.data)} cx="${px(sx.map(p.x))}" cy="${px(sy.map(p.y))}" r="${r}" fill="${escapeXml(color)}"><title>${escapeXml(tip)}</title></circle>`,
+        `<circle class="${pcls}" data-series="${escapeXml(s.id)}"${id} data-x="${fmtValue(p.x)}" data-y="${fmtValue(p.y)}"${dataAttrs(p.data)} cx="${px(sx.map(p.x))}" cy="${px(sy.map(p.y))}" r="${r}" ${paint}><title>${escapeXml(tip)}</title></circle>`,
       );
     }
   }
@@ -316,17 +369,135 @@ function seriesSvg(s: ChartSeries, i: number, sx: Scale, sy: Scale, clipId: stri
   return out.join('\n');
 }
 
-function legendSvg(series: ChartSeries[], x: number, y: number): string {
+/** Estimated width of a text in px (system-ui averages about 0.58 em per character). */
+export function textWidth(s: string, size: number): number {
+  return s.length * size * 0.58;
+}
+
+/** Legend items flowed left to right in rows of at most `width` px (for a legend below the plot). */
+function legendLayout(series: ChartSeries[], width: number): { rows: number; pos: { dx: number; row: number }[] } {
+  const pos: { dx: number; row: number }[] = [];
+  let dx = 0;
+  let row = 0;
+  for (const s of series) {
+    const w = 24 + textWidth(s.label, 12) + 14;
+    if (dx > 0 && dx + w > width) {
+      dx = 0;
+      row++;
+    }
+    pos.push({ dx, row });
+    dx += w;
+  }
+  return { rows: series.length ? row + 1 : 0, pos };
+}
+
+/** The legend: one column at (x, y), or (with `width`) rows flowed below the plot. */
+function legendSvg(series: ChartSeries[], x: number, y: number, width?: number): string {
   const out: string[] = [`<g class="legend">`];
+  const flow = width !== undefined ? legendLayout(series, width).pos : null;
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
-    const yy = y + 8 + i * 18;
-    const swatch =
-      (s.line ?? true)
-        ? `<line x1="${x}" y1="${yy}" x2="${x + 18}" y2="${yy}" stroke="${escapeXml(color)}" stroke-width="2"${s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : ''}/>`
-        : `<circle cx="${x + 9}" cy="${yy}" r="4" fill="${escapeXml(color)}"/>`;
-    out.push(`<g class="legend-item" data-series="${escapeXml(s.id)}">${swatch}<text x="${x + 24}" y="${yy}" dy="4">${escapeXml(s.label)}</text></g>`);
+    const xx = flow ? x + flow[i].dx : x;
+    const yy = flow ? y + 8 + flow[i].row * 18 : y + 8 + i * 18;
+    const c = escapeXml(color);
+    const line = (s.line ?? true) ? `<line x1="${xx}" y1="${yy}" x2="${xx + 18}" y2="${yy}" stroke="${c}" stroke-width="2"${s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : ''}/>` : '';
+    const dot = (s.markers ?? !(s.line ?? true)) ? `<circle cx="${xx + 9}" cy="${yy}" r="4" ${s.hollow ? `fill="#ffffff" stroke="${c}" stroke-width="1.8"` : `fill="${c}"`}/>` : '';
+    out.push(`<g class="legend-item" data-series="${escapeXml(s.id)}">${line}${dot}<text x="${xx + 24}" y="${yy}" dy="4">${escapeXml(s.label)}</text></g>`);
   });
+  out.push('</g>');
+  return out.join('\n');
+}
+
+function bandSvg(b: Band, sx: Scale, sy: Scale, m: Margins, W: number, H: number): string {
+  const s = b.axis === 'x' ? sx : sy;
+  const clampV = (v: number) => Math.min(s.max, Math.max(s.min, v));
+  if (!s.ok(b.from) || !s.ok(b.to) || Math.max(b.from, b.to) < s.min || Math.min(b.from, b.to) > s.max) return `<g class="band${b.className ? ' ' + escapeXml(b.className) : ''}" data-offscale="true"/>`;
+  const p0 = s.map(clampV(b.from));
+  const p1 = s.map(clampV(b.to));
+  const fill = escapeXml(b.color ?? '#8c8c8c');
+  const cls = `band${b.className ? ' ' + escapeXml(b.className) : ''}`;
+  const data = ` data-from="${fmtValue(b.from)}" data-to="${fmtValue(b.to)}"`;
+  if (b.axis === 'y') {
+    const top = Math.min(p0, p1);
+    // the label sits inside the band's lower right corner, where a falling quality curve rarely is
+    const label = b.label ? `<text x="${W - m.right - 4}" y="${px(Math.max(p0, p1))}" dy="-4" text-anchor="end" fill="#57606a" font-size="11">${escapeXml(b.label)}</text>` : '';
+    return `<g class="${cls}"${data}><rect x="${m.left}" y="${px(top)}" width="${W - m.left - m.right}" height="${px(Math.abs(p1 - p0))}" fill="${fill}" fill-opacity="0.16"/>${label}</g>`;
+  }
+  const left = Math.min(p0, p1);
+  return `<g class="${cls}"${data}><rect x="${px(left)}" y="${m.top}" width="${px(Math.abs(p1 - p0))}" height="${H - m.top - m.bottom}" fill="${fill}" fill-opacity="0.16"/></g>`;
+}
+
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+const overlaps = (a: Box, b: Box) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+
+/**
+ * Visible labels for points that have `text`, placed greedily (points sorted by x, then y): the
+ * first candidate position around the point, at growing distances, that stays inside the plot and
+ * overlaps no marker and no label already placed. A label placed away from its point gets a thin
+ * leader line. A label with no free place is left out (the point keeps its hover title).
+ */
+function labelsSvg(series: ChartSeries[], sx: Scale, sy: Scale, m: Margins, W: number, H: number, size: number): string {
+  type Item = { x: number; y: number; r: number; text: string; id?: string; color: string };
+  const items: Item[] = [];
+  const markers: Box[] = [];
+  series.forEach((s, i) => {
+    if (!(s.markers ?? !(s.line ?? true))) return;
+    const r = s.radius ?? 3.5;
+    for (const p of s.points) {
+      if (!sx.ok(p.x) || !sy.ok(p.y)) continue;
+      const x = sx.map(p.x);
+      const y = sy.map(p.y);
+      markers.push({ x0: x - r - 1, y0: y - r - 1, x1: x + r + 1, y1: y + r + 1 });
+      if (p.text) items.push({ x, y, r, text: p.text, id: p.id, color: s.color ?? PALETTE[i % PALETTE.length] });
+    }
+  });
+  if (!items.length) return '';
+  items.sort((a, b) => a.x - b.x || a.y - b.y);
+  const placed: Box[] = [];
+  const out: string[] = ['<g class="point-labels">'];
+  const h = size + 2;
+  for (const it of items) {
+    const w = textWidth(it.text, size);
+    let found: { box: Box; anchor: 'start' | 'end' | 'middle'; tx: number; ty: number; far: boolean } | null = null;
+    search: for (const d of [0, 10, 22, 36, 52]) {
+      const g = it.r + 3 + d;
+      const cands: [number, number, 'start' | 'end' | 'middle'][] = [
+        [it.x + g, it.y + size / 3, 'start'],
+        [it.x - g, it.y + size / 3, 'end'],
+        [it.x + g * 0.7, it.y - g * 0.7, 'start'],
+        [it.x - g * 0.7, it.y - g * 0.7, 'end'],
+        [it.x + g * 0.7, it.y + g * 0.7 + size / 2, 'start'],
+        [it.x - g * 0.7, it.y + g * 0.7 + size / 2, 'end'],
+        [it.x, it.y - g, 'middle'],
+        [it.x, it.y + g + size * 0.8, 'middle'],
+      ];
+      for (const [tx, ty, anchor] of cands) {
+        const x0 = anchor === 'start' ? tx : anchor === 'end' ? tx - w : tx - w / 2;
+        const box = { x0, y0: ty - size, x1: x0 + w, y1: ty - size + h };
+        if (box.x0 < m.left + 2 || box.x1 > W - m.right - 2 || box.y0 < m.top + 2 || box.y1 > H - m.bottom - 2) continue;
+        if (placed.some((b) => overlaps(b, box)) || markers.some((b) => overlaps(b, box))) continue;
+        found = { box, anchor, tx, ty, far: d > 0 };
+        break search;
+      }
+    }
+    if (!found) continue;
+    placed.push(found.box);
+    const id = it.id !== undefined ? ` data-id="${escapeXml(it.id)}"` : '';
+    if (found.far) {
+      // leader from the marker's edge towards the label box's nearest point
+      const bx = Math.min(Math.max(it.x, found.box.x0), found.box.x1);
+      const by = Math.min(Math.max(it.y, found.box.y0), found.box.y1);
+      const d = Math.hypot(bx - it.x, by - it.y) || 1;
+      out.push(`<line class="leader" x1="${px(it.x + ((bx - it.x) / d) * it.r)}" y1="${px(it.y + ((by - it.y) / d) * it.r)}" x2="${px(bx)}" y2="${px(by)}" stroke="${escapeXml(it.color)}" stroke-width="0.8" stroke-opacity="0.8"/>`);
+    }
+    out.push(`<text class="point-label"${id} x="${px(found.tx)}" y="${px(found.ty)}" text-anchor="${found.anchor}" font-size="${size}" fill="#1b1f24">${escapeXml(it.text)}</text>`);
+  }
   out.push('</g>');
   return out.join('\n');
 }

@@ -1,15 +1,19 @@
 // Low-precision training (Kumar et al., "Scaling Laws for Precision"): weights, activations and the
 // KV cache are each fake-quantized in the forward pass to their own precision; gradients stay in
 // high precision (straight-through, ste.ts).
-//   weights:      on the host, through quant's own codec (quant/index.ts fakeQuant), so the values the
-//                 graph sees are exactly the codec's (the parity test checks atol = 0);
+//   weights:      on the host, through quant's own codec (quant/index.ts fakeQuant) with a named
+//                 scheme: `4:channel` is `int4-channel-restricted` (the absmax grid, amax on code
+//                 2^(b−1) − 1, like the activations below; it is idempotent, so a model trained at P
+//                 bits loses nothing to PTQ at P bits, which the precision law assumes), and any int
+//                 scheme string is accepted as is: `train --weights S` trains on the weights
+//                 `eval --w-bits S` applies (test/pipeline/one-quantizer.test.ts checks atol = 0);
 //   activations,  in the graph (they only exist there): symmetric absmax integer grids,
 //   KV:           x̂ = clip(round(x·s), −Qp−1, Qp)/s with s = Qp / max(amax, ε), per tensor or per token
 //                 (the BitNet b1.58 activation quantizer is the 8-bit per-token case).
 // Legend: T = tokens, E = features; "token" granularity reduces over the last axis only.
 
 import { ConfigError } from '../core/errors.js';
-import { fakeQuant } from '../quant/index.js';
+import { fakeQuant, parseScheme } from '../quant/index.js';
 import type { FloatScheme, IntScheme } from '../quant/scheme.js';
 import type { GraphBuilder, Value } from '../engine/ir.js';
 import { graphSte } from './ste.js';
@@ -26,6 +30,8 @@ export interface LpSpec {
   granularity: LpGranularity;
   /** default 'int' */
   format?: LpFormat;
+  /** weights given as an int scheme string (`int4-g128`): the codec scheme itself */
+  scheme?: IntScheme;
 }
 
 /** Float formats: bits, and for the minifloats mantissa bits, minimum normal exponent and max finite value. */
@@ -51,11 +57,16 @@ export const ACT_EPS = 1e-5;
 /** Parses "8", "4:tensor", "e4m3:channel", "fp4", "bf16", "fp32"/"none" → LpSpec | null. */
 export function parseLpSpec(s: string | undefined, what: 'weights' | 'activations' | 'kv'): LpSpec | null {
   if (s === undefined || s === 'none' || s === 'fp32' || s === '32') return null;
+  if (what === 'weights' && /^int[1-8]-/.test(s)) {
+    const scheme = parseScheme(s);
+    if (scheme.kind !== 'int') throw new ConfigError('internal', 'an int scheme string parsed to another kind', { field: what, found: s });
+    return { bits: scheme.bits, granularity: scheme.granularity.kind === 'tensor' ? 'tensor' : 'channel', scheme };
+  }
   const [b, g] = s.split(':');
   const granularity = (g ?? (what === 'weights' ? 'channel' : 'tensor')) as LpGranularity;
   const okG = what === 'weights' ? ['channel', 'tensor'] : ['tensor', 'token'];
   const bad = () => {
-    throw new ConfigError('bad_option', `invalid ${what} precision`, { field: what, expected: `BITS (2..8) or e4m3|e5m2|fp4|fp16|bf16, then optionally :${okG.join('|')}; or none`, found: s });
+    throw new ConfigError('bad_option', `invalid ${what} precision`, { field: what, expected: `BITS (2..8) or e4m3|e5m2|fp4|fp16|bf16, then optionally :${okG.join('|')}${what === 'weights' ? '; or an int scheme (int4-g128)' : ''}; or none`, found: s });
   };
   if (!okG.includes(granularity)) bad();
   if (b in FLOATS) return { bits: FLOATS[b as keyof typeof FLOATS].bits, granularity, format: b as LpFormat };
@@ -64,8 +75,9 @@ export function parseLpSpec(s: string | undefined, what: 'weights' | 'activation
   return { bits, granularity };
 }
 
-/** The codec scheme used for weights at this precision. */
+/** The codec scheme used for weights at this precision: B bits per channel/tensor is `intB-channel-restricted` / `intB-tensor-restricted`. */
 export function weightScheme(spec: LpSpec): IntScheme | FloatScheme {
+  if (spec.scheme) return spec.scheme;
   if (spec.format && spec.format !== 'int') {
     const f = FLOATS[spec.format];
     const cast = spec.format === 'fp16' || spec.format === 'bf16';
@@ -78,6 +90,7 @@ export function weightScheme(spec: LpSpec): IntScheme | FloatScheme {
     granularity: spec.granularity === 'tensor' ? { kind: 'tensor' } : { kind: 'channel', axis: 0 },
     scaleDtype: 'F32',
     rounding: 'half_even',
+    restricted: true,
   };
 }
 

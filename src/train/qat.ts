@@ -22,7 +22,9 @@ export function qatScheme(bits: QatBits, bitnet: boolean): QuantScheme {
   if (bits === 1) return { kind: 'lowbit', method: 'binary', granularity: channel };
   if (bits === 1.58) return { kind: 'lowbit', method: 'seq_ternary', granularity: channel };
   if (bits === 2) return { kind: 'lowbit', method: 'seq_2bit', granularity: channel };
-  return { kind: 'int', bits, symmetric: true, granularity: channel, scaleDtype: 'F32', rounding: 'half_even' };
+  // LSQ's grid: α·[−2^(b−1), 2^(b−1) − 1]; without learned scales the codec's restricted grid is
+  // ParetoQ's initialisation α = max|W_row| / (2^(b−1) − 1)
+  return { kind: 'int', bits, symmetric: true, restricted: true, granularity: channel, scaleDtype: 'F32', rounding: 'half_even' };
 }
 
 /** The weights the QAT model uses: the codec's fake-quant with the learned scales. w: [N, K], alpha: [N]. */

@@ -100,12 +100,33 @@ test(`no source file over ${MAX_LINES} lines (data tables excepted)`, () => {
   assert.deepEqual(long, []);
 });
 
-test('the browser entry imports only browser-safe layers (and the dependency-free SVG charts)', () => {
+test('the browser entry imports only browser-safe layers (and the report modules, which are kept browser-safe)', () => {
   const bad = importsOf(readFileSync(join(SRC, 'browser.ts'), 'utf8')).filter((spec) => {
     const layer = spec.replace(/^\.\//, '').split('/')[0];
-    return !BROWSER_SAFE.has(layer) && spec !== './report/svg.js';
+    return !BROWSER_SAFE.has(layer) && layer !== 'report';
   });
   assert.deepEqual(bad, []);
+  // every report module the entry reaches imports only browser-safe layers, other report modules,
+  // eval's sweep record types (type-only), and never node:*
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const spec of importsOf(text)) {
+      if (!spec.startsWith('.')) {
+        assert.ok(!spec.startsWith('node:'), `${relative(SRC, file)} imports ${spec}`);
+        continue;
+      }
+      const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+      const layer = layerOf(target);
+      if (layer === 'report') visit(target);
+      else if (relative(SRC, target) === join('eval', 'sweepTypes.ts')) assert.match(text, new RegExp(`import type [^;]*'${spec.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}'`), `${relative(SRC, file)}: eval types only`);
+      else assert.ok(BROWSER_SAFE.has(layer), `${relative(SRC, file)} imports ${spec} (${layer})`);
+    }
+  };
+  for (const spec of importsOf(readFileSync(join(SRC, 'browser.ts'), 'utf8'))) if (spec.startsWith('./report/')) visit(resolve(SRC, spec.replace(/\.js$/, '.ts')));
+  assert.ok(seen.size >= 4, `report modules checked: ${seen.size}`);
 });
 
 test('the checker sees real imports (self-test)', () => {

@@ -41,8 +41,9 @@ for (const bits of [2, 4, 8]) {
     for (const granularity of ['token', 'tensor'] as const) {
       test(`int${bits} ${symmetric ? 'sym' : 'asym'} per-${granularity} equals quant.fakeQuant`, async () => {
         const x = activations(bits * 10 + (symmetric ? 1 : 2));
+        // symmetric activations are absmax grids: quant's restricted symmetric scheme
         const scheme: IntScheme = {
-          kind: 'int', bits, symmetric, scaleDtype: 'F32', rounding: 'half_even',
+          kind: 'int', bits, symmetric, scaleDtype: 'F32', rounding: 'half_even', ...(symmetric ? { restricted: true } : {}),
           granularity: granularity === 'token' ? { kind: 'channel', axis: 0 } : { kind: 'tensor' },
         };
         const want = fakeQuant(x, [T, K], scheme);

@@ -20,7 +20,17 @@ test('bitscale demo --quick on the embedded model', { skip: existsSync(join(defa
   try {
     const r = await runDemo({ outDir: dir, quick: true });
     const by = new Map(r.record.points.map((p) => [p.id, p]));
-    assert.deepEqual([...by.keys()].sort(), ['base-f32', 'rtn-int4-g128', 'rtn-int8-g128', 'rtn-q4_0', 'rtn-q8_0']);
+    assert.deepEqual([...by.keys()].sort(), ['base-f32', 'rtn-int4-g128', 'rtn-int4-g128-onnx', 'rtn-int8-g128', 'rtn-q4_0', 'rtn-q8_0']);
+    // the transformers.js folder holds the same codes as the GPTQ-packed safetensors; only the float
+    // tensors differ (float32 in the ONNX graph, float16 in the GPTQ folder)
+    assert.ok(Math.abs(by.get('rtn-int4-g128-onnx')!.nll - by.get('rtn-int4-g128')!.nll) < 1e-3);
+    assert.ok(Math.abs(by.get('rtn-int4-g128-onnx')!.kld - by.get('rtn-int4-g128')!.kld) < 1e-3);
+    // one recommendation per runtime, each a file of that kind
+    for (const rt of ['gguf', 'onnx', 'safetensors'] as const) {
+      const c = r.record.recommendations!.find((x) => x.runtime === rt && x.budget === 'none')!;
+      assert.ok(c.pointId, `${rt}: ${c.note}`);
+      assert.equal(by.get(c.pointId)!.format, rt);
+    }
     for (const p of r.record.points) {
       assert.ok(Number.isFinite(p.nll) && p.nll > 0 && p.ppl > 1, `${p.id} nll ${p.nll}`);
       if (p.method !== 'base') assert.ok(p.fileBytes > 0, `${p.id} has a file`);

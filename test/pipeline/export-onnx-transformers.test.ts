@@ -2,7 +2,7 @@
 // exported folder and its greedy generation, KV cache included, picks the same tokens as the engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor as HfTensor } from '@huggingface/transformers';
@@ -10,7 +10,9 @@ import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
 import { LlamaEngine, type EngineOptions } from '../../src/engine/model.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { loadModel } from '../../src/model/load.js';
-import { exportOnnx, hostWithRowGridCodes } from '../../src/pipeline/export-onnx.js';
+import { exportOnnx, hostWithRowGridCodes, type OnnxDtype } from '../../src/pipeline/export-onnx.js';
+import { F16_STORAGE_MIN_ELEMENTS } from '../../src/engine/export-hf.js';
+import { roundToF16 } from '../../src/numerics/float16.js';
 import { fakeQuant, parseScheme } from '../../src/quant/index.js';
 import { randomTokens, randomWeights, tinyConfig } from '../engine/fixtures.js';
 
@@ -39,7 +41,7 @@ async function engineGreedy(host: HostModel, prompt: number[], steps: number, op
   }
 }
 
-async function tjsGreedy(name: string, dtype: 'fp32' | 'q4' | 'q2', inputs: Record<string, unknown>): Promise<number[]> {
+async function tjsGreedy(name: string, dtype: OnnxDtype, inputs: Record<string, unknown>): Promise<number[]> {
   const model = await AutoModelForCausalLM.from_pretrained(name, { local_files_only: true, dtype });
   try {
     const out = (await model.generate({ ...inputs, max_new_tokens: STEPS, do_sample: false, min_new_tokens: STEPS } as never)) as HfTensor;
@@ -175,5 +177,55 @@ test('transformers.js loads stories260K (int4-g32) with its tokenizer; greedy to
     assert.deepEqual(got, await engineGreedy(host, prompt, STEPS));
   } finally {
     await w.close();
+  }
+});
+
+// optimum/transformers.js-style folders: fp32, fp16, q8, q4 and q4f16 side by side, each added without
+// deleting the others, one manifest listing them all; transformers.js loads every dtype offline and its
+// greedy tokens equal the engine's on the weights that file holds (float16-stored weights rounded)
+test('ONNX variants side by side: fp32, fp16, q8, q4, q4f16 in one folder, each loaded by transformers.js', { timeout: 120_000 }, async () => {
+  const c = tinyConfig({ ropeLayout: 'half', eosTokenId: null });
+  const weights = randomWeights(c, 41);
+  const float = await prepareHostModel(weights);
+  const q8 = await prepareHostModel(weights, { weights: parseScheme('int8-g32'), lowBit: 'nbits' });
+  const q4 = await prepareHostModel(weights, { weights: parseScheme('int4-g32'), lowBit: 'nbits' });
+  const name = 'variants';
+  const out = join(work, name);
+  const plan = [
+    { dtype: 'fp32', host: float, f16: false },
+    { dtype: 'q4', host: q4, f16: false },
+    { dtype: 'fp16', host: float, f16: true },
+    { dtype: 'q8', host: q8, f16: false },
+    { dtype: 'q4f16', host: q4, f16: true },
+  ] as const;
+  const files = (d: string) => readdirSync(join(out, 'onnx')).filter((f) => f.startsWith(d)).length;
+  for (const [i, v] of plan.entries()) {
+    const r = await exportOnnx(v.host, null, out, { floatStorage: v.f16 ? 'f16' : 'f32', manifest: { scheme: v.dtype } });
+    assert.equal(r.dtype, v.dtype);
+    assert.deepEqual(r.variants, plan.slice(0, i + 1).map((x) => x.dtype).sort());
+    assert.equal(files('model'), i + 1, 'every earlier variant is still there');
+  }
+  // adding a variant the folder already holds needs --force, and then replaces only that variant
+  await assert.rejects(exportOnnx(q4, null, out), (e: Error & { code?: string }) => e.code === 'exists');
+  await exportOnnx(q4, null, out, { overwrite: true });
+  assert.equal(files('model'), plan.length);
+  const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
+  assert.deepEqual(Object.keys(man.variants).sort(), ['fp16', 'fp32', 'q4', 'q4f16', 'q8']);
+  assert.equal(man.variants.q4f16.file, 'onnx/model_q4f16.onnx');
+  // float16 storage halves the float weights: the fp16 file is well under the fp32 one
+  const size = (f: string) => statSync(join(out, 'onnx', f)).size;
+  assert.ok(size('model_fp16.onnx') < 0.6 * size('model.onnx'), `fp16 ${size('model_fp16.onnx')} vs fp32 ${size('model.onnx')}`);
+  assert.ok(size('model_q4f16.onnx') < size('model_q4.onnx'));
+  // a folder of another model is not mixed with this one
+  const other = await prepareHostModel(randomWeights(tinyConfig({ ropeLayout: 'half', eosTokenId: null, nLayers: 1 }), 41));
+  await assert.rejects(exportOnnx(other, null, out), /another model/);
+
+  const prompt = randomTokens(5, c.vocabSize, 7);
+  const ids = new HfTensor('int64', BigInt64Array.from(prompt.map(BigInt)), [1, prompt.length]);
+  const mask = new HfTensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+  const rounded = (h: HostModel): HostModel => ({ ...h, tensors: new Map([...h.tensors].map(([n, t]) => [n, h.lowBit.has(n) || t.length < F16_STORAGE_MIN_ELEMENTS ? t : Float32Array.from(t, roundToF16)])) });
+  for (const v of plan) {
+    const got = await tjsGreedy(name, v.dtype, { input_ids: ids, attention_mask: mask });
+    assert.deepEqual(got, await engineGreedy(v.f16 ? rounded(v.host) : v.host, prompt, STEPS), v.dtype);
   }
 });

@@ -17,6 +17,7 @@ import { exportOnnx, ONNX_EXPORT_LOGIT_TOLERANCE } from '../../src/pipeline/expo
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { parseScheme } from '../../src/quant/index.js';
 import type { Tensor } from '../../src/core/tensor.js';
+import { roundToF16 } from '../../src/numerics/float16.js';
 import { randomTokens, randomWeights, tinyConfig } from '../engine/fixtures.js';
 
 /** padded and unpadded runs of the same tokens differ only in accumulation order */
@@ -132,7 +133,8 @@ test('export: external data file with 64 KiB-aligned offsets loads and matches',
     assert.equal(Number(kv.offset) % 65536, 0, t.name);
   }
   const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-  assert.equal(cfg['transformers.js_config'].use_external_data_format, true);
+  // per file (transformers.js resolves a map by file name), so variants with and without external data can share the folder
+  assert.deepEqual(cfg['transformers.js_config'].use_external_data_format, { 'model_q4.onnx': 1 });
   assert.ok(r.maxAbsLogitDiff <= r.tolerance);
 });
 
@@ -192,4 +194,37 @@ test('export: a file whose logits disagree with the engine is an error and leave
   await assert.rejects(exportOnnx(bad, null, join(work, 'bad')), (e: Error & { code?: string }) => e.code === 'mismatch');
   assert.equal(existsSync(join(work, 'bad')), false);
   assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp-')), []);
+});
+
+// the ONNX folder read back (model/load-onnx.ts): every weight as the file holds it, so eval, generate
+// and inspect run on exported folders; exact for MatMulNBits (2/4/8-bit, symmetric and asymmetric),
+// DequantizeLinear, float16 storage and external data, in either RoPE layout
+test('loadModel reads an exported ONNX folder back: every weight exactly as the file holds it', async () => {
+  for (const [scheme, layout, f16, ext] of [
+    ['int4-g32-asym', 'half', false, 'always'],
+    ['int8-g32', 'interleaved', false, 'never'],
+    ['int2-g16-asym', 'half', true, 'never'],
+    ['int3-g32', 'half', false, 'never'],
+    [null, 'interleaved', true, 'always'],
+  ] as const) {
+    const c = tinyConfig({ ropeLayout: layout });
+    const host = await prepareHostModel(randomWeights(c, 23), scheme ? { weights: parseScheme(scheme), lowBit: 'nbits' } : {});
+    const out = join(work, `read-${scheme ?? 'float'}-${layout}-${f16}`);
+    const r = await exportOnnx(host, null, out, { floatStorage: f16 ? 'f16' : 'f32', externalData: ext });
+    for (const path of [out, r.modelFile]) {
+      const back = await loadModel(path);
+      try {
+        assert.equal(back.source.format, 'onnx');
+        assert.equal(back.config.ropeLayout, layout);
+        for (const [name, want] of host.tensors) {
+          const got = await back.tensors.get(name)!.readF32();
+          const coded = r.linears.some((l) => l.name === name && l.op !== 'float');
+          const expect = f16 && !coded && want.length >= 1024 ? Float32Array.from(want, roundToF16) : want;
+          assert.deepEqual(got, expect, `${scheme} ${layout}: ${name}`);
+        }
+      } finally {
+        await back.close();
+      }
+    }
+  }
 });

@@ -9,7 +9,12 @@ import { loadModel } from '../../src/model/load.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 
 const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+let skip: string | false = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+try {
+  await import('node-llama-cpp');
+} catch {
+  skip ||= 'node-llama-cpp is not installed';
+}
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
@@ -30,7 +35,9 @@ test('a GPTQ Q4_0 GGUF runs in llama.cpp, which tracks the quantized weights rat
       const wins = [[1, ...float.tokenizer!.encode('Once upon a time there was a little dog who liked to run in the park').slice(0, 40)]];
       const vsFloat = await compareWithLlamaCpp(out, wins, float.config.vocabSize, (w) => fe.forward(w));
       const vsQuant = await compareWithLlamaCpp(out, wins, float.config.vocabSize, (w) => qe.forward(w));
-      if (!vsQuant.available) return; // node-llama-cpp not installed: nothing to compare against
+      // node-llama-cpp imported above, so an unavailable or failed comparison is a failure, not a skip
+      assert.ok(vsQuant.available && vsFloat.available, 'node-llama-cpp imports but the comparison did not run');
+      assert.equal(vsFloat.error, undefined, `llama.cpp vs the float engine failed: ${vsFloat.error}`);
       assert.ok(vsQuant.maxAbsLogitDiff !== null && vsQuant.maxAbsLogitDiff < LLAMACPP_QUANT_LOGITS_ATOL, `llama.cpp vs engine: ${vsQuant.maxAbsLogitDiff} ${vsQuant.error ?? ''}`);
       assert.ok(vsQuant.top1Agreement! >= 0.9, `top-1 ${vsQuant.top1Agreement}`);
       assert.ok(vsQuant.maxAbsLogitDiff! < vsFloat.maxAbsLogitDiff!, `quantized ${vsQuant.maxAbsLogitDiff} vs float ${vsFloat.maxAbsLogitDiff}`);

@@ -77,7 +77,7 @@ for (const m of MODELS) {
     }
   });
 
-  test(`${m.name}: streaming AWQ ${m.awqScheme.toUpperCase()} GGUF (quantizeModel --no-verify) is byte-identical to the whole-model path`, { skip: m.skip, timeout: 120_000 }, async () => {
+  test(`${m.name}: streaming AWQ ${m.awqScheme.toUpperCase()} GGUF (quantizeModel --no-verify) is byte-identical to the whole-model path`, { skip: m.skip, timeout: 300_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
     try {
       const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: m.awqScheme, method: 'awq', windows: 3, seqLen: 32, seed: 9, verify: false, overwrite: true };

@@ -6,6 +6,19 @@ import { join, resolve } from 'node:path';
 import { quantizeModel, TOOL_VERSION } from '../../src/pipeline/quantize.js';
 import { runImatrix } from '../../src/pipeline/calibrate.js';
 import { readImatrix, importance } from '../../src/formats/imatrix/index.js';
+import { openGgufFile } from '../../src/formats/io/index.js';
+import { loadModel } from '../../src/model/load.js';
+import { saveModel } from '../../src/model/save.js';
+
+// llama.cpp's quantizer through koffi (dev dependencies): the byte reference where it loads
+let llamaCpp: typeof import('../reference/llamacpp-quantize.js') | null = null;
+let llamaCppSkip: string | false = false;
+try {
+  llamaCpp = await import('../reference/llamacpp-quantize.js');
+  if (!existsSync(llamaCpp.libllamaPath())) llamaCppSkip = 'libllama of node-llama-cpp not found';
+} catch {
+  llamaCppSkip = 'koffi or node-llama-cpp is not installed';
+}
 
 const SHARED = resolve('..', 'shared');
 const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
@@ -71,8 +84,49 @@ test('imatrix: collected statistics written as GGUF and legacy, used by RTN for 
     a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= 1e-6 * Math.abs(v)));
     const plain = await quantizeModel({ ...base, out: join(dir, 'p.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', verify: false });
     const withIm = await quantizeModel({ ...base, out: join(dir, 'i.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', imatrix: f, verify: false });
-    assert.ok(plain && withIm);
+    for (const r of [plain, withIm]) {
+      assert.deepEqual(new Set(r.tensors.map((t) => t.method)), new Set(['rtn']));
+      assert.equal(r.tensors.filter((t) => t.type === 'Q4_0').length, 30, 'every linear but the five 172-wide down_proj');
+    }
     assert.ok(!readFileSync(join(dir, 'p.gguf')).equals(readFileSync(join(dir, 'i.gguf'))), 'the imatrix changes the rounding');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('imatrix RTN to Q4_0 writes the blocks llama.cpp\'s own quantizer writes with that imatrix', { skip: skip || llamaCppSkip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-imlc-'));
+  try {
+    const f = join(dir, 'im.gguf');
+    await runImatrix({ model: MODEL, tokenizer: TOK, out: f, windows: 3, seqLen: 32, overwrite: true });
+    const im = await readImatrix(readFileSync(f));
+    await quantizeModel({ ...base, out: join(dir, 'p.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', verify: false });
+    await quantizeModel({ ...base, out: join(dir, 'i.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', imatrix: f, verify: false });
+    // llama.cpp's llama_model_quantize (Q4_0, pure) on the float model with the same imatrix
+    const weights = await loadModel(MODEL, { tokenizer: TOK });
+    try {
+      await saveModel(weights, join(dir, 'f32.gguf'), { format: 'gguf', dtype: 'F32' });
+    } finally {
+      await weights.close();
+    }
+    await llamaCpp!.llamaCppQuantize(join(dir, 'f32.gguf'), join(dir, 'lc.gguf'), { ftype: 'Q4_0', pure: true, nthread: 1, imatrix: new Map([...im.entries].map(([k, e]) => [k, importance(e)])) });
+    const [ours, plainG, ref] = await Promise.all(['i.gguf', 'p.gguf', 'lc.gguf'].map((n) => openGgufFile(join(dir, n))));
+    try {
+      let compared = 0;
+      let plainDiffers = 0;
+      for (const t of ours.tensors) {
+        if (t.type !== 'Q4_0' || !t.name.startsWith('blk.')) continue;
+        assert.equal(ref.info(t.name).type, 'Q4_0', t.name);
+        const want = await ref.readBytes(t.name);
+        assert.deepEqual(await ours.readBytes(t.name), want, `${t.name}: imatrix RTN vs llama.cpp`);
+        if (!Buffer.from(await plainG.readBytes(t.name)).equals(Buffer.from(want))) plainDiffers++;
+        compared++;
+      }
+      assert.equal(compared, 30);
+      assert.ok(plainDiffers > 0, 'without the imatrix the blocks are not llama.cpp\'s imatrix blocks');
+    } finally {
+      await Promise.all([ours, plainG, ref].map((g) => g.close()));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -56,7 +56,14 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
     assert.ok(q8.kld < q4.kld, `kld q8 ${q8.kld} vs q4 ${q4.kld}`);
     assert.ok(Math.abs(q8.ppl / base.ppl - 1) < 0.01, `q8 ppl ${q8.ppl} vs base ${base.ppl}`);
     assert.ok(q4.fileBytes > 0 && q8.fileBytes > q4.fileBytes);
-    assert.ok(base.onFrontier, 'the float model has the best NLL, so it is on the frontier');
+    // KL divergence: the float model is the reference (0) and Q8_0 measurably closer to it than Q4_0
+    assert.ok(base.onFrontierKld && q8.onFrontierKld, 'float and Q8_0 on the KL frontier');
+    assert.ok(q8.kldLo! <= q8.kld && q8.kld <= q8.kldHi! && q8.kldHi! < q4.kldLo!, 'Q8_0 and Q4_0 KL intervals do not overlap');
+    // perplexity: Q8_0 is within noise of the float model, so the larger float model is not on the PPL frontier
+    assert.equal(base.onFrontier, false);
+    assert.ok(q8.dnllLo! <= 0, `Q8_0 paired ΔNLL interval ${q8.dnllLo}..${q8.dnllHi} reaches 0`);
+    assert.ok(r.record.recommendations?.some((c) => c.runtime === 'gguf' && c.pointId === 'rtn-q8_0'));
+    assert.match(q4.evalCommand!, /eval .*rtn-q4_0\.gguf --text .* --ctx 128 --max-tokens 512 --base /);
     assert.ok(q4.pplLo <= q4.ppl && q4.ppl <= q4.pplHi);
     assert.match(readFileSync(r.report, 'utf8'), /<svg[^>]*id="frontier-chart"/);
     assert.match(readFileSync(r.csv, 'utf8').split('\n')[0], /^id,method,scheme/);
@@ -66,6 +73,24 @@ test('sweep on stories260K: ordered quality, frontier, files, report, and resume
     assert.deepEqual(again.record.points.map((p) => [p.id, p.nll, p.kld]), r.record.points.map((p) => [p.id, p.nll, p.kld]));
     // no point was quantized again: its file is the one the first run wrote
     assert.equal(statSync(join(dir, 'points', 'rtn-q4_0.gguf')).mtimeMs, written);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sweep int point: bits per weight are the scheme\'s (codes plus F32 per-channel scales), counted by hand', { skip: noShared, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-sweep-int-'));
+  try {
+    const r = await runSweep({
+      model: MODEL, text: TEXT, outDir: dir, grid: { bits: [4], methods: ['rtn' as const], formats: ['safetensors' as const] },
+      ctx: 64, maxTokens: 256, sensitivity: false as const, verify: false,
+    });
+    const p = r.record.points.find((x) => x.id.startsWith('rtn-int4'))!;
+    assert.equal(p.scheme, 'int4-channel');
+    // stories260K, per layer: q/o [64, 64], k/v [32, 64] (4 KV heads of 8), gate/up [172, 64], down [64, 172]
+    // = 45,312 weights at 4 bits plus one F32 scale per row: 32·(64 + 32 + 32 + 64 + 172 + 172 + 64) = 19,200
+    // bits → 4 + 19,200/45,312 = 4 + 25/59
+    assert.ok(Math.abs(p.bpw - (4 + 25 / 59)) < 1e-12, `bpw ${p.bpw}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

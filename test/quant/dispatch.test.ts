@@ -1,7 +1,9 @@
 // The public API dispatches ggml schemes to src/quant/ggml (bit-exactness is tested there); here:
-// the bytes, the shape handling, fakeQuant and bits per weight.
+// the bytes, the shape handling, fakeQuant against ggml's own dequantized floats, and bits per weight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Rng } from '../../src/core/rng.js';
 import { NumericError } from '../../src/core/errors.js';
 import { quantize, dequantize, fakeQuant, parseScheme, bitsPerWeight } from '../../src/quant/index.js';
@@ -18,11 +20,26 @@ test('q8_0 / q4_0 through the public API equal the ggml module bytes; 2-D shapes
     assert.deepEqual(q.bytes, ref);
     const d = dequantize(q);
     assert.equal(d.length, w.length);
-    assert.deepEqual(fakeQuant(w, [4, 64], parseScheme(s)), d);
   }
   assert.equal(bitsPerWeight(parseScheme('q4_0'), [4, 64]), 4.5);
   assert.equal(bitsPerWeight(parseScheme('q8_0'), [4, 64]), 8.5);
   assert.equal(bitsPerWeight(parseScheme('q4_k'), [4, 256]), 4.5);
+});
+
+const GOLDEN = resolve('..', 'shared', 'golden', 'ggml-quants');
+const goldenSkip = existsSync(resolve(GOLDEN, 'gauss.input.f32')) ? false : 'needs ../shared/golden/ggml-quants';
+const goldenBytes = (name: string) => new Uint8Array(readFileSync(resolve(GOLDEN, name)));
+const goldenBits = (name: string) => new Uint32Array(goldenBytes(name).slice().buffer);
+
+test('fakeQuant / quantize of a [8, 512] tensor = ggml_quantize_chunk and to_float (golden gauss rows)', { skip: goldenSkip }, () => {
+  const w = new Float32Array(goldenBytes('gauss.input.f32').slice().buffer);
+  assert.equal(w.length, 8 * 512);
+  for (const t of ['q8_0', 'q4_0', 'q4_K']) {
+    const sc = parseScheme(t);
+    assert.deepEqual((quantize(w, [8, 512], sc) as GgmlQuantized).bytes, goldenBytes(`gauss.${t}.bytes`), `${t} bytes`);
+    // bit patterns: ggml's floats, −0 included
+    assert.deepEqual(new Uint32Array(fakeQuant(w, [8, 512], sc).buffer), goldenBits(`gauss.${t}.dequant.f32`), `${t} floats`);
+  }
 });
 
 test('NaN in a ggml-bound tensor is caught with the tensor name before dispatch', () => {

@@ -7,7 +7,7 @@ import { absmaxQuantGraph, minifloatQuantGraph, parseLpSpec, quantizeActivation,
 import { bitnetActQuant, intFakeQuantRef } from '../../src/train/quantizers.js';
 import { llamaConfig } from '../../src/train/model.js';
 import { Trainer, TRAIN_DEFAULTS } from '../../src/train/trainer.js';
-import { fakeQuant } from '../../src/quant/index.js';
+import { fakeQuant, parseScheme } from '../../src/quant/index.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 
@@ -55,7 +55,8 @@ test('low-precision training: codec weights, quantized activations and KV; a run
   const tr = await Trainer.create(cfg, { ...TRAIN_DEFAULTS, batch: 4, context: 8, steps: 20, lr: 1e-2, warmupSteps: 0, threads: 1, lowPrecision: lp });
   try {
     const name = 'model.layers.0.self_attn.q_proj.weight';
-    assert.deepEqual(tr.effectiveWeights().get(name), fakeQuant(tr.params.get(name)!, [16, 16], { kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'channel', axis: 0 }, scaleDtype: 'F32', rounding: 'half_even' }));
+    // `--weights 4` is the absmax (restricted) per-channel grid
+    assert.deepEqual(tr.effectiveWeights().get(name), fakeQuant(tr.params.get(name)!, [16, 16], parseScheme('int4-channel-restricted')));
     const data = Int32Array.from({ length: 400 }, (_, i) => (i * 3) % 32);
     const first = (await tr.step(data)).loss;
     let last = first;

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
-import { fakeQuant, quantize } from '../../src/quant/index.js';
+import { fakeQuant, parseScheme, quantize } from '../../src/quant/index.js';
+import { rtnOnGrid } from '../../src/algorithms/gptq.js';
+import { gridFor, targetFor } from '../../src/pipeline/quantize-layer.js';
 import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
 import { paretoQForward, paretoQInitAlpha, type QatBits } from '../../src/train/quantizers.js';
 import { projectAlphaToF16, qatScheme, qatWeights } from '../../src/train/qat.js';
@@ -17,22 +19,28 @@ const N = 8;
 const K = 256;
 const w = Float32Array.from({ length: N * K }, () => rng.normal(0, 0.05));
 
-test('QAT forward = the quant codec with the learned scales (atol 0), ≈ the REFERENCE formula (1 f32 rounding)', () => {
+test('QAT forward ≈ the REFERENCE formula (1 f32 rounding); at initialisation it is PTQ RTN of the restricted grid (atol 0)', () => {
   for (const bits of [1, 1.58, 2, 3, 4] as QatBits[]) {
     const alpha = Float32Array.from(paretoQInitAlpha(w, N, K, bits), (a) => a * 0.9);
     const mine = qatWeights(w, [N, K], alpha, bits, false);
-    const codec = fakeQuant(w, [N, K], qatScheme(bits, false), { scales: alpha });
-    assert.deepEqual(mine, codec, `bits ${bits}`);
     // the REFERENCE formula in float64 (3/4 bits: the codec keeps 16 significant bits of α)
     const q = quantize(w, [N, K], qatScheme(bits, false), { scales: alpha }) as { scales: Float32Array };
     const a64 = bits >= 3 ? Float64Array.from(q.scales) : Float64Array.from(alpha);
     const ref = paretoQForward(w, a64, N, K, bits);
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(ref[i] - mine[i]) <= Math.abs(ref[i]) * ULP_REL * 2, `bits ${bits} [${i}]: ${mine[i]} vs ${ref[i]}`);
   }
-  // BitNet: absmean per tensor, as the lowbit codec computes it
-  assert.deepEqual(qatWeights(w, [N, K], null, 1.58, true), fakeQuant(w, [N, K], { kind: 'lowbit', method: 'absmean_ternary', granularity: { kind: 'tensor' } }));
-  // low-precision training weights: the int codec itself
-  assert.deepEqual(quantizeWeight(w, [N, K], { bits: 4, granularity: 'channel' }), fakeQuant(w, [N, K], { kind: 'int', bits: 4, symmetric: true, granularity: { kind: 'channel', axis: 0 }, scaleDtype: 'F32', rounding: 'half_even' }));
+  // PTQ/QAT parity (torchao asserts it with atol 0): ParetoQ's LSQ initialisation α = max|W_row|/(2^(b−1) − 1)
+  // is the restricted symmetric grid's scale, so the QAT forward before any step equals what
+  // `bitscale quantize --method rtn --scheme int<b>-channel-restricted` computes (the pipeline's grid)
+  for (const bits of [3, 4] as const) {
+    const init = Float32Array.from(paretoQInitAlpha(w, N, K, bits));
+    const ptq = rtnOnGrid(w, N, K, gridFor(targetFor(parseScheme(`int${bits}-channel-restricted`), K), N, K)!);
+    assert.deepEqual(qatWeights(w, [N, K], init, bits, false), Float32Array.from(ptq), `int${bits}`);
+  }
+  // BitNet: REFERENCE T3, W = [[0.2, −0.5], [0.05, 1.0]]: γ = mean|W| = 0.4375, W/γ → [0, −1, 0, 1]
+  assert.deepEqual([...qatWeights(Float32Array.from([0.2, -0.5, 0.05, 1.0]), [2, 2], null, 1.58, true)], [0, -0.4375, 0, 0.4375]);
+  // low-precision training weights `4:channel` are the scheme int4-channel-restricted
+  assert.deepEqual(quantizeWeight(w, [N, K], { bits: 4, granularity: 'channel' }), fakeQuant(w, [N, K], parseScheme('int4-channel-restricted')));
 });
 
 test('ternary and binary QAT weights with fp16-projected scales survive TQ2_0 bit for bit', () => {
@@ -56,7 +64,9 @@ test('trainer feeds the codec weights and learns the scales (α moves, weights s
     const a1 = tr.params.get(name + ALPHA_SUFFIX)!;
     assert.notDeepEqual(a1, a0, 'scales are learned');
     const eff = tr.effectiveWeights().get(name)!;
-    assert.deepEqual(eff, fakeQuant(tr.params.get(name)!, [24, 16], qatScheme(2, false), { scales: a1 }));
+    // the weights fed to the graph: ParetoQ's SEQ forward with the learned α, up to one f32 rounding
+    const ref = paretoQForward(tr.params.get(name)!, Float64Array.from(a1), 24, 16, 2);
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(ref[i] - eff[i]) <= Math.abs(ref[i]) * ULP_REL * 2, `[${i}]: ${eff[i]} vs ${ref[i]}`);
     for (let n = 0; n < 24; n++) {
       const levels = new Set(Array.from(eff.subarray(n * 16, n * 16 + 16)).map((x) => Math.round((x / (Math.fround(a1[n]) / 4)) * 1e6) / 1e6));
       for (const l of levels) assert.ok([-3, -1, 1, 3].includes(l), `row ${n} level ${l}`);

@@ -2,7 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, parse } from '../args.js';
-import { out, progressPrinter, reportError } from '../output.js';
+import { out, progressPrinter, reportError, printJson } from '../output.js';
 import { convertModel } from '../../pipeline/convert.js';
 
 export const meta: CommandMeta = {
@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
       onProgress: progressPrinter({ quiet: Boolean(v.quiet || v.json) }),
     });
-    if (v.json) out(JSON.stringify(r));
+    if (v.json) printJson('convert', r);
     else out(`converted ${r.input} (${r.from}) → ${r.output} (${r.to}, ${r.dtype}): ${r.tensors} tensors in ${r.seconds.toFixed(2)} s\n${r.files.map((f) => '  ' + f).join('\n')}`);
     return 0;
   } catch (e) {

@@ -4,7 +4,7 @@ import type { CommandMeta } from '../command.js';
 import { abortSignal, parse } from '../args.js';
 import { out, progressPrinter } from '../output.js';
 import { runDemo } from '../../pipeline/demo.js';
-import { printSummary } from './sweep.js';
+import { printShip, printSummary } from './sweep.js';
 
 export const meta: CommandMeta = {
   name: 'demo',
@@ -33,8 +33,14 @@ export async function run(argv: string[]): Promise<number> {
     log: v.quiet ? undefined : (line) => out('  ' + line),
   });
   printSummary(r.record.points);
-  const front = r.record.points.filter((p) => p.onFrontier).sort((a, b) => a.bpw - b.bpw);
-  out(`\nPareto frontier: ${front.map((p) => p.id).join(' → ')}`);
+  // points of one size on a frontier are ties (overlapping intervals): joined by '=', sizes by '→'
+  const front = (k: 'onFrontier' | 'onFrontierKld') => {
+    const pts = r.record.points.filter((p) => p[k] && p.method !== 'base').sort((a, b) => a.bpw - b.bpw);
+    const sizes = [...new Set(pts.map((p) => p.bpw))];
+    return sizes.map((b) => pts.filter((p) => p.bpw === b).map((p) => p.id).join(' = ')).join(' → ') || '-';
+  };
+  out(`\nfrontier on KL divergence: ${front('onFrontierKld')}\nfrontier on perplexity:    ${front('onFrontier')} (overlapping 95% intervals count as equal)`);
+  printShip(r.record.recommendations ?? [], r.record.points);
   if (r.record.law?.maeNll != null) out(`scaling-law check: δ_PTQ fitted on ≥3-bit RTN points predicts all RTN points with mean abs error ${r.record.law.maeNll.toFixed(4)} nats/token`);
   out(`done in ${r.seconds.toFixed(1)} s`);
   out(`report: ${resolve(r.report)}`);

@@ -2,7 +2,8 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
-import { out, progressPrinter, reportError, table } from '../output.js';
+import { modelArg } from '../model-arg.js';
+import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { runEval } from '../../pipeline/eval.js';
 
 export const meta: CommandMeta = {
@@ -49,13 +50,14 @@ export async function run(argv: string[]): Promise<number> {
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
+    const quiet = !!(v.quiet || v.json);
     const protocol = v.protocol ?? 'windows';
     if (protocol !== 'windows' && protocol !== 'llamacpp') throw new ConfigError('bad_option', 'invalid value for --protocol', { field: '--protocol', expected: 'windows or llamacpp', found: protocol });
     const lowBit = v['low-bit'];
     if (lowBit !== undefined && lowBit !== 'nbits' && lowBit !== 'dq') throw new ConfigError('bad_option', 'invalid value for --low-bit', { field: '--low-bit', expected: 'nbits or dq', found: lowBit });
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
     const r = await runEval({
-      model,
+      model: await modelArg(model, { quiet }),
       text: v.text,
       ctx: int(v.ctx, 'ctx', 2),
       protocol,
@@ -66,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
       lowBit,
       aBits: v['a-bits'],
       kvBits: v['kv-bits'],
-      base: v.base,
+      base: v.base === undefined ? undefined : await modelArg(v.base, { quiet }),
       tokenizer: v.tokenizer,
       threads: int(v.threads, 'threads'),
       speed: v.speed,
@@ -75,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
     });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('eval', r);
       return 0;
     }
     const rows: (string | number)[][] = [
@@ -92,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
     if (r.base) {
       rows.push(['base perplexity', r.base.ppl.toFixed(4)]);
       rows.push(['KL divergence', `${r.base.kld.toFixed(6)} nats/token (95% CI ${r.base.kldCi95[0].toFixed(6)} – ${r.base.kldCi95[1].toFixed(6)}, max ${r.base.kldMax.toFixed(4)})`]);
+      rows.push(['ΔNLL vs base', `${r.base.deltaNll.toFixed(6)} nats/token (paired 95% CI ${r.base.deltaNllCi95[0].toFixed(6)} – ${r.base.deltaNllCi95[1].toFixed(6)})`]);
       rows.push(['top-1 agreement', `${(100 * r.base.top1Agreement).toFixed(2)}%`]);
     }
     out(table(['metric', 'value'], rows));

@@ -2,7 +2,8 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
-import { err, out, reportError } from '../output.js';
+import { modelArg } from '../model-arg.js';
+import { err, out, reportError, printJson } from '../output.js';
 import { runGenerate } from '../../pipeline/generate.js';
 
 export const meta: CommandMeta = {
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       meta.usage,
     );
     const v = p.values as Record<string, string | undefined> & { json?: boolean };
-    const model = p.positionals[0];
+    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     const lowBit = v['low-bit'];
     if (lowBit !== undefined && lowBit !== 'nbits' && lowBit !== 'dq') throw new ConfigError('bad_option', 'invalid value for --low-bit', { field: '--low-bit', expected: 'nbits or dq', found: lowBit });
@@ -57,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       signal: abortSignal(),
     });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('generate', r);
       return 0;
     }
     out(r.text);

@@ -2,6 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
+import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { runImatrix } from '../../pipeline/calibrate.js';
 
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       meta.usage,
     );
     const v = p.values as Record<string, string | undefined> & { overwrite?: boolean; quiet?: boolean };
-    const model = p.positionals[0];
+    const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0]);
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL' });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
     const format = v.format ?? 'gguf';

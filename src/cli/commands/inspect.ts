@@ -2,7 +2,8 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { parse } from '../args.js';
-import { out, reportError, table } from '../output.js';
+import { modelArg } from '../model-arg.js';
+import { out, reportError, table, printJson } from '../output.js';
 import { inspectModel, type InspectReport } from '../../pipeline/inspect.js';
 
 export const meta: CommandMeta = {
@@ -59,11 +60,11 @@ function print(r: InspectReport): void {
 export async function run(argv: string[]): Promise<number> {
   try {
     const p = parse(argv, { json: { type: 'boolean' }, tokenizer: { type: 'string' } }, meta.usage);
-    const path = p.positionals[0];
+    const path = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!path) throw new ConfigError('bad_option', 'PATH is required', { field: 'PATH', hint: meta.usage.split('\n')[0] });
     if (p.positionals.length > 1) throw new ConfigError('bad_option', 'inspect takes one PATH', { field: 'PATH', found: p.positionals.join(' ') });
     const r = await inspectModel(path, { tokenizer: p.values.tokenizer as string | undefined });
-    if (p.values.json) out(JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
+    if (p.values.json) printJson('inspect', r);
     else print(r);
     return 0;
   } catch (e) {

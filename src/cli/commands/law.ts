@@ -3,7 +3,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
-import { out, progressPrinter, table } from '../output.js';
+import { out, progressPrinter, table, printJson } from '../output.js';
 import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law.js';
 import { lawExperiment, loadGrid } from '../../pipeline/law-experiment.js';
 
@@ -24,10 +24,11 @@ export const meta: CommandMeta = {
             post, loss (empty = high precision / no PTQ); --out writes a set usable as --constants
   plot      --out DIR [--N PARAMS] [--D-range MIN,MAX] [--train-bits B1,B2,...] [--post-bits B1,...] [--budgets C1,...]
             SVG charts: loss vs D per precision, δ_PTQ vs D, iso-compute curves with P* marked
-  experiment  --out DIR [--grid small|micro|default|FILE] [--threads N] [--fit-params A,alpha,...]
+  experiment  --out DIR [--grid small|micro|default|FILE] [--threads N] [--fit-params A,alpha,...] [--queue URL]
             train a small Llama on Moby-Dick per grid point (N preset × D tokens × tied training bits),
             PTQ each model (RTN per-channel int), record validation losses in DIR/runs.json + runs.csv
-            (resumable: finished runs are never recomputed), then fit the law and print δ_PTQ vs D
+            (resumable: finished runs are never recomputed), then fit the law and print δ_PTQ vs D;
+            --queue redis://HOST:PORT[/DB]: one job per training run, run by \`bitscale worker\` processes
 
   --constants NAME|FILE  constant set: kumar2024 (default) or a JSON file (e.g. from fit --out)
   --json                 print one JSON object instead of tables
@@ -93,7 +94,7 @@ async function predictCmd(argv: string[]): Promise<number> {
     constants: v.constants,
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law predict', r);
     return 0;
   }
   const tb = (x: number | undefined) => (x === undefined ? 'high' : `${x}`);
@@ -145,7 +146,7 @@ async function optimalCmd(argv: string[]): Promise<number> {
     constants: v.constants,
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law optimal', r);
     return 0;
   }
   const rows: (string | number)[][] = [
@@ -200,7 +201,7 @@ async function fitCmd(argv: string[]): Promise<number> {
     signal: abortSignal(),
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law fit', r);
     return 0;
   }
   const names = Object.keys(r.estimates);
@@ -243,7 +244,7 @@ async function plotCmd(argv: string[]): Promise<number> {
   if (D && !(D.length === 2 && D[0] < D[1])) throw new ConfigError('bad_option', 'invalid value for --D-range', { field: '--D-range', expected: 'MIN,MAX with MIN < MAX', found: v['D-range'] });
   const r = await lawPlot({ out: v.out, N: positive(v.N, 'N', false), D: D as [number, number] | undefined, budgets, trainBits, postBits, constants: v.constants });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law plot', r);
     return 0;
   }
   for (const f of r.files) out(`wrote ${f}`);
@@ -252,7 +253,7 @@ async function plotCmd(argv: string[]): Promise<number> {
 }
 
 async function experimentCmd(argv: string[]): Promise<number> {
-  const p = parse(argv, { out: { type: 'string' }, grid: { type: 'string' }, threads: { type: 'string' }, 'fit-params': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage);
+  const p = parse(argv, { out: { type: 'string' }, grid: { type: 'string' }, threads: { type: 'string' }, 'fit-params': { type: 'string' }, queue: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } }, meta.usage);
   const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean };
   if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out', expected: 'a directory for runs.json', found: 'nothing' });
   const grid = loadGrid(v.grid ?? 'default');
@@ -261,12 +262,14 @@ async function experimentCmd(argv: string[]): Promise<number> {
     out: v.out,
     threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: 256 }),
     fitParams: v['fit-params']?.split(',').map((x) => x.trim()) as never,
+    ...(v.queue ? { queue: { url: v.queue } } : {}),
+    log: v.quiet || v.json ? undefined : (line) => out(line),
     onProgress: progressPrinter({ quiet: v.quiet || v.json }),
     onRun: v.quiet || v.json ? undefined : (key, loss, x) => out(`${key}  loss ${loss.toFixed(4)}  (${x.preset}, ${x.steps} steps, trained in ${x.trainS} s)`),
     signal: abortSignal(),
   });
   if (v.json) {
-    out(JSON.stringify(r));
+    printJson('law experiment', r);
     return 0;
   }
   const bitsOf = (b: number | undefined) => (b === undefined ? 'fp32' : String(b));

@@ -2,6 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
+import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
 import { runQat, type QatFormat, type QatJob } from '../../pipeline/qat.js';
 
@@ -40,12 +41,11 @@ export async function run(argv: string[]): Promise<number> {
       meta.usage,
     );
     const v = values as Record<string, string | undefined> & { text?: string[]; bitnet?: boolean; overwrite?: boolean; quiet?: boolean };
-    const model = positionals[0];
     const req = (k: string, x: string | undefined) => {
       if (!x) throw new ConfigError('bad_option', `${k} is required`, { field: k, hint: meta.usage.split('\n')[0] });
       return x;
     };
-    req('MODEL', model);
+    const model = await modelArg(req('MODEL', positionals[0]));
     if (!v.text?.length) throw new ConfigError('bad_option', '--text is required (a file, or moby-dick)', { field: '--text' });
     const format = req('--format', v.format) as QatFormat;
     if (!['gguf', 'onnx', 'safetensors'].includes(format)) throw new ConfigError('bad_option', 'unknown --format', { field: '--format', expected: 'gguf | onnx | safetensors', found: format });

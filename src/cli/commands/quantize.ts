@@ -2,8 +2,11 @@
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
-import { out, progressPrinter, reportError, table } from '../output.js';
+import { modelArg } from '../model-arg.js';
+import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
+import { loadRecipe } from '../../pipeline/recipe.js';
 
 export const meta: CommandMeta = {
   name: 'quantize',
@@ -14,15 +17,23 @@ export const meta: CommandMeta = {
   --out PATH         output file (gguf) or directory (safetensors, compressed-tensors, fakequant);
                      written atomically, with a manifest beside it (PATH.manifest.json, or
                      PATH/bitscale-manifest.json)
-  --format F         gguf (default; per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
+  --format F         default from --out and --scheme: *.gguf → gguf, *.onnx → onnx, otherwise gguf
+                     for ggml types, safetensors for int schemes, fakequant for the rest.
+                     gguf (per-tensor ggml types), safetensors (GPTQ-packed qweight/qzeros/
                      scales/g_idx + quantization_config; int schemes), compressed-tensors
                      (pack-quantized weight_packed/weight_scale[/weight_zero_point]; int4/int8
                      schemes, group or channel), fakequant (float safetensors
                      holding the quantized values; any scheme), onnx (MatMulNBits graph with the real
                      low-bit codes, int-g<G> schemes): --out DIR gives a transformers.js folder
-                     (dynamic shapes, KV cache, onnx/model_q4.onnx); --out FILE.onnx one static graph
-                     (T = --seq-len tokens)
+                     (dynamic shapes, KV cache, onnx/model_q4.onnx; variants already in the folder
+                     are kept); --out FILE.onnx one static graph (T = --seq-len tokens)
+  --variants LIST    ONNX folder: write these transformers.js variants side by side (fp32, fp16, q8,
+                     q4, q4f16, q2, q2f16; quantized ones with --method and the group of --scheme,
+                     default int4/int8/int2-g32); --scheme is then optional
+  --dtype f16        ONNX folder: float weights (embeddings, lm_head, norms) stored as float16
+                     (q4 codes + f16 → q4f16; --scheme fp32 + f16 → fp16)
   --scheme S         q4_0, q4_k, q8_0, … (ggml) | int4-g128, int4-g128-asym, int8-channel | nf4-g64 | …
+                     | fp32 (ONNX folder: the float model, no quantization)
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
                      the windows from the float model itself (temperature 1, from BOS)
@@ -39,6 +50,8 @@ export const meta: CommandMeta = {
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --overwrite        replace an existing output
+  --recipe FILE      settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
+                     docs/recipes.md); flags given here override it; the manifest records it
   --json             print the report as JSON; --quiet: no progress`,
 };
 
@@ -51,30 +64,45 @@ export async function run(argv: string[]): Promise<number> {
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
         tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
-    const model = p.positionals[0];
+    // a recipe supplies defaults; the command line wins
+    const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'quantize') : null;
+    const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'overwrite' | 'json' | 'quiet', boolean | undefined>;
+    const modelIn = p.positionals[0] ?? v.model;
+    const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
-    if (!v.scheme) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme' });
-    const format = (v.format ?? 'gguf') as QuantizeFormat;
-    if (!['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'].includes(format)) throw new ConfigError('bad_option', 'invalid --format', { field: '--format', expected: 'gguf | safetensors | compressed-tensors | fakequant | onnx', found: format });
+    const variants = v.variants !== undefined ? parseOnnxVariants(v.variants.split(',')) : null;
+    if (!v.scheme && !variants) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme', expected: 'a scheme (q4_k, int4-g128, …), or --variants for an ONNX folder' });
+    const format = v.format as QuantizeFormat | undefined;
+    if (variants && format !== undefined && format !== 'onnx') throw new ConfigError('bad_option', '--variants writes an ONNX folder', { field: '--format', expected: 'onnx (or no --format)', found: format });
+    const dtype = v.dtype;
+    if (dtype !== undefined && dtype !== 'f16' && dtype !== 'f32') throw new ConfigError('bad_option', 'invalid --dtype', { field: '--dtype', expected: 'f16 | f32 (ONNX folder float storage)', found: dtype });
     const method = (v.method ?? 'rtn') as QuantizeMethod;
     if (!['rtn', 'gptq', 'awq'].includes(method)) throw new ConfigError('bad_option', 'invalid --method', { field: '--method', expected: 'rtn | gptq | awq', found: method });
-    const sens = v.sensitivity ?? 'kl';
+    const sens = (v.sensitivity ?? 'kl') as 'kl' | 'hessian';
     if (sens !== 'kl' && sens !== 'hessian') throw new ConfigError('bad_option', 'invalid --sensitivity', { field: '--sensitivity', expected: 'kl | hessian', found: sens });
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
-    const r = await quantizeModel({
-      model, out: v.out, format, method, scheme: v.scheme, calib: v.calib, imatrix: v.imatrix,
+    const common = {
+      model, out: v.out, method, calib: v.calib, imatrix: v.imatrix,
       windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
-    });
+      recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
+    };
+    if (variants) {
+      const rv = await quantizeOnnxVariants({ ...common, scheme: v.scheme, variants });
+      if (v.json) printJson('quantize', { out: rv.out, format: 'onnx', variants: rv.variants, manifest: rv.manifest, reports: rv.reports });
+      else out(`wrote ${rv.variants.join(', ')} to ${rv.out} (one manifest: ${rv.manifest})`);
+      return 0;
+    }
+    const r = await quantizeModel({ ...common, format, scheme: v.scheme!, onnxFloat: dtype ? [dtype] : undefined });
     if (v.json) {
-      out(JSON.stringify(r));
+      printJson('quantize', r);
       return 0;
     }
     const counts = new Map<string, number>();

@@ -25,7 +25,8 @@ export const meta: CommandMeta = {
   --val-every N     validation every N steps (default 100); --val-batches N (default 8)
   --ckpt-every N    checkpoint every N steps (default: at the end)
   --resume          continue from DIR/checkpoint.safetensors (same config and settings required)
-  --weights B[:channel|tensor]   train with weights fake-quantized to B-bit ints (default full precision)
+  --weights B[:channel|tensor]   train with weights fake-quantized to B-bit absmax ints (the scheme
+                                 intB-channel-restricted; or any int scheme, e.g. int4-g128; default none)
   --activations B[:tensor|token] matmul inputs fake-quantized to B bits
   --kv B[:tensor|token]          keys and values fake-quantized to B bits
   --threads N       onnxruntime intra-op threads
