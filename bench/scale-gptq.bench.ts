@@ -23,16 +23,27 @@ import { SQNR_MAX_K } from '../src/pipeline/quantize-layer.js';
 import { shapeConfig, writeGeneratedGguf } from './gen-llama.js';
 import { fmt, timeMs } from './util.js';
 
-/** onnxruntime MatMul GFLOPS at a forward-pass shape: [M, K]·[K, N] with both operands fed. */
-async function matmulGflops(M: number, K: number, N: number): Promise<number> {
+const cpuS = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * onnxruntime MatMul at a forward-pass shape, [M, K]·[K, N] with both operands fed: GFLOPS per wall
+ * second (median of 5) and per CPU second of the process (all 5 runs; onnxruntime's threads count).
+ */
+async function matmulGflops(M: number, K: number, N: number): Promise<{ wall: number; cpu: number }> {
   const b = new GraphBuilder('matmul');
   b.output('y', b.matmul(b.input('a', 'F32', [M, K]), b.input('b', 'F32', [K, N])));
   const s = await EngineSession.fromGraph(b.build());
   const a = { dtype: 'F32' as const, shape: [M, K], data: Float32Array.from({ length: M * K }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5) };
   const w = { dtype: 'F32' as const, shape: [K, N], data: Float32Array.from({ length: K * N }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5) };
   try {
-    const ms = await timeMs(() => s.run({ a, b: w }), 5, 1);
-    return (2 * M * K * N) / ms / 1e6;
+    await s.run({ a, b: w });
+    const c0 = cpuS();
+    const ms = await timeMs(() => s.run({ a, b: w }), 5, 0);
+    const cpu = (cpuS() - c0) / 5;
+    return { wall: (2 * M * K * N) / ms / 1e6, cpu: (2 * M * K * N) / cpu / 1e9 };
   } finally {
     await s.release();
   }
@@ -58,18 +69,23 @@ export default async function (): Promise<void> {
     console.log(`model: Llama-3.2-1B shape, ${L} layers, vocab ${c.vocabSize}, tied; F16 GGUF ${fmt(size / 1e9, 2)} GB; calibration ${W} windows × ${T} tokens = ${tok} tokens`);
 
     const mmBefore = await matmulGflops(2048, E, F);
-    console.log(`onnxruntime MatMul [2048, ${E}]·[${E}, ${F}]: ${fmt(mmBefore, 1)} GFLOPS (before the run)`);
+    console.log(`onnxruntime MatMul [2048, ${E}]·[${E}, ${F}]: ${fmt(mmBefore.wall, 1)} GFLOPS, ${fmt(mmBefore.cpu, 1)} GFLOP per CPU second (before the run)`);
     const out = join(dir, 'q4k.gguf');
     const child = spawnSync(process.execPath, ['--import', 'tsx', resolve('bench/scale-gptq-child.ts'), model, out, String(W), String(T)], {
       encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
     });
     if (child.status !== 0) throw new Error(`quantize child failed (status ${child.status})`);
-    const r = JSON.parse(child.stdout.trim().split('\n').pop()!) as {
-      seconds: number; phases: Record<'pass1' | 'pass2' | 'solve' | 'other', number>; maxRssBytes: number; rssMax: Record<string, number>; statsGram: number; statsNoGram: number; windowsPerRun: number;
+    type Phases = Record<'pass1' | 'pass2' | 'solve' | 'other', number>;
+    const line = child.stdout.trim().split('\n').pop()!;
+    console.log(`child: ${line}`);
+    const r = JSON.parse(line) as {
+      seconds: number; cpuSeconds: number; phases: Phases; phasesCpu: Phases; maxRssBytes: number; rssMax: Record<string, number>;
+      statsGram: number; statsNoGram: number; statsGramCpu: number; statsNoGramCpu: number; windowsPerRun: number;
     };
     const mmAfter = await matmulGflops(2048, E, F);
-    const mm = (mmBefore + mmAfter) / 2;
-    console.log(`onnxruntime MatMul: ${fmt(mmAfter, 1)} GFLOPS (after the run); mean ${fmt(mm, 1)}`);
+    const mm = (mmBefore.wall + mmAfter.wall) / 2;
+    const mmCpu = (mmBefore.cpu + mmAfter.cpu) / 2;
+    console.log(`onnxruntime MatMul: ${fmt(mmAfter.wall, 1)} GFLOPS, ${fmt(mmAfter.cpu, 1)} GFLOP per CPU second (after the run); means ${fmt(mm, 1)} and ${fmt(mmCpu, 1)}`);
 
     // flops per layer
     const lin: [number, number][] = [[H * D, E], [Hk * D, E], [Hk * D, E], [E, H * D], [F, E], [F, E], [E, F]]; // [N, K]
@@ -84,18 +100,25 @@ export default async function (): Promise<void> {
       sites.reduce((s, k) => s + reverseCholeskyFlops(k, GRAM_PANEL), 0) +
       lin.reduce((s, [n, k]) => s + n * k * (k - 1) + 2 * n * G * G * (k / G - 1) + (k <= SQNR_MAX_K ? 2 * 2 * n * UpperPanels.size(k, GRAM_PANEL) : 0), 0);
     const floorFlops = L * (2 * tok * P + sites.reduce((s, k) => s + tok * k * k, 0));
-    const floorS = floorFlops / (mm * 1e9);
 
-    const hessFrac = Math.max(0, (r.statsGram - r.statsNoGram) / r.statsGram);
-    const hessS = r.phases.pass1 * hessFrac;
-    const fwdS = r.phases.pass1 - hessS + r.phases.pass2;
-    const row = (name: string, flops: number, s: number) =>
-      console.log(`  ${name.padEnd(22)} ${fmt(flops / 1e12, 1).padStart(6)} TFLOP in ${fmt(s, 0).padStart(5)} s = ${fmt(flops / s / 1e9, 1).padStart(5)} GFLOPS (${fmt((100 * flops) / s / 1e9 / mm, 0)}% of MatMul)`);
-    console.log(`whole run: ${fmt(r.seconds, 0)} s (${fmt(r.seconds / 60, 1)} min); floor ${fmt(floorS, 0)} s = ${fmt(floorFlops / 1e12, 1)} TFLOP / ${fmt(mm, 1)} GFLOPS; run / floor ${fmt(r.seconds / floorS, 2)}× (target ≤ 2×)`);
-    row('calibration forward', L * fwd, fwdS);
-    row('Hessian accumulation', L * hess, hessS);
-    row('GPTQ solve', L * solve, r.phases.solve);
-    console.log(`  other (reading F16 tensors, embedding, writing the GGUF): ${fmt(r.phases.other, 0)} s; statistics pass split on layer 0: ${fmt(r.statsGram, 1)} s with Hessians, ${fmt(r.statsNoGram, 1)} s without; ${r.windowsPerRun} windows per run`);
+    // wall figures, then the same per CPU second (the machine is shared: CPU time counts this run's
+    // work only, and MatMul's GFLOP per CPU second is measured the same way)
+    const report = (label: string, seconds: number, ph: Phases, gramS: number, noGramS: number, mmG: number, unit: string): void => {
+      const hessFrac = Math.max(0, (gramS - noGramS) / gramS);
+      const hessS = ph.pass1 * hessFrac;
+      const fwdS = ph.pass1 - hessS + ph.pass2;
+      const floorS = floorFlops / (mmG * 1e9);
+      const row = (name: string, flops: number, t: number) =>
+        console.log(`  ${name.padEnd(22)} ${fmt(flops / 1e12, 2).padStart(6)} TFLOP in ${fmt(t, 0).padStart(5)} ${unit} = ${fmt(flops / t / 1e9, 1).padStart(5)} GFLOPS (${fmt((100 * flops) / t / 1e9 / mmG, 0)}% of MatMul)`);
+      console.log(`${label}: ${fmt(seconds, 0)} ${unit} (${fmt(seconds / 60, 1)} min); floor ${fmt(floorS, 0)} ${unit} = ${fmt(floorFlops / 1e12, 2)} TFLOP / ${fmt(mmG, 1)} GFLOPS; run / floor ${fmt(seconds / floorS, 2)}× (target ≤ 2×)`);
+      row('calibration forward', L * fwd, fwdS);
+      row('Hessian accumulation', L * hess, hessS);
+      row('GPTQ solve', L * solve, ph.solve);
+      console.log(`  other (reading F16 tensors, embedding, writing the GGUF): ${fmt(ph.other, 0)} ${unit}; statistics pass split on layer 0 (up to 16 windows): ${fmt(gramS, 1)} ${unit} with Hessians, ${fmt(noGramS, 1)} without`);
+    };
+    console.log(`${r.windowsPerRun} windows per calibration run`);
+    report('whole run (wall)', r.seconds, r.phases, r.statsGram, r.statsNoGram, mm, 's');
+    report('whole run (CPU time, all threads)', r.cpuSeconds, r.phasesCpu, r.statsGramCpu, r.statsNoGramCpu, mmCpu, 'CPU s');
     const block = 4 * P + 4 * 2 * E;
     const acts = 4 * tok * E;
     const target = block + acts + 2 ** 30;
