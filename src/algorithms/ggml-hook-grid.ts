@@ -14,6 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import { f16ToF32 } from '../numerics/float16.js';
 import { GGML_BLOCK_HOOKS, quantizeGgml, type BlockHook, type K45Scales, type KGroupScales } from '../quant/ggml/index.js';
 import type { ColumnGrid } from './grid.js';
+import { transposeInto } from './gptq-fast.js';
 
 export const HOOK_GRID_TYPES = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 export type HookGridType = (typeof HOOK_GRID_TYPES)[number];
@@ -81,13 +82,13 @@ export class KQuantGrid implements ColumnGrid {
   readonly fixedGroups = true;
   /** [N, nb] fitted block parameters */
   readonly params: unknown[];
-  /** [N, K] codes */
-  readonly codes: Uint8Array;
+  /** [K, N] codes, column-major (GPTQ writes a column at a time; encode() transposes) */
+  private readonly codesT: Uint8Array;
   private readonly hook: BlockHook<unknown>;
   private readonly nb: number;
   private readonly maxCode: number;
   private readonly sub: number;
-  /** per group: decoded levels [N, QK/S, L] (types with L ≤ S: at most one float per weight) */
+  /** per group: decoded levels [QK/S, N, L] (types with L ≤ S: at most one float per weight; a column reads one contiguous [N, L] slab) */
   private readonly tables = new Map<number, Float32Array>();
   private readonly useTables: boolean;
 
@@ -107,7 +108,7 @@ export class KQuantGrid implements ColumnGrid {
     if (imatrix && imatrix.length !== k) throw new ConfigError('bad_option', 'imatrix must hold one value per column', { field: 'imatrix', expected: k, found: imatrix.length });
     this.nb = k / this.groupSize;
     this.params = new Array(n * this.nb);
-    this.codes = new Uint8Array(n * k);
+    this.codesT = new Uint8Array(n * k);
     this.maxCode = MAX_CODE[type];
     this.sub = SUB_BLOCK[type];
     this.useTables = this.maxCode + 1 <= this.sub;
@@ -132,7 +133,7 @@ export class KQuantGrid implements ColumnGrid {
     this.tables.delete(g);
   }
 
-  /** Group g's decoded levels [N, QK/S, L], built on first use. */
+  /** Group g's decoded levels [QK/S, N, L], built on first use. */
   private table(g: number): Float32Array {
     let t = this.tables.get(g);
     if (t) return t;
@@ -140,7 +141,7 @@ export class KQuantGrid implements ColumnGrid {
     t = new Float32Array(this.n * ns * L);
     for (let r = 0; r < this.n; r++) {
       const p = this.params[r * this.nb + g];
-      for (let s = 0; s < ns; s++) for (let q = 0; q < L; q++) t[(r * ns + s) * L + q] = h.value(p, s * this.sub, q);
+      for (let s = 0; s < ns; s++) for (let q = 0; q < L; q++) t[(s * this.n + r) * L + q] = h.value(p, s * this.sub, q);
     }
     this.tables.set(g, t);
     return t;
@@ -150,11 +151,12 @@ export class KQuantGrid implements ColumnGrid {
     const jb = j % this.groupSize;
     const mx = this.maxCode;
     if (this.useTables) {
-      const ns = this.groupSize / this.sub, L = mx + 1;
+      const L = mx + 1;
       const t = this.table(g);
       const s = Math.floor(jb / this.sub);
+      const codes = this.codesT.subarray(j * this.n, (j + 1) * this.n);
       for (let r = 0; r < this.n; r++) {
-        const o = (r * ns + s) * L;
+        const o = (s * this.n + r) * L;
         const x = Math.fround(col[r]);
         const v0 = t[o];
         const step = t[o + 1] - v0;
@@ -163,7 +165,7 @@ export class KQuantGrid implements ColumnGrid {
         let best = t[o + q];
         if (q > 0 && Math.abs(t[o + q - 1] - x) < Math.abs(best - x)) best = t[o + --q];
         else if (q < mx && Math.abs(t[o + q + 1] - x) < Math.abs(best - x)) best = t[o + ++q];
-        this.codes[r * this.k + j] = q;
+        codes[r] = q;
         out[r] = best;
       }
       return;
@@ -185,7 +187,7 @@ export class KQuantGrid implements ColumnGrid {
           q = c;
         }
       }
-      this.codes[r * this.k + j] = q;
+      this.codesT[j * this.n + r] = q;
       out[r] = best;
     }
   }
@@ -196,9 +198,11 @@ export class KQuantGrid implements ColumnGrid {
     const QK = this.groupSize;
     const ts = this.hook.typeSize;
     const out = new Uint8Array(n * nb * ts);
+    const codes = new Uint8Array(n * k); // [N, K]
+    transposeInto(this.codesT, k, n, codes);
     for (let r = 0; r < n; r++) {
       for (let b = 0; b < nb; b++) {
-        this.hook.encode(this.codes.subarray(r * k + b * QK, r * k + b * QK + QK), this.params[r * nb + b], out, (r * nb + b) * ts);
+        this.hook.encode(codes.subarray(r * k + b * QK, r * k + b * QK + QK), this.params[r * nb + b], out, (r * nb + b) * ts);
       }
     }
     return out;

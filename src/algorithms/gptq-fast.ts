@@ -202,7 +202,7 @@ function gatherScaledT(R: UpperPanels<Float32Array>, invd: Float64Array, r0: num
 }
 
 /** x [R, C] → out [C, R], in 32×32 tiles. */
-export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: Float32Array): void {
+export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: Float32Array | Uint8Array): void {
   const T = 32;
   for (let i0 = 0; i0 < r; i0 += T) {
     const i1 = Math.min(r, i0 + T);
@@ -278,20 +278,19 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const fitCurrent = async (g: number, c0: number, c1: number): Promise<void> => {
     if (c0 === 0) return fit(g, c0, c1, true);
     const gn = c1 - c0;
+    // v and the new W̃ rows are filled a row of W at a time (W is [N, K]: see wb below)
+    const w0 = (r: number, t: number): number => {
+      const j = cols[c0 + t];
+      return f.dead[j] === 1 ? 0 : w[r * k + j];
+    };
     const v = new Float32Array(gn * n);
-    for (let t = 0; t < gn; t++) {
-      const j = cols[c0 + t], dead = f.dead[j] === 1, rjj = f.rdiag[c0 + t], row = (c0 + t) * n;
-      for (let r = 0; r < n; r++) v[t * n + r] = (wt[row + r] - (dead ? 0 : w[r * k + j])) * rjj;
-    }
+    for (let r = 0; r < n; r++) for (let t = 0; t < gn; t++) v[t * n + r] = (wt[(c0 + t) * n + r] - w0(r, t)) * f.rdiag[c0 + t];
     const rgg = new Float64Array(gn * gn);
     for (let i = 0; i < gn; i++) for (let jj = i; jj < gn; jj++) rgg[i * gn + jj] = f.r.data[f.r.at(c0 + i, c0 + jj)];
     const y = new Float32Array(gn * n);
     await gemm({ m: gn, n, k: gn, a: Float32Array.from(invertUpper(rgg, gn)), b: v, c: y, transA: true });
     const saved = wt.slice(c0 * n, c1 * n);
-    for (let t = 0; t < gn; t++) {
-      const j = cols[c0 + t], dead = f.dead[j] === 1, row = (c0 + t) * n;
-      for (let r = 0; r < n; r++) wt[row + r] = (dead ? 0 : w[r * k + j]) + y[t * n + r];
-    }
+    for (let r = 0; r < n; r++) for (let t = 0; t < gn; t++) wt[(c0 + t) * n + r] = w0(r, t) + y[t * n + r];
     fit(g, c0, c1, true);
     wt.set(saved, c0 * n);
   };
@@ -304,6 +303,11 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const R = f.r;
   const invd = f.rdiag.map((v) => 1 / v);
   const dt = new Float32Array(B * n); // [B, N] d = w − q of the batch's columns
+  // [B, N] the batch's starting weights and chosen values, one contiguous row per column: W and
+  // the output are [N, K], so reading and writing them column by column would touch N pages per
+  // column; they are gathered and scattered once per batch, a row of W at a time, instead
+  const wb = new Float64Array(B * n);
+  const qb = new Float32Array(B * n);
   const aBuf = new Float32Array(Math.max(B * B, B * Math.max(0, k - B)));
   const col = new Float64Array(n);
   const q = new Float64Array(n);
@@ -315,6 +319,14 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   for (let i1 = 0; i1 < k; i1 += B) {
     checkAborted(o.signal);
     const i2 = Math.min(i1 + B, k);
+    const cnt = i2 - i1;
+    for (let r = 0; r < n; r++) {
+      const base = r * k;
+      for (let t = 0; t < cnt; t++) {
+        const j = cols[i1 + t];
+        wb[t * n + r] = f.dead[j] === 1 ? 0 : w[base + j];
+      }
+    }
     for (let s1 = i1; s1 < i2; s1 += b) {
       const s2 = Math.min(s1 + b, i2);
       for (let c = s1; c < s2; c++) {
@@ -330,13 +342,12 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
         grid.quantizeColumn(j, g, col, q);
         const rcc = f.rdiag[c];
         const drow = (c - i1) * n;
-        const isDead = f.dead[j] === 1;
         for (let r = 0; r < n; r++) {
           const qr = q[r];
-          dt[drow + r] = (isDead ? 0 : w[r * k + j]) - qr;
+          dt[drow + r] = wb[drow + r] - qr;
           const e = (col[r] - qr) * rcc;
           loss += e * e;
-          out[r * k + j] = qr;
+          qb[drow + r] = qr;
         }
         // rank-1 feedback to the rest of the leaf
         for (let cc = c + 1; cc < s2; cc++) {
@@ -353,6 +364,10 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
         gatherScaledT(R, invd, s1, s2, s2, i2, a);
         await gemm({ m: i2 - s2, n, k: s2 - s1, a, b: dt.subarray((s1 - i1) * n, (s2 - i1) * n), c: wt.subarray(s2 * n, i2 * n), beta: 1 });
       }
+    }
+    for (let r = 0; r < n; r++) {
+      const base = r * k;
+      for (let t = 0; t < cnt; t++) out[base + cols[i1 + t]] = qb[t * n + r];
     }
     if (i2 < k) {
       const a = aBuf.subarray(0, (k - i2) * (i2 - i1));
