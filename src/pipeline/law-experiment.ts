@@ -45,6 +45,11 @@ export interface ExperimentGrid {
   steps: number[];
   /** tied training bits for w/a/kv; null = float32 (high precision) */
   trainBits: (number | null)[];
+  /**
+   * untied training precisions, each run at every preset × steps like trainBits (a missing or null
+   * width = float32): γ_a and γ_kv are only identified by runs where one width moves alone
+   */
+  precisions?: TrainPrecision[];
   /** PTQ weight widths evaluated on every trained model (no-PTQ is always recorded) */
   postBits: number[];
   /** extra token budgets at one N (float32 training), for δ_PTQ vs D */
@@ -98,7 +103,32 @@ export function loadGrid(spec: string): ExperimentGrid {
   }
   j.steps.forEach((s, i) => posInt(s, `steps[${i}]`));
   j.presets.forEach(shapeOf);
+  if (j.precisions !== undefined) {
+    if (!Array.isArray(j.precisions)) throw new ConfigError('bad_config', 'grid field is not an array', { file: spec, field: 'precisions', expected: '[{ "w": 4 }, { "a": 4 }, …]', found: j.precisions });
+    j.precisions = j.precisions.map((t, i) => untiedPrecision(t, `${spec}`, `precisions[${i}]`));
+  }
   return { ...j, name: j.name ?? spec };
+}
+
+/** 'fp32', 'w/a/kv 4' (tied) or 'w4 kv8' (untied; float32 widths left out) for progress lines and charts. */
+export function precisionLabel(t: TrainPrecision | undefined): string {
+  if (!t || (t.w === undefined && t.a === undefined && t.kv === undefined)) return 'fp32';
+  if (t.w === t.a && t.a === t.kv) return `w/a/kv ${t.w}`;
+  return (['w', 'a', 'kv'] as const).filter((k) => t[k] !== undefined).map((k) => `${k}${t[k]}`).join(' ');
+}
+
+/** One entry of a grid file's `precisions`: widths 2–16 bits, at least one of them set; nulls dropped. */
+function untiedPrecision(t: unknown, file: string, field: string): TrainPrecision {
+  if (!t || typeof t !== 'object' || Array.isArray(t)) throw new ConfigError('bad_config', 'grid precision is not an object', { file, field, expected: '{ "w"?: bits, "a"?: bits, "kv"?: bits }', found: t });
+  const out: TrainPrecision = {};
+  for (const [k, v] of Object.entries(t as Record<string, unknown>)) {
+    if (k !== 'w' && k !== 'a' && k !== 'kv') throw new ConfigError('bad_config', 'unknown width in a grid precision', { file, field: `${field}.${k}`, expected: 'w, a or kv', found: k });
+    if (v === null) continue;
+    if (!(Number.isInteger(v) && (v as number) >= 2 && (v as number) <= 16)) throw new ConfigError('bad_config', 'grid precision width out of range', { file, field: `${field}.${k}`, expected: 'an integer 2–16 or null', found: v });
+    out[k] = v as number;
+  }
+  if (!Object.keys(out).length) throw new ConfigError('bad_config', 'grid precision sets no width (float32 runs come from trainBits: null)', { file, field, found: JSON.stringify(t) });
+  return out;
 }
 
 /** The model config of a preset under the grid's shared vocabulary and context. */
@@ -128,15 +158,15 @@ export function planGrid(grid: ExperimentGrid): ExperimentPlan {
   const presetOf = new Map<number, string>();
   const points: LawGridPoint[] = [];
   const tokPerStep = grid.batch * grid.context;
-  const add = (preset: string, steps: number, t: number | null, post: number[]) => {
+  const add = (preset: string, steps: number, t: number | null | TrainPrecision, post: number[]) => {
     const N = nonEmbeddingParams(gridConfig(grid, preset));
     const prev = presetOf.get(N);
     if (prev !== undefined && prev !== preset) throw new ConfigError('bad_config', 'two presets have the same non-embedding size', { field: 'presets', found: `${prev}, ${preset}` });
     presetOf.set(N, preset);
-    const train: TrainPrecision | undefined = t === null ? undefined : { w: t, a: t, kv: t };
+    const train: TrainPrecision | undefined = t === null ? undefined : typeof t === 'number' ? { w: t, a: t, kv: t } : t;
     for (const p of [undefined, ...post]) points.push({ N, D: steps * tokPerStep, ...(train ? { train } : {}), ...(p !== undefined ? { postBits: p } : {}) });
   };
-  for (const preset of grid.presets) for (const s of grid.steps) for (const t of grid.trainBits) add(preset, s, t, grid.postBits);
+  for (const preset of grid.presets) for (const s of grid.steps) for (const t of [...grid.trainBits, ...(grid.precisions ?? [])]) add(preset, s, t, grid.postBits);
   if (grid.dSweep) for (const s of grid.dSweep.steps) add(grid.dSweep.preset, s, null, grid.dSweep.postBits);
   return { points, presetOf };
 }
@@ -195,7 +225,8 @@ export interface LawExperimentReport {
 
 /**
  * What micro-scale data can determine: the base law with β tied to α (the paper's choice), one γ
- * for w/a/kv together (training is tied), and C_T, γ_D, γ_post for δ_PTQ. γ_N stays at the paper's
+ * for w/a/kv together while training is tied (separate γ_w, γ_a, γ_kv once the runs include untied
+ * precisions, grid `precisions`), and C_T, γ_D, γ_post for δ_PTQ. γ_N stays at the paper's
  * value: two or three sizes cannot separate it from C_T. Needs ≥ 2 N, ≥ 2 D and ≥ 2 post widths.
  */
 export const DEFAULT_FIT_PARAMS: ConstantName[] = ['A', 'alpha', 'B', 'E', 'gammaW', 'CT', 'gammaD', 'gammaPost'];
@@ -204,9 +235,13 @@ export function fitExperiment(rows: RunRow[], params: ConstantName[] = DEFAULT_F
   const hasLow = rows.some((r) => r.train);
   const hasPost = rows.some((r) => r.postBits !== undefined);
   const usable = params.filter((k) => (hasLow || !k.startsWith('gamma') || ['gammaD', 'gammaN', 'gammaPost'].includes(k)) && (hasPost || !['CT', 'gammaD', 'gammaN', 'gammaPost'].includes(k)));
+  const untied = rows.some((r) => r.train && !(r.train.w === r.train.a && r.train.a === r.train.kv));
   const ties: FitOptions['ties'] = {};
   if (usable.includes('alpha')) ties.beta = 'alpha';
-  if (usable.includes('gammaW')) Object.assign(ties, { gammaA: 'gammaW', gammaKv: 'gammaW' });
+  if (usable.includes('gammaW')) {
+    if (!untied) Object.assign(ties, { gammaA: 'gammaW', gammaKv: 'gammaW' });
+    else for (const k of ['gammaA', 'gammaKv'] as const) if (!usable.includes(k)) usable.push(k);
+  }
   return fitLaw(rows, { params: usable, ties, base: KUMAR2024, starts: 8, seed: 0, holdout: { fraction: 0.25 }, ...extra });
 }
 
@@ -248,7 +283,7 @@ function predictedVsMeasuredSvg(residuals: { key: string; measured: number; pred
   const groups = new Map<string, ChartSeries>();
   residuals.forEach((r, i) => {
     const run = runs[i];
-    const id = `${run.train ? `train ${run.train.w}b` : 'train fp32'}, ${run.postBits === undefined ? 'no PTQ' : `PTQ ${run.postBits}b`}`;
+    const id = `train ${precisionLabel(run.train)}, ${run.postBits === undefined ? 'no PTQ' : `PTQ ${run.postBits}b`}`;
     if (!groups.has(id)) groups.set(id, { id: id.replace(/[^a-z0-9]+/gi, '-'), label: id, points: [], line: false, markers: true });
     groups.get(id)!.points.push({ x: r.measured, y: r.predicted, label: r.key });
   });
@@ -360,7 +395,7 @@ export async function lawExperiment(job: LawExperimentJob): Promise<LawExperimen
     onTrainStep: (p, done, total) => {
       const perStep = (work.get(trainedKey(p)) ?? 0) / total;
       const now = Math.floor((PERMILLE * (workDone + done * perStep)) / Math.max(totalWork, 1));
-      if (now > shown) tracker.tick(`${plan.presetOf.get(p.N)} D=${p.D} ${p.train ? `w/a/kv ${p.train.w}` : 'fp32'}: step ${done}/${total}`, now - shown);
+      if (now > shown) tracker.tick(`${plan.presetOf.get(p.N)} D=${p.D} ${precisionLabel(p.train)}: step ${done}/${total}`, now - shown);
       shown = Math.max(shown, now);
       if (done === total && !trained.has(trainedKey(p))) {
         trained.add(trainedKey(p));

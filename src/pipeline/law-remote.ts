@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { ProgressFn } from '../core/progress.js';
 import { atomicWriteFile } from '../formats/io/file.js';
 import { checkRow } from '../scaling/index.js';
-import { gridCorpusSha256, trainedKey, type ExperimentGrid } from './law-experiment.js';
+import { gridCorpusSha256, precisionLabel, trainedKey, type ExperimentGrid } from './law-experiment.js';
 import { pointKey, readRunsFile, type ExperimentResult, type ExperimentRun, type LawGridPoint } from './law.js';
 import { TOOL_VERSION } from './quantize.js';
 import { runRemoteJobs, type QueueSettings, type RemoteJob, type RemoteJobTiming } from './queue-client.js';
@@ -43,7 +43,7 @@ export async function runLawExperimentRemote(o: RemoteLawJob): Promise<Experimen
   const runId = createHash('sha256').update(JSON.stringify({ v: TOOL_VERSION, grid: o.grid, corpusSha256 })).digest('hex').slice(0, 16);
   const jobs: RemoteJob[] = [...groups.values()].map((points) => ({
     id: `law-${runId}-${createHash('sha256').update(JSON.stringify(points.map(pointKey))).digest('hex').slice(0, 16)}`,
-    label: `N=${points[0].N} D=${points[0].D} ${points[0].train ? `w/a/kv ${points[0].train.w}` : 'fp32'}`,
+    label: `N=${points[0].N} D=${points[0].D} ${precisionLabel(points[0].train)}`,
     data: { kind: 'law-run', tool: TOOL_VERSION, runId, grid: o.grid, corpusSha256, points },
   }));
   const rank = (r: ExperimentRun) => order.get(r.key) ?? Number.MAX_SAFE_INTEGER;

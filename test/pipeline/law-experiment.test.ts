@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GRIDS, dSweepTable, fitExperiment, gridConfig, lawExperiment, loadGrid, nonEmbeddingParams, planGrid, ptqWeights, type ExperimentGrid } from '../../src/pipeline/law-experiment.js';
-import { lawFit } from '../../src/pipeline/law.js';
+import { GRIDS, dSweepTable, fitExperiment, gridConfig, lawExperiment, loadGrid, nonEmbeddingParams, planGrid, precisionLabel, ptqWeights, type ExperimentGrid } from '../../src/pipeline/law-experiment.js';
+import { lawFit, pointKey } from '../../src/pipeline/law.js';
 import { KUMAR2024, parseRuns, predictRow, type RunRow } from '../../src/scaling/index.js';
 import { initParams, paramSpecs } from '../../src/train/model.js';
 
@@ -33,6 +33,18 @@ test('planner: D = steps·batch·context, N = non-embedding parameters, PTQ vari
   assert.ok(keys.length > new Set(keys).size);
 });
 
+test('planner: untied precisions run at every preset × steps after the tied ones, keyed per width', () => {
+  const plan = planGrid({ ...GRID, trainBits: [null], postBits: [4], precisions: [{ a: 4 }, { w: 4, kv: 8 }] });
+  assert.deepEqual(plan.points.map((p) => pointKey(p).replace(/^N=\d+;D=\d+;/, '')), [
+    'w=hi;a=hi;kv=hi;post=none', 'w=hi;a=hi;kv=hi;post=4',
+    'w=hi;a=4;kv=hi;post=none', 'w=hi;a=4;kv=hi;post=4',
+    'w=4;a=hi;kv=8;post=none', 'w=4;a=hi;kv=8;post=4',
+  ]);
+  assert.equal(precisionLabel({ w: 4, a: 4, kv: 4 }), 'w/a/kv 4');
+  assert.equal(precisionLabel({ w: 4, kv: 8 }), 'w4 kv8');
+  assert.equal(precisionLabel(undefined), 'fp32');
+});
+
 test('ptqWeights: only linear weights change, each row lands on ≤ 2^bits levels', () => {
   const cfg = gridConfig(GRID, 'nano');
   const w = initParams(cfg, 3);
@@ -56,6 +68,28 @@ test('fitExperiment fits only what the rows determine', () => {
   const r = fitExperiment(rows, undefined, { holdout: undefined, starts: 2 });
   assert.deepEqual(r.params, ['A', 'alpha', 'B', 'E']); // no low-precision or PTQ rows: no γ, no δ_PTQ constants
   assert.ok(r.rmseLog < 1e-3, `rmse ${r.rmseLog}`);
+});
+
+test('fitExperiment: one γ for tied training, separate γ_w, γ_a, γ_kv once a width moves alone', () => {
+  // rows from the law with γ's far from the published ones; the fit must find each of them
+  const truth = { ...KUMAR2024.values, gammaW: 1.5, gammaA: 4, gammaKv: 0.5 };
+  const tied: RunRow[] = [];
+  const untied: RunRow[] = [];
+  for (const N of [3e7, 1.2e8]) for (const D of [1e9, 1e10]) {
+    const add = (to: RunRow[], train?: RunRow['train']) => to.push({ N, D, ...(train ? { train } : {}), loss: predictRow({ N, D, ...(train ? { train } : {}), loss: 0 }, truth) });
+    for (const t of [undefined, { w: 4, a: 4, kv: 4 }, { w: 3, a: 3, kv: 3 }]) {
+      add(tied, t);
+      add(untied, t);
+    }
+    for (const t of [{ w: 3 }, { a: 3 }, { kv: 3 }, { w: 4 }, { a: 4 }, { kv: 4 }]) add(untied, t);
+  }
+  const opts = { holdout: undefined, starts: 4 };
+  assert.deepEqual(fitExperiment(tied, ['gammaW'], opts).params, ['gammaW']);
+  const r = fitExperiment(untied, ['gammaW'], opts);
+  assert.deepEqual(r.params, ['gammaW', 'gammaA', 'gammaKv']);
+  // exact rows from the law itself: the fit returns the constants that made them
+  const FIT_REL_TOL = 1e-3;
+  for (const k of ['gammaW', 'gammaA', 'gammaKv'] as const) assert.ok(Math.abs(r.constants.values[k] / truth[k] - 1) < FIT_REL_TOL, `${k}: ${r.constants.values[k]} vs ${truth[k]}`);
 });
 
 test('tiny grid end to end: abort after one run, resume recomputes nothing finished, runs file fits', async () => {
@@ -123,6 +157,12 @@ test('loadGrid: built-in names, a JSON file, and typed errors naming the field',
     assert.throws(() => loadGrid(f), /unknown shape preset/);
     writeFileSync(f, JSON.stringify(GRID));
     assert.deepEqual(loadGrid(f), GRID);
+    writeFileSync(f, JSON.stringify({ ...GRID, precisions: [{ a: 4, kv: null }] }));
+    assert.deepEqual(loadGrid(f).precisions, [{ a: 4 }]);
+    for (const [bad, field] of [[[{ a: 1 }], 'precisions[0].a'], [[{ w: 4 }, { x: 4 }], 'precisions[1].x'], [[{ kv: null }], 'precisions[0]'], [{ a: 4 }, 'precisions']] as const) {
+      writeFileSync(f, JSON.stringify({ ...GRID, precisions: bad }));
+      assert.throws(() => loadGrid(f), (e: Error & { code?: string; context?: { field?: string; file?: string } }) => e.code === 'bad_config' && e.context?.field === field && e.context.file === f, JSON.stringify(bad));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
