@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/*.d.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', '**/*.d.ts', '**/*.gen.ts'] },
   ...tseslint.configs.recommended,
   {
     rules: {

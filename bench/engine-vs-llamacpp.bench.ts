@@ -17,7 +17,7 @@ import type { GgmlType } from '../src/core/dtype.js';
 import type { QuantTensor } from '../src/core/tensor.js';
 import { quantizeGgml } from '../src/quant/ggml/index.js';
 import { randomWeights, tinyConfig } from '../test/engine/fixtures.js';
-import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
+import { openLlamaCpp } from '../src/eval/llamacpp.js';
 import { fmt, median } from './util.js';
 
 const SHARED = resolve('..', 'shared');

@@ -59,7 +59,7 @@ function syntheticTokenizer(v: number): Tokenizer {
  * tensor in memory at a time. Returns the file size in bytes.
  */
 export async function writeGeneratedGguf(path: string, c: ModelConfig, dtype: FloatDType = 'F32'): Promise<number> {
-  const m = { ...generatedModel(c), tokenizer: syntheticTokenizer(c.vocabSize) };
+  const m = { ...generatedModel(c, { storage: dtype === 'F16' ? 'F16' : 'F32' }), tokenizer: syntheticTokenizer(c.vocabSize) };
   await saveModel(m, path, { format: 'gguf', dtype, overwrite: true });
   return (await stat(path)).size;
 }

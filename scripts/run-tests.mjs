@@ -15,6 +15,10 @@ function walk(dir) {
   return out;
 }
 
+// the WebAssembly kernels are a build output the sources import: rebuild them if stale
+const built = spawnSync(process.execPath, ['scripts/build-wasm.mjs'], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
 const filters = process.argv.slice(2);
 let files = walk('test');
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));

@@ -2,10 +2,14 @@
 // formats over bytes, algorithms, scaling, SVG charts). Read a GGUF or safetensors file from a
 // browser File with `blobSource`, quantize with any scheme or ggml type, run GPTQ/AWQ on
 // statistics you provide, and evaluate the precision-aware scaling laws, all without a server.
+// ggml types quantize with WebAssembly kernels (await ggmlKernelsReady() on a page's main thread)
+// and across Web Workers with GgmlWebPool (worker module: bitscale/browser-worker).
 export * from './core/index.js';
 export * from './numerics/float16.js';
 export * from './numerics/round.js';
 export * from './quant/index.js';
+export { GgmlWebPool, type WebWorkerLike } from './quant/ggml/wasm/web-pool.js';
+export { ggmlKernelsReady, setGgmlKernelsEnabled } from './quant/ggml/index.js';
 export * from './formats/bytes.js';
 export * from './formats/safetensors/index.js';
 export * from './formats/gguf/index.js';

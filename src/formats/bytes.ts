@@ -16,6 +16,11 @@ export interface ByteSource {
   readonly size: number;
   /** exactly `length` bytes at `offset`; rejects if the range is outside [0, size) */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: `dst.length` bytes at `offset` into `dst` (which may be a view on shared memory), so a
+   * caller that reuses buffers avoids an allocation and a copy per read.
+   */
+  readInto?(offset: number, dst: Uint8Array): Promise<void>;
   /** release the underlying handle (optional; a no-op for memory) */
   close?(): Promise<void>;
 }

@@ -153,7 +153,7 @@ export async function loadGguf(path: string, opts: { tokenizer?: Tokenizer | nul
         extras.push({ name: t.name, shape: t.shape, dtype: t.type, bytes: t.byteLength }); // e.g. rope_freqs.weight (llama3 scaling factors)
         continue;
       }
-      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name)));
+      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name), (dst) => g.readBytesInto(t.name, dst)));
     }
     const tensors = new Map<string, TensorSource>();
     for (const { name, shape } of canonicalTensors(config)) {

@@ -38,7 +38,14 @@ export function tensorToF32(t: Tensor): Float32Array {
   }
 }
 
-export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlType, byteLength: number, readBytes: () => Promise<Uint8Array>): TensorSource {
+export function lazyTensor(
+  name: string,
+  shape: number[],
+  dtype: DType | GgmlType,
+  byteLength: number,
+  readBytes: () => Promise<Uint8Array>,
+  readInto?: (dst: Uint8Array) => Promise<void>,
+): TensorSource {
   const el = elementType(dtype);
   const read = async (): Promise<Tensor | QuantTensor> => {
     const bytes = await readBytes();
@@ -50,6 +57,7 @@ export function lazyTensor(name: string, shape: number[], dtype: DType | GgmlTyp
     shape: [...shape],
     dtype,
     byteLength,
+    ...(readInto ? { readInto } : {}),
     read,
     async readF32() {
       const t = await read();

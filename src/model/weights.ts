@@ -25,6 +25,11 @@ export interface TensorSource {
   read(): Promise<Tensor | QuantTensor>;
   /** decoded to float32 (dequantized if stored quantized) */
   readF32(): Promise<Float32Array>;
+  /**
+   * Optional: the stored bytes (byteLength of them) into `dst`, e.g. a reused or shared buffer
+   * (the streaming quantizer reads tensors straight into memory its worker threads see).
+   */
+  readInto?(dst: Uint8Array): Promise<void>;
 }
 
 export interface ModelWeights {

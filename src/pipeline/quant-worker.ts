@@ -1,11 +1,15 @@
 // Worker entry for QuantPool (src/pipeline/workers.ts): quantizes a block of rows with the public
-// quant API and transfers the result arrays back. Node-only.
+// quant API and transfers the result arrays back, or runs a ggml rows job over shared memory
+// (the bytes land in the shared output; nothing is sent back but the outcome). Node-only.
 import { parentPort } from 'node:worker_threads';
 import { quantize } from '../quant/index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../quant/index.js';
+import { runGgmlRowsJob, type GgmlRowsJob } from '../quant/ggml/wasm/rows-job.js';
+import { errorReply, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
 
 export interface QuantJob {
   id: number;
+  kind: 'quantize';
   /** [rows, …rest] slice of the input, row-major */
   data: Float32Array;
   shape: number[];
@@ -13,7 +17,7 @@ export interface QuantJob {
   opts: QuantizeOptions;
 }
 
-export type QuantReply = { id: number; ok: true; q: QuantizedTensor } | { id: number; ok: false; error: { name: string; message: string; code?: string; context?: unknown } };
+export type WorkerMessage = QuantJob | { id: number; kind: 'ggml-rows'; job: GgmlRowsJob };
 
 function transferables(q: QuantizedTensor): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
@@ -21,16 +25,16 @@ function transferables(q: QuantizedTensor): ArrayBuffer[] {
   return out;
 }
 
-parentPort?.on('message', (job: QuantJob) => {
+parentPort?.on('message', (m: WorkerMessage) => {
   try {
-    const q = quantize(job.data, job.shape, job.scheme, job.opts);
-    parentPort!.postMessage({ id: job.id, ok: true, q } satisfies QuantReply, transferables(q));
+    if (m.kind === 'ggml-rows') {
+      runGgmlRowsJob(m.job);
+      parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
+      return;
+    }
+    const q = quantize(m.data, m.shape, m.scheme, m.opts);
+    parentPort!.postMessage({ id: m.id, ok: true, q } satisfies WorkerReply, transferables(q));
   } catch (e) {
-    const err = e as { name?: string; message?: string; code?: string; context?: unknown };
-    parentPort!.postMessage({
-      id: job.id,
-      ok: false,
-      error: { name: err.name ?? 'Error', message: err.message ?? String(e), code: err.code, context: err.context },
-    } satisfies QuantReply);
+    parentPort!.postMessage({ id: m.id, ok: false, error: errorReply(e) } satisfies WorkerReply);
   }
 });

@@ -7,7 +7,8 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { availableParallelism } from 'node:os';
+import { ConfigError, IoError } from '../core/errors.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { compareLogitRows } from '../eval/divergence.js';
@@ -27,7 +28,6 @@ import { quantizeCalibratedLayer } from './quantize-calibrated.js';
 import { OrtGemm } from '../engine/gemm.js';
 import { quantizeLayerLinears, reportFallbacks, reportTensors, targetFor, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { GGML_TYPES, type GgmlType } from '../core/dtype.js';
-import { quantizeGgml } from '../quant/ggml/index.js';
 import type { ModelWeights } from '../model/weights.js';
 import { checkTargetBpw, planMixedPrecision, type MixedPlanResult, type MixedSensitivity } from './quantize-mixed.js';
 import { writeGptqSafetensors } from './quantize-gptq-out.js';
@@ -37,6 +37,7 @@ import { writeQuantizedOnnx } from './quantize-onnx-out.js';
 import { exportOnnx, hostWithGridCodes } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
+import { hashFilesOffThread, writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './quantize-format.js';
 import { exportFloatOnnx, isFloatOnnxScheme } from './quantize-onnx-float.js';
 
@@ -79,6 +80,8 @@ export interface QuantizeOptions {
   signal?: AbortSignal;
   /** return the quantized model (dequantized float tensors) in the report, for sweeps that evaluate it in memory */
   keepHost?: boolean;
+  /** worker threads for the streaming RTN path (default: the machine's available parallelism) */
+  threads?: number;
   /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
   onnxFloat?: ('f32' | 'f16')[];
   /** the recipe this run came from (recorded in the manifest) */
@@ -132,44 +135,57 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
 }
 
 /**
- * RTN to GGUF without calibration or verification, one tensor at a time (memory: one tensor):
- * each linear is read, quantized to its ggml type (imatrix from --imatrix if given) and written.
+ * RTN to GGUF without calibration or verification, streamed (src/pipeline/rtn-stream.ts): each
+ * linear is read, quantized to its ggml type (imatrix from --imatrix if given) on `threads` worker
+ * threads and written, the stages overlapped; the input is hashed on another thread meanwhile.
  */
 async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
+  const inputHash = hashInputOffThread(o.model);
+  inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const fileImatrix = o.imatrix ? await readImatrix(await readFile(o.imatrix), o.imatrix) : null;
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
-  const typeOf = (n: string, shape: number[]) => (isLinear(n) ? (targetFor(scheme, shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType }) : null);
-  const res = await saveModel(weights, o.out, {
-    format: 'gguf',
-    dtype: 'F16',
+  const res = await writeRtnGguf(weights, o.out, {
+    threads: o.threads ?? availableParallelism(),
     overwrite: o.overwrite,
     signal: o.signal,
     onProgress: o.onProgress,
-    tensorType: (n, src) => typeOf(n, src.shape)?.type,
-    tensor: async (n, src) => {
-      const t = typeOf(n, src.shape);
-      if (!t) return null;
-      const [N, K] = src.shape;
+    plan: (n, src) => {
+      if (!isLinear(n)) return null;
+      const t = targetFor(scheme, src.shape[1]) as { type: GgmlType; fallbackFrom?: GgmlType };
       const e = fileImatrix?.entries.get(hfToGguf(n) ?? n);
       const im = e && GGML_TYPES[t.type].quantized ? importance(e) : undefined;
       tensors.push({ name: n, type: t.type, method: 'rtn', sqnrDb: null });
       if (t.fallbackFrom) fallbacks.push(`${n}: ${t.fallbackFrom} → ${t.type}`);
-      return { type: t.type, shape: src.shape, bytes: quantizeGgml(t.type, await src.readF32(), N, K, im && im.length === K ? im : undefined) };
+      return { type: t.type, imatrix: im && im.length === src.shape[1] ? im : undefined };
     },
   });
   const manifestPath = `${o.out}.manifest.json`;
   const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
   const manifest = {
     tool: 'bitscale', version: TOOL_VERSION, command: 'quantize',
-    input: { model: o.model, sha256: await hashInput(o.model) },
+    input: { model: o.model, sha256: await inputHash },
     calibration: null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true },
     output: { files: res.files }, tensors, fallbacks, quality: 'not measured (--no-verify)', recipe: o.recipe ?? null,
   };
   await atomicWriteFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
   return { out: o.out, manifest: manifestPath, format: o.format, scheme: formatScheme(scheme), method: 'rtn', tensors, fallbacks, awq: [], plan: null, quality, seconds: (Date.now() - t0) / 1000, files: res.files };
+}
+
+/** hashInput on a worker thread (the same hashes). */
+async function hashInputOffThread(path: string): Promise<Record<string, string>> {
+  const st = await stat(path);
+  const { readdir } = await import('node:fs/promises');
+  const files = st.isFile() ? [path] : (await readdir(path)).sort().filter((f) => /\.(safetensors|json|model)$/.test(f)).map((f) => join(path, f));
+  let hashes: string[];
+  try {
+    hashes = await hashFilesOffThread(files);
+  } catch (e) {
+    throw new IoError('io', `cannot hash: ${(e as Error).message}`, { file: path, found: (e as { code?: string }).code });
+  }
+  return Object.fromEntries(files.map((f, i) => [f, hashes[i]]));
 }
 
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */

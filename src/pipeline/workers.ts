@@ -1,17 +1,31 @@
-// QuantPool: quantize a tensor across worker threads, splitting it into blocks of rows. The result is
-// identical (bit for bit) to quant.quantize on one thread because only row-separable schemes are split:
-// groups along K, per-output-channel (axis 0) scales, MX blocks, ggml rows, element-wise casts.
-// Everything else (per-tensor scales, NVFP4's tensor scale, channel axes ≠ 0, k-means books whose
-// seeds follow the group order) runs on the calling thread. Node-only (worker_threads).
-// Legend: N = rows (axis 0), R = rows per worker block, rest = the other axes.
+// QuantPool: quantization on worker threads (Node worker_threads). Two kinds of work:
+// - ggml rows over shared memory (quantizeGgmlRows): the input tensor and the output bytes live
+//   in SharedArrayBuffers; each worker takes chunks of rows, runs the WebAssembly kernel on them
+//   and writes its bytes into the output at their row offset. No copy in or out, and the bytes
+//   are those of one thread (ggml rows are independent; test/quant/parallel.test.ts).
+// - any scheme (quantize): blocks of rows are posted (structured clone) and the results merged.
+//   Only row-separable schemes are split: groups along K, per-output-channel (axis 0) scales, MX
+//   blocks, ggml rows, element-wise casts. Everything else (per-tensor scales, NVFP4's tensor
+//   scale, channel axes ≠ 0, k-means books whose seeds follow the group order) runs on the
+//   calling thread.
+// Chunks are handed out as workers free up (a few per worker), so a thread slowed down by other
+// load on the machine does not hold the rest back. Node-only.
+// Legend: N = rows (axis 0), K = values per row, rest = the other axes.
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BitscaleError, ConfigError, FormatError, IoError, NumericError, ShapeError, type ErrorCode, type ErrorContext } from '../core/errors.js';
+import { BitscaleError, ConfigError } from '../core/errors.js';
 import { numel } from '../core/tensor.js';
 import { quantize } from '../quant/index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../quant/index.js';
-import type { QuantJob, QuantReply } from './quant-worker.js';
+import { ggmlRowBytes } from '../quant/ggml/wasm/rows-job.js';
+import { WorkerQueue, rebuildError, runGgmlRows, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
+import type { GgmlType } from '../core/dtype.js';
+import type { KernelInput } from '../quant/ggml/index.js';
+import type { QuantJob } from './quant-worker.js';
+
+/** The most worker threads a pool may start (a typo like --threads 1000 is refused, not obeyed). */
+export const MAX_THREADS = 256;
 
 /** True when quantizing blocks of rows separately gives exactly the whole-tensor result. */
 export function rowSplittable(scheme: QuantScheme, shape: readonly number[]): boolean {
@@ -32,14 +46,6 @@ export function rowSplittable(scheme: QuantScheme, shape: readonly number[]): bo
       return scheme.granularity.kind === 'group' || (scheme.granularity.kind === 'channel' && scheme.granularity.axis === 0);
   }
 }
-
-const ERROR_CLASSES: Record<string, new (code: ErrorCode, what: string, ctx?: ErrorContext) => BitscaleError> = {
-  NumericError,
-  ConfigError,
-  ShapeError,
-  FormatError,
-  IoError,
-};
 
 function concat<T extends Float32Array | Uint8Array | Int8Array | Uint16Array>(parts: T[]): T {
   const n = parts.reduce((a, p) => a + p.length, 0);
@@ -93,32 +99,46 @@ function workerFor(): Worker {
   return new Worker(new URL('./quant-worker.js', here));
 }
 
+/** Shared-memory ggml quantization of R = nRows rows of K = nPerRow values (see quantizeGgmlRows). */
+export interface SharedGgmlRows {
+  type: GgmlType;
+  input: KernelInput;
+  /** R·K input elements from byte srcOffset */
+  src: SharedArrayBuffer;
+  srcOffset: number;
+  /** R·K/QK·W output bytes from byte dstOffset */
+  dst: SharedArrayBuffer;
+  dstOffset: number;
+  nRows: number;
+  nPerRow: number;
+  imatrix?: Float32Array;
+}
+
 export class QuantPool {
   private readonly workers: Worker[];
-  private nextId = 0;
-  private readonly waiting = new Map<number, (r: QuantReply) => void>();
+  private readonly queue: WorkerQueue;
 
-  /** `threads` defaults to the machine's available parallelism. Call close() when done (workers keep the process alive). */
+  /** `threads` (1…MAX_THREADS) defaults to the machine's available parallelism. Call close() when done (workers keep the process alive). */
   constructor(readonly threads = availableParallelism()) {
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new ConfigError('bad_option', 'threads must be a positive integer', { field: 'threads', found: threads });
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new ConfigError('bad_option', 'threads must be an integer from 1 to ' + MAX_THREADS, { field: 'threads', expected: `1…${MAX_THREADS}`, found: threads });
     }
-    this.workers = Array.from({ length: threads }, () => {
+    this.queue = new WorkerQueue((i, msg) => this.workers[i].postMessage(msg), threads);
+    this.workers = Array.from({ length: threads }, (_, i) => {
       const w = workerFor();
-      w.on('message', (r: QuantReply) => {
-        this.waiting.get(r.id)?.(r);
-        this.waiting.delete(r.id);
-      });
+      w.on('message', (r: WorkerReply) => this.queue.reply(i, r));
+      w.on('error', (e: Error) => this.queue.reply(i, { id: -1, ok: false, error: { name: 'Error', message: `quantization worker failed: ${e.message}` } }));
       return w;
     });
   }
 
-  private submit(i: number, job: Omit<QuantJob, 'id'>): Promise<QuantReply> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.workers[i % this.workers.length].postMessage({ ...job, id });
-    });
+  /**
+   * Quantizes rows of a tensor held in shared memory to a ggml type, writing the bytes into `dst`
+   * (identical to quantizeGgml on one thread). Rejects with the first error (NaN/Inf: the index in
+   * the whole tensor); the other chunks still finish writing before it settles.
+   */
+  quantizeGgmlRows(j: SharedGgmlRows): Promise<void> {
+    return runGgmlRows(this.queue, j);
   }
 
   /** Same result as quantize(w, shape, scheme, opts); rows are spread over the workers when that is exact. */
@@ -126,9 +146,24 @@ export class QuantPool {
     const N = shape[0] ?? 1;
     if (!rowSplittable(scheme, shape) || N < 2 || this.threads < 2 || numel(shape) !== w.length) return quantize(w, shape, scheme, opts);
     const rowLen = numel(shape.slice(1));
+    if (scheme.kind === 'ggml' && shape.length === 2) {
+      // shared memory: one copy in, each worker writes its rows' bytes in place
+      quantize(new Float32Array(0), [0, rowLen], scheme, opts); // argument checks (block multiple, imatrix length) before any work
+      const src = new SharedArrayBuffer(w.byteLength);
+      new Float32Array(src).set(w);
+      const rowBytes = ggmlRowBytes(scheme.type, rowLen);
+      const dst = new SharedArrayBuffer(N * rowBytes);
+      try {
+        await this.quantizeGgmlRows({ type: scheme.type, input: 'F32', src, srcOffset: 0, dst, dstOffset: 0, nRows: N, nPerRow: rowLen, imatrix: opts.importance });
+      } catch (e) {
+        if (e instanceof BitscaleError && opts.name !== undefined) throw rebuildError({ name: e.name, message: e.message, code: e.code, context: { ...e.context, tensor: opts.name } });
+        throw e;
+      }
+      return { kind: 'ggml', scheme, shape: [...shape], bytes: new Uint8Array(dst).slice() };
+    }
     const blocks = Math.min(this.threads, N);
     const per = Math.ceil(N / blocks);
-    const replies: Promise<QuantReply>[] = [];
+    const replies: Promise<WorkerReply>[] = [];
     const starts: number[] = [];
     for (let b = 0; b < blocks; b++) {
       const r0 = b * per;
@@ -137,26 +172,20 @@ export class QuantPool {
       starts.push(r0);
       // the slice is copied into the message (structured clone): the caller's array stays untouched
       const data = w.slice(r0 * rowLen, r1 * rowLen);
-      const sub = { ...opts, name: opts.name };
-      replies.push(this.submit(b, { data, shape: [r1 - r0, ...shape.slice(1)], scheme, opts: sub }));
+      replies.push(this.queue.submit({ kind: 'quantize', data, shape: [r1 - r0, ...shape.slice(1)], scheme, opts: { ...opts } } satisfies Omit<QuantJob, 'id'>));
     }
     const got = await Promise.all(replies);
     const parts: QuantizedTensor[] = [];
     for (let b = 0; b < got.length; b++) {
       const r = got[b];
-      if (!r.ok) {
-        const ctx = (r.error.context ?? {}) as ErrorContext;
-        if (ctx.index !== undefined) ctx.index += starts[b] * rowLen; // worker indices are block-relative
-        const Cls = ERROR_CLASSES[r.error.name];
-        if (Cls && r.error.code) throw new Cls(r.error.code as ErrorCode, r.error.message.split(' (')[0], ctx);
-        throw new Error(r.error.message);
-      }
-      parts.push(r.q);
+      if (!r.ok) throw rebuildError(r.error, starts[b] * rowLen); // worker indices are block-relative
+      parts.push(r.q as QuantizedTensor);
     }
     return merge(parts, [...shape]);
   }
 
   async close(): Promise<void> {
+    this.queue.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -1,34 +1,21 @@
-// Byte-level BPE: a deterministic trainer and the tokenizer it produces (GPT-2 conventions, so the
-// result saves as a Hugging Face tokenizer.json that @huggingface/tokenizers encodes identically).
+// Byte-level BPE training: a deterministic trainer whose result runs as formats/tokenizer's
+// byte-level BPE (the one encoder and GPT-2 byte table) and saves as a Hugging Face tokenizer.json
+// that @huggingface/tokenizers encodes identically.
 // Ids: 0..255 are the bytes (in byte order), then one id per merge in merge order, then the
 // special token <|endoftext|> last. Ties between equally frequent pairs go to the pair whose
 // merged string sorts first (then the smaller left id), so training is deterministic.
 
 import { ConfigError } from '../core/errors.js';
-import type { EncodeOptions, Tokenizer } from '../formats/tokenizer/types.js';
+import { BpeTokenizer as ByteLevelBpe, byteToUnicode } from '../formats/tokenizer/bpe.js';
+import { BPE_PRE_TOKENIZERS, TOKEN_TYPE, type VocabExport } from '../formats/tokenizer/vocab.js';
 
 /** GPT-2's pre-tokenizer split (the regex Hugging Face ByteLevel uses with use_regex: true). */
-export const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+export const GPT2_SPLIT = new RegExp(BPE_PRE_TOKENIZERS.default, 'gu');
 
 export const END_OF_TEXT = '<|endoftext|>';
 
-/** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards. */
-export function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const map: string[] = new Array(256);
-  for (const b of bs) map[b] = String.fromCodePoint(b);
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) map[b] = String.fromCodePoint(256 + n++);
-  return map;
-}
-
-const B2U = bytesToUnicode();
-const U2B = new Map(B2U.map((u, b) => [u, b]));
+const B2U = byteToUnicode();
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: false });
 
 export interface BpeModel {
   /** token strings in the byte-to-unicode alphabet, index = id (special token last) */
@@ -129,70 +116,37 @@ export function trainBpe(text: string, opts: BpeTrainOptions): BpeModel {
   return { vocab, merges };
 }
 
-/** A tokenizer over a trained byte-level BPE model. */
-export class BpeTokenizer implements Tokenizer {
-  readonly kind = 'bpe' as const;
-  readonly vocabSize: number;
-  readonly bosId: number;
-  readonly eosId: number;
-  readonly unkId = null;
-  private readonly rank = new Map<number, number>();
-  private readonly cache = new Map<string, number[]>();
+/** The GGUF-style vocabulary of a trained model: byte-level BPE, <|endoftext|> a control token (BOS and EOS). */
+export function trainedBpeVocab(m: BpeModel): VocabExport {
+  const last = m.vocab.length - 1;
+  return {
+    model: 'gpt2',
+    tokens: m.vocab,
+    scores: null,
+    types: Int32Array.from(m.vocab, (_, i) => (i === last ? TOKEN_TYPE.CONTROL : TOKEN_TYPE.NORMAL)),
+    merges: m.merges.map(([a, b]) => `${m.vocab[a]} ${m.vocab[b]}`),
+    bosId: last,
+    eosId: last,
+    unkId: null,
+    padId: null,
+    addBos: false,
+    addEos: false,
+    addSpacePrefix: false,
+    pre: 'default',
+  };
+}
+
+/**
+ * A trained byte-level BPE model as a tokenizer: formats/tokenizer's encoder on its vocabulary, plus
+ * the model (ids as merge pairs) and its tokenizer.json. Token strings are unique (the trainer never
+ * merges into an existing string), so ranking merges by string pair equals ranking them by id pair.
+ */
+export class TrainedBpeTokenizer extends ByteLevelBpe {
+  declare readonly bosId: number;
+  declare readonly eosId: number;
 
   constructor(readonly model: BpeModel) {
-    this.vocabSize = model.vocab.length;
-    this.bosId = this.vocabSize - 1;
-    this.eosId = this.vocabSize - 1;
-    model.merges.forEach(([a, b], r) => this.rank.set(a * 65536 + b, r));
-  }
-
-  private encodeWord(w: string): number[] {
-    const hit = this.cache.get(w);
-    if (hit) return hit;
-    const ids = Array.from(enc.encode(w));
-    // repeatedly apply the lowest-ranked merge present (standard BPE encoding)
-    while (ids.length > 1) {
-      let bestR = Infinity;
-      let bestI = -1;
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const r = this.rank.get(ids[i] * 65536 + ids[i + 1]);
-        if (r !== undefined && r < bestR) {
-          bestR = r;
-          bestI = i;
-        }
-      }
-      if (bestI < 0) break;
-      const [a, b] = this.model.merges[bestR];
-      for (let i = 0; i + 1 < ids.length; i++) {
-        if (ids[i] === a && ids[i + 1] === b) ids.splice(i, 2, 256 + bestR);
-      }
-    }
-    if (this.cache.size < 100000) this.cache.set(w, ids);
-    return ids;
-  }
-
-  encode(text: string, opts: EncodeOptions = {}): number[] {
-    const out: number[] = [];
-    if (opts.bos) out.push(this.bosId);
-    for (const m of text.matchAll(GPT2_SPLIT)) for (const id of this.encodeWord(m[0])) out.push(id);
-    if (opts.eos) out.push(this.eosId);
-    return out;
-  }
-
-  decode(ids: readonly number[]): string {
-    const bytes: number[] = [];
-    for (const id of ids) {
-      if (id === this.eosId) continue;
-      for (const ch of this.model.vocab[id] ?? '') {
-        const b = U2B.get(ch);
-        if (b !== undefined) bytes.push(b);
-      }
-    }
-    return dec.decode(Uint8Array.from(bytes));
-  }
-
-  tokenPiece(id: number): string {
-    return this.model.vocab[id] ?? '';
+    super(trainedBpeVocab(model));
   }
 
   /** Hugging Face tokenizer.json (BPE model, ByteLevel pre-tokenizer and decoder). */
@@ -224,7 +178,7 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   /** Rebuilds the tokenizer from a tokenizer.json written by toHfJson. */
-  static fromHfJson(json: { model: { vocab: Record<string, number>; merges: (string | [string, string])[] } }): BpeTokenizer {
+  static fromHfJson(json: { model: { vocab: Record<string, number>; merges: (string | [string, string])[] } }): TrainedBpeTokenizer {
     const vocab: string[] = [];
     for (const [t, i] of Object.entries(json.model.vocab)) vocab[i] = t;
     const idOf = new Map(vocab.map((t, i) => [t, i]));
@@ -232,6 +186,9 @@ export class BpeTokenizer implements Tokenizer {
       const [l, r] = Array.isArray(m) ? m : m.split(' ');
       return [idOf.get(l) as number, idOf.get(r) as number] as [number, number];
     });
-    return new BpeTokenizer({ vocab, merges });
+    return new TrainedBpeTokenizer({ vocab, merges });
   }
 }
+
+/** The name src/pipeline (train.ts, law-experiment.ts) imports; those switch to TrainedBpeTokenizer after the open branches land. */
+export { TrainedBpeTokenizer as BpeTokenizer };

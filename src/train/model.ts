@@ -1,14 +1,15 @@
 // The Llama-architecture training graph: token ids and next-token targets in, mean cross-entropy
 // out, every weight a named parameter (Hugging Face names and [out, in] layout, so checkpoints
 // save as they are). Attention is decomposed into MatMul + Softmax (a fused op has no gradient);
-// RoPE uses the Hugging Face "rotate_half" layout, written as x·cos + (x @ R)·sin with a constant
-// signed permutation R; GQA broadcasts each KV head over its group of query heads in the MatMul.
+// RoPE follows the config's layout (Hugging Face "rotate_half" or llama2.c's interleaved pairs) with
+// the engine's tables, written as x·cos + (x @ R)·sin with a constant signed permutation R; GQA broadcasts each KV head over its group of query heads in the MatMul.
 // Legend: B = batch, S = context, T = B·S tokens, E = hidden, F = intermediate, H = query heads,
 // Hk = KV heads, G = H/Hk, D = head dim, V = vocab.
 
 import { ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { GraphBuilder, type Graph, type Value } from '../engine/ir.js';
+import { expandedRopeTables, rotationMatrix } from '../engine/rope.js';
 import type { ModelConfig } from '../model/config.js';
 import { FULL_PRECISION, quantizeActivation, type LowPrecision } from './lowprec.js';
 
@@ -98,28 +99,6 @@ export function initParams(c: ModelConfig, seed: number): Map<string, Float32Arr
   return out;
 }
 
-/** Rotary tables [S, D] for the half layout: cos/sin of pos·θ^(−2i/D), repeated over both halves. */
-function ropeTables(c: ModelConfig, S: number): { cos: Float32Array; sin: Float32Array; rot: Float32Array } {
-  const D = c.headDim;
-  const half = D / 2;
-  const cos = new Float32Array(S * D);
-  const sin = new Float32Array(S * D);
-  for (let s = 0; s < S; s++) {
-    for (let i = 0; i < half; i++) {
-      const ang = s * Math.fround(1 / Math.pow(c.ropeTheta, (2 * i) / D));
-      cos[s * D + i] = cos[s * D + i + half] = Math.cos(ang);
-      sin[s * D + i] = sin[s * D + i + half] = Math.sin(ang);
-    }
-  }
-  // rotate_half(x) = [−x2, x1] = x @ R
-  const rot = new Float32Array(D * D);
-  for (let j = 0; j < half; j++) {
-    rot[(j + half) * D + j] = -1;
-    rot[j * D + j + half] = 1;
-  }
-  return { cos, sin, rot };
-}
-
 export interface TrainGraph {
   graph: Graph;
   /** stop-gradient value ids (STEs, the log-sum-exp shift) */
@@ -129,9 +108,17 @@ export interface TrainGraph {
 /**
  * Builds the forward graph: inputs `tokens`, `targets` (I64 [B, S]; target −1 = ignored), outputs
  * `loss` (mean NLL over counted targets), `nll_sum` and `count`. Weights are parameters; pass
- * `values` to give them data (else zeros: the trainer feeds them as inputs anyway).
+ * `values` to give them data (else zeros: the trainer feeds them as inputs anyway); `logits: true`
+ * adds the output `logits` [B·S, V] (off in training: it would copy B·S·V floats per step).
  */
-export function buildTrainGraph(c: ModelConfig, B: number, S: number, lp: LowPrecision = FULL_PRECISION, values?: Map<string, Float32Array>): TrainGraph {
+export function buildTrainGraph(
+  c: ModelConfig,
+  B: number,
+  S: number,
+  lp: LowPrecision = FULL_PRECISION,
+  values?: Map<string, Float32Array>,
+  opts: { logits?: boolean } = {},
+): TrainGraph {
   checkTrainable(c);
   if (S > c.maxSeqLen) throw new ConfigError('bad_config', 'context longer than the model supports', { field: 'context', expected: `<= ${c.maxSeqLen}`, found: S });
   const b = new GraphBuilder('llama_train');
@@ -154,10 +141,11 @@ export function buildTrainGraph(c: ModelConfig, B: number, S: number, lp: LowPre
   const kvq = (x: Value) => quantizeActivation(b, x, lp.kv, stop);
   const linear = (x: Value, name: string) => b.matmul(aq(x), b.transpose(W(name), [1, 0]));
 
-  const rt = ropeTables(c, S);
+  // the engine's tables and rotation, so a llama2.c model (interleaved rows) trains as it runs
+  const rt = expandedRopeTables(c, S);
   const cos = b.constant({ dtype: 'F32', shape: [S, D], data: rt.cos });
   const sin = b.constant({ dtype: 'F32', shape: [S, D], data: rt.sin });
-  const rot = b.constant({ dtype: 'F32', shape: [D, D], data: rt.rot });
+  const rot = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) });
   const rope = (x: Value) => b.add(b.mul(x, cos), b.mul(b.matmul(x, rot), sin));
   const mask = new Float32Array(S * S);
   for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e9;
@@ -189,6 +177,7 @@ export function buildTrainGraph(c: ModelConfig, B: number, S: number, lp: LowPre
   b.output('loss', b.div(nllSum, b.maximum(count, 1)));
   b.output('nll_sum', nllSum);
   b.output('count', count);
+  if (opts.logits) b.output('logits', logits); // [T, V], for tests against the reference forward
   return { graph: b.build(), stop };
 }
 

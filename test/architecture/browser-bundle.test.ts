@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { withTempDir } from '../helpers.js';
 
 test('src/browser.ts bundles for the browser with no node:* module', async () => {
   const r = await build({
@@ -25,8 +25,7 @@ test('src/browser.ts bundles for the browser with no node:* module', async () =>
   const code = r.outputFiles[0].text;
   assert.doesNotMatch(code, /from\s*["']node:/);
   // Evaluate the bundle and use it: Q4_0 of a ramp and the scaling law's compute-optimal precision.
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-bundle-'));
-  try {
+  await withTempDir('bitscale-bundle-', async (dir) => {
     const file = join(dir, 'bundle.mjs');
     writeFileSync(file, code);
     const m = (await import(pathToFileURL(file).href)) as typeof import('../../src/browser.js');
@@ -35,7 +34,5 @@ test('src/browser.ts bundles for the browser with no node:* module', async () =>
     const y = m.dequantize(q);
     assert.equal(y.length, 64);
     assert.ok(Math.max(...Array.from(y, (v, i) => Math.abs(v - x[i]))) < 0.1);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -3,8 +3,7 @@
 // of 256. Logits and perplexity must agree; the HF conversion must still equal llama2.c's logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { saveModel } from '../../src/model/save.js';
@@ -12,10 +11,10 @@ import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, perplexity } from '../../src/eval/index.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
-import { openLlamaCpp } from './llamacpp-ref.js';
+import { openLlamaCpp } from '../../src/eval/llamacpp.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('golden/stories260K', 'models/stories260K/stories260K.bin');
 const GOLD = resolve(SHARED, 'golden/stories260K');
 
 /** our float32 graph vs llama.cpp's float32 CPU kernels (RUNTIME-NOTES measured 1.3e-6 on a tiny model) */
@@ -34,7 +33,7 @@ async function checkAgainstLlamaCpp(w: ModelWeights, gguf: string, tokens: numbe
   const V = w.config.vocabSize;
   const fromGguf = await loadModel(gguf);
   const eng = await LlamaEngine.create(fromGguf);
-  const ref = await openLlamaCpp(gguf, Math.max(256, tokens.length), V);
+  const ref = await openLlamaCpp(gguf, Math.max(256, tokens.length), V, 1);
   try {
     const ours = await eng.forward(tokens);
     const theirs = await ref.logits(tokens);
@@ -54,8 +53,7 @@ async function checkAgainstLlamaCpp(w: ModelWeights, gguf: string, tokens: numbe
 }
 
 test('stories260K as GGUF and as an HF directory: engine = llama.cpp = llama2.c', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ggufref-'));
-  try {
+  await withTempDir('bitscale-ggufref-', async (dir) => {
     const w = await loadModel(resolve(SHARED, 'models/stories260K/stories260K.bin'));
     const gguf = join(dir, 'stories260K.gguf');
     await saveModel(w, gguf, { format: 'gguf' });
@@ -76,14 +74,11 @@ test('stories260K as GGUF and as an HF directory: engine = llama.cpp = llama2.c'
       await m.close();
     }
     await w.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('generated Llama (half RoPE layout, GQA 4/2, E = F = 256·k): engine = llama.cpp', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ggufref-'));
-  try {
+  await withTempDir('bitscale-ggufref-', async (dir) => {
     const stories = await loadModel(resolve(SHARED, 'models/stories260K/stories260K.bin'));
     const c = tinyConfig({ vocabSize: 512, hiddenSize: 256, intermediateSize: 512, nHeads: 4, nKvHeads: 2, headDim: 64, ropeLayout: 'half', maxSeqLen: 256 });
     const w = { ...randomWeights(c, 77), tokenizer: stories.tokenizer };
@@ -101,7 +96,5 @@ test('generated Llama (half RoPE layout, GQA 4/2, E = F = 256·k): engine = llam
     await bEng.close();
     await g.close();
     await stories.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -2,14 +2,14 @@
 // run.c): logits, mean NLL on 128 and 511 predictions, and greedy text from BOS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, generate, perplexity } from '../../src/eval/index.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K model and golden files)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'golden/stories260K', 'data/tinystories-valid-excerpt.txt');
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const GOLD = resolve(SHARED, 'golden/stories260K');
 

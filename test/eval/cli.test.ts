@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'data/tinystories-valid-excerpt.txt', 'golden/stories260K/greedy-256.txt');
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const TEXT = resolve(SHARED, 'data/tinystories-valid-excerpt.txt');
 /** golden mean NLL printed with 6 decimals */

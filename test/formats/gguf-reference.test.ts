@@ -3,14 +3,13 @@
 // and our reader parses headers its serializer produced.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gguf, serializeGgufMetadata } from '@huggingface/gguf';
 import { GGML_TYPES, type GgmlType } from '../../src/core/dtype.js';
 import { memorySource } from '../../src/formats/bytes.js';
 import { GGUF_VALUE_TYPE_IDS, gv, readGguf, type GgufValue } from '../../src/formats/gguf/index.js';
 import { writeGgufFile } from '../../src/formats/io/index.js';
+import { withTempDir } from '../helpers.js';
 
 const METADATA: [string, GgufValue][] = [
   ['general.architecture', gv.str('llama')],
@@ -39,8 +38,7 @@ function plain(v: GgufValue): unknown {
 
 for (const alignment of [32, 64]) {
   test(`@huggingface/gguf parses our GGUF (alignment ${alignment})`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-gguf-ref-'));
-    try {
+    await withTempDir('bitscale-gguf-ref-', async (dir) => {
       const p = join(dir, 'm.gguf');
       const types: GgmlType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'IQ4_NL', 'TQ2_0', 'I32'];
       const tensors = types.map((type, i) => {
@@ -69,9 +67,7 @@ for (const alignment of [32, 64]) {
         assert.equal(ti.dtype, GGML_TYPES[ours.type].id);
         assert.equal(ti.offset, BigInt(ours.offset));
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 

@@ -4,8 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BitscaleError } from '../../src/core/errors.js';
 import {
@@ -25,9 +24,10 @@ import {
 } from '../../src/formats/io/index.js';
 import { gv } from '../../src/formats/gguf/index.js';
 import { safetensorsLayout } from '../../src/formats/safetensors/index.js';
+import { tempDir } from '../helpers.js';
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'bitscale-io-'));
+  return tempDir('bitscale-io-');
 }
 
 test('openFileSource reads by offset and reports truncation and missing files', async () => {

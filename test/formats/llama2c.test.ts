@@ -2,7 +2,7 @@
 // 0/1/2 with shared and separate classifiers, and typed errors on damaged files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   decodeLlama2cEntry,
@@ -14,9 +14,9 @@ import {
 } from '../../src/formats/llama2c/checkpoint.js';
 import { FormatError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 function fileBytes(p: string): Uint8Array {

@@ -3,18 +3,18 @@
 // run.c's golden ids for stories260K, and @huggingface/tokenizers for a trained byte-level BPE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseLlama2cVocab, encodeLlama2cVocab } from '../../src/formats/llama2c/tokenizer-bin.js';
 import { SpmTokenizer } from '../../src/formats/tokenizer/spm.js';
 import { BpeTokenizer, byteToUnicode } from '../../src/formats/tokenizer/bpe.js';
 import { HfTokenizer } from '../../src/formats/tokenizer/hf.js';
 import { bpeTokenizerFiles, llama2cVocabFromSpm, spmVocabFromLlama2c, TOKEN_TYPE } from '../../src/formats/tokenizer/vocab.js';
-import { trainBpe, BpeTokenizer as TrainedBpe } from '../../src/train/bpe.js';
+import { trainBpe, TrainedBpeTokenizer as TrainedBpe } from '../../src/train/bpe.js';
 import { Rng } from '../../src/core/rng.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K vocabulary, text)';
+const skip = sharedSkip('models/stories260K/tok512.bin', 'data/tinystories-valid-excerpt.txt', 'golden/stories260K/tinystories-excerpt.tokens.i32', 'data/tinyshakespeare.txt', 'data/tinystories-sample.txt');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
 function bytes(p: string): Uint8Array {

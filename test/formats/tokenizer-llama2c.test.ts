@@ -2,15 +2,15 @@
 // quadratic reference loop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { encodeLlama2cVocab, parseLlama2cVocab } from '../../src/formats/llama2c/tokenizer-bin.js';
 import { Llama2cTokenizer } from '../../src/formats/tokenizer/llama2c.js';
 import { FormatError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K vocabulary and goldens)';
+const skip = sharedSkip('models/stories260K/tok512.bin', 'data/tinystories-valid-excerpt.txt', 'golden/stories260K/tinystories-excerpt.tokens.i32');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
 function bytes(path: string): Uint8Array {

@@ -3,8 +3,6 @@
 // converts HF → GGUF → HF with identical tensors and config.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { llama3RopeFactors, saveModel } from '../../src/model/save.js';
@@ -12,6 +10,7 @@ import { ropeInvFreq } from '../../src/engine/rope.js';
 import { openGgufFile } from '../../src/formats/io/index.js';
 import { syntheticModel, tinyConfig } from './synthetic.js';
 import type { ModelConfig } from '../../src/model/config.js';
+import { withTempDir } from '../helpers.js';
 
 const CASES: [string, Partial<ModelConfig>][] = [
   ['qwen2 with q/k/v bias', { architecture: 'qwen2', attentionBias: true, tiedEmbeddings: true }],
@@ -22,8 +21,7 @@ const CASES: [string, Partial<ModelConfig>][] = [
 
 for (const [label, over] of CASES) {
   test(`${label}: HF → GGUF → HF keeps tensors and config`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-arch-'));
-    try {
+    await withTempDir('bitscale-arch-', async (dir) => {
       const m = syntheticModel(tinyConfig(over), 3);
       await saveModel(m, join(dir, 'hf'), { format: 'hf' });
       const h = await loadModel(join(dir, 'hf'));
@@ -39,9 +37,7 @@ for (const [label, over] of CASES) {
       assert.deepEqual([...b.tensors.keys()], [...m.tensors.keys()]);
       for (const [name, t] of m.tensors) assert.deepEqual(await b.tensors.get(name)!.readF32(), await t.readF32(), name);
       await Promise.all([h.close(), g.close(), b.close()]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
 
@@ -53,22 +49,18 @@ test('llama3 rope_freqs divisors agree with the engine’s scaled inverse freque
   assert.equal(f[0], 1);
   assert.equal(f[31], 8);
   for (let i = 0; i < 32; i++) assert.ok(Math.abs(base[i] / f[i] - inv[i]) <= 1e-6 * base[i], `pair ${i}`);
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-arch-'));
-  try {
+  await withTempDir('bitscale-arch-', async (dir) => {
     await saveModel(syntheticModel(c), join(dir, 'l3.gguf'), { format: 'gguf' });
     const g = await openGgufFile(join(dir, 'l3.gguf'));
     assert.deepEqual(g.info('rope_freqs.weight').shape, [32]);
     await g.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('sharded safetensors (index.json) and a lone .safetensors path load like the single file', async () => {
   const { writeSafetensorsFile, atomicWriteFile } = await import('../../src/formats/io/index.js');
   const { rmSync: rm, renameSync } = await import('node:fs');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-shard-'));
-  try {
+  await withTempDir('bitscale-shard-', async (dir) => {
     const m = syntheticModel(tinyConfig({ nLayers: 3 }), 5);
     await saveModel(m, join(dir, 'hf'), { format: 'hf' });
     const names = [...m.tensors.keys()];
@@ -93,9 +85,7 @@ test('sharded safetensors (index.json) and a lone .safetensors path load like th
     assert.equal(one.source.format, 'safetensors');
     assert.deepEqual(await one.tensors.get(names[3])!.readF32(), await m.tensors.get(names[3])!.readF32());
     await one.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a vocabulary shorter than the embedding is padded with unused [PAD] tokens in GGUF', async () => {
@@ -104,8 +94,7 @@ test('a vocabulary shorter than the embedding is padded with unused [PAD] tokens
   const enc = new TextEncoder();
   const pieces = ['<unk>', '\n<s>\n', '\n</s>\n', ...Array.from({ length: 256 }, (_, i) => `<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`), ' ', 'a', ' a'].map((p) => enc.encode(p));
   const tok = new SpmTokenizer(spmVocabFromLlama2c({ maxTokenLength: 6, pieces, scores: Float32Array.from(pieces, (_, i) => -i) }));
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-pad-'));
-  try {
+  await withTempDir('bitscale-pad-', async (dir) => {
     const m = syntheticModel(tinyConfig({ vocabSize: 264 }), 1, tok);
     await saveModel(m, join(dir, 'p.gguf'), { format: 'gguf' });
     const g = await openGgufFile(join(dir, 'p.gguf'));
@@ -117,17 +106,14 @@ test('a vocabulary shorter than the embedding is padded with unused [PAD] tokens
     const back = await loadModel(join(dir, 'p.gguf'));
     assert.deepEqual(back.tokenizer!.encode(' a a'), tok.encode(' a a'));
     await back.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('GGUF with an unknown architecture or a missing tensor: typed errors naming the key or tensor', async () => {
   const { writeGgufFile } = await import('../../src/formats/io/index.js');
   const { gv } = await import('../../src/formats/gguf/index.js');
   const { ConfigError, FormatError } = await import('../../src/core/errors.js');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-bad-'));
-  try {
+  await withTempDir('bitscale-bad-', async (dir) => {
     const p = join(dir, 'falcon.gguf');
     await writeGgufFile(p, [['general.architecture', gv.str('falcon')]], [{ name: 'token_embd.weight', type: 'F32', shape: [4, 8], data: new Float32Array(32) }]);
     await assert.rejects(loadModel(p), (e: unknown) => e instanceof ConfigError && e.code === 'unsupported' && e.context.field === 'general.architecture' && e.context.file === p);
@@ -136,7 +122,5 @@ test('GGUF with an unknown architecture or a missing tensor: typed errors naming
     const q = join(dir, 'cut.gguf');
     await saveModel(cut, q, { format: 'gguf' });
     await assert.rejects(loadModel(q), (e: unknown) => e instanceof FormatError && e.code === 'missing_tensor' && e.context.tensor === 'model.layers.1.self_attn.v_proj.weight');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

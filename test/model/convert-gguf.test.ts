@@ -3,19 +3,18 @@
 // to llama.cpp's rotary layout and the embedded vocabulary against an independent runtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { saveModel } from '../../src/model/save.js';
 import { IoError } from '../../src/core/errors.js';
+import { SHARED, sharedSkip, tempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'data/tinystories-sample.txt', 'golden/stories260K/greedy-256.txt');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 test('llama2.c → GGUF F32 → load: identical tensors, config and tokenizer; llama.cpp greedy text equals run.c', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gguf-'));
+  const dir = tempDir('bitscale-gguf-');
   const out = join(dir, 'stories260K.gguf');
   const m = await loadModel(CKPT);
   try {
@@ -60,12 +59,11 @@ test('llama2.c → GGUF F32 → load: identical tensors, config and tokenizer; l
     await model.dispose();
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('saveModel refuses to overwrite its input or an existing output', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gguf-'));
+  const dir = tempDir('bitscale-gguf-');
   const m = await loadModel(CKPT);
   try {
     await assert.rejects(saveModel(m, CKPT, { format: 'gguf' }), (e: unknown) => e instanceof IoError && e.code === 'would_overwrite_input');
@@ -79,12 +77,11 @@ test('saveModel refuses to overwrite its input or an existing output', { skip },
     await g.close();
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('F16 and BF16 GGUF load in llama.cpp and open with run.c’s greedy text', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gguf-'));
+  const dir = tempDir('bitscale-gguf-');
   const m = await loadModel(CKPT);
   const { getLlama } = await import('node-llama-cpp');
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never });
@@ -110,6 +107,5 @@ test('F16 and BF16 GGUF load in llama.cpp and open with run.c’s greedy text', 
     }
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -3,20 +3,19 @@
 // loaded by @huggingface/tokenizers, and HF → GGUF matches llama2.c → GGUF.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { saveModel } from '../../src/model/save.js';
 import { rotaryRowOrder } from '../../src/model/permute.js';
 import { FormatError } from '../../src/core/errors.js';
+import { SHARED, sharedSkip, tempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin', 'data/tinystories-valid-excerpt.txt', 'golden/stories260K/tinystories-excerpt.tokens.i32');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 test('llama2.c → HF → llama2.c: identical tensors and the same file bytes', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-hf-'));
+  const dir = tempDir('bitscale-hf-');
   const m = await loadModel(CKPT);
   try {
     await saveModel(m, join(dir, 'hf'), { format: 'hf' });
@@ -65,12 +64,11 @@ test('llama2.c → HF → llama2.c: identical tensors and the same file bytes', 
     await h.close();
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('an HF directory missing a tensor its config implies fails naming the tensor', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-hf-'));
+  const dir = tempDir('bitscale-hf-');
   const m = await loadModel(CKPT);
   try {
     const { tensors } = m;
@@ -79,6 +77,5 @@ test('an HF directory missing a tensor its config implies fails naming the tenso
     await assert.rejects(loadModel(join(dir, 'hf')), (e: unknown) => e instanceof FormatError && e.code === 'missing_tensor' && e.context.tensor === 'model.layers.3.mlp.up_proj.weight');
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -4,14 +4,13 @@
 // here from the unpacked inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../src/core/rng.js';
 import { openSafetensorsFile, writeSafetensorsFile } from '../../src/formats/io/index.js';
 import { gptqConfigOf, gptqTensorSource } from '../../src/model/load-gptq.js';
 import { decodeF16Array, encodeF16Array } from '../../src/numerics/float16.js';
 import { packBits32, packGptqWeight, packGptqZeros } from '../../src/quant/pack.js';
+import { withTempDir } from '../helpers.js';
 
 const N = 32;
 const K = 64;
@@ -19,8 +18,7 @@ const G = 16;
 const nG = K / G;
 
 test('GPTQ reader: grouped, act-order g_idx, v1 and v2 zero points, typed errors', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gptqr-'));
-  try {
+  await withTempDir('bitscale-gptqr-', async (dir) => {
     for (const bits of [2, 3, 4, 8]) {
       const rng = new Rng(bits);
       const max = (1 << bits) - 1;
@@ -71,7 +69,5 @@ test('GPTQ reader: grouped, act-order g_idx, v1 and v2 zero points, typed errors
     assert.equal(gptqConfigOf({ quantization_config: { quant_method: 'awq', bits: 4 } }, 'c'), null);
     assert.throws(() => gptqConfigOf({ quantization_config: { quant_method: 'gptq', bits: 5 } }, 'c'), { code: 'bad_config' });
     assert.throws(() => gptqConfigOf({ quantization_config: { quant_method: 'gptq', bits: 4, checkpoint_format: 'marlin' } }, 'c'), { code: 'unsupported' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -1,15 +1,14 @@
 // loadModel on llama2.c checkpoints: config, lazy tensors, vocabulary found beside the file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { IoError } from '../../src/core/errors.js';
 import { parameterCount } from '../../src/model/config.js';
+import { SHARED, sharedSkip, tempDir, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 test('stories260K loads with its tok512.bin vocabulary and lazy canonical tensors', { skip }, async () => {
@@ -37,8 +36,7 @@ test('stories260K loads with its tok512.bin vocabulary and lazy canonical tensor
 });
 
 test('a checkpoint without a vocabulary beside it fails naming what was searched', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-l2c-'));
-  try {
+  await withTempDir('bitscale-l2c-', async (dir) => {
     const p = join(dir, 'model.bin');
     copyFileSync(CKPT, p);
     await assert.rejects(loadModel(p), (e: unknown) => e instanceof IoError && e.code === 'missing_file' && /tokenizer\.bin/.test(String(e.context.expected)) && e.context.file === p);
@@ -48,13 +46,11 @@ test('a checkpoint without a vocabulary beside it fails naming what was searched
     const n = await loadModel(p, { tokenizer: null });
     assert.equal(n.tokenizer, null);
     await n.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('versioned checkpoints (v1 float32, v2 Q8_0) written by saveModel load back', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-l2c-'));
+  const dir = tempDir('bitscale-l2c-');
   const { saveModel } = await import('../../src/model/save.js');
   const m = await loadModel(CKPT);
   try {
@@ -86,21 +82,16 @@ test('versioned checkpoints (v1 float32, v2 Q8_0) written by saveModel load back
     await v2.close();
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('a tokenizer.json can stand in for tokenizer.bin', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-l2c-'));
+  const dir = tempDir('bitscale-l2c-');
   const { saveModel } = await import('../../src/model/save.js');
-  try {
-    const m = await loadModel(CKPT);
-    await saveModel(m, join(dir, 'hf'), { format: 'hf' });
-    const j = await loadModel(CKPT, { tokenizer: join(dir, 'hf', 'tokenizer.json') });
-    assert.equal(j.tokenizer?.kind, 'hf');
-    assert.deepEqual(j.tokenizer!.encode('Once upon a time'), m.tokenizer!.encode('Once upon a time'));
-    await Promise.all([m.close(), j.close()]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const m = await loadModel(CKPT);
+  await saveModel(m, join(dir, 'hf'), { format: 'hf' });
+  const j = await loadModel(CKPT, { tokenizer: join(dir, 'hf', 'tokenizer.json') });
+  assert.equal(j.tokenizer?.kind, 'hf');
+  assert.deepEqual(j.tokenizer!.encode('Once upon a time'), m.tokenizer!.encode('Once upon a time'));
+  await Promise.all([m.close(), j.close()]);
 });

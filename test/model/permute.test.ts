@@ -61,3 +61,16 @@ test('q·k after RoPE is the same in both layouts once the weights are permuted'
   // same rotated values, rows reordered the same way as the weights
   qh.forEach((v, r) => assert.ok(Math.abs(v - qi[order[r]]) < 1e-9));
 });
+
+test('an F32 weight [H·D, K] moves whole rows: half row h·D + j·D/2 + i is interleaved row h·D + 2i + j', () => {
+  // what pipeline/qat's interleavedToHalf(w, heads, D, K) computes, so it can call permuteRotaryRows
+  const H = 3;
+  const D = 6;
+  const K = 4;
+  const w = Float32Array.from({ length: H * D * K }, (_, e) => e); // element value = its flat index
+  const h = permuteRotaryRows(w, H, D, 'interleaved', 'half');
+  for (let hd = 0; hd < H; hd++)
+    for (let i = 0; i < D / 2; i++)
+      for (let j = 0; j < 2; j++)
+        for (let k = 0; k < K; k++) assert.equal(h[(hd * D + j * (D / 2) + i) * K + k], (hd * D + 2 * i + j) * K + k);
+});

@@ -2,14 +2,14 @@
 // oracle is itself checked against an independent implementation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { referenceForward, referenceInvFreq } from '../../src/model/reference.js';
 import type { ModelConfig } from '../../src/model/config.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'golden/stories260K/tinystories-excerpt.tokens.i32', 'golden/stories260K/tinystories-excerpt.logits.f32');
 /** float64 oracle vs llama2.c's float32 C code */
 const REFERENCE_VS_LLAMA2C_ATOL = 1e-4;
 

@@ -3,8 +3,6 @@
 // layout when the source is a Hugging Face model, and llama.cpp loads and runs the file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { saveModel } from '../../src/model/save.js';
@@ -12,15 +10,15 @@ import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
 import { permuteRotaryRows } from '../../src/model/permute.js';
 import type { QuantTensor } from '../../src/core/tensor.js';
 import type { TensorSource } from '../../src/model/weights.js';
+import { SHARED, sharedSkip, tempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 const q8able = (src: TensorSource) => src.shape.length === 2 && src.shape[1] % 32 === 0;
 
 test('Q8_0 overrides from an HF source: bytes kept, rows permuted, llama.cpp runs it', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q8-'));
+  const dir = tempDir('bitscale-q8-');
   const m = await loadModel(CKPT);
   try {
     await saveModel(m, join(dir, 'hf'), { format: 'hf' });
@@ -68,6 +66,5 @@ test('Q8_0 overrides from an HF source: bytes kept, rows permuted, llama.cpp run
     await model.dispose();
   } finally {
     await m.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,8 +1,7 @@
 // Self-generated calibration (--calib self): windows sampled from the float model at temperature 1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../../src/core/errors.js';
 import { prepareHostModel } from '../../src/engine/host.js';
@@ -12,9 +11,9 @@ import { selfCalibrationWindows } from '../../src/pipeline/calibrate-windows.js'
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { runImatrix } from '../../src/pipeline/calibrate.js';
 import { readImatrix } from '../../src/formats/imatrix/index.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin');
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
@@ -76,8 +75,7 @@ test('a model without BOS cannot self-calibrate: typed error naming --calib', { 
 });
 
 test('quantize and imatrix with --calib self: reproducible bytes, source in the manifest and the imatrix', { skip, timeout: 240_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-self-'));
-  try {
+  await withTempDir('bitscale-self-', async (dir) => {
     const o = { model: MODEL, tokenizer: TOK, calib: 'self', windows: 4, seqLen: 48, format: 'gguf' as const, scheme: 'q4_0', method: 'gptq' as const, overwrite: true, checkLlamaCpp: false };
     const r1 = await quantizeModel({ ...o, out: join(dir, 'a.gguf') });
     await quantizeModel({ ...o, out: join(dir, 'b.gguf'), verify: false });
@@ -92,7 +90,5 @@ test('quantize and imatrix with --calib self: reproducible bytes, source in the 
     assert.equal(im.tokens, 4 * 48);
     const back = await readImatrix(readFileSync(join(dir, 'im.gguf')), 'im.gguf');
     assert.deepEqual(back.datasets, [im.source]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -3,15 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { convertModel } from '../../src/pipeline/convert.js';
 import { loadModel } from '../../src/model/load.js';
 import { IoError, ConfigError } from '../../src/core/errors.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'data/tinystories-valid-excerpt.txt');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 function cli(...args: string[]) {
@@ -19,8 +18,7 @@ function cli(...args: string[]) {
 }
 
 test('llama2.c → GGUF → HF → llama2.c through the CLI keeps every weight and the vocabulary', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-conv-'));
-  try {
+  await withTempDir('bitscale-conv-', async (dir) => {
     const gguf = join(dir, 's.gguf');
     const hf = join(dir, 'hf');
     const back = join(dir, 'back', 'model.bin');
@@ -45,14 +43,11 @@ test('llama2.c → GGUF → HF → llama2.c through the CLI keeps every weight a
     for (const [name, t] of a.tensors) assert.deepEqual(await b.tensors.get(name)!.readF32(), await t.readF32(), name);
     await a.close();
     await b.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('convert refuses its input, an existing output without --force, and f16 for llama2.c', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-conv-'));
-  try {
+  await withTempDir('bitscale-conv-', async (dir) => {
     await assert.rejects(convertModel(CKPT, CKPT), (e: unknown) => e instanceof IoError && e.code === 'would_overwrite_input');
     const out = join(dir, 'a.gguf');
     await convertModel(CKPT, out, { dtype: 'F16' });
@@ -62,14 +57,11 @@ test('convert refuses its input, an existing output without --force, and f16 for
     const p = cli('convert', CKPT, join(dir, 'b.gguf'), '--dtype', 'f8');
     assert.equal(p.status, 2);
     assert.match(p.stderr, /--dtype/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an aborted conversion leaves no output and no temporary file', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-conv-'));
-  try {
+  await withTempDir('bitscale-conv-', async (dir) => {
     const ac = new AbortController();
     let seen = 0;
     const run = convertModel(CKPT, join(dir, 'a.gguf'), {
@@ -82,7 +74,5 @@ test('an aborted conversion leaves no output and no temporary file', { skip }, a
     assert.deepEqual(readdirSync(dir), []);
     await assert.rejects(convertModel(CKPT, join(dir, 'hf'), { signal: AbortSignal.abort() }), (e: unknown) => (e as { code?: string }).code === 'interrupted');
     assert.deepEqual(readdirSync(dir), []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -5,15 +5,15 @@
 // (without them the file's loss differed by 4.7e-5 here, above the tolerance).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { llamaConfig, initParams } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { runQat } from '../../src/pipeline/qat.js';
+import { tempDir } from '../helpers.js';
 
 /**
  * |loss of the ONNX file in onnxruntime − QAT loss in the trainer| (nats/token): the same weights bit for
@@ -22,15 +22,14 @@ import { runQat } from '../../src/pipeline/qat.js';
 const QAT_ONNX_LOSS_ATOL = 1e-5;
 const ONNX_F32 = 1;
 
-const dir = mkdtempSync(join(tmpdir(), 'bitscale-qat-onnx-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('bitscale-qat-onnx-');
 const modelDir = join(dir, 'fp');
 const textFile = join(dir, 'text.txt');
 const settings = { batch: 2, context: 16, threads: 1, valBatches: 2 };
 
 const ready = (async () => {
   const text = mobyDickText(3);
-  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+  const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
   // K = 128 (q/k/v/gate/up) and 256 (down): blocks of 128
   const cfg = { ...llamaConfig({ vocabSize: 300, hiddenSize: 128, intermediateSize: 256, nLayers: 1, nHeads: 4, context: 16 }), bosTokenId: tok.bosId, eosTokenId: tok.eosId };
   await writeHfModel({ dir: modelDir, config: cfg, weights: initParams(cfg, 3), tokenizerJson: tok.toHfJson() });

@@ -2,14 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inspectModel } from '../../src/pipeline/inspect.js';
 import { FormatError, ConfigError } from '../../src/core/errors.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin');
 const CKPT = resolve(SHARED, 'models/stories260K/stories260K.bin');
 
 test('stories260K inspects as 264,128 stored parameters with its header values', { skip }, async () => {
@@ -38,8 +37,7 @@ test('CLI: bitscale inspect --json prints a numeric parameters field', { skip },
 });
 
 test('inspect of damaged inputs: typed errors naming the file', { skip }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-insp-'));
-  try {
+  await withTempDir('bitscale-insp-', async (dir) => {
     const cut = join(dir, 'cut.bin');
     writeFileSync(cut, readFileSync(CKPT).subarray(0, 500_000));
     await assert.rejects(inspectModel(cut), (e: unknown) => e instanceof FormatError && e.code === 'truncated' && e.context.file === cut);
@@ -55,17 +53,14 @@ test('inspect of damaged inputs: typed errors naming the file', { skip }, async 
     const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'inspect', cut], { encoding: 'utf8' });
     assert.equal(p.status, 1);
     assert.match(p.stderr, /\[truncated\].*cut\.bin/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('GGUF with llama3 scaling: rope_freqs listed and counted apart from the weights; Q8_0 bits per weight', async () => {
   const { syntheticModel, tinyConfig } = await import('../model/synthetic.js');
   const { saveModel } = await import('../../src/model/save.js');
   const { quantizeGgml } = await import('../../src/quant/ggml/index.js');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-insp-'));
-  try {
+  await withTempDir('bitscale-insp-', async (dir) => {
     const m = syntheticModel(tinyConfig({ ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }));
     const out = join(dir, 'm.gguf');
     await saveModel(m, out, {
@@ -80,7 +75,5 @@ test('GGUF with llama3 scaling: rope_freqs listed and counted apart from the wei
     assert.equal(r.dtypeTotals.Q8_0.tensors, 2);
     assert.equal(r.dtypeTotals.Q8_0.bitsPerWeight, 8.5);
     assert.equal(r.config.ropeScaling?.type, 'llama3');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

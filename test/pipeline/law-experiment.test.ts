@@ -2,13 +2,13 @@
 // PTQ through the codec, and the runs file as `law fit` input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GRIDS, dSweepTable, fitExperiment, gridConfig, lawExperiment, loadGrid, nonEmbeddingParams, planGrid, precisionLabel, ptqWeights, type ExperimentGrid } from '../../src/pipeline/law-experiment.js';
 import { lawFit, pointKey } from '../../src/pipeline/law.js';
 import { KUMAR2024, parseRuns, predictRow, type RunRow } from '../../src/scaling/index.js';
 import { initParams, paramSpecs } from '../../src/train/model.js';
+import { withTempDir } from '../helpers.js';
 
 // A 20-step nano model on three chapters: two trained models (fp32, 4-bit w/a/kv), each at no PTQ,
 // PTQ 4 and PTQ 2 bits → 6 runs.
@@ -93,8 +93,7 @@ test('fitExperiment: one γ for tied training, separate γ_w, γ_a, γ_kv once a
 });
 
 test('tiny grid end to end: abort after one run, resume recomputes nothing finished, runs file fits', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-lawx-'));
-  try {
+  await withTempDir('bitscale-lawx-', async (dir) => {
     const ac = new AbortController();
     const first: { key: string; loss: number }[] = [];
     await assert.rejects(
@@ -140,16 +139,13 @@ test('tiny grid end to end: abort after one run, resume recomputes nothing finis
     const fit = await lawFit({ file: join(dir, 'runs.csv'), params: ['E'], starts: 1 });
     assert.equal(fit.n, 6);
     assert.ok(Number.isFinite(fit.estimates.E!));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
-test('loadGrid: built-in names, a JSON file, and typed errors naming the field', () => {
+test('loadGrid: built-in names, a JSON file, and typed errors naming the field', async () => {
   assert.equal(loadGrid('small').name, 'small');
   assert.throws(() => loadGrid('nope'), (e: Error & { code?: string; context?: { field?: string } }) => e.code === 'bad_option' && e.context?.field === '--grid');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-lawx-grid-'));
-  try {
+  await withTempDir('bitscale-lawx-grid-', async (dir) => {
     const f = join(dir, 'g.json');
     writeFileSync(f, JSON.stringify({ ...GRID, steps: [10, 0] }));
     assert.throws(() => loadGrid(f), (e: Error & { context?: { field?: string; file?: string } }) => e.context?.field === 'steps[1]' && e.context.file === f);
@@ -163,7 +159,5 @@ test('loadGrid: built-in names, a JSON file, and typed errors naming the field',
       writeFileSync(f, JSON.stringify({ ...GRID, precisions: bad }));
       assert.throws(() => loadGrid(f), (e: Error & { code?: string; context?: { field?: string; file?: string } }) => e.code === 'bad_config' && e.context?.field === field && e.context.file === f, JSON.stringify(bad));
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

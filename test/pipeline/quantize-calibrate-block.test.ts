@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadModel } from '../../src/model/load.js';
 import { prepareHostModel } from '../../src/engine/host.js';
@@ -8,9 +7,9 @@ import { LlamaEngine } from '../../src/engine/model.js';
 import { BlockRunner } from '../../src/pipeline/calibrate-block.js';
 import { calibrationWindows, embedWindows } from '../../src/pipeline/calibrate.js';
 import { BUILTIN_CALIBRATION_TEXT } from '../../src/pipeline/calibrate-text.table.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin');
 // block-by-block graphs vs the engine's whole-model graph: same float32 math, other op order
 const BLOCK_CHAIN_LOGITS_ATOL = 1e-4;
 

@@ -4,8 +4,7 @@
 // hand-computed words; unsupported schemes fail before any output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { loadModel } from '../../src/model/load.js';
@@ -15,10 +14,10 @@ import { saveModel } from '../../src/model/save.js';
 import { rotaryRowOrder } from '../../src/model/permute.js';
 import { randomWeights, tinyConfig } from '../engine/fixtures.js';
 import { packCtColumns, packCtRows, unpackCtColumns, unpackCtRows } from '../../src/quant/pack-ct.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
 const MODEL = 'assets/default-model';
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K tokenizer)';
+const skip = sharedSkip('models/stories260K/tok512.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 
 test('packing: hand-computed int32 words (low bits first, padded, zero points along rows)', () => {
@@ -38,8 +37,7 @@ test('packing: hand-computed int32 words (low bits first, padded, zero points al
 });
 
 async function roundTrip(scheme: string, method: 'gptq' | 'rtn', expect: { bits: number; strategy: string; groupSize: number | null; symmetric: boolean; bpw: [number, number] }) {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-'));
-  try {
+  await withTempDir('bitscale-ct-', async (dir) => {
     const out = join(dir, 'ct');
     const r = await quantizeModel({ model: MODEL, out, format: 'compressed-tensors', scheme, method, windows: 2, seqLen: 32, keepHost: true, verify: method === 'rtn' });
     const host = r.host!;
@@ -85,9 +83,7 @@ async function roundTrip(scheme: string, method: 'gptq' | 'rtn', expect: { bits:
     } finally {
       await m.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 test('default model, GPTQ int4-g128 → compressed-tensors → loadModel: every linear equals the GPTQ weights exactly', { timeout: 60_000 }, async () => {
@@ -100,8 +96,7 @@ test('default model, RTN int8-channel and int4-g64-asym → compressed-tensors: 
 });
 
 test('unsupported schemes fail with a ConfigError before any output', { timeout: 30_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-bad-'));
-  try {
+  await withTempDir('bitscale-ct-bad-', async (dir) => {
     const out = join(dir, 'ct');
     await assert.rejects(quantizeModel({ model: MODEL, out, format: 'compressed-tensors', scheme: 'int3-g128', method: 'rtn' }), { name: 'ConfigError', code: 'unsupported' });
     await assert.rejects(quantizeModel({ model: MODEL, out, format: 'compressed-tensors', scheme: 'q4_0', method: 'rtn' }), { name: 'ConfigError', code: 'bad_option' });
@@ -111,14 +106,11 @@ test('unsupported schemes fail with a ConfigError before any output', { timeout:
       (e: Error & { code?: string; context?: { tensor?: string; expected?: string } }) => e.name === 'ConfigError' && e.code === 'unsupported' && /q_proj/.test(e.context?.tensor ?? '') && /96/.test(e.context?.expected ?? ''),
     );
     assert.deepEqual(readdirSync(dir), [], 'no output or temporary directory left behind');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('llama2.c model (interleaved RoPE), GPTQ act-order int4-g32-asym: q/k rows in rotate-half order, weight_g_idx, exact reload', { skip, timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-ll-'));
-  try {
+  await withTempDir('bitscale-ct-ll-', async (dir) => {
     const c = tinyConfig({ vocabSize: 512, hiddenSize: 64, intermediateSize: 128, nHeads: 4, nKvHeads: 4, headDim: 16, tiedEmbeddings: true });
     const model = join(dir, 'tiny.bin');
     await saveModel(randomWeights(c, 5), model, { format: 'llama2c' });
@@ -147,14 +139,11 @@ test('llama2.c model (interleaved RoPE), GPTQ act-order int4-g32-asym: q/k rows 
     const gi = (await st.readTensor('model.layers.0.mlp.up_proj.weight_g_idx')).data as Int32Array;
     await st.close();
     assert.ok(gi.some((g, k) => g !== Math.floor(k / 32)), 'act-order groups are not the default ⌊k/G⌋');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('malformed pack-quantized checkpoints: typed errors naming the tensor or config field', { timeout: 30_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-mal-'));
-  try {
+  await withTempDir('bitscale-ct-mal-', async (dir) => {
     const out = join(dir, 'ct');
     await quantizeModel({ model: MODEL, out, format: 'compressed-tensors', scheme: 'int4-g128-asym', method: 'rtn', verify: false });
     const st = await openSafetensorsFile(join(out, 'model.safetensors'));
@@ -181,7 +170,5 @@ test('malformed pack-quantized checkpoints: typed errors naming the tensor or co
     cfg.quantization_config.format = 'float-quantized';
     writeFileSync(join(out, 'config.json'), JSON.stringify(cfg));
     await assert.rejects(loadModel(out), { name: 'ConfigError', code: 'unsupported' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
 import { saveModel } from '../../src/model/save.js';
@@ -10,9 +9,9 @@ import { openSafetensorsFile } from '../../src/formats/io/index.js';
 import { unpackGptqWeight, unpackGptqZeros } from '../../src/quant/pack.js';
 import { decodeF16Array } from '../../src/numerics/float16.js';
 import { randomWeights, tinyConfig } from '../engine/fixtures.js';
+import { SHARED, sharedSkip, withTempDir } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K tokenizer)';
+const skip = sharedSkip('models/stories260K/tok512.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 // MatMulNBits (accuracy_level 0) dequantizes to fp32 exactly; only accumulation order differs
 const ONNX_NBITS_LOGITS_ATOL = 1e-3;
@@ -26,8 +25,7 @@ async function tinyModel(dir: string): Promise<string> {
 }
 
 test('GPTQ-packed safetensors unpack (AutoGPTQ v1 layout) to exactly the weights the engine ran', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-gq-'));
-  try {
+  await withTempDir('bitscale-gq-', async (dir) => {
     const model = await tinyModel(dir);
     const out = join(dir, 'gptq');
     const r = await quantizeModel({ model, tokenizer: TOK, out, format: 'safetensors', scheme: 'int4-g32-asym', method: 'gptq', actOrder: true, windows: 4, seqLen: 32, keepHost: true, verify: false });
@@ -65,14 +63,11 @@ test('GPTQ-packed safetensors unpack (AutoGPTQ v1 layout) to exactly the weights
     } finally {
       await st.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('--target-bpw: per-tensor ggml types meet the budget and the GGUF reloads exactly', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-mx-'));
-  try {
+  await withTempDir('bitscale-mx-', async (dir) => {
     const model = await tinyModel(dir);
     const r = await quantizeModel({ model, tokenizer: TOK, out: join(dir, 'm.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', targetBpw: 5.0, windows: 4, seqLen: 32, checkLlamaCpp: false });
     const plan = r.plan!.plan;
@@ -81,14 +76,11 @@ test('--target-bpw: per-tensor ggml types meet the budget and the GGUF reloads e
     const types = new Map(r.tensors.map((t) => [t.name, t.type]));
     for (const t of plan.tensors) assert.equal(types.get(t.name), t.type);
     assert.equal(r.quality.reloadMaxAbsLogitDiff, 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('ONNX output: MatMulNBits with the GPTQ codes runs in onnxruntime and matches the engine', { skip, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ox-'));
-  try {
+  await withTempDir('bitscale-ox-', async (dir) => {
     const model = await tinyModel(dir);
     for (const scheme of ['int4-g32', 'int4-g32-asym']) {
       const out = join(dir, `${scheme}.onnx`);
@@ -96,7 +88,5 @@ test('ONNX output: MatMulNBits with the GPTQ codes runs in onnxruntime and match
       assert.ok(existsSync(`${out}.data`) && existsSync(`${out}.manifest.json`));
       assert.ok(r.quality.reloadMaxAbsLogitDiff! < ONNX_NBITS_LOGITS_ATOL, `${scheme}: onnxruntime vs engine ${r.quality.reloadMaxAbsLogitDiff}`);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -3,16 +3,15 @@
 // logits), while the Hessian proxy alone, measured in each tensor's own output units, is fooled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { prepareHostModel, type HostModel } from '../../src/engine/host.js';
 import { loadModel } from '../../src/model/load.js';
 import { calibrationWindows } from '../../src/pipeline/calibrate.js';
 import { planMixedPrecision } from '../../src/pipeline/quantize-mixed.js';
 import { parseScheme } from '../../src/quant/index.js';
+import { SHARED, sharedSkip } from '../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const skip = existsSync(SHARED) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin');
 const MODEL = resolve(SHARED, 'models/stories260K/stories260K.bin');
 const TOK = resolve(SHARED, 'models/stories260K/tok512.bin');
 

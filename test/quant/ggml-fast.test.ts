@@ -1,11 +1,15 @@
-// Fast paths (src/quant/ggml/fast.ts) against the plain reference quantizers: identical bytes on
+// TypeScript fast paths (src/quant/ggml/fast.ts, used when the WebAssembly kernels are off) against the plain reference quantizers: identical bytes on
 // seeded random rows that stress the rounding (exact ties, zero and constant blocks, subnormals,
 // huge values, a signed max appearing twice), and the same NaN/Inf error with the same index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
 import { NumericError } from '../../src/core/errors.js';
-import { quantizeGgml, quantizeGgmlReference } from '../../src/quant/ggml/index.js';
+import { quantizeGgml, quantizeGgmlReference, setGgmlKernelsEnabled } from '../../src/quant/ggml/index.js';
+
+// these fast paths are TypeScript; the WebAssembly kernels (tested in ggml-wasm.test.ts) would
+// otherwise serve quantizeGgml
+setGgmlKernelsEnabled(false);
 
 const K = 256;
 const ROWS = 64;

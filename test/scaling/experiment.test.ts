@@ -3,11 +3,11 @@
 // complete JSON (atomic rewrites) and is itself a valid `law fit` input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lawFit, lawGrid, pointKey, runLawExperiment, type LawGridPoint } from '../../src/pipeline/law.js';
 import { KUMAR2024, predictRow } from '../../src/scaling/index.js';
+import { withTempDir } from '../helpers.js';
 
 const grid = lawGrid({ N: [30e6, 110e6, 220e6], D: [1.5e9, 6e9, 26e9], trainBits: [undefined, 4, 8], postBits: [undefined, 4] });
 
@@ -22,8 +22,7 @@ function fakeTrainer() {
 }
 
 test('grid, keys, resume after an interruption, no recomputation, no temporary files left', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-law-'));
-  try {
+  await withTempDir('bitscale-law-', async (dir) => {
     assert.equal(grid.length, 3 * 3 * 3 * 2);
     assert.equal(new Set(grid.map(pointKey)).size, grid.length, 'keys are unique per configuration');
     const runsFile = join(dir, 'runs.json');
@@ -52,18 +51,13 @@ test('grid, keys, resume after an interruption, no recomputation, no temporary f
     // the runs file feeds `law fit` directly, and fitting the law to its own predictions is exact
     const fit = await lawFit({ file: runsFile, params: ['E'], starts: 1 });
     assert.ok(Math.abs(fit.estimates.E! - KUMAR2024.values.E) < 1e-6, `E = ${fit.estimates.E}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a callback returning a bad loss stops the experiment without writing it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-law-'));
-  try {
+  await withTempDir('bitscale-law-', async (dir) => {
     const runsFile = join(dir, 'runs.json');
     await assert.rejects(runLawExperiment({ grid: grid.slice(0, 3), runsFile, trainAndEvaluate: async () => ({ loss: NaN }) }), /loss must be > 0/);
     assert.deepEqual(readdirSync(dir), []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

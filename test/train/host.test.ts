@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { AdamW, clipGlobalNorm, GradAccumulator, lrAt } from '../../src/train/optim.js';
 import { mobyDickText, tokenize, trainBatch, unigramLoss, valBatches } from '../../src/train/data.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 /** float32 storage of a float64 computation */
@@ -74,13 +74,13 @@ test('BPE: deterministic, round-trips, and tokenizer.json encodes identically in
   assert.deepEqual(m1, m2);
   assert.equal(m1.vocab.length, 400);
   assert.equal(new Set(m1.vocab).size, 400, 'token strings are unique');
-  const tok = new BpeTokenizer(m1);
+  const tok = new TrainedBpeTokenizer(m1);
   const sample = `${text.slice(0, 20000)} Ünïcödé 你好 🤗 \n\n  x's they'll 1234`;
   const ids = tok.encode(sample);
   assert.equal(tok.decode(ids), sample);
   const hf = new HfTokenizer(tok.toHfJson() as never, {} as never);
   assert.deepEqual(hf.encode(sample, { add_special_tokens: false }).ids, ids);
-  const back = BpeTokenizer.fromHfJson(tok.toHfJson() as never);
+  const back = TrainedBpeTokenizer.fromHfJson(tok.toHfJson() as never);
   assert.deepEqual(back.encode(sample), ids);
   assert.ok(ids.length < sample.length / 1.8, 'compresses English');
   const split = tokenize(text, tok, 0.1);

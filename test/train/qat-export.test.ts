@@ -3,16 +3,17 @@
 // agree bit for bit, every linear row has only its grid's levels) and score exactly the QAT loss.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llamaConfig, initParams, paramSpecs } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
-import { interleavedToHalf, runQat, type QatJob } from '../../src/pipeline/qat.js';
+import { runQat, type QatJob } from '../../src/pipeline/qat.js';
+import { permuteRotaryRows } from '../../src/model/permute.js';
 import { loadModel } from '../../src/model/load.js';
 import { storedBitsPerWeight } from '../../src/model/tensor-source.js';
+import { tempDir } from '../helpers.js';
 
 interface Fixture {
   dir: string;
@@ -21,9 +22,9 @@ interface Fixture {
 }
 
 async function fixture(): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qat-'));
+  const dir = tempDir('bitscale-qat-');
   const text = mobyDickText(3);
-  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+  const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
   const textFile = join(dir, 'text.txt');
   writeFileSync(textFile, text.slice(0, 20000));
   return {
@@ -48,7 +49,7 @@ async function params(path: string): Promise<Map<string, Float32Array>> {
     for (const [name, src] of m.tensors) {
       let w = await src.readF32();
       if (m.config.ropeLayout === 'interleaved' && /self_attn\.(q|k)_proj\.weight$/.test(name)) {
-        w = interleavedToHalf(w, name.includes('q_proj') ? m.config.nHeads : m.config.nKvHeads, m.config.headDim, m.config.hiddenSize);
+        w = permuteRotaryRows(w, name.includes('q_proj') ? m.config.nHeads : m.config.nKvHeads, m.config.headDim, 'interleaved', 'half');
       }
       out.set(name, w);
     }

@@ -4,18 +4,18 @@
 // within a named tolerance of our engine's on the same file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { llamaConfig, initParams } from '../../src/train/model.js';
-import { BpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
 import { mobyDickText } from '../../src/train/data.js';
 import { writeHfModel } from '../../src/train/export.js';
 import { runQat } from '../../src/pipeline/qat.js';
 import { loadModel } from '../../src/model/load.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { engineModel, perplexity } from '../../src/eval/index.js';
-import { openLlamaCpp } from '../engine/llamacpp-ref.js';
+import { openLlamaCpp } from '../../src/eval/llamacpp.js';
+import { withTempDir } from '../helpers.js';
 
 // llama.cpp's quantized dot products (TQ2_0/Q2_K/Q3_K with Q8_K, Q4_0 with Q8_0) round the
 // activations to 8 bits per block of 256 or 32; our engine multiplies the same dequantized weights
@@ -32,10 +32,9 @@ try {
 }
 
 test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s perplexity', { skip, timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qatlc-'));
-  try {
+  await withTempDir('bitscale-qatlc-', async (dir) => {
     const text = mobyDickText(3);
-    const tok = new BpeTokenizer(trainBpe(text, { vocabSize: 300 }));
+    const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: 300 }));
     const textFile = join(dir, 'text.txt');
     writeFileSync(textFile, text.slice(0, 40000));
     const model = async (hidden: number, inter: number) => {
@@ -63,7 +62,7 @@ test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s p
       assert.deepEqual(s.ggmlTypes, [c.type], label);
       const m = await loadModel(out);
       const eng = await LlamaEngine.create(m);
-      const ref = await openLlamaCpp(out, 128, 300);
+      const ref = await openLlamaCpp(out, 128, 300, 1);
       try {
         const ours = await eng.forward(tokens);
         const theirs = await ref.logits(tokens);
@@ -82,7 +81,5 @@ test('QAT GGUFs (TQ2_0, Q2_K, Q3_K, Q4_0) load in llama.cpp with our engine\'s p
         await m.close();
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

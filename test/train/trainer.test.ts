@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, NumericError, BitscaleError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
@@ -11,6 +10,7 @@ import { buildTrainGraph, initParams, llamaConfig, paramSpecs } from '../../src/
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { CHECKPOINT_FILE, train, Trainer, TRAIN_DEFAULTS, type TrainSettings } from '../../src/train/trainer.js';
 import { trainBatch } from '../../src/train/data.js';
+import { withTempDir } from '../helpers.js';
 
 /** whole-model gradients: onnxruntime float32 vs float64 central differences of the reference forward */
 const MODEL_GRAD_TOL = 2e-3;
@@ -70,8 +70,7 @@ test('tiny Llama (GQA, RoPE, SwiGLU): every parameter gradient matches central d
 });
 
 test('exact resume: k steps + checkpoint + k steps equals 2k steps bit for bit', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-train-'));
-  try {
+  await withTempDir('bitscale-train-', async (dir) => {
     const data = stream(400, 2);
     const val = stream(100, 3);
     const full = await train({ config: cfg, settings: base, train: data, val, outDir: join(dir, 'a') });
@@ -91,9 +90,7 @@ test('exact resume: k steps + checkpoint + k steps equals 2k steps bit for bit',
       train({ config: other, settings: base, train: data, val, outDir: join(dir, 'b'), resume: true }),
       (e: unknown) => e instanceof ConfigError && e.context.field === 'intermediateSize' && /different model config/.test(e.message),
     );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('clear errors: corpus smaller than one batch; NaN loss stops and keeps the last good checkpoint', async () => {
@@ -101,8 +98,7 @@ test('clear errors: corpus smaller than one batch; NaN loss stops and keeps the 
     train({ config: cfg, settings: base, train: Int32Array.from([1, 2, 3]), val: stream(100, 3) }),
     (e: unknown) => e instanceof ConfigError && /smaller than one batch/.test(e.message),
   );
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-train-'));
-  try {
+  await withTempDir('bitscale-train-', async (dir) => {
     let failedAt = 0;
     await assert.rejects(
       train({ config: cfg, settings: { ...base, lr: 1e30, warmupSteps: 0, clip: 0, ckptEvery: 1 }, train: stream(400, 2), val: stream(100, 3), outDir: dir }),
@@ -114,7 +110,5 @@ test('clear errors: corpus smaller than one batch; NaN loss stops and keeps the 
     assert.ok(existsSync(join(dir, CHECKPOINT_FILE)));
     const kept = await loadCheckpoint(join(dir, CHECKPOINT_FILE));
     assert.equal(kept.step, failedAt - 1, 'the checkpoint of the last finite step is kept');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -5,6 +5,7 @@ import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { MAX_THREADS } from '../../pipeline/workers.js';
 import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
 import { loadRecipe } from '../../pipeline/recipe.js';
 
@@ -47,6 +48,8 @@ export const meta: CommandMeta = {
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
   --percdamp X       GPTQ dampening (default 0.01)
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
+  --threads N        worker threads that quantize (RTN to GGUF with --no-verify; default: every
+                     core; 1…${MAX_THREADS}); the bytes do not depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --overwrite        replace an existing output
@@ -63,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, overwrite: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
       },
       meta.usage,
@@ -91,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
       windows: int(v.windows, 'windows'), seqLen: int(v['seq-len'], 'seq-len', 2), seed: int(v.seed, 'seed', 0),
       targetBpw: numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.overwrite,
+      threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };

@@ -62,6 +62,8 @@ export interface GgufFile {
   has(name: string): boolean;
   info(name: string): GgufTensorInfo;
   readBytes(name: string): Promise<Uint8Array>;
+  /** the stored bytes of `name` into `dst` (exactly its byte length; may be shared memory) */
+  readBytesInto(name: string, dst: Uint8Array): Promise<void>;
   /** element types (F32, F16, BF16, F64, I8…I64) → Tensor; block types → QuantTensor (raw bytes) */
   readTensor(name: string): Promise<Tensor | QuantTensor>;
   close(): Promise<void>;
@@ -407,6 +409,12 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     const t = info(name);
     return src.read(t.absoluteOffset, t.byteLength);
   };
+  const readBytesInto = async (name: string, dst: Uint8Array): Promise<void> => {
+    const t = info(name);
+    if (dst.length !== t.byteLength) throw new FormatError('shape_mismatch', 'destination size differs from the tensor', { file, tensor: name, expected: t.byteLength, found: dst.length });
+    if (src.readInto) await src.readInto(t.absoluteOffset, dst);
+    else dst.set(await src.read(t.absoluteOffset, t.byteLength));
+  };
   return {
     name: file,
     source: src,
@@ -419,6 +427,7 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     has: (name) => byName.has(name),
     info,
     readBytes,
+    readBytesInto,
     async readTensor(name: string): Promise<Tensor | QuantTensor> {
       const t = info(name);
       const bytes = await readBytes(name);

@@ -42,6 +42,12 @@ export interface GgufLayout {
 }
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/** No lone UTF-16 surrogate (String.prototype.isWellFormed where the runtime has it). */
+function wellFormed(s: string): boolean {
+  return isWellFormed ? isWellFormed.call(s) : !LONE_SURROGATE.test(s);
+}
 
 /** Growable little-endian byte writer. */
 class Out {
@@ -70,7 +76,10 @@ class Out {
   }
   u64(v: bigint | number): void {
     this.ensure(8);
-    this.dv.setBigUint64(this.pos, BigInt(v), true);
+    if (typeof v === 'number' && v >= 0 && v <= 0xffffffff) {
+      this.dv.setUint32(this.pos, v, true);
+      this.dv.setUint32(this.pos + 4, 0, true);
+    } else this.dv.setBigUint64(this.pos, BigInt(v), true);
     this.pos += 8;
   }
   bytes(b: Uint8Array): void {
@@ -81,10 +90,12 @@ class Out {
   /** `ctx` names the key or tensor in the error for a string UTF-8 cannot carry exactly */
   string(s: string, ctx: { field?: string; tensor?: string }): void {
     // a lone surrogate would be replaced by U+FFFD on encoding, so the round trip would not be exact
-    if (LONE_SURROGATE.test(s)) throw new FormatError('bad_string', 'string has a lone UTF-16 surrogate (not encodable as UTF-8)', ctx);
-    const b = this.enc.encode(s);
-    this.u64(b.length);
-    this.bytes(b);
+    if (!wellFormed(s)) throw new FormatError('bad_string', 'string has a lone UTF-16 surrogate (not encodable as UTF-8)', ctx);
+    // encoded in place after the 8-byte length (a vocabulary has ~10^5 strings: no copy per string)
+    this.ensure(8 + 3 * s.length);
+    const n = this.enc.encodeInto(s, this.buf.subarray(this.pos + 8)).written;
+    this.u64(n);
+    this.pos += n;
   }
   result(): Uint8Array {
     return this.buf.slice(0, this.pos);

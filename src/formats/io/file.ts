@@ -40,6 +40,28 @@ export async function openFileSource(path: string): Promise<FileSource> {
     throw ioError(e, path, 'cannot open');
   }
   let closed = false;
+  /** Reads buf.length bytes at offset into buf (in ≤ 1 GiB calls). */
+  const fill = async (buf: Uint8Array, offset: number): Promise<void> => {
+    const length = buf.length;
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(buf, done, Math.min(MAX_IO_CALL, length - done), offset + done));
+      } catch (e) {
+        throw ioError(e, path, 'read failed');
+      }
+      if (n === 0) {
+        throw new FormatError('truncated', 'file ended early (changed while reading?)', {
+          file: path,
+          offset: offset + done,
+          expected: length,
+          found: done,
+        });
+      }
+      done += n;
+    }
+  };
   return {
     name: path,
     size,
@@ -58,25 +80,13 @@ export async function openFileSource(path: string): Promise<FileSource> {
       // uninitialised memory (no zero fill): every byte is overwritten below or we throw.
       // Re-wrapped as a plain Uint8Array so callers get Uint8Array semantics (slice copies).
       const buf = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-      let done = 0;
-      while (done < length) {
-        let n: number;
-        try {
-          ({ bytesRead: n } = await fh.read(buf, done, Math.min(MAX_IO_CALL, length - done), offset + done));
-        } catch (e) {
-          throw ioError(e, path, 'read failed');
-        }
-        if (n === 0) {
-          throw new FormatError('truncated', 'file ended early (changed while reading?)', {
-            file: path,
-            offset: offset + done,
-            expected: length,
-            found: done,
-          });
-        }
-        done += n;
-      }
+      await fill(buf, offset);
       return buf;
+    },
+    async readInto(offset: number, dst: Uint8Array): Promise<void> {
+      checkRange(path, size, offset, dst.length);
+      if (closed) throw new IoError('io', 'read after close', { file: path, offset });
+      await fill(dst, offset);
     },
     async close(): Promise<void> {
       if (closed) return;

@@ -34,6 +34,8 @@ export interface SafetensorsFile {
   info(name: string): SafetensorsTensorInfo;
   /** the raw little-endian bytes of a tensor */
   readBytes(name: string): Promise<Uint8Array>;
+  /** the raw bytes of `name` into `dst` (exactly its byte length; may be shared memory) */
+  readBytesInto(name: string, dst: Uint8Array): Promise<void>;
   /** a tensor decoded into its typed-array storage (F16/BF16/F8 stay as bit patterns) */
   readTensor(name: string): Promise<Tensor>;
   close(): Promise<void>;
@@ -107,6 +109,12 @@ export async function readSafetensors(src: ByteSource, opts: SafetensorsReadOpti
     const t = info(name);
     return src.read(t.offset, t.byteLength);
   };
+  const readBytesInto = async (name: string, dst: Uint8Array): Promise<void> => {
+    const t = info(name);
+    if (dst.length !== t.byteLength) throw new FormatError('shape_mismatch', 'destination size differs from the tensor', { file, tensor: name, expected: t.byteLength, found: dst.length });
+    if (src.readInto) await src.readInto(t.offset, dst);
+    else dst.set(await src.read(t.offset, t.byteLength));
+  };
   return {
     name: file,
     source: src,
@@ -118,6 +126,7 @@ export async function readSafetensors(src: ByteSource, opts: SafetensorsReadOpti
     has: (name) => byName.has(name),
     info,
     readBytes,
+    readBytesInto,
     async readTensor(name: string): Promise<Tensor> {
       const t = info(name);
       return tensorFromBytes(t.dtype, t.shape, await readBytes(name));

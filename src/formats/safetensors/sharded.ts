@@ -25,6 +25,8 @@ export interface SafetensorsView {
   has(name: string): boolean;
   info(name: string): SafetensorsTensorInfo;
   readBytes(name: string): Promise<Uint8Array>;
+  /** optional: the raw bytes into `dst` (exactly the tensor's byte length) */
+  readBytesInto?(name: string, dst: Uint8Array): Promise<void>;
   readTensor(name: string): Promise<Tensor>;
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@
 //
 // Legend: n = values in a row or block, QK = block size, W = bytes per block.
 
-import { f32ToF16, f16ToF32 } from '../../numerics/float16.js';
+import { f32Bits, f32ToF16, f16ToF32 } from '../../numerics/float16.js';
 
 export const fr = Math.fround;
 
@@ -27,17 +27,42 @@ export interface GgmlCodec {
 }
 
 /**
- * ggml's `nearest_int`: adds 1.5·2^23 in float32 so the FPU rounds half to even.
- * `v` must already be a float32 value (apply `fr` first), |v| < 2^22.
+ * ggml's `nearest_int`: adds 1.5·2^23 in float32 so the FPU rounds half to even, then reads the
+ * integer from the low 23 mantissa bits minus 2^22. `v` must already be a float32 value (apply
+ * `fr` first). For |v| < 2^22 that is round-half-to-even; beyond, and for ±Inf/NaN (a scale that
+ * overflowed on a subnormal block), ggml's value is what the bit trick gives, reproduced here
+ * (NaN → 0, ±Inf → −2^22).
  */
 export function nearestInt(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+  if (Math.abs(v) < 4194303) {
+    const r = Math.round(v);
+    return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+  }
+  return (f32Bits(Math.fround(v + 12582912)) & 0x7fffff) - 0x400000;
+}
+
+/**
+ * C's `(int8_t)(float)` as x86-64 compilers emit it (cvttss2si to 32 bits, keep the low byte): the
+ * truncated value for |v| < 2^31 wrapped to −128..127, and 0 for ±Inf/NaN/out of range (the
+ * "integer indefinite" 0x80000000). ggml's legacy quantizers cast this way; llama.cpp's bytes on a
+ * subnormal block (scale 1/d = Inf) follow it.
+ */
+export function cInt8(v: number): number {
+  return Math.abs(v) < 2147483648 ? (Math.trunc(v) << 24) >> 24 : 0;
 }
 
 /** C `roundf`: half away from zero. */
 export function roundAway(v: number): number {
   return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/**
+ * C's `(int)lroundf(v)` as glibc computes it on x86-64: half away from zero for finite values, and
+ * for ±Inf/NaN (x/d on a subnormal block, where 1/d overflowed) LONG_MIN, whose low 32 bits are 0.
+ * |v| stays far below 2^31 otherwise in ggml's callers.
+ */
+export function cLroundf(v: number): number {
+  return Number.isFinite(v) ? roundAway(v) : 0;
 }
 
 /** Store `x` (rounded to fp16, nearest-even) little-endian at `o`; returns the fp16 value as float. */
@@ -56,5 +81,12 @@ export function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/** ggml's GROUP_MAX_EPS: a group whose max |x| is below this is treated as all zero. */
-export const GROUP_MAX_EPS = 1e-15;
+/**
+ * ggml's GROUP_MAX_EPS (and the IQ variants): a group whose max |x| is below this is treated as
+ * all zero. They are float literals in C (1e-15f, …), so they are compared as float32 values.
+ */
+export const GROUP_MAX_EPS = Math.fround(1e-15);
+export const GROUP_MAX_EPS_IQ3_XXS = Math.fround(1e-8);
+export const GROUP_MAX_EPS_IQ2_S = Math.fround(1e-8);
+export const GROUP_MAX_EPS_IQ1_M = Math.fround(1e-7);
+export const GROUP_MAX_EPS_IQ1_S = Math.fround(1e-12);

@@ -10,6 +10,7 @@
 
 import { NumericError } from '../../core/errors.js';
 import { f32ToF16 } from '../../numerics/float16.js';
+import { cInt8 } from './common.js';
 
 const fr = Math.fround;
 const FLT_MAX = 3.4028234663852886e38;
@@ -35,7 +36,7 @@ export function quantizeQ8_0Fast(x: Float32Array, out: Uint8Array): void {
     }
     if (!(amax <= FLT_MAX)) nonFinite(x, o);
     const d = fr(amax / 127);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const h = f32ToF16(d);
     out[ob] = h & 0xff;
     out[ob + 1] = h >>> 8;
@@ -66,15 +67,15 @@ export function quantizeQ4_0Fast(x: Float32Array, out: Uint8Array): void {
     }
     if (!(amax <= FLT_MAX)) nonFinite(x, o);
     const d = fr(max / -8);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     const h = f32ToF16(d);
     out[ob] = h & 0xff;
     out[ob + 1] = h >>> 8;
     for (let j = 0; j < 16; j++) {
-      // x·id + 8.5 ∈ [0.5, 16.5]: truncation is the (int8_t) cast
-      const q0 = Math.trunc(fr(fr(x[o + j] * id) + 8.5));
-      const q1 = Math.trunc(fr(fr(x[o + 16 + j] * id) + 8.5));
-      out[ob + 2 + j] = (q0 < 15 ? q0 : 15) | ((q1 < 15 ? q1 : 15) << 4);
+      // x·id + 8.5 ∈ [0.5, 16.5]: truncation is the (int8_t) cast (0 where 1/d overflowed)
+      const q0 = cInt8(fr(fr(x[o + j] * id) + 8.5));
+      const q1 = cInt8(fr(fr(x[o + 16 + j] * id) + 8.5));
+      out[ob + 2 + j] = ((q0 < 15 ? q0 : 15) & 15) | (((q1 < 15 ? q1 : 15) & 15) << 4);
     }
   }
 }

@@ -91,7 +91,7 @@ export function makeQxQuants(
     sumlx = fr(sumlx + fr(fr(w * xi) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
-  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? fr(sumlx / suml2) : 0; // C: a NaN sum is "true"
   if (returnEarly) return suml2 > 0 ? fr(0.5 * fr(scale + fr(1 / iscale))) : fr(1 / iscale);
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {

@@ -114,7 +114,7 @@ const Q8_0_HOOK: BlockHook<LegacyParams> = {
   typeSize: 34,
   params: (x, o) => ({ d: q8_0Scale(x, o), m: 0 }),
   codes: (x, o, p, L) => {
-    const id = p.d ? fr(1 / p.d) : 0;
+    const id = p.d !== 0 ? fr(1 / p.d) : 0;
     for (let j = 0; j < 32; j++) {
       const v = fr(x[o + j] * id);
       L[j] = (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5)) & 0xff;

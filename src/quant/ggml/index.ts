@@ -18,11 +18,13 @@ import { quantizeQ4_0Fast, quantizeQ8_0Fast } from './fast.js';
 import { IQ3_QUANTIZERS } from './iq3-quant.js';
 import { IQ2_QUANTIZERS } from './iq2-quant.js';
 import { IQ1_QUANTIZERS } from './iq1-quant.js';
+import { hasGgmlKernel, quantizeWithKernel } from './wasm/kernels.js';
 
 export type { GgmlCodec } from './common.js';
 export { GGML_BLOCK_HOOKS, type BlockHook, type GgmlHookType, type LegacyParams } from './hooks.js';
 export type { KGroupScales } from './kquants-236.js';
 export type { K45Scales } from './kquants-45.js';
+export { ggmlKernelsReady, ggmlKernelsEnabled, ggmlKernelTypes, hasGgmlKernel, quantizeWithKernel, setGgmlKernelsEnabled, type KernelInput } from './wasm/kernels.js';
 export { encodeGridRows, gridLevels, gridTypeFits, isF16Exact, GRID_GGML_TYPES, GRID_LEVELS, type GridGgmlType } from './grid-encode.js';
 
 /** Every ggml type this module can decode (and, where `quantizeRow` is set, encode). */
@@ -127,7 +129,9 @@ function checkQuantizeArgs(
 /**
  * Quantize `x` ([R, K] row-major, R = nRows, K = nPerRow) to ggml `type`, exactly as
  * ggml_quantize_chunk does. `imatrix` ([K], mean squared activation per column) is used by the
- * types whose quantizer takes quant_weights; the others ignore it.
+ * types whose quantizer takes quant_weights; the others ignore it. Runs the WebAssembly kernel
+ * where one covers the type (wasm/ggml; setGgmlKernelsEnabled(false) forces TypeScript), else the
+ * TypeScript codec; both give the same bytes (test/quant/ggml-wasm.test.ts).
  * @returns R·K/QK·W bytes.
  */
 export function quantizeGgml(
@@ -138,6 +142,11 @@ export function quantizeGgml(
   imatrix?: Float32Array,
 ): Uint8Array {
   const c = checkQuantizeArgs(type, x, nRows, nPerRow, imatrix);
+  if (hasGgmlKernel(type, !!imatrix)) {
+    const out = new Uint8Array((x.length / c.blockSize) * c.typeSize);
+    quantizeWithKernel(type, x, 'F32', nRows, nPerRow, imatrix, out);
+    return out;
+  }
   // Fast single-pass paths (finite check folded in); Q8_0 ignores the imatrix, as ggml does.
   if (type === 'Q8_0' || (type === 'Q4_0' && !imatrix)) {
     const out = new Uint8Array((x.length / 32) * c.typeSize);

@@ -16,7 +16,7 @@
 // Weights: qw·√(σ² + x²), σ² = 2·Σx²/256 over the super-block (x² for IQ1_M without imatrix).
 // Legend: QK_K = 256, g = group, k = 8-tuple, u = lattice index Σ l_i·4^i (l = q + 1).
 
-import { GgmlCodec, nearestInt as nearestInt_, putF16 } from './common.js';
+import { GgmlCodec, GROUP_MAX_EPS_IQ1_M, GROUP_MAX_EPS_IQ1_S, nearestInt as nearestInt_, putF16 } from './common.js';
 import { lattice } from './iq2-quant.js';
 import { neighbours, type IqLattice } from './iq-lattice.js';
 import { f32ToF16 } from '../../numerics/float16.js';
@@ -119,7 +119,7 @@ function quantizeRowIq1S(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       for (let i = 0; i < 32; i++) max = Math.max(max, Math.abs(x[xo + i]));
       scales[g] = 0;
       shifts[g] = 1;
-      if (max < 1e-12) continue;
+      if (max < GROUP_MAX_EPS_IQ1_S) continue;
       const order = sortedOrder(x, xo, 32);
       for (let j = 0; j < 32; j++) {
         const i = order[j];
@@ -172,7 +172,7 @@ function quantizeRowIq1S(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       shifts[g] = shift;
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) continue;
+    if (maxScale === 0) continue;
     const d = fr(maxScale / 15);
     putF16(out, ob, fr(d * 1.125));
     const id = fr(1 / d);
@@ -213,7 +213,7 @@ function quantizeRowIq1M(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       for (let i = 0; i < 16; i++) max = Math.max(max, Math.abs(x[xo + i]));
       scales[g] = 0;
       shifts[g] = 0;
-      if (max < 1e-7) continue;
+      if (max < GROUP_MAX_EPS_IQ1_M) continue;
       const order = sortedOrder(x, xo, 16);
       let best = NEG_FLT_MAX;
       let scale = max;
@@ -277,7 +277,7 @@ function quantizeRowIq1M(x: Float32Array, out: Uint8Array, qw: Float32Array | un
       shifts[g] = bk;
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) continue;
+    if (maxScale === 0) continue;
     let d = fr(maxScale / 15);
     const id = fr(1 / d);
     const sc = new Uint16Array(4);

@@ -17,7 +17,7 @@
 // Lattice, neighbour lists and tuple rounding: iq-lattice.ts (shared with IQ1 and IQ3).
 // Legend: QK_K = 256, k = 8-tuple, u = lattice index Σ l_i·4^i.
 
-import { GgmlCodec, GROUP_MAX_EPS, nearestInt as nearestInt_, putF16 } from './common.js';
+import { GgmlCodec, GROUP_MAX_EPS, GROUP_MAX_EPS_IQ2_S, nearestInt as nearestInt_, putF16 } from './common.js';
 import { makeQpQuants } from './fit.js';
 import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
 import { buildLattice, levelFit, roundTuple, snapTuple, type IqLattice } from './iq-lattice.js';
@@ -98,7 +98,7 @@ function quantizeGroup(v: Variant, x: Float32Array, o: number, w: Float32Array, 
   signsOf(v, x, o, n, w, xval, signs);
   let max = xval[0];
   for (let i = 1; i < n; i++) max = Math.max(max, xval[i]);
-  if (max < (v === 's' ? 1e-8 : GROUP_MAX_EPS)) return -1;
+  if (max < (v === 's' ? GROUP_MAX_EPS_IQ2_S : GROUP_MAX_EPS)) return -1;
   let scale: number;
   let ref: number;
   let isFrom: number;
@@ -202,7 +202,7 @@ function quantizeRowIq2(v: Variant, x: Float32Array, out: Uint8Array, qw: Float3
       }
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) {
+    if (maxScale === 0) {
       if (v !== 's') out.fill(0, ob, ob + W);
       continue;
     }

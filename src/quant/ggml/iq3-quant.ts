@@ -18,7 +18,7 @@
 // (256-grid) or 3 (512-grid) smallest squared distances, ordered by (distance, grid index).
 // Legend: QK_K = 256, g = group of 32 values, k = 4-tuple within the group.
 
-import { GgmlCodec, nearestInt as nearestInt_, putF16 } from './common.js';
+import { GgmlCodec, GROUP_MAX_EPS_IQ3_XXS, nearestInt as nearestInt_, putF16 } from './common.js';
 import { IQ3S_GRID, IQ3XXS_GRID } from './iq-grids.table.js';
 import { buildLattice, levelFit, roundTuple, snapTuple, type IqLattice } from './iq-lattice.js';
 
@@ -92,7 +92,7 @@ function quantizeGroup(
   }
   let max = xval[0];
   for (let i = 1; i < 32; i++) max = Math.max(max, xval[i]);
-  if (xs ? max < 1e-8 : !max) return -1;
+  if (xs ? max < GROUP_MAX_EPS_IQ3_XXS : max === 0) return -1;
   let best = 0;
   let scale = fr(max / 15);
   onGrid.fill(!xs ? false : true);
@@ -180,7 +180,7 @@ function quantizeRowIq3(xs: boolean, x: Float32Array, out: Uint8Array, qw: Float
       }
       maxScale = Math.max(maxScale, scale);
     }
-    if (!maxScale) {
+    if (maxScale === 0) {
       out.fill(0, ob, ob + W);
       continue;
     }

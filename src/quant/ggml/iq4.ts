@@ -118,18 +118,18 @@ function quantizeIq4Super(
   }
   if (nb > 1) {
     const d = fr(-maxScale / 32);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     for (let ib = 0; ib < nb; ib++) {
       let l = nearestInt(fr(id * scales[ib]));
       l = Math.max(-32, Math.min(31, l));
       const dl = fr(d * l);
-      const idl = dl ? fr(1 / dl) : 0;
+      const idl = dl !== 0 ? fr(1 / dl) : 0;
       for (let j = 0; j < 32; j++) L[ib * 32 + j] = bestIndexInt8(values, fr(idl * x[o + ib * 32 + j]));
       subScales[ib] = l + 32;
     }
     return d;
   }
-  const id = scales[0] ? fr(1 / scales[0]) : 0;
+  const id = scales[0] !== 0 ? fr(1 / scales[0]) : 0;
   for (let j = 0; j < sbs; j++) L[j] = bestIndexInt8(values, fr(id * x[o + j]));
   return scales[0];
 }

@@ -117,7 +117,7 @@ export function q2_KParams(x: Float32Array, o: number, qw: Float32Array | undefi
 export function q2_KCodes(x: Float32Array, o: number, s: KGroupScales, L: Uint8Array): void {
   for (let j = 0; j < 16; j++) {
     const d = fr(s.d * (s.sc[j] & 15));
-    if (!d) continue;
+    if (d === 0) continue; // C: !d is false for NaN (Inf·0), which then codes as 0
     const dm = fr(s.dmin * (s.mn[j] & 15));
     for (let i = 0; i < 16; i++) {
       L[16 * j + i] = Math.max(0, Math.min(3, nearestInt(fr(fr(x[o + 16 * j + i] + dm) / d))));
@@ -216,7 +216,7 @@ export function q3_KParams(x: Float32Array, o: number, qw: Float32Array | undefi
 export function q3_KCodes(x: Float32Array, o: number, s: KGroupScales, L: Uint8Array): void {
   for (let j = 0; j < 16; j++) {
     const d = fr(s.d * (s.sc[j] - 32));
-    if (!d) continue;
+    if (d === 0) continue; // C: !d is false for NaN (Inf·0), which then codes as 0
     for (let i = 0; i < 16; i++) {
       L[16 * j + i] = Math.max(-4, Math.min(3, nearestInt(fr(x[o + 16 * j + i] / d)))) + 4;
     }
@@ -316,7 +316,7 @@ export function q6_KCodes(x: Float32Array, o: number, s: KGroupScales, L: Uint8A
   }
   for (let j = 0; j < 16; j++) {
     const d = fr(s.d * s.sc[j]);
-    if (!d) continue;
+    if (d === 0) continue; // C: !d is false for NaN (Inf·0), which then codes as 0
     for (let i = 0; i < 16; i++) {
       L[16 * j + i] = Math.max(-32, Math.min(31, nearestInt(fr(x[o + 16 * j + i] / d)))) + 32;
     }

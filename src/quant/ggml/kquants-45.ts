@@ -109,7 +109,7 @@ export function k45Params(nmax: 15 | 31, x: Float32Array, o: number, qw: Float32
 export function k45Codes(nmax: 15 | 31, x: Float32Array, o: number, s: K45Scales, L: Uint8Array): void {
   for (let j = 0; j < 8; j++) {
     const d = fr(s.d * s.sc[j]);
-    if (!d) continue;
+    if (d === 0) continue; // C: !d is false for NaN (Inf·0), which then codes as 0
     const dm = fr(s.dmin * s.mn[j]);
     for (let i = 0; i < 32; i++) {
       L[32 * j + i] = Math.max(0, Math.min(nmax, nearestInt(fr(fr(x[o + 32 * j + i] + dm) / d))));

@@ -15,7 +15,7 @@
 //
 // Legend: QK = 32 values per block, n = values in the row, nb = n/QK blocks.
 
-import { GgmlCodec, getF16, putF16, roundAway as roundAway_ } from './common.js';
+import { GgmlCodec, cInt8, getF16, putF16, roundAway as roundAway_ } from './common.js';
 import { makeQkxQuants, makeQxQuants } from './fit.js';
 
 // Local bindings: calls through an imported binding can cost a getter per call under some loaders.
@@ -81,7 +81,7 @@ function quantizeRowQ8_0(x: Float32Array, out: Uint8Array): void {
     const o = ib * QK;
     const ob = ib * 34;
     const d = q8_0Scale(x, o);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     putF16(out, ob, d);
     for (let j = 0; j < QK; j++) out[ob + 2 + j] = roundAway(fr(x[o + j] * id)) & 0xff;
   }
@@ -105,15 +105,15 @@ export function qx_0Scale(bits: 4 | 5, x: Float32Array, o: number): number {
 
 /**
  * Codes of one Q4_0/Q5_0 block given the float32 scale d (what ggml does after choosing d):
- * q = min(2^bits − 1, trunc(x·(1/d) + 2^(bits−1) + 0.5)). Writes L[0..32).
+ * q = min(2^bits − 1, (int8_t)(x·(1/d) + 2^(bits−1) + 0.5)). Writes L[0..32).
  */
 export function qx_0Codes(bits: 4 | 5, x: Float32Array, o: number, d: number, L: Uint8Array): void {
-  const id = d ? fr(1 / d) : 0;
+  const id = d !== 0 ? fr(1 / d) : 0;
   const off = bits === 4 ? 8.5 : 16.5;
   const qmax = (1 << bits) - 1;
   for (let j = 0; j < QK; j++) {
-    // (int8_t) cast of a value in [0.5, 2^bits + 0.5]: truncation
-    const q = Math.trunc(fr(fr(x[o + j] * id) + off));
+    // a value in [0.5, 2^bits + 0.5] truncates; on a subnormal block 1/d is Inf and the cast gives 0
+    const q = cInt8(fr(fr(x[o + j] * id) + off));
     L[j] = q < qmax ? q : qmax;
   }
 }
@@ -183,12 +183,15 @@ export function qx_1Params(bits: 4 | 5, x: Float32Array, o: number): { d: number
   return { d: fr(fr(max - min) / ((1 << bits) - 1)), m: min };
 }
 
-/** Codes of one Q4_1/Q5_1 block given d and m: q = trunc((x − m)·(1/d) + 0.5), Q4_1 capped at 15. */
+/**
+ * Codes of one Q4_1/Q5_1 block given d and m: Q4_1 q = min(15, (int8_t)((x − m)·(1/d) + 0.5)),
+ * Q5_1 q = (uint8_t)(…) (both casts as cInt8: 0 where 1/d overflowed on a subnormal block).
+ */
 export function qx_1Codes(bits: 4 | 5, x: Float32Array, o: number, d: number, m: number, L: Uint8Array): void {
-  const id = d ? fr(1 / d) : 0;
+  const id = d !== 0 ? fr(1 / d) : 0;
   for (let j = 0; j < QK; j++) {
-    const q = Math.trunc(fr(fr(fr(x[o + j] - m) * id) + 0.5));
-    L[j] = bits === 4 ? Math.min(15, q) : q & 0xff;
+    const q = cInt8(fr(fr(fr(x[o + j] - m) * id) + 0.5));
+    L[j] = bits === 4 ? Math.min(15, q) & 0xff : q & 0xff;
   }
 }
 

@@ -9,17 +9,18 @@
 // kvalues (E2M1 ×2) = {0,1,2,3,4,6,8,12, 0,−1,−2,−3,−4,−6,−8,−12}; the doubling is undone by
 // decoding the scales at half value (E8M0 "half", UE4M3 × 0.5), as ggml does.
 //
-// Rounding: TQ and Q2_0 use lroundf (half away from zero) of x/amax; FP4 picks the table entry
+// Rounding: TQ and Q2_0 use lroundf (half away from zero) of x/amax (0 where 1/amax overflowed,
+// as glibc's lroundf(±Inf) gives LONG_MIN); FP4 picks the table entry
 // with the smallest |kvalue·d − x| (the first on ties); Q1_0 keeps the sign (x ≥ 0 → 1) with
 // d = mean |x|. None of these quantizers uses the importance matrix (ggml ignores it).
 //
 // Legend: QK = block size, n = values in the row, W = bytes per block.
 
-import { GgmlCodec, getF16, putF16, roundAway as roundAway_ } from './common.js';
+import { GgmlCodec, getF16, putF16, cLroundf as cLroundf_ } from './common.js';
 
 // Local bindings: calls through an imported binding can cost a getter per call under some loaders.
 const fr = Math.fround;
-const roundAway = roundAway_;
+const lroundf = cLroundf_;
 
 const QK_K = 256;
 
@@ -36,13 +37,13 @@ function quantizeRowTq2_0(x: Float32Array, out: Uint8Array): void {
     const o = ib * QK_K;
     const ob = ib * 66;
     const d = amaxOf(x, o, QK_K);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     // byte j+m holds elements m + 32n (n = 0..3) of each 128-value half, 2 bits each
     for (let j = 0; j < 64; j += 32) {
       const base = o + (j / 32) * 128;
       for (let m = 0; m < 32; m++) {
         let q = 0;
-        for (let n = 0; n < 4; n++) q += ((roundAway(fr(x[base + m + n * 32] * id)) + 1) & 3) << (2 * n);
+        for (let n = 0; n < 4; n++) q += ((lroundf(fr(x[base + m + n * 32] * id)) + 1) & 3) << (2 * n);
         out[ob + j + m] = q;
       }
     }
@@ -75,8 +76,8 @@ function quantizeRowTq1_0(x: Float32Array, out: Uint8Array): void {
     let o = ib * QK_K;
     const ob = ib * 54;
     const d = amaxOf(x, o, QK_K);
-    const id = d ? fr(1 / d) : 0;
-    const trit = (i: number): number => roundAway(fr(x[i] * id)) + 1;
+    const id = d !== 0 ? fr(1 / d) : 0;
+    const trit = (i: number): number => lroundf(fr(x[i] * id)) + 1;
     // qs[0..32): 5 trits each, elements m + 32n of the first 160 values
     for (let m = 0; m < 32; m++) {
       let q = 0;
@@ -146,11 +147,11 @@ function quantizeRowQ2_0(x: Float32Array, out: Uint8Array): void {
     const o = ib * 64;
     const ob = ib * 18;
     const d = amaxOf(x, o, 64);
-    const id = d ? fr(1 / d) : 0;
+    const id = d !== 0 ? fr(1 / d) : 0;
     putF16(out, ob, d);
     for (let j = 0; j < 16; j++) out[ob + 2 + j] = 0;
     for (let j = 0; j < 64; j++) {
-      const q = (roundAway(fr(x[o + j] * id)) + 1) & 3;
+      const q = (lroundf(fr(x[o + j] * id)) + 1) & 3;
       out[ob + 2 + (j >> 2)] |= q << ((j & 3) * 2);
     }
   }

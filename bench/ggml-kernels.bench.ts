@@ -1,0 +1,47 @@
+// The WebAssembly ggml kernels against the TypeScript reference codecs they are tested against
+// (same run, one thread, the same bytes): millions of values per CPU-second for every type with a
+// kernel, without and with an importance matrix. CPU time (process.cpuUsage, medians of 5) rather
+// than wall time, because the machine these figures come from is shared and loaded.
+// Usage: npm run bench ggml-kernels; BITSCALE_KERNELS_TYPES=Q4_K,Q6_K limits the types. The
+// TypeScript side runs on fewer rows (it is 10–200× slower), which is fair for a per-value rate.
+import { Rng } from '../src/core/rng.js';
+import { ggmlKernelTypes, quantizeGgml, quantizeGgmlReference } from '../src/quant/ggml/index.js';
+import type { GgmlType } from '../src/core/dtype.js';
+import { fmt, median } from './util.js';
+
+/** Median CPU milliseconds of fn over `repeats` runs after one warm-up. */
+function cpuMs(fn: () => unknown, repeats = 5): number {
+  fn();
+  const ts: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    ts.push((c.user + c.system) / 1e3);
+  }
+  return median(ts);
+}
+
+const K = 4096;
+
+export default async function (): Promise<void> {
+  const want = process.env.BITSCALE_KERNELS_TYPES?.split(',');
+  const rng = new Rng(1);
+  const x = rng.fillNormal(new Float32Array(64 * K), 0, 0.02);
+  const im = Float32Array.from({ length: K }, () => 0.1 + rng.next());
+  console.log(`Gaussian rows of ${K}; WebAssembly on 64 rows, TypeScript on 4 (CPU time, medians of 5 runs); one thread`);
+  console.log('| type | imatrix | WebAssembly Mvalues/CPU-s | TypeScript Mvalues/CPU-s | speed-up |');
+  console.log('|---|---|---|---|---|');
+  for (const { type, imatrix } of ggmlKernelTypes()) {
+    if (want && !want.includes(type)) continue;
+    for (const useIm of imatrix ? [false, true] : [false]) {
+      const q = useIm ? im : undefined;
+      const tw = cpuMs(() => quantizeGgml(type as GgmlType, x, 64, K, q));
+      const xs = x.subarray(0, 4 * K);
+      const tt = cpuMs(() => quantizeGgmlReference(type as GgmlType, xs, 4, K, q));
+      const w = (64 * K) / tw / 1e3;
+      const t = (4 * K) / tt / 1e3;
+      console.log(`| ${type} | ${useIm ? 'yes' : 'no'} | ${fmt(w, 1)} | ${fmt(t, 2)} | ${fmt(w / t, 1)}× |`);
+    }
+  }
+}

@@ -1,0 +1,191 @@
+// RTN at real size against llama.cpp (issue 12): a generated model with Llama-3.2-1B's full shape
+// (16 layers, vocab 128,256, tied embeddings; F16, bench/gen-llama.ts, cached between runs), then
+// for each type the whole `bitscale quantize MODEL --method rtn --no-verify --format gguf` command
+// (a child process on the built CLI: Node start-up, imports, hashing and writing included) at
+// --threads 1 and 2, and llama.cpp's whole llama_model_quantize call (test/reference/
+// llamacpp-quantize.ts; pure, nthread 1 and 2, token embedding F16 as bitscale writes it) on
+// the same file. Runs alternate between the two tools; figures are medians. Reports the speed ratio
+// (llama.cpp seconds ÷ bitscale seconds: ≥ 1 means bitscale is at least as fast), bitscale's 1→2
+// thread speed-up, the CPU seconds of each (user + system, all threads), peak RSS, and whether the
+// tensor data of the two files is identical.
+// Usage: npm run bench scale. Environment (all optional):
+//   BITSCALE_SCALE_SHAPE=llama-3.2-1b|llama-3.1-8b   BITSCALE_SCALE_LAYERS=N (fewer layers)
+//   BITSCALE_SCALE_VOCAB=N (smaller vocabulary)   BITSCALE_SCALE_DTYPE=F16|F32 (the model's storage)
+//   (issue 12's first table: BITSCALE_SCALE_LAYERS=1 BITSCALE_SCALE_VOCAB=512 BITSCALE_SCALE_DTYPE=F32)
+//   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
+//   BITSCALE_SCALE_PEER=0 (bitscale only)   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
+//   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openGgufFile } from '../src/formats/io/index.js';
+import { llamaCppQuantize, type LlamaFtypeName } from '../test/reference/llamacpp-quantize.js';
+import { shapeConfig, writeGeneratedGguf, type ShapeName } from './gen-llama.js';
+import { fmt, median } from './util.js';
+
+/**
+ * What is compared: bitscale's --scheme and llama.cpp's file type. Plain types run llama.cpp with
+ * `pure` and an F16 token embedding (bitscale's RTN leaves the embedding as it is); a named
+ * mixture is one more line, e.g. { name: 'Q4_K_M', scheme: 'q4_k_m', ftype: 'Q4_K_M', pure: false }.
+ */
+interface ScaleCase {
+  name: string;
+  scheme: string;
+  ftype: LlamaFtypeName;
+  pure: boolean;
+}
+const CASES: ScaleCase[] = [
+  { name: 'Q4_0', scheme: 'q4_0', ftype: 'Q4_0', pure: true },
+  { name: 'Q8_0', scheme: 'q8_0', ftype: 'Q8_0', pure: true },
+  { name: 'Q4_K', scheme: 'q4_k', ftype: 'Q4_K_S', pure: true },
+  { name: 'Q6_K', scheme: 'q6_k', ftype: 'Q6_K', pure: true },
+  // the other types with kernels (BITSCALE_SCALE_TYPES=…)
+  { name: 'Q5_K', scheme: 'q5_k', ftype: 'Q5_K_S', pure: true },
+  { name: 'Q3_K', scheme: 'q3_k', ftype: 'Q3_K_S', pure: true },
+  { name: 'Q2_K', scheme: 'q2_k', ftype: 'Q2_K', pure: true },
+  { name: 'IQ4_XS', scheme: 'iq4_xs', ftype: 'IQ4_XS', pure: true },
+  { name: 'IQ4_NL', scheme: 'iq4_nl', ftype: 'IQ4_NL', pure: true },
+  { name: 'IQ3_XXS', scheme: 'iq3_xxs', ftype: 'IQ3_XXS', pure: true },
+  { name: 'IQ3_S', scheme: 'iq3_s', ftype: 'IQ3_S', pure: true },
+  { name: 'Q5_0', scheme: 'q5_0', ftype: 'Q5_0', pure: true },
+  { name: 'Q4_1', scheme: 'q4_1', ftype: 'Q4_1', pure: true },
+];
+
+const env = process.env;
+const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+
+interface Run {
+  seconds: number;
+  /** CPU seconds (user + system) of every thread: less sensitive than wall time to a loaded machine */
+  cpu: number | null;
+  rssMb: number | null;
+}
+
+/** Runs the built CLI as a child process; wall time from spawn to exit, peak RSS from /usr/bin/time. */
+function runBitscale(model: string, out: string, scheme: string, threads: number): Promise<Run> {
+  rmSync(out, { force: true });
+  rmSync(`${out}.manifest.json`, { force: true });
+  const cli = resolve('dist/cli/main.js');
+  const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet'];
+  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', rej);
+    p.on('exit', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      if (code !== 0) return rej(new Error(`bitscale quantize ${scheme} --threads ${threads} exited ${code}\n${err}`));
+      const m = /BITSCALE_RSS_KB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(err);
+      res({ seconds, cpu: m ? Number(m[2]) + Number(m[3]) : null, rssMb: m ? Number(m[1]) / 1024 : null });
+    });
+  });
+}
+
+async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
+  rmSync(out, { force: true });
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads, ...(c.pure ? { tokenEmbeddingType: 'F16' as const } : {}) });
+  const c1 = process.cpuUsage(c0); // this process: llama.cpp's threads (and an idle event loop)
+  return { seconds: (performance.now() - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, rssMb: null };
+}
+
+/** Tensor data of two GGUF files: same names, types and bytes? (metadata may differ) */
+async function sameTensors(a: string, b: string): Promise<string> {
+  const [ga, gb] = [await openGgufFile(a), await openGgufFile(b)];
+  try {
+    if (ga.tensors.length !== gb.tensors.length) return `no: ${ga.tensors.length} vs ${gb.tensors.length} tensors`;
+    for (const t of ga.tensors) {
+      if (!gb.has(t.name)) return `no: ${t.name} missing`;
+      const u = gb.info(t.name);
+      if (u.type !== t.type) return `no: ${t.name} is ${t.type} vs ${u.type}`;
+      const [x, y] = [await ga.readBytes(t.name), await gb.readBytes(t.name)];
+      if (!Buffer.from(x.buffer, x.byteOffset, x.length).equals(Buffer.from(y.buffer, y.byteOffset, y.length))) return `no: ${t.name} differs`;
+    }
+    return `yes (${ga.tensors.length} tensors)`;
+  } finally {
+    await ga.close();
+    await gb.close();
+  }
+}
+
+export default async function (): Promise<void> {
+  const shape = (env.BITSCALE_SCALE_SHAPE ?? 'llama-3.2-1b') as ShapeName;
+  const layers = env.BITSCALE_SCALE_LAYERS ? Number(env.BITSCALE_SCALE_LAYERS) : undefined;
+  const vocab = env.BITSCALE_SCALE_VOCAB ? Number(env.BITSCALE_SCALE_VOCAB) : undefined;
+  const dtype = env.BITSCALE_SCALE_DTYPE === 'F32' ? 'F32' : 'F16';
+  const cfg = shapeConfig(shape, { ...(layers ? { nLayers: layers } : {}), ...(vocab ? { vocabSize: vocab } : {}) });
+  const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K');
+  const threads = list(env.BITSCALE_SCALE_THREADS, '1,2').map(Number);
+  const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
+  const peer = env.BITSCALE_SCALE_PEER !== '0';
+  const dir = env.BITSCALE_SCALE_DIR ?? join(tmpdir(), 'bitscale-scale');
+  mkdirSync(dir, { recursive: true });
+
+  // the CLI as a user runs it: build it (and the WebAssembly kernels) first
+  const build = spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+
+  const model = join(dir, `${shape}${layers ? `-L${layers}` : ''}${vocab ? `-V${vocab}` : ''}-${dtype.toLowerCase()}.gguf`);
+  if (!existsSync(model)) {
+    const t0 = performance.now();
+    console.log(`generating ${model} …`);
+    await writeGeneratedGguf(model, cfg, dtype);
+    console.log(`  ${fmt(statSync(model).size / 1e9, 2)} GB in ${fmt((performance.now() - t0) / 1000)} s`);
+  }
+  const gb = statSync(model).size / 1e9;
+  console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}${vocab ? `, vocabulary ${vocab}` : ''}, ${dtype} GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians), tools alternating`);
+  console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at start (shared; ratios are from the same run)`);
+
+  const outB = join(dir, 'bitscale-out.gguf');
+  const outL = join(dir, 'llamacpp-out.gguf');
+  if (peer) {
+    // load libllama once outside the timings
+    const tiny = join(dir, 'tiny.gguf');
+    if (!existsSync(tiny)) await writeGeneratedGguf(tiny, shapeConfig('llama-3.2-1b', { nLayers: 1, vocabSize: 300, hiddenSize: 256, intermediateSize: 512, nHeads: 4, nKvHeads: 2, headDim: 64 }), 'F16');
+    await llamaCppQuantize(tiny, outL, { ftype: 'Q8_0', pure: true, nthread: 1 });
+  }
+  const rows: string[][] = [];
+  try {
+    for (const name of types) {
+      const c = CASES.find((x) => x.name === name);
+      if (!c) throw new Error(`unknown type ${name}; known: ${CASES.map((x) => x.name).join(', ')}`);
+      const secs = new Map<number, number>();
+      for (const t of threads) {
+        const b: Run[] = [];
+        const l: Run[] = [];
+        // one untimed run each (page cache, code caches), then alternate which tool goes first
+        await runBitscale(model, outB, c.scheme, t);
+        if (peer) await runLlamaCpp(model, outL, c, t);
+        for (let r = 0; r < repeats; r++) {
+          if (peer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
+          b.push(await runBitscale(model, outB, c.scheme, t));
+          if (peer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t));
+        }
+        const bs = median(b.map((x) => x.seconds));
+        const ls = peer ? median(l.map((x) => x.seconds)) : NaN;
+        secs.set(t, bs);
+        const rss = b.map((x) => x.rssMb).filter((x): x is number => x !== null);
+        const cpuB = b.every((x) => x.cpu !== null) ? median(b.map((x) => x.cpu!)) : NaN;
+        const cpuL = peer ? median(l.map((x) => x.cpu!)) : NaN;
+        const same = peer ? await sameTensors(outB, outL) : '–';
+        const up = t !== threads[0] && secs.has(threads[0]) ? `${fmt(secs.get(threads[0])! / bs, 2)}×` : '';
+        rows.push([c.name, String(t), fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${peer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
+        console.log(`  ${rows[rows.length - 1].join(' | ')}`);
+      }
+    }
+  } finally {
+    rmSync(outB, { force: true });
+    rmSync(`${outB}.manifest.json`, { force: true });
+    rmSync(outL, { force: true });
+    if (env.BITSCALE_SCALE_KEEP === '0') rmSync(model, { force: true });
+  }
+  console.log('\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | bitscale 1→2 threads | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at the end`);
+}
