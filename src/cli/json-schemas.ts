@@ -103,6 +103,14 @@ export const JSON_SCHEMAS = {
     windows: num,
     tokensPerSecond: num,
     speed: z.strictObject({ promptTokensPerSecond: num, decodeTokensPerSecond: num }).optional(),
+    weightsPath: z
+      .strictObject({
+        mode: z.enum(['native', 'dequantized']),
+        matmul: z.enum(['fp32 (exact)', 'int8 activations']),
+        summary: z.array(z.string()),
+        tensors: z.array(z.strictObject({ name: z.string(), stored: z.string(), path: z.enum(['nbits', 'float']), detail: z.string() })),
+      })
+      .describe('which path ran per weight: MatMulNBits on the stored codes (nbits) or float32 (dequantized)'),
     base: z
       .strictObject({ model: z.string(), ppl: num, nll: num, kld: num, kldCi95: z.tuple([measured, measured]), kldMax: num, top1Agreement: num, deltaNll: num, deltaNllCi95: z.tuple([measured, measured]) })
       .optional(),

@@ -10,7 +10,9 @@ import type { ModelWeights } from '../model/weights.js';
 import { fakeQuant, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
+import type { StoredTensor } from './ir.js';
 import type { LowBitMode, LowBitWeight } from './lowbit.js';
+import type { NBitsConstants } from './nbits-graph.js';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 
@@ -20,6 +22,34 @@ export interface HostModel {
   tensors: Map<string, Float32Array>;
   /** linear weights executed in real low bit, with their integer codes (and float zero points, if any) */
   lowBit: Map<string, LowBitWeight>;
+  /** weights already in a session weight file, as the graph runs them (native-host.ts): these names
+   * are absent from `tensors` */
+  stored?: Map<string, StoredWeight>;
+  /** the token embedding rows [tokens.length, E] (native path: the table is read by rows, never as a
+   * float matrix); when present the graph takes `embeds` instead of `tokens` */
+  embedRows?: (tokens: ArrayLike<number>) => Promise<Float32Array>;
+  /** which path each weight matrix runs on */
+  weightPaths?: WeightPath[];
+  /** bytes of the session weight file (native path) */
+  weightBytes?: number;
+  /** releases what the host holds outside memory (its weight file) */
+  release?: () => Promise<void>;
+}
+
+/**
+ * A weight in the session weight file: on its codes (MatMulNBits; one part, or consecutive row
+ * ranges whose outputs are concatenated), or as float32 stored transposed [K, N].
+ */
+export type StoredWeight = { kind: 'nbits'; parts: NBitsConstants[] } | { kind: 'float'; wT: StoredTensor };
+
+/** How one weight matrix runs: on its stored low-bit codes ('nbits') or dequantized to float32 ('float'). */
+export interface WeightPath {
+  name: string;
+  /** what the source stores (ggml type, packing, dtype) or the applied scheme */
+  stored: string;
+  path: 'nbits' | 'float';
+  /** the MatMulNBits mapping ("4-bit g32 + mins"), or why the weight runs in float */
+  detail: string;
 }
 
 /** Which scheme (or none) applies to one linear weight; a single scheme applies to every linear layer. */
@@ -93,19 +123,23 @@ export function isLinearWeight(name: string): boolean {
   return name.startsWith('model.layers.') && LINEAR_SUFFIXES.some((s) => name.endsWith(s));
 }
 
-/** Reads, validates and (optionally) quantizes every tensor of `w`. */
-export async function prepareHostModel(w: ModelWeights, opts: PrepareOptions = {}): Promise<HostModel> {
-  const c = w.config;
-  validateConfig(c);
-  const expected = expectedTensors(c);
-  // every check happens before the first byte of tensor data is read
-  for (const e of expected) {
+/** Every tensor the config implies is present with its shape; checked before any tensor data is read. */
+export function checkModelTensors(w: ModelWeights): void {
+  for (const e of expectedTensors(w.config)) {
     const src = w.tensors.get(e.name);
     if (!src) throw new ShapeError('missing_tensor', 'model is missing a tensor', { file: w.source.path, tensor: e.name, expected: `[${e.shape.join(', ')}]`, found: 'nothing' });
     if (src.shape.length !== e.shape.length || src.shape.some((d, i) => d !== e.shape[i])) {
       throw new ShapeError('shape_mismatch', 'tensor shape does not match the config', { file: w.source.path, tensor: e.name, expected: `[${e.shape.join(', ')}]`, found: `[${src.shape.join(', ')}]` });
     }
   }
+}
+
+/** Reads, validates and (optionally) quantizes every tensor of `w`. */
+export async function prepareHostModel(w: ModelWeights, opts: PrepareOptions = {}): Promise<HostModel> {
+  const c = w.config;
+  validateConfig(c);
+  const expected = expectedTensors(c);
+  checkModelTensors(w);
   const tensors = new Map<string, Float32Array>();
   const lowBit = new Map<string, LowBitWeight>();
   const track = new ProgressTracker('load', expected.length, opts.onProgress, 'tensor');

@@ -46,6 +46,7 @@ function broadcastIndex(from: readonly number[], to: readonly number[]): Int32Ar
 }
 
 function toF64(t: IrTensor): Float64Array {
+  if (t.data === null) throw new ConfigError('unsupported', 'interp: constants stored in a file are not read by the reference evaluator', { file: t.stored.path });
   if (t.dtype === 'I4' || t.dtype === 'U4') {
     const n = numel(t.shape);
     const out = new Float64Array(n);

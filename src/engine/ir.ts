@@ -9,7 +9,7 @@
 // binary ops broadcast like NumPy. Builder methods accept a plain number wherever a scalar of the
 // other operand's dtype makes sense.
 
-import type { DType } from '../core/dtype.js';
+import { DTYPES, type DType } from '../core/dtype.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
 import { numel, type Tensor } from '../core/tensor.js';
 
@@ -23,8 +23,25 @@ export interface PackedTensor {
   data: Uint8Array;
 }
 
-/** What a constant holds: a core host tensor or packed 4-bit codes. */
-export type IrTensor = Tensor | PackedTensor;
+/**
+ * A constant whose bytes already lie in a file (a session's weight file, engine/weight-file.ts):
+ * lowered as ONNX external data that onnxruntime maps from the file, never read into memory here.
+ */
+export interface StoredTensor {
+  dtype: IrDType;
+  shape: number[];
+  data: null;
+  stored: { path: string; offset: number; byteLength: number };
+}
+
+/** What a constant holds: a core host tensor, packed 4-bit codes, or bytes stored in a file. */
+export type IrTensor = Tensor | PackedTensor | StoredTensor;
+
+/** Bytes a constant of this dtype and shape occupies (4-bit types packed two per byte). */
+export function irTensorBytes(dtype: IrDType, shape: readonly number[]): number {
+  if (dtype === 'I4' || dtype === 'U4') return Math.ceil(numel(shape) / 2);
+  return numel(shape) * DTYPES[dtype].bytes;
+}
 
 export interface Value {
   readonly id: number;
@@ -56,8 +73,10 @@ export type OpType =
   | 'ReduceSum' // attrs.axes, attrs.keepdims
   | 'ReduceMean'
   | 'ReduceMax'
+  | 'ReduceLogSumExp' // log Σ exp over attrs.axes, without an exp temporary (inference only)
   | 'Softmax' // attrs.axis
   | 'Gather' // attrs.axis; inputs [data, indices]
+  | 'GatherElements' // attrs.axis; out[i…] = data[i… with index[i…] on axis] (inference only)
   | 'Reshape' // attrs.shape (resolved, no -1)
   | 'Transpose' // attrs.perm
   | 'Concat' // attrs.axis
@@ -180,6 +199,13 @@ export class GraphBuilder {
 
   /** A constant tensor (copied by reference; do not mutate it afterwards). */
   constant(t: IrTensor, name?: string): Value {
+    if (t.data === null) {
+      const bytes = irTensorBytes(t.dtype, t.shape);
+      if (t.stored.byteLength !== bytes) throw new ShapeError('shape_mismatch', 'stored constant length does not match its shape', { tensor: name, file: t.stored.path, expected: bytes, found: t.stored.byteLength });
+      const v = this.value(t.dtype, t.shape, name);
+      this.constants.set(v.id, t);
+      return v;
+    }
     const want = t.dtype === 'I4' || t.dtype === 'U4' ? Math.ceil(numel(t.shape) / 2) : numel(t.shape);
     if (t.data.length !== want) {
       throw new ShapeError('shape_mismatch', 'constant data length does not match its shape', { tensor: name, expected: want, found: t.data.length });
@@ -304,6 +330,8 @@ export class GraphBuilder {
   sum(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
   mean(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
   max(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMax', x, axes, keepdims); }
+  /** log Σ exp(x) over `axes` (onnxruntime reduces without materialising exp(x)) */
+  logSumExp(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceLogSumExp', x, axes, keepdims); }
 
   softmax(x: Value, axis = -1): Value {
     return this.node('Softmax', [x], x.dtype, x.shape, { axis: normAxis(axis, x.shape.length, 'softmax') });
@@ -317,6 +345,14 @@ export class GraphBuilder {
     const ax = normAxis(axis, data.shape.length, 'gather');
     const shape = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
     return this.node('Gather', [data, indices], data.dtype, shape, { axis: ax });
+  }
+
+  /** out[…, i, …] = data[…, indices[…, i, …], …] on `axis`; indices has data's rank, out has its shape */
+  gatherElements(data: Value, indices: Value, axis = 0): Value {
+    if (indices.dtype !== 'I64' && indices.dtype !== 'I32') throw new ShapeError('shape_mismatch', 'gatherElements: indices must be I64 or I32', { found: indices.dtype });
+    if (indices.shape.length !== data.shape.length) throw new ShapeError('shape_mismatch', 'gatherElements: indices must have the rank of data', { expected: data.shape.length, found: indices.shape.length });
+    const ax = normAxis(axis, data.shape.length, 'gatherElements');
+    return this.node('GatherElements', [data, indices], data.dtype, indices.shape, { axis: ax });
   }
 
   /** Reshape; one dimension may be -1 (resolved here). */

@@ -10,6 +10,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
+import { nbitsLinearGraph, nbitsValues } from './nbits-graph.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit.js';
@@ -35,6 +36,10 @@ export interface LlamaGraphOptions {
   accuracyLevel?: number;
   /** add outputs `amax.<site>` (max |x| at each linear input) for calibrating static scales */
   statistics?: boolean;
+  /** score instead of returning logits: input `targets` I64 [B, T], output `logprobs` F64 [B, T] =
+   * log softmax(logits[b, t])[targets[b, t]], the head evaluated in row chunks so that at most
+   * ~64 MB of logits exist at a time */
+  targets?: boolean;
 }
 
 export type ActivationPrecision = ActQuantSpec | ((site: string) => ActQuantSpec | AbsmaxActSpec | null);
@@ -53,6 +58,13 @@ class Builder {
     this.b = new GraphBuilder(`${m.config.architecture}-T${o.tokens}${o.cacheCapacity ? `-C${o.cacheCapacity}` : ''}`);
   }
 
+  /** one set of graph constants per stored weight, however often it is applied */
+  private readonly storedValues = new Map<string, unknown>();
+  stored<T>(name: string, make: () => T): T {
+    if (!this.storedValues.has(name)) this.storedValues.set(name, make());
+    return this.storedValues.get(name) as T;
+  }
+
   param(name: string, shape: number[]): Value {
     let v = this.params.get(name);
     if (!v) {
@@ -69,7 +81,16 @@ class Builder {
     const b = this.b;
     const K = x.shape[x.shape.length - 1];
     const lb = this.m.lowBit.get(name);
-    let y = lb ? lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0, lb.floatZeros) : b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
+    const st = this.m.stored?.get(name);
+    let y: Value;
+    if (st?.kind === 'nbits') {
+      const vals = this.stored(name, () => st.parts.map((c, i) => nbitsValues(b, st.parts.length > 1 ? `${name}.part${i}` : name, c)));
+      const outs = vals.map((v) => nbitsLinearGraph(b, x, v, this.o.accuracyLevel ?? 0));
+      y = outs.length === 1 ? outs[0] : b.concat(outs, x.shape.length - 1);
+    }
+    else if (st) y = b.matmul(x, this.stored(name, () => b.constant(st.wT, name))); // stored transposed [K, N]
+    else if (lb) y = lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0, lb.floatZeros);
+    else y = b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
     if (bias) y = b.add(y, this.param(bias, [N]));
     return y;
   }
@@ -101,10 +122,11 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const L = new Builder(m, o);
   const b = L.b;
 
-  const tokens = b.input('tokens', 'I64', [B, T]);
+  // the embedding rows come from the host when it reads the table by rows (native weights)
+  const hostEmbeds = m.embedRows !== undefined;
   const positions = b.input('positions', 'I64', [T]);
-  const embed = L.param('model.embed_tokens.weight', [V, E]);
-  let x = b.gather(embed, tokens, 0); // [B, T, E]
+  const embed = hostEmbeds ? null : L.param('model.embed_tokens.weight', [V, E]);
+  let x = embed ? b.gather(embed, b.input('tokens', 'I64', [B, T]), 0) : b.input('embeds', 'F32', [B, T, E]); // [B, T, E]
 
   const tab = expandedRopeTables(c, P);
   const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.cos }, 'rope.cos'), positions, 0); // [T, D]
@@ -170,7 +192,47 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   }
   if (o.lastOnly && T > 1) x = b.slice(x, [T - 1], [T], [1]);
   const xf = L.actIn(b.rmsnorm(x, L.param('model.norm.weight', [E]), c.rmsNormEps), 'lm_head');
-  const head = c.tiedEmbeddings ? b.matmul(xf, b.transpose(embed, [1, 0])) : L.linear(xf, 'lm_head.weight', V);
-  b.output('logits', head);
+  const headName = c.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  const head = (h: Value) => (embed && c.tiedEmbeddings ? b.matmul(h, b.transpose(embed, [1, 0])) : L.linear(h, headName, V));
+  if (o.targets) b.output('logprobs', targetLogProbs(b, xf, head, b.input('targets', 'I64', [B, xf.shape[1]]), V));
+  else b.output('logits', head(xf));
   return b.build();
+}
+
+/** logits rows per head chunk: about 4M floats (16 MB) of logits at a time */
+export function headChunkRows(batch: number, vocab: number): number {
+  return Math.max(1, Math.floor((1 << 22) / (batch * vocab)));
+}
+
+/** Largest divisor of `n` that is at most 512 (the inner length of the two-level exp sum). */
+function innerSumLength(n: number): number {
+  for (let f = Math.min(512, n); f > 1; f--) if (n % f === 0) return f;
+  return 1;
+}
+
+/**
+ * log softmax(head(xf))[targets] [B, Tq] in float64, the head applied to row chunks so that one
+ * chunk's logits exist at a time. Per chunk: the target logit (GatherElements) is taken first, then
+ * log Σ exp(l − max) with the exp summed in two levels (float32 over ≤ 512 values, float64 over the
+ * partial sums), in an order that lets onnxruntime reuse the logits buffer for the exp.
+ */
+function targetLogProbs(b: GraphBuilder, xf: Value, head: (h: Value) => Value, targets: Value, V: number): Value {
+  const [B, Tq] = xf.shape;
+  const rows = headChunkRows(B, V);
+  const f = innerSumLength(V);
+  const parts: Value[] = [];
+  for (let t0 = 0; t0 < Tq; t0 += rows) {
+    const t1 = Math.min(Tq, t0 + rows);
+    const Tc = t1 - t0;
+    const h = Tq > rows ? b.slice(xf, [t0], [t1], [1]) : xf;
+    const tg = Tq > rows ? b.slice(targets, [t0], [t1], [1]) : targets;
+    const logits = head(h); // [B, Tc, V]
+    const picked = b.cast(b.gatherElements(logits, b.reshape(tg, [B, Tc, 1]), 2), 'F64'); // [B, Tc, 1]
+    const max = b.max(logits, 2, true); // [B, Tc, 1]
+    const e = b.exp(b.sub(logits, max));
+    const partial = b.sum(b.reshape(e, [B, Tc, V / f, f]), 3, false); // [B, Tc, V/f]
+    const lse = b.add(b.cast(max, 'F64'), b.log(b.sum(b.cast(partial, 'F64'), 2, true))); // [B, Tc, 1]
+    parts.push(b.reshape(b.sub(picked, lse), [B, Tc]));
+  }
+  return parts.length === 1 ? parts[0] : b.concat(parts, 1);
 }

@@ -7,7 +7,7 @@
 import { DTYPES } from '../core/dtype.js';
 import { ConfigError } from '../core/errors.js';
 import { encodeModel, ATTR, DATA_LOCATION, ONNX_INT4, ONNX_UINT4, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
-import type { AttrValue, Graph, IrDType, IrTensor, Value } from './ir.js';
+import type { AttrValue, Graph, IrDType, IrTensor, StoredTensor, Value } from './ir.js';
 
 export const OPSET = 21;
 export const IR_VERSION = 10;
@@ -26,6 +26,8 @@ export interface LowerOptions {
 export interface LoweredModel {
   /** ModelProto bytes */
   model: Uint8Array;
+  /** the directory of the file that holds the graph's stored constants (the model must be written there), or null */
+  storedDir: string | null;
   /** the external-data blob as ordered parts (concatenate to write), when `external` was given */
   externalData: { location: string; parts: Uint8Array[]; byteLength: number } | null;
   /** graph inputs in order (parameters included when paramsAsInputs) */
@@ -41,7 +43,7 @@ export function onnxDType(d: IrDType): number {
   return id;
 }
 
-function tensorBytes(t: IrTensor): Uint8Array {
+function tensorBytes(t: Exclude<IrTensor, StoredTensor>): Uint8Array {
   const d = t.data;
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
@@ -84,11 +86,31 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
   const minBytes = opts.external?.minBytes ?? 1024;
 
   const constIds = [...g.constants.keys()].sort((a, b) => a - b);
+  let storedDir: string | null = null;
   for (const id of constIds) {
     const t = g.constants.get(id)!;
     const name = nameOf({ id, dtype: t.dtype, shape: t.shape });
     if (opts.paramsAsInputs && g.params.has(id)) {
       inputs.push(valueInfo(name, { id, dtype: t.dtype, shape: t.shape }));
+      continue;
+    }
+    if (t.data === null) {
+      // bytes already in a file: ONNX external data relative to the model, which sits beside it
+      const cut = t.stored.path.lastIndexOf('/');
+      const dir = t.stored.path.slice(0, cut);
+      if (storedDir !== null && storedDir !== dir) throw new ConfigError('unsupported', 'stored constants of one graph must share a directory', { tensor: name, expected: storedDir, found: dir });
+      storedDir = dir;
+      initializers.push({
+        name,
+        dims: [...t.shape],
+        data_type: onnxDType(t.dtype),
+        data_location: DATA_LOCATION.EXTERNAL,
+        external_data: [
+          { key: 'location', value: t.stored.path.slice(cut + 1) },
+          { key: 'offset', value: String(t.stored.offset) },
+          { key: 'length', value: String(t.stored.byteLength) },
+        ],
+      });
       continue;
     }
     const bytes = tensorBytes(t);
@@ -136,11 +158,13 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
       case 'ReduceSum':
       case 'ReduceMean':
       case 'ReduceMax':
+      case 'ReduceLogSumExp':
         node.input = [ins[0], i64(a.axes as number[])];
         node.attribute = [attr('keepdims', a.keepdims, 'int')];
         break;
       case 'Softmax':
       case 'Gather':
+      case 'GatherElements':
       case 'Concat':
         node.attribute = [attr('axis', a.axis, 'int')];
         break;
@@ -205,6 +229,7 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
   });
   return {
     model,
+    storedDir,
     externalData: opts.external ? { location: opts.external.location, parts, byteLength: extOffset } : null,
     inputNames: inputs.map((i) => i.name),
     outputNames: outputs.map((o) => o.name),

@@ -9,6 +9,7 @@ import type { ModelWeights } from '../model/weights.js';
 import { intLimits, type ActQuantSpec } from './actquant.js';
 import { intParams } from '../quant/index.js';
 import { prepareHostModel, type HostModel, type PrepareOptions } from './host.js';
+import { prepareNativeHost } from './native-host.js';
 import { buildLlamaGraph, kvNames, type ActivationPrecision, type LlamaGraphOptions } from './llama.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
@@ -16,8 +17,11 @@ export interface EngineOptions extends PrepareOptions {
   activations?: ActivationPrecision | null;
   kvCache?: ActQuantSpec | null;
   session?: SessionOptions;
-  /** MatMulNBits accuracy_level (default 0: exact fp32) */
+  /** MatMulNBits accuracy_level (default 0: exact fp32; 4: int8 activations, llama.cpp's kind of kernel) */
   accuracyLevel?: number;
+  /** run weights as stored (native-host.ts): low-bit codes on MatMulNBits, read tensor by tensor into
+   * a session weight file (`weightDir`: its parent directory), embedding rows read on demand */
+  native?: boolean | { weightDir?: string; maxUnpackedFloats?: number };
 }
 
 function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
@@ -39,16 +43,29 @@ export function staticActivations(ranges: ReadonlyMap<string, number>, bits: num
   };
 }
 
+/** weight bytes above which a native engine's sessions run without onnxruntime's arena and memory pattern */
+const LARGE_MODEL_BYTES = 64 << 20;
+
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
 
   private constructor(
     readonly host: HostModel,
     private readonly opts: EngineOptions,
+    private readonly ownsHost = false,
   ) {}
 
   /** Reads and prepares `weights` (validation, precision knobs) and returns an engine over it. */
   static async create(weights: ModelWeights, opts: EngineOptions = {}): Promise<LlamaEngine> {
+    if (opts.native) {
+      const n = typeof opts.native === 'object' ? opts.native : {};
+      const host = await prepareNativeHost(weights, { ...n, weights: opts.weights, quantizeLmHead: opts.quantizeLmHead, onProgress: opts.onProgress, signal: opts.signal });
+      // large models: activations allocated as produced and returned when freed (no arena, no
+      // planned block), which keeps the peak near the weights (docs/engine.md, Memory)
+      const big = (host.weightBytes ?? 0) > LARGE_MODEL_BYTES;
+      const session = big ? { memoryArena: false, memoryPattern: false, ...opts.session } : opts.session;
+      return new LlamaEngine(host, { ...opts, session }, true);
+    }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);
   }
 
@@ -82,6 +99,12 @@ export class LlamaEngine {
     }
   }
 
+  /** The token input of a graph: ids [B, T], or their embedding rows [B, T, E] when the host reads the table by rows. */
+  async tokenFeeds(tokens: ArrayLike<number>, B: number, T: number): Promise<Record<string, Tensor>> {
+    if (!this.host.embedRows) return { tokens: i64(tokens, [B, T]) };
+    return { embeds: { dtype: 'F32', shape: [B, T, this.config.hiddenSize], data: await this.host.embedRows(tokens) } };
+  }
+
   /** Logits [T, V] (row t predicts token t + 1) for a whole sequence starting at position `startPos`. */
   async forward(tokens: ArrayLike<number>, opts: { startPos?: number; lastOnly?: boolean } = {}): Promise<Float32Array> {
     this.checkTokens(tokens);
@@ -89,8 +112,27 @@ export class LlamaEngine {
     const start = opts.startPos ?? 0;
     const s = await this.session({ tokens: T, lastOnly: opts.lastOnly, maxPositions: start + T });
     const pos = Array.from({ length: T }, (_, t) => start + t);
-    const r = await s.run({ tokens: i64(tokens, [1, T]), positions: i64(pos) }, ['logits']);
+    const r = await s.run({ ...(await this.tokenFeeds(tokens, 1, T)), positions: i64(pos) }, ['logits']);
     return r.logits.data as Float32Array;
+  }
+
+  /**
+   * log p(targets[b][t] | seqs[b][0..t]) [B·T] in float64, for B sequences of equal length T at
+   * positions 0 … T − 1, scored inside the graph (no logits leave it). Row-major like forwardBatch.
+   */
+  async logProbs(seqs: readonly (readonly number[])[], targets: readonly (readonly number[])[]): Promise<Float64Array> {
+    const B = seqs.length;
+    const T = B ? seqs[0].length : 0;
+    if (!B || !T || seqs.some((x) => x.length !== T) || targets.length !== B || targets.some((x) => x.length !== T)) {
+      throw new ConfigError('bad_option', 'sequences and targets must be non-empty and of one length', { field: 'seqs', found: seqs.map((x) => x.length).join(',') });
+    }
+    const flat = seqs.flat();
+    const tflat = targets.flat();
+    this.checkTokens(flat);
+    this.checkTokens(tflat);
+    const s = await this.session({ tokens: T, batch: B, maxPositions: T, targets: true });
+    const feeds = { ...(await this.tokenFeeds(flat, B, T)), positions: i64(Array.from({ length: T }, (_, t) => t)), targets: i64(tflat, [B, T]) };
+    return (await s.run(feeds, ['logprobs'])).logprobs.data as Float64Array;
   }
 
   /**
@@ -104,7 +146,7 @@ export class LlamaEngine {
     const flat = seqs.flat();
     this.checkTokens(flat);
     const s = await this.session({ tokens: T, batch: B, maxPositions: T });
-    const r = await s.run({ tokens: i64(flat, [B, T]), positions: i64(Array.from({ length: T }, (_, t) => t)) }, ['logits']);
+    const r = await s.run({ ...(await this.tokenFeeds(flat, B, T)), positions: i64(Array.from({ length: T }, (_, t) => t)) }, ['logits']);
     return r.logits.data as Float32Array;
   }
 
@@ -113,7 +155,7 @@ export class LlamaEngine {
     this.checkTokens(tokens);
     const T = tokens.length;
     const s = await this.session({ tokens: T, statistics: true });
-    const r = await s.run({ tokens: i64(tokens, [1, T]), positions: i64(Array.from({ length: T }, (_, t) => t)) });
+    const r = await s.run({ ...(await this.tokenFeeds(tokens, 1, T)), positions: i64(Array.from({ length: T }, (_, t) => t)) });
     const out = new Map<string, number>();
     for (const [k, v] of Object.entries(r)) if (k.startsWith('amax.')) out.set(k.slice(5), Number(v.data[0]));
     return out;
@@ -129,6 +171,7 @@ export class LlamaEngine {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await (await s).release();
+    if (this.ownsHost) await this.host.release?.();
   }
 
   /** internal: validates tokens for the decoder */
@@ -171,7 +214,7 @@ export class Decoder {
     }
     const s = await this.engine.session({ tokens: T, cacheCapacity: this.capacity, lastOnly: opts.lastOnly });
     const feeds: Record<string, Tensor> = {
-      tokens: i64(tokens, [1, T]),
+      ...(await this.engine.tokenFeeds(tokens, 1, T)),
       positions: i64(Array.from({ length: T }, (_, t) => this.position + t)),
     };
     for (const [k, v] of this.cache) feeds[k] = v;

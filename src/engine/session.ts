@@ -23,8 +23,11 @@ export interface SessionOptions {
   disablePrepacking?: boolean;
   /** bytes above which constants go to external data (default 16 MiB of constants in total) */
   externalDataThreshold?: number;
-  /** keep onnxruntime's CPU memory arena (default true); off, a run's intermediates are freed after it */
-  memArena?: boolean;
+  /** onnxruntime's CPU memory arena (default on); off returns freed activations to the allocator */
+  memoryArena?: boolean;
+  /** onnxruntime's memory pattern (default on: one block sized for the whole run's activations, planned
+   * ahead); off allocates each activation when it is produced, which lowers the peak */
+  memoryPattern?: boolean;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -46,9 +49,12 @@ function fromOrt(name: string, t: ort.Tensor): Tensor {
   return { dtype, shape: [...t.dims], data: t.data as never } as Tensor;
 }
 
+/** sessions opened by this process (names each one's files) */
+let opened = 0;
+
 function totalConstBytes(g: Graph): number {
   let n = 0;
-  for (const t of g.constants.values()) n += t.data.byteLength;
+  for (const t of g.constants.values()) n += t.data?.byteLength ?? 0;
   return n;
 }
 
@@ -63,11 +69,13 @@ export class EngineSession {
   /** Lowers `g` and opens a session on it. */
   static async fromGraph(g: Graph, opts: SessionOptions = {}, lower: LowerOptions = {}): Promise<EngineSession> {
     const big = totalConstBytes(g) > (opts.externalDataThreshold ?? 16 << 20);
-    const lowered = lowerToOnnx(g, big && !lower.external ? { ...lower, external: { location: 'weights.bin' } } : lower);
+    const tag = `session-${process.pid}-${++opened}`;
+    const location = `${tag}.bin`;
+    const lowered = lowerToOnnx(g, big && !lower.external ? { ...lower, external: { location } } : lower);
     const inputs = new Map<string, { dtype: string; shape: readonly number[] }>();
     for (const i of g.inputs) inputs.set(i.name, { dtype: i.value.dtype, shape: i.value.shape });
     if (lower.paramsAsInputs) for (const [id, p] of g.params) inputs.set(p, { dtype: g.constants.get(id)!.dtype, shape: g.constants.get(id)!.shape });
-    const s = await openLowered(lowered, opts);
+    const s = await openLowered(lowered, opts, tag);
     return new EngineSession(s, inputs, lowered.outputNames);
   }
 
@@ -125,24 +133,33 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
     extra: { session },
   };
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
-  if (opts.memArena === false) o.enableCpuMemArena = false;
+  if (opts.memoryArena === false) o.enableCpuMemArena = false;
+  if (opts.memoryPattern === false) o.enableMemPattern = false;
   return o;
 }
 
-async function openLowered(l: LoweredModel, opts: SessionOptions): Promise<ort.InferenceSession> {
-  if (!l.externalData) return ort.InferenceSession.create(l.model, ortOptions(opts));
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-onnx-'));
+async function openLowered(l: LoweredModel, opts: SessionOptions, tag: string): Promise<ort.InferenceSession> {
+  if (!l.externalData && !l.storedDir) return ort.InferenceSession.create(l.model, ortOptions(opts));
+  // stored constants are named relative to their file's directory, so the model is written beside
+  // them (under names of its own, removed once the session exists); otherwise a private directory
+  const dir = l.storedDir ?? mkdtempSync(join(tmpdir(), 'bitscale-onnx-'));
+  const modelPath = join(dir, `${tag}.onnx`);
+  const extPath = l.externalData ? join(dir, l.externalData.location) : null;
   try {
-    const modelPath = join(dir, 'model.onnx');
     writeFileSync(modelPath, l.model);
-    const fd = openSync(join(dir, l.externalData.location), 'w');
-    try {
-      for (const p of l.externalData.parts) writeSync(fd, p);
-    } finally {
-      closeSync(fd);
+    if (extPath) {
+      const fd = openSync(extPath, 'w');
+      try {
+        for (const p of l.externalData!.parts) writeSync(fd, p);
+      } finally {
+        closeSync(fd);
+      }
     }
     return await ort.InferenceSession.create(modelPath, ortOptions(opts));
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (l.storedDir) {
+      rmSync(modelPath, { force: true });
+      if (extPath) rmSync(extPath, { force: true });
+    } else rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -27,6 +27,11 @@ export interface LogitsModel {
   logits(tokens: readonly number[]): Promise<Float32Array>;
   /** optional: logits [B, T, V] for B windows of equal length in one run */
   logitsBatch?(seqs: readonly (readonly number[])[]): Promise<Float32Array>;
+  /**
+   * optional: log p(targets[b][t] | seqs[b][0..t]) [B·T] (float64) for B windows of equal length,
+   * scored by the model itself so that no logits are copied out; perplexity uses it when present
+   */
+  logProbs?(seqs: readonly (readonly number[])[], targets: readonly (readonly number[])[]): Promise<Float64Array>;
 }
 
 /** Windows per model run: equal-length windows are batched while B·T·V stays under 8M floats (≤ 8). */
@@ -58,6 +63,32 @@ async function runWindows(model: LogitsModel, windows: Window[], batch: number, 
     seconds += (performance.now() - t0) / 1000;
     const span = group[0].tokens.length * model.vocabSize;
     group.forEach((w, k) => each(w, logits.subarray(k * span, (k + 1) * span)));
+    i = j;
+  }
+  return seconds;
+}
+
+/**
+ * As runWindows, for a model that scores its own windows: calls `each` with every window and the
+ * log-probability of its target at each row (rows that predict nothing get target 0, unread).
+ */
+async function runScoredWindows(model: LogitsModel, windows: Window[], batch: number, each: (w: Window, lp: Float64Array) => void, signal?: AbortSignal): Promise<number> {
+  let seconds = 0;
+  for (let i = 0; i < windows.length; ) {
+    checkAborted(signal);
+    let j = i + 1;
+    while (j < windows.length && j - i < batch && windows[j].tokens.length === windows[i].tokens.length) j++;
+    const group = windows.slice(i, j);
+    const targets = group.map((w) => {
+      const t = new Array<number>(w.tokens.length).fill(0);
+      w.rows.forEach((r, k) => (t[r] = w.targets[k]));
+      return t;
+    });
+    const t0 = performance.now();
+    const lp = await model.logProbs!(group.map((w) => w.tokens), targets);
+    seconds += (performance.now() - t0) / 1000;
+    const T = group[0].tokens.length;
+    group.forEach((w, k) => each(w, lp.subarray(k * T, (k + 1) * T)));
     i = j;
   }
   return seconds;
@@ -197,11 +228,18 @@ export async function perplexity(model: LogitsModel, ids: readonly number[], o: 
   const nlls: number[] = [];
   const track = new ProgressTracker('eval', windows.length, o.onProgress, 'window');
   let fed = 0;
-  const seconds = await runWindows(model, windows, o.batch ?? defaultBatch(o.ctx, V), (w, logits) => {
-    fed += w.tokens.length;
-    w.rows.forEach((r, i) => nlls.push(-logProb(logits, r, V, w.targets[i])));
-    track.tick(`ppl ${Math.exp(meanCi(nlls).mean).toFixed(4)}`);
-  }, o.signal);
+  const batch = o.batch ?? defaultBatch(o.ctx, V);
+  const seconds = model.logProbs
+    ? await runScoredWindows(model, windows, batch, (w, lp) => {
+        fed += w.tokens.length;
+        for (const r of w.rows) nlls.push(-lp[r]);
+        track.tick(`ppl ${Math.exp(meanCi(nlls).mean).toFixed(4)}`);
+      }, o.signal)
+    : await runWindows(model, windows, batch, (w, logits) => {
+        fed += w.tokens.length;
+        w.rows.forEach((r, i) => nlls.push(-logProb(logits, r, V, w.targets[i])));
+        track.tick(`ppl ${Math.exp(meanCi(nlls).mean).toFixed(4)}`);
+      }, o.signal);
   const s = meanCi(nlls);
   return {
     nll: s.mean,

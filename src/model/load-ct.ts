@@ -12,7 +12,7 @@ import type { Tensor } from '../core/tensor.js';
 import type { SafetensorsView } from '../formats/safetensors/sharded.js';
 import { unpackCtColumns, unpackCtRows } from '../quant/pack-ct.js';
 import { tensorToF32 } from './tensor-source.js';
-import type { TensorSource } from './weights.js';
+import type { PackedIntCodes, TensorSource } from './weights.js';
 
 export interface CtConfig {
   bits: 4 | 8;
@@ -82,23 +82,29 @@ export function ctTensorSource(st: SafetensorsView, name: string, shape: number[
   if (hasShape) byteLength += expect(shN, ['I64', 'I32'], [2]);
   const hasGIdx = st.has(giN);
   if (hasGIdx) byteLength += expect(giN, ['I32', 'I64'], [K]);
-  const readF32 = async (): Promise<Float32Array> => {
+  const readCodes = async (): Promise<PackedIntCodes> => {
     if (hasShape) {
       const s = Array.from((await st.readTensor(shN)).data as ArrayLike<number | bigint>, Number);
       if (s[0] !== N || s[1] !== K) throw new FormatError('shape_mismatch', 'weight_shape does not match config.json', { file: st.name, tensor: shN, expected: `[${N}, ${K}]`, found: `[${s.join(', ')}]` });
     }
     const codes = unpackCtRows((await st.readTensor(pkN)).data as Int32Array, N, K, b);
     const zeros = q.symmetric ? new Uint8Array(N * nG).fill(1 << (b - 1)) : unpackCtColumns((await st.readTensor(zpN)).data as Int32Array, N, nG, b);
-    const scales = tensorToF32(await st.readTensor(scN));
-    const gIdx = hasGIdx ? Int32Array.from((await st.readTensor(giN)).data as ArrayLike<number | bigint>, Number) : Int32Array.from({ length: K }, (_, k) => Math.floor(k / G));
-    for (let k = 0; k < K; k++) {
-      if (!(gIdx[k] >= 0 && gIdx[k] < nG)) throw new FormatError('out_of_bounds', 'weight_g_idx names a group that does not exist', { file: st.name, tensor: giN, index: k, expected: `0..${nG - 1}`, found: gIdx[k] });
+    const scales = tensorToF32(await st.readTensor(scN)); // [N, nG]
+    const gIdx = hasGIdx ? Int32Array.from((await st.readTensor(giN)).data as ArrayLike<number | bigint>, Number) : null;
+    if (gIdx) {
+      for (let k = 0; k < K; k++) {
+        if (!(gIdx[k] >= 0 && gIdx[k] < nG)) throw new FormatError('out_of_bounds', 'weight_g_idx names a group that does not exist', { file: st.name, tensor: giN, index: k, expected: `0..${nG - 1}`, found: gIdx[k] });
+      }
     }
+    return { bits: b, groupSize: G, codes, zeros, scales: Float32Array.from(scales), gIdx };
+  };
+  const readF32 = async (): Promise<Float32Array> => {
+    const c = await readCodes();
     const w = new Float32Array(N * K);
     for (let n = 0; n < N; n++) {
       for (let k = 0; k < K; k++) {
-        const g = n * nG + gIdx[k];
-        w[n * K + k] = scales[g] * (codes[n * K + k] - zeros[g]);
+        const g = n * nG + (c.gIdx ? c.gIdx[k] : Math.floor(k / G));
+        w[n * K + k] = c.scales[g] * (c.codes[n * K + k] - c.zeros[g]);
       }
     }
     return w;
@@ -110,6 +116,7 @@ export function ctTensorSource(st: SafetensorsView, name: string, shape: number[
     packing: `compressed-tensors int${b}${q.groupSize === -1 ? '-channel' : `-g${q.groupSize}`}${q.symmetric ? '' : '-asym'}`,
     byteLength,
     readF32,
+    readCodes,
     read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [N, K], data: await readF32() }),
   };
 }

@@ -153,7 +153,11 @@ export async function loadGguf(path: string, opts: { tokenizer?: Tokenizer | nul
         extras.push({ name: t.name, shape: t.shape, dtype: t.type, bytes: t.byteLength }); // e.g. rope_freqs.weight (llama3 scaling factors)
         continue;
       }
-      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name), (dst) => g.readBytesInto(t.name, dst)));
+      const range = (off: number, len: number) => {
+        if (!(off >= 0 && len >= 0 && off + len <= t.byteLength)) throw new FormatError('out_of_bounds', 'range read outside the tensor', { file: path, tensor: t.name, expected: `within ${t.byteLength} bytes`, found: `${off} + ${len}` });
+        return g.source.read(t.absoluteOffset + off, len);
+      };
+      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name), (dst) => g.readBytesInto(t.name, dst), range));
     }
     const tensors = new Map<string, TensorSource>();
     for (const { name, shape } of canonicalTensors(config)) {

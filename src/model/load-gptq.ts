@@ -11,7 +11,7 @@ import type { Tensor } from '../core/tensor.js';
 import type { SafetensorsView } from '../formats/safetensors/sharded.js';
 import { unpackGptqWeight, unpackGptqZeros } from '../quant/pack.js';
 import { tensorToF32 } from './tensor-source.js';
-import type { TensorSource } from './weights.js';
+import type { PackedIntCodes, TensorSource } from './weights.js';
 
 export interface GptqConfig {
   bits: 2 | 3 | 4 | 8;
@@ -72,20 +72,28 @@ export function gptqTensorSource(st: SafetensorsView, name: string, shape: numbe
   let byteLength = expect(qwN, ['I32'], [(K * b) / 32, N]) + expect(qzN, ['I32'], [nG, (N * b) / 32]) + expect(scN, ['F16', 'BF16', 'F32'], [nG, N]);
   const hasGIdx = st.has(giN);
   if (hasGIdx) byteLength += expect(giN, ['I32'], [K]);
-  const readF32 = async (): Promise<Float32Array> => {
+  const readCodes = async (): Promise<PackedIntCodes> => {
     const codes = unpackGptqWeight((await st.readTensor(qwN)).data as Int32Array, N, K, b);
     const zeros = unpackGptqZeros((await st.readTensor(qzN)).data as Int32Array, N, nG, b);
     if (q.v2) for (let i = 0; i < zeros.length; i++) zeros[i] = (zeros[i] - 1) & ((1 << b) - 1);
-    const scales = tensorToF32(await st.readTensor(scN));
-    const gIdx = hasGIdx ? ((await st.readTensor(giN)).data as Int32Array) : Int32Array.from({ length: K }, (_, k) => (q.groupSize === -1 ? 0 : Math.floor(k / q.groupSize)));
-    for (let k = 0; k < K; k++) {
-      if (!(gIdx[k] >= 0 && gIdx[k] < nG)) throw new FormatError('out_of_bounds', 'g_idx names a group that does not exist', { file: st.name, tensor: giN, index: k, expected: `0..${nG - 1}`, found: gIdx[k] });
+    const stored = tensorToF32(await st.readTensor(scN)); // [nG, N]
+    const scales = new Float32Array(N * nG);
+    for (let g = 0; g < nG; g++) for (let n = 0; n < N; n++) scales[n * nG + g] = stored[g * N + n];
+    const gIdx = hasGIdx ? Int32Array.from((await st.readTensor(giN)).data as Int32Array) : null;
+    if (gIdx) {
+      for (let k = 0; k < K; k++) {
+        if (!(gIdx[k] >= 0 && gIdx[k] < nG)) throw new FormatError('out_of_bounds', 'g_idx names a group that does not exist', { file: st.name, tensor: giN, index: k, expected: `0..${nG - 1}`, found: gIdx[k] });
+      }
     }
+    return { bits: b, groupSize: q.groupSize === -1 ? K : q.groupSize, codes, zeros, scales, gIdx };
+  };
+  const readF32 = async (): Promise<Float32Array> => {
+    const c = await readCodes();
     const w = new Float32Array(N * K);
     for (let n = 0; n < N; n++) {
       for (let k = 0; k < K; k++) {
-        const g = gIdx[k];
-        w[n * K + k] = scales[g * N + n] * (codes[n * K + k] - zeros[n * nG + g]);
+        const g = n * nG + (c.gIdx ? c.gIdx[k] : Math.floor(k / c.groupSize));
+        w[n * K + k] = c.scales[g] * (c.codes[n * K + k] - c.zeros[g]);
       }
     }
     return w;
@@ -97,6 +105,7 @@ export function gptqTensorSource(st: SafetensorsView, name: string, shape: numbe
     packing: `GPTQ int${b}${q.groupSize === -1 ? '' : `-g${q.groupSize}`}`,
     byteLength,
     readF32,
+    readCodes,
     read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [N, K], data: await readF32() }),
   };
 }

@@ -45,6 +45,7 @@ export function lazyTensor(
   byteLength: number,
   readBytes: () => Promise<Uint8Array>,
   readInto?: (dst: Uint8Array) => Promise<void>,
+  readRange?: (byteOffset: number, byteLength: number) => Promise<Uint8Array>,
 ): TensorSource {
   const el = elementType(dtype);
   const read = async (): Promise<Tensor | QuantTensor> => {
@@ -59,6 +60,7 @@ export function lazyTensor(
     byteLength,
     ...(readInto ? { readInto } : {}),
     read,
+    ...(readRange ? { readRange } : {}),
     async readF32() {
       const t = await read();
       if ('type' in t) return dequantizeGgml(t.type, t.bytes, numel(shape));

@@ -30,6 +30,28 @@ export interface TensorSource {
    * (the streaming quantizer reads tensors straight into memory its worker threads see).
    */
   readInto?(dst: Uint8Array): Promise<void>;
+  /** `byteLength` stored bytes from `byteOffset` within the tensor (row reads; absent when the source cannot) */
+  readRange?(byteOffset: number, byteLength: number): Promise<Uint8Array>;
+  /** the integer codes of a packed int linear (GPTQ, compressed-tensors), for engines that run them as stored */
+  readCodes?(): Promise<PackedIntCodes>;
+}
+
+/**
+ * The stored integer codes of a packed int linear W [N, K], unpacked one per element:
+ *   W[n, k] = fround(scales[n·nG + g] · (codes[n·K + k] − zeros[n·nG + g])),  g = gIdx ? gIdx[k] : ⌊k / groupSize⌋
+ */
+export interface PackedIntCodes {
+  bits: number;
+  /** columns per group (K: one group per row) */
+  groupSize: number;
+  /** [N·K] unsigned codes */
+  codes: Uint8Array;
+  /** [N·nG] unsigned zero points (2^(bits−1) for symmetric checkpoints) */
+  zeros: Uint8Array;
+  /** [N·nG] */
+  scales: Float32Array;
+  /** [K] group of each column (act-order checkpoints), or null */
+  gIdx: Int32Array | null;
 }
 
 export interface ModelWeights {

@@ -184,7 +184,7 @@ export class CalibrationRunner {
     if (!s) {
       // optimisation off: onnxruntime's optimiser rejects graphs whose intermediates are also outputs
       // (see calibrate-block.ts); no memory arena, so a run's intermediates are returned after it
-      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memArena: false });
+      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memoryArena: false });
       this.sessions.set(key, s);
     }
     return s;

@@ -7,7 +7,9 @@ import { ConfigError, IoError } from '../core/errors.js';
 import type { ProgressFn } from '../core/progress.js';
 import { LlamaEngine, staticActivations, type EngineOptions } from '../engine/model.js';
 import type { ActQuantSpec } from '../engine/actquant.js';
+import type { WeightPath } from '../engine/host.js';
 import type { LowBitMode } from '../engine/lowbit.js';
+import { summarizeWeightPaths } from '../engine/native-host.js';
 import { compareModels, engineModel, perplexity, throughput, type WindowProtocol } from '../eval/index.js';
 import { loadModel } from '../model/load.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -21,8 +23,13 @@ export interface PrecisionOptions {
   aBits?: string;
   /** KV-cache precision: N (int per token and head, symmetric), 'fp16' or 'bf16' */
   kvBits?: string;
-  /** run int weights in real low bit */
+  /** run int weights in real low bit from in-memory codes (the older path; implies 'dequantized' weights otherwise) */
   lowBit?: LowBitMode;
+  /** 'native' (default): weights run as stored — low-bit codes on MatMulNBits, read tensor by tensor,
+   * never a float32 model; 'dequantized': every weight as float32 in memory (the reference path) */
+  weightsPath?: 'native' | 'dequantized';
+  /** MatMulNBits with int8 activations (accuracy level 4, as llama.cpp's kernels): faster, not exact */
+  int8Matmul?: boolean;
   threads?: number;
 }
 
@@ -61,6 +68,8 @@ export interface EvalReport {
   tokens: number;
   windows: number;
   tokensPerSecond: number;
+  /** how the weights ran: 'native' or 'dequantized', the matmul arithmetic, and per stored form which path */
+  weightsPath: { mode: 'native' | 'dequantized'; matmul: 'fp32 (exact)' | 'int8 activations'; summary: string[]; tensors: WeightPath[] };
   speed?: { promptTokensPerSecond: number; decodeTokensPerSecond: number };
   base?: { model: string; ppl: number; nll: number; kld: number; kldCi95: [number, number]; kldMax: number; top1Agreement: number; deltaNll: number; deltaNllCi95: [number, number] };
 }
@@ -96,9 +105,22 @@ export function engineOptions(p: PrecisionOptions, onProgress?: ProgressFn, sign
     activations: parseActSpec(p.aBits, 'a-bits'),
     kvCache: parseActSpec(p.kvBits, 'kv-bits'),
     lowBit: p.lowBit ?? null,
+    native: !p.lowBit && p.weightsPath !== 'dequantized',
+    accuracyLevel: p.int8Matmul ? 4 : 0,
     session: p.threads ? { threads: p.threads } : {},
     onProgress,
     signal,
+  };
+}
+
+/** The weights-path part of a report. */
+export function describeWeights(engine: LlamaEngine, eo: EngineOptions): EvalReport['weightsPath'] {
+  const tensors = engine.host.weightPaths ?? [];
+  return {
+    mode: eo.native ? 'native' : 'dequantized',
+    matmul: eo.accuracyLevel === 4 ? 'int8 activations' : 'fp32 (exact)',
+    summary: eo.native ? summarizeWeightPaths(tensors) : ['every weight as float32 in memory (dequantized reference path)'],
+    tensors,
   };
 }
 
@@ -126,16 +148,17 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
     if (o.maxTokens) ids = ids.slice(0, o.maxTokens);
     const staticBits = /^(\d+)-static$/.exec(o.aBits ?? '');
     const eo = engineOptions({ ...o, aBits: staticBits ? undefined : o.aBits }, o.onProgress, o.signal);
-    let engine = await LlamaEngine.create(w, eo);
+    // the engine that owns the prepared weights; calibrated variants share them and are closed first
+    const owner = await LlamaEngine.create(w, eo);
+    let engine = owner;
     if (staticBits) {
       // static per-tensor scales: max |x| per linear input on one calibration window of the float model
       const calIds = o.calib ? w.tokenizer.encode(await readText(o.calib), { bos: false }) : ids;
       const cal = [...(c.bosTokenId !== null ? [c.bosTokenId] : []), ...calIds].slice(0, ctx);
-      const float = LlamaEngine.fromHost(engine.host, { session: eo.session });
+      const float = LlamaEngine.fromHost(owner.host, { session: eo.session, accuracyLevel: eo.accuracyLevel });
       const ranges = await float.activationRanges(cal);
       await float.close();
-      await engine.close();
-      engine = LlamaEngine.fromHost(engine.host, { ...eo, activations: staticActivations(ranges, Number(staticBits[1])) });
+      engine = LlamaEngine.fromHost(owner.host, { ...eo, activations: staticActivations(ranges, Number(staticBits[1])) });
     }
     const win = { ctx, protocol: o.protocol, stride: o.stride, bosId: c.bosTokenId, maxWindows: o.maxWindows, onProgress: o.onProgress, signal: o.signal };
     try {
@@ -155,6 +178,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
         tokens: r.count,
         windows: r.windows,
         tokensPerSecond: r.tokensPerSecond,
+        weightsPath: describeWeights(owner, eo),
       };
       if (o.speed) {
         const t = await throughput(engine, { promptTokens: ctx, decodeTokens: Math.min(64, c.maxSeqLen - 1) });
@@ -164,7 +188,7 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
         const bw = await load(o.base, o.tokenizer);
         try {
           if (bw.config.vocabSize !== c.vocabSize) throw new ConfigError('bad_option', 'base model has a different vocabulary', { file: o.base, field: 'vocabSize', expected: c.vocabSize, found: bw.config.vocabSize });
-          const be = await LlamaEngine.create(bw, { session: eo.session });
+          const be = await LlamaEngine.create(bw, { session: eo.session, native: eo.native, accuracyLevel: eo.accuracyLevel });
           try {
             const k = await compareModels(engineModel(be), engineModel(engine), ids, win);
             report.base = { model: o.base, ppl: k.base.ppl, nll: k.base.nll, kld: k.kld, kldCi95: k.kldCi95, kldMax: k.kldMax, top1Agreement: k.top1Agreement, deltaNll: k.deltaNll, deltaNllCi95: k.deltaNllCi95 };
@@ -177,7 +201,8 @@ export async function runEval(o: EvalOptions): Promise<EvalReport> {
       }
       return report;
     } finally {
-      await engine.close();
+      if (engine !== owner) await engine.close();
+      await owner.close();
     }
   } finally {
     await w.close();

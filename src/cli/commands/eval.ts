@@ -20,7 +20,12 @@ export const meta: CommandMeta = {
   --max-windows N   evaluate at most N windows; --max-tokens N: use the first N text tokens
   --w-bits SCHEME   weight precision of the linear layers (int4-g128, int8-channel, nf4-g64, q4_k, …;
                     a bare N means intN-channel), applied with quant's fakeQuant
-  --low-bit MODE    run int weights in real low bit: nbits (MatMulNBits) or dq (DequantizeLinear)
+                    Weights run as stored: low-bit codes (ggml blocks, GPTQ / compressed-tensors, int and
+                    ggml --w-bits schemes) on MatMulNBits, exact fp32 arithmetic; the output lists which
+                    path each kind of tensor took (float32 where a format has no integer-code form)
+  --dequantize      every weight as float32 in memory instead (the reference path)
+  --int8-matmul     MatMulNBits with int8 activations (accuracy level 4, as llama.cpp's kernels): faster, not exact
+  --low-bit MODE    older in-memory low-bit path for int schemes: nbits (MatMulNBits) or dq (DequantizeLinear)
   --a-bits A        activations at every linear input: N (int, per token), N-asym, N-tensor, fp16, bf16,
                     fp8[-e4m3|-e5m2] (cast) or fp8-…-token / -tensor (absmax-scaled), or N-static:
                     per-tensor scales calibrated on one window of --calib FILE (default: the text)
@@ -43,10 +48,11 @@ export async function run(argv: string[]): Promise<number> {
         'max-windows': { type: 'string' }, 'max-tokens': { type: 'string' }, 'w-bits': { type: 'string' },
         'low-bit': { type: 'string' }, 'a-bits': { type: 'string' }, 'kv-bits': { type: 'string' }, base: { type: 'string' },
         tokenizer: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' }, speed: { type: 'boolean' }, calib: { type: 'string' },
+        dequantize: { type: 'boolean' }, 'int8-matmul': { type: 'boolean' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; speed?: boolean };
+    const v = p.values as Record<string, string | undefined> & { json?: boolean; quiet?: boolean; speed?: boolean; dequantize?: boolean; 'int8-matmul'?: boolean };
     const model = p.positionals[0];
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.text) throw new ConfigError('bad_option', '--text is required', { field: '--text', hint: meta.usage.split('\n')[0] });
@@ -66,6 +72,8 @@ export async function run(argv: string[]): Promise<number> {
       maxTokens: int(v['max-tokens'], 'max-tokens', 2),
       wBits: v['w-bits'],
       lowBit,
+      weightsPath: v.dequantize ? 'dequantized' : 'native',
+      int8Matmul: v['int8-matmul'],
       aBits: v['a-bits'],
       kvBits: v['kv-bits'],
       base: v.base === undefined ? undefined : await modelArg(v.base, { quiet }),
@@ -86,6 +94,8 @@ export async function run(argv: string[]): Promise<number> {
       ['scored tokens', `${r.tokens} in ${r.windows} windows of ${r.ctx} (${r.protocol})`],
       ['precision', `weights ${r.weights ?? 'float'}, activations ${r.activations ?? 'float'}, KV ${r.kvCache ?? 'float'}`],
       ['eval speed', `${Math.round(r.tokensPerSecond)} tokens/s (graph setup included)`],
+      ['weights', `${r.weightsPath.mode}, matmul ${r.weightsPath.matmul}`],
+      ...r.weightsPath.summary.map((l) => ['', l]),
     ];
     if (r.speed) {
       rows.push(['prompt processing', `${Math.round(r.speed.promptTokensPerSecond)} tokens/s`]);

@@ -19,6 +19,7 @@ export const meta: CommandMeta = {
   --top-p X         sample from the smallest set reaching probability X
   --seed N          sampling seed (default 0); same seed, same text
   --w-bits SCHEME / --a-bits A / --kv-bits A / --low-bit MODE   precision knobs, as in 'bitscale eval'
+  --dequantize / --int8-matmul   weights as float32 in memory / int8-activation MatMulNBits, as in 'bitscale eval'
   --tokenizer FILE  tokenizer for llama2.c checkpoints
   --threads N       onnxruntime intra-op threads
   --json            print one JSON object`,
@@ -32,11 +33,11 @@ export async function run(argv: string[]): Promise<number> {
         prompt: { type: 'string' }, n: { type: 'string', short: 'n' }, temp: { type: 'string' }, 'top-k': { type: 'string' },
         'top-p': { type: 'string' }, seed: { type: 'string' }, 'w-bits': { type: 'string' }, 'a-bits': { type: 'string' },
         'kv-bits': { type: 'string' }, 'low-bit': { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' },
-        json: { type: 'boolean' },
+        json: { type: 'boolean' }, dequantize: { type: 'boolean' }, 'int8-matmul': { type: 'boolean' },
       },
       meta.usage,
     );
-    const v = p.values as Record<string, string | undefined> & { json?: boolean };
+    const v = p.values as Record<string, string | undefined> & { json?: boolean; dequantize?: boolean; 'int8-matmul'?: boolean };
     const model = p.positionals[0] === undefined ? undefined : await modelArg(p.positionals[0], { quiet: !!p.values.json });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     const lowBit = v['low-bit'];
@@ -53,6 +54,8 @@ export async function run(argv: string[]): Promise<number> {
       aBits: v['a-bits'],
       kvBits: v['kv-bits'],
       lowBit,
+      weightsPath: v.dequantize ? 'dequantized' : 'native',
+      int8Matmul: v['int8-matmul'],
       tokenizer: v.tokenizer,
       threads: numberOpt(v.threads, 'threads', { integer: true, min: 1 }),
       signal: abortSignal(),

@@ -1,0 +1,192 @@
+// The browser app against Node on the same jobs (npm run bench web):
+// 1. time: the default model quantized to Q4_0 (RTN) and int4-g128 (GPTQ on the built-in text) and
+//    both evaluated against the float model, in Chromium (the page, onnxruntime-web WASM, one
+//    thread) and in Node (the same pipeline calls, onnxruntime-node): wall times and their ratio;
+// 2. memory: generated Llamas of 7 and 14 layers (≈50M and ≈100M parameters, F32 GGUF ≈200 and
+//    ≈400 MB) opened and quantized to Q4_0 in the page (RTN, no verification: the pipeline's
+//    streaming path, one decoder block at a time). The resident memory of the tab's renderer
+//    processes (the page and its worker; /proc VmRSS summed, sampled every 100 ms) and of the
+//    browser process (where Blobs end up): the growth during the job against the model's size,
+//    one block and the output's size. If it follows the block and the output, not the model, the
+//    page streams.
+// Linux only (reads /proc). Needs Debian's chromium.
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ModelConfig } from '../src/model/config.js';
+import { quantizeModel } from '../src/pipeline/quantize.js';
+import { runEval } from '../src/pipeline/eval.js';
+import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate-text.table.js';
+import { buildApp, evaluate, openApp, openFiles, openFolder, quantize } from '../test/web/harness.js';
+import { chromiumMissing } from '../test/report/browser.js';
+import { writeGeneratedGguf } from './gen-llama.js';
+import { fmt, median } from './util.js';
+
+const MODEL = 'assets/default-model';
+const MAX_TOKENS = 2048;
+const CTX = 128;
+
+function procStatus(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+      const m = /^(VmRSS|VmHWM):\s+(\d+) kB/.exec(line);
+      if (m) out[m[1]] = Number(m[2]) * 1024;
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
+/** Chromium's processes under `root` (by parent pid), with their --type (browser for the root). */
+function chromiumProcs(root: number): { pid: number; type: string }[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const under = (pid: number): boolean => pid === root || (parent.has(pid) && pid !== 1 && under(parent.get(pid)!));
+  const out: { pid: number; type: string }[] = [];
+  for (const pid of parent.keys()) {
+    if (!under(pid)) continue;
+    let type = 'browser';
+    try {
+      type = /--type=(\S+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '))?.[1] ?? (pid === root ? 'browser' : 'other');
+    } catch {
+      continue;
+    }
+    out.push({ pid, type });
+  }
+  return out;
+}
+
+/** The Chromium that playwright started: a child of this process. */
+function browserPid(): number {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && /chrom/i.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error('the browser process was not found');
+}
+
+async function nodeJob(dir: string, text: string): Promise<number> {
+  const t0 = performance.now();
+  await quantizeModel({ model: MODEL, out: join(dir, 'q4.gguf'), scheme: 'q4_0', method: 'rtn', seed: 0, checkLlamaCpp: false, overwrite: true });
+  await quantizeModel({ model: MODEL, out: join(dir, 'g4'), scheme: 'int4-g128', method: 'gptq', seed: 0, checkLlamaCpp: false, overwrite: true });
+  for (const m of ['q4.gguf', 'g4']) await runEval({ model: join(dir, m), text, base: MODEL, maxTokens: MAX_TOKENS, ctx: CTX });
+  return (performance.now() - t0) / 1000;
+}
+
+async function timeRatio(appDir: string, dir: string): Promise<void> {
+  const text = join(dir, 'eval.txt');
+  // the evaluation text: the built-in calibration text repeated (the job is about time, not quality)
+  await writeFile(text, Array.from({ length: 8 }, () => BUILTIN_CALIBRATION_TEXT).join('\n\n'));
+  const app = await openApp(appDir);
+  const page: number[] = [];
+  const node: number[] = [];
+  try {
+    for (let rep = 0; rep < 3; rep++) {
+      const t0 = performance.now();
+      if (await openFolder(app.page, MODEL)) throw new Error('open failed');
+      for (const q of [
+        { scheme: 'q4_0', method: 'rtn' as const, out: 'q4.gguf' },
+        { scheme: 'int4-g128', method: 'gptq' as const, out: 'g4' },
+      ]) {
+        const m = await quantize(app.page, { ...q, verify: true });
+        if (m) throw new Error(`page quantize: ${m}`);
+      }
+      const ev = await evaluate(app.page, text, MAX_TOKENS, CTX);
+      if (ev.message) throw new Error(`page eval: ${ev.message}`);
+      page.push((performance.now() - t0) / 1000);
+      node.push(await nodeJob(dir, text));
+      console.log(`run ${rep + 1}: page ${fmt(page[rep], 1)} s, node ${fmt(node[rep], 1)} s`);
+    }
+  } finally {
+    await app.close();
+  }
+  console.log(`quantize Q4_0 + GPTQ int4-g128 (verified) and evaluate both (${MAX_TOKENS} tokens, ctx ${CTX}) on the default model:`);
+  console.log(`  browser (Chromium, onnxruntime-web WASM, 1 thread) ${fmt(median(page), 1)} s, Node (onnxruntime-node) ${fmt(median(node), 1)} s: browser / Node ${fmt(median(page) / median(node), 2)}×`);
+}
+
+async function memory(appDir: string, dir: string, nLayers: number): Promise<void> {
+  // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,
+  // to show that the peak follows the largest block, not the model's size
+  const c: ModelConfig = {
+    architecture: 'llama', vocabSize: 1024, hiddenSize: 768, intermediateSize: 2048, nLayers, nHeads: 12, nKvHeads: 12, headDim: 64,
+    maxSeqLen: 512, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, ropeLayout: 'half', tiedEmbeddings: true, attentionBias: false, qkNorm: false, bosTokenId: 1, eosTokenId: 2,
+  };
+  const params = c.vocabSize * c.hiddenSize + c.nLayers * (4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) + c.hiddenSize;
+  const path = join(dir, `gen-${nLayers}l.gguf`);
+  const bytes = await writeGeneratedGguf(path, c, 'F32');
+  const largest = c.hiddenSize * c.intermediateSize * 4;
+  const block = (4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize) * 4;
+  console.log(`generated model: ${nLayers} layers, ${fmt(params / 1e6, 1)}M parameters, F32 GGUF ${fmt(bytes / 1e6, 0)} MB, largest tensor ${fmt(largest / 1e6, 1)} MB, one decoder block ${fmt(block / 1e6, 1)} MB`);
+  const app = await openApp(appDir);
+  try {
+    const root = browserPid();
+    const rssOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = rssOf('renderer');
+    const beforeBrowser = rssOf('browser');
+    // sampled every 100 ms: the renderers hold the page and its worker; Blobs live in the browser process
+    let peak = before;
+    let peakBrowser = beforeBrowser;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssOf('renderer'));
+      peakBrowser = Math.max(peakBrowser, rssOf('browser'));
+    }, 100);
+    const t0 = performance.now();
+    let seconds = 0;
+    try {
+      const m1 = await openFiles(app.page, path);
+      if (m1) throw new Error(`open: ${m1}`);
+      const m2 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0.gguf`, verify: false });
+      if (m2) throw new Error(`quantize: ${m2}`);
+      seconds = (performance.now() - t0) / 1000;
+    } finally {
+      clearInterval(sampler);
+    }
+    const after = rssOf('renderer');
+    const out = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { output: { files: { blob: Blob }[] } }[] } } }).bitscale.state.outputs[0].output.files[0].blob.size);
+    const lag = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { maxLagMs: number } } }).bitscale.state.maxLagMs);
+    const mbs = (x: number) => `${fmt(x / 1e6, 0)} MB`;
+    console.log(`open + RTN Q4_0 in the page: ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
+    console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
+    console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
+    console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
+  } finally {
+    await app.close();
+    await rm(path, { force: true });
+  }
+}
+
+export default async function (): Promise<void> {
+  const missing = chromiumMissing();
+  if (missing || !existsSync('/proc/self/status')) {
+    console.log(`skipped: ${missing || 'needs Linux /proc'}`);
+    return;
+  }
+  const built = await buildApp();
+  const dir = await mkdtemp(join(tmpdir(), 'bitscale-bench-web-'));
+  try {
+    console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
+    if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
+    if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) for (const layers of [7, 14]) await memory(built.dir, dir, layers);
+  } finally {
+    built.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,189 @@
+// Drives the browser app as a user would, for the web tests and the web benchmark: builds it from
+// web/ into a temporary folder, serves it with `bitscale web`'s server, opens it in Debian's
+// Chromium (playwright-core) with every request outside the app's origin recorded and refused,
+// and clicks through open → quantize → measure → download. Also runs the CLI for the same jobs.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, chromiumMissing } from '../report/browser.js';
+import { serveWebApp, type WebServer } from '../../src/pipeline/web-serve.js';
+
+export const SHARED = resolve('..', 'shared');
+export const STORIES = join(SHARED, 'models', 'stories260K');
+
+/** Skip message where Chromium is absent (never in CI, where .ci/run installs it: there the test fails). */
+export function webSkip(): string | false {
+  const missing = chromiumMissing();
+  if (missing && process.env.CI) throw new Error(`${missing}; CI must have it (.ci/run installs chromium)`);
+  return missing;
+}
+
+export interface App {
+  browser: Browser;
+  context: BrowserContext;
+  page: Page;
+  server: WebServer;
+  /** every request the page and its workers made, and those refused (outside the origin) */
+  requests: string[];
+  refused: string[];
+  errors: string[];
+  close(): Promise<void>;
+}
+
+export async function buildApp(): Promise<{ dir: string; cleanup: () => void }> {
+  const root = mkdtempSync(join(tmpdir(), 'bitscale-web-'));
+  const { buildWeb } = await import('../../web/build.mjs');
+  const dir = await buildWeb(join(root, 'web'));
+  return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export async function openApp(dir: string, extraArgs: string[] = []): Promise<App> {
+  const server = await serveWebApp(dir);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
+  });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const requests: string[] = [];
+  const refused: string[] = [];
+  const errors: string[] = [];
+  const origin = new URL(server.url).origin;
+  // every request of the page and of its workers goes through here
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    requests.push(url);
+    if (new URL(url).origin === origin || url.startsWith('blob:') || url.startsWith('data:')) return route.continue();
+    refused.push(url);
+    return route.abort('blockedbyclient');
+  });
+  context.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin && !refused.includes(u)) refused.push(u);
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  return {
+    browser,
+    context,
+    page,
+    server,
+    requests,
+    refused,
+    errors,
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
+const outputs = (page: Page) => page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: unknown[] } } }).bitscale.state.outputs.length);
+
+/** Waits until no job runs; returns the page's message (an error or notice) or ''. */
+export async function idle(page: Page, timeout = 120_000): Promise<string> {
+  await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout, polling: 100 });
+  return (await page.isHidden('#message')) ? '' : ((await page.textContent('#message')) ?? '');
+}
+
+export async function openFiles(page: Page, paths: string | string[]): Promise<string> {
+  await page.setInputFiles('#files', paths);
+  await page.waitForFunction(() => document.body.classList.contains('busy') || !document.getElementById('message')!.hidden, null, { timeout: 10_000 }).catch(() => undefined);
+  return idle(page);
+}
+
+export async function openFolder(page: Page, dir: string): Promise<string> {
+  await page.setInputFiles('#folder', dir);
+  await page.waitForFunction(() => document.body.classList.contains('busy') || !document.getElementById('message')!.hidden, null, { timeout: 10_000 }).catch(() => undefined);
+  return idle(page);
+}
+
+export interface QuantizeForm {
+  scheme: string;
+  method: 'rtn' | 'gptq' | 'awq';
+  format?: string;
+  out: string;
+  seed?: number;
+  windows?: number;
+  seqLen?: number;
+  verify?: boolean;
+  /** a calibration text file (default: the built-in text) */
+  calib?: string;
+  targetBpw?: number;
+  actOrder?: boolean;
+}
+
+export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
+  await page.fill('#scheme', f.scheme);
+  await page.selectOption('#method', f.method);
+  await page.selectOption('#format', f.format ?? '');
+  await page.fill('#out-name', f.out);
+  await page.fill('#seed', String(f.seed ?? 0));
+  await page.fill('#windows', f.windows === undefined ? '' : String(f.windows));
+  await page.fill('#seq-len', f.seqLen === undefined ? '' : String(f.seqLen));
+  await page.setChecked('#verify', f.verify ?? true);
+  await page.fill('#target-bpw', f.targetBpw === undefined ? '' : String(f.targetBpw));
+  await page.setChecked('#act-order', f.actOrder ?? false);
+  if (f.calib) {
+    await page.selectOption('#calib', 'file');
+    await page.setInputFiles('#calib-file', f.calib);
+  } else await page.selectOption('#calib', 'builtin');
+  const before = await outputs(page);
+  await page.click('#run-quantize');
+  await page.waitForFunction(() => document.body.classList.contains('busy'), null, { timeout: 5_000 }).catch(() => undefined);
+  const msg = await idle(page, 300_000);
+  if (!msg && (await outputs(page)) !== before + 1) {
+    // a replaced output keeps the count: fine when its name was already there
+  }
+  return msg;
+}
+
+export interface EvalResult {
+  target: string;
+  ppl: number;
+  kld: number | null;
+  top1: number | null;
+  tokens: number;
+}
+
+export async function evaluate(page: Page, text: string, maxTokens?: number, ctx?: number): Promise<{ message: string; results: EvalResult[] }> {
+  await page.selectOption('#eval-text', 'file');
+  await page.setInputFiles('#eval-file', text);
+  await page.fill('#max-tokens', maxTokens === undefined ? '' : String(maxTokens));
+  await page.fill('#ctx', ctx === undefined ? '' : String(ctx));
+  await page.click('#run-eval');
+  await page.waitForFunction(() => document.body.classList.contains('busy'), null, { timeout: 5_000 }).catch(() => undefined);
+  const message = await idle(page, 300_000);
+  const results = await page.evaluate(() =>
+    [...(window as unknown as { bitscale: { state: { evals: Map<string, { ppl: number; tokens: number; base?: { kld: number; top1Agreement: number } }> } } }).bitscale.state.evals].map(
+      ([target, r]) => ({ target, ppl: r.ppl, kld: r.base?.kld ?? null, top1: r.base?.top1Agreement ?? null, tokens: r.tokens }),
+    ),
+  );
+  return { message, results };
+}
+
+/** Clicks an output's Download button; returns the downloaded bytes and the suggested name. */
+export async function download(page: Page, outName: string): Promise<{ name: string; bytes: Uint8Array }> {
+  if (await page.isEnabled('#picker')) await page.setChecked('#picker', false);
+  const i = await page.evaluate((n) => (window as unknown as { bitscale: { state: { outputs: { output: { name: string } }[] } } }).bitscale.state.outputs.findIndex((o) => o.output.name === n), outName);
+  if (i < 0) throw new Error(`no output ${outName}`);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`button.download[data-i="${i}"]`)]);
+  const path = await dl.path();
+  return { name: dl.suggestedFilename(), bytes: new Uint8Array(await readFile(path)) };
+}
+
+const exec = promisify(execFile);
+
+/** Runs the bitscale CLI (this checkout's source, as the other CLI tests do); returns stdout. */
+export async function cli(args: string[]): Promise<string> {
+  const r = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20 });
+  return r.stdout;
+}
+
+export const sharedMissing = (): string | false => (existsSync(STORIES) ? false : 'needs ../shared (stories260K)');

@@ -1,0 +1,73 @@
+// The node:* stand-ins of the browser build (web/shims) against Node's own modules: SHA-256 over
+// any split of the input (manifests hash their inputs as streams), POSIX paths, Buffer text, and
+// the Blob-backed filesystem's async calls (the sync ones need a Web Worker's FileReaderSync and are
+// exercised by the Chromium tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import { Sha256, createHash as shimHash } from '../../web/shims/crypto.js';
+import * as p from '../../web/shims/path.js';
+import { Buffer as ShimBuffer } from '../../web/shims/buffer.js';
+import * as fsp from '../../web/shims/fs-promises.js';
+import { mount } from '../../web/shims/vfs.js';
+
+test('SHA-256 equals node:crypto for lengths around the block edges and any chunking', () => {
+  for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 4097]) {
+    const data = new Uint8Array(randomBytes(n));
+    const want = createHash('sha256').update(data).digest('hex');
+    assert.equal(shimHash('sha256').update(data).digest('hex'), want, `${n} bytes in one update`);
+    const h = new Sha256();
+    for (let o = 0; o < n; o += 7) h.update(data.subarray(o, Math.min(n, o + 7)));
+    assert.equal(h.digest('hex'), want, `${n} bytes in 7-byte updates`);
+  }
+  assert.equal(shimHash('sha256').update('abc').digest('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+});
+
+test('path functions equal node:path.posix on absolute and relative paths', () => {
+  const cases = ['/a/b/c.txt', '/a/b/', 'a/b/../c', '/', '.', 'x', '/in/model/config.json', '../up/one', '/a//b/./c/', 'file.tar.gz', '.hidden'];
+  for (const c of cases) {
+    assert.equal(p.normalize(c), posix.normalize(c).replace(/(.)\/$/, '$1'), `normalize ${c}`);
+    assert.equal(p.dirname(c), posix.dirname(c), `dirname ${c}`);
+    assert.equal(p.basename(c), posix.basename(c), `basename ${c}`);
+    assert.equal(p.extname(c), posix.extname(c), `extname ${c}`);
+  }
+  assert.equal(p.join('/out', 'q.gguf'), posix.join('/out', 'q.gguf'));
+  assert.equal(p.join('a', '..', 'b', 'c'), posix.join('a', '..', 'b', 'c'));
+  assert.equal(p.resolve('/in/model', 'config.json'), '/in/model/config.json');
+  assert.equal(p.resolve('/a', '/b', 'c'), '/b/c');
+  assert.equal(p.relative('/a/b/c', '/a/d'), posix.relative('/a/b/c', '/a/d'));
+  assert.equal(p.basename('/x/model.gguf', '.gguf'), 'model');
+});
+
+test('Buffer stand-in: hex, utf8 and base64 text as Node writes them; concat', () => {
+  const bytes = new Uint8Array(randomBytes(33));
+  assert.equal(ShimBuffer.from(bytes).toString('hex'), Buffer.from(bytes).toString('hex'));
+  assert.equal(ShimBuffer.from(bytes).toString('base64'), Buffer.from(bytes).toString('base64'));
+  assert.equal(ShimBuffer.from('héllo ✓').toString('utf8'), 'héllo ✓');
+  assert.deepEqual([...ShimBuffer.concat([ShimBuffer.from('ab'), ShimBuffer.from('c')])], [...Buffer.from('abc')]);
+});
+
+test('the Blob filesystem: positional reads of a mounted Blob, atomic write-then-rename, folders, typed ENOENT', async () => {
+  const data = new Uint8Array(randomBytes(5000));
+  mount('/in/t/model.bin', new Blob([data]));
+  const fh = await fsp.open('/in/t/model.bin', 'r');
+  const buf = new Uint8Array(100);
+  const { bytesRead } = await fh.read(buf, 0, 100, 4950);
+  assert.equal(bytesRead, 50, 'a read past the end stops at the end');
+  assert.deepEqual([...buf.subarray(0, 50)], [...data.subarray(4950)]);
+  assert.equal((await fsp.stat('/in/t/model.bin')).size, 5000);
+  await fsp.mkdir('/out/x', { recursive: true });
+  const w = await fsp.open('/out/x/f.tmp', 'wx');
+  await w.write(data, 0, 3000);
+  await w.write(data, 3000, 2000);
+  await w.sync();
+  await w.close();
+  await assert.rejects(fsp.open('/out/x/f.tmp', 'wx'), { code: 'EEXIST' });
+  await fsp.rename('/out/x/f.tmp', '/out/x/f.bin');
+  assert.deepEqual(new Uint8Array(await fsp.readFile('/out/x/f.bin')), data);
+  assert.deepEqual(await fsp.readdir('/out/x'), ['f.bin']);
+  await assert.rejects(fsp.stat('/out/x/f.tmp'), { code: 'ENOENT' });
+  await fsp.rm('/out/x', { recursive: true });
+  await assert.rejects(fsp.readdir('/out/x'), { code: 'ENOENT' });
+});

@@ -1,0 +1,247 @@
+// The page's filesystem: what `node:fs` means inside the browser bundle. Files the user opened are
+// mounted as Blobs (a File from <input type=file> or drag and drop) and read by Blob.slice, so a
+// positional read of one tensor loads that tensor's bytes and nothing else. Files the pipeline
+// writes (outputs, their temporaries, the engine's weight files) are kept as Blobs too: each write
+// becomes one Blob part, which the browser may keep outside the JS heap. Paths are POSIX,
+// absolute, normalised by the path shim. Sync reads use FileReaderSync, so they work in a Web
+// Worker (where the pipeline runs) and nowhere else.
+
+import { normalize, dirname } from './path.js';
+
+interface FileNode {
+  kind: 'file';
+  /** committed content */
+  blob: Blob;
+  /** parts written since the last commit (folded into `blob` before any read) */
+  pending: BlobPart[];
+  pendingBytes: number;
+  mtimeMs: number;
+  ino: number;
+}
+interface DirNode {
+  kind: 'dir';
+  mtimeMs: number;
+  ino: number;
+}
+type Node = FileNode | DirNode;
+
+const nodes = new Map<string, Node>([['/', { kind: 'dir', mtimeMs: Date.now(), ino: 1 }]]);
+let nextIno = 2;
+
+/** A Node-style error (the pipeline's io adapter maps codes such as ENOENT to typed errors). */
+export function fsError(code: string, syscall: string, path: string): Error {
+  const e = new Error(`${code}: ${syscall} '${path}'`) as Error & { code: string; syscall: string; path: string };
+  e.code = code;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+export function abs(p: string): string {
+  return normalize(p.startsWith('/') ? p : `/${p}`);
+}
+
+export function lookup(p: string): Node | undefined {
+  return nodes.get(abs(p));
+}
+
+function requireFile(p: string, syscall: string): FileNode {
+  const n = lookup(p);
+  if (!n) throw fsError('ENOENT', syscall, p);
+  if (n.kind !== 'file') throw fsError('EISDIR', syscall, p);
+  return n;
+}
+
+export function requireDirOf(p: string, syscall: string): void {
+  const d = lookup(dirname(abs(p)));
+  if (!d) throw fsError('ENOENT', syscall, p);
+  if (d.kind !== 'dir') throw fsError('ENOTDIR', syscall, p);
+}
+
+export function mkdirp(p: string): void {
+  const a = abs(p);
+  if (a === '/') return;
+  const n = nodes.get(a);
+  if (n) {
+    if (n.kind !== 'dir') throw fsError('EEXIST', 'mkdir', p);
+    return;
+  }
+  mkdirp(dirname(a));
+  nodes.set(a, { kind: 'dir', mtimeMs: Date.now(), ino: nextIno++ });
+}
+
+export function mkdirOne(p: string, recursive: boolean): void {
+  if (recursive) return mkdirp(p);
+  if (lookup(p)) throw fsError('EEXIST', 'mkdir', p);
+  requireDirOf(p, 'mkdir');
+  nodes.set(abs(p), { kind: 'dir', mtimeMs: Date.now(), ino: nextIno++ });
+}
+
+/** Puts a Blob (a user's File) at `p`, creating its folders. */
+export function mount(p: string, blob: Blob): void {
+  mkdirp(dirname(abs(p)));
+  nodes.set(abs(p), { kind: 'file', blob, pending: [], pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ });
+}
+
+/** Creates or truncates a file. */
+export function createFile(p: string, exclusive: boolean): FileNode {
+  const existing = lookup(p);
+  if (existing && exclusive) throw fsError('EEXIST', 'open', p);
+  if (existing?.kind === 'dir') throw fsError('EISDIR', 'open', p);
+  requireDirOf(p, 'open');
+  const n: FileNode = { kind: 'file', blob: new Blob([]), pending: [], pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ };
+  nodes.set(abs(p), n);
+  return n;
+}
+
+export function fileSize(n: FileNode): number {
+  return n.blob.size + n.pendingBytes;
+}
+
+/** The file's content as one Blob (folds pending writes in). */
+export function fileBlob(p: string): Blob {
+  return commit(requireFile(p, 'open'));
+}
+
+export function commit(n: FileNode): Blob {
+  if (n.pending.length) {
+    n.blob = new Blob([n.blob, ...n.pending]);
+    n.pending = [];
+    n.pendingBytes = 0;
+  }
+  return n.blob;
+}
+
+/** Pending bytes above which writes are committed to the file's Blob (out of the worker's heap). */
+const COMMIT_BYTES = 16 << 20;
+
+/** Appends bytes (copied: callers reuse their buffers). */
+export function append(n: FileNode, bytes: Uint8Array): void {
+  n.pending.push(bytes.slice());
+  n.pendingBytes += bytes.length;
+  n.mtimeMs = Date.now();
+  if (n.pendingBytes >= COMMIT_BYTES) commit(n);
+}
+
+/** Overwrites bytes at `pos` (rare: header back-patching); materialises the file once. */
+export function patchSync(n: FileNode, bytes: Uint8Array, pos: number): void {
+  const size = fileSize(n);
+  const whole = new Uint8Array(Math.max(size, pos + bytes.length));
+  whole.set(readBlobSync(commit(n), 0, size));
+  whole.set(bytes, pos);
+  n.blob = new Blob([whole]);
+  n.mtimeMs = Date.now();
+}
+
+export function readBlobSync(blob: Blob, offset: number, length: number): Uint8Array {
+  const R = (globalThis as { FileReaderSync?: new () => { readAsArrayBuffer(b: Blob): ArrayBuffer } }).FileReaderSync;
+  if (!R) throw fsError('ENOSYS', 'read (synchronous reads need a Web Worker)', '');
+  return new Uint8Array(new R().readAsArrayBuffer(blob.slice(offset, offset + length)));
+}
+
+export async function readBlob(blob: Blob, offset: number, length: number): Promise<Uint8Array> {
+  return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+}
+
+export function readFileNodeSync(p: string): Uint8Array {
+  const b = fileBlob(p);
+  return readBlobSync(b, 0, b.size);
+}
+
+export async function readFileNode(p: string): Promise<Uint8Array> {
+  const b = fileBlob(p);
+  return readBlob(b, 0, b.size);
+}
+
+export function writeWhole(p: string, data: Uint8Array | string, exclusive = false): void {
+  const n = createFile(p, exclusive);
+  append(n, typeof data === 'string' ? new TextEncoder().encode(data) : data);
+}
+
+export function listDir(p: string): string[] {
+  const a = abs(p);
+  const d = nodes.get(a);
+  if (!d) throw fsError('ENOENT', 'scandir', p);
+  if (d.kind !== 'dir') throw fsError('ENOTDIR', 'scandir', p);
+  const prefix = a === '/' ? '/' : `${a}/`;
+  const out: string[] = [];
+  for (const k of nodes.keys()) {
+    if (k !== a && k.startsWith(prefix) && !k.slice(prefix.length).includes('/')) out.push(k.slice(prefix.length));
+  }
+  return out.sort();
+}
+
+export function removePath(p: string, opts: { recursive?: boolean; force?: boolean } = {}): void {
+  const a = abs(p);
+  const n = nodes.get(a);
+  if (!n) {
+    if (opts.force) return;
+    throw fsError('ENOENT', 'rm', p);
+  }
+  if (n.kind === 'dir') {
+    const kids = listDir(a);
+    if (kids.length && !opts.recursive) throw fsError('ENOTEMPTY', 'rmdir', p);
+    for (const k of kids) removePath(`${a}/${k}`, { recursive: true, force: true });
+  }
+  nodes.delete(a);
+}
+
+export function renamePath(from: string, to: string): void {
+  const a = abs(from);
+  const b = abs(to);
+  const n = nodes.get(a);
+  if (!n) throw fsError('ENOENT', 'rename', from);
+  requireDirOf(b, 'rename');
+  const target = nodes.get(b);
+  if (target?.kind === 'dir') {
+    if (n.kind !== 'dir') throw fsError('EISDIR', 'rename', to);
+    if (listDir(b).length) throw fsError('ENOTEMPTY', 'rename', to);
+  }
+  if (n.kind === 'dir') {
+    // move every node under the folder
+    const prefix = `${a}/`;
+    for (const [k, v] of [...nodes]) {
+      if (k.startsWith(prefix)) {
+        nodes.delete(k);
+        nodes.set(b + k.slice(a.length), v);
+      }
+    }
+  }
+  nodes.delete(a);
+  nodes.set(b, n);
+}
+
+export interface StatLike {
+  size: number;
+  mtimeMs: number;
+  mtime: Date;
+  dev: number;
+  ino: number;
+  mode: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+export function statPath(p: string): StatLike {
+  const n = lookup(p);
+  if (!n) throw fsError('ENOENT', 'stat', p);
+  const size = n.kind === 'file' ? fileSize(n) : 0;
+  return {
+    size,
+    mtimeMs: n.mtimeMs,
+    mtime: new Date(n.mtimeMs),
+    dev: 1,
+    ino: n.ino,
+    mode: n.kind === 'file' ? 0o100644 : 0o040755,
+    isFile: () => n.kind === 'file',
+    isDirectory: () => n.kind === 'dir',
+    isSymbolicLink: () => false,
+  };
+}
+
+export function fileNode(p: string, syscall: string): FileNode {
+  return requireFile(p, syscall);
+}
+
+export type { FileNode };

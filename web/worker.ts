@@ -1,0 +1,212 @@
+// The page's job worker: runs bitscale's own pipeline (src/pipeline: inspect, quantize, eval),
+// the very modules the CLI runs, over the page's filesystem (web/shims/vfs.ts), so the page stays
+// responsive while a job computes. The user's files are mounted as Blobs and read in slices;
+// outputs are handed back as Blobs. One job at a time; cancel aborts through the pipeline's
+// AbortSignal (the page terminates the worker if a long step does not return in time).
+import { env } from 'onnxruntime-web';
+import { BitscaleError, ConfigError, FormatError } from '../src/core/errors.js';
+import type { ProgressEvent } from '../src/core/progress.js';
+import { inspectModel } from '../src/pipeline/inspect.js';
+import { quantizeModel } from '../src/pipeline/quantize.js';
+import { runEval } from '../src/pipeline/eval.js';
+import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate-text.table.js';
+import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob } from './shims/vfs.js';
+import { providers } from './shims/ort.js';
+import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
+
+const OUT_DIR = '/out';
+const BUILTIN_TEXT = '/in/builtin.txt';
+
+mkdirp(OUT_DIR);
+mkdirp('/tmp');
+env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
+env.wasm.numThreads = 1;
+env.logLevel = 'error';
+
+let modelPath: string | null = null;
+/** where the model's files are mounted: /in/<folder name> (the name GGUF metadata takes), or /in/files for loose files */
+let modelDir = '/in/files';
+let current: { id: number; abort: AbortController } | null = null;
+
+const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
+
+function errorInfo(e: unknown): ErrorInfo {
+  const stack = (e as Error)?.stack;
+  if (e instanceof BitscaleError) return { code: e.code, message: e.message, context: { ...(e.context as Record<string, unknown>) }, stack };
+  const err = e as Error;
+  return { code: 'internal', message: err?.message ?? String(e), context: {}, stack };
+}
+
+/** Progress at most every 100 ms per task (plus each task's first and last event). */
+function progress(id: number): (e: ProgressEvent) => void {
+  const last = new Map<string, number>();
+  return (e) => {
+    const now = performance.now();
+    const t = last.get(e.task) ?? -1e9;
+    if (now - t < 100 && e.done > 0 && e.done < e.total) return;
+    last.set(e.task, now);
+    post({ id, type: 'progress', event: e });
+  };
+}
+
+const MAGIC_GGUF = 0x46554747;
+
+/** Which mounted path is the model, as a user would have pointed the CLI at it. */
+async function findModel(files: InFile[]): Promise<string> {
+  const MODEL_DIR = modelDir;
+  const names = files.map((f) => f.name);
+  if (names.includes('config.json')) return MODEL_DIR;
+  if (names.some((n) => /\.safetensors(\.index\.json)?$/.test(n))) {
+    throw new ConfigError('missing_file', 'this Hugging Face folder has no config.json', {
+      file: MODEL_DIR,
+      expected: 'config.json beside the *.safetensors files',
+      found: names.join(', '),
+      hint: 'choose the whole model folder, or drop config.json together with the safetensors and tokenizer.json',
+    });
+  }
+  for (const f of files) {
+    if (f.blob.size >= 4) {
+      const head = await readBlob(f.blob, 0, 4);
+      if (new DataView(head.buffer).getUint32(0, true) === MAGIC_GGUF) return `${MODEL_DIR}/${f.name}`;
+    }
+  }
+  const side = (n: string) => /^(tokenizer|tok\d*)\.(bin|json|model)$/.test(n) || /\.(json|txt|md)$/.test(n);
+  const cands = files.filter((f) => !side(f.name)).sort((a, b) => b.blob.size - a.blob.size);
+  if (!cands.length) {
+    throw new FormatError('missing_file', 'no model file among the files opened', {
+      found: names.join(', ') || 'nothing',
+      hint: 'open a GGUF file, a llama2.c checkpoint with its tokenizer.bin, or a Hugging Face folder (config.json, *.safetensors, tokenizer.json)',
+    });
+  }
+  return `${MODEL_DIR}/${cands[0].name}`;
+}
+
+function mountModel(files: InFile[], folder: string | null): void {
+  removePath('/in', { recursive: true, force: true });
+  modelDir = folder ? `/in/${folder.replace(/[/\\]/g, '_')}` : '/in/files';
+  for (const f of files) mount(`${modelDir}/${f.name}`, f.blob);
+}
+
+function textPath(t: TextChoice): string {
+  if (t.kind === 'builtin') {
+    if (!lookup(BUILTIN_TEXT)) mount(BUILTIN_TEXT, new Blob([BUILTIN_CALIBRATION_TEXT]));
+    return BUILTIN_TEXT;
+  }
+  const p = `/in/text/${t.name.replace(/[/\\]/g, '_')}`;
+  mount(p, t.blob);
+  return p;
+}
+
+function collect(root: string, rel = ''): OutFile[] {
+  const out: OutFile[] = [];
+  for (const n of listDir(root)) {
+    const p = `${root}/${n}`;
+    if (statPath(p).isDirectory()) out.push(...collect(p, `${rel}${n}/`));
+    else out.push({ name: `${rel}${n}`, blob: fileBlob(p) });
+  }
+  return out;
+}
+
+function restoreOutput(o: Output): void {
+  const base = `${OUT_DIR}/${o.name}`;
+  removePath(base, { recursive: true, force: true });
+  if (o.folder) for (const f of o.files) mount(`${base}/${f.name}`, f.blob);
+  else for (const f of o.files) mount(f.name === o.name ? base : `${OUT_DIR}/${f.name}`, f.blob);
+}
+
+async function handle(m: Request): Promise<void> {
+  const signal = current?.abort.signal;
+  switch (m.op) {
+    case 'open': {
+      mountModel(m.files, m.folder);
+      modelPath = null;
+      const path = await findModel(m.files);
+      const report = await inspectModel(path);
+      modelPath = path;
+      post({ id: m.id, type: 'opened', modelPath: path, report });
+      return;
+    }
+    case 'restore': {
+      mountModel(m.files, m.folder);
+      modelPath = m.files.length ? await findModel(m.files) : null;
+      for (const o of m.outputs) restoreOutput(o);
+      post({ id: m.id, type: 'restored' });
+      return;
+    }
+    case 'settings': {
+      const gpu = m.webgpu && 'gpu' in navigator;
+      providers.list = gpu ? ['webgpu', 'wasm'] : ['wasm'];
+      env.wasm.numThreads = Math.max(1, m.threads);
+      post({ id: m.id, type: 'settings', providers: providers.list });
+      return;
+    }
+    case 'quantize': {
+      if (!modelPath) throw new ConfigError('bad_option', 'open a model first');
+      const j = m.job;
+      const out = `${OUT_DIR}/${j.out}`;
+      removePath(out, { recursive: true, force: true });
+      removePath(`${out}.manifest.json`, { force: true });
+      const r = await quantizeModel({
+        model: modelPath,
+        out,
+        format: j.format,
+        scheme: j.scheme,
+        method: j.method,
+        calib: j.calib.kind === 'builtin' ? undefined : textPath(j.calib),
+        seed: j.seed,
+        windows: j.windows,
+        seqLen: j.seqLen,
+        actOrder: j.actOrder,
+        targetBpw: j.targetBpw,
+        verify: j.verify,
+        checkLlamaCpp: false,
+        // the streaming RTN path (#12) runs on node:worker_threads, which the page has not got yet:
+        // keepHost takes the in-memory path (same bytes, the model's float weights held)
+        keepHost: true,
+        overwrite: true,
+        onProgress: progress(m.id),
+        signal,
+      });
+      const folder = statPath(out).isDirectory();
+      const files = folder ? collect(out) : [{ name: j.out, blob: fileBlob(out) }];
+      if (!folder && lookup(r.manifest)) files.push({ name: r.manifest.slice(OUT_DIR.length + 1), blob: fileBlob(r.manifest) });
+      const report = { ...r };
+      delete report.host;
+      post({ id: m.id, type: 'quantized', report, output: { name: j.out, files, folder } });
+      return;
+    }
+    case 'eval': {
+      if (!modelPath) throw new ConfigError('bad_option', 'open a model first');
+      const j = m.job;
+      const target = j.target === 'model' ? modelPath : `${OUT_DIR}/${j.target}`;
+      const report = await runEval({
+        model: target,
+        text: textPath(j.text),
+        base: j.target === 'model' ? undefined : modelPath,
+        ctx: j.ctx,
+        maxTokens: j.maxTokens,
+        onProgress: progress(m.id),
+        signal,
+      });
+      post({ id: m.id, type: 'evaluated', report });
+      return;
+    }
+    case 'cancel':
+      return;
+  }
+}
+
+self.onmessage = (ev: MessageEvent<Request>) => {
+  const m = ev.data;
+  if (m.op === 'cancel') {
+    if (current && current.id === m.id) current.abort.abort();
+    return;
+  }
+  current = { id: m.id, abort: new AbortController() };
+  const mine = current;
+  handle(m)
+    .catch((e) => post({ id: m.id, type: 'error', error: errorInfo(e) }))
+    .finally(() => {
+      if (current === mine) current = null;
+    });
+};
