@@ -9,7 +9,9 @@
 //      PTQ_EVAL_TOKENS (default 2048), PTQ_CTX (default 128), PTQ_METHODS (default rtn,gptq,awq),
 //      PTQ_LLAMACPP=0 to skip llama.cpp, PTQ_MIXED (methods of the mixed points, default rtn,gptq+self),
 //      PTQ_POINTS (regex of point ids to run), PTQ_SEED (calibration seed, default 0), PTQ_WINDOWS
-//      (calibration windows, default the quantizer's 16), PTQ_SENSITIVITY (kl | hessian, for the mixed
+//      (calibration windows, default 16) and PTQ_CALIB_SEQ (their length, default 128): the
+//      calibration docs/ptq-results.md was measured with (the quantizer's default before it became
+//      128 × 512, capped for small models), PTQ_SENSITIVITY (kl | hessian, for the mixed
 //      points), PTQ_JSON (write rows there).
 //      A method 'gptq+self' is GPTQ calibrated on windows sampled from the float model (--calib self).
 // Legend: T = tokens per window, V = vocab, W = windows.
@@ -227,7 +229,7 @@ export default async function ptqQuality(): Promise<void> {
         rep = await quantizeModel({
           model: spec.path, tokenizer: spec.tokenizer, out, format: 'gguf', scheme: p.scheme, method: p.method, calib: p.calib ?? spec.calibFile,
           imatrix: p.imatrix ? imatrixPath : undefined, targetBpw: target, seed: Number(process.env.PTQ_SEED ?? 0),
-          windows: process.env.PTQ_WINDOWS ? Number(process.env.PTQ_WINDOWS) : undefined,
+          windows: Number(process.env.PTQ_WINDOWS ?? 16), seqLen: Number(process.env.PTQ_CALIB_SEQ ?? 128),
           mixedSensitivity: process.env.PTQ_SENSITIVITY === 'hessian' ? 'hessian' : 'kl', verify: false, keepHost: true, overwrite: true,
         });
       } catch (e) {

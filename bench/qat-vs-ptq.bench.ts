@@ -130,7 +130,7 @@ export default async function main(): Promise<void> {
       const ptq: Record<QuantizeMethod, number> = { rtn: NaN, gptq: NaN, awq: NaN };
       for (const method of ['rtn', 'gptq'] as const) {
         const out = join(CACHE, `${sp.name}-${method}-${bits}`);
-        await quantizeModel({ model: sp.path, out, format: 'fakequant', scheme: gptqScheme(bits), method, calib, seed: 0, verify: false, overwrite: true });
+        await quantizeModel({ model: sp.path, out, format: 'fakequant', scheme: gptqScheme(bits), method, calib, windows: 16, seqLen: 128, seed: 0, verify: false, overwrite: true }); // the documented calibration (docs/training.md), not today's default
         ptq[method] = await evalLoss(config, (await params(out)).w, split.val);
       }
       const q = await runQat({

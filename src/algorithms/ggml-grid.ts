@@ -67,32 +67,42 @@ export class GgmlGrid implements ColumnGrid {
   }
 
   fitGroup(g: number, w: Float64Array, c0: number): void {
-    const { n, k, nb, type } = this;
+    this.fitFrom(g, c0, (r, j) => w[r * this.k + j]);
+  }
+
+  /** fitGroup reading the matrix transposed (wT [K, N]), for gptq-fast.ts. */
+  fitGroupT(g: number, wT: Float32Array, c0: number): void {
+    this.fitFrom(g, c0, (r, j) => wT[j * this.n + r]);
+  }
+
+  /** Block scales of group g (columns c0 … c0 + 32) of every row; at(r, j) reads the current W[r, j]. */
+  private fitFrom(g: number, c0: number, at: (r: number, j: number) => number): void {
+    const { n, nb, type } = this;
     const blk = new Float32Array(QK);
     for (let r = 0; r < n; r++) {
-      for (let j = 0; j < QK; j++) blk[j] = w[r * k + c0 + j];
-      const at = r * nb + g;
+      for (let j = 0; j < QK; j++) blk[j] = at(r, c0 + j);
+      const i = r * nb + g;
       if (type === 'Q8_0') {
-        this.d[at] = q8_0Scale(blk, 0);
+        this.d[i] = q8_0Scale(blk, 0);
       } else if (type === 'Q4_1' || type === 'Q5_1') {
         const p = qx_1Params(type === 'Q4_1' ? 4 : 5, blk, 0);
-        this.d[at] = p.d;
-        this.m[at] = p.m;
+        this.d[i] = p.d;
+        this.m[i] = p.m;
       } else {
         const bits = type === 'Q4_0' ? 4 : 5;
-        this.d[at] = this.imatrix ? this.weightedScale(bits, r, w, c0, blk) : qx_0Scale(bits, blk, 0);
+        this.d[i] = this.imatrix ? this.weightedScale(bits, r, at, c0, blk) : qx_0Scale(bits, blk, 0);
       }
     }
   }
 
   /** ggml's imatrix path for Q4_0/Q5_0: make_qx_quants with weights qw·√(σ² + x²). */
-  private weightedScale(bits: 4 | 5, r: number, w: Float64Array, c0: number, blk: Float32Array): number {
+  private weightedScale(bits: 4 | 5, r: number, at: (r: number, j: number) => number, c0: number, blk: Float32Array): number {
     const { k } = this;
     const s2 = this.sigma2!;
     if (s2[r] < 0) {
       // σ² = mean x² over the row, taken once from the weights as first seen
       let s = 0;
-      for (let j = 0; j < k; j++) s = fr(s + fr(fr(w[r * k + j]) ** 2));
+      for (let j = 0; j < k; j++) s = fr(s + fr(fr(at(r, j)) ** 2));
       s2[r] = fr(s / k);
     }
     const wt = new Float32Array(QK);

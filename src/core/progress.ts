@@ -52,3 +52,29 @@ export function checkAborted(signal?: AbortSignal): void {
     throw new BitscaleError('interrupted', 'interrupted', { hint: 'the run was cancelled; completed work was kept' });
   }
 }
+
+/**
+ * Progress over steps of unequal cost (a layer's calibration runs, then its tensors' column
+ * blocks): each step is given its estimated work, `done`/`total` are percent of the work, and the
+ * ETA extrapolates the time per unit of work measured so far.
+ */
+export class WorkProgress {
+  private readonly start = Date.now();
+  private doneWork = 0;
+
+  constructor(
+    private readonly task: string,
+    private readonly totalWork: number,
+    private readonly onProgress?: ProgressFn,
+  ) {}
+
+  /** Adds `work` done and emits an event with `detail`. */
+  advance(work: number, detail?: string): void {
+    this.doneWork = Math.min(this.totalWork, this.doneWork + work);
+    if (!this.onProgress) return;
+    const elapsedS = (Date.now() - this.start) / 1000;
+    const frac = this.totalWork > 0 ? this.doneWork / this.totalWork : 1;
+    const etaS = this.doneWork > 0 ? (elapsedS / this.doneWork) * (this.totalWork - this.doneWork) : null;
+    this.onProgress({ task: this.task, done: Math.floor(100 * frac), total: 100, detail, elapsedS, etaS });
+  }
+}

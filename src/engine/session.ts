@@ -87,8 +87,12 @@ export class EngineSession {
     return new EngineSession(s, inputs, s.outputNames);
   }
 
-  /** Runs with the given feeds; returns the requested outputs (default all) as host tensors. */
-  async run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Record<string, Tensor>> {
+  /**
+   * Runs with the given feeds; returns the requested outputs (default all) as host tensors. Outputs
+   * named in `into` are written into those tensors' arrays (preallocated; they may be the arrays of
+   * feeds that the graph reads only before writing them, such as an accumulator) and returned as is.
+   */
+  async run(feeds: Record<string, Tensor>, outputs?: readonly string[], into?: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const f: Record<string, ort.Tensor> = {};
     for (const [name, meta] of this.inputs) {
       const t = feeds[name];
@@ -98,9 +102,16 @@ export class EngineSession {
       }
       f[name] = toOrt(name, t);
     }
-    const res = outputs ? await this.session.run(f, [...outputs]) : await this.session.run(f);
+    let res: ort.InferenceSession.ReturnType;
+    if (into) {
+      const fetches: Record<string, ort.Tensor | null> = {};
+      for (const n of outputs ?? this.outputNames) fetches[n] = into[n] ? toOrt(n, into[n]) : null;
+      res = await this.session.run(f, fetches);
+    } else {
+      res = outputs ? await this.session.run(f, [...outputs]) : await this.session.run(f);
+    }
     const out: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(res)) out[k] = fromOrt(k, v as ort.Tensor);
+    for (const [k, v] of Object.entries(res)) out[k] = into?.[k] ?? fromOrt(k, v as ort.Tensor);
     return out;
   }
 

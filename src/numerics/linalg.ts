@@ -146,14 +146,12 @@ function dot(a: Float64Array, x: number, y: number, len: number): number {
 }
 
 /**
- * Fast path for the same factor. Factor H = R·Rᵀ with R upper-triangular (a Cholesky run from the
- * last index to the first); then H⁻¹ = R⁻ᵀ·R⁻¹, so U = R⁻¹ is upper-triangular with Uᵀ·U = H⁻¹ and
- * a positive diagonal, which makes it THE upper Cholesky factor of H⁻¹. Two O(K³/3) steps instead
- * of four, and no explicit inverse of H is formed.
+ * R upper-triangular with H = R·Rᵀ: a Cholesky factorisation run from the last index to the first
+ * (reads the upper triangle of H). Throws NumericError 'diverged' naming the pivot when H is not
+ * (numerically) positive definite.
  */
-export function upperCholeskyOfInverse(h: Float64Array, k: number, what = 'H'): Float64Array {
+export function reverseCholesky(h: Float64Array, k: number, what = 'H'): Float64Array {
   checkSquare(h, k, what);
-  // R (upper) with H = R·Rᵀ, column by column from the right.
   const r = new Float64Array(k * k);
   for (let j = k - 1; j >= 0; j--) {
     const rj = j * k;
@@ -175,8 +173,14 @@ export function upperCholeskyOfInverse(h: Float64Array, k: number, what = 'H'): 
       r[ri + j] = (h[ri + j] - dot(r, ri + j + 1, rj + j + 1, k - j - 1)) * inv;
     }
   }
-  // U = R⁻¹ (upper), solved row by row from the bottom: U[i,i] = 1/R[i,i],
-  // U[i,j] = −(Σ_{p=i+1..j} R[i,p]·U[p,j]) / R[i,i] for j > i. Accumulate row-wise for locality.
+  return r;
+}
+
+/**
+ * U = R⁻¹ for an upper-triangular R (upper-triangular), solved row by row from the bottom:
+ * U[i,i] = 1/R[i,i], U[i,j] = −(Σ_{p=i+1..j} R[i,p]·U[p,j]) / R[i,i] for j > i.
+ */
+export function invertUpper(r: Float64Array, k: number): Float64Array {
   const u = new Float64Array(k * k);
   const acc = new Float64Array(k);
   for (let i = k - 1; i >= 0; i--) {
@@ -202,4 +206,14 @@ export function upperCholeskyOfInverse(h: Float64Array, k: number, what = 'H'): 
     for (let j = i + 1; j < k; j++) u[ri + j] = -acc[j] * inv;
   }
   return u;
+}
+
+/**
+ * Fast path for the same factor. Factor H = R·Rᵀ with R upper-triangular (reverseCholesky); then
+ * H⁻¹ = R⁻ᵀ·R⁻¹, so U = R⁻¹ is upper-triangular with Uᵀ·U = H⁻¹ and a positive diagonal, which
+ * makes it THE upper Cholesky factor of H⁻¹. Two O(K³/3) steps instead of four, and no explicit
+ * inverse of H is formed.
+ */
+export function upperCholeskyOfInverse(h: Float64Array, k: number, what = 'H'): Float64Array {
+  return invertUpper(reverseCholesky(h, k, what), k);
 }

@@ -51,7 +51,7 @@ export function blockWeightShapes(c: ModelConfig): [string, number[]][] {
  * the engine so this graph does not follow the engine's internal graph rewrites): 'interleaved'
  * rotates pairs (2i, 2i+1), 'half' rotates (i, i + D/2).
  */
-function rope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
+export function rope(b: GraphBuilder, x: Value, cos: Value, sin: Value, layout: 'interleaved' | 'half'): Value {
   const [T, Hx, D] = x.shape;
   const Dr = D / 2;
   if (layout === 'interleaved') {

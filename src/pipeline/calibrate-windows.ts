@@ -10,6 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { HostModel } from '../engine/host.js';
+import type { ModelConfig } from '../model/config.js';
 import { LlamaEngine } from '../engine/model.js';
 import { generate } from '../eval/generate.js';
 import { readTextFile } from '../formats/io/index.js';
@@ -26,6 +27,36 @@ export interface CalibrationSource {
 export async function calibrationSource(file?: string): Promise<CalibrationSource> {
   if (!file) return { name: BUILTIN_CALIBRATION_NAME, text: BUILTIN_CALIBRATION_TEXT };
   return { name: file, text: await readTextFile(file, 'cannot read the calibration text') };
+}
+
+/**
+ * Default calibration size, in the range the GPTQ family uses: the GPTQ paper and reference code
+ * take 128 random segments of 2048 tokens; GPTQModel/AutoGPTQ and llm-compressor recommend 128 to
+ * 512 samples; 128 windows of 512 tokens (65,536 tokens) is 8 tokens per input feature of
+ * Llama-3.2-1B's widest linear (8192), so every Hessian has full rank, which 16 × 128 = 2,048
+ * tokens did not give any layer wider than 2,048 inputs.
+ */
+export const DEFAULT_CALIB_WINDOWS = 128;
+export const DEFAULT_CALIB_SEQ_LEN = 512;
+/** Small models stop adding windows once they have this many tokens per input feature of their widest linear. */
+export const CALIB_TOKENS_PER_FEATURE = 32;
+/** ...but never fewer windows than this. */
+export const MIN_CALIB_WINDOWS = 16;
+
+/**
+ * Windows and window length for a model: T = min(seqLen ?? 512, the model's context); W = the
+ * given count, or 128 capped for small models at ⌈32·K_max / T⌉ windows (K_max = the widest
+ * linear input: hidden, FFN or attention width), and at least 16. Calibration time grows with
+ * W·T·parameters, so the cap keeps tiny models' runs short while their Hessians still see 32
+ * samples per dimension; from about 2,048-wide FFNs up, the full 128 windows apply.
+ */
+export function calibrationSize(c: ModelConfig, o: { windows?: number; seqLen?: number; calibTokens?: number[][] } = {}): { windows: number; seqLen: number } {
+  if (o.calibTokens) return { windows: o.calibTokens.length, seqLen: o.calibTokens[0]?.length ?? 0 };
+  const seqLen = Math.min(o.seqLen ?? DEFAULT_CALIB_SEQ_LEN, c.maxSeqLen || 2048);
+  if (o.windows !== undefined) return { windows: o.windows, seqLen };
+  const kMax = Math.max(c.hiddenSize, c.intermediateSize, c.nHeads * c.headDim);
+  const cap = Math.ceil((CALIB_TOKENS_PER_FEATURE * kMax) / seqLen);
+  return { windows: Math.min(DEFAULT_CALIB_WINDOWS, Math.max(MIN_CALIB_WINDOWS, cap)), seqLen };
 }
 
 export interface WindowOptions {
@@ -115,8 +146,9 @@ export async function resolveCalibration(
   calib: string | undefined,
   tok: Tokenizer,
   host: HostModel,
-  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal },
+  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal; tokens?: number[][] },
 ): Promise<ResolvedCalibration> {
+  if (o.tokens) return givenWindows(o.tokens, host.config.vocabSize, calib);
   if (isSelfCalibration(calib)) {
     const windows = await selfCalibrationWindows(host, o);
     return {
@@ -130,5 +162,26 @@ export async function resolveCalibration(
     source: text.name,
     windows: calibrationWindows(tok, text.text, o),
     heldOut: async (n, seed) => calibrationWindows(tok, text.text, { windows: n, seqLen: o.seqLen, seed }),
+  };
+}
+
+/**
+ * Calibration windows given as token ids (a caller with its own data, or a model whose vocabulary
+ * cannot encode text): checked to be W ≥ 1 windows of one length T ≥ 2 with ids below the
+ * vocabulary size. There are no held-out windows; verification reuses the first given ones.
+ */
+function givenWindows(tokens: number[][], vocab: number, calib: string | undefined): ResolvedCalibration {
+  if (calib !== undefined) throw new ConfigError('bad_option', 'give calibration text or token ids, not both', { field: '--calib', found: calib });
+  const T = tokens[0]?.length ?? 0;
+  if (!(T >= 2)) throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'calibTokens', found: { windows: tokens.length, tokens: T } });
+  tokens.forEach((w, i) => {
+    if (w.length !== T) throw new ConfigError('bad_option', 'calibration windows must all have the same length', { field: 'calibTokens', index: i, expected: T, found: w.length });
+    const bad = w.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad >= 0) throw new ConfigError('bad_option', 'calibration token id outside the vocabulary', { field: 'calibTokens', index: i, expected: `an integer in [0, ${vocab})`, found: w[bad] });
+  });
+  return {
+    source: `token ids given by the caller (${tokens.length} windows of ${T})`,
+    windows: tokens,
+    heldOut: async (n) => tokens.slice(0, n),
   };
 }

@@ -16,8 +16,9 @@ import { loadModel } from '../model/load.js';
 import { prepareHostModel } from '../engine/host.js';
 import type { HostModel } from '../engine/host.js';
 import { hfToGguf } from '../model/names.js';
-import { calibrationWindows, isSelfCalibration, resolveCalibration, type CalibrationSource } from './calibrate-windows.js';
+import { calibrationSize, calibrationWindows, isSelfCalibration, resolveCalibration, type CalibrationSource } from './calibrate-windows.js';
 import { checkCalibrationBudget } from './limits.js';
+import { CalibrationRunner, embedWindowStates, newGraphSiteStats, type SiteStats } from './calibrate-batch.js';
 import { BlockRunner, LINEAR_SITE, SITES, type Site } from './calibrate-block.js';
 
 export { calibrationSource, calibrationWindows, type CalibrationSource, type WindowOptions } from './calibrate-windows.js';
@@ -34,7 +35,7 @@ export function embedWindows(host: HostModel, windows: number[][]): Float32Array
 }
 
 /** Statistics of the four linear-input sites of one layer. */
-export type SiteStats = Record<Site, ActivationStats>;
+export type { SiteStats } from './calibrate-batch.js';
 
 export function newSiteStats(host: HostModel, withGram: boolean): SiteStats {
   const c = host.config;
@@ -77,14 +78,14 @@ export interface ImatrixOptions {
 export async function collectImatrix(o: ImatrixOptions): Promise<Imatrix> {
   const c = o.host.config;
   const wins = o.tokens ?? calibrationWindows(o.tokenizer, o.source.text, o);
-  const xs = embedWindows(o.host, wins);
-  const runner = await BlockRunner.create(c, o.seqLen);
+  const xs = embedWindowStates(o.host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins);
+  const runner = new CalibrationRunner(c, wins[0].length);
   const entries: Imatrix['entries'] = new Map();
   const track = new ProgressTracker('imatrix', c.nLayers, o.onProgress, 'layer');
   try {
     for (let l = 0; l < c.nLayers; l++) {
-      const st = newSiteStats(o.host, false);
-      await runLayer(runner, o.host, l, xs, st, o.signal);
+      const st = newGraphSiteStats(c, false);
+      await runner.run(l, (n) => o.host.tensors.get(n)!, xs, { stats: st, forward: true, signal: o.signal });
       for (const [lin, site] of Object.entries(LINEAR_SITE)) {
         const name = hfToGguf(`model.layers.${l}.${lin}.weight`) ?? `model.layers.${l}.${lin}.weight`;
         entries.set(name, { sums: Float32Array.from(st[site].sumSq), counts: [st[site].nTokens] });
@@ -120,13 +121,13 @@ export async function runImatrix(o: RunImatrixOptions): Promise<{ out: string; e
   const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   try {
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
-    const seqLen = Math.min(o.seqLen ?? 128, weights.config.maxSeqLen || 2048);
-    checkCalibrationBudget(o.windows ?? 16, seqLen, weights.config);
+    const size = calibrationSize(weights.config, o);
+    checkCalibrationBudget(size.windows, size.seqLen, weights.config);
     const inputs = [...(await modelInputFiles(weights, o.tokenizer)), isSelfCalibration(o.calib) ? null : o.calib];
     const txn = await OutputTxn.begin(o.out, { kind: 'file', force: o.overwrite, inputs });
     try {
       const host = await prepareHostModel(weights);
-      const w = { windows: o.windows ?? 16, seqLen, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
+      const w = { ...size, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
       const calib = await resolveCalibration(o.calib, weights.tokenizer, host, w);
       const source = { name: calib.source, text: '' };
       const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, tokens: calib.windows, ...w });

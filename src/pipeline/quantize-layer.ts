@@ -15,9 +15,11 @@ import { IntGrid, CodebookGrid, intGridOptions, type ColumnGrid } from '../algor
 import { GgmlGrid, isGptqGgmlType } from '../algorithms/ggml-grid.js';
 import { KQuantGrid, isHookGridType } from '../algorithms/ggml-hook-grid.js';
 import { Iq4Grid, isIq4GridType } from '../algorithms/ggml-iq4-grid.js';
-import { gptq, rtnOnGrid } from '../algorithms/gptq.js';
+import { rtnOnGrid } from '../algorithms/gptq.js';
+import { gptqFactor, gptqFast, transposeInto, type GptqFactor } from '../algorithms/gptq-fast.js';
+import type { Gemm } from '../numerics/gemm.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../algorithms/awq.js';
-import { weightedError } from '../algorithms/stats.js';
+import { gramQuadForm, outputSqnrDb } from '../algorithms/stats.js';
 import { LINEAR_SITE, type Site } from './calibrate-block.js';
 import type { SiteStats } from './calibrate.js';
 
@@ -165,7 +167,7 @@ export function awqLayer(host: HostModel, layer: number, stats: SiteStats, o: La
     if (m.prevKind === 'norm') foldIntoNorm(prevW, s);
     else foldIntoLinearRows(prevW, K, prevW.length / K, s, host.tensors.get(`${p}${m.prev}.bias`));
     for (const l of lins) scaleInputColumns(host.tensors.get(l.name)!, l.n, K, s);
-    rescaleStats(st, s);
+    st.rescaleInputs(s);
     // clipping (the reference skips q and k, whose errors matter through the softmax)
     const g = st.gramFull();
     const groupSize = tgt.kind === 'ggml' ? GGML_TYPES[tgt.type].blockSize : tgt.kind === 'scheme' ? K : tgt.groupSize;
@@ -180,15 +182,9 @@ export function awqLayer(host: HostModel, layer: number, stats: SiteStats, o: La
   return out;
 }
 
-/** Statistics of x/s from those of x. */
-function rescaleStats(st: SiteStats[Site], s: Float64Array): void {
-  const k = st.k;
-  for (let i = 0; i < k; i++) {
-    st.sumSq[i] /= s[i] * s[i];
-    st.sumAbs[i] /= s[i];
-    st.maxAbs[i] /= s[i];
-    if (st.gram) for (let j = i; j < k; j++) st.gram[i * k + j] /= s[i] * s[j];
-  }
+/** Multiply-adds a GPTQ step costs, for progress estimates (N = rows, K = columns). */
+export function gptqWork(n: number, k: number): number {
+  return n * k * k + n * k * 256; // feedback GEMMs + per-value grid work (≈ 256 flops each, measured order)
 }
 
 /** The stored bytes of a [N, K] tensor RTN-quantized to a ggml target (the imatrix where the type reads one). */
@@ -219,10 +215,20 @@ export function quantizeOtherTensors(host: HostModel, targets: ReadonlyMap<strin
   return out;
 }
 
-/** Quantizes the seven linears of a layer; host weights are replaced by their dequantized values. */
-export function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions): LinearResult[] {
+/** Per-tensor progress inside a layer: `work` done (in gptqWork units) with a detail line. */
+export type LayerStepFn = (work: number, detail: string) => void;
+
+/**
+ * Quantizes the seven linears of a layer; host weights are replaced by their dequantized values.
+ * GPTQ runs the float32 fast path (algorithms/gptq-fast.ts) with `o.gemm` for its matrix products;
+ * the factor of each input's Hessian is computed once and shared by the linears that read it.
+ */
+export async function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions & { gemm?: Gemm; onStep?: LayerStepFn }): Promise<LinearResult[]> {
   const out: LinearResult[] = [];
-  const hess = new Map<Site, Float64Array>();
+  let factorSite: Site | null = null;
+  let factor: GptqFactor | null = null;
+  // one working buffer [K·N] for every linear of the layer (GPTQ's W̃ᵀ, then (W − Ŵ)ᵀ; Wᵀ for the SQNR)
+  let work: Float32Array | null = null;
   for (const [lin, site] of Object.entries(LINEAR_SITE)) {
     const name = `model.layers.${layer}.${lin}.weight`;
     const w = host.tensors.get(name)!;
@@ -238,12 +244,35 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
       continue;
     }
     const grid = gridFor(tgt, N, K, im);
+    const short = `${lin} [${N}, ${K}]`;
     let wq: Float32Array;
     if (o.method === 'gptq' && st?.gram && grid) {
-      let h = hess.get(site);
-      if (!h) hess.set(site, (h = st.hessian()));
-      const r = gptq(w, N, K, h, grid, { actOrder: o.actOrder, percdamp: o.percdamp, blockSize: o.blockSize, signal: o.signal });
-      wq = Float32Array.from(r.weights);
+      if (!factor || factorSite !== site) {
+        factor = null; // the previous input's factor is no longer needed
+        o.onStep?.(0, `${short}: factoring H`);
+        // inputs too wide for the SQNR figure need their Gram matrix no more: factor it in place
+        const inPlace = K > SQNR_MAX_K && o.method === 'gptq';
+        factor = await gptqFactor(st.gram, 2 / Math.max(1, st.nTokens), { percdamp: o.percdamp, actOrder: o.actOrder, gemm: o.gemm, signal: o.signal, what: `layer ${layer} ${site} Hessian`, inPlace });
+        factorSite = site;
+      }
+      let last = 0;
+      const sqnr = K <= SQNR_MAX_K;
+      // ‖W·X‖² before W is overwritten; GPTQ writes Ŵ into W and hands back (W − Ŵ)ᵀ
+      if (!work || work.length < N * K) work = new Float32Array(maxLinearSize(host, layer));
+      let signal = 0;
+      if (sqnr) {
+        transposeInto(w, N, K, work);
+        signal = await gramQuadForm(work.subarray(0, N * K), N, st.gram, o.gemm);
+      }
+      const r = await gptqFast(w, N, K, factor, grid, {
+        blockSize: o.blockSize, gemm: o.gemm, signal: o.signal, out: w, keepErrors: sqnr, work,
+        onBlock: (done, total) => {
+          o.onStep?.(gptqWork(N, K) * ((done - last) / total), `${short}: columns ${done}/${total}`);
+          last = done;
+        },
+      });
+      if (sqnr) res.sqnrDb = 10 * Math.log10(signal / Math.max(1e-300, await gramQuadForm(r.errorsT!, N, st.gram, o.gemm)));
+      wq = r.weights;
       res.method = 'gptq';
       res.gIdx = r.gIdx;
     } else if (tgt.kind === 'ggml') {
@@ -252,23 +281,32 @@ export function quantizeLayerLinears(host: HostModel, layer: number, stats: Site
       if (!ok) throw new ConfigError('unsupported', `ggml type ${tgt.type} cannot be quantized here yet`, { tensor: name, found: tgt.type });
       res.ggmlBytes = quantizeGgml(tgt.type, w, N, K, im && GGML_TYPES[tgt.type].quantized ? im : undefined);
       wq = dequantizeGgml(tgt.type, res.ggmlBytes, N * K);
+      o.onStep?.(gptqWork(N, K), `${short}: rounded`);
     } else if (grid) {
       wq = Float32Array.from(rtnOnGrid(w, N, K, grid));
+      o.onStep?.(gptqWork(N, K), `${short}: rounded`);
     } else if (tgt.kind === 'scheme') {
       if (o.method === 'gptq') throw new ConfigError('unsupported', 'GPTQ needs an int, nf4 or ggml target', { field: 'scheme', found: tgt.scheme.kind });
       wq = fakeQuant(w, [N, K], tgt.scheme);
+      o.onStep?.(gptqWork(N, K), `${short}: rounded`);
     } else {
       throw new ConfigError('internal', 'no quantizer for target', { tensor: name });
     }
     if (grid && tgt.kind === 'ggml' && res.method === 'gptq') res.ggmlBytes = (grid as GgmlGrid | KQuantGrid | Iq4Grid).encode();
     if (grid && tgt.kind !== 'ggml') res.grid = grid;
-    if (st?.gram && K <= 2048) {
-      const g = st.gramFull();
-      const zero = new Float32Array(w.length);
-      res.sqnrDb = 10 * Math.log10(weightedError(w, zero, g, N, K) / Math.max(1e-300, weightedError(w, wq, g, N, K)));
-    }
-    w.set(wq);
+    if (st?.gram && K <= SQNR_MAX_K && res.method !== 'gptq') res.sqnrDb = await outputSqnrDb(w, wq, N, K, st.gram, o.gemm);
+    if (wq !== w) w.set(wq);
     out.push(res);
   }
   return out;
 }
+
+/** Elements of layer `layer`'s largest linear weight. */
+function maxLinearSize(host: HostModel, layer: number): number {
+  let m = 0;
+  for (const lin of Object.keys(LINEAR_SITE)) m = Math.max(m, host.tensors.get(`model.layers.${layer}.${lin}.weight`)?.length ?? 0);
+  return m;
+}
+
+/** Widest input whose per-tensor output SQNR is measured (two N·K²/2 GEMM passes each). */
+export const SQNR_MAX_K = 2048;

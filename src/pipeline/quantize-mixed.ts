@@ -23,8 +23,8 @@ import { gptq } from '../algorithms/gptq.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import { allocateBits, type AllocationPlan, type TensorSensitivity } from '../algorithms/mixed.js';
 import { measureSensitivity } from '../algorithms/sensitivity.js';
-import { BlockRunner, LINEAR_SITE } from './calibrate-block.js';
-import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
+import { LINEAR_SITE } from './calibrate-block.js';
+import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from './calibrate-batch.js';
 import { gridFor, type Target } from './quantize-layer.js';
 
 /** Candidate types, cheapest first (those the codecs can quantize are kept). */
@@ -85,15 +85,15 @@ export async function planMixedPrecision(
   gptqOpts: { actOrder?: boolean; percdamp?: number } = {},
 ): Promise<MixedPlanResult> {
   const c = floatHost.config;
-  const runner = await BlockRunner.create(c, wins[0].length);
+  const runner = new CalibrationRunner(c, wins[0].length);
   const sens: TensorSensitivity[] = [];
   const refWeights = new Map<string, Float32Array>();
   const track = new ProgressTracker('sensitivity', c.nLayers, onProgress, 'layer');
   try {
-    const xs = embedWindows(floatHost, wins);
+    const xs = embedWindowStates(floatHost.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins);
     for (let l = 0; l < c.nLayers; l++) {
-      const st = newSiteStats(floatHost, true);
-      await runLayer(runner, floatHost, l, xs, st, signal);
+      const st = newGraphSiteStats(c, true);
+      await runner.run(l, (n) => floatHost.tensors.get(n)!, xs, { stats: st, forward: true, signal });
       for (const [lin, site] of Object.entries(LINEAR_SITE)) {
         const name = `model.layers.${l}.${lin}.weight`;
         const w = floatHost.tensors.get(name)!;

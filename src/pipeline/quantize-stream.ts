@@ -1,11 +1,13 @@
 // `bitscale quantize` with calibration (GPTQ, AWQ) to GGUF in bounded memory: the model is never
-// loaded whole. The calibration windows are embedded from the embedding matrix (then dropped);
-// each decoder block is read from the lazy sources, calibrated on the outputs of the
-// already-quantized blocks before it, quantized, run again on its quantized weights to produce the
-// next block's inputs, and dropped, keeping only the ggml bytes of its linears (and, for AWQ, the
-// rescaled norm vectors and biases). saveModel then streams the file, reading the other tensors
-// (embeddings, final norm, head) one at a time. Peak memory: one block's float tensors, the
-// activations of the calibration windows, the quantized bytes, one tensor while writing.
+// loaded whole. The calibration windows are embedded from the rows of the embedding matrix their
+// tokens use. saveModel streams the file tensor by tensor, in order; when it reaches a decoder
+// block, the block is read from the lazy sources, calibrated on the outputs of the
+// already-quantized blocks before it (quantize-calibrated.ts), quantized, run again on its
+// quantized weights to produce the next block's inputs, and dropped; the writer then takes the ggml
+// bytes of its linears (and, for AWQ, the rescaled norm vectors and biases) and they are dropped
+// too. The other tensors (embeddings, final norm, head) are read one at a time. Peak memory: one
+// block's float tensors and statistics, the activations of the calibration windows, one block's
+// quantized bytes, one tensor while writing.
 // The semantics are those of the whole-model path in quantize.ts (same layer order, same inputs,
 // same functions), so both write the same bytes for the same seed (test/pipeline/quantize-stream.test.ts).
 // Legend: W = windows, T = tokens per window, E = hidden size, V = vocab.
@@ -23,10 +25,12 @@ import { saveModel } from '../model/save.js';
 import type { ModelWeights } from '../model/weights.js';
 import { formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { BlockRunner } from './calibrate-block.js';
-import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
-import { awqLayer, encodeGgmlTarget, quantizeLayerLinears, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { CalibrationRunner, embedWindowStates, type WindowStates } from './calibrate-batch.js';
+import { bf16ToF32, f16ToF32 } from '../numerics/float16.js';
+import { calibrationSize, isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { quantizeCalibratedLayer } from './quantize-calibrated.js';
+import { OrtGemm } from '../engine/gemm.js';
+import { encodeGgmlTarget, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { ggufSaveOptions, planQuantization, recipeSettings } from './quantize-plan.js';
 import type { QuantizeOptions, QuantizeReport } from './quantize.js';
 
@@ -59,6 +63,28 @@ async function hashInput(path: string): Promise<Record<string, string>> {
   return out;
 }
 
+/**
+ * Layer 0's inputs [W, T, E] from the stored embedding [V, E]: float32, or F16/BF16 decoded row by
+ * row for the tokens used only (a float32 copy of a 128k-token vocabulary would be 1 GiB).
+ */
+async function embedFromSource(weights: ModelWeights, windows: number[][]): Promise<WindowStates> {
+  const c = weights.config;
+  const E = c.hiddenSize;
+  const src = weights.tensors.get('model.embed_tokens.weight')!;
+  if (src.dtype !== 'F16' && src.dtype !== 'BF16' && src.dtype !== 'F32') return embedWindowStates(await src.readF32(), E, windows);
+  const raw = (await src.read()) as Tensor;
+  const T = windows[0]?.length ?? 0;
+  const data = new Float32Array(windows.length * T * E);
+  const dec = src.dtype === 'F16' ? f16ToF32 : src.dtype === 'BF16' ? bf16ToF32 : (x: number) => x;
+  windows.forEach((w, i) =>
+    w.forEach((t, j) => {
+      const o = (i * T + j) * E;
+      for (let e = 0; e < E; e++) data[o + e] = dec(raw.data[t * E + e] as number);
+    }),
+  );
+  return { windows: windows.length, tokens: T, hidden: E, data };
+}
+
 /** The checks prepareHostModel makes, before any tensor data is read: config, names, shapes. */
 function checkWeights(w: ModelWeights): void {
   validateConfig(w.config);
@@ -81,8 +107,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   checkWeights(weights);
   const c = weights.config;
   const seed = o.seed ?? 0;
-  const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
-  const nWin = o.windows ?? 16;
+  const { windows: nWin, seqLen } = calibrationSize(c, o);
   const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
   const imFor = (name: string): Float32Array | undefined => {
     const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
@@ -92,73 +117,95 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: true });
   const targetOf = (name: string) => qplan.targets.get(name);
   // not 'self' (streamsCalibrated), so the windows come from text and no model is read here
-  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
+  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
 
-  // the embedding matrix [V, E] lives only while the windows' first hidden states [T, E] are cut from it
-  const embHost: HostModel = { config: c, tensors: new Map([['model.embed_tokens.weight', await weights.tensors.get('model.embed_tokens.weight')!.readF32()]]), lowBit: new Map() };
-  const xs = embedWindows(embHost, calib.windows);
-  embHost.tensors.clear();
+  // the windows' first hidden states [W, T, E], cut from the embedding rows of their tokens
+  const xs = await embedFromSource(weights, calib.windows);
 
   const layerNames: string[][] = Array.from({ length: c.nLayers }, () => []);
   for (const e of expectedTensors(c)) {
     const m = /^model\.layers\.(\d+)\./.exec(e.name);
     if (m) layerNames[Number(m[1])].push(e.name);
   }
-  // AWQ folds its scales into norms (and v_proj/up_proj biases): small vectors kept for the writer
+  // AWQ folds its scales into norms (and v_proj/up_proj biases): small vectors written as F32
   const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n) && !isLinear(n);
-  const kept = new Map<string, Float32Array>();
   const results: LinearResult[] = [];
+  // the embedding and output, listed after the layers as the whole-model path lists them
+  const others: LinearResult[] = [];
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-  const runner = await BlockRunner.create(c, seqLen);
-  try {
-    for (let l = 0; l < c.nLayers; l++) {
+  const runner = new CalibrationRunner(c, seqLen);
+  const gemm = new OrtGemm();
+  const planned = (n: string) => {
+    const t = changedNorm(n) ? undefined : qplan.targets.get(n);
+    return t?.kind === 'ggml' ? t : undefined;
+  };
+  // the layer being written: its quantized linears' bytes and changed norms, until the writer has them
+  const pending = new Map<string, Tensor | QuantTensor>();
+  let done = -1;
+  const quantizeThrough = async (layer: number): Promise<void> => {
+    while (done < layer) {
+      const l = ++done;
       checkAborted(o.signal);
-      // one block's tensors under their canonical names: runLayer, awqLayer and quantizeLayerLinears
-      // only index `model.layers.${l}.…`, so a HostModel holding just these serves them
+      // one block's tensors under their canonical names: the calibration runner, awqLayer and
+      // quantizeLayerLinears only index `model.layers.${l}.…`, so a HostModel holding just these serves them
       const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
       for (const n of layerNames[l]) host.tensors.set(n, await weights.tensors.get(n)!.readF32());
-      const stats = newSiteStats(host, true);
-      await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
       const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
-      if (o.method === 'awq') awq.push(...awqLayer(host, l, stats, lo));
-      results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
-      await runLayer(runner, host, l, xs, null, o.signal);
+      const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+      for (const lr of r.results) {
+        if (lr.method === 'copy') {
+          results.push(lr);
+          continue;
+        }
+        const shape = weights.tensors.get(lr.name)!.shape;
+        pending.set(lr.name, { type: (lr.target as { type: QuantTensor['type'] }).type, shape, bytes: lr.ggmlBytes! });
+        results.push({ ...lr, ggmlBytes: undefined });
+      }
+      awq.push(...r.awq);
       probe?.onLayer?.(l, host);
-      for (const [n, t] of host.tensors) if (changedNorm(n)) kept.set(n, t);
+      for (const [n, t] of host.tensors) if (changedNorm(n)) pending.set(n, { dtype: 'F32', shape: weights.tensors.get(n)!.shape, data: t });
       host.tensors.clear();
       track.tick(`layer ${l}`);
     }
+  };
+
+  // each layer is quantized when the writer reaches its first tensor (tensors are written in
+  // order, layer by layer): the file's header needs only the types, which follow from the shapes
+  let res: Awaited<ReturnType<typeof saveModel>>;
+  try {
+    // block 0 before the writer starts: the writer's first tensor is the embedding, and the
+    // suspended write loop would keep it alive while it waits for the next tensor
+    if (c.nLayers > 0) await quantizeThrough(0);
+    res = await saveModel(weights, o.out, {
+      ...ggufSaveOptions(qplan, o, fileImatrix),
+      signal: o.signal,
+      // the header needs every type before any tensor is quantized: they are the plan's
+      tensorType: (n) => (changedNorm(n) ? 'F32' : planned(n)?.type),
+      tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
+        const m = /^model\.layers\.(\d+)\./.exec(n);
+        if (!m) {
+          // the token embedding and the output: RTN onto the recipe's types while writing (one tensor in memory)
+          const t = planned(n);
+          if (!t) return null;
+          if (t.copy) return await src.read();
+          others.push({ name: n, target: t, method: 'rtn' });
+          const K = src.shape[src.shape.length - 1];
+          return { type: t.type, shape: src.shape, bytes: encodeGgmlTarget(t.type, await src.readF32(), src.shape.reduce((a, b) => a * b, 1) / K, K, imFor(n)) };
+        }
+        await quantizeThrough(Number(m[1]));
+        const t = pending.get(n) ?? null;
+        pending.delete(n);
+        if (!t && planned(n)?.copy) return await src.read();
+        return t;
+      },
+    });
   } finally {
     await runner.close();
+    await gemm.close();
   }
-  xs.length = 0;
-
-  const byName = new Map(results.map((r) => [r.name, r]));
-  // the token embedding and the output: RTN onto the recipe's types while writing (one tensor in memory)
-  const other = (n: string) => {
-    const t = byName.has(n) ? undefined : qplan.targets.get(n);
-    return t?.kind === 'ggml' ? t : undefined;
-  };
-  const res = await saveModel(weights, o.out, {
-    ...ggufSaveOptions(qplan, o, fileImatrix),
-    signal: o.signal,
-    tensorType: (n) => (byName.has(n) ? (byName.get(n)!.target as { type: 'F16' }).type : kept.has(n) ? 'F32' : other(n)?.type),
-    tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
-      const r = byName.get(n);
-      if (r?.method === 'copy') return await src.read();
-      if (r) return { type: (r.target as { type: QuantTensor['type'] }).type, shape: src.shape, bytes: r.ggmlBytes! };
-      const t = other(n);
-      if (t) {
-        if (t.copy) return await src.read();
-        results.push({ name: n, target: t, method: 'rtn' });
-        const K = src.shape[src.shape.length - 1];
-        return { type: t.type, shape: src.shape, bytes: encodeGgmlTarget(t.type, await src.readF32(), src.shape.reduce((a, b) => a * b, 1) / K, K, imFor(n)) };
-      }
-      const k = kept.get(n);
-      return k ? { dtype: 'F32', shape: src.shape, data: k } : null;
-    },
-  });
+  xs.data = new Float32Array(0);
+  results.push(...others);
 
   const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
   const report: QuantizeReport = {

@@ -25,11 +25,12 @@ import { roundToF16 } from '../numerics/float16.js';
 import { assertFinite } from '../numerics/finite.js';
 import { parseScheme, formatScheme } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
-import { BlockRunner } from './calibrate-block.js';
-import { embedWindows, newSiteStats, runLayer } from './calibrate.js';
-import { isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
+import { CalibrationRunner, embedWindowStates } from './calibrate-batch.js';
+import { calibrationSize, isSelfCalibration, resolveCalibration } from './calibrate-windows.js';
 import { checkCalibrationBudget } from './limits.js';
-import { awqLayer, quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
+import { quantizeCalibratedLayer } from './quantize-calibrated.js';
+import { OrtGemm } from '../engine/gemm.js';
+import { quantizeLayerLinears, quantizeOtherTensors, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './quantize-layer.js';
 import { checkPlan, ggufSaveOptions, linearBpw, planQuantization, recipeSettings, type GgufRecipeOptions, type ImatrixSource, type QuantPlan } from './quantize-plan.js';
 import { ftypeNames, type LlamaFtype } from '../core/ftype.js';
 import { GGML_TYPES } from '../core/dtype.js';
@@ -62,6 +63,8 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   method: QuantizeMethod;
   /** calibration text file (default: the built-in text) */
   calib?: string;
+  /** calibration windows as token ids (all of one length), instead of text; they set the windows and their length */
+  calibTokens?: number[][];
   /** llama.cpp imatrix file (legacy .dat or GGUF) for ggml importance-weighted rounding */
   imatrix?: string;
   /** mixed precision: per-tensor ggml types chosen to meet this bits-per-weight over the linears */
@@ -297,7 +300,8 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   // an ONNX folder of the same model gets this run's variants added (the others are carried over)
   let update = false;
   try {
-    checkCalibrationBudget(o.windows ?? 16, Math.min(o.seqLen ?? 128, probe.config.maxSeqLen || 2048), probe.config);
+    const size = calibrationSize(probe.config, o);
+    checkCalibrationBudget(size.windows, size.seqLen, probe.config);
     inputs = await runInputs(o, probe);
     if (o.format === 'onnx' && kind === 'dir') update = await isOnnxFolderOf(o.out, probe.config);
   } finally {
@@ -357,8 +361,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0, TOOL_VERSION);
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
     const c = weights.config;
-    const seqLen = Math.min(o.seqLen ?? 128, c.maxSeqLen || 2048);
-    const nWin = o.windows ?? 16;
+    const { windows: nWin, seqLen } = calibrationSize(c, o);
     const host = await prepareHostModel(weights);
     if (targetBpw !== undefined) checkTargetBpw(host, targetBpw);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
@@ -371,7 +374,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
     if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
-    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress });
+    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
     const wins = calib.windows;
     const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
     // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
@@ -380,21 +383,25 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const results: LinearResult[] = [];
     const awq: AwqRecord[] = [];
     const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-    const runner = needStats ? await BlockRunner.create(c, seqLen) : null;
+    const runner = needStats ? new CalibrationRunner(c, seqLen) : null;
+    const gemm = new OrtGemm();
     try {
-      const xs = runner ? embedWindows(host, wins) : [];
+      const xs = runner ? embedWindowStates(host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins) : null;
       for (let l = 0; l < c.nLayers; l++) {
         checkAborted(o.signal);
-        const stats = runner ? newSiteStats(host, o.method !== 'rtn' || o.targetBpw !== undefined) : null;
-        if (runner) await runLayer(runner, host, l, xs.map((x) => x.slice()), stats, o.signal);
         const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
-        if (o.method === 'awq' && stats) awq.push(...awqLayer(host, l, stats, lo));
-        results.push(...quantizeLayerLinears(host, l, stats, { ...lo, method: o.method === 'awq' ? 'rtn' : o.method }));
-        if (runner) await runLayer(runner, host, l, xs, null, o.signal);
+        if (runner && xs) {
+          const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+          results.push(...r.results);
+          awq.push(...r.awq);
+        } else {
+          results.push(...(await quantizeLayerLinears(host, l, null, lo)));
+        }
         track.tick(`layer ${l}`);
       }
     } finally {
       await runner?.close();
+      await gemm.close();
     }
 
     // the token embedding and the output, as the recipe has them (the host keeps the decoded values)

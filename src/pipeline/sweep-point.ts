@@ -31,7 +31,7 @@ export interface SweepPointSettings {
   /** evaluate on at most this many text tokens (default 8192) */
   maxTokens?: number;
   calib?: string;
-  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, 16) */
+  /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, calibrationSize in calibrate-windows.ts) */
   calibWindows?: number;
   seed?: number;
   /** training text for QAT points (files, or 'moby-dick') */

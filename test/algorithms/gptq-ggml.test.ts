@@ -105,3 +105,35 @@ test('GPTQ onto IQ4_NL / IQ4_XS (ggml\'s IQ4 scale search per block, nearest tab
   }
   assert.throws(() => new Iq4Grid('IQ4_XS', 2, 96), { code: 'bad_option' });
 });
+
+test('K-quant grid: block parameters read back from quantizeGgml bytes are the block hook\'s', async () => {
+  const { GGML_BLOCK_HOOKS } = await import('../../src/quant/ggml/index.js');
+  const N = 5, K = 512;
+  const { w, imp } = layer(9, N, K, 600);
+  // adversarial rows: all equal, one outlier, a zero row, tiny values
+  w.fill(0.01, 0, K);
+  w[K + 17] = 3;
+  w.fill(0, 2 * K, 3 * K);
+  for (let j = 0; j < K; j++) w[3 * K + j] *= 1e-4;
+  for (const type of HOOK_GRID_TYPES) {
+    const hook = GGML_BLOCK_HOOKS[type] as unknown as { params(x: Float32Array, o: number, qw: Float32Array | undefined, L: Uint8Array): unknown; value(p: unknown, j: number, q: number): number; encode(L: Uint8Array, p: unknown, out: Uint8Array, o: number): void; typeSize: number };
+    for (const im of [undefined, imp]) {
+      const grid = new KQuantGrid(type, N, K, im);
+      const wq = rtnOnGrid(w, N, K, grid);
+      assert.deepEqual(Float32Array.from(wq), dequantizeGgml(type, grid.encode(), N * K), `${type} imatrix=${!!im}: values`);
+      const L = new Uint8Array(256);
+      const codes = Uint8Array.from({ length: 256 }, (_, j) => (j * 7) % 4);
+      for (let r = 0; r < N; r++) {
+        for (let b = 0; b < K / 256; b++) {
+          const ref = hook.params(w.subarray(r * K, r * K + K), b * 256, im, L);
+          const got = grid.params[r * (K / 256) + b];
+          for (let j = 0; j < 256; j += 5) for (const q of [0, 1, 3]) assert.equal(hook.value(got, j, q), hook.value(ref, j, q), `${type} row ${r} block ${b}: value(${j}, ${q})`);
+          const a = new Uint8Array(hook.typeSize), c = new Uint8Array(hook.typeSize);
+          hook.encode(codes, ref, a, 0);
+          hook.encode(codes, got, c, 0);
+          assert.deepEqual(c, a, `${type} row ${r} block ${b}: encode`);
+        }
+      }
+    }
+  }
+});

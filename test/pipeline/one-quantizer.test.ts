@@ -57,8 +57,8 @@ test('every int scheme: pipeline RTN = fakeQuant = engine fake-quant weights = t
     const host = await prepareHostModel(m);
     const perTensor = scheme.kind === 'int' && scheme.granularity.kind === 'tensor';
     // the quantize pipeline rounds linears per group or per output channel; a per-tensor scheme is refused
-    if (perTensor) assert.throws(() => quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme }), { code: 'unsupported' });
-    else quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme });
+    if (perTensor) await assert.rejects(quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme }), { code: 'unsupported' });
+    else await quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme });
     const engine = await prepareHostModel(m, { weights: scheme });
     const tr = await Trainer.create(m.config, {
       ...TRAIN_DEFAULTS, batch: 1, context: 8, threads: 1,
@@ -84,7 +84,7 @@ test('NF4: the pipeline\'s code-book grid rounds as fakeQuant does, from the one
     const scheme = parseScheme(s);
     const host = await prepareHostModel(m);
     const float = await prepareHostModel(m);
-    quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme });
+    await quantizeLayerLinears(host, 0, null, { method: 'rtn', scheme });
     for (const [n, w] of float.tensors) {
       if (isLinearWeight(n)) same(host.tensors.get(n)!, fakeQuant(w, m.tensors.get(n)!.shape, scheme), `${s} ${n}`);
     }

@@ -17,7 +17,8 @@ export const meta: CommandMeta = {
   --format F         gguf (default, llama.cpp's current format) or dat (legacy imatrix.dat)
   --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
                      the windows from the float model itself (temperature 1, from BOS)
-  --windows N        windows (default 16); --seq-len N tokens per window (default 128); --seed N
+  --windows N        windows (default 128, fewer for small models, as quantize); --seq-len N tokens
+                     per window (default 512, at most the model's context); --seed N
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --force            replace an existing output (never an input; --overwrite is an alias)
   --quiet            no progress`,

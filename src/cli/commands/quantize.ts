@@ -44,7 +44,9 @@ export const meta: CommandMeta = {
   --method M         rtn (default), gptq, awq (scale search + clipping, then RTN)
   --calib FILE|self  calibration text (default: a built-in text, no download); "self" samples
                      the windows from the float model itself (temperature 1, from BOS)
-  --windows N        calibration windows (default 16); --seq-len N tokens each (default 128)
+  --windows N        calibration windows (default 128; small models fewer: 32 tokens per input
+                     feature of the widest linear, at least 16); --seq-len N tokens each (default
+                     512, at most the model's context)
   --imatrix FILE     llama.cpp imatrix (.dat or .gguf) for importance-weighted ggml rounding (the
                      IQ1/IQ2/IQ3_XXS types and Q2_K_S need one, or a calibrated --method)
   --pure             GGUF: every quantizable tensor in the file type's base type (no mix)
