@@ -123,8 +123,10 @@ export const unlink = (p: string): Promise<void> =>
   });
 export const copyFile = (a: string, b: string): Promise<void> => wrap(() => v.mount(b, v.fileBlob(a)));
 export const symlink = (target: string, p: string): Promise<void> => wrap(() => v.mount(p, v.fileBlob(target)));
+// a hard link shares the file's bytes; blobs are immutable and a replaced file is unlinked first, so sharing the blob is a link
+export const link = (existing: string, p: string): Promise<void> => wrap(() => v.mount(p, v.fileBlob(existing)));
 export const utimes = (): Promise<void> => Promise.resolve();
 export const chmod = (): Promise<void> => Promise.resolve();
 export const constants = { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 };
 
-export default { open, readFile, writeFile, appendFile, stat, lstat, access, realpath, mkdir, mkdtemp, readdir, rename, rm, rmdir, unlink, copyFile, symlink, utimes, chmod, constants };
+export default { open, readFile, writeFile, appendFile, stat, lstat, access, realpath, mkdir, mkdtemp, readdir, rename, rm, rmdir, unlink, copyFile, symlink, link, utimes, chmod, constants };
