@@ -25,7 +25,7 @@ import { saveModel } from '../src/model/save.js';
 import { runImatrix } from '../src/pipeline/calibrate.js';
 import { defaultModelDir, demoCalibText, demoEvalText } from '../src/pipeline/demo.js';
 import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize.js';
-import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
+import { openLlamaCpp } from '../src/eval/llamacpp.js';
 
 const CACHE = resolve('.cache', 'ptq-quality');
 const SHARED = resolve('..', 'shared');

@@ -20,7 +20,8 @@ import { join, resolve } from 'node:path';
 import type { ModelConfig } from '../src/model/config.js';
 import { loadModel } from '../src/model/load.js';
 import { defaultModelDir } from '../src/pipeline/demo.js';
-import { interleavedToHalf, runQat } from '../src/pipeline/qat.js';
+import { runQat } from '../src/pipeline/qat.js';
+import { permuteRotaryRows } from '../src/model/permute.js';
 import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize.js';
 import { loadCorpus, tokenize } from '../src/train/data.js';
 import { paramSpecs } from '../src/train/model.js';
@@ -72,7 +73,7 @@ async function params(path: string): Promise<{ config: ModelConfig; w: Map<strin
     for (const p of paramSpecs(config)) {
       let x = await m.tensors.get(p.name)!.readF32();
       if (m.config.ropeLayout === 'interleaved' && /self_attn\.(q|k)_proj\.weight$/.test(p.name)) {
-        x = interleavedToHalf(x, p.name.includes('q_proj') ? config.nHeads : config.nKvHeads, config.headDim, config.hiddenSize);
+        x = permuteRotaryRows(x, p.name.includes('q_proj') ? config.nHeads : config.nKvHeads, config.headDim, 'interleaved', 'half');
       }
       w.set(p.name, x);
     }

@@ -8,7 +8,7 @@ import { LlamaEngine } from '../src/engine/model.js';
 import { summarizeWeightPaths } from '../src/engine/native-host.js';
 import { engineModel, makeWindows, perplexity } from '../src/eval/index.js';
 import { loadModel } from '../src/model/load.js';
-import { openLlamaCpp } from '../test/engine/llamacpp-ref.js';
+import { openLlamaCpp } from '../src/eval/llamacpp.js';
 import { syntheticTokens } from './gen-llama.js';
 
 function peakRssMb(): number {

@@ -20,7 +20,7 @@ import { openWorkspace } from '../formats/io/output.js';
 import type { ModelConfig } from '../model/config.js';
 import { renderChart, type ChartSeries } from '../report/svg.js';
 import { KUMAR2024, fitLaw, predictRow, type ConstantName, type FitOptions, type FitResult, type RunRow, type TrainPrecision } from '../scaling/index.js';
-import { BpeTokenizer, trainBpe } from '../train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../train/bpe.js';
 import { mobyDickText, tokenize, type TokenSplit } from '../train/data.js';
 import { FULL_PRECISION, weightScheme, type LowPrecision } from '../train/lowprec.js';
 import { llamaConfig, paramSpecs } from '../train/model.js';
@@ -299,7 +299,7 @@ function predictedVsMeasuredSvg(residuals: { key: string; measured: number; pred
 /** The tokenized corpus of a grid (BPE trained on the same chapters): deterministic, so every process gets the same ids. */
 export function gridCorpus(grid: ExperimentGrid, signal?: AbortSignal): TokenSplit {
   const text = mobyDickText(grid.maxChapters ?? Infinity);
-  const tok = new BpeTokenizer(trainBpe(text, { vocabSize: grid.vocabSize, signal }));
+  const tok = new TrainedBpeTokenizer(trainBpe(text, { vocabSize: grid.vocabSize, signal }));
   return tokenize(text, tok, 0.05);
 }
 

@@ -22,6 +22,7 @@ import { exportQatGguf, exportQatGptq, type QatExportInput } from './qat-export.
 import { isQatBits, type QatBits } from '../train/quantizers.js';
 import { ACT_EPS } from '../train/lowprec.js';
 import { ALPHA_SUFFIX, Trainer, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
+import { permuteRotaryRows } from '../model/permute.js';
 
 export type QatFormat = 'gguf' | 'onnx' | 'safetensors';
 
@@ -69,18 +70,6 @@ export interface QatSummary {
   onnx?: { dtype: string; bytes: number; linears: { name: string; op: string; bits?: number; floatZeroPoints?: boolean }[] };
 }
 
-/** Row order that turns interleaved rotary rows (pairs 2i, 2i+1) into rotate-half rows (i, i + D/2). */
-export function interleavedToHalf(w: Float32Array, heads: number, D: number, K: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < D / 2; j++) {
-      out.set(w.subarray((h * D + 2 * j) * K, (h * D + 2 * j + 1) * K), (h * D + j) * K);
-      out.set(w.subarray((h * D + 2 * j + 1) * K, (h * D + 2 * j + 2) * K), (h * D + j + D / 2) * K);
-    }
-  }
-  return out;
-}
-
 /** A model's training parameters as F32 in the rotate-half layout. */
 async function readParams(m: ModelWeights): Promise<{ config: ModelConfig; params: Map<string, Float32Array> }> {
   const config: ModelConfig = { ...m.config, ropeLayout: 'half' };
@@ -92,7 +81,7 @@ async function readParams(m: ModelWeights): Promise<{ config: ModelConfig; param
     let w = await src.readF32();
     if (m.config.ropeLayout === 'interleaved' && /self_attn\.(q|k)_proj\.weight$/.test(p.name)) {
       const heads = p.name.includes('q_proj') ? config.nHeads : config.nKvHeads;
-      w = interleavedToHalf(w, heads, config.headDim, config.hiddenSize);
+      w = permuteRotaryRows(w, heads, config.headDim, 'interleaved', 'half');
     }
     params.set(p.name, w);
   }

@@ -10,7 +10,7 @@ import type { ProgressFn } from '../core/progress.js';
 import { atomicWriteFile, readJsonFile, readJsonFileSync } from '../formats/io/file.js';
 import { MANIFEST_FILE, OutputTxn } from '../formats/io/output.js';
 import type { ModelConfig } from '../model/config.js';
-import { BpeTokenizer, trainBpe } from '../train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../train/bpe.js';
 import { loadCorpus, tokenize, unigramLoss } from '../train/data.js';
 import { writeHfModel } from '../train/export.js';
 import { FULL_PRECISION, type LowPrecision } from '../train/lowprec.js';
@@ -138,8 +138,8 @@ async function trainInto(job: TrainJob, shape: ShapePreset, dir: string): Promis
   // the tokenizer is a pure function of (text, vocab size); a resumed run reloads the saved one
   const tokPath = join(dir, 'tokenizer.json');
   const tok = job.resume && existsSync(tokPath)
-    ? BpeTokenizer.fromHfJson(await readJsonFile(tokPath))
-    : new BpeTokenizer(trainBpe(text, { vocabSize: shape.vocabSize, signal: job.signal }));
+    ? TrainedBpeTokenizer.fromHfJson(await readJsonFile(tokPath))
+    : new TrainedBpeTokenizer(trainBpe(text, { vocabSize: shape.vocabSize, signal: job.signal }));
   const split = tokenize(text, tok, job.valFraction ?? 0.05);
   const config = { ...llamaConfig(shape), bosTokenId: tok.bosId, eosTokenId: tok.eosId };
   const settings: TrainSettings = { ...TRAIN_DEFAULTS, context: shape.context, ...job.settings, lowPrecision: job.lowPrecision ?? FULL_PRECISION };
@@ -163,7 +163,7 @@ async function trainInto(job: TrainJob, shape: ShapePreset, dir: string): Promis
   return summary;
 }
 
-async function writeHfModelTokenizerFirst(dir: string, tok: BpeTokenizer): Promise<void> {
+async function writeHfModelTokenizerFirst(dir: string, tok: TrainedBpeTokenizer): Promise<void> {
   await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(tok.toHfJson()) + '\n', { overwrite: true });
 }
 

@@ -190,5 +190,3 @@ export class TrainedBpeTokenizer extends ByteLevelBpe {
   }
 }
 
-/** The name src/pipeline (train.ts, law-experiment.ts) imports; those switch to TrainedBpeTokenizer after the open branches land. */
-export { TrainedBpeTokenizer as BpeTokenizer };

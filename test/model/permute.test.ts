@@ -63,7 +63,7 @@ test('q·k after RoPE is the same in both layouts once the weights are permuted'
 });
 
 test('an F32 weight [H·D, K] moves whole rows: half row h·D + j·D/2 + i is interleaved row h·D + 2i + j', () => {
-  // what pipeline/qat's interleavedToHalf(w, heads, D, K) computes, so it can call permuteRotaryRows
+  // the row order pipeline/qat uses to turn interleaved rotary rows into rotate-half rows
   const H = 3;
   const D = 6;
   const K = 4;
