@@ -280,14 +280,15 @@ async function experimentCmd(argv: string[]): Promise<number> {
   }
   const bitsOf = (b: number | undefined) => (b === undefined ? 'fp32' : String(b));
   out(`grid ${r.grid}: ${r.runs.length} runs (${r.computed} computed, ${r.reused} reused) in ${r.runsFile}, ${r.csvFile}`);
-  out(table(['N', 'D', 'train w/a/kv', 'post', 'loss', 'predicted'], r.runs.map((x, i) => [x.N, x.D, x.train ? `${x.train.w}/${x.train.a}/${x.train.kv}` : 'fp32', bitsOf(x.postBits), x.loss.toFixed(4), r.residuals[i] ? r.residuals[i].predicted.toFixed(4) : '-'])));
+  out(table(['N', 'D', 'train w/a/kv', 'post', 'loss', 'predicted'], r.runs.map((x, i) => [x.N, x.D, x.train ? (['w', 'a', 'kv'] as const).map((k) => x.train?.[k] ?? '–').join('/') : 'fp32', bitsOf(x.postBits), x.loss.toFixed(4), r.residuals[i] ? r.residuals[i].predicted.toFixed(4) : '-'])));
   if (r.dSweep) {
     const bs = Object.keys(r.dSweep.rows[0]?.delta ?? {});
     out(`\nδ_PTQ = loss(PTQ) − loss(fp32) vs D at N = ${r.dSweep.N}:`);
     out(table(['D', 'loss fp32', ...bs.map((b) => `δ_PTQ ${b}-bit`)], r.dSweep.rows.map((x) => [x.D, x.base.toFixed(4), ...bs.map((b) => x.delta[Number(b)]?.toFixed(4) ?? '-')])));
   }
   if (r.fit) {
-    out(`\nfitted ${r.fit.params.join(', ')} (β tied to α, γ_a = γ_kv = γ_w; others at kumar2024) to ${r.fit.n} runs:`);
+    const tied = !r.fit.params.includes('gammaA') && r.fit.params.includes('gammaW') ? ', γ_a = γ_kv = γ_w' : '';
+    out(`\nfitted ${r.fit.params.join(', ')} (β tied to α${tied}; others at kumar2024) to ${r.fit.n} runs:`);
     out(table(['constant', 'estimate'], Object.entries(r.fit.estimates).map(([k, x]) => [k, (x as number).toPrecision(4)])));
     out(`RMS log-loss residual ${r.fit.rmseLog.toPrecision(3)}`);
     if (r.fit.heldOut) out(`held out ${r.fit.heldOut.n} runs (fit on ${r.fit.heldOut.trainN}): RMS log-loss error ${r.fit.heldOut.rmseLog.toPrecision(3)}, mean |loss error| ${r.fit.heldOut.maeLoss.toPrecision(3)} nats`);
