@@ -14,6 +14,9 @@ import type { DType } from '../core/dtype.js';
 import type { Graph } from './ir.js';
 import { lowerToOnnx, type LowerOptions, type LoweredModel } from './lower.js';
 
+/** false in the browser bundle, whose onnxruntime stand-in (web/shims/ort.ts) says so */
+const PREALLOCATED_OUTPUTS = (ort as unknown as { preallocatedOutputs?: boolean }).preallocatedOutputs !== false;
+
 export interface SessionOptions {
   /** intra-op threads (default: onnxruntime's choice, one per core) */
   threads?: number;
@@ -103,6 +106,26 @@ export class EngineSession {
       f[name] = toOrt(name, t);
     }
     let res: ort.InferenceSession.ReturnType;
+    // onnxruntime-web (the browser bundle's stand-in) takes preallocated CPU outputs but does not
+    // write into them (measured with 1.30: the buffer comes back unchanged); there the outputs are
+    // fetched and copied into the caller's buffers below
+    if (into && !PREALLOCATED_OUTPUTS) {
+      res = await this.session.run(f, [...(outputs ?? this.outputNames)]);
+      const out: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(res)) {
+        const dst = into[k];
+        if (!dst) {
+          out[k] = fromOrt(k, v as ort.Tensor);
+          continue;
+        }
+        const got = (v as ort.Tensor).data as unknown as ArrayLike<number>;
+        const want = dst.data as unknown as { set(a: ArrayLike<number>): void; length: number };
+        if (got.length !== want.length) throw new ShapeError('shape_mismatch', 'onnxruntime returned an output of another size than the buffer given for it', { tensor: k, expected: want.length, found: got.length });
+        want.set(got);
+        out[k] = dst;
+      }
+      return out;
+    }
     if (into) {
       const fetches: Record<string, ort.Tensor | null> = {};
       for (const n of outputs ?? this.outputNames) fetches[n] = into[n] ? toOrt(n, into[n]) : null;

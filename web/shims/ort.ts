@@ -10,6 +10,8 @@ import { dirname, basename } from './path.js';
 
 export const Tensor = web.Tensor;
 export const env = web.env;
+/** onnxruntime-web ignores preallocated CPU outputs (the engine then copies results; src/engine/session.ts) */
+export const preallocatedOutputs = false;
 
 /** Execution providers for every session the engine opens (set by the worker from the page's choice). */
 export const providers: { list: string[] } = { list: ['wasm'] };
@@ -36,4 +38,4 @@ export const InferenceSession = {
   },
 };
 
-export default { Tensor, env, InferenceSession };
+export default { Tensor, env, InferenceSession, preallocatedOutputs };
