@@ -6,25 +6,16 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { loadRecipe } from '../../src/pipeline/recipe.js';
 import { demoEvalText } from '../../src/pipeline/demo.js';
+import { cliIn } from '../cli-run.js';
 
 const MODEL = 'assets/default-model';
 
+/** The CLI in this process (test/cli-run.ts), its status as `code`. */
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const o: string[] = [];
-  const e: string[] = [];
-  const [w1, w2] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
-  // strings are the CLI's lines; byte chunks are node:test's own protocol on stdout and pass through
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (o.push(s), true) : w1(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (e.push(s), true) : w2(s, ...rest))) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), stdout: o.join(''), stderr: e.join('') };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
+  const r = await cliIn(argv);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 test('a quantize recipe runs the command; flags override it; the manifest records it', { skip: existsSync(join(MODEL, 'config.json')) ? false : 'no default model' }, async () => {

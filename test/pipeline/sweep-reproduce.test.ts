@@ -7,26 +7,19 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSweep } from '../../src/pipeline/sweep.js';
-import { main } from '../../src/cli/main.js';
 import { demoEvalText } from '../../src/pipeline/demo.js';
 import type { SweepPointSpec } from '../../src/eval/sweepTypes.js';
+import { cliIn } from '../cli-run.js';
 
 const MODEL = 'assets/default-model';
 /** Relative difference allowed between the sweep's numbers and `bitscale eval` on the written file:
  * the same weights and tokens through the same engine graph; only onnxruntime's summation order may differ. */
 const REPRODUCE_RTOL = 1e-6;
 
-async function cli(argv: string[]): Promise<{ code: number; stdout: string }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  // strings are the CLI's lines; byte chunks are node:test's own protocol on stdout and pass through
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (chunks.push(s), true) : write(s, ...rest))) as typeof process.stdout.write;
-  try {
-    const code = await main(argv);
-    return { code, stdout: chunks.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
+/** The CLI in this process (test/cli-run.ts), its status as `code`. */
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await cliIn(argv);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A recorded command line split into argv (paths here have no spaces). */
