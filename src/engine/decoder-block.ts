@@ -1,7 +1,7 @@
 // One Llama-family decoder block (Llama 2/3, Mistral, Qwen2 with q/k/v bias, Qwen3 with q/k norm,
 // llama2.c's interleaved RoPE rows), the only definition every static-shaped graph uses: the
 // engine's inference graph (engine/llama.ts: KV cache, low-bit linears, activation fake-quant), the
-// calibration graphs (engine/block-runner.ts, pipeline/calibrate-batch.ts: weights as graph inputs,
+// calibration graphs (pipeline/calibrate-block.ts, pipeline/calibrate-batch.ts: weights as graph inputs,
 // statistics at the linear inputs) and the training graph (train/model.ts: parameters, STE
 // quantizers). What differs between them is passed in: where each weight comes from
 // (BlockWeights), what happens at the input of each linear and to the keys/values (BlockHooks), and
