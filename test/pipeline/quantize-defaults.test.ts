@@ -4,8 +4,7 @@
 // weight before any work, and ONNX variants are added side by side into one folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveQuantizeFormat } from '../../src/pipeline/quantize-format.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
@@ -13,6 +12,7 @@ import { minTargetBpw } from '../../src/pipeline/quantize-mixed.js';
 import { prepareHostModel } from '../../src/engine/host.js';
 import { loadModel } from '../../src/model/load.js';
 import { cliIn } from '../cli-run.js';
+import { tempDir } from '../helpers.js';
 
 const MODEL = 'assets/default-model';
 const noModel = existsSync(join(MODEL, 'config.json')) ? false : 'assets/default-model missing';
@@ -35,19 +35,15 @@ test('the output format follows --out and the scheme; a contradicting --format i
 });
 
 test('quantizeModel without `format` writes what the CLI would: a GPTQ folder for an int scheme and a folder path', { skip: noModel }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qdef-'));
-  try {
-    const r = await quantizeModel({ model: MODEL, out: join(dir, 'gptq'), scheme: 'int4-g128', method: 'rtn' });
-    assert.equal(r.format, 'safetensors');
-    const cfg = JSON.parse(readFileSync(join(dir, 'gptq', 'config.json'), 'utf8'));
-    assert.equal(cfg.quantization_config.quant_method, 'gptq');
-    // and the CLI with the same arguments agrees
-    const c = await cli(['quantize', MODEL, '--out', join(dir, 'cli-q4.gguf'), '--scheme', 'q4_0', '--no-verify', '--json', '--quiet']);
-    assert.equal(c.code, 0, c.stderr);
-    assert.equal(JSON.parse(c.stdout).format, 'gguf');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-qdef-');
+  const r = await quantizeModel({ model: MODEL, out: join(dir, 'gptq'), scheme: 'int4-g128', method: 'rtn' });
+  assert.equal(r.format, 'safetensors');
+  const cfg = JSON.parse(readFileSync(join(dir, 'gptq', 'config.json'), 'utf8'));
+  assert.equal(cfg.quantization_config.quant_method, 'gptq');
+  // and the CLI with the same arguments agrees
+  const c = await cli(['quantize', MODEL, '--out', join(dir, 'cli-q4.gguf'), '--scheme', 'q4_0', '--no-verify', '--json', '--quiet']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(JSON.parse(c.stdout).format, 'gguf');
 });
 
 test('--target-bpw below the minimum says the minimum in bits per weight, before any work', { skip: noModel }, async () => {
@@ -58,42 +54,34 @@ test('--target-bpw below the minimum says the minimum in bits per weight, before
   } finally {
     await w.close();
   }
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qmin-'));
-  try {
-    const t0 = Date.now();
-    const c = await cli(['quantize', MODEL, '--out', join(dir, 'x.gguf'), '--scheme', 'q4_k', '--target-bpw', '1.5']);
-    assert.equal(c.code, 2);
-    assert.match(c.stderr, new RegExp(`below this model's minimum of ${min.toFixed(3)} bits per weight`));
-    assert.match(c.stderr, /--target-bpw/);
-    assert.ok(Date.now() - t0 < 20_000, 'refused before calibration');
-    assert.equal(existsSync(join(dir, 'x.gguf')), false);
-    // the minimum itself is accepted by the check (every linear at its cheapest type)
-    assert.ok(min > 2 && min < 8, `minimum ${min}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-qmin-');
+  const t0 = Date.now();
+  const c = await cli(['quantize', MODEL, '--out', join(dir, 'x.gguf'), '--scheme', 'q4_k', '--target-bpw', '1.5']);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, new RegExp(`below this model's minimum of ${min.toFixed(3)} bits per weight`));
+  assert.match(c.stderr, /--target-bpw/);
+  assert.ok(Date.now() - t0 < 20_000, 'refused before calibration');
+  assert.equal(existsSync(join(dir, 'x.gguf')), false);
+  // the minimum itself is accepted by the check (every linear at its cheapest type)
+  assert.ok(min > 2 && min < 8, `minimum ${min}`);
 });
 
 test('ONNX variants through the CLI: --variants fp32,q4, then --dtype f16 adds q4f16 without deleting them', { skip: noModel, timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qvar-'));
-  try {
-    const out = join(dir, 'onnx-folder');
-    const a = await cli(['quantize', MODEL, '--out', out, '--variants', 'fp32,q4', '--json', '--quiet']);
-    assert.equal(a.code, 0, a.stderr);
-    assert.deepEqual(JSON.parse(a.stdout).variants, ['fp32', 'q4']);
-    const b = await cli(['quantize', MODEL, '--out', out, '--format', 'onnx', '--scheme', 'int4-g32', '--dtype', 'f16', '--json', '--quiet']);
-    assert.equal(b.code, 0, b.stderr);
-    assert.deepEqual(readdirSync(join(out, 'onnx')).sort(), ['model.onnx', 'model_q4.onnx', 'model_q4f16.onnx']);
-    const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
-    assert.deepEqual(Object.keys(man.variants).sort(), ['fp32', 'q4', 'q4f16']);
-    // the quantize details (method, calibration, measured quality) sit with the variants they made
-    assert.equal(man.variants.q4f16.quantize.settings.method, 'rtn');
-    assert.ok(Number.isFinite(man.variants.q4.quantize.quality.kld));
-    assert.equal(existsSync(`${out}.manifest.json`), false, 'one manifest, inside the folder');
-    const bad = await cli(['quantize', MODEL, '--out', out, '--variants', 'q3']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /unknown ONNX variant/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-qvar-');
+  const out = join(dir, 'onnx-folder');
+  const a = await cli(['quantize', MODEL, '--out', out, '--variants', 'fp32,q4', '--json', '--quiet']);
+  assert.equal(a.code, 0, a.stderr);
+  assert.deepEqual(JSON.parse(a.stdout).variants, ['fp32', 'q4']);
+  const b = await cli(['quantize', MODEL, '--out', out, '--format', 'onnx', '--scheme', 'int4-g32', '--dtype', 'f16', '--json', '--quiet']);
+  assert.equal(b.code, 0, b.stderr);
+  assert.deepEqual(readdirSync(join(out, 'onnx')).sort(), ['model.onnx', 'model_q4.onnx', 'model_q4f16.onnx']);
+  const man = JSON.parse(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'));
+  assert.deepEqual(Object.keys(man.variants).sort(), ['fp32', 'q4', 'q4f16']);
+  // the quantize details (method, calibration, measured quality) sit with the variants they made
+  assert.equal(man.variants.q4f16.quantize.settings.method, 'rtn');
+  assert.ok(Number.isFinite(man.variants.q4.quantize.quality.kld));
+  assert.equal(existsSync(`${out}.manifest.json`), false, 'one manifest, inside the folder');
+  const bad = await cli(['quantize', MODEL, '--out', out, '--variants', 'q3']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown ONNX variant/);
 });
