@@ -1,6 +1,6 @@
 // compressed-tensors "pack-quantized" linears of a Hugging Face checkpoint (config.json
 // quantization_config.quant_method "compressed-tensors", format "pack-quantized"; layout in
-// pipeline/quantize-ct-out.ts and docs/safetensors-formats.md): `<base>.weight_packed`,
+// pipeline/quantize/write-compressed-tensors.ts and docs/safetensors-formats.md): `<base>.weight_packed`,
 // `.weight_scale`, `.weight_zero_point` (asymmetric), `.weight_shape`, `.weight_g_idx` (act-order)
 // become one lazy TensorSource `<base>.weight` that dequantizes on read,
 //   W[n, k] = fround(scale[n, g] · (u[n, k] − z[n, g])),  g = g_idx[k] or ⌊k / G⌋,

@@ -1,4 +1,4 @@
-// compressed-tensors "pack-quantized" int32 packing (format facts: see pipeline/quantize-ct-out.ts).
+// compressed-tensors "pack-quantized" int32 packing (format facts: see pipeline/quantize/write-compressed-tensors.ts).
 // Values are unsigned codes u = q + 2^(b−1) (q the signed code in [−2^(b−1), 2^(b−1) − 1]);
 // pf = 32 / b of them share one int32 word, the first in the lowest bits. The run along the
 // packed dimension is zero-padded up to a multiple of pf.
