@@ -17,18 +17,18 @@ import { LLAMA_FTYPES, ftypeForTensorType } from '../../core/ftype.js';
 import { resolve } from 'node:path';
 import { ConfigError, IoError } from '../../core/errors.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
-import { generationConfigJson } from '../../formats/hf/json.js';
 import type { SafetensorsWriteTensor } from '../../formats/safetensors/index.js';
 import type { Tokenizer } from '../../formats/tokenizer/types.js';
 import type { ModelConfig } from '../../model/config.js';
 import { hfConfigJson } from '../../model/hf-config.js';
-import { hfTokenizerFiles, saveModel } from '../../model/save.js';
+import { hfSideFiles, saveModel } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { encodeGridRows, gridLevels, isF16Exact, type GridGgmlType } from '../../quant/ggml/index.js';
 import { paramSpecs } from '../../train/graph.js';
 import { qatGgmlType, qatGptqBits, qatRowSteps } from '../../train/qat.js';
 import type { QatBits } from '../../train/quantizers.js';
-import { gptqLinearTensors, gptqPackable, writeGptqDir } from '../quantize/write-gptq.js';
+import { gptqLinearTensors, gptqPackable, gptqQuantizationConfig } from '../../formats/gptq/write.js';
+import { writeHfSafetensorsDir } from '../../formats/io/index.js';
 
 export interface QatExportInput {
   /** rotate-half layout */
@@ -131,22 +131,11 @@ export async function exportQatGptq(x: QatExportInput): Promise<QatExportResult>
   }
   const cfg = hfConfigJson(x.config, 'float32') as Record<string, unknown>;
   cfg.quantization_config = {
-    quant_method: 'gptq',
-    bits,
-    group_size: -1,
-    desc_act: false,
-    sym: true,
-    static_groups: false,
-    true_sequential: false,
-    checkpoint_format: 'gptq',
+    ...gptqQuantizationConfig({ bits, groupSize: -1, descAct: false, sym: true }),
     // not a GPTQ run: the codes are the QAT model's (GPTQ here is only the container)
     quantized_by: `bitscale qat (${x.method})`,
   };
-  const files: { name: string; text: string }[] = [];
-  const gen = generationConfigJson({ bosTokenId: x.config.bosTokenId, eosTokenIds: x.config.eosTokenId === null ? [] : [x.config.eosTokenId] });
-  files.push({ name: 'generation_config.json', text: JSON.stringify(gen, null, 2) + '\n' });
-  const tok = hfTokenizerFiles(x.tokenizer, x.config.maxSeqLen);
-  if (tok) files.push({ name: 'tokenizer.json', text: JSON.stringify(tok.tokenizer) }, { name: 'tokenizer_config.json', text: JSON.stringify(tok.config, null, 2) + '\n' });
-  const written = await writeGptqDir(x.out, tensors, cfg, { overwrite: x.overwrite, signal: x.signal, files, metadata: { 'bitscale.qat.method': x.method, 'bitscale.qat.bits': String(x.bits) } });
+  const files = hfSideFiles(x.config, x.tokenizer);
+  const written = await writeHfSafetensorsDir(x.out, tensors, cfg, { overwrite: x.overwrite, signal: x.signal, files, metadata: { 'bitscale.qat.method': x.method, 'bitscale.qat.bits': String(x.bits) } });
   return { files: written, types: [`GPTQ int${bits}`], notes };
 }

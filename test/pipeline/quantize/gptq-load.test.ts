@@ -1,5 +1,5 @@
 // GPTQ safetensors written by `bitscale quantize --method gptq --format safetensors` load back
-// through loadModel (model/load-gptq.ts): every linear dequantizes to exactly the weights the
+// through loadModel (formats/gptq/read.ts): every linear dequantizes to exactly the weights the
 // quantize run computed, and malformed packed tensors give typed errors naming the tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -6,7 +6,7 @@ import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { saveModel } from '../../../src/model/save.js';
 import { rotaryRowOrder } from '../../../src/model/permute.js';
 import { openSafetensorsFile } from '../../../src/formats/io/index.js';
-import { unpackGptqWeight, unpackGptqZeros } from '../../../src/quant/pack.js';
+import { unpackGptqWeight, unpackGptqZeros } from '../../../src/formats/gptq/pack.js';
 import { decodeF16Array } from '../../../src/numerics/float16.js';
 import { randomWeights, tinyConfig } from '../../engine/fixtures.js';
 import { SHARED, sharedSkip, withTempDir } from '../../helpers.js';

@@ -5,12 +5,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Rng } from '../../src/core/rng.js';
-import { openSafetensorsFile, writeSafetensorsFile } from '../../src/formats/io/index.js';
-import { gptqConfigOf, gptqTensorSource } from '../../src/model/load-gptq.js';
-import { decodeF16Array, encodeF16Array } from '../../src/numerics/float16.js';
-import { packBits32, packGptqWeight, packGptqZeros } from '../../src/quant/pack.js';
-import { withTempDir } from '../helpers.js';
+import { Rng } from '../../../src/core/rng.js';
+import { openSafetensorsFile, writeSafetensorsFile } from '../../../src/formats/io/index.js';
+import { gptqConfigOf, readGptqLinear } from '../../../src/formats/gptq/read.js';
+import { packedTensorSource } from '../../../src/model/packed-source.js';
+import type { SafetensorsView } from '../../../src/formats/safetensors/sharded.js';
+import type { GptqConfig } from '../../../src/formats/gptq/read.js';
+import { decodeF16Array, encodeF16Array } from '../../../src/numerics/float16.js';
+import { packBits32 } from '../../../src/numerics/bitstream.js';
+import { packGptqWeight, packGptqZeros } from '../../../src/formats/gptq/pack.js';
+
+import { withTempDir } from '../../helpers.js';
+
+/** The reader as loadModel uses it: a lazy tensor over the checked parts. */
+const gptqTensorSource = (st: SafetensorsView, name: string, shape: number[], q: GptqConfig) => packedTensorSource(name, shape, readGptqLinear(st, name, shape, q));
 
 const N = 32;
 const K = 64;

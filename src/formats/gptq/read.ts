@@ -1,17 +1,16 @@
 // GPTQ-packed linears of a Hugging Face checkpoint (config.json quantization_config.quant_method
 // "gptq"; AutoGPTQ / transformers layout, quant/pack.ts): `<base>.qweight`, `.qzeros`, `.scales`,
-// `.g_idx` become one lazy TensorSource named `<base>.weight` that dequantizes on read,
+// `.g_idx` are checked and read as one linear `<base>.weight` (formats/packed-int.ts; the model
+// layer makes it a lazy tensor that dequantizes on read),
 //   W[n, k] = fround(scales[g, n] · (code[n, k] − zero[n, g])),  g = g_idx[k],
 // which is the value GPTQ kernels compute (zeros stored as zero − 1 in checkpoint_format "gptq",
 // as is in "gptq_v2"). byteLength is the packed size, so bits per weight read as stored.
 // Legend: N = rows (output features), K = input features, nG = groups, b = bits.
 
-import { ConfigError, FormatError } from '../core/errors.js';
-import type { Tensor } from '../core/tensor.js';
-import type { SafetensorsView } from '../formats/safetensors/sharded.js';
-import { unpackGptqWeight, unpackGptqZeros } from '../quant/pack.js';
-import { tensorToF32 } from './tensor-source.js';
-import type { PackedIntCodes, TensorSource } from './weights.js';
+import { ConfigError, FormatError } from '../../core/errors.js';
+import type { SafetensorsView } from '../safetensors/sharded.js';
+import { scalesToF32, type PackedIntCodes, type PackedLinear } from '../packed-int.js';
+import { unpackGptqWeight, unpackGptqZeros } from './pack.js';
 
 export interface GptqConfig {
   bits: 2 | 3 | 4 | 8;
@@ -51,8 +50,8 @@ export function gptqPartNames(name: string): string[] {
   return ['qweight', 'qzeros', 'scales', 'g_idx'].map((p) => `${base}.${p}`);
 }
 
-/** A lazy F32 source for the GPTQ-packed `name` of shape [N, K]; shapes and dtypes are checked here, before any read. */
-export function gptqTensorSource(st: SafetensorsView, name: string, shape: number[], q: GptqConfig): TensorSource {
+/** The GPTQ-packed `name` of shape [N, K]; shapes and dtypes are checked here, before any read. */
+export function readGptqLinear(st: SafetensorsView, name: string, shape: number[], q: GptqConfig): PackedLinear {
   const [N, K] = shape;
   const b = q.bits;
   const [qwN, qzN, scN, giN] = gptqPartNames(name);
@@ -76,7 +75,7 @@ export function gptqTensorSource(st: SafetensorsView, name: string, shape: numbe
     const codes = unpackGptqWeight((await st.readTensor(qwN)).data as Int32Array, N, K, b);
     const zeros = unpackGptqZeros((await st.readTensor(qzN)).data as Int32Array, N, nG, b);
     if (q.v2) for (let i = 0; i < zeros.length; i++) zeros[i] = (zeros[i] - 1) & ((1 << b) - 1);
-    const stored = tensorToF32(await st.readTensor(scN)); // [nG, N]
+    const stored = scalesToF32(await st.readTensor(scN)); // [nG, N]
     const scales = new Float32Array(N * nG);
     for (let g = 0; g < nG; g++) for (let n = 0; n < N; n++) scales[n * nG + g] = stored[g * N + n];
     const gIdx = hasGIdx ? Int32Array.from((await st.readTensor(giN)).data as Int32Array) : null;
@@ -87,25 +86,5 @@ export function gptqTensorSource(st: SafetensorsView, name: string, shape: numbe
     }
     return { bits: b, groupSize: q.groupSize === -1 ? K : q.groupSize, codes, zeros, scales, gIdx };
   };
-  const readF32 = async (): Promise<Float32Array> => {
-    const c = await readCodes();
-    const w = new Float32Array(N * K);
-    for (let n = 0; n < N; n++) {
-      for (let k = 0; k < K; k++) {
-        const g = n * nG + (c.gIdx ? c.gIdx[k] : Math.floor(k / c.groupSize));
-        w[n * K + k] = c.scales[g] * (c.codes[n * K + k] - c.zeros[g]);
-      }
-    }
-    return w;
-  };
-  return {
-    name,
-    shape: [N, K],
-    dtype: 'F32',
-    packing: `GPTQ int${b}${q.groupSize === -1 ? '' : `-g${q.groupSize}`}`,
-    byteLength,
-    readF32,
-    readCodes,
-    read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [N, K], data: await readF32() }),
-  };
+  return { packing: `GPTQ int${b}${q.groupSize === -1 ? '' : `-g${q.groupSize}`}`, byteLength, readCodes };
 }

@@ -1,18 +1,17 @@
 // compressed-tensors "pack-quantized" linears of a Hugging Face checkpoint (config.json
 // quantization_config.quant_method "compressed-tensors", format "pack-quantized"; layout in
-// pipeline/quantize/write-compressed-tensors.ts and docs/safetensors-formats.md): `<base>.weight_packed`,
+// write.ts beside this file and docs/safetensors-formats.md): `<base>.weight_packed`,
 // `.weight_scale`, `.weight_zero_point` (asymmetric), `.weight_shape`, `.weight_g_idx` (act-order)
-// become one lazy TensorSource `<base>.weight` that dequantizes on read,
+// are checked and read as one linear `<base>.weight` (formats/packed-int.ts; the model layer makes
+// it a lazy tensor that dequantizes on read),
 //   W[n, k] = fround(scale[n, g] · (u[n, k] − z[n, g])),  g = g_idx[k] or ⌊k / G⌋,
 // u the stored unsigned code, z the stored zero point (2^(b−1) when symmetric: signed zero 0).
 // Legend: N = rows (output features), K = input features, G = group size, nG = groups, b = bits, pf = 32/b.
 
-import { ConfigError, FormatError } from '../core/errors.js';
-import type { Tensor } from '../core/tensor.js';
-import type { SafetensorsView } from '../formats/safetensors/sharded.js';
-import { unpackCtColumns, unpackCtRows } from '../quant/pack-ct.js';
-import { tensorToF32 } from './tensor-source.js';
-import type { PackedIntCodes, TensorSource } from './weights.js';
+import { ConfigError, FormatError } from '../../core/errors.js';
+import type { SafetensorsView } from '../safetensors/sharded.js';
+import { scalesToF32, type PackedIntCodes, type PackedLinear } from '../packed-int.js';
+import { unpackCtColumns, unpackCtRows } from './pack.js';
 
 export interface CtConfig {
   bits: 4 | 8;
@@ -59,8 +58,8 @@ export function ctPartNames(name: string): string[] {
   return ['packed', 'scale', 'zero_point', 'shape', 'g_idx'].map((p) => `${name}_${p}`);
 }
 
-/** A lazy F32 source for the pack-quantized `name` of shape [N, K]; shapes and dtypes are checked here, before any read. */
-export function ctTensorSource(st: SafetensorsView, name: string, shape: number[], q: CtConfig): TensorSource {
+/** The pack-quantized `name` of shape [N, K]; shapes and dtypes are checked here, before any read. */
+export function readCtLinear(st: SafetensorsView, name: string, shape: number[], q: CtConfig): PackedLinear {
   const [N, K] = shape;
   const b = q.bits;
   const pf = 32 / b;
@@ -89,34 +88,14 @@ export function ctTensorSource(st: SafetensorsView, name: string, shape: number[
     }
     const codes = unpackCtRows((await st.readTensor(pkN)).data as Int32Array, N, K, b);
     const zeros = q.symmetric ? new Uint8Array(N * nG).fill(1 << (b - 1)) : unpackCtColumns((await st.readTensor(zpN)).data as Int32Array, N, nG, b);
-    const scales = tensorToF32(await st.readTensor(scN)); // [N, nG]
+    const scales = scalesToF32(await st.readTensor(scN)); // [N, nG]
     const gIdx = hasGIdx ? Int32Array.from((await st.readTensor(giN)).data as ArrayLike<number | bigint>, Number) : null;
     if (gIdx) {
       for (let k = 0; k < K; k++) {
         if (!(gIdx[k] >= 0 && gIdx[k] < nG)) throw new FormatError('out_of_bounds', 'weight_g_idx names a group that does not exist', { file: st.name, tensor: giN, index: k, expected: `0..${nG - 1}`, found: gIdx[k] });
       }
     }
-    return { bits: b, groupSize: G, codes, zeros, scales: Float32Array.from(scales), gIdx };
+    return { bits: b, groupSize: G, codes, zeros, scales, gIdx };
   };
-  const readF32 = async (): Promise<Float32Array> => {
-    const c = await readCodes();
-    const w = new Float32Array(N * K);
-    for (let n = 0; n < N; n++) {
-      for (let k = 0; k < K; k++) {
-        const g = n * nG + (c.gIdx ? c.gIdx[k] : Math.floor(k / G));
-        w[n * K + k] = c.scales[g] * (c.codes[n * K + k] - c.zeros[g]);
-      }
-    }
-    return w;
-  };
-  return {
-    name,
-    shape: [N, K],
-    dtype: 'F32',
-    packing: `compressed-tensors int${b}${q.groupSize === -1 ? '-channel' : `-g${q.groupSize}`}${q.symmetric ? '' : '-asym'}`,
-    byteLength,
-    readF32,
-    readCodes,
-    read: async (): Promise<Tensor> => ({ dtype: 'F32', shape: [N, K], data: await readF32() }),
-  };
+  return { packing: `compressed-tensors int${b}${q.groupSize === -1 ? '-channel' : `-g${q.groupSize}`}${q.symmetric ? '' : '-asym'}`, byteLength, readCodes };
 }

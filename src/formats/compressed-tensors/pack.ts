@@ -1,4 +1,4 @@
-// compressed-tensors "pack-quantized" int32 packing (format facts: see pipeline/quantize/write-compressed-tensors.ts).
+// compressed-tensors "pack-quantized" int32 packing (format facts: see write.ts beside this file).
 // Values are unsigned codes u = q + 2^(b−1) (q the signed code in [−2^(b−1), 2^(b−1) − 1]);
 // pf = 32 / b of them share one int32 word, the first in the lowest bits. The run along the
 // packed dimension is zero-padded up to a multiple of pf.
@@ -6,7 +6,7 @@
 //   zero points: [R, C]       → [ceil(R/pf), C] words, packed along R (the output dimension)
 // Legend: R = rows, C = columns, b = bits (2, 4 or 8: a divisor of 32), pf = 32 / b.
 
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../../core/errors.js';
 
 function packFactor(bits: number): number {
   if (bits !== 2 && bits !== 4 && bits !== 8) {
