@@ -14,7 +14,7 @@ import { decoderBlock, positionalAttentionInputs, type BlockWeights } from './de
 import { nbitsLinearGraph, nbitsValues } from './nbits-graph.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
-import { lowBitLinear } from './lowbit.js';
+import { lowBitLinear } from './lowbit-linear.js';
 
 export interface LlamaGraphOptions {
   /** T: tokens per run */

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JSON_SCHEMAS, schemaFiles, type JsonCommand } from '../../src/cli/json-schemas.js';
-import { demoEvalText } from '../../src/pipeline/demo.js';
-import { TOOL_VERSION } from '../../src/pipeline/quantize.js';
+import { demoEvalText } from '../../src/pipeline/sweep/demo.js';
+import { TOOL_VERSION } from '../../src/pipeline/quantize/quantize.js';
 import { cliIn } from '../cli-run.js';
 import { tempDir } from '../helpers.js';
 
