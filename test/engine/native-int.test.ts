@@ -6,8 +6,7 @@
 // the int8-activation mode is stated and measurably differs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { loadModel } from '../../src/model/load.js';
@@ -15,6 +14,7 @@ import { quantizeModel } from '../../src/pipeline/quantize/quantize.js';
 import { parseScheme } from '../../src/quant/index.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 import { compareNative, writeTypedGguf } from './native-fixtures.js';
+import { tempDir } from '../helpers.js';
 
 const MODEL = 'assets/default-model';
 const KV_CACHE_ATOL = 2e-5;
@@ -50,61 +50,53 @@ const CHECKPOINTS: [string, Parameters<typeof quantizeModel>[0]['format'], strin
 ];
 for (const [label, format, scheme, act] of CHECKPOINTS) {
   test(`${label} checkpoint runs on its stored codes${act ? ' (act-order columns permuted)' : ''}`, { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-native-st-'));
+    const dir = tempDir('bitscale-native-st-');
+    const out = join(dir, label);
+    await quantizeModel({ model: MODEL, out, format, scheme, method: act ? 'gptq' : 'rtn', actOrder: act, windows: 1, seqLen: 32, verify: false });
+    const m = await loadModel(out);
     try {
-      const out = join(dir, label);
-      await quantizeModel({ model: MODEL, out, format, scheme, method: act ? 'gptq' : 'rtn', actOrder: act, windows: 1, seqLen: 32, verify: false });
-      const m = await loadModel(out);
-      try {
-        const base = await loadModel(MODEL); // the safetensors checkpoint carries no tokenizer
-        const ids = moby(base, 127);
-        await base.close();
-        const r = await compareNative(label, m, ids, 128);
-        assert.equal(r.nbits, m.config.nLayers * 7, `${label}: every packed linear on MatMulNBits`);
-        if (act) {
-          const e = await LlamaEngine.create(m, { native: true });
-          assert.ok(e.host.weightPaths!.some((p) => /act-order perm/.test(p.detail)), `${label}: act-order columns permuted`);
-          await e.close();
-        }
-      } finally {
-        await m.close();
+      const base = await loadModel(MODEL); // the safetensors checkpoint carries no tokenizer
+      const ids = moby(base, 127);
+      await base.close();
+      const r = await compareNative(label, m, ids, 128);
+      assert.equal(r.nbits, m.config.nLayers * 7, `${label}: every packed linear on MatMulNBits`);
+      if (act) {
+        const e = await LlamaEngine.create(m, { native: true });
+        assert.ok(e.host.weightPaths!.some((p) => /act-order perm/.test(p.detail)), `${label}: act-order columns permuted`);
+        await e.close();
       }
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await m.close();
     }
   });
 }
 
 test('KV-cache decoding on native Q4_K weights equals the full-sequence forward', { timeout: 60_000 }, async () => {
   const c = tinyConfig({ vocabSize: 300, hiddenSize: 256, intermediateSize: 256, nHeads: 4, nKvHeads: 2, headDim: 64, ropeLayout: 'half' });
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-native-kv-'));
-  try {
-    const path = join(dir, 'q4k.gguf');
-    await writeTypedGguf(randomWeights(c, 23), path, 'Q4_K', true);
-    const m = await loadModel(path);
-    // a small unpacked bound splits the 8-bit coded mins into row parts too
-    const e = await LlamaEngine.create(m, { native: { maxUnpackedFloats: 2000 } });
-    assert.ok(e.host.weightPaths!.every((p) => p.path === 'nbits' && /8-bit mins/.test(p.detail)));
-    const st = e.host.stored!.get('model.layers.0.mlp.up_proj.weight')!;
-    assert.ok(st.kind === 'nbits' && st.parts[0].mins?.kind === 'coded' && st.parts[0].mins.parts.length > 1);
-    const tokens = randomTokens(12, c.vocabSize, 24);
-    const full = await e.forward(tokens);
-    const dec = e.decoder(16);
-    const parts = [await dec.step(tokens.slice(0, 5)), await dec.step(tokens.slice(5, 6)), await dec.step(tokens.slice(6))];
-    const cached = new Float32Array(full.length);
-    let o = 0;
-    for (const p of parts) {
-      cached.set(p, o);
-      o += p.length;
-    }
-    let d = 0;
-    for (let i = 0; i < full.length; i++) d = Math.max(d, Math.abs(full[i] - cached[i]));
-    assert.ok(d < KV_CACHE_ATOL, `max |cached − full| = ${d}`);
-    await e.close();
-    await m.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const dir = tempDir('bitscale-native-kv-');
+  const path = join(dir, 'q4k.gguf');
+  await writeTypedGguf(randomWeights(c, 23), path, 'Q4_K', true);
+  const m = await loadModel(path);
+  // a small unpacked bound splits the 8-bit coded mins into row parts too
+  const e = await LlamaEngine.create(m, { native: { maxUnpackedFloats: 2000 } });
+  assert.ok(e.host.weightPaths!.every((p) => p.path === 'nbits' && /8-bit mins/.test(p.detail)));
+  const st = e.host.stored!.get('model.layers.0.mlp.up_proj.weight')!;
+  assert.ok(st.kind === 'nbits' && st.parts[0].mins?.kind === 'coded' && st.parts[0].mins.parts.length > 1);
+  const tokens = randomTokens(12, c.vocabSize, 24);
+  const full = await e.forward(tokens);
+  const dec = e.decoder(16);
+  const parts = [await dec.step(tokens.slice(0, 5)), await dec.step(tokens.slice(5, 6)), await dec.step(tokens.slice(6))];
+  const cached = new Float32Array(full.length);
+  let o = 0;
+  for (const p of parts) {
+    cached.set(p, o);
+    o += p.length;
   }
+  let d = 0;
+  for (let i = 0; i < full.length; i++) d = Math.max(d, Math.abs(full[i] - cached[i]));
+  assert.ok(d < KV_CACHE_ATOL, `max |cached − full| = ${d}`);
+  await e.close();
+  await m.close();
 });
 
 test('the native host holds no weight matrix in memory, and its weight file goes with the engine', { timeout: 60_000 }, async () => {

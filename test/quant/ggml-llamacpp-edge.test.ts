@@ -6,8 +6,7 @@
 // nearest_int's bit trick, (int8_t) casts of ±Inf, `!d` on a NaN scale.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { GgmlType } from '../../src/core/dtype.js';
@@ -19,6 +18,7 @@ import { shapeConfig, syntheticSpmVocab } from '../../bench/gen-llama.js';
 import { generatedModel } from '../../bench/util.js';
 import { llamaCppQuantize, type LlamaFtypeName } from '../reference/llamacpp-quantize.js';
 import { adversarialImatrix, adversarialRows, ROW_KINDS, SCALE_OVERFLOW_KINDS } from './adversarial-rows.js';
+import { tempDir } from '../helpers.js';
 
 function available(): string | false {
   try {
@@ -44,46 +44,42 @@ const TYPES: [GgmlType, LlamaFtypeName, boolean][] = [
 const K = 256;
 
 test('ggml codecs equal llama.cpp byte for byte on adversarial rows (with and without imatrix)', { skip: available(), timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-edge-'));
-  try {
-    const c = shapeConfig('llama-3.2-1b', { nLayers: 1, vocabSize: 300, hiddenSize: K, intermediateSize: 512, nHeads: 4, nKvHeads: 2, headDim: 64 });
-    const m = generatedModel(c);
-    const vocab = syntheticSpmVocab(c.vocabSize);
-    const tok: Tokenizer = { kind: 'spm', vocabSize: c.vocabSize, bosId: 1, eosId: 2, unkId: 0, encode: () => [], decode: () => '', tokenPiece: (i) => vocab.tokens[i], exportVocab: () => vocab };
-    const name = 'model.layers.0.self_attn.v_proj.weight';
-    const src = m.tensors.get(name)!;
-    const [N] = src.shape;
-    const x = adversarialRows(N, K, 21, 0, ROW_KINDS.filter((k) => !SCALE_OVERFLOW_KINDS.includes(k)));
-    m.tensors.set(name, { ...src, read: async () => ({ dtype: 'F32', shape: src.shape, data: x.slice() }), readF32: async () => x.slice() });
-    const inp = join(dir, 'in.gguf');
-    await saveModel({ ...m, tokenizer: tok }, inp, { format: 'gguf', dtype: 'F32' });
-    const im = adversarialImatrix(K, 5);
-    // an importance matrix for every weight matrix (llama.cpp refuses the IQ types without one)
-    const imatrix = new Map<string, Float32Array>();
-    imatrix.set('blk.0.attn_v.weight', im);
-    for (const [l, n] of [['attn_q', 256], ['attn_k', 256], ['attn_output', 256], ['ffn_gate', 256], ['ffn_up', 256], ['ffn_down', 512]] as const) imatrix.set(`blk.0.${l}.weight`, new Float32Array(n).fill(1));
-    imatrix.set('token_embd.weight', new Float32Array(256).fill(1));
-    const failures: string[] = [];
-    for (const [type, ftype, needsIm] of TYPES) {
-      for (const withIm of needsIm ? [true] : [false, true]) {
-        const out = join(dir, `${type}-${withIm}.gguf`);
-        await llamaCppQuantize(inp, out, { ftype, pure: true, nthread: 1, imatrix: withIm ? imatrix : undefined });
-        const g = await openGgufFile(out);
-        const t = (await g.readTensor('blk.0.attn_v.weight')) as { type: string; bytes: Uint8Array };
-        await g.close();
-        rmSync(out);
-        assert.equal(t.type, type, `llama.cpp ${ftype} pure wrote attn_v as ${t.type}`);
-        const label = `${type}${withIm ? ' imatrix' : ''}`;
-        const ref = quantizeGgmlReference(type, x, N, K, withIm ? im : undefined);
-        const fast = quantizeGgml(type, x, N, K, withIm ? im : undefined);
-        for (const [who, b] of [['TypeScript', ref], [hasGgmlKernel(type, withIm) ? 'WebAssembly' : 'quantizeGgml', fast]] as const) {
-          const at = b.findIndex((v, i) => v !== t.bytes[i]);
-          if (at >= 0 || b.length !== t.bytes.length) failures.push(`${label} (${who}): first differing byte ${at} of ${b.length}`);
-        }
+  const dir = tempDir('bitscale-edge-');
+  const c = shapeConfig('llama-3.2-1b', { nLayers: 1, vocabSize: 300, hiddenSize: K, intermediateSize: 512, nHeads: 4, nKvHeads: 2, headDim: 64 });
+  const m = generatedModel(c);
+  const vocab = syntheticSpmVocab(c.vocabSize);
+  const tok: Tokenizer = { kind: 'spm', vocabSize: c.vocabSize, bosId: 1, eosId: 2, unkId: 0, encode: () => [], decode: () => '', tokenPiece: (i) => vocab.tokens[i], exportVocab: () => vocab };
+  const name = 'model.layers.0.self_attn.v_proj.weight';
+  const src = m.tensors.get(name)!;
+  const [N] = src.shape;
+  const x = adversarialRows(N, K, 21, 0, ROW_KINDS.filter((k) => !SCALE_OVERFLOW_KINDS.includes(k)));
+  m.tensors.set(name, { ...src, read: async () => ({ dtype: 'F32', shape: src.shape, data: x.slice() }), readF32: async () => x.slice() });
+  const inp = join(dir, 'in.gguf');
+  await saveModel({ ...m, tokenizer: tok }, inp, { format: 'gguf', dtype: 'F32' });
+  const im = adversarialImatrix(K, 5);
+  // an importance matrix for every weight matrix (llama.cpp refuses the IQ types without one)
+  const imatrix = new Map<string, Float32Array>();
+  imatrix.set('blk.0.attn_v.weight', im);
+  for (const [l, n] of [['attn_q', 256], ['attn_k', 256], ['attn_output', 256], ['ffn_gate', 256], ['ffn_up', 256], ['ffn_down', 512]] as const) imatrix.set(`blk.0.${l}.weight`, new Float32Array(n).fill(1));
+  imatrix.set('token_embd.weight', new Float32Array(256).fill(1));
+  const failures: string[] = [];
+  for (const [type, ftype, needsIm] of TYPES) {
+    for (const withIm of needsIm ? [true] : [false, true]) {
+      const out = join(dir, `${type}-${withIm}.gguf`);
+      await llamaCppQuantize(inp, out, { ftype, pure: true, nthread: 1, imatrix: withIm ? imatrix : undefined });
+      const g = await openGgufFile(out);
+      const t = (await g.readTensor('blk.0.attn_v.weight')) as { type: string; bytes: Uint8Array };
+      await g.close();
+      rmSync(out);
+      assert.equal(t.type, type, `llama.cpp ${ftype} pure wrote attn_v as ${t.type}`);
+      const label = `${type}${withIm ? ' imatrix' : ''}`;
+      const ref = quantizeGgmlReference(type, x, N, K, withIm ? im : undefined);
+      const fast = quantizeGgml(type, x, N, K, withIm ? im : undefined);
+      for (const [who, b] of [['TypeScript', ref], [hasGgmlKernel(type, withIm) ? 'WebAssembly' : 'quantizeGgml', fast]] as const) {
+        const at = b.findIndex((v, i) => v !== t.bytes[i]);
+        if (at >= 0 || b.length !== t.bytes.length) failures.push(`${label} (${who}): first differing byte ${at} of ${b.length}`);
       }
     }
-    assert.deepEqual(failures, []);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  assert.deepEqual(failures, []);
 });

@@ -16,8 +16,8 @@ import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../../.
 import { calibrationSize } from '../../../src/pipeline/calibrate/windows.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { syntheticModel, tinyConfig } from '../../model/synthetic.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { tempDir } from '../../helpers.js';
 
 /** float32 in-graph sums over ≤ 3 windows vs float64 loops, relative to the largest entry */
 const STATS_REL_TOL = 1e-5;
@@ -96,53 +96,45 @@ test('default calibration: 128 windows of 512 tokens, capped for small models at
 });
 
 test('GPTQ reports progress inside each layer (tensors, column blocks, ETA) and stops when interrupted', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-cb-'));
-  try {
-    const events: ProgressEvent[] = [];
-    const model = resolve('assets/default-model');
-    await quantizeModel({ model, out: join(dir, 'q.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 4, seqLen: 32, verify: false, onProgress: (e) => events.push(e) });
-    const inLayer = events.filter((e) => e.task === 'quantize layer 2/4');
-    assert.ok(inLayer.some((e) => /^calibration statistics: windows \d+\/4$/.test(e.detail ?? '')), 'calibration runs reported');
-    for (const lin of ['self_attn.q_proj', 'self_attn.o_proj', 'mlp.up_proj', 'mlp.down_proj']) {
-      assert.ok(inLayer.some((e) => e.detail?.startsWith(`${lin} [`) && /columns \d+\/\d+$/.test(e.detail)), `${lin} column blocks reported`);
-    }
-    assert.ok(inLayer.some((e) => /next layer's inputs/.test(e.detail ?? '')));
-    const pct = inLayer.map((e) => e.done);
-    assert.deepEqual(pct, [...pct].sort((x, y) => x - y), 'work done only grows');
-    assert.equal(inLayer.at(-1)!.done, 100);
-    assert.ok(inLayer.slice(1).every((e) => e.etaS !== null && e.etaS >= 0), 'an ETA once work is done');
-
-    const ac = new AbortController();
-    let seen = 0;
-    await assert.rejects(
-      quantizeModel({
-        model, out: join(dir, 'x.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 4, seqLen: 32, verify: false, signal: ac.signal,
-        onProgress: (e) => {
-          if (/columns/.test(e.detail ?? '') && ++seen === 3) ac.abort();
-        },
-      }),
-      { code: 'interrupted' },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const dir = tempDir('bitscale-cb-');
+  const events: ProgressEvent[] = [];
+  const model = resolve('assets/default-model');
+  await quantizeModel({ model, out: join(dir, 'q.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 4, seqLen: 32, verify: false, onProgress: (e) => events.push(e) });
+  const inLayer = events.filter((e) => e.task === 'quantize layer 2/4');
+  assert.ok(inLayer.some((e) => /^calibration statistics: windows \d+\/4$/.test(e.detail ?? '')), 'calibration runs reported');
+  for (const lin of ['self_attn.q_proj', 'self_attn.o_proj', 'mlp.up_proj', 'mlp.down_proj']) {
+    assert.ok(inLayer.some((e) => e.detail?.startsWith(`${lin} [`) && /columns \d+\/\d+$/.test(e.detail)), `${lin} column blocks reported`);
   }
+  assert.ok(inLayer.some((e) => /next layer's inputs/.test(e.detail ?? '')));
+  const pct = inLayer.map((e) => e.done);
+  assert.deepEqual(pct, [...pct].sort((x, y) => x - y), 'work done only grows');
+  assert.equal(inLayer.at(-1)!.done, 100);
+  assert.ok(inLayer.slice(1).every((e) => e.etaS !== null && e.etaS >= 0), 'an ETA once work is done');
+
+  const ac = new AbortController();
+  let seen = 0;
+  await assert.rejects(
+    quantizeModel({
+      model, out: join(dir, 'x.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 4, seqLen: 32, verify: false, signal: ac.signal,
+      onProgress: (e) => {
+        if (/columns/.test(e.detail ?? '') && ++seen === 3) ac.abort();
+      },
+    }),
+    { code: 'interrupted' },
+  );
 });
 
 test('calibration windows given as token ids: used as given, checked', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-ct-'));
-  try {
-    const model = resolve('assets/default-model');
-    const rng = new Rng(5);
-    const calibTokens = Array.from({ length: 3 }, () => Array.from({ length: 24 }, () => rng.int(1023)));
-    const out = join(dir, 'q.gguf');
-    const r = await quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens, verify: false });
-    const man = JSON.parse(readFileSync(r.manifest, 'utf8'));
-    assert.deepEqual([man.calibration.windows, man.calibration.seqLen], [3, 24]);
-    assert.match(man.calibration.source, /token ids given by the caller \(3 windows of 24\)/);
-    const bad = [calibTokens[0], calibTokens[1].slice(0, 10)];
-    await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: bad, verify: false, overwrite: true }), { code: 'bad_option' });
-    await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: [[1, 5000]], verify: false, overwrite: true }), { code: 'bad_option' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-ct-');
+  const model = resolve('assets/default-model');
+  const rng = new Rng(5);
+  const calibTokens = Array.from({ length: 3 }, () => Array.from({ length: 24 }, () => rng.int(1023)));
+  const out = join(dir, 'q.gguf');
+  const r = await quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens, verify: false });
+  const man = JSON.parse(readFileSync(r.manifest, 'utf8'));
+  assert.deepEqual([man.calibration.windows, man.calibration.seqLen], [3, 24]);
+  assert.match(man.calibration.source, /token ids given by the caller \(3 windows of 24\)/);
+  const bad = [calibTokens[0], calibTokens[1].slice(0, 10)];
+  await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: bad, verify: false, overwrite: true }), { code: 'bad_option' });
+  await assert.rejects(quantizeModel({ model, out, format: 'gguf', scheme: 'q4_0', method: 'gptq', calibTokens: [[1, 5000]], verify: false, overwrite: true }), { code: 'bad_option' });
 });
