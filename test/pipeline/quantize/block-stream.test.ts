@@ -11,7 +11,7 @@ import { expectedTensors } from '../../../src/engine/host.js';
 import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
-import { quantizeModel, TOOL_VERSION, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
+import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
 import { calibratedStreamingGguf, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
 
 const SHARED = resolve('..', 'shared');
@@ -49,7 +49,7 @@ for (const m of MODELS) {
       const layerElems = (l: number) => expectedTensors(c).filter((e) => e.name.startsWith(`model.layers.${l}.`)).reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
       const linearsReadAt: number[] = [];
       try {
-        await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), TOOL_VERSION, {
+        await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), {
           onLayer: (l, host) => {
             let elems = 0;
             for (const [n, t] of host.tensors) {
