@@ -30,7 +30,7 @@ import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { checkTargetBpw, planMixedPrecision } from './mixed.js';
 import { checkCtScheme } from './write-packed.js';
-import { isOnnxFolderOf } from '../export/onnx.js';
+import { isOnnxFolderOf, onnxVariantsOfBits, refuseExistingVariants } from '../export/onnx.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './block-stream.js';
 import { writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './output-format.js';
@@ -163,6 +163,9 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     checkCalibrationBudget(size.windows, size.seqLen, probe.config);
     inputs = await runInputs(o, probe);
     if (o.format === 'onnx' && kind === 'dir') update = await isOnnxFolderOf(o.out, probe.config);
+    // a variant the folder already holds is refused before quantizing, not after
+    const sch = parseScheme(o.scheme);
+    if (update && !o.overwrite && sch.kind === 'int') await refuseExistingVariants(o.out, onnxVariantsOfBits(sch.bits, o.onnxFloat ?? ['f32']));
   } finally {
     await probe.close();
   }
