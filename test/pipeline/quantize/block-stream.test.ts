@@ -4,8 +4,8 @@
 // reads counted on wrapped lazy sources).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tempDir } from '../../helpers.js';
 import { join, resolve } from 'node:path';
 import { expectedTensors } from '../../../src/engine/host.js';
 import { loadModel } from '../../../src/model/load.js';
@@ -35,7 +35,7 @@ function counted(w: ModelWeights): { weights: ModelWeights; reads: Map<string, n
 
 for (const m of MODELS) {
   test(`${m.name}: streaming GPTQ Q4_0 GGUF is byte-identical to the whole-model path; one block in memory`, { skip: m.skip, timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+    const dir = tempDir('bitscale-qs-');
     try {
       const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 3, seqLen: 32, seed: 5, verify: false, overwrite: true };
       assert.ok(streamsCalibrated(o));
@@ -78,7 +78,7 @@ for (const m of MODELS) {
   });
 
   test(`${m.name}: streaming AWQ ${m.awqScheme.toUpperCase()} GGUF (quantizeModel --no-verify) is byte-identical to the whole-model path`, { skip: m.skip, timeout: 300_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+    const dir = tempDir('bitscale-qs-');
     try {
       const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: m.awqScheme, method: 'awq', windows: 3, seqLen: 32, seed: 9, verify: false, overwrite: true };
       const s = await quantizeModel(o);
@@ -95,7 +95,7 @@ for (const m of MODELS) {
 }
 
 test('streaming path: per-layer progress with an ETA; an abort after the first layer leaves no output', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+  const dir = tempDir('bitscale-qs-');
   try {
     const ac = new AbortController();
     const layers: { done: number; total: number; etaS: number | null }[] = [];
