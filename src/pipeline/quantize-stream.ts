@@ -135,7 +135,8 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
   const runner = new CalibrationRunner(c, seqLen);
-  const gemm = new OrtGemm();
+  // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
+  const gemm = new OrtGemm({ spinning: false });
   const planned = (n: string) => {
     const t = changedNorm(n) ? undefined : qplan.targets.get(n);
     return t?.kind === 'ggml' ? t : undefined;
