@@ -6,8 +6,11 @@
 // neighbour list of an off-grid point (the grid points at the 2 (256- and 512-point grids) or 1
 // (1024) smallest distinct squared distances, by distance then index) is computed the first time
 // a tuple rounds to it and kept: all of them would take 0.3–0.5 s per grid and thread up front.
+// The same lattice code serves IQ1_S/IQ1_M's 2048-point grid of values −1/0/+1 (slot 3, level =
+// value + 1, 3 distances; iq1.ts).
 // Legend: u = lattice index Σ l_i·4^i, g = grid point, k = 8-tuple (4 per IQ2_XXS group of 32,
-// 2 per IQ2_XS/IQ2_S group of 16), which = grid slot (0: IQ2_XXS 256, 1: IQ2_XS 512, 2: IQ2_S 1024).
+// 2 per IQ2_XS/IQ2_S group of 16), which = grid slot (0: IQ2_XXS 256, 1: IQ2_XS 512, 2: IQ2_S
+// 1024, 3: IQ1 2048).
 
 import { nearestInt, putF16 } from './common';
 import { f32At } from './scratch';
@@ -16,18 +19,20 @@ import { makeQp } from './kquants';
 const GROUP_MAX_EPS: f32 = 1e-15;
 const GROUP_MAX_EPS_IQ2_S: f32 = 1e-8;
 
-const GRID = memory.data(3 * 8192); // uploaded grid bytes (size·8 per slot)
-const POS = memory.data(3 * 8192); // i8 coordinates 2l+1 of each grid point
-const MAP = memory.data(3 * 65536 * 2); // i16 grid index of lattice point u, or −1
-const NB_AT = memory.data(3 * 65536 * 4); // i32 start of u's neighbour list in its slot's pool, −1 until computed
-const NB_LEN = memory.data(3 * 65536 * 2); // u16 its length
-// neighbour pools, u16 entries: sized to the sum over every off-grid point (510,801 / 655,798 / 222,079)
-const POOL0 = memory.data(512000 * 2);
-const POOL1 = memory.data(657000 * 2);
+const GRID = memory.data(4 * 16384); // uploaded grid bytes (size·8 per slot)
+const POS = memory.data(4 * 16384); // i8 coordinates 2l+1 of each grid point
+const MAP = memory.data(4 * 65536 * 2); // i16 grid index of lattice point u, or −1
+const NB_AT = memory.data(4 * 65536 * 4); // i32 start of u's neighbour list in its slot's pool, −1 until computed
+const NB_LEN = memory.data(4 * 65536 * 2); // u16 its length
+// neighbour pools, u16 entries: sized to the sum over every off-grid point (510,801 / 655,798 /
+// 222,079 / 1,764,338, counted over every lattice point with src/quant/ggml/iq-lattice.ts)
+const POOL0 = memory.data(511000 * 2);
+const POOL1 = memory.data(656000 * 2);
 const POOL2 = memory.data(223000 * 2);
-const POOL_USED = memory.data(3 * 4);
+const POOL3 = memory.data(1765000 * 2);
+const POOL_USED = memory.data(4 * 4);
 const READY = memory.data(4);
-const D2 = memory.data(1024 * 4);
+const D2 = memory.data(2048 * 4);
 
 // @ts-ignore: decorator
 @inline function gridSize(which: i32): i32 {
@@ -36,25 +41,52 @@ const D2 = memory.data(1024 * 4);
 
 // @ts-ignore: decorator
 @inline function poolSize(which: i32): i32 {
-  return which == 0 ? 512000 : which == 1 ? 657000 : 223000;
+  return which == 0 ? 511000 : which == 1 ? 656000 : which == 2 ? 223000 : 1765000;
 }
 
 // @ts-ignore: decorator
 @inline function pool(which: i32): usize {
-  return which == 0 ? POOL0 : which == 1 ? POOL1 : POOL2;
+  return which == 0 ? POOL0 : which == 1 ? POOL1 : which == 2 ? POOL2 : POOL3;
 }
+
+/** Grid `which`'s i8 coordinates 2l+1, [size·8]. */
+export function latticePos(which: i32): usize {
+  return POS + <usize>which * 16384;
+}
+
+/** Grid `which`'s i16 map from lattice point u to grid index (−1: off the grid). */
+export function latticeMap(which: i32): usize {
+  return MAP + <usize>which * 131072;
+}
+
+/** Entries of u's neighbour list (computed on first use); the list is at neighbourList(which) + 2·start. */
+export function neighbourCount(which: i32, u: i32): i32 {
+  neighbours(which, u);
+  return <i32>load<u16>(NB_LEN + <usize>which * 131072 + (<usize>u << 1));
+}
+
+export function neighbourList(which: i32): usize {
+  return pool(which);
+}
+
+/** Start of u's neighbour list in its pool (computed on first use). */
+export function neighbourStart(which: i32, u: i32): i32 {
+  return neighbours(which, u);
+}
+
+
 
 /** Where the host writes grid `which`'s bytes (size·8). */
 export function iq2GridAddress(which: i32): usize {
-  return GRID + <usize>which * 8192;
+  return GRID + <usize>which * 16384;
 }
 
 /** Builds grid `which`'s lattice map from its uploaded bytes (idempotent). */
 export function iq2Init(which: i32): void {
   if (load<u8>(READY + which)) return;
   const size = gridSize(which);
-  const grid = GRID + <usize>which * 8192;
-  const pos = POS + <usize>which * 8192;
+  const grid = GRID + <usize>which * 16384;
+  const pos = POS + <usize>which * 16384;
   const map = MAP + <usize>which * 131072;
   const at = NB_AT + <usize>which * 262144;
   for (let u = 0; u < 65536; u++) {
@@ -65,7 +97,7 @@ export function iq2Init(which: i32): void {
     let u = 0;
     for (let i = 0; i < 8; i++) {
       const b = load<u8>(grid + <usize>(8 * g + i));
-      const l = b == 0x08 ? 0 : b == 0x19 ? 1 : b == 0x2b ? 2 : 3;
+      const l = which == 3 ? <i32>load<i8>(grid + <usize>(8 * g + i)) + 1 : b == 0x08 ? 0 : b == 0x19 ? 1 : b == 0x2b ? 2 : 3;
       store<i8>(pos + <usize>(8 * g + i), <i8>(2 * l + 1));
       u |= l << (2 * i);
     }
@@ -81,10 +113,11 @@ function neighbours(which: i32, u: i32): i32 {
   const have = load<i32>(atp);
   if (have >= 0) return have;
   const size = gridSize(which);
-  const nwant = which == 2 ? 1 : 2;
-  const pos = POS + <usize>which * 8192;
+  const nwant = which == 2 ? 1 : which == 3 ? 3 : 2;
+  const pos = POS + <usize>which * 16384;
   let lv0 = i32.MAX_VALUE;
   let lv1 = i32.MAX_VALUE;
+  let lv2 = i32.MAX_VALUE;
   for (let g = 0; g < size; g++) {
     let s = 0;
     for (let i = 0; i < 8; i++) {
@@ -92,17 +125,21 @@ function neighbours(which: i32, u: i32): i32 {
       s += diff * diff;
     }
     store<i32>(D2 + (<usize>g << 2), s);
-    if (s == lv0 || s == lv1) continue;
+    if (s == lv0 || s == lv1 || s == lv2) continue;
     if (s < lv0) {
+      lv2 = lv1;
       lv1 = lv0;
       lv0 = s;
-    } else if (s < lv1) lv1 = s;
+    } else if (s < lv1) {
+      lv2 = lv1;
+      lv1 = s;
+    } else if (s < lv2) lv2 = s;
   }
   const base = pool(which);
   const start = load<i32>(POOL_USED + (<usize>which << 2));
   let n = start;
   for (let j = 0; j < nwant; j++) {
-    const lv = j == 0 ? lv0 : lv1;
+    const lv = j == 0 ? lv0 : j == 1 ? lv1 : lv2;
     if (lv == i32.MAX_VALUE) continue;
     for (let g = 0; g < size; g++) {
       if (load<i32>(D2 + (<usize>g << 2)) != lv) continue;
@@ -142,7 +179,7 @@ function roundTuple(k: i32, id: f32, Lp: usize): i32 {
 
 /** Best grid neighbour of off-grid tuple k (lattice u) at `scale` by √w-weighted error → Lp. */
 function snapTuple(which: i32, u: i32, k: i32, scale: f32, Lp: usize): void {
-  const pos = POS + <usize>which * 8192;
+  const pos = POS + <usize>which * 16384;
   const s0 = neighbours(which, u);
   const s1 = s0 + <i32>load<u16>(NB_LEN + <usize>which * 131072 + (<usize>u << 1));
   const base = pool(which);

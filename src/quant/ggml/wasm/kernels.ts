@@ -12,7 +12,7 @@
 import { NumericError } from '../../../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../../../core/dtype.js';
 import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
-import { IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID } from '../iq-grids.table.js';
+import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID } from '../iq-grids.table.js';
 
 /** Grid tables a kernel builds its lattice from, uploaded on first use: [family, grid slot, bytes]. */
 const GRIDS: Partial<Record<GgmlType, ['iq3' | 'iq2', number, Uint8Array]>> = {
@@ -21,6 +21,9 @@ const GRIDS: Partial<Record<GgmlType, ['iq3' | 'iq2', number, Uint8Array]>> = {
   IQ2_XXS: ['iq2', 0, IQ2XXS_GRID],
   IQ2_XS: ['iq2', 1, IQ2XS_GRID],
   IQ2_S: ['iq2', 2, IQ2S_GRID],
+  // IQ1_S/IQ1_M share the IQ2 lattice code (slot 3)
+  IQ1_S: ['iq2', 3, IQ1S_GRID],
+  IQ1_M: ['iq2', 3, IQ1S_GRID],
 };
 const gridsReady = new Set<GgmlType>();
 
@@ -81,6 +84,9 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   IQ2_XXS: { id: 22, imatrix: true },
   IQ2_XS: { id: 23, imatrix: true },
   IQ2_S: { id: 24, imatrix: true },
+  // IQ1_S needs an importance matrix; IQ1_M weighs by x² without one
+  IQ1_S: { id: 25, imatrix: true },
+  IQ1_M: { id: 26, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
