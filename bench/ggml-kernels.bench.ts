@@ -5,7 +5,7 @@
 // Usage: npm run bench ggml-kernels; BITSCALE_KERNELS_TYPES=Q4_K,Q6_K limits the types. The
 // TypeScript side runs on fewer rows (it is 10–200× slower), which is fair for a per-value rate.
 import { Rng } from '../src/core/rng.js';
-import { ggmlKernelTypes, quantizeGgml, quantizeGgmlReference } from '../src/quant/ggml/index.js';
+import { ggmlKernelTypes, ggmlSupports, quantizeGgml, quantizeGgmlReference } from '../src/quant/ggml/index.js';
 import type { GgmlType } from '../src/core/dtype.js';
 import { fmt, median } from './util.js';
 
@@ -34,7 +34,8 @@ export default async function (): Promise<void> {
   console.log('|---|---|---|---|---|');
   for (const { type, imatrix } of ggmlKernelTypes()) {
     if (want && !want.includes(type)) continue;
-    for (const useIm of imatrix ? [false, true] : [false]) {
+    // IQ2_XXS, IQ2_XS and IQ1_S quantize only with an importance matrix (as in ggml)
+    for (const useIm of imatrix ? (ggmlSupports(type).needsImatrix ? [true] : [false, true]) : [false]) {
       const q = useIm ? im : undefined;
       const tw = cpuMs(() => quantizeGgml(type as GgmlType, x, 64, K, q));
       const xs = x.subarray(0, 4 * K);

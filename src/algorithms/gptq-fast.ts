@@ -213,6 +213,67 @@ export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: F
   }
 }
 
+const TILE = 32;
+
+/**
+ * W's columns cols[c0 … c1) as rows: out[t·N + r] = W[r, cols[c0 + t]] (0 where the column is
+ * dead), in tiles of 32 rows so that the strided reads of W stay in cache.
+ */
+function gatherColumnsT(w: ArrayLike<number>, n: number, k: number, cols: Int32Array, dead: Uint8Array, c0: number, c1: number, out: Float32Array): void {
+  for (let r0 = 0; r0 < n; r0 += TILE) {
+    const r1 = Math.min(n, r0 + TILE);
+    for (let t = 0; t < c1 - c0; t++) {
+      const j = cols[c0 + t];
+      const o = t * n;
+      if (dead[j] === 1) for (let r = r0; r < r1; r++) out[o + r] = 0;
+      else for (let r = r0; r < r1; r++) out[o + r] = w[r * k + j];
+    }
+  }
+}
+
+/** The inverse of gatherColumnsT: out[r, cols[c0 + t]] = src[t·N + r]. */
+function scatterColumns(src: Float32Array, n: number, k: number, cols: Int32Array, c0: number, c1: number, out: Float32Array): void {
+  for (let r0 = 0; r0 < n; r0 += TILE) {
+    const r1 = Math.min(n, r0 + TILE);
+    for (let t = 0; t < c1 - c0; t++) {
+      const j = cols[c0 + t];
+      const o = t * n;
+      for (let r = r0; r < r1; r++) out[r * k + j] = src[o + r];
+    }
+  }
+}
+
+/** out[bo + i] = (a[ao + i] − b[bo + i])·s for i < n (out laid out like b) */
+function scaledDiff(a: Float32Array, ao: number, b: Float32Array, bo: number, s: number, out: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) out[bo + i] = (a[ao + i] - b[bo + i]) * s;
+}
+
+/** col[0 … n) = x[xo + i] */
+function loadRow(x: Float32Array, xo: number, col: Float64Array, n: number): void {
+  for (let i = 0; i < n; i++) col[i] = x[xo + i];
+}
+
+/** y[yo + i] += a·x[xo + i] */
+function axpyF32(y: Float32Array, yo: number, a: number, x: Float32Array, xo: number, n: number): void {
+  for (let i = 0; i < n; i++) y[yo + i] += a * x[xo + i];
+}
+
+/**
+ * One quantized column: d = w − q into dt and q into qb (rows at `o`), returns Σ ((w̃ − q)·R_cc)²
+ * (w̃ the column GPTQ rounded, w its starting weights).
+ */
+function columnError(col: Float64Array, q: Float64Array, wb: Float32Array, o: number, rcc: number, dt: Float32Array, qb: Float32Array, n: number): number {
+  let loss = 0;
+  for (let r = 0; r < n; r++) {
+    const qr = q[r];
+    dt[o + r] = wb[o + r] - qr;
+    const e = (col[r] - qr) * rcc;
+    loss += e * e;
+    qb[o + r] = qr;
+  }
+  return loss;
+}
+
 /** rows[perm[c]] → row c, in place (cycle by cycle, one spare row). */
 function permuteRowsInPlace(x: Float32Array, width: number, perm: Int32Array): void {
   const seen = new Uint8Array(perm.length);
@@ -278,19 +339,18 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const fitCurrent = async (g: number, c0: number, c1: number): Promise<void> => {
     if (c0 === 0) return fit(g, c0, c1, true);
     const gn = c1 - c0;
-    // v and the new W̃ rows are filled a row of W at a time (W is [N, K]: see wb below)
-    const w0 = (r: number, t: number): number => {
-      const j = cols[c0 + t];
-      return f.dead[j] === 1 ? 0 : w[r * k + j];
-    };
+    // the group's starting weights as rows [G, N] (dead columns 0), then v = (W̃ − W)·diag(R_jj)
+    const w0 = new Float32Array(gn * n);
+    gatherColumnsT(w, n, k, cols, f.dead, c0, c1, w0);
     const v = new Float32Array(gn * n);
-    for (let r = 0; r < n; r++) for (let t = 0; t < gn; t++) v[t * n + r] = (wt[(c0 + t) * n + r] - w0(r, t)) * f.rdiag[c0 + t];
+    for (let t = 0; t < gn; t++) scaledDiff(wt, (c0 + t) * n, w0, t * n, f.rdiag[c0 + t], v, n);
     const rgg = new Float64Array(gn * gn);
     for (let i = 0; i < gn; i++) for (let jj = i; jj < gn; jj++) rgg[i * gn + jj] = f.r.data[f.r.at(c0 + i, c0 + jj)];
     const y = new Float32Array(gn * n);
     await gemm({ m: gn, n, k: gn, a: Float32Array.from(invertUpper(rgg, gn)), b: v, c: y, transA: true });
     const saved = wt.slice(c0 * n, c1 * n);
-    for (let r = 0; r < n; r++) for (let t = 0; t < gn; t++) wt[(c0 + t) * n + r] = w0(r, t) + y[t * n + r];
+    for (let i = 0; i < gn * n; i++) y[i] += w0[i];
+    wt.set(y, c0 * n);
     fit(g, c0, c1, true);
     wt.set(saved, c0 * n);
   };
@@ -306,7 +366,7 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   // [B, N] the batch's starting weights and chosen values, one contiguous row per column: W and
   // the output are [N, K], so reading and writing them column by column would touch N pages per
   // column; they are gathered and scattered once per batch, a row of W at a time, instead
-  const wb = new Float64Array(B * n);
+  const wb = new Float32Array(B * n);
   const qb = new Float32Array(B * n);
   const aBuf = new Float32Array(Math.max(B * B, B * Math.max(0, k - B)));
   const col = new Float64Array(n);
@@ -319,14 +379,7 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   for (let i1 = 0; i1 < k; i1 += B) {
     checkAborted(o.signal);
     const i2 = Math.min(i1 + B, k);
-    const cnt = i2 - i1;
-    for (let r = 0; r < n; r++) {
-      const base = r * k;
-      for (let t = 0; t < cnt; t++) {
-        const j = cols[i1 + t];
-        wb[t * n + r] = f.dead[j] === 1 ? 0 : w[base + j];
-      }
-    }
+    gatherColumnsT(w, n, k, cols, f.dead, i1, i2, wb);
     for (let s1 = i1; s1 < i2; s1 += b) {
       const s2 = Math.min(s1 + b, i2);
       for (let c = s1; c < s2; c++) {
@@ -338,23 +391,14 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
         }
         gIdx[j] = g;
         const row = c * n;
-        for (let r = 0; r < n; r++) col[r] = wt[row + r];
+        loadRow(wt, row, col, n);
         grid.quantizeColumn(j, g, col, q);
-        const rcc = f.rdiag[c];
         const drow = (c - i1) * n;
-        for (let r = 0; r < n; r++) {
-          const qr = q[r];
-          dt[drow + r] = wb[drow + r] - qr;
-          const e = (col[r] - qr) * rcc;
-          loss += e * e;
-          qb[drow + r] = qr;
-        }
+        loss += columnError(col, q, wb, drow, f.rdiag[c], dt, qb, n);
         // rank-1 feedback to the rest of the leaf
         for (let cc = c + 1; cc < s2; cc++) {
           const coef = R.data[R.at(c, cc)] * invd[cc];
-          if (coef === 0) continue;
-          const dst = cc * n;
-          for (let r = 0; r < n; r++) wt[dst + r] += coef * dt[drow + r];
+          if (coef !== 0) axpyF32(wt, cc * n, coef, dt, drow, n);
         }
         // column c is done: its row of W̃ now holds its error w − q (read by nothing else)
         if (o.keepErrors) wt.set(dt.subarray(drow, drow + n), row);
@@ -365,10 +409,7 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
         await gemm({ m: i2 - s2, n, k: s2 - s1, a, b: dt.subarray((s1 - i1) * n, (s2 - i1) * n), c: wt.subarray(s2 * n, i2 * n), beta: 1 });
       }
     }
-    for (let r = 0; r < n; r++) {
-      const base = r * k;
-      for (let t = 0; t < cnt; t++) out[base + cols[i1 + t]] = qb[t * n + r];
-    }
+    scatterColumns(qb, n, k, cols, i1, i2, out);
     if (i2 < k) {
       const a = aBuf.subarray(0, (k - i2) * (i2 - i1));
       gatherScaledT(R, invd, i1, i2, i2, k, a);

@@ -31,6 +31,12 @@ export interface SessionOptions {
   /** onnxruntime's memory pattern (default on: one block sized for the whole run's activations, planned
    * ahead); off allocates each activation when it is produced, which lowers the peak */
   memoryPattern?: boolean;
+  /**
+   * whether onnxruntime's pool threads spin between runs waiting for work (default on). Off for
+   * callers that interleave many short runs with work of their own (fast GPTQ's GEMMs): spinning
+   * threads burn a core each while the caller's thread works, which on a 2-core machine halves it
+   */
+  spinning?: boolean;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -149,6 +155,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
     qdq_matmulnbits_accuracy_level: '0',
   };
   if (opts.disablePrepacking) session.disable_prepacking = '1';
+  if (opts.spinning === false) session['intra_op.allow_spinning'] = '0';
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: opts.optimization ?? 'all',

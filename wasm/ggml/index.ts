@@ -10,6 +10,9 @@ import { quantizeIq4Nl, quantizeIq4Xs } from './iq4';
 import { quantizeLegacyIm } from './legacy-im';
 import { quantizeIq3 } from './iq3';
 export { iq3GridAddress, iq3Init } from './iq3';
+import { quantizeIq2 } from './iq2';
+export { iq2GridAddress, iq2Init } from './iq2';
+import { quantizeIq1M, quantizeIq1S } from './iq1';
 import { quantizeMxfp4, quantizeNvfp4, quantizeQ1_0, quantizeQ2_0, quantizeTq1_0, quantizeTq2_0 } from './ternary-fp4';
 
 export { firstNonFinite } from './common';
@@ -45,6 +48,11 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
     case 19: encodeBf16(x, out, nRows * nPerRow); break;
     case 20: quantizeIq3(true, x, out, nRows, nPerRow, qw); break;
     case 21: quantizeIq3(false, x, out, nRows, nPerRow, qw); break;
+    case 22: quantizeIq2(0, x, out, nRows, nPerRow, qw); break;
+    case 23: quantizeIq2(1, x, out, nRows, nPerRow, qw); break;
+    case 24: quantizeIq2(2, x, out, nRows, nPerRow, qw); break;
+    case 25: quantizeIq1S(x, out, nRows, nPerRow, qw); break;
+    case 26: quantizeIq1M(x, out, nRows, nPerRow, qw); break;
     default: unreachable();
   }
 }

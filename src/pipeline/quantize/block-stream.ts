@@ -20,7 +20,10 @@ import { readImatrixFile } from '../../formats/io/index.js';
 import { importance } from '../../formats/imatrix/index.js';
 import { hfToGguf } from '../../model/names.js';
 import { saveModel } from '../../model/save.js';
-import type { ModelWeights } from '../../model/weights.js';
+import type { ModelWeights, TensorSource } from '../../model/weights.js';
+import { tensorToF32 } from '../../model/tensor-source.js';
+import { tensorFromBytes } from '../../formats/bytes.js';
+import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
 import { formatScheme } from '../../quant/index.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { CalibrationRunner, embedWindowStates, type WindowStates } from '../calibrate/batch.js';
@@ -117,7 +120,8 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
   const runner = new CalibrationRunner(c, seqLen);
-  const gemm = new OrtGemm();
+  // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
+  const gemm = new OrtGemm({ spinning: false });
   const planned = (n: string) => {
     const t = changedNorm(n) ? undefined : qplan.targets.get(n);
     return t?.kind === 'ggml' ? t : undefined;
@@ -172,8 +176,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
           if (!t) return null;
           if (t.copy) return await src.read();
           others.push({ name: n, target: t, method: 'rtn' });
-          const K = src.shape[src.shape.length - 1];
-          return { type: t.type, shape: src.shape, bytes: encodeGgmlTarget(t.type, await src.readF32(), src.shape.reduce((a, b) => a * b, 1) / K, K, imFor(n)) };
+          return { type: t.type, shape: src.shape, bytes: await encodeByRows(src, t.type, imFor(n)) };
         }
         await quantizeThrough(Number(m[1]));
         const t = pending.get(n) ?? null;
@@ -202,4 +205,31 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   });
   report.seconds = (Date.now() - t0) / 1000;
   return report;
+}
+
+/** Values per chunk of rows that encodeByRows decodes at a time (64 MiB of float32). */
+const ROW_CHUNK_VALUES = 1 << 24;
+
+/**
+ * RTN of a whole tensor onto a ggml type, reading and decoding it a chunk of rows at a time where
+ * the source can read byte ranges of a float tensor: the token embedding of a 128k vocabulary is
+ * 1 GiB as float32, more than the rest of the streaming quantizer holds at once. Row-wise codecs,
+ * so the bytes are the same as from the whole tensor.
+ */
+export async function encodeByRows(src: TensorSource, type: GgmlType, imatrix?: Float32Array, chunkValues = ROW_CHUNK_VALUES): Promise<Uint8Array> {
+  const K = src.shape[src.shape.length - 1];
+  const N = src.shape.reduce((a, b) => a * b, 1) / K;
+  const el = src.dtype === 'F32' || src.dtype === 'F16' || src.dtype === 'BF16' ? src.dtype : null;
+  if (!src.readRange || !el || N * K <= chunkValues) return encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
+  const rowBytes = (K / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize;
+  const inRow = K * (el === 'F32' ? 4 : 2);
+  const rows = Math.max(1, Math.floor(chunkValues / K));
+  const out = new Uint8Array(N * rowBytes);
+  for (let r0 = 0; r0 < N; r0 += rows) {
+    const nr = Math.min(rows, N - r0);
+    const bytes = await src.readRange(r0 * inRow, nr * inRow);
+    const x = tensorToF32(tensorFromBytes(el, [nr, K], bytes));
+    out.set(encodeGgmlTarget(type, x, nr, K, imatrix), r0 * rowBytes);
+  }
+  return out;
 }

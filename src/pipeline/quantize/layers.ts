@@ -38,7 +38,8 @@ export async function quantizeHostModel(o: QuantizeOptions, a: ModelQuantizeInpu
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
   const runner = needStats ? new CalibrationRunner(c, seqLen) : null;
-  const gemm = new OrtGemm();
+  // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
+  const gemm = new OrtGemm({ spinning: false });
   try {
     const xs = runner ? embedWindowStates(host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins) : null;
     for (let l = 0; l < c.nLayers; l++) {

@@ -12,7 +12,10 @@ import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
 import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
-import { calibratedStreamingGguf, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { calibratedStreamingGguf, encodeByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
+import { lazyTensor } from '../../../src/model/tensor-source.js';
+import { encodeF16Array } from '../../../src/numerics/float16.js';
 
 const SHARED = resolve('..', 'shared');
 const STORIES = resolve(SHARED, 'models/stories260K');
@@ -118,5 +121,22 @@ test('streaming path: per-layer progress with an ETA; an abort after the first l
     assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the whole tensor\'s bytes', async () => {
+  const N = 37, K = 512; // 37 rows in chunks of 5 (the last one short)
+  const x = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 97 === 0 ? 20 : 0)));
+  const f16 = new Uint8Array(encodeF16Array(x).buffer);
+  const ranges: number[] = [];
+  const src = lazyTensor('w', [N, K], 'F16', f16.length, async () => f16.slice(), undefined, async (o, n) => (ranges.push(n), f16.slice(o, o + n)));
+  const whole = await src.readF32();
+  const im = Float32Array.from({ length: K }, (_, i) => 0.5 + (i % 7));
+  for (const type of ['Q4_K', 'Q6_K', 'Q8_0'] as const) {
+    ranges.length = 0;
+    const got = await encodeByRows(src, type, im, 5 * K);
+    assert.ok(Buffer.from(got).equals(Buffer.from(encodeGgmlTarget(type, whole, N, K, im))), `${type} bytes differ`);
+    assert.equal(ranges.length, 8);
+    assert.ok(ranges.every((n) => n <= 5 * K * 2));
   }
 });

@@ -45,7 +45,10 @@ test('shared-memory ggml rows: every split equals one thread byte for byte (F32/
       { type: 'Q4_K', N: 67, K: 512, im: true },
       { type: 'Q6_K', N: 33, K: 256, im: false },
       { type: 'Q8_0', N: 129, K: 96, im: false },
-      { type: 'IQ3_S', N: 9, K: 256, im: true }, // no kernel: the TypeScript codec on the workers
+      { type: 'IQ3_S', N: 9, K: 256, im: true },
+      // the IQ lattice kernels build their neighbour lists lazily, per thread
+      { type: 'IQ2_XS', N: 11, K: 256, im: true },
+      { type: 'IQ1_M', N: 7, K: 512, im: false },
     ] as const;
     const runs = cases.map(async ({ type, N, K, im }) => {
       const w = rng.fillNormal(new Float32Array(N * K), 0, 0.05);

@@ -12,17 +12,28 @@
 import { NumericError } from '../../../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../../../core/dtype.js';
 import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
-import { IQ3S_GRID, IQ3XXS_GRID } from '../iq-grids.table.js';
+import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID } from '../iq-grids.table.js';
 
-/** Grid tables a kernel builds its lattice from, uploaded on first use: [grid slot, bytes]. */
-const GRIDS: Partial<Record<GgmlType, [number, Uint8Array]>> = { IQ3_XXS: [0, IQ3XXS_GRID], IQ3_S: [1, IQ3S_GRID] };
+/** Grid tables a kernel builds its lattice from, uploaded on first use: [family, grid slot, bytes]. */
+const GRIDS: Partial<Record<GgmlType, ['iq3' | 'iq2', number, Uint8Array]>> = {
+  IQ3_XXS: ['iq3', 0, IQ3XXS_GRID],
+  IQ3_S: ['iq3', 1, IQ3S_GRID],
+  IQ2_XXS: ['iq2', 0, IQ2XXS_GRID],
+  IQ2_XS: ['iq2', 1, IQ2XS_GRID],
+  IQ2_S: ['iq2', 2, IQ2S_GRID],
+  // IQ1_S/IQ1_M share the IQ2 lattice code (slot 3)
+  IQ1_S: ['iq2', 3, IQ1S_GRID],
+  IQ1_M: ['iq2', 3, IQ1S_GRID],
+};
 const gridsReady = new Set<GgmlType>();
 
 function ensureGrid(e: Exports, type: GgmlType): void {
   const g = GRIDS[type];
   if (!g || gridsReady.has(type)) return;
-  new Uint8Array(e.memory.buffer, e.iq3GridAddress(g[0]), g[1].length).set(g[1]);
-  e.iq3Init(g[0]);
+  const [family, slot, bytes] = g;
+  new Uint8Array(e.memory.buffer, family === 'iq3' ? e.iq3GridAddress(slot) : e.iq2GridAddress(slot), bytes.length).set(bytes);
+  if (family === 'iq3') e.iq3Init(slot);
+  else e.iq2Init(slot);
   gridsReady.add(type);
 }
 
@@ -37,6 +48,8 @@ interface Exports {
   iq4BestIndex(v: number): number;
   iq3GridAddress(which: number): number;
   iq3Init(which: number): void;
+  iq2GridAddress(which: number): number;
+  iq2Init(which: number): void;
 }
 
 /**
@@ -67,6 +80,13 @@ const KERNEL_TYPES: Partial<Record<GgmlType, { id: number; imatrix: boolean }>> 
   BF16: { id: 19, imatrix: true },
   IQ3_XXS: { id: 20, imatrix: true },
   IQ3_S: { id: 21, imatrix: true },
+  // IQ2_XXS/IQ2_XS need an importance matrix (quantizeGgml enforces it, as ggml does)
+  IQ2_XXS: { id: 22, imatrix: true },
+  IQ2_XS: { id: 23, imatrix: true },
+  IQ2_S: { id: 24, imatrix: true },
+  // IQ1_S needs an importance matrix; IQ1_M weighs by x² without one
+  IQ1_S: { id: 25, imatrix: true },
+  IQ1_M: { id: 26, imatrix: true },
 };
 
 /** Input element type of a chunk handed to the kernels. */
