@@ -12,6 +12,8 @@ import { runEval } from '../src/pipeline/eval.js';
 import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate-text.table.js';
 import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob } from './shims/vfs.js';
 import { providers } from './shims/ort.js';
+import { GgmlWebPool } from '../src/quant/ggml/wasm/web-pool.js';
+import { InlineRowsPool, type RowsPool } from '../src/quant/ggml/wasm/worker-queue.js';
 import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
 
 const OUT_DIR = '/out';
@@ -27,6 +29,21 @@ let modelPath: string | null = null;
 /** where the model's files are mounted: /in/<folder name> (the name GGUF metadata takes), or /in/files for loose files */
 let modelDir = '/in/files';
 let current: { id: number; abort: AbortController } | null = null;
+/** the Threads setting: onnxruntime-web's threads and the ggml kernel workers of the streaming RTN path */
+let threads = 1;
+
+// tensors in flight in the streaming RTN path: one tensor at a time in the page (the CLI reads ahead
+// 256 MiB), so the tab holds about one tensor plus the output's Blob parts not yet folded
+const PAGE_LOOKAHEAD = 1;
+
+/**
+ * The kernel pool of the streaming RTN path: `threads` Web Workers over shared memory where the
+ * page is cross-origin isolated, else the kernels on this worker (plain buffers). Same bytes.
+ */
+function rowsPool(): RowsPool {
+  if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return new InlineRowsPool();
+  return new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads);
+}
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
 
@@ -136,7 +153,8 @@ async function handle(m: Request): Promise<void> {
     case 'settings': {
       const gpu = m.webgpu && 'gpu' in navigator;
       providers.list = gpu ? ['webgpu', 'wasm'] : ['wasm'];
-      env.wasm.numThreads = Math.max(1, m.threads);
+      threads = Math.max(1, Math.floor(m.threads) || 1);
+      env.wasm.numThreads = threads;
       post({ id: m.id, type: 'settings', providers: providers.list });
       return;
     }
@@ -146,6 +164,7 @@ async function handle(m: Request): Promise<void> {
       const out = `${OUT_DIR}/${j.out}`;
       removePath(out, { recursive: true, force: true });
       removePath(`${out}.manifest.json`, { force: true });
+      const pool = rowsPool();
       const r = await quantizeModel({
         model: modelPath,
         out,
@@ -160,13 +179,12 @@ async function handle(m: Request): Promise<void> {
         targetBpw: j.targetBpw,
         verify: j.verify,
         checkLlamaCpp: false,
-        // the streaming RTN path (#12) runs on node:worker_threads, which the page has not got yet:
-        // keepHost takes the in-memory path (same bytes, the model's float weights held)
-        keepHost: true,
+        // RTN to GGUF without the reload check streams tensor by tensor, its kernels on the pool
+        rtnStream: { pool, lookahead: PAGE_LOOKAHEAD },
         overwrite: true,
         onProgress: progress(m.id),
         signal,
-      });
+      }).finally(() => pool.close());
       const folder = statPath(out).isDirectory();
       const files = folder ? collect(out) : [{ name: j.out, blob: fileBlob(out) }];
       if (!folder && lookup(r.manifest)) files.push({ name: r.manifest.slice(OUT_DIR.length + 1), blob: fileBlob(r.manifest) });

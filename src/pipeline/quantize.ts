@@ -45,6 +45,7 @@ import { exportOnnx, hostWithGridCodes, isOnnxFolderOf } from './export-onnx.js'
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
 import { hashFilesOffThread, writeRtnGguf } from './rtn-stream.js';
+import type { RowsPool } from '../quant/ggml/wasm/worker-queue.js';
 import { resolveQuantizeFormat } from './quantize-format.js';
 import { exportFloatOnnx, isFloatOnnxScheme } from './quantize-onnx-float.js';
 
@@ -93,6 +94,12 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   displayOut?: string;
   /** worker threads for the streaming RTN path (default: the machine's available parallelism) */
   threads?: number;
+  /**
+   * The streaming RTN path on the caller's pool instead of new worker threads (the page's Web
+   * Workers), with `lookahead` bytes of tensors in flight (default 256 MiB; the page keeps it to a
+   * tensor or two); the input is then hashed on this thread.
+   */
+  rtnStream?: { pool: RowsPool; lookahead?: number };
   /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
   onnxFloat?: ('f32' | 'f16')[];
   /** the recipe this run came from (recorded in the manifest) */
@@ -177,13 +184,15 @@ async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: numbe
  */
 async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const inputHash = hashInputOffThread(o.model);
+  const inputHash = o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model);
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
   const save = ggufSaveOptions(qplan, o, fileImatrix);
   const res = await writeRtnGguf(weights, o.out, {
     threads: o.threads ?? availableParallelism(),
+    pool: o.rtnStream?.pool,
+    lookahead: o.rtnStream?.lookahead,
     overwrite: o.overwrite,
     fileType: save.fileType,
     ggufMetadata: save.ggufMetadata,

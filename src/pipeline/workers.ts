@@ -19,7 +19,7 @@ import { numel } from '../core/tensor.js';
 import { quantize } from '../quant/index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../quant/index.js';
 import { ggmlRowBytes } from '../quant/ggml/wasm/rows-job.js';
-import { WorkerQueue, rebuildError, runGgmlRows, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
+import { WorkerQueue, rebuildError, runGgmlRows, type RowsPool, type WorkerReply } from '../quant/ggml/wasm/worker-queue.js';
 import type { GgmlType } from '../core/dtype.js';
 import type { KernelInput } from '../quant/ggml/index.js';
 import type { QuantJob } from './quant-worker.js';
@@ -114,7 +114,7 @@ export interface SharedGgmlRows {
   imatrix?: Float32Array;
 }
 
-export class QuantPool {
+export class QuantPool implements RowsPool {
   private readonly workers: Worker[];
   private readonly queue: WorkerQueue;
 

@@ -145,6 +145,8 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   lap('opened');
 
   assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: q4, verify: false }), '');
+  // RTN to GGUF without the reload check streams tensor by tensor on the ggml kernels' Web Workers
+  assert.ok(app.requests.some((u) => u.endsWith('/kernels.js')), 'the streaming RTN path started its kernel workers');
   assert.equal(await quantize(page, { scheme: 'int4-g128', method: 'gptq', format: f.gptqFormat, out: g4, windows: f.windows, seqLen: f.seqLen, verify: false }), '');
   lap('quantized');
   const ev = await evaluate(page, f.text, f.maxTokens, f.ctx);
