@@ -18,9 +18,13 @@ import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } f
 
 const OUT_DIR = '/out';
 const BUILTIN_TEXT = '/in/builtin.txt';
+/** the user's text files (the current folder: not under /in, which a model folder replaces) */
+const TEXT_DIR = '/text';
 
 mkdirp(OUT_DIR);
 mkdirp('/tmp');
+mkdirp(TEXT_DIR);
+process.chdir(TEXT_DIR);
 env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
 env.wasm.numThreads = 1;
 env.logLevel = 'error';
@@ -109,9 +113,11 @@ function textPath(t: TextChoice): string {
     if (!lookup(BUILTIN_TEXT)) mount(BUILTIN_TEXT, new Blob([BUILTIN_CALIBRATION_TEXT]));
     return BUILTIN_TEXT;
   }
-  const p = `/in/text/${t.name.replace(/[/\\]/g, '_')}`;
-  mount(p, t.blob);
-  return p;
+  // the user's text under its own name in the current folder: the pipeline (and so the manifest,
+  // the eval report) names it as the CLI names `--calib NAME` run beside the file
+  const name = t.name.replace(/[/\\]/g, '_');
+  mount(`${TEXT_DIR}/${name}`, t.blob);
+  return name;
 }
 
 function collect(root: string, rel = ''): OutFile[] {

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
 import { buildApp, cli, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
 
@@ -59,14 +59,15 @@ const GPTQ_CROSS_RUNTIME_KLD_REL_TOL = 0.1;
 const GPTQ_CROSS_RUNTIME_SQNR_REL_TOL = 1e-2;
 
 /**
- * The manifest fields that depend only on the inputs, the options and the seed (not on paths or clocks;
- * a calibration text by its name: the page's is at the worker's mount point, /in/text/NAME)
+ * The manifest fields that depend only on the inputs, the options and the seed (not on paths or
+ * clocks); a calibration text as named (the page names the user's file by its name, as the CLI run
+ * beside it with `--calib NAME` does)
  */
 function manifestCore(bytes: Uint8Array): { core: unknown; sqnr: (number | null)[] } {
   const m = JSON.parse(new TextDecoder().decode(bytes));
   const tensors = (m.tensors ?? []) as { sqnrDb: number | null }[];
   return {
-    core: { settings: m.settings, calibration: m.calibration && { ...m.calibration, source: m.calibration.source && basename(m.calibration.source) }, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
+    core: { settings: m.settings, calibration: m.calibration, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
     sqnr: tensors.map((t) => t.sqnrDb),
   };
 }
@@ -235,7 +236,8 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
   const calibArgs = ['--windows', '4', '--seq-len', '64', '--seed', '0', '--no-verify', '--quiet'];
   const cliDir = mkdtempSync(join(tmp, 'calib-'));
   const cliRuns = (async () => {
-    await cli(['quantize', model, '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', calib, ...calibArgs]);
+    // run beside the text (`--calib README.md`): its manifest names the file as the page does
+    await cli(['quantize', '.', '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', 'README.md', ...calibArgs], model);
     await cli(['quantize', model, '--out', join(cliDir, 'awq'), '--scheme', 'int4-g128', '--method', 'awq', ...calibArgs]);
   })();
   const app = await openApp(built!.dir);
@@ -253,6 +255,7 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
     const act = await download(page, 'gptq-act');
     await cliRuns;
     assertZipEqualsFolder(file.bytes, join(cliDir, 'gptq-file'), 'gptq-file', false);
+    assert.equal(JSON.parse(new TextDecoder().decode(unzipSync(file.bytes)['gptq-file/bitscale-manifest.json'])).calibration.source, 'README.md', 'the manifest names the user’s file');
     // AWQ's scale search reads the same onnxruntime statistics: compared as GPTQ is
     assertZipEqualsFolder(awq.bytes, join(cliDir, 'awq'), 'awq', false);
     // the chosen text was used: GPTQ on it differs from GPTQ on the built-in text

@@ -180,9 +180,9 @@ export async function download(page: Page, outName: string): Promise<{ name: str
 
 const exec = promisify(execFile);
 
-/** Runs the bitscale CLI (this checkout's source, as the other CLI tests do); returns stdout. */
-export async function cli(args: string[]): Promise<string> {
-  const r = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20 });
+/** Runs the bitscale CLI (this checkout's source, as the other CLI tests do; in `cwd`, a folder of the checkout); returns stdout. */
+export async function cli(args: string[], cwd?: string): Promise<string> {
+  const r = await exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd });
   return r.stdout;
 }
 
