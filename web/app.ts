@@ -33,6 +33,8 @@ const SCHEMES: [string, string][] = [
 interface OutputEntry {
   output: Output;
   report: Omit<QuantizeReport, 'host'>;
+  /** how the job ran: streamed on the kernel workers, or in memory */
+  ranOn: string;
 }
 
 const state = {
@@ -176,7 +178,7 @@ async function quantize(): Promise<void> {
     };
     const r = await runner.run<'quantized'>({ op: 'quantize', job: j }, onProgress);
     state.outputs = state.outputs.filter((o) => o.output.name !== r.output.name);
-    state.outputs.push({ output: r.output, report: r.report });
+    state.outputs.push({ output: r.output, report: r.report, ranOn: r.ranOn });
     state.evals.delete(r.output.name);
     renderOutputs();
   });
@@ -189,7 +191,7 @@ function renderOutputs(): void {
       (o, i) =>
         `<tr><td>${esc(o.output.name)}${o.output.folder ? '/' : ''}</td><td>${esc(o.report.scheme)}</td><td>${esc(o.report.method)}</td>` +
         `<td>${o.output.files.length} (${mb(o.output.files.reduce((a, f) => a + f.blob.size, 0))})</td>` +
-        `<td>${o.report.quality.windows ? o.report.quality.kld.toExponential(2) : '–'}</td><td>${o.report.seconds.toFixed(1)} s</td>` +
+        `<td>${o.report.quality.windows ? o.report.quality.kld.toExponential(2) : '–'}</td><td title="${esc(o.ranOn)}">${o.report.seconds.toFixed(1)} s${o.ranOn === 'in memory' ? '' : ` <small>(${esc(o.ranOn)})</small>`}</td>` +
         `<td><button class="download" data-i="${i}">Download${o.output.folder ? ' .zip' : ''}</button></td></tr>`,
     )
     .join('');
@@ -367,6 +369,7 @@ const applySettings = () => {
   void job('Settings', async () => {
     const r = await runner.run<'settings'>({ op: 'settings', webgpu: input('webgpu').checked, threads: Number(input('threads').value) || 1 });
     $('settings').dataset.providers = r.providers.join(',');
+    $('backend').textContent = `evaluation runs on ${r.providers[0] === 'webgpu' ? 'WebGPU (WASM where an operator has no WebGPU kernel)' : input('webgpu').checked ? 'WASM (WebGPU asked for, but the browser gave no adapter)' : 'WASM'}, ${Number(input('threads').value) || 1} thread(s)${crossOriginIsolated ? '' : ' (one: the page is not cross-origin isolated)'}`;
   });
 };
 input('webgpu').disabled = !('gpu' in navigator);

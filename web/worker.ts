@@ -44,9 +44,18 @@ const PAGE_LOOKAHEAD = 1;
  * The kernel pool of the streaming RTN path: `threads` Web Workers over shared memory where the
  * page is cross-origin isolated, else the kernels on this worker (plain buffers). Same bytes.
  */
-function rowsPool(): RowsPool {
-  if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return new InlineRowsPool();
-  return new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads);
+function rowsPool(): { pool: RowsPool; used: () => string | null } {
+  const web = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined';
+  const inner: RowsPool = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool();
+  let jobs = 0;
+  const pool: RowsPool = {
+    threads: inner.threads,
+    quantizeGgmlRows: (j) => (jobs++, inner.quantizeGgmlRows(j)),
+    close: () => inner.close(),
+  };
+  // what the page shows of how the job ran
+  const used = () => (jobs === 0 ? null : web ? `streamed, ${threads} kernel Web Worker${threads > 1 ? 's' : ''}` : 'streamed, kernels on the job worker (no cross-origin isolation)');
+  return { pool, used };
 }
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
@@ -157,7 +166,10 @@ async function handle(m: Request): Promise<void> {
       return;
     }
     case 'settings': {
-      const gpu = m.webgpu && 'gpu' in navigator;
+      // navigator.gpu can be there with no adapter behind it (headless Chromium with --disable-gpu):
+      // WebGPU only where an adapter answers, else the WASM backend
+      const gpuApi = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      const gpu = m.webgpu && !!gpuApi && !!(await gpuApi.requestAdapter().catch(() => null));
       providers.list = gpu ? ['webgpu', 'wasm'] : ['wasm'];
       threads = Math.max(1, Math.floor(m.threads) || 1);
       env.wasm.numThreads = threads;
@@ -170,7 +182,7 @@ async function handle(m: Request): Promise<void> {
       const out = `${OUT_DIR}/${j.out}`;
       removePath(out, { recursive: true, force: true });
       removePath(`${out}.manifest.json`, { force: true });
-      const pool = rowsPool();
+      const { pool, used } = rowsPool();
       const r = await quantizeModel({
         model: modelPath,
         out,
@@ -196,7 +208,7 @@ async function handle(m: Request): Promise<void> {
       if (!folder && lookup(r.manifest)) files.push({ name: r.manifest.slice(OUT_DIR.length + 1), blob: fileBlob(r.manifest) });
       const report = { ...r };
       delete report.host;
-      post({ id: m.id, type: 'quantized', report, output: { name: j.out, files, folder } });
+      post({ id: m.id, type: 'quantized', report, output: { name: j.out, files, folder }, ranOn: used() ?? 'in memory' });
       return;
     }
     case 'eval': {

@@ -122,6 +122,8 @@ interface Flow {
   ctx: number;
   windows: number;
   seqLen: number;
+  /** a llama.cpp named file type also quantized (RTN) and compared byte for byte with the CLI's */
+  named?: string;
 }
 
 async function runFlow(app: App, f: Flow): Promise<void> {
@@ -132,6 +134,7 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   // the CLI runs alongside the page (its own process)
   const cliRuns = (async () => {
     await cli(['quantize', f.model, '--out', join(cliDir, q4), '--scheme', 'q4_0', '--method', 'rtn', '--seed', '0', '--no-verify', '--quiet']);
+    if (f.named) await cli(['quantize', f.model, '--out', join(cliDir, `${f.stem}-${f.named}.gguf`), '--scheme', f.named, '--method', 'rtn', '--seed', '0', '--no-verify', '--quiet']);
     await cli(['quantize', f.model, '--out', join(cliDir, g4), '--scheme', 'int4-g128', '--method', 'gptq', '--seed', '0', '--no-verify', '--quiet', ...calibArgs, ...(f.gptqFormat ? ['--format', f.gptqFormat] : [])]);
     const ev = async (m: string) => JSON.parse(await cli(['eval', join(cliDir, m), '--text', f.text, '--max-tokens', String(f.maxTokens), '--ctx', String(f.ctx), '--base', f.model, '--json', '--quiet']));
     return { q4: await ev(q4), g4: await ev(g4) };
@@ -147,7 +150,8 @@ async function runFlow(app: App, f: Flow): Promise<void> {
 
   assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: q4, verify: false }), '');
   // RTN to GGUF without the reload check streams tensor by tensor on the ggml kernels' Web Workers
-  assert.ok(app.requests.some((u) => u.endsWith('/kernels.js')), 'the streaming RTN path started its kernel workers');
+  const ranOn = await page.evaluate((n) => (window as unknown as { bitscale: { state: { outputs: { output: { name: string }; ranOn: string }[] } } }).bitscale.state.outputs.find((o) => o.output.name === n)?.ranOn, q4);
+  assert.equal(ranOn, 'streamed, 1 kernel Web Worker', 'the streaming RTN path ran on the kernel workers');
   assert.equal(await quantize(page, { scheme: 'int4-g128', method: 'gptq', format: f.gptqFormat, out: g4, windows: f.windows, seqLen: f.seqLen, verify: false }), '');
   lap('quantized');
   const ev = await evaluate(page, f.text, f.maxTokens, f.ctx);
@@ -156,6 +160,11 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   assert.deepEqual(ev.results.map((r) => r.target), ['model', q4, g4]);
   assert.ok(await page.isVisible('#chart svg'), 'the Pareto chart is drawn');
   assert.match((await page.textContent('#ship')) ?? '', /What to ship/);
+  if (f.named) {
+    // after the evaluation (which measures every output): a llama.cpp file type from the list
+    assert.ok(await page.$(`#schemes option[value="${f.named}"]`), `the scheme list offers ${f.named}`);
+    assert.equal(await quantize(page, { scheme: f.named, method: 'rtn', out: `${f.stem}-${f.named}.gguf`, verify: false }), '');
+  }
 
   const dq4 = await download(page, q4);
   assert.equal(dq4.name, q4);
@@ -166,6 +175,11 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   const ref = await cliRuns;
   lap('CLI done');
   assert.ok(Buffer.compare(Buffer.from(dq4.bytes), readFileSync(join(cliDir, q4))) === 0, `${q4}: the page's download equals the CLI's file`);
+  if (f.named) {
+    const n = `${f.stem}-${f.named}.gguf`;
+    const dn = await download(page, n);
+    assert.ok(Buffer.compare(Buffer.from(dn.bytes), readFileSync(join(cliDir, n))) === 0, `${n}: the page's llama.cpp file type equals the CLI's file`);
+  }
   assertZipEqualsFolder(dg4.bytes, join(cliDir, g4), g4, false);
 
   const page4 = ev.results.find((r) => r.target === q4)!;
@@ -196,6 +210,7 @@ test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128
       // dim 64 is below the group of 128: GPTQ-packed safetensors cannot hold it, the ONNX folder can
       gptqFormat: 'onnx',
       stem: 'stories260K',
+      named: 'q4_k_m',
       text: join(SHARED, 'data', 'tinystories-valid-excerpt.txt'),
       maxTokens: 381,
       ctx: 128,
