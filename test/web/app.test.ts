@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
-import { buildApp, cli, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
+import type { Browser } from 'playwright-core';
+import { buildApp, cli, launchChromium, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
 
 /** perplexity agreement between the page (onnxruntime-web) and the CLI (onnxruntime-node) */
 const PPL_TOL = 1e-4;
@@ -20,12 +21,17 @@ const skip = webSkip();
 let built: { dir: string; cleanup: () => void } | null = null;
 let tmp = '';
 
+// one Chromium for the file's flows (each gets its own context and page)
+let browser: Browser | null = null;
+
 before(async () => {
   if (skip) return;
   built = await buildApp();
+  browser = await launchChromium();
   tmp = mkdtempSync(join(tmpdir(), 'bitscale-webtest-'));
 });
-after(() => {
+after(async () => {
+  await browser?.close();
   built?.cleanup();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -202,7 +208,7 @@ function assertOwnOrigin(app: App): void {
 }
 
 test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128 GPTQ (ONNX folder) equal the CLI’s files and perplexities', { skip: skip || sharedMissing(), timeout: 240_000 }, async () => {
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     await runFlow(app, {
       open: { files: [join(STORIES, 'stories260K.bin'), join(STORIES, 'tok512.bin')] },
@@ -224,7 +230,7 @@ test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128
 });
 
 test('the default model’s Hugging Face folder in the page: Q4_0 RTN (GGUF) and int4-g128 GPTQ (GPTQ safetensors) equal the CLI’s', { skip: skip || sharedMissing(), timeout: 240_000 }, async () => {
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     await runFlow(app, {
       open: { folder: 'assets/default-model' },
@@ -255,7 +261,7 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
     await cli(['quantize', '.', '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', 'README.md', ...calibArgs], model);
     await cli(['quantize', model, '--out', join(cliDir, 'awq'), '--scheme', 'int4-g128', '--method', 'awq', ...calibArgs]);
   })();
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     const page = app.page;
     assert.equal(await openFolder(page, model), '');
