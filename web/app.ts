@@ -7,11 +7,11 @@ import { isGgmlType, ggmlBitsPerWeight, type GgmlType } from '../src/core/dtype.
 import { LLAMA_FTYPES } from '../src/core/ftype.js';
 import type { EvalReport } from '../src/pipeline/eval.js';
 import type { InspectReport } from '../src/pipeline/inspect.js';
-import type { QuantizeReport } from '../src/pipeline/quantize.js';
-import type { SweepPointResult, SweepRecord } from '../src/eval/sweepTypes.js';
+import type { QuantizeReport } from '../src/pipeline/quantize/quantize.js';
+import type { SweepPointResult, SweepRecord } from '../src/eval/sweep-types.js';
 import { markFrontiers, shipRecommendations } from '../src/report/decision.js';
-import { frontierChart } from '../src/report/frontierCharts.js';
-import { renderSweepReport } from '../src/report/sweepReport.js';
+import { frontierChart } from '../src/report/frontier-charts.js';
+import { renderSweepReport } from '../src/report/sweep-report.js';
 import { JobError, JobRunner } from './jobs.js';
 import { saveFile, saveFolder } from './download.js';
 import { esc, inspectHtml, mb, resultsHtml, shipHtml } from './render.js';

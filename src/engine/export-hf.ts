@@ -19,7 +19,7 @@ import { encodeModel, ATTR, DATA_LOCATION, type AttributeProtoJs, type NodeProto
 import type { HostModel } from './host.js';
 import { validateConfig } from './host.js';
 import { IR_VERSION, OPSET } from './lower.js';
-import { packMatMulNBits } from './lowbit.js';
+import { packMatMulNBits } from './lowbit-linear.js';
 import { intLimits, type AbsmaxActSpec } from './actquant.js';
 import { encodeF16Array } from '../numerics/float16.js';
 import { ropeTables } from './rope.js';
@@ -76,7 +76,7 @@ export function hfPastNames(i: number): { pastK: string; pastV: string; presentK
   return { pastK: `past_key_values.${i}.key`, pastV: `past_key_values.${i}.value`, presentK: `present.${i}.key`, presentV: `present.${i}.value` };
 }
 
-/** Whether a quantized weight can run as MatMulNBits (see lowbit.ts for the packing). */
+/** Whether a quantized weight can run as MatMulNBits (see engine/lowbit-linear.ts for the packing). */
 export function nbitsFits(q: { shape: number[]; scheme: { bits: number; granularity: { kind: string; size?: number } } }): boolean {
   const g = q.scheme.granularity;
   const b = q.scheme.bits;

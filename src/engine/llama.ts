@@ -13,7 +13,7 @@ import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
 import { nbitsLinearGraph, nbitsValues } from './nbits-graph.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
-import { lowBitLinear } from './lowbit.js';
+import { lowBitLinear } from './lowbit-linear.js';
 import { applyRopeRotate, expandedRopeTables, rotationMatrix } from './rope.js';
 
 export interface LlamaGraphOptions {

@@ -329,15 +329,20 @@ async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<
   await writeSafetensorsFile(join(dir, 'model.safetensors'), entries, { metadata: { format: 'pt' }, order: 'given', signal: opts.signal });
   const cfg = { ...m.config, ropeLayout: 'half' as const };
   await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
-  const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
-  await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-  const files2 = hfTokenizerFiles(m.tokenizer, m.config.maxSeqLen);
-  if (files2) {
-    await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
-    await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
-    files.push(join(out, 'tokenizer.json'), join(out, 'tokenizer_config.json'));
+  for (const f of hfSideFiles(m.config, m.tokenizer)) {
+    await atomicWriteFile(join(dir, f.name), f.text);
+    if (f.name !== 'generation_config.json') files.push(join(out, f.name));
   }
   return { format: 'hf' as const, files, tensors: entries.length };
+}
+
+/** The text files beside a Hugging Face folder's weights: generation_config.json, then tokenizer.json + tokenizer_config.json when the tokenizer can be exported. */
+export function hfSideFiles(c: ModelConfig, tok: Tokenizer | null): { name: string; text: string }[] {
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  const files = [{ name: 'generation_config.json', text: JSON.stringify(gen, null, 2) + '\n' }];
+  const t = hfTokenizerFiles(tok, c.maxSeqLen);
+  if (t) files.push({ name: 'tokenizer.json', text: JSON.stringify(t.tokenizer) }, { name: 'tokenizer_config.json', text: JSON.stringify(t.config, null, 2) + '\n' });
+  return files;
 }
 
 /** tokenizer.json and tokenizer_config.json contents for a Hugging Face directory, or null if the tokenizer cannot be exported. */
