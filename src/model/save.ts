@@ -35,6 +35,7 @@ import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
 import { assertNoNarrowingOverflow } from '../numerics/finite.js';
 import type { ModelConfig, RopeLayout } from './config.js';
 import { hfConfigJson } from './hf-config.js';
+import { llama3RopeFactors } from './rope-scaling.js';
 import { modelInputFiles } from './inputs.js';
 import { hfToGguf, hfToLlama2c, isRotaryProjection } from './names.js';
 import { permuteRowBytes, rotaryRowOrder } from './permute.js';
@@ -162,30 +163,6 @@ export async function writeModelFiles(m: ModelWeights, out: string, opts: SaveOp
     default:
       throw new ConfigError('bad_option', 'unknown output format', { field: 'format', expected: 'hf | gguf | llama2c', found: opts.format });
   }
-}
-
-/**
- * Per-pair frequency divisors for Llama 3.1 RoPE scaling, as llama.cpp's rope_freqs tensor holds
- * them: 1 for short wavelengths, `factor` for long ones, and the smooth blend in between
- * (the same rule as the engine's ropeInvFreq, written as a divisor).
- */
-export function llama3RopeFactors(c: ModelConfig): Float32Array {
-  const s = c.ropeScaling!;
-  const low = s.lowFreqFactor ?? 1;
-  const high = s.highFreqFactor ?? 4;
-  const old = s.originalMaxPositionEmbeddings ?? 8192;
-  const out = new Float32Array(c.headDim / 2);
-  for (let i = 0; i < out.length; i++) {
-    const freq = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < old / high) out[i] = 1;
-    else if (wavelen > old / low) out[i] = s.factor;
-    else {
-      const smooth = (old / wavelen - low) / (high - low);
-      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return out;
 }
 
 /** The standard GGUF metadata for a config and vocabulary. */

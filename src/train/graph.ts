@@ -1,15 +1,14 @@
 // The Llama-architecture training graph: token ids and next-token targets in, mean cross-entropy
 // out, every weight a named parameter (Hugging Face names and [out, in] layout, so checkpoints
-// save as they are). Attention is decomposed into MatMul + Softmax (a fused op has no gradient);
-// RoPE follows the config's layout (Hugging Face "rotate_half" or llama2.c's interleaved pairs) with
-// the engine's tables, written as x·cos + (x @ R)·sin with a constant signed permutation R; GQA broadcasts each KV head over its group of query heads in the MatMul.
-// Legend: B = batch, S = context, T = B·S tokens, E = hidden, F = intermediate, H = query heads,
-// Hk = KV heads, G = H/Hk, D = head dim, V = vocab.
+// save as they are). The blocks are the engine's (engine/decoder-block.ts: attention decomposed
+// into MatMul + Softmax, RoPE in the config's layout with the engine's tables, GQA); training adds
+// the straight-through activation and KV quantizers at the block's hooks.
+// Legend: B = batch, S = context, T = B·S tokens, E = hidden, V = vocab.
 
 import { ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { GraphBuilder, type Graph, type Value } from '../engine/ir.js';
-import { expandedRopeTables, rotationMatrix } from '../engine/rope.js';
+import { decoderBlock, fixedAttentionInputs, type BlockHooks, type BlockWeights } from '../engine/decoder-block.js';
 import type { ModelConfig } from '../model/config.js';
 import { FULL_PRECISION, quantizeActivation, type LowPrecision } from './lowprec.js';
 
@@ -130,46 +129,19 @@ export function buildTrainGraph(
   }
   const W = (n: string) => P.get(n) as Value;
   const E = c.hiddenSize;
-  const H = c.nHeads;
-  const Hk = c.nKvHeads;
-  const G = H / Hk;
-  const D = c.headDim;
   const T = B * S;
   const tokens = b.input('tokens', 'I64', [B, S]);
   const targets = b.input('targets', 'I64', [B, S]);
-  const aq = (x: Value) => quantizeActivation(b, x, lp.activations, stop);
-  const kvq = (x: Value) => quantizeActivation(b, x, lp.kv, stop);
-  const linear = (x: Value, name: string) => b.matmul(aq(x), b.transpose(W(name), [1, 0]));
-
-  // the engine's tables and rotation, so a llama2.c model (interleaved rows) trains as it runs
-  const rt = expandedRopeTables(c, S);
-  const cos = b.constant({ dtype: 'F32', shape: [S, D], data: rt.cos });
-  const sin = b.constant({ dtype: 'F32', shape: [S, D], data: rt.sin });
-  const rot = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) });
-  const rope = (x: Value) => b.add(b.mul(x, cos), b.mul(b.matmul(x, rot), sin));
-  const mask = new Float32Array(S * S);
-  for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e9;
-  const causal = b.constant({ dtype: 'F32', shape: [S, S], data: mask });
+  const weights: BlockWeights = { tensor: W, linear: (h, n) => b.matmul(h, b.transpose(W(n), [1, 0])) };
+  const hooks: BlockHooks = {
+    site: (h) => quantizeActivation(b, h, lp.activations, stop),
+    kv: (h) => quantizeActivation(b, h, lp.kv, stop),
+  };
+  // the engine's block, tables and rotation, so a llama2.c model (interleaved rows) trains as it runs
+  const at = fixedAttentionInputs(b, c, S);
 
   let x = b.gather(W('model.embed_tokens.weight'), tokens); // [B, S, E]
-  for (let l = 0; l < c.nLayers; l++) {
-    const p = `model.layers.${l}.`;
-    const h = b.rmsnorm(x, W(`${p}input_layernorm.weight`), c.rmsNormEps);
-    const heads = (y: Value, n: number) => b.transpose(b.reshape(y, [B, S, n, D]), [0, 2, 1, 3]); // [B, n, S, D]
-    const q = rope(heads(linear(h, `${p}self_attn.q_proj.weight`), H));
-    const k = kvq(rope(heads(linear(h, `${p}self_attn.k_proj.weight`), Hk)));
-    const v = kvq(heads(linear(h, `${p}self_attn.v_proj.weight`), Hk));
-    const qg = b.reshape(q, [B, Hk, G, S, D]);
-    const kg = b.reshape(k, [B, Hk, 1, S, D]);
-    const vg = b.reshape(v, [B, Hk, 1, S, D]);
-    const scores = b.add(b.mul(b.matmul(qg, b.transpose(kg, [0, 1, 2, 4, 3])), 1 / Math.sqrt(D)), causal); // [B, Hk, G, S, S]
-    const att = b.matmul(b.softmax(scores, -1), vg); // [B, Hk, G, S, D]
-    const o = b.reshape(b.transpose(b.reshape(att, [B, H, S, D]), [0, 2, 1, 3]), [B, S, H * D]);
-    x = b.add(x, linear(o, `${p}self_attn.o_proj.weight`));
-    const h2 = b.rmsnorm(x, W(`${p}post_attention_layernorm.weight`), c.rmsNormEps);
-    const m = b.mul(b.silu(linear(h2, `${p}mlp.gate_proj.weight`)), linear(h2, `${p}mlp.up_proj.weight`));
-    x = b.add(x, linear(m, `${p}mlp.down_proj.weight`));
-  }
+  for (let l = 0; l < c.nLayers; l++) x = decoderBlock(b, c, l, x, weights, at, hooks);
   const xf = b.reshape(b.rmsnorm(x, W('model.norm.weight'), c.rmsNormEps), [T, E]);
   const head = c.tiedEmbeddings ? W('model.embed_tokens.weight') : W('lm_head.weight');
   const logits = b.matmul(xf, b.transpose(head, [1, 0])); // [T, V] (the LM head stays full precision)

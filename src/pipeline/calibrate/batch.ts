@@ -1,5 +1,5 @@
-// Calibration forward in batches: one decoder block over several windows per onnxruntime run, with
-// the statistics computed inside the graph, so that only small tensors leave it. Per linear-input
+// Calibration forward in batches: one decoder block (engine/decoder-block.ts, the engine's own) over
+// several windows per onnxruntime run, with the statistics computed inside the graph, so that only small tensors leave it. Per linear-input
 // site the graph returns Σ x², Σ |x|, max |x| ([K] each) and adds XᵀX into the site's Gram matrix
 // held as upper panels (numerics/panels.ts): each panel's accumulator is fed in and written back in
 // place (a preallocated output aliasing its input), one MatMul per panel, float32. The per-window
@@ -15,12 +15,12 @@ import { ConfigError } from '../../core/errors.js';
 import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { ModelConfig } from '../../model/config.js';
-import { GraphBuilder, makeTensor, type Graph, type Value } from '../../engine/ir.js';
-import { ropeTables } from '../../engine/rope.js';
+import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
+import { decoderBlock, decoderBlockSites, fixedAttentionInputs, type BlockWeights } from '../../engine/decoder-block.js';
 import { EngineSession } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
 import { ActivationStats, GRAM_PANEL } from '../../algorithms/stats.js';
-import { blockWeightShapes, rope, SITES, type Site } from '../../engine/block-runner.js';
+import { blockWeightShapes, SITES, type Site } from '../../engine/block-runner.js';
 
 /** The hidden states of W windows of T tokens, [W, T, E] row-major. */
 export interface WindowStates {
@@ -76,33 +76,23 @@ function linearsUsed(c: ModelConfig, mode: BlockMode): [string, number[]][] {
 export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions): Graph {
   const { batch: B, mode } = o;
   const b = new GraphBuilder(`block-B${B}-T${T}-${mode}`);
-  const E = c.hiddenSize, D = c.headDim, H = c.nHeads, Hk = c.nKvHeads, G = H / Hk, BT = B * T;
+  const E = c.hiddenSize, BT = B * T;
   const w = new Map(linearsUsed(c, mode).map(([n, s]) => [n, b.input(n, 'F32', s)]));
-  const lin = (x: Value, n: string, bias?: string): Value => {
-    const y = b.matmul(x, b.transpose(w.get(`${n}.weight`)!, [1, 0]));
-    return bias ? b.add(y, w.get(bias)!) : y;
-  };
+  // the weights are this graph's inputs, named relative to the layer (one session serves every layer)
+  const local = (name: string) => w.get(name.replace(/^model\.layers\.\d+\./, ''))!;
+  const weights: BlockWeights = { tensor: local, linear: (h, n) => b.matmul(h, b.transpose(local(n), [1, 0])) };
   const x = b.input('x', 'F32', [BT, E]);
-  const tab = ropeTables(c, T);
-  const tile = (t: Float32Array): Float32Array => {
-    const out = new Float32Array(B * t.length);
-    for (let i = 0; i < B; i++) out.set(t, i * t.length);
-    return out;
-  };
-  const cos = b.constant({ dtype: 'F32', shape: [BT, D / 2], data: tile(tab.cos) }, 'rope.cos');
-  const sin = b.constant({ dtype: 'F32', shape: [BT, D / 2], data: tile(tab.sin) }, 'rope.sin');
-  const pos = Array.from({ length: T }, (_, t) => t);
-  const hidden = b.less(b.constant(makeTensor('I64', [T, 1], pos)), b.constant(makeTensor('I64', [1, T], pos)));
 
   const stats = mode !== 'forward';
-  const site = (name: Site, v: Value): void => {
-    if (!stats) return;
-    const K = v.shape[1];
+  const site = (x3: Value, name: Site): Value => {
+    if (!stats) return x3;
+    const K = x3.shape[2];
+    const v = b.reshape(x3, [BT, K]);
     b.output(`${name}.sumSq`, b.sum(b.mul(v, v), [0], false));
     const a = b.abs(v);
     b.output(`${name}.sumAbs`, b.sum(a, [0], false));
     b.output(`${name}.maxAbs`, b.max(a, [0], false));
-    if (!o.gram) return;
+    if (!o.gram) return x3;
     const vt = b.transpose(v, [1, 0]); // [K, B·T]
     const nb = o.panelWidth;
     for (let p = 0, c0 = 0; c0 < K; p++, c0 += nb) {
@@ -111,36 +101,14 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
       const xtx = b.matmul(b.slice(vt, [0], [rows], [0]), b.slice(v, [c0], [rows], [1])); // [rows, w_p]
       b.output(`gram.${name}.${p}.out`, b.add(acc, xtx));
     }
+    return x3;
   };
 
-  const h = b.rmsnorm(x, w.get('input_layernorm.weight')!, c.rmsNormEps);
-  site('attn_in', h);
-  const bias = (n: string) => (c.attentionBias ? `self_attn.${n}_proj.bias` : undefined);
-  let q = b.reshape(lin(h, 'self_attn.q_proj', bias('q')), [BT, H, D]);
-  let k = b.reshape(lin(h, 'self_attn.k_proj', bias('k')), [BT, Hk, D]);
-  const v = b.reshape(lin(h, 'self_attn.v_proj', bias('v')), [BT, Hk, D]);
-  if (c.qkNorm) {
-    q = b.rmsnorm(q, w.get('self_attn.q_norm.weight')!, c.rmsNormEps);
-    k = b.rmsnorm(k, w.get('self_attn.k_norm.weight')!, c.rmsNormEps);
-  }
-  q = rope(b, q, cos, sin, c.ropeLayout);
-  k = rope(b, k, cos, sin, c.ropeLayout);
-  // per window: queries grouped by KV head, [B, Hk, G·T, D]; keys [B, Hk, D, T]; values [B, Hk, T, D]
-  const qg = b.reshape(b.transpose(b.reshape(q, [B, T, Hk, G, D]), [0, 2, 3, 1, 4]), [B, Hk, G * T, D]);
-  const kt = b.transpose(b.reshape(k, [B, T, Hk, D]), [0, 2, 3, 1]);
-  const vv = b.transpose(b.reshape(v, [B, T, Hk, D]), [0, 2, 1, 3]);
-  let scores = b.mul(b.matmul(qg, kt), 1 / Math.sqrt(D)); // [B, Hk, G·T, T]
-  scores = b.where(hidden, -Infinity, b.reshape(scores, [B, Hk, G, T, T]));
-  const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, T]);
-  const ctx5 = b.reshape(b.matmul(probs, vv), [B, Hk, G, T, D]);
-  const ctx = b.reshape(b.transpose(ctx5, [0, 3, 1, 2, 4]), [BT, H * D]);
-  site('attn_out', ctx);
-  const x2 = b.add(x, lin(ctx, 'self_attn.o_proj'));
-  const h2 = b.rmsnorm(x2, w.get('post_attention_layernorm.weight')!, c.rmsNormEps);
-  site('ffn_in', h2);
-  const act = b.mul(b.silu(lin(h2, 'mlp.gate_proj')), lin(h2, 'mlp.up_proj'));
-  site('ffn_down', act);
-  if (mode !== 'stats') b.output('y', b.add(x2, lin(act, 'mlp.down_proj')));
+  // every window at positions 0 … T−1: the blocks' [B, T, …] layout keeps windows apart
+  const x3 = b.reshape(x, [B, T, E]);
+  const at = fixedAttentionInputs(b, c, T);
+  if (mode === 'stats') decoderBlockSites(b, c, 0, x3, weights, at, { site });
+  else b.output('y', b.reshape(decoderBlock(b, c, 0, x3, weights, at, { site }), [BT, E]));
   return b.build();
 }
 
