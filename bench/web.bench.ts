@@ -8,7 +8,7 @@
 //    processes (the page and its worker; /proc VmRSS summed, sampled every 100 ms) and of the
 //    browser process (where Blobs end up): the growth during the job against the model's size,
 //    one block and the output's size. If it follows the block and the output, not the model, the
-//    page streams.
+//    page streams. The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2.
 // Linux only (reads /proc). Needs Debian's chromium.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -121,7 +121,7 @@ async function timeRatio(appDir: string, dir: string): Promise<void> {
   console.log(`  browser (Chromium, onnxruntime-web WASM, 1 thread) ${fmt(median(page), 1)} s, Node (onnxruntime-node) ${fmt(median(node), 1)} s: browser / Node ${fmt(median(page) / median(node), 2)}×`);
 }
 
-async function memory(appDir: string, dir: string, nLayers: number): Promise<void> {
+async function memory(appDir: string, dir: string, nLayers: number, threads = 1): Promise<void> {
   // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,
   // to show that the peak follows the largest block, not the model's size
   const c: ModelConfig = {
@@ -136,6 +136,12 @@ async function memory(appDir: string, dir: string, nLayers: number): Promise<voi
   console.log(`generated model: ${nLayers} layers, ${fmt(params / 1e6, 1)}M parameters, F32 GGUF ${fmt(bytes / 1e6, 0)} MB, largest tensor ${fmt(largest / 1e6, 1)} MB, one decoder block ${fmt(block / 1e6, 1)} MB`);
   const app = await openApp(appDir);
   try {
+    if (threads !== 1) {
+      // the Threads setting: onnxruntime-web's threads and the kernel Web Workers of the streaming RTN path
+      await app.page.fill('#threads', String(threads));
+      await app.page.dispatchEvent('#threads', 'change');
+      await app.page.waitForFunction((t) => document.getElementById('backend')!.textContent!.includes(`${t} thread`), threads);
+    }
     const root = browserPid();
     const rssOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0);
     await new Promise((r) => setTimeout(r, 1000));
@@ -163,7 +169,8 @@ async function memory(appDir: string, dir: string, nLayers: number): Promise<voi
     const out = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { output: { files: { blob: Blob }[] } }[] } } }).bitscale.state.outputs[0].output.files[0].blob.size);
     const lag = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { maxLagMs: number } } }).bitscale.state.maxLagMs);
     const mbs = (x: number) => `${fmt(x / 1e6, 0)} MB`;
-    console.log(`open + RTN Q4_0 in the page: ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
+    const ranOn = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { ranOn: string }[] } } }).bitscale.state.outputs[0].ranOn);
+    console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
     console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
@@ -184,7 +191,11 @@ export default async function (): Promise<void> {
   try {
     console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
-    if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) for (const layers of [7, 14]) await memory(built.dir, dir, layers);
+    if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) {
+      for (const layers of [7, 14]) await memory(built.dir, dir, layers);
+      // threads 1 vs 2 on the 100M model (the kernel workers; same bytes)
+      await memory(built.dir, dir, 14, 2);
+    }
   } finally {
     built.cleanup();
     await rm(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 import type { ProgressEvent } from '../src/core/progress.js';
 import { parseScheme, bitsPerWeight } from '../src/quant/index.js';
 import { isGgmlType, ggmlBitsPerWeight, type GgmlType } from '../src/core/dtype.js';
+import { LLAMA_FTYPES } from '../src/core/ftype.js';
 import type { EvalReport } from '../src/pipeline/eval.js';
 import type { InspectReport } from '../src/pipeline/inspect.js';
 import type { QuantizeReport } from '../src/pipeline/quantize/quantize.js';
@@ -20,11 +21,20 @@ import type { InFile, Output, QuantizeJob, TextChoice } from './protocol.js';
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: string) => $<HTMLInputElement>(id);
 
-const SCHEMES = ['q4_0', 'q4_1', 'q5_0', 'q8_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'iq4_nl', 'tq2_0', 'int4-g128', 'int4-g32', 'int8-channel', 'int3-g128', 'int2-g64', 'nf4-g64', 'mxfp4', 'nvfp4', 'fp8-e4m3', 'fp16'];
+/** llama.cpp's named file types (`--scheme q4_k_m`, …: one ggml type per tensor by llama.cpp's recipe, #14) */
+const LLAMA_TYPES = Object.keys(LLAMA_FTYPES).map((n) => n.toLowerCase());
+/** the scheme list: the llama.cpp file types, then single ggml types and the other families (any scheme string the CLI takes is accepted) */
+const SCHEMES: [string, string][] = [
+  ...LLAMA_TYPES.map((s): [string, string] => [s, 'llama.cpp file type']),
+  ...['q2_k', 'q3_k', 'q4_k', 'q5_k', 'iq4_nl', 'tq2_0'].filter((s) => !LLAMA_TYPES.includes(s)).map((s): [string, string] => [s, 'ggml type']),
+  ...['int4-g128', 'int4-g32', 'int8-channel', 'int3-g128', 'int2-g64', 'nf4-g64', 'mxfp4', 'nvfp4', 'fp8-e4m3', 'fp16'].map((s): [string, string] => [s, '']),
+];
 
 interface OutputEntry {
   output: Output;
   report: Omit<QuantizeReport, 'host'>;
+  /** how the job ran: streamed on the kernel workers, or in memory */
+  ranOn: string;
 }
 
 const state = {
@@ -168,7 +178,7 @@ async function quantize(): Promise<void> {
     };
     const r = await runner.run<'quantized'>({ op: 'quantize', job: j }, onProgress);
     state.outputs = state.outputs.filter((o) => o.output.name !== r.output.name);
-    state.outputs.push({ output: r.output, report: r.report });
+    state.outputs.push({ output: r.output, report: r.report, ranOn: r.ranOn });
     state.evals.delete(r.output.name);
     renderOutputs();
   });
@@ -181,7 +191,7 @@ function renderOutputs(): void {
       (o, i) =>
         `<tr><td>${esc(o.output.name)}${o.output.folder ? '/' : ''}</td><td>${esc(o.report.scheme)}</td><td>${esc(o.report.method)}</td>` +
         `<td>${o.output.files.length} (${mb(o.output.files.reduce((a, f) => a + f.blob.size, 0))})</td>` +
-        `<td>${o.report.quality.windows ? o.report.quality.kld.toExponential(2) : '–'}</td><td>${o.report.seconds.toFixed(1)} s</td>` +
+        `<td>${o.report.quality.windows ? o.report.quality.kld.toExponential(2) : '–'}</td><td title="${esc(o.ranOn)}">${o.report.seconds.toFixed(1)} s${o.ranOn === 'in memory' ? '' : ` <small>(${esc(o.ranOn)})</small>`}</td>` +
         `<td><button class="download" data-i="${i}">Download${o.output.folder ? ' .zip' : ''}</button></td></tr>`,
     )
     .join('');
@@ -308,7 +318,7 @@ async function evaluate(): Promise<void> {
 
 // ── wiring ────────────────────────────────────────────────────────────────────────────────────
 
-$('schemes').innerHTML = SCHEMES.map((s) => `<option value="${s}">`).join('');
+$('schemes').innerHTML = SCHEMES.map(([s, what]) => `<option value="${s}"${what ? ` label="${s} (${what})"` : ''}>`).join('');
 input('files').addEventListener('change', () => {
   const p = pickedFiles(input('files').files, false);
   input('files').value = '';
@@ -359,6 +369,7 @@ const applySettings = () => {
   void job('Settings', async () => {
     const r = await runner.run<'settings'>({ op: 'settings', webgpu: input('webgpu').checked, threads: Number(input('threads').value) || 1 });
     $('settings').dataset.providers = r.providers.join(',');
+    $('backend').textContent = `evaluation runs on ${r.providers[0] === 'webgpu' ? 'WebGPU (WASM where an operator has no WebGPU kernel)' : input('webgpu').checked ? 'WASM (WebGPU asked for, but the browser gave no adapter)' : 'WASM'}, ${Number(input('threads').value) || 1} thread(s)${crossOriginIsolated ? '' : ' (one: the page is not cross-origin isolated)'}`;
   });
 };
 input('webgpu').disabled = !('gpu' in navigator);

@@ -56,6 +56,8 @@ export async function buildWeb(out = join(ROOT, 'dist', 'web'), { minify = true 
   };
   await build({ ...common, entryPoints: { app: join(WEB, 'app.ts') }, outdir: tmp });
   await build({ ...common, entryPoints: { worker: join(WEB, 'worker.ts') }, outdir: tmp });
+  // the ggml kernel workers the job worker starts for the streaming RTN path (#12's browser pool)
+  await build({ ...common, entryPoints: { kernels: join(ROOT, 'src', 'quant', 'ggml', 'wasm', 'web-worker.ts') }, outdir: tmp });
   const ortDir = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm'));
   for (const f of ORT_FILES) copyFileSync(join(ortDir, f), join(tmp, 'ort', f));
   for (const f of readdirSync(WEB)) if (/\.(html|css|svg|png)$/.test(f)) copyFileSync(join(WEB, f), join(tmp, f));

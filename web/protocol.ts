@@ -73,6 +73,6 @@ export type Reply =
   | { id: number; type: 'error'; error: ErrorInfo }
   | { id: number; type: 'opened'; modelPath: string; report: InspectReport }
   | { id: number; type: 'restored' }
-  | { id: number; type: 'quantized'; report: Omit<QuantizeReport, 'host'>; output: Output }
+  | { id: number; type: 'quantized'; report: Omit<QuantizeReport, 'host'>; output: Output; ranOn: string }
   | { id: number; type: 'evaluated'; report: EvalReport }
   | { id: number; type: 'settings'; providers: string[] };

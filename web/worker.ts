@@ -12,13 +12,19 @@ import { runEval } from '../src/pipeline/eval.js';
 import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.js';
 import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob } from './shims/vfs.js';
 import { providers } from './shims/ort.js';
+import { GgmlWebPool } from '../src/quant/ggml/wasm/web-pool.js';
+import { InlineRowsPool, type RowsPool } from '../src/quant/ggml/wasm/worker-queue.js';
 import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
 
 const OUT_DIR = '/out';
 const BUILTIN_TEXT = '/in/builtin.txt';
+/** the user's text files (the current folder: not under /in, which a model folder replaces) */
+const TEXT_DIR = '/text';
 
 mkdirp(OUT_DIR);
 mkdirp('/tmp');
+mkdirp(TEXT_DIR);
+process.chdir(TEXT_DIR);
 env.wasm.wasmPaths = new URL('./ort/', self.location.href).href;
 env.wasm.numThreads = 1;
 env.logLevel = 'error';
@@ -27,6 +33,30 @@ let modelPath: string | null = null;
 /** where the model's files are mounted: /in/<folder name> (the name GGUF metadata takes), or /in/files for loose files */
 let modelDir = '/in/files';
 let current: { id: number; abort: AbortController } | null = null;
+/** the Threads setting: onnxruntime-web's threads and the ggml kernel workers of the streaming RTN path */
+let threads = 1;
+
+// tensors in flight in the streaming RTN path: one tensor at a time in the page (the CLI reads ahead
+// 256 MiB), so the tab holds about one tensor plus the output's Blob parts not yet folded
+const PAGE_LOOKAHEAD = 1;
+
+/**
+ * The kernel pool of the streaming RTN path: `threads` Web Workers over shared memory where the
+ * page is cross-origin isolated, else the kernels on this worker (plain buffers). Same bytes.
+ */
+function rowsPool(): { pool: RowsPool; used: () => string | null } {
+  const web = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined';
+  const inner: RowsPool = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool();
+  let jobs = 0;
+  const pool: RowsPool = {
+    threads: inner.threads,
+    quantizeGgmlRows: (j) => (jobs++, inner.quantizeGgmlRows(j)),
+    close: () => inner.close(),
+  };
+  // what the page shows of how the job ran
+  const used = () => (jobs === 0 ? null : web ? `streamed, ${threads} kernel Web Worker${threads > 1 ? 's' : ''}` : 'streamed, kernels on the job worker (no cross-origin isolation)');
+  return { pool, used };
+}
 
 const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
 
@@ -92,9 +122,11 @@ function textPath(t: TextChoice): string {
     if (!lookup(BUILTIN_TEXT)) mount(BUILTIN_TEXT, new Blob([BUILTIN_CALIBRATION_TEXT]));
     return BUILTIN_TEXT;
   }
-  const p = `/in/text/${t.name.replace(/[/\\]/g, '_')}`;
-  mount(p, t.blob);
-  return p;
+  // the user's text under its own name in the current folder: the pipeline (and so the manifest,
+  // the eval report) names it as the CLI names `--calib NAME` run beside the file
+  const name = t.name.replace(/[/\\]/g, '_');
+  mount(`${TEXT_DIR}/${name}`, t.blob);
+  return name;
 }
 
 function collect(root: string, rel = ''): OutFile[] {
@@ -134,9 +166,13 @@ async function handle(m: Request): Promise<void> {
       return;
     }
     case 'settings': {
-      const gpu = m.webgpu && 'gpu' in navigator;
+      // navigator.gpu can be there with no adapter behind it (headless Chromium with --disable-gpu):
+      // WebGPU only where an adapter answers, else the WASM backend
+      const gpuApi = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      const gpu = m.webgpu && !!gpuApi && !!(await gpuApi.requestAdapter().catch(() => null));
       providers.list = gpu ? ['webgpu', 'wasm'] : ['wasm'];
-      env.wasm.numThreads = Math.max(1, m.threads);
+      threads = Math.max(1, Math.floor(m.threads) || 1);
+      env.wasm.numThreads = threads;
       post({ id: m.id, type: 'settings', providers: providers.list });
       return;
     }
@@ -146,6 +182,7 @@ async function handle(m: Request): Promise<void> {
       const out = `${OUT_DIR}/${j.out}`;
       removePath(out, { recursive: true, force: true });
       removePath(`${out}.manifest.json`, { force: true });
+      const { pool, used } = rowsPool();
       const r = await quantizeModel({
         model: modelPath,
         out,
@@ -160,19 +197,18 @@ async function handle(m: Request): Promise<void> {
         targetBpw: j.targetBpw,
         verify: j.verify,
         checkLlamaCpp: false,
-        // the streaming RTN path (#12) runs on node:worker_threads, which the page has not got yet:
-        // keepHost takes the in-memory path (same bytes, the model's float weights held)
-        keepHost: true,
+        // RTN to GGUF without the reload check streams tensor by tensor, its kernels on the pool
+        rtnStream: { pool, lookahead: PAGE_LOOKAHEAD },
         overwrite: true,
         onProgress: progress(m.id),
         signal,
-      });
+      }).finally(() => pool.close());
       const folder = statPath(out).isDirectory();
       const files = folder ? collect(out) : [{ name: j.out, blob: fileBlob(out) }];
       if (!folder && lookup(r.manifest)) files.push({ name: r.manifest.slice(OUT_DIR.length + 1), blob: fileBlob(r.manifest) });
       const report = { ...r };
       delete report.host;
-      post({ id: m.id, type: 'quantized', report, output: { name: j.out, files, folder } });
+      post({ id: m.id, type: 'quantized', report, output: { name: j.out, files, folder }, ranOn: used() ?? 'in memory' });
       return;
     }
     case 'eval': {

@@ -7,9 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { unzipSync } from 'fflate';
-import { buildApp, cli, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
+import type { Browser } from 'playwright-core';
+import { buildApp, cli, launchChromium, download, evaluate, openApp, openFiles, openFolder, quantize, sharedMissing, webSkip, STORIES, SHARED, type App } from './harness.js';
 
 /** perplexity agreement between the page (onnxruntime-web) and the CLI (onnxruntime-node) */
 const PPL_TOL = 1e-4;
@@ -20,12 +21,17 @@ const skip = webSkip();
 let built: { dir: string; cleanup: () => void } | null = null;
 let tmp = '';
 
+// one Chromium for the file's flows (each gets its own context and page)
+let browser: Browser | null = null;
+
 before(async () => {
   if (skip) return;
   built = await buildApp();
+  browser = await launchChromium();
   tmp = mkdtempSync(join(tmpdir(), 'bitscale-webtest-'));
 });
-after(() => {
+after(async () => {
+  await browser?.close();
   built?.cleanup();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -59,14 +65,15 @@ const GPTQ_CROSS_RUNTIME_KLD_REL_TOL = 0.1;
 const GPTQ_CROSS_RUNTIME_SQNR_REL_TOL = 1e-2;
 
 /**
- * The manifest fields that depend only on the inputs, the options and the seed (not on paths or clocks;
- * a calibration text by its name: the page's is at the worker's mount point, /in/text/NAME)
+ * The manifest fields that depend only on the inputs, the options and the seed (not on paths or
+ * clocks); a calibration text as named (the page names the user's file by its name, as the CLI run
+ * beside it with `--calib NAME` does)
  */
 function manifestCore(bytes: Uint8Array): { core: unknown; sqnr: (number | null)[] } {
   const m = JSON.parse(new TextDecoder().decode(bytes));
   const tensors = (m.tensors ?? []) as { sqnrDb: number | null }[];
   return {
-    core: { settings: m.settings, calibration: m.calibration && { ...m.calibration, source: m.calibration.source && basename(m.calibration.source) }, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
+    core: { settings: m.settings, calibration: m.calibration, tensors: tensors.map((t) => ({ ...t, sqnrDb: undefined })), fallbacks: m.fallbacks, inputHashes: Object.values(m.input?.sha256 ?? {}).sort() },
     sqnr: tensors.map((t) => t.sqnrDb),
   };
 }
@@ -121,6 +128,8 @@ interface Flow {
   ctx: number;
   windows: number;
   seqLen: number;
+  /** a llama.cpp named file type also quantized (RTN) and compared byte for byte with the CLI's */
+  named?: string;
 }
 
 async function runFlow(app: App, f: Flow): Promise<void> {
@@ -131,6 +140,7 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   // the CLI runs alongside the page (its own process)
   const cliRuns = (async () => {
     await cli(['quantize', f.model, '--out', join(cliDir, q4), '--scheme', 'q4_0', '--method', 'rtn', '--seed', '0', '--no-verify', '--quiet']);
+    if (f.named) await cli(['quantize', f.model, '--out', join(cliDir, `${f.stem}-${f.named}.gguf`), '--scheme', f.named, '--method', 'rtn', '--seed', '0', '--no-verify', '--quiet']);
     await cli(['quantize', f.model, '--out', join(cliDir, g4), '--scheme', 'int4-g128', '--method', 'gptq', '--seed', '0', '--no-verify', '--quiet', ...calibArgs, ...(f.gptqFormat ? ['--format', f.gptqFormat] : [])]);
     const ev = async (m: string) => JSON.parse(await cli(['eval', join(cliDir, m), '--text', f.text, '--max-tokens', String(f.maxTokens), '--ctx', String(f.ctx), '--base', f.model, '--json', '--quiet']));
     return { q4: await ev(q4), g4: await ev(g4) };
@@ -145,6 +155,9 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   lap('opened');
 
   assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: q4, verify: false }), '');
+  // RTN to GGUF without the reload check streams tensor by tensor on the ggml kernels' Web Workers
+  const ranOn = await page.evaluate((n) => (window as unknown as { bitscale: { state: { outputs: { output: { name: string }; ranOn: string }[] } } }).bitscale.state.outputs.find((o) => o.output.name === n)?.ranOn, q4);
+  assert.equal(ranOn, 'streamed, 1 kernel Web Worker', 'the streaming RTN path ran on the kernel workers');
   assert.equal(await quantize(page, { scheme: 'int4-g128', method: 'gptq', format: f.gptqFormat, out: g4, windows: f.windows, seqLen: f.seqLen, verify: false }), '');
   lap('quantized');
   const ev = await evaluate(page, f.text, f.maxTokens, f.ctx);
@@ -153,6 +166,11 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   assert.deepEqual(ev.results.map((r) => r.target), ['model', q4, g4]);
   assert.ok(await page.isVisible('#chart svg'), 'the Pareto chart is drawn');
   assert.match((await page.textContent('#ship')) ?? '', /What to ship/);
+  if (f.named) {
+    // after the evaluation (which measures every output): a llama.cpp file type from the list
+    assert.ok(await page.$(`#schemes option[value="${f.named}"]`), `the scheme list offers ${f.named}`);
+    assert.equal(await quantize(page, { scheme: f.named, method: 'rtn', out: `${f.stem}-${f.named}.gguf`, verify: false }), '');
+  }
 
   const dq4 = await download(page, q4);
   assert.equal(dq4.name, q4);
@@ -163,6 +181,11 @@ async function runFlow(app: App, f: Flow): Promise<void> {
   const ref = await cliRuns;
   lap('CLI done');
   assert.ok(Buffer.compare(Buffer.from(dq4.bytes), readFileSync(join(cliDir, q4))) === 0, `${q4}: the page's download equals the CLI's file`);
+  if (f.named) {
+    const n = `${f.stem}-${f.named}.gguf`;
+    const dn = await download(page, n);
+    assert.ok(Buffer.compare(Buffer.from(dn.bytes), readFileSync(join(cliDir, n))) === 0, `${n}: the page's llama.cpp file type equals the CLI's file`);
+  }
   assertZipEqualsFolder(dg4.bytes, join(cliDir, g4), g4, false);
 
   const page4 = ev.results.find((r) => r.target === q4)!;
@@ -185,7 +208,7 @@ function assertOwnOrigin(app: App): void {
 }
 
 test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128 GPTQ (ONNX folder) equal the CLI’s files and perplexities', { skip: skip || sharedMissing(), timeout: 240_000 }, async () => {
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     await runFlow(app, {
       open: { files: [join(STORIES, 'stories260K.bin'), join(STORIES, 'tok512.bin')] },
@@ -193,6 +216,7 @@ test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128
       // dim 64 is below the group of 128: GPTQ-packed safetensors cannot hold it, the ONNX folder can
       gptqFormat: 'onnx',
       stem: 'stories260K',
+      named: 'q4_k_m',
       text: join(SHARED, 'data', 'tinystories-valid-excerpt.txt'),
       maxTokens: 381,
       ctx: 128,
@@ -206,7 +230,7 @@ test('stories260K (llama2.c + tokenizer.bin) in the page: Q4_0 RTN and int4-g128
 });
 
 test('the default model’s Hugging Face folder in the page: Q4_0 RTN (GGUF) and int4-g128 GPTQ (GPTQ safetensors) equal the CLI’s', { skip: skip || sharedMissing(), timeout: 240_000 }, async () => {
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     await runFlow(app, {
       open: { folder: 'assets/default-model' },
@@ -233,10 +257,11 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
   const calibArgs = ['--windows', '4', '--seq-len', '64', '--seed', '0', '--no-verify', '--quiet'];
   const cliDir = mkdtempSync(join(tmp, 'calib-'));
   const cliRuns = (async () => {
-    await cli(['quantize', model, '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', calib, ...calibArgs]);
+    // run beside the text (`--calib README.md`): its manifest names the file as the page does
+    await cli(['quantize', '.', '--out', join(cliDir, 'gptq-file'), '--scheme', 'int4-g128', '--method', 'gptq', '--calib', 'README.md', ...calibArgs], model);
     await cli(['quantize', model, '--out', join(cliDir, 'awq'), '--scheme', 'int4-g128', '--method', 'awq', ...calibArgs]);
   })();
-  const app = await openApp(built!.dir);
+  const app = await openApp(built!.dir, [], browser!);
   try {
     const page = app.page;
     assert.equal(await openFolder(page, model), '');
@@ -251,6 +276,7 @@ test('calibration on a text file the user chooses (GPTQ), AWQ: the page’s fold
     const act = await download(page, 'gptq-act');
     await cliRuns;
     assertZipEqualsFolder(file.bytes, join(cliDir, 'gptq-file'), 'gptq-file', false);
+    assert.equal(JSON.parse(new TextDecoder().decode(unzipSync(file.bytes)['gptq-file/bitscale-manifest.json'])).calibration.source, 'README.md', 'the manifest names the user’s file');
     // AWQ's scale search reads the same onnxruntime statistics: compared as GPTQ is
     assertZipEqualsFolder(awq.bytes, join(cliDir, 'awq'), 'awq', false);
     // the chosen text was used: GPTQ on it differs from GPTQ on the built-in text

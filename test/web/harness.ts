@@ -41,14 +41,23 @@ export async function buildApp(): Promise<{ dir: string; cleanup: () => void }> 
   return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-export async function openApp(dir: string, extraArgs: string[] = []): Promise<App> {
-  const server = await serveWebApp(dir);
+/** Debian's Chromium with the flags that work on this machine (headless, no sandbox, no GPU, no background traffic). */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+/**
+ * The app served from `dir` in a fresh browser context (its own requests, downloads and page).
+ * `shared`: a browser several tests use (one launch per test file); close() then leaves it open.
+ */
+export async function openApp(dir: string, extraArgs: string[] = [], shared?: Browser): Promise<App> {
+  const server = await serveWebApp(dir);
+  const browser = shared ?? (await launchChromium(extraArgs));
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const requests: string[] = [];
   const refused: string[] = [];
@@ -78,7 +87,8 @@ export async function openApp(dir: string, extraArgs: string[] = []): Promise<Ap
     refused,
     errors,
     async close() {
-      await browser.close();
+      if (shared) await context.close();
+      else await browser.close();
       await server.close();
     },
   };
@@ -180,9 +190,9 @@ export async function download(page: Page, outName: string): Promise<{ name: str
 
 const exec = promisify(execFile);
 
-/** Runs the bitscale CLI (this checkout's source, as the other CLI tests do); returns stdout. */
-export async function cli(args: string[]): Promise<string> {
-  const r = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20 });
+/** Runs the bitscale CLI (this checkout's source, as the other CLI tests do; in `cwd`, a folder of the checkout); returns stdout. */
+export async function cli(args: string[], cwd?: string): Promise<string> {
+  const r = await exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd });
   return r.stdout;
 }
 

@@ -32,7 +32,7 @@ export function resolve(...parts: string[]): string {
   for (let i = parts.length - 1; i >= 0 && !r.startsWith('/'); i--) {
     if (parts[i]) r = r ? `${parts[i]}/${r}` : parts[i];
   }
-  return normalize(r.startsWith('/') ? r : `/${r}`);
+  return normalize(r.startsWith('/') ? r : `${process.cwd()}/${r}`);
 }
 
 export function dirname(p: string): string {

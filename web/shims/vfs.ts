@@ -38,7 +38,8 @@ export function fsError(code: string, syscall: string, path: string): Error {
 }
 
 export function abs(p: string): string {
-  return normalize(p.startsWith('/') ? p : `/${p}`);
+  // relative to the current folder (process.chdir; the worker sets it to its texts' folder)
+  return normalize(p.startsWith('/') ? p : `${process.cwd()}/${p}`);
 }
 
 export function lookup(p: string): Node | undefined {

@@ -52,13 +52,15 @@ export type { QuantizeFormat, QuantizeMethod, QuantizeOptions, QuantizeReport, Q
  */
 async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const inputHash = hashInputOffThread(o.model);
+  const inputHash = o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model);
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
   const save = ggufSaveOptions(qplan, o, fileImatrix);
   const res = await writeRtnGguf(weights, o.out, {
     threads: o.threads ?? availableParallelism(),
+    pool: o.rtnStream?.pool,
+    lookahead: o.rtnStream?.lookahead,
     overwrite: o.overwrite,
     fileType: save.fileType,
     ggufMetadata: save.ggufMetadata,

@@ -7,6 +7,8 @@
 // computed on another thread meanwhile (hashFilesOffThread).
 // Memory: the tensors in flight (about `lookahead` bytes of inputs and outputs, at least one
 // tensor), reusing the same shared buffers from tensor to tensor.
+// The page runs the same writer with its own pool (`pool`: Web Workers, or the calling thread where
+// the page has no shared memory, the buffers then plain ArrayBuffers) and a small lookahead.
 // Legend: N = rows, K = values per row.
 
 import { Worker } from 'node:worker_threads';
@@ -19,6 +21,7 @@ import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.j
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
 import type { KernelInput } from '../../quant/ggml/index.js';
+import type { RowsPool } from '../../quant/ggml/wasm/worker-queue.js';
 import { QuantPool } from '../../quant/node/worker-pool.js';
 // the CLI bounds --threads by the pool's limit (cli/ imports pipeline/ only)
 export { MAX_THREADS } from '../../quant/node/worker-pool.js';
@@ -37,8 +40,10 @@ export interface RtnStreamOptions {
   /** GGUF general.file_type and extra metadata (the llama.cpp file type's, pipeline/quantize/plan.ts) */
   fileType?: number;
   ggufMetadata?: SaveOptions['ggufMetadata'];
-  /** worker threads that quantize (the main thread reads and writes) */
+  /** worker threads that quantize (the main thread reads and writes); unused with `pool` */
   threads: number;
+  /** quantize on this pool instead of `threads` new worker threads (the caller owns it and closes it) */
+  pool?: RowsPool;
   /** bytes of tensors in flight at once (inputs + outputs); at least one tensor always is */
   lookahead?: number;
   overwrite?: boolean;
@@ -50,20 +55,24 @@ export interface RtnStreamOptions {
 // buffers are reused, so a smaller window also means fewer fresh pages to fault in
 const DEFAULT_LOOKAHEAD = 256 << 20;
 
+/** Shared memory where the host has it (threads write into it), else plain buffers (one thread). */
+type Buf = SharedArrayBuffer | ArrayBuffer;
+const newBuffer = (bytes: number): Buf => (typeof SharedArrayBuffer === 'undefined' ? new ArrayBuffer(bytes) : new SharedArrayBuffer(bytes));
+
 /** Reusable shared buffers: a tensor takes the smallest free one that fits. */
 class SharedBuffers {
-  private free: SharedArrayBuffer[] = [];
+  private free: Buf[] = [];
 
-  take(bytes: number): SharedArrayBuffer {
+  take(bytes: number): Buf {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength)) best = i;
     }
     if (best >= 0) return this.free.splice(best, 1)[0];
-    return new SharedArrayBuffer(Math.max(16, bytes));
+    return newBuffer(Math.max(16, bytes));
   }
 
-  give(b: SharedArrayBuffer): void {
+  give(b: Buf): void {
     this.free.push(b);
   }
 }
@@ -90,7 +99,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   const order = [...weights.tensors.values()];
   const plans = new Map(order.map((s) => [s.name, o.plan(s.name, s)] as const));
   const lookahead = o.lookahead ?? DEFAULT_LOOKAHEAD;
-  const pool = new QuantPool(o.threads);
+  const pool: RowsPool = o.pool ?? new QuantPool(o.threads);
   const buffers = new SharedBuffers();
   const jobs = new Map<string, Job>();
   let next = 0; // next tensor (in file order) to start
@@ -192,7 +201,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   } finally {
     // settle whatever is still running (an error or abort stopped the writer) before the workers go
     await Promise.allSettled([...jobs.values()].map((j) => j.promise));
-    await pool.close();
+    if (!o.pool) await pool.close();
   }
 }
 

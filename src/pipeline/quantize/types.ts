@@ -10,6 +10,7 @@ import type { GgufRecipeOptions } from './plan.js';
 import type { MixedPlanResult, MixedSensitivity } from './mixed.js';
 import type { LlamaCppCheck } from './verify-llamacpp.js';
 import type { CheckVerdict } from './tolerance.js';
+import type { RowsPool } from '../../quant/ggml/wasm/worker-queue.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = BITSCALE_VERSION;
@@ -56,6 +57,12 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   displayOut?: string;
   /** worker threads for the streaming RTN path (default: the machine's available parallelism) */
   threads?: number;
+  /**
+   * The streaming RTN path on the caller's pool instead of new worker threads (the page's Web
+   * Workers), with `lookahead` bytes of tensors in flight (default 256 MiB; the page keeps it to a
+   * tensor or two); the input is then hashed on this thread.
+   */
+  rtnStream?: { pool: RowsPool; lookahead?: number };
   /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
   onnxFloat?: ('f32' | 'f16')[];
   /** the recipe this run came from (recorded in the manifest) */

@@ -19,7 +19,7 @@ import { numel } from '../../core/tensor.js';
 import { quantize } from '../index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../index.js';
 import { ggmlRowBytes } from '../ggml/wasm/rows-job.js';
-import { WorkerQueue, rebuildError, runGgmlRows, type WorkerReply } from '../ggml/wasm/worker-queue.js';
+import { WorkerQueue, rebuildError, runGgmlRows, type RowsPool, type WorkerReply } from '../ggml/wasm/worker-queue.js';
 import type { GgmlType } from '../../core/dtype.js';
 import type { KernelInput } from '../ggml/index.js';
 import type { QuantJob } from './quant-worker.js';
@@ -114,7 +114,7 @@ export interface SharedGgmlRows {
   imatrix?: Float32Array;
 }
 
-export class QuantPool {
+export class QuantPool implements RowsPool {
   private readonly workers: Worker[];
   private readonly queue: WorkerQueue;
 

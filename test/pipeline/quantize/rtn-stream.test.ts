@@ -2,7 +2,7 @@
 // with the stages overlapped or one tensor at a time, is the same byte for byte, and each
 // quantized tensor equals the TypeScript reference codec on the decoded input (F16, BF16 and F32
 // checkpoints; with an importance matrix; a K-quant fallback row width; the embedding converted
-// to F16). A NaN names its tensor
+// to F16; on the caller's pool over plain buffers, as the page runs it). A NaN names its tensor
 // and leaves no output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import { loadModel } from '../../../src/model/load.js';
 import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
+import { InlineRowsPool } from '../../../src/quant/ggml/wasm/worker-queue.js';
 import { shapeConfig, writeGeneratedGguf } from '../../../bench/gen-llama.js';
 import type { TensorSource } from '../../../src/model/weights.js';
 import { tempDir } from '../../helpers.js';
@@ -95,6 +96,20 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
       files.push(readFileSync(out));
     }
     assert.ok(files[0].equals(files[1]) && files[0].equals(files[2]), 'same bytes for every thread count and lookahead');
+    // the page's way: the caller's pool, here the kernels on this thread over plain ArrayBuffers
+    // (a page without cross-origin isolation has no SharedArrayBuffer); the pool stays open
+    const inline = new InlineRowsPool();
+    let rowsJobs = 0;
+    const counting = { threads: 1, close: () => assert.fail('the caller’s pool is closed by the caller'), quantizeGgmlRows: (j: Parameters<InlineRowsPool['quantizeGgmlRows']>[0]) => (rowsJobs++, assert.ok(j.src instanceof ArrayBuffer), inline.quantizeGgmlRows(j)) };
+    const sab = Object.getOwnPropertyDescriptor(globalThis, 'SharedArrayBuffer')!;
+    delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
+    try {
+      await writeRtnGguf(w, join(dir, 'o-inline.gguf'), { plan, threads: 1, lookahead: 1, pool: counting });
+    } finally {
+      Object.defineProperty(globalThis, 'SharedArrayBuffer', sab);
+    }
+    assert.ok(rowsJobs >= 14, `every planned tensor went through the caller's pool (${rowsJobs})`);
+    assert.ok(readFileSync(join(dir, 'o-inline.gguf')).equals(files[0]), 'the caller’s pool on plain buffers: the same bytes');
     const got = await tensorBytes(join(dir, 'o-3.gguf'));
     const q = w.tensors.get('model.layers.1.self_attn.q_proj.weight')!;
     const want = quantizeGgmlReference('Q4_K', await q.readF32(), 256, 256, im.get(256));

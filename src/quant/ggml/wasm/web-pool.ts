@@ -8,7 +8,7 @@
 import { ConfigError } from '../../../core/errors.js';
 import type { GgmlType } from '../../../core/dtype.js';
 import { ggmlRowBytes } from './rows-job.js';
-import { WorkerQueue, runGgmlRows, type WorkerReply } from './worker-queue.js';
+import { WorkerQueue, runGgmlRows, type RowsPool, type SharedRowsJob, type WorkerReply } from './worker-queue.js';
 
 /** The part of the DOM Worker this pool uses (so tests and other hosts can supply their own). */
 export interface WebWorkerLike {
@@ -17,7 +17,7 @@ export interface WebWorkerLike {
   terminate(): void;
 }
 
-export class GgmlWebPool {
+export class GgmlWebPool implements RowsPool {
   private readonly workers: WebWorkerLike[];
   private readonly queue: WorkerQueue;
 
@@ -54,6 +54,11 @@ export class GgmlWebPool {
     const dst = new SharedArrayBuffer(nRows * ggmlRowBytes(type, nPerRow));
     await runGgmlRows(this.queue, { type, input: 'F32', src, srcOffset, dst, dstOffset: 0, nRows, nPerRow, imatrix });
     return new Uint8Array(dst).slice();
+  }
+
+  /** Rows of a tensor already in shared memory, quantized in place into `j.dst` (the streaming RTN writer's call). */
+  quantizeGgmlRows(j: SharedRowsJob): Promise<void> {
+    return runGgmlRows(this.queue, j);
   }
 
   close(): void {

@@ -7,7 +7,7 @@
 // Legend: R = rows, K = values per row.
 
 import { BitscaleError, ConfigError, FormatError, IoError, NumericError, ShapeError, type ErrorCode, type ErrorContext } from '../../../core/errors.js';
-import { splitRows, type GgmlRowsJob } from './rows-job.js';
+import { runGgmlRowsJob, splitRows, type GgmlRowsJob } from './rows-job.js';
 
 /** A worker's error as it crosses the thread boundary. */
 export interface ErrorReply {
@@ -87,6 +87,32 @@ export class WorkerQueue {
 
 /** One shared-memory ggml job over all rows (the pools split it into GgmlRowsJob chunks). */
 export type SharedRowsJob = Omit<GgmlRowsJob, 'rowStart' | 'rowEnd'> & { nRows: number };
+
+/**
+ * What the streaming RTN writer (src/pipeline/rtn-stream.ts) quantizes on: Node worker threads
+ * (QuantPool), the page's Web Workers (GgmlWebPool) or the calling thread (InlineRowsPool). Every
+ * one writes the bytes of one thread into `dst`.
+ */
+export interface RowsPool {
+  readonly threads: number;
+  quantizeGgmlRows(j: SharedRowsJob): Promise<void>;
+  close(): Promise<void> | void;
+}
+
+/**
+ * The rows of a job quantized on the calling thread: for hosts without shared memory (a page
+ * served without cross-origin isolation), where the buffers are plain ArrayBuffers.
+ */
+export class InlineRowsPool implements RowsPool {
+  readonly threads = 1;
+
+  async quantizeGgmlRows(j: SharedRowsJob): Promise<void> {
+    const { nRows, ...rest } = j;
+    runGgmlRowsJob({ ...rest, rowStart: 0, rowEnd: nRows });
+  }
+
+  close(): void {}
+}
 
 /**
  * Runs a tensor's rows as chunks on the queue's workers ({ kind: 'ggml-rows', job } messages) and
