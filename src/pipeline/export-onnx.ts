@@ -305,6 +305,24 @@ export function onnxDtypeOf(host: HostModel, floatStorage: 'f32' | 'f16' = 'f32'
   return b === 'fp32' ? 'fp16' : b === 'q4' ? 'q4f16' : 'q2f16';
 }
 
+/**
+ * The variants a quantize run with a `bits`-wide int scheme adds to a folder (before any work, so an
+ * existing variant is refused up front). The export decides from the weights that fit MatMulNBits; a
+ * model none of whose linears fit writes fp32 instead, and the export's own check still stands.
+ */
+export function onnxVariantsOfBits(bits: number, storages: readonly ('f32' | 'f16')[]): OnnxDtype[] {
+  const b: OnnxDtype = bits <= 2 ? 'q2' : bits <= 4 ? 'q4' : 'q8';
+  return storages.map((st) => (st === 'f16' ? (b === 'q4' ? 'q4f16' : b === 'q2' ? 'q2f16' : b) : b));
+}
+
+/** Refuses, naming the file, when the ONNX folder `out` already holds one of `variants` (--force replaces them). */
+export async function refuseExistingVariants(out: string, variants: readonly OnnxDtype[]): Promise<void> {
+  for (const d of variants) {
+    const file = join(resolve(out), 'onnx', `model${ONNX_DTYPE_SUFFIX[d]}.onnx`);
+    if (await exists(file)) throw new IoError('exists', `the folder already holds the ${d} variant`, { file, hint: 'pass --force to replace this variant (the other variants are kept)' });
+  }
+}
+
 /** What an existing folder holds: its config.json (without transformers.js_config) and manifest, or null when it is no bitscale ONNX folder. */
 async function readOnnxFolder(out: string): Promise<{ config: Record<string, unknown>; manifest: Record<string, unknown> } | null> {
   try {

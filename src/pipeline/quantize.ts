@@ -41,7 +41,7 @@ import { checkCtScheme, checkPackedLinears, writeCtSafetensors } from './quantiz
 import { compareWithLlamaCpp, type LlamaCppCheck } from './quantize-verify.js';
 import { llamaCppTolerance, reloadTolerance, verdict, verdictText, type CheckVerdict } from './quantize-tolerance.js';
 import { writeQuantizedOnnx } from './quantize-onnx-out.js';
-import { exportOnnx, hostWithGridCodes, isOnnxFolderOf } from './export-onnx.js';
+import { exportOnnx, hostWithGridCodes, isOnnxFolderOf, onnxVariantsOfBits, refuseExistingVariants } from './export-onnx.js';
 import { EngineSession } from '../engine/session.js';
 import { calibratedStreamingGguf, streamsCalibrated } from './quantize-stream.js';
 import { hashFilesOffThread, writeRtnGguf } from './rtn-stream.js';
@@ -304,6 +304,9 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     checkCalibrationBudget(size.windows, size.seqLen, probe.config);
     inputs = await runInputs(o, probe);
     if (o.format === 'onnx' && kind === 'dir') update = await isOnnxFolderOf(o.out, probe.config);
+    // a variant the folder already holds is refused before quantizing, not after
+    const sch = parseScheme(o.scheme);
+    if (update && !o.overwrite && sch.kind === 'int') await refuseExistingVariants(o.out, onnxVariantsOfBits(sch.bits, o.onnxFloat ?? ['f32']));
   } finally {
     await probe.close();
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveQuantizeFormat } from '../../src/pipeline/quantize-format.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
+import { quantizeOnnxVariants } from '../../src/pipeline/quantize-onnx-variants.js';
 import { minTargetBpw } from '../../src/pipeline/quantize-mixed.js';
 import { prepareHostModel } from '../../src/engine/host.js';
 import { loadModel } from '../../src/model/load.js';
@@ -90,9 +91,40 @@ test('ONNX variants through the CLI: --variants fp32,q4, then --dtype f16 adds q
     assert.equal(man.variants.q4f16.quantize.settings.method, 'rtn');
     assert.ok(Number.isFinite(man.variants.q4.quantize.quality.kld));
     assert.equal(existsSync(`${out}.manifest.json`), false, 'one manifest, inside the folder');
+    // a variant the folder holds is refused before any work (no progress line, nothing added), and
+    // --variants is one transaction: q8 is not added when q4 is refused
+    const again = await cli(['quantize', MODEL, '--out', out, '--format', 'onnx', '--scheme', 'int4-g32']);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /\[exists\].*already holds the q4 variant.*model_q4\.onnx/);
+    assert.doesNotMatch(again.stderr, /%/, 'refused before quantizing');
+    const both = await cli(['quantize', MODEL, '--out', out, '--variants', 'q8,q4']);
+    assert.equal(both.code, 1, both.stderr);
+    assert.match(both.stderr, /already holds the q4 variant/);
+    assert.doesNotMatch(both.stderr, /%/, 'refused before quantizing');
+    assert.deepEqual(readdirSync(join(out, 'onnx')).sort(), ['model.onnx', 'model_q4.onnx', 'model_q4f16.onnx']);
     const bad = await cli(['quantize', MODEL, '--out', out, '--variants', 'q3']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown ONNX variant/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--variants is one transaction: interrupted in its second variant, the folder is as it was', { skip: noModel, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qvar-txn-'));
+  try {
+    const out = join(dir, 'onnx-folder');
+    await quantizeOnnxVariants({ model: MODEL, out, method: 'rtn', variants: ['fp32'] });
+    const before = readFileSync(join(out, 'bitscale-manifest.json'), 'utf8');
+    // fp16 is written first (into the staged copy), then the q4 quantization is interrupted
+    const ac = new AbortController();
+    await assert.rejects(
+      quantizeOnnxVariants({ model: MODEL, out, method: 'rtn', variants: ['fp16', 'q4'], signal: ac.signal, onProgress: () => ac.abort() }),
+      /interrupted/,
+    );
+    assert.deepEqual(readdirSync(join(out, 'onnx')).sort(), ['model.onnx'], 'neither fp16 nor q4 was added');
+    assert.equal(readFileSync(join(out, 'bitscale-manifest.json'), 'utf8'), before);
+    assert.deepEqual(readdirSync(dir), ['onnx-folder'], 'no staging folder or lock left behind');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

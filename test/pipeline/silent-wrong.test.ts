@@ -45,6 +45,26 @@ async function fails(args: string[], cwd: string, code: string, ...res: RegExp[]
   return r;
 }
 
+test('7b: a NaN in an embedding row the engine reads lazily from a GGUF (range reads of block codes) names the tensor and index', { skip, timeout: 120_000 }, async () => {
+  const d = workdir();
+  try {
+    assert.equal((await cliIn(['quantize', 'stories260K.bin', '--out', 'q.gguf', '--scheme', 'q8_0', '--no-verify'], d)).status, 0);
+    const file = join(d, 'q.gguf');
+    const g = await readGguf(memorySource(new Uint8Array(readFileSync(file)), file));
+    const t = g.tensors.find((x) => x.name === 'token_embd.weight')!;
+    assert.equal(t.type, 'Q8_0');
+    const E = t.ne[0];
+    // Q8_0 rows are E/32 blocks of (f16 scale, 32 int8): row 1 (the BOS token every window starts
+    // with) gets a NaN scale in its second block, so its elements 32..63 decode to NaN
+    const b = readFileSync(file);
+    b.writeUInt16LE(0x7e00, t.absoluteOffset + (E / 32) * 34 + 34);
+    writeFileSync(file, b);
+    await fails(['eval', 'q.gguf', '--text', 'text.txt', '--ctx', '64', '--max-windows', '1'], d, 'non_finite', /tensor 'model\.embed_tokens\.weight'/, new RegExp(`index ${E + 32}\\b`), /found NaN/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('7: a NaN or Inf weight stops quantize, eval, imatrix, convert and GPTQ, naming file, tensor, index and value', { skip, timeout: 240_000 }, async () => {
   const d = workdir();
   try {
