@@ -12,7 +12,7 @@
 //   BITSCALE_SCALE_SHAPE=llama-3.2-1b|llama-3.1-8b   BITSCALE_SCALE_LAYERS=N (fewer layers)
 //   BITSCALE_SCALE_VOCAB=N (smaller vocabulary)   BITSCALE_SCALE_DTYPE=F16|F32 (the model's storage)
 //   (issue 12's first table: BITSCALE_SCALE_LAYERS=1 BITSCALE_SCALE_VOCAB=512 BITSCALE_SCALE_DTYPE=F32)
-//   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
+//   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M (also Q5_K_M, Q3_K_M, the other plain types)   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
 //   BITSCALE_SCALE_PEER=0 (bitscale only)   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
 //   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
 import { spawn, spawnSync } from 'node:child_process';
@@ -50,6 +50,10 @@ const CASES: ScaleCase[] = [
   { name: 'IQ3_S', scheme: 'iq3_s', ftype: 'IQ3_S', pure: true },
   { name: 'Q5_0', scheme: 'q5_0', ftype: 'Q5_0', pure: true },
   { name: 'Q4_1', scheme: 'q4_1', ftype: 'Q4_1', pure: true },
+  // llama.cpp's named mixtures: each tool's own recipe (the types per tensor must agree)
+  { name: 'Q4_K_M', scheme: 'q4_k_m', ftype: 'Q4_K_M', pure: false },
+  { name: 'Q5_K_M', scheme: 'q5_k_m', ftype: 'Q5_K_M', pure: false },
+  { name: 'Q3_K_M', scheme: 'q3_k_m', ftype: 'Q3_K_M', pure: false },
 ];
 
 const env = process.env;
@@ -120,7 +124,7 @@ export default async function (): Promise<void> {
   const vocab = env.BITSCALE_SCALE_VOCAB ? Number(env.BITSCALE_SCALE_VOCAB) : undefined;
   const dtype = env.BITSCALE_SCALE_DTYPE === 'F32' ? 'F32' : 'F16';
   const cfg = shapeConfig(shape, { ...(layers ? { nLayers: layers } : {}), ...(vocab ? { vocabSize: vocab } : {}) });
-  const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K');
+  const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M');
   const threads = list(env.BITSCALE_SCALE_THREADS, '1,2').map(Number);
   const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
   const peer = env.BITSCALE_SCALE_PEER !== '0';

@@ -37,6 +37,8 @@ export interface RtnStreamOptions {
   ggufMetadata?: SaveOptions['ggufMetadata'];
   /** worker threads that quantize (the main thread reads and writes) */
   threads: number;
+  /** workers already started (`threads` of them; the caller closes them), else started here */
+  pool?: QuantPool;
   /** bytes of tensors in flight at once (inputs + outputs); at least one tensor always is */
   lookahead?: number;
   overwrite?: boolean;
@@ -88,7 +90,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   const order = [...weights.tensors.values()];
   const plans = new Map(order.map((s) => [s.name, o.plan(s.name, s)] as const));
   const lookahead = o.lookahead ?? DEFAULT_LOOKAHEAD;
-  const pool = new QuantPool(o.threads);
+  const pool = o.pool ?? new QuantPool(o.threads);
   const buffers = new SharedBuffers();
   const jobs = new Map<string, Job>();
   let next = 0; // next tensor (in file order) to start
@@ -190,7 +192,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   } finally {
     // settle whatever is still running (an error or abort stopped the writer) before the workers go
     await Promise.allSettled([...jobs.values()].map((j) => j.promise));
-    await pool.close();
+    if (!o.pool) await pool.close();
   }
 }
 
