@@ -1,7 +1,7 @@
 // Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
 import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
-// the version from core (not pipeline/quantize.js, whose imports every command would then load)
+// the version from core (not pipeline/quantize/quantize.js, whose imports every command would then load)
 import { BITSCALE_VERSION as TOOL_VERSION } from '../core/version.js';
 
 export interface OutputSink {
