@@ -3,8 +3,8 @@
 // for each type the whole `bitscale quantize MODEL --method rtn --no-verify --format gguf` command
 // (a child process on the built CLI: Node start-up, imports, hashing and writing included) at
 // --threads 1 and 2, and llama.cpp's whole llama_model_quantize call (test/reference/
-// llamacpp-quantize.ts; pure, nthread 1 and 2, token embedding F16 as bitscale writes it) on
-// the same file. Runs alternate between the two tools; figures are medians. Reports the speed ratio
+// llamacpp-quantize.ts; nthread 1 and 2) on the same file: plain types with --pure on both sides
+// (every tensor, token embedding included, in the one type), named mixtures with each tool's recipe. Runs alternate between the two tools; figures are medians. Reports the speed ratio
 // (llama.cpp seconds ÷ bitscale seconds: ≥ 1 means bitscale is at least as fast), bitscale's 1→2
 // thread speed-up, the CPU seconds of each (user + system, all threads), peak RSS, and whether the
 // tensor data of the two files is identical.
@@ -12,7 +12,7 @@
 //   BITSCALE_SCALE_SHAPE=llama-3.2-1b|llama-3.1-8b   BITSCALE_SCALE_LAYERS=N (fewer layers)
 //   BITSCALE_SCALE_VOCAB=N (smaller vocabulary)   BITSCALE_SCALE_DTYPE=F16|F32 (the model's storage)
 //   (issue 12's first table: BITSCALE_SCALE_LAYERS=1 BITSCALE_SCALE_VOCAB=512 BITSCALE_SCALE_DTYPE=F32)
-//   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
+//   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M (also Q5_K_M, Q3_K_M, the other plain types)   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
 //   BITSCALE_SCALE_PEER=0 (bitscale only)   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
 //   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,8 +25,8 @@ import { shapeConfig, writeGeneratedGguf, type ShapeName } from './gen-llama.js'
 import { fmt, median } from './util.js';
 
 /**
- * What is compared: bitscale's --scheme and llama.cpp's file type. Plain types run llama.cpp with
- * `pure` and an F16 token embedding (bitscale's RTN leaves the embedding as it is); a named
+ * What is compared: bitscale's --scheme and llama.cpp's file type. Plain types run both tools with
+ * `pure` (every tensor in the one type, the token embedding too); a named
  * mixture is one more line, e.g. { name: 'Q4_K_M', scheme: 'q4_k_m', ftype: 'Q4_K_M', pure: false }.
  */
 interface ScaleCase {
@@ -50,6 +50,10 @@ const CASES: ScaleCase[] = [
   { name: 'IQ3_S', scheme: 'iq3_s', ftype: 'IQ3_S', pure: true },
   { name: 'Q5_0', scheme: 'q5_0', ftype: 'Q5_0', pure: true },
   { name: 'Q4_1', scheme: 'q4_1', ftype: 'Q4_1', pure: true },
+  // llama.cpp's named mixtures: each tool's own recipe (the types per tensor must agree)
+  { name: 'Q4_K_M', scheme: 'q4_k_m', ftype: 'Q4_K_M', pure: false },
+  { name: 'Q5_K_M', scheme: 'q5_k_m', ftype: 'Q5_K_M', pure: false },
+  { name: 'Q3_K_M', scheme: 'q3_k_m', ftype: 'Q3_K_M', pure: false },
 ];
 
 const env = process.env;
@@ -63,11 +67,12 @@ interface Run {
 }
 
 /** Runs the built CLI as a child process; wall time from spawn to exit, peak RSS from /usr/bin/time. */
-function runBitscale(model: string, out: string, scheme: string, threads: number): Promise<Run> {
+function runBitscale(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
+  const scheme = c.scheme;
   rmSync(out, { force: true });
   rmSync(`${out}.manifest.json`, { force: true });
   const cli = resolve('dist/cli/main.js');
-  const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet'];
+  const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
   const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
   return new Promise((res, rej) => {
@@ -89,7 +94,7 @@ async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: nu
   rmSync(out, { force: true });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads, ...(c.pure ? { tokenEmbeddingType: 'F16' as const } : {}) });
+  await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads });
   const c1 = process.cpuUsage(c0); // this process: llama.cpp's threads (and an idle event loop)
   return { seconds: (performance.now() - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, rssMb: null };
 }
@@ -119,7 +124,7 @@ export default async function (): Promise<void> {
   const vocab = env.BITSCALE_SCALE_VOCAB ? Number(env.BITSCALE_SCALE_VOCAB) : undefined;
   const dtype = env.BITSCALE_SCALE_DTYPE === 'F32' ? 'F32' : 'F16';
   const cfg = shapeConfig(shape, { ...(layers ? { nLayers: layers } : {}), ...(vocab ? { vocabSize: vocab } : {}) });
-  const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K');
+  const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M');
   const threads = list(env.BITSCALE_SCALE_THREADS, '1,2').map(Number);
   const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
   const peer = env.BITSCALE_SCALE_PEER !== '0';
@@ -159,11 +164,11 @@ export default async function (): Promise<void> {
         const b: Run[] = [];
         const l: Run[] = [];
         // one untimed run each (page cache, code caches), then alternate which tool goes first
-        await runBitscale(model, outB, c.scheme, t);
+        await runBitscale(model, outB, c, t);
         if (peer) await runLlamaCpp(model, outL, c, t);
         for (let r = 0; r < repeats; r++) {
           if (peer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
-          b.push(await runBitscale(model, outB, c.scheme, t));
+          b.push(await runBitscale(model, outB, c, t));
           if (peer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t));
         }
         const bs = median(b.map((x) => x.seconds));

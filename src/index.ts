@@ -16,7 +16,8 @@ export { runImatrix, collectImatrix, calibrationWindows, calibrationSource, type
 export type { ModelConfig, RopeLayout, RopeScaling, Architecture } from './model/config.js';
 export type { ModelWeights, TensorSource } from './model/weights.js';
 export type { Tokenizer, EncodeOptions } from './formats/tokenizer/types.js';
-export { Llama2cTokenizer, SpmTokenizer, BpeTokenizer, HfTokenizer, tokenizerFromVocab, spmVocabFromLlama2c, llama2cVocabFromSpm, spmTokenizerFiles } from './formats/tokenizer/index.js';
+export { HfTokenizer } from './formats/tokenizer/hf.js';
+export { Llama2cTokenizer, SpmTokenizer, BpeTokenizer, tokenizerFromVocab, spmVocabFromLlama2c, llama2cVocabFromSpm, spmTokenizerFiles } from './formats/tokenizer/index.js';
 export type { VocabExport, TokenizerKind } from './formats/tokenizer/index.js';
 export { parseLlama2cLayout, encodeLlama2c, type Llama2cHeader, type Llama2cLayout } from './formats/llama2c/checkpoint.js';
 export { parseLlama2cVocab, encodeLlama2cVocab, type Llama2cVocab } from './formats/llama2c/tokenizer-bin.js';

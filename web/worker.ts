@@ -14,6 +14,7 @@ import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlo
 import { providers } from './shims/ort.js';
 import { GgmlWebPool } from '../src/quant/ggml/wasm/web-pool.js';
 import { InlineRowsPool, type RowsPool } from '../src/quant/ggml/wasm/worker-queue.js';
+import { quantizeGgml } from '../src/quant/ggml/index.js';
 import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
 
 const OUT_DIR = '/out';
@@ -46,7 +47,7 @@ const PAGE_LOOKAHEAD = 1;
  */
 function rowsPool(): { pool: RowsPool; used: () => string | null } {
   const web = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined';
-  const inner: RowsPool = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool();
+  const inner: RowsPool = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool(quantizeGgml);
   let jobs = 0;
   const pool: RowsPool = {
     threads: inner.threads,

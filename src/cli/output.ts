@@ -1,7 +1,8 @@
 // Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
 import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
-import { TOOL_VERSION } from '../pipeline/quantize/quantize.js';
+// the version from core (not pipeline/quantize/quantize.js, whose imports every command would then load)
+import { BITSCALE_VERSION as TOOL_VERSION } from '../core/version.js';
 
 export interface OutputSink {
   stdout(text: string): void;

@@ -13,9 +13,11 @@ import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { ModelWeights, SourceFormat, TensorSource } from './weights.js';
 import { loadLlama2c, loadLlama2cTokenizer } from './load-llama2c.js';
 import { loadGguf } from './load-gguf.js';
-import { loadHf, loadHfTokenizer } from './load-hf.js';
 import { openSource } from './source.js';
-import { loadOnnxFolder, onnxFolderOf } from './load-onnx.js';
+// Hugging Face and ONNX loading (tokenizers, protobuf) are imported when such a model is loaded:
+// a GGUF or llama2.c run starts without them
+const hf = () => import('./load-hf.js');
+const onnx = () => import('./load-onnx.js');
 
 export interface LoadOptions {
   /** a tokenizer file that overrides the model's own: llama2.c tokenizer.bin or tokenizer.json; null loads none */
@@ -50,8 +52,8 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
       hint: hubLike ? 'the bitscale CLI downloads Hugging Face ids (org/name) into the HF cache; in the library, fetch it with fetchHubModel() first' : 'give a llama2.c checkpoint, a GGUF file, a Hugging Face folder, or a Hub id (org/name)',
     });
   }
-  if (st.isDirectory()) return (await onnxFolderOf(path)) ? 'onnx' : 'hf';
-  if (path.endsWith('.onnx') && (await onnxFolderOf(path))) return 'onnx';
+  if (st.isDirectory()) return (await (await onnx()).onnxFolderOf(path)) ? 'onnx' : 'hf';
+  if (path.endsWith('.onnx') && (await (await onnx()).onnxFolderOf(path))) return 'onnx';
   if (path.endsWith('.safetensors.index.json')) return 'safetensors';
   const src = await openSource(path);
   let head: Uint8Array;
@@ -84,7 +86,7 @@ export async function detectFormat(path: string): Promise<SourceFormat> {
 /** Loads a tokenizer file by kind: *.json → Hugging Face, anything else → llama2.c tokenizer.bin. */
 export async function loadTokenizerFile(path: string, vocabSize?: number): Promise<Tokenizer> {
   if (path.endsWith('.json')) {
-    const t = await loadHfTokenizer(path);
+    const t = await (await hf()).loadHfTokenizer(path);
     if (!t) throw new IoError('missing_file', 'tokenizer file not found', { file: path });
     return t;
   }
@@ -148,8 +150,8 @@ async function loadModelUnchecked(path: string, opts: LoadOptions): Promise<Mode
   }
   const tokenizer = opts.tokenizer === null ? null : opts.tokenizer !== undefined ? await loadTokenizerFile(opts.tokenizer) : undefined;
   if (format === 'gguf') return loadGguf(path, { tokenizer });
-  if (format === 'onnx') return loadOnnxFolder(path, { tokenizer });
+  if (format === 'onnx') return (await onnx()).loadOnnxFolder(path, { tokenizer });
   const dir = format === 'safetensors' ? dirname(path) : path;
-  const m = await loadHf(dir, { tokenizer, weights: format === 'safetensors' ? path : undefined });
+  const m = await (await hf()).loadHf(dir, { tokenizer, weights: format === 'safetensors' ? path : undefined });
   return format === 'safetensors' ? { ...m, source: { format: 'safetensors', path } } : m;
 }

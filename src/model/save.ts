@@ -28,7 +28,7 @@ import { archKey, gv, LLM, TOKENIZER, type GgufValue, type GgufWriteTensor } fro
 import { generationConfigJson } from '../formats/hf/json.js';
 import { atomicWriteFile, withAtomicFile, withOutput, writeGgufFile, writeSafetensorsFile } from '../formats/io/index.js';
 import { encodeLlama2c, type Llama2cVersion } from '../formats/llama2c/checkpoint.js';
-import { HfTokenizer } from '../formats/tokenizer/hf.js';
+import type { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { bpeTokenizerFiles, spmTokenizerFiles, type VocabExport } from '../formats/tokenizer/vocab.js';
 import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
@@ -324,7 +324,8 @@ export function hfSideFiles(c: ModelConfig, tok: Tokenizer | null): { name: stri
 
 /** tokenizer.json and tokenizer_config.json contents for a Hugging Face directory, or null if the tokenizer cannot be exported. */
 export function hfTokenizerFiles(tok: Tokenizer | null, maxSeqLen: number): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } | null {
-  if (tok instanceof HfTokenizer) return { tokenizer: tok.json, config: tok.config };
+  // by kind, not instanceof: the class's module loads @huggingface/tokenizers, which no other save needs
+  if (tok?.kind === 'hf') return { tokenizer: (tok as HfTokenizer).json, config: (tok as HfTokenizer).config };
   if (!tok?.exportVocab) return null;
   const v = tok.exportVocab();
   return v.model === 'llama' ? spmTokenizerFiles(v, maxSeqLen) : bpeTokenizerFiles(v, maxSeqLen);

@@ -129,6 +129,27 @@ test('readJsonFile, fileExists and sha256File', async () => {
   }
 });
 
+test('sha256File of a file an AtomicFileSink wrote: the digest taken while writing, and the file read again once it changed', async () => {
+  const dir = tmp();
+  try {
+    const p = join(dir, 'w.bin');
+    // pieces below and above the sink's 4 MiB buffer, so both write paths feed the digest
+    const parts = [new Uint8Array(1000).fill(7), new Uint8Array(5 << 20).map((_, i) => (i * 13) & 0xff), new Uint8Array(3).fill(1)];
+    await withAtomicFile(p, {}, async (s) => {
+      for (const b of parts) await s.write(b);
+    });
+    const whole = readFileSync(p);
+    assert.equal(await sha256File(p), createHash('sha256').update(whole).digest('hex'));
+    // rewritten behind the process's back (same size): the remembered digest no longer applies
+    const changed = Buffer.from(whole);
+    changed[12345] ^= 0xff;
+    writeFileSync(p, changed);
+    assert.equal(await sha256File(p), createHash('sha256').update(changed).digest('hex'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('safetensors and GGUF files by path, and a directory of shards', async () => {
   const dir = tmp();
   try {

@@ -8,9 +8,9 @@ import { MAX_WINDOWS } from '../../pipeline/limits.js';
 import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize/quantize.js';
 import { LLAMA_FTYPES } from '../../core/ftype.js';
 import { verdictText } from '../../pipeline/quantize/tolerance.js';
+// --recipe (yaml, zod) and --variants (ONNX export) are imported where used: a plain RTN run starts
+// without them (issue 12's start-up cost)
 import { MAX_THREADS } from '../../pipeline/quantize/rtn-stream.js';
-import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize/onnx-variants.js';
-import { loadRecipe } from '../../pipeline/quantize/recipe.js';
 
 export const meta: CommandMeta = {
   name: 'quantize',
@@ -99,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       { positionals: 1 },
     );
     // a recipe supplies defaults; the command line wins
-    const rec = typeof p.values.recipe === 'string' ? await loadRecipe(p.values.recipe, 'quantize') : null;
+    const rec = typeof p.values.recipe === 'string' ? await (await import('../../pipeline/quantize/recipe.js')).loadRecipe(p.values.recipe, 'quantize') : null;
     const v = { ...rec?.values, ...p.values } as Record<string, string | undefined> & Record<'act-order' | 'no-verify' | 'force' | 'json' | 'quiet' | 'pure' | 'leave-output-tensor' | 'allow-requantize', boolean | undefined>;
     // --tensor-type is repeatable: the command line's list, else the recipe's (one or a list)
     const tt = (p.values as { 'tensor-type'?: string[] })['tensor-type'] ?? (rec?.section['tensor-type'] as string[] | string | undefined);
@@ -108,7 +108,8 @@ export async function run(argv: string[]): Promise<number> {
     const model = modelIn === undefined ? undefined : await modelArg(modelIn, { quiet: !!(v.quiet || v.json) });
     if (!model) throw new ConfigError('bad_option', 'MODEL is required', { field: 'MODEL', hint: meta.usage.split('\n')[0] });
     if (!v.out) throw new ConfigError('bad_option', '--out is required', { field: '--out' });
-    const variants = v.variants !== undefined ? parseOnnxVariants(v.variants.split(',')) : null;
+    const onnxVariants = v.variants !== undefined ? await import('../../pipeline/quantize/onnx-variants.js') : null;
+    const variants = onnxVariants && v.variants !== undefined ? onnxVariants.parseOnnxVariants(v.variants.split(',')) : null;
     if (!v.scheme && !variants) throw new ConfigError('bad_option', '--scheme is required', { field: '--scheme', expected: 'a scheme (q4_k, int4-g128, …), or --variants for an ONNX folder' });
     const format = choiceOpt(v.format, '--format', ['gguf', 'safetensors', 'compressed-tensors', 'fakequant', 'onnx'] as QuantizeFormat[]);
     if (variants && format !== undefined && format !== 'onnx') throw new ConfigError('bad_option', '--variants writes an ONNX folder', { field: '--format', expected: 'onnx (or no --format)', found: format });
@@ -129,8 +130,8 @@ export async function run(argv: string[]): Promise<number> {
       tensorTypes, allowRequantize: v['allow-requantize'],
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };
-    if (variants) {
-      const rv = await quantizeOnnxVariants({ ...common, scheme: v.scheme, variants });
+    if (onnxVariants && variants) {
+      const rv = await onnxVariants.quantizeOnnxVariants({ ...common, scheme: v.scheme, variants });
       if (v.json) printJson('quantize', { out: rv.out, format: 'onnx', variants: rv.variants, manifest: rv.manifest, reports: rv.reports });
       else out(`wrote ${rv.variants.join(', ')} to ${rv.out} (one manifest: ${rv.manifest})`);
       return 0;

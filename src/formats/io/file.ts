@@ -175,7 +175,28 @@ export function readJsonFileSync(path: string): unknown {
 }
 
 /** SHA-256 of a file, streamed (for manifests). Lowercase hex. */
+/**
+ * Digests of files this process wrote through an AtomicFileSink, by absolute path, with the
+ * identity the file had then (device, inode, size, change time in ns): a file that changed since
+ * (rewritten, replaced, touched) no longer matches and is read again.
+ */
+const writtenDigests = new Map<string, { id: string; hex: string }>();
+
+const fileIdentity = (st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+async function rememberDigest(path: string, hex: string): Promise<void> {
+  const st = await stat(path, { bigint: true }).catch(() => null);
+  if (st) writtenDigests.set(resolve(path), { id: fileIdentity(st), hex });
+}
+
+/** Lowercase hex sha256 of a file (from the digest taken while this process wrote it, when the file is unchanged since). */
 export async function sha256File(path: string): Promise<string> {
+  const known = writtenDigests.get(resolve(path));
+  if (known) {
+    const st = await stat(path, { bigint: true }).catch(() => null);
+    if (st && fileIdentity(st) === known.id) return known.hex;
+    writtenDigests.delete(resolve(path));
+  }
   const h = createHash('sha256');
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
@@ -276,6 +297,9 @@ const BUFFER_BYTES = 4 << 20;
  */
 export class AtomicFileSink implements ByteSink {
   private pos = 0;
+  // sha256 of the bytes as they go out (the file is written front to back): sha256File answers
+  // from it afterwards instead of reading the file again (a manifest's output hash)
+  private readonly hash = createHash('sha256');
   private buf = new Uint8Array(BUFFER_BYTES);
   private fill = 0;
   private state: 'open' | 'closed' | 'aborted' = 'open';
@@ -307,6 +331,7 @@ export class AtomicFileSink implements ByteSink {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') throw new IoError('io', `write after ${this.state}`, { file: this.name });
     try {
+      this.hash.update(chunk);
       if (chunk.length >= BUFFER_BYTES) {
         await this.flush();
         await this.writeAll(chunk);
@@ -345,6 +370,7 @@ export class AtomicFileSink implements ByteSink {
       await this.fh.close();
       this.state = 'closed';
       await rename(this.tempPath, this.name);
+      await rememberDigest(this.name, this.hash.digest('hex'));
     } catch (e) {
       if (this.state === 'open') await this.abort();
       else await unlink(this.tempPath).catch(() => undefined);

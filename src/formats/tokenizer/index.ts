@@ -4,7 +4,8 @@ export * from './types.js';
 export { Llama2cTokenizer } from './llama2c.js';
 export { SpmTokenizer } from './spm.js';
 export { BpeTokenizer, byteToUnicode } from './bpe.js';
-export { HfTokenizer } from './hf.js';
+// HfTokenizer (./hf.js) is not re-exported here: it loads @huggingface/tokenizers, which a GGUF's
+// tokenizer does not need; import it from ./hf.js
 export { TOKEN_TYPE, SPM_SPACE, spmVocabFromLlama2c, llama2cVocabFromSpm, spmMerges, spmTokenizerFiles, bpeTokenizerFiles, BPE_PRE_TOKENIZERS, type VocabExport, type HfTokenizerFiles } from './vocab.js';
 import type { Tokenizer } from './types.js';
 import { SpmTokenizer } from './spm.js';

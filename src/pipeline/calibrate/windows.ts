@@ -11,8 +11,6 @@ import { Rng } from '../../core/rng.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../../core/progress.js';
 import type { HostModel } from '../../engine/host.js';
 import type { ModelConfig } from '../../model/config.js';
-import { LlamaEngine } from '../../engine/model.js';
-import { generate } from '../../eval/generate.js';
 import { readTextFile } from '../../formats/io/index.js';
 import type { Tokenizer } from '../../formats/tokenizer/types.js';
 import { BUILTIN_CALIBRATION_NAME, BUILTIN_CALIBRATION_TEXT } from './text.table.js';
@@ -116,6 +114,8 @@ export async function selfCalibrationWindows(host: HostModel, o: WindowOptions &
   if (bos === null || bos === undefined) {
     throw new ConfigError('bad_option', 'self-generated calibration starts each window at BOS, and the model has no BOS token', { field: '--calib', found: SELF_CALIBRATION, hint: 'pass a calibration text file instead' });
   }
+  // the engine (onnxruntime) only for generated windows: the other paths start without it
+  const [{ LlamaEngine }, { generate }] = await Promise.all([import('../../engine/model.js'), import('../../eval/generate.js')]);
   const engine = LlamaEngine.fromHost(host);
   const track = new ProgressTracker('calibrate (self-generated)', o.windows, o.onProgress, 'window');
   const out: number[][] = [];

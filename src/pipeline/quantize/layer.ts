@@ -5,11 +5,10 @@
 
 import { ConfigError } from '../../core/errors.js';
 import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
-import { rowFallback } from '../../model/gguf-recipe.js';
 import type { HostModel } from '../../engine/host.js';
-import type { CodebookScheme, IntScheme, QuantScheme } from '../../quant/scheme.js';
+import type { QuantScheme } from '../../quant/scheme.js';
 import type { IntQuantized } from '../../quant/types.js';
-import { fakeQuant, formatScheme } from '../../quant/index.js';
+import { fakeQuant } from '../../quant/index.js';
 import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../../quant/ggml/index.js';
 import { IntGrid, CodebookGrid, intGridOptions, type ColumnGrid } from '../../algorithms/grid.js';
 import { GgmlGrid, isGptqGgmlType } from '../../algorithms/ggml-grid.js';
@@ -23,46 +22,10 @@ import { gramQuadForm, outputSqnrDb } from '../../algorithms/stats.js';
 import { LINEAR_SITE, type Site } from '../../engine/decoder-block.js';
 import type { SiteStats } from '../calibrate/calibrate.js';
 
-/**
- * What one weight is quantized to. ggml targets come from the GGUF plan (pipeline/quantize/plan.ts); int and
- * nf4 targets carry their whole scheme (scale dtype, rounding, restricted range): the grid quantizes
- * exactly as quant's codec of that scheme.
- */
-export type Target =
-  /** copy: the tensor is already stored in `type` and is written as it is */
-  | { kind: 'ggml'; type: GgmlType; fallbackFrom?: GgmlType; copy?: boolean }
-  | { kind: 'int'; scheme: IntScheme; groupSize: number }
-  | { kind: 'nf4'; scheme: CodebookScheme; groupSize: number }
-  | { kind: 'scheme'; scheme: QuantScheme };
-
-/**
- * The target for a [N, K] weight under `scheme` alone. For a ggml type: that type, or llama.cpp's
- * row fallback when K is not a whole number of its blocks (the table in model/gguf-recipe-rules.ts);
- * whole models take their ggml types from the GGUF plan (pipeline/quantize/plan.ts) instead.
- */
-export function targetFor(scheme: QuantScheme, k: number): Target {
-  if (scheme.kind === 'ggml') {
-    const t = rowFallback(scheme.type, k);
-    return t === scheme.type ? { kind: 'ggml', type: t } : { kind: 'ggml', type: t, fallbackFrom: scheme.type };
-  }
-  const gsize = (g: QuantScheme & { granularity: unknown }): number => {
-    const gr = (g as { granularity: { kind: string; size?: number; axis?: number } }).granularity;
-    if (gr.kind === 'group') return gr.size!;
-    if (gr.kind === 'channel' && (gr.axis ?? 0) === 0) return k;
-    throw new ConfigError('unsupported', 'only per-group or per-output-channel grids are supported for linear weights', { field: 'scheme', found: gr });
-  };
-  if (scheme.kind === 'int') return { kind: 'int', scheme, groupSize: gsize(scheme) };
-  if (scheme.kind === 'codebook' && scheme.book === 'nf4') return { kind: 'nf4', scheme, groupSize: gsize(scheme) };
-  return { kind: 'scheme', scheme };
-}
-
-/** The type a report names for a target: the ggml type, or the scheme string (parseScheme reads it back). */
-export function targetLabel(t: Target): string {
-  switch (t.kind) {
-    case 'ggml': return t.type;
-    default: return formatScheme(t.scheme);
-  }
-}
+// the target of a weight (what plan.ts assigns) lives in target.ts, which the streaming RTN
+// path loads without this module's engine and algorithm imports
+export { targetFor, targetLabel, type Target } from './target.js';
+import { targetFor, targetLabel, type Target } from './target.js';
 
 /** The column grid GPTQ (and grid RTN) uses for a target, or null when the target has none. */
 export function gridFor(t: Target, n: number, k: number, imatrix?: Float32Array): ColumnGrid | null {

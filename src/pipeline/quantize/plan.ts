@@ -16,7 +16,7 @@ import { hfToGguf } from '../../model/names.js';
 import type { SaveOptions } from '../../model/save.js';
 import type { ModelWeights } from '../../model/weights.js';
 import type { QuantScheme } from '../../quant/scheme.js';
-import { targetFor, targetLabel, type Target } from './layer.js';
+import { targetFor, targetLabel, type Target } from './target.js';
 
 /** llama-quantize's options, as strings from the command line or the library. */
 export interface GgufRecipeOptions {

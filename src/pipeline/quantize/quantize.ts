@@ -7,13 +7,16 @@
 //   plan (plan.ts, mixed.ts) → calibrate/quantize (../calibrate/, layers.ts) → write per format
 //   (write.ts) → verify (verify.ts) → report and manifest (manifest.ts);
 // the two bounded-memory GGUF paths are rtn-stream.ts (RTN) and block-stream.ts (GPTQ/AWQ).
+// Only what the streaming RTN path runs is imported statically; the engine, calibration, the
+// writers other than GGUF and verification are imported where a run takes them, so `quantize
+// --method rtn --no-verify` to GGUF starts without onnxruntime, protobuf or the tokenizers library.
 // Legend: W = windows, T = tokens per window, V = vocab, N/K = a linear's rows/columns.
 
 import { readFile } from 'node:fs/promises';
+import type { HostModel } from '../../engine/host.js';
 import { basename, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../../core/errors.js';
-import { prepareHostModel, type HostModel } from '../../engine/host.js';
 import { atomicWriteFile, readImatrixFile, withOutput } from '../../formats/io/index.js';
 import { importance, type Imatrix } from '../../formats/imatrix/index.js';
 import { modelInputFiles } from '../../model/inputs.js';
@@ -29,15 +32,8 @@ import { ftypeNames } from '../../core/ftype.js';
 import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { checkTargetBpw, planMixedPrecision } from './mixed.js';
-import { checkCtScheme } from './write-packed.js';
-import { isOnnxFolderOf, onnxVariantsOfBits, refuseExistingVariants } from '../export/onnx.js';
-import { calibratedStreamingGguf, streamsCalibrated } from './block-stream.js';
 import { writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './output-format.js';
-import { exportFloatOnnx, isFloatOnnxScheme } from './onnx-float.js';
-import { quantizeHostModel } from './layers.js';
-import { writeQuantizedModel } from './write.js';
-import { verifyQuantized } from './verify.js';
 import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type QuantizeManifestParts } from './manifest.js';
 import { TOOL_VERSION, type QuantizeFormat, type QuantizeOptions, type QuantizeReport, type QuantizeRequest } from './types.js';
 
@@ -151,7 +147,7 @@ async function runInputs(o: QuantizeOptions, probe: ModelWeights): Promise<strin
 export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeReport> {
   const o: QuantizeOptions = { ...req, format: resolveQuantizeFormat(req.out, req.scheme, req.format) };
   // fp32/fp16 ONNX folders: pipeline/export/onnx.ts checks, stages and verifies the folder itself
-  if (o.format === 'onnx' && isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
+  if (o.format === 'onnx' && (await import('./onnx-float.js')).isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
   parseScheme(o.scheme);
   const kind = outputKind(o);
   const base = basename(o.out);
@@ -164,10 +160,13 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
     const size = calibrationSize(probe.config, o);
     checkCalibrationBudget(size.windows, size.seqLen, probe.config);
     inputs = await runInputs(o, probe);
-    if (o.format === 'onnx' && kind === 'dir') update = await isOnnxFolderOf(o.out, probe.config);
-    // a variant the folder already holds is refused before quantizing, not after
-    const sch = parseScheme(o.scheme);
-    if (update && !o.overwrite && sch.kind === 'int') await refuseExistingVariants(o.out, onnxVariantsOfBits(sch.bits, o.onnxFloat ?? ['f32']));
+    if (o.format === 'onnx' && kind === 'dir') {
+      const ox = await import('../export/onnx.js');
+      update = await ox.isOnnxFolderOf(o.out, probe.config);
+      // a variant the folder already holds is refused before quantizing, not after
+      const sch = parseScheme(o.scheme);
+      if (update && !o.overwrite && sch.kind === 'int') await ox.refuseExistingVariants(o.out, ox.onnxVariantsOfBits(sch.bits, o.onnxFloat ?? ['f32']));
+    }
   } finally {
     await probe.close();
   }
@@ -183,6 +182,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
 async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
   const t0 = Date.now();
   const storages = o.onnxFloat ?? ['f32'];
+  const { exportFloatOnnx } = await import('./onnx-float.js');
   const r = await exportFloatOnnx({ model: o.model, out: o.out, storages, tokenizer: o.tokenizer, overwrite: o.overwrite, signal: o.signal, recipe: o.recipe });
   const quality = { windows: 0, kld: 0, top1Agreement: 1, reloadMaxAbsLogitDiff: r.maxAbsLogitDiff, llamaCpp: null };
   return quantizeReport(o, { manifest: r.manifest, scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', fileType: null, tensors: [], fallbacks: [], quality, seconds: (Date.now() - t0) / 1000, files: r.files });
@@ -202,7 +202,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
   if (o.format === 'safetensors' && scheme.kind !== 'int') {
     throw new ConfigError('bad_option', 'GPTQ-packed safetensors need an int scheme', { field: '--scheme', expected: 'int4-g128, int4-g128-asym, int8-channel, …', found: o.scheme, hint: 'use --format fakequant for other schemes' });
   }
-  if (o.format === 'compressed-tensors') checkCtScheme(scheme);
+  if (o.format === 'compressed-tensors') (await import('./write-packed.js')).checkCtScheme(scheme);
   if (o.targetBpw !== undefined && scheme.kind !== 'ggml') {
     throw new ConfigError('bad_option', '--target-bpw chooses per-tensor ggml types; give a ggml scheme as the base', { field: '--target-bpw', found: o.scheme });
   }
@@ -221,6 +221,16 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
       return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
+    // the paths below need the engine (onnxruntime) and the writers: imported here, so the streaming
+    // RTN run above starts without them
+    const [{ calibratedStreamingGguf, streamsCalibrated }, { prepareHostModel }, { quantizeHostModel }, { writeQuantizedModel }, { verifyQuantized }, { checkCtScheme }] = await Promise.all([
+      import('./block-stream.js'),
+      import('../../engine/host.js'),
+      import('./layers.js'),
+      import('./write.js'),
+      import('./verify.js'),
+      import('./write-packed.js'),
+    ]);
     // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
     if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0);
     if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });

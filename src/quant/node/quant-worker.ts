@@ -1,10 +1,11 @@
 // Worker entry for QuantPool (src/quant/node/worker-pool.ts): quantizes a block of rows with the public
 // quant API and transfers the result arrays back, or runs a ggml rows job over shared memory
 // (the bytes land in the shared output; nothing is sent back but the outcome). Node-only.
+// The quant API (every codec) is imported on the first job that needs it: a worker that only runs
+// WebAssembly kernels starts with the kernels' module alone (issue 12's start-up cost).
 import { parentPort } from 'node:worker_threads';
-import { quantize } from '../index.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../index.js';
-import { runGgmlRowsJob, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
+import { needsGgmlCodec, runGgmlRowsJob, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
 import { errorReply, type WorkerReply } from '../ggml/wasm/worker-queue.js';
 
 export interface QuantJob {
@@ -25,16 +26,22 @@ function transferables(q: QuantizedTensor): ArrayBuffer[] {
   return out;
 }
 
-parentPort?.on('message', (m: WorkerMessage) => {
+let quantApi: typeof import('../index.js') | null = null;
+
+async function handle(m: WorkerMessage): Promise<void> {
   try {
     if (m.kind === 'ggml-rows') {
-      runGgmlRowsJob(m.job);
+      if (needsGgmlCodec(m.job)) quantApi ??= await import('../index.js');
+      runGgmlRowsJob(m.job, quantApi?.quantizeGgml ?? null);
       parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
       return;
     }
-    const q = quantize(m.data, m.shape, m.scheme, m.opts);
+    quantApi ??= await import('../index.js');
+    const q = quantApi.quantize(m.data, m.shape, m.scheme, m.opts);
     parentPort!.postMessage({ id: m.id, ok: true, q } satisfies WorkerReply, transferables(q));
   } catch (e) {
     parentPort!.postMessage({ id: m.id, ok: false, error: errorReply(e) } satisfies WorkerReply);
   }
-});
+}
+
+parentPort?.on('message', (m: WorkerMessage) => void handle(m));

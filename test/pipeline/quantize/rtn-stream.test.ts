@@ -18,6 +18,7 @@ import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
 import { InlineRowsPool } from '../../../src/quant/ggml/wasm/worker-queue.js';
+import { quantizeGgml } from '../../../src/quant/ggml/index.js';
 import { shapeConfig, writeGeneratedGguf } from '../../../bench/gen-llama.js';
 import type { TensorSource } from '../../../src/model/weights.js';
 import { tempDir } from '../../helpers.js';
@@ -98,7 +99,7 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     assert.ok(files[0].equals(files[1]) && files[0].equals(files[2]), 'same bytes for every thread count and lookahead');
     // the page's way: the caller's pool, here the kernels on this thread over plain ArrayBuffers
     // (a page without cross-origin isolation has no SharedArrayBuffer); the pool stays open
-    const inline = new InlineRowsPool();
+    const inline = new InlineRowsPool(quantizeGgml);
     let rowsJobs = 0;
     const counting = { threads: 1, close: () => assert.fail('the caller’s pool is closed by the caller'), quantizeGgmlRows: (j: Parameters<InlineRowsPool['quantizeGgmlRows']>[0]) => (rowsJobs++, assert.ok(j.src instanceof ArrayBuffer), inline.quantizeGgmlRows(j)) };
     const sab = Object.getOwnPropertyDescriptor(globalThis, 'SharedArrayBuffer')!;

@@ -7,10 +7,17 @@
 
 import type { GgmlType } from '../../../core/dtype.js';
 import { GGML_TYPES } from '../../../core/dtype.js';
-import { NumericError } from '../../../core/errors.js';
+import { ConfigError, NumericError } from '../../../core/errors.js';
 import { decodeBf16Array, decodeF16Array } from '../../../numerics/float16.js';
-import { quantizeGgml } from '../index.js';
+import type { quantizeGgml } from '../index.js';
 import { hasGgmlKernel, quantizeWithKernel, type KernelInput } from './kernels.js';
+
+/**
+ * The TypeScript codecs (quantizeGgml), for a type no kernel covers. Passed in rather than imported
+ * here, so that a worker that only runs kernels starts without loading every codec (a Node worker
+ * imports them when a job needs them: needsGgmlCodec).
+ */
+export type GgmlCodec = typeof quantizeGgml;
 
 export interface GgmlRowsJob {
   type: GgmlType;
@@ -36,12 +43,17 @@ export function ggmlRowBytes(type: GgmlType, nPerRow: number): number {
   return (nPerRow / g.blockSize) * g.typeSize;
 }
 
+/** Whether `job` needs the TypeScript codecs on this thread (no kernel covers its type). */
+export function needsGgmlCodec(job: GgmlRowsJob): boolean {
+  return !hasGgmlKernel(job.type, !!job.imatrix);
+}
+
 /**
  * Quantizes rows [rowStart, rowEnd) of the job into its output (WebAssembly kernel where one
- * covers the type, else the TypeScript codec). A NaN/±Inf throws NumericError('non_finite') with
- * the index in the whole tensor.
+ * covers the type, else `codec`, which must then be given). A NaN/±Inf throws
+ * NumericError('non_finite') with the index in the whole tensor.
  */
-export function runGgmlRowsJob(job: GgmlRowsJob): void {
+export function runGgmlRowsJob(job: GgmlRowsJob, codec: GgmlCodec | null): void {
   const { type, input, nPerRow: K, rowStart, rowEnd } = job;
   const rows = rowEnd - rowStart;
   if (rows <= 0) return;
@@ -55,8 +67,9 @@ export function runGgmlRowsJob(job: GgmlRowsJob): void {
       quantizeWithKernel(type, x, input, rows, K, job.imatrix, out);
       return;
     }
+    if (!codec) throw new ConfigError('internal', 'no kernel for this type and no codec given', { field: 'type', found: type });
     const f = input === 'F32' ? (x as Float32Array) : input === 'F16' ? decodeF16Array(x as Uint16Array) : decodeBf16Array(x as Uint16Array);
-    out.set(quantizeGgml(type, f, rows, K, job.imatrix));
+    out.set(codec(type, f, rows, K, job.imatrix));
   } catch (e) {
     // indices are relative to this block of rows: name the value's place in the whole tensor
     if (e instanceof NumericError && typeof e.context.index === 'number') throw new NumericError(e.code, 'x holds a non-finite value', { ...e.context, index: e.context.index + rowStart * K });

@@ -1,6 +1,7 @@
 // A Web Worker's entry for GgmlWebPool (exported as `bitscale/browser-worker`): runs ggml rows jobs
 // over shared memory with the WebAssembly kernels (compiled in the worker, where synchronous
 // compilation is allowed) and answers each with its outcome.
+import { quantizeGgml } from '../index.js';
 import { runGgmlRowsJob, type GgmlRowsJob } from './rows-job.js';
 import { errorReply, type WorkerReply } from './worker-queue.js';
 
@@ -13,7 +14,7 @@ const scope = globalThis as unknown as Scope;
 scope.onmessage = (e) => {
   const { id, job } = e.data;
   try {
-    runGgmlRowsJob(job);
+    runGgmlRowsJob(job, quantizeGgml);
     scope.postMessage({ id, ok: true });
   } catch (err) {
     scope.postMessage({ id, ok: false, error: errorReply(err) });

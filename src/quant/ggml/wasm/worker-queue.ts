@@ -7,7 +7,7 @@
 // Legend: R = rows, K = values per row.
 
 import { BitscaleError, ConfigError, FormatError, IoError, NumericError, ShapeError, type ErrorCode, type ErrorContext } from '../../../core/errors.js';
-import { runGgmlRowsJob, splitRows, type GgmlRowsJob } from './rows-job.js';
+import { runGgmlRowsJob, splitRows, type GgmlCodec, type GgmlRowsJob } from './rows-job.js';
 
 /** A worker's error as it crosses the thread boundary. */
 export interface ErrorReply {
@@ -106,9 +106,12 @@ export interface RowsPool {
 export class InlineRowsPool implements RowsPool {
   readonly threads = 1;
 
+  /** `codec`: the TypeScript codecs, for types no kernel covers (rows-job.ts needsGgmlCodec) */
+  constructor(private readonly codec: GgmlCodec | null = null) {}
+
   async quantizeGgmlRows(j: SharedRowsJob): Promise<void> {
     const { nRows, ...rest } = j;
-    runGgmlRowsJob({ ...rest, rowStart: 0, rowEnd: nRows });
+    runGgmlRowsJob({ ...rest, rowStart: 0, rowEnd: nRows }, this.codec);
   }
 
   close(): void {}
