@@ -90,10 +90,12 @@ const UNPACKED_PART_FLOATS = 1 << 22;
 /**
  * 2- and 8-bit kernels run unpacked at accuracy level 0 (onnxruntime dequantizes the whole matrix on
  * every call): such weights, and the K-quants' 8-bit coded mins, are split into row parts whose
- * float32 form is at most `maxFloats` elements.
+ * float32 form is at most `maxFloats` elements. The output head is split at that bound whatever its
+ * width: the scoring graph applies it one row part (vocab range) at a time to every token of a
+ * window (head-score.ts), so each part is dequantized once per window and its logits stay small.
  */
-function boundUnpacked(l: NBitsLinear, maxFloats: number): NBitsLinear[] {
-  const parts = l.main.bits === 4 ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxFloats / l.K)));
+function boundUnpacked(l: NBitsLinear, maxFloats: number, head: boolean): NBitsLinear[] {
+  const parts = l.main.bits === 4 && !head ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxFloats / l.K)));
   return parts.map((p) => {
     if (p.mins?.kind !== 'coded') return p;
     const whole = p.mins.parts[0];
@@ -115,8 +117,9 @@ function transposed(w: Float32Array, N: number, K: number): Float32Array {
 
 async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number): Promise<Converted> {
   const [N, K] = shape;
+  const head = name === 'lm_head.weight' || name === 'model.embed_tokens.weight';
   const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => {
-    const parts = boundUnpacked(l, maxUnpacked);
+    const parts = boundUnpacked(l, maxUnpacked, head);
     const consts: NBitsConstants[] = [];
     for (let i = 0; i < parts.length; i++) consts.push(await storeNBits(file, parts[i], parts.length > 1 ? `${name}.part${i}` : name));
     return {
