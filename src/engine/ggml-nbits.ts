@@ -262,6 +262,11 @@ export function ggmlHasNBits(type: GgmlType): boolean {
   return SPECS[type] !== undefined;
 }
 
+/** The kernel width a ggml type maps to, or null. */
+export function ggmlNBitsWidth(type: GgmlType): NBitsWidth | null {
+  return SPECS[type]?.bits ?? null;
+}
+
 /** The kernel a ggml type maps to, e.g. "4-bit g32 + 8-bit mins", or null. */
 export function ggmlNBitsKernel(type: GgmlType, floatMins = false): string | null {
   const s = SPECS[type];

@@ -22,7 +22,7 @@ import { dequantizeGgml } from '../quant/ggml/index.js';
 import { dequantize, fakeQuant, formatScheme, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { GgmlQuantized, IntQuantized } from '../quant/types.js';
-import { ggmlNBitsKernel, ggmlToNBits } from './ggml-nbits.js';
+import { ggmlNBitsKernel, ggmlNBitsWidth, ggmlToNBits } from './ggml-nbits.js';
 import { checkModelTensors, expectedTensors, isLinearWeight, validateConfig, type HostModel, type StoredWeight, type WeightPath, type WeightPrecision } from './host.js';
 import { dequantizePackedInt, intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
 import { splitNBitsRows, splitOperandRows, type NBitsLinear } from './nbits.js';
@@ -127,6 +127,21 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
       path: { name, stored, path: 'nbits', detail: parts.length > 1 ? `${l.kernel}, ${parts.length} row parts` : l.kernel },
     };
   };
+  // stored ggml rows that will be split: converted and stored one row range at a time (the whole
+  // tensor's operands and their sliced copies never exist together)
+  const ggmlParts = async (type: GgmlType, bytes: Uint8Array): Promise<Converted> => {
+    const rows = Math.max(1, Math.floor(maxUnpacked / K));
+    const rowBytes = bytes.length / N;
+    const consts: NBitsConstants[] = [];
+    let kernel = '';
+    for (let n0 = 0; n0 < N; n0 += rows) {
+      const n1 = Math.min(N, n0 + rows);
+      const l = ggmlToNBits(type, bytes.subarray(n0 * rowBytes, n1 * rowBytes), n1 - n0, K, name)!;
+      kernel = l.kernel;
+      for (const p of boundUnpacked(l, maxUnpacked, head)) consts.push(await storeNBits(file, p, `${name}.part${consts.length}`));
+    }
+    return { weight: { kind: 'nbits', parts: consts }, path: { name, stored: type, path: 'nbits', detail: `${kernel}, ${consts.length} row parts` } };
+  };
   const float = async (stored: string, w: Float32Array, why: string): Promise<Converted> => ({
     weight: { kind: 'float', wT: await file.add('F32', [K, N], transposed(w, N, K), name) },
     path: { name, stored, path: 'float', detail: why },
@@ -153,7 +168,8 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
   if (isBlockType(type)) {
     if (ggmlNBitsKernel(type)) {
       const t = (await src.read()) as QuantTensor;
-      return nbits(type, ggmlToNBits(type, t.bytes, N, K, name)!);
+      const split = (head || ggmlNBitsWidth(type) !== 4) && N * K > maxUnpacked;
+      return split ? ggmlParts(type, t.bytes) : nbits(type, ggmlToNBits(type, t.bytes, N, K, name)!);
     }
     return float(type, await src.readF32(), `${type} has no integer-code form`);
   }

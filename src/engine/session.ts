@@ -31,6 +31,8 @@ export interface SessionOptions {
   /** onnxruntime's memory pattern (default on: one block sized for the whole run's activations, planned
    * ahead); off allocates each activation when it is produced, which lowers the peak */
   memoryPattern?: boolean;
+  /** write onnxruntime's per-node profile (JSON, Chrome trace format) to files starting with this path */
+  profilePrefix?: string;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -158,6 +160,10 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
   if (opts.memoryArena === false) o.enableCpuMemArena = false;
   if (opts.memoryPattern === false) o.enableMemPattern = false;
+  if (opts.profilePrefix) {
+    o.enableProfiling = true;
+    o.profileFilePrefix = opts.profilePrefix;
+  }
   return o;
 }
 
