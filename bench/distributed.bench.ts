@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lawExperiment, loadGrid, planGrid } from '../src/pipeline/law-experiment.js';
-import { runLawExperimentRemote } from '../src/pipeline/law-remote.js';
-import { redisMissing, startRedis, startWorker } from '../test/pipeline/queue-fixtures.js';
+import { lawExperiment, loadGrid, planGrid } from '../src/pipeline/law/experiment.js';
+import { runLawExperimentRemote } from '../src/pipeline/queue/law-remote.js';
+import { redisMissing, startRedis, startWorker } from '../test/pipeline/queue/fixtures.js';
 import { fmt } from './util.js';
 
 interface Run {

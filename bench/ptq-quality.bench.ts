@@ -22,9 +22,9 @@ import { LlamaEngine } from '../src/engine/model.js';
 import { compareLogitRows, logSoftmaxRow } from '../src/eval/divergence.js';
 import { loadModel } from '../src/model/load.js';
 import { saveModel } from '../src/model/save.js';
-import { runImatrix } from '../src/pipeline/calibrate.js';
-import { defaultModelDir, demoCalibText, demoEvalText } from '../src/pipeline/demo.js';
-import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize.js';
+import { runImatrix } from '../src/pipeline/calibrate/calibrate.js';
+import { defaultModelDir, demoCalibText, demoEvalText } from '../src/pipeline/sweep/demo.js';
+import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize/quantize.js';
 import { openLlamaCpp } from '../src/eval/llamacpp.js';
 
 const CACHE = resolve('.cache', 'ptq-quality');

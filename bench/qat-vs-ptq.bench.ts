@@ -19,12 +19,12 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ModelConfig } from '../src/model/config.js';
 import { loadModel } from '../src/model/load.js';
-import { defaultModelDir } from '../src/pipeline/demo.js';
-import { runQat } from '../src/pipeline/qat.js';
+import { defaultModelDir } from '../src/pipeline/sweep/demo.js';
+import { runQat } from '../src/pipeline/qat/qat.js';
 import { permuteRotaryRows } from '../src/model/permute.js';
-import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize.js';
+import { quantizeModel, type QuantizeMethod } from '../src/pipeline/quantize/quantize.js';
 import { loadCorpus, tokenize } from '../src/train/data.js';
-import { paramSpecs } from '../src/train/model.js';
+import { paramSpecs } from '../src/train/graph.js';
 import { Trainer, TRAIN_DEFAULTS, type TrainSettings } from '../src/train/trainer.js';
 
 const CACHE = resolve('.cache', 'qat-vs-ptq');

@@ -1,11 +1,11 @@
 // Quantization throughput in MB/s of f32 input, single-threaded and across worker threads, with the
 // ratio to a plain memory copy (TypedArray.set) of the same data measured in the same run.
-// Cases come from bench/quant-cases.ts; the threaded figure runs src/pipeline/workers.ts's QuantPool
+// Cases come from bench/quant-cases.ts; the threaded figure runs src/quant/node/worker-pool.ts's QuantPool
 // (schemes that are not row-separable fall back to one thread). Usage: npm run bench quant-throughput
 import { availableParallelism } from 'node:os';
 import { Rng } from '../src/core/rng.js';
 import { quantize, parseScheme } from '../src/quant/index.js';
-import { QuantPool } from '../src/pipeline/workers.js';
+import { QuantPool } from '../src/quant/node/worker-pool.js';
 import { QUANT_CASES, type QuantCase } from './quant-cases.js';
 import { fmt, timeMs } from './util.js';
 
@@ -29,7 +29,7 @@ export default async function (): Promise<void> {
       const dst = new Float32Array(w.length);
       const tCopy = await timeMs(() => dst.set(w), 5, 1);
       const t1 = await timeMs(() => quantize(w, shape, scheme, { importance }), 5, 1);
-      // QuantPool (src/pipeline/workers.ts): rows split over workers, slices copied in, results transferred back
+      // QuantPool (src/quant/node/worker-pool.ts): rows split over workers, slices copied in, results transferred back
       const tN = await timeMs(() => pool.quantize(w, shape, scheme, { importance }), 5, 1);
       const copyMBs = mb / (tCopy / 1e3);
       const oneMBs = mb / (t1 / 1e3);

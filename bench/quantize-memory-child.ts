@@ -1,7 +1,7 @@
 // Child process of quantize-memory.bench.ts: one quantizeModel run in a fresh process, printing
 // its peak resident set size (so each variant's figure is its own, not the parent's high-water mark).
 // Usage: node --import tsx bench/quantize-memory-child.ts <streaming|whole> <model dir> <out.gguf> <windows> <seqLen>
-import { quantizeModel } from '../src/pipeline/quantize.js';
+import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 
 const [variant, model, out, windows, seqLen] = process.argv.slice(2);
 const t = performance.now();

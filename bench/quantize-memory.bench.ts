@@ -1,5 +1,5 @@
 // Peak memory of `bitscale quantize --method gptq --format gguf` on a generated model: the
-// streaming path (--no-verify: one decoder block in memory, quantize-stream.ts) against the
+// streaming path (--no-verify: one decoder block in memory, pipeline/quantize/block-stream.ts) against the
 // whole-model path (the same run with keepHost, which loads every tensor as float32 first). Each
 // variant runs in a fresh child process (bench/quantize-memory-child.ts) and reports its own
 // process.resourceUsage().maxRSS. Usage: npm run bench quantize-memory

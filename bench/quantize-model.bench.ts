@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelConfig } from '../src/model/config.js';
 import { saveModel } from '../src/model/save.js';
-import { quantizeModel } from '../src/pipeline/quantize.js';
+import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 import { fmt, generatedModel } from './util.js';
 
 function config(nLayers: number): ModelConfig {

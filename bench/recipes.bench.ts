@@ -20,7 +20,7 @@ import { llamaCppTensorTypes } from '../test/reference/llamacpp-quant-types.js';
 import { quantizeGgml } from '../src/quant/ggml/index.js';
 import { compareQuantize, shapeLabel, syntheticImatrix, writeImatrixFile, writeShape, type RecipeShape } from '../test/reference/recipe-compare.js';
 import { bundledQuantize } from '../test/reference/ggml-bundled.js';
-import { quantizeModel } from '../src/pipeline/quantize.js';
+import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 
 const ALL = Object.keys(LLAMA_FTYPES) as LlamaFtype[];
 // whole-block shapes run the K-/IQ-quants themselves; they are costly in layers, so the depth series

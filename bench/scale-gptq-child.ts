@@ -6,8 +6,8 @@
 // graph with and without Gram matrices), taken after the peak RSS was read.
 // Usage: node --import tsx bench/scale-gptq-child.ts <model.gguf> <out.gguf> <windows> <seqLen>
 import { loadModel } from '../src/model/load.js';
-import { quantizeModel } from '../src/pipeline/quantize.js';
-import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../src/pipeline/calibrate-batch.js';
+import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
+import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../src/pipeline/calibrate/batch.js';
 import { Worker } from 'node:worker_threads';
 import { syntheticTokens } from './gen-llama.js';
 

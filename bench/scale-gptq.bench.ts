@@ -19,7 +19,7 @@ import { EngineSession } from '../src/engine/session.js';
 import { reverseCholeskyFlops } from '../src/numerics/cholesky-blocked.js';
 import { UpperPanels } from '../src/numerics/panels.js';
 import { GRAM_PANEL } from '../src/algorithms/stats.js';
-import { SQNR_MAX_K } from '../src/pipeline/quantize-layer.js';
+import { SQNR_MAX_K } from '../src/pipeline/quantize/layer.js';
 import { shapeConfig, writeGeneratedGguf } from './gen-llama.js';
 import { fmt, timeMs } from './util.js';
 

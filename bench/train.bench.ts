@@ -5,7 +5,7 @@
 // Also: the same step with the ParetoQ 2-bit QAT quantizers on the host, as a peer in the same run.
 import { Rng } from '../src/core/rng.js';
 import { PRESETS } from '../src/pipeline/train.js';
-import { llamaConfig, paramSpecs } from '../src/train/model.js';
+import { llamaConfig, paramSpecs } from '../src/train/graph.js';
 import { Trainer, TRAIN_DEFAULTS, type TrainSettings } from '../src/train/trainer.js';
 import { fmt, timeMs } from './util.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { buildApp, evaluate, idle, openApp, openFolder, quantize, webSkip } from '../test/web/harness.js';
-import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate-text.table.js';
+import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.js';
 
 const MODEL = 'assets/default-model';
 const i = process.argv.indexOf('--out');

@@ -14,13 +14,13 @@ export * from './formats/bytes.js';
 export * from './formats/safetensors/index.js';
 export * from './formats/gguf/index.js';
 export * from './scaling/index.js';
-export { fitPtqDecay, ptqDecay } from './scaling/ptqDecay.js';
+export { fitPtqDecay, ptqDecay } from './scaling/ptq-decay.js';
 export { gptq, rtnOnGrid } from './algorithms/gptq.js';
 export { IntGrid, CodebookGrid } from './algorithms/grid.js';
 export { awqSearchScales, awqClipSearch, SCALE_MAPPINGS } from './algorithms/awq.js';
 export { renderChart } from './report/svg.js';
 // the sweep report and its "what to ship" answer (the browser app's Pareto chart and table)
-export { renderSweepReport } from './report/sweepReport.js';
-export { frontierChart } from './report/frontierCharts.js';
+export { renderSweepReport } from './report/sweep-report.js';
+export { frontierChart } from './report/frontier-charts.js';
 export { markFrontiers, shipRecommendations, parseBudget, RUNTIMES } from './report/decision.js';
 export { intervalFrontier, bestWithinBudget } from './scaling/pareto-ci.js';

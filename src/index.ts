@@ -11,8 +11,8 @@ export {
 export * from './quant/index.js';
 export * from './algorithms/index.js';
 export * from './formats/imatrix/index.js';
-export { quantizeModel, TOOL_VERSION, type QuantizeOptions, type QuantizeReport, type QuantizeFormat, type QuantizeMethod } from './pipeline/quantize.js';
-export { runImatrix, collectImatrix, calibrationWindows, calibrationSource, type RunImatrixOptions } from './pipeline/calibrate.js';
+export { quantizeModel, TOOL_VERSION, type QuantizeOptions, type QuantizeReport, type QuantizeFormat, type QuantizeMethod } from './pipeline/quantize/quantize.js';
+export { runImatrix, collectImatrix, calibrationWindows, calibrationSource, type RunImatrixOptions } from './pipeline/calibrate/calibrate.js';
 export type { ModelConfig, RopeLayout, RopeScaling, Architecture } from './model/config.js';
 export type { ModelWeights, TensorSource } from './model/weights.js';
 export type { Tokenizer, EncodeOptions } from './formats/tokenizer/types.js';
@@ -57,15 +57,15 @@ export type {
   FitResult, RunRow, QualityPoint, QualityDirection,
 } from './scaling/index.js';
 export { renderChart, linearTicks, logTicks, type ChartSpec, type ChartSeries, type ChartPoint, type AxisSpec } from './report/svg.js';
-export { scalingCharts } from './report/scalingPlots.js';
-export { lawPredict, lawOptimal, lawFit, lawPlot, runLawExperiment, lawGrid, loadConstants, type TrainAndEvaluate, type LawGridPoint } from './pipeline/law.js';
-export { runSweep, sweepBudgets, type SweepOptions, type SweepOutcome } from './pipeline/sweep.js';
-export { planPoints, type SweepGrid, type SweepMethod, type SweepFormat } from './pipeline/sweep-plan.js';
-export { runDemo, DEMO_POINTS, defaultModelDir, type DemoOptions, type DemoOutcome } from './pipeline/demo.js';
-export { renderSweepReport } from './report/sweepReport.js';
+export { scalingCharts } from './report/scaling-plots.js';
+export { lawPredict, lawOptimal, lawFit, lawPlot, runLawExperiment, lawGrid, loadConstants, type TrainAndEvaluate, type LawGridPoint } from './pipeline/law/law.js';
+export { runSweep, sweepBudgets, type SweepOptions, type SweepOutcome } from './pipeline/sweep/sweep.js';
+export { planPoints, type SweepGrid, type SweepMethod, type SweepFormat } from './pipeline/sweep/plan.js';
+export { runDemo, DEMO_POINTS, defaultModelDir, type DemoOptions, type DemoOutcome } from './pipeline/sweep/demo.js';
+export { renderSweepReport } from './report/sweep-report.js';
 export { markFrontiers, shipRecommendations, parseBudget, RUNTIMES, DEFAULT_BUDGETS } from './report/decision.js';
 export { intervalFrontier, bestWithinBudget, type IntervalPoint } from './scaling/pareto-ci.js';
-export type { SweepRecord, SweepPointResult, SweepPointSpec, SensitivityRow, ShipChoice } from './eval/sweepTypes.js';
+export type { SweepRecord, SweepPointResult, SweepPointSpec, SensitivityRow, ShipChoice } from './eval/sweep-types.js';
 export { fetchHubModel, hubCacheDir, parseHubId, type HubOptions, type HubModel } from './pipeline/hub.js';
-export { quantizeOnnxVariants, ONNX_VARIANTS } from './pipeline/quantize-onnx-variants.js';
-export { fitPtqDecay, ptqDecay, type PtqDecayFit, type PtqDecayPoint } from './scaling/ptqDecay.js';
+export { quantizeOnnxVariants, ONNX_VARIANTS } from './pipeline/quantize/onnx-variants.js';
+export { fitPtqDecay, ptqDecay, type PtqDecayFit, type PtqDecayPoint } from './scaling/ptq-decay.js';

@@ -3,7 +3,7 @@
 import type { ProgressEvent } from '../src/core/progress.js';
 import type { InspectReport } from '../src/pipeline/inspect.js';
 import type { EvalReport } from '../src/pipeline/eval.js';
-import type { QuantizeReport } from '../src/pipeline/quantize.js';
+import type { QuantizeReport } from '../src/pipeline/quantize/quantize.js';
 
 export interface InFile {
   /** path relative to the model's folder (a folder picker's webkitRelativePath minus the folder) */

@@ -2,9 +2,9 @@
 // (the one `bitscale inspect` prints), evaluation results, and the sweep report's chart and
 // "what to ship" answer. Every string from a file is escaped.
 import type { InspectReport } from '../src/pipeline/inspect.js';
-import type { SweepPointResult, ShipChoice } from '../src/eval/sweepTypes.js';
+import type { SweepPointResult, ShipChoice } from '../src/eval/sweep-types.js';
 import { RUNTIMES } from '../src/report/decision.js';
-import { fmtKld } from '../src/report/frontierCharts.js';
+import { fmtKld } from '../src/report/frontier-charts.js';
 
 export function esc(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -6,7 +6,7 @@
 //
 // The int and code-book grids are not quantizers of their own: they fit each group with quant's
 // qparams (intParams, codebookScale) and round each value as quant's codecs do, so RTN on a grid is
-// bit for bit `fakeQuant` of the same scheme (test/pipeline/one-quantizer.test.ts). What they add is
+// bit for bit `fakeQuant` of the same scheme (test/pipeline/quantize/one-quantizer.test.ts). What they add is
 // the column order GPTQ needs. Codes are kept as quant stores them (symmetric int: signed, zero
 // point 0); packed formats map them (quant/pack.ts toUnsignedCodes).
 

@@ -4,7 +4,7 @@
 // Legend: K = input features, T = tokens in one batch, nb = panel width. Batches are row-major [T, K].
 // The Gram matrix is optional (K²/2 memory) and kept as upper panels (numerics/panels.ts): float64
 // when accumulated here by `add` (K²·T/2 multiply-adds per batch, the reference), float32 when the
-// engine accumulates it in its calibration graph (pipeline/calibrate-batch.ts) and the sums are
+// engine accumulates it in its calibration graph (pipeline/calibrate/batch.ts) and the sums are
 // merged with `mergeSums`.
 
 import { ShapeError } from '../core/errors.js';

@@ -5,7 +5,7 @@
 // their own documentation (model configs, manifests, tensor rows) are typed by their main fields
 // and admit more. Numbers a run did not measure are null (JSON has no NaN).
 import { z } from 'zod';
-import { Recipe } from '../pipeline/recipe.js';
+import { Recipe } from '../pipeline/quantize/recipe.js';
 
 const num = z.number();
 /** a measurement that may be absent (NaN in the run, null in JSON) */

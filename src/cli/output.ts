@@ -1,7 +1,7 @@
 // Printing and progress rendering: the only place (with main.ts) that writes to the terminal.
 import type { ProgressEvent } from '../core/progress.js';
 import { isBitscaleError } from '../core/errors.js';
-import { TOOL_VERSION } from '../pipeline/quantize.js';
+import { TOOL_VERSION } from '../pipeline/quantize/quantize.js';
 
 export interface OutputSink {
   stdout(text: string): void;

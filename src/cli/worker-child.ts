@@ -1,10 +1,10 @@
 // The child process of `bitscale worker` (BullMQ's sandboxed processor): runs one job at a time
-// through pipeline/queue-exec.ts. Its configuration comes from the parent in BITSCALE_WORKER_CONFIG.
+// through pipeline/queue/exec.ts. Its configuration comes from the parent in BITSCALE_WORKER_CONFIG.
 // A typed error becomes BullMQ's UnrecoverableError (the job fails once, with that error); any
 // other error is left to BullMQ's retries.
 import { isBitscaleError } from '../core/errors.js';
-import { executeQueueJob, type ExecContext } from '../pipeline/queue-exec.js';
-import { UNRECOVERABLE, encodeJobError, type QueueJobData } from '../pipeline/queue-jobs.js';
+import { executeQueueJob, type ExecContext } from '../pipeline/queue/exec.js';
+import { UNRECOVERABLE, encodeJobError, type QueueJobData } from '../pipeline/queue/jobs.js';
 
 // the parent is gone (killed, or its machine lost): stop rather than compute for nobody
 process.on('disconnect', () => process.exit(1));

@@ -15,22 +15,22 @@
 // Hk = KV heads, G = H / Hk, D = head dim, Dr = D / 2, P = RoPE table rows.
 
 import { ConfigError } from '../core/errors.js';
-import { encodeModel, ATTR, DATA_LOCATION, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
+import { encodeModel, onnxDataType, ATTR, DATA_LOCATION, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
 import type { HostModel } from './host.js';
 import { validateConfig } from './host.js';
 import { IR_VERSION, OPSET } from './lower.js';
-import { packMatMulNBits } from './lowbit.js';
+import { packMatMulNBits } from './lowbit-linear.js';
 import { intLimits, type AbsmaxActSpec } from './actquant.js';
 import { encodeF16Array } from '../numerics/float16.js';
 import { ropeTables } from './rope.js';
 
 const EXTERNAL_ALIGN = 65536;
-const ONNX_F32 = 1;
-const ONNX_F16 = 10;
-const ONNX_U8 = 2;
-const ONNX_I8 = 3;
-const ONNX_I64 = 7;
-const ONNX_BOOL = 9;
+const ONNX_F32 = onnxDataType('F32');
+const ONNX_F16 = onnxDataType('F16');
+const ONNX_U8 = onnxDataType('U8');
+const ONNX_I8 = onnxDataType('I8');
+const ONNX_I64 = onnxDataType('I64');
+const ONNX_BOOL = onnxDataType('BOOL');
 /** masked scores: the most negative float32, so a fully padded row stays finite (uniform, not NaN) */
 const MASKED = -3.4028234663852886e38;
 
@@ -76,7 +76,7 @@ export function hfPastNames(i: number): { pastK: string; pastV: string; presentK
   return { pastK: `past_key_values.${i}.key`, pastV: `past_key_values.${i}.value`, presentK: `present.${i}.key`, presentV: `present.${i}.value` };
 }
 
-/** Whether a quantized weight can run as MatMulNBits (see lowbit.ts for the packing). */
+/** Whether a quantized weight can run as MatMulNBits (see engine/lowbit-linear.ts for the packing). */
 export function nbitsFits(q: { shape: number[]; scheme: { bits: number; granularity: { kind: string; size?: number } } }): boolean {
   const g = q.scheme.granularity;
   const b = q.scheme.bits;

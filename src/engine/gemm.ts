@@ -5,12 +5,12 @@
 // the C input: the node reads C before it writes the result).
 // Legend: C [M, N] ← α·op(A)·op(B) + β·C (numerics/gemm.ts).
 
-import { ATTR, encodeModel, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
+import { ATTR, encodeModel, onnxDataType, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
 import { checkGemmArgs, type Gemm, type GemmArgs } from '../numerics/gemm.js';
 import { IR_VERSION, OPSET } from './lower.js';
 import { EngineSession, type SessionOptions } from './session.js';
 
-const ONNX_F32 = 1;
+const ONNX_F32 = onnxDataType('F32');
 /** Largest C handed to one onnxruntime call (elements: 16 MB of float32). */
 const GEMM_BAND_ELEMS = 1 << 22;
 

@@ -11,7 +11,7 @@ import { fakeQuant, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
 import type { StoredTensor } from './ir.js';
-import type { LowBitMode, LowBitWeight } from './lowbit.js';
+import type { LowBitMode, LowBitWeight } from './lowbit-linear.js';
 import type { NBitsConstants } from './nbits-graph.js';
 
 export const SUPPORTED_ARCHITECTURES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;

@@ -1,6 +1,6 @@
 // Integer-grid weights as MatMulNBits operands (nbits.ts): the int schemes of quant (IntQuantized,
 // what `eval --w-bits int4-g128` makes) and the stored codes of GPTQ-packed and compressed-tensors
-// checkpoints (PackedIntCodes, read by model/load-gptq.ts and load-ct.ts).
+// checkpoints (PackedIntCodes, formats/packed-int.ts, read by formats/gptq and formats/compressed-tensors).
 //   widths: b ≤ 2 → 2-bit, b ≤ 4 → 4-bit, b ≤ 8 → 8-bit container (3-bit codes run as 4-bit, 5–7 as 8-bit);
 //           a symmetric code q is stored as q + 2^(w−1) with the kernel's default zero point, an
 //           asymmetric one as is with its integer zero point — so u − z is the stored integer exactly
@@ -13,7 +13,7 @@
 // Legend: N = rows, K = columns, G = group, nG = groups per row, Gk = kernel block.
 
 import { ConfigError } from '../core/errors.js';
-import type { PackedIntCodes } from '../model/weights.js';
+import type { PackedIntCodes } from '../formats/packed-int.js';
 import type { IntQuantized } from '../quant/types.js';
 import { nbitsBlockFor, nbitsContainer, packNBits, type NBitsLinear } from './nbits.js';
 
@@ -116,17 +116,4 @@ export function packedIntToNBits(c: PackedIntCodes, N: number, K: number): NBits
   }
   // a narrower code in a wider container keeps u − z: the zero point is packed at the container width
   return fromGroups(N, K, c.bits, G, codes, c.scales, c.zeros, perm);
-}
-
-/** The weight a checkpoint's stored codes define (readers' formula): the slow reference. [N·K] */
-export function dequantizePackedInt(c: PackedIntCodes, N: number, K: number): Float32Array {
-  const nG = c.scales.length / N;
-  const w = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      const g = n * nG + (c.gIdx ? c.gIdx[k] : Math.floor(k / c.groupSize));
-      w[n * K + k] = c.scales[g] * (c.codes[n * K + k] - c.zeros[g]);
-    }
-  }
-  return w;
 }

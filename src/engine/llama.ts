@@ -4,18 +4,18 @@
 //   cached: (B = 1) the same plus past_key.i / past_value.i [Hk, C, D] → present_key.i / present_value.i, a
 //           fixed-capacity KV cache: the new keys are written into slots `positions` (slot = position)
 //           with a one-hot matmul, so every shape stays static and one session serves every step.
-// Attention keeps GQA without copying K/V: queries are grouped as [Hk, G·T, D] against [Hk, C, D].
-// Legend: B = sequences per run, T = new tokens, C = cache capacity, V = vocab, E = hidden, F = ffn, H = query heads,
-// Hk = KV heads, G = H / Hk, D = head dim, Dr = D / 2.
+// The blocks are engine/decoder-block.ts's (the one block definition); this file adds the embedding,
+// the positions, the weight paths (float, stored, low-bit), the activation sites and the head.
+// Legend: B = sequences per run, T = new tokens, C = cache capacity, V = vocab, E = hidden.
 
 import { ConfigError } from '../core/errors.js';
-import { makeTensor, GraphBuilder, type Graph, type Value } from './ir.js';
+import { GraphBuilder, type Graph, type Value } from './ir.js';
+import { decoderBlock, positionalAttentionInputs, type BlockWeights } from './decoder-block.js';
 import { nbitsLinearGraph, nbitsValues, type NBitsConstants, type NBitsValues } from './nbits-graph.js';
 import { partedTargetLogProbs, type HeadPart } from './head-score.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
-import { lowBitLinear } from './lowbit.js';
-import { applyRopeRotate, expandedRopeTables, rotationMatrix } from './rope.js';
+import { lowBitLinear } from './lowbit-linear.js';
 
 export interface LlamaGraphOptions {
   /** T: tokens per run */
@@ -45,9 +45,7 @@ export interface LlamaGraphOptions {
 
 export type ActivationPrecision = ActQuantSpec | ((site: string) => ActQuantSpec | AbsmaxActSpec | null);
 
-export function kvNames(i: number): { pastK: string; pastV: string; presentK: string; presentV: string } {
-  return { pastK: `past_key.${i}`, pastV: `past_value.${i}`, presentK: `present_key.${i}`, presentV: `present_value.${i}` };
-}
+export { kvNames } from './decoder-block.js';
 
 class Builder {
   readonly b: GraphBuilder;
@@ -77,8 +75,8 @@ class Builder {
     return v;
   }
 
-  /** x [T, K] @ Wᵀ (+ bias), in float or in real low bit */
-  linear(x: Value, name: string, N: number, bias?: string): Value {
+  /** x [..., K] @ Wᵀ, in float or in real low bit */
+  linear(x: Value, name: string, N: number): Value {
     const b = this.b;
     const K = x.shape[x.shape.length - 1];
     const lb = this.m.lowBit.get(name);
@@ -92,7 +90,6 @@ class Builder {
     else if (st) y = b.matmul(x, this.stored(name, () => b.constant(st.wT, name))); // stored transposed [K, N]
     else if (lb) y = lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0, lb.floatZeros);
     else y = b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
-    if (bias) y = b.add(y, this.param(bias, [N]));
     return y;
   }
 
@@ -124,12 +121,7 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   if (!Number.isInteger(T) || T < 1) throw new ConfigError('bad_option', 'token count must be a positive integer', { field: 'tokens', found: T });
   if (C !== undefined && (!Number.isInteger(C) || C < T)) throw new ConfigError('bad_option', 'cache capacity must be an integer >= tokens per run', { field: 'cacheCapacity', expected: `>= ${T}`, found: C });
   const E = c.hiddenSize;
-  const H = c.nHeads;
-  const Hk = c.nKvHeads;
-  const G = H / Hk;
-  const D = c.headDim;
   const V = c.vocabSize;
-  const F = c.intermediateSize;
   const P = o.maxPositions ?? C ?? T;
   const L = new Builder(m, o);
   const b = L.b;
@@ -140,67 +132,11 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const embed = hostEmbeds ? null : L.param('model.embed_tokens.weight', [V, E]);
   let x = embed ? b.gather(embed, b.input('tokens', 'I64', [B, T]), 0) : b.input('embeds', 'F32', [B, T, E]); // [B, T, E]
 
-  const tab = expandedRopeTables(c, P);
-  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.cos }, 'rope.cos'), positions, 0); // [T, D]
-  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.sin }, 'rope.sin'), positions, 0);
-  const R = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) }, 'rope.rotate');
-
-  // mask [T, Ck]: key slot j is hidden from query t when position(j) > position(t)
-  const keyPos = C ? b.constant(makeTensor('I64', [1, C], Array.from({ length: C }, (_, j) => j))) : b.reshape(positions, [1, T]);
-  const hidden = b.less(b.reshape(positions, [T, 1]), keyPos);
-  // one-hot [C, T] writing new entry t into slot positions[t]
-  let onehot: Value | null = null;
-  let keep: Value | null = null;
-  if (C) {
-    const slots = b.constant(makeTensor('I64', [C, 1], Array.from({ length: C }, (_, j) => j)));
-    onehot = b.cast(b.equal(slots, b.reshape(positions, [1, T])), 'F32');
-    keep = b.sub(1, b.sum(onehot, 1, true)); // [C, 1]
-  }
-  const invSqrtD = 1 / Math.sqrt(D);
-
+  const at = positionalAttentionInputs(b, c, positions, P, C);
+  const weights: BlockWeights = { tensor: (n, shape) => L.param(n, shape), linear: (h, n, N) => L.linear(h, n, N) };
   for (let i = 0; i < c.nLayers; i++) {
-    const p = `model.layers.${i}.`;
-    const h = L.actIn(b.rmsnorm(x, L.param(`${p}input_layernorm.weight`, [E]), c.rmsNormEps), `${i}.attn_in`);
-    const bias = (n: string) => (c.attentionBias ? `${p}self_attn.${n}_proj.bias` : undefined);
-    let q = b.reshape(L.linear(h, `${p}self_attn.q_proj.weight`, H * D, bias('q')), [B, T, H, D]);
-    let k = b.reshape(L.linear(h, `${p}self_attn.k_proj.weight`, Hk * D, bias('k')), [B, T, Hk, D]);
-    let v = b.reshape(L.linear(h, `${p}self_attn.v_proj.weight`, Hk * D, bias('v')), [B, T, Hk, D]);
-    if (c.qkNorm) {
-      q = b.rmsnorm(q, L.param(`${p}self_attn.q_norm.weight`, [D]), c.rmsNormEps);
-      k = b.rmsnorm(k, L.param(`${p}self_attn.k_norm.weight`, [D]), c.rmsNormEps);
-    }
-    q = applyRopeRotate(b, q, cos, sin, R);
-    k = applyRopeRotate(b, k, cos, sin, R);
-    k = fakeQuantActivation(b, k, o.kvCache ?? null);
-    v = fakeQuantActivation(b, v, o.kvCache ?? null);
-    let kAll = b.transpose(k, [0, 2, 1, 3]); // [B, Hk, T, D]
-    let vAll = b.transpose(v, [0, 2, 1, 3]);
-    if (C) {
-      const n = kvNames(i);
-      const pastK = b.input(n.pastK, 'F32', [Hk, C, D]);
-      const pastV = b.input(n.pastV, 'F32', [Hk, C, D]);
-      const presentK = b.add(b.mul(pastK, keep!), b.matmul(onehot!, b.reshape(kAll, [Hk, T, D]))); // [Hk, C, D]
-      const presentV = b.add(b.mul(pastV, keep!), b.matmul(onehot!, b.reshape(vAll, [Hk, T, D])));
-      b.output(n.presentK, presentK);
-      b.output(n.presentV, presentV);
-      kAll = b.reshape(presentK, [1, Hk, C, D]);
-      vAll = b.reshape(presentV, [1, Hk, C, D]);
-    }
-    const Ck = kAll.shape[2];
-    // queries of KV head j are heads j·G … j·G + G − 1
-    const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
-    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 1, 3, 2])), invSqrtD); // [B, Hk, G·T, Ck]
-    scores = b.where(hidden, -Infinity, b.reshape(scores, [B, Hk, G, T, Ck]));
-    const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, Ck]);
-    const ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
-    const attn = L.linear(L.actIn(ctx, `${i}.attn_out`), `${p}self_attn.o_proj.weight`, E);
-    x = b.add(x, attn);
-
-    const h2 = L.actIn(b.rmsnorm(x, L.param(`${p}post_attention_layernorm.weight`, [E]), c.rmsNormEps), `${i}.ffn_in`);
-    const gate = L.linear(h2, `${p}mlp.gate_proj.weight`, F);
-    const up = L.linear(h2, `${p}mlp.up_proj.weight`, F);
-    const act = L.actIn(b.mul(b.silu(gate), up), `${i}.ffn_down`);
-    x = b.add(x, L.linear(act, `${p}mlp.down_proj.weight`, E));
+    const kv = (v: Value) => fakeQuantActivation(b, v, o.kvCache ?? null);
+    x = decoderBlock(b, c, i, x, weights, at, { site: (v, s) => L.actIn(v, `${i}.${s}`), kv });
   }
   if (o.lastOnly && T > 1) x = b.slice(x, [T - 1], [T], [1]);
   const xf = L.actIn(b.rmsnorm(x, L.param('model.norm.weight', [E]), c.rmsNormEps), 'lm_head');

@@ -4,9 +4,8 @@
 // aligned to 64 KiB so that onnxruntime can mmap them); parameters may instead become graph inputs
 // (training feeds weights without a copy).
 
-import { DTYPES } from '../core/dtype.js';
 import { ConfigError } from '../core/errors.js';
-import { encodeModel, ATTR, DATA_LOCATION, ONNX_INT4, ONNX_UINT4, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
+import { encodeModel, ATTR, DATA_LOCATION, onnxDataType, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
 import type { AttrValue, Graph, IrDType, IrTensor, StoredTensor, Value } from './ir.js';
 
 export const OPSET = 21;
@@ -35,13 +34,8 @@ export interface LoweredModel {
   outputNames: string[];
 }
 
-export function onnxDType(d: IrDType): number {
-  if (d === 'I4') return ONNX_INT4;
-  if (d === 'U4') return ONNX_UINT4;
-  const id = DTYPES[d].onnx;
-  if (id === null) throw new ConfigError('unsupported', 'dtype has no ONNX equivalent', { expected: 'an ONNX tensor type', found: d });
-  return id;
-}
+/** ONNX type ids come from formats/onnx (one table for every ONNX writer). */
+export const onnxDType: (d: IrDType) => number = onnxDataType;
 
 function tensorBytes(t: Exclude<IrTensor, StoredTensor>): Uint8Array {
   const d = t.data;

@@ -11,20 +11,22 @@
 // Legend: N = out features, K = in features, V = vocab, E = hidden, T = tokens.
 
 import { GGML_TYPES, isGgmlType, type GgmlType } from '../core/dtype.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, NumericError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import { tensorFromBytes } from '../formats/bytes.js';
 import type { ModelConfig } from '../model/config.js';
 import { tensorToF32 } from '../model/tensor-source.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
+import { firstNonFinite } from '../numerics/finite.js';
 import { dequantizeGgml } from '../quant/ggml/index.js';
 import { dequantize, fakeQuant, formatScheme, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { GgmlQuantized, IntQuantized } from '../quant/types.js';
 import { ggmlNBitsKernel, ggmlNBitsWidth, ggmlToNBits } from './ggml-nbits.js';
 import { checkModelTensors, expectedTensors, isLinearWeight, validateConfig, type HostModel, type StoredWeight, type WeightPath, type WeightPrecision } from './host.js';
-import { dequantizePackedInt, intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
+import { intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
+import { dequantizePackedInt } from '../formats/packed-int.js';
 import { splitNBitsRows, splitOperandRows, type NBitsLinear } from './nbits.js';
 import { storeNBits, type NBitsConstants } from './nbits-graph.js';
 import { WeightFile } from './weight-file.js';
@@ -56,6 +58,12 @@ async function embeddingRows(src: TensorSource, c: ModelConfig): Promise<(tokens
     if (isBlockType(type)) return dequantizeGgml(type, bytes, E);
     return tensorToF32(tensorFromBytes(type as 'F32', [E], bytes));
   };
+  // rows read lazily bypass the load-time NaN/Inf check (model/load.ts checks decoded reads): each decoded row is checked here
+  const checkedRow = (id: number, row: Float32Array): Float32Array => {
+    const i = firstNonFinite(row);
+    if (i >= 0) throw new NumericError('non_finite', 'the embedding table holds a non-finite value', { tensor: src.name, index: id * E + i, found: row[i], hint: 'the checkpoint is damaged or was saved from a diverged run; bitscale does not evaluate it' });
+    return row;
+  };
   let readRow: (id: number) => Promise<Uint8Array>;
   if (src.readRange && Number.isInteger(rowBytes)) {
     const range = src.readRange.bind(src);
@@ -78,7 +86,7 @@ async function embeddingRows(src: TensorSource, c: ModelConfig): Promise<(tokens
   return async (tokens) => {
     const out = new Float32Array(tokens.length * E);
     const rows = new Map<number, Promise<Float32Array>>();
-    for (let i = 0; i < tokens.length; i++) if (!rows.has(tokens[i])) rows.set(tokens[i], readRow(tokens[i]).then(decode));
+    for (let i = 0; i < tokens.length; i++) if (!rows.has(tokens[i])) rows.set(tokens[i], readRow(tokens[i]).then((b) => checkedRow(tokens[i], decode(b))));
     for (let i = 0; i < tokens.length; i++) out.set(await rows.get(tokens[i])!, i * E);
     return out;
   };

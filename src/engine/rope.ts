@@ -6,6 +6,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
+import { llama3KeepWeight } from '../model/rope-scaling.js';
 import type { GraphBuilder, Value } from './ir.js';
 
 /** Inverse frequencies [Dr] with the config's RoPE scaling applied (float32 values). */
@@ -20,23 +21,11 @@ export function ropeInvFreq(c: ModelConfig): Float64Array {
       for (let i = 0; i < inv.length; i++) inv[i] = Math.fround(inv[i] / s.factor);
       return inv;
     case 'llama3': {
-      // Llama 3.1: long wavelengths are divided by `factor`, short ones kept, a smooth blend between.
-      const low = s.lowFreqFactor ?? 1;
-      const high = s.highFreqFactor ?? 4;
-      const old = s.originalMaxPositionEmbeddings ?? 8192;
-      const lowWavelen = old / low;
-      const highWavelen = old / high;
+      // Llama 3.1 (model/rope-scaling.ts): long wavelengths divided by `factor`, short ones kept, a smooth blend between
       for (let i = 0; i < inv.length; i++) {
         const f = inv[i];
-        const wavelen = (2 * Math.PI) / f;
-        let g: number;
-        if (wavelen < highWavelen) g = f;
-        else if (wavelen > lowWavelen) g = f / s.factor;
-        else {
-          const smooth = (old / wavelen - low) / (high - low);
-          g = (1 - smooth) * (f / s.factor) + smooth * f;
-        }
-        inv[i] = Math.fround(g);
+        const w = llama3KeepWeight(s, f);
+        inv[i] = Math.fround((1 - w) * (f / s.factor) + w * f);
       }
       return inv;
     }

@@ -1,7 +1,7 @@
 // The per-tensor rules of llama.cpp's named file types (Q4_K_M, IQ3_XS, …) as data, read from
 // src/llama-quant.cpp of the llama.cpp release node-llama-cpp ships (v0.5.0) and checked against
 // that libllama in test/model/gguf-recipe.test.ts (type choice for many shapes) and
-// test/pipeline/gguf-recipes-llamacpp.test.ts (the bytes). gguf-recipe.ts evaluates them.
+// test/pipeline/quantize/gguf-recipes-llamacpp.test.ts (the bytes). gguf-recipe.ts evaluates them.
 //
 // How to read the table. A tensor's type starts as the file type's base type (core/ftype.ts).
 // RECIPE_BLOCKS are tried in order; the first block whose roles and file types take the tensor

@@ -1,8 +1,9 @@
 // Hugging Face directories as ModelWeights: config.json (hf-config.ts), model.safetensors or a
 // sharded model.safetensors.index.json, and tokenizer.json + tokenizer_config.json when present.
 // Names are already canonical; q/k rows are in the rotate-half layout. GPTQ-packed linears
-// (quantization_config.quant_method "gptq") read as `<base>.weight`, dequantized (load-gptq.ts);
-// so do compressed-tensors "pack-quantized" linears (load-ct.ts).
+// (quantization_config.quant_method "gptq", formats/gptq/read.ts) read as `<base>.weight`,
+// dequantized on read (packed-source.ts); so do compressed-tensors "pack-quantized" linears
+// (formats/compressed-tensors/read.ts).
 
 import { join } from 'node:path';
 import { FormatError } from '../core/errors.js';
@@ -11,8 +12,9 @@ import { fileExists, openSafetensorsDir, openSafetensorsFile, openShardedSafeten
 import { HfTokenizer } from '../formats/tokenizer/hf.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import { configFromHfJson } from './hf-config.js';
-import { ctConfigOf, ctPartNames, ctTensorSource, hasCtTensor } from './load-ct.js';
-import { gptqConfigOf, gptqPartNames, gptqTensorSource, hasGptqTensor } from './load-gptq.js';
+import { ctConfigOf, ctPartNames, hasCtTensor, readCtLinear } from '../formats/compressed-tensors/read.js';
+import { gptqConfigOf, gptqPartNames, hasGptqTensor, readGptqLinear } from '../formats/gptq/read.js';
+import { packedTensorSource } from './packed-source.js';
 import { canonicalTensors, checkLayerCount } from './names.js';
 import { lazyTensor } from './tensor-source.js';
 import type { ModelWeights, TensorSource } from './weights.js';
@@ -46,12 +48,12 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
     const packedParts = new Set<string>();
     for (const { name, shape } of canonicalTensors(config)) {
       if (gptq && !st.has(name) && hasGptqTensor(st, name)) {
-        tensors.set(name, gptqTensorSource(st, name, shape, gptq));
+        tensors.set(name, packedTensorSource(name, shape, readGptqLinear(st, name, shape, gptq)));
         for (const p of gptqPartNames(name)) packedParts.add(p);
         continue;
       }
       if (ct && !st.has(name) && hasCtTensor(st, name)) {
-        tensors.set(name, ctTensorSource(st, name, shape, ct));
+        tensors.set(name, packedTensorSource(name, shape, readCtLinear(st, name, shape, ct)));
         for (const p of ctPartNames(name)) packedParts.add(p);
         continue;
       }

@@ -35,6 +35,7 @@ import { encodeBf16Array, encodeF16Array } from '../numerics/float16.js';
 import { assertNoNarrowingOverflow } from '../numerics/finite.js';
 import type { ModelConfig, RopeLayout } from './config.js';
 import { hfConfigJson } from './hf-config.js';
+import { llama3RopeFactors } from './rope-scaling.js';
 import { modelInputFiles } from './inputs.js';
 import { hfToGguf, hfToLlama2c, isRotaryProjection } from './names.js';
 import { permuteRowBytes, rotaryRowOrder } from './permute.js';
@@ -162,30 +163,6 @@ export async function writeModelFiles(m: ModelWeights, out: string, opts: SaveOp
     default:
       throw new ConfigError('bad_option', 'unknown output format', { field: 'format', expected: 'hf | gguf | llama2c', found: opts.format });
   }
-}
-
-/**
- * Per-pair frequency divisors for Llama 3.1 RoPE scaling, as llama.cpp's rope_freqs tensor holds
- * them: 1 for short wavelengths, `factor` for long ones, and the smooth blend in between
- * (the same rule as the engine's ropeInvFreq, written as a divisor).
- */
-export function llama3RopeFactors(c: ModelConfig): Float32Array {
-  const s = c.ropeScaling!;
-  const low = s.lowFreqFactor ?? 1;
-  const high = s.highFreqFactor ?? 4;
-  const old = s.originalMaxPositionEmbeddings ?? 8192;
-  const out = new Float32Array(c.headDim / 2);
-  for (let i = 0; i < out.length; i++) {
-    const freq = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < old / high) out[i] = 1;
-    else if (wavelen > old / low) out[i] = s.factor;
-    else {
-      const smooth = (old / wavelen - low) / (high - low);
-      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-  }
-  return out;
 }
 
 /** The standard GGUF metadata for a config and vocabulary. */
@@ -329,15 +306,20 @@ async function saveHf(m: ModelWeights, out: string, opts: SaveOptions): Promise<
   await writeSafetensorsFile(join(dir, 'model.safetensors'), entries, { metadata: { format: 'pt' }, order: 'given', signal: opts.signal });
   const cfg = { ...m.config, ropeLayout: 'half' as const };
   await atomicWriteFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(cfg, torchDtype), null, 2) + '\n');
-  const gen = generationConfigJson({ bosTokenId: m.config.bosTokenId, eosTokenIds: m.config.eosTokenId === null ? [] : [m.config.eosTokenId] });
-  await atomicWriteFile(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-  const files2 = hfTokenizerFiles(m.tokenizer, m.config.maxSeqLen);
-  if (files2) {
-    await atomicWriteFile(join(dir, 'tokenizer.json'), JSON.stringify(files2.tokenizer));
-    await atomicWriteFile(join(dir, 'tokenizer_config.json'), JSON.stringify(files2.config, null, 2) + '\n');
-    files.push(join(out, 'tokenizer.json'), join(out, 'tokenizer_config.json'));
+  for (const f of hfSideFiles(m.config, m.tokenizer)) {
+    await atomicWriteFile(join(dir, f.name), f.text);
+    if (f.name !== 'generation_config.json') files.push(join(out, f.name));
   }
   return { format: 'hf' as const, files, tensors: entries.length };
+}
+
+/** The text files beside a Hugging Face folder's weights: generation_config.json, then tokenizer.json + tokenizer_config.json when the tokenizer can be exported. */
+export function hfSideFiles(c: ModelConfig, tok: Tokenizer | null): { name: string; text: string }[] {
+  const gen = generationConfigJson({ bosTokenId: c.bosTokenId, eosTokenIds: c.eosTokenId === null ? [] : [c.eosTokenId] });
+  const files = [{ name: 'generation_config.json', text: JSON.stringify(gen, null, 2) + '\n' }];
+  const t = hfTokenizerFiles(tok, c.maxSeqLen);
+  if (t) files.push({ name: 'tokenizer.json', text: JSON.stringify(t.tokenizer) }, { name: 'tokenizer_config.json', text: JSON.stringify(t.config, null, 2) + '\n' });
+  return files;
 }
 
 /** tokenizer.json and tokenizer_config.json contents for a Hugging Face directory, or null if the tokenizer cannot be exported. */

@@ -7,6 +7,7 @@ import type { DType, GgmlType } from '../core/dtype.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
 import type { Tokenizer } from '../formats/tokenizer/types.js';
 import type { ModelConfig } from './config.js';
+import type { PackedIntCodes } from '../formats/packed-int.js';
 
 export type SourceFormat = 'llama2c' | 'hf' | 'gguf' | 'safetensors' | 'onnx';
 
@@ -36,23 +37,8 @@ export interface TensorSource {
   readCodes?(): Promise<PackedIntCodes>;
 }
 
-/**
- * The stored integer codes of a packed int linear W [N, K], unpacked one per element:
- *   W[n, k] = fround(scales[n·nG + g] · (codes[n·K + k] − zeros[n·nG + g])),  g = gIdx ? gIdx[k] : ⌊k / groupSize⌋
- */
-export interface PackedIntCodes {
-  bits: number;
-  /** columns per group (K: one group per row) */
-  groupSize: number;
-  /** [N·K] unsigned codes */
-  codes: Uint8Array;
-  /** [N·nG] unsigned zero points (2^(bits−1) for symmetric checkpoints) */
-  zeros: Uint8Array;
-  /** [N·nG] */
-  scales: Float32Array;
-  /** [K] group of each column (act-order checkpoints), or null */
-  gIdx: Int32Array | null;
-}
+/** The stored integer codes of a packed int linear (defined with the checkpoint formats that store them). */
+export type { PackedIntCodes };
 
 export interface ModelWeights {
   config: ModelConfig;

@@ -7,7 +7,7 @@ import type { ProgressFn } from '../core/progress.js';
 import { LlamaEngine, staticActivations, type EngineOptions } from '../engine/model.js';
 import type { ActQuantSpec } from '../engine/actquant.js';
 import type { WeightPath } from '../engine/host.js';
-import type { LowBitMode } from '../engine/lowbit.js';
+import type { LowBitMode } from '../engine/lowbit-linear.js';
 import { summarizeWeightPaths } from '../engine/native-host.js';
 import { compareModels, engineModel, perplexity, throughput, type WindowProtocol } from '../eval/index.js';
 import { readTextFile } from '../formats/io/index.js';

@@ -14,7 +14,7 @@ import { TrainedBpeTokenizer, trainBpe } from '../train/bpe.js';
 import { loadCorpus, tokenize, unigramLoss } from '../train/data.js';
 import { writeHfModel } from '../train/export.js';
 import { FULL_PRECISION, type LowPrecision } from '../train/lowprec.js';
-import { llamaConfig } from '../train/model.js';
+import { llamaConfig } from '../train/graph.js';
 import { CHECKPOINT_FILE, train, TRAIN_DEFAULTS, type LogRecord, type TrainSettings } from '../train/trainer.js';
 
 type ShapePreset = { vocabSize: number; hiddenSize: number; intermediateSize: number; nLayers: number; nHeads: number; nKvHeads?: number; context: number };

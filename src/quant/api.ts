@@ -18,7 +18,7 @@ import {
   quantizeFloat,
   quantizeMx,
   quantizeNvFp4,
-} from './float.js';
+} from './float-formats.js';
 import { dequantizeGgml, quantizeGgml } from './ggml/index.js';
 import { dequantizeLowBit, lowbitBitsPerWeight, quantizeLowBit } from './lowbit.js';
 import type { QuantScheme } from './scheme.js';

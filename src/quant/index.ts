@@ -12,7 +12,7 @@ export { scaleLayout, type ScaleLayout } from './layout.js';
 export { roundScale, roundScaleUp, type ScaleRounding } from './scale.js';
 export { NF4_LEVELS, codebookScale, log2Levels, nearestLevel, kmeans1d } from './codebook.js';
 export { lowbitInitScales, LOWBIT_MIN_SCALE } from './lowbit.js';
-export { MX_BLOCK, NVFP4_BLOCK } from './float.js';
+export { MX_BLOCK, NVFP4_BLOCK } from './float-formats.js';
 
 export {
   minMaxRange,

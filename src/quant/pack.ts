@@ -3,14 +3,7 @@
 // Legend: N = output features (rows of our [N, K] weights), K = input features, G = group size,
 // nG = K / G groups per row, b = bits.
 //
-// GPTQ (AutoGPTQ / HF "gptq" checkpoint_format v1, the layout transformers and vLLM load):
-//   qweight int32 [K·b/32, N]: for each output column n, the codes along K form one little-endian
-//           bit stream (code k occupies bits k·b … k·b + b − 1), cut into 32-bit words; word r of
-//           column n is qweight[r, n]. For b = 2, 4, 8 that is 32/b codes per word; for b = 3 codes
-//           straddle words (code 10 has 2 bits in word 0 and 1 in word 1), as AutoGPTQ packs them.
-//   qzeros  int32 [nG, N·b/32]: the same stream along N, one row per group, storing (zero − 1)
-//           (AutoGPTQ's pack does `zeros -= 1`; its kernels add 1 back). Symmetric 4-bit: 0x77777777.
-//   scales  f16 [nG, N] (the transpose of our [N, nG]); g_idx int32 [K] = k / G.
+// GPTQ-packed checkpoints: formats/gptq/pack.ts; the bit streams: numerics/bitstream.ts.
 // ONNX Runtime com.microsoft.MatMulNBits:
 //   B uint8 [N, nG, G·b/8]: per row n and block, the block's codes as a little-endian bit stream
 //           along K (low bits first: for b = 4, byte i holds code 2i in its low nibble, 2i + 1 high).
@@ -20,60 +13,7 @@
 
 import { ConfigError, ShapeError } from '../core/errors.js';
 import type { IntQuantized } from './types.js';
-
-// ---- generic little-endian bit streams
-
-/** Pack `values` (each < 2^bits) into a little-endian bit stream of 32-bit words. */
-export function packBits32(values: ArrayLike<number>, bits: number, out = new Uint32Array(Math.ceil((values.length * bits) / 32))): Uint32Array {
-  out.fill(0);
-  const mask = (1 << bits) - 1;
-  for (let i = 0, pos = 0; i < values.length; i++, pos += bits) {
-    const v = values[i] & mask;
-    const w = pos >>> 5;
-    const o = pos & 31;
-    out[w] |= v << o;
-    if (o + bits > 32) out[w + 1] |= v >>> (32 - o);
-  }
-  return out;
-}
-
-export function unpackBits32(words: Uint32Array | Int32Array, bits: number, count: number, out = new Uint8Array(count)): Uint8Array {
-  const mask = (1 << bits) - 1;
-  for (let i = 0, pos = 0; i < count; i++, pos += bits) {
-    const w = pos >>> 5;
-    const o = pos & 31;
-    let v = words[w] >>> o;
-    if (o + bits > 32) v |= words[w + 1] << (32 - o);
-    out[i] = v & mask;
-  }
-  return out;
-}
-
-/** Pack into a little-endian bit stream of bytes. */
-export function packBits8(values: ArrayLike<number>, bits: number, out = new Uint8Array(Math.ceil((values.length * bits) / 8))): Uint8Array {
-  out.fill(0);
-  const mask = (1 << bits) - 1;
-  for (let i = 0, pos = 0; i < values.length; i++, pos += bits) {
-    const v = values[i] & mask;
-    const b = pos >>> 3;
-    const o = pos & 7;
-    out[b] |= v << o;
-    if (o + bits > 8) out[b + 1] |= v >>> (8 - o);
-  }
-  return out;
-}
-
-export function unpackBits8(bytes: Uint8Array, bits: number, count: number, out = new Uint8Array(count)): Uint8Array {
-  const mask = (1 << bits) - 1;
-  for (let i = 0, pos = 0; i < count; i++, pos += bits) {
-    const b = pos >>> 3;
-    const o = pos & 7;
-    let v = bytes[b] >>> o;
-    if (o + bits > 8) v |= bytes[b + 1] << (8 - o);
-    out[i] = v & mask;
-  }
-  return out;
-}
+import { packBits8, unpackBits8 } from '../numerics/bitstream.js';
 
 // ---- int tensors → unsigned codes and zero points
 
@@ -96,92 +36,6 @@ function requireGroupMatrix(q: IntQuantized, what: string): { N: number; K: numb
   if (g.kind === 'group') return { N, K, G: g.size };
   if (g.kind === 'channel' && g.axis === 0) return { N, K, G: K };
   throw new ConfigError('unsupported', `${what} needs per-group or per-output-channel scales`, { found: g });
-}
-
-// ---- GPTQ
-
-/** qweight int32 [K·b/32, N] from unsigned codes [N, K]. */
-export function packGptqWeight(codes: Uint8Array, N: number, K: number, bits: number): Int32Array {
-  if ((K * bits) % 32 !== 0) {
-    throw new ShapeError('shape_mismatch', 'GPTQ packing needs K·bits to be a multiple of 32', { field: 'K', expected: `multiple of ${32 / gcd(32, bits)}`, found: K });
-  }
-  const rows = (K * bits) / 32;
-  const out = new Int32Array(rows * N);
-  const col = new Uint8Array(K);
-  const words = new Uint32Array(rows);
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) col[k] = codes[n * K + k];
-    packBits32(col, bits, words);
-    for (let r = 0; r < rows; r++) out[r * N + n] = words[r] | 0;
-  }
-  return out;
-}
-
-/** Unsigned codes [N, K] from qweight int32 [K·b/32, N]. */
-export function unpackGptqWeight(qweight: Int32Array, N: number, K: number, bits: number): Uint8Array {
-  const rows = (K * bits) / 32;
-  const out = new Uint8Array(N * K);
-  const words = new Uint32Array(rows);
-  const col = new Uint8Array(K);
-  for (let n = 0; n < N; n++) {
-    for (let r = 0; r < rows; r++) words[r] = qweight[r * N + n] >>> 0;
-    unpackBits32(words, bits, K, col);
-    out.set(col, n * K);
-  }
-  return out;
-}
-
-/** qzeros int32 [nG, N·b/32] from zero points [N, nG] (our layout), storing zero − 1 (AutoGPTQ v1). */
-export function packGptqZeros(zeros: Uint8Array, N: number, nG: number, bits: number): Int32Array {
-  if ((N * bits) % 32 !== 0) {
-    throw new ShapeError('shape_mismatch', 'GPTQ qzeros need N·bits to be a multiple of 32', { field: 'N', found: N });
-  }
-  const w = (N * bits) / 32;
-  const out = new Int32Array(nG * w);
-  const row = new Uint8Array(N);
-  const words = new Uint32Array(w);
-  const mask = (1 << bits) - 1;
-  for (let g = 0; g < nG; g++) {
-    for (let n = 0; n < N; n++) row[n] = (zeros[n * nG + g] - 1) & mask;
-    packBits32(row, bits, words);
-    for (let j = 0; j < w; j++) out[g * w + j] = words[j] | 0;
-  }
-  return out;
-}
-
-/** Zero points [N, nG] from qzeros (adds the 1 back, mod 2^b as AutoGPTQ's kernels do). */
-export function unpackGptqZeros(qzeros: Int32Array, N: number, nG: number, bits: number): Uint8Array {
-  const w = (N * bits) / 32;
-  const out = new Uint8Array(N * nG);
-  const row = new Uint8Array(N);
-  const mask = (1 << bits) - 1;
-  for (let g = 0; g < nG; g++) {
-    unpackBits32(Uint32Array.from(qzeros.subarray(g * w, (g + 1) * w), (v) => v >>> 0), bits, N, row);
-    for (let n = 0; n < N; n++) out[n * nG + g] = (row[n] + 1) & mask;
-  }
-  return out;
-}
-
-export interface GptqTensors {
-  qweight: Int32Array; // [K·b/32, N]
-  qzeros: Int32Array; // [nG, N·b/32]
-  scales: Float32Array; // [nG, N] (store as f16)
-  gIdx: Int32Array; // [K]
-  bits: number;
-  groupSize: number;
-}
-
-/** The four GPTQ tensors of an int-quantized [N, K] weight. */
-export function toGptq(q: IntQuantized): GptqTensors {
-  const { N, K, G } = requireGroupMatrix(q, 'GPTQ');
-  const b = q.scheme.bits;
-  if (![2, 3, 4, 8].includes(b)) throw new ConfigError('unsupported', 'GPTQ stores 2, 3, 4 or 8 bits', { field: 'bits', found: b });
-  const nG = K / G;
-  const { codes, zeros } = toUnsignedCodes(q);
-  const scales = new Float32Array(nG * N);
-  for (let n = 0; n < N; n++) for (let g = 0; g < nG; g++) scales[g * N + n] = q.scales[n * nG + g];
-  const gIdx = new Int32Array(K).map((_, k) => Math.floor(k / G));
-  return { qweight: packGptqWeight(codes, N, K, b), qzeros: packGptqZeros(zeros, N, nG, b), scales, gIdx, bits: b, groupSize: G };
 }
 
 // ---- ONNX MatMulNBits
@@ -280,6 +134,3 @@ export function sequentialToGgmlNibbles(bytes: Uint8Array, out = new Uint8Array(
   return packGgmlNibbles(unpackBits8(bytes, 4, 32), out);
 }
 
-function gcd(a: number, b: number): number {
-  return b ? gcd(b, a % b) : a;
-}

@@ -8,7 +8,7 @@
 // overlap are never ranked (scaling/pareto-ci.ts).
 
 import { ConfigError } from '../core/errors.js';
-import type { ShipChoice, SweepPointResult, SweepRecord } from '../eval/sweepTypes.js';
+import type { ShipChoice, SweepPointResult, SweepRecord } from '../eval/sweep-types.js';
 import { bestWithinBudget, intervalFrontier, withinNoise, type IntervalPoint } from '../scaling/pareto-ci.js';
 
 export type Runtime = ShipChoice['runtime'];

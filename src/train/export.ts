@@ -8,7 +8,7 @@ import { writeSafetensorsFile } from '../formats/io/containers.js';
 import { atomicWriteFile } from '../formats/io/file.js';
 import type { ModelConfig } from '../model/config.js';
 import { hfConfigJson } from '../model/hf-config.js';
-import { paramSpecs } from './model.js';
+import { paramSpecs } from './graph.js';
 
 /** config.json fields of a Hugging Face LlamaForCausalLM for `c` (the model writer's own mapping). */
 export function llamaHfConfig(c: ModelConfig): Record<string, unknown> {

@@ -6,7 +6,7 @@
 //                 2^(b−1) − 1, like the activations below; it is idempotent, so a model trained at P
 //                 bits loses nothing to PTQ at P bits, which the precision law assumes), and any int
 //                 scheme string is accepted as is: `train --weights S` trains on the weights
-//                 `eval --w-bits S` applies (test/pipeline/one-quantizer.test.ts checks atol = 0);
+//                 `eval --w-bits S` applies (test/pipeline/quantize/one-quantizer.test.ts checks atol = 0);
 //   activations,  in the graph (they only exist there): symmetric absmax integer grids,
 //   KV:           x̂ = clip(round(x·s), −Qp−1, Qp)/s with s = Qp / max(amax, ε), per tensor or per token
 //                 (the BitNet b1.58 activation quantizer is the 8-bit per-token case).

@@ -17,7 +17,7 @@ import type { ModelConfig } from '../model/config.js';
 import { assertSameSettings, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { trainBatch, valBatches, type Batch } from './data.js';
 import { FULL_PRECISION, quantizeWeight, type LowPrecision } from './lowprec.js';
-import { buildTrainGraph, initParams, paramSpecs, type ParamSpec } from './model.js';
+import { buildTrainGraph, initParams, paramSpecs, type ParamSpec } from './graph.js';
 import { AdamW, clipGlobalNorm, GradAccumulator, lrAt, type Grads } from './optim.js';
 import { qatWeights } from './qat.js';
 import { paretoQBackward, paretoQInitAlpha, type QatBits } from './quantizers.js';

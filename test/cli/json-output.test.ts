@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { JSON_SCHEMAS, schemaFiles, type JsonCommand } from '../../src/cli/json-schemas.js';
-import { demoEvalText } from '../../src/pipeline/demo.js';
-import { TOOL_VERSION } from '../../src/pipeline/quantize.js';
+import { demoEvalText } from '../../src/pipeline/sweep/demo.js';
+import { TOOL_VERSION } from '../../src/pipeline/quantize/quantize.js';
 
 const MODEL = 'assets/default-model';
 

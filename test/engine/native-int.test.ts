@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { loadModel } from '../../src/model/load.js';
-import { quantizeModel } from '../../src/pipeline/quantize.js';
+import { quantizeModel } from '../../src/pipeline/quantize/quantize.js';
 import { parseScheme } from '../../src/quant/index.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 import { compareNative, writeTypedGguf } from './native-fixtures.js';

@@ -3,7 +3,7 @@
 // llama_model_quantize calls) gives, over models of 1 to 40 layers and 80 (llama.cpp's "70B"), with
 // and without grouped-query attention, 4 and 8 experts, tied and untied output, rows that are and
 // are not whole 256-value blocks, and with llama-quantize's options. No tensor data is involved
-// (the bytes are checked in test/pipeline/gguf-recipes-llamacpp.test.ts, which also covers the
+// (the bytes are checked in test/pipeline/quantize/gguf-recipes-llamacpp.test.ts, which also covers the
 // rules that depend on an importance matrix: compute_types cannot see one).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

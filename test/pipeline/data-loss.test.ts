@@ -17,7 +17,7 @@ import { encodeGguf, readGguf } from '../../src/formats/gguf/index.js';
 import { memorySource } from '../../src/formats/bytes.js';
 import { cliIn, cliSpawn, cliSync } from '../cli-run.js';
 import { prepareHostModel } from '../../src/engine/host.js';
-import { exportOnnx } from '../../src/pipeline/export-onnx.js';
+import { exportOnnx } from '../../src/pipeline/export/onnx.js';
 import { parseScheme } from '../../src/quant/index.js';
 import { randomWeights, tinyConfig } from '../engine/fixtures.js';
 

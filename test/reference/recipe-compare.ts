@@ -1,7 +1,7 @@
 // One comparison of bitscale's GGUF quantizer with llama.cpp's on the same input: a generated
 // Llama written as an F32 GGUF, quantized by llama_model_quantize (through koffi) and by
 // `quantizeModel` (RTN, the same options), then every tensor's type and bytes and every metadata
-// key compared. Used by test/pipeline/gguf-recipes-llamacpp.test.ts (small shapes) and
+// key compared. Used by test/pipeline/quantize/gguf-recipes-llamacpp.test.ts (small shapes) and
 // bench/recipes.bench.ts (the whole table). Legend: E = hidden, F = FFN width, L = layers, V = vocab.
 
 import { writeFile } from 'node:fs/promises';
@@ -14,10 +14,10 @@ import { openGgufFile } from '../../src/formats/io/index.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { hfToGguf } from '../../src/model/names.js';
 import { saveModel } from '../../src/model/save.js';
-import { quantizeModel, type QuantizeOptions } from '../../src/pipeline/quantize.js';
+import { quantizeModel, type QuantizeOptions } from '../../src/pipeline/quantize/quantize.js';
 import { syntheticModel, tinyConfig } from '../model/synthetic.js';
 import { llamaCppQuantize } from './llamacpp-quantize.js';
-import { ggmlTypeByName, parseTensorTypes } from '../../src/pipeline/quantize-plan.js';
+import { ggmlTypeByName, parseTensorTypes } from '../../src/pipeline/quantize/plan.js';
 
 export interface RecipeShape {
   layers: number;

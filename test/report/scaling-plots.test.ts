@@ -2,9 +2,9 @@
 // the numbers the library computes (compute-optimal precision, critical data sizes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { paretoChart, scalingCharts } from '../../src/report/scalingPlots.js';
+import { paretoChart, scalingCharts } from '../../src/report/scaling-plots.js';
 import { computeOptimalTied, criticalDataSize, KUMAR2024, paretoFrontier, type QualityPoint } from '../../src/scaling/index.js';
-import { hasClass, parseXml } from './svgXml.js';
+import { hasClass, parseXml } from './svg-xml.js';
 
 test('three charts, well-formed and deterministic', () => {
   const a = scalingCharts(KUMAR2024);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeXml, fmtTick, linearTicks, logTicks, makeScale, renderChart, type ChartSpec } from '../../src/report/svg.js';
-import { hasClass, parseXml } from './svgXml.js';
+import { hasClass, parseXml } from './svg-xml.js';
 
 const spec = (): ChartSpec => ({
   id: 'demo',

@@ -1,11 +1,11 @@
-// The scaling-experiment hook (pipeline/law.ts) with a fake trainer: every grid point is trained
+// The scaling-experiment hook (pipeline/law/law.ts) with a fake trainer: every grid point is trained
 // once, an interrupted run resumes without recomputing finished points, the runs file is always
 // complete JSON (atomic rewrites) and is itself a valid `law fit` input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lawFit, lawGrid, pointKey, runLawExperiment, type LawGridPoint } from '../../src/pipeline/law.js';
+import { lawFit, lawGrid, pointKey, runLawExperiment, type LawGridPoint } from '../../src/pipeline/law/law.js';
 import { KUMAR2024, predictRow } from '../../src/scaling/index.js';
 import { withTempDir } from '../helpers.js';
 

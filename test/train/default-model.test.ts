@@ -6,7 +6,7 @@ import { loadModel } from '../../src/model/load.js';
 import { parameterCount } from '../../src/model/config.js';
 import { mobyDickText, tokenize, unigramLoss } from '../../src/train/data.js';
 import { Trainer, TRAIN_DEFAULTS } from '../../src/train/trainer.js';
-import { paramSpecs } from '../../src/train/model.js';
+import { paramSpecs } from '../../src/train/graph.js';
 
 const DIR = join('assets', 'default-model');
 

@@ -1,4 +1,4 @@
-// The training graph's forward (src/train/model.ts, run through onnxruntime as the trainer runs it)
+// The training graph's forward (src/train/graph.ts, run through onnxruntime as the trainer runs it)
 // against the float64 reference forward (src/model/reference.ts, itself checked against llama2.c):
 // logits at every position for stories260K (a llama2.c checkpoint: interleaved rotary rows, tied
 // embeddings, GQA) and for the built-in default model (Hugging Face layout, untied head).
@@ -11,7 +11,7 @@ import { referenceForward } from '../../src/model/reference.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import { EngineSession } from '../../src/engine/session.js';
 import { Rng } from '../../src/core/rng.js';
-import { buildTrainGraph, initParams, llamaConfig, paramSpecs } from '../../src/train/model.js';
+import { buildTrainGraph, initParams, llamaConfig, paramSpecs } from '../../src/train/graph.js';
 import { sharedPath, sharedSkip } from '../helpers.js';
 
 const STORIES = sharedPath('models/stories260K/stories260K.bin');

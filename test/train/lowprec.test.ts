@@ -5,7 +5,7 @@ import { gradGraph } from '../../src/engine/autodiff.js';
 import { EngineSession } from '../../src/engine/session.js';
 import { absmaxQuantGraph, minifloatQuantGraph, parseLpSpec, quantizeActivation, quantizeWeight } from '../../src/train/lowprec.js';
 import { bitnetActQuant, intFakeQuantRef } from '../../src/train/quantizers.js';
-import { llamaConfig } from '../../src/train/model.js';
+import { llamaConfig } from '../../src/train/graph.js';
 import { Trainer, TRAIN_DEFAULTS } from '../../src/train/trainer.js';
 import { fakeQuant, parseScheme } from '../../src/quant/index.js';
 import { ConfigError } from '../../src/core/errors.js';

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
 import { fakeQuant, parseScheme, quantize } from '../../src/quant/index.js';
 import { rtnOnGrid } from '../../src/algorithms/gptq.js';
-import { gridFor, targetFor } from '../../src/pipeline/quantize-layer.js';
+import { gridFor, targetFor } from '../../src/pipeline/quantize/layer.js';
 import { dequantizeGgml, quantizeGgml } from '../../src/quant/ggml/index.js';
 import { paretoQForward, paretoQInitAlpha, type QatBits } from '../../src/train/quantizers.js';
 import { projectAlphaToF16, qatScheme, qatWeights } from '../../src/train/qat.js';
-import { llamaConfig, initParams } from '../../src/train/model.js';
+import { llamaConfig, initParams } from '../../src/train/graph.js';
 import { ALPHA_SUFFIX, Trainer, TRAIN_DEFAULTS } from '../../src/train/trainer.js';
 import { quantizeWeight } from '../../src/train/lowprec.js';
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, parse } from '../args.js';
 import { out, progressPrinter } from '../output.js';
-import { runDemo } from '../../pipeline/demo.js';
+import { runDemo } from '../../pipeline/sweep/demo.js';
 import { printShip, printSummary } from './sweep.js';
 
 export const meta: CommandMeta = {

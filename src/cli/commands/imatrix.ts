@@ -1,10 +1,10 @@
-// `bitscale imatrix`: argument parsing and printing only; the work is pipeline/calibrate.ts.
+// `bitscale imatrix`: argument parsing and printing only; the work is pipeline/calibrate/calibrate.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
-import { runImatrix } from '../../pipeline/calibrate.js';
+import { runImatrix } from '../../pipeline/calibrate/calibrate.js';
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
 
 export const meta: CommandMeta = {

@@ -1,11 +1,11 @@
 // `bitscale law predict|optimal|fit|plot|experiment`: argument parsing and printing only; the work
-// is in pipeline/law.ts (formulas in src/scaling).
+// is in pipeline/law/law.ts (formulas in src/scaling).
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, nearest, numberOpt, parse, threadsOpt } from '../args.js';
 import { out, progressPrinter, table, printJson } from '../output.js';
-import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law.js';
-import { lawExperiment, loadGrid } from '../../pipeline/law-experiment.js';
+import { lawFit, lawOptimal, lawPlot, lawPredict, type FitJob } from '../../pipeline/law/law.js';
+import { lawExperiment, loadGrid } from '../../pipeline/law/experiment.js';
 
 export const meta: CommandMeta = {
   name: 'law',

@@ -1,10 +1,10 @@
-// `bitscale qat`: argument parsing only; the work is pipeline/qat.ts.
+// `bitscale qat`: argument parsing only; the work is pipeline/qat/qat.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, choiceOpt, numberOpt, parse, threadsOpt } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError } from '../output.js';
-import { runQat, type QatFormat, type QatJob } from '../../pipeline/qat.js';
+import { runQat, type QatFormat, type QatJob } from '../../pipeline/qat/qat.js';
 
 export const meta: CommandMeta = {
   name: 'qat',

@@ -1,16 +1,16 @@
-// `bitscale quantize`: argument parsing and printing only; the work is pipeline/quantize.ts.
+// `bitscale quantize`: argument parsing and printing only; the work is pipeline/quantize/quantize.ts.
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, reportError, table, printJson } from '../output.js';
 import { MAX_WINDOWS } from '../../pipeline/limits.js';
-import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize.js';
+import { quantizeModel, type QuantizeFormat, type QuantizeMethod } from '../../pipeline/quantize/quantize.js';
 import { LLAMA_FTYPES } from '../../core/ftype.js';
-import { verdictText } from '../../pipeline/quantize-tolerance.js';
-import { MAX_THREADS } from '../../pipeline/workers.js';
-import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize-onnx-variants.js';
-import { loadRecipe } from '../../pipeline/recipe.js';
+import { verdictText } from '../../pipeline/quantize/tolerance.js';
+import { MAX_THREADS } from '../../pipeline/quantize/rtn-stream.js';
+import { parseOnnxVariants, quantizeOnnxVariants } from '../../pipeline/quantize/onnx-variants.js';
+import { loadRecipe } from '../../pipeline/quantize/recipe.js';
 
 export const meta: CommandMeta = {
   name: 'quantize',

@@ -1,13 +1,13 @@
-// `bitscale sweep`: argument parsing and printing only; the work is pipeline/sweep.ts.
+// `bitscale sweep`: argument parsing and printing only; the work is pipeline/sweep/sweep.ts.
 import { ConfigError } from '../../core/errors.js';
 import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, table, printJson } from '../output.js';
-import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep.js';
-import { loadRecipe } from '../../pipeline/recipe.js';
-import type { ShipChoice } from '../../pipeline/sweep.js';
+import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep/sweep.js';
+import { loadRecipe } from '../../pipeline/quantize/recipe.js';
+import type { ShipChoice } from '../../pipeline/sweep/sweep.js';
 
 export const meta: CommandMeta = {
   name: 'sweep',

@@ -1,11 +1,11 @@
-// `bitscale worker`: argument parsing and printing only; the work is pipeline/queue-worker.ts.
+// `bitscale worker`: argument parsing and printing only; the work is pipeline/queue/worker.ts.
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../core/errors.js';
 import type { CommandMeta } from '../command.js';
 import { abortSignal, numberOpt, parse, threadsOpt } from '../args.js';
 import { out } from '../output.js';
-import { runQueueWorker } from '../../pipeline/queue-worker.js';
+import { runQueueWorker } from '../../pipeline/queue/worker.js';
 
 export const meta: CommandMeta = {
   name: 'worker',

@@ -9,6 +9,7 @@ import { writeGguf, type GgufLayout, type GgufMetadataInput, type GgufWriteOptio
 import { readSafetensors, type SafetensorsFile, type SafetensorsReadOptions } from '../safetensors/reader.js';
 import { openShardedSafetensors, parseShardIndex, planShards, type SafetensorsView, type ShardedSafetensors, type ShardPlan } from '../safetensors/sharded.js';
 import { writeSafetensors, type SafetensorsLayout, type SafetensorsWriteOptions, type SafetensorsWriteTensor } from '../safetensors/writer.js';
+import { withOutput } from './output.js';
 import { atomicWriteFile, checkOutputPath, fileExists, openFileSource, readJsonFile, withAtomicFile, type AtomicWriteOptions } from './file.js';
 
 async function openWith<T>(path: string, parse: (src: Awaited<ReturnType<typeof openFileSource>>) => Promise<T>): Promise<T> {
@@ -105,4 +106,27 @@ export function writeGgufFile(
   opts: GgufWriteOptions & WriteFileOptions = {},
 ): Promise<GgufLayout> {
   return withAtomicFile(path, opts, (sink) => writeGguf(sink, metadata, tensors, opts));
+}
+
+/**
+ * A Hugging Face safetensors folder: model.safetensors + config.json (+ extra text files such as the
+ * tokenizer), staged and put in place as one output (output.ts). Returns the paths written.
+ */
+export async function writeHfSafetensorsDir(
+  out: string,
+  tensors: SafetensorsWriteTensor[],
+  cfg: Record<string, unknown>,
+  o: { overwrite?: boolean; inputs?: readonly (string | null | undefined)[]; signal?: AbortSignal; metadata?: Record<string, string>; files?: { name: string; text: string }[] },
+): Promise<string[]> {
+  return withOutput(out, { kind: 'dir', force: o.overwrite, inputs: o.inputs, command: 'quantize' }, async (txn) => {
+    const tmp = txn.staged;
+    const written = [join(out, 'model.safetensors'), join(out, 'config.json')];
+    await writeSafetensorsFile(join(tmp, 'model.safetensors'), tensors, { metadata: { format: 'pt', quantized_by: 'bitscale', ...o.metadata }, signal: o.signal });
+    await atomicWriteFile(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    for (const f of o.files ?? []) {
+      await atomicWriteFile(join(tmp, f.name), f.text);
+      written.push(join(out, f.name));
+    }
+    return written;
+  });
 }

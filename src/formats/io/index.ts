@@ -19,7 +19,8 @@
  * - `openSafetensorsFile(path)`, `openShardedSafetensorsFile(indexJsonPath)`, `openSafetensorsDir(dir)`
  *   (index.json if present, else model.safetensors), `writeSafetensorsFile(path, tensors, opts)`,
  *   `writeShardedSafetensorsFiles(dir, tensors, {maxShardBytes, base?, ...})` (HF shard names;
- *   index.json written last).
+ *   index.json written last), `writeHfSafetensorsDir(dir, tensors, config, opts)` (model.safetensors +
+ *   config.json + text files, one staged output).
  * - `openGgufFile(path)`, `writeGgufFile(path, metadata, tensors, opts)`.
  */
 export * from './file.js';

@@ -7,6 +7,8 @@
 // FLOAT8E4M3FN 17, FLOAT8E5M2 19, UINT4 21, INT4 22.
 
 import protobuf from 'protobufjs';
+import { DTYPES, type DType } from '../../core/dtype.js';
+import { ConfigError } from '../../core/errors.js';
 
 const ONNX_PROTO = `
 syntax = "proto3";
@@ -103,6 +105,15 @@ export const DATA_LOCATION = { DEFAULT: 0, EXTERNAL: 1 } as const;
 /** TensorProto.DataType ids for the 4-bit types (the other ids live in core's DTYPES table). */
 export const ONNX_UINT4 = 21;
 export const ONNX_INT4 = 22;
+
+/** The TensorProto.DataType id of a core dtype or a packed 4-bit type: the one place ONNX type ids are chosen. */
+export function onnxDataType(d: DType | 'I4' | 'U4'): number {
+  if (d === 'I4') return ONNX_INT4;
+  if (d === 'U4') return ONNX_UINT4;
+  const id = DTYPES[d].onnx;
+  if (id === null) throw new ConfigError('unsupported', 'dtype has no ONNX equivalent', { expected: 'an ONNX tensor type', found: d });
+  return id;
+}
 
 let root: protobuf.Root | null = null;
 function onnxRoot(): protobuf.Root {

@@ -17,8 +17,8 @@ import { GGML_TYPES } from '../../core/dtype.js';
 import { ConfigError, NumericError, ShapeError } from '../../core/errors.js';
 import { f16ToF32, f32ToF16 } from '../../numerics/float16.js';
 import { putF16 } from './common.js';
-import { q2_KEncode, q3_KEncode, type KGroupScales } from './kquants-236.js';
-import { k45Encode, type K45Scales } from './kquants-45.js';
+import { q2_KEncode, q3_KEncode, type KGroupScales } from './kquants-q2-q3-q6.js';
+import { k45Encode, type K45Scales } from './kquants-q4-q5.js';
 import { qx_0Encode } from './legacy.js';
 
 export type GridGgmlType = 'Q4_0' | 'Q4_K' | 'Q3_K' | 'Q2_K' | 'TQ2_0' | 'TQ1_0';

@@ -2,7 +2,7 @@
 // worker_threads, browser Web Workers) can each take a range of rows of the same tensor and write
 // their bytes straight into the shared output: ggml rows are independent, so any split gives the
 // bytes of one thread. Browser-safe (no node:*); the pools that post these jobs live with their
-// platform (src/pipeline/workers.ts for Node).
+// platform (src/quant/node/worker-pool.ts for Node).
 // Legend: R = rows, K = values per row, QK = block size, W = bytes per block.
 
 import type { GgmlType } from '../../../core/dtype.js';

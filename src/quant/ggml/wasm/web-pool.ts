@@ -1,6 +1,6 @@
 // Web Workers in the browser: ggml quantization with a tensor's rows split across workers over
 // shared memory, the bytes identical to one thread (the Node counterpart is QuantPool in
-// src/pipeline/workers.ts; both schedule through worker-queue.ts). Each worker runs
+// src/quant/node/worker-pool.ts; both schedule through worker-queue.ts). Each worker runs
 // web-worker.ts (exported as `bitscale/browser-worker`), which loads the WebAssembly kernels.
 // SharedArrayBuffer needs a cross-origin isolated page (COOP: same-origin, COEP: require-corp).
 // Legend: R = rows, K = values per row, QK = block size, W = bytes per block.

@@ -1,4 +1,4 @@
-// The scheduling both thread pools share (Node worker_threads in src/pipeline/workers.ts, browser
+// The scheduling both thread pools share (Node worker_threads in src/quant/node/worker-pool.ts, browser
 // Web Workers in web-pool.ts): messages wait in a queue and go to whichever worker is free, each
 // worker answers every message with one reply carrying its id, and a tensor's rows are cut into a
 // few chunks per worker so a thread slowed by other load does not hold the others back. Errors

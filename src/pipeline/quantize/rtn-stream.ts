@@ -1,0 +1,237 @@
+// Streaming RTN to GGUF with the stages overlapped: while the writer writes tensor i, tensor i+1 is
+// being quantized on the worker threads and tensor i+2 read from the file. Each weight matrix is
+// read straight into shared memory (TensorSource.readInto), converted from F16/BF16 and quantized
+// by the WebAssembly kernels on the workers (rows split across them, bytes written in place), and
+// handed to saveModel, which writes the file in tensor order as before (same bytes as quantizing
+// on one thread: test/pipeline/quantize/rtn-stream.test.ts). The input's sha256 for the manifest is
+// computed on another thread meanwhile (hashFilesOffThread).
+// Memory: the tensors in flight (about `lookahead` bytes of inputs and outputs, at least one
+// tensor), reusing the same shared buffers from tensor to tensor.
+// Legend: N = rows, K = values per row.
+
+import { Worker } from 'node:worker_threads';
+import { isDType, isGgmlType, type DType, type GgmlType } from '../../core/dtype.js';
+import { NumericError } from '../../core/errors.js';
+import { checkAborted, type ProgressFn } from '../../core/progress.js';
+import type { QuantTensor, Tensor } from '../../core/tensor.js';
+import { tensorFromBytes } from '../../formats/bytes.js';
+import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.js';
+import type { ModelWeights, TensorSource } from '../../model/weights.js';
+import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
+import type { KernelInput } from '../../quant/ggml/index.js';
+import { QuantPool } from '../../quant/node/worker-pool.js';
+// the CLI bounds --threads by the pool's limit (cli/ imports pipeline/ only)
+export { MAX_THREADS } from '../../quant/node/worker-pool.js';
+
+/** What to do with one tensor: quantize to `type` (importance weights per column optional). */
+export interface RtnTensorPlan {
+  type: GgmlType;
+  imatrix?: Float32Array;
+  /** already stored in `type` (a quantized input, --allow-requantize): written as it is */
+  copy?: boolean;
+}
+
+export interface RtnStreamOptions {
+  /** the tensors to quantize (null: written as saveModel writes it by default, F16 matrices and F32 vectors) */
+  plan: (name: string, src: TensorSource) => RtnTensorPlan | null;
+  /** GGUF general.file_type and extra metadata (the llama.cpp file type's, pipeline/quantize/plan.ts) */
+  fileType?: number;
+  ggufMetadata?: SaveOptions['ggufMetadata'];
+  /** worker threads that quantize (the main thread reads and writes) */
+  threads: number;
+  /** bytes of tensors in flight at once (inputs + outputs); at least one tensor always is */
+  lookahead?: number;
+  overwrite?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressFn;
+}
+
+// a few of the largest tensors (reading one while another is quantized and a third written); the
+// buffers are reused, so a smaller window also means fewer fresh pages to fault in
+const DEFAULT_LOOKAHEAD = 256 << 20;
+
+/** Reusable shared buffers: a tensor takes the smallest free one that fits. */
+class SharedBuffers {
+  private free: SharedArrayBuffer[] = [];
+
+  take(bytes: number): SharedArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      if (this.free[i].byteLength >= bytes && (best < 0 || this.free[i].byteLength < this.free[best].byteLength)) best = i;
+    }
+    if (best >= 0) return this.free.splice(best, 1)[0];
+    return new SharedArrayBuffer(Math.max(16, bytes));
+  }
+
+  give(b: SharedArrayBuffer): void {
+    this.free.push(b);
+  }
+}
+
+const KERNEL_INPUTS: Partial<Record<DType | GgmlType, KernelInput>> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
+
+/** The type saveModel writes a tensor as when it is not quantized (see saveGguf). */
+function defaultType(src: TensorSource): DType | GgmlType {
+  if (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype)) return src.dtype;
+  return src.shape.length === 1 ? 'F32' : 'F16';
+}
+
+interface Job {
+  promise: Promise<Tensor | QuantTensor | null>;
+  bytes: number;
+  release: () => void;
+}
+
+/**
+ * Writes `weights` as GGUF to `out` (atomically, via saveModel) with the tensors `plan` names
+ * quantized on `threads` worker threads, reading, quantizing and writing in overlap.
+ */
+export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStreamOptions): Promise<SaveResult> {
+  const order = [...weights.tensors.values()];
+  const plans = new Map(order.map((s) => [s.name, o.plan(s.name, s)] as const));
+  const lookahead = o.lookahead ?? DEFAULT_LOOKAHEAD;
+  const pool = new QuantPool(o.threads);
+  const buffers = new SharedBuffers();
+  const jobs = new Map<string, Job>();
+  let next = 0; // next tensor (in file order) to start
+  let inFlight = 0; // bytes held by started, not yet released jobs
+  let current: Job | null = null; // the tensor the writer holds (released when it asks for the next)
+
+  const quantized = (src: TensorSource, p: RtnTensorPlan): Job => {
+    const [N, K] = src.shape;
+    const outBytes = N * ggmlRowBytes(p.type, K);
+    const input = KERNEL_INPUTS[src.dtype];
+    const inBytes = input ? src.byteLength : N * K * 4;
+    const srcBuf = buffers.take(inBytes);
+    const dstBuf = buffers.take(outBytes);
+    const promise = (async (): Promise<QuantTensor> => {
+      if (input && src.readInto) await src.readInto(new Uint8Array(srcBuf, 0, inBytes));
+      else if (input) {
+        const t = (await src.read()) as Tensor;
+        const d = t.data as Float32Array | Uint16Array;
+        new Uint8Array(srcBuf, 0, inBytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      } else new Float32Array(srcBuf, 0, N * K).set(await src.readF32()); // stored in a block type: dequantized first
+      try {
+        await pool.quantizeGgmlRows({ type: p.type, input: input ?? 'F32', src: srcBuf, srcOffset: 0, dst: dstBuf, dstOffset: 0, nRows: N, nPerRow: K, imatrix: p.imatrix });
+      } catch (e) {
+        // name the tensor (the workers only know rows)
+        if (e instanceof NumericError) throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, field: undefined, tensor: src.name, file: weights.source.path });
+        throw e;
+      }
+      return { type: p.type, shape: [...src.shape], bytes: new Uint8Array(dstBuf, 0, outBytes) };
+    })();
+    return {
+      promise,
+      bytes: inBytes + outBytes,
+      release: () => {
+        buffers.give(srcBuf);
+        buffers.give(dstBuf);
+      },
+    };
+  };
+
+  const passThrough = (src: TensorSource): Job => {
+    // a float matrix written as F16 from F32/BF16: converted on the workers like a quantized tensor
+    if (src.shape.length === 2 && defaultType(src) === 'F16' && src.dtype !== 'F16' && KERNEL_INPUTS[src.dtype]) return quantized(src, { type: 'F16' });
+    // stored as the output type already: read now (in overlap), written unchanged; else saveModel converts it
+    const same = src.dtype === defaultType(src);
+    if (!same) return { promise: Promise.resolve(null), bytes: 0, release: () => {} };
+    if (!src.readInto || !isDType(src.dtype)) return { promise: src.read(), bytes: src.byteLength, release: () => {} };
+    // into a pooled buffer: the embedding's buffer then serves the tensors after it (no fresh pages)
+    const buf = buffers.take(src.byteLength);
+    const dtype = src.dtype;
+    const promise = (async (): Promise<Tensor> => {
+      const view = new Uint8Array(buf, 0, src.byteLength);
+      await src.readInto!(view);
+      return tensorFromBytes(dtype, src.shape, view);
+    })();
+    return { promise, bytes: src.byteLength, release: () => buffers.give(buf) };
+  };
+
+  const startMore = (): void => {
+    while (next < order.length && (inFlight === 0 || inFlight < lookahead)) {
+      const src = order[next++];
+      const p = plans.get(src.name);
+      const job = p?.copy ? { promise: src.read(), bytes: src.byteLength, release: () => {} } : p ? quantized(src, p) : passThrough(src);
+      job.promise.catch(() => {}); // a failure surfaces when the writer asks for this tensor
+      jobs.set(src.name, job);
+      inFlight += job.bytes;
+    }
+  };
+
+  try {
+    // the first tensors are read and quantized while saveModel builds and writes the header
+    startMore();
+    return await saveModel(weights, out, {
+      format: 'gguf',
+      dtype: 'F16',
+      overwrite: o.overwrite,
+      fileType: o.fileType,
+      ggufMetadata: o.ggufMetadata,
+      signal: o.signal,
+      onProgress: o.onProgress,
+      tensorType: (n, src) => plans.get(n)?.type ?? defaultType(src),
+      tensor: async (n) => {
+        checkAborted(o.signal);
+        // the writer has written the previous tensor: its buffers can be reused
+        if (current) {
+          current.release();
+          inFlight -= current.bytes;
+          current = null;
+        }
+        startMore();
+        const job = jobs.get(n);
+        if (!job) return null; // a tensor saveModel adds itself
+        jobs.delete(n);
+        current = job;
+        const t = await job.promise;
+        startMore();
+        return t;
+      },
+    });
+  } finally {
+    // settle whatever is still running (an error or abort stopped the writer) before the workers go
+    await Promise.allSettled([...jobs.values()].map((j) => j.promise));
+    await pool.close();
+  }
+}
+
+// sha256 of files on a worker thread (plain JavaScript, so it needs no TypeScript loader): the
+// manifest's input hashes are computed while the model is quantized instead of after it.
+// One 4 MiB buffer is read into again and again (a stream would allocate, and fault in, a fresh
+// buffer per chunk).
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+try {
+  const buf = Buffer.allocUnsafeSlow(4 << 20);
+  const out = [];
+  for (const p of workerData) {
+    const h = createHash('sha256');
+    const fd = openSync(p, 'r');
+    try {
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+    out.push(h.digest('hex'));
+  }
+  parentPort.postMessage({ ok: true, out });
+} catch (e) {
+  parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code });
+}
+`;
+
+/** Lowercase hex sha256 of each file, computed on a worker thread. */
+export function hashFilesOffThread(paths: readonly string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(HASH_WORKER, { eval: true, workerData: [...paths] });
+    w.once('message', (m: { ok: true; out: string[] } | { ok: false; message: string; code?: string }) => {
+      void w.terminate();
+      if (m.ok) resolve(m.out);
+      else reject(Object.assign(new Error(m.message), { code: m.code }));
+    });
+    w.once('error', reject);
+  });
+}

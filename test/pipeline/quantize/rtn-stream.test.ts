@@ -1,0 +1,137 @@
+// Streaming RTN to GGUF (src/pipeline/quantize/rtn-stream.ts): the file written with 1 or 3 worker threads,
+// with the stages overlapped or one tensor at a time, is the same byte for byte, and each
+// quantized tensor equals the TypeScript reference codec on the decoded input (F16, BF16 and F32
+// checkpoints; with an importance matrix; a K-quant fallback row width; the embedding converted
+// to F16). A NaN names its tensor
+// and leaves no output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NumericError } from '../../../src/core/errors.js';
+import type { GgmlType } from '../../../src/core/dtype.js';
+import { openGgufFile } from '../../../src/formats/io/index.js';
+import { hfToGguf } from '../../../src/model/names.js';
+import { loadModel } from '../../../src/model/load.js';
+import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
+import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
+import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
+import { shapeConfig, writeGeneratedGguf } from '../../../bench/gen-llama.js';
+import type { TensorSource } from '../../../src/model/weights.js';
+
+// two layers; FFN 640 is not a multiple of 256, so down_proj falls back from the K-quants
+const CONFIG = shapeConfig('llama-3.2-1b', { nLayers: 2, vocabSize: 300, hiddenSize: 256, intermediateSize: 640, nHeads: 4, nKvHeads: 2, headDim: 64 });
+
+async function tensorBytes(path: string): Promise<Map<string, { type: string; bytes: Uint8Array }>> {
+  const g = await openGgufFile(path);
+  try {
+    const out = new Map<string, { type: string; bytes: Uint8Array }>();
+    for (const t of g.tensors) out.set(t.name, { type: t.type, bytes: await g.readBytes(t.name) });
+    return out;
+  } finally {
+    await g.close();
+  }
+}
+
+test('streaming RTN: 1 and 3 threads give the same file; tensors equal the reference codec', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-rtn-'));
+  try {
+    // [input dtype, scheme, thread counts compared]
+    for (const [dtype, scheme, threadCounts] of [['F16', 'q4_k', [1, 3]], ['F16', 'q8_0', [2]], ['BF16', 'q6_k', [1, 3]], ['F32', 'q4_k', [2]]] as const) {
+      const model = join(dir, `m-${dtype}.gguf`);
+      if (!existsSync(model)) await writeGeneratedGguf(model, CONFIG, dtype);
+      {
+        const outs: string[] = [];
+        for (const threads of threadCounts) {
+          const out = join(dir, `${dtype}-${scheme}-${threads}.gguf`);
+          await quantizeModel({ model, out, format: 'gguf', scheme, method: 'rtn', verify: false, threads, tokenizer: null });
+          outs.push(out);
+          assert.ok(existsSync(`${out}.manifest.json`));
+        }
+        if (outs.length === 2) assert.ok(readFileSync(outs[0]).equals(readFileSync(outs[1])), `${dtype} ${scheme}: 1 vs 3 threads`);
+        // every quantized tensor against the TypeScript codec on the decoded input
+        const got = await tensorBytes(outs[outs.length - 1]);
+        const w = await loadModel(model, { tokenizer: null });
+        try {
+          let n = 0;
+          for (const [name, src] of w.tensors) {
+            const t = got.get(hfToGguf(name)!)!;
+            if (!/_proj\.weight$/.test(name)) continue;
+            const [N, K] = src.shape;
+            const want = quantizeGgmlReference(t.type as GgmlType, await src.readF32(), N, K);
+            assert.ok(Buffer.from(t.bytes).equals(Buffer.from(want)), `${dtype} ${scheme} ${name} (${t.type})`);
+            n++;
+          }
+          assert.equal(n, 14);
+          // the (tied) embedding is quantized as llama.cpp's recipe has it (the output's type, Q6_K
+          // where its rows allow; issue 14), on the workers, equal to the reference codec
+          const emb = got.get('token_embd.weight')!;
+          const es = w.tensors.get('model.embed_tokens.weight')!;
+          assert.notEqual(emb.type, 'F16', `${dtype} ${scheme}: the embedding is quantized`);
+          const ewant = quantizeGgmlReference(emb.type as GgmlType, await es.readF32(), es.shape[0], es.shape[1]);
+          assert.ok(Buffer.from(emb.bytes).equals(Buffer.from(ewant)), `${dtype} ${scheme} embedding as ${emb.type}`);
+          if (scheme === 'q4_k') assert.equal(got.get('blk.0.ffn_down.weight')!.type, 'Q5_0', 'llama.cpp falls back to Q5_0 when K is not a multiple of 256');
+        } finally {
+          await w.close();
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('writeRtnGguf: with importance weights, one tensor in flight or many, the same bytes; a NaN names its tensor and leaves no file', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-rtn-'));
+  try {
+    const model = join(dir, 'm.gguf');
+    await writeGeneratedGguf(model, CONFIG, 'F16');
+    const w = await loadModel(model, { tokenizer: null });
+    try {
+      const im = new Map<number, Float32Array>([[256, Float32Array.from({ length: 256 }, (_, i) => (i % 5) + 0.5)]]);
+      const plan = (n: string, src: TensorSource): RtnTensorPlan | null =>
+        /_proj\.weight$/.test(n) && src.shape[1] === 256 ? { type: 'Q4_K', imatrix: im.get(256) } : /down_proj/.test(n) ? { type: 'Q5_0' } : null;
+      const files: Buffer[] = [];
+      for (const [threads, lookahead] of [[1, 1], [2, 64 << 20], [3, 1 << 30]] as const) {
+        const out = join(dir, `o-${threads}.gguf`);
+        await writeRtnGguf(w, out, { plan, threads, lookahead });
+        files.push(readFileSync(out));
+      }
+      assert.ok(files[0].equals(files[1]) && files[0].equals(files[2]), 'same bytes for every thread count and lookahead');
+      const got = await tensorBytes(join(dir, 'o-3.gguf'));
+      const q = w.tensors.get('model.layers.1.self_attn.q_proj.weight')!;
+      const want = quantizeGgmlReference('Q4_K', await q.readF32(), 256, 256, im.get(256));
+      assert.ok(Buffer.from(got.get('blk.1.attn_q.weight')!.bytes).equals(Buffer.from(want)), 'imatrix-weighted Q4_K');
+
+      // a NaN in one tensor: typed error naming it, nothing at the output path
+      const bad = 'model.layers.1.mlp.up_proj.weight';
+      const src = w.tensors.get(bad)!;
+      const poisoned = new Map(w.tensors);
+      poisoned.set(bad, {
+        ...src,
+        readInto: async (dst) => {
+          await src.readInto!(dst);
+          new Uint16Array(dst.buffer, dst.byteOffset, dst.length / 2)[1000] = 0x7e00; // fp16 NaN
+        },
+      });
+      const out = join(dir, 'nan.gguf');
+      await assert.rejects(writeRtnGguf({ ...w, tensors: poisoned }, out, { plan, threads: 2 }), (e: unknown) => e instanceof NumericError && e.context.tensor === bad && e.context.index === 1000);
+      assert.ok(!existsSync(out));
+    } finally {
+      await w.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('quantize --threads refuses 0 and absurd values before any work', () => {
+  for (const bad of ['0', '5000', '1.5']) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'quantize', 'no-such-model.gguf', '--out', 'never.gguf', '--scheme', 'q4_k', '--no-verify', '--threads', bad], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--threads/, bad);
+    assert.ok(!existsSync('never.gguf'));
+  }
+});
