@@ -28,21 +28,31 @@ export function cliSpawn(args: string[], cwd = process.cwd(), opts: { uid?: numb
 
 /**
  * Runs `bitscale …` in this process (the same code as the binary, without the process start-up:
- * milliseconds instead of seconds), from `cwd`, capturing what it prints. Not for runs that must
- * be separate processes (locks, kills, another user).
+ * milliseconds instead of seconds), from `cwd`, capturing what it prints; `env` sets (or, with
+ * undefined, removes) environment variables for the run and restores them after. Not for runs that
+ * must be separate processes (locks, kills, another user).
  */
-export async function cliIn(args: string[], cwd = process.cwd()): Promise<{ status: number; stdout: string; stderr: string }> {
+export async function cliIn(args: string[], cwd = process.cwd(), env: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const { main } = await import('../src/cli/main.js');
   const { redirectOutput } = await import('../src/cli/output.js');
   const here = process.cwd();
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const setEnv = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
   let stdout = '';
   let stderr = '';
   redirectOutput({ stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  setEnv(env);
   process.chdir(cwd);
   try {
     return { status: await main(args), stdout, stderr };
   } finally {
     process.chdir(here);
+    setEnv(saved);
     redirectOutput(null);
   }
 }

@@ -13,7 +13,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { fr, putF16 } from '../quant/ggml/common.js';
-import { makeQxQuants } from '../quant/ggml/fit.js';
+import { makeQxQuants } from '../quant/ggml/scale-search.js';
 import { qx_0Encode, qx_0Scale, qx_1Encode, qx_1Params, q8_0Scale } from '../quant/ggml/legacy.js';
 import { f16ToF32, f32ToF16 } from '../numerics/float16.js';
 import type { ColumnGrid } from './grid.js';

@@ -12,7 +12,6 @@ import { blockWeightShapes, decoderBlock, fixedAttentionInputs, SITES, type Bloc
 import { EngineSession } from './session.js';
 import type { Tensor } from '../core/tensor.js';
 
-export { SITES, LINEAR_SITE, blockWeightShapes, type Site } from './decoder-block.js';
 
 /** A session computing one block for windows of T tokens at positions 0..T−1. */
 export class BlockRunner {

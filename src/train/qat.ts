@@ -33,7 +33,7 @@ export function qatWeights(w: Float32Array, shape: number[], alpha: Float32Array
   return fakeQuant(w, shape, scheme, bitnet || !alpha ? { name } : { name, scales: alpha });
 }
 
-/** The codec stores the scale α/div (engine/lowbit-linear.ts: seq_ternary α/1.5, seq_2bit α/4, otherwise α). */
+/** The codec stores the scale α/div (quant/lowbit.ts: seq_ternary α/1.5, seq_2bit α/4, otherwise α). */
 export function scaleDivisor(bits: QatBits): number {
   return bits === 1.58 ? 1.5 : bits === 2 ? 4 : 1;
 }

@@ -14,7 +14,7 @@ import type { Tensor } from '../core/tensor.js';
 import { gradGraph } from '../engine/autodiff.js';
 import { EngineSession } from '../engine/session.js';
 import type { ModelConfig } from '../model/config.js';
-import { assertSameSettings, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { assertSameSettings, loadCheckpoint, saveCheckpoint } from './train-checkpoint.js';
 import { trainBatch, valBatches, type Batch } from './data.js';
 import { FULL_PRECISION, quantizeWeight, type LowPrecision } from './lowprec.js';
 import { buildTrainGraph, initParams, paramSpecs, type ParamSpec } from './graph.js';

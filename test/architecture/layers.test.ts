@@ -130,6 +130,45 @@ test('the browser entry imports only browser-safe layers (and the report modules
   assert.ok(seen.size >= 4, `report modules checked: ${seen.size}`);
 });
 
+test('file names are kebab-case (lowercase words joined by hyphens)', () => {
+  const bad = files.map((f) => relative(SRC, f)).filter((r) => !/^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+)*\.ts$/.test(r.split(sep).pop()!));
+  assert.deepEqual(bad, []);
+});
+
+test('src/pipeline/ shows its jobs: no two top-level files share a name prefix (a folder in disguise)', () => {
+  const top = readdirSync(join(SRC, 'pipeline')).filter((n) => n.endsWith('.ts'));
+  const byPrefix = new Map<string, string[]>();
+  for (const n of top) {
+    const p = n.replace(/\.ts$/, '').split('-')[0];
+    byPrefix.set(p, [...(byPrefix.get(p) ?? []), n]);
+  }
+  assert.deepEqual([...byPrefix.values()].filter((g) => g.length > 1), []);
+});
+
+/**
+ * Module names used in more than one layer, each the same concept at two layers (a command and its
+ * job; a job and the layer's primitive it drives; a container's reader in each format folder).
+ * Any other repeated name is two ideas under one name: rename one.
+ */
+const SAME_CONCEPT = new Set([
+  'index', 'types', 'read', 'write', 'pack', 'reader', 'writer', // per-folder roles (formats/<format>/, quant/)
+  'convert', 'demo', 'eval', 'generate', 'inspect', 'law', 'qat', 'quantize', 'sweep', 'train', 'worker', // cli/commands/<job> → pipeline's job
+  'gemm', // numerics (CPU) and engine (onnxruntime): the same product
+  'mixed', // algorithms/mixed (the allocation) and pipeline/quantize/mixed (its use in quantize)
+  'plan', // pipeline/quantize/plan and pipeline/sweep/plan: each job's plan
+  'output', // a command's output: the files (formats/io/output) and the printed text (cli/output)
+]);
+
+test('no two modules of the same name in different folders unless they are one concept at two layers', () => {
+  const byName = new Map<string, string[]>();
+  for (const f of files) {
+    const name = f.split(sep).pop()!.replace(/\.ts$/, '');
+    byName.set(name, [...(byName.get(name) ?? []), relative(SRC, f)]);
+  }
+  const clashes = [...byName].filter(([n, fs]) => fs.length > 1 && !SAME_CONCEPT.has(n)).map(([, fs]) => fs.join(' / '));
+  assert.deepEqual(clashes, []);
+});
+
 test('the checker sees real imports (self-test)', () => {
   assert.deepEqual(importsOf("import { a } from '../core/x.js';\nexport * from './y.js';\nconst m = await import('../z.js');"), [
     '../core/x.js',

@@ -3,32 +3,20 @@
 // embedded model; and the schema files in docs/json/ are the ones the schemas generate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { JSON_SCHEMAS, schemaFiles, type JsonCommand } from '../../src/cli/json-schemas.js';
 import { demoEvalText } from '../../src/pipeline/sweep/demo.js';
 import { TOOL_VERSION } from '../../src/pipeline/quantize/quantize.js';
+import { cliIn } from '../cli-run.js';
+import { tempDir } from '../helpers.js';
 
 const MODEL = 'assets/default-model';
 
 async function json(argv: string[]): Promise<unknown> {
-  const o: string[] = [];
-  const e: string[] = [];
-  const [w1, w2] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
-  // strings are the CLI's lines; byte chunks are node:test's own protocol on stdout and pass through
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (o.push(s), true) : w1(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (e.push(s), true) : w2(s, ...rest))) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await main([...argv, '--json']);
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
-  assert.equal(code, 0, `${argv.join(' ')}: ${e.join('')}`);
-  const lines = o.join('').trim().split('\n');
+  const r = await cliIn([...argv, '--json']);
+  assert.equal(r.status, 0, `${argv.join(' ')}: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, `${argv.join(' ')}: one JSON line`);
   return JSON.parse(lines[0]);
 }
@@ -51,26 +39,22 @@ test('docs/json holds the schemas the code generates (npx tsx scripts/json-schem
 });
 
 test('each command\'s --json output validates against its schema and names the tool and version', { skip: existsSync(join(MODEL, 'config.json')) ? false : 'no default model', timeout: 240_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-json-'));
-  try {
-    const text = join(dir, 'eval.txt');
-    writeFileSync(text, demoEvalText());
-    check('quantize', await json(['quantize', MODEL, '--out', join(dir, 'q.gguf'), '--scheme', 'q4_0', '--no-verify']));
-    check('quantize', await json(['quantize', MODEL, '--out', join(dir, 'g'), '--scheme', 'int4-g128']));
-    check('quantize-variants', await json(['quantize', MODEL, '--out', join(dir, 'onnx'), '--variants', 'fp32']));
-    check('eval', await json(['eval', join(dir, 'q.gguf'), '--text', text, '--ctx', '64', '--max-tokens', '256', '--base', MODEL, '--quiet']));
-    check('inspect', await json(['inspect', join(dir, 'g')]));
-    check('convert', await json(['convert', MODEL, join(dir, 'c.gguf'), '--quiet']));
-    check('generate', await json(['generate', MODEL, '--prompt', 'Call me', '-n', '4']));
-    check('sweep', await json(['sweep', MODEL, '--text', text, '--bits', '8', '--methods', 'rtn', '--formats', 'gguf', '--ctx', '64', '--max-tokens', '256', '--no-sensitivity', '--no-verify', '--out', join(dir, 'sweep')]));
-    check('law-predict', await json(['law', 'predict', '--N', '1e9', '--D', '2e10', '--post-bits', '4']));
-    check('law-optimal', await json(['law', 'optimal', '--compute', '1e21']));
-    check('law-fit', await json(['law', 'fit', join('docs', 'scaling-laws-runs.csv')]));
-    check('law-plot', await json(['law', 'plot', '--out', join(dir, 'plots')]));
-    const grid = join(dir, 'grid.json');
-    writeFileSync(grid, JSON.stringify({ name: 'json-test', vocabSize: 320, context: 32, batch: 4, maxChapters: 3, presets: ['nano'], steps: [4], trainBits: [null], postBits: [4], valBatches: 2 }));
-    check('law-experiment', await json(['law', 'experiment', '--out', join(dir, 'law'), '--grid', grid]));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-json-');
+  const text = join(dir, 'eval.txt');
+  writeFileSync(text, demoEvalText());
+  check('quantize', await json(['quantize', MODEL, '--out', join(dir, 'q.gguf'), '--scheme', 'q4_0', '--no-verify']));
+  check('quantize', await json(['quantize', MODEL, '--out', join(dir, 'g'), '--scheme', 'int4-g128']));
+  check('quantize-variants', await json(['quantize', MODEL, '--out', join(dir, 'onnx'), '--variants', 'fp32']));
+  check('eval', await json(['eval', join(dir, 'q.gguf'), '--text', text, '--ctx', '64', '--max-tokens', '256', '--base', MODEL, '--quiet']));
+  check('inspect', await json(['inspect', join(dir, 'g')]));
+  check('convert', await json(['convert', MODEL, join(dir, 'c.gguf'), '--quiet']));
+  check('generate', await json(['generate', MODEL, '--prompt', 'Call me', '-n', '4']));
+  check('sweep', await json(['sweep', MODEL, '--text', text, '--bits', '8', '--methods', 'rtn', '--formats', 'gguf', '--ctx', '64', '--max-tokens', '256', '--no-sensitivity', '--no-verify', '--out', join(dir, 'sweep')]));
+  check('law-predict', await json(['law', 'predict', '--N', '1e9', '--D', '2e10', '--post-bits', '4']));
+  check('law-optimal', await json(['law', 'optimal', '--compute', '1e21']));
+  check('law-fit', await json(['law', 'fit', join('docs', 'scaling-laws-runs.csv')]));
+  check('law-plot', await json(['law', 'plot', '--out', join(dir, 'plots')]));
+  const grid = join(dir, 'grid.json');
+  writeFileSync(grid, JSON.stringify({ name: 'json-test', vocabSize: 320, context: 32, batch: 4, maxChapters: 3, presets: ['nano'], steps: [4], trainBits: [null], postBits: [4], valBatches: 2 }));
+  check('law-experiment', await json(['law', 'experiment', '--out', join(dir, 'law'), '--grid', grid]));
 });

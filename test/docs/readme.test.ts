@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { tempDir } from '../helpers.js';
 
 const README = readFileSync('README.md', 'utf8');
 
@@ -25,19 +25,15 @@ test('the README\'s JavaScript example runs as an .mjs file', { timeout: 180_000
   const [js] = blocks('Library', 'js');
   assert.ok(js && js.includes("from 'bitscale'"), 'a js block importing bitscale');
   assert.doesNotMatch(js, /:\s*(string|number|boolean)\b[^']|\bas\s+[A-Z]\w*|!\./, 'plain JavaScript, no TypeScript syntax');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-readme-'));
-  try {
-    const file = join(dir, 'example.mjs');
-    writeFileSync(file, js.replace("from 'bitscale'", `from '${pathToFileURL(resolve('src/index.ts')).href}'`));
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const r = spawnSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /int4-g128: PPL \d+\.\d+ \(95% /);
-    assert.match(r.stdout, /Q4_0 round trip of down_proj/);
-    assert.match(r.stdout, /model-gptq-int4 \(safetensors\): KL \d\.\d+e-\d+ nats\/token/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-readme-');
+  const file = join(dir, 'example.mjs');
+  writeFileSync(file, js.replace("from 'bitscale'", `from '${pathToFileURL(resolve('src/index.ts')).href}'`));
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const r = spawnSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /int4-g128: PPL \d+\.\d+ \(95% /);
+  assert.match(r.stdout, /Q4_0 round trip of down_proj/);
+  assert.match(r.stdout, /model-gptq-int4 \(safetensors\): KL \d\.\d+e-\d+ nats\/token/);
 });
 
 /**

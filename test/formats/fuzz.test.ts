@@ -9,6 +9,7 @@ import { Rng } from '../../src/core/rng.js';
 import { memorySource, type ByteSource } from '../../src/formats/bytes.js';
 import { encodeGguf, gv, readGguf } from '../../src/formats/gguf/index.js';
 import { encodeSafetensors, parseShardIndex, readSafetensors } from '../../src/formats/safetensors/index.js';
+import { BINARY_FILE_MUTATIONS, mutateBytes } from '../fuzz/mutate.js';
 
 const ITERATIONS = 10000;
 /** a hang detector, not a speed check: one tiny file must never take this long */
@@ -28,67 +29,6 @@ function trackedSource(bytes: Uint8Array, stats: { maxRead: number }): ByteSourc
   };
 }
 
-function mutate(rng: Rng, base: Uint8Array): Uint8Array {
-  const pick = rng.nextU32() % 8;
-  const pos = () => rng.nextU32() % Math.max(1, base.length);
-  let b = base.slice();
-  switch (pick) {
-    case 0: // bit flips
-      for (let i = 0, n = 1 + (rng.nextU32() % 8); i < n; i++) b[pos()] ^= 1 << (rng.nextU32() % 8);
-      break;
-    case 1: // random byte overwrites
-      for (let i = 0, n = 1 + (rng.nextU32() % 4); i < n; i++) b[pos()] = rng.nextU32() & 0xff;
-      break;
-    case 2: // truncation
-      b = b.subarray(0, pos());
-      break;
-    case 3: {
-      // length-field inflation: a u64 / u32 with a large or boundary value at a random spot
-      const at = Math.min(pos(), Math.max(0, b.length - 8));
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      const choices = [2n ** 64n - 1n, 2n ** 63n, 2n ** 53n + 1n, 2n ** 32n, BigInt(b.length), BigInt(b.length + 1), 0n, BigInt(rng.nextU32())];
-      if (b.length >= 8) dv.setBigUint64(at, choices[rng.nextU32() % choices.length], true);
-      break;
-    }
-    case 4: {
-      // insert or delete a run of bytes
-      const at = pos();
-      const n = 1 + (rng.nextU32() % 16);
-      if (rng.nextU32() % 2) b = new Uint8Array([...b.subarray(0, at), ...Array.from({ length: n }, () => rng.nextU32() & 0xff), ...b.subarray(at)]);
-      else b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + n)]);
-      break;
-    }
-    case 5: {
-      // random bytes after an intact prefix (magic / header length)
-      const keep = 8 + (rng.nextU32() % 32);
-      for (let i = keep; i < b.length; i++) b[i] = rng.nextU32() & 0xff;
-      break;
-    }
-    case 6: {
-      // rewrite a decimal number in the text (safetensors JSON; harmless elsewhere)
-      const text = new TextDecoder('latin1').decode(b);
-      const runs = [...text.matchAll(/\d+/g)];
-      if (runs.length) {
-        const m = runs[rng.nextU32() % runs.length];
-        const nums = ['0', '1', '-1', '4294967296', '9007199254740993', '1e30', '0.5', String(rng.nextU32())];
-        const repl = nums[rng.nextU32() % nums.length];
-        const t2 = text.slice(0, m.index) + repl + text.slice(m.index! + m[0].length);
-        b = Uint8Array.from(t2, (c) => c.charCodeAt(0) & 0xff);
-        // keep the safetensors header length consistent with the JSON so the rewrite is seen
-        if (b.length >= 8 && base.length >= 8) {
-          const dv = new DataView(b.buffer);
-          const old = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(0, true));
-          if (old < base.length && m.index! < 8 + old) dv.setBigUint64(0, BigInt(old + repl.length - m[0].length), true);
-        }
-      }
-      break;
-    }
-    default: // pure noise of a random length
-      b = Uint8Array.from({ length: rng.nextU32() % 256 }, () => rng.nextU32() & 0xff);
-  }
-  return b;
-}
-
 async function exercise(
   name: string,
   base: Uint8Array,
@@ -99,7 +39,7 @@ async function exercise(
   let rejected = 0;
   const codes = new Map<string, number>();
   for (let i = 0; i < ITERATIONS; i++) {
-    const bytes = mutate(rng, base);
+    const bytes = mutateBytes(rng, base, base.length, BINARY_FILE_MUTATIONS);
     const stats = { maxRead: 0 };
     const t0 = performance.now();
     try {

@@ -10,7 +10,7 @@ import { SpmTokenizer } from '../../src/formats/tokenizer/spm.js';
 import { BpeTokenizer, byteToUnicode } from '../../src/formats/tokenizer/bpe.js';
 import { HfTokenizer } from '../../src/formats/tokenizer/hf.js';
 import { bpeTokenizerFiles, llama2cVocabFromSpm, spmVocabFromLlama2c, TOKEN_TYPE } from '../../src/formats/tokenizer/vocab.js';
-import { trainBpe, TrainedBpeTokenizer as TrainedBpe } from '../../src/train/bpe.js';
+import { trainBpe, TrainedBpeTokenizer as TrainedBpe } from '../../src/train/bpe-trainer.js';
 import { Rng } from '../../src/core/rng.js';
 import { SHARED, sharedSkip } from '../helpers.js';
 

@@ -1,5 +1,7 @@
-// Seeded mutations for fuzzing the files around the model readers: bytes (flips, overwrites,
-// truncation, length-field inflation, insertions, deletions, invalid UTF-8, noise), JSON values
+// Seeded mutations for fuzzing, the one module both fuzzers use (the command-line fuzzer, test/fuzz,
+// and the binary readers' test/formats/fuzz.test.ts): bytes (flips, overwrites, truncation,
+// length-field inflation, insertions, deletions, invalid UTF-8, number rewrites, noise; each fuzzer
+// its own mix of the same mutations), JSON values
 // (type changes, boundary numbers, huge strings and arrays, deleted and duplicated keys) and GGUF
 // metadata (a key's value replaced by one of another type or a boundary value).
 import { Rng } from '../../src/core/rng.js';
@@ -12,51 +14,93 @@ export function pick<T>(rng: Rng, xs: readonly T[]): T {
 
 const INVALID_UTF8 = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xfe, 0xff]];
 
-export function mutateBytes(rng: Rng, base: Uint8Array, region = base.length): Uint8Array {
+/** One byte-level mutation: `b` is a copy of the base (free to modify), `pos` a random index in the mutated region. */
+type ByteMutation = (rng: Rng, b: Uint8Array, pos: () => number, base: Uint8Array) => Uint8Array;
+
+/** Every byte mutation the fuzzers use, by name (each draws from `rng` in a fixed order, so a seed replays). */
+const BYTE_MUTATIONS = {
+  flip: (rng, b, pos) => {
+    for (let i = 0, n = 1 + (rng.nextU32() % 8); i < n; i++) b[pos()] ^= 1 << (rng.nextU32() % 8);
+    return b;
+  },
+  overwrite: (rng, b, pos) => {
+    for (let i = 0, n = 1 + (rng.nextU32() % 4); i < n; i++) b[pos()] = rng.nextU32() & 0xff;
+    return b;
+  },
+  truncate: (_rng, b, pos) => b.subarray(0, pos()),
+  /** a u32 length field with a large or boundary value at a random spot */
+  inflateU32: (rng, b, pos) => {
+    const at = Math.min(pos(), Math.max(0, b.length - 8));
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const vals = [0xffffffff, 0x7fffffff, 0x80000000, 0, 1, b.length, b.length + 1, rng.nextU32()];
+    if (b.length >= 4) dv.setUint32(at, pick(rng, vals), true);
+    return b;
+  },
+  /** a u64 length field with a large or boundary value at a random spot */
+  inflateU64: (rng, b, pos) => {
+    const at = Math.min(pos(), Math.max(0, b.length - 8));
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const choices = [2n ** 64n - 1n, 2n ** 63n, 2n ** 53n + 1n, 2n ** 32n, BigInt(b.length), BigInt(b.length + 1), 0n, BigInt(rng.nextU32())];
+    if (b.length >= 8) dv.setBigUint64(at, choices[rng.nextU32() % choices.length], true);
+    return b;
+  },
+  /** insert or delete a run of bytes */
+  insertDelete: (rng, b, pos) => {
+    const at = pos();
+    const n = 1 + (rng.nextU32() % 16);
+    if (rng.nextU32() % 2) return new Uint8Array([...b.subarray(0, at), ...Array.from({ length: n }, () => rng.nextU32() & 0xff), ...b.subarray(at)]);
+    return new Uint8Array([...b.subarray(0, at), ...b.subarray(at + n)]);
+  },
+  invalidUtf8: (rng, b, pos) => {
+    const at = pos();
+    return new Uint8Array([...b.subarray(0, at), ...pick(rng, INVALID_UTF8), ...b.subarray(at)]);
+  },
+  empty: () => new Uint8Array(0),
+  /** one very long run of a repeated byte (a text with no newline, a name of 64 KiB) */
+  longRun: (rng, b, pos) => {
+    const at = pos();
+    return new Uint8Array([...b.subarray(0, at), ...new Uint8Array(1 << 16).fill(0x41 + (rng.nextU32() % 26)), ...b.subarray(at)]);
+  },
+  /** random bytes after an intact prefix (magic / header length) */
+  noiseAfterPrefix: (rng, b) => {
+    const keep = 8 + (rng.nextU32() % 32);
+    for (let i = keep; i < b.length; i++) b[i] = rng.nextU32() & 0xff;
+    return b;
+  },
+  /** rewrite a decimal number in the text (safetensors JSON; harmless elsewhere), keeping a safetensors header length consistent */
+  rewriteNumber: (rng, b, _pos, base) => {
+    const text = new TextDecoder('latin1').decode(b);
+    const runs = [...text.matchAll(/\d+/g)];
+    if (!runs.length) return b;
+    const m = runs[rng.nextU32() % runs.length];
+    const nums = ['0', '1', '-1', '4294967296', '9007199254740993', '1e30', '0.5', String(rng.nextU32())];
+    const repl = nums[rng.nextU32() % nums.length];
+    const t2 = text.slice(0, m.index) + repl + text.slice(m.index! + m[0].length);
+    const out = Uint8Array.from(t2, (c) => c.charCodeAt(0) & 0xff);
+    // keep the safetensors header length consistent with the JSON so the rewrite is seen
+    if (out.length >= 8 && base.length >= 8) {
+      const dv = new DataView(out.buffer);
+      const old = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(0, true));
+      if (old < base.length && m.index! < 8 + old) dv.setBigUint64(0, BigInt(old + repl.length - m[0].length), true);
+    }
+    return out;
+  },
+  noise256: (rng) => Uint8Array.from({ length: rng.nextU32() % 256 }, () => rng.nextU32() & 0xff),
+  noise512: (rng) => Uint8Array.from({ length: rng.nextU32() % 512 }, () => rng.nextU32() & 0xff),
+} satisfies Record<string, ByteMutation>;
+
+export type ByteMutationName = keyof typeof BYTE_MUTATIONS;
+
+/** The command-line fuzzer's mix (texts, JSON, tokenizers, GGUF headers): u32 fields, invalid UTF-8, empty files, long runs. */
+export const INPUT_FILE_MUTATIONS: readonly ByteMutationName[] = ['flip', 'overwrite', 'truncate', 'inflateU32', 'insertDelete', 'invalidUtf8', 'empty', 'longRun', 'noise512'];
+/** The binary readers' mix (GGUF, safetensors): u64 fields, noise after the magic, JSON number rewrites. */
+export const BINARY_FILE_MUTATIONS: readonly ByteMutationName[] = ['flip', 'overwrite', 'truncate', 'inflateU64', 'insertDelete', 'noiseAfterPrefix', 'rewriteNumber', 'noise256'];
+
+/** One seeded byte mutation from `kinds`, at positions within the first `region` bytes. */
+export function mutateBytes(rng: Rng, base: Uint8Array, region = base.length, kinds: readonly ByteMutationName[] = INPUT_FILE_MUTATIONS): Uint8Array {
   const pos = () => rng.nextU32() % Math.max(1, Math.min(region, base.length));
-  let b = base.slice();
-  switch (rng.nextU32() % 9) {
-    case 0:
-      for (let i = 0, n = 1 + (rng.nextU32() % 8); i < n; i++) b[pos()] ^= 1 << (rng.nextU32() % 8);
-      break;
-    case 1:
-      for (let i = 0, n = 1 + (rng.nextU32() % 4); i < n; i++) b[pos()] = rng.nextU32() & 0xff;
-      break;
-    case 2:
-      b = b.subarray(0, pos());
-      break;
-    case 3: {
-      const at = Math.min(pos(), Math.max(0, b.length - 8));
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      const vals = [0xffffffff, 0x7fffffff, 0x80000000, 0, 1, b.length, b.length + 1, rng.nextU32()];
-      if (b.length >= 4) dv.setUint32(at, pick(rng, vals), true);
-      break;
-    }
-    case 4: {
-      const at = pos();
-      const n = 1 + (rng.nextU32() % 16);
-      if (rng.nextU32() % 2) b = new Uint8Array([...b.subarray(0, at), ...Array.from({ length: n }, () => rng.nextU32() & 0xff), ...b.subarray(at)]);
-      else b = new Uint8Array([...b.subarray(0, at), ...b.subarray(at + n)]);
-      break;
-    }
-    case 5: {
-      const at = pos();
-      b = new Uint8Array([...b.subarray(0, at), ...pick(rng, INVALID_UTF8), ...b.subarray(at)]);
-      break;
-    }
-    case 6:
-      b = new Uint8Array(0);
-      break;
-    case 7: {
-      // one very long run of a repeated byte (a text with no newline, a name of 64 KiB)
-      const at = pos();
-      b = new Uint8Array([...b.subarray(0, at), ...new Uint8Array(1 << 16).fill(0x41 + (rng.nextU32() % 26)), ...b.subarray(at)]);
-      break;
-    }
-    default:
-      b = Uint8Array.from({ length: rng.nextU32() % 512 }, () => rng.nextU32() & 0xff);
-  }
-  return b;
+  const kind = kinds[rng.nextU32() % kinds.length];
+  return BYTE_MUTATIONS[kind](rng, base.slice(), pos, base);
 }
 
 function randomJsonValue(rng: Rng, depth = 0): unknown {

@@ -8,13 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { main } from '../../src/cli/main.js';
+import { cliIn } from '../cli-run.js';
 import { hubCacheDir, parseHubId } from '../../src/pipeline/hub.js';
 import { loadModel } from '../../src/model/load.js';
+import { tempDir } from '../helpers.js';
 
 const MODEL = 'assets/default-model';
 const REPO = 'bitscale-test/tiny-llama';
@@ -68,26 +68,6 @@ function hub(opts: { gated?: boolean } = {}) {
   });
 }
 
-async function cli(argv: string[], env: Record<string, string | undefined>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const o: string[] = [];
-  const e: string[] = [];
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  const [w1, w2] = [process.stdout.write.bind(process.stdout), process.stderr.write.bind(process.stderr)];
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
-  // strings are the CLI's lines; byte chunks are node:test's own protocol on stdout and pass through
-  process.stdout.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (o.push(s), true) : w1(s, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array, ...rest: never[]) => (typeof s === 'string' ? (e.push(s), true) : w2(s, ...rest))) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), stdout: o.join(''), stderr: e.join('') };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-}
-
 test('Hub ids and the cache directory, as huggingface_hub reads them', () => {
   assert.deepEqual(parseHubId('Qwen/Qwen2.5-0.5B'), { id: 'Qwen/Qwen2.5-0.5B', revision: 'main' });
   assert.deepEqual(parseHubId('org/name@v1.0'), { id: 'org/name', revision: 'v1.0' });
@@ -99,13 +79,13 @@ test('Hub ids and the cache directory, as huggingface_hub reads them', () => {
 });
 
 test('bitscale on a Hub id: download into the HF cache layout, token sent, resume by range, offline from the cache', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-hub-'));
+  const dir = tempDir('bitscale-hub-');
   const server = await hub({ gated: true });
   const env = { HF_ENDPOINT: server.url, HF_HOME: join(dir, 'hf'), HF_HUB_CACHE: undefined, HF_TOKEN: TOKEN, HF_HUB_OFFLINE: undefined };
   try {
     // 1. inspect by id: everything the model needs is fetched, then it loads as a local folder
-    const a = await cli(['inspect', REPO, '--json'], env);
-    assert.equal(a.code, 0, a.stderr);
+    const a = await cliIn(['inspect', REPO, '--json'], process.cwd(), env);
+    assert.equal(a.status, 0, a.stderr);
     assert.equal(JSON.parse(a.stdout).format, 'hf');
     const storage = join(dir, 'hf', 'hub', 'models--bitscale-test--tiny-llama');
     assert.equal(readFileSync(join(storage, 'refs', 'main'), 'utf8'), SHA);
@@ -126,14 +106,14 @@ test('bitscale on a Hub id: download into the HF cache layout, token sent, resum
     const half = Math.floor(st.data.length / 2);
     writeFileSync(`${blob}.incomplete`, st.data.subarray(0, half));
     server.seen.length = 0;
-    const b = await cli(['quantize', REPO, '--out', join(dir, 'q.gguf'), '--scheme', 'q4_0', '--no-verify', '--quiet'], env);
-    assert.equal(b.code, 0, b.stderr);
+    const b = await cliIn(['quantize', REPO, '--out', join(dir, 'q.gguf'), '--scheme', 'q4_0', '--no-verify', '--quiet'], process.cwd(), env);
+    assert.equal(b.status, 0, b.stderr);
     assert.ok(server.seen.some((s) => s.url.endsWith('/model.safetensors') && s.range === `bytes=${half}-${st.data.length - 1}`), `range request: ${JSON.stringify(server.seen)}`);
     assert.deepEqual(readFileSync(blob), st.data);
     assert.ok(!server.seen.some((s) => s.url.endsWith('/config.json') && s.url.includes('/resolve/')), 'cached files are not fetched again');
     // the Hub model quantizes to the same tensors as the local folder (metadata names the source folder)
-    const c = await cli(['quantize', MODEL, '--out', join(dir, 'local.gguf'), '--scheme', 'q4_0', '--no-verify', '--quiet'], env);
-    assert.equal(c.code, 0, c.stderr);
+    const c = await cliIn(['quantize', MODEL, '--out', join(dir, 'local.gguf'), '--scheme', 'q4_0', '--no-verify', '--quiet'], process.cwd(), env);
+    assert.equal(c.status, 0, c.stderr);
     const [x, y] = [await loadModel(join(dir, 'q.gguf')), await loadModel(join(dir, 'local.gguf'))];
     try {
       assert.deepEqual([...x.tensors.keys()], [...y.tensors.keys()]);
@@ -144,24 +124,20 @@ test('bitscale on a Hub id: download into the HF cache layout, token sent, resum
     }
 
     // 3. without the token a gated model is refused with a hint
-    const d = await cli(['inspect', 'bitscale-test/other', '--json'], { ...env, HF_TOKEN: undefined });
-    assert.equal(d.code, 1);
+    const d = await cliIn(['inspect', 'bitscale-test/other', '--json'], process.cwd(), { ...env, HF_TOKEN: undefined });
+    assert.equal(d.status, 1);
     assert.match(d.stderr, /cannot reach the Hub for model bitscale-test\/other@main/);
     assert.match(d.stderr, /HF_TOKEN/);
   } finally {
     await server.close();
   }
-  try {
-    // 4. offline: the cached snapshot is used with the server gone; an uncached model is a typed error
-    const off = { ...env, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' };
-    const e = await cli(['inspect', REPO, '--json'], off);
-    assert.equal(e.code, 0, e.stderr);
-    const f = await cli(['inspect', 'bitscale-test/never-downloaded', '--json'], off);
-    assert.equal(f.code, 1);
-    assert.match(f.stderr, /not in the Hugging Face cache, and offline mode forbids downloading it/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // 4. offline: the cached snapshot is used with the server gone; an uncached model is a typed error
+  const off = { ...env, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' };
+  const e = await cliIn(['inspect', REPO, '--json'], process.cwd(), off);
+  assert.equal(e.status, 0, e.stderr);
+  const f = await cliIn(['inspect', 'bitscale-test/never-downloaded', '--json'], process.cwd(), off);
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /not in the Hugging Face cache, and offline mode forbids downloading it/);
 });
 
 test('a missing local path that looks like a Hub id gets a hint, not just "does not exist"', async () => {

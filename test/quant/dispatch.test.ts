@@ -2,13 +2,13 @@
 // the bytes, the shape handling, fakeQuant against ggml's own dequantized floats, and bits per weight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Rng } from '../../src/core/rng.js';
 import { NumericError } from '../../src/core/errors.js';
 import { quantize, dequantize, fakeQuant, parseScheme, bitsPerWeight } from '../../src/quant/index.js';
 import { quantizeGgml } from '../../src/quant/ggml/index.js';
 import type { GgmlQuantized } from '../../src/quant/index.js';
+import { sharedPath, sharedSkip } from '../helpers.js';
 
 test('q8_0 / q4_0 through the public API equal the ggml module bytes; 2-D shapes quantize per row', () => {
   const rng = new Rng(2);
@@ -26,9 +26,8 @@ test('q8_0 / q4_0 through the public API equal the ggml module bytes; 2-D shapes
   assert.equal(bitsPerWeight(parseScheme('q4_k'), [4, 256]), 4.5);
 });
 
-const GOLDEN = resolve('..', 'shared', 'golden', 'ggml-quants');
-const goldenSkip = existsSync(resolve(GOLDEN, 'gauss.input.f32')) ? false : 'needs ../shared/golden/ggml-quants';
-const goldenBytes = (name: string) => new Uint8Array(readFileSync(resolve(GOLDEN, name)));
+const goldenSkip = sharedSkip('golden/ggml-quants/gauss.input.f32');
+const goldenBytes = (name: string) => new Uint8Array(readFileSync(sharedPath('golden', 'ggml-quants', name)));
 const goldenBits = (name: string) => new Uint32Array(goldenBytes(name).slice().buffer);
 
 test('fakeQuant / quantize of a [8, 512] tensor = ggml_quantize_chunk and to_float (golden gauss rows)', { skip: goldenSkip }, () => {

@@ -11,10 +11,11 @@
 // its IQ1/IQ2 tables takes the bundled ggml ~40 s; `npm run bench recipes` checks those types).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../../src/quant/ggml/index.js';
 import { isGgmlType, type GgmlType } from '../../src/core/dtype.js';
+import { sharedPath, sharedSkip } from '../helpers.js';
 
 // Quantizer paths known not to be bit-exact yet: reported as todo (they run, failures are shown,
 // the suite stays green). Keys: `<TYPE>` or `<TYPE> imatrix`.
@@ -37,8 +38,8 @@ try {
   noBundled = `bundled libggml not loadable: ${(e as Error).message.split('\n')[0]}`;
 }
 
-const DIR = resolve('..', 'shared', 'golden', 'ggml-quants');
-const HAVE = existsSync(resolve(DIR, 'manifest.tsv'));
+const DIR = sharedPath('golden', 'ggml-quants');
+const NO_GOLDEN = sharedSkip('golden/ggml-quants/manifest.tsv');
 
 /** ggml's lower-case type name (q4_K) → our registry name (Q4_K). */
 function typeName(s: string): GgmlType {
@@ -84,8 +85,8 @@ function manifest(): Row[] {
   });
 }
 
-if (!HAVE) {
-  test('ggml golden vectors', { skip: `../shared/golden/ggml-quants is absent (${DIR})` }, () => {});
+if (NO_GOLDEN) {
+  test('ggml golden vectors', { skip: NO_GOLDEN }, () => {});
 } else {
   const rows = manifest();
   const imatrix = readF32('imatrix.f32');

@@ -5,8 +5,7 @@
 // wide charts, and that screenshots are not blank.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { renderSweepReport } from '../../src/report/sweep-report.js';
@@ -15,6 +14,7 @@ import { markFrontiers, parseBudget, shipRecommendations } from '../../src/repor
 import type { SweepPointResult, SweepRecord } from '../../src/eval/sweep-types.js';
 import { chromiumMissing, withBrowser } from './browser.js';
 import { hasClass, parseXml } from './svg-xml.js';
+import { tempDir } from '../helpers.js';
 
 /** A point with a NLL half-interval `ci` (unpaired), a KL interval ±`kci`, and a paired ΔNLL interval ±0.01. */
 function point(id: string, method: SweepPointResult['method'], format: SweepPointResult['format'], bpw: number, nll: number, kld: number, ci = 0.05, kci = kld * 0.05): SweepPointResult {
@@ -184,72 +184,68 @@ async function inked(page: import('playwright-core').Page, png: Buffer): Promise
 
 test('headless Chromium at 1400 px and 400 px: charts, frontier points, labels, narrow layout fits, print shows the wide charts', { skip: chromiumMissing() }, async () => {
   const r = record();
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-report-'));
+  const dir = tempDir('bitscale-report-');
   const shots = process.env.BITSCALE_SCREENSHOT_DIR;
-  try {
-    const file = join(dir, 'report.html');
-    writeFileSync(file, renderSweepReport(r));
-    await withBrowser(async (browser) => {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      const failed: string[] = [];
-      page.on('requestfailed', (req) => failed.push(req.url()));
-      await page.goto(pathToFileURL(file).href);
-      const kld = page.locator('svg#kld-chart');
-      assert.ok(await kld.isVisible());
-      assert.equal(await page.locator('svg#kld-chart-narrow').isVisible(), false);
-      const box = await kld.boundingBox();
-      assert.ok(box && box.width > 600 && box.height > 300, `chart box ${JSON.stringify(box)}`);
-      const frontierIds = (await page.locator('svg#kld-chart circle.point.frontier').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).sort();
-      assert.deepEqual(frontierIds, r.points.filter((p) => p.onFrontierKld && p.method !== 'base').map((p) => p.id).sort());
-      // labels are drawn and do not overlap each other
-      const boxes = await page.locator('svg#frontier-chart text.point-label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
-      assert.equal(boxes.length, r.points.length);
-      for (let i = 0; i < boxes.length; i++) {
-        for (let j = i + 1; j < boxes.length; j++) {
-          const a = boxes[i];
-          const b = boxes[j];
-          assert.ok(a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5 || b.bottom <= a.top + 0.5, `labels ${i} and ${j} overlap`);
-        }
+  const file = join(dir, 'report.html');
+  writeFileSync(file, renderSweepReport(r));
+  await withBrowser(async (browser) => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const failed: string[] = [];
+    page.on('requestfailed', (req) => failed.push(req.url()));
+    await page.goto(pathToFileURL(file).href);
+    const kld = page.locator('svg#kld-chart');
+    assert.ok(await kld.isVisible());
+    assert.equal(await page.locator('svg#kld-chart-narrow').isVisible(), false);
+    const box = await kld.boundingBox();
+    assert.ok(box && box.width > 600 && box.height > 300, `chart box ${JSON.stringify(box)}`);
+    const frontierIds = (await page.locator('svg#kld-chart circle.point.frontier').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).sort();
+    assert.deepEqual(frontierIds, r.points.filter((p) => p.onFrontierKld && p.method !== 'base').map((p) => p.id).sort());
+    // labels are drawn and do not overlap each other
+    const boxes = await page.locator('svg#frontier-chart text.point-label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
+    assert.equal(boxes.length, r.points.length);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i];
+        const b = boxes[j];
+        assert.ok(a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5 || b.bottom <= a.top + 0.5, `labels ${i} and ${j} overlap`);
       }
-      assert.equal(await page.locator('#points-table tbody tr').count(), r.points.length);
-      assert.equal(await page.locator('.ship-runtime').count(), 3);
-      assert.match((await page.locator('#commands').textContent()) ?? '', /bitscale eval points\/rtn-q4_0/);
-      const png = await page.locator('figure.chart-wide').first().screenshot();
-      const ink = await inked(page, png);
-      assert.ok(ink.frac > 0.01 && ink.frac < 0.6, `inked fraction ${ink.frac}`);
-      assert.ok(ink.colours > 4, `only ${ink.colours} colours`);
-      if (shots) await page.screenshot({ path: join(shots, 'report-1400.png'), fullPage: true });
-      // print: the wide charts, with their labels
-      await page.emulateMedia({ media: 'print' });
-      assert.ok(await page.locator('svg#frontier-chart').isVisible());
-      assert.equal(await page.locator('svg#frontier-chart-narrow').isVisible(), false);
-      assert.deepEqual(failed, []);
+    }
+    assert.equal(await page.locator('#points-table tbody tr').count(), r.points.length);
+    assert.equal(await page.locator('.ship-runtime').count(), 3);
+    assert.match((await page.locator('#commands').textContent()) ?? '', /bitscale eval points\/rtn-q4_0/);
+    const png = await page.locator('figure.chart-wide').first().screenshot();
+    const ink = await inked(page, png);
+    assert.ok(ink.frac > 0.01 && ink.frac < 0.6, `inked fraction ${ink.frac}`);
+    assert.ok(ink.colours > 4, `only ${ink.colours} colours`);
+    if (shots) await page.screenshot({ path: join(shots, 'report-1400.png'), fullPage: true });
+    // print: the wide charts, with their labels
+    await page.emulateMedia({ media: 'print' });
+    assert.ok(await page.locator('svg#frontier-chart').isVisible());
+    assert.equal(await page.locator('svg#frontier-chart-narrow').isVisible(), false);
+    assert.deepEqual(failed, []);
 
-      const narrow = await browser.newPage({ viewport: { width: 400, height: 800 } });
-      await narrow.goto(pathToFileURL(file).href);
-      const width = await narrow.evaluate(() => document.documentElement.scrollWidth);
-      assert.ok(width <= 400, `the page scrolls sideways at 400 px: ${width} px wide`);
-      assert.equal(await narrow.locator('svg#kld-chart').isVisible(), false);
-      const nk = narrow.locator('svg#kld-chart-narrow');
-      assert.ok(await nk.isVisible());
-      const nb = await nk.boundingBox();
-      assert.ok(nb && nb.width >= 340, `narrow chart ${JSON.stringify(nb)}`);
-      // text stays readable: tick labels and point labels render at ≥ 9 px
-      const sizes = await narrow.locator('svg#kld-chart-narrow text.tick, svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
-      assert.ok(sizes.length > 0 && Math.min(...sizes) >= 9, `text heights ${sizes.join(', ')}`);
-      // the legend below the narrow plot does not run into the axis label
-      const lab = await narrow.locator('svg#kld-chart-narrow .axis-x .axis-label').boundingBox();
-      const legend = await narrow.locator('svg#kld-chart-narrow .legend-item').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
-      assert.ok(lab && legend.length > 0 && legend.every((b) => b.top >= lab.y + lab.height - 0.5), `legend ${JSON.stringify(legend[0])} vs axis label ${JSON.stringify(lab)}`);
-      // frontier points are labelled in the narrow chart too
-      const nl = (await narrow.locator('svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).sort();
-      assert.deepEqual(nl, r.points.filter((p) => p.onFrontierKld && p.method !== 'base').map((p) => p.id).sort());
-      const npng = await narrow.screenshot();
-      const nink = await inked(narrow, npng);
-      assert.ok(nink.frac > 0.01 && nink.frac < 0.6, `narrow inked fraction ${nink.frac}`);
-      if (shots) await narrow.screenshot({ path: join(shots, 'report-400.png'), fullPage: true });
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    const narrow = await browser.newPage({ viewport: { width: 400, height: 800 } });
+    await narrow.goto(pathToFileURL(file).href);
+    const width = await narrow.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 400, `the page scrolls sideways at 400 px: ${width} px wide`);
+    assert.equal(await narrow.locator('svg#kld-chart').isVisible(), false);
+    const nk = narrow.locator('svg#kld-chart-narrow');
+    assert.ok(await nk.isVisible());
+    const nb = await nk.boundingBox();
+    assert.ok(nb && nb.width >= 340, `narrow chart ${JSON.stringify(nb)}`);
+    // text stays readable: tick labels and point labels render at ≥ 9 px
+    const sizes = await narrow.locator('svg#kld-chart-narrow text.tick, svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+    assert.ok(sizes.length > 0 && Math.min(...sizes) >= 9, `text heights ${sizes.join(', ')}`);
+    // the legend below the narrow plot does not run into the axis label
+    const lab = await narrow.locator('svg#kld-chart-narrow .axis-x .axis-label').boundingBox();
+    const legend = await narrow.locator('svg#kld-chart-narrow .legend-item').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as DOMRect));
+    assert.ok(lab && legend.length > 0 && legend.every((b) => b.top >= lab.y + lab.height - 0.5), `legend ${JSON.stringify(legend[0])} vs axis label ${JSON.stringify(lab)}`);
+    // frontier points are labelled in the narrow chart too
+    const nl = (await narrow.locator('svg#kld-chart-narrow text.point-label').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).sort();
+    assert.deepEqual(nl, r.points.filter((p) => p.onFrontierKld && p.method !== 'base').map((p) => p.id).sort());
+    const npng = await narrow.screenshot();
+    const nink = await inked(narrow, npng);
+    assert.ok(nink.frac > 0.01 && nink.frac < 0.6, `narrow inked fraction ${nink.frac}`);
+    if (shots) await narrow.screenshot({ path: join(shots, 'report-400.png'), fullPage: true });
+  });
 });

@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KUMAR2024, predictRow } from '../../src/scaling/index.js';
 import { BitscaleError } from '../../src/core/errors.js';
 import { run } from '../../src/cli/commands/law.js';
+import { tempDir } from '../helpers.js';
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'law', ...args], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
@@ -56,31 +56,27 @@ test('out-of-range values are clear errors naming the flag (exit code 2 from the
 });
 
 test('law fit reads CSV runs and recovers E; law plot writes three SVG files', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-law-cli-'));
-  try {
-    const lines = ['N,D,w,a,kv,post,loss'];
-    for (const N of [30e6, 110e6, 220e6]) {
-      for (const D of [1.5e9, 6e9, 26e9]) {
-        for (const b of ['', '4', '8']) {
-          const t = b ? { w: +b, a: +b, kv: +b } : undefined;
-          lines.push(`${N},${D},${b},${b},${b},,${predictRow({ N, D, loss: 0, train: t }, KUMAR2024.values)}`);
-        }
+  const dir = tempDir('bitscale-law-cli-');
+  const lines = ['N,D,w,a,kv,post,loss'];
+  for (const N of [30e6, 110e6, 220e6]) {
+    for (const D of [1.5e9, 6e9, 26e9]) {
+      for (const b of ['', '4', '8']) {
+        const t = b ? { w: +b, a: +b, kv: +b } : undefined;
+        lines.push(`${N},${D},${b},${b},${b},,${predictRow({ N, D, loss: 0, train: t }, KUMAR2024.values)}`);
       }
     }
-    const csv = join(dir, 'runs.csv');
-    writeFileSync(csv, lines.join('\n'));
-    const r = cli('fit', csv, '--params', 'E,gammaW', '--bootstrap', '20', '--json', '--out', join(dir, 'fit.json'));
-    assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { estimates: { E: number; gammaW: number }; ci: { E: [number, number] } };
-    assert.ok(Math.abs(j.estimates.E - KUMAR2024.values.E) < 1e-6);
-    assert.ok(j.ci.E[0] <= j.estimates.E && j.estimates.E <= j.ci.E[1]);
-    // the written set is usable as --constants
-    const p = cli('predict', '--N', '1e8', '--D', '1e9', '--constants', join(dir, 'fit.json'), '--json');
-    assert.equal(p.code, 0, p.stderr);
-    const plots = cli('plot', '--out', join(dir, 'plots'));
-    assert.equal(plots.code, 0, plots.stderr);
-    assert.deepEqual(readdirSync(join(dir, 'plots')).sort(), ['delta-ptq-vs-data.svg', 'iso-compute.svg', 'loss-vs-data.svg']);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  const csv = join(dir, 'runs.csv');
+  writeFileSync(csv, lines.join('\n'));
+  const r = cli('fit', csv, '--params', 'E,gammaW', '--bootstrap', '20', '--json', '--out', join(dir, 'fit.json'));
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { estimates: { E: number; gammaW: number }; ci: { E: [number, number] } };
+  assert.ok(Math.abs(j.estimates.E - KUMAR2024.values.E) < 1e-6);
+  assert.ok(j.ci.E[0] <= j.estimates.E && j.estimates.E <= j.ci.E[1]);
+  // the written set is usable as --constants
+  const p = cli('predict', '--N', '1e8', '--D', '1e9', '--constants', join(dir, 'fit.json'), '--json');
+  assert.equal(p.code, 0, p.stderr);
+  const plots = cli('plot', '--out', join(dir, 'plots'));
+  assert.equal(plots.code, 0, plots.stderr);
+  assert.deepEqual(readdirSync(join(dir, 'plots')).sort(), ['delta-ptq-vs-data.svg', 'iso-compute.svg', 'loss-vs-data.svg']);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { AdamW, clipGlobalNorm, GradAccumulator, lrAt } from '../../src/train/optim.js';
 import { mobyDickText, tokenize, trainBatch, unigramLoss, valBatches } from '../../src/train/data.js';
-import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../src/train/bpe-trainer.js';
 import { ConfigError } from '../../src/core/errors.js';
 
 /** float32 storage of a float64 computation */

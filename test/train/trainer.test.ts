@@ -7,7 +7,7 @@ import { Rng } from '../../src/core/rng.js';
 import { interpret } from '../../src/engine/interp.js';
 import type { Graph } from '../../src/engine/ir.js';
 import { buildTrainGraph, initParams, llamaConfig, paramSpecs } from '../../src/train/graph.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/train/train-checkpoint.js';
 import { CHECKPOINT_FILE, train, Trainer, TRAIN_DEFAULTS, type TrainSettings } from '../../src/train/trainer.js';
 import { trainBatch } from '../../src/train/data.js';
 import { withTempDir } from '../helpers.js';

@@ -1,11 +1,11 @@
 // Importance-matrix files, both of llama.cpp's formats, read by content (GGUF magic or legacy).
 export * from './types.js';
-export { readImatrixLegacy, writeImatrixLegacy } from './legacy.js';
+export { readImatrixLegacy, writeImatrixLegacy } from './dat.js';
 export { readImatrixGguf, writeImatrixGguf, isGgufImatrix } from './gguf.js';
 
 import { FormatError } from '../../core/errors.js';
 import { isGgufImatrix, readImatrixGguf } from './gguf.js';
-import { readImatrixLegacy } from './legacy.js';
+import { readImatrixLegacy } from './dat.js';
 import type { Imatrix } from './types.js';
 
 /**

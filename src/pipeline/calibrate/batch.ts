@@ -16,11 +16,10 @@ import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { ModelConfig } from '../../model/config.js';
 import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
-import { decoderBlock, decoderBlockSites, fixedAttentionInputs, type BlockWeights } from '../../engine/decoder-block.js';
 import { EngineSession } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
 import { ActivationStats, GRAM_PANEL } from '../../algorithms/stats.js';
-import { blockWeightShapes, SITES, type Site } from '../../engine/block-runner.js';
+import { blockWeightShapes, decoderBlock, decoderBlockSites, fixedAttentionInputs, SITES, type BlockWeights, type Site } from '../../engine/decoder-block.js';
 
 /** The hidden states of W windows of T tokens, [W, T, E] row-major. */
 export interface WindowStates {

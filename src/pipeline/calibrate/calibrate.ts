@@ -19,7 +19,8 @@ import { hfToGguf } from '../../model/names.js';
 import { calibrationSize, calibrationWindows, isSelfCalibration, resolveCalibration, type CalibrationSource } from './windows.js';
 import { checkCalibrationBudget } from '../limits.js';
 import { CalibrationRunner, embedWindowStates, newGraphSiteStats, type SiteStats } from './batch.js';
-import { BlockRunner, LINEAR_SITE, SITES, type Site } from '../../engine/block-runner.js';
+import { BlockRunner } from '../../engine/block-runner.js';
+import { LINEAR_SITE, SITES, type Site } from '../../engine/decoder-block.js';
 
 export { calibrationSource, calibrationWindows, type CalibrationSource, type WindowOptions } from './windows.js';
 

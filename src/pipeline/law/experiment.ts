@@ -20,7 +20,7 @@ import { openWorkspace } from '../../formats/io/output.js';
 import type { ModelConfig } from '../../model/config.js';
 import { renderChart, type ChartSeries } from '../../report/svg.js';
 import { KUMAR2024, fitLaw, predictRow, type ConstantName, type FitOptions, type FitResult, type RunRow, type TrainPrecision } from '../../scaling/index.js';
-import { TrainedBpeTokenizer, trainBpe } from '../../train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../train/bpe-trainer.js';
 import { mobyDickText, tokenize, type TokenSplit } from '../../train/data.js';
 import { FULL_PRECISION, weightScheme, type LowPrecision } from '../../train/lowprec.js';
 import { llamaConfig, paramSpecs } from '../../train/graph.js';

@@ -12,13 +12,11 @@
 // same functions), so both write the same bytes for the same seed (test/pipeline/quantize/block-stream.test.ts).
 // Legend: W = windows, T = tokens per window, E = hidden size, V = vocab.
 
-import { stat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ConfigError, ShapeError } from '../../core/errors.js';
 import { ProgressTracker, checkAborted } from '../../core/progress.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { expectedTensors, validateConfig, type HostModel } from '../../engine/host.js';
-import { atomicWriteFile, readImatrixFile, sha256File } from '../../formats/io/index.js';
+import { readImatrixFile } from '../../formats/io/index.js';
 import { importance } from '../../formats/imatrix/index.js';
 import { hfToGguf } from '../../model/names.js';
 import { saveModel } from '../../model/save.js';
@@ -31,8 +29,9 @@ import { calibrationSize, isSelfCalibration, resolveCalibration } from '../calib
 import { quantizeCalibratedLayer } from './calibrated-layer.js';
 import { OrtGemm } from '../../engine/gemm.js';
 import { encodeGgmlTarget, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './layer.js';
-import { ggufSaveOptions, planQuantization, recipeSettings } from './plan.js';
-import type { QuantizeOptions, QuantizeReport } from './quantize.js';
+import { ggufSaveOptions, isLinearName, planQuantization, recipeSettings } from './plan.js';
+import type { QuantizeOptions, QuantizeReport } from './types.js';
+import { hashInput, quantizeReport, writeQuantizeManifest } from './manifest.js';
 
 /**
  * Whether `quantizeModel` takes this path: calibrated methods to GGUF with nothing that needs the
@@ -47,20 +46,6 @@ export function streamsCalibrated(o: QuantizeOptions): boolean {
 /** Test hook: sees the per-layer map at its fullest (after quantization, before it is dropped). */
 export interface StreamProbe {
   onLayer?: (layer: number, host: HostModel) => void;
-}
-
-function isLinear(name: string): boolean {
-  return /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/.test(name);
-}
-
-async function hashInput(path: string): Promise<Record<string, string>> {
-  const st = await stat(path);
-  if (st.isFile()) return { [path]: await sha256File(path) };
-  const out: Record<string, string> = {};
-  for (const f of (await readdir(path)).sort()) {
-    if (/\.(safetensors|json|model)$/.test(f)) out[join(path, f)] = await sha256File(join(path, f));
-  }
-  return out;
 }
 
 /**
@@ -97,11 +82,8 @@ function checkWeights(w: ModelWeights): void {
   }
 }
 
-/**
- * GPTQ / AWQ to GGUF, one decoder block in memory at a time (see the file comment). `toolVersion`
- * is quantize.ts's TOOL_VERSION, passed in so this module does not import quantize.ts's values.
- */
-export async function calibratedStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number, toolVersion: string, probe?: StreamProbe): Promise<QuantizeReport> {
+/** GPTQ / AWQ to GGUF, one decoder block in memory at a time (see the file comment). */
+export async function calibratedStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number, probe?: StreamProbe): Promise<QuantizeReport> {
   if (!streamsCalibrated(o) || scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming calibration is for GPTQ/AWQ to GGUF without verification');
   if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
   checkWeights(weights);
@@ -128,7 +110,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
     if (m) layerNames[Number(m[1])].push(e.name);
   }
   // AWQ folds its scales into norms (and v_proj/up_proj biases): small vectors written as F32
-  const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n) && !isLinear(n);
+  const changedNorm = (n: string) => o.method === 'awq' && /(layernorm|_proj)\.(weight|bias)$/.test(n) && !isLinearName(n);
   const results: LinearResult[] = [];
   // the embedding and output, listed after the layers as the whole-model path lists them
   const others: LinearResult[] = [];
@@ -208,37 +190,16 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   results.push(...others);
 
   const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
-  const report: QuantizeReport = {
-    out: o.out,
-    manifest: `${o.out}.manifest.json`,
-    format: o.format,
-    scheme: formatScheme(scheme),
-    method: o.method,
-    fileType: qplan.ftype,
-    tensors: reportTensors(results),
-    fallbacks: reportFallbacks(results),
-    awq,
-    plan: null,
-    quality,
-    seconds: 0,
-    files: res.files,
-  };
-  const manifest = {
-    tool: 'bitscale',
-    version: toolVersion,
-    command: 'quantize',
-    input: { model: o.model, sha256: await hashInput(o.model) },
+  const report = quantizeReport(o, { manifest: `${o.out}.manifest.json`, scheme: formatScheme(scheme), fileType: qplan.ftype, tensors: reportTensors(results), fallbacks: reportFallbacks(results), awq, quality, files: res.files });
+  await writeQuantizeManifest(report, {
+    model: o.model,
+    inputSha256: await hashInput(o.model),
     calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
     settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true, ...recipeSettings(qplan, o) },
-    output: { files: res.files },
-    tensors: report.tensors,
-    fallbacks: report.fallbacks,
-    awq,
-    plan: null,
     quality,
-    recipe: o.recipe ?? null,
-  };
-  await atomicWriteFile(report.manifest, JSON.stringify(manifest, null, 2) + '\n', { overwrite: true });
+    recipe: o.recipe,
+    withAwqAndPlan: true,
+  });
   report.seconds = (Date.now() - t0) / 1000;
   return report;
 }

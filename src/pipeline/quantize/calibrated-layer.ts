@@ -10,7 +10,7 @@ import { checkAborted, WorkProgress, type ProgressFn } from '../../core/progress
 import type { HostModel } from '../../engine/host.js';
 import type { ModelConfig } from '../../model/config.js';
 import type { Gemm } from '../../numerics/gemm.js';
-import { blockWeightShapes, LINEAR_SITE, SITES } from '../../engine/block-runner.js';
+import { blockWeightShapes, LINEAR_SITE, SITES } from '../../engine/decoder-block.js';
 import { newGraphSiteStats, siteWidths, type CalibrationRunner, type WindowStates } from '../calibrate/batch.js';
 import { awqLayer, gptqWork, quantizeLayerLinears, type AwqRecord, type LayerOptions, type LinearResult } from './layer.js';
 

@@ -20,7 +20,7 @@ import { gptqFactor, gptqFast, transposeInto, type GptqFactor } from '../../algo
 import type { Gemm } from '../../numerics/gemm.js';
 import { awqClipSearch, awqSearchScales, foldIntoLinearRows, foldIntoNorm, scaleInputColumns, SCALE_MAPPINGS, type FakeQuantFn } from '../../algorithms/awq.js';
 import { gramQuadForm, outputSqnrDb } from '../../algorithms/stats.js';
-import { LINEAR_SITE, type Site } from '../../engine/block-runner.js';
+import { LINEAR_SITE, type Site } from '../../engine/decoder-block.js';
 import type { SiteStats } from '../calibrate/calibrate.js';
 
 /**

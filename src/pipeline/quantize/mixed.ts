@@ -23,7 +23,7 @@ import { gptq } from '../../algorithms/gptq.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { allocateBits, type AllocationPlan, type TensorSensitivity } from '../../algorithms/mixed.js';
 import { measureSensitivity } from '../../algorithms/sensitivity.js';
-import { LINEAR_SITE } from '../../engine/block-runner.js';
+import { LINEAR_SITE } from '../../engine/decoder-block.js';
 import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../calibrate/batch.js';
 import { gridFor, type Target } from './layer.js';
 

@@ -22,7 +22,7 @@
 
 import { f16ToF32, f32ToF16 } from '../../numerics/float16.js';
 import { putF16 } from './common.js';
-import { makeQkxQuants, makeQxQuants } from './fit.js';
+import { makeQkxQuants, makeQxQuants } from './scale-search.js';
 import { type KGroupScales, q2_KCodes, q2_KEncode, q2_KParams, q3_KCodes, q3_KEncode, q3_KParams, q6_KCodes, q6_KEncode, q6_KParams } from './kquants-q2-q3-q6.js';
 import { type K45Scales, k45Codes, k45Encode, k45Params } from './kquants-q4-q5.js';
 import { q8_0Scale, qx_0Codes, qx_0Scale, qx_1Codes, qx_1Params } from './legacy.js';

@@ -18,7 +18,7 @@
 // Legend: QK_K = 256, k = 8-tuple, u = lattice index Σ l_i·4^i.
 
 import { GgmlCodec, GROUP_MAX_EPS, GROUP_MAX_EPS_IQ2_S, nearestInt as nearestInt_, putF16 } from './common.js';
-import { makeQpQuants } from './fit.js';
+import { makeQpQuants } from './scale-search.js';
 import { IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID } from './iq-grids.table.js';
 import { buildLattice, levelFit, roundTuple, snapTuple, type IqLattice } from './iq-lattice.js';
 

@@ -14,7 +14,7 @@
 // Legend: S = 16 groups per super-block, G = 16 values per group, x[o..o+256).
 
 import { GgmlCodec, getF16, putF16, GROUP_MAX_EPS, nearestInt as nearestInt_ } from './common.js';
-import { makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from './fit.js';
+import { makeQ3Quants, makeQkxQuants, makeQpQuants, makeQxQuants } from './scale-search.js';
 
 // Local bindings: calls through an imported binding can cost a getter per call under some loaders.
 const fr = Math.fround;

@@ -16,7 +16,7 @@
 // Legend: G = 32 values per group, 8 groups per super-block at x[o..o+256).
 
 import { GgmlCodec, getF16, putF16, nearestInt as nearestInt_ } from './common.js';
-import { makeQkxQuants, makeQpQuants } from './fit.js';
+import { makeQkxQuants, makeQpQuants } from './scale-search.js';
 import { getF16Value } from './kquants-q2-q3-q6.js';
 
 // Local bindings: calls through an imported binding can cost a getter per call under some loaders.

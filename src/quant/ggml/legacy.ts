@@ -16,7 +16,7 @@
 // Legend: QK = 32 values per block, n = values in the row, nb = n/QK blocks.
 
 import { GgmlCodec, cInt8, getF16, putF16, roundAway as roundAway_ } from './common.js';
-import { makeQkxQuants, makeQxQuants } from './fit.js';
+import { makeQkxQuants, makeQxQuants } from './scale-search.js';
 
 // Local bindings: calls through an imported binding can cost a getter per call under some loaders.
 const fr = Math.fround;

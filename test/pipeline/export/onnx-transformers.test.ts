@@ -2,9 +2,8 @@
 // exported folder and its greedy generation, KV cache included, picks the same tokens as the engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor as HfTensor } from '@huggingface/transformers';
 import { prepareHostModel, type HostModel } from '../../../src/engine/host.js';
 import { LlamaEngine, type EngineOptions } from '../../../src/engine/model.js';
@@ -15,12 +14,12 @@ import { F16_STORAGE_MIN_ELEMENTS } from '../../../src/engine/export-hf.js';
 import { roundToF16 } from '../../../src/numerics/float16.js';
 import { fakeQuant, parseScheme } from '../../../src/quant/index.js';
 import { randomTokens, randomWeights, tinyConfig } from '../../engine/fixtures.js';
+import { sharedPath, sharedSkip, tempDir } from '../../helpers.js';
 
-const STORIES = join(resolve('..', 'shared'), 'models', 'stories260K', 'stories260K.bin');
+const STORIES = sharedPath('models', 'stories260K', 'stories260K.bin');
 const STEPS = 8;
 
-const work = mkdtempSync(join(tmpdir(), 'bitscale-export-tjs-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const work = tempDir('bitscale-export-tjs-');
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
 env.localModelPath = work;
@@ -164,7 +163,7 @@ for (const [label, over] of ARCHS) {
   });
 }
 
-test('transformers.js loads stories260K (int4-g32) with its tokenizer; greedy tokens equal the engine\'s', { skip: !existsSync(STORIES) && 'needs ../shared/models/stories260K' }, async () => {
+test('transformers.js loads stories260K (int4-g32) with its tokenizer; greedy tokens equal the engine\'s', { skip: sharedSkip('models/stories260K/stories260K.bin') }, async () => {
   const w = await loadModel(STORIES);
   try {
     const host = await prepareHostModel(w, { weights: (n) => (n.includes('down_proj') ? null : parseScheme('int4-g32')), lowBit: 'nbits' });

@@ -4,9 +4,8 @@
 // Legend: B = batch, S = tokens, V = vocab.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { prepareHostModel } from '../../../src/engine/host.js';
 import { LlamaEngine } from '../../../src/engine/model.js';
 import { EngineSession } from '../../../src/engine/session.js';
@@ -19,14 +18,14 @@ import { parseScheme } from '../../../src/quant/index.js';
 import type { Tensor } from '../../../src/core/tensor.js';
 import { roundToF16 } from '../../../src/numerics/float16.js';
 import { randomTokens, randomWeights, tinyConfig } from '../../engine/fixtures.js';
+import { sharedPath, sharedSkip, tempDir } from '../../helpers.js';
 
 /** padded and unpadded runs of the same tokens differ only in accumulation order */
 const PADDING_ATOL = 1e-5;
-const SHARED = resolve('..', 'shared');
-const STORIES = join(SHARED, 'models', 'stories260K', 'stories260K.bin');
+const STORIES = sharedPath('models', 'stories260K', 'stories260K.bin');
+const noStories = sharedSkip('models/stories260K/stories260K.bin');
 
-const work = mkdtempSync(join(tmpdir(), 'bitscale-export-onnx-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const work = tempDir('bitscale-export-onnx-');
 
 function i64(xs: number[], shape: number[]): Tensor<'I64'> {
   return { dtype: 'I64', shape, data: BigInt64Array.from(xs.map(BigInt)) };
@@ -153,7 +152,7 @@ test('export: refuses to overwrite an existing folder or the input; abort leaves
   assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp-')), []);
 });
 
-test('export: stories260K (int4-g32 MatMulNBits, float down_proj) with its tokenizer', { skip: !existsSync(STORIES) && 'needs ../shared/models/stories260K' }, async () => {
+test('export: stories260K (int4-g32 MatMulNBits, float down_proj) with its tokenizer', { skip: noStories }, async () => {
   const w = await loadModel(STORIES);
   try {
     const host = await prepareHostModel(w, { weights: (n) => (n.includes('down_proj') ? null : parseScheme('int4-g32')), lowBit: 'nbits' });
@@ -168,7 +167,7 @@ test('export: stories260K (int4-g32 MatMulNBits, float down_proj) with its token
   }
 });
 
-test('bitscale quantize --format onnx --scheme int4-g32 --out DIR writes the transformers.js folder (stories260K)', { skip: !existsSync(STORIES) && 'needs ../shared/models/stories260K' }, async () => {
+test('bitscale quantize --format onnx --scheme int4-g32 --out DIR writes the transformers.js folder (stories260K)', { skip: noStories }, async () => {
   const out = join(work, 'quantized');
   const r = await quantizeModel({ model: STORIES, out, format: 'onnx', scheme: 'int4-g32', method: 'rtn', windows: 2, seqLen: 32 });
   assert.ok(existsSync(join(out, 'onnx', 'model_q4.onnx')));

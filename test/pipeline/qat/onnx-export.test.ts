@@ -9,9 +9,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel } from '../../../src/formats/onnx/proto.js';
 import { llamaConfig, initParams } from '../../../src/train/graph.js';
-import { TrainedBpeTokenizer, trainBpe } from '../../../src/train/bpe.js';
+import { TrainedBpeTokenizer, trainBpe } from '../../../src/train/bpe-trainer.js';
 import { mobyDickText } from '../../../src/train/data.js';
-import { writeHfModel } from '../../../src/train/export.js';
+import { writeHfModel } from '../../../src/train/save-hf.js';
 import { runQat } from '../../../src/pipeline/qat/qat.js';
 import { tempDir } from '../../helpers.js';
 

@@ -4,14 +4,14 @@
 // reads counted on wrapped lazy sources).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tempDir } from '../../helpers.js';
 import { join, resolve } from 'node:path';
 import { expectedTensors } from '../../../src/engine/host.js';
 import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
-import { quantizeModel, TOOL_VERSION, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
+import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
 import { calibratedStreamingGguf, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
 
 const SHARED = resolve('..', 'shared');
@@ -35,7 +35,7 @@ function counted(w: ModelWeights): { weights: ModelWeights; reads: Map<string, n
 
 for (const m of MODELS) {
   test(`${m.name}: streaming GPTQ Q4_0 GGUF is byte-identical to the whole-model path; one block in memory`, { skip: m.skip, timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+    const dir = tempDir('bitscale-qs-');
     try {
       const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 3, seqLen: 32, seed: 5, verify: false, overwrite: true };
       assert.ok(streamsCalibrated(o));
@@ -49,7 +49,7 @@ for (const m of MODELS) {
       const layerElems = (l: number) => expectedTensors(c).filter((e) => e.name.startsWith(`model.layers.${l}.`)).reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
       const linearsReadAt: number[] = [];
       try {
-        await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), TOOL_VERSION, {
+        await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), {
           onLayer: (l, host) => {
             let elems = 0;
             for (const [n, t] of host.tensors) {
@@ -78,7 +78,7 @@ for (const m of MODELS) {
   });
 
   test(`${m.name}: streaming AWQ ${m.awqScheme.toUpperCase()} GGUF (quantizeModel --no-verify) is byte-identical to the whole-model path`, { skip: m.skip, timeout: 300_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+    const dir = tempDir('bitscale-qs-');
     try {
       const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: m.awqScheme, method: 'awq', windows: 3, seqLen: 32, seed: 9, verify: false, overwrite: true };
       const s = await quantizeModel(o);
@@ -95,7 +95,7 @@ for (const m of MODELS) {
 }
 
 test('streaming path: per-layer progress with an ETA; an abort after the first layer leaves no output', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-qs-'));
+  const dir = tempDir('bitscale-qs-');
   try {
     const ac = new AbortController();
     const layers: { done: number; total: number; etaS: number | null }[] = [];

@@ -8,8 +8,7 @@
 // Legend: N = rows (output features), K = input features.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng } from '../../../src/core/rng.js';
 import { prepareHostModel, isLinearWeight } from '../../../src/engine/host.js';
@@ -21,6 +20,7 @@ import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { parseLpSpec } from '../../../src/train/lowprec.js';
 import { Trainer, TRAIN_DEFAULTS } from '../../../src/train/trainer.js';
 import { syntheticModel, tinyConfig } from '../../model/synthetic.js';
+import { tempDir } from '../../helpers.js';
 
 const INT_SCHEMES = [
   'int2-g32', 'int3-g32', 'int4-g32', 'int5-g64', 'int8-g32', 'int4-channel', 'int8-channel',
@@ -105,7 +105,7 @@ test('NF4: the pipeline\'s code-book grid rounds as fakeQuant does, from the one
 
 test('files `quantize` writes hold the same weights: fake-quant, GPTQ-packed and compressed-tensors reloads (default model)', { timeout: 180_000 }, async () => {
   const MODEL = resolve('assets/default-model');
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-oneq-'));
+  const dir = tempDir('bitscale-oneq-');
   const float = await loadModel(MODEL);
   try {
     const cases: [format: 'fakequant' | 'safetensors' | 'compressed-tensors', scheme: string, stored: string][] = [
@@ -138,6 +138,5 @@ test('files `quantize` writes hold the same weights: fake-quant, GPTQ-packed and
     }
   } finally {
     await float.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -4,20 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SweepRecord } from '../../../src/eval/sweep-types.js';
 import { checkedInput, executeQueueJob, mapPath } from '../../../src/pipeline/queue/exec.js';
 import { GRIDS } from '../../../src/pipeline/law/experiment.js';
 import { parseQueueUrl } from '../../../src/pipeline/queue/redis.js';
 import { runSweep, type SweepOptions } from '../../../src/pipeline/sweep/sweep.js';
 import { freePort, redisMissing, startRedis, startWorker, type WorkerProc } from './fixtures.js';
+import { sharedPath, sharedSkip, tempDir } from '../../helpers.js';
 
-const SHARED = resolve('..', 'shared');
-const MODEL = join(SHARED, 'models', 'stories260K', 'stories260K.bin');
-const TEXT = join(SHARED, 'data', 'tinystories-valid-excerpt.txt');
-const noShared = existsSync(MODEL) ? false : '../shared/models/stories260K not found; queue tests skipped';
+const MODEL = sharedPath('models', 'stories260K', 'stories260K.bin');
+const TEXT = sharedPath('data', 'tinystories-valid-excerpt.txt');
+const noShared = sharedSkip('models/stories260K/stories260K.bin', 'data/tinystories-valid-excerpt.txt');
 const skip = noShared || redisMissing();
 
 /** Fields that are wall-clock measurements, not results: they differ between any two runs. */
@@ -50,45 +49,37 @@ test('queue URL: parsed with defaults; bad ones are typed errors naming --queue'
 });
 
 test('Redis unreachable: the sweep stops with an io error naming the URL, before any work', { skip: noShared }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q-down-'));
-  try {
-    const url = `redis://127.0.0.1:${await freePort()}/0`; // nothing listens there
-    await assert.rejects(runSweep({ ...BASE, outDir: dir, sensitivity: false, queue: { url } }), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'io');
-      assert.ok(e.message.includes(`cannot reach Redis at ${url}`), e.message);
-      return true;
-    });
-    assert.ok(!existsSync(join(dir, 'sweep.json')), 'nothing recorded');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-q-down-');
+  const url = `redis://127.0.0.1:${await freePort()}/0`; // nothing listens there
+  await assert.rejects(runSweep({ ...BASE, outDir: dir, sensitivity: false, queue: { url } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'io');
+    assert.ok(e.message.includes(`cannot reach Redis at ${url}`), e.message);
+    return true;
+  });
+  assert.ok(!existsSync(join(dir, 'sweep.json')), 'nothing recorded');
 });
 
 test('a worker refuses inputs whose bytes differ from the coordinator’s (sha256 checked, path mapped)', { skip: noShared }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q-hash-'));
-  try {
-    const copy = join(dir, 'text.txt');
-    copyFileSync(TEXT, copy);
-    const ref = { path: '/coordinator/data/text.txt', sha256: sha(TEXT) };
-    const map: [string, string][] = [['/coordinator/data', dir]];
-    assert.equal(mapPath('/coordinator/data/text.txt', map), copy);
-    assert.equal(mapPath('/coordinator/database/x', map), '/coordinator/database/x', 'prefixes match whole path segments');
-    assert.equal(await checkedInput(ref, { pathMap: map }, '--text'), copy);
-    writeFileSync(copy, readFileSync(TEXT, 'utf8') + ' one more sentence.');
-    await assert.rejects(checkedInput(ref, { pathMap: map }, '--text'), (e: Error & { code?: string }) => e.code === 'mismatch' && e.message.includes(copy) && e.message.includes(ref.sha256));
-    await assert.rejects(checkedInput(ref, {}, '--text'), (e: Error & { code?: string }) => e.code === 'missing_file' && e.message.includes('/coordinator/data/text.txt'));
-    // a job from a coordinator of another bitscale version is refused before any work
-    const job = { kind: 'law-run' as const, tool: '0.0.0-other', runId: 'x', grid: GRIDS.small, corpusSha256: '', points: [] };
-    await assert.rejects(executeQueueJob(job), (e: Error & { code?: string }) => e.code === 'mismatch' && /another bitscale version/.test(e.message));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir('bitscale-q-hash-');
+  const copy = join(dir, 'text.txt');
+  copyFileSync(TEXT, copy);
+  const ref = { path: '/coordinator/data/text.txt', sha256: sha(TEXT) };
+  const map: [string, string][] = [['/coordinator/data', dir]];
+  assert.equal(mapPath('/coordinator/data/text.txt', map), copy);
+  assert.equal(mapPath('/coordinator/database/x', map), '/coordinator/database/x', 'prefixes match whole path segments');
+  assert.equal(await checkedInput(ref, { pathMap: map }, '--text'), copy);
+  writeFileSync(copy, readFileSync(TEXT, 'utf8') + ' one more sentence.');
+  await assert.rejects(checkedInput(ref, { pathMap: map }, '--text'), (e: Error & { code?: string }) => e.code === 'mismatch' && e.message.includes(copy) && e.message.includes(ref.sha256));
+  await assert.rejects(checkedInput(ref, {}, '--text'), (e: Error & { code?: string }) => e.code === 'missing_file' && e.message.includes('/coordinator/data/text.txt'));
+  // a job from a coordinator of another bitscale version is refused before any work
+  const job = { kind: 'law-run' as const, tool: '0.0.0-other', runId: 'x', grid: GRIDS.small, corpusSha256: '', points: [] };
+  await assert.rejects(executeQueueJob(job), (e: Error & { code?: string }) => e.code === 'mismatch' && /another bitscale version/.test(e.message));
 });
 
 test('micro sweep over two worker processes equals the local sweep.json and files, bit for bit', { skip, timeout: 240_000 }, async () => {
   const redis = await startRedis();
-  const local = mkdtempSync(join(tmpdir(), 'bitscale-q-local-'));
-  const remote = mkdtempSync(join(tmpdir(), 'bitscale-q-remote-'));
+  const local = tempDir('bitscale-q-local-');
+  const remote = tempDir('bitscale-q-remote-');
   const workers = [startWorker(redis.url), startWorker(redis.url)];
   try {
     const a = await runSweep({ ...BASE, outDir: local });
@@ -104,14 +95,12 @@ test('micro sweep over two worker processes equals the local sweep.json and file
   } finally {
     for (const w of workers) w.kill();
     await redis.stop();
-    rmSync(local, { recursive: true, force: true });
-    rmSync(remote, { recursive: true, force: true });
   }
 });
 
 test('a worker SIGKILLed mid-job: the job runs again on another worker after the stall timeout; every point once', { skip, timeout: 240_000 }, async () => {
   const redis = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q-kill-'));
+  const dir = tempDir('bitscale-q-kill-');
   const doomed = startWorker(redis.url);
   let survivor: WorkerProc | null = null;
   try {
@@ -132,13 +121,12 @@ test('a worker SIGKILLed mid-job: the job runs again on another worker after the
     doomed.kill();
     survivor?.kill();
     await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('a restarted coordinator resumes: finished points are kept, the rest are collected, none recomputed', { skip, timeout: 240_000 }, async () => {
   const redis = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q-resume-'));
+  const dir = tempDir('bitscale-q-resume-');
   const worker = startWorker(redis.url);
   try {
     const opts = { ...BASE, outDir: dir, sensitivity: false as const, queue: { url: redis.url } };
@@ -164,13 +152,12 @@ test('a restarted coordinator resumes: finished points are kept, the rest are co
   } finally {
     worker.kill();
     await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('a job that fails deterministically fails once with its typed error', { skip, timeout: 120_000 }, async () => {
   const redis = await startRedis();
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-q-fail-'));
+  const dir = tempDir('bitscale-q-fail-');
   const worker = startWorker(redis.url);
   try {
     // a QAT point without a training text: the worker's quantizer refuses it (bad_option)
@@ -187,6 +174,5 @@ test('a job that fails deterministically fails once with its typed error', { ski
   } finally {
     worker.kill();
     await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

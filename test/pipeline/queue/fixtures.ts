@@ -1,14 +1,12 @@
 // Fixtures for the queue tests. A real redis-server: its own instance on a free localhost port, in a
-// temporary directory, with persistence off; stopped (and its directory removed) by `stop()`. And
+// temporary directory (test/helpers.ts tempDir, removed after the test), with persistence off; stopped by `stop()`. And
 // `bitscale worker` processes, each in its own process group so a kill takes its job children too.
 // Where redis-server is not installed the tests skip with a message; under CI=true that is a
 // failure instead (.ci/run installs Debian's redis-server).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseQueueUrl, probeRedis } from '../../../src/pipeline/queue/redis.js';
+import { tempDir } from '../../helpers.js';
 
 function redisBinary(): string | null {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
@@ -40,7 +38,7 @@ export interface RedisInstance {
 }
 
 export async function startRedis(): Promise<RedisInstance> {
-  const dir = mkdtempSync(join(tmpdir(), 'bitscale-redis-'));
+  const dir = tempDir('bitscale-redis-');
   const port = await freePort();
   const proc: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}/0`;
@@ -50,7 +48,6 @@ export async function startRedis(): Promise<RedisInstance> {
       proc.kill('SIGTERM');
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
   };
   for (let i = 0; ; i++) {
     try {

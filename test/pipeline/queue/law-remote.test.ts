@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { lawExperiment, type ExperimentGrid } from '../../../src/pipeline/law/experiment.js';
 import { freePort, redisMissing, startRedis, startWorker } from './fixtures.js';
+import { tempDir } from '../../helpers.js';
 
 const skip = redisMissing();
 
@@ -25,8 +25,8 @@ function runsWithoutTimings(dir: string): unknown {
 
 test('law experiment over two worker processes writes the local runs.json (losses bit for bit)', { skip, timeout: 240_000 }, async () => {
   const redis = await startRedis();
-  const local = mkdtempSync(join(tmpdir(), 'bitscale-lawq-local-'));
-  const remote = mkdtempSync(join(tmpdir(), 'bitscale-lawq-remote-'));
+  const local = tempDir('bitscale-lawq-local-');
+  const remote = tempDir('bitscale-lawq-remote-');
   const workers = [startWorker(redis.url, '--threads', '1'), startWorker(redis.url, '--threads', '1')];
   try {
     const a = await lawExperiment({ grid: GRID, out: local });
@@ -42,8 +42,6 @@ test('law experiment over two worker processes writes the local runs.json (losse
   } finally {
     for (const w of workers) w.kill();
     await redis.stop();
-    rmSync(local, { recursive: true, force: true });
-    rmSync(remote, { recursive: true, force: true });
   }
 });
 
