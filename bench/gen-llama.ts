@@ -10,6 +10,8 @@ import type { ModelConfig } from '../src/model/config.js';
 import { saveModel, type FloatDType } from '../src/model/save.js';
 import type { Tokenizer } from '../src/formats/tokenizer/types.js';
 import type { VocabExport } from '../src/formats/tokenizer/vocab.js';
+import type { QuantTensor } from '../src/core/tensor.js';
+import { quantizeGgml } from '../src/quant/ggml/index.js';
 import { generatedModel } from './util.js';
 
 const LLAMA3_BASE: Omit<ModelConfig, 'vocabSize' | 'hiddenSize' | 'intermediateSize' | 'nLayers' | 'nHeads' | 'nKvHeads' | 'headDim' | 'tiedEmbeddings'> = {
@@ -61,6 +63,59 @@ function syntheticTokenizer(v: number): Tokenizer {
 export async function writeGeneratedGguf(path: string, c: ModelConfig, dtype: FloatDType = 'F32'): Promise<number> {
   const m = { ...generatedModel(c, { storage: dtype === 'F16' ? 'F16' : 'F32' }), tokenizer: syntheticTokenizer(c.vocabSize) };
   await saveModel(m, path, { format: 'gguf', dtype, overwrite: true });
+  return (await stat(path)).size;
+}
+
+/** Q4_K block: d, dmin (f16), 12 bytes of 6-bit scales/mins, then 128 bytes of 4-bit codes */
+const Q4K_BLOCK = 144;
+const Q4K_CODES = 16;
+
+/**
+ * Writes a generated GGUF of config `c` with every 2-D tensor in Q4_K (norms F32), without a float
+ * file first: the first tensor of each shape is generated and quantized by the Q4_K codec (the
+ * WebAssembly kernel), and every later tensor of that shape reuses its scales with its 4-bit codes
+ * XORed by a stream seeded per tensor — valid Q4_K blocks, distinct bytes per tensor (onnxruntime
+ * would share byte-identical initializers), one codec pass per shape instead of per tensor (an 8B
+ * model quantized tensor by tensor takes over half an hour on two loaded cores). For speed and
+ * memory measurements only. general.file_type 14 (llama.cpp's Q4_K_S name; every matrix Q4_K as
+ * with --pure). Returns the file size in bytes.
+ */
+export async function writeGeneratedQ4K(path: string, c: ModelConfig, onTensor?: (name: string) => void): Promise<number> {
+  const m = { ...generatedModel(c), tokenizer: syntheticTokenizer(c.vocabSize) };
+  const byShape = new Map<string, Uint8Array>();
+  let seed = 0;
+  await saveModel(m, path, {
+    format: 'gguf',
+    overwrite: true,
+    fileType: 14,
+    tensorType: (_n, src) => (src.shape.length === 2 ? 'Q4_K' : undefined),
+    tensor: async (n, src): Promise<QuantTensor | null> => {
+      if (src.shape.length !== 2) return null;
+      const [N, K] = src.shape;
+      const key = `${N}x${K}`;
+      let first = byShape.get(key);
+      onTensor?.(n);
+      if (!first) {
+        first = quantizeGgml('Q4_K', await src.readF32(), N, K);
+        byShape.set(key, first);
+        return { type: 'Q4_K', shape: src.shape, bytes: first };
+      }
+      const bytes = first.slice();
+      let x = (++seed * 2654435761) >>> 0 || 1;
+      for (let o = 0; o < bytes.length; o += Q4K_BLOCK) {
+        for (let j = o + Q4K_CODES; j < o + Q4K_BLOCK; j += 4) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          bytes[j] ^= x;
+          bytes[j + 1] ^= x >>> 8;
+          bytes[j + 2] ^= x >>> 16;
+          bytes[j + 3] ^= x >>> 24;
+        }
+      }
+      return { type: 'Q4_K', shape: src.shape, bytes };
+    },
+  });
   return (await stat(path)).size;
 }
 

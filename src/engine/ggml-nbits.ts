@@ -65,6 +65,17 @@ function k45MinCodes(b: Uint8Array, ob: number, mc: Uint8Array, mo: number): num
   return getF16(b, ob + 2);
 }
 
+/** Q4_K/Q5_K: the 8 sub-block scales fround(d·sc) and mins fround(dmin·m) of the super-block at `ob`. */
+function k45Scales(b: Uint8Array, ob: number, s: Float32Array, so: number, m: Float32Array, mo: number): void {
+  const d = getF16(b, ob);
+  const dmin = getF16(b, ob + 2);
+  for (let g = 0; g < 8; g++) {
+    const [sc, mn] = scaleMinK4(b, ob + 4, g);
+    s[so + g] = fr(d * sc);
+    m[mo + g] = fr(dmin * mn);
+  }
+}
+
 const POW3 = [1, 3, 9, 27, 81];
 function tritOf(byte: number, n: number): number {
   return (((byte * POW3[n]) & 0xff) * 3) >> 8;
@@ -171,12 +182,8 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
     bits: 4, G: 32, zp: 0, mins: true,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
-      const d = getF16(b, ob);
-      const dmin = getF16(b, ob + 2);
+      k45Scales(b, ob, s, so, m, mo);
       for (let g = 0; g < 8; g++) {
-        const [sc, mn] = scaleMinK4(b, ob + 4, g);
-        s[so + g] = fr(d * sc);
-        m[mo + g] = fr(dmin * mn);
         const q = ob + 16 + 32 * (g >> 1);
         for (let l = 0; l < 32; l++) u[uo + 32 * g + l] = g & 1 ? b[q + l] >> 4 : b[q + l] & 15;
       }
@@ -186,12 +193,8 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
     bits: 8, G: 32, zp: null, mins: true,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
-      const d = getF16(b, ob);
-      const dmin = getF16(b, ob + 2);
+      k45Scales(b, ob, s, so, m, mo);
       for (let g = 0; g < 8; g++) {
-        const [sc, mn] = scaleMinK4(b, ob + 4, g);
-        s[so + g] = fr(d * sc);
-        m[mo + g] = fr(dmin * mn);
         const q = ob + 48 + 32 * (g >> 1);
         for (let l = 0; l < 32; l++) {
           const lo = g & 1 ? b[q + l] >> 4 : b[q + l] & 15;
@@ -257,6 +260,11 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
 /** Whether `type` runs on MatMulNBits (the others are dequantized). */
 export function ggmlHasNBits(type: GgmlType): boolean {
   return SPECS[type] !== undefined;
+}
+
+/** The kernel width a ggml type maps to, or null. */
+export function ggmlNBitsWidth(type: GgmlType): NBitsWidth | null {
+  return SPECS[type]?.bits ?? null;
 }
 
 /** The kernel a ggml type maps to, e.g. "4-bit g32 + 8-bit mins", or null. */

@@ -11,7 +11,8 @@
 import { ConfigError } from '../core/errors.js';
 import { GraphBuilder, type Graph, type Value } from './ir.js';
 import { decoderBlock, positionalAttentionInputs, type BlockWeights } from './decoder-block.js';
-import { nbitsLinearGraph, nbitsValues } from './nbits-graph.js';
+import { nbitsLinearGraph, nbitsValues, type NBitsConstants, type NBitsValues } from './nbits-graph.js';
+import { partedTargetLogProbs, type HeadPart } from './head-score.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit-linear.js';
@@ -82,7 +83,7 @@ class Builder {
     const st = this.m.stored?.get(name);
     let y: Value;
     if (st?.kind === 'nbits') {
-      const vals = this.stored(name, () => st.parts.map((c, i) => nbitsValues(b, st.parts.length > 1 ? `${name}.part${i}` : name, c)));
+      const vals = this.nbitsParts(name, st.parts);
       const outs = vals.map((v) => nbitsLinearGraph(b, x, v, this.o.accuracyLevel ?? 0));
       y = outs.length === 1 ? outs[0] : b.concat(outs, x.shape.length - 1);
     }
@@ -90,6 +91,17 @@ class Builder {
     else if (lb) y = lowBitLinear(b, name, x, lb.q, lb.mode, this.o.accuracyLevel ?? 0, lb.floatZeros);
     else y = b.matmul(x, b.transpose(this.param(name, [N, K]), [1, 0]));
     return y;
+  }
+
+  private nbitsParts(name: string, parts: readonly NBitsConstants[]): NBitsValues[] {
+    return this.stored(name, () => parts.map((c, i) => nbitsValues(this.b, parts.length > 1 ? `${name}.part${i}` : name, c)));
+  }
+
+  /** a weight stored on its codes in several row parts, as parts to apply one at a time (else null) */
+  rowParts(name: string): HeadPart[] | null {
+    const st = this.m.stored?.get(name);
+    if (st?.kind !== 'nbits' || st.parts.length < 2) return null;
+    return this.nbitsParts(name, st.parts).map((v, i) => ({ rows: st.parts[i].N, apply: (h: Value) => nbitsLinearGraph(this.b, h, v, this.o.accuracyLevel ?? 0) }));
   }
 
   actIn(x: Value, site: string): Value {
@@ -130,7 +142,12 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const xf = L.actIn(b.rmsnorm(x, L.param('model.norm.weight', [E]), c.rmsNormEps), 'lm_head');
   const headName = c.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const head = (h: Value) => (embed && c.tiedEmbeddings ? b.matmul(h, b.transpose(embed, [1, 0])) : L.linear(h, headName, V));
-  if (o.targets) b.output('logprobs', targetLogProbs(b, xf, head, b.input('targets', 'I64', [B, xf.shape[1]]), V));
+  // a head stored in row parts is scored part by part (head-score.ts), the others in logits chunks
+  const headParts = embed && c.tiedEmbeddings ? null : L.rowParts(headName);
+  if (o.targets) {
+    const targets = b.input('targets', 'I64', [B, xf.shape[1]]);
+    b.output('logprobs', headParts ? partedTargetLogProbs(b, xf, headParts, targets) : targetLogProbs(b, xf, head, targets, V));
+  }
   else b.output('logits', head(xf));
   return b.build();
 }

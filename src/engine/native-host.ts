@@ -23,7 +23,7 @@ import { dequantizeGgml } from '../quant/ggml/index.js';
 import { dequantize, fakeQuant, formatScheme, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
 import type { GgmlQuantized, IntQuantized } from '../quant/types.js';
-import { ggmlNBitsKernel, ggmlToNBits } from './ggml-nbits.js';
+import { ggmlNBitsKernel, ggmlNBitsWidth, ggmlToNBits } from './ggml-nbits.js';
 import { checkModelTensors, expectedTensors, isLinearWeight, validateConfig, type HostModel, type StoredWeight, type WeightPath, type WeightPrecision } from './host.js';
 import { intNBitsObstacle, intToNBits, packedIntToNBits } from './int-nbits.js';
 import { dequantizePackedInt } from '../formats/packed-int.js';
@@ -98,10 +98,12 @@ const UNPACKED_PART_FLOATS = 1 << 22;
 /**
  * 2- and 8-bit kernels run unpacked at accuracy level 0 (onnxruntime dequantizes the whole matrix on
  * every call): such weights, and the K-quants' 8-bit coded mins, are split into row parts whose
- * float32 form is at most `maxFloats` elements.
+ * float32 form is at most `maxFloats` elements. The output head is split at that bound whatever its
+ * width: the scoring graph applies it one row part (vocab range) at a time to every token of a
+ * window (head-score.ts), so each part is dequantized once per window and its logits stay small.
  */
-function boundUnpacked(l: NBitsLinear, maxFloats: number): NBitsLinear[] {
-  const parts = l.main.bits === 4 ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxFloats / l.K)));
+function boundUnpacked(l: NBitsLinear, maxFloats: number, head: boolean): NBitsLinear[] {
+  const parts = l.main.bits === 4 && !head ? [l] : splitNBitsRows(l, Math.max(1, Math.floor(maxFloats / l.K)));
   return parts.map((p) => {
     if (p.mins?.kind !== 'coded') return p;
     const whole = p.mins.parts[0];
@@ -123,14 +125,30 @@ function transposed(w: Float32Array, N: number, K: number): Float32Array {
 
 async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number): Promise<Converted> {
   const [N, K] = shape;
+  const head = name === 'lm_head.weight' || name === 'model.embed_tokens.weight';
   const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => {
-    const parts = boundUnpacked(l, maxUnpacked);
+    const parts = boundUnpacked(l, maxUnpacked, head);
     const consts: NBitsConstants[] = [];
     for (let i = 0; i < parts.length; i++) consts.push(await storeNBits(file, parts[i], parts.length > 1 ? `${name}.part${i}` : name));
     return {
       weight: { kind: 'nbits', parts: consts },
       path: { name, stored, path: 'nbits', detail: parts.length > 1 ? `${l.kernel}, ${parts.length} row parts` : l.kernel },
     };
+  };
+  // stored ggml rows that will be split: converted and stored one row range at a time (the whole
+  // tensor's operands and their sliced copies never exist together)
+  const ggmlParts = async (type: GgmlType, bytes: Uint8Array): Promise<Converted> => {
+    const rows = Math.max(1, Math.floor(maxUnpacked / K));
+    const rowBytes = bytes.length / N;
+    const consts: NBitsConstants[] = [];
+    let kernel = '';
+    for (let n0 = 0; n0 < N; n0 += rows) {
+      const n1 = Math.min(N, n0 + rows);
+      const l = ggmlToNBits(type, bytes.subarray(n0 * rowBytes, n1 * rowBytes), n1 - n0, K, name)!;
+      kernel = l.kernel;
+      for (const p of boundUnpacked(l, maxUnpacked, head)) consts.push(await storeNBits(file, p, `${name}.part${consts.length}`));
+    }
+    return { weight: { kind: 'nbits', parts: consts }, path: { name, stored: type, path: 'nbits', detail: `${kernel}, ${consts.length} row parts` } };
   };
   const float = async (stored: string, w: Float32Array, why: string): Promise<Converted> => ({
     weight: { kind: 'float', wT: await file.add('F32', [K, N], transposed(w, N, K), name) },
@@ -158,7 +176,8 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
   if (isBlockType(type)) {
     if (ggmlNBitsKernel(type)) {
       const t = (await src.read()) as QuantTensor;
-      return nbits(type, ggmlToNBits(type, t.bytes, N, K, name)!);
+      const split = (head || ggmlNBitsWidth(type) !== 4) && N * K > maxUnpacked;
+      return split ? ggmlParts(type, t.bytes) : nbits(type, ggmlToNBits(type, t.bytes, N, K, name)!);
     }
     return float(type, await src.readF32(), `${type} has no integer-code form`);
   }

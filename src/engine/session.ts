@@ -37,6 +37,8 @@ export interface SessionOptions {
    * threads burn a core each while the caller's thread works, which on a 2-core machine halves it
    */
   spinning?: boolean;
+  /** write onnxruntime's per-node profile (JSON, Chrome trace format) to files starting with this path */
+  profilePrefix?: string;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -165,6 +167,10 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
   if (opts.memoryArena === false) o.enableCpuMemArena = false;
   if (opts.memoryPattern === false) o.enableMemPattern = false;
+  if (opts.profilePrefix) {
+    o.enableProfiling = true;
+    o.profileFilePrefix = opts.profilePrefix;
+  }
   return o;
 }
 
