@@ -80,7 +80,8 @@ function onProgress(e: ProgressEvent): void {
 
 let lagTimer = 0;
 async function job<T>(title: string, f: () => Promise<T>): Promise<T | null> {
-  if (runner.busy) return null;
+  // a click while a job runs is ignored; while the worker is restored after a cancel, the job waits for it
+  if (runner.busy && !runner.restoringWorker) return null;
   clearMessage();
   document.body.classList.add('busy');
   $('job').hidden = false;
@@ -94,6 +95,7 @@ async function job<T>(title: string, f: () => Promise<T>): Promise<T | null> {
     last = now;
   }, 50);
   try {
+    await runner.ready();
     return await f();
   } catch (e) {
     if (e instanceof JobError && e.info.stack) console.warn(e.info.stack);

@@ -48,6 +48,18 @@ export class JobRunner {
     return this.pending !== null;
   }
 
+  /** A worker replaced by cancel() is being given the files and outputs back; jobs wait for it (ready()). */
+  private restoring: Promise<void> | null = null;
+
+  get restoringWorker(): boolean {
+    return this.restoring !== null;
+  }
+
+  /** Resolves once no restore after a cancel is in flight (its failure is the next job's to meet). */
+  async ready(): Promise<void> {
+    while (this.restoring) await this.restoring.catch(() => undefined);
+  }
+
   private onReply(r: Reply): void {
     const p = this.pending;
     if (!p || r.id !== p.id) return;
@@ -87,7 +99,13 @@ export class JobRunner {
     this.fail(new JobError({ code: 'interrupted', message: 'cancelled', context: { hint: 'the job was stopped; finished outputs were kept' } }));
     this.worker = this.spawn();
     const s = this.restoreState();
-    await this.run({ op: 'settings', webgpu: s.webgpu, threads: s.threads });
-    await this.run({ op: 'restore', files: s.files, folder: s.folder, outputs: s.outputs });
+    const restore = (async () => {
+      await this.run({ op: 'settings', webgpu: s.webgpu, threads: s.threads });
+      await this.run({ op: 'restore', files: s.files, folder: s.folder, outputs: s.outputs });
+    })();
+    this.restoring = restore.catch(() => undefined).finally(() => {
+      this.restoring = null;
+    });
+    await restore;
   }
 }
