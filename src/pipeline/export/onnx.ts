@@ -356,9 +356,7 @@ export async function exportOnnx(host: HostModel, tokenizer: Tokenizer | null, o
   if (prev && !adding && !opts.overwrite) {
     throw new IoError('exists', 'output is an ONNX folder of another model', { file: out, expected: 'a new folder, or an ONNX folder of the same model (variants are added to it)', found: 'config.json differs', hint: 'pass --force to replace it' });
   }
-  if (adding && (await exists(join(out, 'onnx', modelName))) && !opts.overwrite) {
-    throw new IoError('exists', `the folder already holds the ${dtype} variant`, { file: join(out, 'onnx', modelName), hint: 'pass --force to replace this variant (the other variants are kept)' });
-  }
+  if (adding && !opts.overwrite) await refuseExistingVariants(out, [dtype]);
   // checked before any work (inputs protected, --force only over a folder bitscale wrote), then staged
   const txn = await OutputTxn.begin(outDir, { kind: 'dir', force: opts.overwrite, update: adding, inputs: opts.inputs, command: opts.manifest?.command ?? 'export-onnx' });
   try {
