@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -29,7 +29,11 @@ test('the README\'s JavaScript example runs as an .mjs file', { timeout: 180_000
   const file = join(dir, 'example.mjs');
   writeFileSync(file, js.replace("from 'bitscale'", `from '${pathToFileURL(resolve('src/index.ts')).href}'`));
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const r = spawnSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  // the example makes its own temp folder (as a user's script would); TMPDIR keeps it inside ours
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  const env = { ...process.env, NODE_OPTIONS: '', TMPDIR: tmp };
+  const r = spawnSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /int4-g128: PPL \d+\.\d+ \(95% /);
   assert.match(r.stdout, /Q4_0 round trip of down_proj/);
