@@ -8,7 +8,9 @@
 //    processes (the page and its worker; /proc VmRSS summed, sampled every 100 ms) and of the
 //    browser process (where Blobs end up): the growth during the job against the model's size,
 //    one block and the output's size. If it follows the block and the output, not the model, the
-//    page streams. The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2.
+//    page streams. Per thread (page, job worker, kernel workers): the peak V8 heap and ArrayBuffer
+//    backing stores over the DevTools protocol (cdp-heaps.ts), the breakdown of that growth.
+//    The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2.
 // Linux only (reads /proc). Needs Debian's chromium.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -21,11 +23,17 @@ import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.j
 import { buildApp, evaluate, openApp, openFiles, openFolder, quantize } from '../test/web/harness.js';
 import { chromiumMissing } from '../test/report/browser.js';
 import { writeGeneratedGguf } from './gen-llama.js';
+import { TabHeaps } from './cdp-heaps.js';
+import { createServer } from 'node:net';
 import { fmt, median } from './util.js';
 
 const MODEL = 'assets/default-model';
-const MAX_TOKENS = 2048;
+// the time job's size: evaluation on 512 tokens (4 windows of 128), two repeats of page and Node
+// taken alternately. With 2,048 tokens and three repeats the job did not finish its first repeat in
+// 7 minutes on the shared 2-core VM at a load average of 29
+const MAX_TOKENS = 512;
 const CTX = 128;
+const REPEATS = 2;
 
 function procStatus(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -93,12 +101,12 @@ async function nodeJob(dir: string, text: string): Promise<number> {
 async function timeRatio(appDir: string, dir: string): Promise<void> {
   const text = join(dir, 'eval.txt');
   // the evaluation text: the built-in calibration text repeated (the job is about time, not quality)
-  await writeFile(text, Array.from({ length: 8 }, () => BUILTIN_CALIBRATION_TEXT).join('\n\n'));
+  await writeFile(text, Array.from({ length: 4 }, () => BUILTIN_CALIBRATION_TEXT).join('\n\n'));
   const app = await openApp(appDir);
   const page: number[] = [];
   const node: number[] = [];
   try {
-    for (let rep = 0; rep < 3; rep++) {
+    for (let rep = 0; rep < REPEATS; rep++) {
       const t0 = performance.now();
       if (await openFolder(app.page, MODEL)) throw new Error('open failed');
       for (const q of [
@@ -121,6 +129,18 @@ async function timeRatio(appDir: string, dir: string): Promise<void> {
   console.log(`  browser (Chromium, onnxruntime-web WASM, 1 thread) ${fmt(median(page), 1)} s, Node (onnxruntime-node) ${fmt(median(node), 1)} s: browser / Node ${fmt(median(page) / median(node), 2)}×`);
 }
 
+/** A free TCP port on 127.0.0.1 (for Chromium's DevTools endpoint). */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
+}
+
 async function memory(appDir: string, dir: string, nLayers: number, threads = 1): Promise<void> {
   // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,
   // to show that the peak follows the largest block, not the model's size
@@ -134,7 +154,9 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
   const largest = c.hiddenSize * c.intermediateSize * 4;
   const block = (4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize) * 4;
   console.log(`generated model: ${nLayers} layers, ${fmt(params / 1e6, 1)}M parameters, F32 GGUF ${fmt(bytes / 1e6, 0)} MB, largest tensor ${fmt(largest / 1e6, 1)} MB, one decoder block ${fmt(block / 1e6, 1)} MB`);
-  const app = await openApp(appDir);
+  // the DevTools endpoint: per-target heaps (page, job worker, kernel workers) during the job
+  const port = await freePort();
+  const app = await openApp(appDir, [`--remote-debugging-port=${port}`]);
   try {
     if (threads !== 1) {
       // the Threads setting: onnxruntime-web's threads and the kernel Web Workers of the streaming RTN path
@@ -150,6 +172,8 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     // sampled every 100 ms: the renderers hold the page and its worker; Blobs live in the browser process
     let peak = before;
     let peakBrowser = beforeBrowser;
+    const heaps = await TabHeaps.connect(port);
+    heaps.start();
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssOf('renderer'));
       peakBrowser = Math.max(peakBrowser, rssOf('browser'));
@@ -165,6 +189,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     } finally {
       clearInterval(sampler);
     }
+    const peaks = heaps.stop();
     const after = rssOf('renderer');
     const out = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { output: { files: { blob: Blob }[] } }[] } } }).bitscale.state.outputs[0].output.files[0].blob.size);
     const lag = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { maxLagMs: number } } }).bitscale.state.maxLagMs);
@@ -173,6 +198,10 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
+    // the breakdown: what V8 holds per thread (JS objects; ArrayBuffer backing stores, which include
+    // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
+    // Blob data on its way to the browser process, the allocator's retained pages)
+    for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
     console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
   } finally {
     await app.close();

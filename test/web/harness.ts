@@ -97,6 +97,9 @@ export async function openApp(dir: string, extraArgs: string[] = [], shared?: Br
 const outputs = (page: Page) => page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: unknown[] } } }).bitscale.state.outputs.length);
 
 /** Waits until no job runs; returns the page's message (an error or notice) or ''. */
+/** how long a job may run before the harness gives up: a guard against a hung page (the shared VM at a load average of 25 has needed over 5 minutes for an evaluation of three small models) */
+const JOB_TIMEOUT_MS = 800_000;
+
 export async function idle(page: Page, timeout = 120_000): Promise<string> {
   await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout, polling: 100 });
   return (await page.isHidden('#message')) ? '' : ((await page.textContent('#message')) ?? '');
@@ -147,7 +150,7 @@ export async function quantize(page: Page, f: QuantizeForm): Promise<string> {
   const before = await outputs(page);
   await page.click('#run-quantize');
   await page.waitForFunction(() => document.body.classList.contains('busy'), null, { timeout: 5_000 }).catch(() => undefined);
-  const msg = await idle(page, 300_000);
+  const msg = await idle(page, JOB_TIMEOUT_MS);
   if (!msg && (await outputs(page)) !== before + 1) {
     // a replaced output keeps the count: fine when its name was already there
   }
@@ -169,7 +172,7 @@ export async function evaluate(page: Page, text: string, maxTokens?: number, ctx
   await page.fill('#ctx', ctx === undefined ? '' : String(ctx));
   await page.click('#run-eval');
   await page.waitForFunction(() => document.body.classList.contains('busy'), null, { timeout: 5_000 }).catch(() => undefined);
-  const message = await idle(page, 300_000);
+  const message = await idle(page, JOB_TIMEOUT_MS);
   const results = await page.evaluate(() =>
     [...(window as unknown as { bitscale: { state: { evals: Map<string, { ppl: number; tokens: number; base?: { kld: number; top1Agreement: number } }> } } }).bitscale.state.evals].map(
       ([target, r]) => ({ target, ppl: r.ppl, kld: r.base?.kld ?? null, top1: r.base?.top1Agreement ?? null, tokens: r.tokens }),

@@ -10,6 +10,7 @@ import { Sha256, createHash as shimHash } from '../../web/shims/crypto.js';
 import * as p from '../../web/shims/path.js';
 import { Buffer as ShimBuffer } from '../../web/shims/buffer.js';
 import * as fsp from '../../web/shims/fs-promises.js';
+import * as fs from '../../web/shims/fs.js';
 import { mount } from '../../web/shims/vfs.js';
 
 test('SHA-256 equals node:crypto for lengths around the block edges and any chunking', () => {
@@ -70,4 +71,50 @@ test('the Blob filesystem: positional reads of a mounted Blob, atomic write-then
   await assert.rejects(fsp.stat('/out/x/f.tmp'), { code: 'ENOENT' });
   await fsp.rm('/out/x', { recursive: true });
   await assert.rejects(fsp.readdir('/out/x'), { code: 'ENOENT' });
+});
+
+test('the Blob filesystem without fresh buffers: reads across scratch-buffer edges, shared-memory writes, the reused read stream', async () => {
+  // 2.5 MiB: more than two of the 1 MiB scratch buffers reads and shared-memory writes go through
+  const data = new Uint8Array(randomBytes((5 << 20) / 2 + 7));
+  mount('/in/big/model.bin', new Blob([data]));
+  const fh = await fsp.open('/in/big/model.bin', 'r');
+  // into shared memory at an offset (the streaming RTN writer reads tensors so), from an odd position
+  const shared = new Uint8Array(new SharedArrayBuffer(data.length));
+  const { bytesRead } = await fh.read(shared, 3, data.length - 3, 1);
+  assert.equal(bytesRead, data.length - 3);
+  assert.deepEqual(shared.subarray(3), data.subarray(1, data.length - 2));
+  // two reads at once (a tensor and the input's hash) each get their own bytes
+  const [a, b] = [new Uint8Array(1500000), new Uint8Array(1500000)];
+  await Promise.all([fh.read(a, 0, a.length, 0), fh.read(b, 0, b.length, 1000000)]);
+  assert.deepEqual(a, data.subarray(0, 1500000));
+  assert.deepEqual(b, data.subarray(1000000, 2500000));
+  await fh.close();
+  // writes from shared memory (refused by the Blob constructor as they are) and from a buffer the caller reuses
+  const w = await fsp.open('/out/big.bin', 'w');
+  const src = new Uint8Array(new SharedArrayBuffer(data.length));
+  src.set(data);
+  await w.write(src, 0, 2000000);
+  const reused = new Uint8Array(data.length - 2000000);
+  reused.set(data.subarray(2000000));
+  await w.write(reused);
+  reused.fill(0);
+  // small writes (gathered in the file's stage buffer) from one buffer refilled between them
+  const small = new Uint8Array(100);
+  const tail = new Uint8Array(randomBytes(300));
+  for (let i = 0; i < 3; i++) {
+    small.set(tail.subarray(i * 100, i * 100 + 100));
+    await w.write(small);
+  }
+  assert.equal((await w.stat()).size, data.length + 300, 'the size counts staged bytes');
+  await w.close();
+  assert.deepEqual(new Uint8Array(await fsp.readFile('/out/big.bin')), new Uint8Array([...data, ...tail]));
+  // the read stream: each chunk hashed before the next is asked for (as sha256File does) gives Node's digest
+  const h = shimHash('sha256');
+  let chunks = 0;
+  for await (const c of fs.createReadStream('/out/big.bin', { highWaterMark: 1 << 20 })) {
+    h.update(c);
+    chunks++;
+  }
+  assert.equal(chunks, 3);
+  assert.equal(h.digest('hex'), createHash('sha256').update(Buffer.from([...data, ...tail])).digest('hex'));
 });

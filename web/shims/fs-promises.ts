@@ -29,7 +29,7 @@ export class FileHandle {
     const at = position ?? this.pos;
     const size = v.fileSize(this.node);
     const n = Math.max(0, Math.min(length, size - at));
-    if (n > 0) buf.set(await v.readBlob(v.commit(this.node), at, n), offset);
+    if (n > 0) await v.readBlobInto(v.commit(this.node), at, buf.subarray(offset, offset + n));
     if (position === null) this.pos += n;
     return { bytesRead: n, buffer: buf };
   }

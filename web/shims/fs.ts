@@ -98,7 +98,15 @@ export function createReadStream(path: string, opts: { highWaterMark?: number; s
       const blob = v.fileBlob(path);
       const step = opts.highWaterMark ?? 1 << 20;
       const end = opts.end !== undefined ? opts.end + 1 : blob.size;
-      for (let o = opts.start ?? 0; o < end; o += step) yield Buffer.from(await v.readBlob(blob, o, Math.min(step, end - o)));
+      // one buffer, read into again for each chunk (fresh chunks would pile up as garbage: see
+      // vfs.ts); a chunk is valid until the next is asked for, which suits the page's one
+      // consumer (sha256File hashes each chunk before it asks for the next)
+      const buf = Buffer.alloc(Math.min(step, Math.max(0, end - (opts.start ?? 0))));
+      for (let o = opts.start ?? 0; o < end; o += step) {
+        const chunk = buf.subarray(0, Math.min(step, end - o));
+        await v.readBlobInto(blob, o, chunk);
+        yield chunk;
+      }
     },
   };
 }

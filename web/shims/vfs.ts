@@ -5,6 +5,11 @@
 // becomes one Blob part, which the browser may keep outside the JS heap. Paths are POSIX,
 // absolute, normalised by the path shim. Sync reads use FileReaderSync, so they work in a Web
 // Worker (where the pipeline runs) and nowhere else.
+// Memory: the hot paths allocate no fresh ArrayBuffer per read or write. Each one would be garbage
+// right after its copy, and V8 collects such buffers only when about 64 MB of them have piled up
+// (its external-memory limit), which is what the tab grew by before (100M-parameter RTN job: the
+// job worker's ArrayBuffers peaked at 65 MB). Async reads go through a byte stream's BYOB reader
+// into a few reused scratch buffers; writes become Blobs at once (the Blob copies the bytes).
 
 import { normalize, dirname } from './path.js';
 
@@ -12,8 +17,12 @@ interface FileNode {
   kind: 'file';
   /** committed content */
   blob: Blob;
-  /** parts written since the last commit (folded into `blob` before any read) */
-  pending: BlobPart[];
+  /** parts written since the last commit, each a Blob already (folded into `blob` before any read) */
+  pending: Blob[];
+  /** small writes gathered into a reused buffer (a Blob per small write would cost one IPC each) */
+  stage: ArrayBuffer | null;
+  staged: number;
+  /** bytes in `pending` and `stage` */
   pendingBytes: number;
   mtimeMs: number;
   ino: number;
@@ -81,7 +90,7 @@ export function mkdirOne(p: string, recursive: boolean): void {
 /** Puts a Blob (a user's File) at `p`, creating its folders. */
 export function mount(p: string, blob: Blob): void {
   mkdirp(dirname(abs(p)));
-  nodes.set(abs(p), { kind: 'file', blob, pending: [], pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ });
+  nodes.set(abs(p), { kind: 'file', blob, pending: [], stage: null, staged: 0, pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ });
 }
 
 /** Creates or truncates a file. */
@@ -90,7 +99,7 @@ export function createFile(p: string, exclusive: boolean): FileNode {
   if (existing && exclusive) throw fsError('EEXIST', 'open', p);
   if (existing?.kind === 'dir') throw fsError('EISDIR', 'open', p);
   requireDirOf(p, 'open');
-  const n: FileNode = { kind: 'file', blob: new Blob([]), pending: [], pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ };
+  const n: FileNode = { kind: 'file', blob: new Blob([]), pending: [], stage: null, staged: 0, pendingBytes: 0, mtimeMs: Date.now(), ino: nextIno++ };
   nodes.set(abs(p), n);
   return n;
 }
@@ -105,6 +114,9 @@ export function fileBlob(p: string): Blob {
 }
 
 export function commit(n: FileNode): Blob {
+  flushStage(n);
+  if (n.stage) giveScratch(n.stage);
+  n.stage = null;
   if (n.pending.length) {
     n.blob = new Blob([n.blob, ...n.pending]);
     n.pending = [];
@@ -113,15 +125,60 @@ export function commit(n: FileNode): Blob {
   return n.blob;
 }
 
-/** Pending bytes above which writes are committed to the file's Blob (out of the worker's heap). */
-const COMMIT_BYTES = 16 << 20;
+/** Pending parts above which they are folded into the file's Blob (keeps the part list short). */
+const COMMIT_PARTS = 256;
 
-/** Appends bytes (copied: callers reuse their buffers). */
+/** Bytes of each scratch buffer (reads and the copies of shared memory into Blobs go through them). */
+const SCRATCH_BYTES = 1 << 20;
+const scratch: ArrayBuffer[] = [];
+const takeScratch = (): ArrayBuffer => scratch.pop() ?? new ArrayBuffer(SCRATCH_BYTES);
+/** at most a few kept (reads can run at once: a tensor and the input's hash) */
+const giveScratch = (b: ArrayBuffer): void => void (b.byteLength === SCRATCH_BYTES && scratch.length < 4 && scratch.push(b));
+
+/**
+ * `bytes` as a Blob. The Blob constructor copies, so the caller may reuse its buffer; it refuses
+ * views of shared memory (the streaming writer's tensors), which go through a scratch buffer.
+ */
+function toBlob(bytes: Uint8Array): Blob {
+  if (!(bytes.buffer instanceof SharedArrayBuffer)) return new Blob([bytes as Uint8Array<ArrayBuffer>]);
+  const parts: Blob[] = [];
+  const s = takeScratch();
+  try {
+    for (let o = 0; o < bytes.length; o += SCRATCH_BYTES) {
+      const n = Math.min(SCRATCH_BYTES, bytes.length - o);
+      const view = new Uint8Array(s, 0, n);
+      view.set(bytes.subarray(o, o + n));
+      parts.push(new Blob([view]));
+    }
+  } finally {
+    giveScratch(s);
+  }
+  return parts.length === 1 ? parts[0] : new Blob(parts);
+}
+
+/** Writes below this size are gathered in the file's stage buffer; larger ones become a Blob at once. */
+const STAGE_BELOW = 64 << 10;
+
+function flushStage(n: FileNode): void {
+  if (!n.stage || !n.staged) return;
+  n.pending.push(new Blob([new Uint8Array(n.stage, 0, n.staged)]));
+  n.staged = 0;
+}
+
+/** Appends bytes (copied, into the stage or a Blob, now: callers reuse their buffers). */
 export function append(n: FileNode, bytes: Uint8Array): void {
-  n.pending.push(bytes.slice());
+  if (bytes.length >= STAGE_BELOW) {
+    flushStage(n);
+    n.pending.push(toBlob(bytes));
+  } else {
+    if (n.stage && n.staged + bytes.length > n.stage.byteLength) flushStage(n);
+    n.stage ??= takeScratch();
+    new Uint8Array(n.stage, n.staged, bytes.length).set(bytes);
+    n.staged += bytes.length;
+  }
   n.pendingBytes += bytes.length;
   n.mtimeMs = Date.now();
-  if (n.pendingBytes >= COMMIT_BYTES) commit(n);
+  if (n.pending.length >= COMMIT_PARTS) commit(n);
 }
 
 /** Overwrites bytes at `pos` (rare: header back-patching); materialises the file once. */
@@ -142,6 +199,45 @@ export function readBlobSync(blob: Blob, offset: number, length: number): Uint8A
 
 export async function readBlob(blob: Blob, offset: number, length: number): Promise<Uint8Array> {
   return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+}
+
+/** Whether Blob.stream() gives a byte stream (BYOB reads); checked once. */
+let byob: boolean | null = null;
+
+/**
+ * Bytes [offset, offset + dst.length) of `blob` copied into `dst` (any buffer, shared memory too)
+ * through a reused scratch buffer: no fresh ArrayBuffer per read. Falls back to one
+ * `arrayBuffer()` where the browser has no BYOB reader for Blob streams.
+ */
+export async function readBlobInto(blob: Blob, offset: number, dst: Uint8Array): Promise<void> {
+  const part = blob.slice(offset, offset + dst.length);
+  let reader: ReadableStreamBYOBReader | null = null;
+  // a small read in one arrayBuffer(): little garbage, and a stream per read would cost more
+  if (byob !== false && dst.length >= STAGE_BELOW) {
+    try {
+      reader = part.stream().getReader({ mode: 'byob' });
+      byob = true;
+    } catch {
+      byob = false;
+    }
+  }
+  if (!reader) return void dst.set(new Uint8Array(await part.arrayBuffer()));
+  let s = takeScratch();
+  let got = 0;
+  try {
+    while (got < dst.length) {
+      // the read transfers the scratch buffer and hands it back as value.buffer (same memory)
+      const { value, done } = await reader.read(new Uint8Array(s, 0, Math.min(SCRATCH_BYTES, dst.length - got)));
+      if (value) s = value.buffer as ArrayBuffer;
+      if (done || !value) break;
+      dst.set(value, got);
+      got += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+    giveScratch(s);
+  }
+  if (got !== dst.length) throw fsError('EIO', `read (${got} of ${dst.length} bytes)`, '');
 }
 
 export function readFileNodeSync(p: string): Uint8Array {

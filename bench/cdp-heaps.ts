@@ -1,0 +1,92 @@
+// The JavaScript heaps of a Chromium tab and its workers, for the web benchmark's memory breakdown:
+// a raw DevTools-protocol connection (playwright's own session cannot address nested workers such
+// as the kernel Web Workers the job worker starts) that attaches to every page and worker target
+// and samples Runtime.getHeapUsage: the V8 heap used, and the ArrayBuffer backing stores (where
+// WebAssembly memories and read buffers live), each target's peak kept.
+// Needs Chromium started with --remote-debugging-port=PORT.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+// playwright-core's bundled WebSocket client (Node 20 has no global WebSocket; no new dependency)
+const { ws: WebSocketClient } = require(join(dirname(require.resolve('playwright-core')), 'lib', 'utilsBundle.js')) as {
+  ws: new (url: string, o: object) => { on(e: string, f: (d: unknown) => void): void; once(e: string, f: (d: unknown) => void): void; send(s: string): void; close(): void };
+};
+
+export interface HeapPeak {
+  /** "page", "worker worker.js", "worker kernels.js" */
+  target: string;
+  usedJs: number;
+  arrayBuffers: number;
+}
+
+export class TabHeaps {
+  private nextId = 0;
+  private readonly waits = new Map<number, (m: { result?: Record<string, unknown>; error?: unknown }) => void>();
+  private readonly sessions = new Map<string, { sid: string; label: string }>();
+  private readonly peaks = new Map<string, HeapPeak>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running = false;
+
+  private constructor(private readonly ws: InstanceType<typeof WebSocketClient>) {}
+
+  static async connect(port: number): Promise<TabHeaps> {
+    const v = (await (await fetch(`http://127.0.0.1:${port}/json/version`)).json()) as { webSocketDebuggerUrl: string };
+    const ws = new WebSocketClient(v.webSocketDebuggerUrl, { perMessageDeflate: false });
+    await new Promise((ok, fail) => {
+      ws.once('open', ok);
+      ws.once('error', fail);
+    });
+    const t = new TabHeaps(ws);
+    ws.on('message', (d) => {
+      const m = JSON.parse(String(d)) as { id?: number; result?: Record<string, unknown>; error?: unknown };
+      if (m.id !== undefined) t.waits.get(m.id)?.(m);
+      if (m.id !== undefined) t.waits.delete(m.id);
+    });
+    return t;
+  }
+
+  private send(method: string, params: object = {}, sessionId?: string): Promise<Record<string, unknown> | null> {
+    const id = ++this.nextId;
+    this.ws.send(JSON.stringify({ id, method, params, sessionId }));
+    return new Promise((ok) => this.waits.set(id, (m) => ok(m.error ? null : (m.result ?? null))));
+  }
+
+  private async sample(): Promise<void> {
+    const r = (await this.send('Target.getTargets')) as { targetInfos: { targetId: string; type: string; url: string }[] } | null;
+    for (const t of r?.targetInfos ?? []) {
+      if (this.sessions.has(t.targetId) || (t.type !== 'page' && t.type !== 'worker')) continue;
+      const a = (await this.send('Target.attachToTarget', { targetId: t.targetId, flatten: true })) as { sessionId?: string } | null;
+      if (a?.sessionId) this.sessions.set(t.targetId, { sid: a.sessionId, label: t.type === 'page' ? 'page' : `worker ${t.url.split('/').pop()}` });
+    }
+    for (const [id, s] of this.sessions) {
+      const u = (await this.send('Runtime.getHeapUsage', {}, s.sid)) as { usedSize: number; backingStorageSize?: number } | null;
+      if (!u) {
+        this.sessions.delete(id); // the worker ended
+        continue;
+      }
+      const p = this.peaks.get(s.label) ?? { target: s.label, usedJs: 0, arrayBuffers: 0 };
+      p.usedJs = Math.max(p.usedJs, u.usedSize);
+      p.arrayBuffers = Math.max(p.arrayBuffers, u.backingStorageSize ?? 0);
+      this.peaks.set(s.label, p);
+    }
+  }
+
+  /** Samples every `ms` until stop(). */
+  start(ms = 200): void {
+    this.running = true;
+    const tick = async () => {
+      if (!this.running) return;
+      await this.sample().catch(() => undefined);
+      if (this.running) this.timer = setTimeout(tick, ms);
+    };
+    void tick();
+  }
+
+  stop(): HeapPeak[] {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws.close();
+    return [...this.peaks.values()];
+  }
+}
