@@ -67,6 +67,7 @@ export async function openFileSource(path: string): Promise<FileSource> {
   return {
     name: path,
     size,
+    filePath: path,
     async read(offset: number, length: number): Promise<Uint8Array> {
       checkRange(path, size, offset, length);
       if (closed) throw new IoError('io', 'read after close', { file: path, offset });
