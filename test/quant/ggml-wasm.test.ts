@@ -162,3 +162,31 @@ test('IQ4 nearest entry: the kernel\'s decision thresholds pick what ggml\'s bes
   }
   for (const v of [0, -0, 1e-30, -1e-30, -200, 200, 3.4e38, -3.4e38, NaN]) check(Math.fround(v));
 });
+
+test('F16 → F32 in the kernel (one pass, check folded in): every fp16 bit pattern as the reference decodes it; the first Inf/NaN index, SIMD body or tail', () => {
+  const e = ggmlKernelExports()!;
+  const n = 65536 + 5; // every pattern, plus a tail shorter than one SIMD step
+  const bits = new Uint16Array(n);
+  for (let i = 0; i < n; i++) bits[i] = i & 0xffff;
+  const finite = bits.map((h) => ((h & 0x7c00) === 0x7c00 ? h & 0x83ff : h)); // exponent 31 → 30
+  const src = (e.heapBase() + 15) & ~15;
+  const dst = (src + n * 2 + 16) & ~15;
+  const need = dst + n * 4;
+  if (e.memory.buffer.byteLength < need) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
+  const run = (h: Uint16Array): { at: number; f: Uint32Array } => {
+    new Uint16Array(e.memory.buffer, src, n).set(h);
+    const at = e.convertF16Checked(src, dst, n);
+    return { at, f: new Uint32Array(e.memory.buffer, dst, n).slice() };
+  };
+  const ok = run(finite);
+  assert.equal(ok.at, -1);
+  const want = new Uint32Array(decodeF16Array(finite).buffer);
+  assert.equal(ok.f.findIndex((v, i) => v !== want[i]), -1, 'every finite pattern, both signs, subnormals');
+  for (const at of [0, 7, 8, 4097, n - 6, n - 1]) {
+    const h = finite.slice();
+    h[at] = at % 2 ? 0xfc00 : 0x7e01; // −Inf or a NaN
+    if (at + 3 < n) h[at + 3] = 0x7c00; // a later +Inf does not hide the first
+    assert.equal(run(h).at, at, `first non-finite at ${at}`);
+  }
+  assert.equal(run(bits).at, 0x7c00, 'the whole table: the first pattern with exponent 31');
+});
