@@ -6,7 +6,7 @@ import { Buffer, constants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
 import { decodeUtf8Strict } from '../text.js';
@@ -183,11 +183,30 @@ export function readJsonFileSync(path: string): unknown {
  */
 const writtenDigests = new Map<string, { id: string; hex: string }>();
 
-const fileIdentity = (st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+type FileStat = { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
+const fileIdentity = (st: FileStat): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
 async function rememberDigest(path: string, hex: string): Promise<void> {
   const st = await stat(path, { bigint: true }).catch(() => null);
   if (st) writtenDigests.set(resolve(path), { id: fileIdentity(st), hex });
+}
+
+/**
+ * Tells the digest memo that `from` (a file, or a folder with files in it) was just renamed to
+ * `to`: a rename changes the change time, so without this the file would be read and hashed
+ * again (an output staged inside another output's staging folder is renamed once per level). A
+ * digest moves only when the file is the same inode with the same size and modification time.
+ */
+export async function noteRenamed(from: string, to: string): Promise<void> {
+  const [a, b] = [resolve(from), resolve(to)];
+  for (const [p, known] of [...writtenDigests]) {
+    if (p !== a && !p.startsWith(a + sep)) continue;
+    writtenDigests.delete(p);
+    const q = b + p.slice(a.length);
+    const st = await stat(q, { bigint: true }).catch(() => null);
+    const was = known.id.split(':');
+    if (st && was[0] === `${st.dev}` && was[1] === `${st.ino}` && was[2] === `${st.size}` && was[3] === `${st.mtimeNs}`) writtenDigests.set(q, { id: fileIdentity(st), hex: known.hex });
+  }
 }
 
 /** Lowercase hex sha256 of a file (from the digest taken while this process wrote it, when the file is unchanged since). */
