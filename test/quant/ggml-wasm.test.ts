@@ -190,3 +190,24 @@ test('F16 → F32 in the kernel (one pass, check folded in): every fp16 bit patt
   }
   assert.equal(run(bits).at, 0x7c00, 'the whole table: the first pattern with exponent 31');
 });
+
+test('Q8_0 rounding (trunc of v ± 0.49999997): every half-integer and integer up to 127 and their neighbouring ulps, both signs, as roundf', () => {
+  const vals: number[] = [];
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let k = 0; k <= 254; k++) {
+    f[0] = k / 2;
+    const b = u[0];
+    for (let d = -3; d <= 3; d++) {
+      u[0] = b + d;
+      if (f[0] >= 0 && f[0] <= 127) vals.push(f[0], -f[0]);
+    }
+  }
+  vals.push(1e-45, 1e-38, 0.25, 0.49999997, 0.5, 0.50000006);
+  // blocks of 32 led by 127, so d = 127/127 = 1 and x·(1/d) is the value itself
+  const rows: number[] = [];
+  for (let i = 0; i < vals.length; i += 31) rows.push(127, ...vals.slice(i, i + 31), ...Array(Math.max(0, i + 31 - vals.length)).fill(0));
+  const x = Float32Array.from(rows);
+  const R = x.length / 32;
+  assert.equal(firstDiff(quantizeGgml('Q8_0', x, R, 32), quantizeGgmlReference('Q8_0', x, R, 32)), -1);
+});

@@ -39,13 +39,19 @@ import { cvtt4, putF16 } from './common';
   return cvtt4(f32x4.add(t, adj));
 }
 
-/** roundf of each lane as i32 lanes when every lane is finite and |v| < 2^23 (no cast masking). */
+/**
+ * roundf of each lane as i32 lanes when every lane is finite: trunc(v + copysign(0.49999997, v)).
+ * Exact, not an approximation: for v = n + f (0 ≤ f < 1, |v| ≥ 1) with f < 0.5, f is at most
+ * 0.5 − ulp(v), so the sum stays at least ulp(v) + 2^−25 below n + 1 and cannot round up to it;
+ * with f ≥ 0.5 the sum is at least n + 1 − 2^−25, within half an ulp of n + 1 (ulp ≥ 2^−23), so it
+ * rounds to n + 1 or beyond and truncates to n + 1 (f < 1 keeps it below n + 2). For |v| < 1 the
+ * sum is below 1 − 2^−25 exactly when v < 0.5 (0.5 + 0.49999997 ties to 1.0, an even mantissa).
+ * test/quant/ggml-wasm.test.ts checks it on every half-integer and its neighbouring ulps.
+ */
 // @ts-ignore: decorator
 @inline function roundAway4Finite(v: v128): v128 {
-  const t = f32x4.trunc(v);
-  const frac = f32x4.abs(f32x4.sub(v, t));
-  const sgn = v128.or(v128.and(v, f32x4.splat(-0.0)), f32x4.splat(1));
-  return i32x4.trunc_sat_f32x4_s(f32x4.add(t, v128.and(sgn, f32x4.ge(frac, f32x4.splat(0.5)))));
+  const half = v128.or(v128.and(v, f32x4.splat(-0.0)), f32x4.splat(0.49999997));
+  return i32x4.trunc_sat_f32x4_s(f32x4.add(v, half));
 }
 
 /** Narrows 16 i32 lanes (a..d, values 0..255 or −128..127) to 16 bytes. */
