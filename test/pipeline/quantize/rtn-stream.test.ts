@@ -15,6 +15,7 @@ import type { GgmlType } from '../../../src/core/dtype.js';
 import { openGgufFile } from '../../../src/formats/io/index.js';
 import { hfToGguf } from '../../../src/model/names.js';
 import { loadModel } from '../../../src/model/load.js';
+import { saveModel } from '../../../src/model/save.js';
 import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
@@ -157,6 +158,39 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
   } finally {
     await w.close();
   }
+});
+
+test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers read each tensor from its file; the same tensors as from the GGUF it was saved from', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-');
+  const model = join(dir, 'm.gguf');
+  await writeGeneratedGguf(model, CONFIG, 'BF16');
+  const plan = (n: string): RtnTensorPlan | null => (/_proj\.weight$/.test(n) ? { type: 'Q8_0' } : null);
+  const g = await loadModel(model, { tokenizer: null });
+  const hf = join(dir, 'hf');
+  try {
+    await saveModel(g, hf, { format: 'hf', dtype: 'BF16' });
+    await writeRtnGguf(g, join(dir, 'from-gguf.gguf'), { plan, threads: 1 });
+  } finally {
+    await g.close();
+  }
+  const w = await loadModel(hf, { tokenizer: null });
+  try {
+    const q = w.tensors.get('model.layers.0.mlp.up_proj.weight')!;
+    assert.equal(q.dtype, 'BF16');
+    assert.ok(q.file && q.file.path.endsWith('.safetensors'), 'a safetensors tensor knows its place in the file');
+    await writeRtnGguf(w, join(dir, 'from-hf.gguf'), { plan, threads: 2 });
+  } finally {
+    await w.close();
+  }
+  // the writer permutes q/k rows from the Hugging Face rotary layout to GGUF's after quantizing
+  const [a, b] = [await tensorBytes(join(dir, 'from-gguf.gguf')), await tensorBytes(join(dir, 'from-hf.gguf'))];
+  let n = 0;
+  for (const [name, t] of a) {
+    if (t.type !== 'Q8_0') continue;
+    assert.ok(Buffer.from(b.get(name)!.bytes).equals(Buffer.from(t.bytes)), name);
+    n++;
+  }
+  assert.equal(n, 14);
 });
 
 test('quantize --threads refuses 0 and absurd values before any work', () => {
