@@ -211,3 +211,21 @@ test('Q8_0 rounding (trunc of v ± 0.49999997): every half-integer and integer u
   const R = x.length / 32;
   assert.equal(firstDiff(quantizeGgml('Q8_0', x, R, 32), quantizeGgmlReference('Q8_0', x, R, 32)), -1);
 });
+
+test('Q4_0/Q5_0 block maximum: the first of +a and −a on a tie, either order, any lanes; all-zero and signed-zero blocks', () => {
+  const rows: number[] = [];
+  const block = (set: [number, number][]) => {
+    const b = Array.from({ length: 32 }, (_, i) => ((i * 7) % 11) / 16 - 0.3);
+    for (const [i, v] of set) b[i] = v;
+    rows.push(...b);
+  };
+  for (const [i, j] of [[0, 31], [3, 4], [17, 2], [30, 5], [8, 24]]) {
+    block([[i, -1.5], [j, 1.5]]);
+    block([[i, 1.5], [j, -1.5]]);
+    block([[i, -2], [j, 1.5]]);
+  }
+  rows.push(...Array(32).fill(0), ...Array.from({ length: 32 }, (_, i) => (i % 3 ? -0 : 0)));
+  const x = Float32Array.from(rows);
+  const R = x.length / 32;
+  for (const type of ['Q4_0', 'Q5_0'] as const) assert.equal(firstDiff(quantizeGgml(type, x, R, 32), quantizeGgmlReference(type, x, R, 32)), -1, type);
+});

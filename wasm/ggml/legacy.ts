@@ -16,10 +16,28 @@ import { cvtt4, putF16 } from './common';
   return max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
 }
 
-/** The value of largest magnitude (the first on ties; +0 for an all-zero block), as ggml picks it. */
+/**
+ * The value of largest magnitude (the first on ties; +0 for an all-zero block), as ggml picks it.
+ * One pass for the block's max and min: the larger magnitude of the two is the answer unless they
+ * tie (+a and −a both present), where the first of them in order is found by a second look.
+ */
 // @ts-ignore: decorator
 @inline function blockSignedMax(p: usize): f32 {
-  const amax = blockAmax(p);
+  let vmax = v128.load(p);
+  let vmin = vmax;
+  for (let k = 16; k < 128; k += 16) {
+    const v = v128.load(p + k);
+    vmax = f32x4.pmax(vmax, v);
+    vmin = f32x4.pmin(vmin, v);
+  }
+  vmax = f32x4.pmax(vmax, v128.shuffle<u32>(vmax, vmax, 2, 3, 0, 1));
+  vmin = f32x4.pmin(vmin, v128.shuffle<u32>(vmin, vmin, 2, 3, 0, 1));
+  const mx = max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1));
+  const mn = min(f32x4.extract_lane(vmin, 0), f32x4.extract_lane(vmin, 1));
+  if (mx > -mn) return mx;
+  if (-mn > mx) return mn;
+  // a tie between +a and −a, or an all-zero block: the first value of that magnitude in order
+  const amax = mx;
   if (amax == 0) return 0;
   const a = f32x4.splat(amax);
   for (let k = 0; k < 128; k += 16) {
