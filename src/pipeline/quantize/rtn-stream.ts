@@ -163,7 +163,10 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   };
 
   const startMore = (): void => {
-    while (next < order.length && (inFlight === 0 || inFlight < lookahead)) {
+    // the tensor the writer holds does not count: while a large one (a 128k-row embedding) is
+    // being written, the workers go on with the next ones instead of waiting for the writer
+    const ahead = (): number => inFlight - (current?.bytes ?? 0);
+    while (next < order.length && (ahead() === 0 || ahead() < lookahead)) {
       const src = order[next++];
       const p = plans.get(src.name);
       const job = p?.copy ? { promise: src.read(), bytes: src.byteLength, release: () => {} } : p ? quantized(src, p) : passThrough(src);
