@@ -357,11 +357,15 @@ export class AtomicFileSink implements ByteSink {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') throw new IoError('io', `write after ${this.state}`, { file: this.name });
     try {
-      this.hash.update(chunk);
       if (chunk.length >= BUFFER_BYTES) {
         await this.flush();
-        await this.writeAll(chunk);
+        // the write runs on a libuv thread while this thread hashes the same bytes
+        const written = this.writeAll(chunk);
+        written.catch(() => {}); // awaited below; must not go unhandled if hashing throws first
+        this.hash.update(chunk);
+        await written;
       } else {
+        this.hash.update(chunk);
         if (this.fill + chunk.length > BUFFER_BYTES) await this.flush();
         this.buf.set(chunk, this.fill);
         this.fill += chunk.length;
