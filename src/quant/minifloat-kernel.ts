@@ -10,7 +10,7 @@ import { ggmlKernelExports, ggmlKernelsEnabled } from './ggml/wasm/kernels.js';
 interface MiniExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
-  encodeMiniRuns(x: number, out: number, n: number, offset: number, runLen: number, scales: number, mod: number, pos: number, P: number, signBit: number, nanCode: number): number;
+  encodeMiniRuns(x: number, out: number, n: number, offset: number, runLen: number, scales: number, mod: number, pos: number, P: number, signBit: number, nanCode: number, mbits: number, bias: number): number;
 }
 
 const CHUNK = 1 << 16;
@@ -45,7 +45,7 @@ export function encodeMiniWithKernel(f: MiniFloatFormat, w: Float32Array, codes:
   for (let i0 = 0; i0 < w.length; i0 += CHUNK) {
     const n = Math.min(CHUNK, w.length - i0);
     xs.set(w.subarray(i0, i0 + n));
-    const bad = e.encodeMiniRuns(xPtr, outPtr, n, i0, Math.max(1, runLen), scales ? sPtr : 0, Math.max(1, mod), posPtr, P, t.signBit, t.nanCode);
+    const bad = e.encodeMiniRuns(xPtr, outPtr, n, i0, Math.max(1, runLen), scales ? sPtr : 0, Math.max(1, mod), posPtr, P, t.signBit, t.nanCode, f.mbits, f.bias);
     if (bad >= 0) return false;
     codes.set(out.subarray(0, n), i0);
   }

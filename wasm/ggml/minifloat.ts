@@ -12,8 +12,10 @@
  * whose scale is 0 gets code 0. Returns −1, or the index of the first NaN when the format has no
  * NaN code (nanCode < 0; the host then lets the TypeScript path throw its error).
  */
-export function encodeMiniRuns(x: usize, out: usize, n: i32, offset: f64, runLen: i32, scales: usize, mod: i32, pos: usize, P: i32, signBit: i32, nanCode: i32): i32 {
+export function encodeMiniRuns(x: usize, out: usize, n: i32, offset: f64, runLen: i32, scales: usize, mod: i32, pos: usize, P: i32, signBit: i32, nanCode: i32, mbits: i32, bias: i32): i32 {
   const over = load<f64>(pos + (<usize>(P + 1) << 3));
+  // subnormal codes: a / 2^(1 − bias − mbits)
+  const subScale = Math.pow(2, <f64>(bias - 1 + mbits));
   // x[0] is value `offset` of the tensor: its run, and the values left in that run
   let r = <i32>Math.floor(offset / <f64>runLen);
   let left = runLen - <i32>(offset - <f64>r * <f64>runLen);
@@ -43,13 +45,16 @@ export function encodeMiniRuns(x: usize, out: usize, n: i32, offset: f64, runLen
       if (!(a < over)) {
         code = sign | P;
       } else {
-        let lo = 0;
-        let hi = P + 1;
-        while (hi - lo > 1) {
-          const mid = (lo + hi) >> 1;
-          if (load<f64>(pos + (<usize>mid << 3)) <= a) lo = mid;
-          else hi = mid;
-        }
+        // the largest k with pos[k] ≤ a: the code a truncates to, read off its float64 bits (the
+        // positive codes are ordered like their values), then corrected against the table, so
+        // that the result is the binary search's whatever the estimate
+        const bits = reinterpret<u64>(a);
+        const E = <i32>((bits >>> 52) & 0x7ff) - 1023 + bias;
+        let lo: i32 = E >= 1 ? (E << mbits) | <i32>((bits >>> <u64>(52 - mbits)) & <u64>((1 << mbits) - 1)) : <i32>Math.floor(a * subScale);
+        if (lo > P) lo = P;
+        if (lo < 0) lo = 0;
+        while (lo < P && load<f64>(pos + (<usize>(lo + 1) << 3)) <= a) lo++;
+        while (lo > 0 && load<f64>(pos + (<usize>lo << 3)) > a) lo--;
         const pl = load<f64>(pos + (<usize>lo << 3));
         const ph = load<f64>(pos + (<usize>(lo + 1) << 3));
         const dl = a - pl;
