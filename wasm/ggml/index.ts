@@ -61,3 +61,4 @@ export { convertF16, convertF16Checked, convertBf16 } from './convert';
 export { iq4BestIndex } from './iq4';
 import { encodeBf16, encodeF16 } from './convert';
 export { encodeMiniRuns } from './minifloat';
+export { rtnBookRows, rtnIntRows } from './rtn-grid';
