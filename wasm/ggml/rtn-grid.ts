@@ -56,13 +56,12 @@ export function rtnBookRows(w: usize, R: i32, K: i32, G: i32, ng: i32, scales: u
         if (v <= bottom) q = 0;
         else if (v >= top) q = L - 1;
         else {
-          let lo = 0;
-          let hi = L - 1;
-          while (hi - lo > 1) {
-            const mid = (lo + hi) >> 1;
-            if (<f64>load<f32>(book + (<usize>mid << 2)) <= v) lo = mid;
-            else hi = mid;
-          }
+          // the largest lo with book[lo] ≤ v (the binary search's): one less than the count of
+          // such levels, counted without branches (a code book has a handful of levels)
+          let cnt = 0;
+          for (let t = 1; t < L - 1; t++) cnt += <i32>(<f64>load<f32>(book + (<usize>t << 2)) <= v);
+          const lo = cnt;
+          const hi = lo + 1;
           const dl = v - <f64>load<f32>(book + (<usize>lo << 2));
           const dh = <f64>load<f32>(book + (<usize>hi << 2)) - v;
           q = dh < dl || (dh == dl && (hi & 1) == 0) ? hi : lo;
