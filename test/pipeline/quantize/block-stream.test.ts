@@ -12,7 +12,8 @@ import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
 import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
-import { calibratedStreamingGguf, encodeByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { calibratedStreamingGguf, embedFromSource, encodeByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { embedWindowStates } from '../../../src/pipeline/calibrate/batch.js';
 import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
 import { lazyTensor } from '../../../src/model/tensor-source.js';
 import { encodeF16Array } from '../../../src/numerics/float16.js';
@@ -138,5 +139,22 @@ test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the
     assert.ok(Buffer.from(got).equals(Buffer.from(encodeGgmlTarget(type, whole, N, K, im))), `${type} bytes differ`);
     assert.equal(ranges.length, 8);
     assert.ok(ranges.every((n) => n <= 5 * K * 2));
+  }
+});
+
+test('embedFromSource: windows cut from an F16/BF16 embedding read a chunk of rows at a time equal the rows of the whole decoded embedding', async () => {
+  const V = 50, E = 64; // chunks of 7 rows (the last one short); tokens spread over some chunks only
+  const x = Float32Array.from({ length: V * E }, (_, i) => Math.cos(i * 0.11) * (i % 31 === 0 ? 300 : 1));
+  const windows = [[1, 3, 3, 49], [20, 1, 48, 2], [0, 6, 7, 13]];
+  for (const dtype of ['F16', 'BF16'] as const) {
+    const bytes = new Uint8Array(dtype === 'F16' ? encodeF16Array(x).buffer : Uint16Array.from(new Uint32Array(x.buffer), (b) => b >>> 16).buffer);
+    const ranges: [number, number][] = [];
+    const src = lazyTensor('model.embed_tokens.weight', [V, E], dtype, bytes.length, async () => bytes.slice(), undefined, async (o, n) => (ranges.push([o, n]), bytes.slice(o, o + n)));
+    const want = embedWindowStates(await src.readF32(), E, windows);
+    const got = await embedFromSource(src, E, windows, 7 * E * 2);
+    assert.deepEqual([got.windows, got.tokens, got.hidden], [3, 4, E]);
+    assert.ok(Buffer.from(got.data.buffer).equals(Buffer.from(want.data.buffer)), `${dtype}: states differ`);
+    // rows 0-6, 7-13, 14-20, 42-48, 49: the chunks holding a used token, each read once
+    assert.deepEqual(ranges.map(([o]) => o / (E * 2)), [0, 7, 14, 42, 49]);
   }
 });
