@@ -2,10 +2,18 @@
 // (same run, one thread, the same bytes): millions of values per CPU-second for every type with a
 // kernel, without and with an importance matrix. CPU time (process.cpuUsage, medians of 5) rather
 // than wall time, because the machine these figures come from is shared and loaded.
-// Usage: npm run bench ggml-kernels; BITSCALE_KERNELS_TYPES=Q4_K,Q6_K limits the types. The
-// TypeScript side runs on fewer rows (it is 10–200× slower), which is fair for a per-value rate.
+// Then the small-float codecs of quant's float schemes (FP8 E4M3/E5M2, FP4 E2M1; kernel
+// wasm/ggml/minifloat.ts): the whole quantize() call (scales and codes) with the kernels on and off;
+// and RTN on the int and NF4 column grids as `quantize --method rtn` runs it (rtnOnGrid: group fits,
+// then every value; kernel wasm/ggml/rtn-grid.ts).
+// Usage: npm run bench ggml-kernels; BITSCALE_KERNELS_TYPES=Q4_K,Q6_K limits the types (add
+// `codecs` for the float schemes; =codecs runs those only). The TypeScript side runs on fewer rows (it is 10–200× slower), which is
+// fair for a per-value rate.
 import { Rng } from '../src/core/rng.js';
-import { ggmlKernelTypes, ggmlSupports, quantizeGgml, quantizeGgmlReference } from '../src/quant/ggml/index.js';
+import { ggmlKernelTypes, ggmlSupports, quantizeGgml, quantizeGgmlReference, setGgmlKernelsEnabled } from '../src/quant/ggml/index.js';
+import { parseScheme, quantize } from '../src/quant/index.js';
+import { rtnOnGrid } from '../src/algorithms/gptq.js';
+import { gridFor, targetFor } from '../src/pipeline/quantize/layer.js';
 import type { GgmlType } from '../src/core/dtype.js';
 import { fmt, median } from './util.js';
 
@@ -44,5 +52,33 @@ export default async function (): Promise<void> {
       const t = (4 * K) / tt / 1e3;
       console.log(`| ${type} | ${useIm ? 'yes' : 'no'} | ${fmt(w, 1)} | ${fmt(t, 2)} | ${fmt(w / t, 1)}× |`);
     }
+  }
+  if (want && !want.includes('codecs')) return;
+  console.log('');
+  console.log(`quant float schemes (quantize()) and int/NF4 grid RTN (rtnOnGrid) of [64, ${K}] (CPU time, medians of 5 runs); one thread`);
+  console.log('| scheme | WebAssembly Mvalues/CPU-s | TypeScript Mvalues/CPU-s | speed-up |');
+  console.log('|---|---|---|---|');
+  for (const name of ['fp8-e4m3', 'fp8-e4m3-g32', 'fp8-e5m2', 'fp4', 'fp4-g32', 'fp8-e4m3-cast', 'int4-g128', 'int4-g128-asym', 'int8-channel', 'int2-g64', 'nf4-g64']) {
+    const scheme = parseScheme(name);
+    // float schemes: quantize(); int/NF4: the RTN pipeline's grid RTN (its own row in the table)
+    const t = targetFor(scheme, K);
+    const grid = t.kind === 'int' || t.kind === 'nf4';
+    const quantizeOnce = (): unknown => (grid ? rtnOnGrid(x, 64, K, gridFor(t, 64, K)!) : quantize(x, [64, K], scheme));
+    // both paths warmed up first (the scale computation they share is compiled by the first one)
+    const ts = (): number => {
+      setGgmlKernelsEnabled(false);
+      try {
+        return cpuMs(quantizeOnce);
+      } finally {
+        setGgmlKernelsEnabled(true);
+      }
+    };
+    ts();
+    cpuMs(quantizeOnce);
+    const tw = cpuMs(quantizeOnce);
+    const tt = ts();
+    const w = (64 * K) / tw / 1e3;
+    const tsRate = (64 * K) / tt / 1e3;
+    console.log(`| ${name}${grid ? ' (grid RTN)' : ''} | ${fmt(w, 1)} | ${fmt(tsRate, 1)} | ${fmt(w / tsRate, 1)}× |`);
   }
 }

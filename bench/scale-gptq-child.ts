@@ -89,22 +89,27 @@ await sampler.terminate();
 const rssMax = Object.fromEntries(Object.entries(byIndex).map(([i, v]) => [labels[Number(i)], v]));
 
 // split of the statistics pass: layer 0, same windows, with and without Gram matrices
-const w = await loadModel(model);
-const c = w.config;
-const emb = await w.tensors.get('model.embed_tokens.weight')!.readF32();
-// the split is a ratio: 16 windows are enough to measure it
-const xs = embedWindowStates(emb, c.hiddenSize, calibTokens.slice(0, Math.min(W, 16)));
-const layer = new Map<string, Float32Array>();
-for (const [n, s] of w.tensors) if (n.startsWith('model.layers.0.')) layer.set(n, await s.readF32());
-await w.close();
-const runner = new CalibrationRunner(c, T);
-const timeStats = async (gram: boolean): Promise<[number, number]> => {
-  const t = performance.now(), cpu = cpuS();
-  await runner.run(0, (n) => layer.get(n)!, xs, { stats: newGraphSiteStats(c, gram), forward: false });
-  return [(performance.now() - t) / 1000, cpuS() - cpu];
-};
-await timeStats(false); // warm-up: sessions opened
-const [statsNoGram, statsNoGramCpu] = await timeStats(false);
-const [statsGram, statsGramCpu] = await timeStats(true);
-await runner.close();
-console.log(JSON.stringify({ seconds, cpuSeconds, phases, phasesCpu, maxRssBytes, rssMax, statsGram, statsNoGram, statsGramCpu, statsNoGramCpu, windowsPerRun: runner.windowsPerRun, tensors: r.tensors.length }));
+// (SCALE_GPTQ_SPLIT=0 leaves it out: memory runs need only the figures above)
+let statsGram = NaN, statsNoGram = NaN, statsGramCpu = NaN, statsNoGramCpu = NaN, windowsPerRun = NaN;
+if (process.env.SCALE_GPTQ_SPLIT !== '0') {
+  const w = await loadModel(model);
+  const c = w.config;
+  const emb = await w.tensors.get('model.embed_tokens.weight')!.readF32();
+  // the split is a ratio: 16 windows are enough to measure it
+  const xs = embedWindowStates(emb, c.hiddenSize, calibTokens.slice(0, Math.min(W, 16)));
+  const layer = new Map<string, Float32Array>();
+  for (const [n, s] of w.tensors) if (n.startsWith('model.layers.0.')) layer.set(n, await s.readF32());
+  await w.close();
+  const runner = new CalibrationRunner(c, T);
+  const timeStats = async (gram: boolean): Promise<[number, number]> => {
+    const t = performance.now(), cpu = cpuS();
+    await runner.run(0, (n) => layer.get(n)!, xs, { stats: newGraphSiteStats(c, gram), forward: false });
+    return [(performance.now() - t) / 1000, cpuS() - cpu];
+  };
+  await timeStats(false); // warm-up: sessions opened
+  [statsNoGram, statsNoGramCpu] = await timeStats(false);
+  [statsGram, statsGramCpu] = await timeStats(true);
+  windowsPerRun = runner.windowsPerRun;
+  await runner.close();
+}
+console.log(JSON.stringify({ seconds, cpuSeconds, phases, phasesCpu, maxRssBytes, rssMax, statsGram, statsNoGram, statsGramCpu, statsNoGramCpu, windowsPerRun, tensors: r.tensors.length }));

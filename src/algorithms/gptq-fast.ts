@@ -336,19 +336,21 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   // partial sums v_j/R_jj of the second factor, so the group's columns need the small lower
   // triangular solve with R_gg ([G, G], the group's diagonal block) that the feedback adds up to
   // once the columns before them are quantized. Swapped into W̃ for the fit, then restored.
+  let groupBufs: { w0: Float32Array; v: Float32Array; y: Float32Array; saved: Float32Array } | null = null;
   const fitCurrent = async (g: number, c0: number, c1: number): Promise<void> => {
     if (c0 === 0) return fit(g, c0, c1, true);
     const gn = c1 - c0;
+    // [G, N] buffers, one set for every group (a K = 8192 linear has 32 groups of 2 MiB buffers each)
+    groupBufs ??= { w0: new Float32Array(gs * n), v: new Float32Array(gs * n), y: new Float32Array(gs * n), saved: new Float32Array(gs * n) };
+    const w0 = groupBufs.w0.subarray(0, gn * n), v = groupBufs.v.subarray(0, gn * n), y = groupBufs.y.subarray(0, gn * n);
     // the group's starting weights as rows [G, N] (dead columns 0), then v = (W̃ − W)·diag(R_jj)
-    const w0 = new Float32Array(gn * n);
     gatherColumnsT(w, n, k, cols, f.dead, c0, c1, w0);
-    const v = new Float32Array(gn * n);
     for (let t = 0; t < gn; t++) scaledDiff(wt, (c0 + t) * n, w0, t * n, f.rdiag[c0 + t], v, n);
     const rgg = new Float64Array(gn * gn);
     for (let i = 0; i < gn; i++) for (let jj = i; jj < gn; jj++) rgg[i * gn + jj] = f.r.data[f.r.at(c0 + i, c0 + jj)];
-    const y = new Float32Array(gn * n);
     await gemm({ m: gn, n, k: gn, a: Float32Array.from(invertUpper(rgg, gn)), b: v, c: y, transA: true });
-    const saved = wt.slice(c0 * n, c1 * n);
+    const saved = groupBufs.saved.subarray(0, gn * n);
+    saved.set(wt.subarray(c0 * n, c1 * n));
     for (let i = 0; i < gn * n; i++) y[i] += w0[i];
     wt.set(y, c0 * n);
     fit(g, c0, c1, true);

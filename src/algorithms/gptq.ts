@@ -156,6 +156,9 @@ export function rtnOnGrid(w: ArrayLike<number>, n: number, k: number, grid: Colu
   const gs = grid.groupSize;
   for (let c = 0, g = 0; c < k; c += gs, g++) grid.fitGroup(g, W, c, Math.min(c + gs, k));
   const out = new Float64Array(n * k);
+  // int and code-book grids: all columns at once in row order (WebAssembly), where available
+  const rows = (grid as Partial<{ rtnRows(w: Float64Array, out: Float64Array): boolean }>).rtnRows;
+  if (rows && rows.call(grid, W, out)) return out;
   const col = new Float64Array(n);
   const q = new Float64Array(n);
   for (let j = 0; j < k; j++) {

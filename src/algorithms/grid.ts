@@ -14,6 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import { NF4_LEVELS, codebookScale, intParams, intRange, nearestLevel, rounder } from '../quant/index.js';
 import type { CodebookScheme, IntScheme, Rounding, ScaleDType } from '../quant/scheme.js';
 import type { IntQuantized } from '../quant/types.js';
+import { rtnBookGridKernel, rtnIntGridKernel } from '../quant/rtn-kernel.js';
 
 export interface ColumnGrid {
   readonly n: number;
@@ -148,6 +149,16 @@ export class IntGrid implements ColumnGrid {
   }
 
   /**
+   * quantizeColumn of every column at once, in row order, by the WebAssembly kernel
+   * (quant/rtn-kernel.ts; the same codes and values): W and `out` [N, K]. False when the kernel
+   * cannot run here; the caller then goes column by column.
+   */
+  rtnRows(w: Float64Array, out: Float64Array): boolean {
+    const { n, k, groupSize, scales, zeros, codes, qmin, qmax } = this;
+    return rtnIntGridKernel({ w, n, k, groupSize, scales, zeros, codes, out, qmin, qmax, away: this.params.rounding === 'half_away' });
+  }
+
+  /**
    * The grid as quant's IntQuantized [N, K] (scales [N, n_g]) under `scheme` (whose bits, symmetry
    * and scale dtype must be the grid's). Needs K to be a whole number of groups.
    */
@@ -218,6 +229,11 @@ export class CodebookGrid implements ColumnGrid {
       for (let c = c0; c < c1; c++) amax = Math.max(amax, Math.abs(w[r * this.k + c]));
       this.scales[r * ng + g] = codebookScale(amax, this.scaleDtype);
     }
+  }
+
+  /** As IntGrid.rtnRows: every column at once by the WebAssembly kernel, or false. */
+  rtnRows(w: Float64Array, out: Float64Array): boolean {
+    return rtnBookGridKernel({ w, n: this.n, k: this.k, groupSize: this.groupSize, scales: this.scales, codes: this.codes, out, book: this.book });
   }
 
   quantizeColumn(j: number, g: number, col: Float64Array, out: Float64Array): void {

@@ -36,6 +36,11 @@ export async function reverseCholeskyPanels(h: UpperPanels<Float32Array>, o: Blo
   const gemm = o.gemm ?? gemmF32;
   const what = o.what ?? 'H';
   const P = h.count, nb = h.nb;
+  // H[0:c0, jb] copied for step 2: one buffer for every panel (up to K·nb floats; allocated per
+  // panel, a K = 8192 factorisation left ~130 MB to the garbage collector)
+  let copyLen = 0;
+  for (let jb = 1; jb < P; jb++) copyLen = Math.max(copyLen, jb * nb * h.width(jb));
+  let copy: Float32Array | null = null;
   for (let jb = P - 1; jb >= 0; jb--) {
     checkAborted(o.signal);
     const w = h.width(jb), c0 = jb * nb;
@@ -59,7 +64,9 @@ export async function reverseCholeskyPanels(h: UpperPanels<Float32Array>, o: Blo
     }
     // 2. rows above: R[0:c0, jb] = H[0:c0, jb]·R_d⁻ᵀ
     const above = pan.subarray(0, c0 * w);
-    const hAbove = above.slice();
+    copy ??= new Float32Array(copyLen);
+    const hAbove = copy.subarray(0, c0 * w);
+    hAbove.set(above);
     const rdInv = Float32Array.from(invertUpper(rd, w));
     await gemm({ m: c0, n: w, k: w, a: hAbove, b: rdInv, c: above, transB: true });
     // 3. trailing update of the panels to the left, stored (upper) rows only

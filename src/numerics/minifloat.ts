@@ -93,6 +93,16 @@ function tables(f: MiniFloatFormat): Tables {
   return t;
 }
 
+/**
+ * What a table-driven encoder needs (the WebAssembly kernel of quant/minifloat-kernel.ts): the
+ * positive values by code 0 … P then the overflow boundary [P + 2], P, the sign bit and the NaN
+ * code (−1: none).
+ */
+export function encodeTables(f: MiniFloatFormat): { pos: Float64Array; maxCode: number; signBit: number; nanCode: number } {
+  const t = tables(f);
+  return { pos: t.pos, maxCode: t.maxCode, signBit: t.signBit, nanCode: t.nanCode };
+}
+
 /** Largest finite value of the format. */
 export function maxFinite(f: MiniFloatFormat): number {
   return tables(f).max;

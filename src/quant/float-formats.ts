@@ -20,6 +20,7 @@ import { numel } from '../core/tensor.js';
 import { clipRatios } from './check.js';
 import { groupMinMax, scaleLayout } from './layout.js';
 import { roundScale } from './scale.js';
+import { encodeMiniWithKernel, hasMiniKernel } from './minifloat-kernel.js';
 import type { FloatScheme, MxScheme, NvFp4Scheme } from './scheme.js';
 import type { FloatQuantized, MxQuantized, NvFp4Quantized, QuantizeOptions } from './types.js';
 
@@ -54,6 +55,7 @@ export function quantizeFloat(w: Float32Array, shape: number[], scheme: FloatSch
   const f = MINI[scheme.format];
   const codes = new Uint8Array(w.length);
   if (scheme.granularity === null) {
+    if (hasMiniKernel(f) && encodeMiniWithKernel(f, w, codes, null)) return { ...base, codes };
     for (let i = 0; i < w.length; i++) codes[i] = encodeMini(f, w[i], SAT);
     return { ...base, codes };
   }
@@ -68,9 +70,12 @@ export function quantizeFloat(w: Float32Array, shape: number[], scheme: FloatSch
     if (ratios) amax *= ratios[s];
     scales[s] = roundScale(amax / fmax, 'F32', 'up');
   }
-  for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
-    const s = scales[r % lay.mod];
-    for (let i = off, end = off + lay.runLen; i < end; i++) codes[i] = s === 0 ? 0 : encodeMini(f, w[i] / s, SAT);
+  // the WebAssembly kernel (minifloat-kernel.ts), or this loop, which is its reference
+  if (!(hasMiniKernel(f) && encodeMiniWithKernel(f, w, codes, scales, lay.runLen, lay.mod))) {
+    for (let r = 0, off = 0; r < lay.nRuns; r++, off += lay.runLen) {
+      const s = scales[r % lay.mod];
+      for (let i = off, end = off + lay.runLen; i < end; i++) codes[i] = s === 0 ? 0 : encodeMini(f, w[i] / s, SAT);
+    }
   }
   return { ...base, codes, scales, scaleShape: lay.scaleShape };
 }

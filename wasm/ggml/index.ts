@@ -60,3 +60,5 @@ export function quantize(t: i32, x: usize, out: usize, nRows: i32, nPerRow: i32,
 export { convertF16, convertF16Checked, convertBf16 } from './convert';
 export { iq4BestIndex } from './iq4';
 import { encodeBf16, encodeF16 } from './convert';
+export { encodeMiniRuns } from './minifloat';
+export { rtnBookRows, rtnIntRows } from './rtn-grid';

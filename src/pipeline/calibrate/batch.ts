@@ -45,10 +45,23 @@ export function siteWidths(c: ModelConfig): Record<Site, number> {
   return { attn_in: c.hiddenSize, attn_out: c.nHeads * c.headDim, ffn_in: c.hiddenSize, ffn_down: c.intermediateSize };
 }
 
-/** Empty statistics for the four sites; with `gram`, float32 panels the graph accumulates into. */
-export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAM_PANEL): SiteStats {
+/**
+ * Empty statistics for the four sites; with `gram`, float32 panels the graph accumulates into.
+ * `reuse`: earlier statistics of the same widths whose Gram panels are zeroed and taken over, so
+ * that a layer loop holds one set of panels instead of allocating ~160 MiB per layer (Llama-3.2-1B)
+ * and leaving the last layer's to the garbage collector.
+ */
+export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAM_PANEL, reuse?: SiteStats): SiteStats {
   const K = siteWidths(c);
-  return Object.fromEntries(SITES.map((s) => [s, new ActivationStats(K[s], gram ? UpperPanels.zeros(K[s], nb, 'F32') : false)])) as SiteStats;
+  const panels = (s: Site): UpperPanels => {
+    const old = reuse?.[s].gram;
+    if (old && old.k === K[s] && old.nb === nb && old.data instanceof Float32Array) {
+      old.data.fill(0);
+      return old;
+    }
+    return UpperPanels.zeros(K[s], nb, 'F32');
+  };
+  return Object.fromEntries(SITES.map((s) => [s, new ActivationStats(K[s], gram ? panels(s) : false)])) as SiteStats;
 }
 
 export type BlockMode = 'stats' | 'forward' | 'both';
@@ -114,7 +127,11 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
 export interface CalibrationRunnerOptions {
   /** B; default: as many windows as fit in `tokensPerRun` tokens */
   windowsPerRun?: number;
-  /** tokens per run when windowsPerRun is not given (default 1024: enough for full-speed GEMMs, while a run's intermediates stay a few hundred MB at Llama-3.2-1B's widths) */
+  /**
+   * tokens per run when windowsPerRun is not given (default 512: the GEMMs already run at full speed
+   * (measured: the same CPU time per window as 1,024), and the run's intermediates, which dominate the
+   * quantizer's peak memory beyond the block and the windows, stay ~150 MB at Llama-3.2-1B's widths)
+   */
   tokensPerRun?: number;
   /** Gram panel width (default GRAM_PANEL) */
   panelWidth?: number;
@@ -141,7 +158,7 @@ export class CalibrationRunner {
     readonly tokens: number,
     o: CalibrationRunnerOptions = {},
   ) {
-    this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 1024) / tokens));
+    this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 512) / tokens));
     this.panelWidth = o.panelWidth ?? GRAM_PANEL;
   }
 
@@ -150,8 +167,10 @@ export class CalibrationRunner {
     let s = this.sessions.get(key);
     if (!s) {
       // optimisation off: onnxruntime's optimiser rejects graphs whose intermediates are also outputs
-      // (see engine/block-runner.ts); no memory arena, so a run's intermediates are returned after it
-      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memoryArena: false });
+      // (see engine/block-runner.ts); no memory arena, so a run's intermediates are returned after it,
+      // and no memory pattern, which would allocate every intermediate of the plan in one block that
+      // stays (each freed when its last reader is done instead)
+      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memoryArena: false, memoryPattern: false });
       this.sessions.set(key, s);
     }
     return s;

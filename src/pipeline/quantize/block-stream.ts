@@ -27,11 +27,10 @@ import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
 import { formatScheme } from '../../quant/index.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { CalibrationRunner, embedWindowStates, type WindowStates } from '../calibrate/batch.js';
-import { bf16ToF32, f16ToF32 } from '../../numerics/float16.js';
 import { calibrationSize, isSelfCalibration, resolveCalibration } from '../calibrate/windows.js';
 import { quantizeCalibratedLayer } from './calibrated-layer.js';
 import { OrtGemm } from '../../engine/gemm.js';
-import { encodeGgmlTarget, reportFallbacks, reportTensors, type AwqRecord, type LinearResult } from './layer.js';
+import { encodeGgmlTarget, reportFallbacks, reportTensors, type AwqRecord, type LayerBuffers, type LinearResult } from './layer.js';
 import { ggufSaveOptions, isLinearName, planQuantization, recipeSettings } from './plan.js';
 import type { QuantizeOptions, QuantizeReport } from './types.js';
 import { hashInput, quantizeReport, writeQuantizeManifest } from './manifest.js';
@@ -52,26 +51,43 @@ export interface StreamProbe {
 }
 
 /**
- * Layer 0's inputs [W, T, E] from the stored embedding [V, E]: float32, or F16/BF16 decoded row by
- * row for the tokens used only (a float32 copy of a 128k-token vocabulary would be 1 GiB).
+ * Layer 0's inputs [W, T, E] from the stored embedding `src` [V, E]: float32, or F16/BF16 decoded for
+ * the tokens used only. Where the source reads byte ranges, the embedding is read a chunk of rows
+ * at a time (EMBED_CHUNK_BYTES) and only chunks holding a used token: the stored 128k-token
+ * embedding of Llama-3 is 0.5 GiB in F16 (1 GiB as float32), more than the calibration windows.
  */
-async function embedFromSource(weights: ModelWeights, windows: number[][]): Promise<WindowStates> {
-  const c = weights.config;
-  const E = c.hiddenSize;
-  const src = weights.tensors.get('model.embed_tokens.weight')!;
+export async function embedFromSource(src: TensorSource, E: number, windows: number[][], chunkBytes = EMBED_CHUNK_BYTES): Promise<WindowStates> {
   if (src.dtype !== 'F16' && src.dtype !== 'BF16' && src.dtype !== 'F32') return embedWindowStates(await src.readF32(), E, windows);
-  const raw = (await src.read()) as Tensor;
   const T = windows[0]?.length ?? 0;
   const data = new Float32Array(windows.length * T * E);
-  const dec = src.dtype === 'F16' ? f16ToF32 : src.dtype === 'BF16' ? bf16ToF32 : (x: number) => x;
+  const V = src.shape[0];
+  // where each token goes (row of [W·T, E], token id), grouped by the chunk of rows holding the token;
+  // the ids were checked against the vocabulary by resolveCalibration
+  const el = src.dtype === 'F32' ? 4 : 2;
+  const rowsPer = src.readRange ? Math.max(1, Math.floor(chunkBytes / (E * el))) : V;
+  const byChunk = new Map<number, number[]>();
   windows.forEach((w, i) =>
     w.forEach((t, j) => {
-      const o = (i * T + j) * E;
-      for (let e = 0; e < E; e++) data[o + e] = dec(raw.data[t * E + e] as number);
+      const k = Math.floor(t / rowsPer);
+      let l = byChunk.get(k);
+      if (!l) byChunk.set(k, (l = []));
+      l.push(i * T + j, t);
     }),
   );
+  for (const k of [...byChunk.keys()].sort((a, b) => a - b)) {
+    const r0 = k * rowsPer, nr = Math.min(rowsPer, V - r0);
+    const rows = src.readRange ? tensorToF32(tensorFromBytes(src.dtype, [nr, E], await src.readRange(r0 * E * el, nr * E * el))) : await src.readF32();
+    const at = byChunk.get(k)!;
+    for (let p = 0; p < at.length; p += 2) {
+      const o = (at[p + 1] - r0) * E;
+      data.set(rows.subarray(o, o + E), at[p] * E);
+    }
+  }
   return { windows: windows.length, tokens: T, hidden: E, data };
 }
+
+/** Bytes of the stored embedding read at a time when cutting the calibration windows from it. */
+const EMBED_CHUNK_BYTES = 1 << 25;
 
 /** The checks prepareHostModel makes, before any tensor data is read: config, names, shapes. */
 function checkWeights(w: ModelWeights): void {
@@ -105,7 +121,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
 
   // the windows' first hidden states [W, T, E], cut from the embedding rows of their tokens
-  const xs = await embedFromSource(weights, calib.windows);
+  const xs = await embedFromSource(weights.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, calib.windows);
 
   const layerNames: string[][] = Array.from({ length: c.nLayers }, () => []);
   for (const e of expectedTensors(c)) {
@@ -122,6 +138,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const runner = new CalibrationRunner(c, seqLen);
   // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
   const gemm = new OrtGemm({ spinning: false });
+  const buffers: LayerBuffers = {};
   const planned = (n: string) => {
     const t = changedNorm(n) ? undefined : qplan.targets.get(n);
     return t?.kind === 'ggml' ? t : undefined;
@@ -138,7 +155,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
       const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
       for (const n of layerNames[l]) host.tensors.set(n, await weights.tensors.get(n)!.readF32());
       const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
-      const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+      const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, buffers, onProgress: o.onProgress, signal: o.signal });
       for (const lr of r.results) {
         if (lr.method === 'copy') {
           results.push(lr);

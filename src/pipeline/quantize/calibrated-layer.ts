@@ -12,7 +12,7 @@ import type { ModelConfig } from '../../model/config.js';
 import type { Gemm } from '../../numerics/gemm.js';
 import { blockWeightShapes, LINEAR_SITE, SITES } from '../../engine/decoder-block.js';
 import { newGraphSiteStats, siteWidths, type CalibrationRunner, type WindowStates } from '../calibrate/batch.js';
-import { awqLayer, gptqWork, quantizeLayerLinears, type AwqRecord, type LayerOptions, type LinearResult } from './layer.js';
+import { awqLayer, gptqWork, quantizeLayerLinears, type AwqRecord, type LayerBuffers, type LayerOptions, type LinearResult } from './layer.js';
 
 /** Estimated flops of one layer's steps: the two calibration passes and the linears. */
 export function layerWork(c: ModelConfig, tokens: number, stats: boolean, gram: boolean): { pass1: number; pass2: number; linears: number } {
@@ -45,6 +45,8 @@ export interface CalibratedLayerOptions {
   /** gather Gram matrices (GPTQ, AWQ, and the per-tensor SQNR) */
   gram: boolean;
   gemm?: Gemm;
+  /** buffers kept from one layer to the next (filled on first use): see LayerBuffers */
+  buffers?: LayerBuffers;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -61,7 +63,8 @@ export async function quantizeCalibratedLayer(host: HostModel, o: CalibratedLaye
   const get = (n: string) => host.tensors.get(n)!;
   // the statistics live only until the linears are quantized (not through the forward pass after)
   const { results, awq } = await (async () => {
-    const stats = newGraphSiteStats(c, gram, runner.panelWidth);
+    const stats = newGraphSiteStats(c, gram, runner.panelWidth, o.buffers?.stats);
+    if (o.buffers) o.buffers.stats = stats;
     let seen = 0;
     await runner.run(l, get, xs, {
       stats, forward: false, signal: o.signal,
@@ -71,7 +74,7 @@ export async function quantizeCalibratedLayer(host: HostModel, o: CalibratedLaye
       },
     });
     const awq = o.lo.method === 'awq' ? awqLayer(host, l, stats, o.lo) : [];
-    const results = await quantizeLayerLinears(host, l, stats, { ...o.lo, method: o.lo.method === 'awq' ? 'rtn' : o.lo.method, gemm: o.gemm, onStep: (w, d) => prog.advance(w, d) });
+    const results = await quantizeLayerLinears(host, l, stats, { ...o.lo, method: o.lo.method === 'awq' ? 'rtn' : o.lo.method, gemm: o.gemm, buffers: o.buffers, onStep: (w, d) => prog.advance(w, d) });
     return { results, awq };
   })();
   let seen = 0;

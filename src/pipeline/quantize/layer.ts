@@ -178,6 +178,16 @@ export function quantizeOtherTensors(host: HostModel, targets: ReadonlyMap<strin
   return out;
 }
 
+/**
+ * Large buffers a layer loop reuses from layer to layer: the statistics' Gram panels and GPTQ's
+ * working buffer [K·N]. Each layer needs the same sizes; allocated afresh, the previous layer's
+ * would often still await the garbage collector while the next layer's calibration runs.
+ */
+export interface LayerBuffers {
+  stats?: SiteStats;
+  work?: Float32Array;
+}
+
 /** Per-tensor progress inside a layer: `work` done (in gptqWork units) with a detail line. */
 export type LayerStepFn = (work: number, detail: string) => void;
 
@@ -186,12 +196,12 @@ export type LayerStepFn = (work: number, detail: string) => void;
  * GPTQ runs the float32 fast path (algorithms/gptq-fast.ts) with `o.gemm` for its matrix products;
  * the factor of each input's Hessian is computed once and shared by the linears that read it.
  */
-export async function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions & { gemm?: Gemm; onStep?: LayerStepFn }): Promise<LinearResult[]> {
+export async function quantizeLayerLinears(host: HostModel, layer: number, stats: SiteStats | null, o: LayerOptions & { gemm?: Gemm; buffers?: LayerBuffers; onStep?: LayerStepFn }): Promise<LinearResult[]> {
   const out: LinearResult[] = [];
   let factorSite: Site | null = null;
   let factor: GptqFactor | null = null;
   // one working buffer [K·N] for every linear of the layer (GPTQ's W̃ᵀ, then (W − Ŵ)ᵀ; Wᵀ for the SQNR)
-  let work: Float32Array | null = null;
+  let work: Float32Array | null = o.buffers?.work ?? null;
   for (const [lin, site] of Object.entries(LINEAR_SITE)) {
     const name = `model.layers.${layer}.${lin}.weight`;
     const w = host.tensors.get(name)!;
@@ -221,7 +231,10 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
       let last = 0;
       const sqnr = K <= SQNR_MAX_K;
       // ‖W·X‖² before W is overwritten; GPTQ writes Ŵ into W and hands back (W − Ŵ)ᵀ
-      if (!work || work.length < N * K) work = new Float32Array(maxLinearSize(host, layer));
+      if (!work || work.length < N * K) {
+        work = new Float32Array(maxLinearSize(host, layer));
+        if (o.buffers) o.buffers.work = work;
+      }
       let signal = 0;
       if (sqnr) {
         transposeInto(w, N, K, work);

@@ -11,7 +11,7 @@ import { formatScheme } from '../../quant/index.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { CalibrationRunner, embedWindowStates } from '../calibrate/batch.js';
 import { quantizeCalibratedLayer } from './calibrated-layer.js';
-import { quantizeLayerLinears, quantizeOtherTensors, type AwqRecord, type LinearResult, type Target } from './layer.js';
+import { quantizeLayerLinears, quantizeOtherTensors, type AwqRecord, type LayerBuffers, type LinearResult, type Target } from './layer.js';
 import type { QuantizeOptions } from './types.js';
 
 export interface ModelQuantizeInput {
@@ -40,13 +40,14 @@ export async function quantizeHostModel(o: QuantizeOptions, a: ModelQuantizeInpu
   const runner = needStats ? new CalibrationRunner(c, seqLen) : null;
   // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
   const gemm = new OrtGemm({ spinning: false });
+  const buffers: LayerBuffers = {};
   try {
     const xs = runner ? embedWindowStates(host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins) : null;
     for (let l = 0; l < c.nLayers; l++) {
       checkAborted(o.signal);
       const lo = { method: o.method, scheme, targetOf, imatrix: imFor, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
       if (runner && xs) {
-        const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, onProgress: o.onProgress, signal: o.signal });
+        const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, buffers, onProgress: o.onProgress, signal: o.signal });
         results.push(...r.results);
         awq.push(...r.awq);
       } else {
