@@ -248,10 +248,11 @@ test('the default model’s Hugging Face folder in the page: Q4_0 RTN (GGUF) and
       gptqFormat: '',
       stem: 'default-model',
       text: join(SHARED, 'data', 'tinystories-valid-excerpt.txt'),
-      // a short budget (two windows of 64): the page and the CLI score the same tokens of the same
-      // text, which is what the comparison needs; more tokens only make the flow slower
-      maxTokens: EVAL_TOKENS,
-      ctx: EVAL_CTX,
+      // the longer budget here: this model's GPTQ file differs from the CLI's in a few codes (see
+      // GPTQ_CROSS_RUNTIME_PPL_REL_TOL), and on 128 tokens their effect on perplexity reached 3.2e-3
+      // relative (page 93.58 vs CLI 93.88), above the tolerance measured on 381 tokens
+      maxTokens: 381,
+      ctx: 128,
       windows: 4,
       seqLen: 64,
     });
