@@ -15,6 +15,8 @@
 //   BITSCALE_SCALE_TYPES=Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M (also Q5_K_M, Q3_K_M, the other plain types)   BITSCALE_SCALE_THREADS=1,2   BITSCALE_SCALE_REPEATS=3
 //   BITSCALE_SCALE_PEER=0 (bitscale only)   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
 //   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
+//   BITSCALE_SCALE_WARMUP=0 (no untimed run of each tool before the timed ones: a model already in
+//   the page cache, when time is short)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -127,6 +129,7 @@ export default async function (): Promise<void> {
   const types = list(env.BITSCALE_SCALE_TYPES, 'Q4_0,Q8_0,Q4_K,Q6_K,Q4_K_M');
   const threads = list(env.BITSCALE_SCALE_THREADS, '1,2').map(Number);
   const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
+  const warmup = env.BITSCALE_SCALE_WARMUP !== '0';
   const peer = env.BITSCALE_SCALE_PEER !== '0';
   const dir = env.BITSCALE_SCALE_DIR ?? join(tmpdir(), 'bitscale-scale');
   mkdirSync(dir, { recursive: true });
@@ -143,7 +146,7 @@ export default async function (): Promise<void> {
     console.log(`  ${fmt(statSync(model).size / 1e9, 2)} GB in ${fmt((performance.now() - t0) / 1000)} s`);
   }
   const gb = statSync(model).size / 1e9;
-  console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}${vocab ? `, vocabulary ${vocab}` : ''}, ${dtype} GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians), tools alternating`);
+  console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}${vocab ? `, vocabulary ${vocab}` : ''}, ${dtype} GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians)${warmup ? ' after one untimed run of each' : ', no untimed run'}, tools alternating`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at start (shared; ratios are from the same run)`);
 
   const outB = join(dir, 'bitscale-out.gguf');
@@ -160,12 +163,15 @@ export default async function (): Promise<void> {
       const c = CASES.find((x) => x.name === name);
       if (!c) throw new Error(`unknown type ${name}; known: ${CASES.map((x) => x.name).join(', ')}`);
       const secs = new Map<number, number>();
+      const secsL = new Map<number, number>();
       for (const t of threads) {
         const b: Run[] = [];
         const l: Run[] = [];
         // one untimed run each (page cache, code caches), then alternate which tool goes first
-        await runBitscale(model, outB, c, t);
-        if (peer) await runLlamaCpp(model, outL, c, t);
+        if (warmup) {
+          await runBitscale(model, outB, c, t);
+          if (peer) await runLlamaCpp(model, outL, c, t);
+        }
         for (let r = 0; r < repeats; r++) {
           if (peer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
           b.push(await runBitscale(model, outB, c, t));
@@ -174,11 +180,12 @@ export default async function (): Promise<void> {
         const bs = median(b.map((x) => x.seconds));
         const ls = peer ? median(l.map((x) => x.seconds)) : NaN;
         secs.set(t, bs);
+        secsL.set(t, ls);
         const rss = b.map((x) => x.rssMb).filter((x): x is number => x !== null);
         const cpuB = b.every((x) => x.cpu !== null) ? median(b.map((x) => x.cpu!)) : NaN;
         const cpuL = peer ? median(l.map((x) => x.cpu!)) : NaN;
         const same = peer ? await sameTensors(outB, outL) : '–';
-        const up = t !== threads[0] && secs.has(threads[0]) ? `${fmt(secs.get(threads[0])! / bs, 2)}×` : '';
+        const up = t !== threads[0] && secs.has(threads[0]) ? `${fmt(secs.get(threads[0])! / bs, 2)}×${peer ? ` (llama.cpp ${fmt(secsL.get(threads[0])! / ls, 2)}×)` : ''}` : '';
         rows.push([c.name, String(t), fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${peer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
         console.log(`  ${rows[rows.length - 1].join(' | ')}`);
       }
@@ -189,7 +196,7 @@ export default async function (): Promise<void> {
     rmSync(outL, { force: true });
     if (env.BITSCALE_SCALE_KEEP === '0') rmSync(model, { force: true });
   }
-  console.log('\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | bitscale 1→2 threads | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |');
+  console.log(`\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | speed-up from ${threads[0]} thread(s), bitscale (llama.cpp) | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |`);
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at the end`);

@@ -13,7 +13,7 @@
 // float codec; scaled FP8 uses s = up16(amax / fmax), x̂ = s · fp8(x / s), again in float64.
 
 import { ConfigError } from '../core/errors.js';
-import type { GraphBuilder, Value } from './ir.js';
+import type { Dim, GraphBuilder, Value } from './ir.js';
 
 export type ActQuantSpec =
   | { kind: 'int'; bits: number; symmetric: boolean; granularity: 'token' | 'tensor' }
@@ -44,7 +44,7 @@ export function intLimits(bits: number, symmetric: boolean): { qmin: number; qma
 }
 
 /** ceil(x) from primitives */
-function ceil(b: GraphBuilder, x: Value): Value {
+function ceil<N extends Dim>(b: GraphBuilder<N>, x: Value<N>): Value<N> {
   return b.neg(b.floor(b.neg(x)));
 }
 
@@ -52,7 +52,7 @@ function ceil(b: GraphBuilder, x: Value): Value {
  * Rounds positive F64 scales to 16 significant bits (quant's F32 scale storage) in direction `dir`;
  * 0 stays 0. Subnormal-range scales (< 2^-126) are not snapped to float32 here.
  */
-export function roundScaleSig16(b: GraphBuilder, s: Value, dir: 'nearest' | 'down' | 'up'): Value {
+export function roundScaleSig16<N extends Dim>(b: GraphBuilder<N>, s: Value<N>, dir: 'nearest' | 'down' | 'up'): Value<N> {
   const pos = b.less(0, s);
   const safe = b.where(pos, s, 1);
   let e = b.floor(b.div(b.log(safe), Math.LN2));
@@ -66,7 +66,7 @@ export function roundScaleSig16(b: GraphBuilder, s: Value, dir: 'nearest' | 'dow
 }
 
 /** x̂ for activations `x` (F32, any rank ≥ 1) under `spec`; returns x itself when spec is null. */
-export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpec | AbsmaxActSpec | null): Value {
+export function fakeQuantActivation<N extends Dim>(b: GraphBuilder<N>, x: Value<N>, spec: ActQuantSpec | AbsmaxActSpec | null): Value<N> {
   if (!spec) return x;
   if (spec.kind === 'float') return fakeQuantFloat(b, x, spec);
   if (spec.kind === 'absmax') {
@@ -78,8 +78,8 @@ export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpe
   const x64 = b.cast(x, 'F64');
   const last = x.shape.length - 1;
   const allAxes = x.shape.map((_, i) => i);
-  let s: Value;
-  let z: Value | null = null;
+  let s: Value<N>;
+  let z: Value<N> | null = null;
   if (spec.granularity === 'static') {
     if (!(spec.scale > 0)) throw new ConfigError('bad_option', 'static activation scale must be > 0', { field: 'scale', found: spec.scale });
     s = b.scalar(spec.scale, 'F64');
@@ -109,9 +109,9 @@ export function fakeQuantActivation(b: GraphBuilder, x: Value, spec: ActQuantSpe
   return b.cast(deq, x.dtype);
 }
 
-function fakeQuantFloat(b: GraphBuilder, x: Value, spec: Extract<ActQuantSpec, { kind: 'float' }>): Value {
+function fakeQuantFloat<N extends Dim>(b: GraphBuilder<N>, x: Value<N>, spec: Extract<ActQuantSpec, { kind: 'float' }>): Value<N> {
   const fmax = FLOAT_MAX[spec.format];
-  const roundTrip = (v: Value) => b.cast(b.clip(v, -fmax, fmax), spec.format);
+  const roundTrip = (v: Value<N>) => b.cast(b.clip(v, -fmax, fmax), spec.format);
   if (!spec.granularity) return b.cast(roundTrip(x), x.dtype);
   if (spec.format === 'F16' || spec.format === 'BF16') throw new ConfigError('bad_option', 'scaled casts are for FP8 formats', { field: 'granularity', found: spec.format });
   const x64 = b.cast(x, 'F64');

@@ -1,22 +1,28 @@
 // One Llama-family decoder block (Llama 2/3, Mistral, Qwen2 with q/k/v bias, Qwen3 with q/k norm,
-// llama2.c's interleaved RoPE rows), the only definition every static-shaped graph uses: the
-// engine's inference graph (engine/llama.ts: KV cache, low-bit linears, activation fake-quant), the
-// calibration graphs (pipeline/calibrate-block.ts, pipeline/calibrate-batch.ts: weights as graph inputs,
-// statistics at the linear inputs) and the training graph (train/model.ts: parameters, STE
-// quantizers). What differs between them is passed in: where each weight comes from
+// llama2.c's interleaved RoPE rows), the only definition every graph uses: the engine's inference
+// graph (engine/llama.ts: KV cache, low-bit linears, activation fake-quant), the calibration graphs
+// (engine/block-runner.ts, pipeline/calibrate/batch.ts: weights as graph inputs, statistics at the
+// linear inputs), the training graph (train/graph.ts: parameters, STE quantizers) and the
+// transformers.js ONNX export (engine/export-hf.ts: named batch and sequence dims, a growing KV
+// cache, padding masks). What differs between them is passed in: where each weight comes from
 // (BlockWeights), what happens at the input of each linear and to the keys/values (BlockHooks), and
-// the positions (AttentionInputs: RoPE tables gathered for runtime positions or fixed ones, an
-// optional fixed-capacity KV cache). model/reference.ts stays the independent float64 oracle.
+// the positions (AttentionInputs: RoPE tables gathered for runtime positions or fixed ones, the
+// mask, a fixed-capacity KV cache or past keys/values to append to). model/reference.ts stays the
+// independent float64 oracle.
 //
 // Attention is decomposed into MatMul + Softmax (training needs a gradient for every op) and keeps
 // GQA without copying K/V: queries are grouped as [B, Hk, G·T, D] against keys [B, Hk, Ck, D].
 // RoPE is x ⊙ cos + (x · R) ⊙ sin with a constant signed permutation R (engine/rope.ts), which
 // gives the textbook products exactly in both weight layouts.
+// With named dims (B, T or Ck a name, GraphBuilder<Dim>) the grouped attention runs in 5-D,
+// q [B, Hk, G, T, D] against keys [B, Hk, 1, Ck, D], which needs no product of a name (G·T); sizes
+// keep the 4-D form above, so static graphs are as before.
 // Legend: B = sequences, T = new tokens, C = cache capacity, Ck = key slots (C with a cache, else T),
 // E = hidden, F = ffn, H = query heads, Hk = KV heads, G = H / Hk, D = head dim, P = RoPE table rows.
 
+import { ShapeError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
-import { makeTensor, type GraphBuilder, type Value } from './ir.js';
+import { makeTensor, type Dim, type GraphBuilder, type Value } from './ir.js';
 import { applyRopeRotate, expandedRopeTables, rotationMatrix } from './rope.js';
 
 /** The four linear-input sites of a block. */
@@ -54,19 +60,19 @@ export function blockWeightShapes(c: ModelConfig): [string, number[]][] {
 }
 
 /** Where a block's weights come from (full tensor names, `model.layers.{i}.…`). */
-export interface BlockWeights {
+export interface BlockWeights<N extends Dim = number> {
   /** a float tensor used as is (norm weights, biases) */
-  tensor(name: string, shape: number[]): Value;
+  tensor(name: string, shape: number[]): Value<N>;
   /** x [..., K] @ Wᵀ → [..., N] for the linear weight `name` ([N, K]): a float constant, a graph input or parameter, low-bit codes */
-  linear(x: Value, name: string, N: number): Value;
+  linear(x: Value<N>, name: string, N: number): Value<N>;
 }
 
 /** What happens at the linear inputs and to the keys/values (default: nothing). */
-export interface BlockHooks {
+export interface BlockHooks<N extends Dim = number> {
   /** the value every linear of `site` sees (fake quantization, statistics outputs) */
-  site?(x: Value, site: Site): Value;
+  site?(x: Value<N>, site: Site): Value<N>;
   /** keys (after RoPE) and values [B, T, Hk, D] before attention and the cache */
-  kv?(x: Value): Value;
+  kv?(x: Value<N>): Value<N>;
 }
 
 /** Names of a layer's KV-cache inputs and outputs. */
@@ -75,16 +81,20 @@ export function kvNames(i: number): { pastK: string; pastV: string; presentK: st
 }
 
 /** The position-dependent constants every block of a graph shares. */
-export interface AttentionInputs {
-  /** RoPE tables for the T positions, [T, D] (expandedRopeTables rows) */
-  cos: Value;
-  sin: Value;
+export interface AttentionInputs<N extends Dim = number> {
+  /** RoPE tables for the T positions, [T, D] (expandedRopeTables rows), or [B, T, D] per sequence */
+  cos: Value<N>;
+  sin: Value<N>;
   /** the rotation R [D, D] (rotationMatrix) */
-  R: Value;
-  /** BOOL [T, Ck]: key slot j is hidden from query t */
-  hidden: Value;
+  R: Value<N>;
+  /** BOOL [T, Ck] (or broadcast to [B, 1, 1, T, Ck]): key slot j is hidden from query t */
+  hidden: Value<N>;
+  /** the score of a hidden slot (default −∞; a finite one keeps a fully hidden row finite) */
+  masked?: number;
   /** a fixed-capacity cache: new entry t goes to slot positions[t] through the one-hot [C, T]; keep [C, 1] = 1 − Σ onehot */
-  cache?: { capacity: number; onehot: Value; keep: Value };
+  cache?: { capacity: number; onehot: Value<N>; keep: Value<N> };
+  /** a growing cache: the key slots of `layer` from its new keys/values [B, Hk, T, D] (past ++ new, [B, Hk, Ck, D]) */
+  append?: (layer: number, k: Value<N>, v: Value<N>) => { k: Value<N>; v: Value<N> };
 }
 
 /** Attention inputs for the fixed positions 0 … T−1 (calibration windows, training sequences), no cache. */
@@ -100,17 +110,23 @@ export function fixedAttentionInputs(b: GraphBuilder, c: ModelConfig, T: number)
   };
 }
 
+/** RoPE inputs for runtime positions I64 [..., T] (table rows P): cos/sin [..., T, D] and R. */
+export function ropeInputs<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, positions: Value<N>, P: number): Pick<AttentionInputs<N>, 'cos' | 'sin' | 'R'> {
+  const D = c.headDim;
+  const tab = expandedRopeTables(c, P);
+  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.cos }, 'rope.cos'), positions, 0);
+  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.sin }, 'rope.sin'), positions, 0);
+  const R = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) }, 'rope.rotate');
+  return { cos, sin, R };
+}
+
 /**
  * Attention inputs for runtime positions I64 [T] (table rows P), with a cache of `capacity` slots
  * (slot = position) or without one (keys are the T new tokens, masked by position).
  */
 export function positionalAttentionInputs(b: GraphBuilder, c: ModelConfig, positions: Value, P: number, capacity?: number): AttentionInputs {
-  const D = c.headDim;
   const T = positions.shape[0];
-  const tab = expandedRopeTables(c, P);
-  const cos = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.cos }, 'rope.cos'), positions, 0); // [T, D]
-  const sin = b.gather(b.constant({ dtype: 'F32', shape: [P, D], data: tab.sin }, 'rope.sin'), positions, 0);
-  const R = b.constant({ dtype: 'F32', shape: [D, D], data: rotationMatrix(D, c.ropeLayout) }, 'rope.rotate');
+  const { cos, sin, R } = ropeInputs(b, c, positions, P);
   // key slot j is hidden from query t when position(j) > position(t)
   const C = capacity;
   const keyPos = C ? b.constant(makeTensor('I64', [1, C], Array.from({ length: C }, (_, j) => j))) : b.reshape(positions, [1, T]);
@@ -127,7 +143,7 @@ export function positionalAttentionInputs(b: GraphBuilder, c: ModelConfig, posit
  * With a cache (B = 1) it reads inputs past_key.i / past_value.i [Hk, C, D] and writes outputs
  * present_key.i / present_value.i.
  */
-export function decoderBlock(b: GraphBuilder, c: ModelConfig, layer: number, x: Value, w: BlockWeights, at: AttentionInputs, hooks: BlockHooks = {}): Value {
+export function decoderBlock<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, layer: number, x: Value<N>, w: BlockWeights<N>, at: AttentionInputs<N>, hooks: BlockHooks<N> = {}): Value<N> {
   return block(b, c, layer, x, w, at, hooks, true)!;
 }
 
@@ -135,19 +151,19 @@ export function decoderBlock(b: GraphBuilder, c: ModelConfig, layer: number, x: 
  * The block up to the last site (ffn_down) without its output: for statistics-only calibration,
  * where the block output is not needed and the down projection's weight is not fed.
  */
-export function decoderBlockSites(b: GraphBuilder, c: ModelConfig, layer: number, x: Value, w: BlockWeights, at: AttentionInputs, hooks: BlockHooks): void {
+export function decoderBlockSites<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, layer: number, x: Value<N>, w: BlockWeights<N>, at: AttentionInputs<N>, hooks: BlockHooks<N>): void {
   block(b, c, layer, x, w, at, hooks, false);
 }
 
-function block(b: GraphBuilder, c: ModelConfig, layer: number, x: Value, w: BlockWeights, at: AttentionInputs, hooks: BlockHooks, output: boolean): Value | null {
+function block<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, layer: number, x: Value<N>, w: BlockWeights<N>, at: AttentionInputs<N>, hooks: BlockHooks<N>, output: boolean): Value<N> | null {
   const [B, T] = x.shape;
   const E = c.hiddenSize, H = c.nHeads, Hk = c.nKvHeads, G = H / Hk, D = c.headDim, F = c.intermediateSize;
   const p = `model.layers.${layer}.`;
-  const site = (v: Value, s: Site) => (hooks.site ? hooks.site(v, s) : v);
-  const kvq = (v: Value) => (hooks.kv ? hooks.kv(v) : v);
-  const linear = (h: Value, name: string, N: number, bias: boolean) => {
-    const y = w.linear(h, `${p}${name}.weight`, N);
-    return bias ? b.add(y, w.tensor(`${p}${name}.bias`, [N])) : y;
+  const site = (v: Value<N>, s: Site) => (hooks.site ? hooks.site(v, s) : v);
+  const kvq = (v: Value<N>) => (hooks.kv ? hooks.kv(v) : v);
+  const linear = (h: Value<N>, name: string, n: number, bias: boolean) => {
+    const y = w.linear(h, `${p}${name}.weight`, n);
+    return bias ? b.add(y, w.tensor(`${p}${name}.bias`, [n])) : y;
   };
 
   const h = site(b.rmsnorm(x, w.tensor(`${p}input_layernorm.weight`, [E]), c.rmsNormEps), 'attn_in');
@@ -164,7 +180,9 @@ function block(b: GraphBuilder, c: ModelConfig, layer: number, x: Value, w: Bloc
   v = kvq(v);
   let kAll = b.transpose(k, [0, 2, 1, 3]); // [B, Hk, T, D]
   let vAll = b.transpose(v, [0, 2, 1, 3]);
-  if (at.cache) {
+  if (at.append) ({ k: kAll, v: vAll } = at.append(layer, kAll, vAll));
+  else if (at.cache) {
+    if (typeof T !== 'number') throw new ShapeError('shape_mismatch', 'a fixed-capacity cache needs a known token count', { found: String(T) });
     const { capacity: C, onehot, keep } = at.cache;
     const n = kvNames(layer);
     const pastK = b.input(n.pastK, 'F32', [Hk, C, D]);
@@ -177,12 +195,24 @@ function block(b: GraphBuilder, c: ModelConfig, layer: number, x: Value, w: Bloc
     vAll = b.reshape(presentV, [1, Hk, C, D]);
   }
   const Ck = kAll.shape[2];
-  // queries of KV head j are heads j·G … j·G + G − 1
-  const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
-  let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, Hk, G·T, Ck]
-  scores = b.where(at.hidden, -Infinity, b.reshape(scores, [B, Hk, G, T, Ck]));
-  const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, Ck]);
-  const ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
+  const masked = at.masked ?? -Infinity;
+  let ctx: Value<N>;
+  if (typeof T === 'number') {
+    // queries of KV head j are heads j·G … j·G + G − 1
+    const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
+    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, Hk, G·T, Ck]
+    scores = b.where(at.hidden, masked, b.reshape(scores, [B, Hk, G, T, Ck]));
+    const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, Ck]);
+    ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
+  } else {
+    // the same products in 5-D: q [B, Hk, G, T, D] against keys [B, Hk, 1, Ck, D]
+    const q5 = b.transpose(b.reshape(q, [B, T, Hk, G, D]), [0, 2, 3, 1, 4]);
+    const kT5 = b.reshape(b.transpose(kAll, [0, 1, 3, 2]), [B, Hk, 1, D, Ck]);
+    let scores = b.mul(b.matmul(q5, kT5), 1 / Math.sqrt(D)); // [B, Hk, G, T, Ck]
+    scores = b.where(at.hidden, masked, scores);
+    const ctx5 = b.matmul(b.softmax(scores, -1), b.reshape(vAll, [B, Hk, 1, Ck, D])); // [B, Hk, G, T, D]
+    ctx = b.reshape(b.transpose(ctx5, [0, 3, 1, 2, 4]), [B, T, H * D]);
+  }
   const x2 = b.add(x, linear(site(ctx, 'attn_out'), 'self_attn.o_proj', E, false));
 
   const h2 = site(b.rmsnorm(x2, w.tensor(`${p}post_attention_layernorm.weight`, [E]), c.rmsNormEps), 'ffn_in');

@@ -84,6 +84,7 @@ const BINARY: Partial<Record<Node['op'], (x: number, y: number) => number>> = {
   Min: (x, y) => Math.min(x, y),
   Equal: (x, y) => (x === y ? 1 : 0),
   Less: (x, y) => (x < y ? 1 : 0),
+  Or: (x, y) => (x || y ? 1 : 0),
 };
 
 function roundHalfEven(x: number): number {

@@ -4,10 +4,16 @@
 // DequantizeLinear) are separate node kinds with a decomposed equivalent in the tests.
 // Lowering to ONNX lives in lower.ts; this file has no runtime dependency.
 //
-// Conventions: shapes are row-major `number[]` (all dims known); negative axes are normalised to
-// non-negative when a node is created, so `node.attrs` always hold resolved values. Element-wise
-// binary ops broadcast like NumPy. Builder methods accept a plain number wherever a scalar of the
-// other operand's dtype makes sense.
+// Conventions: shapes are row-major. A dimension is a size or a name (`Dim`): a named dimension is
+// known only when the graph runs (ONNX dim_param: batch, sequence_length, …); two dims are equal
+// when they are the same size or the same name. The dims a graph may hold are its builder's type
+// parameter: `GraphBuilder` (= GraphBuilder<number>, every static graph: engine, calibration,
+// training) has only sizes, so its users compute with shapes freely; `GraphBuilder<Dim>` (the
+// transformers.js export) also takes names, and shape inference carries them (a reshape resolves
+// its -1 by cancelling names; a concat along a named axis is told its result's name). Negative
+// axes are normalised to non-negative when a node is created, so `node.attrs` always hold resolved
+// values. Element-wise binary ops broadcast like NumPy. Builder methods accept a plain number
+// wherever a scalar of the other operand's dtype makes sense.
 
 import { DTYPES, type DType } from '../core/dtype.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
@@ -43,10 +49,13 @@ export function irTensorBytes(dtype: IrDType, shape: readonly number[]): number 
   return numel(shape) * DTYPES[dtype].bytes;
 }
 
-export interface Value {
+/** A dimension: a size, or the name of a size known only at run time (ONNX dim_param). */
+export type Dim = number | string;
+
+export interface Value<D extends Dim = number> {
   readonly id: number;
   readonly dtype: IrDType;
-  readonly shape: readonly number[];
+  readonly shape: readonly D[];
   /** optional label (graph inputs/outputs and parameters always have one) */
   name?: string;
 }
@@ -85,39 +94,52 @@ export type OpType =
   | 'Cast' // attrs.to
   | 'Equal'
   | 'Less'
+  | 'Or' // BOOL or BOOL (inference only)
   | 'Identity'
   // inference-only fused ops (no gradient)
   | 'MatMulNBits' // inputs [A, B packed U8, scales, zeroPoints?]; attrs K, N, bits, blockSize
-  | 'DequantizeLinear'; // inputs [x (I4/U4/I8/U8), scale, zeroPoint?]; attrs axis, blockSize
+  | 'DequantizeLinear' // inputs [x (I4/U4/I8/U8), scale, zeroPoint?]; attrs axis, blockSize
+  // run-time sizes (graphs with named dims; no gradient)
+  | 'DimSize' // I64 [] the run-time value of the named dim attrs.dim
+  | 'Range'; // I64 [n] = 0 … n − 1, input [n I64 []]
 
-export type AttrValue = number | number[] | string;
+export type AttrValue = number | number[] | string | Dim[];
 
-export interface Node {
+export interface Node<D extends Dim = number> {
   readonly id: number;
   readonly op: OpType;
-  readonly inputs: readonly Value[];
-  readonly outputs: readonly Value[];
+  readonly inputs: readonly Value<D>[];
+  readonly outputs: readonly Value<D>[];
   readonly attrs: Readonly<Record<string, AttrValue>>;
 }
 
-export interface NamedValue {
+export interface NamedValue<D extends Dim = number> {
   name: string;
-  value: Value;
+  value: Value<D>;
 }
 
 /** A built graph. `constants` holds every constant and parameter tensor by value id. */
-export interface Graph {
+export interface Graph<D extends Dim = number> {
   readonly name: string;
-  readonly nodes: readonly Node[];
+  readonly nodes: readonly Node<D>[];
   /** runtime inputs (fed on every run) */
-  readonly inputs: readonly NamedValue[];
-  readonly outputs: readonly NamedValue[];
+  readonly inputs: readonly NamedValue<D>[];
+  readonly outputs: readonly NamedValue<D>[];
   /** constant tensors (small literals and weights) keyed by value id */
   readonly constants: ReadonlyMap<number, IrTensor>;
   /** ids of constants that are model parameters (named; may be lowered as graph inputs for training) */
   readonly params: ReadonlyMap<number, string>;
   /** the producer node of each computed value */
-  readonly producers: ReadonlyMap<number, Node>;
+  readonly producers: ReadonlyMap<number, Node<D>>;
+}
+
+/** Whether a shape holds a named dim. */
+export function hasNamedDim(shape: readonly Dim[]): boolean {
+  return shape.some((d) => typeof d === 'string');
+}
+
+function showShape(shape: readonly Dim[]): string {
+  return `[${shape.join(', ')}]`;
 }
 
 const FLOATS = new Set<IrDType>(['F64', 'F32', 'F16', 'BF16']);
@@ -126,12 +148,13 @@ export function isFloatDType(d: IrDType): boolean {
 }
 
 /** NumPy broadcast of two shapes; throws a ShapeError naming `op` if incompatible. */
-export function broadcastShapes(a: readonly number[], b: readonly number[], op = 'broadcast'): number[] {
+export function broadcastShapes<D extends Dim>(a: readonly D[], b: readonly D[], op = 'broadcast'): D[] {
   const n = Math.max(a.length, b.length);
-  const out: number[] = [];
+  const out: D[] = [];
   for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1;
-    const y = b[b.length - n + i] ?? 1;
+    const x = a[a.length - n + i] ?? (1 as D);
+    const y = b[b.length - n + i] ?? (1 as D);
+    // a named dim broadcasts only against itself or 1 (its size is not known here)
     if (x !== y && x !== 1 && y !== 1) {
       throw new ShapeError('shape_mismatch', `${op}: shapes do not broadcast`, { expected: `[${a.join(', ')}]`, found: `[${b.join(', ')}]` });
     }
@@ -148,34 +171,36 @@ function normAxis(axis: number, rank: number, op: string): number {
   return a;
 }
 
-type Operand = Value | number;
+type Operand<D extends Dim> = Value<D> | number;
 
 /**
  * Builds a Graph. Every method creates one node (or a small composition of primitives, documented
  * as such) and returns its output value with its inferred static shape.
  */
-export class GraphBuilder {
+export class GraphBuilder<D extends Dim = number> {
   private nextId = 0;
-  private readonly nodes: Node[] = [];
-  private readonly inputs: NamedValue[] = [];
-  private readonly outputs: NamedValue[] = [];
+  private readonly nodes: Node<D>[] = [];
+  private readonly inputs: NamedValue<D>[] = [];
+  private readonly outputs: NamedValue<D>[] = [];
   private readonly constants = new Map<number, IrTensor>();
   private readonly params = new Map<number, string>();
-  private readonly producers = new Map<number, Node>();
-  private readonly scalarCache = new Map<string, Value>();
+  private readonly producers = new Map<number, Node<D>>();
+  private readonly scalarCache = new Map<string, Value<D>>();
 
   constructor(readonly name = 'bitscale') {}
 
-  private value(dtype: IrDType, shape: readonly number[], name?: string): Value {
+  private value(dtype: IrDType, shape: readonly D[], name?: string): Value<D> {
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) throw new ShapeError('shape_mismatch', 'dimensions must be non-negative integers', { found: `[${shape.join(', ')}]` });
+      if (typeof d === 'string' ? !/^[A-Za-z_][A-Za-z0-9_]*$/.test(d) : !Number.isInteger(d) || (d as number) < 0) {
+        throw new ShapeError('shape_mismatch', 'dimensions must be non-negative integers or names', { found: showShape(shape) });
+      }
     }
     return { id: this.nextId++, dtype, shape: [...shape], name };
   }
 
-  private node(op: OpType, inputs: Value[], outDtype: IrDType, outShape: readonly number[], attrs: Record<string, AttrValue> = {}): Value {
+  private node(op: OpType, inputs: Value<D>[], outDtype: IrDType, outShape: readonly D[], attrs: Record<string, AttrValue> = {}): Value<D> {
     const out = this.value(outDtype, outShape);
-    const n: Node = { id: this.nodes.length, op, inputs, outputs: [out], attrs };
+    const n: Node<D> = { id: this.nodes.length, op, inputs, outputs: [out], attrs };
     this.nodes.push(n);
     this.producers.set(out.id, n);
     return out;
@@ -183,26 +208,26 @@ export class GraphBuilder {
 
   // ---- graph boundary ----
 
-  /** A runtime input fed on every run. */
-  input(name: string, dtype: IrDType, shape: readonly number[]): Value {
+  /** A runtime input fed on every run (a named dim takes its size from the fed tensor). */
+  input(name: string, dtype: IrDType, shape: readonly (D | number)[]): Value<D> {
     if (this.inputs.some((i) => i.name === name)) throw new ConfigError('bad_config', 'duplicate graph input', { field: name });
-    const v = this.value(dtype, shape, name);
+    const v = this.value(dtype, shape as D[], name);
     this.inputs.push({ name, value: v });
     return v;
   }
 
   /** Marks `v` as a graph output named `name`. */
-  output(name: string, v: Value): void {
+  output(name: string, v: Value<D>): void {
     if (this.outputs.some((o) => o.name === name)) throw new ConfigError('bad_config', 'duplicate graph output', { field: name });
     this.outputs.push({ name, value: v });
   }
 
   /** A constant tensor (copied by reference; do not mutate it afterwards). */
-  constant(t: IrTensor, name?: string): Value {
+  constant(t: IrTensor, name?: string): Value<D> {
     if (t.data === null) {
       const bytes = irTensorBytes(t.dtype, t.shape);
       if (t.stored.byteLength !== bytes) throw new ShapeError('shape_mismatch', 'stored constant length does not match its shape', { tensor: name, file: t.stored.path, expected: bytes, found: t.stored.byteLength });
-      const v = this.value(t.dtype, t.shape, name);
+      const v = this.value(t.dtype, t.shape as D[], name);
       this.constants.set(v.id, t);
       return v;
     }
@@ -210,20 +235,20 @@ export class GraphBuilder {
     if (t.data.length !== want) {
       throw new ShapeError('shape_mismatch', 'constant data length does not match its shape', { tensor: name, expected: want, found: t.data.length });
     }
-    const v = this.value(t.dtype, t.shape, name);
+    const v = this.value(t.dtype, t.shape as D[], name);
     this.constants.set(v.id, t);
     return v;
   }
 
   /** A named model parameter: a constant that training may lower as a graph input instead. */
-  param(name: string, t: IrTensor): Value {
+  param(name: string, t: IrTensor): Value<D> {
     const v = this.constant(t, name);
     this.params.set(v.id, name);
     return v;
   }
 
   /** A scalar constant (shape []), shared between uses. */
-  scalar(x: number, dtype: IrDType = 'F32'): Value {
+  scalar(x: number, dtype: IrDType = 'F32'): Value<D> {
     const key = `${dtype}:${Object.is(x, -0) ? '-0' : x}`;
     const hit = this.scalarCache.get(key);
     if (hit) return hit;
@@ -233,17 +258,17 @@ export class GraphBuilder {
   }
 
   /** A 1-D int64 constant. */
-  ints(xs: readonly number[]): Value {
+  ints(xs: readonly number[]): Value<D> {
     return this.constant(makeTensor('I64', [xs.length], xs));
   }
 
-  private lift(x: Operand, like: Value): Value {
+  private lift(x: Operand<D>, like: Value<D>): Value<D> {
     return typeof x === 'number' ? this.scalar(x, like.dtype) : x;
   }
 
-  private binary(op: OpType, a: Operand, b: Operand): Value {
-    if (typeof a === 'number' && typeof b === 'number') throw new ConfigError('bad_config', `${op}: at least one operand must be a Value`);
-    const va = typeof a === 'number' ? this.lift(a, b as Value) : a;
+  private binary(op: OpType, a: Operand<D>, b: Operand<D>): Value<D> {
+    if (typeof a === 'number' && typeof b === 'number') throw new ConfigError('bad_config', `${op}: at least one operand must be a Value<D>`);
+    const va = typeof a === 'number' ? this.lift(a, b as Value<D>) : a;
     const vb = typeof b === 'number' ? this.lift(b, va) : b;
     if (va.dtype !== vb.dtype) throw new ShapeError('shape_mismatch', `${op}: operand dtypes differ`, { expected: va.dtype, found: vb.dtype });
     const shape = broadcastShapes(va.shape, vb.shape, op);
@@ -252,45 +277,50 @@ export class GraphBuilder {
   }
 
   // ---- element-wise ----
-  add(a: Operand, b: Operand): Value { return this.binary('Add', a, b); }
-  sub(a: Operand, b: Operand): Value { return this.binary('Sub', a, b); }
-  mul(a: Operand, b: Operand): Value { return this.binary('Mul', a, b); }
-  div(a: Operand, b: Operand): Value { return this.binary('Div', a, b); }
-  pow(a: Operand, b: Operand): Value { return this.binary('Pow', a, b); }
+  add(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Add', a, b); }
+  sub(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Sub', a, b); }
+  mul(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Mul', a, b); }
+  div(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Div', a, b); }
+  pow(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Pow', a, b); }
   /** element-wise maximum */
-  maximum(a: Operand, b: Operand): Value { return this.binary('Max', a, b); }
-  minimum(a: Operand, b: Operand): Value { return this.binary('Min', a, b); }
-  equal(a: Operand, b: Operand): Value { return this.binary('Equal', a, b); }
-  less(a: Operand, b: Operand): Value { return this.binary('Less', a, b); }
+  maximum(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Max', a, b); }
+  minimum(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Min', a, b); }
+  equal(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Equal', a, b); }
+  less(a: Operand<D>, b: Operand<D>): Value<D> { return this.binary('Less', a, b); }
+  /** logical or of two BOOL values */
+  or(a: Value<D>, b: Value<D>): Value<D> {
+    if (a.dtype !== 'BOOL') throw new ShapeError('shape_mismatch', 'or: operands must be BOOL', { expected: 'BOOL', found: a.dtype });
+    return this.binary('Or', a, b);
+  }
 
-  private unary(op: OpType, x: Value, attrs: Record<string, AttrValue> = {}): Value {
+  private unary(op: OpType, x: Value<D>, attrs: Record<string, AttrValue> = {}): Value<D> {
     return this.node(op, [x], x.dtype, x.shape, attrs);
   }
-  sqrt(x: Value): Value { return this.unary('Sqrt', x); }
-  exp(x: Value): Value { return this.unary('Exp', x); }
-  log(x: Value): Value { return this.unary('Log', x); }
-  neg(x: Value): Value { return this.unary('Neg', x); }
-  abs(x: Value): Value { return this.unary('Abs', x); }
-  floor(x: Value): Value { return this.unary('Floor', x); }
+  sqrt(x: Value<D>): Value<D> { return this.unary('Sqrt', x); }
+  exp(x: Value<D>): Value<D> { return this.unary('Exp', x); }
+  log(x: Value<D>): Value<D> { return this.unary('Log', x); }
+  neg(x: Value<D>): Value<D> { return this.unary('Neg', x); }
+  abs(x: Value<D>): Value<D> { return this.unary('Abs', x); }
+  floor(x: Value<D>): Value<D> { return this.unary('Floor', x); }
   /** round half to even (ONNX Round) */
-  round(x: Value): Value { return this.unary('Round', x); }
-  sigmoid(x: Value): Value { return this.unary('Sigmoid', x); }
-  identity(x: Value): Value { return this.unary('Identity', x); }
+  round(x: Value<D>): Value<D> { return this.unary('Round', x); }
+  sigmoid(x: Value<D>): Value<D> { return this.unary('Sigmoid', x); }
+  identity(x: Value<D>): Value<D> { return this.unary('Identity', x); }
 
   /** clip(x, min, max); either bound may be omitted. */
-  clip(x: Value, min?: number, max?: number): Value {
+  clip(x: Value<D>, min?: number, max?: number): Value<D> {
     const attrs: Record<string, AttrValue> = {};
     if (min !== undefined) attrs.min = min;
     if (max !== undefined) attrs.max = max;
     return this.unary('Clip', x, attrs);
   }
 
-  cast(x: Value, to: IrDType): Value {
+  cast(x: Value<D>, to: IrDType): Value<D> {
     return this.node('Cast', [x], to, x.shape, { to });
   }
 
   /** where(cond, a, b); `dtype` gives the result type when both branches are numbers (default F32). */
-  where(cond: Value, a: Operand, b: Operand, dtype: IrDType = 'F32'): Value {
+  where(cond: Value<D>, a: Operand<D>, b: Operand<D>, dtype: IrDType = 'F32'): Value<D> {
     if (cond.dtype !== 'BOOL') throw new ShapeError('shape_mismatch', 'where: condition must be BOOL', { expected: 'BOOL', found: cond.dtype });
     const va = typeof a === 'number' ? (typeof b === 'number' ? this.scalar(a, dtype) : this.lift(a, b)) : a;
     const vb = this.lift(b, va);
@@ -302,7 +332,7 @@ export class GraphBuilder {
   // ---- linear algebra ----
 
   /** Batched matmul, rank ≥ 2 on both sides: [..., M, K] @ [..., K, N] → [..., M, N] (batch dims broadcast). */
-  matmul(a: Value, b: Value): Value {
+  matmul(a: Value<D>, b: Value<D>): Value<D> {
     if (a.shape.length < 2 || b.shape.length < 2) {
       throw new ShapeError('shape_mismatch', 'matmul: operands must have rank >= 2', { expected: 'rank >= 2', found: `[${a.shape.join(', ')}] @ [${b.shape.join(', ')}]` });
     }
@@ -313,34 +343,35 @@ export class GraphBuilder {
     }
     if (a.dtype !== b.dtype) throw new ShapeError('shape_mismatch', 'matmul: operand dtypes differ', { expected: a.dtype, found: b.dtype });
     const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+    // (a named K is compared by name)
     return this.node('MatMul', [a, b], a.dtype, [...batch, M, N]);
   }
 
   // ---- reductions ----
 
-  private reduce(op: OpType, x: Value, axes: number | readonly number[], keepdims: boolean): Value {
+  private reduce(op: OpType, x: Value<D>, axes: number | readonly number[], keepdims: boolean): Value<D> {
     const ax = [...new Set((typeof axes === 'number' ? [axes] : axes).map((a) => normAxis(a, x.shape.length, op)))].sort((p, q) => p - q);
-    const shape: number[] = [];
+    const shape: D[] = [];
     x.shape.forEach((d, i) => {
       if (!ax.includes(i)) shape.push(d);
-      else if (keepdims) shape.push(1);
+      else if (keepdims) shape.push(1 as D);
     });
     return this.node(op, [x], x.dtype, shape, { axes: ax, keepdims: keepdims ? 1 : 0 });
   }
-  sum(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
-  mean(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
-  max(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceMax', x, axes, keepdims); }
+  sum(x: Value<D>, axes: number | readonly number[], keepdims = true): Value<D> { return this.reduce('ReduceSum', x, axes, keepdims); }
+  mean(x: Value<D>, axes: number | readonly number[], keepdims = true): Value<D> { return this.reduce('ReduceMean', x, axes, keepdims); }
+  max(x: Value<D>, axes: number | readonly number[], keepdims = true): Value<D> { return this.reduce('ReduceMax', x, axes, keepdims); }
   /** log Σ exp(x) over `axes` (onnxruntime reduces without materialising exp(x)) */
-  logSumExp(x: Value, axes: number | readonly number[], keepdims = true): Value { return this.reduce('ReduceLogSumExp', x, axes, keepdims); }
+  logSumExp(x: Value<D>, axes: number | readonly number[], keepdims = true): Value<D> { return this.reduce('ReduceLogSumExp', x, axes, keepdims); }
 
-  softmax(x: Value, axis = -1): Value {
+  softmax(x: Value<D>, axis = -1): Value<D> {
     return this.node('Softmax', [x], x.dtype, x.shape, { axis: normAxis(axis, x.shape.length, 'softmax') });
   }
 
   // ---- indexing and layout ----
 
   /** out = data.shape[:axis] + indices.shape + data.shape[axis+1:] */
-  gather(data: Value, indices: Value, axis = 0): Value {
+  gather(data: Value<D>, indices: Value<D>, axis = 0): Value<D> {
     if (indices.dtype !== 'I64' && indices.dtype !== 'I32') throw new ShapeError('shape_mismatch', 'gather: indices must be I64 or I32', { found: indices.dtype });
     const ax = normAxis(axis, data.shape.length, 'gather');
     const shape = [...data.shape.slice(0, ax), ...indices.shape, ...data.shape.slice(ax + 1)];
@@ -348,49 +379,71 @@ export class GraphBuilder {
   }
 
   /** out[…, i, …] = data[…, indices[…, i, …], …] on `axis`; indices has data's rank, out has its shape */
-  gatherElements(data: Value, indices: Value, axis = 0): Value {
+  gatherElements(data: Value<D>, indices: Value<D>, axis = 0): Value<D> {
     if (indices.dtype !== 'I64' && indices.dtype !== 'I32') throw new ShapeError('shape_mismatch', 'gatherElements: indices must be I64 or I32', { found: indices.dtype });
     if (indices.shape.length !== data.shape.length) throw new ShapeError('shape_mismatch', 'gatherElements: indices must have the rank of data', { expected: data.shape.length, found: indices.shape.length });
     const ax = normAxis(axis, data.shape.length, 'gatherElements');
     return this.node('GatherElements', [data, indices], data.dtype, indices.shape, { axis: ax });
   }
 
-  /** Reshape; one dimension may be -1 (resolved here). */
-  reshape(x: Value, shape: readonly number[]): Value {
-    const n = numel(x.shape);
-    const known = shape.filter((d) => d !== -1);
-    const holes = shape.length - known.length;
-    const kn = numel(known);
-    const resolved = shape.map((d) => (d === -1 ? (kn === 0 ? 0 : n / kn) : d));
-    if (holes > 1 || numel(resolved) !== n || resolved.some((d) => !Number.isInteger(d) || d < 0)) {
-      throw new ShapeError('shape_mismatch', 'reshape: element count differs', { expected: `[${x.shape.join(', ')}] (${n} elements)`, found: `[${shape.join(', ')}]` });
+  /**
+   * Reshape; one dimension may be -1 (resolved here). With named dims the element counts must
+   * agree name for name: the names of `shape` are cancelled against those of x's shape, and the
+   * -1 takes what is left (a size, or one name).
+   */
+  reshape(x: Value<D>, shape: readonly (D | number)[]): Value<D> {
+    const bad = () => new ShapeError('shape_mismatch', 'reshape: element count differs', { expected: `${showShape(x.shape)} (${numelOf(x.shape)} elements)`, found: showShape(shape) });
+    const inN = splitDims(x.shape);
+    const outN = splitDims(shape.filter((d) => d !== -1));
+    const holes = shape.length - shape.filter((d) => d !== -1).length;
+    if (holes > 1) throw bad();
+    const left = [...inN.names];
+    for (const nm of outN.names) {
+      const at = left.indexOf(nm);
+      if (at < 0) throw bad();
+      left.splice(at, 1);
     }
+    let hole: Dim | null = null;
+    if (left.length === 0) {
+      const r = outN.size === 0 ? 0 : inN.size / outN.size;
+      if (holes) hole = r;
+      else if (r !== 1 && !(inN.size === 0 && outN.size === 0)) throw bad();
+    } else if (left.length === 1 && holes && inN.size === outN.size) hole = left[0];
+    else throw bad();
+    const resolved = shape.map((d) => (d === -1 ? hole! : d)) as D[];
+    if (resolved.some((d) => typeof d === 'number' && (!Number.isInteger(d) || d < 0))) throw bad();
     return this.node('Reshape', [x], x.dtype, resolved, { shape: resolved });
   }
 
-  transpose(x: Value, perm: readonly number[]): Value {
+  transpose(x: Value<D>, perm: readonly number[]): Value<D> {
     const r = x.shape.length;
     const p = perm.map((a) => normAxis(a, r, 'transpose'));
     if (p.length !== r || new Set(p).size !== r) throw new ShapeError('shape_mismatch', 'transpose: perm is not a permutation', { expected: `permutation of ${r} axes`, found: `[${perm.join(', ')}]` });
     return this.node('Transpose', [x], x.dtype, p.map((a) => x.shape[a]), { perm: p });
   }
 
-  concat(xs: readonly Value[], axis: number): Value {
+  /** Concatenation along `axis`; where an input is named along it, `named` is the result's dim there (a sum of names is not inferred). */
+  concat(xs: readonly Value<D>[], axis: number, named?: D): Value<D> {
     if (!xs.length) throw new ConfigError('bad_config', 'concat: no inputs');
     const r = xs[0].shape.length;
     const ax = normAxis(axis, r, 'concat');
     const shape = [...xs[0].shape];
-    shape[ax] = 0;
+    let total = 0;
+    let anyNamed = false;
     for (const x of xs) {
       const ok = x.shape.length === r && x.dtype === xs[0].dtype && x.shape.every((d, i) => i === ax || d === xs[0].shape[i]);
-      if (!ok) throw new ShapeError('shape_mismatch', 'concat: shapes differ off the concat axis', { expected: `[${xs[0].shape.join(', ')}]`, found: `[${x.shape.join(', ')}]` });
-      shape[ax] += x.shape[ax];
+      if (!ok) throw new ShapeError('shape_mismatch', 'concat: shapes differ off the concat axis', { expected: showShape(xs[0].shape), found: showShape(x.shape) });
+      const d = x.shape[ax];
+      if (typeof d === 'number') total += d;
+      else anyNamed = true;
     }
+    if (anyNamed && named === undefined) throw new ShapeError('shape_mismatch', 'concat along a named dim needs the name of the result', { expected: 'a dim name', found: xs.map((x) => x.shape[ax]).join(' + ') });
+    shape[ax] = named ?? (total as D);
     return this.node('Concat', [...xs], xs[0].dtype, shape, { axis: ax });
   }
 
   /** x[starts:ends:steps] on `axes` (default: the first starts.length axes); negative indices count from the end. */
-  slice(x: Value, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Value {
+  slice(x: Value<D>, starts: readonly number[], ends: readonly number[], axes?: readonly number[], steps?: readonly number[]): Value<D> {
     const ax = (axes ?? starts.map((_, i) => i)).map((a) => normAxis(a, x.shape.length, 'slice'));
     const st = steps ?? ax.map(() => 1);
     if (starts.length !== ax.length || ends.length !== ax.length || st.length !== ax.length || st.some((s) => !Number.isInteger(s) || s <= 0)) {
@@ -401,12 +454,13 @@ export class GraphBuilder {
     const re: number[] = [];
     ax.forEach((a, i) => {
       const d = x.shape[a];
+      if (typeof d !== 'number') throw new ShapeError('shape_mismatch', 'slice: the axis has a named dim', { field: 'axes', found: showShape(x.shape) });
       const clampIdx = (v: number) => Math.min(d, Math.max(0, v < 0 ? v + d : v));
       const s = clampIdx(starts[i]);
       const e = Math.max(s, clampIdx(ends[i]));
       rs.push(s);
       re.push(e);
-      shape[a] = Math.ceil((e - s) / st[i]);
+      shape[a] = Math.ceil((e - s) / st[i]) as D;
     });
     return this.node('Slice', [x], x.dtype, shape, { starts: rs, ends: re, axes: ax, steps: [...st] });
   }
@@ -414,12 +468,12 @@ export class GraphBuilder {
   // ---- compositions of primitives (no node kinds of their own) ----
 
   /** silu(x) = x · sigmoid(x) */
-  silu(x: Value): Value {
+  silu(x: Value<D>): Value<D> {
     return this.mul(x, this.sigmoid(x));
   }
 
   /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w (w broadcast on the last axis). */
-  rmsnorm(x: Value, w: Value, eps: number): Value {
+  rmsnorm(x: Value<D>, w: Value<D>, eps: number): Value<D> {
     const ms = this.mean(this.mul(x, x), -1, true);
     const inv = this.div(1, this.sqrt(this.add(ms, eps)));
     return this.mul(this.mul(x, inv), w);
@@ -431,25 +485,40 @@ export class GraphBuilder {
    * com.microsoft MatMulNBits: a [..., K] @ dequant(B)ᵀ → [..., N]. `packed` is U8 [N, K/G, G·bits/8],
    * `scales` F32 [N·K/G], `zeroPoints` U8 packed as ORT expects (or absent: zero point 2^(bits−1)).
    */
-  matmulNBits(a: Value, packed: Value, scales: Value, zeroPoints: Value | null, o: { K: number; N: number; bits: number; blockSize: number; accuracyLevel?: number }): Value {
-    if (a.shape[a.shape.length - 1] !== o.K) throw new ShapeError('shape_mismatch', 'matmulNBits: input features differ', { expected: o.K, found: a.shape[a.shape.length - 1] });
+  matmulNBits(a: Value<D>, packed: Value<D>, scales: Value<D>, zeroPoints: Value<D> | null, o: { K: number; N: number; bits: number; blockSize: number; accuracyLevel?: number }): Value<D> {
+    if (a.shape[a.shape.length - 1] !== (o.K as D)) throw new ShapeError('shape_mismatch', 'matmulNBits: input features differ', { expected: o.K, found: a.shape[a.shape.length - 1] });
     const kBlocks = Math.ceil(o.K / o.blockSize);
     assertShapeIs(packed.shape, [o.N, kBlocks, (o.blockSize * o.bits) / 8], 'matmulNBits packed weight');
     const inputs = zeroPoints ? [a, packed, scales, zeroPoints] : [a, packed, scales];
-    return this.node('MatMulNBits', inputs, a.dtype, [...a.shape.slice(0, -1), o.N], {
+    return this.node('MatMulNBits', inputs, a.dtype, [...a.shape.slice(0, -1), o.N as D], {
       K: o.K, N: o.N, bits: o.bits, block_size: o.blockSize, accuracy_level: o.accuracyLevel ?? 0,
     });
   }
 
   /** DequantizeLinear (blocked when blockSize > 0): (x − zp) · scale, scale/zp broadcast along `axis` in blocks. */
-  dequantizeLinear(x: Value, scale: Value, zeroPoint: Value | null, axis: number, blockSize = 0): Value {
+  dequantizeLinear(x: Value<D>, scale: Value<D>, zeroPoint: Value<D> | null, axis: number, blockSize = 0): Value<D> {
     const ax = normAxis(axis, x.shape.length, 'dequantizeLinear');
     const inputs = zeroPoint ? [x, scale, zeroPoint] : [x, scale];
     return this.node('DequantizeLinear', inputs, scale.dtype, x.shape, { axis: ax, block_size: blockSize });
   }
 
+  // ---- run-time sizes (named dims) ----
+
+  /** The run-time size of a dim, I64 []: a constant for a size, a DimSize node for a name. */
+  dimSize(d: D): Value<D> {
+    if (typeof d === 'number') return this.scalar(d, 'I64');
+    if (!this.inputs.some((i) => i.value.shape.includes(d))) throw new ConfigError('bad_config', 'named dim is not a dim of any graph input', { field: d });
+    return this.node('DimSize', [], 'I64', [], { dim: d });
+  }
+
+  /** 0 … n − 1 as I64 [n] (n a size or a name). */
+  iota(n: D): Value<D> {
+    if (typeof n === 'number') return this.constant(makeTensor('I64', [n], Array.from({ length: n }, (_, i) => i)));
+    return this.node('Range', [this.dimSize(n)], 'I64', [n]);
+  }
+
   /** Freezes the builder's state into a Graph. */
-  build(): Graph {
+  build(): Graph<D> {
     if (!this.outputs.length) throw new ConfigError('bad_config', 'graph has no outputs', { field: this.name });
     return {
       name: this.name,
@@ -463,10 +532,26 @@ export class GraphBuilder {
   }
 }
 
-function assertShapeIs(shape: readonly number[], expected: readonly number[], what: string): void {
+function assertShapeIs(shape: readonly Dim[], expected: readonly number[], what: string): void {
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
     throw new ShapeError('shape_mismatch', `wrong shape for ${what}`, { tensor: what, expected: `[${expected.join(', ')}]`, found: `[${shape.join(', ')}]` });
   }
+}
+
+/** A shape as its product of sizes and its list of names. */
+function splitDims(shape: readonly Dim[]): { size: number; names: string[] } {
+  let size = 1;
+  const names: string[] = [];
+  for (const d of shape) {
+    if (typeof d === 'number') size *= d;
+    else names.push(d);
+  }
+  return { size, names };
+}
+
+function numelOf(shape: readonly Dim[]): string {
+  const { size, names } = splitDims(shape);
+  return [String(size), ...names].join('·');
 }
 
 /** A host tensor of a core dtype from plain numbers (I64 via BigInt). */

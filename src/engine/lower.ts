@@ -2,11 +2,13 @@
 // blocked DequantizeLinear, INT4/UINT4, Reduce* axes as inputs), com.microsoft v1 for MatMulNBits,
 // IR version 10. Constants become initializers, inline or in one external-data blob (offsets
 // aligned to 64 KiB so that onnxruntime can mmap them); parameters may instead become graph inputs
-// (training feeds weights without a copy).
+// (training feeds weights without a copy). Named dims (ir.ts Dim) become dim_param on the graph's
+// inputs and outputs; where a node needs one's run-time size (a Reshape target, DimSize, Range) it
+// is read from the first graph input that has it (Shape with start/end).
 
 import { ConfigError } from '../core/errors.js';
 import { encodeModel, ATTR, DATA_LOCATION, onnxDataType, type AttributeProtoJs, type NodeProtoJs, type TensorProtoJs, type ValueInfoProtoJs } from '../formats/onnx/proto.js';
-import type { AttrValue, Graph, IrDType, IrTensor, StoredTensor, Value } from './ir.js';
+import type { AttrValue, Dim, Graph, IrDType, IrTensor, StoredTensor, Value } from './ir.js';
 
 export const OPSET = 21;
 export const IR_VERSION = 10;
@@ -42,8 +44,8 @@ function tensorBytes(t: Exclude<IrTensor, StoredTensor>): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-function valueInfo(name: string, v: Value): ValueInfoProtoJs {
-  return { name, type: { tensor_type: { elem_type: onnxDType(v.dtype), shape: { dim: v.shape.map((d) => ({ dim_value: d })) } } } };
+function valueInfo(name: string, v: Value<Dim>): ValueInfoProtoJs {
+  return { name, type: { tensor_type: { elem_type: onnxDType(v.dtype), shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } } };
 }
 
 function attr(name: string, v: AttrValue, kind: 'int' | 'ints' | 'float'): AttributeProtoJs {
@@ -53,7 +55,7 @@ function attr(name: string, v: AttrValue, kind: 'int' | 'ints' | 'float'): Attri
 }
 
 /** Lowers a graph to ONNX bytes. Deterministic: the same graph gives the same bytes. */
-export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
+export function lowerToOnnx(g: Graph<Dim>, opts: LowerOptions = {}): LoweredModel {
   const names = new Map<number, string>();
   const used = new Set<string>();
   const claim = (id: number, want: string): string => {
@@ -71,7 +73,7 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
   for (const o of g.outputs) {
     if (g.producers.has(o.value.id) && !names.has(o.value.id) && !used.has(o.name)) claim(o.value.id, o.name);
   }
-  const nameOf = (v: Value): string => names.get(v.id) ?? claim(v.id, v.name ? `${v.name}` : `v${v.id}`);
+  const nameOf = (v: Value<Dim>): string => names.get(v.id) ?? claim(v.id, v.name ? `${v.name}` : `v${v.id}`);
 
   const inputs: ValueInfoProtoJs[] = g.inputs.map((i) => valueInfo(i.name, i.value));
   const initializers: TensorProtoJs[] = [];
@@ -143,6 +145,41 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
     throw new ConfigError('unsupported', 'clip bounds for this dtype', { found: dtype });
   };
 
+  // where each named dim's run-time size is read: the first graph input that has it
+  const dimSource = new Map<string, { input: string; axis: number }>();
+  for (const i of g.inputs) i.value.shape.forEach((d, axis) => typeof d === 'string' && !dimSource.has(d) && dimSource.set(d, { input: i.name, axis }));
+  const sizeOf = (d: string): string => {
+    const src = dimSource.get(d);
+    if (!src) throw new ConfigError('bad_config', 'named dim is not a dim of any graph input', { field: d });
+    const out = `_shape_${d}`;
+    if (!used.has(out)) {
+      used.add(out);
+      nodes.push({ op_type: 'Shape', input: [src.input], output: [out], name: `shape_${d}`, attribute: [attr('start', src.axis, 'int'), attr('end', src.axis + 1, 'int')] });
+    }
+    return out; // I64 [1]
+  };
+  const scalarSizeOf = (d: string): string => {
+    const out = `_size_${d}`;
+    if (!used.has(out)) {
+      const v = sizeOf(d);
+      used.add(out);
+      nodes.push({ op_type: 'Squeeze', input: [v, i64([0])], output: [out], name: `size_${d}` });
+    }
+    return out; // I64 []
+  };
+  // a Reshape target with names: 0 where the input has the same name on that axis, -1 for one
+  // other name, else the sizes read from the inputs
+  const reshapeTarget = (x: Value<Dim>, shape: readonly Dim[]): string => {
+    const lit = shape.map((d, i) => (typeof d === 'number' ? d : x.shape[i] === d ? 0 : null));
+    const open = lit.filter((d) => d === null).length;
+    if (open <= 1) return i64(lit.map((d) => d ?? -1));
+    const parts = shape.map((d, i) => (typeof d === 'number' || x.shape[i] === d ? i64([lit[i]!]) : sizeOf(d)));
+    const out = `_target_${aux++}`;
+    used.add(out);
+    nodes.push({ op_type: 'Concat', input: parts, output: [out], name: out, attribute: [attr('axis', 0, 'int')] });
+    return out;
+  };
+
   for (const n of g.nodes) {
     const ins = n.inputs.map(nameOf);
     const out = nameOf(n.outputs[0]);
@@ -163,7 +200,14 @@ export function lowerToOnnx(g: Graph, opts: LowerOptions = {}): LoweredModel {
         node.attribute = [attr('axis', a.axis, 'int')];
         break;
       case 'Reshape':
-        node.input = [ins[0], i64(a.shape as number[])];
+        node.input = [ins[0], reshapeTarget(n.inputs[0], a.shape as Dim[])];
+        break;
+      case 'DimSize':
+        node.op_type = 'Identity';
+        node.input = [scalarSizeOf(a.dim as string)];
+        break;
+      case 'Range':
+        node.input = [scalarLike('I64', 0), ins[0], scalarLike('I64', 1)];
         break;
       case 'Transpose':
         node.attribute = [attr('perm', a.perm, 'ints')];

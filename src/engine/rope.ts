@@ -7,7 +7,7 @@
 import { ConfigError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
 import { llama3KeepWeight } from '../model/rope-scaling.js';
-import type { GraphBuilder, Value } from './ir.js';
+import type { Dim, GraphBuilder, Value } from './ir.js';
 
 /** Inverse frequencies [Dr] with the config's RoPE scaling applied (float32 values). */
 export function ropeInvFreq(c: ModelConfig): Float64Array {
@@ -83,13 +83,15 @@ export function expandedRopeTables(c: ModelConfig, positions: number): { cos: Fl
 
 /**
  * Rotates x [..., T, Hx, D]: y = x ⊙ cos + (x · R) ⊙ sin, with cos/sin [T, D] gathered for the
- * positions (expandedRopeTables) and R from rotationMatrix: per pair, y_a = x_a·c − x_b·s and
- * y_b = x_b·c + x_a·s, the same products as the textbook form in four nodes.
+ * positions (expandedRopeTables; [B, T, D] where each sequence has its own positions) and R from
+ * rotationMatrix: per pair, y_a = x_a·c − x_b·s and y_b = x_b·c + x_a·s, the same products as the
+ * textbook form in four nodes.
  */
-export function applyRopeRotate(b: GraphBuilder, x: Value, cos: Value, sin: Value, R: Value): Value {
-  const [T, , D] = x.shape.slice(-3);
-  const c = b.reshape(cos, [T, 1, D]);
-  const s = b.reshape(sin, [T, 1, D]);
+export function applyRopeRotate<N extends Dim>(b: GraphBuilder<N>, x: Value<N>, cos: Value<N>, sin: Value<N>, R: Value<N>): Value<N> {
+  // [..., T, D] → [..., T, 1, D]: one angle per position, shared by the heads
+  const perHead = (t: Value<N>) => b.reshape(t, [...t.shape.slice(0, -1), 1, ...t.shape.slice(-1)]);
+  const c = perHead(cos);
+  const s = perHead(sin);
   return b.add(b.mul(x, c), b.mul(b.matmul(x, R), s));
 }
 

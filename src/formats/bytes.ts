@@ -14,6 +14,8 @@ export interface ByteSource {
   readonly name: string;
   /** total size in bytes */
   readonly size: number;
+  /** set when the bytes are those of a local file at this path (other threads may open it themselves) */
+  readonly filePath?: string;
   /** exactly `length` bytes at `offset`; rejects if the range is outside [0, size) */
   read(offset: number, length: number): Promise<Uint8Array>;
   /**

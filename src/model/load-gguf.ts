@@ -175,7 +175,8 @@ export async function loadGguf(path: string, opts: { tokenizer?: Tokenizer | nul
         if (!(off >= 0 && len >= 0 && off + len <= t.byteLength)) throw new FormatError('out_of_bounds', 'range read outside the tensor', { file: path, tensor: t.name, expected: `within ${t.byteLength} bytes`, found: `${off} + ${len}` });
         return g.source.read(t.absoluteOffset + off, len);
       };
-      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name), (dst) => g.readBytesInto(t.name, dst), range));
+      const file = g.source.filePath !== undefined ? { path: g.source.filePath, offset: t.absoluteOffset } : undefined;
+      byName.set(name, lazyTensor(name, t.shape, t.type, t.byteLength, () => g.readBytes(t.name), (dst) => g.readBytesInto(t.name, dst), range, file));
     }
     const tensors = new Map<string, TensorSource>();
     for (const { name, shape } of canonicalTensors(config)) {

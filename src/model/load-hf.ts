@@ -65,7 +65,8 @@ export async function loadHf(dir: string, opts: { tokenizer?: Tokenizer | null; 
         throw new FormatError('shape_mismatch', 'tensor shape does not match config.json', { file: st.name, tensor: name, expected: `[${shape.join(', ')}]`, found: `[${info.shape.join(', ')}]` });
       }
       const into = st.readBytesInto?.bind(st);
-      tensors.set(name, lazyTensor(name, info.shape, info.dtype, info.byteLength, () => st.readBytes(name), into ? (dst) => into(name, dst) : undefined));
+      const file = st.location?.(name) ?? undefined;
+      tensors.set(name, lazyTensor(name, info.shape, info.dtype, info.byteLength, () => st.readBytes(name), into ? (dst) => into(name, dst) : undefined, undefined, file));
     }
     const extra = st.names().filter((n) => !tensors.has(n) && !packedParts.has(n) && !(n === 'lm_head.weight' && config.tiedEmbeddings));
     if (extra.length) {

@@ -110,6 +110,7 @@ function finiteChecked(src: TensorSource, file: string): TensorSource {
     ...(src.readInto ? { readInto: (dst: Uint8Array) => src.readInto!(dst) } : {}),
     ...(src.readRange ? { readRange: (off: number, len: number) => src.readRange!(off, len) } : {}),
     ...(src.readCodes ? { readCodes: () => src.readCodes!() } : {}),
+    ...(src.file ? { file: src.file } : {}),
     async read() {
       const t = await src.read();
       const bad = 'data' in t ? firstNonFiniteElement(t) : null;

@@ -46,6 +46,7 @@ export function lazyTensor(
   readBytes: () => Promise<Uint8Array>,
   readInto?: (dst: Uint8Array) => Promise<void>,
   readRange?: (byteOffset: number, byteLength: number) => Promise<Uint8Array>,
+  file?: { path: string; offset: number },
 ): TensorSource {
   const el = elementType(dtype);
   const read = async (): Promise<Tensor | QuantTensor> => {
@@ -61,6 +62,7 @@ export function lazyTensor(
     ...(readInto ? { readInto } : {}),
     read,
     ...(readRange ? { readRange } : {}),
+    ...(file ? { file } : {}),
     async readF32() {
       const t = await read();
       if ('type' in t) return dequantizeGgml(t.type, t.bytes, numel(shape));

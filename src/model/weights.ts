@@ -31,6 +31,11 @@ export interface TensorSource {
    * (the streaming quantizer reads tensors straight into memory its worker threads see).
    */
   readInto?(dst: Uint8Array): Promise<void>;
+  /**
+   * Optional: where the stored bytes lie in a local file (byteLength of them from byte `offset`),
+   * so that worker threads read their rows themselves (the streaming quantizer).
+   */
+  file?: { path: string; offset: number };
   /** `byteLength` stored bytes from `byteOffset` within the tensor (row reads; absent when the source cannot) */
   readRange?(byteOffset: number, byteLength: number): Promise<Uint8Array>;
   /** the integer codes of a packed int linear (GPTQ, compressed-tensors), for engines that run them as stored */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync, symlinkSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BitscaleError } from '../../src/core/errors.js';
 import {
@@ -16,6 +16,7 @@ import {
   openSafetensorsDir,
   openSafetensorsFile,
   readJsonFile,
+  noteRenamed,
   sha256File,
   withAtomicFile,
   writeGgufFile,
@@ -145,6 +146,16 @@ test('sha256File of a file an AtomicFileSink wrote: the digest taken while writi
     changed[12345] ^= 0xff;
     writeFileSync(p, changed);
     assert.equal(await sha256File(p), createHash('sha256').update(changed).digest('hex'));
+    // renamed (as an output transaction moves its staged file): the digest follows the file
+    // (noteRenamed), and a file changed after the move is read again
+    const q = join(dir, 'w2.bin');
+    await withAtomicFile(q, {}, (s) => s.write(whole));
+    const moved = join(dir, 'moved.bin');
+    renameSync(q, moved);
+    await noteRenamed(q, moved);
+    assert.equal(await sha256File(moved), createHash('sha256').update(whole).digest('hex'));
+    writeFileSync(moved, changed);
+    assert.equal(await sha256File(moved), createHash('sha256').update(changed).digest('hex'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

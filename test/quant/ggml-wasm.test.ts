@@ -162,3 +162,70 @@ test('IQ4 nearest entry: the kernel\'s decision thresholds pick what ggml\'s bes
   }
   for (const v of [0, -0, 1e-30, -1e-30, -200, 200, 3.4e38, -3.4e38, NaN]) check(Math.fround(v));
 });
+
+test('F16 → F32 in the kernel (one pass, check folded in): every fp16 bit pattern as the reference decodes it; the first Inf/NaN index, SIMD body or tail', () => {
+  const e = ggmlKernelExports()!;
+  const n = 65536 + 5; // every pattern, plus a tail shorter than one SIMD step
+  const bits = new Uint16Array(n);
+  for (let i = 0; i < n; i++) bits[i] = i & 0xffff;
+  const finite = bits.map((h) => ((h & 0x7c00) === 0x7c00 ? h & 0x83ff : h)); // exponent 31 → 30
+  const src = (e.heapBase() + 15) & ~15;
+  const dst = (src + n * 2 + 16) & ~15;
+  const need = dst + n * 4;
+  if (e.memory.buffer.byteLength < need) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
+  const run = (h: Uint16Array): { at: number; f: Uint32Array } => {
+    new Uint16Array(e.memory.buffer, src, n).set(h);
+    const at = e.convertF16Checked(src, dst, n);
+    return { at, f: new Uint32Array(e.memory.buffer, dst, n).slice() };
+  };
+  const ok = run(finite);
+  assert.equal(ok.at, -1);
+  const want = new Uint32Array(decodeF16Array(finite).buffer);
+  assert.equal(ok.f.findIndex((v, i) => v !== want[i]), -1, 'every finite pattern, both signs, subnormals');
+  for (const at of [0, 7, 8, 4097, n - 6, n - 1]) {
+    const h = finite.slice();
+    h[at] = at % 2 ? 0xfc00 : 0x7e01; // −Inf or a NaN
+    if (at + 3 < n) h[at + 3] = 0x7c00; // a later +Inf does not hide the first
+    assert.equal(run(h).at, at, `first non-finite at ${at}`);
+  }
+  assert.equal(run(bits).at, 0x7c00, 'the whole table: the first pattern with exponent 31');
+});
+
+test('Q8_0 rounding (trunc of v ± 0.49999997): every half-integer and integer up to 127 and their neighbouring ulps, both signs, as roundf', () => {
+  const vals: number[] = [];
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let k = 0; k <= 254; k++) {
+    f[0] = k / 2;
+    const b = u[0];
+    for (let d = -3; d <= 3; d++) {
+      u[0] = b + d;
+      if (f[0] >= 0 && f[0] <= 127) vals.push(f[0], -f[0]);
+    }
+  }
+  vals.push(1e-45, 1e-38, 0.25, 0.49999997, 0.5, 0.50000006);
+  // blocks of 32 led by 127, so d = 127/127 = 1 and x·(1/d) is the value itself
+  const rows: number[] = [];
+  for (let i = 0; i < vals.length; i += 31) rows.push(127, ...vals.slice(i, i + 31), ...Array(Math.max(0, i + 31 - vals.length)).fill(0));
+  const x = Float32Array.from(rows);
+  const R = x.length / 32;
+  assert.equal(firstDiff(quantizeGgml('Q8_0', x, R, 32), quantizeGgmlReference('Q8_0', x, R, 32)), -1);
+});
+
+test('Q4_0/Q5_0 block maximum: the first of +a and −a on a tie, either order, any lanes; all-zero and signed-zero blocks', () => {
+  const rows: number[] = [];
+  const block = (set: [number, number][]) => {
+    const b = Array.from({ length: 32 }, (_, i) => ((i * 7) % 11) / 16 - 0.3);
+    for (const [i, v] of set) b[i] = v;
+    rows.push(...b);
+  };
+  for (const [i, j] of [[0, 31], [3, 4], [17, 2], [30, 5], [8, 24]]) {
+    block([[i, -1.5], [j, 1.5]]);
+    block([[i, 1.5], [j, -1.5]]);
+    block([[i, -2], [j, 1.5]]);
+  }
+  rows.push(...Array(32).fill(0), ...Array.from({ length: 32 }, (_, i) => (i % 3 ? -0 : 0)));
+  const x = Float32Array.from(rows);
+  const R = x.length / 32;
+  for (const type of ['Q4_0', 'Q5_0'] as const) assert.equal(firstDiff(quantizeGgml(type, x, R, 32), quantizeGgmlReference(type, x, R, 32)), -1, type);
+});

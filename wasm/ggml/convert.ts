@@ -8,17 +8,35 @@ import { f16ToF32, f32ToF16 } from './common';
 
 /**
  * convertF16, and the index of the first non-finite value (exponent bits all ones), or −1: the
- * check the host would otherwise make in a second pass over the f32 values.
+ * check the host would otherwise make in a second pass over the f32 values. One pass where no
+ * value is Inf/NaN (the usual case): the conversion without the special-value fix-up, the check
+ * folded into it; a chunk that holds one is converted again in full and scanned.
  */
 export function convertF16Checked(src: usize, dst: usize, n: i32): i32 {
   const inf = i16x8.splat(0x7c00);
+  const magMask = i32x4.splat(0x7fff);
+  const signMask = i32x4.splat(0x8000);
+  const scale = f32x4.splat(reinterpret<f32>(0x77800000)); // 2^112
+  let special = i16x8.splat(0);
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const h = v128.load(src + (<usize>i << 1));
-    if (v128.any_true(i16x8.eq(v128.and(h, inf), inf))) break;
+    special = v128.or(special, i16x8.eq(v128.and(h, inf), inf));
+    const lo = i32x4.extend_low_i16x8_u(h);
+    const hi = i32x4.extend_high_i16x8_u(h);
+    const p = dst + (<usize>i << 2);
+    v128.store(p, v128.or(f32x4.mul(i32x4.shl(v128.and(lo, magMask), 13), scale), i32x4.shl(v128.and(lo, signMask), 16)));
+    v128.store(p, v128.or(f32x4.mul(i32x4.shl(v128.and(hi, magMask), 13), scale), i32x4.shl(v128.and(hi, signMask), 16)), 16);
   }
+  let tail = false;
+  for (let j = i; j < n; j++) {
+    const h = <u32>load<u16>(src + (<usize>j << 1));
+    store<f32>(dst + (<usize>j << 2), f16ToF32(h));
+    if ((h & 0x7c00) == 0x7c00) tail = true;
+  }
+  if (!v128.any_true(special) && !tail) return -1;
   convertF16(src, dst, n);
-  for (; i < n; i++) if ((load<u16>(src + (<usize>i << 1)) & 0x7c00) == 0x7c00) return i;
+  for (let j = 0; j < n; j++) if ((load<u16>(src + (<usize>j << 1)) & 0x7c00) == 0x7c00) return j;
   return -1;
 }
 

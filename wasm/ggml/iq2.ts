@@ -15,6 +15,7 @@
 import { nearestInt, putF16 } from './common';
 import { f32At } from './scratch';
 import { makeQp } from './kquants';
+import { appendNeighbours, fitQ2, fitQx, levelFit, roundTuple, signsOf8, snapTuple } from './lattice-tuples';
 
 const GROUP_MAX_EPS: f32 = 1e-15;
 const GROUP_MAX_EPS_IQ2_S: f32 = 1e-8;
@@ -74,8 +75,6 @@ export function neighbourStart(which: i32, u: i32): i32 {
   return neighbours(which, u);
 }
 
-
-
 /** Where the host writes grid `which`'s bytes (size·8). */
 export function iq2GridAddress(which: i32): usize {
   return GRID + <usize>which * 16384;
@@ -112,41 +111,9 @@ function neighbours(which: i32, u: i32): i32 {
   const atp = NB_AT + <usize>which * 262144 + (<usize>u << 2);
   const have = load<i32>(atp);
   if (have >= 0) return have;
-  const size = gridSize(which);
   const nwant = which == 2 ? 1 : which == 3 ? 3 : 2;
-  const pos = POS + <usize>which * 16384;
-  let lv0 = i32.MAX_VALUE;
-  let lv1 = i32.MAX_VALUE;
-  let lv2 = i32.MAX_VALUE;
-  for (let g = 0; g < size; g++) {
-    let s = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff = <i32>load<i8>(pos + <usize>(8 * g + i)) - (2 * ((u >> (2 * i)) & 3) + 1);
-      s += diff * diff;
-    }
-    store<i32>(D2 + (<usize>g << 2), s);
-    if (s == lv0 || s == lv1 || s == lv2) continue;
-    if (s < lv0) {
-      lv2 = lv1;
-      lv1 = lv0;
-      lv0 = s;
-    } else if (s < lv1) {
-      lv2 = lv1;
-      lv1 = s;
-    } else if (s < lv2) lv2 = s;
-  }
-  const base = pool(which);
   const start = load<i32>(POOL_USED + (<usize>which << 2));
-  let n = start;
-  for (let j = 0; j < nwant; j++) {
-    const lv = j == 0 ? lv0 : j == 1 ? lv1 : lv2;
-    if (lv == i32.MAX_VALUE) continue;
-    for (let g = 0; g < size; g++) {
-      if (load<i32>(D2 + (<usize>g << 2)) != lv) continue;
-      if (n < poolSize(which)) store<u16>(base + (<usize>n << 1), <u16>g);
-      n++;
-    }
-  }
+  const n = appendNeighbours(POS + <usize>which * 16384, gridSize(which), 8, 2, u, nwant, D2, pool(which), start, poolSize(which));
   store<i32>(POOL_USED + (<usize>which << 2), n);
   store<u16>(NB_LEN + <usize>which * 131072 + (<usize>u << 1), <u16>(n - start));
   store<i32>(atp, start);
@@ -166,62 +133,18 @@ const GIDX = memory.data(4 * 2);
 const SIGNS = memory.data(4);
 const SCALES16 = memory.data(16 * 4);
 
-/** Rounds tuple k at inverse scale id to levels 0..2 into Lp; returns its lattice index. */
-function roundTuple(k: i32, id: f32, Lp: usize): i32 {
-  let u = 0;
-  for (let i = 0; i < 8; i++) {
-    const l = max(0, min(2, nearestInt(<f32>0.5 * (id * f32At(XVAL, 8 * k + i) - 1))));
-    store<i8>(Lp + <usize>(8 * k + i), <i8>l);
-    u |= l << (2 * i);
-  }
-  return u;
+/** Tuple k (8 values of 2 bits, levels 0..2 searched) rounded at inverse scale id into Lp; its lattice index. */
+// @ts-ignore: decorator
+@inline function round8(k: i32, id: f32, Lp: usize): i32 {
+  return roundTuple(XVAL, k, 8, 2, 2, id, Lp);
 }
 
-/** Best grid neighbour of off-grid tuple k (lattice u) at `scale` by √w-weighted error → Lp. */
-function snapTuple(which: i32, u: i32, k: i32, scale: f32, Lp: usize): void {
-  const pos = POS + <usize>which * 16384;
+/** Off-grid tuple k (lattice u) snapped to its best neighbour on grid `which` at `scale` → Lp. */
+// @ts-ignore: decorator
+@inline function snap8(which: i32, u: i32, k: i32, scale: f32, Lp: usize): void {
   const s0 = neighbours(which, u);
   const s1 = s0 + <i32>load<u16>(NB_LEN + <usize>which * 131072 + (<usize>u << 1));
-  const base = pool(which);
-  let best: f32 = Infinity;
-  let gi = -1;
-  for (let j = s0; j < s1; j++) {
-    const g = <i32>load<u16>(base + (<usize>j << 1));
-    let d2: f32 = 0;
-    for (let i = 0; i < 8; i++) {
-      const diff: f32 = scale * <f32>load<i8>(pos + <usize>(8 * g + i)) - f32At(XVAL, 8 * k + i);
-      d2 += f32At(WAUX, 8 * k + i) * diff * diff;
-    }
-    if (d2 < best) {
-      best = d2;
-      gi = g;
-    }
-  }
-  // no neighbour compares below Inf (NaN distances on overflowing values): levels 0, as the
-  // reference writes them
-  if (gi < 0) {
-    store<u64>(Lp + <usize>(8 * k), 0);
-    return;
-  }
-  for (let i = 0; i < 8; i++) store<i8>(Lp + <usize>(8 * k + i), <i8>((<i32>load<i8>(pos + <usize>(8 * gi + i)) - 1) >> 1));
-}
-
-let fitQx: f32 = 0;
-let fitQ2: f32 = 0;
-
-/** Σ w·x·q and Σ w·q² over n values, q = 2L + 1. */
-function levelFit(n: i32, Lp: usize): void {
-  let sumqx: f32 = 0;
-  let sumq2: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const qi: i32 = 2 * <i32>load<i8>(Lp + i) + 1;
-    const q: f32 = <f32>qi;
-    const w = f32At(WGT, i);
-    sumqx += w * f32At(XVAL, i) * q;
-    sumq2 += w * q * q;
-  }
-  fitQx = sumqx;
-  fitQ2 = sumq2;
+  snapTuple(POS + <usize>which * 16384, pool(which), s0, s1, 8, XVAL, WAUX, k, scale, Lp);
 }
 
 /** One group at x (weights in WGT): grid indices → GIDX, signs → SIGNS; the scale, or −1 to skip. */
@@ -233,30 +156,8 @@ function quantizeGroup(which: i32, x: usize): f32 {
   const map = MAP + <usize>which * 131072;
   for (let i = 0; i < n; i++) store<f32>(WAUX + (<usize>i << 2), Mathf.sqrt(f32At(WGT, i)));
   for (let k = 0; k < nk; k++) {
-    let sg = 0;
-    let nflip = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f32At(x, 8 * k + i);
-      store<f32>(XVAL + (<usize>(8 * k + i) << 2), abs(v));
-      if (!(v >= 0)) {
-        sg |= 1 << i;
-        nflip++;
-      }
-    }
-    if (!s && nflip & 1) {
-      // odd parity cannot be stored in 7 bits: flip the least important value instead
-      let imin = 0;
-      let mn: f32 = f32At(WGT, 8 * k) * f32At(x, 8 * k) * f32At(x, 8 * k);
-      for (let i = 1; i < 8; i++) {
-        const a: f32 = f32At(WGT, 8 * k + i) * f32At(x, 8 * k + i) * f32At(x, 8 * k + i);
-        if (a < mn) {
-          mn = a;
-          imin = i;
-        }
-      }
-      store<f32>(XVAL + (<usize>(8 * k + imin) << 2), -f32At(XVAL, 8 * k + imin));
-      sg ^= 1 << imin;
-    }
+    // IQ2_XXS/IQ2_XS store 7 sign bits (even parity), IQ2_S all 8
+    const sg = s ? signsOf8(x, k, XVAL, WGT, false) : signsOf8(x, k, XVAL, WGT, true);
     store<u8>(SIGNS + k, <u8>(s ? sg : sg & 127));
   }
   let mx = f32At(XVAL, 0);
@@ -283,12 +184,12 @@ function quantizeGroup(which: i32, x: usize): f32 {
     const id: f32 = (<f32>5 + <f32>is * <f32>0.1) / ref;
     const thisScale: f32 = <f32>1 / id;
     for (let k = 0; k < nk; k++) {
-      const u = roundTuple(k, id, LAUX);
+      const u = round8(k, id, LAUX);
       const on = load<i16>(map + (<usize>u << 1)) >= 0;
       store<u8>(ONGRID_AUX + k, on ? 1 : 0);
-      if (!on) snapTuple(which, u, k, thisScale, LAUX);
+      if (!on) snap8(which, u, k, thisScale, LAUX);
     }
-    levelFit(n, LAUX);
+    levelFit(n, LAUX, XVAL, WGT);
     if (fitQ2 > 0 && fitQx * fitQx > best * fitQ2) {
       scale = fitQx / fitQ2;
       best = scale * fitQx;
@@ -306,10 +207,10 @@ function quantizeGroup(which: i32, x: usize): f32 {
     const id: f32 = <f32>1 / scale;
     for (let k = 0; k < nk; k++) {
       if (!xxs && load<u8>(ONGRID + k)) continue;
-      const u = roundTuple(k, id, L);
-      if (load<i16>(map + (<usize>u << 1)) < 0) snapTuple(which, u, k, scale, L);
+      const u = round8(k, id, L);
+      if (load<i16>(map + (<usize>u << 1)) < 0) snap8(which, u, k, scale, L);
     }
-    levelFit(n, L);
+    levelFit(n, L, XVAL, WGT);
     if (fitQ2 > 0) scale = fitQx / fitQ2;
   }
   if (scale < 0) {

@@ -9,6 +9,7 @@
 
 import { nearestInt, putF16 } from './common';
 import { f32At } from './scratch';
+import { appendNeighbours, fitQ2, fitQx, levelFit, roundTuple, signsOf8, snapTuple } from './lattice-tuples';
 
 // per grid (0: IQ3_XXS, 256 points; 1: IQ3_S, 512 points)
 const GRID = memory.data(2 * 512 * 4); // uploaded grid bytes
@@ -49,36 +50,7 @@ export function iq3Init(which: i32): void {
   for (let u = 0; u < 4096; u++) {
     store<i32>(start + (<usize>u << 2), at);
     if (load<i16>(map + (<usize>u << 1)) >= 0) continue;
-    // the nwant smallest distinct distances
-    let lv0 = i32.MAX_VALUE;
-    let lv1 = i32.MAX_VALUE;
-    let lv2 = i32.MAX_VALUE;
-    for (let g = 0; g < size; g++) {
-      let s = 0;
-      for (let i = 0; i < 4; i++) {
-        const diff = <i32>load<i8>(pos + <usize>(4 * g + i)) - (2 * ((u >> (3 * i)) & 7) + 1);
-        s += diff * diff;
-      }
-      store<i32>(d2 + (<usize>g << 2), s);
-      if (s == lv0 || s == lv1 || s == lv2) continue;
-      if (s < lv0) {
-        lv2 = lv1;
-        lv1 = lv0;
-        lv0 = s;
-      } else if (s < lv1) {
-        lv2 = lv1;
-        lv1 = s;
-      } else if (s < lv2) lv2 = s;
-    }
-    for (let j = 0; j < nwant; j++) {
-      const lv = j == 0 ? lv0 : j == 1 ? lv1 : lv2;
-      if (lv == i32.MAX_VALUE) continue;
-      for (let g = 0; g < size; g++) {
-        if (load<i32>(d2 + (<usize>g << 2)) != lv) continue;
-        store<u16>(nb + (<usize>at << 1), <u16>g);
-        at++;
-      }
-    }
+    at = appendNeighbours(pos, size, 4, 3, u, nwant, d2, nb, at, i32.MAX_VALUE);
   }
   store<i32>(start + (<usize>4096 << 2), at);
   store<u8>(READY + which, 1);
@@ -96,65 +68,19 @@ const GIDX = memory.data(8 * 2);
 const SIGNS = memory.data(4);
 const SCALES8 = memory.data(8 * 4);
 
-/** Rounds tuple k at inverse scale id to levels 0..7 into Lp; returns its lattice index. */
-function roundTuple(k: i32, id: f32, Lp: usize): i32 {
-  let u = 0;
-  for (let i = 0; i < 4; i++) {
-    const l = max(0, min(7, nearestInt(<f32>0.5 * (id * f32At(XVAL, 4 * k + i) - 1))));
-    store<i8>(Lp + <usize>(4 * k + i), <i8>l);
-    u |= l << (3 * i);
-  }
-  return u;
+/** Tuple k (4 values of 3 bits) rounded at inverse scale id into Lp; its lattice index. */
+// @ts-ignore: decorator
+@inline function round4(k: i32, id: f32, Lp: usize): i32 {
+  return roundTuple(XVAL, k, 4, 3, 7, id, Lp);
 }
 
-/** Best grid neighbour of off-grid tuple k (lattice u) at `scale` by √w-weighted error → Lp. */
-function snapTuple(which: i32, u: i32, k: i32, scale: f32, Lp: usize): void {
-  const pos = POS + <usize>which * 2048;
+/** Off-grid tuple k (lattice u) snapped to its best neighbour on grid `which` at `scale` → Lp. */
+// @ts-ignore: decorator
+@inline function snap4(which: i32, u: i32, k: i32, scale: f32, Lp: usize): void {
   const start = NB_START + <usize>which * 16388;
-  const nb = NB + <usize>which * 524288;
   const s0 = load<i32>(start + (<usize>u << 2));
   const s1 = load<i32>(start + (<usize>(u + 1) << 2));
-  let best: f32 = Infinity;
-  let gi = -1;
-  for (let j = s0; j < s1; j++) {
-    const g = <i32>load<u16>(nb + (<usize>j << 1));
-    let d2: f32 = 0;
-    for (let i = 0; i < 4; i++) {
-      const diff: f32 = scale * <f32>load<i8>(pos + <usize>(4 * g + i)) - f32At(XVAL, 4 * k + i);
-      d2 += f32At(WAUX, 4 * k + i) * diff * diff;
-    }
-    if (d2 < best) {
-      best = d2;
-      gi = g;
-    }
-  }
-  // no neighbour compares below Inf (NaN distances on overflowing values; ggml asserts there):
-  // levels 0, as the reference writes them
-  if (gi < 0) {
-    store<u32>(Lp + <usize>(4 * k), 0);
-    return;
-  }
-  for (let i = 0; i < 4; i++) store<i8>(Lp + <usize>(4 * k + i), <i8>((<i32>load<i8>(pos + <usize>(4 * gi + i)) - 1) >> 1));
-}
-
-// levelFit results
-let fitQx: f32 = 0;
-let fitQ2: f32 = 0;
-
-/** Σ w·x·q and Σ w·q² over the group, q = 2L + 1. */
-function levelFit(Lp: usize): void {
-  let sumqx: f32 = 0;
-  let sumq2: f32 = 0;
-  for (let i = 0; i < 32; i++) {
-    const li: i32 = <i32>load<i8>(Lp + i);
-    const qi: i32 = 2 * li + 1;
-    const q: f32 = <f32>qi;
-    const w = f32At(WGT, i);
-    sumqx += w * f32At(XVAL, i) * q;
-    sumq2 += w * q * q;
-  }
-  fitQx = sumqx;
-  fitQ2 = sumq2;
+  snapTuple(POS + <usize>which * 2048, NB + <usize>which * 524288, s0, s1, 4, XVAL, WAUX, k, scale, Lp);
 }
 
 /** One group of 32 at x (weights in WGT): grid indices → GIDX, signs → SIGNS; the scale, or −1 to skip. */
@@ -163,30 +89,8 @@ function quantizeGroup(xs: bool, x: usize): f32 {
   const map = MAP + <usize>which * 8192;
   for (let i = 0; i < 32; i++) store<f32>(WAUX + (<usize>i << 2), Mathf.sqrt(f32At(WGT, i)));
   for (let k = 0; k < 4; k++) {
-    let s = 0;
-    let nflip = 0;
-    for (let i = 0; i < 8; i++) {
-      const v = f32At(x, 8 * k + i);
-      store<f32>(XVAL + (<usize>(8 * k + i) << 2), abs(v));
-      if (!(v >= 0)) {
-        s |= 1 << i;
-        nflip++;
-      }
-    }
-    if (xs && nflip & 1) {
-      // odd parity cannot be stored in 7 bits: flip the least important value instead
-      let imin = 0;
-      let mn: f32 = f32At(WGT, 8 * k) * f32At(x, 8 * k) * f32At(x, 8 * k);
-      for (let i = 1; i < 8; i++) {
-        const a: f32 = f32At(WGT, 8 * k + i) * f32At(x, 8 * k + i) * f32At(x, 8 * k + i);
-        if (a < mn) {
-          mn = a;
-          imin = i;
-        }
-      }
-      store<f32>(XVAL + (<usize>(8 * k + imin) << 2), -f32At(XVAL, 8 * k + imin));
-      s ^= 1 << imin;
-    }
+    // IQ3_XXS stores 7 sign bits (even parity), IQ3_S all 8
+    const s = xs ? signsOf8(x, k, XVAL, WGT, true) : signsOf8(x, k, XVAL, WGT, false);
     store<u8>(SIGNS + k, <u8>(xs ? s & 127 : s));
   }
   let mx = f32At(XVAL, 0);
@@ -201,12 +105,12 @@ function quantizeGroup(xs: bool, x: usize): f32 {
     const id: f32 = (<f32>15 + <f32>is * <f32>0.2) / mx;
     const thisScale: f32 = <f32>1 / id;
     for (let k = 0; k < 8; k++) {
-      const u = roundTuple(k, id, LAUX);
+      const u = round4(k, id, LAUX);
       const on = load<i16>(map + (<usize>u << 1)) >= 0;
       store<u8>(ONGRID_AUX + k, on ? 1 : 0);
-      if (!on) snapTuple(which, u, k, thisScale, LAUX);
+      if (!on) snap4(which, u, k, thisScale, LAUX);
     }
-    levelFit(LAUX);
+    levelFit(32, LAUX, XVAL, WGT);
     if (fitQ2 > 0 && fitQx * fitQx > best * fitQ2) {
       scale = fitQx / fitQ2;
       best = scale * fitQx;
@@ -220,10 +124,10 @@ function quantizeGroup(xs: bool, x: usize): f32 {
     const id: f32 = <f32>1 / scale;
     for (let k = 0; k < 8; k++) {
       if (xs && load<u8>(ONGRID + k)) continue;
-      const u = roundTuple(k, id, L);
-      if (load<i16>(map + (<usize>u << 1)) < 0) snapTuple(which, u, k, scale, L);
+      const u = round4(k, id, L);
+      if (load<i16>(map + (<usize>u << 1)) < 0) snap4(which, u, k, scale, L);
     }
-    levelFit(L);
+    levelFit(32, L, XVAL, WGT);
     if (fitQ2 > 0) scale = fitQx / fitQ2;
   }
   if (scale < 0) {

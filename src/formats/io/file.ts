@@ -6,7 +6,7 @@ import { Buffer, constants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, stat, unlink, realpath, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
 import { decodeUtf8Strict } from '../text.js';
@@ -67,6 +67,7 @@ export async function openFileSource(path: string): Promise<FileSource> {
   return {
     name: path,
     size,
+    filePath: path,
     async read(offset: number, length: number): Promise<Uint8Array> {
       checkRange(path, size, offset, length);
       if (closed) throw new IoError('io', 'read after close', { file: path, offset });
@@ -182,11 +183,30 @@ export function readJsonFileSync(path: string): unknown {
  */
 const writtenDigests = new Map<string, { id: string; hex: string }>();
 
-const fileIdentity = (st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+type FileStat = { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
+const fileIdentity = (st: FileStat): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
 async function rememberDigest(path: string, hex: string): Promise<void> {
   const st = await stat(path, { bigint: true }).catch(() => null);
   if (st) writtenDigests.set(resolve(path), { id: fileIdentity(st), hex });
+}
+
+/**
+ * Tells the digest memo that `from` (a file, or a folder with files in it) was just renamed to
+ * `to`: a rename changes the change time, so without this the file would be read and hashed
+ * again (an output staged inside another output's staging folder is renamed once per level). A
+ * digest moves only when the file is the same inode with the same size and modification time.
+ */
+export async function noteRenamed(from: string, to: string): Promise<void> {
+  const [a, b] = [resolve(from), resolve(to)];
+  for (const [p, known] of [...writtenDigests]) {
+    if (p !== a && !p.startsWith(a + sep)) continue;
+    writtenDigests.delete(p);
+    const q = b + p.slice(a.length);
+    const st = await stat(q, { bigint: true }).catch(() => null);
+    const was = known.id.split(':');
+    if (st && was[0] === `${st.dev}` && was[1] === `${st.ino}` && was[2] === `${st.size}` && was[3] === `${st.mtimeNs}`) writtenDigests.set(q, { id: fileIdentity(st), hex: known.hex });
+  }
 }
 
 /** Lowercase hex sha256 of a file (from the digest taken while this process wrote it, when the file is unchanged since). */
@@ -289,6 +309,8 @@ export async function checkOutputPath(path: string, opts: AtomicWriteOptions = {
 }
 
 const BUFFER_BYTES = 4 << 20;
+/** Bytes written between the background flushes to disk of AtomicFileSink. */
+const SYNC_EVERY_BYTES = 128 << 20;
 
 /**
  * Writes to `<path>.tmp-<pid>-<rand>` in the same directory, then fsyncs and renames onto
@@ -303,6 +325,10 @@ export class AtomicFileSink implements ByteSink {
   private buf = new Uint8Array(BUFFER_BYTES);
   private fill = 0;
   private state: 'open' | 'closed' | 'aborted' = 'open';
+  // data already flushed to disk while writing goes on (see write): the fsync at close then
+  // waits only for the last part instead of the whole file (0.6 s for 1.3 GB here)
+  private syncing: Promise<void> | null = null;
+  private unsynced = 0;
 
   private constructor(
     readonly name: string,
@@ -331,16 +357,30 @@ export class AtomicFileSink implements ByteSink {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') throw new IoError('io', `write after ${this.state}`, { file: this.name });
     try {
-      this.hash.update(chunk);
       if (chunk.length >= BUFFER_BYTES) {
         await this.flush();
-        await this.writeAll(chunk);
+        // the write runs on a libuv thread while this thread hashes the same bytes
+        const written = this.writeAll(chunk);
+        written.catch(() => {}); // awaited below; must not go unhandled if hashing throws first
+        this.hash.update(chunk);
+        await written;
       } else {
+        this.hash.update(chunk);
         if (this.fill + chunk.length > BUFFER_BYTES) await this.flush();
         this.buf.set(chunk, this.fill);
         this.fill += chunk.length;
       }
       this.pos += chunk.length;
+      this.unsynced += chunk.length;
+      if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
+        this.unsynced = 0;
+        // not awaited: the disk writes what is written so far while the caller goes on (a
+        // failure shows again at the fsync in close)
+        this.syncing = this.fh.datasync().then(
+          () => void (this.syncing = null),
+          () => void (this.syncing = null),
+        );
+      }
     } catch (e) {
       await this.abort();
       throw ioError(e, this.name, 'write failed');
@@ -366,6 +406,7 @@ export class AtomicFileSink implements ByteSink {
     if (this.state !== 'open') throw new IoError('io', `close after ${this.state}`, { file: this.name });
     try {
       await this.flush();
+      await this.syncing;
       await this.fh.sync();
       await this.fh.close();
       this.state = 'closed';
@@ -383,6 +424,7 @@ export class AtomicFileSink implements ByteSink {
     if (this.state === 'aborted') return;
     const wasOpen = this.state === 'open';
     this.state = 'aborted';
+    await this.syncing;
     if (wasOpen) await this.fh.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
   }

@@ -29,7 +29,7 @@ import { access, copyFile, link, lstat, mkdir, open, readdir, readFile, realpath
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { BitscaleError, ConfigError, IoError } from '../../core/errors.js';
 import { BITSCALE_VERSION } from '../../core/version.js';
-import { escapeRe, processAlive, removeStaleTempFiles, sha256File } from './file.js';
+import { escapeRe, noteRenamed, processAlive, removeStaleTempFiles, sha256File } from './file.js';
 
 export { processAlive, removeStaleTempFiles };
 
@@ -500,6 +500,7 @@ export class OutputTxn {
       }
       try {
         await rename(this.staged, this.abs);
+        await noteRenamed(this.staged, this.abs);
       } catch (e) {
         if (movedOld) await rename(join(this.root, REPLACED), this.abs).catch(() => undefined);
         throw e;

@@ -36,6 +36,8 @@ export interface SafetensorsFile {
   readBytes(name: string): Promise<Uint8Array>;
   /** the raw bytes of `name` into `dst` (exactly its byte length; may be shared memory) */
   readBytesInto(name: string, dst: Uint8Array): Promise<void>;
+  /** where the bytes of `name` lie in a local file (null when the source is not a file) */
+  location(name: string): { path: string; offset: number } | null;
   /** a tensor decoded into its typed-array storage (F16/BF16/F8 stay as bit patterns) */
   readTensor(name: string): Promise<Tensor>;
   close(): Promise<void>;
@@ -127,6 +129,7 @@ export async function readSafetensors(src: ByteSource, opts: SafetensorsReadOpti
     info,
     readBytes,
     readBytesInto,
+    location: (name) => (src.filePath !== undefined ? { path: src.filePath, offset: info(name).offset } : null),
     async readTensor(name: string): Promise<Tensor> {
       const t = info(name);
       return tensorFromBytes(t.dtype, t.shape, await readBytes(name));

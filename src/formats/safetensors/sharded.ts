@@ -27,6 +27,8 @@ export interface SafetensorsView {
   readBytes(name: string): Promise<Uint8Array>;
   /** optional: the raw bytes into `dst` (exactly the tensor's byte length) */
   readBytesInto?(name: string, dst: Uint8Array): Promise<void>;
+  /** optional: where the bytes of `name` lie in a local file (null when not in one) */
+  location?(name: string): { path: string; offset: number } | null;
   readTensor(name: string): Promise<Tensor>;
   close(): Promise<void>;
 }
@@ -140,6 +142,7 @@ export async function openShardedSafetensors(
     has: (n) => index.weightMap.has(n),
     info: (n) => ({ ...shardOf(n).info(n), file: index.weightMap.get(n)! }),
     readBytes: async (n) => shardOf(n).readBytes(n),
+    location: (n) => shardOf(n).location(n),
     readTensor: async (n) => shardOf(n).readTensor(n),
     close: async () => {
       await Promise.all(shards.map((s) => s.close()));

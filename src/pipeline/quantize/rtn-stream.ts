@@ -1,7 +1,8 @@
 // Streaming RTN to GGUF with the stages overlapped: while the writer writes tensor i, tensor i+1 is
-// being quantized on the worker threads and tensor i+2 read from the file. Each weight matrix is
-// read straight into shared memory (TensorSource.readInto), converted from F16/BF16 and quantized
-// by the WebAssembly kernels on the workers (rows split across them, bytes written in place), and
+// being quantized on the worker threads and tensor i+2 read from the file. Each weight matrix in a
+// local file is read by the workers themselves, each its rows straight into its kernel's memory
+// (TensorSource.file; other sources are read into shared memory, TensorSource.readInto), converted
+// from F16/BF16 and quantized by the WebAssembly kernels (bytes written in place), and
 // handed to saveModel, which writes the file in tensor order as before (same bytes as quantizing
 // on one thread: test/pipeline/quantize/rtn-stream.test.ts). The input's sha256 for the manifest is
 // computed on another thread meanwhile (hashFilesOffThread).
@@ -110,18 +111,22 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     const [N, K] = src.shape;
     const outBytes = N * ggmlRowBytes(p.type, K);
     const input = KERNEL_INPUTS[src.dtype];
-    const inBytes = input ? src.byteLength : N * K * 4;
-    const srcBuf = buffers.take(inBytes);
+    // a float tensor in a local file: each worker reads its own rows into its kernel's memory
+    const file = input && src.file && pool.readsFiles ? src.file : undefined;
+    const inBytes = file ? 0 : input ? src.byteLength : N * K * 4;
+    const srcBuf = file ? null : buffers.take(inBytes);
     const dstBuf = buffers.take(outBytes);
     const promise = (async (): Promise<QuantTensor> => {
-      if (input && src.readInto) await src.readInto(new Uint8Array(srcBuf, 0, inBytes));
-      else if (input) {
-        const t = (await src.read()) as Tensor;
-        const d = t.data as Float32Array | Uint16Array;
-        new Uint8Array(srcBuf, 0, inBytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-      } else new Float32Array(srcBuf, 0, N * K).set(await src.readF32()); // stored in a block type: dequantized first
+      if (srcBuf) {
+        if (input && src.readInto) await src.readInto(new Uint8Array(srcBuf, 0, inBytes));
+        else if (input) {
+          const t = (await src.read()) as Tensor;
+          const d = t.data as Float32Array | Uint16Array;
+          new Uint8Array(srcBuf, 0, inBytes).set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+        } else new Float32Array(srcBuf, 0, N * K).set(await src.readF32()); // stored in a block type: dequantized first
+      }
       try {
-        await pool.quantizeGgmlRows({ type: p.type, input: input ?? 'F32', src: srcBuf, srcOffset: 0, dst: dstBuf, dstOffset: 0, nRows: N, nPerRow: K, imatrix: p.imatrix });
+        await pool.quantizeGgmlRows({ type: p.type, input: input ?? 'F32', src: srcBuf, srcOffset: 0, ...(file ? { file } : {}), dst: dstBuf, dstOffset: 0, nRows: N, nPerRow: K, imatrix: p.imatrix });
       } catch (e) {
         // name the tensor (the workers only know rows)
         if (e instanceof NumericError) throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, field: undefined, tensor: src.name, file: weights.source.path });
@@ -133,7 +138,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
       promise,
       bytes: inBytes + outBytes,
       release: () => {
-        buffers.give(srcBuf);
+        if (srcBuf) buffers.give(srcBuf);
         buffers.give(dstBuf);
       },
     };
@@ -158,7 +163,10 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   };
 
   const startMore = (): void => {
-    while (next < order.length && (inFlight === 0 || inFlight < lookahead)) {
+    // the tensor the writer holds does not count: while a large one (a 128k-row embedding) is
+    // being written, the workers go on with the next ones instead of waiting for the writer
+    const ahead = (): number => inFlight - (current?.bytes ?? 0);
+    while (next < order.length && (ahead() === 0 || ahead() < lookahead)) {
       const src = order[next++];
       const p = plans.get(src.name);
       const job = p?.copy ? { promise: src.read(), bytes: src.byteLength, release: () => {} } : p ? quantized(src, p) : passThrough(src);

@@ -3,9 +3,12 @@
 // (the bytes land in the shared output; nothing is sent back but the outcome). Node-only.
 // The quant API (every codec) is imported on the first job that needs it: a worker that only runs
 // WebAssembly kernels starts with the kernels' module alone (issue 12's start-up cost).
+// A rows job that names a file has its input rows read here, straight into the kernel's memory.
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { IoError } from '../../core/errors.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../index.js';
-import { needsGgmlCodec, runGgmlRowsJob, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
+import { needsGgmlCodec, runGgmlRowsJob, type FileRows, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
 import { errorReply, type WorkerReply } from '../ggml/wasm/worker-queue.js';
 
 export interface QuantJob {
@@ -26,13 +29,34 @@ function transferables(q: QuantizedTensor): ArrayBuffer[] {
   return out;
 }
 
+/** Synchronous positional reads (the worker has nothing else to do while it waits). */
+function openFileRows(path: string): FileRows {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new IoError('io', `cannot open: ${(e as Error).message}`, { file: path });
+  }
+  return {
+    read(into, offset) {
+      let done = 0;
+      while (done < into.length) {
+        const n = readSync(fd, into, done, into.length - done, offset + done);
+        if (n === 0) throw new IoError('truncated', 'the file ends inside a tensor', { file: path, offset: offset + done, expected: `${into.length - done} more bytes`, found: 'end of file' });
+        done += n;
+      }
+    },
+    close: () => closeSync(fd),
+  };
+}
+
 let quantApi: typeof import('../index.js') | null = null;
 
 async function handle(m: WorkerMessage): Promise<void> {
   try {
     if (m.kind === 'ggml-rows') {
       if (needsGgmlCodec(m.job)) quantApi ??= await import('../index.js');
-      runGgmlRowsJob(m.job, quantApi?.quantizeGgml ?? null);
+      runGgmlRowsJob(m.job, quantApi?.quantizeGgml ?? null, openFileRows);
       parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
       return;
     }

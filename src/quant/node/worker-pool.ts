@@ -103,9 +103,10 @@ function workerFor(): Worker {
 export interface SharedGgmlRows {
   type: GgmlType;
   input: KernelInput;
-  /** R·K input elements from byte srcOffset */
-  src: SharedArrayBuffer;
+  /** R·K input elements from byte srcOffset (null: read from `file` by the workers) */
+  src: SharedArrayBuffer | null;
   srcOffset: number;
+  file?: { path: string; offset: number };
   /** R·K/QK·W output bytes from byte dstOffset */
   dst: SharedArrayBuffer;
   dstOffset: number;
@@ -115,6 +116,7 @@ export interface SharedGgmlRows {
 }
 
 export class QuantPool implements RowsPool {
+  readonly readsFiles = true;
   private readonly workers: Worker[];
   private readonly queue: WorkerQueue;
 

@@ -4,8 +4,8 @@
 // reads counted on wrapped lazy sources).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { tempDir } from '../../helpers.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { sharedPath, sharedSkip, tempDir } from '../../helpers.js';
 import { join, resolve } from 'node:path';
 import { expectedTensors } from '../../../src/engine/host.js';
 import { loadModel } from '../../../src/model/load.js';
@@ -18,10 +18,9 @@ import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
 import { lazyTensor } from '../../../src/model/tensor-source.js';
 import { encodeF16Array } from '../../../src/numerics/float16.js';
 
-const SHARED = resolve('..', 'shared');
-const STORIES = resolve(SHARED, 'models/stories260K');
+const STORIES = sharedPath('models/stories260K');
 const MODELS = [
-  { name: 'stories260K', skip: existsSync(STORIES) ? false : 'needs ../shared (stories260K)', model: join(STORIES, 'stories260K.bin'), tokenizer: join(STORIES, 'tok512.bin'), awqScheme: 'q4_0' },
+  { name: 'stories260K', skip: sharedSkip('models/stories260K/stories260K.bin', 'models/stories260K/tok512.bin'), model: join(STORIES, 'stories260K.bin'), tokenizer: join(STORIES, 'tok512.bin'), awqScheme: 'q4_0' },
   // AWQ's scale and clip searches dominate here (≈16 s a run for Q4_0, ≈11 s for Q8_0): Q8_0 keeps the file under 40 s
   { name: 'default model', skip: false, model: resolve('assets/default-model'), tokenizer: undefined, awqScheme: 'q8_0' },
 ] as const;
@@ -50,89 +49,77 @@ function counted(w: ModelWeights): { weights: ModelWeights; reads: Map<string, n
 for (const m of MODELS) {
   test(`${m.name}: streaming GPTQ Q4_0 GGUF is byte-identical to the whole-model path; one block in memory`, { skip: m.skip, timeout: 120_000 }, async () => {
     const dir = tempDir('bitscale-qs-');
+    const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 3, seqLen: 32, seed: 5, verify: false, overwrite: true };
+    assert.ok(streamsCalibrated(o));
+    assert.ok(!streamsCalibrated({ ...o, keepHost: true }) && !streamsCalibrated({ ...o, verify: undefined }) && !streamsCalibrated({ ...o, calib: 'self' }));
+    const whole = await quantizeModel({ ...o, out: join(dir, 'w.gguf'), keepHost: true });
+    assert.ok(whole.host, 'keepHost ran the whole-model path');
+
+    const src = await loadModel(m.model, { tokenizer: m.tokenizer });
+    const { weights, reads, order } = counted(src);
+    const c = src.config;
+    const layerElems = (l: number) => expectedTensors(c).filter((e) => e.name.startsWith(`model.layers.${l}.`)).reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
+    const linearsReadAt: number[] = [];
     try {
-      const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 3, seqLen: 32, seed: 5, verify: false, overwrite: true };
-      assert.ok(streamsCalibrated(o));
-      assert.ok(!streamsCalibrated({ ...o, keepHost: true }) && !streamsCalibrated({ ...o, verify: undefined }) && !streamsCalibrated({ ...o, calib: 'self' }));
-      const whole = await quantizeModel({ ...o, out: join(dir, 'w.gguf'), keepHost: true });
-      assert.ok(whole.host, 'keepHost ran the whole-model path');
-
-      const src = await loadModel(m.model, { tokenizer: m.tokenizer });
-      const { weights, reads, order } = counted(src);
-      const c = src.config;
-      const layerElems = (l: number) => expectedTensors(c).filter((e) => e.name.startsWith(`model.layers.${l}.`)).reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
-      const linearsReadAt: number[] = [];
-      try {
-        await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), {
-          onLayer: (l, host) => {
-            let elems = 0;
-            for (const [n, t] of host.tensors) {
-              assert.ok(n.startsWith(`model.layers.${l}.`), `layer ${l}'s map holds ${n}`);
-              elems += t.length;
-            }
-            assert.ok(elems <= layerElems(l), `layer ${l}: ${elems} float elements alive, one block has ${layerElems(l)}`);
-            linearsReadAt.push(order.filter((n) => /_proj\.weight$/.test(n)).length);
-          },
-        });
-      } finally {
-        await weights.close();
-      }
-      // when block l is done, only blocks 0..l have been read; each linear is read once (the writer uses the quantized bytes)
-      assert.deepEqual(linearsReadAt, Array.from({ length: c.nLayers }, (_, l) => 7 * (l + 1)));
-      for (const [n, k] of reads) if (/_proj\.weight$/.test(n)) assert.equal(k, 1, n);
-
-      assert.ok(readFileSync(o.out).equals(readFileSync(join(dir, 'w.gguf'))), 'streaming and whole-model GGUF differ');
-      const man = JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8'));
-      assert.equal(man.settings.streaming, true);
-      assert.equal(man.calibration.windows, 3);
-      assert.equal(man.tensors.length, 7 * c.nLayers + (c.tiedEmbeddings ? 1 : 2), 'every linear, the embedding and the output');
+      await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), {
+        onLayer: (l, host) => {
+          let elems = 0;
+          for (const [n, t] of host.tensors) {
+            assert.ok(n.startsWith(`model.layers.${l}.`), `layer ${l}'s map holds ${n}`);
+            elems += t.length;
+          }
+          assert.ok(elems <= layerElems(l), `layer ${l}: ${elems} float elements alive, one block has ${layerElems(l)}`);
+          linearsReadAt.push(order.filter((n) => /_proj\.weight$/.test(n)).length);
+        },
+      });
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await weights.close();
     }
+    // when block l is done, only blocks 0..l have been read; each linear is read once (the writer uses the quantized bytes)
+    assert.deepEqual(linearsReadAt, Array.from({ length: c.nLayers }, (_, l) => 7 * (l + 1)));
+    for (const [n, k] of reads) if (/_proj\.weight$/.test(n)) assert.equal(k, 1, n);
+
+    assert.ok(readFileSync(o.out).equals(readFileSync(join(dir, 'w.gguf'))), 'streaming and whole-model GGUF differ');
+    const man = JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8'));
+    assert.equal(man.settings.streaming, true);
+    assert.equal(man.calibration.windows, 3);
+    assert.equal(man.tensors.length, 7 * c.nLayers + (c.tiedEmbeddings ? 1 : 2), 'every linear, the embedding and the output');
   });
 
   test(`${m.name}: streaming AWQ ${m.awqScheme.toUpperCase()} GGUF (quantizeModel --no-verify) is byte-identical to the whole-model path`, { skip: m.skip, timeout: 300_000 }, async () => {
     const dir = tempDir('bitscale-qs-');
-    try {
-      const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: m.awqScheme, method: 'awq', windows: 3, seqLen: 32, seed: 9, verify: false, overwrite: true };
-      const s = await quantizeModel(o);
-      const w = await quantizeModel({ ...o, out: join(dir, 'w.gguf'), keepHost: true });
-      assert.equal(JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8')).settings.streaming, true, 'quantizeModel took the streaming path');
-      assert.ok(s.awq.length > 0);
-      assert.deepEqual(s.awq, w.awq);
-      assert.deepEqual(s.tensors, w.tensors);
-      assert.ok(readFileSync(o.out).equals(readFileSync(join(dir, 'w.gguf'))), 'streaming and whole-model GGUF differ');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const o: QuantizeOptions = { model: m.model, tokenizer: m.tokenizer, out: join(dir, 's.gguf'), format: 'gguf', scheme: m.awqScheme, method: 'awq', windows: 3, seqLen: 32, seed: 9, verify: false, overwrite: true };
+    const s = await quantizeModel(o);
+    const w = await quantizeModel({ ...o, out: join(dir, 'w.gguf'), keepHost: true });
+    assert.equal(JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8')).settings.streaming, true, 'quantizeModel took the streaming path');
+    assert.ok(s.awq.length > 0);
+    assert.deepEqual(s.awq, w.awq);
+    assert.deepEqual(s.tensors, w.tensors);
+    assert.ok(readFileSync(o.out).equals(readFileSync(join(dir, 'w.gguf'))), 'streaming and whole-model GGUF differ');
   });
 }
 
 test('streaming path: per-layer progress with an ETA; an abort after the first layer leaves no output', { timeout: 60_000 }, async () => {
   const dir = tempDir('bitscale-qs-');
-  try {
-    const ac = new AbortController();
-    const layers: { done: number; total: number; etaS: number | null }[] = [];
-    const out = join(dir, 'a.gguf');
-    await assert.rejects(
-      quantizeModel({
-        model: resolve('assets/default-model'), out, format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 2, seqLen: 16, verify: false, signal: ac.signal,
-        onProgress: (e) => {
-          if (e.task !== 'quantize') return;
-          layers.push(e);
-          ac.abort();
-        },
-      }),
-      (e: Error & { code?: string }) => e.code === 'interrupted',
-    );
-    assert.equal(layers.length, 1);
-    assert.equal(layers[0].done, 1);
-    assert.equal(layers[0].total, 4);
-    assert.ok(layers[0].etaS !== null && layers[0].etaS >= 0);
-    assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const ac = new AbortController();
+  const layers: { done: number; total: number; etaS: number | null }[] = [];
+  const out = join(dir, 'a.gguf');
+  await assert.rejects(
+    quantizeModel({
+      model: resolve('assets/default-model'), out, format: 'gguf', scheme: 'q4_0', method: 'gptq', windows: 2, seqLen: 16, verify: false, signal: ac.signal,
+      onProgress: (e) => {
+        if (e.task !== 'quantize') return;
+        layers.push(e);
+        ac.abort();
+      },
+    }),
+    (e: Error & { code?: string }) => e.code === 'interrupted',
+  );
+  assert.equal(layers.length, 1);
+  assert.equal(layers[0].done, 1);
+  assert.equal(layers[0].total, 4);
+  assert.ok(layers[0].etaS !== null && layers[0].etaS >= 0);
+  assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
 });
 
 test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the whole tensor\'s bytes', async () => {

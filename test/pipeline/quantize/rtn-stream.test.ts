@@ -2,18 +2,20 @@
 // with the stages overlapped or one tensor at a time, is the same byte for byte, and each
 // quantized tensor equals the TypeScript reference codec on the decoded input (F16, BF16 and F32
 // checkpoints; with an importance matrix; a K-quant fallback row width; the embedding converted
-// to F16; on the caller's pool over plain buffers, as the page runs it). A NaN names its tensor
-// and leaves no output.
+// to F16; on the caller's pool over plain buffers, as the page runs it; rows read by the workers
+// from the file or by the main thread into shared memory). A NaN names its tensor and leaves no
+// output, as does a file that ends inside a tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NumericError } from '../../../src/core/errors.js';
+import { IoError, NumericError } from '../../../src/core/errors.js';
 import type { GgmlType } from '../../../src/core/dtype.js';
 import { openGgufFile } from '../../../src/formats/io/index.js';
 import { hfToGguf } from '../../../src/model/names.js';
 import { loadModel } from '../../../src/model/load.js';
+import { saveModel } from '../../../src/model/save.js';
 import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
@@ -90,13 +92,17 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     const im = new Map<number, Float32Array>([[256, Float32Array.from({ length: 256 }, (_, i) => (i % 5) + 0.5)]]);
     const plan = (n: string, src: TensorSource): RtnTensorPlan | null =>
       /_proj\.weight$/.test(n) && src.shape[1] === 256 ? { type: 'Q4_K', imatrix: im.get(256) } : /down_proj/.test(n) ? { type: 'Q5_0' } : null;
+    // the same sources without their file location: read on the main thread into shared memory
+    // instead of by each worker from the file
+    const noFile = new Map([...w.tensors].map(([n, src]) => [n, { ...src, file: undefined }]));
+    assert.ok(w.tensors.get('model.layers.1.mlp.up_proj.weight')!.file, 'a GGUF tensor knows its place in the file');
     const files: Buffer[] = [];
-    for (const [threads, lookahead] of [[1, 1], [2, 64 << 20], [3, 1 << 30]] as const) {
-      const out = join(dir, `o-${threads}.gguf`);
-      await writeRtnGguf(w, out, { plan, threads, lookahead });
+    for (const [threads, lookahead, viaMain] of [[1, 1, false], [2, 64 << 20, false], [3, 1 << 30, false], [2, 1, true]] as const) {
+      const out = join(dir, `o-${threads}-${viaMain}.gguf`);
+      await writeRtnGguf(viaMain ? { ...w, tensors: noFile } : w, out, { plan, threads, lookahead });
       files.push(readFileSync(out));
     }
-    assert.ok(files[0].equals(files[1]) && files[0].equals(files[2]), 'same bytes for every thread count and lookahead');
+    for (let i = 1; i < files.length; i++) assert.ok(files[0].equals(files[i]), `same bytes for every thread count, lookahead and way of reading (${i})`);
     // the page's way: the caller's pool, here the kernels on this thread over plain ArrayBuffers
     // (a page without cross-origin isolation has no SharedArrayBuffer); the pool stays open
     const inline = new InlineRowsPool(quantizeGgml);
@@ -111,28 +117,80 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     }
     assert.ok(rowsJobs >= 14, `every planned tensor went through the caller's pool (${rowsJobs})`);
     assert.ok(readFileSync(join(dir, 'o-inline.gguf')).equals(files[0]), 'the caller’s pool on plain buffers: the same bytes');
-    const got = await tensorBytes(join(dir, 'o-3.gguf'));
+    const got = await tensorBytes(join(dir, 'o-3-false.gguf'));
     const q = w.tensors.get('model.layers.1.self_attn.q_proj.weight')!;
     const want = quantizeGgmlReference('Q4_K', await q.readF32(), 256, 256, im.get(256));
     assert.ok(Buffer.from(got.get('blk.1.attn_q.weight')!.bytes).equals(Buffer.from(want)), 'imatrix-weighted Q4_K');
 
-    // a NaN in one tensor: typed error naming it, nothing at the output path
+    // a NaN in one tensor: typed error naming it, nothing at the output path; read on the main
+    // thread (a source without a file) and by the workers from a file holding the NaN
     const bad = 'model.layers.1.mlp.up_proj.weight';
     const src = w.tensors.get(bad)!;
     const poisoned = new Map(w.tensors);
     poisoned.set(bad, {
       ...src,
+      file: undefined,
       readInto: async (dst) => {
         await src.readInto!(dst);
         new Uint16Array(dst.buffer, dst.byteOffset, dst.length / 2)[1000] = 0x7e00; // fp16 NaN
       },
     });
     const out = join(dir, 'nan.gguf');
-    await assert.rejects(writeRtnGguf({ ...w, tensors: poisoned }, out, { plan, threads: 2 }), (e: unknown) => e instanceof NumericError && e.context.tensor === bad && e.context.index === 1000);
+    const namesIt = (e: unknown) => e instanceof NumericError && e.context.tensor === bad && e.context.index === 1000;
+    await assert.rejects(writeRtnGguf({ ...w, tensors: poisoned }, out, { plan, threads: 2 }), namesIt);
+    assert.ok(!existsSync(out));
+    const nanModel = join(dir, 'nan-in-file.gguf');
+    const bytes = readFileSync(model);
+    bytes.writeUInt16LE(0x7e00, src.file!.offset + 2 * 1000);
+    writeFileSync(nanModel, bytes);
+    const wn = await loadModel(nanModel, { tokenizer: null });
+    try {
+      await assert.rejects(writeRtnGguf(wn, out, { plan, threads: 2 }), namesIt);
+      assert.ok(!existsSync(out));
+    } finally {
+      await wn.close();
+    }
+    // a file that ends inside a tensor the workers read: typed error naming the file
+    const short = new Map(w.tensors);
+    short.set(bad, { ...src, file: { path: model, offset: bytes.length - 100 } });
+    await assert.rejects(writeRtnGguf({ ...w, tensors: short }, out, { plan, threads: 2 }), (e: unknown) => e instanceof IoError && e.code === 'truncated' && e.context.file === model);
     assert.ok(!existsSync(out));
   } finally {
     await w.close();
   }
+});
+
+test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers read each tensor from its file; the same tensors as from the GGUF it was saved from', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-');
+  const model = join(dir, 'm.gguf');
+  await writeGeneratedGguf(model, CONFIG, 'BF16');
+  const plan = (n: string): RtnTensorPlan | null => (/_proj\.weight$/.test(n) ? { type: 'Q8_0' } : null);
+  const g = await loadModel(model, { tokenizer: null });
+  const hf = join(dir, 'hf');
+  try {
+    await saveModel(g, hf, { format: 'hf', dtype: 'BF16' });
+    await writeRtnGguf(g, join(dir, 'from-gguf.gguf'), { plan, threads: 1 });
+  } finally {
+    await g.close();
+  }
+  const w = await loadModel(hf, { tokenizer: null });
+  try {
+    const q = w.tensors.get('model.layers.0.mlp.up_proj.weight')!;
+    assert.equal(q.dtype, 'BF16');
+    assert.ok(q.file && q.file.path.endsWith('.safetensors'), 'a safetensors tensor knows its place in the file');
+    await writeRtnGguf(w, join(dir, 'from-hf.gguf'), { plan, threads: 2 });
+  } finally {
+    await w.close();
+  }
+  // the writer permutes q/k rows from the Hugging Face rotary layout to GGUF's after quantizing
+  const [a, b] = [await tensorBytes(join(dir, 'from-gguf.gguf')), await tensorBytes(join(dir, 'from-hf.gguf'))];
+  let n = 0;
+  for (const [name, t] of a) {
+    if (t.type !== 'Q8_0') continue;
+    assert.ok(Buffer.from(b.get(name)!.bytes).equals(Buffer.from(t.bytes)), name);
+    n++;
+  }
+  assert.equal(n, 14);
 });
 
 test('quantize --threads refuses 0 and absurd values before any work', () => {

@@ -168,6 +168,13 @@ function ensureMemory(e: Exports, bytes: number): void {
 const align16 = (n: number): number => (n + 15) & ~15;
 
 /**
+ * Puts `into.length` bytes of input elements `from`… (counted in values from the first row) into
+ * `into`, a view on the kernel's memory: the caller's array copied, or a file read straight into
+ * it (src/quant/node/quant-worker.ts), which saves a copy of every input byte.
+ */
+export type KernelFill = (into: Uint8Array, from: number) => void;
+
+/**
  * Quantizes R = nRows rows of K = nPerRow values to ggml `type` into `out` (R·K/QK·W bytes),
  * reading `x` as f32 values or as F16/BF16 bits (`input`). The caller has validated the shapes
  * and checked hasGgmlKernel(). A NaN/±Inf value throws NumericError('non_finite') naming its
@@ -176,6 +183,24 @@ const align16 = (n: number): number => (n + 15) & ~15;
 export function quantizeWithKernel(
   type: GgmlType,
   x: Float32Array | Uint16Array,
+  input: KernelInput,
+  nRows: number,
+  nPerRow: number,
+  imatrix: Float32Array | undefined,
+  out: Uint8Array,
+): void {
+  const el = x.BYTES_PER_ELEMENT;
+  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  quantizeWithKernelFrom(type, (into, from) => into.set(bytes.subarray(from * el, from * el + into.length)), input, nRows, nPerRow, imatrix, out);
+}
+
+/**
+ * quantizeWithKernel with the input delivered a chunk of rows at a time by `fill` (see
+ * KernelFill), directly into the kernel's memory.
+ */
+export function quantizeWithKernelFrom(
+  type: GgmlType,
+  fill: KernelFill,
   input: KernelInput,
   nRows: number,
   nPerRow: number,
@@ -201,10 +226,10 @@ export function quantizeWithKernel(
     const from = r0 * nPerRow;
     let bad: number;
     if (input === 'F32') {
-      new Float32Array(buf, xPtr, n).set((x as Float32Array).subarray(from, from + n));
+      fill(new Uint8Array(buf, xPtr, n * 4), from);
       bad = e.firstNonFinite(xPtr, n);
     } else {
-      new Uint16Array(buf, srcPtr, n).set((x as Uint16Array).subarray(from, from + n));
+      fill(new Uint8Array(buf, srcPtr, n * 2), from);
       if (input === 'F16') bad = e.convertF16Checked(srcPtr, xPtr, n);
       else {
         e.convertBf16(srcPtr, xPtr, n);

@@ -10,7 +10,7 @@ import { GGML_TYPES } from '../../../core/dtype.js';
 import { ConfigError, NumericError } from '../../../core/errors.js';
 import { decodeBf16Array, decodeF16Array } from '../../../numerics/float16.js';
 import type { quantizeGgml } from '../index.js';
-import { hasGgmlKernel, quantizeWithKernel, type KernelInput } from './kernels.js';
+import { hasGgmlKernel, quantizeWithKernel, quantizeWithKernelFrom, type KernelInput } from './kernels.js';
 
 /**
  * The TypeScript codecs (quantizeGgml), for a type no kernel covers. Passed in rather than imported
@@ -23,9 +23,14 @@ export interface GgmlRowsJob {
   type: GgmlType;
   /** element type of the input rows */
   input: KernelInput;
-  /** input buffer: R·K elements of `input` from byte `srcOffset` (row-major) */
-  src: SharedArrayBuffer | ArrayBuffer;
+  /** input buffer: R·K elements of `input` from byte `srcOffset` (row-major); unused with `file` */
+  src: SharedArrayBuffer | ArrayBuffer | null;
   srcOffset: number;
+  /**
+   * The input rows read by the thread itself from a file instead (R·K elements of `input` from
+   * byte `offset`): no shared input buffer, no copy (threads that can open files: OpenFileRows).
+   */
+  file?: { path: string; offset: number };
   /** output buffer: R·K/QK·W bytes from `dstOffset` */
   dst: SharedArrayBuffer | ArrayBuffer;
   dstOffset: number;
@@ -43,6 +48,14 @@ export function ggmlRowBytes(type: GgmlType, nPerRow: number): number {
   return (nPerRow / g.blockSize) * g.typeSize;
 }
 
+/** Positional reads of one open file (a Node worker's, src/quant/node/quant-worker.ts). */
+export interface FileRows {
+  /** exactly into.length bytes at byte `offset` of the file into `into` (IoError otherwise) */
+  read(into: Uint8Array, offset: number): void;
+  close(): void;
+}
+export type OpenFileRows = (path: string) => FileRows;
+
 /** Whether `job` needs the TypeScript codecs on this thread (no kernel covers its type). */
 export function needsGgmlCodec(job: GgmlRowsJob): boolean {
   return !hasGgmlKernel(job.type, !!job.imatrix);
@@ -50,30 +63,51 @@ export function needsGgmlCodec(job: GgmlRowsJob): boolean {
 
 /**
  * Quantizes rows [rowStart, rowEnd) of the job into its output (WebAssembly kernel where one
- * covers the type, else `codec`, which must then be given). A NaN/±Inf throws
- * NumericError('non_finite') with the index in the whole tensor.
+ * covers the type, else `codec`, which must then be given), the input taken from `job.src` or,
+ * for a job with `file`, read through `openFile`. A NaN/±Inf throws NumericError('non_finite')
+ * with the index in the whole tensor.
  */
-export function runGgmlRowsJob(job: GgmlRowsJob, codec: GgmlCodec | null): void {
+export function runGgmlRowsJob(job: GgmlRowsJob, codec: GgmlCodec | null, openFile?: OpenFileRows): void {
   const { type, input, nPerRow: K, rowStart, rowEnd } = job;
   const rows = rowEnd - rowStart;
   if (rows <= 0) return;
   const rowBytes = ggmlRowBytes(type, K);
   const elBytes = input === 'F32' ? 4 : 2;
-  const from = job.srcOffset + rowStart * K * elBytes;
   const out = new Uint8Array(job.dst, job.dstOffset + rowStart * rowBytes, rows * rowBytes);
-  const x = input === 'F32' ? new Float32Array(job.src, from, rows * K) : new Uint16Array(job.src, from, rows * K);
+  const kernel = hasGgmlKernel(type, !!job.imatrix);
+  if (!kernel && !codec) throw new ConfigError('internal', 'no kernel for this type and no codec given', { field: 'type', found: type });
+  let file: FileRows | null = null;
   try {
-    if (hasGgmlKernel(type, !!job.imatrix)) {
+    let x: Float32Array | Uint16Array;
+    if (job.file) {
+      if (!openFile) throw new ConfigError('internal', 'this thread cannot read files', { field: 'file', found: job.file.path });
+      file = openFile(job.file.path);
+      const base = job.file.offset + rowStart * K * elBytes;
+      if (kernel) {
+        const f = file;
+        quantizeWithKernelFrom(type, (into, from) => f.read(into, base + from * elBytes), input, rows, K, job.imatrix, out);
+        return;
+      }
+      const bytes = new Uint8Array(rows * K * elBytes);
+      file.read(bytes, base);
+      x = input === 'F32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
+    } else {
+      if (!job.src) throw new ConfigError('internal', 'a rows job needs src or file', { field: 'src' });
+      const from = job.srcOffset + rowStart * K * elBytes;
+      x = input === 'F32' ? new Float32Array(job.src, from, rows * K) : new Uint16Array(job.src, from, rows * K);
+    }
+    if (kernel) {
       quantizeWithKernel(type, x, input, rows, K, job.imatrix, out);
       return;
     }
-    if (!codec) throw new ConfigError('internal', 'no kernel for this type and no codec given', { field: 'type', found: type });
     const f = input === 'F32' ? (x as Float32Array) : input === 'F16' ? decodeF16Array(x as Uint16Array) : decodeBf16Array(x as Uint16Array);
-    out.set(codec(type, f, rows, K, job.imatrix));
+    out.set(codec!(type, f, rows, K, job.imatrix));
   } catch (e) {
     // indices are relative to this block of rows: name the value's place in the whole tensor
     if (e instanceof NumericError && typeof e.context.index === 'number') throw new NumericError(e.code, 'x holds a non-finite value', { ...e.context, index: e.context.index + rowStart * K });
     throw e;
+  } finally {
+    file?.close();
   }
 }
 

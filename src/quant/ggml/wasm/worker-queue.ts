@@ -95,6 +95,8 @@ export type SharedRowsJob = Omit<GgmlRowsJob, 'rowStart' | 'rowEnd'> & { nRows: 
  */
 export interface RowsPool {
   readonly threads: number;
+  /** whether its threads read a job's input from a file themselves (jobs with `file`) */
+  readonly readsFiles?: boolean;
   quantizeGgmlRows(j: SharedRowsJob): Promise<void>;
   close(): Promise<void> | void;
 }
