@@ -1,8 +1,9 @@
 // QuantPool: quantization on worker threads (Node worker_threads). Two kinds of work:
-// - ggml rows over shared memory (quantizeGgmlRows): the input tensor and the output bytes live
-//   in SharedArrayBuffers; each worker takes chunks of rows, runs the WebAssembly kernel on them
-//   and writes its bytes into the output at their row offset. No copy in or out, and the bytes
-//   are those of one thread (ggml rows are independent; test/quant/node/worker-pool.test.ts).
+// - ggml rows over shared memory (quantizeGgmlRows): the output bytes live in a
+//   SharedArrayBuffer, the input in another or in a file each worker reads its rows from
+//   (`file`: positional reads into its kernel's memory); each worker takes chunks of rows, runs
+//   the WebAssembly kernel on them and writes its bytes into the output at their row offset. The
+//   bytes are those of one thread (ggml rows are independent; test/quant/node/worker-pool.test.ts).
 // - any scheme (quantize): blocks of rows are posted (structured clone) and the results merged.
 //   Only row-separable schemes are split: groups along K, per-output-channel (axis 0) scales, MX
 //   blocks, ggml rows, element-wise casts. Everything else (per-tensor scales, NVFP4's tensor

@@ -25,13 +25,23 @@ const MODELS = [
   { name: 'default model', skip: false, model: resolve('assets/default-model'), tokenizer: undefined, awqScheme: 'q8_0' },
 ] as const;
 
-/** `w` with readF32 calls counted per tensor name, and the order of the reads. */
+/** `w` with decoded reads (readF32, or readInto of the stored bytes) counted per tensor name, and the order of the reads. */
 function counted(w: ModelWeights): { weights: ModelWeights; reads: Map<string, number>; order: string[] } {
   const reads = new Map<string, number>();
   const order: string[] = [];
   const tensors = new Map<string, TensorSource>();
+  const count = (n: string): void => {
+    reads.set(n, (reads.get(n) ?? 0) + 1);
+    order.push(n);
+  };
   for (const [n, s] of w.tensors) {
-    tensors.set(n, { ...s, read: () => s.read(), readF32: () => (reads.set(n, (reads.get(n) ?? 0) + 1), order.push(n), s.readF32()) });
+    const readInto = s.readInto;
+    tensors.set(n, {
+      ...s,
+      read: () => s.read(),
+      readF32: () => (count(n), s.readF32()),
+      ...(readInto ? { readInto: (dst: Uint8Array) => (count(n), readInto.call(s, dst)) } : {}),
+    });
   }
   return { weights: { ...w, tensors, close: () => w.close() }, reads, order };
 }

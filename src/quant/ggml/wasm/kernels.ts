@@ -1,8 +1,9 @@
 // The WebAssembly ggml kernels (built from wasm/ggml by scripts/build-wasm.mjs): loading, memory
 // and the row-chunked calls behind quantizeGgml. One instance per thread (module state), memory
 // laid out from heapBase() as [importance weights K f32 | input chunk | output chunk]; rows are
-// copied in a chunk at a time (≈ 256 KB, so a chunk stays in cache), checked for NaN/±Inf,
-// quantized and copied out.
+// put in a chunk at a time (≈ 256 KB, so a chunk stays in cache: copied from the caller's array,
+// or read from a file straight into this memory by a worker, quantizeWithKernelFrom), checked
+// for NaN/±Inf, quantized and copied out.
 //
 // Loading: synchronous where the platform allows it (Node, workers); on a browser main thread,
 // where large synchronous compiles are refused, compilation continues asynchronously
