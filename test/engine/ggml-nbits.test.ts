@@ -4,16 +4,17 @@
 // codec on seeded data for every type that has a kernel form. Compared as Uint32 patterns.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { sharedPath, sharedSkip } from '../helpers.js';
 import { isGgmlType, type GgmlType } from '../../src/core/dtype.js';
 import { Rng } from '../../src/core/rng.js';
 import { ggmlHasNBits, ggmlToNBits } from '../../src/engine/ggml-nbits.js';
 import { dequantizeNBitsLinear, splitNBitsRows } from '../../src/engine/nbits.js';
 import { dequantizeGgml, ggmlSupports, quantizeGgml } from '../../src/quant/ggml/index.js';
 
-const DIR = resolve('..', 'shared', 'golden', 'ggml-quants');
-const HAVE = existsSync(resolve(DIR, 'manifest.tsv'));
+const DIR = sharedPath('golden', 'ggml-quants');
+const NO_GOLDEN = sharedSkip('golden/ggml-quants/manifest.tsv');
 
 export const NBITS_TYPES: GgmlType[] = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'TQ1_0', 'TQ2_0', 'Q1_0', 'Q2_0'];
 
@@ -51,7 +52,7 @@ test('re-coded operands dequantize to our ggml codec bit for bit (seeded rows, e
   }
 });
 
-test('re-coded operands dequantize to ggml\'s golden floats bit for bit', { skip: HAVE ? false : 'needs ../shared/golden/ggml-quants' }, () => {
+test('re-coded operands dequantize to ggml\'s golden floats bit for bit', { skip: NO_GOLDEN }, () => {
   const lines = readFileSync(resolve(DIR, 'manifest.tsv'), 'utf8').trim().split('\n').slice(1);
   let checked = 0;
   const seen = new Set<string>();

@@ -6,9 +6,10 @@
 // IQ types keep the dequantized path, and the engine says so per tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sharedPath, sharedSkip } from '../helpers.js';
 import type { GgmlType } from '../../src/core/dtype.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { loadModel } from '../../src/model/load.js';
@@ -16,9 +17,9 @@ import type { ModelWeights } from '../../src/model/weights.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 import { compareNative, writeTypedGguf } from './native-fixtures.js';
 
-const SHARED = resolve('..', 'shared');
-const STORIES = resolve(SHARED, 'models/stories260K/stories260K.bin');
-const TEXT = resolve(SHARED, 'data/tinystories-valid-excerpt.txt');
+const STORIES = sharedPath('models/stories260K/stories260K.bin');
+const TEXT = sharedPath('data/tinystories-valid-excerpt.txt');
+const NO_STORIES = sharedSkip('models/stories260K/stories260K.bin', 'data/tinystories-valid-excerpt.txt');
 
 async function eachType(w: ModelWeights, types: GgmlType[], ids: number[], ctx: number, embed: boolean, tag: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-native-'));
@@ -51,7 +52,7 @@ for (const t of DEFAULT_TYPES) {
   });
 }
 
-test('stories260K: Q4_0 / Q8_0 with the tied token embedding quantized (rows and head from the same codes)', { skip: existsSync(STORIES) ? false : 'needs ../shared', timeout: 120_000 }, async () => {
+test('stories260K: Q4_0 / Q8_0 with the tied token embedding quantized (rows and head from the same codes)', { skip: NO_STORIES, timeout: 120_000 }, async () => {
   const w = await loadModel(STORIES);
   const ids = w.tokenizer!.encode(readFileSync(TEXT, 'utf8'), { bos: false }).slice(0, 600);
   await eachType(w, ['Q4_0', 'Q8_0'], ids, 256, true, 'stories260K');

@@ -5,11 +5,11 @@
 // `npm run fuzz` runs the same targets much longer, in child processes, with memory figures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { emptyStats, fuzzTarget, makeWorkdir, SHARED, TARGETS } from './cli-fuzz.js';
+import { rmSync } from 'node:fs';
+import { sharedSkip } from '../helpers.js';
+import { emptyStats, fuzzTarget, makeWorkdir, TARGETS } from './cli-fuzz.js';
 
-const skip = existsSync(join(SHARED, 'models/stories260K/stories260K.bin')) ? false : 'needs ../shared (stories260K)';
+const skip = sharedSkip('models/stories260K/stories260K.bin');
 /** cases per unit of target weight */
 const CASES = 8;
 /** a hang detector, not a speed check */
