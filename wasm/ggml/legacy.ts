@@ -36,6 +36,24 @@ import { cvtt4, putF16 } from './common';
   return hmax4(m);
 }
 
+/** blockMinMax's results (globals: one instance per worker, so no sharing; two f32 out of an inline helper). */
+let blockMin: f32 = 0;
+let blockMax: f32 = 0;
+
+/** The min and max of a 32-value block by lanes (pmin/pmax: ±0 and NaN as the callers then check). */
+// @ts-ignore: decorator
+@inline function blockMinMax(p: usize): void {
+  let vmin = v128.load(p);
+  let vmax = vmin;
+  for (let k = 16; k < 128; k += 16) {
+    const v = v128.load(p + k);
+    vmin = f32x4.pmin(vmin, v);
+    vmax = f32x4.pmax(vmax, v);
+  }
+  blockMin = hmin4(vmin);
+  blockMax = hmax4(vmax);
+}
+
 /**
  * The value of largest magnitude (the first on ties; +0 for an all-zero block), as ggml picks it.
  * One pass for the block's max and min: the larger magnitude of the two is the answer unless they
@@ -43,15 +61,9 @@ import { cvtt4, putF16 } from './common';
  */
 // @ts-ignore: decorator
 @inline function blockSignedMax(p: usize): f32 {
-  let vmax = v128.load(p);
-  let vmin = vmax;
-  for (let k = 16; k < 128; k += 16) {
-    const v = v128.load(p + k);
-    vmax = f32x4.pmax(vmax, v);
-    vmin = f32x4.pmin(vmin, v);
-  }
-  const mx = hmax4(vmax);
-  const mn = hmin4(vmin);
+  blockMinMax(p);
+  const mx = blockMax;
+  const mn = blockMin;
   // the sign of the answer is a coin toss on real weights: a select, not a branch (a
   // mispredicted branch per block cost as much as the rest of the block)
   if (mx != -mn) return select<f32>(mx, mn, mx > -mn);
@@ -209,15 +221,9 @@ export function quantizeQx_1(bits: i32, x: usize, out: usize, nb: i32): void {
   for (let ib = 0; ib < nb; ib++) {
     const p = x + <usize>ib * 128;
     const o = out + <usize>ib * W;
-    let vmin = v128.load(p);
-    let vmax = vmin;
-    for (let k = 16; k < 128; k += 16) {
-      const v = v128.load(p + k);
-      vmin = f32x4.pmin(vmin, v);
-      vmax = f32x4.pmax(vmax, v);
-    }
-    let mn = hmin4(vmin);
-    let mx = hmax4(vmax);
+    blockMinMax(p);
+    let mn = blockMin;
+    let mx = blockMax;
     if (mn == 0 || mx == 0) {
       // a signed zero may be the extreme: take the first one in order, as the scalar scan does
       mn = Infinity;
