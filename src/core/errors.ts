@@ -44,6 +44,8 @@ export interface ErrorContext {
   offset?: number | bigint;
   /** element index inside a tensor */
   index?: number;
+  /** row of a matrix (axis 0) holding that element */
+  row?: number;
   expected?: unknown;
   found?: unknown;
   hint?: string;
@@ -78,6 +80,7 @@ export class BitscaleError extends Error {
     if (context.field !== undefined) parts.push(`field '${context.field}'`);
     if (context.offset !== undefined) parts.push(`offset ${context.offset.toString()}`);
     if (context.index !== undefined) parts.push(`index ${context.index}`);
+    if (context.row !== undefined) parts.push(`row ${context.row}`);
     let msg = `${what}`;
     if (parts.length) msg += ` (${parts.join(', ')})`;
     // only the halves that were given: an error without an expected value says what was found

@@ -221,6 +221,11 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
       return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
+    // int / float / code-book schemes into safetensors folders, streamed on the worker threads (codec-stream.ts)
+    if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false) {
+      const cs = await import('./codec-stream.js');
+      if (cs.streamsCodec(o, scheme, weights)) return await cs.rtnStreamingCodec(weights, scheme, qplan, o, t0);
+    }
     // the paths below need the engine (onnxruntime) and the writers: imported here, so the streaming
     // RTN run above starts without them
     const [{ calibratedStreamingGguf, streamsCalibrated }, { prepareHostModel }, { quantizeHostModel }, { writeQuantizedModel }, { verifyQuantized }, { checkCtScheme }] = await Promise.all([

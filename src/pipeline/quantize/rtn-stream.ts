@@ -61,7 +61,7 @@ type Buf = SharedArrayBuffer | ArrayBuffer;
 const newBuffer = (bytes: number): Buf => (typeof SharedArrayBuffer === 'undefined' ? new ArrayBuffer(bytes) : new SharedArrayBuffer(bytes));
 
 /** Reusable shared buffers: a tensor takes the smallest free one that fits. */
-class SharedBuffers {
+export class SharedBuffers {
   private free: Buf[] = [];
 
   take(bytes: number): Buf {

@@ -20,6 +20,7 @@ import { isRotaryProjection } from '../../model/names.js';
 import { rotaryRowOrder } from '../../model/permute.js';
 import { hfSideFiles } from '../../model/save.js';
 import type { ModelWeights } from '../../model/weights.js';
+import type { ModelConfig } from '../../model/config.js';
 import { encodeF16Array } from '../../numerics/float16.js';
 import { toUnsignedCodes } from '../../quant/pack.js';
 import type { QuantScheme } from '../../quant/scheme.js';
@@ -28,13 +29,12 @@ import { gridQuantized, type LinearResult } from './layer.js';
 const LINEAR = /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\.weight$/;
 
 /** The rotate-half row order of a q/k projection whose model keeps another layout, else null. */
-function hfRowOrder(host: HostModel, name: string): Int32Array | null {
-  const c = host.config;
+export function hfRowOrder(c: ModelConfig, name: string): Int32Array | null {
   const rot = isRotaryProjection(name);
   return rot && c.ropeLayout !== 'half' ? rotaryRowOrder(rot === 'q' ? c.nHeads : c.nKvHeads, c.headDim, c.ropeLayout, 'half') : null;
 }
 
-function permuteRows<T extends Float32Array | Uint8Array | Float64Array | Int32Array>(x: T, order: Int32Array | null): T {
+export function permuteRows<T extends Float32Array | Uint8Array | Float64Array | Int32Array>(x: T, order: Int32Array | null): T {
   if (!order) return x;
   const w = x.length / order.length;
   const out = new (x.constructor as new (n: number) => T)(x.length);
@@ -55,7 +55,7 @@ interface PackedRows {
 function packedRows(host: HostModel, r: LinearResult): PackedRows {
   const q = gridQuantized(r);
   const [N, K] = q.shape;
-  const order = hfRowOrder(host, r.name);
+  const order = hfRowOrder(host.config, r.name);
   const u = toUnsignedCodes(q);
   return { N, K, G: (K * N) / q.scales.length, codes: permuteRows(u.codes, order), zeros: permuteRows(u.zeros, order), scales: permuteRows(q.scales, order) };
 }
@@ -70,7 +70,7 @@ function folderTensors(weights: ModelWeights, host: HostModel, results: LinearRe
   for (const name of weights.tensors.keys()) {
     const r = byName.get(name);
     if (r) tensors.push(...linear(r, packedRows(host, r)));
-    else tensors.push({ name, dtype: 'F16', shape: weights.tensors.get(name)!.shape, data: encodeF16Array(permuteRows(host.tensors.get(name)!, hfRowOrder(host, name))) });
+    else tensors.push({ name, dtype: 'F16', shape: weights.tensors.get(name)!.shape, data: encodeF16Array(permuteRows(host.tensors.get(name)!, hfRowOrder(host.config, name))) });
   }
   return tensors;
 }
@@ -153,7 +153,7 @@ export async function checkPackedLinears(back: ModelWeights, host: HostModel, re
     const src = back.tensors.get(r.name);
     if (!src) throw new NumericError('mismatch', 'a quantized linear is missing after reload', { file: back.source.path, tensor: r.name });
     const got = await src.readF32();
-    const want = permuteRows(host.tensors.get(r.name)!, hfRowOrder(host, r.name));
+    const want = permuteRows(host.tensors.get(r.name)!, hfRowOrder(host.config, r.name));
     for (let i = 0; i < want.length; i++) {
       if (got[i] !== want[i]) throw new NumericError('mismatch', `reloaded ${what} weight differs from the quantized weight`, { file: back.source.path, tensor: r.name, index: i, expected: want[i], found: got[i] });
     }

@@ -10,6 +10,7 @@ import { IoError } from '../../core/errors.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../index.js';
 import { needsGgmlCodec, runGgmlRowsJob, type FileRows, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
 import { errorReply, type WorkerReply } from '../ggml/wasm/worker-queue.js';
+import type { CodecRowsJob } from '../codec-rows.js';
 
 export interface QuantJob {
   id: number;
@@ -21,7 +22,7 @@ export interface QuantJob {
   opts: QuantizeOptions;
 }
 
-export type WorkerMessage = QuantJob | { id: number; kind: 'ggml-rows'; job: GgmlRowsJob };
+export type WorkerMessage = QuantJob | { id: number; kind: 'ggml-rows'; job: GgmlRowsJob } | { id: number; kind: 'codec-rows'; job: CodecRowsJob };
 
 function transferables(q: QuantizedTensor): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
@@ -51,12 +52,20 @@ function openFileRows(path: string): FileRows {
 }
 
 let quantApi: typeof import('../index.js') | null = null;
+let codecRows: typeof import('../codec-rows.js') | null = null;
 
 async function handle(m: WorkerMessage): Promise<void> {
   try {
     if (m.kind === 'ggml-rows') {
       if (needsGgmlCodec(m.job)) quantApi ??= await import('../index.js');
       runGgmlRowsJob(m.job, quantApi?.quantizeGgml ?? null, openFileRows);
+      parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
+      return;
+    }
+    if (m.kind === 'codec-rows') {
+      // int / float / code-book rows (quant/codec-rows.ts), imported with the codecs it runs
+      codecRows ??= await import('../codec-rows.js');
+      codecRows.runCodecRowsJob(m.job, openFileRows);
       parentPort!.postMessage({ id: m.id, ok: true } satisfies WorkerReply);
       return;
     }

@@ -24,6 +24,7 @@ import { WorkerQueue, rebuildError, runGgmlRows, type RowsPool, type WorkerReply
 import type { GgmlType } from '../../core/dtype.js';
 import type { KernelInput } from '../ggml/index.js';
 import type { QuantJob } from './quant-worker.js';
+import { runCodecRows, type SharedCodecJob } from '../codec-rows.js';
 
 /** The most worker threads a pool may start (a typo like --threads 1000 is refused, not obeyed). */
 export const MAX_THREADS = 256;
@@ -142,6 +143,15 @@ export class QuantPool implements RowsPool {
    */
   quantizeGgmlRows(j: SharedGgmlRows): Promise<void> {
     return runGgmlRows(this.queue, j);
+  }
+
+  /**
+   * Quantizes rows of a tensor with an int / float / code-book scheme into shared outputs (codes,
+   * scales, zeros or dequantized values: quant/codec-rows.ts), identical to one call on the whole
+   * tensor. Rejects with the first error in row order once every chunk has finished.
+   */
+  quantizeCodecRows(j: SharedCodecJob): Promise<void> {
+    return runCodecRows(this.queue, j);
   }
 
   /** Same result as quantize(w, shape, scheme, opts); rows are spread over the workers when that is exact. */
