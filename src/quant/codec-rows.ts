@@ -3,16 +3,21 @@
 // rows of the same tensor: the same job shape as the ggml rows (ggml/wasm/rows-job.ts), for the
 // codecs behind `--scheme int4-g128`, `nf4-g64`, `fp8-e4m3`, …. Each thread reads its rows (from a
 // file, itself, or from a shared input), decodes F16/BF16, quantizes them with quant's codec of the
-// scheme (the WebAssembly kernels where the codec has one) and writes either the codes, scales and
-// zero points (what packed containers store) or the dequantized float32 values (fake-quant
-// folders) at the rows' place in shared outputs. Only row-separable schemes are split (quant/node's
+// scheme (the WebAssembly kernels where the codec has one) and writes, at the rows' place in shared
+// outputs, either the codes packed as the container stores them with scales and zero points
+// (GPTQ-packed or compressed-tensors folders: the main thread then has only the small per-row
+// tensors left to encode) or the dequantized float32 values (fake-quant folders). Only row-separable schemes are split (quant/node's
 // rowSplittable); the others run as one block, still off the calling thread. The result of any
 // split is the result of one call on the whole tensor (test/pipeline/quantize/codec-stream.test.ts).
 // Browser-safe (no node:*).
 // Legend: R = rows, K = values per row, S = scales per row (groups along K; 1 per channel).
 
 import { ConfigError, NumericError } from '../core/errors.js';
+import { packCtRows } from '../formats/compressed-tensors/pack.js';
+import { packGptqWeight } from '../formats/gptq/pack.js';
+import { firstNonFinite } from '../numerics/finite.js';
 import { decodeBf16Array, decodeF16Array } from '../numerics/float16.js';
+import { toUnsignedCodes } from './pack.js';
 import { dequantize, quantize } from './api.js';
 import type { KernelInput } from './ggml/wasm/kernels.js';
 import type { OpenFileRows } from './ggml/wasm/rows-job.js';
@@ -23,10 +28,16 @@ import type { QuantizedTensor } from './types.js';
 
 type Buf = SharedArrayBuffer | ArrayBuffer;
 
-/** What a codec job writes: the stored codes (int schemes: packed containers) or ŵ in float32. */
+/**
+ * What a codec job writes: an int scheme's codes packed as a container stores them, with scales and
+ * unsigned zero points per row (packed folders), or ŵ in float32 (fake-quant folders).
+ */
 export type CodecOutput =
-  /** codes [N, K] one byte each (two's complement for symmetric int), scales [N, S] f32, zeros [N, S] (asymmetric) */
-  | { kind: 'codes'; codes: Buf; scales: Buf; zeros: Buf | null }
+  /**
+   * GPTQ: qweight int32 [K·b/32, N] (row n of W is column n); compressed-tensors: weight_packed
+   * int32 [N, ⌈K·b/32⌉]; scales [N, S] f32; zeros [N, S] unsigned (2^(b−1) for symmetric schemes)
+   */
+  | { kind: 'packed'; layout: 'gptq' | 'ct'; words: Buf; scales: Buf; zeros: Buf }
   /** dequantized values [N, K] f32 */
   | { kind: 'dequant'; values: Buf };
 
@@ -40,6 +51,11 @@ export interface CodecRowsJob {
   /** the rows read by the thread itself from a file instead (R·K elements from byte `offset`) */
   file?: { path: string; offset: number };
   out: CodecOutput;
+  /**
+   * Output row p holds source row rowOrder[p] (a q/k projection written in another rotary layout):
+   * rows are independent, so quantizing them in that order is the same as permuting the result.
+   */
+  rowOrder?: Int32Array;
   nPerRow: number;
   /** the rows [rowStart, rowEnd) of the tensor this job does */
   rowStart: number;
@@ -50,35 +66,43 @@ export interface CodecRowsJob {
 
 /** Scales per row of a [N, K] tensor under an int scheme (groups along K, or one per channel). */
 export function scalesPerRow(scheme: QuantScheme, K: number): number {
-  if (scheme.kind !== 'int') throw new ConfigError('internal', 'codes output is for int schemes', { field: 'scheme', found: scheme.kind });
+  if (scheme.kind !== 'int') throw new ConfigError('internal', 'packed output is for int schemes', { field: 'scheme', found: scheme.kind });
   const g = scheme.granularity;
   if (g.kind === 'group') return K / g.size;
   if (g.kind === 'channel' && g.axis === 0) return 1;
-  throw new ConfigError('unsupported', 'codes output needs per-group or per-output-channel scales', { field: 'scheme', found: g });
+  throw new ConfigError('unsupported', 'packed output needs per-group or per-output-channel scales', { field: 'scheme', found: g });
 }
 
-/** The job's rows as float32 (read from its file through `openFile`, or viewed in `src` and decoded). */
+/** The job's rows as float32 (read from its file through `openFile`, or from `src`; in rowOrder's order) and decoded. */
 function readRows(job: CodecRowsJob, openFile?: OpenFileRows): Float32Array {
-  const { input, nPerRow: K, rowStart, rowEnd } = job;
-  const n = (rowEnd - rowStart) * K;
+  const { input, nPerRow: K, rowStart, rowEnd, rowOrder } = job;
+  const R = rowEnd - rowStart;
   const el = input === 'F32' ? 4 : 2;
-  let raw: Float32Array | Uint16Array;
+  const rowBytes = K * el;
+  const bytes = new Uint8Array(R * rowBytes);
+  // contiguous source rows [from, from + n) into output rows [at, at + n)
+  let copy: (at: number, from: number, n: number) => void;
+  let close = (): void => {};
   if (job.file) {
     if (!openFile) throw new ConfigError('internal', 'this thread cannot read files', { field: 'file', found: job.file.path });
     const f = openFile(job.file.path);
-    try {
-      const bytes = new Uint8Array(n * el);
-      f.read(bytes, job.file.offset + rowStart * K * el);
-      raw = input === 'F32' ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer);
-    } finally {
-      f.close();
-    }
+    const base = job.file.offset;
+    close = () => f.close();
+    copy = (at, from, n) => f.read(bytes.subarray(at * rowBytes, (at + n) * rowBytes), base + from * rowBytes);
   } else {
     if (!job.src) throw new ConfigError('internal', 'a rows job needs src or file', { field: 'src' });
-    const from = job.srcOffset + rowStart * K * el;
-    raw = input === 'F32' ? new Float32Array(job.src, from, n).slice() : new Uint16Array(job.src, from, n);
+    const src = new Uint8Array(job.src, job.srcOffset);
+    copy = (at, from, n) => bytes.set(src.subarray(from * rowBytes, (from + n) * rowBytes), at * rowBytes);
   }
-  return input === 'F32' ? (raw as Float32Array) : input === 'F16' ? decodeF16Array(raw as Uint16Array) : decodeBf16Array(raw as Uint16Array);
+  try {
+    if (!rowOrder) copy(0, rowStart, R);
+    else for (let p = 0; p < R; p++) copy(p, rowOrder[rowStart + p], 1);
+  } finally {
+    close();
+  }
+  if (input === 'F32') return new Float32Array(bytes.buffer);
+  const raw = new Uint16Array(bytes.buffer);
+  return input === 'F16' ? decodeF16Array(raw) : decodeBf16Array(raw);
 }
 
 /**
@@ -90,30 +114,47 @@ export function runCodecRowsJob(job: CodecRowsJob, openFile?: OpenFileRows): voi
   const R = rowEnd - rowStart;
   if (R <= 0) return;
   const x = readRows(job, openFile);
+  // an index among this block's (possibly reordered) rows → its place in the stored tensor
+  const at = (i: number): { index: number; row: number } => {
+    const p = rowStart + Math.floor(i / K);
+    const row = job.rowOrder ? job.rowOrder[p] : p;
+    return { index: row * K + (i % K), row };
+  };
   let q: QuantizedTensor;
   try {
     q = quantize(x, [R, K], scheme);
   } catch (e) {
-    // indices are relative to this block of rows: name the value's place in the whole tensor
-    if (e instanceof NumericError && typeof e.context.index === 'number') {
-      const index = e.context.index + rowStart * K;
-      throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, index, row: Math.floor(index / K) });
-    }
+    if (e instanceof NumericError && typeof e.context.index === 'number') throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, ...at(e.context.index) });
     throw e;
   }
   const out = job.out;
   if (out.kind === 'dequant') {
-    new Float32Array(out.values, rowStart * K * 4, R * K).set(dequantize(q));
+    const v = dequantize(q);
+    // a scheme whose range a weight overflows gives ±Inf
+    const bad = firstNonFinite(v);
+    if (bad >= 0) throw new NumericError('non_finite', 'the quantized weights hold a non-finite value', { ...at(bad), found: v[bad] });
+    new Float32Array(out.values, rowStart * K * 4, R * K).set(v);
     return;
   }
-  if (q.kind !== 'int') throw new ConfigError('internal', 'codes output is for int schemes', { field: 'scheme', found: q.kind });
+  if (q.kind !== 'int') throw new ConfigError('internal', 'packed output is for int schemes', { field: 'scheme', found: q.kind });
   const S = scalesPerRow(scheme, K);
-  new Uint8Array(out.codes, rowStart * K, R * K).set(new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.length));
-  new Float32Array(out.scales, rowStart * S * 4, R * S).set(q.scales);
-  if (out.zeros) {
-    if (!q.zeros) throw new ConfigError('internal', 'an asymmetric scheme gave no zero points', { field: 'zeros' });
-    new Uint8Array(out.zeros, rowStart * S, R * S).set(q.zeros);
+  const bad = firstNonFinite(q.scales);
+  if (bad >= 0) throw new NumericError('non_finite', 'the quantized weights hold a non-finite value', { ...at(Math.floor(bad / S) * K), found: q.scales[bad] });
+  const b = scheme.kind === 'int' ? scheme.bits : 0;
+  const u = toUnsignedCodes(q);
+  if (out.layout === 'gptq') {
+    // [K·b/32, R] of this block into columns rowStart… of [K·b/32, N]
+    const w = packGptqWeight(u.codes, R, K, b);
+    const N = job.nRows;
+    const dst = new Int32Array(out.words);
+    const Kw = (K * b) / 32;
+    for (let j = 0; j < Kw; j++) dst.set(w.subarray(j * R, (j + 1) * R), j * N + rowStart);
+  } else {
+    const w = packCtRows(u.codes, R, K, b);
+    new Int32Array(out.words).set(w, rowStart * (w.length / R));
   }
+  new Float32Array(out.scales, rowStart * S * 4, R * S).set(q.scales);
+  new Uint8Array(out.zeros, rowStart * S, R * S).set(u.zeros);
 }
 
 /** One codec job over all N rows (the pools cut it into chunks); `split`: whether rows may be split. */

@@ -18,8 +18,10 @@ import { join } from 'node:path';
 import { ConfigError, NumericError } from '../../core/errors.js';
 import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
-import { ctLinearTensors, ctQuantizationConfig } from '../../formats/compressed-tensors/write.js';
-import { gptqLinearTensors, gptqPackable, gptqQuantizationConfig } from '../../formats/gptq/write.js';
+import { packCtColumns } from '../../formats/compressed-tensors/pack.js';
+import { ctQuantizationConfig } from '../../formats/compressed-tensors/write.js';
+import { packGptqZeros } from '../../formats/gptq/pack.js';
+import { gptqPackable, gptqQuantizationConfig } from '../../formats/gptq/write.js';
 import { writeHfSafetensorsDir } from '../../formats/io/index.js';
 import { safetensorsLayout, type SafetensorsWriteTensor, type TensorData } from '../../formats/safetensors/index.js';
 import { hfConfigJson } from '../../model/hf-config.js';
@@ -31,9 +33,7 @@ import { scalesPerRow, type CodecOutput } from '../../quant/codec-rows.js';
 import type { KernelInput } from '../../quant/ggml/index.js';
 import { formatScheme } from '../../quant/index.js';
 import { QuantPool, rowSplittable } from '../../quant/node/worker-pool.js';
-import { toUnsignedCodes } from '../../quant/pack.js';
 import type { IntScheme, QuantScheme } from '../../quant/scheme.js';
-import type { IntQuantized } from '../../quant/types.js';
 import { hashInputOffThread, quantizeReport, writeQuantizeManifest } from './manifest.js';
 import { isLinearName, recipeSettings, type QuantPlan } from './plan.js';
 import { SharedBuffers } from './rtn-stream.js';
@@ -72,7 +72,7 @@ export function streamsCodec(o: QuantizeOptions, scheme: QuantScheme, weights: M
 }
 
 /** What one linear's job hands the writer: codes for packed containers, ŵ for fake-quant. */
-type LinearOut = { kind: 'codes'; q: IntQuantized } | { kind: 'dequant'; values: Float32Array };
+type LinearOut = { kind: 'packed'; words: Int32Array; scales: Float32Array; zeros: Uint8Array } | { kind: 'dequant'; values: Float32Array };
 
 interface LinearJob {
   promise: Promise<LinearOut>;
@@ -139,6 +139,17 @@ class LinearJobs {
 /** F16 bytes of a float tensor for a packed folder (checked finite and within F16; q/k rows in rotate-half order). */
 async function f16Tensor(weights: ModelWeights, src: TensorSource): Promise<TensorData> {
   const order = hfRowOrder(weights.config, src.name);
+  if (src.dtype === 'F16') {
+    // stored in F16 already: F16 → float32 → F16 gives every finite value back, so the stored
+    // halves are written as they are once none is NaN/±Inf (half the memory of decoding the embedding)
+    const h = (await src.read() as Tensor).data as Uint16Array;
+    for (let i = 0; i < h.length; i++) {
+      if ((h[i] & 0x7c00) !== 0x7c00) continue;
+      const found = h[i] & 0x3ff ? NaN : h[i] & 0x8000 ? -Infinity : Infinity;
+      throw new NumericError('non_finite', 'the weights hold a non-finite value', { file: weights.source.path, tensor: src.name, index: i, found });
+    }
+    return permuteRows(h, order);
+  }
   const x = await src.readF32();
   assertFinite(x, { file: weights.source.path, tensor: src.name });
   for (let i = 0; i < x.length; i++) {
@@ -150,20 +161,21 @@ async function f16Tensor(weights: ModelWeights, src: TensorSource): Promise<Tens
 }
 
 /**
- * The tensors a packed container stores for one linear, as the whole-model writer makes them
- * (write-packed.ts): GPTQ qweight/qzeros/scales/g_idx, compressed-tensors weight_packed/
- * weight_scale/weight_shape[/weight_zero_point].
+ * The small tensors of one packed linear the main thread encodes from the workers' scales and
+ * zero points [N, S] (rows in the file's order), as the whole-model writer does (write-packed.ts,
+ * formats/gptq and formats/compressed-tensors): GPTQ qzeros and scales [S, N] f16, compressed-tensors
+ * weight_scale [N, S] f16 and weight_zero_point. The packed codes come from the workers as they are.
  */
-function packedLinear(format: 'safetensors' | 'compressed-tensors', weights: ModelWeights, tensor: string, q: IntQuantized): SafetensorsWriteTensor[] {
-  const [N, K] = q.shape;
-  const order = hfRowOrder(weights.config, tensor);
-  const u = toUnsignedCodes(q);
-  const codes = permuteRows(u.codes, order);
-  const zeros = permuteRows(u.zeros, order);
-  const scales = permuteRows(q.scales, order);
-  const G = (K * N) / q.scales.length;
-  if (format === 'safetensors') return gptqLinearTensors({ name: tensor, N, K, bits: q.scheme.bits, groupSize: G, codes, zeros, scales });
-  return ctLinearTensors(tensor.replace(/\.weight$/, ''), N, K, q.scheme.bits, codes, scales, q.scheme.symmetric ? null : zeros);
+function packedSmall(format: 'safetensors' | 'compressed-tensors', base: string, N: number, S: number, scheme: IntScheme, scales: Float32Array, zeros: Uint8Array): Map<string, TensorData> {
+  const b = scheme.bits;
+  if (format === 'safetensors') {
+    const t = new Float32Array(S * N);
+    for (let n = 0; n < N; n++) for (let g = 0; g < S; g++) t[g * N + n] = scales[n * S + g];
+    return new Map<string, TensorData>([[`${base}.qzeros`, packGptqZeros(zeros, N, S, b)], [`${base}.scales`, encodeF16Array(t)]]);
+  }
+  const m = new Map<string, TensorData>([[`${base}.weight_scale`, encodeF16Array(scales)]]);
+  if (!scheme.symmetric) m.set(`${base}.weight_zero_point`, packCtColumns(zeros, N, S, b));
+  return m;
 }
 
 /**
@@ -214,9 +226,13 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
     const inBytes = file ? 0 : input ? src.byteLength : N * K * 4;
     const srcBuf = file ? null : buffers.take(inBytes);
     const S = packed ? scalesPerRow(scheme, K) : 0;
-    const asym = packed && !(scheme as IntScheme).symmetric;
-    const outBufs = packed ? [buffers.take(N * K), buffers.take(N * S * 4), ...(asym ? [buffers.take(N * S)] : [])] : [buffers.take(N * K * 4)];
-    const out: CodecOutput = packed ? { kind: 'codes', codes: outBufs[0], scales: outBufs[1], zeros: asym ? outBufs[2] : null } : { kind: 'dequant', values: outBufs[0] };
+    const b = packed ? (scheme as IntScheme).bits : 0;
+    const words = format === 'safetensors' ? ((K * b) / 32) * N : N * Math.ceil((K * b) / 32);
+    const outBufs = packed ? [buffers.take(words * 4), buffers.take(N * S * 4), buffers.take(N * S)] : [buffers.take(N * K * 4)];
+    const out: CodecOutput = packed ? { kind: 'packed', layout: format === 'safetensors' ? 'gptq' : 'ct', words: outBufs[0], scales: outBufs[1], zeros: outBufs[2] } : { kind: 'dequant', values: outBufs[0] };
+    // packed folders store q/k rows in rotate-half order: the workers read them in that order
+    // (fake-quant ones are permuted by saveModel, as on the whole-model path)
+    const rowOrder = packed ? hfRowOrder(weights.config, tensor) : null;
     const promise = (async (): Promise<LinearOut> => {
       if (srcBuf) {
         const view = new Uint8Array(srcBuf, 0, inBytes);
@@ -227,7 +243,7 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
         } else new Float32Array(srcBuf, 0, N * K).set(await src.readF32()); // stored in a block type: dequantized first
       }
       try {
-        await pool.quantizeCodecRows({ scheme, input: input ?? 'F32', src: srcBuf, srcOffset: 0, ...(file ? { file } : {}), out, nPerRow: K, nRows: N, split: rowSplittable(scheme, [N, K]) });
+        await pool.quantizeCodecRows({ scheme, input: input ?? 'F32', src: srcBuf, srcOffset: 0, ...(file ? { file } : {}), ...(rowOrder ? { rowOrder } : {}), out, nPerRow: K, nRows: N, split: rowSplittable(scheme, [N, K]) });
       } catch (e) {
         // name the tensor (the workers only know rows)
         if (e instanceof NumericError) {
@@ -240,11 +256,7 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
         throw e;
       }
       if (out.kind === 'dequant') return { kind: 'dequant', values: new Float32Array(out.values, 0, N * K) };
-      const s = scheme as IntScheme;
-      const granularity = K / S >= K ? { kind: 'channel' as const, axis: 0 } : { kind: 'group' as const, size: K / S };
-      const q: IntQuantized = { kind: 'int', scheme: { ...s, granularity }, shape: [N, K], codes: s.symmetric ? new Int8Array(out.codes, 0, N * K) : new Uint8Array(out.codes, 0, N * K), scales: new Float32Array(out.scales, 0, N * S), scaleShape: [N, S] };
-      if (out.zeros) q.zeros = new Uint8Array(out.zeros, 0, N * S);
-      return { kind: 'codes', q };
+      return { kind: 'packed', words: new Int32Array(out.words, 0, words), scales: new Float32Array(out.scales, 0, N * S), zeros: new Uint8Array(out.zeros, 0, N * S) };
     })();
     return {
       promise,
@@ -288,15 +300,35 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
       // tensors of a linear's packed form not yet written (produced together from its codes)
       const later = new Map<string, TensorData>();
       const owner = new Map<string, string>();
-      const produce = (t: string) => async (): Promise<TensorData> => {
+      // the linear whose packed codes the writer holds (a view of its job's buffer, released when
+      // the writer comes back for the next tensor: the codes are written by then)
+      let pendingDone: string | null = null;
+      const next = (): void => {
         checkAborted(o.signal);
+        if (pendingDone) jobs!.done(pendingDone);
+        pendingDone = null;
+      };
+      const produce = (t: string) => async (): Promise<TensorData> => {
+        next();
         let d = later.get(t);
         if (!d) {
+          // the first of a linear's tensors the writer reaches is its packed codes (int32, sorted
+          // before the f16 scales): the rest is encoded now and kept for later
           const lin = owner.get(t)!;
-          const r = await jobs!.get(lin);
-          for (const e of packedLinear(format as 'safetensors' | 'compressed-tensors', weights, lin, (r as { q: IntQuantized }).q)) if (owner.get(e.name) === lin) later.set(e.name, e.data!);
-          jobs!.done(lin);
-          d = later.get(t)!;
+          const src = weights.tensors.get(lin)!;
+          const r = (await jobs!.get(lin)) as Extract<LinearOut, { kind: 'packed' }>;
+          const base = lin.replace(/\.weight$/, '');
+          for (const [n, v] of packedSmall(format as 'safetensors' | 'compressed-tensors', base, src.shape[0], scalesPerRow(s, src.shape[1]), s, r.scales, r.zeros)) later.set(n, v);
+          const wordsName = format === 'safetensors' ? `${base}.qweight` : `${base}.weight_packed`;
+          if (t === wordsName) {
+            d = r.words;
+            pendingDone = lin;
+          } else {
+            // (not the order the writer has: the codes are kept as a copy)
+            later.set(wordsName, r.words.slice());
+            d = later.get(t)!;
+            jobs!.done(lin);
+          }
         }
         later.delete(t);
         return d;
@@ -311,7 +343,7 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
           tensors.push(...entries);
           const S = scalesPerRow(s, K);
           groupSize = S === 1 ? -1 : K / S;
-        } else tensors.push({ name: src.name, dtype: 'F16', shape: src.shape, produce: () => f16Tensor(weights, src) });
+        } else tensors.push({ name: src.name, dtype: 'F16', shape: src.shape, produce: () => (next(), f16Tensor(weights, src)) });
       }
       // the linears in the order the writer reaches them (its header order: widest dtype first, then name)
       const firstNeed: string[] = [];

@@ -34,7 +34,7 @@ export function hfRowOrder(c: ModelConfig, name: string): Int32Array | null {
   return rot && c.ropeLayout !== 'half' ? rotaryRowOrder(rot === 'q' ? c.nHeads : c.nKvHeads, c.headDim, c.ropeLayout, 'half') : null;
 }
 
-export function permuteRows<T extends Float32Array | Uint8Array | Float64Array | Int32Array>(x: T, order: Int32Array | null): T {
+export function permuteRows<T extends Float32Array | Uint8Array | Uint16Array | Float64Array | Int32Array>(x: T, order: Int32Array | null): T {
   if (!order) return x;
   const w = x.length / order.length;
   const out = new (x.constructor as new (n: number) => T)(x.length);
