@@ -16,6 +16,8 @@ const MODEL = 'assets/default-model';
 const JOB = ['--scheme', 'int4-g128', '--method', 'gptq', '--windows', '4', '--seq-len', '64', '--seed', '0', '--quiet'];
 /** relative KL agreement of the two runtimes' outputs (the same job, a few codes apart) */
 const CROSS_RUNTIME_KLD_REL_TOL = 0.25;
+/** relative agreement of the two runtimes' sums of squared activations (float32 sums in other orders) */
+const IMATRIX_REL_TOL = 1e-4;
 
 const weights = (dir: string) => readFileSync(join(dir, 'model.safetensors'));
 const manifest = (dir: string) => JSON.parse(readFileSync(join(dir, 'bitscale-manifest.json'), 'utf8')) as { calibration: { runtime: string }; quality: { kld: number; checks: { reload: { pass: boolean } } }; tensors: { name: string; type: string }[] };
@@ -64,4 +66,19 @@ test('--calib-runtime takes native or portable only', async () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--calib-runtime/);
   assert.match(r.stderr, /native/);
+});
+
+test('bitscale imatrix --calib-runtime portable: the same entries as native, values within float rounding', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-calibrt-');
+  const { readImatrixFile } = await import('../../../src/formats/io/containers.js');
+  const args = ['--windows', '4', '--seq-len', '64', '--quiet'];
+  assert.equal((await cliIn(['imatrix', MODEL, '--out', join(dir, 'n.gguf'), ...args])).status, 0);
+  assert.equal((await cliIn(['imatrix', MODEL, '--out', join(dir, 'p.gguf'), ...args, '--calib-runtime', 'portable'])).status, 0);
+  const n = await readImatrixFile(join(dir, 'n.gguf'));
+  const p = await readImatrixFile(join(dir, 'p.gguf'));
+  assert.deepEqual([...p.entries.keys()], [...n.entries.keys()]);
+  for (const [name, e] of n.entries) {
+    const q = p.entries.get(name)!;
+    e.sums.forEach((x, i) => assert.ok(Math.abs(q.sums[i] - x) <= IMATRIX_REL_TOL * Math.abs(x) + 1e-30, `${name}[${i}]: ${q.sums[i]} vs ${x}`));
+  }
 });
