@@ -4,17 +4,14 @@
 // codecs behind `--scheme int4-g128`, `nf4-g64`, `fp8-e4m3`, …. Each thread reads its rows (from a
 // file, itself, or from a shared input), decodes F16/BF16, quantizes them with quant's codec of the
 // scheme (the WebAssembly kernels where the codec has one) and writes, at the rows' place in shared
-// outputs, either the codes packed as the container stores them with scales and zero points
-// (GPTQ-packed or compressed-tensors folders: the main thread then has only the small per-row
-// tensors left to encode) or the dequantized float32 values (fake-quant folders). Only row-separable schemes are split (quant/node's
+// outputs, either the unsigned codes with scales and zero points (GPTQ-packed or compressed-tensors
+// folders) or the dequantized float32 values (fake-quant folders). Only row-separable schemes are split (quant/node's
 // rowSplittable); the others run as one block, still off the calling thread. The result of any
 // split is the result of one call on the whole tensor (test/pipeline/quantize/codec-stream.test.ts).
 // Browser-safe (no node:*).
 // Legend: R = rows, K = values per row, S = scales per row (groups along K; 1 per channel).
 
 import { ConfigError, NumericError } from '../core/errors.js';
-import { packCtRows } from '../formats/compressed-tensors/pack.js';
-import { packGptqWeight } from '../formats/gptq/pack.js';
 import { firstNonFinite } from '../numerics/finite.js';
 import { decodeBf16Array, decodeF16Array } from '../numerics/float16.js';
 import { toUnsignedCodes } from './pack.js';
@@ -29,15 +26,12 @@ import type { QuantizedTensor } from './types.js';
 type Buf = SharedArrayBuffer | ArrayBuffer;
 
 /**
- * What a codec job writes: an int scheme's codes packed as a container stores them, with scales and
- * unsigned zero points per row (packed folders), or ŵ in float32 (fake-quant folders).
+ * What a codec job writes: an int scheme's unsigned codes with scales and zero points per row (for
+ * packed folders; the caller packs them as its container stores them), or ŵ in float32 (fake-quant folders).
  */
 export type CodecOutput =
-  /**
-   * GPTQ: qweight int32 [K·b/32, N] (row n of W is column n); compressed-tensors: weight_packed
-   * int32 [N, ⌈K·b/32⌉]; scales [N, S] f32; zeros [N, S] unsigned (2^(b−1) for symmetric schemes)
-   */
-  | { kind: 'packed'; layout: 'gptq' | 'ct'; words: Buf; scales: Buf; zeros: Buf }
+  /** codes [N, K] unsigned (quant/pack.ts toUnsignedCodes); scales [N, S] f32; zeros [N, S] (2^(b−1) for symmetric schemes) */
+  | { kind: 'packed'; codes: Buf; scales: Buf; zeros: Buf }
   /** dequantized values [N, K] f32 */
   | { kind: 'dequant'; values: Buf };
 
@@ -140,19 +134,8 @@ export function runCodecRowsJob(job: CodecRowsJob, openFile?: OpenFileRows): voi
   const S = scalesPerRow(scheme, K);
   const bad = firstNonFinite(q.scales);
   if (bad >= 0) throw new NumericError('non_finite', 'the quantized weights hold a non-finite value', { ...at(Math.floor(bad / S) * K), found: q.scales[bad] });
-  const b = scheme.kind === 'int' ? scheme.bits : 0;
   const u = toUnsignedCodes(q);
-  if (out.layout === 'gptq') {
-    // [K·b/32, R] of this block into columns rowStart… of [K·b/32, N]
-    const w = packGptqWeight(u.codes, R, K, b);
-    const N = job.nRows;
-    const dst = new Int32Array(out.words);
-    const Kw = (K * b) / 32;
-    for (let j = 0; j < Kw; j++) dst.set(w.subarray(j * R, (j + 1) * R), j * N + rowStart);
-  } else {
-    const w = packCtRows(u.codes, R, K, b);
-    new Int32Array(out.words).set(w, rowStart * (w.length / R));
-  }
+  new Uint8Array(out.codes, rowStart * K, R * K).set(u.codes);
   new Float32Array(out.scales, rowStart * S * 4, R * S).set(q.scales);
   new Uint8Array(out.zeros, rowStart * S, R * S).set(u.zeros);
 }

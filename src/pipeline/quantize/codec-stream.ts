@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { ConfigError, NumericError } from '../../core/errors.js';
 import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
-import { packCtColumns } from '../../formats/compressed-tensors/pack.js';
+import { packCtColumns, packCtRows } from '../../formats/compressed-tensors/pack.js';
 import { ctQuantizationConfig } from '../../formats/compressed-tensors/write.js';
-import { packGptqZeros } from '../../formats/gptq/pack.js';
+import { packGptqWeight, packGptqZeros } from '../../formats/gptq/pack.js';
 import { gptqPackable, gptqQuantizationConfig } from '../../formats/gptq/write.js';
 import { writeHfSafetensorsDir } from '../../formats/io/index.js';
 import { safetensorsLayout, type SafetensorsWriteTensor, type TensorData } from '../../formats/safetensors/index.js';
@@ -227,9 +227,8 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
     const srcBuf = file ? null : buffers.take(inBytes);
     const S = packed ? scalesPerRow(scheme, K) : 0;
     const b = packed ? (scheme as IntScheme).bits : 0;
-    const words = format === 'safetensors' ? ((K * b) / 32) * N : N * Math.ceil((K * b) / 32);
-    const outBufs = packed ? [buffers.take(words * 4), buffers.take(N * S * 4), buffers.take(N * S)] : [buffers.take(N * K * 4)];
-    const out: CodecOutput = packed ? { kind: 'packed', layout: format === 'safetensors' ? 'gptq' : 'ct', words: outBufs[0], scales: outBufs[1], zeros: outBufs[2] } : { kind: 'dequant', values: outBufs[0] };
+    const outBufs = packed ? [buffers.take(N * K), buffers.take(N * S * 4), buffers.take(N * S)] : [buffers.take(N * K * 4)];
+    const out: CodecOutput = packed ? { kind: 'packed', codes: outBufs[0], scales: outBufs[1], zeros: outBufs[2] } : { kind: 'dequant', values: outBufs[0] };
     // packed folders store q/k rows in rotate-half order: the workers read them in that order
     // (fake-quant ones are permuted by saveModel, as on the whole-model path)
     const rowOrder = packed ? hfRowOrder(weights.config, tensor) : null;
@@ -256,7 +255,9 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
         throw e;
       }
       if (out.kind === 'dequant') return { kind: 'dequant', values: new Float32Array(out.values, 0, N * K) };
-      return { kind: 'packed', words: new Int32Array(out.words, 0, words), scales: new Float32Array(out.scales, 0, N * S), zeros: new Uint8Array(out.zeros, 0, N * S) };
+      const codes = new Uint8Array(out.codes, 0, N * K);
+      const words = format === 'safetensors' ? packGptqWeight(codes, N, K, b) : packCtRows(codes, N, K, b);
+      return { kind: 'packed', words, scales: new Float32Array(out.scales, 0, N * S), zeros: new Uint8Array(out.zeros, 0, N * S) };
     })();
     return {
       promise,
