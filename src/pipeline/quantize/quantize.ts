@@ -221,8 +221,9 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
       return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
     }
-    // int / float / code-book schemes into safetensors folders, streamed on the worker threads (codec-stream.ts)
-    if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false) {
+    // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
+    // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path
+    if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false && !o.rtnStream) {
       const cs = await import('./codec-stream.js');
       if (cs.streamsCodec(o, scheme, weights)) return await cs.rtnStreamingCodec(weights, scheme, qplan, o, t0);
     }
