@@ -48,6 +48,43 @@ function procStatus(pid: number): Record<string, number> {
   return out;
 }
 
+/** The kinds of resident memory of a process (/proc/PID/smaps_rollup, bytes): anonymous (heaps, V8, WebAssembly, ArrayBuffers), file-backed (code), shared memory (Blob transport, SharedArrayBuffers). */
+interface Rollup {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+}
+
+function rollup(pid: number): Rollup {
+  const out: Rollup = { rss: 0, anon: 0, file: 0, shmem: 0 };
+  try {
+    for (const line of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
+      const m = /^(Rss|Anonymous|Shared_Clean|Private_Clean|RssFile|RssShmem|RssAnon):\s+(\d+) kB/.exec(line);
+      if (!m) continue;
+      const v = Number(m[2]) * 1024;
+      if (m[1] === 'Rss') out.rss = v;
+      else if (m[1] === 'RssAnon') out.anon = v;
+      else if (m[1] === 'RssFile') out.file = v;
+      else if (m[1] === 'RssShmem') out.shmem = v;
+    }
+  } catch {
+    // the process ended
+  }
+  return out;
+}
+
+const addRollups = (a: Rollup, b: Rollup): Rollup => ({ rss: a.rss + b.rss, anon: a.anon + b.anon, file: a.file + b.file, shmem: a.shmem + b.shmem });
+
+/** Threads of a process (each worker is one, plus Chromium's own). */
+function threadCount(pid: number): number {
+  try {
+    return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Chromium's processes under `root` (by parent pid), with their --type (browser for the root). */
 function chromiumProcs(root: number): { pid: number; type: string }[] {
   const parent = new Map<number, number>();
@@ -166,8 +203,20 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     }
     const root = browserPid();
     const rssOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0);
+    const rollupOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => rollup(p.pid)).reduce(addRollups, { rss: 0, anon: 0, file: 0, shmem: 0 });
+    const threadsOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).reduce((a, p) => a + threadCount(p.pid), 0);
     await new Promise((r) => setTimeout(r, 1000));
     const before = rssOf('renderer');
+    const rollBefore = rollupOf('renderer');
+    const threadsBefore = threadsOf('renderer');
+    // the renderers' kinds of memory at their largest (smaps_rollup every 250 ms: it walks every mapping)
+    let rollPeak = rollBefore;
+    let threadsPeak = threadsBefore;
+    const rollSampler = setInterval(() => {
+      const r = rollupOf('renderer');
+      if (r.rss > rollPeak.rss) rollPeak = r;
+      threadsPeak = Math.max(threadsPeak, threadsOf('renderer'));
+    }, 250);
     const beforeBrowser = rssOf('browser');
     // sampled every 100 ms: the renderers hold the page and its worker; Blobs live in the browser process
     let peak = before;
@@ -188,6 +237,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
       seconds = (performance.now() - t0) / 1000;
     } finally {
       clearInterval(sampler);
+      clearInterval(rollSampler);
     }
     const peaks = heaps.stop();
     const after = rssOf('renderer');
@@ -197,6 +247,8 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     const ranOn = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { ranOn: string }[] } } }).bitscale.state.outputs[0].ranOn);
     console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
+    const d = (k: keyof Rollup) => `${mbs(rollPeak[k] - rollBefore[k])}`;
+    console.log(`renderer growth by kind (smaps_rollup at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${threadsBefore} → ${threadsPeak}`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
     // the breakdown: what V8 holds per thread (JS objects; ArrayBuffer backing stores, which include
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
@@ -221,9 +273,11 @@ export default async function (): Promise<void> {
     console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) {
-      for (const layers of [7, 14]) await memory(built.dir, dir, layers);
+      // BITSCALE_BENCH_WEB_LAYERS=14 runs the 100M model alone (1 thread)
+      const only = process.env.BITSCALE_BENCH_WEB_LAYERS;
+      for (const layers of only ? [Number(only)] : [7, 14]) await memory(built.dir, dir, layers);
       // threads 1 vs 2 on the 100M model (the kernel workers; same bytes)
-      await memory(built.dir, dir, 14, 2);
+      if (!only) await memory(built.dir, dir, 14, 2);
     }
   } finally {
     built.cleanup();

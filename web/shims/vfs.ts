@@ -197,8 +197,27 @@ export function readBlobSync(blob: Blob, offset: number, length: number): Uint8A
   return new Uint8Array(new R().readAsArrayBuffer(blob.slice(offset, offset + length)));
 }
 
+/** Asynchronous Blob reads not yet settled (a stall's dump lists them: a read that never settles hangs its job). */
+const reads = new Map<number, { offset: number; length: number; got: number; at: number; how: string }>();
+let readSeq = 0;
+
+export function blobReadsInFlight(now: number): { offset: number; length: number; got: number; ageMs: number; how: string }[] {
+  return [...reads.values()].map((r) => ({ offset: r.offset, length: r.length, got: r.got, ageMs: now - r.at, how: r.how }));
+}
+
+async function tracked<T>(offset: number, length: number, how: string, f: (r: { got: number }) => Promise<T>): Promise<T> {
+  const id = readSeq++;
+  const r = { offset, length, got: 0, at: Date.now(), how };
+  reads.set(id, r);
+  try {
+    return await f(r);
+  } finally {
+    reads.delete(id);
+  }
+}
+
 export async function readBlob(blob: Blob, offset: number, length: number): Promise<Uint8Array> {
-  return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+  return tracked(offset, length, 'arrayBuffer', async () => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()));
 }
 
 /** Whether Blob.stream() gives a byte stream (BYOB reads); checked once. */
@@ -221,7 +240,13 @@ export async function readBlobInto(blob: Blob, offset: number, dst: Uint8Array):
       byob = false;
     }
   }
-  if (!reader) return void dst.set(new Uint8Array(await part.arrayBuffer()));
+  if (!reader) return tracked(offset, dst.length, 'arrayBuffer', async () => void dst.set(new Uint8Array(await part.arrayBuffer())));
+  const byobReader = reader;
+  const got = await tracked(offset, dst.length, 'byob', (t) => readByob(byobReader, dst, t));
+  if (got !== dst.length) throw fsError('EIO', `read (${got} of ${dst.length} bytes)`, '');
+}
+
+async function readByob(reader: ReadableStreamBYOBReader, dst: Uint8Array, t: { got: number }): Promise<number> {
   let s = takeScratch();
   let got = 0;
   try {
@@ -232,12 +257,13 @@ export async function readBlobInto(blob: Blob, offset: number, dst: Uint8Array):
       if (done || !value) break;
       dst.set(value, got);
       got += value.length;
+      t.got = got;
     }
   } finally {
     reader.releaseLock();
     giveScratch(s);
   }
-  if (got !== dst.length) throw fsError('EIO', `read (${got} of ${dst.length} bytes)`, '');
+  return got;
 }
 
 export function readFileNodeSync(p: string): Uint8Array {

@@ -130,7 +130,8 @@ export class QuantPool implements RowsPool {
     this.workers = Array.from({ length: threads }, (_, i) => {
       const w = workerFor();
       w.on('message', (r: WorkerReply) => this.queue.reply(i, r));
-      w.on('error', (e: Error) => this.queue.reply(i, { id: -1, ok: false, error: { name: 'Error', message: `quantization worker failed: ${e.message}` } }));
+      // a worker that threw is gone: everything in flight or queued fails (a reply would put it back in the idle list)
+      w.on('error', (e: Error) => this.queue.fail({ name: 'Error', message: `quantization worker failed: ${e.message}` }));
       return w;
     });
   }
