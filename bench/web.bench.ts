@@ -48,7 +48,7 @@ function procStatus(pid: number): Record<string, number> {
   return out;
 }
 
-/** The kinds of resident memory of a process (/proc/PID/smaps_rollup, bytes): anonymous (heaps, V8, WebAssembly, ArrayBuffers), file-backed (code), shared memory (Blob transport, SharedArrayBuffers). */
+/** The kinds of resident memory of a process (/proc/PID/status, bytes): anonymous (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed (code pages), shared memory (SharedArrayBuffers, Blob transport). */
 interface Rollup {
   rss: number;
   anon: number;
@@ -59,19 +59,12 @@ interface Rollup {
 function rollup(pid: number): Rollup {
   const out: Rollup = { rss: 0, anon: 0, file: 0, shmem: 0 };
   try {
-    for (const line of readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
-      const m = /^(Rss|Anonymous|Shared_Clean|Private_Clean|RssFile|RssShmem|RssAnon):\s+(\d+) kB/.exec(line);
-      if (!m) continue;
-      const v = Number(m[2]) * 1024;
-      if (m[1] === 'Rss') out.rss = v;
-      else if (m[1] === 'RssAnon') out.anon = v;
-      else if (m[1] === 'RssFile') out.file = v;
-      else if (m[1] === 'RssShmem') out.shmem = v;
-    }
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') };
   } catch {
-    // the process ended
+    return out; // the process ended
   }
-  return out;
 }
 
 const addRollups = (a: Rollup, b: Rollup): Rollup => ({ rss: a.rss + b.rss, anon: a.anon + b.anon, file: a.file + b.file, shmem: a.shmem + b.shmem });
@@ -209,7 +202,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     const before = rssOf('renderer');
     const rollBefore = rollupOf('renderer');
     const threadsBefore = threadsOf('renderer');
-    // the renderers' kinds of memory at their largest (smaps_rollup every 250 ms: it walks every mapping)
+    // the renderers' kinds of memory when their sum was largest
     let rollPeak = rollBefore;
     let threadsPeak = threadsBefore;
     const rollSampler = setInterval(() => {
@@ -248,12 +241,31 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
     const d = (k: keyof Rollup) => `${mbs(rollPeak[k] - rollBefore[k])}`;
-    console.log(`renderer growth by kind (smaps_rollup at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${threadsBefore} → ${threadsPeak}`);
+    console.log(`renderer growth by kind (/proc status at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${threadsBefore} → ${threadsPeak}`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
     // the breakdown: what V8 holds per thread (JS objects; ArrayBuffer backing stores, which include
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
     // Blob data on its way to the browser process, the allocator's retained pages)
     for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
+    // the same job again in the same tab: what a job costs once the tab has done one (code pages
+    // touched, isolates and allocator pools grown the first time stay), against the first job's cost
+    const again = rollupOf('renderer');
+    const againBrowser = rssOf('browser');
+    let peak2 = again;
+    let peak2Browser = againBrowser;
+    const sampler2 = setInterval(() => {
+      const r = rollupOf('renderer');
+      if (r.rss > peak2.rss) peak2 = r;
+      peak2Browser = Math.max(peak2Browser, rssOf('browser'));
+    }, 100);
+    try {
+      const m3 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0-again.gguf`, verify: false });
+      if (m3) throw new Error(`quantize again: ${m3}`);
+    } finally {
+      clearInterval(sampler2);
+    }
+    const d2 = (k: keyof Rollup) => `${mbs(peak2[k] - again[k])}`;
+    console.log(`the same RTN job again in the tab: renderers +${d2('rss')} at peak over the first job's end (anonymous +${d2('anon')}, file-backed +${d2('file')}, shared +${d2('shmem')}), browser process +${mbs(peak2Browser - againBrowser)} (its output's Blob)`);
     console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
   } finally {
     await app.close();

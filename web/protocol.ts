@@ -86,6 +86,8 @@ export interface WorkerStatus {
   lastPost: { what: string; ageMs: number };
   kernelPools: { size: number; idle: number; running: { worker: number; ageMs: number }[]; queued: number; closed: boolean; broken: string | null }[];
   blobReads: { offset: number; length: number; got: number; ageMs: number; how: string }[];
+  /** Blob reads that stalled and were done again (web/shims/vfs.ts) */
+  blobReadRetries: number;
   unhandled: string[];
   crossOriginIsolated: boolean;
 }

@@ -10,7 +10,7 @@ import { inspectModel } from '../src/pipeline/inspect.js';
 import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 import { runEval } from '../src/pipeline/eval.js';
 import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.js';
-import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob, blobReadsInFlight } from './shims/vfs.js';
+import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob, blobReadsInFlight, blobReadRetries } from './shims/vfs.js';
 import { providers } from './shims/ort.js';
 import { GgmlWebPool } from '../src/quant/ggml/wasm/web-pool.js';
 import { InlineRowsPool, type RowsPool } from '../src/quant/ggml/wasm/worker-queue.js';
@@ -97,6 +97,7 @@ function status(): WorkerStatus {
     lastPost: { what: lastPost.what, ageMs: now - lastPost.at },
     kernelPools: [...debugPools].map((p) => p.state()),
     blobReads: blobReadsInFlight(now),
+    blobReadRetries: blobReadRetries.count,
     unhandled: [...unhandled],
     crossOriginIsolated: self.crossOriginIsolated,
   };

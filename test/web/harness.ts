@@ -3,7 +3,7 @@
 // Chromium (playwright-core) with every request outside the app's origin recorded and refused,
 // and clicks through open → quantize → measure → download. Also runs the CLI for the same jobs.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -83,7 +83,11 @@ export async function openApp(dir: string, extraArgs: string[] = [], shared?: Br
     log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
     if (log.length > 200) log.shift();
   };
-  page.on('console', (m) => keep(`${m.type()}: ${m.text()}`));
+  page.on('console', (m) => {
+    keep(`${m.type()}: ${m.text()}`);
+    // the page's own warnings (a Blob read done again, a worker's error) show in the test output as they come
+    if ((m.type() === 'warning' || m.type() === 'error') && m.text().startsWith('bitscale')) console.error(`page console: ${m.text()}`);
+  });
   page.on('worker', (w) => {
     keep(`worker started: ${w.url()}`);
     w.on('close', () => keep(`worker closed: ${w.url()}`));
@@ -257,11 +261,29 @@ export async function download(page: Page, outName: string): Promise<{ name: str
 }
 
 const exec = promisify(execFile);
+/** A guard against a hung CLI run (each of the flows' CLI commands takes seconds to a few minutes under load): killed and reported past this. */
+const CLI_TIMEOUT_MS = 540_000;
 
 /** Runs the bitscale CLI (this checkout's source, as the other CLI tests do; in `cwd`, a folder of the checkout); returns stdout. */
 export async function cli(args: string[], cwd?: string): Promise<string> {
-  const r = await exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd });
-  return r.stdout;
+  const p = exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd, timeout: CLI_TIMEOUT_MS });
+  // the stall watchdog covers the CLI the flows run alongside the page too: its state, now and then
+  const t0 = Date.now();
+  const watch = setInterval(() => {
+    const pid = p.child.pid;
+    let st = '';
+    try {
+      st = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(State|Threads|VmRSS):/.test(l)).join(', ');
+    } catch {
+      st = 'gone';
+    }
+    console.error(`web harness watchdog: the CLI (pid ${pid}) still runs after ${Math.round((Date.now() - t0) / 1000)} s: ${args.join(' ')} (${st.replace(/\s+/g, ' ')})`);
+  }, WATCHDOG_S * 1000);
+  try {
+    return (await p).stdout;
+  } finally {
+    clearInterval(watch);
+  }
 }
 
 export const sharedMissing = (): string | false => (existsSync(STORIES) ? false : 'needs ../shared (stories260K)');

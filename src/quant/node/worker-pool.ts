@@ -132,6 +132,11 @@ export class QuantPool implements RowsPool {
       w.on('message', (r: WorkerReply) => this.queue.reply(i, r));
       // a worker that threw is gone: everything in flight or queued fails (a reply would put it back in the idle list)
       w.on('error', (e: Error) => this.queue.fail({ name: 'Error', message: `quantization worker failed: ${e.message}` }));
+      // one that ends without an error (killed, out of memory) answers nothing more either
+      w.on('exit', (code: number) => {
+        if (!this.queue.closed) this.queue.fail({ name: 'Error', message: `quantization worker ${i} exited (code ${code})` });
+      });
+      w.on('messageerror', (e: Error) => this.queue.fail({ name: 'Error', message: `quantization worker ${i} sent a message that could not be read: ${e.message}` }));
       return w;
     });
   }
