@@ -180,7 +180,7 @@ export default async function (): Promise<void> {
           // warm rows after cold ones: llama.cpp's medians of the same thread count are reused
           const runPeer = peer && !(mode === 'warm' && secsL.has(t));
           // one untimed run each (page cache, code caches; a warm row's digest entry), then alternate which tool goes first
-          if (warmup || mode === 'warm') await runBitscale(model, outB, c, t, digests);
+          if (warmup || (mode === 'warm' && !existsSync(digestDir))) await runBitscale(model, outB, c, t, digests);
           if (warmup && runPeer) await runLlamaCpp(model, outL, c, t);
           for (let r = 0; r < repeats; r++) {
             if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
