@@ -3,7 +3,8 @@
 // pages cost 2.8 CPU-s for 704 MB (the first touch of each page is slow there), as much CPU as
 // quantizing the tensors, while the same bytes written with O_DIRECT from a reused page-aligned
 // buffer cost 0.03 CPU-s and 0.4 s of wall time including the fsync (docs/performance.md, "RTN
-// thread scaling, fourth round"; bench/output-write.bench.ts). The page-cache copy also competes with the quantizing threads for the cores.
+// thread scaling, fourth round"; bench/output-write.bench.ts). The page-cache copy also competes
+// with the quantizing threads for the cores.
 // How: bytes are copied into one of two page-aligned staging buffers (STAGE_BYTES each); a full
 // buffer is written at its (aligned) file offset on a second handle opened with O_DIRECT while the
 // other fills. Whatever does not fill a whole buffer (the tail, and files smaller than one buffer,
