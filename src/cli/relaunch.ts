@@ -1,10 +1,12 @@
 // Starts the CLI again, once, with glibc's allocator settings in the environment: glibc reads its
 // tunables only at process start, so a running process cannot change them. Why they matter: with
 // default settings glibc raises its mmap threshold to the size of every large block freed (up to
-// 32 MiB), after which onnxruntime's per-run activations and the per-layer arrays of GPTQ are carved
-// from the heap instead of mapped; the heap fragments and resident memory grows window after window
-// and layer after layer (docs/performance.md, "Memory and the allocator": measured on the 1B eval
-// and GPTQ). A fixed threshold keeps large blocks mapped, so freeing them returns the memory.
+// 32 MiB), after which large buffers (GPTQ's per-layer arrays, onnxruntime's activations) are carved
+// from the heap and the per-thread arenas instead of mapped, and the holes they leave are not given
+// back: GPTQ's resident memory grew layer after layer, the evaluation's over its first windows (one
+// arena per thread that runs onnxruntime). A fixed threshold keeps large blocks mapped, so freeing
+// them returns the memory; two arenas bound the per-thread copies. Measured in docs/engine.md and
+// docs/gptq-performance.md ("Memory and the allocator").
 //
 // Linux with glibc only; skipped when the user set any malloc tunable (GLIBC_TUNABLES glibc.malloc.*
 // or a MALLOC_* variable), when BITSCALE_NO_REEXEC=1, and in the started process itself (marked by
