@@ -84,6 +84,8 @@ export default async function (): Promise<void> {
       seconds: number; cpuSeconds: number; phases: Phases; phasesCpu: Phases; maxRssBytes: number; rssMax: Record<string, number>;
       statsGram: number; statsNoGram: number; statsGramCpu: number; statsNoGramCpu: number; windowsPerRun: number; allocator: string;
     };
+    // NaN went through JSON as null (SCALE_GPTQ_SPLIT=0 leaves the split out)
+    for (const k of ['statsGram', 'statsNoGram', 'statsGramCpu', 'statsNoGramCpu', 'windowsPerRun'] as const) r[k] ??= NaN;
     console.log(`quantize process: ${r.allocator}`);
     const mmAfter = await matmulGflops(2048, E, F);
     const mm = (mmBefore.wall + mmAfter.wall) / 2;
