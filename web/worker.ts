@@ -198,6 +198,9 @@ async function handle(m: Request): Promise<void> {
         targetBpw: j.targetBpw,
         verify: j.verify,
         checkLlamaCpp: false,
+        // calibration always on onnxruntime-web's WASM kernels (never WebGPU): the CLI's
+        // `--calib-runtime portable` runs the same kernels, so calibrated downloads equal its files
+        calibRuntime: 'portable',
         // RTN to GGUF without the reload check streams tensor by tensor, its kernels on the pool
         rtnStream: { pool, lookahead: PAGE_LOOKAHEAD },
         overwrite: true,

@@ -1,5 +1,7 @@
 // The one place that imports onnxruntime-node: session creation (threads, optimisation, the
-// MatMulNBits accuracy pin), feeding host tensors and reading outputs back as host tensors.
+// MatMulNBits accuracy pin), feeding host tensors and reading outputs back as host tensors. A session
+// opened with `runtime: 'portable'` runs on onnxruntime-web's WASM kernels instead (ort-portable.ts):
+// the same bytes on every machine and in the page, for the float results that calibration feeds on.
 // Models with external data are written to a private temporary directory and loaded from its path
 // (onnxruntime refuses external data for models loaded from bytes); the directory is removed once
 // the session exists, since the runtime has mapped or copied what it needs.
@@ -13,11 +15,21 @@ import { numel, type Tensor } from '../core/tensor.js';
 import type { DType } from '../core/dtype.js';
 import type { Graph } from './ir.js';
 import { lowerToOnnx, type LowerOptions, type LoweredModel } from './lower.js';
+import { createPortableSession } from './ort-portable.js';
 
 /** false in the browser bundle, whose onnxruntime stand-in (web/shims/ort.ts) says so */
 const PREALLOCATED_OUTPUTS = (ort as unknown as { preallocatedOutputs?: boolean }).preallocatedOutputs !== false;
 
+/**
+ * Which onnxruntime computes: 'native' (onnxruntime-node, MLAS kernels chosen per CPU: fastest) or
+ * 'portable' (onnxruntime-web's WebAssembly kernels: the same float bytes on every machine and in
+ * the page). In the page's bundle both are onnxruntime-web; 'portable' there also keeps WebGPU out.
+ */
+export type OrtRuntime = 'native' | 'portable';
+
 export interface SessionOptions {
+  /** the runtime (default 'native') */
+  runtime?: OrtRuntime;
   /** intra-op threads (default: onnxruntime's choice, one per core) */
   threads?: number;
   /** graph optimisation level (default 'all') */
@@ -73,6 +85,8 @@ function totalConstBytes(g: Graph): number {
 export class EngineSession {
   private constructor(
     private readonly session: ort.InferenceSession,
+    /** whether the runtime writes outputs into preallocated buffers (onnxruntime-web does not) */
+    private readonly preallocated: boolean,
     readonly inputs: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>,
     readonly outputNames: readonly string[],
   ) {}
@@ -87,15 +101,15 @@ export class EngineSession {
     for (const i of g.inputs) inputs.set(i.name, { dtype: i.value.dtype, shape: i.value.shape });
     if (lower.paramsAsInputs) for (const [id, p] of g.params) inputs.set(p, { dtype: g.constants.get(id)!.dtype, shape: g.constants.get(id)!.shape });
     const s = await openLowered(lowered, opts, tag);
-    return new EngineSession(s, inputs, lowered.outputNames);
+    return new EngineSession(s, preallocates(opts), inputs, lowered.outputNames);
   }
 
   /** Opens a session on ONNX bytes (no external data) or a path. */
   static async fromOnnx(model: Uint8Array | string, opts: SessionOptions = {}): Promise<EngineSession> {
-    const s = typeof model === 'string' ? await ort.InferenceSession.create(model, ortOptions(opts)) : await ort.InferenceSession.create(model, ortOptions(opts));
+    const s = await createSession(model, opts);
     const inputs = new Map<string, { dtype: string; shape: readonly number[] }>();
     for (const n of s.inputNames) inputs.set(n, { dtype: '?', shape: [] });
-    return new EngineSession(s, inputs, s.outputNames);
+    return new EngineSession(s, preallocates(opts), inputs, s.outputNames);
   }
 
   /**
@@ -117,7 +131,7 @@ export class EngineSession {
     // onnxruntime-web (the browser bundle's stand-in) takes preallocated CPU outputs but does not
     // write into them (measured with 1.30: the buffer comes back unchanged); there the outputs are
     // fetched and copied into the caller's buffers below
-    if (into && !PREALLOCATED_OUTPUTS) {
+    if (into && !this.preallocated) {
       res = await this.session.run(f, [...(outputs ?? this.outputNames)]);
       const out: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(res)) {
@@ -151,6 +165,17 @@ export class EngineSession {
   }
 }
 
+function preallocates(opts: SessionOptions): boolean {
+  return opts.runtime === 'portable' ? false : PREALLOCATED_OUTPUTS;
+}
+
+/** A session on the chosen runtime, from bytes (no external data) or a path. */
+function createSession(model: string | Uint8Array, opts: SessionOptions): Promise<ort.InferenceSession> {
+  // onnxruntime-web's session has the same run/release surface as onnxruntime-node's
+  if (opts.runtime === 'portable') return createPortableSession(model, ortOptions(opts) as never) as unknown as Promise<ort.InferenceSession>;
+  return typeof model === 'string' ? ort.InferenceSession.create(model, ortOptions(opts)) : ort.InferenceSession.create(model, ortOptions(opts));
+}
+
 function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const session: Record<string, string> = {
     // DequantizeLinear→MatMul fusions into MatMulNBits must stay exact fp32 (RUNTIME-NOTES).
@@ -175,7 +200,18 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
 }
 
 async function openLowered(l: LoweredModel, opts: SessionOptions, tag: string): Promise<ort.InferenceSession> {
-  if (!l.externalData && !l.storedDir) return ort.InferenceSession.create(l.model, ortOptions(opts));
+  if (!l.externalData && !l.storedDir) return createSession(l.model, opts);
+  // onnxruntime-web takes external data as bytes: no temporary files
+  if (opts.runtime === 'portable' && !l.storedDir) {
+    const parts = l.externalData!.parts;
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.byteLength;
+    }
+    return createPortableSession(l.model, ortOptions(opts) as never, [{ path: l.externalData!.location, data }]) as unknown as Promise<ort.InferenceSession>;
+  }
   // stored constants are named relative to their file's directory, so the model is written beside
   // them (under names of its own, removed once the session exists); otherwise a private directory
   const dir = l.storedDir ?? mkdtempSync(join(tmpdir(), 'bitscale-onnx-'));
@@ -191,7 +227,7 @@ async function openLowered(l: LoweredModel, opts: SessionOptions, tag: string): 
         closeSync(fd);
       }
     }
-    return await ort.InferenceSession.create(modelPath, ortOptions(opts));
+    return await createSession(modelPath, opts);
   } finally {
     if (l.storedDir) {
       rmSync(modelPath, { force: true });

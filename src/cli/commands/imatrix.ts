@@ -19,6 +19,8 @@ export const meta: CommandMeta = {
                      the windows from the float model itself (temperature 1, from BOS)
   --windows N        windows (default 128, fewer for small models, as quantize); --seq-len N tokens
                      per window (default 512, at most the model's context); --seed N
+  --calib-runtime R  native (default) | portable: the onnxruntime of the forward passes, as
+                     quantize's option (portable: the same bytes on every machine)
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --force            replace an existing output (never an input; --overwrite is an alias)
   --quiet            no progress`,
@@ -30,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       argv,
       {
         out: { type: 'string' }, format: { type: 'string' }, calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' },
-        seed: { type: 'string' }, tokenizer: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
+        seed: { type: 'string' }, tokenizer: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' }, 'calib-runtime': { type: 'string' },
       },
       meta.usage,
       { positionals: 1 },
@@ -43,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
     const int = (x: string | undefined, f: string, min = 1) => numberOpt(x, f, { integer: true, min });
     const r = await runImatrix({
       model, out: v.out, format, calib: v.calib, windows: numberOpt(v.windows, 'windows', { integer: true, min: 1, max: MAX_WINDOWS }), seqLen: int(v['seq-len'], 'seq-len', 2),
-      seed: int(v.seed, 'seed', 0), tokenizer: v.tokenizer, overwrite: v.force, onProgress: progressPrinter({ quiet: v.quiet }), signal: abortSignal(),
+      seed: int(v.seed, 'seed', 0), tokenizer: v.tokenizer, overwrite: v.force, calibRuntime: choiceOpt(v['calib-runtime'], '--calib-runtime', ['native', 'portable'] as const), onProgress: progressPrinter({ quiet: v.quiet }), signal: abortSignal(),
     });
     out(`wrote ${r.out}: ${r.entries} entries, ${r.tokens} tokens per entry, from ${r.source}`);
     return 0;

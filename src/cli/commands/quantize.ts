@@ -65,8 +65,15 @@ export const meta: CommandMeta = {
   --act-order        GPTQ: quantize columns by decreasing Hessian diagonal
   --percdamp X       GPTQ dampening (default 0.01)
   --seed N           calibration sampling seed (default 0); same inputs + seed give the same bytes
+  --calib-runtime R  the onnxruntime of every float result calibration feeds on (calibration
+                     forward and statistics, GPTQ's GEMMs, --target-bpw's KL passes, --calib self):
+                     native (default: onnxruntime-node's CPU kernels, fastest; their float sums
+                     differ between CPUs, so calibrated bytes may too) | portable (onnxruntime-web's
+                     WebAssembly kernels: the same bytes on every machine and in the web app;
+                     slower, docs/web.md). RTN without --target-bpw uses no runtime
   --threads N        worker threads that quantize (RTN to GGUF with --no-verify; default: every
-                     core; 1…${MAX_THREADS}); the bytes do not depend on it
+                     core; 1…${MAX_THREADS}) and the portable runtime's threads; the bytes do not
+                     depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
   --force            replace an existing output (never an input; a folder only when bitscale
@@ -93,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
         threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
         'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
-        variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' },
+        variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' }, 'calib-runtime': { type: 'string' },
       },
       meta.usage,
       { positionals: 1 },
@@ -116,6 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     const dtype = choiceOpt(v.dtype, '--dtype', ['f16', 'f32'] as const);
     const method = choiceOpt(v.method, '--method', ['rtn', 'gptq', 'awq'] as QuantizeMethod[]) ?? 'rtn';
     const sens = choiceOpt(v.sensitivity, '--sensitivity', ['kl', 'hessian'] as const) ?? 'kl';
+    const calibRuntime = choiceOpt(v['calib-runtime'], '--calib-runtime', ['native', 'portable'] as const);
     if (v['act-order'] && method !== 'gptq') throw new ConfigError('bad_option', '--act-order orders GPTQ\'s columns; it does nothing with this method', { field: '--act-order', expected: '--method gptq', found: `--method ${method}` });
     if (v.percdamp !== undefined && method !== 'gptq') throw new ConfigError('bad_option', '--percdamp is GPTQ\'s dampening; it does nothing with this method', { field: '--percdamp', expected: '--method gptq', found: `--method ${method}` });
     const int = (x: string | undefined, f: string, min = 1, max?: number) => numberOpt(x, f, { integer: true, min, max });
@@ -127,7 +135,7 @@ export async function run(argv: string[]): Promise<number> {
       threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
       verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
-      tensorTypes, allowRequantize: v['allow-requantize'],
+      tensorTypes, allowRequantize: v['allow-requantize'], calibRuntime,
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
     };
     if (onnxVariants && variants) {

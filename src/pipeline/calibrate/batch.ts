@@ -16,7 +16,7 @@ import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { ModelConfig } from '../../model/config.js';
 import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
-import { EngineSession } from '../../engine/session.js';
+import { EngineSession, type OrtRuntime } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
 import { ActivationStats, GRAM_PANEL } from '../../algorithms/stats.js';
 import { blockWeightShapes, decoderBlock, decoderBlockSites, fixedAttentionInputs, SITES, type BlockWeights, type Site } from '../../engine/decoder-block.js';
@@ -133,6 +133,8 @@ export interface CalibrationRunnerOptions {
    * quantizer's peak memory beyond the block and the windows, stay ~150 MB at Llama-3.2-1B's widths)
    */
   tokensPerRun?: number;
+  /** the onnxruntime that runs the block graph (default 'native'; engine/session.ts) */
+  runtime?: OrtRuntime;
   /** Gram panel width (default GRAM_PANEL) */
   panelWidth?: number;
 }
@@ -152,6 +154,7 @@ export class CalibrationRunner {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
   readonly windowsPerRun: number;
   readonly panelWidth: number;
+  readonly runtime: OrtRuntime;
 
   constructor(
     readonly config: ModelConfig,
@@ -160,6 +163,7 @@ export class CalibrationRunner {
   ) {
     this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 512) / tokens));
     this.panelWidth = o.panelWidth ?? GRAM_PANEL;
+    this.runtime = o.runtime ?? 'native';
   }
 
   private session(B: number, mode: BlockMode, gram: boolean): Promise<EngineSession> {
@@ -170,7 +174,7 @@ export class CalibrationRunner {
       // (see engine/block-runner.ts); no memory arena, so a run's intermediates are returned after it,
       // and no memory pattern, which would allocate every intermediate of the plan in one block that
       // stays (each freed when its last reader is done instead)
-      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memoryArena: false, memoryPattern: false });
+      s = EngineSession.fromGraph(batchBlockGraph(this.config, this.tokens, { batch: B, mode, gram, panelWidth: this.panelWidth }), { optimization: 'disabled', memoryArena: false, memoryPattern: false, runtime: this.runtime });
       this.sessions.set(key, s);
     }
     return s;

@@ -20,6 +20,7 @@ import { calibrationSize, calibrationWindows, isSelfCalibration, resolveCalibrat
 import { checkCalibrationBudget } from '../limits.js';
 import { CalibrationRunner, embedWindowStates, newGraphSiteStats, type SiteStats } from './batch.js';
 import { BlockRunner } from '../../engine/block-runner.js';
+import type { OrtRuntime } from '../../engine/session.js';
 import { LINEAR_SITE, SITES, type Site } from '../../engine/decoder-block.js';
 
 export { calibrationSource, calibrationWindows, type CalibrationSource, type WindowOptions } from './windows.js';
@@ -67,6 +68,8 @@ export interface ImatrixOptions {
   windows: number;
   seqLen: number;
   seed: number;
+  /** the onnxruntime of the forward passes (default 'native'; engine/session.ts) */
+  runtime?: OrtRuntime;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -80,7 +83,7 @@ export async function collectImatrix(o: ImatrixOptions): Promise<Imatrix> {
   const c = o.host.config;
   const wins = o.tokens ?? calibrationWindows(o.tokenizer, o.source.text, o);
   const xs = embedWindowStates(o.host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins);
-  const runner = new CalibrationRunner(c, wins[0].length);
+  const runner = new CalibrationRunner(c, wins[0].length, { runtime: o.runtime });
   const entries: Imatrix['entries'] = new Map();
   const track = new ProgressTracker('imatrix', c.nLayers, o.onProgress, 'layer');
   try {
@@ -110,6 +113,8 @@ export interface RunImatrixOptions {
   seed?: number;
   tokenizer?: string;
   overwrite?: boolean;
+  /** 'portable': the same bytes on every machine (quantize's --calib-runtime) */
+  calibRuntime?: OrtRuntime;
   onProgress?: ProgressFn;
   signal?: AbortSignal;
 }
@@ -128,7 +133,7 @@ export async function runImatrix(o: RunImatrixOptions): Promise<{ out: string; e
     const txn = await OutputTxn.begin(o.out, { kind: 'file', force: o.overwrite, inputs });
     try {
       const host = await prepareHostModel(weights);
-      const w = { ...size, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal };
+      const w = { ...size, seed: o.seed ?? 0, onProgress: o.onProgress, signal: o.signal, runtime: o.calibRuntime };
       const calib = await resolveCalibration(o.calib, weights.tokenizer, host, w);
       const source = { name: calib.source, text: '' };
       const im = await collectImatrix({ host, tokenizer: weights.tokenizer, source, tokens: calib.windows, ...w });

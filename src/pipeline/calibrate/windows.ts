@@ -10,6 +10,7 @@ import { ConfigError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../../core/progress.js';
 import type { HostModel } from '../../engine/host.js';
+import type { OrtRuntime } from '../../engine/session.js';
 import type { ModelConfig } from '../../model/config.js';
 import { readTextFile } from '../../formats/io/index.js';
 import type { Tokenizer } from '../../formats/tokenizer/types.js';
@@ -106,7 +107,7 @@ function windowSeed(seed: number, w: number): number {
  * temperature 1 with no stop token (an end-of-text token is kept and generation goes on, so every
  * window is full). Same host, seed and sizes give the same windows.
  */
-export async function selfCalibrationWindows(host: HostModel, o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal }): Promise<number[][]> {
+export async function selfCalibrationWindows(host: HostModel, o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal; runtime?: OrtRuntime }): Promise<number[][]> {
   if (!(o.windows >= 1) || !(o.seqLen >= 2)) {
     throw new ConfigError('bad_option', 'need at least one window of two or more tokens', { field: 'windows/seqLen', found: { windows: o.windows, seqLen: o.seqLen } });
   }
@@ -116,7 +117,7 @@ export async function selfCalibrationWindows(host: HostModel, o: WindowOptions &
   }
   // the engine (onnxruntime) only for generated windows: the other paths start without it
   const [{ LlamaEngine }, { generate }] = await Promise.all([import('../../engine/model.js'), import('../../eval/generate.js')]);
-  const engine = LlamaEngine.fromHost(host);
+  const engine = LlamaEngine.fromHost(host, { session: { runtime: o.runtime ?? 'native' } });
   const track = new ProgressTracker('calibrate (self-generated)', o.windows, o.onProgress, 'window');
   const out: number[][] = [];
   try {
@@ -146,7 +147,8 @@ export async function resolveCalibration(
   calib: string | undefined,
   tok: Tokenizer,
   host: HostModel,
-  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal; tokens?: number[][] },
+  /** runtime: the onnxruntime that samples self-generated windows (engine/session.ts) */
+  o: WindowOptions & { onProgress?: ProgressFn; signal?: AbortSignal; tokens?: number[][]; runtime?: OrtRuntime },
 ): Promise<ResolvedCalibration> {
   if (o.tokens) return givenWindows(o.tokens, host.config.vocabSize, calib);
   if (isSelfCalibration(calib)) {
@@ -154,7 +156,7 @@ export async function resolveCalibration(
     return {
       source: `self-generated (temperature ${SELF_CALIBRATION_TEMPERATURE}, from BOS)`,
       windows,
-      heldOut: (n, seed) => selfCalibrationWindows(host, { windows: n, seqLen: o.seqLen, seed, signal: o.signal }),
+      heldOut: (n, seed) => selfCalibrationWindows(host, { windows: n, seqLen: o.seqLen, seed, signal: o.signal, runtime: o.runtime }),
     };
   }
   const text = await calibrationSource(calib);

@@ -120,7 +120,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: true });
   const targetOf = (name: string) => qplan.targets.get(name);
   // not 'self' (streamsCalibrated), so the windows come from text and no model is read here
-  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
+  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: nWin, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens, runtime: o.calibRuntime });
 
   // the windows' first hidden states [W, T, E], cut from the embedding rows of their tokens
   const xs = await embedFromSource(weights.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, calib.windows);
@@ -137,9 +137,10 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const others: LinearResult[] = [];
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-  const runner = new CalibrationRunner(c, seqLen);
+  const runtime = o.calibRuntime ?? 'native';
+  const runner = new CalibrationRunner(c, seqLen, { runtime });
   // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
-  const gemm = new OrtGemm({ spinning: false });
+  const gemm = new OrtGemm({ spinning: false, runtime });
   const buffers: LayerBuffers = {};
   const planned = (n: string) => {
     const t = changedNorm(n) ? undefined : qplan.targets.get(n);
@@ -217,7 +218,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   await writeQuantizeManifest(report, {
     model: o.model,
     inputSha256: await hashInput(o.model),
-    calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null },
+    calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
     settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true, ...recipeSettings(qplan, o) },
     quality,
     recipe: o.recipe,

@@ -37,9 +37,10 @@ export async function quantizeHostModel(o: QuantizeOptions, a: ModelQuantizeInpu
   const results: LinearResult[] = [];
   const awq: AwqRecord[] = [];
   const track = new ProgressTracker('quantize', c.nLayers, o.onProgress, 'layer');
-  const runner = needStats ? new CalibrationRunner(c, seqLen) : null;
+  const runtime = o.calibRuntime ?? 'native';
+  const runner = needStats ? new CalibrationRunner(c, seqLen, { runtime }) : null;
   // GPTQ interleaves short GEMMs with its column loop: idle pool threads must not spin through it
-  const gemm = new OrtGemm({ spinning: false });
+  const gemm = new OrtGemm({ spinning: false, runtime });
   const buffers: LayerBuffers = {};
   try {
     const xs = runner ? embedWindowStates(host.tensors.get('model.embed_tokens.weight')!, c.hiddenSize, wins) : null;

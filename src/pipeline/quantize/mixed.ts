@@ -17,6 +17,7 @@ import { ConfigError } from '../../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../../core/progress.js';
 import type { HostModel } from '../../engine/host.js';
 import { LlamaEngine } from '../../engine/model.js';
+import type { OrtRuntime } from '../../engine/session.js';
 import { compareLogitRows } from '../../eval/divergence.js';
 import { ggmlSupports } from '../../quant/ggml/index.js';
 import { gptq } from '../../algorithms/gptq.js';
@@ -83,9 +84,11 @@ export async function planMixedPrecision(
   sensitivity: MixedSensitivity = 'kl',
   method: 'rtn' | 'gptq' | 'awq' = 'rtn',
   gptqOpts: { actOrder?: boolean; percdamp?: number } = {},
+  /** the onnxruntime of the statistics and KL forward passes (engine/session.ts) */
+  runtime: OrtRuntime = 'native',
 ): Promise<MixedPlanResult> {
   const c = floatHost.config;
-  const runner = new CalibrationRunner(c, wins[0].length);
+  const runner = new CalibrationRunner(c, wins[0].length, { runtime });
   const sens: TensorSensitivity[] = [];
   const refWeights = new Map<string, Float32Array>();
   const track = new ProgressTracker('sensitivity', c.nLayers, onProgress, 'layer');
@@ -120,7 +123,7 @@ export async function planMixedPrecision(
   } finally {
     await runner.close();
   }
-  if (sensitivity === 'kl') await calibrateByKl(floatHost, wins, sens, refWeights, targetBpw, signal, onProgress);
+  if (sensitivity === 'kl') await calibrateByKl(floatHost, wins, sens, refWeights, targetBpw, runtime, signal, onProgress);
   const plan = allocateBits(sens, { bitsPerWeight: targetBpw });
   const targets = new Map<string, Target>(plan.tensors.map((t) => [t.name, { kind: 'ggml', type: t.type as GgmlType }]));
   return { plan, targets };
@@ -141,12 +144,13 @@ async function calibrateByKl(
   /** each tensor quantized to its reference candidate */
   refWeights: Map<string, Float32Array>,
   targetBpw: number,
+  runtime: OrtRuntime,
   signal?: AbortSignal, onProgress?: ProgressFn): Promise<void> {
   const V = floatHost.config.vocabSize;
   const T = wins[0].length;
   const batch = wins.filter((w) => w.length === T);
   const run = async (host: HostModel): Promise<Float32Array> => {
-    const e = LlamaEngine.fromHost(host);
+    const e = LlamaEngine.fromHost(host, { session: { runtime } });
     try {
       return await e.forwardBatch(batch);
     } finally {

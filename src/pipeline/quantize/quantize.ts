@@ -223,6 +223,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     }
     // the paths below need the engine (onnxruntime) and the writers: imported here, so the streaming
     // RTN run above starts without them
+    if (o.calibRuntime === 'portable' && o.threads !== undefined) (await import('../../engine/ort-portable.js')).setPortableThreads(o.threads);
     const [{ calibratedStreamingGguf, streamsCalibrated }, { prepareHostModel }, { quantizeHostModel }, { writeQuantizedModel }, { verifyQuantized }, { checkCtScheme }] = await Promise.all([
       import('./block-stream.js'),
       import('../../engine/host.js'),
@@ -248,9 +249,9 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     if (o.format === 'safetensors') checkGptqShapes(host, scheme);
     if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
     // generated windows (--calib self) come from the float model, before any layer is quantized
-    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens });
+    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens, runtime: o.calibRuntime });
     const wins = calib.windows;
-    const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }) : null;
+    const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }, o.calibRuntime) : null;
     // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
     const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
@@ -275,7 +276,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const manifest: QuantizeManifestParts = {
       model: o.model,
       inputSha256: await hashInput(o.model),
-      calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null },
+      calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
       settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
       quality: report.quality,
       recipe: o.recipe,

@@ -41,6 +41,7 @@ export const QuantizeRecipe = z
     'act-order': z.boolean(),
     percdamp: z.number().min(0),
     seed: z.number().int().min(0),
+    'calib-runtime': z.enum(['native', 'portable']),
     tokenizer: z.string().min(1),
     verify: z.boolean(),
     variants: list(z.enum(['fp32', 'fp16', 'q8', 'q4', 'q4f16', 'q2', 'q2f16']), 'fp32, fp16, q8, q4, q4f16, q2 or q2f16'),

@@ -11,6 +11,7 @@ import type { MixedPlanResult, MixedSensitivity } from './mixed.js';
 import type { LlamaCppCheck } from './verify-llamacpp.js';
 import type { CheckVerdict } from './tolerance.js';
 import type { RowsPool } from '../../quant/ggml/wasm/worker-queue.js';
+import type { OrtRuntime } from '../../engine/session.js';
 
 /** bitscale's version, recorded in manifests (kept equal to package.json by a test). */
 export const TOOL_VERSION = BITSCALE_VERSION;
@@ -65,6 +66,13 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   rtnStream?: { pool: RowsPool; lookahead?: number };
   /** ONNX folder output: one variant per float storage ('f32' → q4, 'f16' → q4f16 for int4 codes; default ['f32']) */
   onnxFloat?: ('f32' | 'f16')[];
+  /**
+   * the onnxruntime of every float result calibration feeds on (the calibration forward and its
+   * statistics, GPTQ's GEMMs, --target-bpw's KL passes, --calib self's sampling): 'native'
+   * (default; onnxruntime-node, fastest) or 'portable' (onnxruntime-web's WebAssembly kernels, as the
+   * page runs them: the same output bytes on every machine and in the page). engine/ort-portable.ts
+   */
+  calibRuntime?: OrtRuntime;
   /** the recipe this run came from (recorded in the manifest) */
   recipe?: unknown;
 }
