@@ -227,14 +227,24 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Whether a process with this id is running (a pid of another user counts as running). */
+/**
+ * Whether a process with this id is running (a pid of another user counts as running). A zombie
+ * (dead, not yet reaped: a killed process whose parent died too waits there until init reaps it,
+ * which a container's minimal init may never do) is not running: it holds no lock and writes nothing.
+ */
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException)?.code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S …", the state after the last ')' (comm may hold one)
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): the signal check above is all there is
   }
 }
 
