@@ -2,13 +2,15 @@
 //   node --import tsx bench/scale-eval-child.ts engine|llamacpp GGUF CTX WINDOWS THREADS [ACCURACY_LEVEL]
 // Evaluates perplexity on the same synthetic windows (BOS + ctx − 1 seeded token ids each, every
 // token scored) and prints one JSON line: seconds to load/prepare, seconds and tokens/s of the
-// evaluation, mean NLL, peak RSS (VmHWM) and, for the engine, how its weights ran.
+// evaluation, mean NLL, peak RSS (VmHWM), the allocator settings in effect and, for the engine, how
+// its weights ran.
 import { readFileSync } from 'node:fs';
 import { LlamaEngine } from '../src/engine/model.js';
 import { summarizeWeightPaths } from '../src/engine/native-host.js';
 import { engineModel, makeWindows, perplexity } from '../src/eval/index.js';
 import { loadModel } from '../src/model/load.js';
 import { openLlamaCpp } from '../src/eval/llamacpp.js';
+import { allocatorSettings } from '../src/cli/relaunch.js';
 import { syntheticTokens } from './gen-llama.js';
 
 function peakRssMb(): number {
@@ -52,4 +54,4 @@ if (side === 'engine') {
   await ref.close();
 }
 await m.close();
-console.log(JSON.stringify({ ...result, peakRssMb: peakRssMb() }));
+console.log(JSON.stringify({ ...result, peakRssMb: peakRssMb(), allocator: allocatorSettings() }));

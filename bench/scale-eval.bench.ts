@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { llamaCppQuantize, type LlamaFtypeName } from '../test/reference/llamacpp-quantize.js';
+import { cliAllocatorEnv } from '../src/cli/relaunch.js';
 import { shapeConfig, writeGeneratedGguf, writeGeneratedQ4K, type ShapeName } from './gen-llama.js';
 import { fmt } from './util.js';
 
@@ -38,13 +39,16 @@ interface ChildResult {
   nll: number;
   peakRssMb: number;
   paths?: string[];
+  allocator: string;
 }
 
 function child(side: 'engine' | 'llamacpp', gguf: string, windows: number, acc = 0): ChildResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join('bench', 'scale-eval-child.ts'), side, gguf, String(CTX), String(windows), String(THREADS), String(acc)], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
-    env: { ...process.env, NODE_OPTIONS: '' },
+    // the engine runs with the allocator settings the CLI runs under (src/cli/relaunch.ts); llama.cpp
+    // as its users run it
+    env: { ...(side === 'engine' ? cliAllocatorEnv() : process.env), NODE_OPTIONS: '' },
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`${side} child failed (${r.status}): ${r.stderr.slice(-2000)}`);
@@ -88,6 +92,7 @@ function report(label: string, gguf: string, e: ChildResult, l: ChildResult | nu
   const budget = 1.3 * fileMb + RUNTIME_MB;
   console.log(`${label}: file ${fmt(fileMb, 0)} MB, ${e.tokens} tokens (${windows} windows of ${CTX}), ${THREADS} threads`);
   console.log(`  engine weights: ${(e.paths ?? []).join('; ')}`);
+  console.log(`  engine ${e.allocator}${l ? `; llama.cpp ${l.allocator}` : ''}`);
   console.log(
     `  engine    ${fmt(e.tokS, 2)} tok/s (eval ${fmt(e.evalS, 1)} s, prepare ${fmt(e.prepareS, 1)} s), nll ${e.nll.toFixed(5)}, peak RSS ${fmt(e.peakRssMb, 0)} MB` +
       ` = ${fmt(e.peakRssMb / fileMb, 2)}× file (target ≤ ${fmt(budget, 0)} MB: ${e.peakRssMb <= budget ? 'met' : 'NOT met'})`,

@@ -3,12 +3,14 @@
 // wall and CPU time, time per phase (attributed from the pipeline's progress events: the time up to an
 // event belongs to the step it reports), peak RSS, and a side measurement on layer 0 that splits
 // the statistics pass into forward and Hessian accumulation (up to 16 of the windows through the
-// graph with and without Gram matrices), taken after the peak RSS was read.
+// graph with and without Gram matrices), taken after the peak RSS was read, and the allocator
+// settings in effect (the bench starts it with the CLI's: src/cli/relaunch.ts).
 // Usage: node --import tsx bench/scale-gptq-child.ts <model.gguf> <out.gguf> <windows> <seqLen>
 import { loadModel } from '../src/model/load.js';
 import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 import { CalibrationRunner, embedWindowStates, newGraphSiteStats } from '../src/pipeline/calibrate/batch.js';
 import { Worker } from 'node:worker_threads';
+import { allocatorSettings } from '../src/cli/relaunch.js';
 import { syntheticTokens } from './gen-llama.js';
 
 const [model, out, windowsArg, seqArg] = process.argv.slice(2);
@@ -112,4 +114,4 @@ if (process.env.SCALE_GPTQ_SPLIT !== '0') {
   windowsPerRun = runner.windowsPerRun;
   await runner.close();
 }
-console.log(JSON.stringify({ seconds, cpuSeconds, phases, phasesCpu, maxRssBytes, rssMax, statsGram, statsNoGram, statsGramCpu, statsNoGramCpu, windowsPerRun, tensors: r.tensors.length }));
+console.log(JSON.stringify({ seconds, cpuSeconds, phases, phasesCpu, maxRssBytes, rssMax, statsGram, statsNoGram, statsGramCpu, statsNoGramCpu, windowsPerRun, tensors: r.tensors.length, allocator: allocatorSettings() }));

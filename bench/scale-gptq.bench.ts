@@ -20,6 +20,7 @@ import { reverseCholeskyFlops } from '../src/numerics/cholesky-blocked.js';
 import { UpperPanels } from '../src/numerics/panels.js';
 import { GRAM_PANEL } from '../src/algorithms/stats.js';
 import { SQNR_MAX_K } from '../src/pipeline/quantize/layer.js';
+import { cliAllocatorEnv } from '../src/cli/relaunch.js';
 import { shapeConfig, writeGeneratedGguf } from './gen-llama.js';
 import { fmt, timeMs } from './util.js';
 
@@ -72,7 +73,8 @@ export default async function (): Promise<void> {
     console.log(`onnxruntime MatMul [2048, ${E}]·[${E}, ${F}]: ${fmt(mmBefore.wall, 1)} GFLOPS, ${fmt(mmBefore.cpu, 1)} GFLOP per CPU second (before the run)`);
     const out = join(dir, 'q4k.gguf');
     const child = spawnSync(process.execPath, ['--import', 'tsx', resolve('bench/scale-gptq-child.ts'), model, out, String(W), String(T)], {
-      encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
+      // the allocator settings `bitscale quantize` runs under (src/cli/relaunch.ts)
+      encoding: 'utf8', env: { ...cliAllocatorEnv(), NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
     });
     if (child.status !== 0) throw new Error(`quantize child failed (status ${child.status})`);
     type Phases = Record<'pass1' | 'pass2' | 'solve' | 'other', number>;
@@ -80,8 +82,11 @@ export default async function (): Promise<void> {
     console.log(`child: ${line}`);
     const r = JSON.parse(line) as {
       seconds: number; cpuSeconds: number; phases: Phases; phasesCpu: Phases; maxRssBytes: number; rssMax: Record<string, number>;
-      statsGram: number; statsNoGram: number; statsGramCpu: number; statsNoGramCpu: number; windowsPerRun: number;
+      statsGram: number; statsNoGram: number; statsGramCpu: number; statsNoGramCpu: number; windowsPerRun: number; allocator: string;
     };
+    // NaN went through JSON as null (SCALE_GPTQ_SPLIT=0 leaves the split out)
+    for (const k of ['statsGram', 'statsNoGram', 'statsGramCpu', 'statsNoGramCpu', 'windowsPerRun'] as const) r[k] ??= NaN;
+    console.log(`quantize process: ${r.allocator}`);
     const mmAfter = await matmulGflops(2048, E, F);
     const mm = (mmBefore.wall + mmAfter.wall) / 2;
     const mmCpu = (mmBefore.cpu + mmAfter.cpu) / 2;

@@ -17,6 +17,11 @@
 //   BITSCALE_SCALE_KEEP=0 (delete the generated model at the end)
 //   BITSCALE_SCALE_WARMUP=0 (no untimed run of each tool before the timed ones: a model already in
 //   the page cache, when time is short)
+//   BITSCALE_SCALE_DIGEST=cold|warm|both (default cold): bitscale's input digest cache
+//   (src/formats/io/digest-cache.ts, kept in BITSCALE_SCALE_DIR/digests for the bench) emptied
+//   before every timed run (cold: the 2.47 GB input is hashed, as on a first run) or kept (warm:
+//   the input was quantized before, the common "one model, many types" case); warm rows reuse the
+//   llama.cpp medians of the cold rows when both run
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -69,9 +74,10 @@ interface Run {
 }
 
 /** Runs the built CLI as a child process; wall time from spawn to exit, peak RSS from /usr/bin/time. */
-function runBitscale(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
+function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }): Promise<Run> {
   const scheme = c.scheme;
   rmSync(out, { force: true });
+  if (digests.cold) rmSync(digests.dir, { recursive: true, force: true });
   rmSync(`${out}.manifest.json`, { force: true });
   const cli = resolve('dist/cli/main.js');
   const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
@@ -79,7 +85,7 @@ function runBitscale(model: string, out: string, c: ScaleCase, threads: number):
   const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
   return new Promise((res, rej) => {
     const t0 = performance.now();
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir } });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', rej);
@@ -131,6 +137,7 @@ export default async function (): Promise<void> {
   const repeats = Number(env.BITSCALE_SCALE_REPEATS ?? 3);
   const warmup = env.BITSCALE_SCALE_WARMUP !== '0';
   const peer = env.BITSCALE_SCALE_PEER !== '0';
+  const digestModes = env.BITSCALE_SCALE_DIGEST === 'both' ? (['cold', 'warm'] as const) : env.BITSCALE_SCALE_DIGEST === 'warm' ? (['warm'] as const) : (['cold'] as const);
   const dir = env.BITSCALE_SCALE_DIR ?? join(tmpdir(), 'bitscale-scale');
   mkdirSync(dir, { recursive: true });
 
@@ -150,6 +157,7 @@ export default async function (): Promise<void> {
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at start (shared; ratios are from the same run)`);
 
   const outB = join(dir, 'bitscale-out.gguf');
+  const digestDir = join(dir, 'digests');
   const outL = join(dir, 'llamacpp-out.gguf');
   if (peer) {
     // load libllama once outside the timings
@@ -162,42 +170,47 @@ export default async function (): Promise<void> {
     for (const name of types) {
       const c = CASES.find((x) => x.name === name);
       if (!c) throw new Error(`unknown type ${name}; known: ${CASES.map((x) => x.name).join(', ')}`);
-      const secs = new Map<number, number>();
+      const secs = new Map<string, number>();
       const secsL = new Map<number, number>();
-      for (const t of threads) {
-        const b: Run[] = [];
-        const l: Run[] = [];
-        // one untimed run each (page cache, code caches), then alternate which tool goes first
-        if (warmup) {
-          await runBitscale(model, outB, c, t);
-          if (peer) await runLlamaCpp(model, outL, c, t);
+      for (const mode of digestModes) {
+        const digests = { dir: digestDir, cold: mode === 'cold' };
+        for (const t of threads) {
+          const b: Run[] = [];
+          const l: Run[] = [];
+          // warm rows after cold ones: llama.cpp's medians of the same thread count are reused
+          const runPeer = peer && !(mode === 'warm' && secsL.has(t));
+          // one untimed run each (page cache, code caches; a warm row's digest entry), then alternate which tool goes first
+          if (warmup || (mode === 'warm' && !existsSync(digestDir))) await runBitscale(model, outB, c, t, digests);
+          if (warmup && runPeer) await runLlamaCpp(model, outL, c, t);
+          for (let r = 0; r < repeats; r++) {
+            if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
+            b.push(await runBitscale(model, outB, c, t, digests));
+            if (runPeer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t));
+          }
+          const bs = median(b.map((x) => x.seconds));
+          const ls = !peer ? NaN : runPeer ? median(l.map((x) => x.seconds)) : secsL.get(t)!;
+          secs.set(`${mode}:${t}`, bs);
+          if (runPeer) secsL.set(t, ls);
+          const rss = b.map((x) => x.rssMb).filter((x): x is number => x !== null);
+          const cpuB = b.every((x) => x.cpu !== null) ? median(b.map((x) => x.cpu!)) : NaN;
+          const cpuL = runPeer ? median(l.map((x) => x.cpu!)) : NaN;
+          const same = peer ? await sameTensors(outB, outL) : '–';
+          const first = secs.get(`${mode}:${threads[0]}`);
+          const up = t !== threads[0] && first !== undefined ? `${fmt(first / bs, 2)}×${peer ? ` (llama.cpp ${fmt(secsL.get(threads[0])! / ls, 2)}×)` : ''}` : '';
+          rows.push([c.name, String(t), mode, fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${runPeer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
+          console.log(`  ${rows[rows.length - 1].join(' | ')}`);
         }
-        for (let r = 0; r < repeats; r++) {
-          if (peer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
-          b.push(await runBitscale(model, outB, c, t));
-          if (peer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t));
-        }
-        const bs = median(b.map((x) => x.seconds));
-        const ls = peer ? median(l.map((x) => x.seconds)) : NaN;
-        secs.set(t, bs);
-        secsL.set(t, ls);
-        const rss = b.map((x) => x.rssMb).filter((x): x is number => x !== null);
-        const cpuB = b.every((x) => x.cpu !== null) ? median(b.map((x) => x.cpu!)) : NaN;
-        const cpuL = peer ? median(l.map((x) => x.cpu!)) : NaN;
-        const same = peer ? await sameTensors(outB, outL) : '–';
-        const up = t !== threads[0] && secs.has(threads[0]) ? `${fmt(secs.get(threads[0])! / bs, 2)}×${peer ? ` (llama.cpp ${fmt(secsL.get(threads[0])! / ls, 2)}×)` : ''}` : '';
-        rows.push([c.name, String(t), fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${peer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
-        console.log(`  ${rows[rows.length - 1].join(' | ')}`);
       }
     }
   } finally {
     rmSync(outB, { force: true });
     rmSync(`${outB}.manifest.json`, { force: true });
     rmSync(outL, { force: true });
+    rmSync(digestDir, { recursive: true, force: true });
     if (env.BITSCALE_SCALE_KEEP === '0') rmSync(model, { force: true });
   }
-  console.log(`\n| type | threads | bitscale s | llama.cpp s | speed vs llama.cpp | speed-up from ${threads[0]} thread(s), bitscale (llama.cpp) | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |`);
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(`\n| type | threads | input digest | bitscale s | llama.cpp s | speed vs llama.cpp | speed-up from ${threads[0]} thread(s), bitscale (llama.cpp) | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at the end`);
 }

@@ -48,6 +48,36 @@ function procStatus(pid: number): Record<string, number> {
   return out;
 }
 
+/** The kinds of resident memory of a process (/proc/PID/status, bytes): anonymous (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed (code pages), shared memory (SharedArrayBuffers, Blob transport). */
+interface Rollup {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+}
+
+function rollup(pid: number): Rollup {
+  const out: Rollup = { rss: 0, anon: 0, file: 0, shmem: 0 };
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem') };
+  } catch {
+    return out; // the process ended
+  }
+}
+
+const addRollups = (a: Rollup, b: Rollup): Rollup => ({ rss: a.rss + b.rss, anon: a.anon + b.anon, file: a.file + b.file, shmem: a.shmem + b.shmem });
+
+/** Threads of a process (each worker is one, plus Chromium's own). */
+function threadCount(pid: number): number {
+  try {
+    return Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Chromium's processes under `root` (by parent pid), with their --type (browser for the root). */
 function chromiumProcs(root: number): { pid: number; type: string }[] {
   const parent = new Map<number, number>();
@@ -166,8 +196,20 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     }
     const root = browserPid();
     const rssOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0);
+    const rollupOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => rollup(p.pid)).reduce(addRollups, { rss: 0, anon: 0, file: 0, shmem: 0 });
+    const threadsOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).reduce((a, p) => a + threadCount(p.pid), 0);
     await new Promise((r) => setTimeout(r, 1000));
     const before = rssOf('renderer');
+    const rollBefore = rollupOf('renderer');
+    const threadsBefore = threadsOf('renderer');
+    // the renderers' kinds of memory when their sum was largest
+    let rollPeak = rollBefore;
+    let threadsPeak = threadsBefore;
+    const rollSampler = setInterval(() => {
+      const r = rollupOf('renderer');
+      if (r.rss > rollPeak.rss) rollPeak = r;
+      threadsPeak = Math.max(threadsPeak, threadsOf('renderer'));
+    }, 250);
     const beforeBrowser = rssOf('browser');
     // sampled every 100 ms: the renderers hold the page and its worker; Blobs live in the browser process
     let peak = before;
@@ -188,6 +230,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
       seconds = (performance.now() - t0) / 1000;
     } finally {
       clearInterval(sampler);
+      clearInterval(rollSampler);
     }
     const peaks = heaps.stop();
     const after = rssOf('renderer');
@@ -197,11 +240,32 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     const ranOn = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { ranOn: string }[] } } }).bitscale.state.outputs[0].ranOn);
     console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
+    const d = (k: keyof Rollup) => `${mbs(rollPeak[k] - rollBefore[k])}`;
+    console.log(`renderer growth by kind (/proc status at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${threadsBefore} → ${threadsPeak}`);
     console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
     // the breakdown: what V8 holds per thread (JS objects; ArrayBuffer backing stores, which include
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
     // Blob data on its way to the browser process, the allocator's retained pages)
     for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
+    // the same job again in the same tab: what a job costs once the tab has done one (code pages
+    // touched, isolates and allocator pools grown the first time stay), against the first job's cost
+    const again = rollupOf('renderer');
+    const againBrowser = rssOf('browser');
+    let peak2 = again;
+    let peak2Browser = againBrowser;
+    const sampler2 = setInterval(() => {
+      const r = rollupOf('renderer');
+      if (r.rss > peak2.rss) peak2 = r;
+      peak2Browser = Math.max(peak2Browser, rssOf('browser'));
+    }, 100);
+    try {
+      const m3 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0-again.gguf`, verify: false });
+      if (m3) throw new Error(`quantize again: ${m3}`);
+    } finally {
+      clearInterval(sampler2);
+    }
+    const d2 = (k: keyof Rollup) => `${mbs(peak2[k] - again[k])}`;
+    console.log(`the same RTN job again in the tab: renderers +${d2('rss')} at peak over the first job's end (anonymous +${d2('anon')}, file-backed +${d2('file')}, shared +${d2('shmem')}), browser process +${mbs(peak2Browser - againBrowser)} (its output's Blob)`);
     console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
   } finally {
     await app.close();
@@ -221,9 +285,11 @@ export default async function (): Promise<void> {
     console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) {
-      for (const layers of [7, 14]) await memory(built.dir, dir, layers);
+      // BITSCALE_BENCH_WEB_LAYERS=14 runs the 100M model alone (1 thread)
+      const only = process.env.BITSCALE_BENCH_WEB_LAYERS;
+      for (const layers of only ? [Number(only)] : [7, 14]) await memory(built.dir, dir, layers);
       // threads 1 vs 2 on the 100M model (the kernel workers; same bytes)
-      await memory(built.dir, dir, 14, 2);
+      if (!only) await memory(built.dir, dir, 14, 2);
     }
   } finally {
     built.cleanup();

@@ -29,6 +29,7 @@ if (!files.length) {
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '' } },
+  // the input digest cache stays out of the user's cache folder (the tests that need it name a temporary one)
+  { stdio: 'inherit', env: { BITSCALE_DIGEST_CACHE: 'off', ...process.env, NODE_OPTIONS: '' } },
 );
 process.exit(r.status ?? 1);

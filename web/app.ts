@@ -385,4 +385,18 @@ if (!('showSaveFilePicker' in window)) {
 }
 
 /** For tests and the curious: the page's state (outputs as Blobs, evaluation reports). */
-(window as unknown as { bitscale: unknown }).bitscale = { state, runner };
+(window as unknown as { bitscale: unknown }).bitscale = {
+  state,
+  runner,
+  /** What the page and its job worker are doing: the test harness's stall watchdog prints it. */
+  debug: async () => ({
+    busy: document.body.classList.contains('busy'),
+    title: $('job-title').textContent,
+    progress: $('progress-text').textContent,
+    message: $('message').hidden ? null : $('message').textContent,
+    outputs: state.outputs.map((o) => o.output.name),
+    evals: [...state.evals.keys()],
+    jobs: runner.debugState(),
+    worker: (await runner.probe(3000)) ?? 'no answer within 3 s (a long synchronous step, or the worker is gone)',
+  }),
+};

@@ -3,12 +3,12 @@
 // long matrix loop) is cut short by terminating the worker, and a fresh one is given the model's
 // files and the outputs again (they live here as Blobs, so nothing is lost).
 import type { ProgressEvent } from '../src/core/progress.js';
-import type { ErrorInfo, InFile, Output, Reply, Request } from './protocol.js';
+import type { ErrorInfo, InFile, Output, Reply, Request, WorkerStatus } from './protocol.js';
 
 const CANCEL_GRACE_MS = 1500;
 
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
-export type JobRequest = Distribute<Exclude<Request, { op: 'cancel' }>>;
+export type JobRequest = Distribute<Exclude<Request, { op: 'cancel' | 'status' }>>;
 
 export class JobError extends Error {
   constructor(readonly info: ErrorInfo) {
@@ -18,6 +18,11 @@ export class JobError extends Error {
 
 interface Pending {
   id: number;
+  op: string;
+  /** when it was posted and when its last message (progress) came (ms, Date.now()) */
+  at: number;
+  lastReply: number;
+  lastProgress?: string;
   resolve: (r: Reply) => void;
   reject: (e: Error) => void;
   onProgress?: (e: ProgressEvent) => void;
@@ -41,7 +46,42 @@ export class JobRunner {
       ev.preventDefault();
       this.fail(new JobError({ code: 'internal', message: `the job worker failed: ${ev.message || 'unknown error'}`, context: {} }));
     };
+    // a reply that could not be deserialized would otherwise be dropped, and its job wait forever
+    w.onmessageerror = () => this.fail(new JobError({ code: 'internal', message: 'the job worker sent a message the page could not read', context: {} }));
+    this.spawnedAt = Date.now();
     return w;
+  }
+
+  private spawnedAt = 0;
+  private probes = new Map<number, (s: WorkerStatus) => void>();
+  private nextProbe = -1;
+
+  /** The worker's own status (WorkerStatus), or null if it does not answer within `timeoutMs` (a long synchronous step, or a dead worker). */
+  probe(timeoutMs = 3000): Promise<WorkerStatus | null> {
+    const id = this.nextProbe--;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.probes.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.probes.set(id, (st) => {
+        clearTimeout(t);
+        resolve(st);
+      });
+      this.worker.postMessage({ id, op: 'status' } satisfies Request);
+    });
+  }
+
+  /** The page's side of the job state machine, for a stall's dump (ages in ms). */
+  debugState(): object {
+    const now = Date.now();
+    const p = this.pending;
+    return {
+      pending: p ? { id: p.id, op: p.op, ageMs: now - p.at, sinceLastMessageMs: now - p.lastReply, lastProgress: p.lastProgress ?? null } : null,
+      restoring: this.restoring !== null,
+      workerAgeMs: now - this.spawnedAt,
+      nextId: this.nextId,
+    };
   }
 
   get busy(): boolean {
@@ -61,9 +101,16 @@ export class JobRunner {
   }
 
   private onReply(r: Reply): void {
+    if (r.type === 'status') {
+      this.probes.get(r.id)?.(r.status);
+      this.probes.delete(r.id);
+      return;
+    }
     const p = this.pending;
     if (!p || r.id !== p.id) return;
+    p.lastReply = Date.now();
     if (r.type === 'progress') {
+      p.lastProgress = `${r.event.task} ${r.event.done}/${r.event.total}`;
       p.onProgress?.(r.event);
       return;
     }
@@ -83,7 +130,7 @@ export class JobRunner {
     if (this.pending) return Promise.reject(new JobError({ code: 'bad_option', message: 'another job is running', context: {} }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending = { id, resolve: resolve as (r: Reply) => void, reject, onProgress };
+      this.pending = { id, op: req.op, at: Date.now(), lastReply: Date.now(), resolve: resolve as (r: Reply) => void, reject, onProgress };
       this.worker.postMessage({ ...req, id } as Request);
     });
   }

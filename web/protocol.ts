@@ -58,6 +58,8 @@ export type Request =
   | { id: number; op: 'quantize'; job: QuantizeJob }
   | { id: number; op: 'eval'; job: EvalJob }
   | { id: number; op: 'cancel' }
+  /** answered at once, outside the job queue: what the worker is doing (a stall's dump) */
+  | { id: number; op: 'status' }
   | { id: number; op: 'settings'; webgpu: boolean; threads: number };
 
 export interface ErrorInfo {
@@ -75,4 +77,17 @@ export type Reply =
   | { id: number; type: 'restored' }
   | { id: number; type: 'quantized'; report: Omit<QuantizeReport, 'host'>; output: Output; ranOn: string }
   | { id: number; type: 'evaluated'; report: EvalReport }
-  | { id: number; type: 'settings'; providers: string[] };
+  | { id: number; type: 'settings'; providers: string[] }
+  | { id: number; type: 'status'; status: WorkerStatus };
+
+/** The job worker's own account of what it is doing (for a stall's dump; ages in ms). */
+export interface WorkerStatus {
+  current: { id: number; op: string; ageMs: number } | null;
+  lastPost: { what: string; ageMs: number };
+  kernelPools: { size: number; idle: number; running: { worker: number; ageMs: number }[]; queued: number; closed: boolean; broken: string | null }[];
+  blobReads: { offset: number; length: number; got: number; ageMs: number; how: string }[];
+  /** Blob reads that stalled and were done again (web/shims/vfs.ts) */
+  blobReadRetries: number;
+  unhandled: string[];
+  crossOriginIsolated: boolean;
+}

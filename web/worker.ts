@@ -10,12 +10,12 @@ import { inspectModel } from '../src/pipeline/inspect.js';
 import { quantizeModel } from '../src/pipeline/quantize/quantize.js';
 import { runEval } from '../src/pipeline/eval.js';
 import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.js';
-import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob } from './shims/vfs.js';
+import { mount, mkdirp, listDir, lookup, removePath, fileBlob, statPath, readBlob, blobReadsInFlight, blobReadRetries } from './shims/vfs.js';
 import { providers } from './shims/ort.js';
 import { GgmlWebPool } from '../src/quant/ggml/wasm/web-pool.js';
 import { InlineRowsPool, type RowsPool } from '../src/quant/ggml/wasm/worker-queue.js';
 import { quantizeGgml } from '../src/quant/ggml/index.js';
-import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice } from './protocol.js';
+import type { ErrorInfo, InFile, Output, OutFile, Reply, Request, TextChoice, WorkerStatus } from './protocol.js';
 
 const OUT_DIR = '/out';
 const BUILTIN_TEXT = '/in/builtin.txt';
@@ -33,7 +33,7 @@ env.logLevel = 'error';
 let modelPath: string | null = null;
 /** where the model's files are mounted: /in/<folder name> (the name GGUF metadata takes), or /in/files for loose files */
 let modelDir = '/in/files';
-let current: { id: number; abort: AbortController } | null = null;
+let current: { id: number; op: string; at: number; abort: AbortController } | null = null;
 /** the Threads setting: onnxruntime-web's threads and the ggml kernel workers of the streaming RTN path */
 let threads = 1;
 
@@ -47,19 +47,61 @@ const PAGE_LOOKAHEAD = 1;
  */
 function rowsPool(): { pool: RowsPool; used: () => string | null } {
   const web = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined';
-  const inner: RowsPool = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool(quantizeGgml);
+  // started at the first rows job (a GPTQ or in-memory job never starts kernel workers) and
+  // terminated with the job: no idle worker isolate or WebAssembly memory outlives it
+  let inner: RowsPool | null = null;
+  const start = (): RowsPool => {
+    if (inner) return inner;
+    const p = web ? new GgmlWebPool(() => new Worker(new URL('./kernels.js', self.location.href), { type: 'module' }) as never, threads) : new InlineRowsPool(quantizeGgml);
+    inner = p;
+    if (p instanceof GgmlWebPool) debugPools.add(p);
+    return p;
+  };
   let jobs = 0;
   const pool: RowsPool = {
-    threads: inner.threads,
-    quantizeGgmlRows: (j) => (jobs++, inner.quantizeGgmlRows(j)),
-    close: () => inner.close(),
+    threads: web ? threads : 1,
+    quantizeGgmlRows: (j) => (jobs++, start().quantizeGgmlRows(j)),
+    close: () => {
+      if (inner instanceof GgmlWebPool) debugPools.delete(inner);
+      return inner?.close();
+    },
   };
   // what the page shows of how the job ran
   const used = () => (jobs === 0 ? null : web ? `streamed, ${threads} kernel Web Worker${threads > 1 ? 's' : ''}` : 'streamed, kernels on the job worker (no cross-origin isolation)');
   return { pool, used };
 }
 
-const post = (r: Reply): void => (self as unknown as Worker).postMessage(r);
+/** the kernel pools alive now (for the status dump) */
+const debugPools = new Set<GgmlWebPool>();
+/** the last message posted to the page: what and when (for the status dump) */
+let lastPost = { what: 'none', at: Date.now() };
+/** rejections nobody handled, newest last (at most 10): a stall's dump shows them */
+const unhandled: string[] = [];
+self.addEventListener('unhandledrejection', (ev: PromiseRejectionEvent) => {
+  const e = ev.reason as Error;
+  unhandled.push(`${new Date().toISOString()} ${e?.stack ?? String(e)}`);
+  if (unhandled.length > 10) unhandled.shift();
+  console.error('bitscale job worker: unhandled rejection', e);
+});
+
+const post = (r: Reply): void => {
+  lastPost = { what: r.type === 'progress' ? `progress ${r.event.task} ${r.event.done}/${r.event.total}` : r.type, at: Date.now() };
+  (self as unknown as Worker).postMessage(r);
+};
+
+/** What the worker is doing, answered at once between a job's steps (a job that waits on a promise answers; one in a long synchronous loop answers after it). */
+function status(): WorkerStatus {
+  const now = Date.now();
+  return {
+    current: current ? { id: current.id, op: current.op, ageMs: now - current.at } : null,
+    lastPost: { what: lastPost.what, ageMs: now - lastPost.at },
+    kernelPools: [...debugPools].map((p) => p.state()),
+    blobReads: blobReadsInFlight(now),
+    blobReadRetries: blobReadRetries.count,
+    unhandled: [...unhandled],
+    crossOriginIsolated: self.crossOriginIsolated,
+  };
+}
 
 function errorInfo(e: unknown): ErrorInfo {
   const stack = (e as Error)?.stack;
@@ -232,6 +274,7 @@ async function handle(m: Request): Promise<void> {
       return;
     }
     case 'cancel':
+    case 'status':
       return;
   }
 }
@@ -242,7 +285,11 @@ self.onmessage = (ev: MessageEvent<Request>) => {
     if (current && current.id === m.id) current.abort.abort();
     return;
   }
-  current = { id: m.id, abort: new AbortController() };
+  if (m.op === 'status') {
+    (self as unknown as Worker).postMessage({ id: m.id, type: 'status', status: status() } satisfies Reply);
+    return;
+  }
+  current = { id: m.id, op: m.op, at: Date.now(), abort: new AbortController() };
   const mine = current;
   handle(m)
     .catch((e) => post({ id: m.id, type: 'error', error: errorInfo(e) }))

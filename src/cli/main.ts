@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { CommandModule } from './command.js';
 import { nearest } from './args.js';
 import { err, out, reportError } from './output.js';
+import { runOrRelaunch } from './relaunch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const commandsDir = join(here, 'commands');
@@ -60,8 +61,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** help and version need no allocator settings: not worth a second process start */
+function wantsRelaunch(argv: string[]): boolean {
+  const [name] = argv;
+  return !!name && !['--help', '-h', 'help', '--version', '-v'].includes(name);
+}
+
 const invokedDirectly = !!process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
-if (invokedDirectly) {
+// on Linux/glibc the command runs in a child started with the allocator settings (relaunch.ts says why)
+if (invokedDirectly) runOrRelaunch(wantsRelaunch(process.argv.slice(2)), () => {
   const ac = new AbortController();
   process.once('SIGINT', () => {
     err('\nbitscale: interrupted; finishing the current step and keeping completed work (Ctrl-C again to force)');
@@ -73,4 +81,4 @@ if (invokedDirectly) {
     (code) => process.exit(code),
     (e) => process.exit(reportError(e)),
   );
-}
+});

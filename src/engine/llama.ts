@@ -12,7 +12,7 @@ import { ConfigError } from '../core/errors.js';
 import { GraphBuilder, type Graph, type Value } from './ir.js';
 import { decoderBlock, positionalAttentionInputs, type BlockWeights } from './decoder-block.js';
 import { nbitsLinearGraph, nbitsValues, type NBitsConstants, type NBitsValues } from './nbits-graph.js';
-import { partedTargetLogProbs, type HeadPart } from './head-score.js';
+import { after, partedTargetLogProbs, type HeadPart } from './head-score.js';
 import { fakeQuantActivation, type AbsmaxActSpec, type ActQuantSpec } from './actquant.js';
 import type { HostModel } from './host.js';
 import { lowBitLinear } from './lowbit-linear.js';
@@ -152,9 +152,9 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   return b.build();
 }
 
-/** logits rows per head chunk: about 4M floats (16 MB) of logits at a time */
-export function headChunkRows(batch: number, vocab: number): number {
-  return Math.max(1, Math.floor((1 << 22) / (batch * vocab)));
+/** logits rows per head chunk: about `chunkFloats` (default 4M floats, 16 MB) of logits at a time */
+export function headChunkRows(batch: number, vocab: number, chunkFloats = 1 << 22): number {
+  return Math.max(1, Math.floor(chunkFloats / (batch * vocab)));
 }
 
 /** Largest divisor of `n` that is at most 512 (the inner length of the two-level exp sum). */
@@ -167,25 +167,31 @@ function innerSumLength(n: number): number {
  * log softmax(head(xf))[targets] [B, Tq] in float64, the head applied to row chunks so that one
  * chunk's logits exist at a time. Per chunk: the target logit (GatherElements) is taken first, then
  * log Σ exp(l − max) with the exp summed in two levels (float32 over ≤ 512 values, float64 over the
- * partial sums), in an order that lets onnxruntime reuse the logits buffer for the exp.
+ * partial sums), in an order that lets onnxruntime reuse the logits buffer for the exp. Each chunk's
+ * head input waits for the previous chunk's result (head-score.ts `after`): onnxruntime runs nodes
+ * in readiness order, and every chunk's matmul depends only on `xf`, so unchained all chunks' logits
+ * were computed first and held at once (16 chunks of [32, 128256] at 512 tokens: 263 MB).
  */
-function targetLogProbs(b: GraphBuilder, xf: Value, head: (h: Value) => Value, targets: Value, V: number): Value {
+export function targetLogProbs(b: GraphBuilder, xf: Value, head: (h: Value) => Value, targets: Value, V: number, chunkFloats = 1 << 22): Value {
   const [B, Tq] = xf.shape;
-  const rows = headChunkRows(B, V);
+  const rows = headChunkRows(B, V, chunkFloats);
   const f = innerSumLength(V);
   const parts: Value[] = [];
+  let prev: Value | null = null; // [B, 1, 1]: the previous chunk's results, reduced
   for (let t0 = 0; t0 < Tq; t0 += rows) {
     const t1 = Math.min(Tq, t0 + rows);
     const Tc = t1 - t0;
     const h = Tq > rows ? b.slice(xf, [t0], [t1], [1]) : xf;
     const tg = Tq > rows ? b.slice(targets, [t0], [t1], [1]) : targets;
-    const logits = head(h); // [B, Tc, V]
+    const logits = head(prev ? after(b, h, prev) : h); // [B, Tc, V]
     const picked = b.cast(b.gatherElements(logits, b.reshape(tg, [B, Tc, 1]), 2), 'F64'); // [B, Tc, 1]
     const max = b.max(logits, 2, true); // [B, Tc, 1]
     const e = b.exp(b.sub(logits, max));
     const partial = b.sum(b.reshape(e, [B, Tc, V / f, f]), 3, false); // [B, Tc, V/f]
     const lse = b.add(b.cast(max, 'F64'), b.log(b.sum(b.cast(partial, 'F64'), 2, true))); // [B, Tc, 1]
-    parts.push(b.reshape(b.sub(picked, lse), [B, Tc]));
+    const lp = b.sub(picked, lse); // [B, Tc, 1]: after both readers of the logits
+    parts.push(b.reshape(lp, [B, Tc]));
+    if (t1 < Tq) prev = b.max(b.cast(lp, 'F32'), 1, true);
   }
   return parts.length === 1 ? parts[0] : b.concat(parts, 1);
 }

@@ -3,7 +3,7 @@
 // Chromium (playwright-core) with every request outside the app's origin recorded and refused,
 // and clicks through open → quantize → measure → download. Also runs the CLI for the same jobs.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,6 +77,25 @@ export async function openApp(dir: string, extraArgs: string[] = [], shared?: Br
   });
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(e.message));
+  const log: string[] = [];
+  consoles.set(page, log);
+  const keep = (line: string) => {
+    log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+    if (log.length > 200) log.shift();
+  };
+  page.on('console', (m) => {
+    keep(`${m.type()}: ${m.text()}`);
+    // the page's own warnings (a Blob read done again, a worker's error) show in the test output as they come
+    if ((m.type() === 'warning' || m.type() === 'error') && m.text().startsWith('bitscale')) console.error(`page console: ${m.text()}`);
+  });
+  page.on('worker', (w) => {
+    keep(`worker started: ${w.url()}`);
+    w.on('close', () => keep(`worker closed: ${w.url()}`));
+  });
+  page.on('crash', () => keep('the page crashed'));
+  // the stall hunt's slow-machine runs: the page's CPU slowed down by this factor (CDP throttling)
+  const throttle = Number(process.env.BITSCALE_WEB_CPU_THROTTLE ?? 1);
+  if (throttle > 1) await (await context.newCDPSession(page)).send('Emulation.setCPUThrottlingRate', { rate: throttle });
   await page.goto(server.url);
   return {
     browser,
@@ -100,8 +119,58 @@ const outputs = (page: Page) => page.evaluate(() => (window as unknown as { bits
 /** how long a job may run before the harness gives up: a guard against a hung page (the shared VM at a load average of 25 has needed over 5 minutes for an evaluation of three small models) */
 const JOB_TIMEOUT_MS = 800_000;
 
+/**
+ * Seconds without visible progress (the job's title and progress line unchanged) after which the
+ * watchdog prints the page's state into the test output (and again every as many seconds after).
+ */
+const WATCHDOG_S = Number(process.env.BITSCALE_WEB_WATCHDOG_S ?? 120);
+
+/** The console of each page (and its workers) the harness opened, last 200 lines, for the watchdog's dump. */
+const consoles = new WeakMap<Page, string[]>();
+
+/**
+ * What the page is doing, for a stall: the page's job state machine and progress, its job worker's
+ * own status (its current op, the kernel pools' queues, Blob reads in flight, unhandled
+ * rejections), the last console lines, and every target Chromium runs for the page (workers
+ * included, nested ones too, with their type), so a hung run says where it hung.
+ */
+export async function dumpPageState(page: Page): Promise<string> {
+  const parts: string[] = [];
+  const within = <T>(p: Promise<T>, ms: number): Promise<T | string> => Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`no answer within ${ms} ms`), ms))]);
+  parts.push(`page: ${JSON.stringify(await within(page.evaluate(() => (window as unknown as { bitscale: { debug(): Promise<unknown> } }).bitscale.debug()).catch((e: Error) => e.message), 10_000), null, 1)}`);
+  try {
+    const cdp = await page.context().browser()!.newBrowserCDPSession();
+    const { targetInfos } = (await cdp.send('Target.getTargets')) as { targetInfos: { type: string; url: string; attached: boolean }[] };
+    parts.push(`targets: ${targetInfos.map((t) => `${t.type} ${t.url.replace(/^.*\//, '')}${t.attached ? ' (attached)' : ''}`).join('; ')}`);
+    const info = (await cdp.send('SystemInfo.getProcessInfo').catch(() => null)) as { processInfo: { type: string; id: number; cpuTime: number }[] } | null;
+    if (info) parts.push(`processes (CPU seconds): ${info.processInfo.map((p) => `${p.type} ${p.id} ${p.cpuTime.toFixed(1)}`).join('; ')}`);
+    await cdp.detach();
+  } catch (e) {
+    parts.push(`targets: ${(e as Error).message}`);
+  }
+  parts.push(`console (last lines):\n${(consoles.get(page) ?? []).slice(-40).join('\n')}`);
+  return parts.join('\n');
+}
+
 export async function idle(page: Page, timeout = 120_000): Promise<string> {
-  await page.waitForFunction(() => !document.body.classList.contains('busy'), null, { timeout, polling: 100 });
+  const t0 = Date.now();
+  let seen = '';
+  let changed = Date.now();
+  let dumped = Date.now();
+  for (;;) {
+    const s = await page.evaluate(() => ({ busy: document.body.classList.contains('busy'), at: `${document.getElementById('job-title')?.textContent} · ${document.getElementById('progress-text')?.textContent}` }));
+    if (!s.busy) break;
+    const now = Date.now();
+    if (s.at !== seen) {
+      seen = s.at;
+      changed = now;
+    } else if (now - changed > WATCHDOG_S * 1000 && now - dumped > WATCHDOG_S * 1000) {
+      dumped = now;
+      console.error(`web harness watchdog: no progress for ${Math.round((now - changed) / 1000)} s at "${seen}"\n${await dumpPageState(page)}`);
+    }
+    if (now - t0 > timeout) throw new Error(`the page stayed busy for ${Math.round(timeout / 1000)} s at "${seen}"\n${await dumpPageState(page)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
   return (await page.isHidden('#message')) ? '' : ((await page.textContent('#message')) ?? '');
 }
 
@@ -192,11 +261,29 @@ export async function download(page: Page, outName: string): Promise<{ name: str
 }
 
 const exec = promisify(execFile);
+/** A guard against a hung CLI run (each of the flows' CLI commands takes seconds to a few minutes under load): killed and reported past this. */
+const CLI_TIMEOUT_MS = 540_000;
 
 /** Runs the bitscale CLI (this checkout's source, as the other CLI tests do; in `cwd`, a folder of the checkout); returns stdout. */
 export async function cli(args: string[], cwd?: string): Promise<string> {
-  const r = await exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd });
-  return r.stdout;
+  const p = exec(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), ...args], { env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 64 << 20, cwd, timeout: CLI_TIMEOUT_MS });
+  // the stall watchdog covers the CLI the flows run alongside the page too: its state, now and then
+  const t0 = Date.now();
+  const watch = setInterval(() => {
+    const pid = p.child.pid;
+    let st = '';
+    try {
+      st = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => /^(State|Threads|VmRSS):/.test(l)).join(', ');
+    } catch {
+      st = 'gone';
+    }
+    console.error(`web harness watchdog: the CLI (pid ${pid}) still runs after ${Math.round((Date.now() - t0) / 1000)} s: ${args.join(' ')} (${st.replace(/\s+/g, ' ')})`);
+  }, WATCHDOG_S * 1000);
+  try {
+    return (await p).stdout;
+  } finally {
+    clearInterval(watch);
+  }
 }
 
 export const sharedMissing = (): string | false => (existsSync(STORIES) ? false : 'needs ../shared (stories260K)');

@@ -6,7 +6,7 @@
 // as the plain download.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -125,6 +125,29 @@ test('cancel during a GPTQ run: the page says so, keeps no partial output, and t
   // the (possibly replaced) worker still has the model: the same job gives the same bytes
   assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'after.gguf', verify: false }), '');
   assert.deepEqual(await blobOf('after.gguf'), before, 'the same output after the cancel');
+  assert.deepEqual(a.errors, [], 'no uncaught error in the page');
+});
+
+test('a kernel Web Worker that dies mid-job: the page shows the error instead of waiting forever, and the next quantize runs', { skip }, async () => {
+  const a = app!;
+  const page = a.page;
+  assert.equal(await openFolder(page, DEFAULT), '');
+  // the streaming RTN path's kernel worker, replaced by one that throws at its first rows job: an
+  // uncaught error in a worker reaches its owner only as an 'error' event (no reply), which the
+  // pool must turn into a failed job (before, the job waited for the reply for good)
+  // (swapped on the server's disk: a nested worker's script request does not pass playwright's routes)
+  const kernels = join(built!.dir, 'kernels.js');
+  const real = readFileSync(kernels);
+  writeFileSync(kernels, "self.onmessage = () => { throw new Error('kernel worker killed by the test'); };");
+  try {
+    const m = await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'killed.gguf', verify: false });
+    assert.match(m, /kernel worker 0 failed.*killed by the test/, `the page names the failure: ${m}`);
+  } finally {
+    writeFileSync(kernels, real);
+  }
+  const names = await page.evaluate(() => (window as unknown as Win).bitscale.state.outputs.map((o) => o.output.name));
+  assert.ok(!names.includes('killed.gguf'), `no output from the failed job: ${names.join(', ')}`);
+  assert.equal(await quantize(page, { scheme: 'q4_0', method: 'rtn', out: 'after-kill.gguf', verify: false }), '', 'the next job runs');
   assert.deepEqual(a.errors, [], 'no uncaught error in the page');
 });
 

@@ -11,7 +11,7 @@ import * as p from '../../web/shims/path.js';
 import { Buffer as ShimBuffer } from '../../web/shims/buffer.js';
 import * as fsp from '../../web/shims/fs-promises.js';
 import * as fs from '../../web/shims/fs.js';
-import { mount } from '../../web/shims/vfs.js';
+import { mount, readBlob, readBlobInto, blobReadRetries, blobReadTiming } from '../../web/shims/vfs.js';
 
 test('SHA-256 equals node:crypto for lengths around the block edges and any chunking', () => {
   for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 4097]) {
@@ -117,4 +117,64 @@ test('the Blob filesystem without fresh buffers: reads across scratch-buffer edg
   }
   assert.equal(chunks, 3);
   assert.equal(h.digest('hex'), createHash('sha256').update(Buffer.from([...data, ...tail])).digest('hex'));
+});
+
+/**
+ * A stand-in Blob over `data` whose reads stall (never settle) as told: `arrayBufferStalls` attempts
+ * of arrayBuffer(), `streamStalls` BYOB streams that deliver `stallAfter` bytes and then stall. Only
+ * what vfs.ts calls.
+ */
+function stallingBlob(data: Uint8Array, o: { arrayBufferStalls?: number; streamStalls?: number; stallAfter?: number }): Blob {
+  let abLeft = o.arrayBufferStalls ?? 0;
+  let streamLeft = o.streamStalls ?? 0;
+  const make = (bytes: Uint8Array): Blob =>
+    ({
+      size: bytes.length,
+      slice: (a = 0, b = bytes.length) => make(bytes.subarray(a, Math.min(b, bytes.length))),
+      arrayBuffer: () => (abLeft-- > 0 ? new Promise<ArrayBuffer>(() => undefined) : Promise.resolve(bytes.slice().buffer)),
+      stream: () => {
+        const stall = streamLeft-- > 0;
+        let at = 0;
+        return new ReadableStream({
+          type: 'bytes',
+          pull(c) {
+            const req = c.byobRequest!;
+            const view = req.view as Uint8Array;
+            const limit = stall ? (o.stallAfter ?? 0) : bytes.length;
+            if (at >= limit) {
+              if (stall) return new Promise<void>(() => undefined); // never answers
+              c.close();
+              req.respond(0);
+              return;
+            }
+            const n = Math.min(view.byteLength, limit - at, 4096);
+            view.set(bytes.subarray(at, at + n));
+            at += n;
+            req.respond(n);
+          },
+        });
+      },
+    }) as unknown as Blob;
+  return make(data);
+}
+
+test('a Blob read that stalls (the browser never settles it) is done again on a fresh read, and fails with EIO when every try stalls', async () => {
+  const keep = blobReadTiming.stallMs;
+  blobReadTiming.stallMs = 30;
+  try {
+    const data = new Uint8Array(randomBytes(300_000));
+    const r0 = blobReadRetries.count;
+    assert.deepEqual(await readBlob(stallingBlob(data, { arrayBufferStalls: 1 }), 1000, 5000), data.subarray(1000, 6000), 'arrayBuffer() stalled once, then read');
+    assert.equal(blobReadRetries.count, r0 + 1);
+    await assert.rejects(readBlob(stallingBlob(data, { arrayBufferStalls: 9 }), 0, 10), (e: NodeJS.ErrnoException) => e.code === 'EIO' && /did not finish/.test(e.message));
+    // a streamed read (≥ 64 KiB): 12,288 bytes arrive, then nothing; the retry reads the rest
+    const dst = new Uint8Array(200_000);
+    const r1 = blobReadRetries.count;
+    await readBlobInto(stallingBlob(data, { streamStalls: 1, stallAfter: 12_288 }), 50_000, dst);
+    assert.deepEqual(dst, data.subarray(50_000, 250_000), 'the bytes of the range, the stalled part’s included');
+    assert.ok(blobReadRetries.count > r1, 'the stalled read was done again');
+    await assert.rejects(readBlobInto(stallingBlob(data, { streamStalls: 9, arrayBufferStalls: 9 }), 0, new Uint8Array(100_000)), (e: NodeJS.ErrnoException) => e.code === 'EIO' && /no progress/.test(e.message));
+  } finally {
+    blobReadTiming.stallMs = keep;
+  }
 });

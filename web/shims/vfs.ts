@@ -197,8 +197,98 @@ export function readBlobSync(blob: Blob, offset: number, length: number): Uint8A
   return new Uint8Array(new R().readAsArrayBuffer(blob.slice(offset, offset + length)));
 }
 
+/** Asynchronous Blob reads not yet settled (a stall's dump lists them: a read that never settles hangs its job). */
+const reads = new Map<number, { offset: number; length: number; got: number; at: number; how: string }>();
+let readSeq = 0;
+/** reads given up on after blobReadTiming.stallMs and done again (the status dump shows the count) */
+export const blobReadRetries = { count: 0 };
+
+export function blobReadsInFlight(now: number): { offset: number; length: number; got: number; ageMs: number; how: string }[] {
+  return [...reads.values()].map((r) => ({ offset: r.offset, length: r.length, got: r.got, ageMs: now - r.at, how: r.how }));
+}
+
+/**
+ * The longest one step of a Blob read may take (ms). Chromium has been seen to leave a read of a
+ * user's file pending for good (a BYOB read of a File's slice, measured in the stall hunt: 1 run
+ * in 8 of the default model's page flow under load, the job worker idle, no error); a read that
+ * makes no progress for this long is cancelled and done again on a fresh stream (tests shorten it).
+ */
+export const blobReadTiming = { stallMs: 20_000 };
+/** attempts of one read (the first and the retries) before it fails with EIO */
+const BLOB_READ_TRIES = 3;
+
+const STALLED = Symbol('stalled');
+
+/** `p`, or STALLED if it has not settled within `ms`. */
+function orStall<T>(p: Promise<T>, ms: number): Promise<T | typeof STALLED> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([p, new Promise<typeof STALLED>((r) => (timer = setTimeout(() => r(STALLED), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Bytes [offset, offset + dst.length) of `blob` into `dst`, each attempt by `attempt(part, into, t)`
+ * (which records its progress in t.got and returns the bytes it read), retried from where it got
+ * to when a step stalls; EIO naming the offsets when every attempt stalls.
+ */
+async function guardedRead(blob: Blob, offset: number, dst: Uint8Array, how: string, attempt: (part: Blob, into: Uint8Array, t: { got: number; step: Promise<unknown> | null; cancel: (() => void) | null }) => Promise<number>): Promise<void> {
+  const id = readSeq++;
+  const r = { offset, length: dst.length, got: 0, at: Date.now(), how };
+  reads.set(id, r);
+  try {
+    for (let tries = 0; r.got < dst.length; tries++) {
+      if (tries === BLOB_READ_TRIES) throw fsError('EIO', `read (${r.got} of ${dst.length} bytes at offset ${offset}: the browser's Blob read made no progress for ${blobReadTiming.stallMs / 1000} s, ${BLOB_READ_TRIES} times)`, '');
+      const from = r.got;
+      const t = { got: 0, step: null as Promise<unknown> | null, cancel: null as (() => void) | null };
+      const run = attempt(blob.slice(offset + from, offset + dst.length), dst.subarray(from), t);
+      // watch the attempt: each stretch of blobReadTiming.stallMs must show progress
+      let seen = 0;
+      let out: number | typeof STALLED = STALLED;
+      for (;;) {
+        out = await orStall(run, blobReadTiming.stallMs);
+        r.got = from + t.got;
+        if (out !== STALLED || t.got === seen) break;
+        seen = t.got;
+      }
+      if (out === STALLED) {
+        blobReadRetries.count++;
+        console.warn(`bitscale: a Blob read stalled at ${r.got} of ${dst.length} bytes (offset ${offset}); reading it again`);
+        t.cancel?.();
+        run.catch(() => undefined);
+        continue;
+      }
+      r.got = from + out;
+      if (out === 0 && r.got < dst.length) throw fsError('EIO', `read (${r.got} of ${dst.length} bytes at offset ${offset})`, '');
+    }
+  } finally {
+    reads.delete(id);
+  }
+}
+
+/** Bytes [offset, offset + length) of `blob` (fewer at its end), in one arrayBuffer() watched as guardedRead watches its steps. */
 export async function readBlob(blob: Blob, offset: number, length: number): Promise<Uint8Array> {
-  return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+  const id = readSeq++;
+  reads.set(id, { offset, length, got: 0, at: Date.now(), how: 'arrayBuffer' });
+  try {
+    for (let tries = 0; tries < BLOB_READ_TRIES; tries++) {
+      const got = await orStall(blob.slice(offset, offset + length).arrayBuffer(), blobReadTiming.stallMs);
+      if (got !== STALLED) return new Uint8Array(got);
+      blobReadRetries.count++;
+      console.warn(`bitscale: a Blob read of ${length} bytes (offset ${offset}) stalled; reading it again`);
+    }
+    throw fsError('EIO', `read (${length} bytes at offset ${offset}: the browser's Blob read did not finish in ${blobReadTiming.stallMs / 1000} s, ${BLOB_READ_TRIES} times)`, '');
+  } finally {
+    reads.delete(id);
+  }
+}
+
+/** One attempt in one arrayBuffer() (small reads, and browsers without BYOB reads of Blob streams); nothing written once cancelled. */
+async function oneShot(part: Blob, into: Uint8Array, t: { cancel: (() => void) | null }): Promise<number> {
+  let cancelled = false;
+  t.cancel = () => void (cancelled = true);
+  const b = new Uint8Array(await part.arrayBuffer());
+  if (cancelled) return 0;
+  into.set(b.subarray(0, into.length));
+  return Math.min(b.length, into.length);
 }
 
 /** Whether Blob.stream() gives a byte stream (BYOB reads); checked once. */
@@ -210,34 +300,45 @@ let byob: boolean | null = null;
  * `arrayBuffer()` where the browser has no BYOB reader for Blob streams.
  */
 export async function readBlobInto(blob: Blob, offset: number, dst: Uint8Array): Promise<void> {
-  const part = blob.slice(offset, offset + dst.length);
-  let reader: ReadableStreamBYOBReader | null = null;
   // a small read in one arrayBuffer(): little garbage, and a stream per read would cost more
-  if (byob !== false && dst.length >= STAGE_BELOW) {
+  if (byob === null) {
     try {
-      reader = part.stream().getReader({ mode: 'byob' });
+      void new Blob([]).stream().getReader({ mode: 'byob' }).cancel();
       byob = true;
     } catch {
       byob = false;
     }
   }
-  if (!reader) return void dst.set(new Uint8Array(await part.arrayBuffer()));
+  if (!byob || dst.length < STAGE_BELOW) return guardedRead(blob, offset, dst, 'arrayBuffer', oneShot);
+  return guardedRead(blob, offset, dst, 'byob', readByob);
+}
+
+async function readByob(part: Blob, dst: Uint8Array, t: { got: number; cancel: (() => void) | null }): Promise<number> {
+  const reader = part.stream().getReader({ mode: 'byob' });
+  let cancelled = false;
+  t.cancel = () => {
+    cancelled = true;
+    void reader.cancel().catch(() => undefined);
+  };
   let s = takeScratch();
   let got = 0;
   try {
-    while (got < dst.length) {
+    while (got < dst.length && !cancelled) {
       // the read transfers the scratch buffer and hands it back as value.buffer (same memory)
       const { value, done } = await reader.read(new Uint8Array(s, 0, Math.min(SCRATCH_BYTES, dst.length - got)));
       if (value) s = value.buffer as ArrayBuffer;
-      if (done || !value) break;
+      if (done || !value || cancelled) break;
       dst.set(value, got);
       got += value.length;
+      t.got = got;
     }
   } finally {
-    reader.releaseLock();
-    giveScratch(s);
+    if (!cancelled) {
+      reader.releaseLock();
+      giveScratch(s);
+    }
   }
-  if (got !== dst.length) throw fsError('EIO', `read (${got} of ${dst.length} bytes)`, '');
+  return got;
 }
 
 export function readFileNodeSync(p: string): Uint8Array {

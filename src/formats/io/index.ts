@@ -26,3 +26,4 @@
 export * from './file.js';
 export * from './output.js';
 export * from './containers.js';
+export * from './digest-cache.js';

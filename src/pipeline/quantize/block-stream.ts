@@ -217,7 +217,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   const report = quantizeReport(o, { manifest: `${o.out}.manifest.json`, scheme: formatScheme(scheme), fileType: qplan.ftype, tensors: reportTensors(results), fallbacks: reportFallbacks(results), awq, quality, files: res.files });
   await writeQuantizeManifest(report, {
     model: o.model,
-    inputSha256: await hashInput(o.model),
+    ...(await hashInput(o.model)),
     calibration: { source: calib.source, windows: nWin, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
     settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: null, mixedSensitivity: null, streaming: true, ...recipeSettings(qplan, o) },
     quality,

@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IoError } from '../../core/errors.js';
-import { atomicWriteFile, sha256File } from '../../formats/io/index.js';
+import { atomicWriteFile, sha256Cached, sha256File } from '../../formats/io/index.js';
 import { hashFilesOffThread } from './rtn-stream.js';
 import { TOOL_VERSION, type QuantizeOptions, type QuantizeReport } from './types.js';
 
@@ -16,29 +16,45 @@ async function inputFiles(path: string): Promise<string[]> {
   return (await readdir(path)).sort().filter((f) => /\.(safetensors|json|model)$/.test(f)).map((f) => join(path, f));
 }
 
-/** sha256 of each input file, by path. */
-export async function hashInput(path: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of await inputFiles(path)) out[f] = await sha256File(f);
-  return out;
+/** The input's digests as the manifest records them: sha256 by path, and the paths whose digest came from the digest cache. */
+export interface InputDigests {
+  inputSha256: Record<string, string>;
+  inputSha256Cached: string[];
 }
 
-/** hashInput on a worker thread (the same hashes), for the streaming path that overlaps it with the work. */
-export async function hashInputOffThread(path: string): Promise<Record<string, string>> {
+async function digests(path: string, compute: (files: string[]) => Promise<string[]>): Promise<InputDigests> {
   const files = await inputFiles(path);
-  let hashes: string[];
-  try {
-    hashes = await hashFilesOffThread(files);
-  } catch (e) {
-    throw new IoError('io', `cannot hash: ${(e as Error).message}`, { file: path, found: (e as { code?: string }).code });
-  }
-  return Object.fromEntries(files.map((f, i) => [f, hashes[i]]));
+  // an input quantized before (one model, many types) is not read again: formats/io/digest-cache.ts
+  const d = await sha256Cached(files, compute);
+  return { inputSha256: Object.fromEntries(files.map((f, i) => [f, d.hex[i]])), inputSha256Cached: files.filter((_, i) => d.cached[i]) };
+}
+
+/** sha256 of each input file, by path (read on this thread where the digest cache has none). */
+export async function hashInput(path: string): Promise<InputDigests> {
+  return digests(path, async (files) => {
+    const out: string[] = [];
+    for (const f of files) out.push(await sha256File(f));
+    return out;
+  });
+}
+
+/** hashInput with the files read on a worker thread (the same hashes), for the streaming path that overlaps it with the work. */
+export async function hashInputOffThread(path: string): Promise<InputDigests> {
+  return digests(path, async (files) => {
+    try {
+      return await hashFilesOffThread(files);
+    } catch (e) {
+      throw new IoError('io', `cannot hash: ${(e as Error).message}`, { file: path, found: (e as { code?: string }).code });
+    }
+  });
 }
 
 /** What a quantize manifest records beyond the report (fields in the order they are written). */
 export interface QuantizeManifestParts {
   model: string;
   inputSha256: Record<string, string>;
+  /** the input files whose sha256 came from the digest cache (not read in this run) */
+  inputSha256Cached: string[];
   /** null when nothing was calibrated (streaming RTN) */
   calibration: Record<string, unknown> | null;
   settings: Record<string, unknown>;
@@ -55,7 +71,7 @@ export function quantizeManifest(r: QuantizeReport, m: QuantizeManifestParts): R
     tool: 'bitscale',
     version: TOOL_VERSION,
     command: 'quantize',
-    input: { model: m.model, sha256: m.inputSha256 },
+    input: { model: m.model, sha256: m.inputSha256, sha256FromCache: m.inputSha256Cached },
     calibration: m.calibration,
     settings: m.settings,
     output: { files: r.files },

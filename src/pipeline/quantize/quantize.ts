@@ -82,7 +82,7 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
   const report = quantizeReport(o, { manifest: `${o.out}.manifest.json`, scheme: formatScheme(scheme), method: 'rtn', fileType: qplan.ftype, tensors, fallbacks, quality, files: res.files });
   await writeQuantizeManifest(report, {
     model: o.model,
-    inputSha256: await inputHash,
+    ...(await inputHash),
     calibration: null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true, ...recipeSettings(qplan, o) },
     quality: 'not measured (--no-verify)',
@@ -281,7 +281,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     });
     const manifest: QuantizeManifestParts = {
       model: o.model,
-      inputSha256: await hashInput(o.model),
+      ...(await hashInput(o.model)),
       calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
       settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
       quality: report.quality,

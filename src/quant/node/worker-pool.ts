@@ -131,7 +131,13 @@ export class QuantPool implements RowsPool {
     this.workers = Array.from({ length: threads }, (_, i) => {
       const w = workerFor();
       w.on('message', (r: WorkerReply) => this.queue.reply(i, r));
-      w.on('error', (e: Error) => this.queue.reply(i, { id: -1, ok: false, error: { name: 'Error', message: `quantization worker failed: ${e.message}` } }));
+      // a worker that threw is gone: everything in flight or queued fails (a reply would put it back in the idle list)
+      w.on('error', (e: Error) => this.queue.fail({ name: 'Error', message: `quantization worker failed: ${e.message}` }));
+      // one that ends without an error (killed, out of memory) answers nothing more either
+      w.on('exit', (code: number) => {
+        if (!this.queue.closed) this.queue.fail({ name: 'Error', message: `quantization worker ${i} exited (code ${code})` });
+      });
+      w.on('messageerror', (e: Error) => this.queue.fail({ name: 'Error', message: `quantization worker ${i} sent a message that could not be read: ${e.message}` }));
       return w;
     });
   }

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { IoError, NumericError } from '../../../src/core/errors.js';
 import type { GgmlType } from '../../../src/core/dtype.js';
@@ -199,5 +200,42 @@ test('quantize --threads refuses 0 and absurd values before any work', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /--threads/, bad);
     assert.ok(!existsSync('never.gguf'));
+  }
+});
+
+test('streaming RTN manifest: output sha256 = sha256 of the final file (bytes written around the page cache), input sha256 from the digest cache only while the input is unchanged', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-digest-');
+  const was = process.env.BITSCALE_DIGEST_CACHE;
+  process.env.BITSCALE_DIGEST_CACHE = join(dir, 'digests');
+  try {
+    const model = join(dir, 'm.gguf');
+    // a vocabulary large enough for the output to pass several 8 MiB write blocks
+    await writeGeneratedGguf(model, { ...CONFIG, vocabSize: 80_000 }, 'F16');
+    // the cache stores a digest only for a file last changed over 2 s before (digest-cache.ts)
+    await new Promise((r) => setTimeout(r, 2100));
+    const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+    const run = async (name: string): Promise<string[]> => {
+      const out = join(dir, name);
+      await quantizeModel({ model, out, format: 'gguf', scheme: 'q8_0', method: 'rtn', verify: false, threads: 2, tokenizer: null });
+      const m = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { input: { sha256: Record<string, string>; sha256FromCache: string[] }; output: { sha256: Record<string, string> } };
+      assert.ok(statSync(out).size > 2 * 8 * 2 ** 20, 'the output passes several write blocks');
+      assert.deepEqual(Object.values(m.output.sha256), [sha(out)], `${name}: output digest`);
+      assert.deepEqual(m.input.sha256, { [model]: sha(model) }, `${name}: input digest`);
+      return m.input.sha256FromCache;
+    };
+    assert.deepEqual(await run('a.gguf'), [], 'cold: read');
+    assert.deepEqual(await run('b.gguf'), [model], 'warm: from the cache');
+    assert.ok(readFileSync(join(dir, 'a.gguf')).equals(readFileSync(join(dir, 'b.gguf'))));
+    // one byte of a tensor rewritten in place, modification time put back: read again, new digest
+    const { atime, mtime, size } = statSync(model);
+    const fd = openSync(model, 'r+');
+    writeSync(fd, Buffer.from([0x3c]), 0, 1, size - 2);
+    closeSync(fd);
+    utimesSync(model, atime, mtime);
+    assert.deepEqual(await run('c.gguf'), [], 'changed: read again');
+  } finally {
+    if (was === undefined) delete process.env.BITSCALE_DIGEST_CACHE;
+    else process.env.BITSCALE_DIGEST_CACHE = was;
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -14,8 +14,20 @@ import { WorkerQueue, runGgmlRows, type RowsPool, type SharedRowsJob, type Worke
 export interface WebWorkerLike {
   postMessage(msg: unknown): void;
   onmessage: ((e: { data: unknown }) => void) | null;
+  /** a worker whose script failed to load or threw outside a job */
+  onerror?: ((e: { message?: string; preventDefault?(): void }) => void) | null;
+  /** a message the worker could not deserialize */
+  onmessageerror?: ((e: unknown) => void) | null;
   terminate(): void;
 }
+
+/**
+ * The longest a chunk of rows may go unanswered (ms) before the pool gives up on its worker. A chunk
+ * is ≥ 16K values and takes milliseconds; the first one also waits for the worker's module and
+ * WebAssembly compile, seconds at worst on a loaded machine. A worker that never answers (its
+ * script never ran, it died without an error event) would otherwise leave the job waiting forever.
+ */
+export const WEB_POOL_ANSWER_TIMEOUT_MS = 60_000;
 
 export class GgmlWebPool implements RowsPool {
   private readonly workers: WebWorkerLike[];
@@ -25,7 +37,13 @@ export class GgmlWebPool implements RowsPool {
    * `makeWorker` starts one worker on the bitscale/browser-worker module, e.g.
    * `() => new Worker(new URL('bitscale/browser-worker', import.meta.url), { type: 'module' })`.
    */
-  constructor(makeWorker: () => WebWorkerLike, readonly threads: number) {
+  private readonly watchdog: ReturnType<typeof setInterval>;
+
+  constructor(
+    makeWorker: () => WebWorkerLike,
+    readonly threads: number,
+    answerTimeoutMs = WEB_POOL_ANSWER_TIMEOUT_MS,
+  ) {
     if (typeof SharedArrayBuffer === 'undefined') {
       throw new ConfigError('unsupported', 'SharedArrayBuffer is not available: the page must be cross-origin isolated', { hint: 'serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp' });
     }
@@ -34,8 +52,29 @@ export class GgmlWebPool implements RowsPool {
     this.workers = Array.from({ length: threads }, (_, i) => {
       const w = makeWorker();
       w.onmessage = (e) => this.queue.reply(i, e.data as WorkerReply);
+      // a dead worker answers nothing more: fail what waits on the pool rather than hang
+      w.onerror = (e) => {
+        e.preventDefault?.();
+        this.broken(`kernel worker ${i} failed: ${e.message || 'its script did not load or threw'}`);
+      };
+      w.onmessageerror = () => this.broken(`kernel worker ${i} could not read a message`);
       return w;
     });
+    this.watchdog = setInterval(() => {
+      const late = this.queue.oldest(Date.now());
+      if (late && late.ageMs > answerTimeoutMs) this.broken(`kernel worker ${late.worker} did not answer within ${answerTimeoutMs / 1000} s`);
+    }, Math.min(5000, Math.max(10, answerTimeoutMs / 4)));
+  }
+
+  private broken(message: string): void {
+    clearInterval(this.watchdog);
+    this.queue.fail({ name: 'Error', message });
+    for (const w of this.workers) w.terminate();
+  }
+
+  /** The queue's state, for a stall's dump. */
+  state(): ReturnType<WorkerQueue['state']> {
+    return this.queue.state(Date.now());
   }
 
   /**
@@ -62,6 +101,7 @@ export class GgmlWebPool implements RowsPool {
   }
 
   close(): void {
+    clearInterval(this.watchdog);
     this.queue.closed = true;
     for (const w of this.workers) w.terminate();
   }

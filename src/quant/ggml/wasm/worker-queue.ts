@@ -58,12 +58,52 @@ export class WorkerQueue {
     this.idle = Array.from({ length: size }, (_, i) => size - 1 - i);
   }
 
+  /** when each busy worker was given its message (ms, the host's clock), for the answer timeout and dumps */
+  private readonly since = new Map<number, number>();
+  /** set once the pool cannot go on (a worker died): every message then fails with it */
+  private broken: ErrorReply | null = null;
+
   reply(worker: number, r: WorkerReply): void {
     const done = this.running.get(worker);
     this.running.delete(worker);
-    this.idle.push(worker);
+    this.since.delete(worker);
+    if (!this.broken) this.idle.push(worker);
     done?.(r);
     this.pump();
+  }
+
+  /**
+   * A worker that died (its script failed to load, an uncaught error, a message it could not read)
+   * answers nothing more: every message in flight or queued fails with `error`, and so does every
+   * later one, instead of waiting for a reply that will never come.
+   */
+  fail(error: ErrorReply): void {
+    this.broken ??= error;
+    this.idle.length = 0;
+    const waiting = [...this.running.values(), ...this.queue.map((q) => q.done)];
+    this.running.clear();
+    this.since.clear();
+    this.queue.length = 0;
+    for (const done of waiting) done({ id: -1, ok: false, error: this.broken });
+  }
+
+  /** The oldest message still unanswered: its worker and how long ago it was posted (ms), or null. */
+  oldest(now: number): { worker: number; ageMs: number } | null {
+    let best: { worker: number; ageMs: number } | null = null;
+    for (const [w, t] of this.since) if (!best || now - t > best.ageMs) best = { worker: w, ageMs: now - t };
+    return best;
+  }
+
+  /** What the queue holds, for a stall's dump. */
+  state(now: number): { size: number; idle: number; running: { worker: number; ageMs: number }[]; queued: number; closed: boolean; broken: string | null } {
+    return {
+      size: this.size,
+      idle: this.idle.length,
+      running: [...this.since].map(([worker, t]) => ({ worker, ageMs: Math.round(now - t) })),
+      queued: this.queue.length,
+      closed: this.closed,
+      broken: this.broken?.message ?? null,
+    };
   }
 
   private pump(): void {
@@ -71,12 +111,14 @@ export class WorkerQueue {
       const w = this.idle.pop()!;
       const p = this.queue.shift()!;
       this.running.set(w, p.done);
+      this.since.set(w, Date.now());
       this.post(w, p.msg);
     }
   }
 
   submit<M extends object>(msg: M): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new ConfigError('internal', 'the worker pool is closed'));
+    if (this.broken) return Promise.resolve({ id: -1, ok: false, error: this.broken });
     const id = this.nextId++;
     return new Promise((done) => {
       this.queue.push({ msg: { ...msg, id }, done });

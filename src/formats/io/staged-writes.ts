@@ -1,0 +1,159 @@
+// Sequential file writes that bypass the page cache where the filesystem allows it (Linux O_DIRECT),
+// for AtomicFileSink. Why: on the machines measured (a VM, 2 cores), write() into fresh page-cache
+// pages cost 2.8 CPU-s for 704 MB (the first touch of each page is slow there), as much CPU as
+// quantizing the tensors, while the same bytes written with O_DIRECT from a reused page-aligned
+// buffer cost 0.03 CPU-s and 0.4 s of wall time including the fsync (docs/performance.md, "RTN
+// thread scaling, fourth round"; bench/output-write.bench.ts). The page-cache copy also competes
+// with the quantizing threads for the cores.
+// How: bytes are copied into one of two page-aligned staging buffers (STAGE_BYTES each); a full
+// buffer is written at its (aligned) file offset on a second handle opened with O_DIRECT while the
+// other fills. Whatever does not fill a whole buffer (the tail, and files smaller than one buffer,
+// such as manifests) is written through the ordinary handle, so small files behave as before. Where
+// O_DIRECT is missing (macOS, Windows) or refused (tmpfs, some network filesystems: EINVAL at open
+// or at the first write), everything goes through the ordinary handle.
+
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Bytes per staging buffer: a multiple of every block size O_DIRECT may require (512 B … 64 KiB). */
+export const STAGE_BYTES = 8 << 20;
+/** Bytes written through the page cache between background flushes to disk. */
+const SYNC_EVERY_BYTES = 128 << 20;
+// fs write calls take at most 2^31 - 1 bytes
+const MAX_IO_CALL = 1 << 30;
+
+// Staging buffers reused from one file to the next (their pages stay mapped: no first-touch cost).
+// WebAssembly memory is page-aligned, which O_DIRECT needs of the source address; plain
+// ArrayBuffers give no alignment guarantee.
+const freeStages: Uint8Array[] = [];
+const MAX_FREE_STAGES = 4;
+function takeStage(): Uint8Array {
+  return freeStages.pop() ?? new Uint8Array(new WebAssembly.Memory({ initial: STAGE_BYTES / 65536, maximum: STAGE_BYTES / 65536 }).buffer);
+}
+function giveStage(b: Uint8Array): void {
+  if (freeStages.length < MAX_FREE_STAGES) freeStages.push(b);
+}
+
+async function writeAllAt(fh: FileHandle, b: Uint8Array, pos: number): Promise<void> {
+  let off = 0;
+  while (off < b.length) {
+    const { bytesWritten } = await fh.write(b, off, Math.min(MAX_IO_CALL, b.length - off), pos + off);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write returned no progress'), { code: 'EIO' });
+    off += bytesWritten;
+  }
+}
+
+/** Front-to-back writes to a file already open as `fh` (see the file comment). */
+export class StagedWriter {
+  private stages: Uint8Array[] = [];
+  private cur = 0; // index in stages of the buffer being filled
+  private fill = 0;
+  private filePos = 0; // bytes handed to a write so far
+  private inflight: Promise<void> | null = null; // the write of the other buffer
+  private direct: FileHandle | null;
+  private unsynced = 0; // bytes written through the page cache since the last background flush
+  private syncing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    direct: FileHandle | null,
+  ) {
+    this.direct = direct;
+  }
+
+  /**
+   * `fh`: the file, open for writing, empty; `path`: its path, opened a second time with O_DIRECT
+   * when `bypassCache` (default) and the platform and filesystem allow.
+   */
+  static async open(fh: FileHandle, path: string, bypassCache = true): Promise<StagedWriter> {
+    let direct: FileHandle | null = null;
+    const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT;
+    if (bypassCache && O_DIRECT) direct = await open(path, constants.O_WRONLY | O_DIRECT).catch(() => null);
+    return new StagedWriter(fh, direct);
+  }
+
+  /** Whether full buffers currently go around the page cache (false after a refusal). */
+  get bypassesCache(): boolean {
+    return this.direct !== null;
+  }
+
+  /** Bytes taken so far (written or staged). */
+  get position(): number {
+    return this.filePos + this.fill;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.stages.length <= this.cur) this.stages.push(takeStage());
+      const stage = this.stages[this.cur];
+      const n = Math.min(STAGE_BYTES - this.fill, chunk.length - off);
+      stage.set(chunk.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === STAGE_BYTES) {
+        // the other buffer's write must be done before this one starts (it is filled next)
+        await this.inflight;
+        const p = this.writeStage(stage, this.filePos);
+        p.catch(() => {}); // awaited at the next full buffer or in finish()
+        this.inflight = p;
+        this.filePos += STAGE_BYTES;
+        this.fill = 0;
+        this.cur ^= 1;
+      }
+    }
+  }
+
+  private async writeStage(stage: Uint8Array, pos: number): Promise<void> {
+    if (this.direct) {
+      try {
+        await writeAllAt(this.direct, stage, pos);
+        return;
+      } catch (e) {
+        // refused (alignment rules of this filesystem): the page cache from here on; any other error is real
+        if ((e as NodeJS.ErrnoException)?.code !== 'EINVAL') throw e;
+        await this.closeDirect();
+      }
+    }
+    await writeAllAt(this.fh, stage, pos);
+    this.unsynced += stage.length;
+    if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
+      this.unsynced = 0;
+      // through the page cache: the disk writes what is written so far while the caller goes on,
+      // so the fsync at close waits only for the last part (a failure shows again at that fsync)
+      this.syncing = this.fh.datasync().then(
+        () => void (this.syncing = null),
+        () => void (this.syncing = null),
+      );
+    }
+  }
+
+  private async closeDirect(): Promise<void> {
+    const d = this.direct;
+    this.direct = null;
+    await d?.close().catch(() => undefined);
+  }
+
+  /** Writes what is staged and waits for every write; the file then holds all bytes (not yet fsynced). */
+  async finish(): Promise<void> {
+    try {
+      await this.inflight;
+      this.inflight = null;
+      if (this.fill > 0) await writeAllAt(this.fh, this.stages[this.cur].subarray(0, this.fill), this.filePos);
+      this.filePos += this.fill;
+      this.fill = 0;
+    } finally {
+      await this.release();
+    }
+  }
+
+  /** Waits for a running write (its error ignored) and gives the buffers back; for abort. */
+  async release(): Promise<void> {
+    await this.inflight?.catch(() => undefined);
+    this.inflight = null;
+    await this.syncing;
+    await this.closeDirect();
+    for (const s of this.stages) giveStage(s);
+    this.stages = [];
+  }
+}
