@@ -377,7 +377,7 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
   const report = quantizeReport(o, { manifest: join(o.out, 'bitscale-manifest.json'), scheme: formatScheme(scheme), method: 'rtn', fileType: null, tensors: tensorsReport, fallbacks: [], quality, files });
   await writeQuantizeManifest(report, {
     model: o.model,
-    inputSha256: await inputHash,
+    ...(await inputHash),
     calibration: null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', streaming: true, ...recipeSettings(qplan, o) },
     quality: 'not measured (--no-verify)',
