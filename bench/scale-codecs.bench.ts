@@ -11,41 +11,24 @@
 //   BITSCALE_SCALE_SCHEMES=int4-g128,int8-channel,fp8-e4m3,nf4-g64   BITSCALE_SCALE_THREADS=1,2
 //   BITSCALE_SCALE_REPEATS=1   BITSCALE_SCALE_DIR=/tmp/… (where the model is cached)
 //   BITSCALE_SCALE_SHAPE, BITSCALE_SCALE_LAYERS, BITSCALE_SCALE_VOCAB as in scale.bench.ts
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { shapeConfig, writeGeneratedGguf, type ShapeName } from './gen-llama.js';
+import { runTimedCli, type TimedRun } from './timed-cli.js';
 import { fmt, median } from './util.js';
 
 const env = process.env;
 const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
 
-interface Run {
-  seconds: number;
-  cpu: number | null;
-  rssMb: number | null;
-}
+type Run = TimedRun;
 
-/** The built CLI as a child process; wall time from spawn to exit, CPU and peak RSS from /usr/bin/time. */
+/** bitscale's whole command, RTN into the scheme's default container. */
 function runBitscale(model: string, out: string, scheme: string, threads: number): Promise<Run> {
   rmSync(out, { recursive: true, force: true });
-  const args = [resolve('dist/cli/main.js'), 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--threads', String(threads), '--quiet'];
-  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
-  return new Promise((res, rej) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', rej);
-    p.on('exit', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return rej(new Error(`bitscale quantize ${scheme} --threads ${threads} exited ${code}\n${err}`));
-      const m = /BITSCALE_RSS_KB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(err);
-      res({ seconds, cpu: m ? Number(m[2]) + Number(m[3]) : null, rssMb: m ? Number(m[1]) / 1024 : null });
-    });
-  });
+  const args = ['quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--threads', String(threads), '--quiet'];
+  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`);
 }
 
 export default async function (): Promise<void> {

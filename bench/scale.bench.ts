@@ -22,13 +22,14 @@
 //   before every timed run (cold: the 2.47 GB input is hashed, as on a first run) or kept (warm:
 //   the input was quantized before, the common "one model, many types" case); warm rows reuse the
 //   llama.cpp medians of the cold rows when both run
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { openGgufFile } from '../src/formats/io/index.js';
 import { llamaCppQuantize, type LlamaFtypeName } from '../test/reference/llamacpp-quantize.js';
 import { shapeConfig, writeGeneratedGguf, type ShapeName } from './gen-llama.js';
+import { runTimedCli, type TimedRun } from './timed-cli.js';
 import { fmt, median } from './util.js';
 
 /**
@@ -66,36 +67,16 @@ const CASES: ScaleCase[] = [
 const env = process.env;
 const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
 
-interface Run {
-  seconds: number;
-  /** CPU seconds (user + system) of every thread: less sensitive than wall time to a loaded machine */
-  cpu: number | null;
-  rssMb: number | null;
-}
+type Run = TimedRun;
 
-/** Runs the built CLI as a child process; wall time from spawn to exit, peak RSS from /usr/bin/time. */
+/** bitscale's whole command (the cold digest case empties the digest cache first). */
 function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }): Promise<Run> {
   const scheme = c.scheme;
   rmSync(out, { force: true });
   if (digests.cold) rmSync(digests.dir, { recursive: true, force: true });
   rmSync(`${out}.manifest.json`, { force: true });
-  const cli = resolve('dist/cli/main.js');
-  const args = [cli, 'quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
-  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...args]] : [process.execPath, args];
-  return new Promise((res, rej) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir } });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', rej);
-    p.on('exit', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return rej(new Error(`bitscale quantize ${scheme} --threads ${threads} exited ${code}\n${err}`));
-      const m = /BITSCALE_RSS_KB=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(err);
-      res({ seconds, cpu: m ? Number(m[2]) + Number(m[3]) : null, rssMb: m ? Number(m[1]) / 1024 : null });
-    });
-  });
+  const args = ['quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
+  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`, { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir });
 }
 
 async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
