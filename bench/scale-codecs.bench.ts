@@ -27,8 +27,11 @@ type Run = TimedRun;
 /** bitscale's whole command, RTN into the scheme's default container. */
 function runBitscale(model: string, out: string, scheme: string, threads: number): Promise<Run> {
   rmSync(out, { recursive: true, force: true });
+  // every run cold: its own empty digest cache, so each one hashes the input as a first run does
+  const digests = `${out}.digests`;
+  rmSync(digests, { recursive: true, force: true });
   const args = ['quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--threads', String(threads), '--quiet'];
-  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`);
+  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`, { ...process.env, BITSCALE_DIGEST_CACHE: digests });
 }
 
 export default async function (): Promise<void> {
