@@ -54,6 +54,7 @@ export const JSON_SCHEMAS = {
     model: z.looseObject({ path: z.string(), sha256: z.string(), parameters: num, description: z.string() }),
     text: z.looseObject({ path: z.string(), sha256: z.string(), tokens: num, protocol: z.string() }),
     seed: num,
+    calibRuntime: z.enum(['native', 'portable']).optional(),
     points: z.array(
       z.looseObject({
         id: z.string(),

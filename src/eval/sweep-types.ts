@@ -80,6 +80,8 @@ export interface SweepRecord {
   model: { path: string; sha256: string; parameters: number; description: string; /** bytes of the input model's files */ bytes?: number };
   text: { path: string; sha256: string; tokens: number; protocol: string; /** window length and text-token limit of the evaluation */ ctx?: number; maxTokens?: number };
   seed: number;
+  /** the onnxruntime of calibration's float results (--calib-runtime; absent in older records: 'native') */
+  calibRuntime?: 'native' | 'portable';
   points: SweepPointResult[];
   sensitivity: SensitivityRow[];
   /** fitted or published scaling-law panel data, when available */

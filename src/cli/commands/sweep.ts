@@ -2,7 +2,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { resolve } from 'node:path';
 import type { CommandMeta } from '../command.js';
-import { abortSignal, numberOpt, parse } from '../args.js';
+import { abortSignal, choiceOpt, numberOpt, parse } from '../args.js';
 import { modelArg } from '../model-arg.js';
 import { out, progressPrinter, table, printJson } from '../output.js';
 import { runSweep, type SweepMethod, type SweepFormat } from '../../pipeline/sweep/sweep.js';
@@ -28,6 +28,8 @@ export const meta: CommandMeta = {
   --ctx N             evaluation window (default 256); --max-tokens N: text tokens used (default 8192)
   --calib FILE        calibration text for GPTQ/AWQ/mixed (default: the built-in text)
   --seed N            seed for calibration sampling (default 0)
+  --calib-runtime R   native (default) | portable: the onnxruntime of calibration's float results
+                      (as quantize's; portable gives the page's bytes on every machine)
   --out DIR           output folder (default bitscale-out/sweep); an interrupted sweep resumes there
   --no-sensitivity    skip the per-tensor sensitivity scan
   --no-verify         skip reloading each written file in its runtime (node-llama-cpp for GGUF)
@@ -58,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       'group-sizes': { type: 'string' }, 'mixed-bpw': { type: 'string' }, budget: { type: 'string' }, ctx: { type: 'string' },
       'max-tokens': { type: 'string' }, calib: { type: 'string' }, 'qat-text': { type: 'string' }, 'qat-steps': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
       tokenizer: { type: 'string' }, queue: { type: 'string' }, 'no-sensitivity': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
-      recipe: { type: 'string' },
+      recipe: { type: 'string' }, 'calib-runtime': { type: 'string' },
     },
     meta.usage,
     { positionals: 1 },
@@ -85,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     qatText: list(v['qat-text'], 'qat-text'),
     qatSteps: numberOpt(v['qat-steps'], 'qat-steps', { integer: true, min: 1 }),
     seed: numberOpt(v.seed, 'seed', { integer: true, min: 0 }),
+    calibRuntime: choiceOpt(v['calib-runtime'], '--calib-runtime', ['native', 'portable'] as const),
     sensitivity: v['no-sensitivity'] ? false : undefined,
     verify: !v['no-verify'],
     tokenizer: v.tokenizer,

@@ -72,6 +72,7 @@ export const SweepRecipe = z
     'qat-text': list(z.string().min(1), 'text files or moby-dick'),
     'qat-steps': posInt,
     seed: z.number().int().min(0),
+    'calib-runtime': z.enum(['native', 'portable']),
     out: z.string().min(1),
     tokenizer: z.string().min(1),
     sensitivity: z.boolean(),

@@ -75,6 +75,7 @@ async function localSettings(s: SweepJobSettings, ctx: ExecContext): Promise<Swe
     maxTokens: s.maxTokens,
     calibWindows: s.calibWindows,
     seed: s.seed,
+    calibRuntime: s.calibRuntime,
     qatSteps: s.qatSteps,
     verify: s.verify,
     signal: ctx.signal,

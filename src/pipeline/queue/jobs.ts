@@ -29,6 +29,7 @@ export interface SweepJobSettings {
   maxTokens?: number;
   calibWindows?: number;
   seed: number;
+  calibRuntime?: 'native' | 'portable';
   qatSteps?: number;
   verify: boolean;
 }

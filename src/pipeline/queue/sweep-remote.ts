@@ -30,6 +30,7 @@ export async function sweepJobSettings(o: SweepOptions, inputs: SweepInputs): Pr
     maxTokens: o.maxTokens,
     calibWindows: o.calibWindows,
     seed: o.seed ?? 0,
+    ...(o.calibRuntime !== undefined ? { calibRuntime: o.calibRuntime } : {}),
     qatSteps: o.qatSteps,
     verify: o.verify ?? true,
   };

@@ -11,6 +11,7 @@ import { ConfigError } from '../../core/errors.js';
 import { GGML_TYPES, ggmlBitsPerWeight, isGgmlType, type GgmlType } from '../../core/dtype.js';
 import { ProgressTracker, checkAborted, type ProgressFn } from '../../core/progress.js';
 import { LlamaEngine } from '../../engine/model.js';
+import type { OrtRuntime } from '../../engine/session.js';
 import { prepareHostModel, isLinearWeight, type HostModel } from '../../engine/host.js';
 import { compareModels, engineModel, perplexity, type LogitsModel, type WindowOptions } from '../../eval/index.js';
 import type { SensitivityRow, SweepPointResult, SweepPointSpec } from '../../eval/sweep-types.js';
@@ -34,6 +35,8 @@ export interface SweepPointSettings {
   /** calibration windows for GPTQ/AWQ/mixed (default: the quantizer's, calibrationSize in pipeline/calibrate/windows.ts) */
   calibWindows?: number;
   seed?: number;
+  /** the onnxruntime of calibration's float results (quantize's --calib-runtime; default 'native') */
+  calibRuntime?: OrtRuntime;
   /** training text for QAT points (files, or 'moby-dick') */
   qatText?: string[];
   /** QAT steps per point (default 100) */
@@ -193,6 +196,7 @@ export async function runSweepPoint(o: SweepPointSettings, spec: SweepPointSpec,
       calib: o.calib,
       windows: o.calibWindows,
       seed,
+      calibRuntime: o.calibRuntime,
       tokenizer: o.tokenizer,
       overwrite: true,
       keepHost: true,

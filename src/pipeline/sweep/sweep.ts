@@ -76,7 +76,9 @@ function commandFor(o: SweepOptions, p: SweepPointSpec, out: string, ctx: number
   if (p.method === 'qat') return { command: `${pre} qat ${o.model} --bits ${p.bits} --text ${(o.qatText ?? []).join(' ')} --steps ${o.qatSteps ?? 100} --format safetensors --out ${out}`, evalCommand };
   const method = p.method === 'mixed' ? 'rtn' : p.method;
   const windows = o.calibWindows !== undefined && p.method !== 'rtn' ? ` --windows ${o.calibWindows}` : '';
-  const command = `${pre} quantize ${o.model} --out ${out} --format ${p.format} --scheme ${p.scheme} --method ${method}${p.targetBpw ? ` --target-bpw ${p.targetBpw}` : ''} --seed ${o.seed ?? 0}${o.calib ? ` --calib ${o.calib}` : ''}${windows}${o.tokenizer ? ` --tokenizer ${o.tokenizer}` : ''}`;
+  // the runtime changes the bytes of calibrated points only; named whenever it is not the default
+  const runtime = o.calibRuntime === 'portable' ? ' --calib-runtime portable' : '';
+  const command = `${pre} quantize ${o.model} --out ${out} --format ${p.format} --scheme ${p.scheme} --method ${method}${p.targetBpw ? ` --target-bpw ${p.targetBpw}` : ''} --seed ${o.seed ?? 0}${o.calib ? ` --calib ${o.calib}` : ''}${windows}${runtime}${o.tokenizer ? ` --tokenizer ${o.tokenizer}` : ''}`;
   return { command, evalCommand };
 }
 
@@ -98,6 +100,7 @@ export function pointLine(r: SweepPointResult): string {
 export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const t0 = Date.now();
   const seed = o.seed ?? 0;
+  const calibRuntime = o.calibRuntime ?? 'native';
   const budgets = o.budgets ?? DEFAULT_BUDGETS;
   budgets.forEach(parseBudget); // a bad budget fails before any work
   const outDir = o.outDir; // kept as given (relative paths keep recorded commands portable)
@@ -122,7 +125,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     const done = new Map<string, SweepPointResult>();
     try {
       const prev = JSON.parse(await readFile(jsonPath, 'utf8')) as SweepRecord;
-      if (prev.model.sha256 === modelSha && prev.text.sha256 === textSha && prev.seed === seed && prev.text.tokens === ids.length && (prev.text.ctx ?? ctx) === ctx) {
+      if (prev.model.sha256 === modelSha && prev.text.sha256 === textSha && prev.seed === seed && (prev.calibRuntime ?? 'native') === calibRuntime && prev.text.tokens === ids.length && (prev.text.ctx ?? ctx) === ctx) {
         // points from a version that did not measure the KL interval are measured again
         for (const p of prev.points) if (p.kldLo !== undefined || p.method === 'base') done.set(p.id, p);
       }
@@ -136,6 +139,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
       model: { path: o.model, sha256: modelSha, parameters: parameterCount(c), description: `${c.architecture}, ${c.nLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}`, bytes: await pathBytes(o.model) },
       text: { path: o.text, sha256: textSha, tokens: ids.length, protocol: `non-overlapping windows of ${ctx} (BOS + ${ctx - 1} text tokens), every text token scored once`, ctx, maxTokens },
       seed,
+      calibRuntime,
       points: [],
       sensitivity: [],
       budgets: [...budgets],
