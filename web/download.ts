@@ -3,8 +3,21 @@
 // safetensors, a transformers.js ONNX folder) becomes one zip, written by fflate as a stream of
 // stored (uncompressed: weights do not compress) entries with a fixed timestamp, so the same
 // files give the same zip.
+// Reads: bounded slices, each one `slice().arrayBuffer()` watched for stalls (readBlob, the vfs's
+// guarded read: retried when the browser leaves it pending, EIO after three tries). Not Blob
+// streams: Chromium has left a stream read of a File's slice pending for good (the stall hunt of
+// #18), and a slice's arrayBuffer() holds no more than one chunk at a time.
 import { Zip, ZipPassThrough } from 'fflate';
 import type { OutFile } from './protocol.js';
+import { readBlob } from './shims/vfs.js';
+
+/** bytes per read of an output's Blob (one of these is in the page's memory at a time per save) */
+export const DOWNLOAD_CHUNK = 1 << 20;
+
+/** The chunks of `blob` in order, each read by a watched slice read; none for an empty Blob. */
+export async function* blobChunks(blob: Blob, chunk = DOWNLOAD_CHUNK): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < blob.size; at += chunk) yield await readBlob(blob, at, Math.min(chunk, blob.size - at));
+}
 
 /** 1980-01-01, the zip format's epoch: no clock in the archive. */
 const ZIP_TIME = new Date(1980, 0, 1, 0, 0, 0);
@@ -26,12 +39,10 @@ export async function zipTo(folder: string, files: OutFile[], sink: ChunkSink): 
     const entry = new ZipPassThrough(`${folder}/${f.name}`);
     entry.mtime = ZIP_TIME;
     zip.add(entry);
-    const reader = f.blob.stream().getReader();
-    let next = await reader.read();
-    while (!next.done) {
-      const cur = next.value;
-      next = await reader.read();
-      entry.push(cur, next.done);
+    let at = 0;
+    for await (const c of blobChunks(f.blob)) {
+      at += c.length;
+      entry.push(c, at === f.blob.size);
       await writes;
     }
     if (f.blob.size === 0) entry.push(new Uint8Array(0), true);
@@ -49,10 +60,13 @@ function pickerOf(usePicker: boolean): SaveFilePicker | null {
   return usePicker && p ? p.bind(window) : null;
 }
 
-/** A sink into the chunks of a Blob, for browsers (or settings) without a file picker. */
+/**
+ * A sink into the parts of a Blob, for browsers (or settings) without a file picker. Each chunk
+ * becomes a Blob at once (the browser process keeps its bytes), so the page holds no copy of the zip.
+ */
 function blobSink(): ChunkSink & { parts: BlobPart[] } {
   const parts: BlobPart[] = [];
-  return { parts, write: async (c) => void parts.push(c as Uint8Array<ArrayBuffer>), close: async () => undefined };
+  return { parts, write: async (c) => void parts.push(new Blob([c as Uint8Array<ArrayBuffer>])), close: async () => undefined };
 }
 
 function clickDownload(name: string, blob: Blob): void {
@@ -79,8 +93,7 @@ export async function saveFile(name: string, blob: Blob, usePicker: boolean): Pr
     if ((e as Error).name === 'AbortError') return false;
     throw e;
   }
-  const reader = blob.stream().getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) await w.write(r.value);
+  for await (const c of blobChunks(blob)) await w.write(c);
   await w.close();
   return true;
 }

@@ -178,3 +178,34 @@ test('a Blob read that stalls (the browser never settles it) is done again on a 
     blobReadTiming.stallMs = keep;
   }
 });
+
+test('the download zips outputs by watched slice reads: a stalled read is done again, Blob streams are never used', { timeout: 30_000 }, async () => {
+  const { zipTo, blobChunks } = await import('../../web/download.js');
+  const { unzipSync } = await import('fflate');
+  const keep = blobReadTiming.stallMs;
+  blobReadTiming.stallMs = 30;
+  try {
+    // 2.5 chunks and an empty file; every stream() of these Blobs stalls at once
+    const big = new Uint8Array(randomBytes(2.5 * (1 << 20)));
+    const small = new Uint8Array(randomBytes(1000));
+    const files = [
+      { name: 'model.safetensors', bytes: big, blob: stallingBlob(big, { arrayBufferStalls: 1, streamStalls: 99 }) },
+      { name: 'config.json', bytes: small, blob: stallingBlob(small, { arrayBufferStalls: 1, streamStalls: 99 }) },
+      { name: 'empty.txt', bytes: new Uint8Array(0), blob: stallingBlob(new Uint8Array(0), { streamStalls: 99 }) },
+    ];
+    const sizes: number[] = [];
+    for await (const c of blobChunks(stallingBlob(big, { streamStalls: 99 }))) sizes.push(c.length);
+    assert.deepEqual(sizes, [1 << 20, 1 << 20, 1 << 19], 'bounded slices');
+    const r0 = blobReadRetries.count;
+    const parts: Uint8Array[] = [];
+    let closed = false;
+    await zipTo('out', files.map((f) => ({ name: f.name, blob: f.blob })), { write: async (c) => void parts.push(c.slice()), close: async () => void (closed = true) });
+    assert.ok(closed);
+    assert.ok(blobReadRetries.count >= r0 + 2, 'the stalled first reads were done again');
+    const entries = unzipSync(Buffer.concat(parts));
+    assert.deepEqual(Object.keys(entries), ['out/config.json', 'out/empty.txt', 'out/model.safetensors'], 'sorted entries under the folder');
+    for (const f of files) assert.ok(Buffer.from(entries[`out/${f.name}`]).equals(Buffer.from(f.bytes)), f.name);
+  } finally {
+    blobReadTiming.stallMs = keep;
+  }
+});
