@@ -2,15 +2,18 @@
 // 1. time: the default model quantized to Q4_0 (RTN) and int4-g128 (GPTQ on the built-in text) and
 //    both evaluated against the float model, in Chromium (the page, onnxruntime-web WASM, one
 //    thread) and in Node (the same pipeline calls, onnxruntime-node): wall times and their ratio;
-// 2. memory: generated Llamas of 7 and 14 layers (≈50M and ≈100M parameters, F32 GGUF ≈200 and
-//    ≈400 MB) opened and quantized to Q4_0 in the page (RTN, no verification: the pipeline's
+// 2. memory: generated Llamas of 7, 14 and 56 layers (≈50M, ≈100M and ≈400M parameters, F32 GGUF
+//    ≈200 MB, ≈400 MB and ≈1.6 GB) opened and quantized to Q4_0 in the page (RTN, no verification: the pipeline's
 //    streaming path, one decoder block at a time). The resident memory of the tab's renderer
 //    processes (the page and its worker; /proc VmRSS summed, sampled every 100 ms) and of the
 //    browser process (where Blobs end up): the growth during the job against the model's size,
 //    one block and the output's size. If it follows the block and the output, not the model, the
 //    page streams. Per thread (page, job worker, kernel workers): the peak V8 heap and ArrayBuffer
 //    backing stores over the DevTools protocol (cdp-heaps.ts), the breakdown of that growth.
-//    The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2.
+//    The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2. A table at the end:
+//    per model, one tensor's bytes, the output's bytes, and the renderers' and browser's growth.
+//    BITSCALE_BENCH_WEB_LAYERS=14,56 runs those models alone (1 thread); BITSCALE_BENCH_WEB_REPEATS=N
+//    sets the time job's repeats (default 2).
 // Linux only (reads /proc). Needs Debian's chromium.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,7 +36,7 @@ const MODEL = 'assets/default-model';
 // 7 minutes on the shared 2-core VM at a load average of 29
 const MAX_TOKENS = 512;
 const CTX = 128;
-const REPEATS = 2;
+const REPEATS = Number(process.env.BITSCALE_BENCH_WEB_REPEATS) || 2;
 
 function procStatus(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -105,6 +108,45 @@ function chromiumProcs(root: number): { pid: number; type: string }[] {
   return out;
 }
 
+/** Peaks of the tab while a job runs: the renderers' kinds of memory when their sum was largest, the browser process's RSS, the renderers' threads. */
+interface TabPeaks {
+  renderer: Rollup;
+  browser: number;
+  threads: number;
+}
+
+/** Samples `now()` every `ms` until the returned stop() (which gives the peaks). */
+function samplePeaks(now: () => TabPeaks, ms = 100): { start: TabPeaks; stop: () => TabPeaks } {
+  const start = now();
+  const peak = { ...start };
+  const timer = setInterval(() => {
+    const t = now();
+    if (t.renderer.rss > peak.renderer.rss) peak.renderer = t.renderer;
+    peak.browser = Math.max(peak.browser, t.browser);
+    peak.threads = Math.max(peak.threads, t.threads);
+  }, ms);
+  return {
+    start,
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+/** One model's line of the summary table (bytes). */
+interface MemoryRow {
+  label: string;
+  params: number;
+  modelBytes: number;
+  largest: number;
+  out: number;
+  renderer: number;
+  browser: number;
+  again: number | null;
+  seconds: number;
+}
+
 /** The Chromium that playwright started: a child of this process. */
 function browserPid(): number {
   for (const d of readdirSync('/proc')) {
@@ -171,7 +213,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function memory(appDir: string, dir: string, nLayers: number, threads = 1): Promise<void> {
+async function memory(appDir: string, dir: string, nLayers: number, threads = 1, again = true): Promise<MemoryRow> {
   // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,
   // to show that the peak follows the largest block, not the model's size
   const c: ModelConfig = {
@@ -196,32 +238,24 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
     }
     const root = browserPid();
     const rssOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0);
-    const rollupOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).map((p) => rollup(p.pid)).reduce(addRollups, { rss: 0, anon: 0, file: 0, shmem: 0 });
-    const threadsOf = (type: string) => chromiumProcs(root).filter((p) => p.type === type).reduce((a, p) => a + threadCount(p.pid), 0);
-    await new Promise((r) => setTimeout(r, 1000));
-    const before = rssOf('renderer');
-    const rollBefore = rollupOf('renderer');
-    const threadsBefore = threadsOf('renderer');
-    // the renderers' kinds of memory when their sum was largest
-    let rollPeak = rollBefore;
-    let threadsPeak = threadsBefore;
-    const rollSampler = setInterval(() => {
-      const r = rollupOf('renderer');
-      if (r.rss > rollPeak.rss) rollPeak = r;
-      threadsPeak = Math.max(threadsPeak, threadsOf('renderer'));
-    }, 250);
-    const beforeBrowser = rssOf('browser');
     // sampled every 100 ms: the renderers hold the page and its worker; Blobs live in the browser process
-    let peak = before;
-    let peakBrowser = beforeBrowser;
+    // one scan of /proc per sample
+    const tab = (): TabPeaks => {
+      const ps = chromiumProcs(root);
+      const renderers = ps.filter((p) => p.type === 'renderer');
+      return {
+        renderer: renderers.map((p) => rollup(p.pid)).reduce(addRollups, { rss: 0, anon: 0, file: 0, shmem: 0 }),
+        browser: ps.filter((p) => p.type === 'browser').map((p) => procStatus(p.pid).VmRSS ?? 0).reduce((a, b) => a + b, 0),
+        threads: renderers.reduce((a, p) => a + threadCount(p.pid), 0),
+      };
+    };
+    await new Promise((r) => setTimeout(r, 1000));
     const heaps = await TabHeaps.connect(port);
     heaps.start();
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssOf('renderer'));
-      peakBrowser = Math.max(peakBrowser, rssOf('browser'));
-    }, 100);
+    const first = samplePeaks(tab);
     const t0 = performance.now();
     let seconds = 0;
+    let p1: TabPeaks;
     try {
       const m1 = await openFiles(app.page, path);
       if (m1) throw new Error(`open: ${m1}`);
@@ -229,44 +263,43 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1)
       if (m2) throw new Error(`quantize: ${m2}`);
       seconds = (performance.now() - t0) / 1000;
     } finally {
-      clearInterval(sampler);
-      clearInterval(rollSampler);
+      p1 = first.stop();
     }
     const peaks = heaps.stop();
     const after = rssOf('renderer');
+    const before = first.start.renderer.rss;
+    const peak = p1.renderer.rss;
     const out = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { output: { files: { blob: Blob }[] } }[] } } }).bitscale.state.outputs[0].output.files[0].blob.size);
     const lag = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { maxLagMs: number } } }).bitscale.state.maxLagMs);
     const mbs = (x: number) => `${fmt(x / 1e6, 0)} MB`;
     const ranOn = await app.page.evaluate(() => (window as unknown as { bitscale: { state: { outputs: { ranOn: string }[] } } }).bitscale.state.outputs[0].ranOn);
     console.log(`open + RTN Q4_0 in the page (${ranOn}): ${fmt(seconds, 1)} s; output ${fmt(out / 1e6, 1)} MB; the page's longest event-loop stall during the job ${fmt(lag, 0)} ms`);
     console.log(`renderer RSS (page + worker, all renderer processes): ${mbs(before)} loaded, peak ${mbs(peak)} during the job (+${mbs(peak - before)}), ${mbs(after)} after`);
-    const d = (k: keyof Rollup) => `${mbs(rollPeak[k] - rollBefore[k])}`;
-    console.log(`renderer growth by kind (/proc status at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${threadsBefore} → ${threadsPeak}`);
-    console.log(`browser process RSS (Blob storage): ${mbs(beforeBrowser)} loaded, peak ${mbs(peakBrowser)} (+${mbs(peakBrowser - beforeBrowser)})`);
+    const d = (k: keyof Rollup) => `${mbs(p1.renderer[k] - first.start.renderer[k])}`;
+    console.log(`renderer growth by kind (/proc status at the sampled peak vs loaded): anonymous +${d('anon')} (heaps: V8, malloc, WebAssembly, ArrayBuffers), file-backed +${d('file')} (code), shared memory +${d('shmem')} (SharedArrayBuffers, Blob transport); threads ${first.start.threads} → ${p1.threads}`);
+    console.log(`browser process RSS (Blob storage): ${mbs(first.start.browser)} loaded, peak ${mbs(p1.browser)} (+${mbs(p1.browser - first.start.browser)})`);
     // the breakdown: what V8 holds per thread (JS objects; ArrayBuffer backing stores, which include
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
     // Blob data on its way to the browser process, the allocator's retained pages)
     for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
     // the same job again in the same tab: what a job costs once the tab has done one (code pages
     // touched, isolates and allocator pools grown the first time stay), against the first job's cost
-    const again = rollupOf('renderer');
-    const againBrowser = rssOf('browser');
-    let peak2 = again;
-    let peak2Browser = againBrowser;
-    const sampler2 = setInterval(() => {
-      const r = rollupOf('renderer');
-      if (r.rss > peak2.rss) peak2 = r;
-      peak2Browser = Math.max(peak2Browser, rssOf('browser'));
-    }, 100);
-    try {
-      const m3 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0-again.gguf`, verify: false });
-      if (m3) throw new Error(`quantize again: ${m3}`);
-    } finally {
-      clearInterval(sampler2);
+    let againGrowth: number | null = null;
+    if (again) {
+      const second = samplePeaks(tab);
+      let p2: TabPeaks;
+      try {
+        const m3 = await quantize(app.page, { scheme: 'q4_0', method: 'rtn', out: `gen-${nLayers}l-q4_0-again.gguf`, verify: false });
+        if (m3) throw new Error(`quantize again: ${m3}`);
+      } finally {
+        p2 = second.stop();
+      }
+      const d2 = (k: keyof Rollup) => `${mbs(p2.renderer[k] - second.start.renderer[k])}`;
+      againGrowth = p2.renderer.rss - second.start.renderer.rss;
+      console.log(`the same RTN job again in the tab: renderers +${d2('rss')} at peak over the first job's end (anonymous +${d2('anon')}, file-backed +${d2('file')}, shared +${d2('shmem')}), browser process +${mbs(p2.browser - second.start.browser)} (its output's Blob)`);
     }
-    const d2 = (k: keyof Rollup) => `${mbs(peak2[k] - again[k])}`;
-    console.log(`the same RTN job again in the tab: renderers +${d2('rss')} at peak over the first job's end (anonymous +${d2('anon')}, file-backed +${d2('file')}, shared +${d2('shmem')}), browser process +${mbs(peak2Browser - againBrowser)} (its output's Blob)`);
     console.log(`peak growth of the tab: ${mbs(peak - before)} for a ${mbs(bytes)} model (${fmt((peak - before) / bytes, 2)}× its size; largest tensor ${mbs(largest)}, one block ${mbs(block)}, output ${mbs(out)})`);
+    return { label: `${fmt(params / 1e6, 0)}M, ${nLayers} layers${threads !== 1 ? `, ${threads} threads` : ''}`, params, modelBytes: bytes, largest, out, renderer: peak - before, browser: p1.browser - first.start.browser, again: againGrowth, seconds };
   } finally {
     await app.close();
     await rm(path, { force: true });
@@ -285,11 +318,18 @@ export default async function (): Promise<void> {
     console.log('(measured on whatever machine runs this; on the shared 2-core VM figures move by ±50%)');
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_TIME) await timeRatio(built.dir, dir);
     if (!process.env.BITSCALE_BENCH_WEB_SKIP_MEMORY) {
-      // BITSCALE_BENCH_WEB_LAYERS=14 runs the 100M model alone (1 thread)
+      // BITSCALE_BENCH_WEB_LAYERS=14,56 runs those models alone (1 thread)
       const only = process.env.BITSCALE_BENCH_WEB_LAYERS;
-      for (const layers of only ? [Number(only)] : [7, 14]) await memory(built.dir, dir, layers);
+      const rows: MemoryRow[] = [];
+      // the 400M job is run once (the job again in the same tab is measured on the smaller models)
+      for (const layers of only ? only.split(',').map(Number) : [7, 14, 56]) rows.push(await memory(built.dir, dir, layers, 1, layers <= 14));
       // threads 1 vs 2 on the 100M model (the kernel workers; same bytes)
-      if (!only) await memory(built.dir, dir, 14, 2);
+      if (!only) rows.push(await memory(built.dir, dir, 14, 2));
+      const mb = (x: number) => fmt(x / 1e6, 1);
+      console.log('\ntab memory per model (RTN Q4_0 in the page; growth = sampled peak during open + quantize minus the loaded tab):');
+      console.log('| model | F32 GGUF MB | one tensor MB (largest) | output MB | renderers + MB | browser + MB | same job again, renderers + MB | job s |');
+      console.log('|---|---|---|---|---|---|---|---|');
+      for (const r of rows) console.log(`| ${r.label} | ${mb(r.modelBytes)} | ${mb(r.largest)} | ${mb(r.out)} | ${mb(r.renderer)} | ${mb(r.browser)} | ${r.again === null ? '-' : mb(r.again)} | ${fmt(r.seconds, 1)} |`);
     }
   } finally {
     built.cleanup();

@@ -2,6 +2,10 @@
 // the pipeline to stop (its AbortSignal); a step that does not return within CANCEL_GRACE_MS (a
 // long matrix loop) is cut short by terminating the worker, and a fresh one is given the model's
 // files and the outputs again (they live here as Blobs, so nothing is lost).
+// Memory: a worker is ended once its quantize or eval job has answered, and a fresh one is started
+// (given the files and outputs back) when the next job comes. What a job leaves behind in its
+// worker (onnxruntime-web's WebAssembly memory, which never shrinks; the worker's heap and its
+// reused read buffers) is so returned to the system between jobs instead of staying with the tab.
 import type { ProgressEvent } from '../src/core/progress.js';
 import type { ErrorInfo, InFile, Output, Reply, Request, WorkerStatus } from './protocol.js';
 
@@ -30,6 +34,10 @@ interface Pending {
 
 export class JobRunner {
   private worker: Worker;
+  /** the worker was ended after its job; the next job starts a fresh one (ready()) */
+  private retired = false;
+  /** end the worker after each quantize / eval job (off: one worker for the tab's life) */
+  recycle = true;
   private nextId = 1;
   private pending: Pending | null = null;
   /** what a fresh worker needs to continue where the last one stopped */
@@ -57,7 +65,8 @@ export class JobRunner {
   private nextProbe = -1;
 
   /** The worker's own status (WorkerStatus), or null if it does not answer within `timeoutMs` (a long synchronous step, or a dead worker). */
-  probe(timeoutMs = 3000): Promise<WorkerStatus | null> {
+  probe(timeoutMs = 3000): Promise<WorkerStatus | 'ended after its job' | null> {
+    if (this.retired) return Promise.resolve('ended after its job');
     const id = this.nextProbe--;
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -79,6 +88,7 @@ export class JobRunner {
     return {
       pending: p ? { id: p.id, op: p.op, ageMs: now - p.at, sinceLastMessageMs: now - p.lastReply, lastProgress: p.lastProgress ?? null } : null,
       restoring: this.restoring !== null,
+      retired: this.retired,
       workerAgeMs: now - this.spawnedAt,
       nextId: this.nextId,
     };
@@ -95,9 +105,10 @@ export class JobRunner {
     return this.restoring !== null;
   }
 
-  /** Resolves once no restore after a cancel is in flight (its failure is the next job's to meet). */
+  /** Resolves once a worker is there and no restore is in flight (its failure is the next job's to meet). */
   async ready(): Promise<void> {
     while (this.restoring) await this.restoring.catch(() => undefined);
+    if (this.retired) await this.respawn().catch(() => undefined);
   }
 
   private onReply(r: Reply): void {
@@ -115,6 +126,11 @@ export class JobRunner {
       return;
     }
     this.pending = null;
+    // the job's worker has nothing left the page needs: its outputs are Blobs here
+    if (this.recycle && (p.op === 'quantize' || p.op === 'eval') && !this.restoring) {
+      this.worker.terminate();
+      this.retired = true;
+    }
     if (r.type === 'error') p.reject(new JobError(r.error));
     else p.resolve(r);
   }
@@ -128,6 +144,7 @@ export class JobRunner {
   /** Runs one job; rejects with JobError (typed: code, message, context) on failure. */
   run<T extends Reply['type']>(req: JobRequest, onProgress?: (e: ProgressEvent) => void): Promise<Extract<Reply, { type: T }>> {
     if (this.pending) return Promise.reject(new JobError({ code: 'bad_option', message: 'another job is running', context: {} }));
+    if (this.retired) return Promise.reject(new JobError({ code: 'internal', message: 'no job worker: await ready() before a job', context: {} }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending = { id, op: req.op, at: Date.now(), lastReply: Date.now(), resolve: resolve as (r: Reply) => void, reject, onProgress };
@@ -144,7 +161,13 @@ export class JobRunner {
     if (this.pending !== p) return;
     this.worker.terminate();
     this.fail(new JobError({ code: 'interrupted', message: 'cancelled', context: { hint: 'the job was stopped; finished outputs were kept' } }));
+    await this.respawn();
+  }
+
+  /** A fresh worker, given the settings, the model's files and the outputs of the one it replaces. */
+  private async respawn(): Promise<void> {
     this.worker = this.spawn();
+    this.retired = false;
     const s = this.restoreState();
     const restore = (async () => {
       await this.run({ op: 'settings', webgpu: s.webgpu, threads: s.threads });
