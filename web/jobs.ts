@@ -144,7 +144,8 @@ export class JobRunner {
   /** Runs one job; rejects with JobError (typed: code, message, context) on failure. */
   run<T extends Reply['type']>(req: JobRequest, onProgress?: (e: ProgressEvent) => void): Promise<Extract<Reply, { type: T }>> {
     if (this.pending) return Promise.reject(new JobError({ code: 'bad_option', message: 'another job is running', context: {} }));
-    if (this.retired) return Promise.reject(new JobError({ code: 'internal', message: 'no job worker: await ready() before a job', context: {} }));
+    // a job of several steps (eval: the float model, then each output) starts a fresh worker per step
+    if (this.retired) return this.ready().then(() => this.run<T>(req, onProgress));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending = { id, op: req.op, at: Date.now(), lastReply: Date.now(), resolve: resolve as (r: Reply) => void, reject, onProgress };
