@@ -22,6 +22,13 @@ export interface EngineOptions extends PrepareOptions {
   /** run weights as stored (native-host.ts): low-bit codes on MatMulNBits, read tensor by tensor into
    * a session weight file (`weightDir`: its parent directory), embedding rows read on demand */
   native?: boolean | { weightDir?: string; maxUnpackedFloats?: number };
+  /**
+   * tokens per run when scoring (`logProbs`): a longer sequence is scored in runs of about this many
+   * tokens through a KV cache of its length, so that the activations of one run (attention scores
+   * [H, Tc, T], FFN intermediates [Tc, F]) are those of Tc tokens, not T. Default: 128 for native
+   * engines over large models (weights > 64 MB), else whole sequences in one run.
+   */
+  scoreChunk?: number;
 }
 
 function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
@@ -45,6 +52,8 @@ export function staticActivations(ranges: ReadonlyMap<string, number>, bits: num
 
 /** weight bytes above which a native engine's sessions run without onnxruntime's arena and memory pattern */
 const LARGE_MODEL_BYTES = 64 << 20;
+/** tokens per scoring run on such models (EngineOptions.scoreChunk; docs/engine.md, Memory) */
+const LARGE_MODEL_SCORE_CHUNK = 128;
 
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
@@ -64,7 +73,8 @@ export class LlamaEngine {
       // planned block), which keeps the peak near the weights (docs/engine.md, Memory)
       const big = (host.weightBytes ?? 0) > LARGE_MODEL_BYTES;
       const session = big ? { memoryArena: false, memoryPattern: false, ...opts.session } : opts.session;
-      return new LlamaEngine(host, { ...opts, session }, true);
+      const scoreChunk = opts.scoreChunk ?? (big ? LARGE_MODEL_SCORE_CHUNK : undefined);
+      return new LlamaEngine(host, { ...opts, session, scoreChunk }, true);
     }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);
   }
@@ -130,9 +140,49 @@ export class LlamaEngine {
     const tflat = targets.flat();
     this.checkTokens(flat);
     this.checkTokens(tflat);
+    const chunk = this.opts.scoreChunk;
+    if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1)) throw new ConfigError('bad_option', 'scoring chunk must be a positive integer', { field: 'scoreChunk', found: chunk });
+    if (chunk && T > chunk) {
+      const out = new Float64Array(B * T);
+      for (let i = 0; i < B; i++) out.set(await this.chunkedLogProbs(seqs[i], targets[i], chunk), i * T);
+      return out;
+    }
     const s = await this.session({ tokens: T, batch: B, maxPositions: T, targets: true });
     const feeds = { ...(await this.tokenFeeds(flat, B, T)), positions: i64(Array.from({ length: T }, (_, t) => t)), targets: i64(tflat, [B, T]) };
     return (await s.run(feeds, ['logprobs'])).logprobs.data as Float64Array;
+  }
+
+  /**
+   * logProbs of one sequence in n = ⌈T / chunk⌉ runs of Tc = ⌈T / n⌉ tokens through a KV cache of
+   * n·Tc slots (one graph shape for every run: a shorter last run is padded with copies of the last
+   * token, whose keys land in slots no real token sees and whose scores are dropped). The runs write
+   * each layer's keys/values back into the arrays they read them from (the graph reads past_key.i
+   * before it produces present_key.i), so the cache exists once.
+   */
+  private async chunkedLogProbs(seq: readonly number[], tg: readonly number[], chunk: number): Promise<Float64Array> {
+    const T = seq.length;
+    const n = Math.ceil(T / chunk);
+    const Tc = Math.ceil(T / n);
+    const C = n * Tc;
+    const s = await this.session({ tokens: Tc, cacheCapacity: C, maxPositions: C, targets: true });
+    const cache = kvCacheTensors(this.config, C);
+    const into: Record<string, Tensor> = {};
+    for (let i = 0; i < this.config.nLayers; i++) {
+      const k = kvNames(i);
+      into[k.presentK] = cache.get(k.pastK)!;
+      into[k.presentV] = cache.get(k.pastV)!;
+    }
+    const out = new Float64Array(T);
+    for (let p0 = 0; p0 < T; p0 += Tc) {
+      const m = Math.min(Tc, T - p0);
+      const ids = Array.from({ length: Tc }, (_, t) => seq[p0 + Math.min(t, m - 1)]);
+      const tgs = Array.from({ length: Tc }, (_, t) => (t < m ? tg[p0 + t] : 0));
+      const feeds: Record<string, Tensor> = { ...(await this.tokenFeeds(ids, 1, Tc)), positions: i64(Array.from({ length: Tc }, (_, t) => p0 + t)), targets: i64(tgs, [1, Tc]) };
+      for (const [k, v] of cache) feeds[k] = v;
+      const r = await s.run(feeds, ['logprobs', ...Object.keys(into)], into);
+      out.set((r.logprobs.data as Float64Array).subarray(0, m), p0);
+    }
+    return out;
   }
 
   /**
@@ -180,6 +230,18 @@ export class LlamaEngine {
   }
 }
 
+/** An empty KV cache of `capacity` slots: past_key.i / past_value.i [Hk, C, D] zeros per layer. */
+function kvCacheTensors(c: LlamaEngine['config'], capacity: number): Map<string, Tensor> {
+  const cache = new Map<string, Tensor>();
+  for (let i = 0; i < c.nLayers; i++) {
+    const n = kvNames(i);
+    const shape = [c.nKvHeads, capacity, c.headDim];
+    cache.set(n.pastK, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+    cache.set(n.pastV, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+  }
+  return cache;
+}
+
 /** Incremental decoding: `step(tokens)` appends tokens at the next positions and returns their logits. */
 export class Decoder {
   private cache: Map<string, Tensor> = new Map();
@@ -194,14 +256,7 @@ export class Decoder {
   }
 
   reset(): void {
-    const c = this.engine.config;
-    this.cache = new Map();
-    for (let i = 0; i < c.nLayers; i++) {
-      const n = kvNames(i);
-      const shape = [c.nKvHeads, this.capacity, c.headDim];
-      this.cache.set(n.pastK, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
-      this.cache.set(n.pastV, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
-    }
+    this.cache = kvCacheTensors(this.engine.config, this.capacity);
     this.position = 0;
   }
 
