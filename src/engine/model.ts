@@ -57,6 +57,8 @@ const LARGE_MODEL_SCORE_CHUNK = 128;
 
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
+  /** the KV cache of chunked scoring, kept between calls (a new 32 MB cache per 1B window would pile up as garbage) */
+  private scoreCache: { capacity: number; tensors: Map<string, Tensor> } | null = null;
 
   private constructor(
     readonly host: HostModel,
@@ -165,7 +167,10 @@ export class LlamaEngine {
     const Tc = Math.ceil(T / n);
     const C = n * Tc;
     const s = await this.session({ tokens: Tc, cacheCapacity: C, maxPositions: C, targets: true });
-    const cache = kvCacheTensors(this.config, C);
+    if (this.scoreCache?.capacity !== C) this.scoreCache = { capacity: C, tensors: kvCacheTensors(this.config, C) };
+    const cache = this.scoreCache.tensors;
+    // slots not yet written in this sequence are masked whatever they hold; zeroed all the same
+    for (const t of cache.values()) (t.data as Float32Array).fill(0);
     const into: Record<string, Tensor> = {};
     for (let i = 0; i < this.config.nLayers; i++) {
       const k = kvNames(i);
@@ -220,6 +225,7 @@ export class LlamaEngine {
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
+    this.scoreCache = null;
     for (const s of all) await (await s).release();
     if (this.ownsHost) await this.host.release?.();
   }
