@@ -25,10 +25,16 @@ export interface EngineOptions extends PrepareOptions {
   /**
    * tokens per run when scoring (`logProbs`): a longer sequence is scored in runs of about this many
    * tokens through a KV cache of its length, so that the activations of one run (attention scores
-   * [H, Tc, T], FFN intermediates [Tc, F]) are those of Tc tokens, not T. Default: 128 for native
-   * engines over large models (weights > 64 MB), else whole sequences in one run.
+   * [H, Tc, T], FFN intermediates [Tc, F]) are those of Tc tokens, not T. Default: whole sequences
+   * in one run (shorter runs cost speed on stored low-bit weights: every run dequantizes them again).
    */
   scoreChunk?: number;
+  /**
+   * attention computed in this many groups of KV heads, one after another (a divisor of the KV
+   * heads), so that one group's scores exist at a time. Default: one group per KV head for native
+   * engines over large models (weights > 64 MB), else all heads at once.
+   */
+  attentionGroups?: number;
 }
 
 function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
@@ -52,8 +58,6 @@ export function staticActivations(ranges: ReadonlyMap<string, number>, bits: num
 
 /** weight bytes above which a native engine's sessions run without onnxruntime's arena and memory pattern */
 const LARGE_MODEL_BYTES = 64 << 20;
-/** tokens per scoring run on such models (EngineOptions.scoreChunk; docs/engine.md, Memory) */
-const LARGE_MODEL_SCORE_CHUNK = 128;
 
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
@@ -75,8 +79,8 @@ export class LlamaEngine {
       // planned block), which keeps the peak near the weights (docs/engine.md, Memory)
       const big = (host.weightBytes ?? 0) > LARGE_MODEL_BYTES;
       const session = big ? { memoryArena: false, memoryPattern: false, ...opts.session } : opts.session;
-      const scoreChunk = opts.scoreChunk ?? (big ? LARGE_MODEL_SCORE_CHUNK : undefined);
-      return new LlamaEngine(host, { ...opts, session, scoreChunk }, true);
+      const attentionGroups = opts.attentionGroups ?? (big ? host.config.nKvHeads : undefined);
+      return new LlamaEngine(host, { ...opts, session, attentionGroups }, true);
     }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);
   }
@@ -91,11 +95,12 @@ export class LlamaEngine {
   }
 
   /** The session for one graph shape, built on first use. */
-  session(g: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel'>): Promise<EngineSession> {
+  session(g: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel' | 'attentionGroups'>): Promise<EngineSession> {
     const key = JSON.stringify(g);
     let s = this.sessions.get(key);
     if (!s) {
-      const graph = buildLlamaGraph(this.host, { ...g, activations: this.opts.activations, kvCache: this.opts.kvCache, accuracyLevel: this.opts.accuracyLevel });
+      const o = this.opts;
+      const graph = buildLlamaGraph(this.host, { ...g, activations: o.activations, kvCache: o.kvCache, accuracyLevel: o.accuracyLevel, attentionGroups: o.attentionGroups });
       s = EngineSession.fromGraph(graph, this.opts.session ?? {});
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));

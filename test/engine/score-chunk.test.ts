@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { LlamaEngine, type EngineOptions } from '../../src/engine/model.js';
-import type { LlamaGraphOptions } from '../../src/engine/llama.js';
 import { loadModel } from '../../src/model/load.js';
 import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 import { writeTypedGguf } from './native-fixtures.js';
@@ -16,8 +15,8 @@ import { tempDir } from '../helpers.js';
 const SCORE_CHUNK_ATOL = 2e-5;
 
 /** Records the graph shapes the engine opens sessions for. */
-function spySessions(e: LlamaEngine): Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel'>[] {
-  const seen: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel'>[] = [];
+function spySessions(e: LlamaEngine): Parameters<LlamaEngine['session']>[0][] {
+  const seen: Parameters<LlamaEngine['session']>[0][] = [];
   const orig = e.session.bind(e);
   e.session = (g) => {
     seen.push(g);
