@@ -29,7 +29,9 @@ const win = { ctx, bosId: 1, maxWindows: windows };
 const fed = makeWindows(ids, win).reduce((a, w) => a + w.tokens.length, 0);
 let result: Record<string, unknown>;
 if (side === 'engine') {
-  const e = await LlamaEngine.create(m, { native: true, session: { threads }, accuracyLevel: Number(accS ?? 0) });
+  // SCALE_EVAL_SCORE_CHUNK: tokens per scoring run (default: the engine's, 128 on this model; 512 = one run per window)
+  const scoreChunk = process.env.SCALE_EVAL_SCORE_CHUNK ? Number(process.env.SCALE_EVAL_SCORE_CHUNK) : undefined;
+  const e = await LlamaEngine.create(m, { native: true, session: { threads }, accuracyLevel: Number(accS ?? 0), scoreChunk });
   const prepareS = (performance.now() - t0) / 1000;
   const t1 = performance.now();
   const r = await perplexity(engineModel(e), ids, win);

@@ -95,6 +95,12 @@ export interface AttentionInputs<N extends Dim = number> {
   cache?: { capacity: number; onehot: Value<N>; keep: Value<N> };
   /** a growing cache: the key slots of `layer` from its new keys/values [B, Hk, T, D] (past ++ new, [B, Hk, Ck, D]) */
   append?: (layer: number, k: Value<N>, v: Value<N>) => { k: Value<N>; v: Value<N> };
+  /**
+   * attention computed in this many groups of KV heads (a divisor of Hk; default 1, all at once),
+   * each group's queries waiting for the previous group's output, so that one group's scores
+   * [B, Hk/groups, G·T, Ck] exist at a time (static token counts only)
+   */
+  headGroups?: number;
 }
 
 /** Attention inputs for the fixed positions 0 … T−1 (calibration windows, training sequences), no cache. */
@@ -200,10 +206,31 @@ function block<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, layer: number,
   if (typeof T === 'number') {
     // queries of KV head j are heads j·G … j·G + G − 1
     const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
-    let scores = b.mul(b.matmul(qg, b.transpose(kAll, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, Hk, G·T, Ck]
-    scores = b.where(at.hidden, masked, b.reshape(scores, [B, Hk, G, T, Ck]));
-    const probs = b.reshape(b.softmax(scores, -1), [B, Hk, G * T, Ck]);
-    ctx = b.reshape(b.transpose(b.reshape(b.matmul(probs, vAll), [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
+    // qh [B, h, G·T, D] against keys/values [B, h, Ck, D] → [B, h, G·T, D]
+    const attend = (qh: Value<N>, kh: Value<N>, vh: Value<N>, h: number): Value<N> => {
+      let scores = b.mul(b.matmul(qh, b.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, h, G·T, Ck]
+      scores = b.where(at.hidden, masked, b.reshape(scores, [B, h, G, T, Ck]));
+      return b.matmul(b.reshape(b.softmax(scores, -1), [B, h, G * T, Ck]), vh);
+    };
+    const groups = at.headGroups ?? 1;
+    if (!Number.isInteger(groups) || groups < 1 || Hk % groups) throw new ShapeError('shape_mismatch', 'attention head groups must divide the KV heads', { field: 'headGroups', expected: `a divisor of ${Hk}`, found: groups });
+    let o: Value<N>;
+    if (groups === 1) o = attend(qg, kAll, vAll, Hk);
+    else {
+      // onnxruntime runs ready nodes in its own order: without the chain every group's scores could
+      // be computed before any is reduced; with it, a group's queries are +0 after the previous
+      // group's output (Less(·, −∞) is false for every value, NaN included)
+      const h = Hk / groups;
+      const outs: Value<N>[] = [];
+      for (let g = 0; g < groups; g++) {
+        const cut = (v: Value<N>) => b.slice(v, [g * h], [(g + 1) * h], [1]);
+        let qh = cut(qg);
+        if (outs.length) qh = b.add(qh, b.cast(b.less(b.max(outs[outs.length - 1], [0, 1, 2, 3], true), -Infinity), 'F32'));
+        outs.push(attend(qh, cut(kAll), cut(vAll), h));
+      }
+      o = b.concat(outs, 1);
+    }
+    ctx = b.reshape(b.transpose(b.reshape(o, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]);
   } else {
     // the same products in 5-D: q [B, Hk, G, T, D] against keys [B, Hk, 1, Ck, D]
     const q5 = b.transpose(b.reshape(q, [B, T, Hk, G, D]), [0, 2, 3, 1, 4]);

@@ -35,6 +35,8 @@ export interface LlamaGraphOptions {
   maxPositions?: number;
   /** MatMulNBits accuracy_level (0 = exact fp32 dequantization) */
   accuracyLevel?: number;
+  /** attention in this many KV-head groups, one after another (AttentionInputs.headGroups; default 1) */
+  attentionGroups?: number;
   /** add outputs `amax.<site>` (max |x| at each linear input) for calibrating static scales */
   statistics?: boolean;
   /** score instead of returning logits: input `targets` I64 [B, T], output `logprobs` F64 [B, T] =
@@ -132,7 +134,7 @@ export function buildLlamaGraph(m: HostModel, o: LlamaGraphOptions): Graph {
   const embed = hostEmbeds ? null : L.param('model.embed_tokens.weight', [V, E]);
   let x = embed ? b.gather(embed, b.input('tokens', 'I64', [B, T]), 0) : b.input('embeds', 'F32', [B, T, E]); // [B, T, E]
 
-  const at = positionalAttentionInputs(b, c, positions, P, C);
+  const at = { ...positionalAttentionInputs(b, c, positions, P, C), headGroups: o.attentionGroups };
   const weights: BlockWeights = { tensor: (n, shape) => L.param(n, shape), linear: (h, n, N) => L.linear(h, n, N) };
   for (let i = 0; i < c.nLayers; i++) {
     const kv = (v: Value) => fakeQuantActivation(b, v, o.kvCache ?? null);

@@ -22,6 +22,19 @@ export interface EngineOptions extends PrepareOptions {
   /** run weights as stored (native-host.ts): low-bit codes on MatMulNBits, read tensor by tensor into
    * a session weight file (`weightDir`: its parent directory), embedding rows read on demand */
   native?: boolean | { weightDir?: string; maxUnpackedFloats?: number };
+  /**
+   * tokens per run when scoring (`logProbs`): a longer sequence is scored in runs of about this many
+   * tokens through a KV cache of its length, so that the activations of one run (attention scores
+   * [H, Tc, T], FFN intermediates [Tc, F]) are those of Tc tokens, not T. Default: whole sequences
+   * in one run (shorter runs cost speed on stored low-bit weights: every run dequantizes them again).
+   */
+  scoreChunk?: number;
+  /**
+   * attention computed in this many groups of KV heads, one after another (a divisor of the KV
+   * heads), so that one group's scores exist at a time. Default: one group per KV head for native
+   * engines over large models (weights > 64 MB), else all heads at once.
+   */
+  attentionGroups?: number;
 }
 
 function i64(xs: ArrayLike<number>, shape = [xs.length]): Tensor<'I64'> {
@@ -48,6 +61,8 @@ const LARGE_MODEL_BYTES = 64 << 20;
 
 export class LlamaEngine {
   private readonly sessions = new Map<string, Promise<EngineSession>>();
+  /** the KV cache of chunked scoring, kept between calls (a new 32 MB cache per 1B window would pile up as garbage) */
+  private scoreCache: { capacity: number; tensors: Map<string, Tensor> } | null = null;
 
   private constructor(
     readonly host: HostModel,
@@ -64,7 +79,8 @@ export class LlamaEngine {
       // planned block), which keeps the peak near the weights (docs/engine.md, Memory)
       const big = (host.weightBytes ?? 0) > LARGE_MODEL_BYTES;
       const session = big ? { memoryArena: false, memoryPattern: false, ...opts.session } : opts.session;
-      return new LlamaEngine(host, { ...opts, session }, true);
+      const attentionGroups = opts.attentionGroups ?? (big ? host.config.nKvHeads : undefined);
+      return new LlamaEngine(host, { ...opts, session, attentionGroups }, true);
     }
     return new LlamaEngine(await prepareHostModel(weights, opts), opts);
   }
@@ -79,11 +95,12 @@ export class LlamaEngine {
   }
 
   /** The session for one graph shape, built on first use. */
-  session(g: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel'>): Promise<EngineSession> {
+  session(g: Omit<LlamaGraphOptions, 'activations' | 'kvCache' | 'accuracyLevel' | 'attentionGroups'>): Promise<EngineSession> {
     const key = JSON.stringify(g);
     let s = this.sessions.get(key);
     if (!s) {
-      const graph = buildLlamaGraph(this.host, { ...g, activations: this.opts.activations, kvCache: this.opts.kvCache, accuracyLevel: this.opts.accuracyLevel });
+      const o = this.opts;
+      const graph = buildLlamaGraph(this.host, { ...g, activations: o.activations, kvCache: o.kvCache, accuracyLevel: o.accuracyLevel, attentionGroups: o.attentionGroups });
       s = EngineSession.fromGraph(graph, this.opts.session ?? {});
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
@@ -130,9 +147,52 @@ export class LlamaEngine {
     const tflat = targets.flat();
     this.checkTokens(flat);
     this.checkTokens(tflat);
+    const chunk = this.opts.scoreChunk;
+    if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1)) throw new ConfigError('bad_option', 'scoring chunk must be a positive integer', { field: 'scoreChunk', found: chunk });
+    if (chunk && T > chunk) {
+      const out = new Float64Array(B * T);
+      for (let i = 0; i < B; i++) out.set(await this.chunkedLogProbs(seqs[i], targets[i], chunk), i * T);
+      return out;
+    }
     const s = await this.session({ tokens: T, batch: B, maxPositions: T, targets: true });
     const feeds = { ...(await this.tokenFeeds(flat, B, T)), positions: i64(Array.from({ length: T }, (_, t) => t)), targets: i64(tflat, [B, T]) };
     return (await s.run(feeds, ['logprobs'])).logprobs.data as Float64Array;
+  }
+
+  /**
+   * logProbs of one sequence in n = ⌈T / chunk⌉ runs of Tc = ⌈T / n⌉ tokens through a KV cache of
+   * n·Tc slots (one graph shape for every run: a shorter last run is padded with copies of the last
+   * token, whose keys land in slots no real token sees and whose scores are dropped). The runs write
+   * each layer's keys/values back into the arrays they read them from (the graph reads past_key.i
+   * before it produces present_key.i), so the cache exists once.
+   */
+  private async chunkedLogProbs(seq: readonly number[], tg: readonly number[], chunk: number): Promise<Float64Array> {
+    const T = seq.length;
+    const n = Math.ceil(T / chunk);
+    const Tc = Math.ceil(T / n);
+    const C = n * Tc;
+    const s = await this.session({ tokens: Tc, cacheCapacity: C, maxPositions: C, targets: true });
+    if (this.scoreCache?.capacity !== C) this.scoreCache = { capacity: C, tensors: kvCacheTensors(this.config, C) };
+    const cache = this.scoreCache.tensors;
+    // slots not yet written in this sequence are masked whatever they hold; zeroed all the same
+    for (const t of cache.values()) (t.data as Float32Array).fill(0);
+    const into: Record<string, Tensor> = {};
+    for (let i = 0; i < this.config.nLayers; i++) {
+      const k = kvNames(i);
+      into[k.presentK] = cache.get(k.pastK)!;
+      into[k.presentV] = cache.get(k.pastV)!;
+    }
+    const out = new Float64Array(T);
+    for (let p0 = 0; p0 < T; p0 += Tc) {
+      const m = Math.min(Tc, T - p0);
+      const ids = Array.from({ length: Tc }, (_, t) => seq[p0 + Math.min(t, m - 1)]);
+      const tgs = Array.from({ length: Tc }, (_, t) => (t < m ? tg[p0 + t] : 0));
+      const feeds: Record<string, Tensor> = { ...(await this.tokenFeeds(ids, 1, Tc)), positions: i64(Array.from({ length: Tc }, (_, t) => p0 + t)), targets: i64(tgs, [1, Tc]) };
+      for (const [k, v] of cache) feeds[k] = v;
+      const r = await s.run(feeds, ['logprobs', ...Object.keys(into)], into);
+      out.set((r.logprobs.data as Float64Array).subarray(0, m), p0);
+    }
+    return out;
   }
 
   /**
@@ -170,6 +230,7 @@ export class LlamaEngine {
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
+    this.scoreCache = null;
     for (const s of all) await (await s).release();
     if (this.ownsHost) await this.host.release?.();
   }
@@ -178,6 +239,18 @@ export class LlamaEngine {
   check(tokens: ArrayLike<number>): void {
     this.checkTokens(tokens);
   }
+}
+
+/** An empty KV cache of `capacity` slots: past_key.i / past_value.i [Hk, C, D] zeros per layer. */
+function kvCacheTensors(c: LlamaEngine['config'], capacity: number): Map<string, Tensor> {
+  const cache = new Map<string, Tensor>();
+  for (let i = 0; i < c.nLayers; i++) {
+    const n = kvNames(i);
+    const shape = [c.nKvHeads, capacity, c.headDim];
+    cache.set(n.pastK, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+    cache.set(n.pastV, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
+  }
+  return cache;
 }
 
 /** Incremental decoding: `step(tokens)` appends tokens at the next positions and returns their logits. */
@@ -194,14 +267,7 @@ export class Decoder {
   }
 
   reset(): void {
-    const c = this.engine.config;
-    this.cache = new Map();
-    for (let i = 0; i < c.nLayers; i++) {
-      const n = kvNames(i);
-      const shape = [c.nKvHeads, this.capacity, c.headDim];
-      this.cache.set(n.pastK, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
-      this.cache.set(n.pastV, { dtype: 'F32', shape, data: new Float32Array(shape[0] * shape[1] * shape[2]) });
-    }
+    this.cache = kvCacheTensors(this.engine.config, this.capacity);
     this.position = 0;
   }
 
