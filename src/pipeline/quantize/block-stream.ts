@@ -47,9 +47,13 @@ export function streamsCalibrated(o: QuantizeOptions): boolean {
   return (o.method === 'gptq' || o.method === 'awq') && o.format === 'gguf' && o.verify === false && !o.keepHost && o.targetBpw === undefined && !isSelfCalibration(o.calib);
 }
 
-/** Test hook: sees the per-layer map at its fullest (after quantization, before it is dropped). */
+/**
+ * Test hook: sees the per-layer map at its fullest (after quantization, before it is dropped), and
+ * `heldBytes`, the quantized bytes then waiting for the writer (this layer's, and any earlier layer's
+ * the writer has not taken yet).
+ */
 export interface StreamProbe {
-  onLayer?: (layer: number, host: HostModel) => void;
+  onLayer?: (layer: number, host: HostModel, heldBytes: number) => void;
 }
 
 /**
@@ -170,8 +174,12 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
         results.push({ ...lr, ggmlBytes: undefined });
       }
       awq.push(...r.awq);
-      probe?.onLayer?.(l, host);
       for (const [n, t] of host.tensors) if (changedNorm(n)) pending.set(n, { dtype: 'F32', shape: weights.tensors.get(n)!.shape, data: t });
+      if (probe?.onLayer) {
+        let held = 0;
+        for (const t of pending.values()) held += 'type' in t ? t.bytes.byteLength : t.data.byteLength;
+        probe.onLayer(l, host, held);
+      }
       host.tensors.clear();
       track.tick(`layer ${l}`);
     }
@@ -199,11 +207,16 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
           others.push({ name: n, target: t, method: 'rtn' });
           return { type: t.type, shape: src.shape, bytes: await encodeByRows(src, t.type, imFor(n)) };
         }
+        const t = planned(n);
+        // a tensor the layer's quantization does not produce (GPTQ's norms: the writer asks for them
+        // while building the header, since their type is not declared) is converted as saveModel
+        // does by default, without quantizing the layer: quantizing it here ran every layer before
+        // the first byte was written, and each layer's quantized bytes waited in `pending` for the end
+        if (!changedNorm(n) && (!t || t.copy)) return t?.copy ? await src.read() : null;
         await quantizeThrough(Number(m[1]));
-        const t = pending.get(n) ?? null;
+        const q = pending.get(n) ?? null;
         pending.delete(n);
-        if (!t && planned(n)?.copy) return await src.read();
-        return t;
+        return q;
       },
     });
   } finally {

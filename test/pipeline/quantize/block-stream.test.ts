@@ -17,6 +17,7 @@ import { embedWindowStates } from '../../../src/pipeline/calibrate/batch.js';
 import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
 import { lazyTensor } from '../../../src/model/tensor-source.js';
 import { encodeF16Array } from '../../../src/numerics/float16.js';
+import { openGgufFile } from '../../../src/formats/io/index.js';
 
 const STORIES = sharedPath('models/stories260K');
 const MODELS = [
@@ -60,9 +61,11 @@ for (const m of MODELS) {
     const c = src.config;
     const layerElems = (l: number) => expectedTensors(c).filter((e) => e.name.startsWith(`model.layers.${l}.`)).reduce((a, e) => a + e.shape.reduce((x, y) => x * y, 1), 0);
     const linearsReadAt: number[] = [];
+    const held: number[] = [];
     try {
       await calibratedStreamingGguf(weights, parseScheme('q4_0'), o, Date.now(), {
-        onLayer: (l, host) => {
+        onLayer: (l, host, heldBytes) => {
+          held.push(heldBytes);
           let elems = 0;
           for (const [n, t] of host.tensors) {
             assert.ok(n.startsWith(`model.layers.${l}.`), `layer ${l}'s map holds ${n}`);
@@ -80,6 +83,15 @@ for (const m of MODELS) {
     for (const [n, k] of reads) if (/_proj\.weight$/.test(n)) assert.equal(k, 1, n);
 
     assert.ok(readFileSync(o.out).equals(readFileSync(join(dir, 'w.gguf'))), 'streaming and whole-model GGUF differ');
+    // the quantized bytes waiting for the writer when block l is done are block l's linears as the
+    // file stores them, not blocks 0..l: the writer takes each block before the next is quantized
+    // (so the held bytes stay flat in the layer count)
+    const g = await openGgufFile(o.out);
+    const linearBytes = (l: number) => g.tensors.filter((t) => t.name.startsWith(`blk.${l}.`) && !t.name.endsWith('_norm.weight')).reduce((a, t) => a + t.byteLength, 0);
+    const perLayer = Array.from({ length: c.nLayers }, (_, l) => linearBytes(l));
+    await g.close();
+    assert.ok(perLayer.every((b) => b > 0));
+    assert.deepEqual(held, perLayer);
     const man = JSON.parse(readFileSync(`${o.out}.manifest.json`, 'utf8'));
     assert.equal(man.settings.streaming, true);
     assert.equal(man.calibration.windows, 3);
