@@ -4,8 +4,11 @@
 // operations per value as quant/affine.ts quantizeInt and quant/codebook.ts quantizeCodebook (the
 // references, test/quant/codec-kernel.test.ts): min/max per group here, the scale and zero point of
 // each group on the host (quant/affine.ts intParams, quant/codebook.ts codebookScale: one definition),
-// then the codes, unsigned as the packed containers store them, and optionally ŵ in f32.
+// then the codes, unsigned as the packed containers store them, and optionally ŵ in f32. The
+// rounding and the nearest level are the GPTQ grid kernels' (rtn-grid.ts), shared.
 // Legend: nG groups of G values, x f32 [nG·G], scales f32 [nG], zeros u8 [nG], book f32 [L].
+
+import { nearestBookLevel, roundMode } from './rtn-grid';
 
 /** Least and greatest value of each group (stored as f64 [nG]). The host checked every value is finite. */
 export function codecGroupMinMax(x: usize, nG: i32, G: i32, mins: usize, maxs: usize): void {
@@ -55,14 +58,7 @@ export function codecIntRows(x: usize, nG: i32, G: i32, scales: usize, zeros: us
       if (s != 0) {
         let t = <f64>load<f32>(x + (i << 2)) / s;
         t = t < lo ? lo : t > hi ? hi : t;
-        let r: f64;
-        if (away) {
-          const a = abs<f64>(t);
-          r = nearest<f64>(a);
-          if (r - a == -0.5) r += 1; // a tie went down to even: away from zero is up
-          r = t < 0 ? -r : r;
-        } else r = nearest<f64>(t);
-        q = r + z;
+        q = roundMode(t, away) + z;
       }
       store<u8>(codes + i, <u8>(<i32>(q + offF)));
       if (values) store<f32>(values + (i << 2), <f32>(s * (q - z)));
@@ -84,21 +80,7 @@ export function codecBookRows(x: usize, nG: i32, G: i32, scales: usize, book: us
     for (let j = 0; j < G; j++) {
       const i = i0 + <usize>j;
       const v: f64 = s == 0 ? 0 : <f64>load<f32>(x + (i << 2)) / s;
-      let q: i32;
-      if (v <= bottom) q = 0;
-      else if (v >= top) q = L - 1;
-      else {
-        let lo = 0;
-        let hi = L - 1;
-        while (hi - lo > 1) {
-          const mid = (lo + hi) >> 1;
-          if (<f64>load<f32>(book + (<usize>mid << 2)) <= v) lo = mid;
-          else hi = mid;
-        }
-        const dl = v - <f64>load<f32>(book + (<usize>lo << 2));
-        const dh = <f64>load<f32>(book + (<usize>hi << 2)) - v;
-        q = dh < dl || (dh == dl && (hi & 1) == 0) ? hi : lo;
-      }
+      const q = nearestBookLevel(book, L, v, bottom, top);
       store<u8>(codes + i, <u8>q);
       if (values) store<f32>(values + (i << 2), <f32>(s * <f64>load<f32>(book + (<usize>q << 2))));
     }
