@@ -22,9 +22,13 @@
 //   before every timed run (cold: the 2.47 GB input is hashed, as on a first run) or kept (warm:
 //   the input was quantized before, the common "one model, many types" case); warm rows reuse the
 //   llama.cpp medians of the cold rows when both run
+//   BITSCALE_SCALE_PIN=1: each run confined to as many cores as its thread count (taskset; Linux):
+//   bitscale's --threads N counts its quantizing workers, while its main thread and the input-hash
+//   thread run beside them, so unpinned "1 thread" uses up to ≈1.6 cores; pinned rows compare one
+//   core with one core and give the honest 1→2-core speed-up (llama.cpp is pinned the same way)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGgufFile } from '../src/formats/io/index.js';
 import { llamaCppQuantize, type LlamaFtypeName } from '../test/reference/llamacpp-quantize.js';
@@ -70,22 +74,36 @@ const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',')
 type Run = TimedRun;
 
 /** bitscale's whole command (the cold digest case empties the digest cache first). */
-function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }): Promise<Run> {
+function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }, pin: boolean): Promise<Run> {
   const scheme = c.scheme;
   rmSync(out, { force: true });
   if (digests.cold) rmSync(digests.dir, { recursive: true, force: true });
   rmSync(`${out}.manifest.json`, { force: true });
   const args = ['quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
-  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`, { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir });
+  return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`, { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir }, pin ? coreList(threads) : undefined);
 }
 
-async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number): Promise<Run> {
+/** cores 0 … n−1 as a taskset list */
+const coreList = (n: number): string => (n === 1 ? '0' : `0-${n - 1}`);
+
+/** Confines every thread of this process (libllama's threads are created inside the call, inheriting it). */
+function pinSelf(cpus: string): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} failed (BITSCALE_SCALE_PIN=1 needs util-linux's taskset)`);
+}
+
+async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number, pin: boolean): Promise<Run> {
   rmSync(out, { force: true });
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads });
-  const c1 = process.cpuUsage(c0); // this process: llama.cpp's threads (and an idle event loop)
-  return { seconds: (performance.now() - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, rssMb: null };
+  if (pin) pinSelf(coreList(threads));
+  try {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await llamaCppQuantize(model, out, { ftype: c.ftype, pure: c.pure, nthread: threads });
+    const c1 = process.cpuUsage(c0); // this process: llama.cpp's threads (and an idle event loop)
+    return { seconds: (performance.now() - t0) / 1000, cpu: (c1.user + c1.system) / 1e6, rssMb: null };
+  } finally {
+    if (pin) pinSelf(coreList(availableParallelism()));
+  }
 }
 
 /** Tensor data of two GGUF files: same names, types and bytes? (metadata may differ) */
@@ -119,6 +137,8 @@ export default async function (): Promise<void> {
   const warmup = env.BITSCALE_SCALE_WARMUP !== '0';
   const peer = env.BITSCALE_SCALE_PEER !== '0';
   const digestModes = env.BITSCALE_SCALE_DIGEST === 'both' ? (['cold', 'warm'] as const) : env.BITSCALE_SCALE_DIGEST === 'warm' ? (['warm'] as const) : (['cold'] as const);
+  const pin = env.BITSCALE_SCALE_PIN === '1';
+  if (pin && Math.max(...threads) > availableParallelism()) throw new Error(`BITSCALE_SCALE_PIN=1: ${Math.max(...threads)} threads need as many cores; this machine has ${availableParallelism()}`);
   const dir = env.BITSCALE_SCALE_DIR ?? join(tmpdir(), 'bitscale-scale');
   mkdirSync(dir, { recursive: true });
 
@@ -136,6 +156,7 @@ export default async function (): Promise<void> {
   const gb = statSync(model).size / 1e9;
   console.log(`model: ${shape}${layers ? ` (${layers} layers)` : ''}${vocab ? `, vocabulary ${vocab}` : ''}, ${dtype} GGUF of ${fmt(gb, 2)} GB; ${repeats} runs per figure (medians)${warmup ? ' after one untimed run of each' : ', no untimed run'}, tools alternating`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at start (shared; ratios are from the same run)`);
+  if (pin) console.log('pinned: each run confined to as many cores as threads (taskset), both tools; "threads" below are cores');
 
   const outB = join(dir, 'bitscale-out.gguf');
   const digestDir = join(dir, 'digests');
@@ -161,12 +182,12 @@ export default async function (): Promise<void> {
           // warm rows after cold ones: llama.cpp's medians of the same thread count are reused
           const runPeer = peer && !(mode === 'warm' && secsL.has(t));
           // one untimed run each (page cache, code caches; a warm row's digest entry), then alternate which tool goes first
-          if (warmup || (mode === 'warm' && !existsSync(digestDir))) await runBitscale(model, outB, c, t, digests);
-          if (warmup && runPeer) await runLlamaCpp(model, outL, c, t);
+          if (warmup || (mode === 'warm' && !existsSync(digestDir))) await runBitscale(model, outB, c, t, digests, pin);
+          if (warmup && runPeer) await runLlamaCpp(model, outL, c, t, pin);
           for (let r = 0; r < repeats; r++) {
-            if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t));
-            b.push(await runBitscale(model, outB, c, t, digests));
-            if (runPeer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t));
+            if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t, pin));
+            b.push(await runBitscale(model, outB, c, t, digests, pin));
+            if (runPeer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t, pin));
           }
           const bs = median(b.map((x) => x.seconds));
           const ls = !peer ? NaN : runPeer ? median(l.map((x) => x.seconds)) : secsL.get(t)!;

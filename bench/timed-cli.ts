@@ -10,11 +10,16 @@ export interface TimedRun {
   rssMb: number | null;
 }
 
-/** Runs `node dist/cli/main.js ...args`; rejects with its stderr on a non-zero exit (`what` names it). */
-export function runTimedCli(args: string[], what: string, env: NodeJS.ProcessEnv = process.env): Promise<TimedRun> {
+/**
+ * Runs `node dist/cli/main.js ...args`; rejects with its stderr on a non-zero exit (`what` names it).
+ * `cpus` (a taskset list such as "0" or "0-1") confines the whole process, every thread of it, to
+ * those cores: "one core" then means one core of work in total, hashing and writing included.
+ */
+export function runTimedCli(args: string[], what: string, env: NodeJS.ProcessEnv = process.env, cpus?: string): Promise<TimedRun> {
   const full = [resolve('dist/cli/main.js'), ...args];
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', process.execPath, ...full]] : [process.execPath, full];
+  const node = cpus ? ['taskset', '-c', cpus, process.execPath] : [process.execPath];
+  const [cmd, argv] = timeBin ? [timeBin, ['-f', 'BITSCALE_RSS_KB=%M CPU=%U+%S', ...node, ...full]] : [node[0], [...node.slice(1), ...full]];
   return new Promise((res, rej) => {
     const t0 = performance.now();
     const p = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });

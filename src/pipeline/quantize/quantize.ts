@@ -31,7 +31,6 @@ import { checkPlan, ggufSaveOptions, isLinearName, linearBpw, planQuantization, 
 import { ftypeNames } from '../../core/ftype.js';
 import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
-import { checkTargetBpw, planMixedPrecision } from './mixed.js';
 import { writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './output-format.js';
 import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type QuantizeManifestParts } from './manifest.js';
@@ -244,7 +243,9 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     const c = weights.config;
     const { windows: nWin, seqLen } = calibrationSize(c, o);
     const host = await prepareHostModel(weights);
-    if (targetBpw !== undefined) checkTargetBpw(host, targetBpw);
+    // --target-bpw measures sensitivities on the engine: imported only when asked for
+    const mixed = targetBpw !== undefined ? await import('./mixed.js') : null;
+    if (mixed && targetBpw !== undefined) mixed.checkTargetBpw(host, targetBpw);
     // a float copy only where something reads it (verification, sensitivity for --target-bpw)
     const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
     const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
@@ -257,7 +258,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     // generated windows (--calib self) come from the float model, before any layer is quantized
     const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens, runtime: o.calibRuntime });
     const wins = calib.windows;
-    const plan = targetBpw !== undefined ? await planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }, o.calibRuntime) : null;
+    const plan = mixed && targetBpw !== undefined ? await mixed.planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }, o.calibRuntime) : null;
     // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
     const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
