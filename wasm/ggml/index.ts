@@ -62,3 +62,4 @@ export { iq4BestIndex } from './iq4';
 import { encodeBf16, encodeF16 } from './convert';
 export { encodeMiniRuns } from './minifloat';
 export { rtnBookRows, rtnIntRows } from './rtn-grid';
+export { codecBookRows, codecGroupMinMax, codecIntRows } from './codec';

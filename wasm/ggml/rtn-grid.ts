@@ -5,7 +5,7 @@
 
 /** TypeScript's roundHalfEven and roundHalfAwayFromZero (numerics/round.ts) on float64. */
 // @ts-ignore: decorator
-@inline function roundMode(x: f64, away: bool): f64 {
+@inline export function roundMode(x: f64, away: bool): f64 {
   if (!away) return nearest<f64>(x);
   const a = abs<f64>(x);
   let r = floor<f64>(a);
@@ -39,6 +39,25 @@ export function rtnIntRows(w: usize, R: i32, K: i32, G: i32, ng: i32, scales: us
 }
 
 /**
+ * The index of the level of `book` (L ascending f32 levels, bottom and top its ends) nearest to v:
+ * ties to the even index, the ends clamped, as quant/codebook.ts nearestLevel.
+ */
+// @ts-ignore: decorator
+@inline export function nearestBookLevel(book: usize, L: i32, v: f64, bottom: f64, top: f64): i32 {
+  if (v <= bottom) return 0;
+  if (v >= top) return L - 1;
+  // the largest lo with book[lo] ≤ v (the binary search's): one less than the count of such
+  // levels, counted without branches (a code book has a handful of levels)
+  let cnt = 0;
+  for (let t = 1; t < L - 1; t++) cnt += <i32>(<f64>load<f32>(book + (<usize>t << 2)) <= v);
+  const lo = cnt;
+  const hi = lo + 1;
+  const dl = v - <f64>load<f32>(book + (<usize>lo << 2));
+  const dh = <f64>load<f32>(book + (<usize>hi << 2)) - v;
+  return dh < dl || (dh == dl && (hi & 1) == 0) ? hi : lo;
+}
+
+/**
  * CodebookGrid: code = the nearest level of v = w / s (0 where s = 0; ties to the even index, the
  * ends clamped, as quant/codebook.ts nearestLevel), ŵ = s·book[code]. book: L float32 levels.
  */
@@ -52,20 +71,7 @@ export function rtnBookRows(w: usize, R: i32, K: i32, G: i32, ng: i32, scales: u
       for (let j = g * G; j < c1; j++) {
         const i = <usize>(r * K + j);
         const v: f64 = s == 0 ? 0 : load<f64>(w + (i << 3)) / s;
-        let q: i32;
-        if (v <= bottom) q = 0;
-        else if (v >= top) q = L - 1;
-        else {
-          // the largest lo with book[lo] ≤ v (the binary search's): one less than the count of
-          // such levels, counted without branches (a code book has a handful of levels)
-          let cnt = 0;
-          for (let t = 1; t < L - 1; t++) cnt += <i32>(<f64>load<f32>(book + (<usize>t << 2)) <= v);
-          const lo = cnt;
-          const hi = lo + 1;
-          const dl = v - <f64>load<f32>(book + (<usize>lo << 2));
-          const dh = <f64>load<f32>(book + (<usize>hi << 2)) - v;
-          q = dh < dl || (dh == dl && (hi & 1) == 0) ? hi : lo;
-        }
+        const q = nearestBookLevel(book, L, v, bottom, top);
         store<u8>(codes + i, <u8>q);
         store<f64>(out + (i << 3), s * <f64>load<f32>(book + (<usize>q << 2)));
       }

@@ -7,6 +7,7 @@
 // Legend: R = rows, C = columns, b = bits (2, 4 or 8: a divisor of 32), pf = 32 / b.
 
 import { ConfigError } from '../../core/errors.js';
+import { packCtRowsInto } from '../../numerics/pack-words.js';
 
 function packFactor(bits: number): number {
   if (bits !== 2 && bits !== 4 && bits !== 8) {
@@ -17,13 +18,8 @@ function packFactor(bits: number): number {
 
 /** [R, C] unsigned codes → [R, ceil(C/pf)] int32, packed along C. */
 export function packCtRows(codes: ArrayLike<number>, R: number, C: number, bits: number): Int32Array {
-  const pf = packFactor(bits);
-  const W = Math.ceil(C / pf);
-  const mask = (1 << bits) - 1;
-  const out = new Int32Array(R * W);
-  for (let r = 0; r < R; r++) {
-    for (let c = 0; c < C; c++) out[r * W + ((c / pf) | 0)] |= (codes[r * C + c] & mask) << ((c % pf) * bits);
-  }
+  const out = new Int32Array(R * Math.ceil(C / packFactor(bits)));
+  packCtRowsInto(codes, R, C, bits, out, 0);
   return out;
 }
 

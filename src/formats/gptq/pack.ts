@@ -11,6 +11,7 @@
 
 import { ShapeError } from '../../core/errors.js';
 import { packBits32, unpackBits32 } from '../../numerics/bitstream.js';
+import { packGptqColumnsInto } from '../../numerics/pack-words.js';
 
 function gcd(a: number, b: number): number {
   return b ? gcd(b, a % b) : a;
@@ -21,15 +22,8 @@ export function packGptqWeight(codes: Uint8Array, N: number, K: number, bits: nu
   if ((K * bits) % 32 !== 0) {
     throw new ShapeError('shape_mismatch', 'GPTQ packing needs K·bits to be a multiple of 32', { field: 'K', expected: `multiple of ${32 / gcd(32, bits)}`, found: K });
   }
-  const rows = (K * bits) / 32;
-  const out = new Int32Array(rows * N);
-  const col = new Uint8Array(K);
-  const words = new Uint32Array(rows);
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) col[k] = codes[n * K + k];
-    packBits32(col, bits, words);
-    for (let r = 0; r < rows; r++) out[r * N + n] = words[r] | 0;
-  }
+  const out = new Int32Array(((K * bits) / 32) * N);
+  packGptqColumnsInto(codes, N, K, bits, out, N, 0);
   return out;
 }
 

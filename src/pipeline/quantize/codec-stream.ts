@@ -2,8 +2,8 @@
 // `nf4-g64`, `fp8-e4m3`, …) into the Hugging Face folders that hold them: GPTQ-packed safetensors,
 // compressed-tensors pack-quantized, or fake-quant float32. The model is never loaded whole: each
 // linear's rows are read by the worker threads themselves (TensorSource.file; other sources are
-// read into shared memory), quantized there by quant's codec of the scheme (quant/codec-rows.ts)
-// and written as the container needs them (codes, scales, zero points; or ŵ), while the writer
+// read into shared memory), quantized and packed there by quant's codec of the scheme
+// (quant/codec-rows.ts: int32 words, scales, zero points; or ŵ), and written, while the writer
 // writes the tensors before it and the input is hashed on another thread. Same bytes as the
 // whole-model path (quantize.ts → layers.ts → write.ts), which stays the reference and still runs
 // whatever this path does not take (calibrated methods, verification, ONNX, ragged groups):
@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { ConfigError, NumericError } from '../../core/errors.js';
 import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
-import { packCtColumns, packCtRows } from '../../formats/compressed-tensors/pack.js';
+import { packCtColumns } from '../../formats/compressed-tensors/pack.js';
 import { ctQuantizationConfig } from '../../formats/compressed-tensors/write.js';
-import { packGptqWeight, packGptqZeros } from '../../formats/gptq/pack.js';
+import { packGptqZeros } from '../../formats/gptq/pack.js';
 import { gptqPackable, gptqQuantizationConfig } from '../../formats/gptq/write.js';
 import { writeHfSafetensorsDir } from '../../formats/io/index.js';
 import { safetensorsLayout, type SafetensorsWriteTensor, type TensorData } from '../../formats/safetensors/index.js';
@@ -67,6 +67,8 @@ export function streamsCodec(o: QuantizeOptions, scheme: QuantScheme, weights: M
     const G = groupOf(scheme, K);
     if ((scheme.kind === 'int' || scheme.kind === 'codebook') && (G === null || K % G !== 0)) return false;
     if (o.format === 'safetensors' && !gptqPackable(N, K, (scheme as IntScheme).bits)) return false;
+    // compressed-tensors packs 2, 4 or 8 bits (the whole-model path reports the others)
+    if (o.format === 'compressed-tensors' && ![2, 4, 8].includes((scheme as IntScheme).bits)) return false;
   }
   return true;
 }
@@ -227,8 +229,10 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
     const srcBuf = file ? null : buffers.take(inBytes);
     const S = packed ? scalesPerRow(scheme, K) : 0;
     const b = packed ? (scheme as IntScheme).bits : 0;
-    const outBufs = packed ? [buffers.take(N * K), buffers.take(N * S * 4), buffers.take(N * S)] : [buffers.take(N * K * 4)];
-    const out: CodecOutput = packed ? { kind: 'packed', codes: outBufs[0], scales: outBufs[1], zeros: outBufs[2] } : { kind: 'dequant', values: outBufs[0] };
+    // int32 words per row: GPTQ's K·b/32 (checked whole by streamsCodec), compressed-tensors' rounded up
+    const W = packed ? Math.ceil((K * b) / 32) : 0;
+    const outBufs = packed ? [buffers.take(N * W * 4), buffers.take(N * S * 4), buffers.take(N * S)] : [buffers.take(N * K * 4)];
+    const out: CodecOutput = packed ? { kind: 'packed', layout: format === 'safetensors' ? 'gptq' : 'ct', words: outBufs[0], scales: outBufs[1], zeros: outBufs[2] } : { kind: 'dequant', values: outBufs[0] };
     // packed folders store q/k rows in rotate-half order: the workers read them in that order
     // (fake-quant ones are permuted by saveModel, as on the whole-model path)
     const rowOrder = packed ? hfRowOrder(weights.config, tensor) : null;
@@ -255,9 +259,8 @@ export async function rtnStreamingCodec(weights: ModelWeights, scheme: QuantSche
         throw e;
       }
       if (out.kind === 'dequant') return { kind: 'dequant', values: new Float32Array(out.values, 0, N * K) };
-      const codes = new Uint8Array(out.codes, 0, N * K);
-      const words = format === 'safetensors' ? packGptqWeight(codes, N, K, b) : packCtRows(codes, N, K, b);
-      return { kind: 'packed', words, scales: new Float32Array(out.scales, 0, N * S), zeros: new Uint8Array(out.zeros, 0, N * S) };
+      // packed by the workers (quant/codec-rows.ts)
+      return { kind: 'packed', words: new Int32Array(out.words, 0, N * W), scales: new Float32Array(out.scales, 0, N * S), zeros: new Uint8Array(out.zeros, 0, N * S) };
     })();
     return {
       promise,
