@@ -2,10 +2,12 @@
 // the pipeline to stop (its AbortSignal); a step that does not return within CANCEL_GRACE_MS (a
 // long matrix loop) is cut short by terminating the worker, and a fresh one is given the model's
 // files and the outputs again (they live here as Blobs, so nothing is lost).
-// Memory: a worker is ended once its quantize or eval job has answered, and a fresh one is started
-// (given the files and outputs back) when the next job comes. What a job leaves behind in its
-// worker (onnxruntime-web's WebAssembly memory, which never shrinks; the worker's heap and its
-// reused read buffers) is so returned to the system between jobs instead of staying with the tab.
+// Memory: with `recycle` on, a worker is ended once its quantize or eval job has answered and a
+// fresh one started (given the files and outputs back) when the next job comes, which returns what
+// a job leaves in its worker (onnxruntime-web's WebAssembly memory, which never shrinks; the
+// worker's heap) between jobs. It is off: measured on a quiet machine (docs/web.md) it did not
+// lower the tab's peak and made the quantize + eval job ≈ 7 s (≈ 35 %) slower, every eval step
+// starting and restoring a worker.
 import type { ProgressEvent } from '../src/core/progress.js';
 import type { ErrorInfo, InFile, Output, Reply, Request, WorkerStatus } from './protocol.js';
 
@@ -36,8 +38,8 @@ export class JobRunner {
   private worker: Worker;
   /** the worker was ended after its job; the next job starts a fresh one (ready()) */
   private retired = false;
-  /** end the worker after each quantize / eval job (off: one worker for the tab's life) */
-  recycle = true;
+  /** end the worker after each quantize / eval job (default off: one worker for the tab's life) */
+  recycle = false;
   private nextId = 1;
   private pending: Pending | null = null;
   /** what a fresh worker needs to continue where the last one stopped */
