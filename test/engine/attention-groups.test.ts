@@ -6,11 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { Node } from '../../src/engine/ir.js';
 import { buildLlamaGraph } from '../../src/engine/llama.js';
 import { LlamaEngine } from '../../src/engine/model.js';
 import { loadModel } from '../../src/model/load.js';
-import { randomTokens, randomWeights, tinyConfig } from './fixtures.js';
+import { chainDepths, randomTokens, randomWeights, tinyConfig } from './fixtures.js';
 import { writeTypedGguf } from './native-fixtures.js';
 import { tempDir } from '../helpers.js';
 
@@ -68,21 +67,7 @@ test('attention in KV-head groups equals all heads at once: in-graph scoring on 
 test('KV-head groups are chained: the k-th group\'s softmax depends on the k − 1 before it', async () => {
   const e = await LlamaEngine.create(randomWeights(tinyConfig({ ...cfg, nLayers: 1 }), 46));
   const g = buildLlamaGraph(e.host, { tokens: 6, attentionGroups: 4 });
-  const byNode = new Map(g.nodes.map((n) => [n.id, n]));
-  const ancestors = (n: Node, seen = new Set<number>()): Set<number> => {
-    for (const v of n.inputs) {
-      const p = g.producers.get(v.id);
-      if (p && !seen.has(p.id)) {
-        seen.add(p.id);
-        ancestors(p, seen);
-      }
-    }
-    return seen;
-  };
-  const softmaxes = g.nodes.filter((n) => n.op === 'Softmax');
-  assert.equal(softmaxes.length, 4);
-  const before = softmaxes.map((n) => [...ancestors(n)].filter((id) => byNode.get(id)!.op === 'Softmax').length).sort((a, b) => a - b);
-  assert.deepEqual(before, [0, 1, 2, 3]);
+  assert.deepEqual(chainDepths(g, 'Softmax'), [0, 1, 2, 3]);
   assert.throws(() => buildLlamaGraph(e.host, { tokens: 6, attentionGroups: 3 }), /attention head groups must divide the KV heads/);
   await e.close();
 });

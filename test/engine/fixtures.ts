@@ -4,6 +4,7 @@ import type { Tensor } from '../../src/core/tensor.js';
 import type { ModelConfig } from '../../src/model/config.js';
 import type { ModelWeights, TensorSource } from '../../src/model/weights.js';
 import { expectedTensors } from '../../src/engine/host.js';
+import type { Graph, Node } from '../../src/engine/ir.js';
 
 export function tinyConfig(over: Partial<ModelConfig> = {}): ModelConfig {
   return {
@@ -58,4 +59,26 @@ export function randomWeights(c: ModelConfig, seed = 1): ModelWeights {
 export function randomTokens(n: number, vocab: number, seed = 3): number[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, () => rng.int(vocab));
+}
+
+/**
+ * For each node of `op` in the graph, how many other `op` nodes it depends on (transitively),
+ * sorted: [0, 1, …, n − 1] means the n nodes run as one chain, each after all the ones before it.
+ */
+export function chainDepths(g: Graph, op: string): number[] {
+  const byNode = new Map(g.nodes.map((n) => [n.id, n]));
+  const ancestors = (n: Node, seen = new Set<number>()): Set<number> => {
+    for (const v of n.inputs) {
+      const p = g.producers.get(v.id);
+      if (p && !seen.has(p.id)) {
+        seen.add(p.id);
+        ancestors(p, seen);
+      }
+    }
+    return seen;
+  };
+  return g.nodes
+    .filter((n) => n.op === op)
+    .map((n) => [...ancestors(n)].filter((id) => byNode.get(id)!.op === op).length)
+    .sort((a, b) => a - b);
 }

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
-import { GraphBuilder, type Graph, type Node } from '../../src/engine/ir.js';
+import { GraphBuilder, type Graph } from '../../src/engine/ir.js';
+import { chainDepths } from './fixtures.js';
 import { targetLogProbs } from '../../src/engine/llama.js';
 import { EngineSession } from '../../src/engine/session.js';
 
@@ -51,19 +52,5 @@ test('float head in token chunks: per-token log-probs = float64 log-softmax', as
 
 test('float head chunks are chained: the k-th chunk\'s head matmul depends on the k − 1 before it', () => {
   const { g } = build(new Rng(12));
-  const ancestors = (n: Node, seen = new Set<number>()): Set<number> => {
-    for (const v of n.inputs) {
-      const p = g.producers.get(v.id);
-      if (p && !seen.has(p.id)) {
-        seen.add(p.id);
-        ancestors(p, seen);
-      }
-    }
-    return seen;
-  };
-  const matmuls = g.nodes.filter((n) => n.op === 'MatMul');
-  assert.equal(matmuls.length, 4);
-  const byNode = new Map(g.nodes.map((n) => [n.id, n]));
-  const before = matmuls.map((n) => [...ancestors(n)].filter((id) => byNode.get(id)!.op === 'MatMul').length).sort((a, b) => a - b);
-  assert.deepEqual(before, [0, 1, 2, 3]);
+  assert.deepEqual(chainDepths(g, 'MatMul'), [0, 1, 2, 3]);
 });
