@@ -2,12 +2,6 @@
 // the pipeline to stop (its AbortSignal); a step that does not return within CANCEL_GRACE_MS (a
 // long matrix loop) is cut short by terminating the worker, and a fresh one is given the model's
 // files and the outputs again (they live here as Blobs, so nothing is lost).
-// Memory: with `recycle` on, a worker is ended once its quantize or eval job has answered and a
-// fresh one started (given the files and outputs back) when the next job comes, which returns what
-// a job leaves in its worker (onnxruntime-web's WebAssembly memory, which never shrinks; the
-// worker's heap) between jobs. It is off: measured on a quiet machine (docs/web.md) it did not
-// lower the tab's peak and made the quantize + eval job ≈ 7 s (≈ 35 %) slower, every eval step
-// starting and restoring a worker.
 import type { ProgressEvent } from '../src/core/progress.js';
 import type { ErrorInfo, InFile, Output, Reply, Request, WorkerStatus } from './protocol.js';
 
@@ -36,10 +30,6 @@ interface Pending {
 
 export class JobRunner {
   private worker: Worker;
-  /** the worker was ended after its job; the next job starts a fresh one (ready()) */
-  private retired = false;
-  /** end the worker after each quantize / eval job (default off: one worker for the tab's life) */
-  recycle = false;
   private nextId = 1;
   private pending: Pending | null = null;
   /** what a fresh worker needs to continue where the last one stopped */
@@ -67,8 +57,7 @@ export class JobRunner {
   private nextProbe = -1;
 
   /** The worker's own status (WorkerStatus), or null if it does not answer within `timeoutMs` (a long synchronous step, or a dead worker). */
-  probe(timeoutMs = 3000): Promise<WorkerStatus | 'ended after its job' | null> {
-    if (this.retired) return Promise.resolve('ended after its job');
+  probe(timeoutMs = 3000): Promise<WorkerStatus | null> {
     const id = this.nextProbe--;
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -90,7 +79,6 @@ export class JobRunner {
     return {
       pending: p ? { id: p.id, op: p.op, ageMs: now - p.at, sinceLastMessageMs: now - p.lastReply, lastProgress: p.lastProgress ?? null } : null,
       restoring: this.restoring !== null,
-      retired: this.retired,
       workerAgeMs: now - this.spawnedAt,
       nextId: this.nextId,
     };
@@ -107,10 +95,9 @@ export class JobRunner {
     return this.restoring !== null;
   }
 
-  /** Resolves once a worker is there and no restore is in flight (its failure is the next job's to meet). */
+  /** Resolves once no restore after a cancel is in flight (its failure is the next job's to meet). */
   async ready(): Promise<void> {
     while (this.restoring) await this.restoring.catch(() => undefined);
-    if (this.retired) await this.respawn().catch(() => undefined);
   }
 
   private onReply(r: Reply): void {
@@ -128,11 +115,6 @@ export class JobRunner {
       return;
     }
     this.pending = null;
-    // the job's worker has nothing left the page needs: its outputs are Blobs here
-    if (this.recycle && (p.op === 'quantize' || p.op === 'eval') && !this.restoring) {
-      this.worker.terminate();
-      this.retired = true;
-    }
     if (r.type === 'error') p.reject(new JobError(r.error));
     else p.resolve(r);
   }
@@ -146,8 +128,6 @@ export class JobRunner {
   /** Runs one job; rejects with JobError (typed: code, message, context) on failure. */
   run<T extends Reply['type']>(req: JobRequest, onProgress?: (e: ProgressEvent) => void): Promise<Extract<Reply, { type: T }>> {
     if (this.pending) return Promise.reject(new JobError({ code: 'bad_option', message: 'another job is running', context: {} }));
-    // a job of several steps (eval: the float model, then each output) starts a fresh worker per step
-    if (this.retired) return this.ready().then(() => this.run<T>(req, onProgress));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending = { id, op: req.op, at: Date.now(), lastReply: Date.now(), resolve: resolve as (r: Reply) => void, reject, onProgress };
@@ -164,13 +144,7 @@ export class JobRunner {
     if (this.pending !== p) return;
     this.worker.terminate();
     this.fail(new JobError({ code: 'interrupted', message: 'cancelled', context: { hint: 'the job was stopped; finished outputs were kept' } }));
-    await this.respawn();
-  }
-
-  /** A fresh worker, given the settings, the model's files and the outputs of the one it replaces. */
-  private async respawn(): Promise<void> {
     this.worker = this.spawn();
-    this.retired = false;
     const s = this.restoreState();
     const restore = (async () => {
       await this.run({ op: 'settings', webgpu: s.webgpu, threads: s.threads });
