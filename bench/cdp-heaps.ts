@@ -27,6 +27,8 @@ export class TabHeaps {
   private readonly peaks = new Map<string, HeapPeak>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
+  private readonly traceEvents: unknown[] = [];
+  private traceDone: (() => void) | null = null;
 
   private constructor(private readonly ws: InstanceType<typeof WebSocketClient>) {}
 
@@ -42,6 +44,9 @@ export class TabHeaps {
       const m = JSON.parse(String(d)) as { id?: number; result?: Record<string, unknown>; error?: unknown };
       if (m.id !== undefined) t.waits.get(m.id)?.(m);
       if (m.id !== undefined) t.waits.delete(m.id);
+      const ev = m as { method?: string; params?: { value?: unknown[] } };
+      if (ev.method === 'Tracing.dataCollected') t.traceEvents.push(...(ev.params?.value ?? []));
+      if (ev.method === 'Tracing.tracingComplete') t.traceDone?.();
     });
     return t;
   }
@@ -72,6 +77,32 @@ export class TabHeaps {
     }
   }
 
+  /**
+   * Chromium's memory-infra (memory-infra.ts): tracing with only its category on, every process
+   * included; dumps are taken when asked (dump()), none periodically.
+   */
+  async startMemoryTrace(): Promise<boolean> {
+    const r = await this.send('Tracing.start', {
+      transferMode: 'ReportEvents',
+      traceConfig: { recordMode: 'recordAsMuchAsPossible', includedCategories: ['disabled-by-default-memory-infra'], excludedCategories: ['*'], memoryDumpConfig: { triggers: [] } },
+    });
+    return r !== null;
+  }
+
+  /** A detailed memory dump of every process now; its guid (null if Chromium refused, e.g. one already in progress). */
+  async dump(): Promise<string | null> {
+    const r = (await this.send('Tracing.requestMemoryDump', { deterministic: false, levelOfDetail: 'detailed' })) as { dumpGuid?: string; success?: boolean } | null;
+    return r?.success ? (r.dumpGuid ?? null) : null;
+  }
+
+  /** Ends the trace and returns its events (the dumps are among them). */
+  async endMemoryTrace(): Promise<unknown[]> {
+    const done = new Promise<void>((ok) => (this.traceDone = ok));
+    await this.send('Tracing.end');
+    await Promise.race([done, new Promise((ok) => setTimeout(ok, 60_000))]);
+    return this.traceEvents.splice(0);
+  }
+
   /** Samples every `ms` until stop(). */
   start(ms = 200): void {
     this.running = true;
@@ -83,10 +114,15 @@ export class TabHeaps {
     void tick();
   }
 
+  /** Stops sampling; the heaps' peaks. */
   stop(): HeapPeak[] {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
-    this.ws.close();
     return [...this.peaks.values()];
+  }
+
+  close(): void {
+    this.stop();
+    this.ws.close();
   }
 }

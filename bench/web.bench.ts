@@ -27,6 +27,7 @@ import { buildApp, evaluate, openApp, openFiles, openFolder, quantize } from '..
 import { chromiumMissing } from '../test/report/browser.js';
 import { writeGeneratedGguf } from './gen-llama.js';
 import { TabHeaps } from './cdp-heaps.js';
+import { allocatorTable, dumpOf, dumpSeries, dumpsFromTrace, topAllocators, type ProcessDump } from './memory-infra.js';
 import { createServer } from 'node:net';
 import { fmt, median } from './util.js';
 
@@ -252,6 +253,11 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     await new Promise((r) => setTimeout(r, 1000));
     const heaps = await TabHeaps.connect(port);
     heaps.start();
+    // Chromium's memory-infra: a dump of the loaded tab, dumps during the job (the one at the
+    // renderers' highest resident set is reported as the peak), and one after the job
+    const traced = await heaps.startMemoryTrace();
+    const loadedDump = traced ? await heaps.dump() : null;
+    const series = traced ? dumpSeries(heaps, () => tab().renderer.rss) : null;
     const first = samplePeaks(tab);
     const t0 = performance.now();
     let seconds = 0;
@@ -266,6 +272,14 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
       p1 = first.stop();
     }
     const peaks = heaps.stop();
+    const during = (await series?.stop()) ?? [];
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterDump = traced ? await heaps.dump() : null;
+    const events = traced ? await heaps.endMemoryTrace() : [];
+    // BITSCALE_BENCH_WEB_TRACE_DIR=dir keeps each job's trace (loads in chrome://tracing or Perfetto)
+    if (process.env.BITSCALE_BENCH_WEB_TRACE_DIR) await writeFile(join(process.env.BITSCALE_BENCH_WEB_TRACE_DIR, `memory-infra-${nLayers}l.json`), JSON.stringify({ traceEvents: events }));
+    const dumps = dumpsFromTrace(events as Parameters<typeof dumpsFromTrace>[0]);
+    heaps.close();
     const after = rssOf('renderer');
     const before = first.start.renderer.rss;
     const peak = p1.renderer.rss;
@@ -282,6 +296,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
     // Blob data on its way to the browser process, the allocator's retained pages)
     for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
+    printOwners(dumps, loadedDump, during.map((d) => d.guid), afterDump);
     // the same job again in the same tab: what a job costs once the tab has done one (code pages
     // touched, isolates and allocator pools grown the first time stay), against the first job's cost
     let againGrowth: number | null = null;
@@ -303,6 +318,28 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
   } finally {
     await app.close();
     await rm(path, { force: true });
+  }
+}
+
+/**
+ * The renderers' memory by owner (memory-infra): loaded tab, the dump of the job with the renderers'
+ * largest resident set, and after the job; the browser process's owners likewise.
+ */
+function printOwners(dumps: ProcessDump[], loaded: string | null, during: string[], after: string | null): void {
+  if (!loaded || !after || during.length === 0) {
+    console.log(`memory-infra: no dumps (${dumps.length} process dumps read; tracing refused or no dump during the job)`);
+    return;
+  }
+  const total = (g: string) => dumpOf(dumps, g).reduce((a, p) => a + p.privateFootprint, 0);
+  const peak = during.reduce((best, g) => (total(g) > total(best) ? g : best), during[0]);
+  for (const proc of ['Renderer', 'Browser']) {
+    const col = (label: string, g: string) => ({ label, owners: topAllocators(dumpOf(dumps, g, proc)) });
+    const res = (g: string) => dumpOf(dumps, g, proc).reduce((a, p) => a + p.resident, 0);
+    const pf = (g: string) => dumpOf(dumps, g, proc).reduce((a, p) => a + p.privateFootprint, 0);
+    const mb = (x: number) => fmt(x / 1e6, 1);
+    console.log(`\nmemory-infra, ${proc} processes (${dumpOf(dumps, peak, proc).length}) by owner (${during.length} dumps during the job; peak = the one with the renderers' largest private footprint; guids ${loaded} … ${after}): peak resident set since the previous dump ${mb(res(loaded))} → ${mb(res(peak))} → ${mb(res(after))} MB, private footprint ${mb(pf(loaded))} → ${mb(pf(peak))} → ${mb(pf(after))} MB (loaded → peak → after)`);
+    // columns loaded, after, peak: the last column's growth is the peak's over the loaded tab
+    for (const l of allocatorTable([col('loaded', loaded), col('after', after), col('peak', peak)])) console.log(l);
   }
 }
 
