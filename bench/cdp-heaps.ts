@@ -95,6 +95,11 @@ export class TabHeaps {
     return r?.success ? (r.dumpGuid ?? null) : null;
   }
 
+  /** A full garbage collection in the page and every worker attached so far (HeapProfiler.collectGarbage: V8 and Blink's Oilpan heap). */
+  async collectGarbage(): Promise<void> {
+    for (const s of this.sessions.values()) await this.send('HeapProfiler.collectGarbage', {}, s.sid);
+  }
+
   /** Ends the trace and returns its events (the dumps are among them). */
   async endMemoryTrace(): Promise<unknown[]> {
     const done = new Promise<void>((ok) => (this.traceDone = ok));

@@ -11,8 +11,10 @@ export interface ProcessDump {
   pid: number;
   /** "Renderer", "Browser", "GPU Process", … (the trace's process_name metadata); "" if absent */
   process: string;
-  /** the dump's id (Tracing.requestMemoryDump's dumpGuid) */
+  /** the dump's id in the trace (numbered from 0x0 in the order taken; not Tracing.requestMemoryDump's dumpGuid) */
   guid: string;
+  /** when it was taken (the trace's clock, µs) */
+  ts: number;
   /** resident set and private footprint (process_totals); 0 where the dump has none */
   resident: number;
   privateFootprint: number;
@@ -23,6 +25,7 @@ export interface ProcessDump {
 interface TraceEvent {
   ph?: string;
   name?: string;
+  ts?: number;
   pid?: number;
   id?: string;
   args?: {
@@ -51,7 +54,7 @@ export function dumpsFromTrace(events: readonly TraceEvent[]): ProcessDump[] {
     const guid = normGuid(e.id);
     const key = `${guid} ${e.pid}`;
     let p = byKey.get(key);
-    if (!p) byKey.set(key, (p = { pid: e.pid, process: names.get(e.pid) ?? '', guid, resident: 0, privateFootprint: 0, sizes: new Map() }));
+    if (!p) byKey.set(key, (p = { pid: e.pid, process: names.get(e.pid) ?? '', guid, ts: e.ts ?? 0, resident: 0, privateFootprint: 0, sizes: new Map() }));
     for (const [name, node] of Object.entries(d.allocators ?? {})) {
       const s = node.attrs?.size;
       if (s && s.units === 'bytes') p.sizes.set(name, hex(s.value));
@@ -64,6 +67,13 @@ export function dumpsFromTrace(events: readonly TraceEvent[]): ProcessDump[] {
     }
   }
   return [...byKey.values()];
+}
+
+/** The dumps' ids in the order they were taken. */
+export function dumpIds(dumps: readonly ProcessDump[]): string[] {
+  const first = new Map<string, number>();
+  for (const d of dumps) first.set(d.guid, Math.min(first.get(d.guid) ?? Infinity, d.ts));
+  return [...first.keys()].sort((a, b) => first.get(a)! - first.get(b)!);
 }
 
 /** A dump id as a number's hex string, whichever way it was written ("0x1a", "26"). */
@@ -82,7 +92,7 @@ export function normGuid(id: string | number | undefined): string {
  * for those named in `expand`, their children one level down (partition_alloc/partitions/buffer, …).
  * A node with no size of its own gets the sum of its children's (memory-infra leaves some parents unsized).
  */
-export function topAllocators(dumps: readonly ProcessDump[], expand: readonly string[] = ['partition_alloc/partitions', 'malloc/partitions', 'v8']): Map<string, number> {
+export function topAllocators(dumps: readonly ProcessDump[], expand: readonly string[] = ['partition_alloc/partitions', 'v8', 'v8/workers/heap', 'blink_gc']): Map<string, number> {
   const out = new Map<string, number>();
   const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
   for (const d of dumps) {
@@ -123,26 +133,18 @@ export interface Dumper {
   dump(): Promise<string | null>;
 }
 
-/** A dump taken, with the renderers' resident memory (/proc) when it was asked for. */
-export interface TakenDump {
-  guid: string;
-  label: string;
-  rendererRss: number;
-}
-
 /**
  * Dumps every `gapMs` (after the previous one completes: a detailed dump walks every process's
  * memory maps and takes a while under load) until stop(); the series, so that the dump nearest the
- * job's peak can be picked once the trace is read.
+ * job's peak can be picked once the trace is read (the trace numbers the dumps in the order taken:
+ * dumpIds); how many were taken.
  */
-export function dumpSeries(d: Dumper, rendererRss: () => number, gapMs = 1000): { stop: () => Promise<TakenDump[]> } {
-  const taken: TakenDump[] = [];
+export function dumpSeries(d: Dumper, gapMs = 1000): { stop: () => Promise<number> } {
+  let taken = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
-      const rss = rendererRss();
-      const g = await d.dump();
-      if (g) taken.push({ guid: normGuid(g), label: 'during', rendererRss: rss });
+      if (await d.dump()) taken++;
       if (running) await new Promise((r) => setTimeout(r, gapMs));
     }
   })();

@@ -27,7 +27,7 @@ import { buildApp, evaluate, openApp, openFiles, openFolder, quantize } from '..
 import { chromiumMissing } from '../test/report/browser.js';
 import { writeGeneratedGguf } from './gen-llama.js';
 import { TabHeaps } from './cdp-heaps.js';
-import { allocatorTable, dumpOf, dumpSeries, dumpsFromTrace, topAllocators, type ProcessDump } from './memory-infra.js';
+import { allocatorTable, dumpIds, dumpOf, dumpSeries, dumpsFromTrace, topAllocators, type ProcessDump } from './memory-infra.js';
 import { createServer } from 'node:net';
 import { fmt, median } from './util.js';
 
@@ -256,8 +256,8 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     // Chromium's memory-infra: a dump of the loaded tab, dumps during the job (the one at the
     // renderers' highest resident set is reported as the peak), and one after the job
     const traced = await heaps.startMemoryTrace();
-    const loadedDump = traced ? await heaps.dump() : null;
-    const series = traced ? dumpSeries(heaps, () => tab().renderer.rss) : null;
+    if (traced) await heaps.dump();
+    const series = traced ? dumpSeries(heaps) : null;
     const first = samplePeaks(tab);
     const t0 = performance.now();
     let seconds = 0;
@@ -272,9 +272,14 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
       p1 = first.stop();
     }
     const peaks = heaps.stop();
-    const during = (await series?.stop()) ?? [];
+    await series?.stop();
     await new Promise((r) => setTimeout(r, 2000));
-    const afterDump = traced ? await heaps.dump() : null;
+    if (traced) {
+      // after the job, then after a full GC of every thread: what the job left live, against what was garbage not yet collected
+      await heaps.dump();
+      await heaps.collectGarbage();
+      await heaps.dump();
+    }
     const events = traced ? await heaps.endMemoryTrace() : [];
     // BITSCALE_BENCH_WEB_TRACE_DIR=dir keeps each job's trace (loads in chrome://tracing or Perfetto)
     if (process.env.BITSCALE_BENCH_WEB_TRACE_DIR) await writeFile(join(process.env.BITSCALE_BENCH_WEB_TRACE_DIR, `memory-infra-${nLayers}l.json`), JSON.stringify({ traceEvents: events }));
@@ -296,7 +301,7 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     // WebAssembly memories); the rest of the renderers' growth is outside V8 (threads' stacks,
     // Blob data on its way to the browser process, the allocator's retained pages)
     for (const p of peaks) console.log(`  ${p.target}: JS heap used peak ${fmt(p.usedJs / 1e6, 1)} MB, ArrayBuffers (and WebAssembly memory) peak ${fmt(p.arrayBuffers / 1e6, 1)} MB`);
-    printOwners(dumps, loadedDump, during.map((d) => d.guid), afterDump);
+    printOwners(dumps);
     // the same job again in the same tab: what a job costs once the tab has done one (code pages
     // touched, isolates and allocator pools grown the first time stay), against the first job's cost
     let againGrowth: number | null = null;
@@ -325,21 +330,24 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
  * The renderers' memory by owner (memory-infra): loaded tab, the dump of the job with the renderers'
  * largest resident set, and after the job; the browser process's owners likewise.
  */
-function printOwners(dumps: ProcessDump[], loaded: string | null, during: string[], after: string | null): void {
-  if (!loaded || !after || during.length === 0) {
-    console.log(`memory-infra: no dumps (${dumps.length} process dumps read; tracing refused or no dump during the job)`);
+function printOwners(dumps: ProcessDump[]): void {
+  // the trace numbers its dumps in the order taken: the loaded tab's first, then those during the
+  // job, then one after it and one after a full GC
+  const ids = dumpIds(dumps);
+  if (ids.length < 4) {
+    console.log(`memory-infra: ${ids.length} dumps in the trace, too few (tracing refused, or no dump during the job)`);
     return;
   }
+  const [loaded, after, gced, during] = [ids[0], ids[ids.length - 2], ids[ids.length - 1], ids.slice(1, -2)];
   const total = (g: string) => dumpOf(dumps, g).reduce((a, p) => a + p.privateFootprint, 0);
   const peak = during.reduce((best, g) => (total(g) > total(best) ? g : best), during[0]);
   for (const proc of ['Renderer', 'Browser']) {
     const col = (label: string, g: string) => ({ label, owners: topAllocators(dumpOf(dumps, g, proc)) });
-    const res = (g: string) => dumpOf(dumps, g, proc).reduce((a, p) => a + p.resident, 0);
     const pf = (g: string) => dumpOf(dumps, g, proc).reduce((a, p) => a + p.privateFootprint, 0);
     const mb = (x: number) => fmt(x / 1e6, 1);
-    console.log(`\nmemory-infra, ${proc} processes (${dumpOf(dumps, peak, proc).length}) by owner (${during.length} dumps during the job; peak = the one with the renderers' largest private footprint; guids ${loaded} … ${after}): peak resident set since the previous dump ${mb(res(loaded))} → ${mb(res(peak))} → ${mb(res(after))} MB, private footprint ${mb(pf(loaded))} → ${mb(pf(peak))} → ${mb(pf(after))} MB (loaded → peak → after)`);
-    // columns loaded, after, peak: the last column's growth is the peak's over the loaded tab
-    for (const l of allocatorTable([col('loaded', loaded), col('after', after), col('peak', peak)])) console.log(l);
+    console.log(`\nmemory-infra, ${proc} processes (${dumpOf(dumps, peak, proc).length}) by owner (${during.length} dumps during the job; peak = the one with the renderers' largest private footprint): private footprint ${mb(pf(loaded))} loaded, ${mb(pf(peak))} peak, ${mb(pf(after))} after, ${mb(pf(gced))} after a full GC MB`);
+    // the last column's growth is the peak's over the loaded tab (blink_objects is blink_gc by type: counted twice if summed)
+    for (const l of allocatorTable([col('loaded', loaded), col('after', after), col('after GC', gced), col('peak', peak)])) console.log(l);
   }
 }
 
