@@ -277,8 +277,13 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     if (traced) {
       // after the job, then after a full GC of every thread: what the job left live, against what was garbage not yet collected
       await heaps.dump();
+      // twice: objects freed by the first (finalizers, Blink wrappers of V8 objects) go in the second
       await heaps.collectGarbage();
+      await heaps.collectGarbage();
+      await new Promise((r) => setTimeout(r, 1000));
       await heaps.dump();
+      // the last dump's allocator events reach the trace after its totals: ending at once loses them
+      await new Promise((r) => setTimeout(r, 3000));
     }
     const events = traced ? await heaps.endMemoryTrace() : [];
     // BITSCALE_BENCH_WEB_TRACE_DIR=dir keeps each job's trace (loads in chrome://tracing or Perfetto)
