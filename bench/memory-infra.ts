@@ -22,7 +22,7 @@ export interface ProcessDump {
   sizes: Map<string, number>;
 }
 
-interface TraceEvent {
+export interface TraceEvent {
   ph?: string;
   name?: string;
   ts?: number;

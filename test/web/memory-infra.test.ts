@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { allocatorTable, dumpIds, dumpOf, dumpsFromTrace, normGuid, topAllocators } from '../../bench/memory-infra.js';
+import { allocatorTable, dumpIds, dumpOf, dumpsFromTrace, normGuid, topAllocators, type TraceEvent } from '../../bench/memory-infra.js';
 import { TabHeaps } from '../../bench/cdp-heaps.js';
 import { launchChromium, webSkip } from './harness.js';
 
@@ -15,7 +15,7 @@ const size = (n: number) => ({ attrs: { size: { type: 'scalar', units: 'bytes', 
 const MB = 1 << 20;
 
 /** Two dumps (0x0 then 0x1) of a renderer (pid 7) and a browser (pid 1), as Chromium writes them. */
-function trace() {
+function trace(): TraceEvent[] {
   const meta = [
     { ph: 'M', name: 'process_name', pid: 1, args: { name: 'Browser' } },
     { ph: 'M', name: 'process_name', pid: 7, args: { name: 'Renderer' } },
