@@ -20,7 +20,7 @@ function trace(): TraceEvent[] {
     { ph: 'M', name: 'process_name', pid: 1, args: { name: 'Browser' } },
     { ph: 'M', name: 'process_name', pid: 7, args: { name: 'Renderer' } },
   ];
-  const dump = (id: string, ts: number, rendererAb: number, workerHeap: number) => [
+  const dump = (id: string, ts: number, rendererAb: number, workerHeap: number): TraceEvent[] => [
     { ph: 'v', id, ts, pid: 7, args: { dumps: { process_totals: { private_footprint_bytes: hex(40 * MB + rendererAb), peak_resident_set_size: hex(200 * MB) } } } },
     {
       ph: 'v', id, ts, pid: 7,
