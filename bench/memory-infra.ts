@@ -31,7 +31,7 @@ export interface TraceEvent {
   args?: {
     name?: string;
     dumps?: {
-      allocators?: Record<string, { attrs?: Record<string, { units?: string; value?: string | number }> }>;
+      allocators?: Record<string, { attrs?: Record<string, { type?: string; units?: string; value?: string | number }> }>;
       process_totals?: Record<string, string | number>;
     };
   };
