@@ -282,8 +282,6 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
       await heaps.collectGarbage();
       await new Promise((r) => setTimeout(r, 1000));
       await heaps.dump();
-      // the last dump's allocator events reach the trace after its totals: ending at once loses them
-      await new Promise((r) => setTimeout(r, 3000));
     }
     const events = traced ? await heaps.endMemoryTrace() : [];
     // BITSCALE_BENCH_WEB_TRACE_DIR=dir keeps each job's trace (loads in chrome://tracing or Perfetto)
