@@ -14,7 +14,7 @@ import { frontierChart } from '../src/report/frontier-charts.js';
 import { renderSweepReport } from '../src/report/sweep-report.js';
 import { JobError, JobRunner } from './jobs.js';
 import { saveFile, saveFolder } from './download.js';
-import { esc, inspectHtml, mb, resultsHtml, shipHtml } from './render.js';
+import { esc, inspectHtml, mb, resultsHtml, shipHtml, tensorTableHtml } from './render.js';
 import { droppedFiles, pickedFiles, type Picked } from './files.js';
 import type { InFile, Output, QuantizeJob, TextChoice } from './protocol.js';
 
@@ -124,6 +124,9 @@ async function open({ files, label, folder }: Picked): Promise<void> {
       state.evals.clear();
       $('open-status').textContent = `${label}: ${files.length} file${files.length > 1 ? 's' : ''}, ${mb(files.reduce((a, f) => a + f.blob.size, 0))}`;
       $('inspect-body').innerHTML = inspectHtml(r.report, label);
+      // a long tensor table is built when first opened (render.ts: TENSOR_ROWS_OPEN)
+      const tensors = $<HTMLDetailsElement>('tensors');
+      if (!tensors.open) tensors.addEventListener('toggle', () => tensors.open && !tensors.querySelector('table') && tensors.insertAdjacentHTML('beforeend', tensorTableHtml(r.report)));
       for (const id of ['inspect', 'quantize', 'measure']) $(id).hidden = false;
       renderOutputs();
       renderResults();

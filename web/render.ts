@@ -19,11 +19,23 @@ function table(head: string[], rows: (string | number)[][], cls = ''): string {
     .join('')}</tbody></table>`;
 }
 
+/** Tensor tables longer than this start closed, their rows built when the user opens them. */
+export const TENSOR_ROWS_OPEN = 64;
+
+/** The per-tensor table of the inspect report (one row per tensor). */
+export function tensorTableHtml(r: InspectReport): string {
+  const showStored = r.tensors.some((t) => t.stored !== t.name);
+  return table(
+    ['tensor', ...(showStored ? ['in file'] : []), 'shape', 'dtype', 'bytes', 'bits/w'],
+    r.tensors.map((x) => [x.name, ...(showStored ? [x.stored] : []), x.shape.join('×'), x.dtype, n(x.bytes), x.bitsPerWeight.toFixed(2)]),
+    'tensors',
+  );
+}
+
 /** The inspect report: the fields and tables `bitscale inspect` prints, as HTML. */
 export function inspectHtml(r: InspectReport, label: string): string {
   const c = r.config;
   const extra = r.parameters - r.weightParameters;
-  const showStored = r.tensors.some((t) => t.stored !== t.name);
   const md = Object.entries(r.metadata).filter(([, v]) => v !== null && v !== undefined);
   const t = r.tokenizer;
   return [
@@ -34,13 +46,12 @@ export function inspectHtml(r: InspectReport, label: string): string {
     `<dt>parameters</dt><dd id="params">${n(r.parameters)}${extra ? ` (${n(r.weightParameters)} weights + ${n(extra)} stored RoPE table values)` : ''}</dd>`,
     `<dt>tokenizer</dt><dd>${t ? `${esc(t.kind)}: ${n(t.vocabSize)} tokens, bos ${t.bosId}, eos ${t.eosId}, unk ${t.unkId}; ${esc(JSON.stringify(t.sample?.text))} → [${esc(t.sample?.ids.join(', '))}]` : 'none found'}</dd>`,
     `</dl>`,
-    `<details open><summary>${r.tensors.length} tensors</summary>`,
-    table(
-      ['tensor', ...(showStored ? ['in file'] : []), 'shape', 'dtype', 'bytes', 'bits/w'],
-      r.tensors.map((x) => [x.name, ...(showStored ? [x.stored] : []), x.shape.join('×'), x.dtype, n(x.bytes), x.bitsPerWeight.toFixed(2)]),
-      'tensors',
-    ),
-    `</details>`,
+    // a long table starts closed and empty (tensorTableHtml fills it when first opened): its rows'
+    // DOM and layout are Blink heap that follows the model's tensor count (≈ 5 MB for 507 tensors,
+    // memory-infra's blink_gc/main after a full GC, docs/web.md), kept for as long as the model is open
+    r.tensors.length <= TENSOR_ROWS_OPEN
+      ? `<details id="tensors" open><summary>${r.tensors.length} tensors</summary>${tensorTableHtml(r)}</details>`
+      : `<details id="tensors"><summary>${r.tensors.length} tensors</summary></details>`,
     table(['dtype', 'tensors', 'parameters', 'bytes', 'bits/w'], Object.entries(r.dtypeTotals).map(([d, v]) => [d, v.tensors, n(v.parameters), n(v.bytes), v.bitsPerWeight.toFixed(2)]), 'totals'),
     md.length ? `<details><summary>metadata (${md.length})</summary><pre>${md.map(([k, v]) => esc(`${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`.slice(0, 400))).join('\n')}</pre></details>` : '',
   ].join('');
