@@ -11,6 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { buildApp, download, idle, openApp, openFiles, openFolder, quantize, webSkip, type App } from './harness.js';
+import { writeGeneratedGguf } from '../../bench/gen-llama.js';
+import type { ModelConfig } from '../../src/model/config.js';
+
+/** A tiny generated Llama (the tensor-table test sets its layer count). */
+const SMALL: ModelConfig = {
+  architecture: 'llama', vocabSize: 320, hiddenSize: 32, intermediateSize: 64, nLayers: 1, nHeads: 4, nKvHeads: 4, headDim: 8,
+  maxSeqLen: 64, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, ropeLayout: 'half', tiedEmbeddings: true, attentionBias: false, qkNorm: false, bosTokenId: 1, eosTokenId: 2,
+};
 
 const skip = webSkip();
 let built: { dir: string; cleanup: () => void } | null = null;
@@ -209,5 +217,24 @@ test('File System Access: a file and a folder (zip) written through a picker’s
   assert.deepEqual(saved['fsa.gguf'].bytes, sha(file.bytes), 'the streamed file equals the download');
   assert.deepEqual(saved['fsa-int4.zip'].bytes, sha(zip.bytes), 'the streamed zip equals the downloaded zip');
   assert.ok(saved['fsa-int4.zip'].chunks > 1, 'the zip is written in chunks, not as one buffer');
+  assert.deepEqual(app!.errors, []);
+});
+
+test('a model with more tensors than TENSOR_ROWS_OPEN: its tensor table starts closed with no rows, and opening it builds one row per tensor', { skip }, async () => {
+  const page = app!.page;
+  // 8 layers of a tiny Llama: 8 × 9 + 2 tensors (tied embeddings), more than the 64 shown open
+  const path = join(tmp, 'many-tensors.gguf');
+  await writeGeneratedGguf(path, { ...SMALL, nLayers: 8 }, 'F32');
+  assert.equal(await openFiles(page, path), '');
+  const state = () => page.evaluate(() => ({ open: (document.getElementById('tensors') as HTMLDetailsElement).open, rows: document.querySelectorAll('#tensors table.tensors tbody tr').length }));
+  assert.deepEqual(await state(), { open: false, rows: 0 });
+  await page.click('#tensors summary');
+  await page.waitForFunction(() => document.querySelectorAll('#tensors table.tensors tbody tr').length > 0);
+  assert.deepEqual(await state(), { open: true, rows: 74 });
+  assert.match((await page.textContent('#tensors')) ?? '', /blk\.7\.ffn_down\.weight/);
+  // closed and opened again: the rows are not built twice
+  await page.click('#tensors summary');
+  await page.click('#tensors summary');
+  assert.deepEqual(await state(), { open: true, rows: 74 });
   assert.deepEqual(app!.errors, []);
 });
