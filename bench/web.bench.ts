@@ -9,7 +9,11 @@
 //    browser process (where Blobs end up): the growth during the job against the model's size,
 //    one block and the output's size. If it follows the block and the output, not the model, the
 //    page streams. Per thread (page, job worker, kernel workers): the peak V8 heap and ArrayBuffer
-//    backing stores over the DevTools protocol (cdp-heaps.ts), the breakdown of that growth.
+//    backing stores over the DevTools protocol (cdp-heaps.ts), the breakdown of that growth; and
+//    Chromium's memory-infra dumps (memory-infra.ts): the renderers' and the browser's memory by
+//    owner (malloc, PartitionAlloc partitions, V8 per thread, Oilpan, compositor, shared memory, Blob
+//    storage) loaded, at the job's peak, after it and after a full GC (BITSCALE_BENCH_WEB_TRACE_DIR
+//    keeps the traces).
 //    The 100M job again with Threads 2 (two kernel Web Workers): RTN time 1 vs 2. A table at the end:
 //    per model, one tensor's bytes, the output's bytes, and the renderers' and browser's growth.
 //    BITSCALE_BENCH_WEB_LAYERS=14,56 runs those models alone (1 thread); BITSCALE_BENCH_WEB_REPEATS=N
