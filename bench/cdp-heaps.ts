@@ -2,7 +2,9 @@
 // a raw DevTools-protocol connection (playwright's own session cannot address nested workers such
 // as the kernel Web Workers the job worker starts) that attaches to every page and worker target
 // and samples Runtime.getHeapUsage: the V8 heap used, and the ArrayBuffer backing stores (where
-// WebAssembly memories and read buffers live), each target's peak kept.
+// WebAssembly memories and read buffers live), each target's peak kept. The same connection runs
+// Chromium's memory-infra tracing (memory dumps of every process, read by memory-infra.ts) and the
+// full garbage collections taken before the last dump.
 // Needs Chromium started with --remote-debugging-port=PORT.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
