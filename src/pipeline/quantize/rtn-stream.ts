@@ -18,6 +18,7 @@ import { NumericError } from '../../core/errors.js';
 import { checkAborted, type ProgressFn } from '../../core/progress.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
+import { tracePhase } from '../../formats/io/phase-trace.js';
 import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
@@ -97,6 +98,7 @@ interface Job {
  * quantized on `threads` worker threads, reading, quantizing and writing in overlap.
  */
 export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStreamOptions): Promise<SaveResult> {
+  tracePhase('rtn: start');
   const order = [...weights.tensors.values()];
   const plans = new Map(order.map((s) => [s.name, o.plan(s.name, s)] as const));
   const lookahead = o.lookahead ?? DEFAULT_LOOKAHEAD;
@@ -132,6 +134,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
         if (e instanceof NumericError) throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, field: undefined, tensor: src.name, file: weights.source.path });
         throw e;
       }
+      tracePhase(`rtn: quantized ${src.name}`);
       return { type: p.type, shape: [...src.shape], bytes: new Uint8Array(dstBuf, 0, outBytes) };
     })();
     return {
@@ -179,7 +182,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   try {
     // the first tensors are read and quantized while saveModel builds and writes the header
     startMore();
-    return await saveModel(weights, out, {
+    const r = await saveModel(weights, out, {
       format: 'gguf',
       dtype: 'F16',
       overwrite: o.overwrite,
@@ -202,14 +205,18 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
         jobs.delete(n);
         current = job;
         const t = await job.promise;
+        tracePhase(`rtn: writing ${n}`);
         startMore();
         return t;
       },
     });
+    tracePhase('rtn: saved');
+    return r;
   } finally {
     // settle whatever is still running (an error or abort stopped the writer) before the workers go
     await Promise.allSettled([...jobs.values()].map((j) => j.promise));
     if (!o.pool) await pool.close();
+    tracePhase('rtn: pool closed');
   }
 }
 
@@ -243,8 +250,10 @@ try {
 /** Lowercase hex sha256 of each file, computed on a worker thread. */
 export function hashFilesOffThread(paths: readonly string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
+    tracePhase('input hash: start');
     const w = new Worker(HASH_WORKER, { eval: true, workerData: [...paths] });
     w.once('message', (m: { ok: true; out: string[] } | { ok: false; message: string; code?: string }) => {
+      tracePhase('input hash: done');
       void w.terminate();
       if (m.ok) resolve(m.out);
       else reject(Object.assign(new Error(m.message), { code: m.code }));
