@@ -101,6 +101,7 @@ export function relaunch(env: Env): Promise<number> {
       done(1);
     });
     child.once('exit', (code, signal) => {
+      tracePhase('relaunch: child ended');
       if (signal) {
         for (const [sig, h] of handlers) process.off(sig, h);
         process.kill(process.pid, signal);

@@ -247,11 +247,18 @@ try {
 }
 `;
 
-/** Lowercase hex sha256 of each file, computed on a worker thread. */
-export function hashFilesOffThread(paths: readonly string[]): Promise<string[]> {
+/** Lowercase hex sha256 of each file, computed on a worker thread; `signal` ends the thread (rejects with the reason). */
+export function hashFilesOffThread(paths: readonly string[], signal?: AbortSignal): Promise<string[]> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
     tracePhase('input hash: start');
     const w = new Worker(HASH_WORKER, { eval: true, workerData: [...paths] });
+    const stop = (): void => {
+      void w.terminate();
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    w.once('exit', () => signal?.removeEventListener('abort', stop));
     w.once('message', (m: { ok: true; out: string[] } | { ok: false; message: string; code?: string }) => {
       tracePhase('input hash: done');
       void w.terminate();
