@@ -17,7 +17,7 @@
 // ends the same way, so that no orphan keeps working on outputs the caller considers abandoned.
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { tracePhase } from '../formats/io/phase-trace.js';
+import { tracePhase } from '../core/phase-trace.js';
 
 /** the allocator settings the CLI runs under (glibc tunables syntax) */
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=2';

@@ -11,7 +11,7 @@ import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
 import { decodeUtf8Strict } from '../text.js';
 import { StagedWriter } from './staged-writes.js';
-import { tracePhase } from './phase-trace.js';
+import { tracePhase } from '../../core/phase-trace.js';
 
 // fs read/write calls take at most 2^31 - 1 bytes; larger tensors go in pieces.
 const MAX_IO_CALL = 1 << 30;

@@ -33,7 +33,7 @@ import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './output-format.js';
-import { tracePhase } from '../../formats/io/phase-trace.js';
+import { tracePhase } from '../../core/phase-trace.js';
 import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type InputDigests, type QuantizeManifestParts } from './manifest.js';
 import { TOOL_VERSION, type QuantizeFormat, type QuantizeOptions, type QuantizeReport, type QuantizeRequest } from './types.js';
 

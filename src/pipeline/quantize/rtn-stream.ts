@@ -18,7 +18,7 @@ import { NumericError } from '../../core/errors.js';
 import { checkAborted, type ProgressFn } from '../../core/progress.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
-import { tracePhase } from '../../formats/io/phase-trace.js';
+import { tracePhase } from '../../core/phase-trace.js';
 import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
