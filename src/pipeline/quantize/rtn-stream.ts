@@ -222,29 +222,43 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
 
 // sha256 of files on a worker thread (plain JavaScript, so it needs no TypeScript loader): the
 // manifest's input hashes are computed while the model is quantized instead of after it.
-// One 4 MiB buffer is read into again and again (a stream would allocate, and fault in, a fresh
-// buffer per chunk).
+// The digest is one sequential chain (≈ 1.4 CPU-s for a 2.47 GB model, the longest of the run on two
+// cores: docs/performance.md, sixth round), so the reads are taken off it: the next 4 MiB block is
+// read on a libuv thread while this one is hashed. Two buffers are read into again and again (a
+// stream would allocate, and fault in, a fresh buffer per chunk).
 const HASH_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
-try {
-  const buf = Buffer.allocUnsafeSlow(4 << 20);
-  const out = [];
-  for (const p of workerData) {
-    const h = createHash('sha256');
-    const fd = openSync(p, 'r');
-    try {
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-    } finally {
-      closeSync(fd);
+const { openSync, read, closeSync } = require('node:fs');
+const bufs = [Buffer.allocUnsafeSlow(4 << 20), Buffer.allocUnsafeSlow(4 << 20)];
+const readAt = (fd, buf, pos) => new Promise((res, rej) => read(fd, buf, 0, buf.length, pos, (e, n) => (e ? rej(e) : res(n))));
+async function hashFile(p) {
+  const h = createHash('sha256');
+  const fd = openSync(p, 'r');
+  let next = Promise.resolve(0);
+  try {
+    let i = 0;
+    let pos = 0;
+    next = readAt(fd, bufs[0], 0);
+    for (;;) {
+      const n = await next;
+      if (n === 0) break;
+      pos += n;
+      next = readAt(fd, bufs[i ^ 1], pos);
+      h.update(bufs[i].subarray(0, n));
+      i ^= 1;
     }
-    out.push(h.digest('hex'));
+    return h.digest('hex');
+  } finally {
+    await next.catch(() => 0);
+    closeSync(fd);
   }
-  parentPort.postMessage({ ok: true, out });
-} catch (e) {
-  parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code });
 }
+(async () => {
+  const out = [];
+  for (const p of workerData) out.push(await hashFile(p));
+  parentPort.postMessage({ ok: true, out });
+})().catch((e) => parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code }));
 `;
 
 /** Lowercase hex sha256 of each file, computed on a worker thread; `signal` ends the thread (rejects with the reason). */

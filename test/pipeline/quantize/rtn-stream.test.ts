@@ -221,12 +221,19 @@ test('quantize (streaming RTN): the input hash starts before the model headers a
   }
 });
 
-test('hashFilesOffThread: the digests of files; an abort ends the thread and rejects with the reason', async () => {
+test('hashFilesOffThread: the digests of files (whole blocks, a tail, empty); an abort ends the thread and rejects with the reason', async () => {
   const dir = tempDir('bitscale-hash-thread-');
   try {
     const a = join(dir, 'a.bin');
     writeFileSync(a, Buffer.alloc(9 << 20, 7));
-    assert.deepEqual(await hashFilesOffThread([a]), [createHash('sha256').update(readFileSync(a)).digest('hex')]);
+    // the reads run ahead of the digest in two 4 MiB buffers: sizes around and between whole blocks, and empty
+    const files = [a];
+    for (const [name, n] of [['b.bin', (8 << 20) + 123], ['c.bin', 4 << 20], ['d.bin', 0], ['e.bin', 5]] as const) {
+      const p = join(dir, name);
+      writeFileSync(p, Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + (i >> 12)) & 0xff)));
+      files.push(p);
+    }
+    assert.deepEqual(await hashFilesOffThread(files), files.map((f) => createHash('sha256').update(readFileSync(f)).digest('hex')));
     const ac = new AbortController();
     const p = hashFilesOffThread([a, a, a, a], ac.signal);
     ac.abort(new Error('not needed'));
