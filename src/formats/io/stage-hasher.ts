@@ -32,9 +32,13 @@ export class StageHasher {
   bytes = 0;
 
   private constructor(private readonly worker: Worker) {
+    // the thread keeps the process alive only while an answer is awaited (a sink that is never
+    // closed must not hold the process open)
+    worker.unref();
     worker.on('message', (r: Reply) => {
       const w = this.waiting.get(r.seq);
       this.waiting.delete(r.seq);
+      if (this.waiting.size === 0) worker.unref();
       if (r.error !== undefined) this.fail(new Error(`output hash: ${r.error}`));
       else w?.resolve(r.hex ?? '');
     });
@@ -52,12 +56,14 @@ export class StageHasher {
     this.failed ??= e;
     for (const w of this.waiting.values()) w.reject(this.failed);
     this.waiting.clear();
+    this.worker.unref();
   }
 
   private ask(msg: { buf?: SharedArrayBuffer; len?: number }): Promise<string> {
     if (this.failed) return Promise.reject(this.failed);
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
+      if (this.waiting.size === 0) this.worker.ref();
       this.waiting.set(seq, { resolve, reject });
       this.worker.postMessage({ ...msg, seq });
     });
