@@ -17,6 +17,7 @@
 // ends the same way, so that no orphan keeps working on outputs the caller considers abandoned.
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import { tracePhase } from '../core/phase-trace.js';
 
 /** the allocator settings the CLI runs under (glibc tunables syntax) */
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=2';
@@ -100,6 +101,7 @@ export function relaunch(env: Env): Promise<number> {
       done(1);
     });
     child.once('exit', (code, signal) => {
+      tracePhase('relaunch: child ended');
       if (signal) {
         for (const [sig, h] of handlers) process.off(sig, h);
         process.kill(process.pid, signal);
@@ -139,6 +141,7 @@ export function adoptRelaunch(env: Env = process.env): boolean {
  * relaunched child, another platform, opted out) runs the command here with `here`.
  */
 export function runOrRelaunch(wanted: boolean, here: () => void): void {
+  tracePhase('cli: start');
   const env = !adoptRelaunch() && wanted ? relaunchEnv(process.env, isGlibc()) : null;
   if (env) void relaunch(env).then((code) => process.exit(code));
   else here();

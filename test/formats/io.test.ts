@@ -195,6 +195,38 @@ test('AtomicFileSink in 8 MiB blocks: the same bytes and digest around the page 
   }
 });
 
+test('AtomicFileSink takes the sha256 of a file larger than one block on the hash thread, in file order; a small file on the writing thread', async () => {
+  const dir = tmp();
+  try {
+    // 3 whole blocks and a tail, in chunks that straddle the block boundaries, more blocks than
+    // the writer rotates through (the hash thread must have finished a block before it is refilled)
+    const total = 5 * STAGE_BYTES + 12345;
+    const whole = randomBytes(total);
+    const p = join(dir, 'big.bin');
+    const sink = await AtomicFileSink.create(p);
+    assert.equal(sink.bytesHashedOffThread, 0);
+    for (let o = 0; o < total; o += 3_000_017) await sink.write(whole.subarray(o, Math.min(total, o + 3_000_017)));
+    // every whole block so far went to the hash thread
+    assert.ok(sink.bytesHashedOffThread >= 4 * STAGE_BYTES, `${sink.bytesHashedOffThread}`);
+    await sink.close();
+    // the tail too: every byte of the file was hashed there, none on this thread
+    assert.equal(sink.bytesHashedOffThread, total);
+    const file = readFileSync(p);
+    assert.ok(Buffer.from(file).equals(whole));
+    // the digest the manifest gets (sha256File answers from the one taken while writing) is the file's
+    assert.equal(await sha256File(p), createHash('sha256').update(file).digest('hex'));
+    // smaller than one block: hashed on this thread, no thread started
+    const q = join(dir, 'small.bin');
+    const small = await AtomicFileSink.create(q);
+    await small.write(whole.subarray(0, STAGE_BYTES - 1));
+    await small.close();
+    assert.equal(small.bytesHashedOffThread, 0);
+    assert.equal(await sha256File(q), createHash('sha256').update(whole.subarray(0, STAGE_BYTES - 1)).digest('hex'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('safetensors and GGUF files by path, and a directory of shards', async () => {
   const dir = tmp();
   try {

@@ -11,6 +11,7 @@ import { BitscaleError, FormatError, IoError } from '../../core/errors.js';
 import { checkRange, type ByteSink, type ByteSource } from '../bytes.js';
 import { decodeUtf8Strict } from '../text.js';
 import { StagedWriter } from './staged-writes.js';
+import { tracePhase } from '../../core/phase-trace.js';
 
 // fs read/write calls take at most 2^31 - 1 bytes; larger tensors go in pieces.
 const MAX_IO_CALL = 1 << 30;
@@ -328,9 +329,9 @@ export async function checkOutputPath(path: string, opts: AtomicWriteOptions = {
  * where the filesystem allows (StagedWriter, staged-writes.ts: why).
  */
 export class AtomicFileSink implements ByteSink {
-  // sha256 of the bytes as they go out (the file is written front to back): sha256File answers
-  // from it afterwards instead of reading the file again (a manifest's output hash)
-  private readonly hash = createHash('sha256');
+  // the StagedWriter takes the sha256 of the bytes as they go out (the file is written front to
+  // back, on a hash thread once the file is larger than a block): sha256File answers from it
+  // afterwards instead of reading the file again (a manifest's output hash)
   private state: 'open' | 'closed' | 'aborted' = 'open';
 
   private constructor(
@@ -358,6 +359,11 @@ export class AtomicFileSink implements ByteSink {
     return this.out.position;
   }
 
+  /** Bytes of the output's sha256 taken on the hash thread so far (not on the writing thread). */
+  get bytesHashedOffThread(): number {
+    return this.out.bytesHashedOffThread;
+  }
+
   /** Whether whole blocks are written around the page cache (O_DIRECT) at this point. */
   get bypassesPageCache(): boolean {
     return this.out.bypassesCache;
@@ -366,8 +372,6 @@ export class AtomicFileSink implements ByteSink {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.state !== 'open') throw new IoError('io', `write after ${this.state}`, { file: this.name });
     try {
-      // hashed here while the previous block is written on a libuv thread
-      this.hash.update(chunk);
       await this.out.write(chunk);
     } catch (e) {
       await this.abort();
@@ -379,12 +383,16 @@ export class AtomicFileSink implements ByteSink {
   async close(): Promise<void> {
     if (this.state !== 'open') throw new IoError('io', `close after ${this.state}`, { file: this.name });
     try {
-      await this.out.finish();
+      tracePhase(`sink: closing ${basename(this.name)}`);
+      const hex = await this.out.finish();
+      tracePhase('sink: written');
       await this.fh.sync();
+      tracePhase('sink: fsynced');
       await this.fh.close();
       this.state = 'closed';
       await rename(this.tempPath, this.name);
-      await rememberDigest(this.name, this.hash.digest('hex'));
+      await rememberDigest(this.name, hex);
+      tracePhase('sink: renamed');
     } catch (e) {
       if (this.state === 'open') await this.abort();
       else await unlink(this.tempPath).catch(() => undefined);

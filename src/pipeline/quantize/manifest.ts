@@ -38,11 +38,14 @@ export async function hashInput(path: string): Promise<InputDigests> {
   });
 }
 
-/** hashInput with the files read on a worker thread (the same hashes), for the streaming path that overlaps it with the work. */
-export async function hashInputOffThread(path: string): Promise<InputDigests> {
+/**
+ * hashInput with the files read on a worker thread (the same hashes), for the streaming path that
+ * overlaps it with the work; `signal` ends the thread (the hash is not needed after all).
+ */
+export async function hashInputOffThread(path: string, signal?: AbortSignal): Promise<InputDigests> {
   return digests(path, async (files) => {
     try {
-      return await hashFilesOffThread(files);
+      return await hashFilesOffThread(files, signal);
     } catch (e) {
       throw new IoError('io', `cannot hash: ${(e as Error).message}`, { file: path, found: (e as { code?: string }).code });
     }

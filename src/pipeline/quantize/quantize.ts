@@ -33,7 +33,8 @@ import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { writeRtnGguf } from './rtn-stream.js';
 import { resolveQuantizeFormat } from './output-format.js';
-import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type QuantizeManifestParts } from './manifest.js';
+import { tracePhase } from '../../core/phase-trace.js';
+import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type InputDigests, type QuantizeManifestParts } from './manifest.js';
 import { TOOL_VERSION, type QuantizeFormat, type QuantizeOptions, type QuantizeReport, type QuantizeRequest } from './types.js';
 
 // the public names of `bitscale quantize`, defined with its steps (types.ts)
@@ -45,9 +46,9 @@ export type { QuantizeFormat, QuantizeMethod, QuantizeOptions, QuantizeReport, Q
  * linear is read, quantized to its ggml type (imatrix from --imatrix if given) on `threads` worker
  * threads and written, the stages overlapped; the input is hashed on another thread meanwhile.
  */
-async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number): Promise<QuantizeReport> {
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number, early?: Promise<InputDigests>): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const inputHash = o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model);
+  const inputHash = early ?? (o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model));
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
@@ -90,6 +91,11 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
   });
   report.seconds = (Date.now() - t0) / 1000;
   return report;
+}
+
+/** Whether quantizeResolved streams RTN to GGUF (rtnStreamingGguf), as far as the options alone tell. */
+function streamsRtnGguf(o: QuantizeOptions): boolean {
+  return o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost;
 }
 
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
@@ -148,10 +154,25 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   // fp32/fp16 ONNX folders: pipeline/export/onnx.ts checks, stages and verifies the folder itself
   if (o.format === 'onnx' && (await import('./onnx-float.js')).isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
   parseScheme(o.scheme);
+  // streaming RTN hashes the input on a thread of its own: started here, before the headers are
+  // read twice (probe, then the run's own load) and the plan is made, it uses the core that this
+  // single-threaded start-up leaves idle (docs/performance.md, sixth round); ended if not used
+  const early = streamsRtnGguf(o) && !o.rtnStream ? new AbortController() : null;
+  const inputHash = early ? hashInputOffThread(o.model, early.signal) : undefined;
+  inputHash?.catch(() => {}); // awaited by the run; a failure before then must not go unhandled
+  try {
+    return await quantizeChecked(o, inputHash);
+  } finally {
+    early?.abort();
+  }
+}
+
+async function quantizeChecked(o: QuantizeOptions, inputHash: Promise<InputDigests> | undefined): Promise<QuantizeReport> {
   const kind = outputKind(o);
   const base = basename(o.out);
   const sidecars = o.format === 'onnx' && kind === 'file' ? [`${base}.manifest.json`, `${base}.data`] : kind === 'file' || o.format === 'onnx' ? [`${base}.manifest.json`] : [];
   const probe = await loadModel(o.model, { tokenizer: o.tokenizer });
+  tracePhase('quantize: headers read');
   let inputs: string[];
   // an ONNX folder of the same model gets this run's variants added (the others are carried over)
   let update = false;
@@ -171,7 +192,7 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   }
   return withOutput(o.out, { kind, force: o.overwrite, update, inputs, sidecars, command: 'quantize' }, async (txn) => {
     // the staging folder is empty unless it carries a folder's variants (then --force replaces this run's variant there)
-    const r = await quantizeResolved({ ...o, out: txn.staged, displayOut: o.out, overwrite: update ? o.overwrite : false });
+    const r = await quantizeResolved({ ...o, out: txn.staged, displayOut: o.out, overwrite: update ? o.overwrite : false }, inputHash);
     const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
     return report;
   });
@@ -187,7 +208,7 @@ async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
   return quantizeReport(o, { manifest: r.manifest, scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', fileType: null, tensors: [], fallbacks: [], quality, seconds: (Date.now() - t0) / 1000, files: r.files });
 }
 
-async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
+async function quantizeResolved(o: QuantizeOptions, inputHash?: Promise<InputDigests>): Promise<QuantizeReport> {
   const t0 = Date.now();
   let scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
   // fp16 / bf16 casts are llama.cpp's F16 / BF16 file types in a GGUF
@@ -218,7 +239,7 @@ async function quantizeResolved(o: QuantizeOptions): Promise<QuantizeReport> {
     // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
     const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
     if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
-      return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0);
+      return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, inputHash);
     }
     // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
     // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path

@@ -18,6 +18,7 @@ import { NumericError } from '../../core/errors.js';
 import { checkAborted, type ProgressFn } from '../../core/progress.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
+import { tracePhase } from '../../core/phase-trace.js';
 import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
@@ -97,6 +98,7 @@ interface Job {
  * quantized on `threads` worker threads, reading, quantizing and writing in overlap.
  */
 export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStreamOptions): Promise<SaveResult> {
+  tracePhase('rtn: start');
   const order = [...weights.tensors.values()];
   const plans = new Map(order.map((s) => [s.name, o.plan(s.name, s)] as const));
   const lookahead = o.lookahead ?? DEFAULT_LOOKAHEAD;
@@ -132,6 +134,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
         if (e instanceof NumericError) throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, field: undefined, tensor: src.name, file: weights.source.path });
         throw e;
       }
+      tracePhase(`rtn: quantized ${src.name}`);
       return { type: p.type, shape: [...src.shape], bytes: new Uint8Array(dstBuf, 0, outBytes) };
     })();
     return {
@@ -179,7 +182,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   try {
     // the first tensors are read and quantized while saveModel builds and writes the header
     startMore();
-    return await saveModel(weights, out, {
+    const r = await saveModel(weights, out, {
       format: 'gguf',
       dtype: 'F16',
       overwrite: o.overwrite,
@@ -202,49 +205,76 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
         jobs.delete(n);
         current = job;
         const t = await job.promise;
+        tracePhase(`rtn: writing ${n}`);
         startMore();
         return t;
       },
     });
+    tracePhase('rtn: saved');
+    return r;
   } finally {
     // settle whatever is still running (an error or abort stopped the writer) before the workers go
     await Promise.allSettled([...jobs.values()].map((j) => j.promise));
     if (!o.pool) await pool.close();
+    tracePhase('rtn: pool closed');
   }
 }
 
 // sha256 of files on a worker thread (plain JavaScript, so it needs no TypeScript loader): the
 // manifest's input hashes are computed while the model is quantized instead of after it.
-// One 4 MiB buffer is read into again and again (a stream would allocate, and fault in, a fresh
-// buffer per chunk).
+// The digest is one sequential chain (≈ 1.4 CPU-s for a 2.47 GB model, the longest of the run on two
+// cores: docs/performance.md, sixth round), so the reads are taken off it: the next 4 MiB block is
+// read on a libuv thread while this one is hashed. Two buffers are read into again and again (a
+// stream would allocate, and fault in, a fresh buffer per chunk).
 const HASH_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
-try {
-  const buf = Buffer.allocUnsafeSlow(4 << 20);
-  const out = [];
-  for (const p of workerData) {
-    const h = createHash('sha256');
-    const fd = openSync(p, 'r');
-    try {
-      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-    } finally {
-      closeSync(fd);
+const { openSync, read, closeSync } = require('node:fs');
+const bufs = [Buffer.allocUnsafeSlow(4 << 20), Buffer.allocUnsafeSlow(4 << 20)];
+const readAt = (fd, buf, pos) => new Promise((res, rej) => read(fd, buf, 0, buf.length, pos, (e, n) => (e ? rej(e) : res(n))));
+async function hashFile(p) {
+  const h = createHash('sha256');
+  const fd = openSync(p, 'r');
+  let next = Promise.resolve(0);
+  try {
+    let i = 0;
+    let pos = 0;
+    next = readAt(fd, bufs[0], 0);
+    for (;;) {
+      const n = await next;
+      if (n === 0) break;
+      pos += n;
+      next = readAt(fd, bufs[i ^ 1], pos);
+      h.update(bufs[i].subarray(0, n));
+      i ^= 1;
     }
-    out.push(h.digest('hex'));
+    return h.digest('hex');
+  } finally {
+    await next.catch(() => 0);
+    closeSync(fd);
   }
-  parentPort.postMessage({ ok: true, out });
-} catch (e) {
-  parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code });
 }
+(async () => {
+  const out = [];
+  for (const p of workerData) out.push(await hashFile(p));
+  parentPort.postMessage({ ok: true, out });
+})().catch((e) => parentPort.postMessage({ ok: false, message: String((e && e.message) || e), code: e && e.code }));
 `;
 
-/** Lowercase hex sha256 of each file, computed on a worker thread. */
-export function hashFilesOffThread(paths: readonly string[]): Promise<string[]> {
+/** Lowercase hex sha256 of each file, computed on a worker thread; `signal` ends the thread (rejects with the reason). */
+export function hashFilesOffThread(paths: readonly string[], signal?: AbortSignal): Promise<string[]> {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    tracePhase('input hash: start');
     const w = new Worker(HASH_WORKER, { eval: true, workerData: [...paths] });
+    const stop = (): void => {
+      void w.terminate();
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    w.once('exit', () => signal?.removeEventListener('abort', stop));
     w.once('message', (m: { ok: true; out: string[] } | { ok: false; message: string; code?: string }) => {
+      tracePhase('input hash: done');
       void w.terminate();
       if (m.ok) resolve(m.out);
       else reject(Object.assign(new Error(m.message), { code: m.code }));

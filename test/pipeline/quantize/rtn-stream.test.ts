@@ -19,7 +19,7 @@ import { loadModel } from '../../../src/model/load.js';
 import { saveModel } from '../../../src/model/save.js';
 import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
-import { writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
+import { hashFilesOffThread, writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
 import { InlineRowsPool } from '../../../src/quant/ggml/wasm/worker-queue.js';
 import { quantizeGgml } from '../../../src/quant/ggml/index.js';
 import { shapeConfig, writeGeneratedGguf } from '../../../bench/gen-llama.js';
@@ -192,6 +192,56 @@ test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers r
     n++;
   }
   assert.equal(n, 14);
+});
+
+test('quantize (streaming RTN): the input hash starts before the model headers are read (BITSCALE_TRACE_PHASES marks), and its digest is the file\'s', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-early-');
+  try {
+    const model = join(dir, 'm.gguf');
+    await writeGeneratedGguf(model, CONFIG, 'F16');
+    const out = join(dir, 'q.gguf');
+    const env = { ...process.env, BITSCALE_TRACE_PHASES: '1', BITSCALE_NO_REEXEC: '1', BITSCALE_DIGEST_CACHE: join(dir, 'digests') };
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'quantize', model, '--out', out, '--scheme', 'q8_0', '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', '2', '--quiet'], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    // "phase <ms> <wall ms> <pid> <label>"
+    const marks = r.stderr.split('\n').flatMap((l) => (l.startsWith('phase ') ? [l.split(' ').slice(4).join(' ')] : []));
+    const at = (label: string): number => {
+      const i = marks.indexOf(label);
+      assert.ok(i >= 0, `no mark '${label}' in ${JSON.stringify(marks)}`);
+      return i;
+    };
+    // the hash thread runs while the single-threaded start-up reads the headers (twice) and plans
+    assert.ok(at('input hash: start') < at('quantize: headers read'));
+    assert.ok(at('quantize: headers read') < at('rtn: start'));
+    const m = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { input: { sha256: Record<string, string> }; output: { sha256: Record<string, string> } };
+    assert.deepEqual(m.input.sha256, { [model]: createHash('sha256').update(readFileSync(model)).digest('hex') });
+    assert.deepEqual(Object.values(m.output.sha256), [createHash('sha256').update(readFileSync(out)).digest('hex')]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('hashFilesOffThread: the digests of files (whole blocks, a tail, empty); an abort ends the thread and rejects with the reason', async () => {
+  const dir = tempDir('bitscale-hash-thread-');
+  try {
+    const a = join(dir, 'a.bin');
+    writeFileSync(a, Buffer.alloc(9 << 20, 7));
+    // the reads run ahead of the digest in two 4 MiB buffers: sizes around and between whole blocks, and empty
+    const files = [a];
+    for (const [name, n] of [['b.bin', (8 << 20) + 123], ['c.bin', 4 << 20], ['d.bin', 0], ['e.bin', 5]] as const) {
+      const p = join(dir, name);
+      writeFileSync(p, Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + (i >> 12)) & 0xff)));
+      files.push(p);
+    }
+    assert.deepEqual(await hashFilesOffThread(files), files.map((f) => createHash('sha256').update(readFileSync(f)).digest('hex')));
+    const ac = new AbortController();
+    const p = hashFilesOffThread([a, a, a, a], ac.signal);
+    ac.abort(new Error('not needed'));
+    await assert.rejects(p, /not needed/);
+    await assert.rejects(hashFilesOffThread([a], ac.signal), /not needed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('quantize --threads refuses 0 and absurd values before any work', () => {
