@@ -32,7 +32,39 @@ export class TabHeaps {
   private readonly traceEvents: unknown[] = [];
   private traceDone: (() => void) | null = null;
 
+  /** sample allocations (HeapProfiler) in every target attached from now on */
+  allocations = false;
+
   private constructor(private readonly ws: InstanceType<typeof WebSocketClient>) {}
+
+  /**
+   * Bytes allocated since attaching, by allocation site (the innermost frame and its two callers),
+   * for each target sampled (allocations = true): the `top` largest sites per target.
+   */
+  async allocationSites(top = 15): Promise<{ target: string; totalMb: number; sites: { site: string; mb: number }[] }[]> {
+    interface Node { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: Node[] }
+    const out = [];
+    for (const s of this.sessions.values()) {
+      const r = (await this.send('HeapProfiler.getSamplingProfile', {}, s.sid)) as { profile?: { head: Node } } | null;
+      if (!r?.profile) continue;
+      const bySite = new Map<string, number>();
+      let total = 0;
+      const frame = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber + 1}`;
+      const walk = (n: Node, path: string[]) => {
+        const here = [frame(n), ...path].slice(0, 3);
+        if (n.selfSize > 0) {
+          const k = here.join(' ← ');
+          bySite.set(k, (bySite.get(k) ?? 0) + n.selfSize);
+          total += n.selfSize;
+        }
+        for (const c of n.children) walk(c, here);
+      };
+      walk(r.profile.head, []);
+      const sites = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top).map(([site, b]) => ({ site, mb: b / 1e6 }));
+      out.push({ target: s.label, totalMb: total / 1e6, sites });
+    }
+    return out;
+  }
 
   static async connect(port: number): Promise<TabHeaps> {
     const v = (await (await fetch(`http://127.0.0.1:${port}/json/version`)).json()) as { webSocketDebuggerUrl: string };
@@ -64,7 +96,14 @@ export class TabHeaps {
     for (const t of r?.targetInfos ?? []) {
       if (this.sessions.has(t.targetId) || (t.type !== 'page' && t.type !== 'worker')) continue;
       const a = (await this.send('Target.attachToTarget', { targetId: t.targetId, flatten: true })) as { sessionId?: string } | null;
-      if (a?.sessionId) this.sessions.set(t.targetId, { sid: a.sessionId, label: t.type === 'page' ? 'page' : `worker ${t.url.split('/').pop()}` });
+      if (!a?.sessionId) continue;
+      const label = t.type === 'page' ? 'page' : `worker ${t.url.split('/').pop()}`;
+      this.sessions.set(t.targetId, { sid: a.sessionId, label });
+      if (this.allocations) {
+        // every allocation sampled, the collected ones too: where the garbage comes from
+        await this.send('HeapProfiler.enable', {}, a.sessionId);
+        await this.send('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }, a.sessionId);
+      }
     }
     for (const [id, s] of this.sessions) {
       const u = (await this.send('Runtime.getHeapUsage', {}, s.sid)) as { usedSize: number; backingStorageSize?: number } | null;

@@ -256,6 +256,8 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
     };
     await new Promise((r) => setTimeout(r, 1000));
     const heaps = await TabHeaps.connect(port);
+    // BITSCALE_BENCH_WEB_ALLOC=1: the job's allocations by site in each thread (collected ones too)
+    heaps.allocations = process.env.BITSCALE_BENCH_WEB_ALLOC === '1';
     heaps.start();
     // Chromium's memory-infra: a dump of the loaded tab, dumps during the job (the one at the
     // renderers' highest resident set is reported as the peak), and one after the job
@@ -276,6 +278,12 @@ async function memory(appDir: string, dir: string, nLayers: number, threads = 1,
       p1 = first.stop();
     }
     const peaks = heaps.stop();
+    if (heaps.allocations) {
+      for (const t of await heaps.allocationSites()) {
+        console.log(`  allocations in ${t.target}: ${fmt(t.totalMb, 1)} MB sampled`);
+        for (const x of t.sites) console.log(`    ${fmt(x.mb, 1).padStart(7)} MB  ${x.site}`);
+      }
+    }
     await series?.stop();
     await new Promise((r) => setTimeout(r, 2000));
     if (traced) {

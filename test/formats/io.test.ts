@@ -27,7 +27,10 @@ import {
 import { gv } from '../../src/formats/gguf/index.js';
 import { safetensorsLayout } from '../../src/formats/safetensors/index.js';
 import { tempDir } from '../helpers.js';
-import { STAGE_BYTES } from '../../src/formats/io/staged-writes.js';
+import { STAGE_BYTES, StagedWriter } from '../../src/formats/io/staged-writes.js';
+import { StageHasher } from '../../src/formats/io/stage-hasher.js';
+import { open } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
 
 function tmp(): string {
   return tempDir('bitscale-io-');
@@ -222,6 +225,32 @@ test('AtomicFileSink takes the sha256 of a file larger than one block on the has
     await small.close();
     assert.equal(small.bytesHashedOffThread, 0);
     assert.equal(await sha256File(q), createHash('sha256').update(whole.subarray(0, STAGE_BYTES - 1)).digest('hex'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('where no hash thread can start (the browser build), a file larger than one block is hashed on the writing thread', async () => {
+  // the page's worker_threads shim throws from its constructor (web/shims/misc.ts)
+  class NoThreads {
+    constructor() {
+      throw new Error('worker_threads is not available in the browser build');
+    }
+  }
+  assert.equal(StageHasher.tryStart(NoThreads as unknown as typeof Worker), null);
+  const dir = tmp();
+  try {
+    const total = 3 * STAGE_BYTES + 777;
+    const whole = randomBytes(total);
+    const p = join(dir, 'big.bin');
+    const fh = await open(p, 'w');
+    const w = await StagedWriter.open(fh, p, false, true, () => StageHasher.tryStart(NoThreads as unknown as typeof Worker));
+    for (let o = 0; o < total; o += 5_000_011) await w.write(whole.subarray(o, Math.min(total, o + 5_000_011)));
+    const hex = await w.finish();
+    await fh.close();
+    assert.equal(w.bytesHashedOffThread, 0);
+    assert.ok(Buffer.from(readFileSync(p)).equals(whole));
+    assert.equal(hex, createHash('sha256').update(whole).digest('hex'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

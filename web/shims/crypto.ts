@@ -65,7 +65,11 @@ export class Sha256 {
       const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
       w[j] = (w[j - 16] + s0 + w[j - 7] + s1) | 0;
     }
-    let [a, b, c, e, f, g, h, dd] = [this.h[0], this.h[1], this.h[2], this.h[4], this.h[5], this.h[6], this.h[7], this.h[3]];
+    // eight plain int32 locals (`| 0`): a destructured array literal here allocated an array and
+    // boxed numbers per 64-byte block, ≈ 1 GB of garbage for a 400 MB model's input hash (the job
+    // worker's heap growth in the web bench's allocation profile)
+    const H = this.h;
+    let a = H[0] | 0, b = H[1] | 0, c = H[2] | 0, dd = H[3] | 0, e = H[4] | 0, f = H[5] | 0, g = H[6] | 0, h = H[7] | 0;
     for (let j = 0; j < 64; j++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
       const ch = (e & f) ^ (~e & g);

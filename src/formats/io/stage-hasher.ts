@@ -48,8 +48,16 @@ export class StageHasher {
     });
   }
 
-  static start(): StageHasher {
-    return new StageHasher(new Worker(CODE, { eval: true }));
+  /**
+   * The hash thread, or null where none can start: the browser build's worker_threads throws (the
+   * page hashes on its job worker instead), as would a host out of threads. `WorkerCtor` is for tests.
+   */
+  static tryStart(WorkerCtor: typeof Worker = Worker): StageHasher | null {
+    try {
+      return new StageHasher(new WorkerCtor(CODE, { eval: true }));
+    } catch {
+      return null;
+    }
   }
 
   private fail(e: Error): void {

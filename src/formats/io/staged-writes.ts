@@ -69,7 +69,8 @@ export class StagedWriter {
   private constructor(
     private readonly fh: FileHandle,
     direct: FileHandle | null,
-    private readonly hashOffThread: boolean,
+    private hashOffThread: boolean,
+    private readonly startHasher: () => StageHasher | null,
   ) {
     this.direct = direct;
   }
@@ -77,13 +78,13 @@ export class StagedWriter {
   /**
    * `fh`: the file, open for writing, empty; `path`: its path, opened a second time with O_DIRECT
    * when `bypassCache` (default) and the platform and filesystem allow. `hashOffThread` (default
-   * true): full blocks are hashed on a worker thread.
+   * true): full blocks are hashed on a worker thread where one starts (`startHasher`), else here.
    */
-  static async open(fh: FileHandle, path: string, bypassCache = true, hashOffThread = true): Promise<StagedWriter> {
+  static async open(fh: FileHandle, path: string, bypassCache = true, hashOffThread = true, startHasher: () => StageHasher | null = () => StageHasher.tryStart()): Promise<StagedWriter> {
     let direct: FileHandle | null = null;
     const O_DIRECT = (constants as { O_DIRECT?: number }).O_DIRECT;
     if (bypassCache && O_DIRECT) direct = await open(path, constants.O_WRONLY | O_DIRECT).catch(() => null);
-    return new StagedWriter(fh, direct, hashOffThread);
+    return new StagedWriter(fh, direct, hashOffThread, startHasher);
   }
 
   /** Whether full buffers currently go around the page cache (false after a refusal). */
@@ -132,7 +133,11 @@ export class StagedWriter {
 
   /** Bytes [0, len) of a stage into the digest, in file order: on the hash thread from the first full block on. */
   private hashStage(stage: Uint8Array, len: number): Promise<void> {
-    if (!this.hasher && this.hashOffThread && len === STAGE_BYTES && stage.buffer instanceof SharedArrayBuffer) this.hasher = StageHasher.start();
+    if (!this.hasher && this.hashOffThread && len === STAGE_BYTES && stage.buffer instanceof SharedArrayBuffer) {
+      this.hasher = this.startHasher();
+      // no thread (the browser build): every block on this thread, from this first one on
+      if (!this.hasher) this.hashOffThread = false;
+    }
     if (this.hasher) return this.hasher.update(stage.buffer as SharedArrayBuffer, len);
     this.hashHere.update(stage.subarray(0, len));
     return Promise.resolve();
