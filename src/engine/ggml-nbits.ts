@@ -79,6 +79,15 @@ function k45Scales(b: Uint8Array, ob: number, s: Float32Array, so: number, m: Fl
   }
 }
 
+/** Q4_K / Q5_K scales as factors: d per super-block times the 6-bit sc of each 32-block */
+const K45_FACTORS = {
+  per: 8,
+  decode(b: Uint8Array, ob: number, c: Uint8Array, co: number, units: Float32Array, uo: number): void {
+    units[uo] = getF16(b, ob);
+    for (let g = 0; g < 8; g++) c[co + g] = scaleMinK4(b, ob + 4, g)[0] + 128;
+  },
+};
+
 const POW3 = [1, 3, 9, 27, 81];
 function tritOf(byte: number, n: number): number {
   return (((byte * POW3[n]) & 0xff) * 3) >> 8;
@@ -183,6 +192,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q4_K: {
     bits: 4, G: 32, zp: 0, mins: true,
+    factors: K45_FACTORS,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       k45Scales(b, ob, s, so, m, mo);
