@@ -7,10 +7,16 @@
 //   - the factors give every scale bit for bit, also in row parts, and a factoring that does not is
 //     refused (the float32 scales are kept);
 //   - onnxruntime's output with factored scales equals the output with the float32 scales bit for
-//     bit (same kernel, same scales), an input whose first element is NaN included (the gate).
+//     bit (same kernel, same scales), an input whose first element is NaN included (the gate);
+//   - the graph onnxruntime runs after its optimisations still holds the codes and no float32
+//     scales: without the gate on the input, constant folding makes them an initializer again.
 // Legend: N = rows, K = row length, G = kernel block, Kb = K / G, per = blocks per unit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeModel } from '../../src/formats/onnx/proto.js';
 import { Rng } from '../../src/core/rng.js';
 import { ggmlToNBits } from '../../src/engine/ggml-nbits.js';
 import { GraphBuilder, makeTensor } from '../../src/engine/ir.js';
@@ -99,3 +105,28 @@ for (const [type, G, per, bytesPerWeight] of [
     }
   });
 }
+
+test('after onnxruntime\'s optimisations the factored scales are still U8 codes, not a folded float32 initializer', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bitscale-factors-'));
+  try {
+    for (const [type, G] of [['Q6_K', 16], ['Q4_K', 32]] as const) {
+      const l = linear(type, 13);
+      const path = join(dir, `${type}.onnx`);
+      const b = new GraphBuilder('factors');
+      const xin = b.input('x', 'F32', [2, K]);
+      b.output('y', nbitsLinearGraph(b, xin, nbitsValues(b, 'w', nbitsConstants(l)), 0));
+      const s = await EngineSession.fromGraph(b.build(), { threads: 1, optimization: 'all', optimizedModelPath: path });
+      await s.release();
+      const inits = decodeModel(readFileSync(path)).graph.initializer;
+      const numel = (dims: number[]) => dims.reduce((a, d) => a * Number(d), 1);
+      const F32 = 1;
+      const U8 = 2;
+      const Kb = K / G;
+      assert.ok(inits.some((t) => t.data_type === U8 && numel(t.dims) === N * Kb), `${type}: the U8 scale codes are an initializer`);
+      const folded = inits.filter((t) => t.data_type === F32 && numel(t.dims) === N * Kb);
+      assert.deepEqual(folded.map((t) => t.name), [], `${type}: no float32 initializer of N·Kb scales`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
