@@ -204,6 +204,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q5_K: {
     bits: 8, G: 32, zp: null, mins: true,
+    factors: K45_FACTORS,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       k45Scales(b, ob, s, so, m, mo);

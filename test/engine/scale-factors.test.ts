@@ -1,9 +1,10 @@
-// Scales stored as factors (nbits.ts ScaleFactors, nbits-graph.ts): Q6_K's and Q4_K's kernel scales
+// Scales stored as factors (nbits.ts ScaleFactors, nbits-graph.ts): Q6_K's, Q4_K's and Q5_K's kernel scales
 // are fround(d·sc), a float per super-block times a small integer per block, and are kept so (U8
 // code per block + F32 unit per super-block) instead of one float32 per block, which is what keeps
 // the 1B Q4_K_M evaluation under its memory bound (docs/engine.md, sixth round). Checked here:
-//   - the constants a Q6_K / Q4_K linear stores: no float32 scales, codes and units of the stated
-//     shapes, bytes per weight 1 + 1/16 + 4/256 (Q6_K) and 1/2 + 1/32 + 4/256 (Q4_K main);
+//   - the constants a Q6_K / Q4_K / Q5_K linear stores: no float32 scales, codes and units of the
+//     stated shapes, bytes per weight 1 + 1/16 + 4/256 (Q6_K), 1/2 + 1/32 + 4/256 (Q4_K main) and
+//     1 + 1/32 + 4/256 (Q5_K main);
 //   - the factors give every scale bit for bit, also in row parts, and a factoring that does not is
 //     refused (the float32 scales are kept);
 //   - onnxruntime's output with factored scales equals the output with the float32 scales bit for
@@ -43,6 +44,7 @@ function withoutFactors(l: NBitsLinear): NBitsLinear {
 for (const [type, G, per, bytesPerWeight] of [
   ['Q6_K', 16, 16, 1 + 1 / 16 + 4 / 256],
   ['Q4_K', 32, 8, 1 / 2 + 1 / 32 + 4 / 256],
+  ['Q5_K', 32, 8, 1 + 1 / 32 + 4 / 256],
 ] as const) {
   test(`${type}: scales stored as U8 codes per ${G}-block and an F32 unit per super-block, not float32 per block`, () => {
     const l = linear(type);
@@ -109,7 +111,7 @@ for (const [type, G, per, bytesPerWeight] of [
 test('after onnxruntime\'s optimisations the factored scales are still U8 codes, not a folded float32 initializer', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bitscale-factors-'));
   try {
-    for (const [type, G] of [['Q6_K', 16], ['Q4_K', 32]] as const) {
+    for (const [type, G] of [['Q6_K', 16], ['Q4_K', 32], ['Q5_K', 32]] as const) {
       const l = linear(type, 13);
       const path = join(dir, `${type}.onnx`);
       const b = new GraphBuilder('factors');
