@@ -135,8 +135,7 @@ function operandValues(b: GraphBuilder, name: string, o: NBitsOperandConstants):
 function factoredScales(b: GraphBuilder, x: Value, f: { codes: Value; units: Value }): Value {
   const x0 = b.reshape(b.slice(x, x.shape.map(() => 0), x.shape.map(() => 1)), [1]);
   const codes = b.where(b.less(x0, -Infinity), f.codes, f.codes, 'U8');
-  const [G, per] = f.codes.shape as number[];
-  return b.reshape(b.mul(b.sub(b.cast(codes, 'F32'), 128), f.units), [G * per]);
+  return multipliedScales(b, { codes, units: f.units });
 }
 
 export function nbitsValues(b: GraphBuilder, name: string, c: NBitsConstants): NBitsValues {
@@ -149,9 +148,21 @@ export function nbitsValues(b: GraphBuilder, name: string, c: NBitsConstants): N
   };
 }
 
+/**
+ * scales F32 [N·Kb] from their factors as constants only, which onnxruntime folds into a float32
+ * initializer when the session loads. For accuracy level 4: its int8 kernel packs the scales with
+ * the codes at load and gives wrong products from run-time scales (measured on onnxruntime-node 1.30:
+ * errors the size of the outputs), so there the scales must be constant, at their full cost (this
+ * relies on onnxruntime's constant folding: any optimisation level but 'disabled').
+ */
+function multipliedScales(b: GraphBuilder, f: { codes: Value; units: Value }): Value {
+  const [G, per] = f.codes.shape as number[];
+  return b.reshape(b.mul(b.sub(b.cast(f.codes, 'F32'), 128), f.units), [G * per]);
+}
+
 function applyOperands(b: GraphBuilder, x: Value, v: OperandValues, accuracyLevel: number): Value {
   const o = v.o;
-  const scales = v.scales ?? factoredScales(b, x, v.factors!);
+  const scales = v.scales ?? (accuracyLevel === 0 ? factoredScales(b, x, v.factors!) : multipliedScales(b, v.factors!));
   return b.matmulNBits(x, v.B, scales, v.zeroPoints, { K: o.K, N: o.N, bits: o.bits, blockSize: o.blockSize, accuracyLevel });
 }
 
