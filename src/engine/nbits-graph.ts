@@ -5,7 +5,7 @@
 // mins apply as a float MatMul [K/Gm, N] or, coded (K-quants), as 8-bit MatMulNBits row parts over the
 // sums with each super-block's sums repeated to a block of 16 (always accuracy level 0: the sums are
 // not int8-friendly activations).
-// Scales given as a product (nbits.ts ScaleFactors: Q6_K) are stored so, U8 codes and F32 units, and
+// Scales given as a product (nbits.ts ScaleFactors: Q4_K, Q5_K, Q6_K) are stored so, U8 codes and F32 units, and
 // multiplied out in the graph at each call, gated on the node's input: onnxruntime folds any subgraph
 // of constants into a new float32 initializer when the session loads, which would bring back the
 // 4 bytes per block that storing the factors saves.
@@ -149,8 +149,8 @@ export function nbitsValues(b: GraphBuilder, name: string, c: NBitsConstants): N
 }
 
 /**
- * scales F32 [N·Kb] from their factors as constants only, which onnxruntime folds into a float32
- * initializer when the session loads. For accuracy level 4: its int8 kernel packs the scales with
+ * scales F32 [N·Kb] = (codes − 128)·units. On the constants themselves (accuracy level ≠ 0) onnxruntime
+ * folds this into a float32 initializer when the session loads, which level 4 needs: its int8 kernel packs the scales with
  * the codes at load and gives wrong products from run-time scales (measured on onnxruntime-node 1.30:
  * errors the size of the outputs), so there the scales must be constant, at their full cost (this
  * relies on onnxruntime's constant folding: any optimisation level but 'disabled').
