@@ -47,6 +47,9 @@ interface Spec {
    * m[mo …] — the value subtracted from each kernel block.
    */
   decode(b: Uint8Array, ob: number, u: Uint8Array, uo: number, s: Float32Array, so: number, m: Float32Array, mo: number): void;
+  /** the block's scales as a product (nbits.ts ScaleFactors): `per` scales share one unit; writes
+   * the codes (integer + 128) of the ggml block at `ob` from `co` and its unit at `uo` */
+  factors?: { per: number; decode(b: Uint8Array, ob: number, c: Uint8Array, co: number, units: Float32Array, uo: number): void };
 }
 
 function scaleMinK4(b: Uint8Array, o: number, j: number): [number, number] {
@@ -75,6 +78,15 @@ function k45Scales(b: Uint8Array, ob: number, s: Float32Array, so: number, m: Fl
     m[mo + g] = fr(dmin * mn);
   }
 }
+
+/** Q4_K / Q5_K scales as factors: d per super-block times the 6-bit sc of each 32-block */
+const K45_FACTORS = {
+  per: 8,
+  decode(b: Uint8Array, ob: number, c: Uint8Array, co: number, units: Float32Array, uo: number): void {
+    units[uo] = getF16(b, ob);
+    for (let g = 0; g < 8; g++) c[co + g] = scaleMinK4(b, ob + 4, g)[0] + 128;
+  },
+};
 
 const POW3 = [1, 3, 9, 27, 81];
 function tritOf(byte: number, n: number): number {
@@ -180,6 +192,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q4_K: {
     bits: 4, G: 32, zp: 0, mins: true,
+    factors: K45_FACTORS,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       k45Scales(b, ob, s, so, m, mo);
@@ -191,6 +204,7 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q5_K: {
     bits: 8, G: 32, zp: null, mins: true,
+    factors: K45_FACTORS,
     codedMins: { perSuper: 8, decode: k45MinCodes },
     decode(b, ob, u, uo, s, so, m, mo) {
       k45Scales(b, ob, s, so, m, mo);
@@ -206,6 +220,14 @@ const SPECS: Partial<Record<GgmlType, Spec>> = {
   },
   Q6_K: {
     bits: 8, G: 16, zp: null, mins: false,
+    // s = fround(d·sc): d F16 per super-block, sc int8 per 16-block
+    factors: {
+      per: 16,
+      decode(b, ob, c, co, units, uo) {
+        units[uo] = getF16(b, ob + 208);
+        for (let r = 0; r < 16; r++) c[co + r] = b[ob + 192 + r] ^ 128;
+      },
+    },
     decode(b, ob, u, uo, s, so) {
       const d = getF16(b, ob + 208);
       for (let r = 0; r < 16; r++) s[so + r] = fr(d * ((b[ob + 192 + r] << 24) >> 24));
@@ -318,8 +340,12 @@ export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: num
   const minsRow = new Float32Array(spec.mins ? Kb : 0);
   const mins = spec.mins && !coded ? new Float32Array(Kb * N) : null;
   const u = new Uint8Array(K);
+  const fs = spec.factors;
+  // one unit per ggml block (the super-block): per = kernel blocks per ggml block
+  const factors = fs && fs.per === perBlock ? { per: fs.per, codes: new Uint8Array(N * Kb), units: new Float32Array((N * Kb) / fs.per) } : undefined;
   for (let n = 0; n < N; n++) {
     for (let ib = 0; ib < K / QK; ib++) spec.decode(bytes, n * rowBytes + ib * typeSize, u, ib * QK, scales, n * Kb + ib * perBlock, minsRow, ib * perBlock);
+    if (factors) for (let ib = 0; ib < K / QK; ib++) fs!.decode(bytes, n * rowBytes + ib * typeSize, factors.codes, n * Kb + ib * perBlock, factors.units, n * (K / QK) + ib);
     // pack the row's codes low-bits-first per kernel block
     const rowOff = n * Kb * blob;
     for (let k = 0; k < K; k++) {
@@ -337,7 +363,7 @@ export function ggmlToNBits(type: GgmlType, bytes: Uint8Array, N: number, K: num
   return {
     N,
     K,
-    main: { N, K, bits, blockSize: G, B, scales, zeroPoints },
+    main: { N, K, bits, blockSize: G, B, scales, zeroPoints, ...(factors ? { scaleFactors: factors } : {}) },
     mins: coded ? codedMins(spec, bytes, N, K, rowBytes, typeSize) : mins ? { kind: 'float', blockSize: G, values: mins } : null,
     perm: null,
     kernel: ggmlNBitsKernel(type, floatMins)!,

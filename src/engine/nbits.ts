@@ -35,6 +35,23 @@ export interface NBitsOperands {
   scales: Float32Array;
   /** [N·⌈Kb·bits/8⌉] integer zero points, or null for 2^(bits−1) */
   zeroPoints: Uint8Array | null;
+  /** `scales` as a product, where the format defines them so (nbits-graph.ts stores these instead) */
+  scaleFactors?: ScaleFactors;
+}
+
+/**
+ * scales[i] = fround(units[⌊i/per⌋]·(codes[i] − 128)): ggml's 8-bit K-quants (Q6_K) store a float
+ * per super-block times an 8-bit integer per 16-block. Kept so, a block's scale costs 1 + 4/per bytes
+ * instead of 4 (Q6_K on the 8-bit kernel: 1.08 instead of 1.25 bytes per weight), and the graph
+ * multiplies them out at each call. Rows n hold codes [n·Kb, (n + 1)·Kb) and units [n·Kb/per, …).
+ */
+export interface ScaleFactors {
+  /** blocks per unit (divides Kb) */
+  per: number;
+  /** U8 [N·Kb]: the integer + 128 */
+  codes: Uint8Array;
+  /** F32 [N·Kb/per] */
+  units: Float32Array;
 }
 
 /**
@@ -227,7 +244,13 @@ export function sliceOperandRows(m: NBitsOperands, n0: number, n1: number): NBit
     B: m.B.slice(n0 * Kb * blob, n1 * Kb * blob),
     scales: m.scales.slice(n0 * Kb, n1 * Kb),
     zeroPoints: m.zeroPoints ? m.zeroPoints.slice(n0 * zRow, n1 * zRow) : null,
+    ...(m.scaleFactors ? { scaleFactors: sliceFactorRows(m.scaleFactors, Kb, n0, n1) } : {}),
   };
+}
+
+function sliceFactorRows(f: ScaleFactors, Kb: number, n0: number, n1: number): ScaleFactors {
+  const u = Kb / f.per;
+  return { per: f.per, codes: f.codes.slice(n0 * Kb, n1 * Kb), units: f.units.slice(n0 * u, n1 * u) };
 }
 
 /** Row ranges of at most `rows` rows of one operand set. */

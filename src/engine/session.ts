@@ -51,6 +51,8 @@ export interface SessionOptions {
   spinning?: boolean;
   /** write onnxruntime's per-node profile (JSON, Chrome trace format) to files starting with this path */
   profilePrefix?: string;
+  /** write the graph as onnxruntime runs it, after its optimisations (constant folding included), to this path */
+  optimizedModelPath?: string;
 }
 
 const ORT_TYPE: Partial<Record<DType, ort.Tensor.Type>> = {
@@ -192,6 +194,7 @@ function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
   if (opts.memoryArena === false) o.enableCpuMemArena = false;
   if (opts.memoryPattern === false) o.enableMemPattern = false;
+  if (opts.optimizedModelPath) o.optimizedModelFilePath = opts.optimizedModelPath;
   if (opts.profilePrefix) {
     o.enableProfiling = true;
     o.profileFilePrefix = opts.profilePrefix;
