@@ -112,8 +112,9 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
     for (let p = 0, c0 = 0; c0 < K; p++, c0 += nb) {
       const wp = Math.min(nb, K - c0), rows = c0 + wp;
       const acc = b.input(`gram.${name}.${p}`, 'F32', [rows, wp]);
-      // acc + X[:, :rows]ᵀ·X[:, c0:rows] in one Gemm (β = 1): the output aliases acc, read before written
-      b.output(`gram.${name}.${p}.out`, b.gemm(b.slice(vt, [0], [rows], [0]), b.slice(v, [c0], [rows], [1]), acc, { beta: 1 })); // [rows, w_p]
+      // acc + X[:, :rows]ᵀ·X[:, c0:rows] in one Gemm (β = 1, transB): both operands are row ranges of
+      // Xᵀ (contiguous copies, not strided column slices of X); the output aliases acc, read before written
+      b.output(`gram.${name}.${p}.out`, b.gemm(b.slice(vt, [0], [rows], [0]), b.slice(vt, [c0], [rows], [0]), acc, { transB: true, beta: 1 })); // [rows, w_p]
     }
     return x3;
   };
