@@ -18,7 +18,7 @@ import type { ModelConfig } from '../../model/config.js';
 import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
 import { EngineSession, type OrtRuntime } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
-import { ActivationStats, GRAM_PANEL } from '../../algorithms/stats.js';
+import { ActivationStats } from '../../algorithms/stats.js';
 import { blockWeightShapes, decoderBlock, decoderBlockSites, fixedAttentionInputs, SITES, type AttentionInputs, type BlockWeights, type Site } from '../../engine/decoder-block.js';
 
 /** The hidden states of W windows of T tokens, [W, T, E] row-major. */
@@ -38,6 +38,16 @@ export function embedWindowStates(emb: Float32Array, hidden: number, windows: nu
   return { windows: windows.length, tokens: T, hidden, data };
 }
 
+/**
+ * Gram panel width of the batched graph. Each panel's operands are row ranges of Xᵀ copied by Slice
+ * (Σ rows × tokens ≈ K²/(2·nb) × tokens floats per run) into fresh pages (no arena; the CLI's
+ * allocator maps every block over 64 KiB): 512 wide instead of 256 took the statistics pass from
+ * 1.37–1.39 to 1.13–1.18 CPU s per 512-token window at Llama-3.2-1B's widths under the CLI's
+ * allocator settings (shared machine, 6 December 2026); 1,024 was no better than 512. The GPTQ
+ * factor runs at the Gram's width (pipeline/quantize/layer.ts).
+ */
+export const GRAPH_GRAM_PANEL = 512;
+
 /** Site statistics of one layer as the batched graph fills them (float32 Gram panels of width nb). */
 export type SiteStats = Record<Site, ActivationStats>;
 
@@ -51,7 +61,7 @@ export function siteWidths(c: ModelConfig): Record<Site, number> {
  * that a layer loop holds one set of panels instead of allocating ~160 MiB per layer (Llama-3.2-1B)
  * and leaving the last layer's to the garbage collector.
  */
-export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAM_PANEL, reuse?: SiteStats): SiteStats {
+export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAPH_GRAM_PANEL, reuse?: SiteStats): SiteStats {
   const K = siteWidths(c);
   const panels = (s: Site): UpperPanels => {
     const old = reuse?.[s].gram;
@@ -145,7 +155,7 @@ export interface CalibrationRunnerOptions {
   tokensPerRun?: number;
   /** the onnxruntime that runs the block graph (default 'native'; engine/session.ts) */
   runtime?: OrtRuntime;
-  /** Gram panel width (default GRAM_PANEL) */
+  /** Gram panel width (default GRAPH_GRAM_PANEL) */
   panelWidth?: number;
 }
 
@@ -172,7 +182,7 @@ export class CalibrationRunner {
     o: CalibrationRunnerOptions = {},
   ) {
     this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 512) / tokens));
-    this.panelWidth = o.panelWidth ?? GRAM_PANEL;
+    this.panelWidth = o.panelWidth ?? GRAPH_GRAM_PANEL;
     this.runtime = o.runtime ?? 'native';
   }
 
