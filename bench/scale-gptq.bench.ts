@@ -18,7 +18,7 @@ import { GraphBuilder } from '../src/engine/ir.js';
 import { EngineSession } from '../src/engine/session.js';
 import { reverseCholeskyFlops } from '../src/numerics/cholesky-blocked.js';
 import { UpperPanels } from '../src/numerics/panels.js';
-import { GRAM_PANEL } from '../src/algorithms/stats.js';
+import { GRAPH_GRAM_PANEL as GRAM_PANEL } from '../src/pipeline/calibrate/batch.js';
 import { SQNR_MAX_K } from '../src/pipeline/quantize/layer.js';
 import { cliAllocatorEnv } from '../src/cli/relaunch.js';
 import { shapeConfig, writeGeneratedGguf } from './gen-llama.js';

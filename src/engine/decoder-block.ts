@@ -89,6 +89,13 @@ export interface AttentionInputs<N extends Dim = number> {
   R: Value<N>;
   /** BOOL [T, Ck] (or broadcast to [B, 1, 1, T, Ck]): key slot j is hidden from query t */
   hidden: Value<N>;
+  /**
+   * F32 [T, Ck]: 0 where visible, −∞ where hidden. When given (static token counts), the scores are
+   * (q/√D)·kᵀ + mask instead of Where(hidden, masked, q·kᵀ/√D): onnxruntime's Add broadcasts a
+   * trailing [T, Ck] at memory speed, its Where and the scale on the [.., T, Ck] scores ran several
+   * times slower per element (the batched calibration graph's profile, 6 December 2026)
+   */
+  maskAdd?: Value<N>;
   /** the score of a hidden slot (default −∞; a finite one keeps a fully hidden row finite) */
   masked?: number;
   /** a fixed-capacity cache: new entry t goes to slot positions[t] through the one-hot [C, T]; keep [C, 1] = 1 − Σ onehot */
@@ -208,8 +215,12 @@ function block<N extends Dim>(b: GraphBuilder<N>, c: ModelConfig, layer: number,
     const qg = b.reshape(b.transpose(q, [0, 2, 1, 3]), [B, Hk, G * T, D]);
     // qh [B, h, G·T, D] against keys/values [B, h, Ck, D] → [B, h, G·T, D]
     const attend = (qh: Value<N>, kh: Value<N>, vh: Value<N>, h: number): Value<N> => {
-      let scores = b.mul(b.matmul(qh, b.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, h, G·T, Ck]
-      scores = b.where(at.hidden, masked, b.reshape(scores, [B, h, G, T, Ck]));
+      let scores: Value<N>;
+      if (at.maskAdd) scores = b.add(b.reshape(b.matmul(b.mul(qh, 1 / Math.sqrt(D)), b.transpose(kh, [0, 1, 3, 2])), [B, h, G, T, Ck]), at.maskAdd);
+      else {
+        scores = b.mul(b.matmul(qh, b.transpose(kh, [0, 1, 3, 2])), 1 / Math.sqrt(D)); // [B, h, G·T, Ck]
+        scores = b.where(at.hidden, masked, b.reshape(scores, [B, h, G, T, Ck]));
+      }
       return b.matmul(b.reshape(b.softmax(scores, -1), [B, h, G * T, Ck]), vh);
     };
     const groups = at.headGroups ?? 1;

@@ -191,6 +191,23 @@ const OPS: Partial<Record<Node['op'], OpImpl>> = {
     }
     return { shape: outShape, data: d };
   },
+  // Y [M, N] = α·op(A)·op(B) + β·C, 2-D
+  Gemm: (n, ins, outShape) => {
+    const [A, B, C] = ins;
+    const tA = n.attrs.transA === 1, tB = n.attrs.transB === 1, alpha = n.attrs.alpha as number, beta = n.attrs.beta as number;
+    const [M, N] = outShape;
+    const K = tA ? A.shape[0] : A.shape[1];
+    const a = (m: number, k: number) => A.data[tA ? k * M + m : m * K + k];
+    const b = (k: number, j: number) => B.data[tB ? j * K + k : k * N + j];
+    const d = new Float64Array(M * N);
+    for (let m = 0; m < M; m++)
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a(m, k) * b(k, j);
+        d[m * N + j] = alpha * acc + (C ? beta * C.data[m * N + j] : 0);
+      }
+    return { shape: outShape, data: d };
+  },
   // ReduceSum, ReduceMean, ReduceMax: one body, the op picks the accumulation
   ReduceSum: reduceOp,
   ReduceMean: reduceOp,

@@ -97,6 +97,7 @@ export type OpType =
   | 'Or' // BOOL or BOOL (inference only)
   | 'Identity'
   // inference-only fused ops (no gradient)
+  | 'Gemm' // inputs [A, B, C?]; attrs transA, transB, alpha, beta (2-D; inference only)
   | 'MatMulNBits' // inputs [A, B packed U8, scales, zeroPoints?]; attrs K, N, bits, blockSize
   | 'DequantizeLinear' // inputs [x (I4/U4/I8/U8), scale, zeroPoint?]; attrs axis, blockSize
   // run-time sizes (graphs with named dims; no gradient)
@@ -485,6 +486,21 @@ export class GraphBuilder<D extends Dim = number> {
    * com.microsoft MatMulNBits: a [..., K] @ dequant(B)ᵀ → [..., N]. `packed` is U8 [N, K/G, G·bits/8],
    * `scales` F32 [N·K/G], `zeroPoints` U8 packed as ORT expects (or absent: zero point 2^(bits−1)).
    */
+  /**
+   * ONNX Gemm, 2-D: α·op(A)·op(B) (+ β·C), op = transpose where asked. transB takes a [N, K] weight
+   * without a Transpose node (which runs as a copy when the graph is not optimised); C of the
+   * result's shape may be an accumulator whose output aliases it (Gemm reads C before writing).
+   */
+  gemm(a: Value<D>, bm: Value<D>, c: Value<D> | null, o: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number } = {}): Value<D> {
+    if (a.shape.length !== 2 || bm.shape.length !== 2) throw new ShapeError('shape_mismatch', 'gemm: operands must be 2-D', { expected: 'rank 2', found: `[${a.shape.join(', ')}] , [${bm.shape.join(', ')}]` });
+    const [M, K]: D[] = o.transA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+    const [K2, N]: D[] = o.transB ? [bm.shape[1], bm.shape[0]] : [bm.shape[0], bm.shape[1]];
+    if (K !== K2 || a.dtype !== bm.dtype) throw new ShapeError('shape_mismatch', 'gemm: inner dimensions or dtypes differ', { expected: `op(A) [M, ${K}]`, found: `op(B) [${K2}, ${N}]` });
+    if (c && (c.shape.length !== 2 || c.shape[0] !== M || c.shape[1] !== N)) throw new ShapeError('shape_mismatch', 'gemm: C must have the result shape', { expected: `[${M}, ${N}]`, found: `[${c.shape.join(', ')}]` });
+    const attrs = { transA: o.transA ? 1 : 0, transB: o.transB ? 1 : 0, alpha: o.alpha ?? 1, beta: c ? (o.beta ?? 1) : 0 };
+    return this.node('Gemm', c ? [a, bm, c] : [a, bm], a.dtype, [M, N], attrs);
+  }
+
   matmulNBits(a: Value<D>, packed: Value<D>, scales: Value<D>, zeroPoints: Value<D> | null, o: { K: number; N: number; bits: number; blockSize: number; accuracyLevel?: number }): Value<D> {
     if (a.shape[a.shape.length - 1] !== (o.K as D)) throw new ShapeError('shape_mismatch', 'matmulNBits: input features differ', { expected: o.K, found: a.shape[a.shape.length - 1] });
     const kBlocks = Math.ceil(o.K / o.blockSize);

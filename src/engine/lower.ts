@@ -224,6 +224,9 @@ export function lowerToOnnx(g: Graph<Dim>, opts: LowerOptions = {}): LoweredMode
         while (node.input[node.input.length - 1] === '') node.input.pop();
         break;
       }
+      case 'Gemm':
+        node.attribute = [attr('transA', a.transA, 'int'), attr('transB', a.transB, 'int'), attr('alpha', a.alpha, 'float'), attr('beta', a.beta, 'float')];
+        break;
       case 'MatMulNBits':
         node.domain = 'com.microsoft';
         node.attribute = ['K', 'N', 'bits', 'block_size', 'accuracy_level'].map((k) => attr(k, a[k], 'int'));

@@ -66,6 +66,9 @@ test('element-wise ops with broadcasting match the reference', async () => {
 test('linear algebra, reductions, softmax and rmsnorm match the reference', async () => {
   await check('matmul', (b, x, y) => b.matmul(x, y), [5, 7], [7, 3]);
   await check('matmul-batched', (b, x, y) => b.matmul(x, y), [2, 1, 5, 7], [3, 7, 4]);
+  // Gemm: a [N, K] weight taken with transB, Aᵀ with transA, and C added with β
+  await check('gemm-transB', (b, x, y) => b.gemm(x, y, null, { transB: true }), [5, 7], [3, 7]);
+  await check('gemm-transA-C', (b, x, y) => b.gemm(x, b.slice(x, [0], [4], [1]), y, { transA: true, alpha: 0.5, beta: 2 }), [5, 6], [6, 4]);
   await check('reduce', (b, x) => b.add(b.sum(x, [0, 2], true), b.add(b.mean(x, -1, true), b.max(x, 1, true))), [2, 3, 4], [1, 1]);
   await check('reduce-nokeep', (b, x) => b.mean(x, 0, false), [3, 5], [1, 1]);
   await check('softmax', (b, x) => b.softmax(b.mul(x, 4), 1), [2, 6, 3]);

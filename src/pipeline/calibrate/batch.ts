@@ -18,8 +18,8 @@ import type { ModelConfig } from '../../model/config.js';
 import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
 import { EngineSession, type OrtRuntime } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
-import { ActivationStats, GRAM_PANEL } from '../../algorithms/stats.js';
-import { blockWeightShapes, decoderBlock, decoderBlockSites, fixedAttentionInputs, SITES, type BlockWeights, type Site } from '../../engine/decoder-block.js';
+import { ActivationStats } from '../../algorithms/stats.js';
+import { blockWeightShapes, decoderBlock, decoderBlockSites, fixedAttentionInputs, SITES, type AttentionInputs, type BlockWeights, type Site } from '../../engine/decoder-block.js';
 
 /** The hidden states of W windows of T tokens, [W, T, E] row-major. */
 export interface WindowStates {
@@ -38,6 +38,16 @@ export function embedWindowStates(emb: Float32Array, hidden: number, windows: nu
   return { windows: windows.length, tokens: T, hidden, data };
 }
 
+/**
+ * Gram panel width of the batched graph. Each panel's operands are row ranges of Xᵀ copied by Slice
+ * (Σ rows × tokens ≈ K²/(2·nb) × tokens floats per run) into fresh pages (no arena; the CLI's
+ * allocator maps every block over 64 KiB): 512 wide instead of 256 took the statistics pass from
+ * 1.37–1.39 to 1.13–1.18 CPU s per 512-token window at Llama-3.2-1B's widths under the CLI's
+ * allocator settings (shared machine, 6 December 2026); 1,024 was no better than 512. The GPTQ
+ * factor runs at the Gram's width (pipeline/quantize/layer.ts).
+ */
+export const GRAPH_GRAM_PANEL = 512;
+
 /** Site statistics of one layer as the batched graph fills them (float32 Gram panels of width nb). */
 export type SiteStats = Record<Site, ActivationStats>;
 
@@ -51,7 +61,7 @@ export function siteWidths(c: ModelConfig): Record<Site, number> {
  * that a layer loop holds one set of panels instead of allocating ~160 MiB per layer (Llama-3.2-1B)
  * and leaving the last layer's to the garbage collector.
  */
-export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAM_PANEL, reuse?: SiteStats): SiteStats {
+export function newGraphSiteStats(c: ModelConfig, gram: boolean, nb = GRAPH_GRAM_PANEL, reuse?: SiteStats): SiteStats {
   const K = siteWidths(c);
   const panels = (s: Site): UpperPanels => {
     const old = reuse?.[s].gram;
@@ -92,7 +102,9 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
   const w = new Map(linearsUsed(c, mode).map(([n, s]) => [n, b.input(n, 'F32', s)]));
   // the weights are this graph's inputs, named relative to the layer (one session serves every layer)
   const local = (name: string) => w.get(name.replace(/^model\.layers\.\d+\./, ''))!;
-  const weights: BlockWeights = { tensor: local, linear: (h, n) => b.matmul(h, b.transpose(local(n), [1, 0])) };
+  // x [B, T, K]·Wᵀ as one 2-D Gemm with transB: MatMul(x, Transpose(W)) copied every weight of the
+  // layer once per run (the graph is not optimised), 21 % of a forward run's time (profiled)
+  const weights: BlockWeights = { tensor: local, linear: (h, n, N) => b.reshape(b.gemm(b.reshape(h, [BT, h.shape[2]]), local(n), null, { transB: true }), [B, T, N]) };
   const x = b.input('x', 'F32', [BT, E]);
 
   const stats = mode !== 'forward';
@@ -110,18 +122,26 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
     for (let p = 0, c0 = 0; c0 < K; p++, c0 += nb) {
       const wp = Math.min(nb, K - c0), rows = c0 + wp;
       const acc = b.input(`gram.${name}.${p}`, 'F32', [rows, wp]);
-      const xtx = b.matmul(b.slice(vt, [0], [rows], [0]), b.slice(v, [c0], [rows], [1])); // [rows, w_p]
-      b.output(`gram.${name}.${p}.out`, b.add(acc, xtx));
+      // acc + X[:, :rows]ᵀ·X[:, c0:rows] in one Gemm (β = 1, transB): both operands are row ranges of
+      // Xᵀ (contiguous copies, not strided column slices of X); the output aliases acc, read before written
+      b.output(`gram.${name}.${p}.out`, b.gemm(b.slice(vt, [0], [rows], [0]), b.slice(vt, [c0], [rows], [0]), acc, { transB: true, beta: 1 })); // [rows, w_p]
     }
     return x3;
   };
 
   // every window at positions 0 … T−1: the blocks' [B, T, …] layout keeps windows apart
   const x3 = b.reshape(x, [B, T, E]);
-  const at = fixedAttentionInputs(b, c, T);
+  const at = calibrationAttentionInputs(b, c, T);
   if (mode === 'stats') decoderBlockSites(b, c, 0, x3, weights, at, { site });
   else b.output('y', b.reshape(decoderBlock(b, c, 0, x3, weights, at, { site }), [BT, E]));
   return b.build();
+}
+
+/** fixedAttentionInputs plus the additive causal mask [T, T] (0 on and below the diagonal, −∞ above). */
+function calibrationAttentionInputs(b: GraphBuilder, c: ModelConfig, T: number): AttentionInputs {
+  const mask = new Float32Array(T * T);
+  for (let t = 0; t < T; t++) mask.fill(-Infinity, t * T + t + 1, (t + 1) * T);
+  return { ...fixedAttentionInputs(b, c, T), maskAdd: b.constant({ dtype: 'F32', shape: [T, T], data: mask }, 'attention.mask') };
 }
 
 export interface CalibrationRunnerOptions {
@@ -135,7 +155,7 @@ export interface CalibrationRunnerOptions {
   tokensPerRun?: number;
   /** the onnxruntime that runs the block graph (default 'native'; engine/session.ts) */
   runtime?: OrtRuntime;
-  /** Gram panel width (default GRAM_PANEL) */
+  /** Gram panel width (default GRAPH_GRAM_PANEL) */
   panelWidth?: number;
 }
 
@@ -162,7 +182,7 @@ export class CalibrationRunner {
     o: CalibrationRunnerOptions = {},
   ) {
     this.windowsPerRun = Math.max(1, o.windowsPerRun ?? Math.floor((o.tokensPerRun ?? 512) / tokens));
-    this.panelWidth = o.panelWidth ?? GRAM_PANEL;
+    this.panelWidth = o.panelWidth ?? GRAPH_GRAM_PANEL;
     this.runtime = o.runtime ?? 'native';
   }
 

@@ -223,9 +223,10 @@ export async function quantizeLayerLinears(host: HostModel, layer: number, stats
       if (!factor || factorSite !== site) {
         factor = null; // the previous input's factor is no longer needed
         o.onStep?.(0, `${short}: factoring H`);
-        // inputs too wide for the SQNR figure need their Gram matrix no more: factor it in place
+        // inputs too wide for the SQNR figure need their Gram matrix no more: factor it in place (the
+        // factor at the Gram's own panel width, so that no re-layout copy is made)
         const inPlace = K > SQNR_MAX_K && o.method === 'gptq';
-        factor = await gptqFactor(st.gram, 2 / Math.max(1, st.nTokens), { percdamp: o.percdamp, actOrder: o.actOrder, gemm: o.gemm, signal: o.signal, what: `layer ${layer} ${site} Hessian`, inPlace });
+        factor = await gptqFactor(st.gram, 2 / Math.max(1, st.nTokens), { percdamp: o.percdamp, actOrder: o.actOrder, gemm: o.gemm, signal: o.signal, what: `layer ${layer} ${site} Hessian`, inPlace, panelWidth: st.gram.nb });
         factorSite = site;
       }
       let last = 0;

@@ -1,8 +1,7 @@
 // `--calib-runtime`: which onnxruntime computes the floats that calibration feeds on. The native
 // runtime (onnxruntime-node's MLAS kernels) and the portable one (onnxruntime-web's WebAssembly
-// kernels, the page's) sum in other orders, so GPTQ on the default model rounds a few codes the
-// other way: both outputs must be valid (each passes its reload check) and of the same quality,
-// their files different. The portable runtime must give the same bytes run after run and at any
+// kernels, the page's) sum in other orders (the imatrix sums differ in the last bits); both GPTQ
+// outputs must be valid (each passes its reload check) and of the same quality. The portable runtime must give the same bytes run after run and at any
 // thread count: the page's downloads are compared with its output (test/web/).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +27,7 @@ function differing(a: Uint8Array, b: Uint8Array): number {
   return n;
 }
 
-test('native and portable calibration runtimes: both outputs valid, the manifest names each, the bytes differ', { timeout: 300_000 }, async () => {
+test('native and portable calibration runtimes: both outputs valid, the manifest names each, the same layout and quality', { timeout: 300_000 }, async () => {
   const dir = tempDir('bitscale-calibrt-');
   const nat = join(dir, 'native');
   const por = join(dir, 'portable');
@@ -42,11 +41,13 @@ test('native and portable calibration runtimes: both outputs valid, the manifest
   for (const m of [mn, mp]) assert.equal(m.quality.checks.reload.pass, true, 'the output reloads to the quantized model');
   assert.deepEqual(mp.tensors.map((t) => [t.name, t.type]), mn.tensors.map((t) => [t.name, t.type]), 'the same layout');
   assert.ok(Math.abs(mp.quality.kld - mn.quality.kld) <= CROSS_RUNTIME_KLD_REL_TOL * mn.quality.kld, `KL vs float: portable ${mp.quality.kld}, native ${mn.quality.kld}`);
-  // measured 11,687 of 1,000,200 bytes on this job: the option does change the runtime
+  // 11,687 of 1,000,200 bytes differed on this job until the sixth round; since the calibration
+  // graph's linears and Gram panels are Gemms (pipeline/calibrate/batch.ts) the codes come out the
+  // same (measured: 0 bytes), so that the option reaches the runtime is shown by the imatrix test
+  // below (its raw sums differ in the last bits)
   const a = weights(nat);
   const b = weights(por);
   assert.equal(a.length, b.length);
-  assert.ok(differing(a, b) > 0, 'the runtimes sum in other orders, so some GPTQ codes differ');
 });
 
 test('the portable runtime gives the same bytes run after run and at 1 and 2 threads', { timeout: 300_000 }, async () => {
@@ -71,7 +72,7 @@ test('--calib-runtime takes native or portable only', async () => {
   assert.match(r.stderr, /native/);
 });
 
-test('bitscale imatrix --calib-runtime portable: the same entries as native, values within float rounding', { timeout: 120_000 }, async () => {
+test('bitscale imatrix --calib-runtime portable: the same entries as native, values within float rounding, not bit-identical', { timeout: 120_000 }, async () => {
   const dir = tempDir('bitscale-calibrt-');
   const { readImatrixFile } = await import('../../../src/formats/io/containers.js');
   const args = ['--windows', '4', '--seq-len', '64', '--quiet'];
@@ -80,8 +81,12 @@ test('bitscale imatrix --calib-runtime portable: the same entries as native, val
   const n = await readImatrixFile(join(dir, 'n.gguf'));
   const p = await readImatrixFile(join(dir, 'p.gguf'));
   assert.deepEqual([...p.entries.keys()], [...n.entries.keys()]);
+  let differ = 0;
   for (const [name, e] of n.entries) {
     const q = p.entries.get(name)!;
     e.sums.forEach((x, i) => assert.ok(Math.abs(q.sums[i] - x) <= IMATRIX_REL_TOL * Math.abs(x) + 1e-30, `${name}[${i}]: ${q.sums[i]} vs ${x}`));
+    e.sums.forEach((x, i) => (differ += q.sums[i] !== x ? 1 : 0));
   }
+  // the option does change the runtime: the two sum in other orders
+  assert.ok(differ > 0, 'native and portable imatrix sums are bit-identical');
 });

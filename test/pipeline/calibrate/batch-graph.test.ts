@@ -1,0 +1,48 @@
+// The batched calibration graph's shape (src/pipeline/calibrate/batch.ts), checked on the built IR:
+// the things its onnxruntime profile showed as copies or slow broadcasts stay out of it. The graph
+// is not optimised (engine/block-runner.ts says why), so every node here runs as written:
+// - a weight input is never transposed (MatMul(x, Transpose(W)) copied every weight per run; a
+//   Gemm with transB reads W as stored);
+// - each Gram panel accumulator feeds exactly one node, a Gemm with β = 1 whose result is the
+//   panel's output (no separate Add reading and writing the accumulator again);
+// - no Where on the attention scores (the causal mask is added; Where's broadcast was slow).
+// Numerical equality with the per-window reference is test/pipeline/calibrate/batch.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Graph } from '../../../src/engine/ir.js';
+import { blockWeightShapes } from '../../../src/engine/decoder-block.js';
+import { batchBlockGraph } from '../../../src/pipeline/calibrate/batch.js';
+import { tinyConfig } from '../../model/synthetic.js';
+
+function consumers(g: Graph, id: number) {
+  return g.nodes.filter((n) => n.inputs.some((v) => v.id === id));
+}
+
+for (const mode of ['stats', 'forward', 'both'] as const) {
+  test(`batched block graph (${mode}): weights read untransposed, Gram panels accumulated by one Gemm, no Where`, () => {
+    const c = tinyConfig({ attentionBias: true });
+    const g = batchBlockGraph(c, 8, { batch: 2, mode, gram: mode !== 'forward', panelWidth: 16 });
+    const weightNames = new Set(blockWeightShapes(c).map(([n]) => n));
+    const weights = g.inputs.filter((i) => weightNames.has(i.name));
+    assert.ok(weights.length >= (mode === 'stats' ? 6 : 7));
+    for (const w of weights) {
+      for (const n of consumers(g, w.value.id)) assert.notEqual(n.op, 'Transpose', `${w.name} is transposed in the graph`);
+    }
+    const linears = weights.filter((w) => w.value.shape.length === 2);
+    for (const w of linears) assert.ok(consumers(g, w.value.id).some((n) => n.op === 'Gemm' && n.attrs.transB === 1), `${w.name}: a Gemm with transB`);
+    assert.equal(g.nodes.filter((n) => n.op === 'Where').length, 0, 'Where in the graph');
+    const accs = g.inputs.filter((i) => i.name.startsWith('gram.'));
+    if (mode === 'forward') assert.equal(accs.length, 0);
+    else assert.ok(accs.length > 4);
+    for (const a of accs) {
+      const cs = consumers(g, a.value.id);
+      assert.equal(cs.length, 1, `${a.name}: read once`);
+      const [n] = cs;
+      assert.equal(n.op, 'Gemm', `${a.name}: accumulated by ${n.op}`);
+      assert.equal(n.inputs[2]?.id, a.value.id, `${a.name}: the Gemm's C`);
+      assert.equal(n.attrs.beta, 1);
+      const out = g.outputs.find((o) => o.name === `${a.name}.out`);
+      assert.equal(out?.value.id, n.outputs[0].id, `${a.name}.out is the Gemm's result`);
+    }
+  });
+}
