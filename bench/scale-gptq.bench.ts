@@ -20,7 +20,7 @@ import { reverseCholeskyFlops } from '../src/numerics/cholesky-blocked.js';
 import { UpperPanels } from '../src/numerics/panels.js';
 import { GRAPH_GRAM_PANEL as GRAM_PANEL } from '../src/pipeline/calibrate/batch.js';
 import { SQNR_MAX_K } from '../src/pipeline/quantize/layer.js';
-import { cliAllocatorEnv } from '../src/cli/relaunch.js';
+import { GPTQ_GGUF_MALLOC_TUNABLES, cliAllocatorEnv } from '../src/cli/relaunch.js';
 import { shapeConfig, writeGeneratedGguf } from './gen-llama.js';
 import { fmt, timeMs } from './util.js';
 
@@ -73,8 +73,8 @@ export default async function (): Promise<void> {
     console.log(`onnxruntime MatMul [2048, ${E}]·[${E}, ${F}]: ${fmt(mmBefore.wall, 1)} GFLOPS, ${fmt(mmBefore.cpu, 1)} GFLOP per CPU second (before the run)`);
     const out = join(dir, 'q4k.gguf');
     const child = spawnSync(process.execPath, ['--import', 'tsx', resolve('bench/scale-gptq-child.ts'), model, out, String(W), String(T)], {
-      // the allocator settings `bitscale quantize` runs under (src/cli/relaunch.ts)
-      encoding: 'utf8', env: { ...cliAllocatorEnv(), NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
+      // the allocator settings `bitscale quantize --method gptq` into a GGUF runs under (src/cli/relaunch.ts)
+      encoding: 'utf8', env: { ...cliAllocatorEnv(process.env, GPTQ_GGUF_MALLOC_TUNABLES), NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
     });
     if (child.status !== 0) throw new Error(`quantize child failed (status ${child.status})`);
     type Phases = Record<'pass1' | 'pass2' | 'solve' | 'other', number>;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { CommandModule } from './command.js';
 import { nearest } from './args.js';
 import { err, out, reportError } from './output.js';
-import { runOrRelaunch } from './relaunch.js';
+import { relaunchTunables, runOrRelaunch } from './relaunch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const commandsDir = join(here, 'commands');
@@ -61,15 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** help and version need no allocator settings: not worth a second process start */
-function wantsRelaunch(argv: string[]): boolean {
-  const [name] = argv;
-  return !!name && !['--help', '-h', 'help', '--version', '-v'].includes(name);
-}
-
 const invokedDirectly = !!process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
 // on Linux/glibc the command runs in a child started with the allocator settings (relaunch.ts says why)
-if (invokedDirectly) runOrRelaunch(wantsRelaunch(process.argv.slice(2)), () => {
+if (invokedDirectly) runOrRelaunch(relaunchTunables(process.argv.slice(2)), () => {
   const ac = new AbortController();
   process.once('SIGINT', () => {
     err('\nbitscale: interrupted; finishing the current step and keeping completed work (Ctrl-C again to force)');

@@ -22,6 +22,44 @@ import { tracePhase } from '../core/phase-trace.js';
 /** the allocator settings the CLI runs under (glibc tunables syntax) */
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=65536:glibc.malloc.arena_max=2';
 
+/**
+ * GPTQ streamed into a GGUF: two arenas, glibc's own (dynamic) mmap threshold. Its statistics pass
+ * slices and accumulates 1–16 MiB blocks on every calibration run; with the fixed 64 KiB threshold
+ * each was a fresh mapping whose pages faulted in again (1.18 against 0.85 CPU-s per window; the whole
+ * one-layer run 2.63× its floor against 2.06×, docs/gptq-performance.md, sixth round). The per-layer
+ * growth the fixed threshold was brought in against came from layer bytes held until the end, fixed
+ * in the fifth round; the 16-layer run's peak under these settings is in the same document.
+ */
+export const GPTQ_GGUF_MALLOC_TUNABLES = 'glibc.malloc.arena_max=2';
+
+/** The value of `--name V` or `--name=V` on a command line (the last one), if any. */
+function optionValue(argv: readonly string[], name: string): string | undefined {
+  let v: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === name) v = argv[i + 1];
+    else if (a.startsWith(`${name}=`)) v = a.slice(name.length + 1);
+  });
+  return v;
+}
+
+/**
+ * The allocator settings a command line runs under (relaunch.ts), or null for none: help and
+ * version, and an RTN quantize with --no-verify, which loads neither onnxruntime nor GPTQ's arrays
+ * (its buffers are SharedArrayBuffers and WebAssembly memories, outside malloc: not worth a second
+ * process start and its teardown). GPTQ into a GGUF gets its own settings. A recipe file (which may
+ * set the method) keeps the common settings.
+ */
+export function relaunchTunables(argv: readonly string[]): string | null {
+  const [name] = argv;
+  if (!name || ['--help', '-h', 'help', '--version', '-v'].includes(name)) return null;
+  if (name !== 'quantize' || argv.some((a) => a === '--recipe' || a.startsWith('--recipe='))) return MALLOC_TUNABLES;
+  const method = optionValue(argv, '--method');
+  if (method === 'rtn' && argv.includes('--no-verify') && !argv.some((a) => a.startsWith('--target-bpw'))) return null;
+  const gguf = optionValue(argv, '--format') === 'gguf' || (optionValue(argv, '--out') ?? '').toLowerCase().endsWith('.gguf');
+  if (method === 'gptq' && gguf) return GPTQ_GGUF_MALLOC_TUNABLES;
+  return MALLOC_TUNABLES;
+}
+
 /** set in the relaunched process to its parent's pid: never relaunch again (no loop, whatever the
  * environment says), and the parent to watch */
 export const RELAUNCHED = 'BITSCALE_RELAUNCHED';
@@ -47,18 +85,18 @@ function userMallocSettings(env: Env): boolean {
  * The environment to relaunch with (`env` plus the malloc tunables), or null when no relaunch is
  * due: not Linux/glibc, opted out, already relaunched, or the user chose malloc settings.
  */
-export function relaunchEnv(env: Env, glibc: boolean, parentPid = process.pid): Env | null {
+export function relaunchEnv(env: Env, glibc: boolean, parentPid = process.pid, tunables = MALLOC_TUNABLES): Env | null {
   if (!glibc || env[NO_REEXEC] === '1' || env[RELAUNCHED] || userMallocSettings(env)) return null;
   const other = env.GLIBC_TUNABLES;
-  return { ...env, GLIBC_TUNABLES: other ? `${other}:${MALLOC_TUNABLES}` : MALLOC_TUNABLES, [RELAUNCHED]: String(parentPid) };
+  return { ...env, GLIBC_TUNABLES: other ? `${other}:${tunables}` : tunables, [RELAUNCHED]: String(parentPid) };
 }
 
 /**
  * The environment for a child process of a bench that must run as the CLI runs: the launcher's
  * allocator settings (unless the user chose their own or opted out), without the relaunch marker.
  */
-export function cliAllocatorEnv(env: Env = process.env): Env {
-  const e = relaunchEnv({ ...env, [RELAUNCHED]: undefined }, isGlibc()) ?? { ...env };
+export function cliAllocatorEnv(env: Env = process.env, tunables = MALLOC_TUNABLES): Env {
+  const e = relaunchEnv({ ...env, [RELAUNCHED]: undefined }, isGlibc(), process.pid, tunables) ?? { ...env };
   delete e[RELAUNCHED];
   return e;
 }
@@ -136,13 +174,14 @@ export function adoptRelaunch(env: Env = process.env): boolean {
 }
 
 /**
- * A CLI entry point: in the process the user started (Linux/glibc, no opt-out, `wanted`), relaunches
- * the command line with the allocator settings and ends with the child's exit; otherwise (the
- * relaunched child, another platform, opted out) runs the command here with `here`.
+ * A CLI entry point: in the process the user started (Linux/glibc, no opt-out, `tunables` not
+ * null), relaunches the command line with those allocator settings and ends with the child's exit;
+ * otherwise (the relaunched child, another platform, opted out, a command that needs none) runs the
+ * command here with `here`.
  */
-export function runOrRelaunch(wanted: boolean, here: () => void): void {
+export function runOrRelaunch(tunables: string | null, here: () => void): void {
   tracePhase('cli: start');
-  const env = !adoptRelaunch() && wanted ? relaunchEnv(process.env, isGlibc()) : null;
+  const env = !adoptRelaunch() && tunables !== null ? relaunchEnv(process.env, isGlibc(), process.pid, tunables) : null;
   if (env) void relaunch(env).then((code) => process.exit(code));
   else here();
 }

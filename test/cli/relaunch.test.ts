@@ -9,12 +9,38 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MALLOC_TUNABLES, RELAUNCHED, isGlibc, relaunchEnv } from '../../src/cli/relaunch.js';
+import { GPTQ_GGUF_MALLOC_TUNABLES, MALLOC_TUNABLES, RELAUNCHED, isGlibc, relaunchEnv, relaunchTunables } from '../../src/cli/relaunch.js';
 import { cliSync } from '../cli-run.js';
 
 const PROBE = resolve('test/cli/relaunch-probe.ts');
 const TSX = import.meta.resolve('tsx');
 const skip = isGlibc() ? false : 'the relaunch happens on Linux with glibc only';
+
+test('relaunchTunables: which allocator settings each command line runs under', () => {
+  // none: help and version; an RTN quantize without verification (no onnxruntime, no GPTQ arrays)
+  assert.equal(relaunchTunables([]), null);
+  assert.equal(relaunchTunables(['--help']), null);
+  assert.equal(relaunchTunables(['--version']), null);
+  assert.equal(relaunchTunables(['quantize', 'm.gguf', '--out', 'o.gguf', '--scheme', 'q8_0', '--method', 'rtn', '--no-verify']), null);
+  assert.equal(relaunchTunables(['quantize', 'm.gguf', '--out=o.gguf', '--scheme=q4_0', '--method=rtn', '--no-verify']), null);
+  // GPTQ into a GGUF: two arenas, glibc's own mmap threshold
+  assert.equal(relaunchTunables(['quantize', 'm.gguf', '--out', 'o.gguf', '--scheme', 'q4_k', '--method', 'gptq']), GPTQ_GGUF_MALLOC_TUNABLES);
+  assert.equal(relaunchTunables(['quantize', 'm', '--out', 'o', '--format=gguf', '--method=gptq']), GPTQ_GGUF_MALLOC_TUNABLES);
+  assert.ok(!GPTQ_GGUF_MALLOC_TUNABLES.includes('mmap_threshold') && GPTQ_GGUF_MALLOC_TUNABLES.includes('arena_max=2'));
+  // the common settings for everything else: verification runs the engine; the default method
+  // (not named), AWQ, GPTQ into other formats, --target-bpw, a recipe that may set the method,
+  // other commands
+  for (const argv of [
+    ['quantize', 'm.gguf', '--out', 'o.gguf', '--scheme', 'q8_0', '--method', 'rtn'],
+    ['quantize', 'm.gguf', '--out', 'o.gguf', '--scheme', 'q8_0', '--no-verify'],
+    ['quantize', 'm.gguf', '--out', 'o.gguf', '--scheme', 'q4_k', '--method', 'awq'],
+    ['quantize', 'm', '--out', 'dir', '--scheme', 'int4-g128', '--method', 'gptq', '--format', 'gptq'],
+    ['quantize', 'm.gguf', '--out', 'o.gguf', '--method', 'rtn', '--no-verify', '--target-bpw', '4.5'],
+    ['quantize', 'm.gguf', '--out', 'o.gguf', '--method', 'rtn', '--no-verify', '--recipe', 'r.yaml'],
+    ['eval', 'm.gguf'],
+    ['sweep', 'm.gguf'],
+  ]) assert.equal(relaunchTunables(argv), MALLOC_TUNABLES, argv.join(' '));
+});
 
 test('relaunchEnv: when the CLI relaunches, and with which settings', () => {
   const base = { PATH: '/bin' };
