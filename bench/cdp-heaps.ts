@@ -7,6 +7,7 @@
 // full garbage collections taken before the last dump.
 // Needs Chromium started with --remote-debugging-port=PORT.
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -174,4 +175,16 @@ export class TabHeaps {
     this.stop();
     this.ws.close();
   }
+}
+
+/** A free TCP port on 127.0.0.1 (for Chromium's DevTools endpoint). */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+  });
 }

@@ -30,9 +30,8 @@ import { BUILTIN_CALIBRATION_TEXT } from '../src/pipeline/calibrate/text.table.j
 import { buildApp, evaluate, openApp, openFiles, openFolder, quantize } from '../test/web/harness.js';
 import { chromiumMissing } from '../test/report/browser.js';
 import { writeGeneratedGguf } from './gen-llama.js';
-import { TabHeaps } from './cdp-heaps.js';
+import { TabHeaps, freePort } from './cdp-heaps.js';
 import { allocatorTable, dumpIds, dumpOf, dumpSeries, dumpsFromTrace, topAllocators, type ProcessDump } from './memory-infra.js';
-import { createServer } from 'node:net';
 import { fmt, median } from './util.js';
 
 const MODEL = 'assets/default-model';
@@ -206,17 +205,6 @@ async function timeRatio(appDir: string, dir: string): Promise<void> {
   console.log(`  browser (Chromium, onnxruntime-web WASM, 1 thread) ${fmt(median(page), 1)} s, Node (onnxruntime-node) ${fmt(median(node), 1)} s: browser / Node ${fmt(median(page) / median(node), 2)}×`);
 }
 
-/** A free TCP port on 127.0.0.1 (for Chromium's DevTools endpoint). */
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 async function memory(appDir: string, dir: string, nLayers: number, threads = 1, again = true): Promise<MemoryRow> {
   // 14 layers: ≈100M parameters (hidden 768, FFN 2048, vocabulary 1024, tied); 7 layers: half of it,

@@ -5,9 +5,8 @@
 // the owners the benchmark reports must be present.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { allocatorTable, dumpIds, dumpOf, dumpsFromTrace, normGuid, topAllocators, type TraceEvent } from '../../bench/memory-infra.js';
-import { TabHeaps } from '../../bench/cdp-heaps.js';
+import { TabHeaps, freePort } from '../../bench/cdp-heaps.js';
 import { launchChromium, webSkip } from './harness.js';
 
 const hex = (n: number) => n.toString(16);
@@ -78,16 +77,6 @@ test('memory-infra owners: top-level allocators, the expanded ones one level dow
   assert.ok(lines.includes('| v8/workers | 5.2 | 19.9 | +14.7 |'), lines.join('\n'));
 });
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 test('a real memory-infra dump of a Chromium tab names the owners the benchmark reports', { skip: webSkip() }, async () => {
   const port = await freePort();
