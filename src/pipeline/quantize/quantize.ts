@@ -93,7 +93,7 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
   return report;
 }
 
-/** Whether quantizeResolved streams RTN to GGUF (rtnStreamingGguf), as far as the options alone tell. */
+/** Whether the run streams RTN to GGUF (rtnStreamingGguf): decided from the options alone, so the input hash can start before the headers are read. */
 function streamsRtnGguf(o: QuantizeOptions): boolean {
   return o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost;
 }
@@ -238,7 +238,7 @@ async function quantizeResolved(o: QuantizeOptions, inputHash?: Promise<InputDig
     checkPlan(weights, qplan, imSource, o);
     // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
     const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
-    if (o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost) {
+    if (streamsRtnGguf(o)) {
       return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, inputHash);
     }
     // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
