@@ -12,8 +12,10 @@ const skip = existsSync('/proc/self/stat') ? false : 'needs /proc';
 
 test('processAlive: this process yes, a zombie no, a reaped process no', { skip, timeout: 30_000 }, async () => {
   assert.equal(processAlive(process.pid), true);
-  // sh starts `sleep 0` in the background and becomes `sleep 3`, which never reaps it: a zombie for 3 s
-  const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // sh starts `sleep 0.3` in the background and becomes `sleep 3`, which never reaps it: a zombie
+  // until then. (With `sleep 0` the child could end while sh was still sh, and sh reaped it: seen
+  // once in CI as ENOENT on its /proc entry.)
+  const sh = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const zombie = await new Promise<number>((res) => sh.stdout!.once('data', (b: Buffer) => res(Number(b.toString().trim()))));
   let state = '';
   for (let i = 0; i < 100 && state !== 'Z'; i++) {
