@@ -12,11 +12,15 @@
 // factor of one input (H shared by q/k/v, by gate/up) serves every linear that reads it.
 //
 // The column loop is sequential (each column is rounded by its grid after all earlier columns'
-// feedback has reached it); only the feedback is batched, at two levels:
+// feedback has reached it); only the feedback is batched, at three levels:
 //   inside a leaf of b columns: rank-1 updates of the remaining leaf columns (plain loops);
 //   leaf → rest of its lazy batch: W̃[:, s2:i2] += D_leaf·R'[leaf, s2:i2]          (GEMM, rank b);
-//   lazy batch → all later columns: W̃[:, i2:] += D_batch·R'[batch, i2:]            (GEMM, rank B);
-// with D = w − q and R' = R·diag(1/R_jj). W̃ is held transposed ([K, N]: a column is a contiguous
+//   lazy batch → rest of its outer block: W̃[:, i2:o2] += D_batch·R'[batch, i2:o2]  (GEMM, rank B);
+//   outer block → all later columns: W̃[:, o2:] += D_outer·R'[outer, o2:]          (GEMM, rank O);
+// with D = w − q and R' = R·diag(1/R_jj). The outer level exists for the GEMM's sake: an update
+// of rank B = 128 reads and writes all of W̃'s later rows for 2·128 flops per value, which leaves
+// onnxruntime's MatMul bound by memory (35–50 GFLOPS on a machine where it reaches 130 at rank
+// 512); at rank O = 512 the same flops cost a quarter of the traffic. W̃ is held transposed ([K, N]: a column is a contiguous
 // row) so every GEMM reads and writes contiguous memory. Where groups are fitted as GPTQ reaches
 // them, B and b are chosen so that a group's columns have received all earlier feedback when it
 // is fitted (as in the oracle).
@@ -130,6 +134,8 @@ export async function gptqFactor(gram: UpperPanels, scale: number, o: GptqFactor
 export interface GptqFastOptions {
   /** B, lazy-batch width (default 128) */
   blockSize?: number;
+  /** O, outer-block width (default 512; rounded to a multiple of B that keeps group fits exact) */
+  outerSize?: number;
   /** b, leaf width (default 16) */
   leafSize?: number;
   /** fit every group up front from the original W (see gptq.ts); implied for fixed groups under act-order */
@@ -185,6 +191,20 @@ export function lazySizes(groupSize: number, dynamic: boolean, B0: number, b0: n
   if (G % b !== 0 && b % G !== 0) b = gcd(G, b);
   if (B % b !== 0) b = gcd(B, b);
   return { B, b };
+}
+
+/**
+ * O, the outer-block width, near O0: a multiple of B (so that lazy batches tile it), and where
+ * groups are fitted as GPTQ reaches them, a multiple or a divisor of G (a group's columns must have
+ * had all earlier feedback when it is fitted). lazySizes leaves B | G or G | B.
+ */
+export function outerSize(groupSize: number, dynamic: boolean, B: number, O0: number): number {
+  if (!(O0 >= 1)) throw new ConfigError('bad_option', 'GPTQ needs outerSize ≥ 1', { found: { outerSize: O0 } });
+  const unit = dynamic ? Math.max(B, groupSize) : B; // lcm(B, G) where one divides the other
+  if (unit <= O0) return unit * Math.max(1, Math.round(O0 / unit));
+  // groups wider than O0: whole lazy batches that tile a group
+  for (let O = Math.floor(O0 / B) * B; O > B; O -= B) if (groupSize % O === 0) return O;
+  return B;
 }
 
 /** (R[r0:r1, c0:c1]·diag(1/R_jj))ᵀ into out [(c1−c0), (r1−r0)] (r1 ≤ c0: strictly above the diagonal). */
@@ -259,14 +279,15 @@ function axpyF32(y: Float32Array, yo: number, a: number, x: Float32Array, xo: nu
 }
 
 /**
- * One quantized column: d = w − q into dt and q into qb (rows at `o`), returns Σ ((w̃ − q)·R_cc)²
+ * One quantized column: q into qb (row at `o`, where wb holds its starting weights) and d = w − q
+ * into dt (row at `od`), returns Σ ((w̃ − q)·R_cc)²
  * (w̃ the column GPTQ rounded, w its starting weights).
  */
-function columnError(col: Float64Array, q: Float64Array, wb: Float32Array, o: number, rcc: number, dt: Float32Array, qb: Float32Array, n: number): number {
+function columnError(col: Float64Array, q: Float64Array, wb: Float32Array, qb: Float32Array, o: number, rcc: number, dt: Float32Array, od: number, n: number): number {
   let loss = 0;
   for (let r = 0; r < n; r++) {
     const qr = q[r];
-    dt[o + r] = wb[o + r] - qr;
+    dt[od + r] = wb[o + r] - qr;
     const e = (col[r] - qr) * rcc;
     loss += e * e;
     qb[o + r] = qr;
@@ -310,6 +331,7 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
   const staticGroups = !!o.staticGroups || (!!f.perm && !!grid.fixedGroups);
   const dynamic = grouped && !staticGroups;
   const { B, b } = lazySizes(gs, dynamic, o.blockSize ?? 128, o.leafSize ?? 16);
+  const O = outerSize(gs, dynamic, B, o.outerSize ?? 512);
   const perm = f.perm;
   const cols = perm ?? Int32Array.from({ length: k }, (_, i) => i);
   const fitT = hasFitT(grid) ? grid : null;
@@ -364,60 +386,62 @@ export async function gptqFast(w: ArrayLike<number>, n: number, k: number, f: Gp
 
   const R = f.r;
   const invd = f.rdiag.map((v) => 1 / v);
-  const dt = new Float32Array(B * n); // [B, N] d = w − q of the batch's columns
+  const dt = new Float32Array(O * n); // [O, N] d = w − q of the outer block's columns
   // [B, N] the batch's starting weights and chosen values, one contiguous row per column: W and
   // the output are [N, K], so reading and writing them column by column would touch N pages per
   // column; they are gathered and scattered once per batch, a row of W at a time, instead
   const wb = new Float32Array(B * n);
   const qb = new Float32Array(B * n);
-  const aBuf = new Float32Array(Math.max(B * B, B * Math.max(0, k - B)));
+  const aBuf = new Float32Array(Math.max(B * B, O * B, O * Math.max(0, k - O)));
   const col = new Float64Array(n);
   const q = new Float64Array(n);
   const out = o.out ?? new Float32Array(n * k);
   if (out.length !== n * k) throw new ShapeError('shape_mismatch', 'output is not [N, K]', { expected: n * k, found: out.length });
   const gIdx = new Int32Array(k);
   let loss = 0;
+  /** W̃[:, c0:c1] += D[r0:r1]·R'[r0:r1, c0:c1] (D's rows from the outer block's start o1) */
+  const feedback = async (o1: number, r0: number, r1: number, c0: number, c1: number): Promise<void> => {
+    const a = aBuf.subarray(0, (c1 - c0) * (r1 - r0));
+    gatherScaledT(R, invd, r0, r1, c0, c1, a);
+    await gemm({ m: c1 - c0, n, k: r1 - r0, a, b: dt.subarray((r0 - o1) * n, (r1 - o1) * n), c: wt.subarray(c0 * n, c1 * n), beta: 1 });
+  };
 
-  for (let i1 = 0; i1 < k; i1 += B) {
-    checkAborted(o.signal);
-    const i2 = Math.min(i1 + B, k);
-    gatherColumnsT(w, n, k, cols, f.dead, i1, i2, wb);
-    for (let s1 = i1; s1 < i2; s1 += b) {
-      const s2 = Math.min(s1 + b, i2);
-      for (let c = s1; c < s2; c++) {
-        const j = cols[c];
-        let g = 0;
-        if (grouped) {
-          g = staticGroups ? Math.floor(j / gs) : Math.floor(c / gs);
-          if (dynamic && c % gs === 0) await fitCurrent(g, c, Math.min(c + gs, k));
+  for (let o1 = 0; o1 < k; o1 += O) {
+    const o2 = Math.min(o1 + O, k);
+    for (let i1 = o1; i1 < o2; i1 += B) {
+      checkAborted(o.signal);
+      const i2 = Math.min(i1 + B, o2);
+      gatherColumnsT(w, n, k, cols, f.dead, i1, i2, wb);
+      for (let s1 = i1; s1 < i2; s1 += b) {
+        const s2 = Math.min(s1 + b, i2);
+        for (let c = s1; c < s2; c++) {
+          const j = cols[c];
+          let g = 0;
+          if (grouped) {
+            g = staticGroups ? Math.floor(j / gs) : Math.floor(c / gs);
+            if (dynamic && c % gs === 0) await fitCurrent(g, c, Math.min(c + gs, k));
+          }
+          gIdx[j] = g;
+          const row = c * n;
+          loadRow(wt, row, col, n);
+          grid.quantizeColumn(j, g, col, q);
+          const drow = (c - o1) * n;
+          loss += columnError(col, q, wb, qb, (c - i1) * n, f.rdiag[c], dt, drow, n);
+          // rank-1 feedback to the rest of the leaf
+          for (let cc = c + 1; cc < s2; cc++) {
+            const coef = R.data[R.at(c, cc)] * invd[cc];
+            if (coef !== 0) axpyF32(wt, cc * n, coef, dt, drow, n);
+          }
+          // column c is done: its row of W̃ now holds its error w − q (read by nothing else)
+          if (o.keepErrors) wt.set(dt.subarray(drow, drow + n), row);
         }
-        gIdx[j] = g;
-        const row = c * n;
-        loadRow(wt, row, col, n);
-        grid.quantizeColumn(j, g, col, q);
-        const drow = (c - i1) * n;
-        loss += columnError(col, q, wb, drow, f.rdiag[c], dt, qb, n);
-        // rank-1 feedback to the rest of the leaf
-        for (let cc = c + 1; cc < s2; cc++) {
-          const coef = R.data[R.at(c, cc)] * invd[cc];
-          if (coef !== 0) axpyF32(wt, cc * n, coef, dt, drow, n);
-        }
-        // column c is done: its row of W̃ now holds its error w − q (read by nothing else)
-        if (o.keepErrors) wt.set(dt.subarray(drow, drow + n), row);
+        if (s2 < i2) await feedback(o1, s1, s2, s2, i2);
       }
-      if (s2 < i2) {
-        const a = aBuf.subarray(0, (i2 - s2) * (s2 - s1));
-        gatherScaledT(R, invd, s1, s2, s2, i2, a);
-        await gemm({ m: i2 - s2, n, k: s2 - s1, a, b: dt.subarray((s1 - i1) * n, (s2 - i1) * n), c: wt.subarray(s2 * n, i2 * n), beta: 1 });
-      }
+      scatterColumns(qb, n, k, cols, i1, i2, out);
+      if (i2 < o2) await feedback(o1, i1, i2, i2, o2);
+      o.onBlock?.(i2, k);
     }
-    scatterColumns(qb, n, k, cols, i1, i2, out);
-    if (i2 < k) {
-      const a = aBuf.subarray(0, (k - i2) * (i2 - i1));
-      gatherScaledT(R, invd, i1, i2, i2, k, a);
-      await gemm({ m: k - i2, n, k: i2 - i1, a, b: dt.subarray(0, (i2 - i1) * n), c: wt.subarray(i2 * n), beta: 1 });
-    }
-    o.onBlock?.(i2, k);
+    if (o2 < k) await feedback(o1, o1, o2, o2, k);
   }
   let errorsT: Float32Array | undefined;
   if (o.keepErrors) {

@@ -9,7 +9,7 @@ import { CodebookGrid, IntGrid, type ColumnGrid } from '../../src/algorithms/gri
 import { GgmlGrid } from '../../src/algorithms/ggml-grid.js';
 import { KQuantGrid } from '../../src/algorithms/ggml-hook-grid.js';
 import { gptq } from '../../src/algorithms/gptq.js';
-import { gptqFactor, gptqFast, lazySizes } from '../../src/algorithms/gptq-fast.js';
+import { gptqFactor, gptqFast, lazySizes, outerSize } from '../../src/algorithms/gptq-fast.js';
 import { gramOf, gramQuadForm, outputSqnrDb, weightedError } from '../../src/algorithms/stats.js';
 import { UpperPanels } from '../../src/numerics/panels.js';
 import { reverseCholeskyPanels } from '../../src/numerics/cholesky-blocked.js';
@@ -74,7 +74,8 @@ for (const c of CASES) {
     const gram = UpperPanels.fromFull(L.G, K, 96, 'F32'); // another panel width than the factor's
     const f = await gptqFactor(gram, 2 / L.T, { actOrder: c.actOrder, panelWidth: 128 });
     const cg = countingGemm();
-    const fast = await gptqFast(L.W, N, K, f, c.grid(), { staticGroups: c.staticGroups, gemm: cg.gemm });
+    // outer blocks of 256 (2 of them at K = 512): all three feedback levels run
+    const fast = await gptqFast(L.W, N, K, f, c.grid(), { staticGroups: c.staticGroups, gemm: cg.gemm, outerSize: 256 });
     const lr = weightedError(L.W, ref.weights, L.G, N, K);
     const lf = weightedError(L.W, fast.weights, L.G, N, K);
     assert.ok(Math.abs(lf - lr) <= LOSS_REL_TOL * lr, `layer loss fast ${lf} vs oracle ${lr}`);
@@ -147,8 +148,32 @@ test('lazy-batch sizes keep every dynamic group inside the fully updated columns
       assert.equal(B % b, 0, `leaves of ${b} tile blocks of ${B}`);
       // a group lies inside one leaf, or is whole leaves inside one block, or whole blocks
       assert.ok(b % G === 0 || (G % b === 0 && B % G === 0) || G % B === 0, `G=${G} B=${B} b=${b}`);
+      // outer blocks: whole lazy batches, and whole groups or whole outer blocks inside one group
+      for (const O0 of [512, 300, 64]) {
+        const O = outerSize(G, true, B, O0);
+        assert.equal(O % B, 0, `batches of ${B} tile outer blocks of ${O}`);
+        assert.ok(O % G === 0 || G % O === 0, `G=${G} O=${O}`);
+      }
     }
   }
+  assert.equal(outerSize(48, true, 16, 512), 528); // 33 batches of 16 = 11 groups of 48
+  assert.equal(outerSize(96, true, 32, 512), 480);
+  assert.equal(outerSize(1024, true, 128, 512), 512);
+  assert.equal(outerSize(192, true, 64, 512), 576);
+  assert.equal(outerSize(40, false, 128, 512), 512); // static groups: any multiple of B
+  assert.throws(() => outerSize(32, true, 128, 0), { code: 'bad_option' });
+});
+
+test('the outer feedback level changes only rounding: same loss as two levels, fewer GEMM flops at rank B', async () => {
+  const f = await gptqFactor(UpperPanels.fromFull(L.G, K, 128, 'F32'), 2 / L.T);
+  const mk = () => new KQuantGrid('Q4_K', N, K);
+  const ranks: number[] = [];
+  const gemm: Gemm = (g) => (ranks.push(g.k), gemmF32(g));
+  const two = await gptqFast(L.W, N, K, f, mk(), { outerSize: 128 });
+  const three = await gptqFast(L.W, N, K, f, mk(), { outerSize: 256, gemm });
+  assert.ok(Math.abs(three.loss - two.loss) <= 1e-4 * two.loss, `${three.loss} vs ${two.loss}`);
+  // K = 512 in outer blocks of 256: one rank-256 update of the second block; rank-128 updates only inside a block
+  assert.deepEqual(ranks.filter((r) => r > 16).sort((a, b) => a - b), [128, 128, 256]);
 });
 
 test('blocked float32 factor H = R·Rᵀ equals the float64 reverse Cholesky', async () => {

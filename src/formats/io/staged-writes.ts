@@ -144,21 +144,25 @@ export class StagedWriter {
   }
 
   private async writeStage(stage: Uint8Array, pos: number): Promise<void> {
+    let written = false;
     if (this.direct) {
       try {
         await writeAllAt(this.direct, stage, pos);
-        return;
+        written = true;
       } catch (e) {
         // refused (alignment rules of this filesystem): the page cache from here on; any other error is real
         if ((e as NodeJS.ErrnoException)?.code !== 'EINVAL') throw e;
         await this.closeDirect();
       }
     }
-    await writeAllAt(this.fh, stage, pos);
+    if (!written) await writeAllAt(this.fh, stage, pos);
+    // synced as it goes on either path: direct writes skip the page cache, but a virtual disk may
+    // still hold them in its own cache until a flush (seen: the one fsync at close took 0.3–0.76 s
+    // for a 1.3 GB output written with O_DIRECT, on a VM whose disk takes 1.7 GB/s)
     this.unsynced += stage.length;
     if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
       this.unsynced = 0;
-      // through the page cache: the disk writes what is written so far while the caller goes on,
+      // the disk writes what is written so far while the caller goes on,
       // so the fsync at close waits only for the last part (a failure shows again at that fsync)
       this.syncing = this.fh.datasync().then(
         () => void (this.syncing = null),
