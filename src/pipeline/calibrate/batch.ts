@@ -84,6 +84,8 @@ export interface BatchGraphOptions {
   gram: boolean;
   /** nb */
   panelWidth: number;
+  /** largest attention-score tensor of one head group (default MAX_SCORES_BYTES) */
+  maxScoresBytes?: number;
 }
 
 function linearsUsed(c: ModelConfig, mode: BlockMode): [string, number[]][] {
@@ -131,17 +133,36 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
 
   // every window at positions 0 … T−1: the blocks' [B, T, …] layout keeps windows apart
   const x3 = b.reshape(x, [B, T, E]);
-  const at = calibrationAttentionInputs(b, c, T);
+  const at = calibrationAttentionInputs(b, c, T, B, o.maxScoresBytes);
   if (mode === 'stats') decoderBlockSites(b, c, 0, x3, weights, at, { site });
   else b.output('y', b.reshape(decoderBlock(b, c, 0, x3, weights, at, { site }), [BT, E]));
   return b.build();
 }
 
+/** Largest attention-score tensor [B, h, G·T, T] the calibration graph makes at once (bytes of float32). */
+export const MAX_SCORES_BYTES = 16 << 20;
+
+/**
+ * KV-head groups whose attention runs one after another: the fewest that keep each group's
+ * scores (and the masked copy and the softmax made from them) within MAX_SCORES_BYTES. The graph
+ * runs without onnxruntime's arena, so every intermediate is a malloc; glibc maps each one above its
+ * mmap threshold (at most 32 MiB) afresh and its pages fault in again on every run. At
+ * Llama-3.2-1B's widths the scores of one 512-token window are 33.5 MB (8 KV heads × 4 queries
+ * each × 512 × 512): as two groups of 16.8 MB, the statistics pass without Gram matrices went from
+ * 0.51 to 0.30 CPU s per window and from ≈ 17,000 to a few hundred page faults (7 December 2026,
+ * shared machine; docs/gptq-performance.md).
+ */
+export function attentionHeadGroups(c: ModelConfig, B: number, T: number, maxBytes = MAX_SCORES_BYTES): number {
+  const Hk = c.nKvHeads, G = c.nHeads / c.nKvHeads;
+  for (let g = 1; g <= Hk; g++) if (Hk % g === 0 && B * (Hk / g) * G * T * T * 4 <= maxBytes) return g;
+  return Hk;
+}
+
 /** fixedAttentionInputs plus the additive causal mask [T, T] (0 on and below the diagonal, −∞ above). */
-function calibrationAttentionInputs(b: GraphBuilder, c: ModelConfig, T: number): AttentionInputs {
+function calibrationAttentionInputs(b: GraphBuilder, c: ModelConfig, T: number, B: number, maxScoresBytes?: number): AttentionInputs {
   const mask = new Float32Array(T * T);
   for (let t = 0; t < T; t++) mask.fill(-Infinity, t * T + t + 1, (t + 1) * T);
-  return { ...fixedAttentionInputs(b, c, T), maskAdd: b.constant({ dtype: 'F32', shape: [T, T], data: mask }, 'attention.mask') };
+  return { ...fixedAttentionInputs(b, c, T), maskAdd: b.constant({ dtype: 'F32', shape: [T, T], data: mask }, 'attention.mask'), headGroups: attentionHeadGroups(c, B, T, maxScoresBytes) };
 }
 
 export interface CalibrationRunnerOptions {

@@ -5,13 +5,17 @@
 //   Gemm with transB reads W as stored);
 // - each Gram panel accumulator feeds exactly one node, a Gemm with β = 1 whose result is the
 //   panel's output (no separate Add reading and writing the accumulator again);
-// - no Where on the attention scores (the causal mask is added; Where's broadcast was slow).
+// - no Where on the attention scores (the causal mask is added; Where's broadcast was slow);
+// - attention runs in KV-head groups small enough to stay out of glibc's fresh mappings.
 // Numerical equality with the per-window reference is test/pipeline/calibrate/batch.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Graph } from '../../../src/engine/ir.js';
 import { blockWeightShapes } from '../../../src/engine/decoder-block.js';
-import { batchBlockGraph } from '../../../src/pipeline/calibrate/batch.js';
+import { attentionHeadGroups, batchBlockGraph, MAX_SCORES_BYTES } from '../../../src/pipeline/calibrate/batch.js';
+import { interpret } from '../../../src/engine/interp.js';
+import { Rng } from '../../../src/core/rng.js';
+import type { Tensor } from '../../../src/core/tensor.js';
 import { tinyConfig } from '../../model/synthetic.js';
 
 function consumers(g: Graph, id: number) {
@@ -46,3 +50,30 @@ for (const mode of ['stats', 'forward', 'both'] as const) {
     }
   });
 }
+
+test('attention in KV-head groups keeps each group\'s scores within the limit and gives the same outputs bit for bit', () => {
+  // Llama-3.2-1B: one 512-token window's scores are 8 × 4 × 512 × 512 floats = 32 MiB → two groups of 16 MiB
+  const l1b = tinyConfig({ hiddenSize: 2048, nHeads: 32, nKvHeads: 8, headDim: 64 });
+  assert.equal(attentionHeadGroups(l1b, 1, 512), 2);
+  assert.equal(attentionHeadGroups(l1b, 2, 512), 4);
+  assert.equal(attentionHeadGroups(l1b, 1, 256), 1);
+  assert.equal(attentionHeadGroups(l1b, 8, 1024), 8); // never more groups than KV heads
+  assert.equal(MAX_SCORES_BYTES, 16 << 20);
+
+  const c = tinyConfig({ nHeads: 4, nKvHeads: 2 });
+  const T = 8, B = 2;
+  const scoresBytes = B * c.nHeads * T * T * 4; // all heads at once
+  const rng = new Rng(3);
+  const feeds: Record<string, Tensor> = { x: { dtype: 'F32', shape: [B * T, c.hiddenSize], data: rng.fillNormal(new Float32Array(B * T * c.hiddenSize), 0, 1) } };
+  for (const [n, s] of blockWeightShapes(c)) feeds[n] = { dtype: 'F32', shape: s, data: rng.fillNormal(new Float32Array(s.reduce((a, v) => a * v, 1)), 0, 0.2) };
+  for (const mode of ['forward', 'stats'] as const) {
+    const whole = batchBlockGraph(c, T, { batch: B, mode, gram: false, panelWidth: 16 });
+    const split = batchBlockGraph(c, T, { batch: B, mode, gram: false, panelWidth: 16, maxScoresBytes: scoresBytes / 2 });
+    assert.equal(whole.nodes.filter((n) => n.op === 'Softmax').length, 1);
+    assert.equal(split.nodes.filter((n) => n.op === 'Softmax').length, 2, 'two head groups');
+    for (const n of split.nodes) if (n.op === 'Softmax') assert.ok(n.outputs[0].shape.reduce((a, v) => a * (v as number), 4) <= scoresBytes / 2);
+    const a = interpret(whole, feeds, { roundF32: true }), b = interpret(split, feeds, { roundF32: true });
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    for (const k of Object.keys(a)) assert.deepEqual(b[k].data, a[k].data, `${mode}: ${k}`);
+  }
+});
