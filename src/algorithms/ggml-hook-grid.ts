@@ -115,18 +115,33 @@ export class KQuantGrid implements ColumnGrid {
   }
 
   fitGroup(g: number, w: Float64Array, c0: number): void {
-    this.fitFrom(g, c0, (r, j) => w[r * this.k + j]);
+    const QK = this.groupSize, n = this.n, k = this.k;
+    const blk = new Float32Array(n * QK);
+    for (let r = 0; r < n; r++) for (let j = 0; j < QK; j++) blk[r * QK + j] = w[r * k + c0 + j];
+    this.fitFrom(g, c0, blk);
   }
 
   /** fitGroup reading the matrix transposed (wT [K, N]), for gptq-fast.ts. */
   fitGroupT(g: number, wT: Float32Array, c0: number): void {
-    this.fitFrom(g, c0, (r, j) => wT[j * this.n + r]);
-  }
-
-  private fitFrom(g: number, c0: number, at: (r: number, j: number) => number): void {
     const QK = this.groupSize, n = this.n;
     const blk = new Float32Array(n * QK);
-    for (let r = 0; r < n; r++) for (let j = 0; j < QK; j++) blk[r * QK + j] = at(r, c0 + j);
+    // [QK, N] rows of wT → [N, QK], in tiles of 64 rows of wT so that the strided writes stay in cache
+    for (let j0 = 0; j0 < QK; j0 += 64) {
+      const j1 = Math.min(QK, j0 + 64);
+      for (let r0 = 0; r0 < n; r0 += 64) {
+        const r1 = Math.min(n, r0 + 64);
+        for (let j = j0; j < j1; j++) {
+          const src = (c0 + j) * n;
+          for (let r = r0; r < r1; r++) blk[r * QK + j] = wT[src + r];
+        }
+      }
+    }
+    this.fitFrom(g, c0, blk);
+  }
+
+  /** Fits group g (columns c0 …) from its weights blk [N, QK]. */
+  private fitFrom(g: number, c0: number, blk: Float32Array): void {
+    const QK = this.groupSize, n = this.n;
     const bytes = quantizeGgml(this.type, blk, n, QK, this.imatrix?.subarray(c0, c0 + QK));
     const ts = this.hook.typeSize, decode = DECODE[this.type];
     for (let r = 0; r < n; r++) this.params[r * this.nb + g] = decode(bytes, r * ts);

@@ -9,7 +9,7 @@ import { CodebookGrid, IntGrid, type ColumnGrid } from '../../src/algorithms/gri
 import { GgmlGrid } from '../../src/algorithms/ggml-grid.js';
 import { KQuantGrid } from '../../src/algorithms/ggml-hook-grid.js';
 import { gptq } from '../../src/algorithms/gptq.js';
-import { gptqFactor, gptqFast, lazySizes, outerSize } from '../../src/algorithms/gptq-fast.js';
+import { gptqFactor, gptqFast, lazySizes, outerSize, transposeF32Into, transposeInto } from '../../src/algorithms/gptq-fast.js';
 import { gramOf, gramQuadForm, outputSqnrDb, weightedError } from '../../src/algorithms/stats.js';
 import { UpperPanels } from '../../src/numerics/panels.js';
 import { reverseCholeskyPanels } from '../../src/numerics/cholesky-blocked.js';
@@ -209,4 +209,21 @@ test('upper panels round-trip a symmetric matrix; the GEMM quadratic form equals
   const s = await outputSqnrDb(W, wq, n, k, p);
   const sRef = 10 * Math.log10(ref / weightedError(W, wq, G, n, k));
   assert.ok(Math.abs(s - sRef) < 1e-3, `SQNR ${s} vs ${sRef} dB`);
+});
+
+test('the float32 transpose equals the plain loops on shapes that are not whole tiles', () => {
+  for (const [r, c] of [[1, 1], [70, 131], [64, 64], [129, 3], [3, 200]]) {
+    const x = Float32Array.from({ length: r * c }, (_, i) => i * 0.5 - 7);
+    const want = new Float32Array(r * c);
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) want[j * r + i] = x[i * c + j];
+    const got = new Float32Array(r * c).fill(NaN);
+    transposeF32Into(x, r, c, got);
+    assert.deepEqual(got, want, `${r}×${c}`);
+    const viaGeneric = new Float32Array(r * c).fill(NaN);
+    transposeInto(x, r, c, viaGeneric);
+    assert.deepEqual(viaGeneric, want);
+    const u8 = new Uint8Array(r * c);
+    transposeInto(Float64Array.from(x, (v) => Math.abs(v) % 256), r, c, u8);
+    for (let t = 0; t < r * c; t++) assert.equal(u8[t], Math.abs(want[t]) % 256 | 0);
+  }
 });

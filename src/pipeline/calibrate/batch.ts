@@ -126,7 +126,9 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
       const acc = b.input(`gram.${name}.${p}`, 'F32', [rows, wp]);
       // acc + X[:, :rows]ᵀ·X[:, c0:rows] in one Gemm (β = 1, transB): both operands are row ranges of
       // Xᵀ (contiguous copies, not strided column slices of X); the output aliases acc, read before written
-      b.output(`gram.${name}.${p}.out`, b.gemm(b.slice(vt, [0], [rows], [0]), b.slice(vt, [c0], [rows], [0]), acc, { transB: true, beta: 1 })); // [rows, w_p]
+      // (the last panel's rows are all of Xᵀ: no Slice, which would copy it whole)
+      const above = rows === K ? vt : b.slice(vt, [0], [rows], [0]);
+      b.output(`gram.${name}.${p}.out`, b.gemm(above, b.slice(vt, [c0], [rows], [0]), acc, { transB: true, beta: 1 })); // [rows, w_p]
     }
     return x3;
   };

@@ -45,6 +45,11 @@ for (const mode of ['stats', 'forward', 'both'] as const) {
       assert.equal(n.op, 'Gemm', `${a.name}: accumulated by ${n.op}`);
       assert.equal(n.inputs[2]?.id, a.value.id, `${a.name}: the Gemm's C`);
       assert.equal(n.attrs.beta, 1);
+      // no Slice that copies a whole tensor (the last panel reads all of Xᵀ as it is)
+      for (const op of n.inputs.slice(0, 2)) {
+        const src = g.nodes.find((m) => m.outputs.some((v) => v.id === op.id));
+        if (src?.op === 'Slice') assert.notDeepEqual(src.outputs[0].shape, src.inputs[0].shape, `${a.name}: a Slice that copies all of its input`);
+      }
       const out = g.outputs.find((o) => o.name === `${a.name}.out`);
       assert.equal(out?.value.id, n.outputs[0].id, `${a.name}.out is the Gemm's result`);
     }
