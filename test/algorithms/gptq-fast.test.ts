@@ -72,7 +72,8 @@ for (const c of CASES) {
   test(`fast GPTQ = float64 oracle: ${c.name}`, async () => {
     const ref = gptq(L.W, N, K, H, c.grid(), { actOrder: c.actOrder, staticGroups: c.staticGroups });
     const gram = UpperPanels.fromFull(L.G, K, 96, 'F32'); // another panel width than the factor's
-    const f = await gptqFactor(gram, 2 / L.T, { actOrder: c.actOrder, panelWidth: 128 });
+    // panels of 256: diagonal blocks split at the default leaf of 128
+    const f = await gptqFactor(gram, 2 / L.T, { actOrder: c.actOrder, panelWidth: 256 });
     const cg = countingGemm();
     // outer blocks of 256 (2 of them at K = 512): all three feedback levels run
     const fast = await gptqFast(L.W, N, K, f, c.grid(), { staticGroups: c.staticGroups, gemm: cg.gemm, outerSize: 256 });
@@ -166,7 +167,8 @@ test('lazy-batch sizes keep every dynamic group inside the fully updated columns
 
 test('the outer feedback level changes only rounding: same loss as two levels, fewer GEMM flops at rank B', async () => {
   const f = await gptqFactor(UpperPanels.fromFull(L.G, K, 128, 'F32'), 2 / L.T);
-  const mk = () => new KQuantGrid('Q4_K', N, K);
+  // an int grid: K-quant scale searches can flip a block on the last bit of a weight, which moves the loss by more than rounding
+  const mk = () => new IntGrid(N, K, { bits: 4, symmetric: false, groupSize: 128, scaleF16: true });
   const ranks: number[] = [];
   const gemm: Gemm = (g) => (g.transA || ranks.push(g.k), gemmF32(g)); // not the group fits' solves (transA)
   const two = await gptqFast(L.W, N, K, f, mk(), { outerSize: 128 });
@@ -177,23 +179,29 @@ test('the outer feedback level changes only rounding: same loss as two levels, f
 });
 
 test('blocked float32 factor H = R·Rᵀ equals the float64 reverse Cholesky', async () => {
-  for (const [k, nb] of [[200, 64], [256, 256], [130, 17]]) {
+  // leaf 16: diagonal blocks split in halves (recursively, 256 → 128 → … → 16) with GEMMs between them
+  for (const [k, nb, leaf] of [[200, 64, 128], [256, 256, 128], [130, 17, 128], [256, 256, 16], [200, 64, 9], [130, 130, 40]]) {
     const { G } = layer(k, 4, k, 3 * k);
     for (let i = 0; i < k; i++) G[i * k + i] += 1e-3;
     const ref = reverseCholesky(G, k);
     const p = UpperPanels.fromFull(G, k, nb, 'F32') as UpperPanels<Float32Array>;
-    await reverseCholeskyPanels(p, { gemm: gemmF32 });
+    await reverseCholeskyPanels(p, { gemm: gemmF32, leaf });
     const got = p.toFullUpper();
     let md = 0, mx = 0;
     for (let i = 0; i < k * k; i++) {
       md = Math.max(md, Math.abs(got[i] - ref[i]));
       mx = Math.max(mx, Math.abs(ref[i]));
     }
-    assert.ok(md <= FACTOR_REL_TOL * mx, `K=${k} nb=${nb}: max |ΔR| ${md} of ${mx}`);
+    assert.ok(md <= FACTOR_REL_TOL * mx, `K=${k} nb=${nb} leaf=${leaf}: max |ΔR| ${md} of ${mx}`);
   }
   // not positive definite in the second panel's block: the error names the global column
   const bad = UpperPanels.fromFull([2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 2, 0, 0, 2, 1], 4, 2, 'F32') as UpperPanels<Float32Array>;
   await assert.rejects(reverseCholeskyPanels(bad), (e: { code: string; context: { index: number } }) => e.code === 'diverged' && e.context.index === 2);
+  // inside a split diagonal block (4 wide, leaves of 1): the first half's pivot fails after the second's Schur update
+  const bad2 = UpperPanels.fromFull([2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 2, 0, 0, 2, 1], 4, 4, 'F32') as UpperPanels<Float32Array>;
+  await assert.rejects(reverseCholeskyPanels(bad2, { leaf: 1 }), (e: { code: string; context: { index: number } }) => e.code === 'diverged' && e.context.index === 2);
+  const bad3 = UpperPanels.fromFull([1, 2, 0, 0, 2, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2], 4, 4, 'F32') as UpperPanels<Float32Array>;
+  await assert.rejects(reverseCholeskyPanels(bad3, { leaf: 1 }), (e: { code: string; context: { index: number } }) => e.code === 'diverged' && e.context.index === 0);
 });
 
 test('upper panels round-trip a symmetric matrix; the GEMM quadratic form equals the plain loops', async () => {
