@@ -14,6 +14,7 @@ import type { ModelWeights, SourceFormat, TensorSource } from './weights.js';
 import { loadLlama2c, loadLlama2cTokenizer } from './load-llama2c.js';
 import { loadGguf } from './load-gguf.js';
 import { openSource } from './source.js';
+import { tracePhase } from '../core/phase-trace.js';
 // Hugging Face and ONNX loading (tokenizers, protobuf) are imported when such a model is loaded:
 // a GGUF or llama2.c run starts without them
 const hf = () => import('./load-hf.js');
@@ -129,6 +130,7 @@ const NON_FINITE_HINT = 'the checkpoint is damaged or was saved from a diverged 
 
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<ModelWeights> {
   const m = await loadModelUnchecked(path, opts);
+  tracePhase(`model: loaded ${m.source.format}`);
   // special token ids index the embedding (GGUF files check their tokenizer keys in load-gguf.ts)
   const c = m.config;
   for (const [k, id] of [['bos_token_id', c.bosTokenId], ['eos_token_id', c.eosTokenId]] as const) {

@@ -30,8 +30,9 @@ export class BpeTokenizer implements Tokenizer {
   readonly bosId: number | null;
   readonly eosId: number | null;
   readonly unkId: number | null;
-  private readonly ids = new Map<string, number>();
-  private readonly ranks = new Map<string, number>();
+  // the piece and merge maps are built on the first encode: a run that only carries the
+  // vocabulary over (quantizing a GGUF into a GGUF) does not pay for 128k pieces and 280k merges
+  private maps: { ids: Map<string, number>; ranks: Map<string, number> } | null = null;
   private readonly split: RegExp;
   private readonly cache = new Map<string, number[]>();
 
@@ -41,18 +42,24 @@ export class BpeTokenizer implements Tokenizer {
     this.bosId = vocab.bosId;
     this.eosId = vocab.eosId;
     this.unkId = vocab.unkId;
-    vocab.tokens.forEach((t, i) => {
-      if (!this.ids.has(t)) this.ids.set(t, i);
-    });
-    vocab.merges.forEach((m, i) => {
-      if (!this.ranks.has(m)) this.ranks.set(m, i);
-    });
     const pre = vocab.pre ?? 'default';
     const src = BPE_PRE_TOKENIZERS[pre];
     if (!src) {
       throw new ConfigError('unsupported', 'unknown byte-level BPE pre-tokenizer', { field: 'tokenizer.ggml.pre', expected: Object.keys(BPE_PRE_TOKENIZERS).join(', '), found: pre });
     }
     this.split = new RegExp(src, 'gu');
+  }
+
+  private buildMaps(): { ids: Map<string, number>; ranks: Map<string, number> } {
+    const ids = new Map<string, number>();
+    const ranks = new Map<string, number>();
+    this.vocab.tokens.forEach((t, i) => {
+      if (!ids.has(t)) ids.set(t, i);
+    });
+    this.vocab.merges!.forEach((m, i) => {
+      if (!ranks.has(m)) ranks.set(m, i);
+    });
+    return { ids, ranks };
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -68,12 +75,13 @@ export class BpeTokenizer implements Tokenizer {
   private word(w: string): number[] {
     const hit = this.cache.get(w);
     if (hit) return hit;
+    const { ids: pieces, ranks } = (this.maps ??= this.buildMaps());
     let syms = Array.from(utf8.encode(w), (b) => B2U[b]);
     for (;;) {
       let best = -1;
       let bestRank = Infinity;
       for (let i = 0; i + 1 < syms.length; i++) {
-        const r = this.ranks.get(syms[i] + ' ' + syms[i + 1]);
+        const r = ranks.get(syms[i] + ' ' + syms[i + 1]);
         if (r !== undefined && r < bestRank) {
           bestRank = r;
           best = i;
@@ -92,7 +100,7 @@ export class BpeTokenizer implements Tokenizer {
       }
       syms = next;
     }
-    const ids = syms.map((s) => this.ids.get(s) ?? this.unkId ?? -1).filter((x) => x >= 0);
+    const ids = syms.map((s) => pieces.get(s) ?? this.unkId ?? -1).filter((x) => x >= 0);
     if (this.cache.size < 65536) this.cache.set(w, ids);
     return ids;
   }

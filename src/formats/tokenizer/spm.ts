@@ -18,26 +18,39 @@ export class SpmTokenizer implements Tokenizer {
   readonly bosId: number | null;
   readonly eosId: number | null;
   readonly unkId: number | null;
-  private readonly mv: MergeVocab;
-  private readonly byteIds: Int32Array;
+  // the lookup tables are built on the first encode: a run that only carries the vocabulary over
+  // (quantizing a GGUF into a GGUF) does not pay for a Map of 128k pieces
+  private tables: { mv: MergeVocab; byteIds: Int32Array } | null = null;
 
   constructor(readonly vocab: VocabExport) {
     this.vocabSize = vocab.tokens.length;
     this.bosId = vocab.bosId;
     this.eosId = vocab.eosId;
     this.unkId = vocab.unkId;
+  }
+
+  private get mv(): MergeVocab {
+    return (this.tables ??= this.buildTables()).mv;
+  }
+
+  private get byteIds(): Int32Array {
+    return (this.tables ??= this.buildTables()).byteIds;
+  }
+
+  private buildTables(): { mv: MergeVocab; byteIds: Int32Array } {
+    const vocab = this.vocab;
     const lookup = new Map<string, number>();
     vocab.tokens.forEach((t, i) => {
       // byte and control pieces are not text: "<0x41>" in the input must not match them
       if (vocab.types[i] === TOKEN_TYPE.BYTE || vocab.types[i] === TOKEN_TYPE.CONTROL) return;
       if (!lookup.has(t)) lookup.set(t, i);
     });
-    this.byteIds = new Int32Array(256).fill(-1);
+    const byteIds = new Int32Array(256).fill(-1);
     vocab.tokens.forEach((t, i) => {
       const m = BYTE_PIECE.exec(t);
-      if (m && vocab.types[i] === TOKEN_TYPE.BYTE) this.byteIds[parseInt(m[1], 16)] = i;
+      if (m && vocab.types[i] === TOKEN_TYPE.BYTE) byteIds[parseInt(m[1], 16)] = i;
     });
-    this.mv = { keys: vocab.tokens, lookup, scores: vocab.scores ?? new Float32Array(vocab.tokens.length) };
+    return { mv: { keys: vocab.tokens, lookup, scores: vocab.scores ?? new Float32Array(vocab.tokens.length) }, byteIds };
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {

@@ -32,6 +32,7 @@ import { ftypeNames } from '../../core/ftype.js';
 import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { writeRtnGguf } from './rtn-stream.js';
+import { QuantPool } from '../../quant/node/worker-pool.js';
 import { resolveQuantizeFormat } from './output-format.js';
 import { tracePhase } from '../../core/phase-trace.js';
 import { hashInput, hashInputOffThread, quantizeManifest, quantizeReport, writeQuantizeManifest, type InputDigests, type QuantizeManifestParts } from './manifest.js';
@@ -46,16 +47,16 @@ export type { QuantizeFormat, QuantizeMethod, QuantizeOptions, QuantizeReport, Q
  * linear is read, quantized to its ggml type (imatrix from --imatrix if given) on `threads` worker
  * threads and written, the stages overlapped; the input is hashed on another thread meanwhile.
  */
-async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number, early?: Promise<InputDigests>): Promise<QuantizeReport> {
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number, early?: EarlyStart): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
-  const inputHash = early ?? (o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model));
+  const inputHash = early?.inputHash ?? (o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model));
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const tensors: QuantizeReport['tensors'] = [];
   const fallbacks: string[] = [];
   const save = ggufSaveOptions(qplan, o, fileImatrix);
   const res = await writeRtnGguf(weights, o.out, {
-    threads: o.threads ?? availableParallelism(),
-    pool: o.rtnStream?.pool,
+    threads: rtnThreads(o),
+    pool: o.rtnStream?.pool ?? early?.pool ?? undefined,
     lookahead: o.rtnStream?.lookahead,
     overwrite: o.overwrite,
     fileType: save.fileType,
@@ -93,9 +94,36 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
   return report;
 }
 
-/** Whether the run streams RTN to GGUF (rtnStreamingGguf): decided from the options alone, so the input hash can start before the headers are read. */
+/** Whether the run streams RTN to GGUF (rtnStreamingGguf): decided from the options alone, so the input hash and the worker pool can start before the headers are read. */
 function streamsRtnGguf(o: QuantizeOptions): boolean {
   return o.method === 'rtn' && o.targetBpw === undefined && o.format === 'gguf' && o.verify === false && !o.keepHost;
+}
+
+/** Worker threads of the streaming RTN path. */
+const rtnThreads = (o: QuantizeOptions): number => o.threads ?? availableParallelism();
+
+/**
+ * What a streaming RTN run starts before the model's headers are read, on threads of their own:
+ * the input's sha256 and the worker pool (its threads boot and compile the WebAssembly kernels
+ * while this thread parses the headers and plans). Both are ended by quantizeModel, used or not.
+ */
+interface EarlyStart {
+  inputHash: Promise<InputDigests>;
+  /** null where the pool refused the options (bad --threads): the run's own pool then throws that error where it always did */
+  pool: QuantPool | null;
+}
+
+function startEarly(o: QuantizeOptions, signal: AbortSignal): EarlyStart {
+  const inputHash = hashInputOffThread(o.model, signal);
+  inputHash.catch(() => {}); // awaited by the run; a failure before then must not go unhandled
+  let pool: QuantPool | null = null;
+  try {
+    pool = new QuantPool(rtnThreads(o));
+    tracePhase('rtn: pool started');
+  } catch {
+    pool = null;
+  }
+  return { inputHash, pool };
 }
 
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
@@ -154,48 +182,50 @@ export async function quantizeModel(req: QuantizeRequest): Promise<QuantizeRepor
   // fp32/fp16 ONNX folders: pipeline/export/onnx.ts checks, stages and verifies the folder itself
   if (o.format === 'onnx' && (await import('./onnx-float.js')).isFloatOnnxScheme(o.scheme)) return floatOnnxReport(o);
   parseScheme(o.scheme);
-  // streaming RTN hashes the input on a thread of its own: started here, before the headers are
-  // read twice (probe, then the run's own load) and the plan is made, it uses the core that this
-  // single-threaded start-up leaves idle (docs/performance.md, sixth round); ended if not used
-  const early = streamsRtnGguf(o) && !o.rtnStream ? new AbortController() : null;
-  const inputHash = early ? hashInputOffThread(o.model, early.signal) : undefined;
-  inputHash?.catch(() => {}); // awaited by the run; a failure before then must not go unhandled
+  // streaming RTN hashes the input and starts its worker pool on threads of their own: started
+  // here, before the headers are read and the plan is made, they use the core that this
+  // single-threaded start-up leaves idle (docs/performance.md, sixth and seventh rounds); ended
+  // if not used
+  const stop = streamsRtnGguf(o) && !o.rtnStream ? new AbortController() : null;
+  const early = stop ? startEarly(o, stop.signal) : undefined;
   try {
-    return await quantizeChecked(o, inputHash);
+    return await quantizeChecked(o, early);
   } finally {
-    early?.abort();
+    stop?.abort();
+    await early?.pool?.close();
   }
 }
 
-async function quantizeChecked(o: QuantizeOptions, inputHash: Promise<InputDigests> | undefined): Promise<QuantizeReport> {
+async function quantizeChecked(o: QuantizeOptions, early: EarlyStart | undefined): Promise<QuantizeReport> {
   const kind = outputKind(o);
   const base = basename(o.out);
   const sidecars = o.format === 'onnx' && kind === 'file' ? [`${base}.manifest.json`, `${base}.data`] : kind === 'file' || o.format === 'onnx' ? [`${base}.manifest.json`] : [];
-  const probe = await loadModel(o.model, { tokenizer: o.tokenizer });
+  // the headers are read once: the checks below and the run itself use this load (a 128k-token
+  // vocabulary is ≈ 0.2 s of parsing on one thread, before any tensor is quantized)
+  const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
   tracePhase('quantize: headers read');
-  let inputs: string[];
-  // an ONNX folder of the same model gets this run's variants added (the others are carried over)
-  let update = false;
   try {
-    const size = calibrationSize(probe.config, o);
-    checkCalibrationBudget(size.windows, size.seqLen, probe.config);
-    inputs = await runInputs(o, probe);
+    const size = calibrationSize(weights.config, o);
+    checkCalibrationBudget(size.windows, size.seqLen, weights.config);
+    const inputs = await runInputs(o, weights);
+    // an ONNX folder of the same model gets this run's variants added (the others are carried over)
+    let update = false;
     if (o.format === 'onnx' && kind === 'dir') {
       const ox = await import('../export/onnx.js');
-      update = await ox.isOnnxFolderOf(o.out, probe.config);
+      update = await ox.isOnnxFolderOf(o.out, weights.config);
       // a variant the folder already holds is refused before quantizing, not after
       const sch = parseScheme(o.scheme);
       if (update && !o.overwrite && sch.kind === 'int') await ox.refuseExistingVariants(o.out, ox.onnxVariantsOfBits(sch.bits, o.onnxFloat ?? ['f32']));
     }
+    return await withOutput(o.out, { kind, force: o.overwrite, update, inputs, sidecars, command: 'quantize' }, async (txn) => {
+      // the staging folder is empty unless it carries a folder's variants (then --force replaces this run's variant there)
+      const r = await quantizeResolved(weights, { ...o, out: txn.staged, displayOut: o.out, overwrite: update ? o.overwrite : false }, early);
+      const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
+      return report;
+    });
   } finally {
-    await probe.close();
+    await weights.close();
   }
-  return withOutput(o.out, { kind, force: o.overwrite, update, inputs, sidecars, command: 'quantize' }, async (txn) => {
-    // the staging folder is empty unless it carries a folder's variants (then --force replaces this run's variant there)
-    const r = await quantizeResolved({ ...o, out: txn.staged, displayOut: o.out, overwrite: update ? o.overwrite : false }, inputHash);
-    const report = { ...r, out: o.out, manifest: txn.finalPath(r.manifest), files: r.files.map((f) => txn.finalPath(f)) };
-    return report;
-  });
 }
 
 /** fp32 / fp16 ONNX variants: no quantization, the export's onnxruntime check is the verification. */
@@ -208,7 +238,8 @@ async function floatOnnxReport(o: QuantizeOptions): Promise<QuantizeReport> {
   return quantizeReport(o, { manifest: r.manifest, scheme: storages.includes('f16') && !storages.includes('f32') ? 'fp16' : 'fp32', fileType: null, tensors: [], fallbacks: [], quality, seconds: (Date.now() - t0) / 1000, files: r.files });
 }
 
-async function quantizeResolved(o: QuantizeOptions, inputHash?: Promise<InputDigests>): Promise<QuantizeReport> {
+/** The run on the loaded model `weights` (quantizeChecked loads it and closes it). */
+async function quantizeResolved(weights: ModelWeights, o: QuantizeOptions, early?: EarlyStart): Promise<QuantizeReport> {
   const t0 = Date.now();
   let scheme: QuantScheme = schemeForFormat(parseScheme(o.scheme), o.format);
   // fp16 / bf16 casts are llama.cpp's F16 / BF16 file types in a GGUF
@@ -227,102 +258,96 @@ async function quantizeResolved(o: QuantizeOptions, inputHash?: Promise<InputDig
     throw new ConfigError('bad_option', '--target-bpw chooses per-tensor ggml types; give a ggml scheme as the base', { field: '--target-bpw', found: o.scheme });
   }
   const seed = o.seed ?? 0;
-  const weights = await loadModel(o.model, { tokenizer: o.tokenizer });
-  try {
-    // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
-    const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
-    const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
-    // every tensor's type, and llama.cpp's refusals, before any tensor is read
-    const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
-    const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
-    checkPlan(weights, qplan, imSource, o);
-    // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
-    const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
-    if (streamsRtnGguf(o)) {
-      return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, inputHash);
-    }
-    // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
-    // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path
-    if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false && !o.rtnStream) {
-      const cs = await import('./codec-stream.js');
-      if (cs.streamsCodec(o, scheme, weights)) return await cs.rtnStreamingCodec(weights, scheme, qplan, o, t0);
-    }
-    // the paths below need the engine (onnxruntime) and the writers: imported here, so the streaming
-    // RTN run above starts without them
-    if (o.calibRuntime === 'portable' && o.threads !== undefined) (await import('../../engine/ort-portable.js')).setPortableThreads(o.threads);
-    const [{ calibratedStreamingGguf, streamsCalibrated }, { prepareHostModel }, { quantizeHostModel }, { writeQuantizedModel }, { verifyQuantized }, { checkCtScheme }] = await Promise.all([
-      import('./block-stream.js'),
-      import('../../engine/host.js'),
-      import('./layers.js'),
-      import('./write.js'),
-      import('./verify.js'),
-      import('./write-packed.js'),
-    ]);
-    // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
-    if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0);
-    if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
-    const c = weights.config;
-    const { windows: nWin, seqLen } = calibrationSize(c, o);
-    const host = await prepareHostModel(weights);
-    // --target-bpw measures sensitivities on the engine: imported only when asked for
-    const mixed = targetBpw !== undefined ? await import('./mixed.js') : null;
-    if (mixed && targetBpw !== undefined) mixed.checkTargetBpw(host, targetBpw);
-    // a float copy only where something reads it (verification, sensitivity for --target-bpw)
-    const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
-    const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
-    const imFor = (name: string): Float32Array | undefined => {
-      const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
-      return e ? importance(e) : undefined;
-    };
-    if (o.format === 'safetensors') checkGptqShapes(host, scheme);
-    if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
-    // generated windows (--calib self) come from the float model, before any layer is quantized
-    const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens, runtime: o.calibRuntime });
-    const wins = calib.windows;
-    const plan = mixed && targetBpw !== undefined ? await mixed.planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }, o.calibRuntime) : null;
-    // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
-    const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
-
-    const { results, awq } = await quantizeHostModel(o, { host, scheme, wins, seqLen, needStats, targetOf, otherTargets: qplan.targets, imatrix: fileImatrix ? imFor : undefined });
-    const written = await writeQuantizedModel(o, { weights, host, results, scheme, qplan, fileImatrix, seqLen, seed });
-    const { evalWins, q, reloadDiff, llamaCpp, checks } = await verifyQuantized(o, { config: c, floatHost, host, results, scheme, written, heldOut: calib.heldOut, seed });
-    const { files, onnxDtypes } = written;
-    const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || onnxDtypes.length > 0;
-    const report = quantizeReport(o, {
-      manifest: isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`,
-      scheme: formatScheme(scheme),
-      fileType: o.format === 'gguf' ? qplan.ftype : null,
-      tensors: reportTensors(results),
-      fallbacks: reportFallbacks(results),
-      awq,
-      plan,
-      quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, logitScale: q.scale, maxAbsLogitDiff: q.maxAbs, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp, checks },
-      seconds: (Date.now() - t0) / 1000,
-      files,
-      host: o.keepHost ? host : undefined,
-    });
-    const manifest: QuantizeManifestParts = {
-      model: o.model,
-      ...(await hashInput(o.model)),
-      calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
-      settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
-      quality: report.quality,
-      recipe: o.recipe,
-      withAwqAndPlan: true,
-    };
-    if (onnxDtypes.length) {
-      // the ONNX folder has one manifest for all its variants: this run's details go to its variants
-      const folder = JSON.parse(await readFile(report.manifest, 'utf8')) as { variants?: Record<string, Record<string, unknown>> } & Record<string, unknown>;
-      const { tool: _t, version: _v, command: _c, output: _o, ...details } = quantizeManifest(report, manifest);
-      for (const d of onnxDtypes) if (folder.variants?.[d]) folder.variants[d].quantize = details;
-      folder.quantize = details;
-      await atomicWriteFile(report.manifest, JSON.stringify(folder, null, 2) + '\n', { overwrite: true });
-      return report;
-    }
-    await writeQuantizeManifest(report, manifest);
-    return report;
-  } finally {
-    await weights.close();
+  // RTN needs no calibration (ggml types then round without an imatrix unless --imatrix is given)
+  const needStats = o.method !== 'rtn' || o.targetBpw !== undefined;
+  const fileImatrix = o.imatrix ? await readImatrixFile(o.imatrix) : null;
+  // every tensor's type, and llama.cpp's refusals, before any tensor is read
+  const qplan = planQuantization(weights, scheme, { ...o, hasImatrix: !!fileImatrix || needStats });
+  const imSource: ImatrixSource = fileImatrix ? { kind: 'file', file: o.imatrix!, has: (g) => fileImatrix.entries.has(g) } : needStats ? { kind: 'stats' } : { kind: 'none' };
+  checkPlan(weights, qplan, imSource, o);
+  // --target-bpw recipe: the data-driven allocation at the recipe's own size over the linears
+  const targetBpw = o.targetBpw === 'recipe' ? linearBpw(weights, qplan) : o.targetBpw;
+  if (streamsRtnGguf(o)) {
+    return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, early);
   }
-}
+  // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
+  // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path
+  if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false && !o.rtnStream) {
+    const cs = await import('./codec-stream.js');
+    if (cs.streamsCodec(o, scheme, weights)) return await cs.rtnStreamingCodec(weights, scheme, qplan, o, t0);
+  }
+  // the paths below need the engine (onnxruntime) and the writers: imported here, so the streaming
+  // RTN run above starts without them
+  if (o.calibRuntime === 'portable' && o.threads !== undefined) (await import('../../engine/ort-portable.js')).setPortableThreads(o.threads);
+  const [{ calibratedStreamingGguf, streamsCalibrated }, { prepareHostModel }, { quantizeHostModel }, { writeQuantizedModel }, { verifyQuantized }, { checkCtScheme }] = await Promise.all([
+    import('./block-stream.js'),
+    import('../../engine/host.js'),
+    import('./layers.js'),
+    import('./write.js'),
+    import('./verify.js'),
+    import('./write-packed.js'),
+  ]);
+  // GPTQ/AWQ to GGUF without verification: one decoder block in memory at a time
+  if (streamsCalibrated(o)) return await calibratedStreamingGguf(weights, scheme, o, t0);
+  if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
+  const c = weights.config;
+  const { windows: nWin, seqLen } = calibrationSize(c, o);
+  const host = await prepareHostModel(weights);
+  // --target-bpw measures sensitivities on the engine: imported only when asked for
+  const mixed = targetBpw !== undefined ? await import('./mixed.js') : null;
+  if (mixed && targetBpw !== undefined) mixed.checkTargetBpw(host, targetBpw);
+  // a float copy only where something reads it (verification, sensitivity for --target-bpw)
+  const keepFloat = (o.verify ?? true) || o.targetBpw !== undefined;
+  const floatHost: HostModel = keepFloat ? { config: c, tensors: new Map([...host.tensors].map(([k, v]) => [k, v.slice()])), lowBit: new Map() } : host;
+  const imFor = (name: string): Float32Array | undefined => {
+    const e = fileImatrix?.entries.get(hfToGguf(name) ?? name);
+    return e ? importance(e) : undefined;
+  };
+  if (o.format === 'safetensors') checkGptqShapes(host, scheme);
+  if (o.format === 'compressed-tensors') checkCtScheme(scheme, host);
+  // generated windows (--calib self) come from the float model, before any layer is quantized
+  const calib = await resolveCalibration(o.calib, weights.tokenizer, floatHost, { windows: needStats ? nWin : 1, seqLen, seed, signal: o.signal, onProgress: o.onProgress, tokens: o.calibTokens, runtime: o.calibRuntime });
+  const wins = calib.windows;
+  const plan = mixed && targetBpw !== undefined ? await mixed.planMixedPrecision(floatHost, wins, scheme, targetBpw, o.signal, o.onProgress, o.mixedSensitivity, o.method, { actOrder: o.actOrder, percdamp: o.percdamp }, o.calibRuntime) : null;
+  // mixed precision chooses the linears; the recipe everything else (and the linears otherwise)
+  const targetOf = (name: string) => plan?.targets.get(name) ?? qplan.targets.get(name);
 
+  const { results, awq } = await quantizeHostModel(o, { host, scheme, wins, seqLen, needStats, targetOf, otherTargets: qplan.targets, imatrix: fileImatrix ? imFor : undefined });
+  const written = await writeQuantizedModel(o, { weights, host, results, scheme, qplan, fileImatrix, seqLen, seed });
+  const { evalWins, q, reloadDiff, llamaCpp, checks } = await verifyQuantized(o, { config: c, floatHost, host, results, scheme, written, heldOut: calib.heldOut, seed });
+  const { files, onnxDtypes } = written;
+  const isDir = o.format === 'safetensors' || o.format === 'fakequant' || o.format === 'compressed-tensors' || onnxDtypes.length > 0;
+  const report = quantizeReport(o, {
+    manifest: isDir ? join(o.out, 'bitscale-manifest.json') : `${o.out}.manifest.json`,
+    scheme: formatScheme(scheme),
+    fileType: o.format === 'gguf' ? qplan.ftype : null,
+    tensors: reportTensors(results),
+    fallbacks: reportFallbacks(results),
+    awq,
+    plan,
+    quality: { windows: evalWins.length, kld: q.kld, top1Agreement: q.top1, logitScale: q.scale, maxAbsLogitDiff: q.maxAbs, reloadMaxAbsLogitDiff: reloadDiff, llamaCpp, checks },
+    seconds: (Date.now() - t0) / 1000,
+    files,
+    host: o.keepHost ? host : undefined,
+  });
+  const manifest: QuantizeManifestParts = {
+    model: o.model,
+    ...(await hashInput(o.model)),
+    calibration: { source: calib.source, windows: needStats ? nWin : 0, seqLen, seed, imatrix: o.imatrix ?? null, runtime: o.calibRuntime ?? 'native' },
+    settings: { format: o.format, scheme: formatScheme(scheme), method: o.method, actOrder: !!o.actOrder, percdamp: o.percdamp ?? 0.01, targetBpw: targetBpw ?? null, targetBpwFrom: o.targetBpw === 'recipe' ? 'recipe' : null, mixedSensitivity: o.targetBpw !== undefined ? (o.mixedSensitivity ?? 'kl') : null, ...recipeSettings(qplan, o) },
+    quality: report.quality,
+    recipe: o.recipe,
+    withAwqAndPlan: true,
+  };
+  if (onnxDtypes.length) {
+    // the ONNX folder has one manifest for all its variants: this run's details go to its variants
+    const folder = JSON.parse(await readFile(report.manifest, 'utf8')) as { variants?: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+    const { tool: _t, version: _v, command: _c, output: _o, ...details } = quantizeManifest(report, manifest);
+    for (const d of onnxDtypes) if (folder.variants?.[d]) folder.variants[d].quantize = details;
+    folder.quantize = details;
+    await atomicWriteFile(report.manifest, JSON.stringify(folder, null, 2) + '\n', { overwrite: true });
+    return report;
+  }
+  await writeQuantizeManifest(report, manifest);
+  return report;
+}

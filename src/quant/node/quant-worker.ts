@@ -9,6 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import { IoError } from '../../core/errors.js';
 import type { QuantScheme, QuantizeOptions, QuantizedTensor } from '../index.js';
 import { needsGgmlCodec, runGgmlRowsJob, type FileRows, type GgmlRowsJob } from '../ggml/wasm/rows-job.js';
+import { ggmlKernelsReady } from '../ggml/wasm/kernels.js';
 import { errorReply, type WorkerReply } from '../ggml/wasm/worker-queue.js';
 import type { CodecRowsJob } from '../codec-rows.js';
 
@@ -78,3 +79,8 @@ async function handle(m: WorkerMessage): Promise<void> {
 }
 
 parentPort?.on('message', (m: WorkerMessage) => void handle(m));
+
+// the kernels are compiled as the thread boots, not on its first job: a pool started early (the
+// streaming RTN run starts it before reading the model's headers) is then ready when the first
+// tensor comes; a failure here surfaces on the job that needs the kernels, as before
+void ggmlKernelsReady().catch(() => {});

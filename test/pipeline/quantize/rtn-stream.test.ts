@@ -194,7 +194,7 @@ test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers r
   assert.equal(n, 14);
 });
 
-test('quantize (streaming RTN): the input hash starts before the model headers are read (BITSCALE_TRACE_PHASES marks), and its digest is the file\'s', { timeout: 120_000 }, async () => {
+test('quantize (streaming RTN): the input hash and the worker pool start before the model headers are read, which are read once (BITSCALE_TRACE_PHASES marks); the digests are the files\'', { timeout: 120_000 }, async () => {
   const dir = tempDir('bitscale-rtn-early-');
   try {
     const model = join(dir, 'm.gguf');
@@ -210,12 +210,64 @@ test('quantize (streaming RTN): the input hash starts before the model headers a
       assert.ok(i >= 0, `no mark '${label}' in ${JSON.stringify(marks)}`);
       return i;
     };
-    // the hash thread runs while the single-threaded start-up reads the headers (twice) and plans
+    // the hash thread and the pool's threads start while the single-threaded start-up reads the headers and plans
     assert.ok(at('input hash: start') < at('quantize: headers read'));
+    assert.ok(at('rtn: pool started') < at('quantize: headers read'));
     assert.ok(at('quantize: headers read') < at('rtn: start'));
+    // the headers (the vocabulary above all) are parsed once: the checks before the run and the run share the load
+    assert.deepEqual(marks.filter((l) => l.startsWith('model: loaded')), ['model: loaded gguf']);
     const m = JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { input: { sha256: Record<string, string> }; output: { sha256: Record<string, string> } };
     assert.deepEqual(m.input.sha256, { [model]: createHash('sha256').update(readFileSync(model)).digest('hex') });
     assert.deepEqual(Object.values(m.output.sha256), [createHash('sha256').update(readFileSync(out)).digest('hex')]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('quantize (streaming RTN) errors after the early start: a missing model, a damaged header, a NaN in a tensor each reject with their typed error, leave no output, and end the early threads (the process exits by itself)', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-early-err-');
+  try {
+    const model = join(dir, 'm.gguf');
+    await writeGeneratedGguf(model, CONFIG, 'F16');
+    const damaged = join(dir, 'damaged.gguf');
+    writeFileSync(damaged, readFileSync(model).subarray(0, 1000)); // ends inside the vocabulary
+    const nan = join(dir, 'nan.gguf');
+    const bad = 'model.layers.1.mlp.up_proj.weight';
+    const w = await loadModel(model, { tokenizer: null });
+    const at = w.tensors.get(bad)!.file!.offset;
+    await w.close();
+    const bytes = readFileSync(model);
+    bytes.writeUInt16LE(0x7e00, at + 2 * 1000); // fp16 NaN
+    writeFileSync(nan, bytes);
+    // a child without process.exit: a worker left running would keep it alive past the timeout
+    const script = join(dir, 'run.mts');
+    writeFileSync(
+      script,
+      `import { existsSync } from 'node:fs';
+import { quantizeModel } from ${JSON.stringify(join(process.cwd(), 'src/pipeline/quantize/quantize.ts'))};
+const out = [];
+for (const [model, name] of ${JSON.stringify([[join(dir, 'missing.gguf'), 'a'], [damaged, 'b'], [nan, 'c']])}) {
+  const o = ${JSON.stringify(dir)} + '/' + name + '.gguf';
+  try {
+    await quantizeModel({ model, out: o, format: 'gguf', scheme: 'q8_0', method: 'rtn', verify: false, threads: 2 });
+    out.push({ ok: true });
+  } catch (e) {
+    out.push({ name: e.name, code: e.code, tensor: e.context?.tensor ?? null, index: e.context?.index ?? null, output: existsSync(o) || existsSync(o + '.manifest.json') });
+  }
+}
+console.log(JSON.stringify(out));
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BITSCALE_TRACE_PHASES: '1', BITSCALE_DIGEST_CACHE: 'off' } });
+    assert.equal(r.signal, null, 'the child ended by itself');
+    assert.equal(r.status, 0, r.stderr);
+    // each run had its pool running when the error came
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('phase ') && l.endsWith(' rtn: pool started')).length, 3, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), [
+      { name: 'IoError', code: 'missing_file', tensor: null, index: null, output: false },
+      { name: 'FormatError', code: 'too_large', tensor: null, index: null, output: false }, // the vocabulary's length exceeds what is left of the file
+      { name: 'NumericError', code: 'non_finite', tensor: bad, index: 1000, output: false },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
