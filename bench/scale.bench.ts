@@ -74,7 +74,8 @@ const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',')
 type Run = TimedRun;
 
 /** bitscale's whole command (the cold digest case empties the digest cache first). */
-function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }, pin: boolean): Promise<Run> {
+function runBitscale(model: string, out: string, c: ScaleCase, threads: number, digests: { dir: string; cold: boolean }, pin: boolean, settle = false): Promise<Run> {
+  if (settle) settleWrites();
   const scheme = c.scheme;
   rmSync(out, { force: true });
   if (digests.cold) rmSync(digests.dir, { recursive: true, force: true });
@@ -92,8 +93,14 @@ function pinSelf(cpus: string): void {
   if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpus} failed (BITSCALE_SCALE_PIN=1 needs util-linux's taskset)`);
 }
 
-async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number, pin: boolean): Promise<Run> {
+/** Waits (untimed) until every dirty page on the machine is written: the previous run's output included. */
+function settleWrites(): void {
+  spawnSync('sync', [], { stdio: 'ignore' });
+}
+
+async function runLlamaCpp(model: string, out: string, c: ScaleCase, threads: number, pin: boolean, settle = false): Promise<Run> {
   rmSync(out, { force: true });
+  if (settle) settleWrites();
   if (pin) pinSelf(coreList(threads));
   try {
     const c0 = process.cpuUsage();
@@ -184,10 +191,14 @@ export default async function (): Promise<void> {
           // one untimed run each (page cache, code caches; a warm row's digest entry), then alternate which tool goes first
           if (warmup || (mode === 'warm' && !existsSync(digestDir))) await runBitscale(model, outB, c, t, digests, pin);
           if (warmup && runPeer) await runLlamaCpp(model, outL, c, t, pin);
+          // every timed run starts with no dirty pages of the other tool's output left to write: llama.cpp
+          // returns before its file is on disk (bitscale fsyncs its own), and the kernel's write-back of
+          // 0.7–1.3 GB then ran during the next run, on the core a one-core run leaves free but on one of
+          // a two-core run's (Q4_0 at 2 cores: 4.36 s in the bench, 3.86–4.05 s run alone)
           for (let r = 0; r < repeats; r++) {
-            if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t, pin));
-            b.push(await runBitscale(model, outB, c, t, digests, pin));
-            if (runPeer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t, pin));
+            if (runPeer && r % 2) l.push(await runLlamaCpp(model, outL, c, t, pin, true));
+            b.push(await runBitscale(model, outB, c, t, digests, pin, true));
+            if (runPeer && !(r % 2)) l.push(await runLlamaCpp(model, outL, c, t, pin, true));
           }
           const bs = median(b.map((x) => x.seconds));
           const ls = !peer ? NaN : runPeer ? median(l.map((x) => x.seconds)) : secsL.get(t)!;
