@@ -29,7 +29,9 @@ if (!files.length) {
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  // the input digest cache stays out of the user's cache folder (the tests that need it name a temporary one)
-  { stdio: 'inherit', env: { BITSCALE_DIGEST_CACHE: 'off', ...process.env, NODE_OPTIONS: '' } },
+  // the input digest cache stays out of the user's cache folder (the tests that need it name a temporary one);
+  // onnxruntime one thread per session: two test files run at once on two cores, and sessions of two
+  // threads each (whose idle threads spin) oversubscribed them
+  { stdio: 'inherit', env: { BITSCALE_DIGEST_CACHE: 'off', BITSCALE_ORT_THREADS: '1', ...process.env, NODE_OPTIONS: '' } },
 );
 process.exit(r.status ?? 1);

@@ -178,6 +178,19 @@ function createSession(model: string | Uint8Array, opts: SessionOptions): Promis
   return typeof model === 'string' ? ort.InferenceSession.create(model, ortOptions(opts)) : ort.InferenceSession.create(model, ortOptions(opts));
 }
 
+/**
+ * Intra-op threads of a native session not told otherwise: BITSCALE_ORT_THREADS when set (a positive
+ * integer; the test runner sets 1, since it runs two test files at once on two cores), else the
+ * cores this process may use.
+ */
+export function defaultNativeThreads(env: Record<string, string | undefined> = process.env): number {
+  const v = env.BITSCALE_ORT_THREADS;
+  if (v === undefined || v === '') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError('bad_option', 'BITSCALE_ORT_THREADS must be a positive integer', { field: 'BITSCALE_ORT_THREADS', expected: 'an integer ≥ 1', found: v });
+  return n;
+}
+
 /** onnxruntime's session options for ours (exported for tests). */
 export function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
   const session: Record<string, string> = {
@@ -196,7 +209,7 @@ export function ortOptions(opts: SessionOptions): ort.InferenceSession.SessionOp
   // project runs on it counted 1 where Linux lists two cores (MatMul 118 GFLOPS by default, 223–252
   // with 2 threads, 6 December 2026), so the native runtime is told the cores this process may use
   if (opts.threads !== undefined) o.intraOpNumThreads = opts.threads;
-  else if (opts.runtime !== 'portable') o.intraOpNumThreads = availableParallelism();
+  else if (opts.runtime !== 'portable') o.intraOpNumThreads = defaultNativeThreads();
   if (opts.memoryArena === false) o.enableCpuMemArena = false;
   if (opts.memoryPattern === false) o.enableMemPattern = false;
   if (opts.optimizedModelPath) o.optimizedModelFilePath = opts.optimizedModelPath;
