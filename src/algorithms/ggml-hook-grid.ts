@@ -14,7 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import { f16ToF32 } from '../numerics/float16.js';
 import { GGML_BLOCK_HOOKS, quantizeGgml, type BlockHook, type K45Scales, type KGroupScales } from '../quant/ggml/index.js';
 import type { ColumnGrid } from './grid.js';
-import { transposeInto } from './gptq-fast.js';
+import { transposeF32Into, transposeInto } from './gptq-fast.js';
 
 export const HOOK_GRID_TYPES = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 export type HookGridType = (typeof HOOK_GRID_TYPES)[number];
@@ -125,17 +125,8 @@ export class KQuantGrid implements ColumnGrid {
   fitGroupT(g: number, wT: Float32Array, c0: number): void {
     const QK = this.groupSize, n = this.n;
     const blk = new Float32Array(n * QK);
-    // [QK, N] rows of wT → [N, QK], in tiles of 64 rows of wT so that the strided writes stay in cache
-    for (let j0 = 0; j0 < QK; j0 += 64) {
-      const j1 = Math.min(QK, j0 + 64);
-      for (let r0 = 0; r0 < n; r0 += 64) {
-        const r1 = Math.min(n, r0 + 64);
-        for (let j = j0; j < j1; j++) {
-          const src = (c0 + j) * n;
-          for (let r = r0; r < r1; r++) blk[r * QK + j] = wT[src + r];
-        }
-      }
-    }
+    // the group's QK rows of wT, [QK, N] → [N, QK]
+    transposeF32Into(wT.subarray(c0 * n, (c0 + QK) * n), QK, n, blk);
     this.fitFrom(g, c0, blk);
   }
 

@@ -19,8 +19,8 @@
 //   outer block → all later columns: W̃[:, o2:] += D_outer·R'[outer, o2:]          (GEMM, rank O);
 // with D = w − q and R' = R·diag(1/R_jj). The outer level exists for the GEMM's sake: an update
 // of rank B = 128 reads and writes all of W̃'s later rows for 2·128 flops per value, which leaves
-// onnxruntime's MatMul bound by memory (35–50 GFLOPS on a machine where it reaches 130 at rank
-// 512); at rank O = 512 the same flops cost a quarter of the traffic. W̃ is held transposed ([K, N]: a column is a contiguous
+// onnxruntime's MatMul bound by memory ([8064, 2048] outputs: 26–51 GFLOPS at rank 128, 115–150
+// at rank 512, three runs each on a shared machine); at rank O = 512 the same flops cost a quarter of the traffic. W̃ is held transposed ([K, N]: a column is a contiguous
 // row) so every GEMM reads and writes contiguous memory. Where groups are fitted as GPTQ reaches
 // them, B and b are chosen so that a group's columns have received all earlier feedback when it
 // is fitted (as in the oracle).
