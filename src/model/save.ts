@@ -15,6 +15,7 @@
 // tensor, in the ModelWeights' own rotary layout and canonical [out, in] shape; saveModel permutes
 // rows (whole rows of blocks, so any ggml type) and writes it as given. Returning null uses the
 // default conversion to `dtype`. Tensors already stored in a ggml block type are copied as is.
+// For GGUF, a quantized tensor may also come in pieces (StreamedQuantTensor), written as they come.
 
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -49,7 +50,7 @@ export interface SaveOptions {
   /** element type for weight matrices (default F32); 1-D tensors (norms, biases) stay F32 in GGUF */
   dtype?: FloatDType;
   /** per-tensor override (see the file comment); null → default conversion */
-  tensor?: (name: string, src: TensorSource) => Promise<Tensor | QuantTensor | null>;
+  tensor?: (name: string, src: TensorSource) => Promise<Tensor | QuantTensor | StreamedQuantTensor | null>;
   /** the type `tensor` will return for a name (lets GGUF headers be written without preparing tensors early) */
   tensorType?: (name: string, src: TensorSource) => DType | GgmlType | undefined;
   /** GGUF general.file_type (default from dtype: 0 F32, 1 F16, 32 BF16) */
@@ -100,24 +101,76 @@ function encodeFloat(x: Float32Array, dtype: FloatDType, tensor: string): Uint8A
   return bytesOfTyped(h, 2);
 }
 
+/**
+ * A quantized tensor whose bytes come as consecutive pieces, each valid until the next is asked
+ * for (the producer reuses its buffers): a large tensor (a 128k-row embedding) is then never whole
+ * in memory. Written piece by piece into GGUF; other formats and permuted rows gather it first.
+ */
+export interface StreamedQuantTensor {
+  type: GgmlType;
+  shape: number[];
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 interface Prepared {
   type: DType | GgmlType;
   bytes: Uint8Array;
 }
 
+interface PreparedStream {
+  type: GgmlType;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+/** The pieces copied into one array (each piece is valid only until the next is asked for). */
+async function gather(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of chunks) {
+    parts.push(c.slice());
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** prepareOrStream with every tensor whole (safetensors and llama2.c output). */
+async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, toLayout: RopeLayout, opts: SaveOptions, allowQuant: boolean): Promise<Prepared> {
+  return (await prepareOrStream(m, src, dtype, toLayout, opts, allowQuant, false)) as Prepared;
+}
+
 /**
  * One tensor's output bytes: the override if any, else the stored bytes when the dtype already
- * matches (lossless), else float32 converted to `dtype`; then rotary rows permuted.
+ * matches (lossless), else float32 converted to `dtype`; then rotary rows permuted. A streamed
+ * override stays streamed when `allowStream` and its rows need no permutation.
  */
-async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, toLayout: RopeLayout, opts: SaveOptions, allowQuant: boolean): Promise<Prepared> {
+async function prepareOrStream(
+  m: ModelWeights,
+  src: TensorSource,
+  dtype: FloatDType,
+  toLayout: RopeLayout,
+  opts: SaveOptions,
+  allowQuant: boolean,
+  allowStream: boolean,
+): Promise<Prepared | PreparedStream> {
   let out: Prepared;
   const over = opts.tensor ? await opts.tensor(src.name, src) : null;
+  const rot = isRotaryProjection(src.name);
+  const c = m.config;
+  const permute = !!rot && c.ropeLayout !== toLayout;
   if (over) {
     if (over.shape.join() !== src.shape.join()) {
       throw new ShapeError('shape_mismatch', 'tensor override has the wrong shape', { tensor: src.name, expected: `[${src.shape.join(', ')}]`, found: `[${over.shape.join(', ')}]` });
     }
-    const type = 'type' in over ? over.type : over.dtype;
-    out = { type, bytes: storedBytes(over) };
+    if ('chunks' in over) {
+      if (allowStream && !permute && allowQuant) return { type: over.type, chunks: over.chunks };
+      out = { type: over.type, bytes: await gather(over.chunks) };
+    } else out = { type: 'type' in over ? over.type : over.dtype, bytes: storedBytes(over) };
   } else if (src.dtype === dtype || (isGgmlType(src.dtype) && !['F32', 'F16', 'BF16'].includes(src.dtype) && allowQuant)) {
     out = { type: src.dtype, bytes: storedBytes(await src.read()) };
   } else {
@@ -126,9 +179,7 @@ async function prepare(m: ModelWeights, src: TensorSource, dtype: FloatDType, to
   if (!allowQuant && isGgmlType(out.type) && !['F32', 'F16', 'BF16'].includes(out.type)) {
     throw new ConfigError('unsupported', 'this output format cannot hold ggml block-quantized tensors', { tensor: src.name, found: out.type, hint: 'write GGUF, or dequantize first' });
   }
-  const rot = isRotaryProjection(src.name);
-  const c = m.config;
-  if (rot && c.ropeLayout !== toLayout) {
+  if (rot && permute) {
     const heads = rot === 'q' ? c.nHeads : c.nKvHeads;
     out.bytes = permuteRowBytes(out.bytes, rotaryRowOrder(heads, c.headDim, c.ropeLayout, toLayout));
   }
@@ -245,7 +296,7 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
   const md = ggufMetadataFor(m.config, vocab, { fileType: opts.fileType ?? FILE_TYPE[dtype], name });
   for (const [key, v] of Object.entries(opts.ggufMetadata ?? {})) md.set(key, v);
   const progress = new ProgressTracker('save', m.tensors.size, opts.onProgress, 'tensor');
-  const prepared = new Map<string, Prepared>();
+  const prepared = new Map<string, Prepared | PreparedStream>();
   const entries: GgufWriteTensor[] = [];
   for (const src of m.tensors.values()) {
     const name = hfToGguf(src.name);
@@ -256,7 +307,7 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
     // declaration) found by preparing the tensor now
     let type: DType | GgmlType | undefined = opts.tensorType?.(src.name, src) ?? undefined;
     if (type === undefined && opts.tensor) {
-      const p = await prepare(m, src, want, layout, opts, true);
+      const p = await prepareOrStream(m, src, want, layout, opts, true, true);
       prepared.set(name, p);
       type = p.type;
     }
@@ -269,11 +320,11 @@ async function saveGguf(m: ModelWeights, out: string, opts: SaveOptions): Promis
       shape: src.shape,
       produce: async () => {
         checkAborted(opts.signal);
-        const p = prepared.get(name) ?? (await prepare(m, src, want, layout, opts, true));
+        const p = prepared.get(name) ?? (await prepareOrStream(m, src, want, layout, opts, true, true));
         prepared.delete(name);
         if (p.type !== declared) throw new ConfigError('bad_option', 'tensor override returned a different type than tensorType declared', { tensor: src.name, expected: declared, found: p.type });
         progress.tick(src.name);
-        return p.bytes;
+        return 'chunks' in p ? { chunks: p.chunks } : p.bytes;
       },
     });
   }

@@ -244,3 +244,34 @@ test('writer rejects invalid values with the key named', async () => {
   await assert.rejects(encodeGguf([], [{ name: 'q', type: 'Q4_0', shape: [32], data: new Uint8Array(17) }]), (e: BitscaleError) => e.code === 'shape_mismatch' && e.context.tensor === 'q');
   await assert.rejects(encodeGguf([], [{ name: 'q', type: 'F32', shape: [1, 1, 1, 1, 1], data: new Uint8Array(4) }]), (e: BitscaleError) => e.code === 'bad_header');
 });
+
+test('writer: a tensor given in pieces is written as the same bytes as given whole; pieces that run past its length, or stop short, are refused naming it', async () => {
+  const rng = new Rng(7);
+  const q = Uint8Array.from({ length: 4 * 34 * 3 }, () => rng.nextU32() & 0xff); // Q8_0 [3, 128]: 3 rows of 4 blocks
+  const norm = new Float32Array([1, 2, 3]);
+  const md: Record<string, GgufValue> = { 'general.architecture': gv.str('llama') };
+  const whole: GgufWriteTensor[] = [
+    { name: 'a', type: 'Q8_0', shape: [3, 128], data: q },
+    { name: 'b', type: 'F32', shape: [3], data: norm },
+  ];
+  const piecesOf = (bytes: Uint8Array, cuts: number[]) => ({
+    chunks: (async function* () {
+      // each piece from the same reused buffer, as a streaming producer hands them out
+      const buf = new Uint8Array(bytes.length);
+      let at = 0;
+      for (const c of [...cuts, bytes.length]) {
+        buf.set(bytes.subarray(at, c));
+        yield buf.subarray(0, c - at);
+        buf.fill(0xee); // overwritten once the next piece is asked for: the writer must have taken it
+        at = c;
+      }
+    })(),
+  });
+  const want = await encodeGguf(md, whole);
+  const got = await encodeGguf(md, [{ name: 'a', type: 'Q8_0', shape: [3, 128], produce: () => piecesOf(q, [34, 136, 300]) }, whole[1]]);
+  assert.deepEqual(got, want);
+  const refused = (found: RegExp) => (e: unknown) => e instanceof BitscaleError && e.code === 'shape_mismatch' && e.context.tensor === 'a' && found.test(String(e.context.found));
+  const long = new Uint8Array(q.length + 1);
+  await assert.rejects(encodeGguf(md, [{ name: 'a', type: 'Q8_0', shape: [3, 128], produce: () => piecesOf(long, [200]) }]), refused(/at least 409 bytes/));
+  await assert.rejects(encodeGguf(md, [{ name: 'a', type: 'Q8_0', shape: [3, 128], produce: () => piecesOf(q.subarray(0, 400), [100]) }]), refused(/^400 bytes \(in pieces\)/));
+});

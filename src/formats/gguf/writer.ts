@@ -12,6 +12,15 @@ import { GGUF_VALUE_TYPE_IDS, type GgufArray, type GgufValue, type GgufValueType
 
 export type GgufTensorData = Uint8Array | ArrayBufferView | ArrayBuffer;
 
+/**
+ * A tensor's bytes delivered in consecutive pieces (in file order, together exactly the tensor's
+ * length). Each piece is written before the next is asked for, so a producer may reuse a piece's
+ * buffer once it has handed out the next: a large tensor then never exists whole in memory.
+ */
+export interface GgufTensorChunks {
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 export interface GgufWriteTensor {
   name: string;
   type: GgmlType;
@@ -19,7 +28,7 @@ export interface GgufWriteTensor {
   shape: number[];
   /** raw bytes exactly as ggml stores them (block types) or element data */
   data?: GgufTensorData;
-  produce?: () => Promise<GgufTensorData> | GgufTensorData;
+  produce?: () => Promise<GgufTensorData | GgufTensorChunks> | GgufTensorData | GgufTensorChunks;
 }
 
 export interface GgufWriteOptions {
@@ -294,23 +303,45 @@ export async function writeGguf(
     checkAborted(opts.signal);
     const t = tensors[i];
     const info = layout.tensors[i];
-    let data = t.data;
-    if (data === undefined && t.produce) data = await t.produce();
+    const data = t.data ?? (t.produce ? await t.produce() : undefined);
     if (data === undefined) throw new FormatError('missing_tensor', 'tensor has neither data nor produce()', { tensor: t.name });
-    const bytes = asBytes(data);
-    if (bytes.length !== info.byteLength) {
-      throw new FormatError('shape_mismatch', 'tensor data length does not match its type and shape', {
-        tensor: t.name,
-        expected: `${info.byteLength} bytes for ${t.type}[${t.shape.join(', ')}]`,
-        found: `${bytes.length} bytes`,
-      });
-    }
-    await sink.write(bytes);
-    const pad = (layout.alignment - (bytes.length % layout.alignment)) % layout.alignment;
+    const length = isChunks(data) ? await writeChunks(sink, t, info, data, opts.signal) : await writeWhole(sink, t, info, asBytes(data));
+    const pad = (layout.alignment - (length % layout.alignment)) % layout.alignment;
     if (pad) await sink.write(zeros.subarray(0, pad));
     progress.tick(t.name);
   }
   return layout;
+}
+
+function isChunks(d: GgufTensorData | GgufTensorChunks): d is GgufTensorChunks {
+  return !(d instanceof ArrayBuffer) && !ArrayBuffer.isView(d) && typeof (d as GgufTensorChunks).chunks?.[Symbol.asyncIterator] === 'function';
+}
+
+function lengthMismatch(t: GgufWriteTensor, info: GgufTensorInfo, found: string): FormatError {
+  return new FormatError('shape_mismatch', 'tensor data length does not match its type and shape', {
+    tensor: t.name,
+    expected: `${info.byteLength} bytes for ${t.type}[${t.shape.join(', ')}]`,
+    found,
+  });
+}
+
+async function writeWhole(sink: ByteSink, t: GgufWriteTensor, info: GgufTensorInfo, bytes: Uint8Array): Promise<number> {
+  if (bytes.length !== info.byteLength) throw lengthMismatch(t, info, `${bytes.length} bytes`);
+  await sink.write(bytes);
+  return bytes.length;
+}
+
+/** The pieces in order; a piece that would run past the tensor's length is refused before any of it is written. */
+async function writeChunks(sink: ByteSink, t: GgufWriteTensor, info: GgufTensorInfo, data: GgufTensorChunks, signal?: AbortSignal): Promise<number> {
+  let n = 0;
+  for await (const piece of data.chunks) {
+    checkAborted(signal);
+    if (n + piece.length > info.byteLength) throw lengthMismatch(t, info, `at least ${n + piece.length} bytes (in pieces)`);
+    await sink.write(piece);
+    n += piece.length;
+  }
+  if (n !== info.byteLength) throw lengthMismatch(t, info, `${n} bytes (in pieces)`);
+  return n;
 }
 
 /** The whole file in memory (small models, tests). */

@@ -7,7 +7,8 @@
 // on one thread: test/pipeline/quantize/rtn-stream.test.ts). The input's sha256 for the manifest is
 // computed on another thread meanwhile (hashFilesOffThread).
 // Memory: the tensors in flight (about `lookahead` bytes of inputs and outputs, at least one
-// tensor), reusing the same shared buffers from tensor to tensor.
+// tensor), reusing the same shared buffers from tensor to tensor; a tensor whose output exceeds two
+// pieces (`pieceBytes`: the 128k-row embedding) is quantized and written a piece at a time.
 // The page runs the same writer with its own pool (`pool`: Web Workers, or the calling thread where
 // the page has no shared memory, the buffers then plain ArrayBuffers) and a small lookahead.
 // Legend: N = rows, K = values per row.
@@ -19,7 +20,7 @@ import { checkAborted, type ProgressFn } from '../../core/progress.js';
 import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
 import { tracePhase } from '../../core/phase-trace.js';
-import { saveModel, type SaveOptions, type SaveResult } from '../../model/save.js';
+import { saveModel, type SaveOptions, type SaveResult, type StreamedQuantTensor } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
 import type { KernelInput } from '../../quant/ggml/index.js';
@@ -48,14 +49,22 @@ export interface RtnStreamOptions {
   pool?: RowsPool;
   /** bytes of tensors in flight at once (inputs + outputs); at least one tensor always is */
   lookahead?: number;
+  /**
+   * output bytes per piece of a large tensor read from a file: one whose output exceeds two pieces
+   * is quantized and written a piece at a time, through two reused buffers (default 16 MiB)
+   */
+  pieceBytes?: number;
   overwrite?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressFn;
 }
 
-// a few of the largest tensors (reading one while another is quantized and a third written); the
-// buffers are reused, so a smaller window also means fewer fresh pages to fault in
-const DEFAULT_LOOKAHEAD = 256 << 20;
+// a few layer matrices ahead of the writer. Every buffer the window needs at its fullest is fresh
+// memory whose pages fault in once, and on the VMs measured a fault costs ≈ 10–16 µs (a fresh 512 MB
+// mapping took 1.85 s to touch): 256 MiB (with the 279 MB Q8_0 embedding whole) faulted 180,000
+// pages of Llama-3.2-1B's Q8_0 run; 64 MiB with the embedding in pieces, 76,000 (peak RSS 718 →
+// 330 MB; docs/performance.md, eighth round)
+const DEFAULT_LOOKAHEAD = 64 << 20;
 
 /** Shared memory where the host has it (threads write into it), else plain buffers (one thread). */
 type Buf = SharedArrayBuffer | ArrayBuffer;
@@ -87,10 +96,15 @@ function defaultType(src: TensorSource): DType | GgmlType {
   return src.shape.length === 1 ? 'F32' : 'F16';
 }
 
+// one output piece of a large tensor; two in turn, the next quantized while the writer takes one
+const DEFAULT_PIECE_BYTES = 16 << 20;
+
 interface Job {
-  promise: Promise<Tensor | QuantTensor | null>;
+  promise: Promise<Tensor | QuantTensor | StreamedQuantTensor | null>;
   bytes: number;
   release: () => void;
+  /** resolves when no thread writes into the job's buffers any more (a streamed tensor's pieces) */
+  settled?: () => Promise<unknown>;
 }
 
 /**
@@ -109,12 +123,66 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
   let inFlight = 0; // bytes held by started, not yet released jobs
   let current: Job | null = null; // the tensor the writer holds (released when it asks for the next)
 
+  const pieceBytes = o.pieceBytes ?? DEFAULT_PIECE_BYTES;
+  // the workers only know rows: name the tensor and the file, the index counted from its first value
+  const named = (e: unknown, src: TensorSource, indexShift = 0): unknown => {
+    if (!(e instanceof NumericError)) return e;
+    const index = typeof e.context.index === 'number' ? e.context.index + indexShift : e.context.index;
+    return new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, index, field: undefined, tensor: src.name, file: weights.source.path });
+  };
+
+  // a large tensor in pieces: rows [r0, r0 + rows) of piece i quantized into buffer i mod 2, piece
+  // i + 1 started when piece i is handed to the writer (which has then written piece i − 1)
+  const streamed = (src: TensorSource, p: RtnTensorPlan, input: KernelInput, file: { path: string; offset: number }): Job => {
+    const [N, K] = src.shape;
+    const rowBytes = ggmlRowBytes(p.type, K);
+    const rowsPer = Math.max(1, Math.floor(pieceBytes / rowBytes));
+    const pieces = Math.ceil(N / rowsPer);
+    const elBytes = input === 'F32' ? 4 : 2;
+    const bufs = [buffers.take(rowsPer * rowBytes), buffers.take(rowsPer * rowBytes)];
+    const running = new Set<Promise<unknown>>();
+    const start = (i: number): Promise<Uint8Array> => {
+      const r0 = i * rowsPer;
+      const rows = Math.min(rowsPer, N - r0);
+      const dst = bufs[i % 2];
+      const job = pool
+        .quantizeGgmlRows({ type: p.type, input, src: null, srcOffset: 0, file: { path: file.path, offset: file.offset + r0 * K * elBytes }, dst, dstOffset: 0, nRows: rows, nPerRow: K, imatrix: p.imatrix })
+        .then(
+          () => new Uint8Array(dst, 0, rows * rowBytes),
+          (e) => Promise.reject(named(e, src, r0 * K)),
+        );
+      const done = job.catch(() => {}).finally(() => running.delete(done));
+      running.add(done);
+      return job;
+    };
+    const first = start(0);
+    first.catch(() => {}); // surfaces when the writer asks for the first piece
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let cur = first;
+      for (let i = 0; i < pieces; i++) {
+        const next = i + 1 < pieces ? start(i + 1) : null;
+        next?.catch(() => {});
+        yield await cur;
+        if (next) cur = next;
+      }
+      tracePhase(`rtn: quantized ${src.name}`);
+    }
+    const t: StreamedQuantTensor = { type: p.type, shape: [...src.shape], chunks: chunks() };
+    return {
+      promise: Promise.resolve(t),
+      bytes: 2 * rowsPer * rowBytes,
+      release: () => bufs.forEach((b) => buffers.give(b)),
+      settled: () => Promise.allSettled([...running]),
+    };
+  };
+
   const quantized = (src: TensorSource, p: RtnTensorPlan): Job => {
     const [N, K] = src.shape;
     const outBytes = N * ggmlRowBytes(p.type, K);
     const input = KERNEL_INPUTS[src.dtype];
     // a float tensor in a local file: each worker reads its own rows into its kernel's memory
     const file = input && src.file && pool.readsFiles ? src.file : undefined;
+    if (file && input && outBytes > 2 * pieceBytes) return streamed(src, p, input, file);
     const inBytes = file ? 0 : input ? src.byteLength : N * K * 4;
     const srcBuf = file ? null : buffers.take(inBytes);
     const dstBuf = buffers.take(outBytes);
@@ -130,9 +198,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
       try {
         await pool.quantizeGgmlRows({ type: p.type, input: input ?? 'F32', src: srcBuf, srcOffset: 0, ...(file ? { file } : {}), dst: dstBuf, dstOffset: 0, nRows: N, nPerRow: K, imatrix: p.imatrix });
       } catch (e) {
-        // name the tensor (the workers only know rows)
-        if (e instanceof NumericError) throw new NumericError(e.code, 'tensor holds a non-finite value', { ...e.context, field: undefined, tensor: src.name, file: weights.source.path });
-        throw e;
+        throw named(e, src);
       }
       tracePhase(`rtn: quantized ${src.name}`);
       return { type: p.type, shape: [...src.shape], bytes: new Uint8Array(dstBuf, 0, outBytes) };
@@ -214,7 +280,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     return r;
   } finally {
     // settle whatever is still running (an error or abort stopped the writer) before the workers go
-    await Promise.allSettled([...jobs.values()].map((j) => j.promise));
+    await Promise.allSettled([...jobs.values(), ...(current ? [current] : [])].map((j) => (j.settled ? j.settled() : j.promise)));
     if (!o.pool) await pool.close();
     tracePhase('rtn: pool closed');
   }

@@ -21,6 +21,7 @@ import { quantizeGgmlReference } from '../../../src/quant/ggml/index.js';
 import { quantizeModel } from '../../../src/pipeline/quantize/quantize.js';
 import { hashFilesOffThread, writeRtnGguf, type RtnTensorPlan } from '../../../src/pipeline/quantize/rtn-stream.js';
 import { InlineRowsPool } from '../../../src/quant/ggml/wasm/worker-queue.js';
+import { QuantPool } from '../../../src/quant/node/worker-pool.js';
 import { quantizeGgml } from '../../../src/quant/ggml/index.js';
 import { shapeConfig, writeGeneratedGguf } from '../../../bench/gen-llama.js';
 import type { TensorSource } from '../../../src/model/weights.js';
@@ -98,12 +99,30 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     const noFile = new Map([...w.tensors].map(([n, src]) => [n, { ...src, file: undefined }]));
     assert.ok(w.tensors.get('model.layers.1.mlp.up_proj.weight')!.file, 'a GGUF tensor knows its place in the file');
     const files: Buffer[] = [];
-    for (const [threads, lookahead, viaMain] of [[1, 1, false], [2, 64 << 20, false], [3, 1 << 30, false], [2, 1, true]] as const) {
-      const out = join(dir, `o-${threads}-${viaMain}.gguf`);
-      await writeRtnGguf(viaMain ? { ...w, tensors: noFile } : w, out, { plan, threads, lookahead });
+    // pieceBytes 4096: every projection (≥ 36 KB of Q4_K or Q5_0) quantized and written in pieces
+    // of 28 or 22 rows through two reused buffers, the last piece shorter
+    for (const [threads, lookahead, viaMain, pieceBytes] of [[1, 1, false, undefined], [2, 64 << 20, false, undefined], [3, 1 << 30, false, undefined], [2, 1, true, undefined], [2, 64 << 20, false, 4096], [1, 1, false, 4096]] as const) {
+      const out = join(dir, `o-${threads}-${viaMain}-${pieceBytes ?? 0}.gguf`);
+      await writeRtnGguf(viaMain ? { ...w, tensors: noFile } : w, out, { plan, threads, lookahead, pieceBytes });
       files.push(readFileSync(out));
     }
-    for (let i = 1; i < files.length; i++) assert.ok(files[0].equals(files[i]), `same bytes for every thread count, lookahead and way of reading (${i})`);
+    for (let i = 1; i < files.length; i++) assert.ok(files[0].equals(files[i]), `same bytes for every thread count, lookahead, way of reading and piece size (${i})`);
+    // the pieces are what the threads were given: up_proj [640, 256] as Q4_K (144 B a row) in 22
+    // jobs of 28 rows and one of 24, each read from its own place in the file
+    const qp = new QuantPool(2);
+    const upJobs: number[] = [];
+    const up = w.tensors.get('model.layers.0.mlp.up_proj.weight')!;
+    const recording = { threads: 2, readsFiles: true, close: () => qp.close(), quantizeGgmlRows: (j: Parameters<QuantPool['quantizeGgmlRows']>[0]) => {
+      if (j.file && j.file.offset >= up.file!.offset && j.file.offset < up.file!.offset + up.byteLength) upJobs.push(j.nRows, (j.file.offset - up.file!.offset) / 512);
+      return qp.quantizeGgmlRows(j);
+    } };
+    try {
+      await writeRtnGguf(w, join(dir, 'o-pieces.gguf'), { plan, threads: 2, pieceBytes: 4096, pool: recording });
+    } finally {
+      await qp.close();
+    }
+    assert.deepEqual(upJobs, Array.from({ length: 23 }, (_, i) => [i < 22 ? 28 : 24, 28 * i]).flat());
+    assert.ok(readFileSync(join(dir, 'o-pieces.gguf')).equals(files[0]));
     // the page's way: the caller's pool, here the kernels on this thread over plain ArrayBuffers
     // (a page without cross-origin isolation has no SharedArrayBuffer); the pool stays open
     const inline = new InlineRowsPool(quantizeGgml);
@@ -118,7 +137,7 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     }
     assert.ok(rowsJobs >= 14, `every planned tensor went through the caller's pool (${rowsJobs})`);
     assert.ok(readFileSync(join(dir, 'o-inline.gguf')).equals(files[0]), 'the caller’s pool on plain buffers: the same bytes');
-    const got = await tensorBytes(join(dir, 'o-3-false.gguf'));
+    const got = await tensorBytes(join(dir, 'o-3-false-0.gguf'));
     const q = w.tensors.get('model.layers.1.self_attn.q_proj.weight')!;
     const want = quantizeGgmlReference('Q4_K', await q.readF32(), 256, 256, im.get(256));
     assert.ok(Buffer.from(got.get('blk.1.attn_q.weight')!.bytes).equals(Buffer.from(want)), 'imatrix-weighted Q4_K');
@@ -151,6 +170,21 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
     } finally {
       await wn.close();
     }
+    // a NaN in a late piece of a tensor written in pieces (value 100,000 = row 390, in the 14th
+    // piece of 28 rows): the index still counts from the tensor's first value
+    const late = readFileSync(model);
+    late.writeUInt16LE(0x7e00, src.file!.offset + 2 * 100_000);
+    writeFileSync(nanModel, late);
+    const wl = await loadModel(nanModel, { tokenizer: null });
+    try {
+      await assert.rejects(
+        writeRtnGguf(wl, out, { plan, threads: 2, pieceBytes: 4096 }),
+        (e: unknown) => e instanceof NumericError && e.context.tensor === bad && e.context.index === 100_000 && e.context.file === nanModel,
+      );
+      assert.ok(!existsSync(out));
+    } finally {
+      await wl.close();
+    }
     // a file that ends inside a tensor the workers read: typed error naming the file
     const short = new Map(w.tensors);
     short.set(bad, { ...src, file: { path: model, offset: bytes.length - 100 } });
@@ -180,9 +214,12 @@ test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers r
     assert.equal(q.dtype, 'BF16');
     assert.ok(q.file && q.file.path.endsWith('.safetensors'), 'a safetensors tensor knows its place in the file');
     await writeRtnGguf(w, join(dir, 'from-hf.gguf'), { plan, threads: 2 });
+    // in pieces of 3 rows: q/k (whose rows the writer permutes) are gathered first, the rest streamed
+    await writeRtnGguf(w, join(dir, 'from-hf-pieces.gguf'), { plan, threads: 2, pieceBytes: 1024 });
   } finally {
     await w.close();
   }
+  assert.ok(readFileSync(join(dir, 'from-hf-pieces.gguf')).equals(readFileSync(join(dir, 'from-hf.gguf'))), 'in pieces: the same file');
   // the writer permutes q/k rows from the Hugging Face rotary layout to GGUF's after quantizing
   const [a, b] = [await tensorBytes(join(dir, 'from-gguf.gguf')), await tensorBytes(join(dir, 'from-hf.gguf'))];
   let n = 0;
