@@ -29,6 +29,9 @@ export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=65536:glibc.malloc.a
  * one-layer run 2.63× its floor against 2.06×, docs/gptq-performance.md, sixth round). The per-layer
  * growth the fixed threshold was brought in against came from layer bytes held until the end, fixed
  * in the fifth round; the 16-layer run's peak under these settings is in the same document.
+ * Transparent huge pages (glibc.malloc.hugetlb=1, with a fixed 32 MiB threshold) were measured and
+ * not kept: the 16-layer run 1,700 → 1,519 s (page faults are dear on the VMs measured), but its
+ * peak RSS 1,668 → 2,002 MiB, over the issue's bound of 1,768 (docs/gptq-performance.md, eighth round).
  */
 export const GPTQ_GGUF_MALLOC_TUNABLES = 'glibc.malloc.arena_max=2';
 

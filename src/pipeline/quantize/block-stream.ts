@@ -19,13 +19,14 @@ import { expectedTensors, validateConfig, type HostModel } from '../../engine/ho
 import { readImatrixFile } from '../../formats/io/index.js';
 import { importance } from '../../formats/imatrix/index.js';
 import { hfToGguf } from '../../model/names.js';
-import { saveModel } from '../../model/save.js';
+import { saveModel, type StreamedQuantTensor } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { tensorToF32 } from '../../model/tensor-source.js';
 import { decodeBf16Array, decodeF16Array } from '../../numerics/float16.js';
 import { assertFinite } from '../../numerics/finite.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
-import { GGML_TYPES, type GgmlType } from '../../core/dtype.js';
+import type { GgmlType } from '../../core/dtype.js';
+import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
 import { formatScheme } from '../../quant/index.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { CalibrationRunner, embedWindowStates, type WindowStates } from '../calibrate/batch.js';
@@ -197,15 +198,15 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
       signal: o.signal,
       // the header needs every type before any tensor is quantized: they are the plan's
       tensorType: (n) => (changedNorm(n) ? 'F32' : planned(n)?.type),
-      tensor: async (n, src): Promise<Tensor | QuantTensor | null> => {
+      tensor: async (n, src): Promise<Tensor | QuantTensor | StreamedQuantTensor | null> => {
         const m = /^model\.layers\.(\d+)\./.exec(n);
         if (!m) {
-          // the token embedding and the output: RTN onto the recipe's types while writing (one tensor in memory)
+          // the token embedding and the output: RTN onto the recipe's types while writing, a chunk of rows at a time
           const t = planned(n);
           if (!t) return null;
           if (t.copy) return await src.read();
           others.push({ name: n, target: t, method: 'rtn' });
-          return { type: t.type, shape: src.shape, bytes: await encodeByRows(src, t.type, imFor(n)) };
+          return streamByRows(src, t.type, imFor(n));
         }
         const t = planned(n);
         // a tensor the layer's quantization does not produce (GPTQ's norms: the writer asks for them
@@ -288,17 +289,47 @@ const ROW_CHUNK_VALUES = 1 << 24;
 export async function encodeByRows(src: TensorSource, type: GgmlType, imatrix?: Float32Array, chunkValues = ROW_CHUNK_VALUES): Promise<Uint8Array> {
   const K = src.shape[src.shape.length - 1];
   const N = src.shape.reduce((a, b) => a * b, 1) / K;
-  const el = src.dtype === 'F32' || src.dtype === 'F16' || src.dtype === 'BF16' ? src.dtype : null;
-  if (!src.readRange || !el || N * K <= chunkValues) return encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
-  const rowBytes = (K / GGML_TYPES[type].blockSize) * GGML_TYPES[type].typeSize;
-  const inRow = K * (el === 'F32' ? 4 : 2);
-  const rows = Math.max(1, Math.floor(chunkValues / K));
-  const out = new Uint8Array(N * rowBytes);
-  for (let r0 = 0; r0 < N; r0 += rows) {
-    const nr = Math.min(rows, N - r0);
-    const bytes = await src.readRange(r0 * inRow, nr * inRow);
-    const x = tensorToF32(tensorFromBytes(el, [nr, K], bytes));
-    out.set(encodeGgmlTarget(type, x, nr, K, imatrix), r0 * rowBytes);
+  if (!byRows(src, N * K, chunkValues)) return encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
+  const out = new Uint8Array(N * ggmlRowBytes(type, K));
+  let at = 0;
+  for await (const piece of piecesByRows(src, type, imatrix, chunkValues)) {
+    out.set(piece, at);
+    at += piece.length;
   }
   return out;
+}
+
+/** Whether encodeByRows/piecesByRows read `src` a chunk of rows at a time (a float tensor with ranged reads, larger than a chunk). */
+function byRows(src: TensorSource, numel: number, chunkValues: number): boolean {
+  return !!src.readRange && (src.dtype === 'F32' || src.dtype === 'F16' || src.dtype === 'BF16') && numel > chunkValues;
+}
+
+/**
+ * encodeByRows as a StreamedQuantTensor (the bytes of each chunk of rows as soon as it is encoded),
+ * so that the writer takes a 128k-row embedding without its whole output in memory: the Q6_K
+ * embedding of Llama-3.2-1B's shape is 215 MB, alive until garbage collection after it was written.
+ * A tensor that is not read by rows comes whole, as one piece.
+ */
+export function streamByRows(src: TensorSource, type: GgmlType, imatrix?: Float32Array, chunkValues = ROW_CHUNK_VALUES): StreamedQuantTensor {
+  const K = src.shape[src.shape.length - 1];
+  const N = src.shape.reduce((a, b) => a * b, 1) / K;
+  const chunks = byRows(src, N * K, chunkValues)
+    ? piecesByRows(src, type, imatrix, chunkValues)
+    : (async function* () {
+        yield encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
+      })();
+  return { type, shape: [...src.shape], chunks };
+}
+
+async function* piecesByRows(src: TensorSource, type: GgmlType, imatrix: Float32Array | undefined, chunkValues: number): AsyncGenerator<Uint8Array> {
+  const K = src.shape[src.shape.length - 1];
+  const N = src.shape.reduce((a, b) => a * b, 1) / K;
+  const el = src.dtype as 'F32' | 'F16' | 'BF16';
+  const inRow = K * (el === 'F32' ? 4 : 2);
+  const rows = Math.max(1, Math.floor(chunkValues / K));
+  for (let r0 = 0; r0 < N; r0 += rows) {
+    const nr = Math.min(rows, N - r0);
+    const bytes = await src.readRange!(r0 * inRow, nr * inRow);
+    yield encodeGgmlTarget(type, tensorToF32(tensorFromBytes(el, [nr, K], bytes)), nr, K, imatrix);
+  }
 }

@@ -12,7 +12,7 @@ import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
 import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
-import { calibratedStreamingGguf, embedFromSource, encodeByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { calibratedStreamingGguf, embedFromSource, encodeByRows, streamByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
 import { embedWindowStates } from '../../../src/pipeline/calibrate/batch.js';
 import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
 import { lazyTensor } from '../../../src/model/tensor-source.js';
@@ -149,6 +149,31 @@ test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the
     assert.equal(ranges.length, 8);
     assert.ok(ranges.every((n) => n <= 5 * K * 2));
   }
+});
+
+test('streamByRows: the chunks of rows come as pieces, each read only when the writer asks for it; together the whole tensor\'s bytes', async () => {
+  const N = 37, K = 512;
+  const x = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.29) * (i % 89 === 0 ? 15 : 1));
+  const f16 = new Uint8Array(encodeF16Array(x).buffer);
+  const ranges: number[] = [];
+  const src = lazyTensor('w', [N, K], 'F16', f16.length, async () => f16.slice(), undefined, async (o, n) => (ranges.push(o), f16.slice(o, o + n)));
+  const want = encodeGgmlTarget('Q6_K', await src.readF32(), N, K);
+  const t = streamByRows(src, 'Q6_K', undefined, 5 * K);
+  assert.equal(t.type, 'Q6_K');
+  assert.deepEqual(t.shape, [N, K]);
+  assert.equal(ranges.length, 0, 'nothing read before the writer asks');
+  const pieces: Uint8Array[] = [];
+  for await (const p of t.chunks) {
+    assert.equal(ranges.length, pieces.length + 1, 'one chunk read per piece asked for');
+    pieces.push(p);
+  }
+  assert.deepEqual(pieces.map((p) => p.length), [...Array(7).fill(5 * 420), 2 * 420], '37 rows of 420 bytes (two Q6_K blocks) in pieces of 5');
+  assert.ok(Buffer.concat(pieces).equals(Buffer.from(want)));
+  // a tensor too small to split: one piece
+  const one: Uint8Array[] = [];
+  for await (const p of streamByRows(src, 'Q6_K', undefined, N * K).chunks) one.push(p);
+  assert.equal(one.length, 1);
+  assert.ok(Buffer.from(one[0]).equals(Buffer.from(want)));
 });
 
 test('embedFromSource: windows cut from an F16/BF16 embedding read a chunk of rows at a time equal the rows of the whole decoded embedding', async () => {
