@@ -24,7 +24,7 @@ import { GGML_QUANTIZATION_VERSION } from '../core/ftype.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
 import { checkAborted, ProgressTracker, type ProgressFn } from '../core/progress.js';
 import type { QuantTensor, Tensor } from '../core/tensor.js';
-import { bytesOfTyped } from '../formats/bytes.js';
+import { bytesOfTyped, concatBytes } from '../formats/bytes.js';
 import { archKey, gv, LLM, TOKENIZER, type GgufValue, type GgufWriteTensor } from '../formats/gguf/index.js';
 import { generationConfigJson } from '../formats/hf/json.js';
 import { atomicWriteFile, withAtomicFile, withOutput, writeGgufFile, writeSafetensorsFile } from '../formats/io/index.js';
@@ -125,18 +125,8 @@ interface PreparedStream {
 /** The pieces copied into one array (each piece is valid only until the next is asked for). */
 async function gather(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of chunks) {
-    parts.push(c.slice());
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  for await (const c of chunks) parts.push(c.slice());
+  return concatBytes(parts);
 }
 
 /** prepareOrStream with every tensor whole (safetensors and llama2.c output). */
