@@ -26,7 +26,6 @@ import { decodeBf16Array, decodeF16Array } from '../../numerics/float16.js';
 import { assertFinite } from '../../numerics/finite.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
 import type { GgmlType } from '../../core/dtype.js';
-import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
 import { formatScheme } from '../../quant/index.js';
 import type { QuantScheme } from '../../quant/scheme.js';
 import { CalibrationRunner, embedWindowStates, type WindowStates } from '../calibrate/batch.js';
@@ -277,59 +276,33 @@ class BlockReader {
   }
 }
 
-/** Values per chunk of rows that encodeByRows decodes at a time (64 MiB of float32). */
+/** Values per chunk of rows that streamByRows decodes at a time (64 MiB of float32). */
 const ROW_CHUNK_VALUES = 1 << 24;
 
 /**
- * RTN of a whole tensor onto a ggml type, reading and decoding it a chunk of rows at a time where
- * the source can read byte ranges of a float tensor: the token embedding of a 128k vocabulary is
- * 1 GiB as float32, more than the rest of the streaming quantizer holds at once. Row-wise codecs,
- * so the bytes are the same as from the whole tensor.
- */
-export async function encodeByRows(src: TensorSource, type: GgmlType, imatrix?: Float32Array, chunkValues = ROW_CHUNK_VALUES): Promise<Uint8Array> {
-  const K = src.shape[src.shape.length - 1];
-  const N = src.shape.reduce((a, b) => a * b, 1) / K;
-  if (!byRows(src, N * K, chunkValues)) return encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
-  const out = new Uint8Array(N * ggmlRowBytes(type, K));
-  let at = 0;
-  for await (const piece of piecesByRows(src, type, imatrix, chunkValues)) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
-}
-
-/** Whether encodeByRows/piecesByRows read `src` a chunk of rows at a time (a float tensor with ranged reads, larger than a chunk). */
-function byRows(src: TensorSource, numel: number, chunkValues: number): boolean {
-  return !!src.readRange && (src.dtype === 'F32' || src.dtype === 'F16' || src.dtype === 'BF16') && numel > chunkValues;
-}
-
-/**
- * encodeByRows as a StreamedQuantTensor (the bytes of each chunk of rows as soon as it is encoded),
- * so that the writer takes a 128k-row embedding without its whole output in memory: the Q6_K
- * embedding of Llama-3.2-1B's shape is 215 MB, alive until garbage collection after it was written.
- * A tensor that is not read by rows comes whole, as one piece.
+ * RTN of a whole tensor onto a ggml type as a StreamedQuantTensor: where the source can read byte
+ * ranges of a float tensor larger than a chunk, it is read, decoded and encoded a chunk of rows at a
+ * time, each chunk's bytes handed to the writer as soon as it asks for them. The token embedding of
+ * a 128k vocabulary is 1 GiB as float32, and its Q6_K bytes (215 MB at Llama-3.2-1B's shape) stayed
+ * alive until garbage collection when encoded whole. Row-wise codecs, so the bytes are the same as
+ * from the whole tensor; any other tensor comes whole, as one piece.
  */
 export function streamByRows(src: TensorSource, type: GgmlType, imatrix?: Float32Array, chunkValues = ROW_CHUNK_VALUES): StreamedQuantTensor {
   const K = src.shape[src.shape.length - 1];
   const N = src.shape.reduce((a, b) => a * b, 1) / K;
-  const chunks = byRows(src, N * K, chunkValues)
-    ? piecesByRows(src, type, imatrix, chunkValues)
-    : (async function* () {
-        yield encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
-      })();
-  return { type, shape: [...src.shape], chunks };
-}
-
-async function* piecesByRows(src: TensorSource, type: GgmlType, imatrix: Float32Array | undefined, chunkValues: number): AsyncGenerator<Uint8Array> {
-  const K = src.shape[src.shape.length - 1];
-  const N = src.shape.reduce((a, b) => a * b, 1) / K;
-  const el = src.dtype as 'F32' | 'F16' | 'BF16';
-  const inRow = K * (el === 'F32' ? 4 : 2);
-  const rows = Math.max(1, Math.floor(chunkValues / K));
-  for (let r0 = 0; r0 < N; r0 += rows) {
-    const nr = Math.min(rows, N - r0);
-    const bytes = await src.readRange!(r0 * inRow, nr * inRow);
-    yield encodeGgmlTarget(type, tensorToF32(tensorFromBytes(el, [nr, K], bytes)), nr, K, imatrix);
+  const el = src.dtype === 'F32' || src.dtype === 'F16' || src.dtype === 'BF16' ? src.dtype : null;
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    if (!src.readRange || !el || N * K <= chunkValues) {
+      yield encodeGgmlTarget(type, await src.readF32(), N, K, imatrix);
+      return;
+    }
+    const inRow = K * (el === 'F32' ? 4 : 2);
+    const rows = Math.max(1, Math.floor(chunkValues / K));
+    for (let r0 = 0; r0 < N; r0 += rows) {
+      const nr = Math.min(rows, N - r0);
+      const bytes = await src.readRange(r0 * inRow, nr * inRow);
+      yield encodeGgmlTarget(type, tensorToF32(tensorFromBytes(el, [nr, K], bytes)), nr, K, imatrix);
+    }
   }
+  return { type, shape: [...src.shape], chunks: chunks() };
 }

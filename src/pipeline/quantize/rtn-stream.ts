@@ -60,7 +60,7 @@ export interface RtnStreamOptions {
 }
 
 // a few layer matrices ahead of the writer. Every buffer the window needs at its fullest is fresh
-// memory whose pages fault in once, and on the VMs measured a fault costs ≈ 10–16 µs (a fresh 512 MB
+// memory whose pages fault in once, and on the VMs measured a fault costs ≈ 14 µs (a fresh 512 MB
 // mapping took 1.85 s to touch): 256 MiB (with the 279 MB Q8_0 embedding whole) faulted 180,000
 // pages of Llama-3.2-1B's Q8_0 run; 64 MiB with the embedding in pieces, 76,000 (peak RSS 718 →
 // 330 MB; docs/performance.md, eighth round)

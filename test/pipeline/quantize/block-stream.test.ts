@@ -12,7 +12,7 @@ import { loadModel } from '../../../src/model/load.js';
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { parseScheme } from '../../../src/quant/index.js';
 import { quantizeModel, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
-import { calibratedStreamingGguf, embedFromSource, encodeByRows, streamByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
+import { calibratedStreamingGguf, embedFromSource, streamByRows, streamsCalibrated } from '../../../src/pipeline/quantize/block-stream.js';
 import { embedWindowStates } from '../../../src/pipeline/calibrate/batch.js';
 import { encodeGgmlTarget } from '../../../src/pipeline/quantize/layer.js';
 import { lazyTensor } from '../../../src/model/tensor-source.js';
@@ -134,7 +134,7 @@ test('streaming path: per-layer progress with an ETA; an abort after the first l
   assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
 });
 
-test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the whole tensor\'s bytes', async () => {
+test('streamByRows: a float tensor quantized a chunk of rows at a time gives the whole tensor\'s bytes', async () => {
   const N = 37, K = 512; // 37 rows in chunks of 5 (the last one short)
   const x = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 97 === 0 ? 20 : 0)));
   const f16 = new Uint8Array(encodeF16Array(x).buffer);
@@ -144,7 +144,9 @@ test('encodeByRows: a float tensor quantized a chunk of rows at a time gives the
   const im = Float32Array.from({ length: K }, (_, i) => 0.5 + (i % 7));
   for (const type of ['Q4_K', 'Q6_K', 'Q8_0'] as const) {
     ranges.length = 0;
-    const got = await encodeByRows(src, type, im, 5 * K);
+    const pieces: Buffer[] = [];
+    for await (const p of streamByRows(src, type, im, 5 * K).chunks) pieces.push(Buffer.from(p));
+    const got = Buffer.concat(pieces);
     assert.ok(Buffer.from(got).equals(Buffer.from(encodeGgmlTarget(type, whole, N, K, im))), `${type} bytes differ`);
     assert.equal(ranges.length, 8);
     assert.ok(ranges.every((n) => n <= 5 * K * 2));
