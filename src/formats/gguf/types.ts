@@ -43,6 +43,25 @@ export const GGUF_SCALAR_BYTES: Record<Exclude<GgufValueType, 'string' | 'array'
   f64: 8,
 };
 
+/** Whether typed arrays on this host read and write little-endian (GGUF's order), as on x86 and ARM. */
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The typed array of each scalar type (bool as its byte), for whole arrays of items at once. */
+export const GGUF_SCALAR_ARRAYS: Record<Exclude<GgufValueType, 'string' | 'array'>, { new (b: ArrayBuffer): ArrayLike<number | bigint>; new (n: number): ArrayLike<number | bigint> }> = {
+  u8: Uint8Array,
+  i8: Int8Array,
+  u16: Uint16Array,
+  i16: Int16Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  f32: Float32Array,
+  f64: Float64Array,
+  u64: BigUint64Array,
+  i64: BigInt64Array,
+  bool: Uint8Array,
+};
+
+
 export type GgufArray =
   | { type: 'array'; itemType: GgufNumberType; value: number[] }
   | { type: 'array'; itemType: GgufBigIntType; value: bigint[] }

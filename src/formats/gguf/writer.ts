@@ -8,7 +8,7 @@ import { checkAborted, ProgressTracker, type ProgressFn } from '../../core/progr
 import { asBytes, MemorySink, type ByteSink } from '../bytes.js';
 import { GENERAL, GGUF_DEFAULT_ALIGNMENT } from './keys.js';
 import { GGUF_MAGIC, GGUF_MAX_DIMS, type GgufTensorInfo } from './reader.js';
-import { GGUF_VALUE_TYPE_IDS, type GgufArray, type GgufValue, type GgufValueType } from './types.js';
+import { GGUF_SCALAR_ARRAYS, GGUF_VALUE_TYPE_IDS, LITTLE_ENDIAN_HOST, type GgufArray, type GgufValue, type GgufValueType } from './types.js';
 
 export type GgufTensorData = Uint8Array | ArrayBufferView | ArrayBuffer;
 
@@ -196,9 +196,30 @@ function writeArray(o: Out, a: GgufArray, key: string): void {
       if (typeof s !== 'string') throw badValue(key, 'string array item is not a string', s);
       o.string(s, { field: key });
     }
-  } else {
+  } else if (!writeTypedScalars(o, a.itemType, a.value as unknown[])) {
     for (const x of a.value as unknown[]) writeScalar(o, a.itemType, x, key);
   }
+}
+
+/**
+ * A numeric array's items through a typed array of their type (one check per item, one copy),
+ * the same bytes as writeScalar item by item. False (nothing written) for 64-bit and bool items,
+ * on a big-endian host, or where an item is out of its type's range: the caller then writes item
+ * by item, raising the precise error.
+ */
+function writeTypedScalars(o: Out, t: Exclude<GgufValueType, 'string' | 'array'>, items: readonly unknown[]): boolean {
+  if (!LITTLE_ENDIAN_HOST || t === 'bool' || t === 'u64' || t === 'i64') return false;
+  const n = items.length;
+  const typed = new GGUF_SCALAR_ARRAYS[t](n) as unknown as Float64Array;
+  const range = INT_RANGE[t];
+  for (let i = 0; i < n; i++) {
+    const v = items[i];
+    if (typeof v !== 'number') return false;
+    if (range && (!Number.isInteger(v) || v < range[0] || v > range[1])) return false;
+    typed[i] = v;
+  }
+  o.bytes(new Uint8Array(typed.buffer, 0, typed.byteLength));
+  return true;
 }
 
 function writeValue(o: Out, v: GgufValue, key: string): void {
