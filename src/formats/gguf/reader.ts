@@ -173,29 +173,28 @@ class Cursor {
       pos = end;
     }
     if (i === n && n > 0) {
-      const joined = new Uint8Array(pos - start - 7 * n - 1);
+      // one native copy of the array's bytes, then each string moved left over its length prefix
+      // and followed by a NUL (native moves: a byte loop here runs unoptimised in a one-shot CLI)
+      const joined = buf.slice(start + 8, pos);
       let q = 0;
-      let nul = false;
       for (let p = start, k = 0; k < n; k++) {
-        const end = p + 8 + dv.getUint32(p, true);
-        for (p += 8; p < end; p++) {
-          const b = buf[p];
-          nul ||= b === 0;
-          joined[q++] = b;
-        }
-        q++; // the NUL after it (the array is zero-filled)
+        const len = dv.getUint32(p, true);
+        const from = p + 8 - (start + 8);
+        if (from !== q) joined.copyWithin(q, from, from + len);
+        q += len;
+        if (k + 1 < n) joined[q++] = 0;
+        p += 8 + len;
       }
-      let text: string | null = null;
-      if (!nul) {
-        try {
-          text = utf8.decode(joined);
-        } catch {
-          text = null; // the loop below names the string
-        }
+      let parts: string[] | null = null;
+      try {
+        parts = utf8.decode(joined.subarray(0, q)).split('\0');
+      } catch {
+        parts = null; // invalid UTF-8: the loop below names the string
       }
-      if (text !== null) {
+      // more parts than strings: one of them holds a NUL (the loop below reads it as it is)
+      if (parts !== null && parts.length === n) {
         this.pos = pos;
-        return text.split('\0');
+        return parts;
       }
     }
     const value: string[] = [];
