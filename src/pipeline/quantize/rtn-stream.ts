@@ -213,12 +213,51 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     };
   };
 
+  // a tensor written as it is stored (an F16 embedding kept as F16, --allow-requantize's copies):
+  // a large one read a piece of rows at a time, the next piece read while the writer takes one,
+  // instead of whole (the 8B shape's F16 embedding is 1 GB); small ones, and sources that cannot
+  // read ranges, whole
+  const copied = (src: TensorSource): Job => {
+    const N = src.shape[0] ?? 1;
+    if (src.shape.length !== 2 || src.byteLength <= 2 * pieceBytes || !src.readRange || !isGgmlType(src.dtype) || src.byteLength % N !== 0) {
+      return { promise: src.read(), bytes: src.byteLength, release: () => {} };
+    }
+    const rowBytes = src.byteLength / N;
+    const rowsPer = Math.max(1, Math.floor(pieceBytes / rowBytes));
+    const pieces = Math.ceil(N / rowsPer);
+    const read = (i: number): Promise<Uint8Array> => {
+      const r0 = i * rowsPer;
+      return src.readRange!(r0 * rowBytes, Math.min(rowsPer, N - r0) * rowBytes);
+    };
+    const running = new Set<Promise<unknown>>();
+    const start = (i: number): Promise<Uint8Array> => {
+      const r = read(i);
+      const done = r.catch(() => {}).finally(() => running.delete(done));
+      running.add(done);
+      return r;
+    };
+    const first = start(0);
+    first.catch(() => {}); // surfaces when the writer asks for the first piece
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      let cur = first;
+      for (let i = 0; i < pieces; i++) {
+        const next = i + 1 < pieces ? start(i + 1) : null;
+        next?.catch(() => {});
+        yield await cur;
+        if (next) cur = next;
+      }
+    }
+    const t: StreamedQuantTensor = { type: src.dtype, shape: [...src.shape], chunks: chunks() };
+    return { promise: Promise.resolve(t), bytes: 2 * rowsPer * rowBytes, release: () => {}, settled: () => Promise.allSettled([...running]) };
+  };
+
   const passThrough = (src: TensorSource): Job => {
     // a float matrix written as F16 from F32/BF16: converted on the workers like a quantized tensor
     if (src.shape.length === 2 && defaultType(src) === 'F16' && src.dtype !== 'F16' && KERNEL_INPUTS[src.dtype]) return quantized(src, { type: 'F16' });
     // stored as the output type already: read now (in overlap), written unchanged; else saveModel converts it
     const same = src.dtype === defaultType(src);
     if (!same) return { promise: Promise.resolve(null), bytes: 0, release: () => {} };
+    if (src.shape.length === 2 && src.byteLength > 2 * pieceBytes && src.readRange) return copied(src);
     if (!src.readInto || !isDType(src.dtype)) return { promise: src.read(), bytes: src.byteLength, release: () => {} };
     // into a pooled buffer: the embedding's buffer then serves the tensors after it (no fresh pages)
     const buf = buffers.take(src.byteLength);
@@ -238,7 +277,7 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     while (next < order.length && (ahead() === 0 || ahead() < lookahead)) {
       const src = order[next++];
       const p = plans.get(src.name);
-      const job = p?.copy ? { promise: src.read(), bytes: src.byteLength, release: () => {} } : p ? quantized(src, p) : passThrough(src);
+      const job = p?.copy ? copied(src) : p ? quantized(src, p) : passThrough(src);
       job.promise.catch(() => {}); // a failure surfaces when the writer asks for this tensor
       jobs.set(src.name, job);
       inFlight += job.bytes;

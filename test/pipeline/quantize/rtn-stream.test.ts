@@ -195,6 +195,52 @@ test('writeRtnGguf: with importance weights, one tensor in flight or many, the s
   }
 });
 
+test('writeRtnGguf: a tensor written as stored (an F16 embedding kept, a copy) is read a piece of rows at a time, not whole; the same file; a failed piece read leaves no output', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-rtn-');
+  const model = join(dir, 'm.gguf');
+  await writeGeneratedGguf(model, CONFIG, 'F16');
+  const w = await loadModel(model, { tokenizer: null });
+  try {
+    const EMB = 'model.embed_tokens.weight';
+    const emb = w.tensors.get(EMB)!;
+    assert.equal(emb.dtype, 'F16');
+    assert.deepEqual(emb.shape, [300, 256]); // 512 B a row
+    const ranges: number[] = [];
+    let failAt = -1;
+    const watched = (src: TensorSource): TensorSource => ({
+      ...src,
+      read: () => assert.fail('a large stored tensor is not read whole'),
+      readRange: (off, len) => {
+        ranges.push(off, len);
+        if (ranges.length / 2 - 1 === failAt) return Promise.reject(new IoError('io', 'disk went away', { file: model, offset: off }));
+        return src.readRange!(off, len);
+      },
+    });
+    const tensors = new Map(w.tensors);
+    tensors.set(EMB, watched(emb));
+    const proj = (n: string): RtnTensorPlan | null => (/_proj\.weight$/.test(n) ? { type: 'Q4_0' } : null);
+    const asCopy = (n: string): RtnTensorPlan | null => (n === EMB ? { type: 'F16', copy: true } : proj(n));
+    const whole = join(dir, 'whole.gguf');
+    await writeRtnGguf(w, whole, { plan: asCopy, threads: 2 });
+    // pieces of 4096 B = 8 rows: 37 of 8 rows and one of 4, read in order from the tensor's start
+    const want = Array.from({ length: 38 }, (_, i) => [i * 4096, i < 37 ? 4096 : 4 * 512]).flat();
+    for (const [label, plan] of [['copy', asCopy], ['kept as stored (no plan)', proj]] as const) {
+      ranges.length = 0;
+      const out = join(dir, `pieces-${label.length}.gguf`);
+      await writeRtnGguf({ ...w, tensors }, out, { plan, threads: 2, pieceBytes: 4096 });
+      assert.deepEqual(ranges, want, label);
+      assert.ok(readFileSync(out).equals(readFileSync(whole)), `${label}: the same file as the tensor read whole`);
+    }
+    ranges.length = 0;
+    failAt = 5;
+    const out = join(dir, 'failed.gguf');
+    await assert.rejects(writeRtnGguf({ ...w, tensors }, out, { plan: asCopy, threads: 2, pieceBytes: 4096 }), (e: unknown) => e instanceof IoError && e.code === 'io' && e.context.offset === 5 * 4096);
+    assert.ok(!existsSync(out));
+  } finally {
+    await w.close();
+  }
+});
+
 test('streaming RTN from a Hugging Face safetensors folder (BF16): the workers read each tensor from its file; the same tensors as from the GGUF it was saved from', { timeout: 120_000 }, async () => {
   const dir = tempDir('bitscale-rtn-');
   const model = join(dir, 'm.gguf');
