@@ -83,10 +83,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Synchronous cursor over a prefix of the file. */
 class Cursor {
   pos = 0;
-  readonly dv: DataView;
+  private readonly dv: DataView;
 
   constructor(
-    readonly buf: Uint8Array,
+    private readonly buf: Uint8Array,
     readonly fileSize: number,
     readonly file: string,
   ) {
@@ -293,9 +293,9 @@ function readArray(c: Cursor, f: string, depth: number): GgufArray {
     for (let i = 0; i < n; i++) value.push(readArray(c, `${f}[${i}]`, depth + 1));
     return { type: 'array', itemType, value };
   }
-  // Arrays grow by push (no up-front allocation from a count); a scalar array is only built
-  // once its bytes are known to be present. A JS array costs at most 8 bytes per item, so the
-  // parsed header stays within a small multiple of the bytes it came from.
+  // No allocation from a count alone: a scalar array is only allocated once its bytes are known
+  // to be present, a string array's items once each is. A JS array costs at most 8 bytes per
+  // item, so the parsed header stays within a small multiple of the bytes it came from.
   if (itemType === 'string') return { type: 'array', itemType, value: c.strings(n, f) };
   c.need(n * GGUF_SCALAR_BYTES[itemType], f);
   return { type: 'array', itemType, value: c.scalars(itemType, n, f) } as GgufArray;

@@ -108,6 +108,34 @@ interface Job {
 }
 
 /**
+ * Pieces 0 … n−1 of a tensor in order, piece i + 1 started as piece i is handed over (the writer
+ * takes one while the next is produced; a producer that reuses two buffers in turn may write into
+ * the other one). A failed piece surfaces when its turn comes; `settled` resolves once no piece is
+ * running (before the buffers go back after an error). `onEnd` runs after the last piece.
+ */
+function oneAhead(n: number, produce: (i: number) => Promise<Uint8Array>, onEnd?: () => void): { chunks: AsyncGenerator<Uint8Array>; settled: () => Promise<unknown> } {
+  const running = new Set<Promise<unknown>>();
+  const start = (i: number): Promise<Uint8Array> => {
+    const r = produce(i);
+    const done = r.catch(() => {}).finally(() => running.delete(done));
+    running.add(done);
+    r.catch(() => {}); // surfaces when the writer asks for this piece
+    return r;
+  };
+  const first = start(0);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    let cur = first;
+    for (let i = 0; i < n; i++) {
+      const next = i + 1 < n ? start(i + 1) : null;
+      yield await cur;
+      if (next) cur = next;
+    }
+    onEnd?.();
+  }
+  return { chunks: chunks(), settled: () => Promise.allSettled([...running]) };
+}
+
+/**
  * Writes `weights` as GGUF to `out` (atomically, via saveModel) with the tensors `plan` names
  * quantized on `threads` worker threads, reading, quantizing and writing in overlap.
  */
@@ -140,40 +168,20 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     const pieces = Math.ceil(N / rowsPer);
     const elBytes = input === 'F32' ? 4 : 2;
     const bufs = [buffers.take(rowsPer * rowBytes), buffers.take(rowsPer * rowBytes)];
-    const running = new Set<Promise<unknown>>();
-    const start = (i: number): Promise<Uint8Array> => {
+    const piece = (i: number): Promise<Uint8Array> => {
       const r0 = i * rowsPer;
       const rows = Math.min(rowsPer, N - r0);
       const dst = bufs[i % 2];
-      const job = pool
+      return pool
         .quantizeGgmlRows({ type: p.type, input, src: null, srcOffset: 0, file: { path: file.path, offset: file.offset + r0 * K * elBytes }, dst, dstOffset: 0, nRows: rows, nPerRow: K, imatrix: p.imatrix })
         .then(
           () => new Uint8Array(dst, 0, rows * rowBytes),
           (e) => Promise.reject(named(e, src, r0 * K)),
         );
-      const done = job.catch(() => {}).finally(() => running.delete(done));
-      running.add(done);
-      return job;
     };
-    const first = start(0);
-    first.catch(() => {}); // surfaces when the writer asks for the first piece
-    async function* chunks(): AsyncGenerator<Uint8Array> {
-      let cur = first;
-      for (let i = 0; i < pieces; i++) {
-        const next = i + 1 < pieces ? start(i + 1) : null;
-        next?.catch(() => {});
-        yield await cur;
-        if (next) cur = next;
-      }
-      tracePhase(`rtn: quantized ${src.name}`);
-    }
-    const t: StreamedQuantTensor = { type: p.type, shape: [...src.shape], chunks: chunks() };
-    return {
-      promise: Promise.resolve(t),
-      bytes: 2 * rowsPer * rowBytes,
-      release: () => bufs.forEach((b) => buffers.give(b)),
-      settled: () => Promise.allSettled([...running]),
-    };
+    const { chunks, settled } = oneAhead(pieces, piece, () => tracePhase(`rtn: quantized ${src.name}`));
+    const t: StreamedQuantTensor = { type: p.type, shape: [...src.shape], chunks };
+    return { promise: Promise.resolve(t), bytes: 2 * rowsPer * rowBytes, release: () => bufs.forEach((b) => buffers.give(b)), settled };
   };
 
   const quantized = (src: TensorSource, p: RtnTensorPlan): Job => {
@@ -225,30 +233,13 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     const rowBytes = src.byteLength / N;
     const rowsPer = Math.max(1, Math.floor(pieceBytes / rowBytes));
     const pieces = Math.ceil(N / rowsPer);
-    const read = (i: number): Promise<Uint8Array> => {
+    const piece = (i: number): Promise<Uint8Array> => {
       const r0 = i * rowsPer;
       return src.readRange!(r0 * rowBytes, Math.min(rowsPer, N - r0) * rowBytes);
     };
-    const running = new Set<Promise<unknown>>();
-    const start = (i: number): Promise<Uint8Array> => {
-      const r = read(i);
-      const done = r.catch(() => {}).finally(() => running.delete(done));
-      running.add(done);
-      return r;
-    };
-    const first = start(0);
-    first.catch(() => {}); // surfaces when the writer asks for the first piece
-    async function* chunks(): AsyncGenerator<Uint8Array> {
-      let cur = first;
-      for (let i = 0; i < pieces; i++) {
-        const next = i + 1 < pieces ? start(i + 1) : null;
-        next?.catch(() => {});
-        yield await cur;
-        if (next) cur = next;
-      }
-    }
-    const t: StreamedQuantTensor = { type: src.dtype, shape: [...src.shape], chunks: chunks() };
-    return { promise: Promise.resolve(t), bytes: 2 * rowsPer * rowBytes, release: () => {}, settled: () => Promise.allSettled([...running]) };
+    const { chunks, settled } = oneAhead(pieces, piece);
+    const t: StreamedQuantTensor = { type: src.dtype, shape: [...src.shape], chunks };
+    return { promise: Promise.resolve(t), bytes: 2 * rowsPer * rowBytes, release: () => {}, settled };
   };
 
   const passThrough = (src: TensorSource): Job => {
