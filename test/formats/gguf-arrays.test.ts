@@ -69,13 +69,20 @@ test('metadata arrays: the writer gives the item-by-item bytes, the reader gives
     const b = await encodeGguf([['k', arrayValue(a)]], []);
     const ref = refKv('k', a);
     assert.deepEqual(b.subarray(24, 24 + ref.length), ref, `${a.itemType} [${a.items.length}]`);
-    const f = await readGguf(memorySource(b));
-    const back = f.get('k') as unknown[];
-    assert.equal(back.length, a.items.length);
-    back.forEach((x, i) => {
-      const want = a.itemType === 'f32' ? Math.fround(a.items[i] as number) : a.items[i];
-      assert.ok(Object.is(x, want), `${a.itemType}[${i}]: ${String(x)} vs ${String(want)}`);
-    });
+    // read from the bytes as written, and from a Node Buffer view at an odd offset into a larger
+    // allocation (readFileSync's kind: its slice() is a view): the same items, the caller's bytes untouched
+    const inBuffer = Buffer.concat([Buffer.from([7, 7, 7]), b, Buffer.from([9])]).subarray(3, 3 + b.length);
+    const before = Buffer.from(inBuffer);
+    for (const src of [b, inBuffer]) {
+      const f = await readGguf(memorySource(src));
+      const back = f.get('k') as unknown[];
+      assert.equal(back.length, a.items.length);
+      back.forEach((x, i) => {
+        const want = a.itemType === 'f32' ? Math.fround(a.items[i] as number) : a.items[i];
+        assert.ok(Object.is(x, want), `${a.itemType}[${i}]: ${String(x)} vs ${String(want)}`);
+      });
+    }
+    assert.ok(inBuffer.equals(before), `${a.itemType}: the source bytes are not written`);
   }
 });
 

@@ -174,8 +174,10 @@ class Cursor {
     }
     if (i === n && n > 0) {
       // one native copy of the array's bytes, then each string moved left over its length prefix
-      // and followed by a NUL (native moves: a byte loop here runs unoptimised in a one-shot CLI)
-      const joined = buf.slice(start + 8, pos);
+      // and followed by a NUL (native moves: a byte loop here runs unoptimised in a one-shot CLI).
+      // A copy by construction: the prefix may be a Node Buffer, whose slice() is a view of the
+      // caller's bytes, which the moves would overwrite
+      const joined = new Uint8Array(buf.subarray(start + 8, pos));
       let q = 0;
       for (let p = start, k = 0; k < n; k++) {
         const len = dv.getUint32(p, true);
@@ -216,7 +218,8 @@ class Cursor {
       for (let i = 0; i < n; i++) out.push(this.scalar(t, label(f, i)));
       return out;
     }
-    const items = new GGUF_SCALAR_ARRAYS[t](this.buf.slice(p, p + n * size).buffer);
+    // copied into a buffer of their own (aligned; a Node Buffer's slice() would be a view)
+    const items = new GGUF_SCALAR_ARRAYS[t](new Uint8Array(this.buf.subarray(p, p + n * size)).buffer);
     const out: unknown[] = new Array(n);
     if (t === 'bool') {
       for (let i = 0; i < n; i++) {
