@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BitscaleError } from '../../src/core/errors.js';
 import { memorySource, type ByteSource } from '../../src/formats/bytes.js';
-import { encodeGguf, gv, readGguf, type GgufValue } from '../../src/formats/gguf/index.js';
+import { encodeGguf, gv, readGguf, setGgufWholeArrayReads, type GgufValue } from '../../src/formats/gguf/index.js';
+import { Rng } from '../../src/core/rng.js';
 
 const TYPE_IDS = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 } as const;
 type ScalarT = Exclude<keyof typeof TYPE_IDS, 'string' | 'array'>;
@@ -141,4 +142,56 @@ test('a header past the first read is resumed where the read ran out: inside an 
     dup.set(other, at);
     await assert.rejects(readGguf(memorySource(dup)), (e: BitscaleError) => e.code === 'duplicate_name' && e.context.tensor === 'blk.2998.w');
   }
+});
+
+/** What a read gives: the metadata and tensor infos, or the error's code, field and offset. */
+async function outcome(bytes: Uint8Array): Promise<unknown> {
+  try {
+    const f = await readGguf(memorySource(bytes, 'm.gguf'));
+    return { metadata: [...f.metadata], tensors: f.tensors.map((t) => [t.name, t.type, t.shape, t.absoluteOffset]) };
+  } catch (e) {
+    if (!(e instanceof BitscaleError)) throw e;
+    return { code: e.code, field: e.context.field, offset: e.context.offset, tensor: e.context.tensor };
+  }
+}
+
+test('seeded mutations of a header: the whole-array reads give what item-by-item reads give, values or errors', async () => {
+  const rng = new Rng(7);
+  const words = Array.from({ length: 400 }, (_, i) => ['▁', 'Ġ', '', 'ä', '🤗'][i % 5] + 'w' + i.toString(36));
+  const base = await encodeGguf(
+    [
+      ['tokens', gv.arr('string', words)],
+      ['scores', gv.arr('f32', words.map((_, i) => -i / 3))],
+      ['types', gv.arr('i32', words.map((_, i) => i % 6))],
+      ['flags', gv.arr('bool', words.map((_, i) => i % 3 === 0))],
+      ['wide', gv.arr('u64', [1n, 2n ** 40n])],
+      ['merges', gv.arr('string', words.slice(0, 200).map((w, i) => `${w} ${words[i + 1]}`))],
+    ],
+    [{ name: 'w', type: 'F32', shape: [4], data: new Float32Array(4) }],
+  );
+  let differing = 0;
+  let errors = 0;
+  for (let i = 0; i < 400; i++) {
+    const b = base.slice();
+    // flips in the header, sometimes a length's high bytes, sometimes a cut
+    for (let k = 0, n = 1 + (rng.nextU32() % 4); k < n; k++) b[rng.nextU32() % (b.length - 64)] = rng.nextU32() & 0xff;
+    const input = rng.nextU32() % 5 === 0 ? b.subarray(0, rng.nextU32() % b.length) : b;
+    setGgufWholeArrayReads(false);
+    let slow: unknown;
+    try {
+      slow = await outcome(input);
+    } finally {
+      setGgufWholeArrayReads(true);
+    }
+    const fast = await outcome(input);
+    if ((fast as { code?: string }).code) errors++;
+    try {
+      assert.deepEqual(fast, slow);
+    } catch (e) {
+      differing++;
+      throw Object.assign(e as Error, { message: `mutation ${i}: ${(e as Error).message}` });
+    }
+  }
+  assert.equal(differing, 0);
+  assert.ok(errors > 50 && errors < 390, `the mutations exercise both outcomes (${errors} errors of 400)`);
 });

@@ -80,6 +80,15 @@ class NeedMore {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+let wholeArrays = true;
+/**
+ * Turns the whole-array reads of metadata arrays (Cursor.strings / scalars) off or back on, per
+ * thread: off, every item is read on its own, as before them. Tests compare the two.
+ */
+export function setGgufWholeArrayReads(on: boolean): void {
+  wholeArrays = on;
+}
+
 /** Synchronous cursor over a prefix of the file. */
 class Cursor {
   pos = 0;
@@ -172,7 +181,7 @@ class Cursor {
       if (end > buf.length) break;
       pos = end;
     }
-    if (i === n && n > 0) {
+    if (wholeArrays && i === n && n > 0) {
       // one native copy of the array's bytes, then each string moved left over its length prefix
       // and followed by a NUL (native moves: a byte loop here runs unoptimised in a one-shot CLI).
       // A copy by construction: the prefix may be a Node Buffer, whose slice() is a view of the
@@ -208,12 +217,13 @@ class Cursor {
    * The n items of a scalar array; the caller has checked that their n·size bytes are present
    * (need). Copied into a typed array of their type and moved into a plain array (per-item
    * DataView reads pushed one by one cost ≈ 100 ns an item on the machines measured), except on
-   * a big-endian host, where typed arrays would read them in the wrong byte order.
+   * a big-endian host, where typed arrays would read them in the wrong byte order, and with
+   * whole-array reads off.
    */
   scalars(t: Exclude<GgufValueType, 'string' | 'array'>, n: number, f: string): unknown[] {
     const p = this.pos;
     const size = GGUF_SCALAR_BYTES[t];
-    if (!LITTLE_ENDIAN_HOST) {
+    if (!LITTLE_ENDIAN_HOST || !wholeArrays) {
       const out: unknown[] = [];
       for (let i = 0; i < n; i++) out.push(this.scalar(t, label(f, i)));
       return out;
