@@ -61,7 +61,6 @@ export const GGUF_SCALAR_ARRAYS: Record<Exclude<GgufValueType, 'string' | 'array
   bool: Uint8Array,
 };
 
-
 export type GgufArray =
   | { type: 'array'; itemType: GgufNumberType; value: number[] }
   | { type: 'array'; itemType: GgufBigIntType; value: bigint[] }
