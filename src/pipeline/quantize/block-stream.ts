@@ -36,6 +36,7 @@ import { encodeGgmlTarget, reportFallbacks, reportTensors, type AwqRecord, type 
 import { ggufSaveOptions, isLinearName, planQuantization, recipeSettings } from './plan.js';
 import type { QuantizeOptions, QuantizeReport } from './types.js';
 import { hashInput, quantizeReport, writeQuantizeManifest } from './manifest.js';
+import { storedInPieces } from './stored-pieces.js';
 
 /**
  * Whether `quantizeModel` takes this path: calibrated methods to GGUF with nothing that needs the
@@ -203,7 +204,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
           // the token embedding and the output: RTN onto the recipe's types while writing, a chunk of rows at a time
           const t = planned(n);
           if (!t) return null;
-          if (t.copy) return await src.read();
+          if (t.copy) return storedInPieces(src)?.tensor ?? (await src.read());
           others.push({ name: n, target: t, method: 'rtn' });
           return streamByRows(src, t.type, imFor(n));
         }
@@ -212,7 +213,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
         // while building the header, since their type is not declared) is converted as saveModel
         // does by default, without quantizing the layer: quantizing it here ran every layer before
         // the first byte was written, and each layer's quantized bytes waited in `pending` for the end
-        if (!changedNorm(n) && (!t || t.copy)) return t?.copy ? await src.read() : null;
+        if (!changedNorm(n) && (!t || t.copy)) return t?.copy ? (storedInPieces(src)?.tensor ?? (await src.read())) : null;
         await quantizeThrough(Number(m[1]));
         const q = pending.get(n) ?? null;
         pending.delete(n);

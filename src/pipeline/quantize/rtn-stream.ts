@@ -26,6 +26,7 @@ import { ggmlRowBytes } from '../../quant/ggml/wasm/rows-job.js';
 import type { KernelInput } from '../../quant/ggml/index.js';
 import type { RowsPool } from '../../quant/ggml/wasm/worker-queue.js';
 import { QuantPool } from '../../quant/node/worker-pool.js';
+import { DEFAULT_PIECE_BYTES, oneAhead, storedInPieces } from './stored-pieces.js';
 // the CLI bounds --threads by the pool's limit (cli/ imports pipeline/ only)
 export { MAX_THREADS } from '../../quant/node/worker-pool.js';
 
@@ -96,8 +97,6 @@ function defaultType(src: TensorSource): DType | GgmlType {
   return src.shape.length === 1 ? 'F32' : 'F16';
 }
 
-// one output piece of a large tensor; two in turn, the next quantized while the writer takes one
-const DEFAULT_PIECE_BYTES = 16 << 20;
 
 interface Job {
   promise: Promise<Tensor | QuantTensor | StreamedQuantTensor | null>;
@@ -105,34 +104,6 @@ interface Job {
   release: () => void;
   /** resolves when no thread writes into the job's buffers any more (a streamed tensor's pieces) */
   settled?: () => Promise<unknown>;
-}
-
-/**
- * Pieces 0 … n−1 of a tensor in order, piece i + 1 started as piece i is handed over (the writer
- * takes one while the next is produced; a producer that reuses two buffers in turn may write into
- * the other one). A failed piece surfaces when its turn comes; `settled` resolves once no piece is
- * running (before the buffers go back after an error). `onEnd` runs after the last piece.
- */
-function oneAhead(n: number, produce: (i: number) => Promise<Uint8Array>, onEnd?: () => void): { chunks: AsyncGenerator<Uint8Array>; settled: () => Promise<unknown> } {
-  const running = new Set<Promise<unknown>>();
-  const start = (i: number): Promise<Uint8Array> => {
-    const r = produce(i);
-    const done = r.catch(() => {}).finally(() => running.delete(done));
-    running.add(done);
-    r.catch(() => {}); // surfaces when the writer asks for this piece
-    return r;
-  };
-  const first = start(0);
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    let cur = first;
-    for (let i = 0; i < n; i++) {
-      const next = i + 1 < n ? start(i + 1) : null;
-      yield await cur;
-      if (next) cur = next;
-    }
-    onEnd?.();
-  }
-  return { chunks: chunks(), settled: () => Promise.allSettled([...running]) };
 }
 
 /**
@@ -221,25 +192,12 @@ export async function writeRtnGguf(weights: ModelWeights, out: string, o: RtnStr
     };
   };
 
-  // a tensor written as it is stored (an F16 embedding kept as F16, --allow-requantize's copies):
-  // a large one read a piece of rows at a time, the next piece read while the writer takes one,
-  // instead of whole (the 8B shape's F16 embedding is 1 GB); small ones, and sources that cannot
-  // read ranges, whole
+  // a tensor written as it is stored (an F16 embedding kept, --allow-requantize's copies): a large
+  // one a piece of rows at a time (stored-pieces.ts), else whole
   const copied = (src: TensorSource): Job => {
-    const N = src.shape[0] ?? 1;
-    if (src.shape.length !== 2 || src.byteLength <= 2 * pieceBytes || !src.readRange || !isGgmlType(src.dtype) || src.byteLength % N !== 0) {
-      return { promise: src.read(), bytes: src.byteLength, release: () => {} };
-    }
-    const rowBytes = src.byteLength / N;
-    const rowsPer = Math.max(1, Math.floor(pieceBytes / rowBytes));
-    const pieces = Math.ceil(N / rowsPer);
-    const piece = (i: number): Promise<Uint8Array> => {
-      const r0 = i * rowsPer;
-      return src.readRange!(r0 * rowBytes, Math.min(rowsPer, N - r0) * rowBytes);
-    };
-    const { chunks, settled } = oneAhead(pieces, piece);
-    const t: StreamedQuantTensor = { type: src.dtype, shape: [...src.shape], chunks };
-    return { promise: Promise.resolve(t), bytes: 2 * rowsPer * rowBytes, release: () => {}, settled };
+    const pieces = storedInPieces(src, pieceBytes);
+    if (!pieces) return { promise: src.read(), bytes: src.byteLength, release: () => {} };
+    return { promise: Promise.resolve(pieces.tensor), bytes: pieces.bytes, release: () => {}, settled: pieces.settled };
   };
 
   const passThrough = (src: TensorSource): Job => {
