@@ -26,10 +26,14 @@
 //   bitscale's --threads N counts its quantizing workers, while its main thread and the input-hash
 //   thread run beside them, so unpinned "1 thread" uses up to ≈1.6 cores; pinned rows compare one
 //   core with one core and give the honest 1→2-core speed-up (llama.cpp is pinned the same way)
+// For plain types the table also gives the speed-up of the type's kernel alone on the worker pool
+// (bench/kernel-scaling-child.ts: shared memory in and out, no file, hash or writer; pinned like the
+// command when BITSCALE_SCALE_PIN=1), measured in the same run: the ceiling this machine puts on the
+// command's own speed-up (BITSCALE_SCALE_KERNEL=0 leaves it out).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openGgufFile } from '../src/formats/io/index.js';
 import { llamaCppQuantize, type LlamaFtypeName } from '../test/reference/llamacpp-quantize.js';
 import { shapeConfig, writeGeneratedGguf, type ShapeName } from './gen-llama.js';
@@ -82,6 +86,15 @@ function runBitscale(model: string, out: string, c: ScaleCase, threads: number, 
   rmSync(`${out}.manifest.json`, { force: true });
   const args = ['quantize', model, '--out', out, '--scheme', scheme, '--method', 'rtn', '--no-verify', '--format', 'gguf', '--threads', String(threads), '--quiet', ...(c.pure ? ['--pure'] : [])];
   return runTimedCli(args, `bitscale quantize ${scheme} --threads ${threads}`, { ...process.env, BITSCALE_DIGEST_CACHE: digests.dir }, pin ? coreList(threads) : undefined);
+}
+
+/** Milliseconds of the kernel-alone job (kernel-scaling-child.ts) on `threads` workers; pinned to as many cores when `pin`. */
+function kernelAloneMs(type: string, threads: number, pin: boolean): number {
+  const node = [process.execPath, '--import', 'tsx', resolve('bench/kernel-scaling-child.ts'), String(threads), type];
+  const [cmd, ...args] = pin ? ['taskset', '-c', coreList(threads), ...node] : node;
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`kernel-scaling-child ${threads} ${type} failed (status ${r.status}): ${r.stderr}`);
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number }).ms;
 }
 
 /** cores 0 … n−1 as a taskset list */
@@ -145,6 +158,7 @@ export default async function (): Promise<void> {
   const peer = env.BITSCALE_SCALE_PEER !== '0';
   const digestModes = env.BITSCALE_SCALE_DIGEST === 'both' ? (['cold', 'warm'] as const) : env.BITSCALE_SCALE_DIGEST === 'warm' ? (['warm'] as const) : (['cold'] as const);
   const pin = env.BITSCALE_SCALE_PIN === '1';
+  const kernelAlone = env.BITSCALE_SCALE_KERNEL !== '0';
   if (pin && Math.max(...threads) > availableParallelism()) throw new Error(`BITSCALE_SCALE_PIN=1: ${Math.max(...threads)} threads need as many cores; this machine has ${availableParallelism()}`);
   const dir = env.BITSCALE_SCALE_DIR ?? join(tmpdir(), 'bitscale-scale');
   mkdirSync(dir, { recursive: true });
@@ -210,7 +224,9 @@ export default async function (): Promise<void> {
           const same = peer ? await sameTensors(outB, outL) : '–';
           const first = secs.get(`${mode}:${threads[0]}`);
           const up = t !== threads[0] && first !== undefined ? `${fmt(first / bs, 2)}×${peer ? ` (llama.cpp ${fmt(secsL.get(threads[0])! / ls, 2)}×)` : ''}` : '';
-          rows.push([c.name, String(t), mode, fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, `${fmt(cpuB, 2)} / ${runPeer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
+          // the kernel alone, right after this row's runs (same machine state): 1 → t workers
+          const alone = kernelAlone && c.pure && t !== threads[0] ? `${fmt(kernelAloneMs(c.name, threads[0], pin) / kernelAloneMs(c.name, t, pin), 2)}×` : '';
+          rows.push([c.name, String(t), mode, fmt(bs, 2), peer ? fmt(ls, 2) : '–', peer ? `${fmt(ls / bs, 2)}×` : '–', up, alone, `${fmt(cpuB, 2)} / ${runPeer ? fmt(cpuL, 2) : '–'}`, rss.length ? fmt(Math.max(...rss), 0) : '?', same]);
           console.log(`  ${rows[rows.length - 1].join(' | ')}`);
         }
       }
@@ -222,8 +238,8 @@ export default async function (): Promise<void> {
     rmSync(digestDir, { recursive: true, force: true });
     if (env.BITSCALE_SCALE_KEEP === '0') rmSync(model, { force: true });
   }
-  console.log(`\n| type | threads | input digest | bitscale s | llama.cpp s | speed vs llama.cpp | speed-up from ${threads[0]} thread(s), bitscale (llama.cpp) | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |`);
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`\n| type | threads | input digest | bitscale s | llama.cpp s | speed vs llama.cpp | speed-up from ${threads[0]} thread(s), bitscale (llama.cpp) | same, kernel alone | CPU s bitscale / llama.cpp | bitscale peak RSS MB | tensor data identical |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(`machine: load average ${loadavg().map((x) => fmt(x, 1)).join(' ')} at the end`);
 }
