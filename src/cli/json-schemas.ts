@@ -20,8 +20,9 @@ const Quality = z.looseObject({
   windows: num,
   kld: measured.describe('mean KL(float ‖ quantized), nats/token, on held-out calibration windows'),
   top1Agreement: measured,
-  reloadMaxAbsLogitDiff: measured.describe('max |Δ logit| between the written file reloaded and the quantized model in memory'),
+  reloadMaxAbsLogitDiff: measured.describe('max |Δ logit| between the written file reloaded and the quantized model in memory; null when the checks measured the written file itself (verifiedOn file)'),
   llamaCpp: z.looseObject({ available: z.boolean(), maxAbsLogitDiff: measured, top1Agreement: measured }).nullable(),
+  verifiedOn: z.enum(['memory', 'file']).optional().describe("'file': the KL and the llama.cpp check measured the written GGUF on engines over its stored weights (--verify-on file, the default over 1 GiB of float32 weights); absent: in memory"),
 });
 
 const QuantizeReport = {

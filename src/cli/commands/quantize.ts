@@ -76,6 +76,11 @@ export const meta: CommandMeta = {
                      depend on it
   --tokenizer FILE   tokenizer for llama2.c checkpoints
   --no-verify        skip reloading the output and comparing logits
+  --verify-on WHERE  memory | file: where a GGUF output's checks measure it. memory: the float and
+                     quantized models in float32 (≈ 5 copies of the weights) and a reload check;
+                     file: quantized streamed, then the written file against the float model on
+                     engines over their stored weights, one at a time. Default: file for models
+                     over 1 GiB in float32 (≈ 268 M parameters), else memory
   --force            replace an existing output (never an input; a folder only when bitscale
                      wrote it; --overwrite is an alias). The output is checked before any work.
   --recipe FILE      settings from a YAML/JSON recipe (keys are these flags' names, MODEL as model;
@@ -97,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
         out: { type: 'string' }, format: { type: 'string' }, scheme: { type: 'string' }, method: { type: 'string' },
         calib: { type: 'string' }, windows: { type: 'string' }, 'seq-len': { type: 'string' }, imatrix: { type: 'string' },
         'target-bpw': { type: 'string' }, sensitivity: { type: 'string' }, 'act-order': { type: 'boolean' }, percdamp: { type: 'string' }, seed: { type: 'string' },
-        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
+        threads: { type: 'string' }, tokenizer: { type: 'string' }, 'no-verify': { type: 'boolean' }, 'verify-on': { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean' },
         pure: { type: 'boolean' }, 'output-tensor-type': { type: 'string' }, 'token-embedding-type': { type: 'string' }, 'leave-output-tensor': { type: 'boolean' },
         'tensor-type': { type: 'string', multiple: true }, 'allow-requantize': { type: 'boolean' },
         variants: { type: 'string' }, dtype: { type: 'string' }, recipe: { type: 'string' }, 'calib-runtime': { type: 'string' },
@@ -124,6 +129,8 @@ export async function run(argv: string[]): Promise<number> {
     const method = choiceOpt(v.method, '--method', ['rtn', 'gptq', 'awq'] as QuantizeMethod[]) ?? 'rtn';
     const sens = choiceOpt(v.sensitivity, '--sensitivity', ['kl', 'hessian'] as const) ?? 'kl';
     const calibRuntime = choiceOpt(v['calib-runtime'], '--calib-runtime', ['native', 'portable'] as const);
+    const verifyOn = choiceOpt(v['verify-on'], '--verify-on', ['memory', 'file'] as const);
+    if (verifyOn && v['no-verify']) throw new ConfigError('bad_option', '--verify-on says where the checks run; --no-verify skips them', { field: '--verify-on', found: verifyOn, hint: 'give one of the two' });
     if (v['act-order'] && method !== 'gptq') throw new ConfigError('bad_option', '--act-order orders GPTQ\'s columns; it does nothing with this method', { field: '--act-order', expected: '--method gptq', found: `--method ${method}` });
     if (v.percdamp !== undefined && method !== 'gptq') throw new ConfigError('bad_option', '--percdamp is GPTQ\'s dampening; it does nothing with this method', { field: '--percdamp', expected: '--method gptq', found: `--method ${method}` });
     const int = (x: string | undefined, f: string, min = 1, max?: number) => numberOpt(x, f, { integer: true, min, max });
@@ -133,7 +140,7 @@ export async function run(argv: string[]): Promise<number> {
       targetBpw: v['target-bpw'] === 'recipe' ? ('recipe' as const) : numberOpt(v['target-bpw'], 'target-bpw', { min: 1, max: 32 }), mixedSensitivity: sens, actOrder: v['act-order'],
       percdamp: numberOpt(v.percdamp, 'percdamp', { min: 0 }), tokenizer: v.tokenizer, overwrite: v.force,
       threads: numberOpt(v.threads, 'threads', { integer: true, min: 1, max: MAX_THREADS }),
-      verify: !v['no-verify'], onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
+      verify: !v['no-verify'], verifyOn, onProgress: progressPrinter({ quiet: v.quiet || v.json }), signal: abortSignal(),
       pure: v.pure, outputTensorType: v['output-tensor-type'], tokenEmbeddingType: v['token-embedding-type'], leaveOutputTensor: v['leave-output-tensor'],
       tensorTypes, allowRequantize: v['allow-requantize'], calibRuntime,
       recipe: rec ? { path: rec.path, sha256: rec.sha256, quantize: rec.section } : undefined,
@@ -156,8 +163,8 @@ export async function run(argv: string[]): Promise<number> {
       ['scheme / method', `${r.scheme} / ${r.method}`],
       ...(r.fileType ? [['file type', `${r.fileType} (general.file_type ${LLAMA_FTYPES[r.fileType].id})`]] : []),
       ['quantized tensors', [...counts].map(([k, n]) => `${n}× ${k}`).join(', ')],
-      ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%` : 'not measured'],
-      ['reload check', check(r.quality.checks?.reload ?? null, r.quality.reloadMaxAbsLogitDiff)],
+      ['KL vs float', Number.isFinite(r.quality.kld) ? `${r.quality.kld.toFixed(6)} nats/token, top-1 agreement ${(100 * r.quality.top1Agreement).toFixed(2)}%${r.quality.verifiedOn === 'file' ? ' (of the written file)' : ''}` : 'not measured'],
+      ['reload check', r.quality.verifiedOn === 'file' ? 'not needed (the KL was measured on the written file)' : check(r.quality.checks?.reload ?? null, r.quality.reloadMaxAbsLogitDiff)],
       ['llama.cpp check', r.quality.llamaCpp?.available ? `${check(r.quality.checks?.llamaCpp ?? null, r.quality.llamaCpp.maxAbsLogitDiff)}, top-1 agreement ${(100 * (r.quality.llamaCpp.top1Agreement ?? NaN)).toFixed(2)}%` : r.format !== 'gguf' ? 'GGUF only' : r.quality.llamaCpp ? 'not run (node-llama-cpp is not installed)' : 'not run'],
       ['manifest', r.manifest],
       ['time', `${r.seconds.toFixed(1)} s`],

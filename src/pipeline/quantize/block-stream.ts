@@ -109,8 +109,9 @@ function checkWeights(w: ModelWeights): void {
 }
 
 /** GPTQ / AWQ to GGUF, one decoder block in memory at a time (see the file comment). */
-export async function calibratedStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number, probe?: StreamProbe): Promise<QuantizeReport> {
-  if (!streamsCalibrated(o) || scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming calibration is for GPTQ/AWQ to GGUF without verification');
+export async function calibratedStreamingGguf(weights: ModelWeights, scheme: QuantScheme, o: QuantizeOptions, t0: number, probe?: StreamProbe, measure?: { check: (written: string) => Promise<QuantizeReport['quality']> }): Promise<QuantizeReport> {
+  // with `measure`, the checks run on the written file (verify-stored.ts) instead of being skipped
+  if ((!streamsCalibrated(o) && !(measure && streamsCalibrated({ ...o, verify: false }))) || scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming calibration is for GPTQ/AWQ to GGUF without verification, or with the checks on the written file');
   if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
   checkWeights(weights);
   const c = weights.config;
@@ -227,7 +228,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   xs.data = new Float32Array(0);
   results.push(...others);
 
-  const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
+  const quality = measure ? await measure.check(o.out) : { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
   const report = quantizeReport(o, { manifest: `${o.out}.manifest.json`, scheme: formatScheme(scheme), fileType: qplan.ftype, tensors: reportTensors(results), fallbacks: reportFallbacks(results), awq, quality, files: res.files });
   await writeQuantizeManifest(report, {
     model: o.model,

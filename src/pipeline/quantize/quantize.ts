@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import type { HostModel } from '../../engine/host.js';
 import { basename, join } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { ConfigError } from '../../core/errors.js';
 import { atomicWriteFile, readImatrixFile, withOutput } from '../../formats/io/index.js';
 import { importance, type Imatrix } from '../../formats/imatrix/index.js';
@@ -32,6 +32,7 @@ import { ftypeNames } from '../../core/ftype.js';
 import { GGML_TYPES } from '../../core/dtype.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { writeRtnGguf } from './rtn-stream.js';
+import { float32Bytes, verifiesStoredFile } from './verify-stored.js';
 import { QuantPool } from '../../quant/node/worker-pool.js';
 import { resolveQuantizeFormat } from './output-format.js';
 import { tracePhase } from '../../core/phase-trace.js';
@@ -47,7 +48,7 @@ export type { QuantizeFormat, QuantizeMethod, QuantizeOptions, QuantizeReport, Q
  * linear is read, quantized to its ggml type (imatrix from --imatrix if given) on `threads` worker
  * threads and written, the stages overlapped; the input is hashed on another thread meanwhile.
  */
-async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number, early?: EarlyStart): Promise<QuantizeReport> {
+async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qplan: QuantPlan, fileImatrix: Imatrix | null, o: QuantizeOptions, t0: number, early?: EarlyStart, measure?: MeasureWritten): Promise<QuantizeReport> {
   if (scheme.kind !== 'ggml') throw new ConfigError('internal', 'streaming RTN is for ggml schemes');
   const inputHash = early?.inputHash ?? (o.rtnStream ? hashInput(o.model) : hashInputOffThread(o.model));
   inputHash.catch(() => {}); // awaited below; a failure before then must not go unhandled
@@ -79,19 +80,43 @@ async function rtnStreamingGguf(weights: ModelWeights, scheme: QuantScheme, qpla
       return { type: t.type, imatrix: im && im.length === K ? im : undefined };
     },
   });
-  const quality = { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
+  const quality = measure ? await measure.check(o.out) : { windows: 0, kld: NaN, top1Agreement: NaN, reloadMaxAbsLogitDiff: null, llamaCpp: null };
   const report = quantizeReport(o, { manifest: `${o.out}.manifest.json`, scheme: formatScheme(scheme), method: 'rtn', fileType: qplan.ftype, tensors, fallbacks, quality, files: res.files });
   await writeQuantizeManifest(report, {
     model: o.model,
     ...(await inputHash),
-    calibration: null,
+    calibration: measure ? measure.calibration : null,
     settings: { format: o.format, scheme: formatScheme(scheme), method: 'rtn', imatrix: o.imatrix ?? null, streaming: true, ...recipeSettings(qplan, o) },
-    quality: 'not measured (--no-verify)',
+    quality: measure ? quality : 'not measured (--no-verify)',
     recipe: o.recipe,
     withAwqAndPlan: false,
   });
   report.seconds = (Date.now() - t0) / 1000;
   return report;
+}
+
+/**
+ * The checks of a streamed run with verification (verify-stored.ts): the written file against the
+ * float model on held-out windows of the calibration text, which the manifest names.
+ */
+interface MeasureWritten {
+  check: (written: string) => Promise<QuantizeReport['quality']>;
+  calibration: QuantizeManifestParts['calibration'];
+}
+
+/** The held-out windows (the in-memory path's: 2 windows, seed + 7919) and the check on the written file. */
+async function measureWritten(weights: ModelWeights, o: QuantizeOptions): Promise<MeasureWritten> {
+  if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
+  const c = weights.config;
+  const seed = o.seed ?? 0;
+  const { seqLen } = calibrationSize(c, o);
+  const calib = await resolveCalibration(o.calib, weights.tokenizer, { config: c, tensors: new Map(), lowBit: new Map() }, { windows: 1, seqLen, seed, signal: o.signal, tokens: o.calibTokens });
+  const windows = await calib.heldOut(2, seed + 7919);
+  const { verifyStoredFile } = await import('./verify-stored.js');
+  return {
+    check: (written) => verifyStoredFile(o, weights, written, windows),
+    calibration: { source: calib.source, windows: 0, seqLen, seed, imatrix: o.imatrix ?? null, runtime: 'native' },
+  };
 }
 
 /** Whether the run streams RTN to GGUF (rtnStreamingGguf): decided from the options alone, so the input hash and the worker pool can start before the headers are read. */
@@ -124,6 +149,25 @@ function startEarly(o: QuantizeOptions, signal: AbortSignal): EarlyStart {
     pool = null;
   }
   return { inputHash, pool };
+}
+
+/**
+ * The in-memory paths hold the model in float32 about twice (the quantized copy and the float one
+ * sensitivities read) and, with verification, about five times (engines over both, the reloaded
+ * file): refused before any work where that exceeds the machine's memory, instead of being killed
+ * by the kernel minutes in.
+ */
+export function checkInMemoryFits(weights: ModelWeights, o: QuantizeOptions, machineBytes = totalmem()): void {
+  const copies = (o.verify ?? true) ? 5 : 2;
+  const need = copies * float32Bytes(weights);
+  if (need <= machineBytes) return;
+  const gb = (x: number): string => `${(x / 2 ** 30).toFixed(1)} GiB`;
+  throw new ConfigError('too_large', 'this run holds the model in float32 in memory, more than this machine has', {
+    file: o.model,
+    expected: `<= ${gb(machineBytes)} (the machine's memory)`,
+    found: `≈ ${gb(need)} (${copies} float32 copies of ${gb(float32Bytes(weights))})`,
+    hint: o.format === 'gguf' ? 'drop --target-bpw / --calib self / keepHost, whose checks need the model in memory' : '--no-verify streams int/float schemes tensor by tensor; --format gguf streams and checks the written file',
+  });
 }
 
 /** GPTQ packing constraints, checked before any work: K·b and N·b multiples of 32, K a multiple of G. */
@@ -270,6 +314,15 @@ async function quantizeResolved(weights: ModelWeights, o: QuantizeOptions, early
   if (streamsRtnGguf(o)) {
     return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, early);
   }
+  // GGUF with the checks on, a model too large to check in memory (or verifyOn 'file'): streamed as
+  // with --no-verify, then the written file measured (verify-stored.ts)
+  if (verifiesStoredFile(o, weights)) {
+    const measure = await measureWritten(weights, o);
+    if (o.method === 'rtn') return await rtnStreamingGguf(weights, scheme, qplan, fileImatrix, o, t0, undefined, measure);
+    const { calibratedStreamingGguf } = await import('./block-stream.js');
+    return await calibratedStreamingGguf(weights, scheme, o, t0, undefined, measure);
+  }
+  checkInMemoryFits(weights, o);
   // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
   // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path
   if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false && !o.rtnStream) {

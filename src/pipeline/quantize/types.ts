@@ -45,6 +45,13 @@ export interface QuantizeOptions extends GgufRecipeOptions {
   tokenizer?: string | null;
   /** reload the output and compare logits (default true) */
   verify?: boolean;
+  /**
+   * where the checks measure a GGUF output: 'memory' (verify.ts: the float and quantized models in
+   * float32, plus a reload check of the file), 'file' (verify-stored.ts: streamed quantization, then
+   * the float model and the written file on engines over their stored weights, one at a time).
+   * Default: 'file' for models over 1 GiB in float32, else 'memory'.
+   */
+  verifyOn?: 'memory' | 'file';
   /** with verify and GGUF output: also compare with llama.cpp through node-llama-cpp (default true) */
   checkLlamaCpp?: boolean;
   /** |Δ logit| tolerances to enforce instead of the derived ones (pipeline/quantize/tolerance.ts) */
@@ -103,6 +110,8 @@ export interface QuantizeReport {
     llamaCpp: LlamaCppCheck | null;
     /** each verification with its tolerance; a failed one fails the command (nothing is written) */
     checks?: { reload: CheckVerdict | null; llamaCpp: CheckVerdict | null };
+    /** 'file': measured on the written file (verify-stored.ts), so there was no separate reload check */
+    verifiedOn?: 'memory' | 'file';
   };
   seconds: number;
   /** files written (the model file or the files of the output folder) */
