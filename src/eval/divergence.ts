@@ -43,3 +43,37 @@ export function compareLogitRows(ref: Float32Array, test: Float32Array, V: numbe
   }
   return { klSum, agree, rows };
 }
+
+/**
+ * The quantize checks' figures over windows: mean KL(P_ref ‖ P_test) per token, top-1 agreement,
+ * the largest |Δ logit| and the reference's largest |logit| (the scale tolerances are stated in),
+ * from each window's logits [T, V] added one pair at a time (a window's logits can be dropped after).
+ */
+export class LogitTally {
+  private klSum = 0;
+  private agree = 0;
+  private rows = 0;
+  maxAbs = 0;
+  scale = 0;
+
+  constructor(private readonly V: number) {}
+
+  add(ref: Float32Array, test: Float32Array): void {
+    const c = compareLogitRows(ref, test, this.V);
+    this.klSum += c.klSum;
+    this.agree += c.agree;
+    this.rows += c.rows;
+    for (let i = 0; i < ref.length; i++) {
+      this.maxAbs = Math.max(this.maxAbs, Math.abs(ref[i] - test[i]));
+      this.scale = Math.max(this.scale, Math.abs(ref[i]));
+    }
+  }
+
+  get kld(): number {
+    return this.klSum / this.rows;
+  }
+
+  get top1(): number {
+    return this.agree / this.rows;
+  }
+}

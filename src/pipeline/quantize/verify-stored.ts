@@ -11,7 +11,7 @@
 
 import { NumericError } from '../../core/errors.js';
 import { ProgressTracker } from '../../core/progress.js';
-import { compareLogitRows } from '../../eval/divergence.js';
+import { LogitTally } from '../../eval/divergence.js';
 import { loadModel } from '../../model/load.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { isSelfCalibration } from '../calibrate/windows.js';
@@ -80,23 +80,9 @@ export async function verifyStoredFile(o: QuantizeOptions, weights: ModelWeights
   } finally {
     await back.close();
   }
-  let kl = 0;
-  let agree = 0;
-  let rows = 0;
-  let maxAbs = 0;
-  let scale = 0;
-  for (let i = 0; i < windows.length; i++) {
-    const [a, b] = [ref[i], test[i]];
-    const r = compareLogitRows(a, b, c.vocabSize);
-    kl += r.klSum;
-    agree += r.agree;
-    rows += r.rows;
-    for (let j = 0; j < a.length; j++) {
-      maxAbs = Math.max(maxAbs, Math.abs(a[j] - b[j]));
-      scale = Math.max(scale, Math.abs(a[j]));
-    }
-  }
-  const kld = kl / rows;
+  const tally = new LogitTally(c.vocabSize);
+  for (let i = 0; i < windows.length; i++) tally.add(ref[i], test[i]);
+  const { kld, maxAbs, scale } = tally;
   const shown = o.displayOut ?? o.out;
   if (!(Number.isFinite(kld) && Number.isFinite(maxAbs))) {
     throw new NumericError('non_finite', "the written model's outputs are not finite", { file: shown, field: 'KL divergence vs float', found: kld, hint: 'nothing was written at the final path' });
@@ -120,7 +106,7 @@ export async function verifyStoredFile(o: QuantizeOptions, weights: ModelWeights
   return {
     windows: windows.length,
     kld,
-    top1Agreement: agree / rows,
+    top1Agreement: tally.top1,
     logitScale: scale,
     maxAbsLogitDiff: maxAbs,
     reloadMaxAbsLogitDiff: null,

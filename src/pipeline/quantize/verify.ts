@@ -7,7 +7,7 @@
 
 import { NumericError } from '../../core/errors.js';
 import { ProgressTracker } from '../../core/progress.js';
-import { compareLogitRows } from '../../eval/divergence.js';
+import { LogitTally } from '../../eval/divergence.js';
 import type { HostModel } from '../../engine/host.js';
 import { LlamaEngine } from '../../engine/model.js';
 import { EngineSession } from '../../engine/session.js';
@@ -28,24 +28,9 @@ import type { WrittenModel } from './write.js';
  * verification tolerances are stated in).
  */
 async function compareLogits(ref: LlamaEngine, test: LlamaEngine, windows: number[][]): Promise<{ kld: number; top1: number; maxAbs: number; scale: number }> {
-  let kl = 0;
-  let agree = 0;
-  let n = 0;
-  let maxAbs = 0;
-  let scale = 0;
-  for (const w of windows) {
-    const a = await ref.forward(w);
-    const b = await test.forward(w);
-    const c = compareLogitRows(a, b, ref.config.vocabSize);
-    kl += c.klSum;
-    agree += c.agree;
-    n += c.rows;
-    for (let i = 0; i < a.length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
-      scale = Math.max(scale, Math.abs(a[i]));
-    }
-  }
-  return { kld: kl / n, top1: agree / n, maxAbs, scale };
+  const tally = new LogitTally(ref.config.vocabSize);
+  for (const w of windows) tally.add(await ref.forward(w), await test.forward(w));
+  return { kld: tally.kld, top1: tally.top1, maxAbs: tally.maxAbs, scale: tally.scale };
 }
 
 export interface Verification {

@@ -67,10 +67,10 @@ test('GPTQ Q4_0 GGUF checked on the written file: the streamed GPTQ bytes of --n
 test('a failed check on the written file writes nothing at the final path', { timeout: 120_000 }, async (t) => {
   const dir = tempDir('bitscale-vs-');
   const out = join(dir, 'x.gguf');
-  const probe = await quantizeModel({ model: MODEL, out: join(dir, 'p.gguf'), format: 'gguf', scheme: 'q4_0', verifyOn: 'file' });
+  const probe = await quantizeModel({ model: MODEL, out: join(dir, 'p.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', verifyOn: 'file' });
   if (!probe.quality.llamaCpp?.available) return t.skip('node-llama-cpp is not installed');
   await assert.rejects(
-    quantizeModel({ model: MODEL, out, format: 'gguf', scheme: 'q4_0', verifyOn: 'file', tolerance: { llamaCpp: 1e-9 } }),
+    quantizeModel({ model: MODEL, out, format: 'gguf', scheme: 'q4_0', method: 'rtn', verifyOn: 'file', tolerance: { llamaCpp: 1e-9 } }),
     (e: unknown) => e instanceof NumericError && e.code === 'mismatch' && /llama\.cpp/.test(e.message) && e.context.file === out,
   );
   assert.ok(!existsSync(out) && !existsSync(`${out}.manifest.json`));
