@@ -166,7 +166,7 @@ export function checkInMemoryFits(weights: ModelWeights, o: QuantizeOptions, mac
     file: o.model,
     expected: `<= ${gb(machineBytes)} (the machine's memory)`,
     found: `≈ ${gb(need)} (${copies} float32 copies of ${gb(float32Bytes(weights))})`,
-    hint: o.format === 'gguf' ? 'drop --target-bpw / --calib self / keepHost, whose checks need the model in memory' : '--no-verify streams int/float schemes tensor by tensor; --format gguf streams and checks the written file',
+    hint: o.format === 'gguf' ? '--verify-on memory, --target-bpw and --calib self hold the model in memory; without them a GGUF run streams and checks the written file' : '--no-verify streams int/float schemes tensor by tensor; --format gguf streams and checks the written file',
   });
 }
 
@@ -322,7 +322,6 @@ async function quantizeResolved(weights: ModelWeights, o: QuantizeOptions, early
     const { calibratedStreamingGguf } = await import('./block-stream.js');
     return await calibratedStreamingGguf(weights, scheme, o, t0, undefined, measure);
   }
-  checkInMemoryFits(weights, o);
   // int / float / code-book schemes into safetensors folders, streamed on Node's worker threads
   // (codec-stream.ts); the page (which brings its own pool in rtnStream) keeps the whole-model path
   if (o.method === 'rtn' && o.format !== 'gguf' && o.format !== 'onnx' && o.verify === false && !o.rtnStream) {
@@ -345,6 +344,8 @@ async function quantizeResolved(weights: ModelWeights, o: QuantizeOptions, early
   if (!weights.tokenizer) throw new ConfigError('bad_option', 'the model has no tokenizer; pass --tokenizer', { field: '--tokenizer' });
   const c = weights.config;
   const { windows: nWin, seqLen } = calibrationSize(c, o);
+  // every streaming path is behind: this one holds the model in float32 (refused where it cannot fit)
+  checkInMemoryFits(weights, o);
   const host = await prepareHostModel(weights);
   // --target-bpw measures sensitivities on the engine: imported only when asked for
   const mixed = targetBpw !== undefined ? await import('./mixed.js') : null;
