@@ -14,7 +14,8 @@ import { ConfigError } from '../core/errors.js';
 import { f16ToF32 } from '../numerics/float16.js';
 import { GGML_BLOCK_HOOKS, quantizeGgml, type BlockHook, type K45Scales, type KGroupScales } from '../quant/ggml/index.js';
 import type { ColumnGrid } from './grid.js';
-import { transposeF32Into, transposeInto } from './gptq-fast.js';
+import { transposeInto } from './gptq-fast.js';
+import { transposeF32Into } from '../numerics/gemm.js';
 
 export const HOOK_GRID_TYPES = ['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 export type HookGridType = (typeof HOOK_GRID_TYPES)[number];

@@ -27,7 +27,7 @@
 
 import { checkAborted } from '../core/progress.js';
 import { ConfigError, ShapeError } from '../core/errors.js';
-import { gemmF32, type Gemm } from '../numerics/gemm.js';
+import { gemmF32, transposeF32Into, type Gemm } from '../numerics/gemm.js';
 import { UpperPanels } from '../numerics/panels.js';
 import { reverseCholeskyFlops, reverseCholeskyPanels } from '../numerics/cholesky-blocked.js';
 import { invertUpper } from '../numerics/linalg.js';
@@ -221,7 +221,7 @@ function gatherScaledT(R: UpperPanels<Float32Array>, invd: Float64Array, r0: num
   }
 }
 
-/** x [R, C] → out [C, R], in tiles (float32 to float32 by transposeF32Into). */
+/** x [R, C] → out [C, R], in tiles (float32 to float32 by numerics' transposeF32Into). */
 export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: Float32Array | Uint8Array): void {
   if (x instanceof Float32Array && out instanceof Float32Array) return transposeF32Into(x, r, c, out);
   const T = 32;
@@ -230,25 +230,6 @@ export function transposeInto(x: ArrayLike<number>, r: number, c: number, out: F
     for (let j0 = 0; j0 < c; j0 += T) {
       const j1 = Math.min(c, j0 + T);
       for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * r + i] = x[i * c + j];
-    }
-  }
-}
-
-/**
- * transposeInto for float32 arrays: one element type (the generic loops see several and run about
- * 3× slower) and 64×64 tiles walked so that each output row is written contiguously
- * (Llama-3.2-1B's gate_proj, 8192 × 2048: 150 → 50 ms).
- */
-export function transposeF32Into(x: Float32Array, r: number, c: number, out: Float32Array): void {
-  const T = 64;
-  for (let j0 = 0; j0 < c; j0 += T) {
-    const j1 = Math.min(c, j0 + T);
-    for (let i0 = 0; i0 < r; i0 += T) {
-      const i1 = Math.min(r, i0 + T);
-      for (let j = j0; j < j1; j++) {
-        const oj = j * r;
-        for (let i = i0; i < i1; i++) out[oj + i] = x[i * c + j];
-      }
     }
   }
 }

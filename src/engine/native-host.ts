@@ -19,6 +19,8 @@ import type { ModelConfig } from '../model/config.js';
 import { tensorToF32 } from '../model/tensor-source.js';
 import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { firstNonFinite } from '../numerics/finite.js';
+import { transposeF32Into } from '../numerics/gemm.js';
+import { ReusedFloatReads } from '../model/reused-reads.js';
 import { dequantizeGgml } from '../quant/ggml/index.js';
 import { dequantize, fakeQuant, formatScheme, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
@@ -117,13 +119,41 @@ interface Converted {
 }
 
 /** Transposes W [N, K] into [K, N] (the float path's stored layout). */
-function transposed(w: Float32Array, N: number, K: number): Float32Array {
-  const t = new Float32Array(N * K);
-  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) t[k * N + n] = w[n * K + k];
+/**
+ * Float32 arrays reused from one tensor to the next while a model is converted: the decoded
+ * weights (ReusedFloatReads) and their transposes, one per tensor name within a layer. Fresh
+ * arrays were paid for page by page (≈ 11 ns a value here), twice per weight: half of the 74 s
+ * that a Llama-3.2-1B F16 model took to convert (docs/performance.md, tenth round).
+ */
+interface ConvertBuffers {
+  reads: ReusedFloatReads;
+  transposed: Map<string, Float32Array>;
+}
+
+const layerKey = (name: string): string => name.replace(/^model\.layers\.\d+\./, '');
+
+/** w [N, K] transposed into the array kept for `name`'s kind (written to the weight file before the next use) */
+function transposedInto(b: ConvertBuffers, name: string, w: Float32Array, N: number, K: number): Float32Array {
+  const key = layerKey(name);
+  let t = b.transposed.get(key);
+  if (!t || t.length !== N * K) b.transposed.set(key, (t = new Float32Array(N * K)));
+  transposeF32Into(w, N, K, t);
   return t;
 }
 
-async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number): Promise<Converted> {
+async function convert(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number, buffers: ConvertBuffers): Promise<Converted> {
+  try {
+    return await convertWith(file, name, shape, src, scheme, maxUnpacked, buffers);
+  } finally {
+    // a tensor outside the layers (embedding, head) shares its arrays with no later one
+    if (layerKey(name) === name) {
+      buffers.reads.forget(name);
+      buffers.transposed.delete(name);
+    }
+  }
+}
+
+async function convertWith(file: WeightFile, name: string, shape: number[], src: TensorSource, scheme: QuantScheme | null, maxUnpacked: number, buffers: ConvertBuffers): Promise<Converted> {
   const [N, K] = shape;
   const head = name === 'lm_head.weight' || name === 'model.embed_tokens.weight';
   const nbits = async (stored: string, l: NBitsLinear): Promise<Converted> => {
@@ -151,7 +181,7 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
     return { weight: { kind: 'nbits', parts: consts }, path: { name, stored: type, path: 'nbits', detail: `${kernel}, ${consts.length} row parts` } };
   };
   const float = async (stored: string, w: Float32Array, why: string): Promise<Converted> => ({
-    weight: { kind: 'float', wT: await file.add('F32', [K, N], transposed(w, N, K), name) },
+    weight: { kind: 'float', wT: await file.add('F32', [K, N], transposedInto(buffers, name, w, N, K), name) },
     path: { name, stored, path: 'float', detail: why },
   });
   if (scheme) {
@@ -188,7 +218,7 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
     if (l) return nbits(label, l);
     return float(label, dequantizePackedInt(codes, N, K), intNBitsObstacle(codes.bits, codes.groupSize, K) ?? 'act-order groups of unequal size');
   }
-  return float(src.packing ?? type, await src.readF32(), 'stored as float');
+  return float(src.packing ?? type, await buffers.reads.read(src, layerKey(name)), 'stored as float');
 }
 
 /**
@@ -207,6 +237,7 @@ export async function prepareNativeHost(w: ModelWeights, opts: NativeOptions = {
   const track = new ProgressTracker('load', expected.length, opts.onProgress, 'tensor');
   const maxUnpacked = opts.maxUnpackedFloats ?? UNPACKED_PART_FLOATS;
   const file = await WeightFile.create(opts.weightDir);
+  const buffers: ConvertBuffers = { reads: new ReusedFloatReads(w.source.path), transposed: new Map() };
   try {
     for (const e of expected) {
       checkAborted(opts.signal);
@@ -217,14 +248,14 @@ export async function prepareNativeHost(w: ModelWeights, opts: NativeOptions = {
         embedRows = await embeddingRows(src, c);
         if (c.tiedEmbeddings) {
           // the output head is this table: the same stored codes, as a [V, E] linear
-          const r = await convert(file, e.name, e.shape, src, null, maxUnpacked);
+          const r = await convert(file, e.name, e.shape, src, null, maxUnpacked, buffers);
           stored.set(e.name, r.weight);
           paths.push(r.path);
         }
       } else {
         const quantizable = isLinearWeight(e.name) || (opts.quantizeLmHead && e.name === 'lm_head.weight');
         const scheme = quantizable && opts.weights ? (typeof opts.weights === 'function' ? opts.weights(e.name, e.shape) : opts.weights) : null;
-        const r = await convert(file, e.name, e.shape, src, scheme, maxUnpacked);
+        const r = await convert(file, e.name, e.shape, src, scheme, maxUnpacked, buffers);
         stored.set(e.name, r.weight);
         paths.push(r.path);
       }

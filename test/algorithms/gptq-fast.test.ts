@@ -9,12 +9,12 @@ import { CodebookGrid, IntGrid, type ColumnGrid } from '../../src/algorithms/gri
 import { GgmlGrid } from '../../src/algorithms/ggml-grid.js';
 import { KQuantGrid } from '../../src/algorithms/ggml-hook-grid.js';
 import { gptq } from '../../src/algorithms/gptq.js';
-import { gptqFactor, gptqFast, lazySizes, outerSize, transposeF32Into, transposeInto } from '../../src/algorithms/gptq-fast.js';
+import { gptqFactor, gptqFast, lazySizes, outerSize, transposeInto } from '../../src/algorithms/gptq-fast.js';
 import { gramOf, gramQuadForm, outputSqnrDb, weightedError } from '../../src/algorithms/stats.js';
 import { UpperPanels } from '../../src/numerics/panels.js';
 import { reverseCholeskyPanels } from '../../src/numerics/cholesky-blocked.js';
 import { reverseCholesky } from '../../src/numerics/linalg.js';
-import { gemmF32, transposeF32, type Gemm } from '../../src/numerics/gemm.js';
+import { gemmF32, transposeF32, transposeF32Into, type Gemm } from '../../src/numerics/gemm.js';
 
 /** The issue's bound: fast layer loss within 0.5 % of the oracle's. */
 const LOSS_REL_TOL = 0.005;
@@ -227,6 +227,7 @@ test('the float32 transpose equals the plain loops on shapes that are not whole 
     const got = new Float32Array(r * c).fill(NaN);
     transposeF32Into(x, r, c, got);
     assert.deepEqual(got, want, `${r}×${c}`);
+    assert.deepEqual(transposeF32(x, r, c), want);
     const viaGeneric = new Float32Array(r * c).fill(NaN);
     transposeInto(x, r, c, viaGeneric);
     assert.deepEqual(viaGeneric, want);

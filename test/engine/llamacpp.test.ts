@@ -39,6 +39,11 @@ async function checkAgainstLlamaCpp(w: ModelWeights, gguf: string, tokens: numbe
     const theirs = await ref.logits(tokens);
     const d = maxDiff(ours, theirs);
     assert.ok(d < LLAMACPP_LOGITS_ATOL, `max |engine − llama.cpp| logits = ${d}`);
+    // logits at chosen positions only (the quantize check's spaced positions): those rows of the whole
+    const at = [0, 3, tokens.length - 1];
+    const some = await ref.logits(tokens, at);
+    assert.equal(some.length, at.length * V);
+    at.forEach((t, r) => assert.deepEqual(some.subarray(r * V, (r + 1) * V), theirs.subarray(t * V, (t + 1) * V), `position ${t}`));
     // perplexity of the same window: BOS + the rest, every prediction scored
     const lp = await ref.logProbs(tokens);
     const nllRef = -lp.reduce((a, b) => a + b, 0) / lp.length;

@@ -21,9 +21,8 @@ import { importance } from '../../formats/imatrix/index.js';
 import { hfToGguf } from '../../model/names.js';
 import { saveModel, type StreamedQuantTensor } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
+import { ReusedFloatReads } from '../../model/reused-reads.js';
 import { tensorToF32 } from '../../model/tensor-source.js';
-import { decodeBf16Array, decodeF16Array } from '../../numerics/float16.js';
-import { assertFinite } from '../../numerics/finite.js';
 import { tensorFromBytes } from '../../formats/bytes.js';
 import type { GgmlType } from '../../core/dtype.js';
 import { formatScheme } from '../../quant/index.js';
@@ -154,7 +153,8 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   };
   // the layer being written: its quantized linears' bytes and changed norms, until the writer has them
   const pending = new Map<string, Tensor | QuantTensor>();
-  const reader = new BlockReader(weights.source.path);
+  // a block's float matrices in arrays reused from one layer to the next (model/reused-reads.ts)
+  const reader = new ReusedFloatReads(weights.source.path);
   let done = -1;
   const quantizeThrough = async (layer: number): Promise<void> => {
     while (done < layer) {
@@ -163,7 +163,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
       // one block's tensors under their canonical names: the calibration runner, awqLayer and
       // quantizeLayerLinears only index `model.layers.${l}.…`, so a HostModel holding just these serves them
       const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
-      for (const n of layerNames[l]) host.tensors.set(n, await reader.read(weights.tensors.get(n)!));
+      for (const n of layerNames[l]) host.tensors.set(n, await reader.read(weights.tensors.get(n)!, n.replace(/^model\.layers\.\d+\./, '')));
       const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
       const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, buffers, onProgress: o.onProgress, signal: o.signal });
       for (const lr of r.results) {
@@ -241,41 +241,6 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
   });
   report.seconds = (Date.now() - t0) / 1000;
   return report;
-}
-
-/**
- * Reads a block's float weight matrices into float32 arrays kept from one layer to the next (one per
- * tensor name within the layer) through one staging buffer for the stored bytes. Allocated afresh
- * per layer, the 232 MiB of a Llama-3.2-1B block and their F16 bytes were freed and allocated again
- * sixteen times, and the C heap they came from grew with each layer (fragmentation) instead of being
- * reused. Other tensors (norms, quantized storage) are read as before.
- */
-class BlockReader {
-  private readonly arrays = new Map<string, Float32Array<ArrayBuffer>>();
-  private staging: Uint8Array<ArrayBuffer> | null = null;
-
-  /** `file`: named by the error when a value is NaN/±Inf (the stored bytes are checked here, after decoding) */
-  constructor(private readonly file: string) {}
-
-  async read(src: TensorSource): Promise<Float32Array> {
-    const el = src.dtype;
-    if (!src.readInto || src.shape.length !== 2 || (el !== 'F16' && el !== 'BF16' && el !== 'F32')) return await src.readF32();
-    const n = src.shape[0] * src.shape[1];
-    const key = src.name.replace(/^model\.layers\.\d+\./, '');
-    let out = this.arrays.get(key);
-    if (!out || out.length !== n) this.arrays.set(key, (out = new Float32Array(n)));
-    if (el === 'F32') await src.readInto(new Uint8Array(out.buffer, out.byteOffset, n * 4));
-    else {
-      if (!this.staging || this.staging.length < n * 2) this.staging = new Uint8Array(n * 2);
-      const raw = this.staging.subarray(0, n * 2);
-      await src.readInto(raw);
-      const bits = new Uint16Array(raw.buffer, raw.byteOffset, n);
-      if (el === 'F16') decodeF16Array(bits, out);
-      else decodeBf16Array(bits, out);
-    }
-    assertFinite(out, { file: this.file, tensor: src.name });
-    return out;
-  }
 }
 
 /** Values per chunk of rows that streamByRows decodes at a time (64 MiB of float32). */

@@ -9,7 +9,26 @@ export interface LlamaCppCheck {
   available: boolean;
   maxAbsLogitDiff: number | null;
   top1Agreement: number | null;
+  /** positions compared over all windows (every position unless the vocabulary is large: checkedPositions) */
+  positions?: number;
   error?: string;
+}
+
+/** logits compared per window: every position up to this many logits, else evenly spaced positions */
+export const LLAMACPP_LOGITS_PER_WINDOW = 1 << 23;
+
+/**
+ * The positions of a T-token window the check compares: all of them while T·V ≤
+ * LLAMACPP_LOGITS_PER_WINDOW, else P = ⌊budget / V⌋ evenly spaced ones, the last included (at V =
+ * 128,256 and T = 512: 65 positions, every 8th). Why: llama.cpp's logits reach JavaScript as a Map
+ * per position, ≈ 0.1 s each at that vocabulary — 1,024 positions took longer than the rest of a 1B
+ * model's checks; its forward over the whole window still runs, and a wrong tensor moves every
+ * position's logits, so the spaced positions catch what all of them would.
+ */
+export function checkedPositions(T: number, V: number, budget = LLAMACPP_LOGITS_PER_WINDOW): number[] {
+  const P = Math.max(1, Math.min(T, Math.floor(budget / V)));
+  if (P >= T) return Array.from({ length: T }, (_, t) => t);
+  return Array.from({ length: P }, (_, k) => Math.round(((k + 1) * T) / P) - 1);
 }
 
 export async function compareWithLlamaCpp(gguf: string, windows: number[][], vocab: number, ours: (w: number[]) => Promise<Float32Array>): Promise<LlamaCppCheck> {
@@ -22,25 +41,27 @@ export async function compareWithLlamaCpp(gguf: string, windows: number[][], voc
     let n = 0;
     try {
       for (const w of windows) {
-        const theirs = await ref.logits(w); // [T, V]
-        const a = await ours(w);
-        for (let t = 0; t < w.length; t++) {
+        const at = checkedPositions(w.length, vocab);
+        const theirs = await ref.logits(w, at); // [P, V]
+        const a = await ours(w); // [T, V]
+        at.forEach((t, r) => {
           let ia = 0;
           let ib = 0;
           for (let v = 0; v < vocab; v++) {
-            const i = t * vocab + v;
-            maxd = Math.max(maxd, Math.abs(theirs[i] - a[i]));
-            if (theirs[i] > theirs[t * vocab + ib]) ib = v;
-            if (a[i] > a[t * vocab + ia]) ia = v;
+            const x = theirs[r * vocab + v];
+            const y = a[t * vocab + v];
+            maxd = Math.max(maxd, Math.abs(x - y));
+            if (x > theirs[r * vocab + ib]) ib = v;
+            if (y > a[t * vocab + ia]) ia = v;
           }
           agree += ia === ib ? 1 : 0;
           n++;
-        }
+        });
       }
     } finally {
       await ref.close();
     }
-    return { available: true, maxAbsLogitDiff: maxd, top1Agreement: agree / n };
+    return { available: true, maxAbsLogitDiff: maxd, top1Agreement: agree / n, positions: n };
   } catch (e) {
     return { available: true, maxAbsLogitDiff: null, top1Agreement: null, error: (e as Error).message };
   }

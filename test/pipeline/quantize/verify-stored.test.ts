@@ -14,6 +14,7 @@ import { float32Bytes, STORED_VERIFY_BYTES, verifiesStoredFile } from '../../../
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { ConfigError, NumericError } from '../../../src/core/errors.js';
 import { cliIn } from '../../cli-run.js';
+import { checkedPositions, LLAMACPP_LOGITS_PER_WINDOW } from '../../../src/pipeline/quantize/verify-llamacpp.js';
 
 const MODEL = resolve('assets/default-model');
 /** float rounding between an engine over dequantized float32 weights and one over the stored codes (MatMulNBits, fp32 accuracy) */
@@ -118,4 +119,15 @@ test('quantize --verify-on: memory | file, not with --no-verify', async () => {
   assert.equal(both.status, 2);
   assert.match(both.stderr, /--verify-on[\s\S]*--no-verify/);
   assert.ok(!existsSync(join(dir, 'o.gguf')));
+});
+
+test('the llama.cpp check compares every position up to its logit budget, else evenly spaced ones ending at the last', () => {
+  assert.deepEqual(checkedPositions(128, 512), Array.from({ length: 128 }, (_, t) => t));
+  assert.equal(checkedPositions(LLAMACPP_LOGITS_PER_WINDOW / 1024, 1024).length, LLAMACPP_LOGITS_PER_WINDOW / 1024);
+  const at = checkedPositions(512, 128256);
+  assert.equal(at.length, Math.floor(LLAMACPP_LOGITS_PER_WINDOW / 128256)); // 65
+  assert.equal(at[at.length - 1], 511);
+  for (let k = 1; k < at.length; k++) assert.ok(at[k] > at[k - 1] && at[k] - at[k - 1] <= 8, `gap at ${k}`);
+  assert.ok(at[0] >= 0 && at[0] < 8);
+  assert.deepEqual(checkedPositions(10, LLAMACPP_LOGITS_PER_WINDOW * 2), [9]); // at least one: the last
 });
