@@ -77,8 +77,8 @@ export function transposeF32(x: Float32Array, r: number, c: number): Float32Arra
 /**
  * x [R, C] → out [C, R] in 64×64 tiles walked so that each output row is written contiguously.
  * The plain double loop writes with a stride of R floats: a cache (and, for R·4 ≥ 4 KiB, a TLB)
- * miss per element. Llama-3.2-1B's gate_proj, 8192 × 2048: 150 → 50 ms; its [128256, 2048] output
- * head converted for the native engine: see docs/engine.md.
+ * miss per element. Llama-3.2-1B's gate_proj, 8192 × 2048: 150 → 50 ms. Into a fresh array most
+ * of the time is page faults instead (docs/performance.md, tenth round): reuse the output.
  */
 export function transposeF32Into(x: Float32Array, r: number, c: number, out: Float32Array): void {
   const T = 64;
