@@ -118,7 +118,6 @@ interface Converted {
   path: WeightPath;
 }
 
-/** Transposes W [N, K] into [K, N] (the float path's stored layout). */
 /**
  * Float32 arrays reused from one tensor to the next while a model is converted: the decoded
  * weights (ReusedFloatReads) and their transposes, one per tensor name within a layer. Fresh
@@ -132,7 +131,7 @@ interface ConvertBuffers {
 
 const layerKey = (name: string): string => name.replace(/^model\.layers\.\d+\./, '');
 
-/** w [N, K] transposed into the array kept for `name`'s kind (written to the weight file before the next use) */
+/** W [N, K] transposed into [K, N] (the float path's stored layout), in the array kept for `name`'s kind (written to the weight file before its next use) */
 function transposedInto(b: ConvertBuffers, name: string, w: Float32Array, N: number, K: number): Float32Array {
   const key = layerKey(name);
   let t = b.transposed.get(key);
