@@ -44,6 +44,7 @@ export const QuantizeRecipe = z
     'calib-runtime': z.enum(['native', 'portable']),
     tokenizer: z.string().min(1),
     verify: z.boolean(),
+    'verify-on': z.enum(['memory', 'file']).describe('where a GGUF output is checked: memory, or the written file (default over 1 GiB of float32 weights)'),
     variants: list(z.enum(['fp32', 'fp16', 'q8', 'q4', 'q4f16', 'q2', 'q2f16']), 'fp32, fp16, q8, q4, q4f16, q2 or q2f16'),
     dtype: z.enum(['f32', 'f16']),
     pure: z.boolean(),

@@ -6,7 +6,7 @@
 // the machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../../helpers.js';
 import { quantizeModel, checkInMemoryFits, type QuantizeOptions } from '../../../src/pipeline/quantize/quantize.js';
@@ -130,4 +130,19 @@ test('the llama.cpp check compares every position up to its logit budget, else e
   for (let k = 1; k < at.length; k++) assert.ok(at[k] > at[k - 1] && at[k] - at[k - 1] <= 8, `gap at ${k}`);
   assert.ok(at[0] >= 0 && at[0] < 8);
   assert.deepEqual(checkedPositions(10, LLAMACPP_LOGITS_PER_WINDOW * 2), [9]); // at least one: the last
+});
+
+test('a recipe gives verify-on like the flag; a bad value is refused before any work', { timeout: 120_000 }, async () => {
+  const dir = tempDir('bitscale-vs-');
+  const out = join(dir, 'r.gguf');
+  const yaml = join(dir, 'r.yaml');
+  writeFileSync(yaml, `bitscale: 1\nquantize:\n  model: ${MODEL}\n  out: ${out}\n  scheme: q8_0\n  verify-on: file\n`);
+  const ok = await cliIn(['quantize', '--recipe', yaml, '--quiet']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal((JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8')) as { quality: { verifiedOn?: string } }).quality.verifiedOn, 'file');
+  writeFileSync(yaml, `bitscale: 1\nquantize:\n  model: ${MODEL}\n  out: ${join(dir, 'bad.gguf')}\n  scheme: q8_0\n  verify-on: disk\n`);
+  const bad = await cliIn(['quantize', '--recipe', yaml, '--quiet']);
+  assert.equal(bad.status, 1); // a recipe's invalid field: bad_config, as every recipe error
+  assert.match(bad.stderr, /verify-on[\s\S]*memory[\s\S]*file/);
+  assert.ok(!existsSync(join(dir, 'bad.gguf')));
 });
