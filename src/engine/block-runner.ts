@@ -7,6 +7,7 @@
 // ffn_in [T, E] (gate/up input), ffn_down [T, F] (down_proj input).
 
 import type { ModelConfig } from '../model/config.js';
+import { nameInLayer } from '../model/names.js';
 import { GraphBuilder, type Graph, type Value } from './ir.js';
 import { blockWeightShapes, decoderBlock, fixedAttentionInputs, SITES, type BlockWeights, type Site } from './decoder-block.js';
 import { EngineSession } from './session.js';
@@ -32,7 +33,7 @@ export class BlockRunner {
     const b = new GraphBuilder(`block-T${T}`);
     const w = new Map(blockWeightShapes(c).map(([n, s]) => [n, b.input(n, 'F32', s)]));
     // the weights are this graph's inputs, named relative to the layer (one session serves every layer)
-    const local = (name: string) => w.get(name.replace(/^model\.layers\.\d+\./, ''))!;
+    const local = (name: string) => w.get(nameInLayer(name))!;
     const weights: BlockWeights = { tensor: local, linear: (h, n) => b.matmul(h, b.transpose(local(n), [1, 0])) };
     const x = b.input('x', 'F32', [T, c.hiddenSize]);
     const site = (v: Value, s: Site) => {

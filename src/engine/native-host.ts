@@ -21,6 +21,7 @@ import type { ModelWeights, TensorSource } from '../model/weights.js';
 import { firstNonFinite } from '../numerics/finite.js';
 import { transposeF32Into } from '../numerics/gemm.js';
 import { ReusedFloatReads } from '../model/reused-reads.js';
+import { nameInLayer } from '../model/names.js';
 import { dequantizeGgml } from '../quant/ggml/index.js';
 import { dequantize, fakeQuant, formatScheme, quantize } from '../quant/index.js';
 import type { QuantScheme } from '../quant/scheme.js';
@@ -129,11 +130,9 @@ interface ConvertBuffers {
   transposed: Map<string, Float32Array>;
 }
 
-const layerKey = (name: string): string => name.replace(/^model\.layers\.\d+\./, '');
-
 /** W [N, K] transposed into [K, N] (the float path's stored layout), in the array kept for `name`'s kind (written to the weight file before its next use) */
 function transposedInto(b: ConvertBuffers, name: string, w: Float32Array, N: number, K: number): Float32Array {
-  const key = layerKey(name);
+  const key = nameInLayer(name);
   let t = b.transposed.get(key);
   if (!t || t.length !== N * K) b.transposed.set(key, (t = new Float32Array(N * K)));
   transposeF32Into(w, N, K, t);
@@ -145,7 +144,7 @@ async function convert(file: WeightFile, name: string, shape: number[], src: Ten
     return await convertWith(file, name, shape, src, scheme, maxUnpacked, buffers);
   } finally {
     // a tensor outside the layers (embedding, head) shares its arrays with no later one
-    if (layerKey(name) === name) {
+    if (nameInLayer(name) === name) {
       buffers.reads.forget(name);
       buffers.transposed.delete(name);
     }
@@ -217,7 +216,7 @@ async function convertWith(file: WeightFile, name: string, shape: number[], src:
     if (l) return nbits(label, l);
     return float(label, dequantizePackedInt(codes, N, K), intNBitsObstacle(codes.bits, codes.groupSize, K) ?? 'act-order groups of unequal size');
   }
-  return float(src.packing ?? type, await buffers.reads.read(src, layerKey(name)), 'stored as float');
+  return float(src.packing ?? type, await buffers.reads.read(src, nameInLayer(name)), 'stored as float');
 }
 
 /**

@@ -82,6 +82,15 @@ export function layerOf(name: string): number | null {
 }
 
 /**
+ * A canonical name relative to its layer ("model.layers.3.mlp.up_proj.weight" → "mlp.up_proj.weight");
+ * other names unchanged. What is the same tensor from one layer to the next: one block graph's weight
+ * inputs, arrays reused per layer.
+ */
+export function nameInLayer(name: string): string {
+  return name.replace(/^model\.layers\.\d+\./, '');
+}
+
+/**
  * The canonical tensors a config implies, in ModelWeights order: embedding, each layer, final
  * norm, then lm_head unless tied. With their [out, in] shapes.
  */

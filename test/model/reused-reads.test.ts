@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReusedFloatReads } from '../../src/model/reused-reads.js';
+import { nameInLayer } from '../../src/model/names.js';
 import { lazyTensor } from '../../src/model/tensor-source.js';
 import { encodeBf16Array, encodeF16Array } from '../../src/numerics/float16.js';
 import { NumericError } from '../../src/core/errors.js';
@@ -35,4 +36,11 @@ test('reused float reads equal readF32, keep one array per key and size, and ref
   assert.deepEqual(await r.read(plain, 'w'), new Float32Array(N * K).fill(0.5));
   const bad = Float32Array.from({ length: N * K }, (_, i) => (i === 20 ? NaN : 1));
   await assert.rejects(r.read(source('model.layers.2.mlp.up_proj.weight', 'F16', bad, N, K), 'mlp.up_proj.weight'), (e: unknown) => e instanceof NumericError && e.context.file === 'm.gguf' && e.context.tensor === 'model.layers.2.mlp.up_proj.weight');
+});
+
+test('the key of a tensor within its layer: the canonical name without its layer prefix', () => {
+  assert.equal(nameInLayer('model.layers.12.mlp.up_proj.weight'), 'mlp.up_proj.weight');
+  assert.equal(nameInLayer('model.layers.0.input_layernorm.weight'), 'input_layernorm.weight');
+  assert.equal(nameInLayer('model.embed_tokens.weight'), 'model.embed_tokens.weight');
+  assert.equal(nameInLayer('blk.3.ffn_up.weight'), 'blk.3.ffn_up.weight'); // GGUF names are not canonical
 });

@@ -15,6 +15,7 @@ import { ConfigError } from '../../core/errors.js';
 import { checkAborted } from '../../core/progress.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { ModelConfig } from '../../model/config.js';
+import { nameInLayer } from '../../model/names.js';
 import { GraphBuilder, type Graph, type Value } from '../../engine/ir.js';
 import { EngineSession, type OrtRuntime } from '../../engine/session.js';
 import { UpperPanels } from '../../numerics/panels.js';
@@ -103,7 +104,7 @@ export function batchBlockGraph(c: ModelConfig, T: number, o: BatchGraphOptions)
   const E = c.hiddenSize, BT = B * T;
   const w = new Map(linearsUsed(c, mode).map(([n, s]) => [n, b.input(n, 'F32', s)]));
   // the weights are this graph's inputs, named relative to the layer (one session serves every layer)
-  const local = (name: string) => w.get(name.replace(/^model\.layers\.\d+\./, ''))!;
+  const local = (name: string) => w.get(nameInLayer(name))!;
   // x [B, T, K]·Wᵀ as one 2-D Gemm with transB: MatMul(x, Transpose(W)) copied every weight of the
   // layer once per run (the graph is not optimised), 21 % of a forward run's time (profiled)
   const weights: BlockWeights = { tensor: local, linear: (h, n, N) => b.reshape(b.gemm(b.reshape(h, [BT, h.shape[2]]), local(n), null, { transB: true }), [B, T, N]) };

@@ -18,7 +18,7 @@ import type { QuantTensor, Tensor } from '../../core/tensor.js';
 import { expectedTensors, validateConfig, type HostModel } from '../../engine/host.js';
 import { readImatrixFile } from '../../formats/io/index.js';
 import { importance } from '../../formats/imatrix/index.js';
-import { hfToGguf } from '../../model/names.js';
+import { hfToGguf, nameInLayer } from '../../model/names.js';
 import { saveModel, type StreamedQuantTensor } from '../../model/save.js';
 import type { ModelWeights, TensorSource } from '../../model/weights.js';
 import { ReusedFloatReads } from '../../model/reused-reads.js';
@@ -163,7 +163,7 @@ export async function calibratedStreamingGguf(weights: ModelWeights, scheme: Qua
       // one block's tensors under their canonical names: the calibration runner, awqLayer and
       // quantizeLayerLinears only index `model.layers.${l}.…`, so a HostModel holding just these serves them
       const host: HostModel = { config: c, tensors: new Map(), lowBit: new Map() };
-      for (const n of layerNames[l]) host.tensors.set(n, await reader.read(weights.tensors.get(n)!, n.replace(/^model\.layers\.\d+\./, '')));
+      for (const n of layerNames[l]) host.tensors.set(n, await reader.read(weights.tensors.get(n)!, nameInLayer(n)));
       const lo = { method: o.method, scheme, targetOf, imatrix: fileImatrix ? imFor : undefined, actOrder: o.actOrder, percdamp: o.percdamp, signal: o.signal };
       const r = await quantizeCalibratedLayer(host, { runner, xs, layer: l, layers: c.nLayers, lo, gram: true, gemm: gemm.gemm, buffers, onProgress: o.onProgress, signal: o.signal });
       for (const lr of r.results) {
