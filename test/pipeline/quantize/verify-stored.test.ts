@@ -14,6 +14,7 @@ import { float32Bytes, STORED_VERIFY_BYTES, verifiesStoredFile } from '../../../
 import type { ModelWeights, TensorSource } from '../../../src/model/weights.js';
 import { ConfigError, NumericError } from '../../../src/core/errors.js';
 import { cliIn } from '../../cli-run.js';
+import { importLlamaCpp } from '../../../src/eval/llamacpp.js';
 import { checkedPositions, LLAMACPP_LOGITS_PER_WINDOW } from '../../../src/pipeline/quantize/verify-llamacpp.js';
 
 const MODEL = resolve('assets/default-model');
@@ -68,8 +69,7 @@ test('GPTQ Q4_0 GGUF checked on the written file: the streamed GPTQ bytes of --n
 test('a failed check on the written file writes nothing at the final path', { timeout: 120_000 }, async (t) => {
   const dir = tempDir('bitscale-vs-');
   const out = join(dir, 'x.gguf');
-  const probe = await quantizeModel({ model: MODEL, out: join(dir, 'p.gguf'), format: 'gguf', scheme: 'q4_0', method: 'rtn', verifyOn: 'file' });
-  if (!probe.quality.llamaCpp?.available) return t.skip('node-llama-cpp is not installed');
+  if (!(await importLlamaCpp())) return t.skip('node-llama-cpp is not installed');
   await assert.rejects(
     quantizeModel({ model: MODEL, out, format: 'gguf', scheme: 'q4_0', method: 'rtn', verifyOn: 'file', tolerance: { llamaCpp: 1e-9 } }),
     (e: unknown) => e instanceof NumericError && e.code === 'mismatch' && /llama\.cpp/.test(e.message) && e.context.file === out,
